@@ -56,6 +56,15 @@ impl MemNode {
     pub fn advance(&mut self) {
         todo!()
     }
+    /// Simulates a crash and restart: everything not persisted (unstable entries, volatile
+    /// state, undelivered output) is lost; the node comes back from its storage alone.
+    /// `applied` is the index the application had applied (its state survives or is rebuilt).
+    pub fn crash_restart(&mut self, _applied: Index) -> Result<()> {
+        todo!()
+    }
+    pub fn status(&self) -> crate::raft::status::Status {
+        self.raw.status()
+    }
     /// Records an application snapshot at `index` and compacts the log up to it.
     pub fn compact(&mut self, _index: Index, _data: Bytes) -> Result<()> {
         todo!()
