@@ -1,6 +1,19 @@
-//! Wire codecs. `frame`: the peer protocol (Raft messages in versioned, length-prefixed,
-//! checksummed frames).
+//! Wire codecs. The peer protocol: one Raft [`Message`](crate::raft::message::Message) per
+//! versioned, length-prefixed, CRC32C-checksummed frame (`frame`), whose body is a compact
+//! varint encoding (`message`).
+//!
+//! Decoding is safe against any input: it never panics, checks every stated length and count
+//! against the bytes actually present before allocating, refuses non-canonical encodings, and
+//! hands out entry and snapshot data as zero-copy slices of the received buffer.
 
+mod error;
 mod frame;
+mod message;
+mod reader;
+mod varint;
 
-pub use frame::{decode_all, decode_message, encode_message, DecodeError, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FRAME_VERSION};
+pub use error::DecodeError;
+pub use frame::{
+    decode_all, decode_message, encode_message, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES,
+    FRAME_VERSION,
+};
