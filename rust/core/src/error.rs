@@ -14,6 +14,8 @@ pub enum DropReason {
     TooLarge,
     /// The batch was empty.
     Empty,
+    /// `max_pending_reads` read-index requests are pending already.
+    TooManyPendingReads,
 }
 
 impl std::fmt::Display for DropReason {
@@ -23,6 +25,7 @@ impl std::fmt::Display for DropReason {
             DropReason::UncommittedLimit => "uncommitted bytes limit reached at the leader",
             DropReason::TooLarge => "batch exceeds max_bytes_per_msg",
             DropReason::Empty => "empty batch",
+            DropReason::TooManyPendingReads => "max_pending_reads read requests are pending",
         })
     }
 }

@@ -10,7 +10,9 @@ pub mod sim;
 pub use error::{DropReason, RaftError, Result, StorageError};
 pub use raft::config::{Config, ReadOnlyOption};
 pub use raft::mem_node::{EncodedReady, MemNode};
-pub use raft::message::{ConfState, Entry, EntryKind, HardState, Index, Message, MessageType, NodeId, Snapshot, SnapshotMeta, Term, NO_NODE};
+pub use raft::message::{
+    ConfState, Entry, EntryKind, HardState, Index, Message, MessageType, NodeId, Snapshot, SnapshotMeta, Term, NO_NODE,
+};
 pub use raft::progress::ProgressState;
 pub use raft::raw_node::RawNode;
 pub use raft::ready::{ReadState, Ready, Role, SoftState};

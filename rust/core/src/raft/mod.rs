@@ -1,10 +1,20 @@
 //! The Raft state machine (the feature set of etcd's raft library).
 
 pub mod config;
+pub(crate) mod core;
+mod election;
+pub mod inflights;
+pub mod log;
 pub mod mem_node;
 pub mod message;
 pub mod progress;
+pub mod quorum;
 pub mod raw_node;
+mod read_index;
+pub mod read_only;
 pub mod ready;
+mod replication;
 pub mod status;
 pub mod storage;
+mod transfer;
+pub mod unstable;

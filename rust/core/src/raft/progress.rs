@@ -1,12 +1,131 @@
-//! How a leader tracks one follower. (Skeleton.)
+//! How a leader tracks one follower: match and next index, and the flow-control state.
+
+use crate::raft::inflights::Inflights;
+use crate::raft::message::Index;
 
 /// The replication state of one follower at the leader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgressState {
-    /// Sending one AppendEntries per heartbeat until the follower's match is found.
+    /// One AppendEntries per heartbeat until the follower's match is found.
     Probe,
     /// Streaming AppendEntries optimistically, bounded by the in-flight window.
     Replicate,
     /// Waiting for a snapshot to be installed at the follower.
     Snapshot,
+}
+
+impl ProgressState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgressState::Probe => "probe",
+            ProgressState::Replicate => "replicate",
+            ProgressState::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// Invariant: `match_index < next_index`.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub match_index: Index,
+    pub next_index: Index,
+    pub state: ProgressState,
+    /// In `Snapshot` state: the index of the snapshot sent.
+    pub pending_snapshot: Index,
+    /// Ticks spent in `Snapshot` state; past an election timeout the leader probes again (the
+    /// snapshot or its answer may have been lost).
+    pub snapshot_elapsed_ticks: u32,
+    /// Heard from within the current check-quorum window.
+    pub recent_active: bool,
+    /// In `Probe` state: a message went out since the last heartbeat response.
+    pub probe_sent: bool,
+    pub inflights: Inflights,
+}
+
+impl Progress {
+    pub fn new(next_index: Index, max_inflight_msgs: usize, max_inflight_bytes: usize) -> Progress {
+        Progress {
+            match_index: 0,
+            next_index,
+            state: ProgressState::Probe,
+            pending_snapshot: 0,
+            snapshot_elapsed_ticks: 0,
+            recent_active: false,
+            probe_sent: false,
+            inflights: Inflights::new(max_inflight_msgs, max_inflight_bytes),
+        }
+    }
+
+    fn reset_state(&mut self, state: ProgressState) {
+        self.probe_sent = false;
+        self.pending_snapshot = 0;
+        self.snapshot_elapsed_ticks = 0;
+        self.state = state;
+        self.inflights.reset();
+    }
+
+    pub fn become_probe(&mut self) {
+        if self.state == ProgressState::Snapshot {
+            // The snapshot covers the log up to `pending_snapshot`: probe right after it.
+            let pending = self.pending_snapshot;
+            self.reset_state(ProgressState::Probe);
+            self.next_index = (self.match_index + 1).max(pending + 1);
+        } else {
+            self.reset_state(ProgressState::Probe);
+            self.next_index = self.match_index + 1;
+        }
+    }
+
+    pub fn become_replicate(&mut self) {
+        self.reset_state(ProgressState::Replicate);
+        self.next_index = self.match_index + 1;
+    }
+
+    pub fn become_snapshot(&mut self, snapshot_index: Index) {
+        self.reset_state(ProgressState::Snapshot);
+        self.pending_snapshot = snapshot_index;
+    }
+
+    /// The follower acknowledged `index`. Returns false for a stale acknowledgement.
+    pub fn maybe_update(&mut self, index: Index) -> bool {
+        let updated = index > self.match_index;
+        if updated {
+            self.match_index = index;
+            self.probe_sent = false;
+        }
+        self.next_index = self.next_index.max(index + 1);
+        updated
+    }
+
+    /// Entries up to `last_index` were sent in replicate state (optimistically).
+    pub fn optimistic_update(&mut self, last_index: Index) {
+        self.next_index = last_index + 1;
+    }
+
+    /// The follower rejected an append at `rejected`, hinting it may match at `match_hint`.
+    /// Returns false when the rejection is stale.
+    pub fn maybe_decr_to(&mut self, rejected: Index, match_hint: Index) -> bool {
+        if self.state == ProgressState::Replicate {
+            if rejected <= self.match_index {
+                return false;
+            }
+            self.next_index = self.match_index + 1;
+            return true;
+        }
+        if self.next_index == 0 || self.next_index - 1 != rejected {
+            return false;
+        }
+        self.next_index = rejected.min(match_hint + 1).max(self.match_index + 1);
+        self.probe_sent = false;
+        true
+    }
+
+    /// No AppendEntries may be sent now.
+    pub fn is_paused(&self) -> bool {
+        match self.state {
+            ProgressState::Probe => self.probe_sent,
+            ProgressState::Replicate => self.inflights.full(),
+            ProgressState::Snapshot => true,
+        }
+    }
 }

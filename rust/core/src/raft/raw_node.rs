@@ -1,76 +1,226 @@
-//! The public node API: tick, step, propose, read_index, ready, advance. (Skeleton.)
+//! The public node API: tick, step, propose, read_index, ready, advance.
 
 use crate::error::Result;
 use crate::raft::config::Config;
-use crate::raft::message::{Index, Message, NodeId};
-use crate::raft::ready::Ready;
-use crate::raft::status::Status;
+use crate::raft::core::Raft;
+use crate::raft::message::{HardState, Index, Message, NodeId, Term};
+use crate::raft::ready::{Ready, SoftState};
+use crate::raft::status::{PeerStatus, Status};
 use crate::raft::storage::Storage;
 use bytes::Bytes;
 
+/// What the `Ready` handed out covers, so that `advance` knows what became durable and applied.
+#[derive(Debug, Default)]
+struct ReadyMarks {
+    last_entry: Option<(Index, Term)>,
+    snapshot_index: Option<Index>,
+    applying: Option<Index>,
+    hard_state: Option<HardState>,
+}
+
+/// A Raft node. One thread or task drives it: inputs (`tick`, `step`, `propose`, ...) change
+/// its state, `ready` hands out the work they caused, `advance` says the work is done.
 pub struct RawNode<S: Storage> {
-    storage: S,
+    raft: Raft<S>,
+    prev_soft_state: SoftState,
+    prev_hard_state: HardState,
+    /// Set between `ready` and `advance`.
+    in_flight: Option<ReadyMarks>,
 }
 
 impl<S: Storage> RawNode<S> {
     /// A node over `storage` (which holds whatever was persisted before a restart).
-    pub fn new(_config: &Config, storage: S) -> Result<RawNode<S>> {
-        let _ = storage;
-        todo!()
+    pub fn new(config: &Config, storage: S) -> Result<RawNode<S>> {
+        let raft = Raft::new(config, storage)?;
+        let prev_soft_state = SoftState { leader: raft.leader, role: raft.role };
+        let prev_hard_state = raft.log.storage.initial_state().0;
+        Ok(RawNode { raft, prev_soft_state, prev_hard_state, in_flight: None })
     }
-    /// Advances logical time by one tick.
+
+    /// Advances logical time by one tick (elections, heartbeats, check-quorum).
     pub fn tick(&mut self) {
-        todo!()
+        self.raft.tick();
     }
-    /// Feeds one message received from a peer.
-    pub fn step(&mut self, _msg: Message) -> Result<()> {
-        todo!()
+
+    /// Feeds one message received from a peer. Stale or irrelevant messages are ignored;
+    /// a message from a node outside the cluster is `UnknownPeer`.
+    pub fn step(&mut self, msg: Message) -> Result<()> {
+        self.raft.step(msg)
     }
-    /// Proposes one command.
-    pub fn propose(&mut self, _data: Bytes) -> Result<()> {
-        todo!()
+
+    /// Proposes one command. At a follower it is forwarded to the leader.
+    pub fn propose(&mut self, data: Bytes) -> Result<()> {
+        self.raft.propose(vec![data])
     }
-    /// Proposes a batch of commands; they get consecutive indexes.
-    pub fn propose_batch(&mut self, _data: Vec<Bytes>) -> Result<()> {
-        todo!()
+
+    /// Proposes a batch of commands; at the leader they get consecutive indexes.
+    pub fn propose_batch(&mut self, data: Vec<Bytes>) -> Result<()> {
+        self.raft.propose(data)
     }
-    /// Requests a linearizable read under `request_id`; a `ReadState` comes out in a `Ready`.
-    pub fn read_index(&mut self, _request_id: u64) -> Result<()> {
-        todo!()
+
+    /// Requests a linearizable read under `request_id`; a `ReadState` with that id comes out
+    /// in a later `Ready` once leadership is confirmed. Requests lost with a leader change
+    /// produce nothing: callers retry after a timeout.
+    pub fn read_index(&mut self, request_id: u64) -> Result<()> {
+        let id = self.raft.id;
+        self.raft.read_index(id, request_id)
     }
-    /// Asks the leader to hand leadership to `to`.
-    pub fn transfer_leader(&mut self, _to: NodeId) -> Result<()> {
-        todo!()
+
+    /// Asks the leader to hand leadership to `to` (forwarded from a follower).
+    pub fn transfer_leader(&mut self, to: NodeId) -> Result<()> {
+        self.raft.transfer_leader(to)
     }
-    /// Starts an election now.
+
+    /// Starts an election now (with a pre-vote round when pre-vote is on).
     pub fn campaign(&mut self) {
-        todo!()
+        self.raft.hup(false);
     }
+
     /// Tells the leader that messages to `id` could not be delivered.
-    pub fn report_unreachable(&mut self, _id: NodeId) {
-        todo!()
+    pub fn report_unreachable(&mut self, id: NodeId) {
+        self.raft.report_unreachable(id);
     }
+
+    fn soft_state(&self) -> SoftState {
+        SoftState { leader: self.raft.leader, role: self.raft.role }
+    }
+
+    fn hard_state(&self) -> HardState {
+        HardState { term: self.raft.term, vote: self.raft.vote, commit: self.raft.log.committed }
+    }
+
+    /// True when `ready` would return something.
     pub fn has_ready(&self) -> bool {
-        todo!()
+        let r = &self.raft;
+        self.soft_state() != self.prev_soft_state
+            || self.hard_state() != self.prev_hard_state
+            || r.log.unstable.next_snapshot().is_some()
+            || !r.log.unstable.next_entries().is_empty()
+            || !r.msgs.is_empty()
+            || !r.msgs_after_persist.is_empty()
+            || !r.read_states.is_empty()
+            || r.log.has_next_committed_entries()
+            || r.has_reads_to_flush()
     }
+
+    /// Hands out the work accumulated since the last `Ready`. Must be followed by `advance`
+    /// before the next call.
     pub fn ready(&mut self) -> Ready {
-        todo!()
+        assert!(self.in_flight.is_none(), "ready: the previous Ready was not advanced");
+        self.raft.flush_reads();
+        let mut rd = Ready::default();
+        let mut marks = ReadyMarks::default();
+        let soft = self.soft_state();
+        if soft != self.prev_soft_state {
+            rd.soft_state = Some(soft);
+            self.prev_soft_state = soft;
+        }
+        let hard = self.hard_state();
+        if hard != self.prev_hard_state {
+            rd.hard_state = Some(hard);
+            marks.hard_state = Some(hard);
+        }
+        let log = &mut self.raft.log;
+        if let Some(snapshot) = log.unstable.next_snapshot() {
+            marks.snapshot_index = Some(snapshot.meta.index);
+            rd.snapshot = Some(snapshot.clone());
+        }
+        rd.entries = log.unstable.next_entries().to_vec();
+        marks.last_entry = rd.entries.last().map(|e| (e.index, e.term));
+        log.unstable.accept_in_progress();
+        rd.committed_entries = log.next_committed_entries(self.raft.cfg.max_committed_entries_per_ready);
+        if let Some(last) = rd.committed_entries.last() {
+            log.applying_to(last.index);
+            marks.applying = Some(last.index);
+            let applied_bytes: usize = rd.committed_entries.iter().map(|e| e.size_bytes()).sum();
+            self.raft.uncommitted_bytes = self.raft.uncommitted_bytes.saturating_sub(applied_bytes);
+        }
+        rd.messages = std::mem::take(&mut self.raft.msgs);
+        rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_persist);
+        rd.read_states = std::mem::take(&mut self.raft.read_states);
+        self.in_flight = Some(marks);
+        rd
     }
-    /// Tells the node that the last `Ready` was fully handled (persisted, sent, applied).
+
+    /// Tells the node that the last `Ready` was handled: its entries, hard state and snapshot
+    /// are durable, its messages were sent and its committed entries applied.
     pub fn advance(&mut self) {
-        todo!()
+        let Some(marks) = self.in_flight.take() else { return };
+        if let Some(hs) = marks.hard_state {
+            self.prev_hard_state = hs;
+        }
+        let log = &mut self.raft.log;
+        if let Some(index) = marks.snapshot_index {
+            log.stable_snap_to(index);
+            log.applied_to(index);
+        }
+        if let Some((index, term)) = marks.last_entry {
+            log.stable_to(index, term);
+        }
+        if let Some(index) = marks.applying {
+            log.applied_to(index);
+        }
+        let persisted = log.persisted;
+        self.raft.on_persisted(persisted);
     }
+
     pub fn status(&self) -> Status {
-        todo!()
+        let r = &self.raft;
+        let peers = if r.role == crate::raft::ready::Role::Leader {
+            r.progress
+                .iter()
+                .filter(|(id, _)| *id != r.id)
+                .map(|(id, p)| PeerStatus {
+                    id: *id,
+                    match_index: p.match_index,
+                    next_index: p.next_index,
+                    state: p.state,
+                    recent_active: p.recent_active,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Status {
+            id: r.id,
+            role: r.role,
+            term: r.term,
+            vote: r.vote,
+            leader: r.leader,
+            commit: r.log.committed,
+            applied: r.log.applied,
+            first_index: r.log.first_index(),
+            last_index: r.log.last_index(),
+            peers,
+            lead_transferee: r.lead_transferee,
+        }
     }
+
     pub fn storage(&self) -> &S {
-        &self.storage
+        &self.raft.log.storage
     }
+
+    /// Mutable access for writing what a `Ready` hands out and for compaction. Only entries
+    /// at or below the applied index may be compacted.
     pub fn storage_mut(&mut self) -> &mut S {
-        &mut self.storage
+        &mut self.raft.log.storage
     }
+
+    pub fn config(&self) -> &Config {
+        &self.raft.cfg
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.raft.id
+    }
+
     /// Highest committed index.
     pub fn commit_index(&self) -> Index {
-        todo!()
+        self.raft.log.committed
+    }
+
+    /// Highest index the application reported applied.
+    pub fn applied_index(&self) -> Index {
+        self.raft.log.applied
     }
 }

@@ -80,7 +80,10 @@ impl MemStorage {
     /// Installs `snapshot`, dropping the whole log (the snapshot supersedes it).
     pub fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
         if snapshot.meta.index < self.snapshot.meta.index {
-            return Err(StorageError::SnapshotOutOfDate { index: snapshot.meta.index, current: self.snapshot.meta.index });
+            return Err(StorageError::SnapshotOutOfDate {
+                index: snapshot.meta.index,
+                current: self.snapshot.meta.index,
+            });
         }
         self.hard_state.commit = self.hard_state.commit.max(snapshot.meta.index);
         self.hard_state.term = self.hard_state.term.max(snapshot.meta.term);

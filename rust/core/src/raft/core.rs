@@ -1,0 +1,404 @@
+//! The Raft state machine: roles, terms, and the dispatch of every input.
+//!
+//! Elections live in `election.rs`, log replication in `replication.rs`, reads in
+//! `read_index.rs`, leadership transfer in `transfer.rs`; this file holds the state they share
+//! and the role transitions.
+
+use crate::error::{RaftError, Result};
+use crate::raft::config::{Config, ReadOnlyOption};
+use crate::raft::log::RaftLog;
+use crate::raft::message::{Message, MessageType, NodeId, Term, CAMPAIGN_TRANSFER, NO_NODE};
+use crate::raft::progress::Progress;
+use crate::raft::quorum::JointConfig;
+use crate::raft::read_only::ReadOnly;
+use crate::raft::ready::{ReadState, Role};
+use crate::raft::storage::Storage;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub struct Raft<S: Storage> {
+    pub id: NodeId,
+    pub term: Term,
+    /// Vote cast in `term`, or `NO_NODE`.
+    pub vote: NodeId,
+    pub role: Role,
+    /// Known leader of `term`, or `NO_NODE`.
+    pub leader: NodeId,
+    pub log: RaftLog<S>,
+    pub conf: JointConfig,
+    /// Progress of every voter (including this node), ascending by id. Only meaningful at a
+    /// leader; reset on every role change.
+    pub progress: Vec<(NodeId, Progress)>,
+    /// Votes received in the current (pre-)election.
+    pub votes: Vec<(NodeId, bool)>,
+    /// Messages that may leave at once.
+    pub msgs: Vec<Message>,
+    /// Messages that may leave only after the current unstable state is durable.
+    pub msgs_after_persist: Vec<Message>,
+    pub read_states: Vec<ReadState>,
+    pub read_only: ReadOnly,
+    /// Ticks since the last election-timer reset. At a leader: ticks since the last quorum check.
+    pub election_elapsed_ticks: u32,
+    pub heartbeat_elapsed_ticks: u32,
+    /// Drawn from `[election_timeout_ticks, 2 * election_timeout_ticks)` at every reset.
+    pub randomized_election_timeout_ticks: u32,
+    /// The target of a leadership transfer in progress, or `NO_NODE`.
+    pub lead_transferee: NodeId,
+    /// Bytes of entries appended by this leader and not yet handed out to apply.
+    pub uncommitted_bytes: usize,
+    pub cfg: Config,
+    rng: ChaCha8Rng,
+}
+
+/// Message types that only depend on the leader's own state and may be sent before the
+/// leader's log append is durable (thesis 10.2.1), plus requests forwarded to the leader.
+fn may_send_before_persist(t: MessageType) -> bool {
+    use MessageType::*;
+    matches!(t, Append | Heartbeat | Snapshot | TimeoutNow | ReadIndexResp | Propose | ReadIndex | TransferLeader)
+}
+
+impl<S: Storage> Raft<S> {
+    pub fn new(cfg: &Config, storage: S) -> Result<Raft<S>> {
+        cfg.validate()?;
+        let (hard_state, conf_state) = storage.initial_state();
+        let voters = if conf_state.voters.is_empty() { cfg.voters.clone() } else { conf_state.voters };
+        let conf = JointConfig::new(voters);
+        if !conf.contains(cfg.id) {
+            return Err(RaftError::InvalidConfig {
+                field: "id",
+                problem: format!("node {} is not among the voters {:?}", cfg.id, conf.ids()),
+            });
+        }
+        let log = RaftLog::new(storage, hard_state.commit, cfg.applied);
+        let mut raft = Raft {
+            id: cfg.id,
+            term: hard_state.term,
+            vote: hard_state.vote,
+            role: Role::Follower,
+            leader: NO_NODE,
+            log,
+            conf,
+            progress: Vec::new(),
+            votes: Vec::new(),
+            msgs: Vec::new(),
+            msgs_after_persist: Vec::new(),
+            read_states: Vec::new(),
+            read_only: ReadOnly::new(cfg.max_pending_reads),
+            election_elapsed_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            randomized_election_timeout_ticks: cfg.election_timeout_ticks,
+            lead_transferee: NO_NODE,
+            uncommitted_bytes: 0,
+            cfg: cfg.clone(),
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+        };
+        raft.become_follower(hard_state.term, NO_NODE);
+        Ok(raft)
+    }
+
+    pub fn is_single_voter(&self) -> bool {
+        self.conf.ids().len() == 1
+    }
+
+    /// Queues `m` for sending, stamping sender and (for non-forwarded messages) term.
+    pub fn send(&mut self, mut m: Message) {
+        m.from = self.id;
+        let forwarded =
+            matches!(m.msg_type, MessageType::Propose | MessageType::ReadIndex | MessageType::TransferLeader);
+        if forwarded {
+            // Forwarded requests carry no term: they are valid in any term (etcd does the same).
+            m.term = 0;
+        } else if !matches!(
+            m.msg_type,
+            MessageType::Vote | MessageType::PreVote | MessageType::PreVoteResp | MessageType::VoteResp
+        ) {
+            // Vote messages set their own term (pre-votes use the next term); all others ours.
+            m.term = self.term;
+        }
+        if may_send_before_persist(m.msg_type) {
+            self.msgs.push(m);
+        } else {
+            self.msgs_after_persist.push(m);
+        }
+    }
+
+    pub fn progress(&self, id: NodeId) -> Option<&Progress> {
+        self.progress.iter().find(|(i, _)| *i == id).map(|(_, p)| p)
+    }
+
+    pub fn progress_mut(&mut self, id: NodeId) -> Option<&mut Progress> {
+        self.progress.iter_mut().find(|(i, _)| *i == id).map(|(_, p)| p)
+    }
+
+    /// Voter ids other than this node, ascending.
+    pub fn peer_ids(&self) -> Vec<NodeId> {
+        self.conf.ids().into_iter().filter(|&id| id != self.id).collect()
+    }
+
+    fn reset_randomized_election_timeout(&mut self) {
+        let et = self.cfg.election_timeout_ticks;
+        self.randomized_election_timeout_ticks = self.rng.gen_range(et..2 * et);
+    }
+
+    pub fn past_election_timeout(&self) -> bool {
+        self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
+    }
+
+    /// Resets the volatile state shared by every role change into `term`.
+    fn reset(&mut self, term: Term) {
+        if self.term != term {
+            self.term = term;
+            self.vote = NO_NODE;
+        }
+        self.leader = NO_NODE;
+        self.election_elapsed_ticks = 0;
+        self.heartbeat_elapsed_ticks = 0;
+        self.reset_randomized_election_timeout();
+        self.lead_transferee = NO_NODE;
+        self.votes.clear();
+        self.read_only.reset();
+        self.uncommitted_bytes = 0;
+        let next_index = self.log.last_index() + 1;
+        let (max_msgs, max_bytes) = (self.cfg.max_inflight_msgs, self.cfg.max_inflight_bytes);
+        self.progress =
+            self.conf.ids().into_iter().map(|id| (id, Progress::new(next_index, max_msgs, max_bytes))).collect();
+        let persisted = self.log.persisted;
+        let id = self.id;
+        if let Some(p) = self.progress_mut(id) {
+            p.match_index = persisted;
+        }
+    }
+
+    pub fn become_follower(&mut self, term: Term, leader: NodeId) {
+        self.reset(term);
+        self.leader = leader;
+        self.role = Role::Follower;
+    }
+
+    pub fn become_pre_candidate(&mut self) {
+        assert!(self.role != Role::Leader, "become_pre_candidate: invalid transition from leader");
+        // Pre-vote changes neither term nor vote (thesis 9.6); only the role and the tally.
+        self.votes.clear();
+        self.leader = NO_NODE;
+        self.role = Role::PreCandidate;
+    }
+
+    pub fn become_candidate(&mut self) {
+        assert!(self.role != Role::Leader, "become_candidate: invalid transition from leader");
+        self.reset(self.term + 1);
+        self.vote = self.id;
+        self.role = Role::Candidate;
+    }
+
+    pub fn become_leader(&mut self) {
+        assert!(self.role == Role::Candidate, "become_leader: invalid transition from {:?}", self.role);
+        self.reset(self.term);
+        self.leader = self.id;
+        self.role = Role::Leader;
+        let id = self.id;
+        let last_index = self.log.last_index();
+        for (pid, p) in self.progress.iter_mut() {
+            // The leader trusts its own log; followers start probing right after it.
+            p.next_index = last_index + 1;
+            p.recent_active = *pid == id;
+        }
+        if let Some(p) = self.progress_mut(id) {
+            p.become_replicate();
+        }
+        self.append_noop();
+    }
+
+    /// Whether the leader's commit index is of its own term: until then it cannot know
+    /// which of its entries are committed, so reads must wait (thesis 6.4, step 1).
+    pub fn committed_in_current_term(&self) -> bool {
+        self.log.term_or_zero(self.log.committed) == self.term
+    }
+
+    pub fn tick(&mut self) {
+        match self.role {
+            Role::Leader => self.tick_leader(),
+            _ => self.tick_election(),
+        }
+    }
+
+    fn tick_election(&mut self) {
+        self.election_elapsed_ticks += 1;
+        if self.past_election_timeout() {
+            self.election_elapsed_ticks = 0;
+            self.hup(false);
+        }
+    }
+
+    fn tick_leader(&mut self) {
+        self.heartbeat_elapsed_ticks += 1;
+        self.election_elapsed_ticks += 1;
+        self.tick_snapshot_progress();
+        if self.election_elapsed_ticks >= self.cfg.election_timeout_ticks {
+            self.election_elapsed_ticks = 0;
+            if self.cfg.check_quorum && !self.check_quorum_active() {
+                self.become_follower(self.term, NO_NODE);
+                return;
+            }
+            // A transfer that did not finish within an election timeout is abandoned.
+            self.lead_transferee = NO_NODE;
+        }
+        if self.heartbeat_elapsed_ticks >= self.cfg.heartbeat_interval_ticks {
+            self.heartbeat_elapsed_ticks = 0;
+            self.bcast_heartbeat();
+        }
+    }
+
+    /// True when a quorum was heard from since the last check; clears the marks for the next
+    /// window.
+    fn check_quorum_active(&mut self) -> bool {
+        let id = self.id;
+        let active: Vec<NodeId> =
+            self.progress.iter().filter(|(pid, p)| *pid == id || p.recent_active).map(|(pid, _)| *pid).collect();
+        for (pid, p) in self.progress.iter_mut() {
+            p.recent_active = *pid == id;
+        }
+        self.conf.has_quorum(|v| active.contains(&v))
+    }
+
+    /// Handles one message from a peer.
+    pub fn step(&mut self, m: Message) -> Result<()> {
+        if !self.conf.contains(m.from) || m.from == self.id {
+            return Err(RaftError::UnknownPeer { id: m.from });
+        }
+        if m.term == 0 {
+            // Forwarded requests carry no term.
+        } else if m.term > self.term {
+            if !self.step_higher_term(&m) {
+                return Ok(());
+            }
+        } else if m.term < self.term {
+            self.step_lower_term(&m);
+            return Ok(());
+        }
+        match m.msg_type {
+            MessageType::Vote | MessageType::PreVote => {
+                self.handle_vote_request(&m);
+                Ok(())
+            }
+            _ => match self.role {
+                Role::Leader => self.step_leader(m),
+                Role::Candidate | Role::PreCandidate => self.step_candidate(m),
+                Role::Follower => self.step_follower(m),
+            },
+        }
+    }
+
+    /// A message from a higher term. Returns false when it is to be ignored.
+    fn step_higher_term(&mut self, m: &Message) -> bool {
+        if matches!(m.msg_type, MessageType::Vote | MessageType::PreVote) {
+            let forced = m.context == CAMPAIGN_TRANSFER;
+            let in_lease = self.cfg.check_quorum
+                && self.leader != NO_NODE
+                && self.election_elapsed_ticks < self.cfg.election_timeout_ticks;
+            if !forced && in_lease {
+                // We heard from a leader within the minimum election timeout: a disruptive
+                // candidate (for instance one rejoining after a partition) is ignored (4.2.3).
+                return false;
+            }
+        }
+        match m.msg_type {
+            // A pre-vote never changes our term; a granted pre-vote response does not either
+            // (the pre-candidate campaigns in the next term when it has a quorum).
+            MessageType::PreVote => {}
+            MessageType::PreVoteResp if !m.reject => {}
+            MessageType::Append | MessageType::Heartbeat | MessageType::Snapshot => {
+                self.become_follower(m.term, m.from)
+            }
+            _ => self.become_follower(m.term, NO_NODE),
+        }
+        true
+    }
+
+    fn step_lower_term(&mut self, m: &Message) {
+        match m.msg_type {
+            MessageType::Append | MessageType::Heartbeat if self.cfg.check_quorum || self.cfg.pre_vote => {
+                // A stale leader (cut off by a partition) learns our term and steps down;
+                // without this, pre-vote could leave it and us stuck (etcd issue 8501).
+                self.send(Message::new(MessageType::AppendResp, self.id, m.from, self.term));
+            }
+            MessageType::PreVote => {
+                let mut resp = Message::new(MessageType::PreVoteResp, self.id, m.from, self.term);
+                resp.reject = true;
+                self.send(resp);
+            }
+            _ => {}
+        }
+    }
+
+    fn step_leader(&mut self, m: Message) -> Result<()> {
+        match m.msg_type {
+            MessageType::AppendResp => self.handle_append_resp(&m),
+            MessageType::HeartbeatResp => self.handle_heartbeat_resp(&m),
+            MessageType::Propose => {
+                // A follower forwarded it; a refusal is not reported back (the proposer
+                // retries on its own timeout), as in etcd.
+                let data = m.entries.into_iter().map(|e| e.data).collect();
+                let _ = self.propose(data);
+            }
+            MessageType::ReadIndex => {
+                let _ = self.read_index(m.from, m.context);
+            }
+            MessageType::TransferLeader => self.handle_transfer_leader(m.context)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn step_candidate(&mut self, m: Message) -> Result<()> {
+        match m.msg_type {
+            MessageType::Append | MessageType::Heartbeat | MessageType::Snapshot => {
+                // A leader of our term exists: we lost.
+                self.become_follower(m.term, m.from);
+                self.step_follower(m)
+            }
+            MessageType::VoteResp | MessageType::PreVoteResp => {
+                self.handle_vote_resp(&m);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn step_follower(&mut self, m: Message) -> Result<()> {
+        match m.msg_type {
+            MessageType::Append => {
+                self.election_elapsed_ticks = 0;
+                self.leader = m.from;
+                self.handle_append(&m);
+            }
+            MessageType::Heartbeat => {
+                self.election_elapsed_ticks = 0;
+                self.leader = m.from;
+                self.handle_heartbeat(&m);
+            }
+            MessageType::Snapshot => {
+                self.election_elapsed_ticks = 0;
+                self.leader = m.from;
+                self.handle_snapshot(m);
+            }
+            MessageType::TimeoutNow => self.hup(true),
+            MessageType::ReadIndexResp if !m.reject => {
+                self.read_states.push(ReadState { index: m.index, request_id: m.context });
+            }
+            // A request forwarded to us by a node that thought we lead is dropped, not passed
+            // on: one hop at most, so stale leader hints can never make requests circulate.
+            // The requester retries after its timeout.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The error for a request this node cannot serve or forward.
+    pub fn not_leader(&self) -> RaftError {
+        RaftError::NotLeader { leader_hint: (self.leader != NO_NODE).then_some(self.leader) }
+    }
+
+    pub fn lease_reads(&self) -> bool {
+        self.cfg.read_only == ReadOnlyOption::LeaseBased
+    }
+}

@@ -1,0 +1,115 @@
+//! Leader election: pre-vote, vote requests, tallies (Raft paper section 5.2, thesis 9.6).
+
+use crate::raft::core::Raft;
+use crate::raft::message::{Message, MessageType, CAMPAIGN_TRANSFER, NO_NODE};
+use crate::raft::quorum::VoteResult;
+use crate::raft::ready::Role;
+use crate::raft::storage::Storage;
+
+impl<S: Storage> Raft<S> {
+    /// The election timer fired, or an election was requested. `transfer`: the leader asked
+    /// for it (TimeoutNow), so skip pre-vote and make voters ignore their leader lease.
+    pub fn hup(&mut self, transfer: bool) {
+        if self.role == Role::Leader {
+            return;
+        }
+        if self.log.unstable.snapshot.is_some() {
+            // A snapshot is being installed: our log is not readable until it is durable.
+            return;
+        }
+        if self.cfg.pre_vote && !transfer {
+            self.campaign_pre_vote();
+        } else {
+            self.campaign(transfer);
+        }
+    }
+
+    fn campaign_pre_vote(&mut self) {
+        self.become_pre_candidate();
+        let vote_term = self.term + 1;
+        self.record_vote_and_request(MessageType::PreVote, vote_term, false);
+    }
+
+    /// Starts a real election in the next term.
+    pub fn campaign(&mut self, transfer: bool) {
+        self.become_candidate();
+        let term = self.term;
+        self.record_vote_and_request(MessageType::Vote, term, transfer);
+    }
+
+    fn record_vote_and_request(&mut self, msg_type: MessageType, vote_term: u64, transfer: bool) {
+        let id = self.id;
+        self.votes.push((id, true));
+        if self.tally() == VoteResult::Won {
+            // Single voter: the election is won by our own vote.
+            self.on_election_won();
+            return;
+        }
+        let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
+        for to in self.peer_ids() {
+            let mut m = Message::new(msg_type, id, to, vote_term);
+            m.index = last_index;
+            m.log_term = last_term;
+            if transfer {
+                m.context = CAMPAIGN_TRANSFER;
+            }
+            self.send(m);
+        }
+    }
+
+    fn tally(&self) -> VoteResult {
+        self.conf.vote_result(|id| self.votes.iter().find(|(v, _)| *v == id).map(|(_, g)| *g))
+    }
+
+    fn on_election_won(&mut self) {
+        if self.role == Role::PreCandidate {
+            self.campaign(false);
+        } else {
+            self.become_leader();
+        }
+    }
+
+    /// A Vote or PreVote whose term is not below ours.
+    pub fn handle_vote_request(&mut self, m: &Message) {
+        let is_pre = m.msg_type == MessageType::PreVote;
+        let can_vote = self.vote == m.from
+            || (self.vote == NO_NODE && self.leader == NO_NODE)
+            // A pre-vote for a future term does not bind us.
+            || (is_pre && m.term > self.term);
+        let resp_type = if is_pre { MessageType::PreVoteResp } else { MessageType::VoteResp };
+        if can_vote && self.log.is_up_to_date(m.index, m.log_term) {
+            // Answer in the term of the request so the candidate counts it (for pre-vote our
+            // term may be lower); a real vote is durable before the answer leaves.
+            let resp = Message::new(resp_type, self.id, m.from, m.term);
+            self.send(resp);
+            if !is_pre {
+                self.election_elapsed_ticks = 0;
+                self.vote = m.from;
+            }
+        } else {
+            let mut resp = Message::new(resp_type, self.id, m.from, self.term);
+            resp.reject = true;
+            self.send(resp);
+        }
+    }
+
+    /// A Vote or PreVote response at a (pre-)candidate.
+    pub fn handle_vote_resp(&mut self, m: &Message) {
+        let expected = if self.role == Role::PreCandidate { MessageType::PreVoteResp } else { MessageType::VoteResp };
+        if m.msg_type != expected {
+            return;
+        }
+        if !self.votes.iter().any(|(id, _)| *id == m.from) {
+            self.votes.push((m.from, !m.reject));
+        }
+        match self.tally() {
+            VoteResult::Won => self.on_election_won(),
+            VoteResult::Lost => {
+                // Pre-candidates and candidates lost: back to follower in our current term.
+                let term = self.term;
+                self.become_follower(term, NO_NODE);
+            }
+            VoteResult::Pending => {}
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Linearizable reads by ReadIndex (thesis 6.4), batched per heartbeat round, and lease-based
+//! reads (thesis 6.4.1) as an opt-in.
+
+use crate::error::{DropReason, RaftError, Result};
+use crate::raft::core::Raft;
+use crate::raft::message::{Index, Message, MessageType, NodeId, NO_NODE};
+use crate::raft::ready::{ReadState, Role};
+use crate::raft::storage::Storage;
+
+impl<S: Storage> Raft<S> {
+    /// A read requested by `from` (this node, or a follower that forwarded it) under
+    /// `request_id`.
+    pub fn read_index(&mut self, from: NodeId, request_id: u64) -> Result<()> {
+        if self.role != Role::Leader {
+            if self.role != Role::Follower || self.leader == NO_NODE || !self.cfg.forward_proposals {
+                return Err(self.not_leader());
+            }
+            let mut m = Message::new(MessageType::ReadIndex, self.id, self.leader, 0);
+            m.context = request_id;
+            self.send(m);
+            return Ok(());
+        }
+        if self.read_only.is_full() {
+            return Err(RaftError::ProposalDropped { reason: DropReason::TooManyPendingReads });
+        }
+        if !self.committed_in_current_term() {
+            // Step 1 of the thesis: wait until the no-op of this term commits.
+            self.read_only.waiting_for_commit.push((from, request_id));
+            return Ok(());
+        }
+        self.accept_read(from, request_id);
+        Ok(())
+    }
+
+    fn accept_read(&mut self, from: NodeId, request_id: u64) {
+        let index = self.log.committed;
+        if self.is_single_voter() || self.lease_reads() {
+            // A single voter is always the leader; under a lease the leader trusts that no
+            // other leader can exist before its lease (check-quorum window) expires.
+            self.respond_read(from, request_id, index);
+            return;
+        }
+        self.read_only.add(from, request_id, index);
+    }
+
+    fn respond_read(&mut self, from: NodeId, request_id: u64, index: Index) {
+        if from == self.id {
+            self.read_states.push(ReadState { index, request_id });
+        } else {
+            let mut m = Message::new(MessageType::ReadIndexResp, self.id, from, self.term);
+            m.index = index;
+            m.context = request_id;
+            self.send(m);
+        }
+    }
+
+    /// Reads that arrived before the first commit of this term can now be taken.
+    pub fn release_reads_waiting_for_commit(&mut self) {
+        if self.read_only.waiting_for_commit.is_empty() || !self.committed_in_current_term() {
+            return;
+        }
+        for (from, request_id) in std::mem::take(&mut self.read_only.waiting_for_commit) {
+            self.accept_read(from, request_id);
+        }
+    }
+
+    /// Broadcasts one heartbeat round for every read that waits for one. Called once per
+    /// `Ready`, which is what batches reads.
+    pub fn flush_reads(&mut self) {
+        if self.role == Role::Leader && self.read_only.needs_round() {
+            let round = self.read_only.start_round();
+            self.bcast_heartbeat_with(round);
+        }
+    }
+
+    pub fn has_reads_to_flush(&self) -> bool {
+        self.role == Role::Leader && self.read_only.needs_round()
+    }
+
+    /// `from` echoed read round `round` in a heartbeat response.
+    pub fn handle_read_ack(&mut self, from: NodeId, round: u64) {
+        self.read_only.ack(from, round);
+        let (id, sent_round) = (self.id, self.read_only.sent_round);
+        let confirmed = self.conf.committed_index(|v| if v == id { sent_round } else { self.read_only.acked_round(v) });
+        for read in self.read_only.release(confirmed) {
+            self.respond_read(read.from, read.request_id, read.index);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Log replication: proposals, AppendEntries with flow control, commit, heartbeats and
+//! snapshots (Raft paper sections 5.3, 5.4 and 7; thesis chapter 5 for snapshots).
+
+use crate::error::{DropReason, RaftError, Result};
+use crate::raft::core::Raft;
+use crate::raft::message::{Entry, EntryKind, Index, Message, MessageType, NodeId, Snapshot};
+use crate::raft::progress::ProgressState;
+use crate::raft::ready::Role;
+use crate::raft::storage::Storage;
+use bytes::Bytes;
+
+impl<S: Storage> Raft<S> {
+    /// Proposes a batch of commands. At a follower the batch is forwarded to the leader.
+    pub fn propose(&mut self, data: Vec<Bytes>) -> Result<()> {
+        if data.is_empty() {
+            return Err(RaftError::ProposalDropped { reason: DropReason::Empty });
+        }
+        if self.role != Role::Leader {
+            if self.role != Role::Follower
+                || self.leader == crate::raft::message::NO_NODE
+                || !self.cfg.forward_proposals
+            {
+                return Err(self.not_leader());
+            }
+            let mut m = Message::new(MessageType::Propose, self.id, self.leader, 0);
+            m.entries =
+                data.into_iter().map(|d| Entry { term: 0, index: 0, kind: EntryKind::Normal, data: d }).collect();
+            self.send(m);
+            return Ok(());
+        }
+        if self.lead_transferee != crate::raft::message::NO_NODE {
+            return Err(RaftError::ProposalDropped { reason: DropReason::Transferring });
+        }
+        let batch_bytes: usize = data.iter().map(|d| d.len() + crate::raft::message::ENTRY_OVERHEAD_BYTES).sum();
+        let limit = self.cfg.max_uncommitted_bytes;
+        if limit > 0 && self.uncommitted_bytes > 0 && self.uncommitted_bytes + batch_bytes > limit {
+            return Err(RaftError::ProposalDropped { reason: DropReason::UncommittedLimit });
+        }
+        let (term, first) = (self.term, self.log.last_index() + 1);
+        let entries: Vec<Entry> = data
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| Entry { term, index: first + i as Index, kind: EntryKind::Normal, data: d })
+            .collect();
+        self.uncommitted_bytes += batch_bytes;
+        self.append_as_leader(&entries);
+        Ok(())
+    }
+
+    pub fn append_noop(&mut self) {
+        let e = Entry { term: self.term, index: self.log.last_index() + 1, kind: EntryKind::NoOp, data: Bytes::new() };
+        self.append_as_leader(&[e]);
+    }
+
+    fn append_as_leader(&mut self, entries: &[Entry]) {
+        self.log.append(entries);
+        // The leader counts itself only once its own append is durable (`on_persisted`), so
+        // followers can be sent the entries at once, in parallel with the local fsync.
+        if self.is_single_voter() {
+            return;
+        }
+        self.bcast_append();
+    }
+
+    pub fn bcast_append(&mut self) {
+        for to in self.peer_ids() {
+            self.send_append(to, true);
+        }
+    }
+
+    /// Sends one AppendEntries (or a snapshot) to `to` if its flow control allows. With
+    /// `send_if_empty` false, nothing goes out when there are no new entries.
+    /// Returns whether a message went out.
+    pub fn send_append(&mut self, to: NodeId, send_if_empty: bool) -> bool {
+        let Some(pr) = self.progress(to) else { return false };
+        if pr.is_paused() {
+            return false;
+        }
+        let next = pr.next_index;
+        let prev_index = next - 1;
+        let prev_term = self.log.term(prev_index);
+        let entries = self.log.entries(next, self.cfg.max_entries_per_msg, self.cfg.max_bytes_per_msg);
+        let (prev_term, entries) = match (prev_term, entries) {
+            (Ok(t), Ok(e)) => (t, e),
+            _ => return self.send_snapshot(to),
+        };
+        if entries.is_empty() && !send_if_empty {
+            return false;
+        }
+        let committed = self.log.committed;
+        let pr = self.progress_mut(to).expect("progress exists: checked above");
+        if let Some(last) = entries.last() {
+            match pr.state {
+                ProgressState::Replicate => {
+                    let bytes = entries.iter().map(Entry::size_bytes).sum();
+                    pr.optimistic_update(last.index);
+                    pr.inflights.add(last.index, bytes);
+                }
+                ProgressState::Probe => pr.probe_sent = true,
+                ProgressState::Snapshot => unreachable!("send_append: paused in snapshot state"),
+            }
+        }
+        let mut m = Message::new(MessageType::Append, self.id, to, self.term);
+        m.index = prev_index;
+        m.log_term = prev_term;
+        m.commit = committed;
+        m.entries = entries;
+        self.send(m);
+        true
+    }
+
+    fn send_snapshot(&mut self, to: NodeId) -> bool {
+        let snapshot = self.log.snapshot();
+        if snapshot.is_empty() {
+            // Entries are missing but no snapshot exists yet: the application is installing
+            // one; try again later.
+            return false;
+        }
+        let pr = self.progress_mut(to).expect("send_snapshot: progress exists");
+        pr.become_snapshot(snapshot.meta.index);
+        let mut m = Message::new(MessageType::Snapshot, self.id, to, self.term);
+        m.snapshot = Some(snapshot);
+        self.send(m);
+        true
+    }
+
+    /// A follower in snapshot state for an election timeout is probed again: the snapshot
+    /// or its acknowledgement may have been lost.
+    pub fn tick_snapshot_progress(&mut self) {
+        let timeout = self.cfg.election_timeout_ticks;
+        for (_, pr) in self.progress.iter_mut() {
+            if pr.state == ProgressState::Snapshot {
+                pr.snapshot_elapsed_ticks += 1;
+                if pr.snapshot_elapsed_ticks >= timeout {
+                    pr.become_probe();
+                }
+            }
+        }
+    }
+
+    pub fn bcast_heartbeat(&mut self) {
+        let round = self.read_only.sent_round;
+        self.bcast_heartbeat_with(round);
+    }
+
+    /// Heartbeats carrying read round `round` (0: none).
+    pub fn bcast_heartbeat_with(&mut self, round: u64) {
+        for to in self.peer_ids() {
+            let match_index = self.progress(to).map_or(0, |p| p.match_index);
+            let mut m = Message::new(MessageType::Heartbeat, self.id, to, self.term);
+            // Never tell a follower to commit past what it is known to hold.
+            m.commit = self.log.committed.min(match_index);
+            m.context = round;
+            self.send(m);
+        }
+    }
+
+    /// Commits the highest index a quorum holds, if of this term. On success the followers
+    /// learn the new commit index at once.
+    pub fn maybe_commit(&mut self) -> bool {
+        let index = self.conf.committed_index(|id| self.progress(id).map_or(0, |p| p.match_index));
+        let term = self.term;
+        if self.log.maybe_commit(index, term) {
+            self.on_commit_advanced();
+            return true;
+        }
+        false
+    }
+
+    fn on_commit_advanced(&mut self) {
+        self.release_reads_waiting_for_commit();
+        if !self.is_single_voter() {
+            self.bcast_append();
+        }
+    }
+
+    /// The local log is durable up to `index` (reported by `advance`).
+    pub fn on_persisted(&mut self, index: Index) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let id = self.id;
+        let updated = self.progress_mut(id).is_some_and(|p| p.maybe_update(index));
+        if updated {
+            self.maybe_commit();
+        }
+    }
+
+    pub fn handle_append(&mut self, m: &Message) {
+        let mut resp = Message::new(MessageType::AppendResp, self.id, m.from, self.term);
+        if m.index < self.log.committed {
+            // Everything up to our commit index matches the leader's log already.
+            resp.index = self.log.committed;
+            self.send(resp);
+            return;
+        }
+        match self.log.maybe_append(m.index, m.log_term, m.commit, &m.entries) {
+            Some(last_new) => resp.index = last_new,
+            None => {
+                // Fast backtracking (thesis 5.3 / etcd): tell the leader the last index at or
+                // below the rejected one whose term is at most the leader's prev term.
+                let hint_index = self.log.find_conflict_by_term(m.index.min(self.log.last_index()), m.log_term);
+                resp.index = m.index;
+                resp.reject = true;
+                resp.reject_hint = hint_index;
+                resp.log_term = self.log.term_or_zero(hint_index);
+            }
+        }
+        self.send(resp);
+    }
+
+    pub fn handle_heartbeat(&mut self, m: &Message) {
+        let commit = m.commit.min(self.log.last_index());
+        self.log.commit_to(commit);
+        let mut resp = Message::new(MessageType::HeartbeatResp, self.id, m.from, self.term);
+        resp.context = m.context;
+        self.send(resp);
+    }
+
+    pub fn handle_snapshot(&mut self, m: Message) {
+        let Some(snapshot) = m.snapshot else { return };
+        let mut resp = Message::new(MessageType::AppendResp, self.id, m.from, self.term);
+        resp.index = if self.restore(snapshot) { self.log.last_index() } else { self.log.committed };
+        self.send(resp);
+    }
+
+    /// Installs `snapshot` unless the log already covers it. Returns whether it was installed.
+    fn restore(&mut self, snapshot: Snapshot) -> bool {
+        let (index, term) = (snapshot.meta.index, snapshot.meta.term);
+        if index <= self.log.committed {
+            return false;
+        }
+        if self.log.match_term(index, term) {
+            // Our log already has the snapshot's last entry: just fast-forward the commit.
+            self.log.commit_to(index);
+            return false;
+        }
+        self.log.restore(snapshot);
+        true
+    }
+
+    pub fn handle_append_resp(&mut self, m: &Message) {
+        let from = m.from;
+        let Some(pr) = self.progress_mut(from) else { return };
+        pr.recent_active = true;
+        if m.reject {
+            self.handle_append_reject(m);
+            return;
+        }
+        let was_paused = pr.is_paused();
+        if !pr.maybe_update(m.index) {
+            return;
+        }
+        match pr.state {
+            ProgressState::Probe => pr.become_replicate(),
+            ProgressState::Snapshot if pr.match_index >= pr.pending_snapshot => {
+                pr.become_probe();
+                pr.become_replicate();
+            }
+            ProgressState::Snapshot => {}
+            ProgressState::Replicate => pr.inflights.free_le(m.index),
+        }
+        if self.maybe_commit() {
+            // bcast_append already sent what it could to everyone.
+        } else if was_paused {
+            self.send_append(from, false);
+        }
+        // Keep the pipeline full: send while the window and the log allow.
+        while self.send_append(from, false) {}
+        self.maybe_finish_transfer(from);
+    }
+
+    fn handle_append_reject(&mut self, m: &Message) {
+        let mut next_probe_index = m.reject_hint;
+        if m.log_term > 0 {
+            next_probe_index = self.log.find_conflict_by_term(m.reject_hint, m.log_term);
+        }
+        let pr = self.progress_mut(m.from).expect("handle_append_reject: progress exists");
+        if pr.maybe_decr_to(m.index, next_probe_index) {
+            if pr.state == ProgressState::Replicate {
+                pr.become_probe();
+            }
+            self.send_append(m.from, true);
+        }
+    }
+
+    pub fn handle_heartbeat_resp(&mut self, m: &Message) {
+        let last_index = self.log.last_index();
+        let Some(pr) = self.progress_mut(m.from) else { return };
+        pr.recent_active = true;
+        pr.probe_sent = false;
+        if pr.state == ProgressState::Replicate && pr.inflights.full() {
+            pr.inflights.free_first_one();
+        }
+        let behind = pr.match_index < last_index;
+        if behind {
+            self.send_append(m.from, true);
+        }
+        if m.context != 0 {
+            self.handle_read_ack(m.from, m.context);
+        }
+    }
+
+    /// The transport could not deliver to `id`: stop streaming to it and probe again.
+    pub fn report_unreachable(&mut self, id: NodeId) {
+        if self.role != Role::Leader {
+            return;
+        }
+        if let Some(pr) = self.progress_mut(id) {
+            if pr.state == ProgressState::Replicate {
+                pr.become_probe();
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Whole-cluster behaviour through the public API, over an in-memory network of `Message`s.
+
+mod common;
+
+use common::Net;
+use senate_core::{RaftError, ReadOnlyOption, Role};
+
+#[test]
+fn single_node_elects_itself_and_commits() {
+    let mut net = Net::new(1, |_| {});
+    net.elect(1);
+    assert_eq!(net.role(1), Role::Leader);
+    net.propose(1, b"a").unwrap();
+    net.stabilize();
+    assert_eq!(net.applied_data(1), vec![b"a".to_vec()]);
+}
+
+#[test]
+fn three_nodes_elect_replicate_and_apply_in_order() {
+    let mut net = Net::new(3, |_| {});
+    net.elect(1);
+    for i in 0..100u32 {
+        net.propose(1, &i.to_be_bytes()).unwrap();
+    }
+    net.stabilize();
+    let expect: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    for id in 1..=3 {
+        assert_eq!(net.applied_data(id), expect, "node {id}");
+    }
+}
+
+#[test]
+fn follower_forwards_proposals_and_refuses_without_leader() {
+    let mut net = Net::new(3, |_| {});
+    assert!(matches!(net.propose(2, b"x"), Err(RaftError::NotLeader { leader_hint: None })));
+    net.elect(1);
+    net.propose(2, b"fwd").unwrap();
+    net.stabilize();
+    assert_eq!(net.applied_data(3), vec![b"fwd".to_vec()]);
+}
+
+#[test]
+fn read_index_at_leader_and_follower() {
+    let mut net = Net::new(3, |_| {});
+    net.elect(1);
+    net.propose(1, b"v").unwrap();
+    net.stabilize();
+    net.read_index(1, 7).unwrap();
+    net.read_index(3, 8).unwrap();
+    net.stabilize();
+    let commit = net.node(1).commit_index();
+    assert_eq!(net.read_states(1), vec![(7, commit)]);
+    assert_eq!(net.read_states(3), vec![(8, commit)]);
+}
+
+#[test]
+fn lease_reads_answer_without_a_round() {
+    let mut net = Net::new(3, |c| c.read_only = ReadOnlyOption::LeaseBased);
+    net.elect(1);
+    net.stabilize();
+    net.read_index(1, 1).unwrap();
+    let states = net.take_ready_read_states(1);
+    assert_eq!(states.len(), 1);
+}
+
+#[test]
+fn leadership_transfer_moves_the_leader() {
+    let mut net = Net::new(3, |_| {});
+    net.elect(1);
+    net.propose(1, b"x").unwrap();
+    net.stabilize();
+    net.node_mut(1).transfer_leader(3).unwrap();
+    net.stabilize();
+    assert_eq!(net.role(3), Role::Leader);
+    assert_eq!(net.role(1), Role::Follower);
+}
+
+#[test]
+fn lagging_follower_catches_up_by_snapshot() {
+    let mut net = Net::new(3, |_| {});
+    net.elect(1);
+    net.isolate(3);
+    for i in 0..20u32 {
+        net.propose(1, &i.to_be_bytes()).unwrap();
+        net.stabilize();
+    }
+    let applied = net.node(1).applied_index();
+    net.compact(1, applied);
+    net.heal();
+    for _ in 0..30 {
+        net.tick_all();
+        net.stabilize();
+    }
+    assert_eq!(net.node(3).applied_index(), applied);
+    assert!(net.snapshots_restored(3) >= 1);
+}
