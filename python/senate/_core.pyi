@@ -1,0 +1,266 @@
+"""Typed stubs of the Rust extension `senate._core` (the bindings in rust/python).
+
+Node ids are positive integers; `None` stands for "no node" (no leader known, no vote cast).
+"""
+
+from typing import final
+
+__version__: str
+__all__ = [
+    "Compacted",
+    "ConfigError",
+    "DecodeError",
+    "Entry",
+    "NotLeader",
+    "ProposalDropped",
+    "RaftNode",
+    "Ready",
+    "SenateError",
+    "SimReport",
+    "SnapshotOutOfDate",
+    "Status",
+    "StorageError",
+    "ThroughputReport",
+    "Unavailable",
+    "UnknownPeer",
+    "__version__",
+    "run_sim",
+    "run_throughput",
+]
+
+# --- errors -------------------------------------------------------------------------------
+
+class SenateError(Exception):
+    """Base class of every error raised by senate."""
+
+class NotLeader(SenateError):
+    """This node is not the leader and cannot forward the request."""
+
+    leader_hint: int | None
+    """The leader this node knows of, if any."""
+
+class ProposalDropped(SenateError):
+    """The leader refused the proposal."""
+
+    reason: str | None
+    """One of "transferring", "uncommitted_limit", "too_large", "empty"."""
+
+class ConfigError(SenateError):
+    """A configuration value is invalid."""
+
+    field: str | None
+    """The name of the bad field (as the keyword argument of `RaftNode`)."""
+    problem: str | None
+
+class UnknownPeer(SenateError):
+    """A request named a node that is not a member of the cluster."""
+
+    id: int | None
+
+class StorageError(SenateError):
+    """The log storage could not serve a request."""
+
+class Compacted(StorageError):
+    """The requested index lies before the first index still in the log."""
+
+    index: int | None
+    first_index: int | None
+
+class Unavailable(StorageError):
+    """The requested index lies after the last index in the log."""
+
+    index: int | None
+    last_index: int | None
+
+class SnapshotOutOfDate(StorageError):
+    """A snapshot older than the one already held was offered."""
+
+    index: int | None
+    current: int | None
+
+class DecodeError(SenateError):
+    """Bytes received from a peer are not a valid frame."""
+
+# --- the node -----------------------------------------------------------------------------
+
+@final
+class Entry:
+    """One committed log entry."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def term(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def is_noop(self) -> bool:
+        """The empty entry a new leader appends at the start of its term (`data` is empty)."""
+
+@final
+class Ready:
+    """The work a node asks of its caller after some input.
+
+    Its log is already persisted (the node keeps it in memory). The caller applies
+    `committed` in order, restores from `snapshot` if set, sends `messages`, serves
+    `read_states` once their index is applied, then calls `RaftNode.advance()`.
+    Each attribute read builds fresh objects: bind it to a name once.
+    """
+
+    @property
+    def role(self) -> str | None:
+        """The role ("follower", "pre-candidate", "candidate", "leader") if it changed."""
+    @property
+    def leader(self) -> int | None:
+        """The known leader if the soft state changed and a leader is known."""
+    @property
+    def hard_state(self) -> tuple[int, int, int] | None:
+        """(term, vote, commit) if it changed; vote 0 means none."""
+    @property
+    def snapshot(self) -> tuple[int, int, bytes] | None:
+        """(index, term, data) of a snapshot to restore the application from."""
+    @property
+    def messages(self) -> list[tuple[int, bytes]]:
+        """(destination, frames): one bytes of concatenated frames per destination."""
+    @property
+    def committed(self) -> list[Entry]:
+        """Committed entries to apply, in index order."""
+    @property
+    def read_states(self) -> list[tuple[int, int]]:
+        """(request_id, index) of confirmed linearizable reads."""
+
+@final
+class Status:
+    """A node's state at the moment `RaftNode.status()` was called."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def term(self) -> int: ...
+    @property
+    def vote(self) -> int | None: ...
+    @property
+    def leader(self) -> int | None: ...
+    @property
+    def commit(self) -> int: ...
+    @property
+    def applied(self) -> int: ...
+    @property
+    def first_index(self) -> int: ...
+    @property
+    def last_index(self) -> int: ...
+    @property
+    def peers(self) -> list[tuple[int, int, int, str, bool]]:
+        """At the leader: (id, match_index, next_index, state, recent_active) per follower;
+        state is "probe", "replicate" or "snapshot"."""
+    @property
+    def lead_transferee(self) -> int | None: ...
+
+@final
+class RaftNode:
+    """A Raft node over in-memory storage whose messages travel as encoded frames.
+
+    The node never reads a clock or touches the network: the caller ticks it, steps it
+    with the frames received from peers, and handles each `Ready`.
+    Limits left as `None` keep the core's defaults. Raises `ConfigError` naming the bad field.
+    """
+
+    def __new__(
+        cls,
+        id: int,
+        voters: list[int],
+        *,
+        election_timeout_ticks: int = 10,
+        heartbeat_interval_ticks: int = 1,
+        pre_vote: bool = True,
+        check_quorum: bool = True,
+        lease_reads: bool = False,
+        forward_proposals: bool = True,
+        applied: int = 0,
+        seed: int | None = None,
+        max_entries_per_msg: int | None = None,
+        max_bytes_per_msg: int | None = None,
+        max_inflight_msgs: int | None = None,
+        max_inflight_bytes: int | None = None,
+        max_uncommitted_bytes: int | None = None,
+        max_committed_entries_per_ready: int | None = None,
+        max_pending_reads: int | None = None,
+    ) -> RaftNode: ...
+    @property
+    def id(self) -> int: ...
+    def tick(self, n: int = 1) -> None:
+        """Advances logical time by `n` ticks."""
+    def step(self, frames: bytes | list[bytes]) -> int:
+        """Steps every frame in `frames` (concatenated frames, or a list of such bytes).
+
+        Returns the number of frames stepped. Raises `DecodeError` on malformed input, after
+        stepping the good frames before it.
+        """
+    def propose(self, data: bytes) -> None:
+        """Proposes one command (forwarded to the leader at a follower).
+
+        Raises `NotLeader` when no leader is known, `ProposalDropped` when refused.
+        """
+    def propose_batch(self, data: list[bytes]) -> None:
+        """Proposes commands that get consecutive indexes."""
+    def read_index(self, request_id: int) -> None:
+        """Requests a linearizable read; a `(request_id, index)` comes out in `read_states`."""
+    def transfer_leader(self, id: int) -> None:
+        """Asks the leader to hand leadership to node `id`."""
+    def campaign(self) -> None:
+        """Starts an election now."""
+    def has_ready(self) -> bool: ...
+    def ready(self) -> Ready | None:
+        """Takes the next `Ready`, or `None` when there is nothing to do."""
+    def advance(self) -> None:
+        """Tells the node that the last `Ready` was fully handled."""
+    def status(self) -> Status: ...
+    def compact(self, index: int, data: bytes) -> None:
+        """Records an application snapshot `data` at applied `index`; drops the log up to it."""
+    def crash_restart(self, applied: int) -> None:
+        """For tests: loses everything not persisted and restarts from storage alone;
+        `applied` is the index the application had applied."""
+    def noop(self) -> None:
+        """Does nothing: the cost of a call into the extension."""
+
+# --- simulation ---------------------------------------------------------------------------
+
+@final
+class SimReport:
+    """What one simulated run found."""
+
+    @property
+    def nodes(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def ticks(self) -> int: ...
+    @property
+    def steps_checked(self) -> int: ...
+    @property
+    def faults_injected(self) -> int: ...
+    @property
+    def committed_entries(self) -> int: ...
+    @property
+    def violations(self) -> list[str]: ...
+
+@final
+class ThroughputReport:
+    """What a fault-free throughput run did; the caller measures the time."""
+
+    @property
+    def committed_entries(self) -> int: ...
+    @property
+    def messages(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+
+def run_sim(nodes: int, seed: int, ticks: int) -> SimReport:
+    """Runs one seeded simulation of a `nodes`-node cluster: `ticks` ticks of faults, then a
+    heal phase that checks liveness. Releases the GIL."""
+
+def run_throughput(nodes: int, batch: int, payload_bytes: int, entries: int) -> ThroughputReport:
+    """Runs a fault-free cluster until `entries` entries are applied on every node.
+    Releases the GIL."""

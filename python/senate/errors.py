@@ -1,0 +1,39 @@
+"""The exceptions senate raises; each core error type has its class, all under `SenateError`.
+
+SenateError
+├── NotLeader          .leader_hint: int | None
+├── ProposalDropped    .reason: "transferring" | "uncommitted_limit" | "too_large" | "empty"
+├── ConfigError        .field, .problem
+├── UnknownPeer        .id
+├── StorageError
+│   ├── Compacted          .index, .first_index
+│   ├── Unavailable        .index, .last_index
+│   └── SnapshotOutOfDate  .index, .current
+└── DecodeError
+"""
+
+from senate._core import (
+    Compacted,
+    ConfigError,
+    DecodeError,
+    NotLeader,
+    ProposalDropped,
+    SenateError,
+    SnapshotOutOfDate,
+    StorageError,
+    Unavailable,
+    UnknownPeer,
+)
+
+__all__ = [
+    "Compacted",
+    "ConfigError",
+    "DecodeError",
+    "NotLeader",
+    "ProposalDropped",
+    "SenateError",
+    "SnapshotOutOfDate",
+    "StorageError",
+    "Unavailable",
+    "UnknownPeer",
+]

@@ -1,0 +1,189 @@
+//! The core's typed errors as Python exception classes.
+//!
+//! Every class derives from `SenateError`. Exceptions that carry data expose it as attributes
+//! (`NotLeader.leader_hint`, `ConfigError.field`, ...); the attributes exist on the classes too
+//! (as `None`), so an instance raised from Python code still has them.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyBaseException, PyException};
+use pyo3::prelude::*;
+use senate_core::codec::DecodeError as CoreDecodeError;
+use senate_core::raft::mem_node::StepError;
+use senate_core::{DropReason, RaftError, StorageError as CoreStorageError, NO_NODE};
+
+create_exception!(
+    senate,
+    SenateError,
+    PyException,
+    "Base class of every error raised by senate."
+);
+create_exception!(
+    senate,
+    NotLeader,
+    SenateError,
+    "This node is not the leader and cannot forward the request; `leader_hint` names the leader when one is known."
+);
+create_exception!(
+    senate,
+    ProposalDropped,
+    SenateError,
+    "The leader refused the proposal; `reason` says why (a short identifier)."
+);
+create_exception!(
+    senate,
+    ConfigError,
+    SenateError,
+    "A configuration value is invalid; `field` names it and `problem` says what is wrong."
+);
+create_exception!(
+    senate,
+    UnknownPeer,
+    SenateError,
+    "A message or request named a node that is not a member; `id` is that node."
+);
+create_exception!(
+    senate,
+    StorageError,
+    SenateError,
+    "The log storage could not serve a request."
+);
+create_exception!(
+    senate,
+    Compacted,
+    StorageError,
+    "The requested index lies before the first index still in the log (`index`, `first_index`)."
+);
+create_exception!(
+    senate,
+    Unavailable,
+    StorageError,
+    "The requested index lies after the last index in the log (`index`, `last_index`)."
+);
+create_exception!(
+    senate,
+    SnapshotOutOfDate,
+    StorageError,
+    "A snapshot older than the one already held was offered (`index`, `current`)."
+);
+create_exception!(
+    senate,
+    DecodeError,
+    SenateError,
+    "Bytes received from a peer are not a valid frame."
+);
+
+/// Attribute names each class carries, set to `None` on the class itself.
+const CLASS_ATTRIBUTES: &[(&str, &[&str])] = &[
+    ("NotLeader", &["leader_hint"]),
+    ("ProposalDropped", &["reason"]),
+    ("ConfigError", &["field", "problem"]),
+    ("UnknownPeer", &["id"]),
+    ("Compacted", &["index", "first_index"]),
+    ("Unavailable", &["index", "last_index"]),
+    ("SnapshotOutOfDate", &["index", "current"]),
+];
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("SenateError", py.get_type::<SenateError>())?;
+    m.add("NotLeader", py.get_type::<NotLeader>())?;
+    m.add("ProposalDropped", py.get_type::<ProposalDropped>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("UnknownPeer", py.get_type::<UnknownPeer>())?;
+    m.add("StorageError", py.get_type::<StorageError>())?;
+    m.add("Compacted", py.get_type::<Compacted>())?;
+    m.add("Unavailable", py.get_type::<Unavailable>())?;
+    m.add("SnapshotOutOfDate", py.get_type::<SnapshotOutOfDate>())?;
+    m.add("DecodeError", py.get_type::<DecodeError>())?;
+    for (class, attributes) in CLASS_ATTRIBUTES {
+        let class = m.getattr(*class)?;
+        for attribute in *attributes {
+            class.setattr(*attribute, py.None())?;
+        }
+    }
+    Ok(())
+}
+
+/// `err` after `set` has put its attributes on the exception value.
+fn with_attributes(
+    py: Python<'_>,
+    err: PyErr,
+    set: impl FnOnce(&Bound<'_, PyBaseException>) -> PyResult<()>,
+) -> PyErr {
+    match set(err.value(py)) {
+        Ok(()) => err,
+        Err(setattr_err) => setattr_err,
+    }
+}
+
+/// A short, stable identifier of a drop reason (the message says it in words).
+fn drop_reason_id(reason: DropReason) -> &'static str {
+    match reason {
+        DropReason::Transferring => "transferring",
+        DropReason::UncommittedLimit => "uncommitted_limit",
+        DropReason::TooLarge => "too_large",
+        DropReason::Empty => "empty",
+    }
+}
+
+pub fn raft_error(py: Python<'_>, err: RaftError) -> PyErr {
+    let message = err.to_string();
+    match err {
+        RaftError::NotLeader { leader_hint } => {
+            let hint = leader_hint.filter(|&id| id != NO_NODE);
+            with_attributes(py, NotLeader::new_err(message), |e| {
+                e.setattr("leader_hint", hint)
+            })
+        }
+        RaftError::ProposalDropped { reason } => {
+            with_attributes(py, ProposalDropped::new_err(message), |e| {
+                e.setattr("reason", drop_reason_id(reason))
+            })
+        }
+        RaftError::InvalidConfig { field, problem } => {
+            with_attributes(py, ConfigError::new_err(message), |e| {
+                e.setattr("field", field)?;
+                e.setattr("problem", problem)
+            })
+        }
+        RaftError::UnknownPeer { id } => {
+            with_attributes(py, UnknownPeer::new_err(message), |e| e.setattr("id", id))
+        }
+        RaftError::Storage(storage) => storage_error(py, storage),
+    }
+}
+
+pub fn storage_error(py: Python<'_>, err: CoreStorageError) -> PyErr {
+    let message = err.to_string();
+    match err {
+        CoreStorageError::Compacted { index, first_index } => {
+            with_attributes(py, Compacted::new_err(message), |e| {
+                e.setattr("index", index)?;
+                e.setattr("first_index", first_index)
+            })
+        }
+        CoreStorageError::Unavailable { index, last_index } => {
+            with_attributes(py, Unavailable::new_err(message), |e| {
+                e.setattr("index", index)?;
+                e.setattr("last_index", last_index)
+            })
+        }
+        CoreStorageError::SnapshotOutOfDate { index, current } => {
+            with_attributes(py, SnapshotOutOfDate::new_err(message), |e| {
+                e.setattr("index", index)?;
+                e.setattr("current", current)
+            })
+        }
+    }
+}
+
+pub fn decode_error(err: CoreDecodeError) -> PyErr {
+    DecodeError::new_err(err.to_string())
+}
+
+pub fn step_error(py: Python<'_>, err: StepError) -> PyErr {
+    match err {
+        StepError::Decode(decode) => decode_error(decode),
+        StepError::Raft(raft) => raft_error(py, raft),
+    }
+}

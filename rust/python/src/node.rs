@@ -1,0 +1,245 @@
+//! `RaftNode`: a Raft node over in-memory storage whose messages travel as encoded frames.
+
+use crate::errors::{raft_error, step_error};
+use crate::ready::Ready;
+use crate::status::Status;
+use bytes::Bytes;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use senate_core::{Config, MemNode, ReadOnlyOption};
+
+/// A Raft node (wraps the core's `MemNode`). See `_core.pyi` for the contract of each method.
+#[pyclass(module = "senate._core")]
+pub struct RaftNode {
+    inner: MemNode,
+}
+
+/// Overrides of `Config::new`'s defaults; `None` keeps the default.
+struct Limits {
+    max_entries_per_msg: Option<usize>,
+    max_bytes_per_msg: Option<usize>,
+    max_inflight_msgs: Option<usize>,
+    max_inflight_bytes: Option<usize>,
+    max_uncommitted_bytes: Option<usize>,
+    max_committed_entries_per_ready: Option<usize>,
+    max_pending_reads: Option<usize>,
+}
+
+impl Limits {
+    fn apply(self, config: &mut Config) {
+        let set = |field: &mut usize, value: Option<usize>| {
+            if let Some(value) = value {
+                *field = value;
+            }
+        };
+        set(&mut config.max_entries_per_msg, self.max_entries_per_msg);
+        set(&mut config.max_bytes_per_msg, self.max_bytes_per_msg);
+        set(&mut config.max_inflight_msgs, self.max_inflight_msgs);
+        set(&mut config.max_inflight_bytes, self.max_inflight_bytes);
+        set(
+            &mut config.max_uncommitted_bytes,
+            self.max_uncommitted_bytes,
+        );
+        set(
+            &mut config.max_committed_entries_per_ready,
+            self.max_committed_entries_per_ready,
+        );
+        set(&mut config.max_pending_reads, self.max_pending_reads);
+    }
+}
+
+/// The bytes of `frames` (one `bytes` or a list of them), concatenated.
+fn frames_bytes(frames: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    if let Ok(one) = frames.cast::<PyBytes>() {
+        return Ok(Bytes::copy_from_slice(one.as_bytes()));
+    }
+    let Ok(list) = frames.cast::<PyList>() else {
+        return Err(PyTypeError::new_err(
+            "frames must be bytes or a list of bytes",
+        ));
+    };
+    let mut parts = Vec::with_capacity(list.len());
+    for item in list.iter() {
+        let part = item
+            .cast_into::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err("frames must be bytes or a list of bytes"))?;
+        parts.push(part);
+    }
+    let total = parts.iter().map(|p| p.as_bytes().len()).sum();
+    let mut buf = Vec::with_capacity(total);
+    for part in &parts {
+        buf.extend_from_slice(part.as_bytes());
+    }
+    Ok(Bytes::from(buf))
+}
+
+#[pymethods]
+impl RaftNode {
+    #[new]
+    #[pyo3(signature = (
+        id,
+        voters,
+        *,
+        election_timeout_ticks = 10,
+        heartbeat_interval_ticks = 1,
+        pre_vote = true,
+        check_quorum = true,
+        lease_reads = false,
+        forward_proposals = true,
+        applied = 0,
+        seed = None,
+        max_entries_per_msg = None,
+        max_bytes_per_msg = None,
+        max_inflight_msgs = None,
+        max_inflight_bytes = None,
+        max_uncommitted_bytes = None,
+        max_committed_entries_per_ready = None,
+        max_pending_reads = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        id: u64,
+        voters: Vec<u64>,
+        election_timeout_ticks: u32,
+        heartbeat_interval_ticks: u32,
+        pre_vote: bool,
+        check_quorum: bool,
+        lease_reads: bool,
+        forward_proposals: bool,
+        applied: u64,
+        seed: Option<u64>,
+        max_entries_per_msg: Option<usize>,
+        max_bytes_per_msg: Option<usize>,
+        max_inflight_msgs: Option<usize>,
+        max_inflight_bytes: Option<usize>,
+        max_uncommitted_bytes: Option<usize>,
+        max_committed_entries_per_ready: Option<usize>,
+        max_pending_reads: Option<usize>,
+    ) -> PyResult<RaftNode> {
+        let mut config = Config::new(id, voters);
+        config.election_timeout_ticks = election_timeout_ticks;
+        config.heartbeat_interval_ticks = heartbeat_interval_ticks;
+        config.pre_vote = pre_vote;
+        config.check_quorum = check_quorum;
+        config.read_only = if lease_reads {
+            ReadOnlyOption::LeaseBased
+        } else {
+            ReadOnlyOption::Safe
+        };
+        config.forward_proposals = forward_proposals;
+        config.applied = applied;
+        if let Some(seed) = seed {
+            config.seed = seed;
+        }
+        let limits = Limits {
+            max_entries_per_msg,
+            max_bytes_per_msg,
+            max_inflight_msgs,
+            max_inflight_bytes,
+            max_uncommitted_bytes,
+            max_committed_entries_per_ready,
+            max_pending_reads,
+        };
+        limits.apply(&mut config);
+        // Validate here as well, so that a bad field is reported before the core is touched.
+        config.validate().map_err(|e| raft_error(py, e))?;
+        let inner = MemNode::new(&config).map_err(|e| raft_error(py, e))?;
+        Ok(RaftNode { inner })
+    }
+
+    #[getter]
+    fn id(&self) -> u64 {
+        self.inner.raw.status().id
+    }
+
+    #[pyo3(signature = (n = 1))]
+    fn tick(&mut self, n: u64) {
+        for _ in 0..n {
+            self.inner.raw.tick();
+        }
+    }
+
+    fn step(&mut self, py: Python<'_>, frames: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let buf = frames_bytes(frames)?;
+        self.inner.step_frames(&buf).map_err(|e| step_error(py, e))
+    }
+
+    fn propose(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        self.inner
+            .raw
+            .propose(Bytes::copy_from_slice(data))
+            .map_err(|e| raft_error(py, e))
+    }
+
+    fn propose_batch(&mut self, py: Python<'_>, data: Vec<Bound<'_, PyBytes>>) -> PyResult<()> {
+        let batch = data
+            .iter()
+            .map(|item| Bytes::copy_from_slice(item.as_bytes()))
+            .collect();
+        self.inner
+            .raw
+            .propose_batch(batch)
+            .map_err(|e| raft_error(py, e))
+    }
+
+    fn read_index(&mut self, py: Python<'_>, request_id: u64) -> PyResult<()> {
+        self.inner
+            .raw
+            .read_index(request_id)
+            .map_err(|e| raft_error(py, e))
+    }
+
+    fn transfer_leader(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
+        self.inner
+            .raw
+            .transfer_leader(id)
+            .map_err(|e| raft_error(py, e))
+    }
+
+    fn campaign(&mut self) {
+        self.inner.raw.campaign();
+    }
+
+    fn has_ready(&self) -> bool {
+        self.inner.raw.has_ready()
+    }
+
+    fn ready(&mut self) -> Option<Ready> {
+        self.inner.ready().map(Ready::new)
+    }
+
+    fn advance(&mut self) {
+        self.inner.advance();
+    }
+
+    fn status(&self) -> Status {
+        Status::from_core(self.inner.status())
+    }
+
+    fn compact(&mut self, py: Python<'_>, index: u64, data: &[u8]) -> PyResult<()> {
+        self.inner
+            .compact(index, Bytes::copy_from_slice(data))
+            .map_err(|e| raft_error(py, e))
+    }
+
+    fn crash_restart(&mut self, py: Python<'_>, applied: u64) -> PyResult<()> {
+        self.inner
+            .crash_restart(applied)
+            .map_err(|e| raft_error(py, e))
+    }
+
+    /// Does nothing: the cost of a call into the extension, the baseline of the benchmarks.
+    fn noop(&self) {}
+
+    fn __repr__(&self) -> String {
+        let status = self.inner.status();
+        format!(
+            "RaftNode(id={}, role='{}', term={})",
+            status.id,
+            status.role.as_str(),
+            status.term
+        )
+    }
+}

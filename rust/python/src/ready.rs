@@ -1,0 +1,151 @@
+//! `Ready` and `Entry`: what a node hands its caller after some input.
+//!
+//! A `Ready` keeps the core's `EncodedReady` and converts a field to Python objects only when
+//! it is read, so a caller pays for what it looks at. Each read builds fresh objects: bind a
+//! field to a name once instead of reading it in a loop.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use senate_core::{EncodedReady, EntryKind, NO_NODE};
+
+/// One committed log entry.
+#[pyclass(frozen, module = "senate._core")]
+pub struct Entry {
+    #[pyo3(get)]
+    index: u64,
+    #[pyo3(get)]
+    term: u64,
+    #[pyo3(get)]
+    data: Py<PyBytes>,
+    /// The empty entry a new leader appends at the start of its term; `data` is empty.
+    #[pyo3(get)]
+    is_noop: bool,
+}
+
+#[pymethods]
+impl Entry {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let data = self.data.bind(py).as_bytes();
+        format!(
+            "Entry(index={}, term={}, data=<{} bytes>, is_noop={})",
+            self.index,
+            self.term,
+            data.len(),
+            if self.is_noop { "True" } else { "False" }
+        )
+    }
+}
+
+impl Entry {
+    fn from_core(py: Python<'_>, entry: &senate_core::Entry) -> Entry {
+        Entry {
+            index: entry.index,
+            term: entry.term,
+            data: PyBytes::new(py, &entry.data).unbind(),
+            is_noop: entry.kind == EntryKind::NoOp,
+        }
+    }
+}
+
+/// The work a node asks of its caller: apply `committed` in order, send `messages`, serve
+/// `read_states`, then call `RaftNode.advance()`. Persistence is already done (the node keeps
+/// its log in memory).
+#[pyclass(frozen, module = "senate._core")]
+pub struct Ready {
+    inner: EncodedReady,
+}
+
+impl Ready {
+    pub fn new(inner: EncodedReady) -> Ready {
+        Ready { inner }
+    }
+}
+
+#[pymethods]
+impl Ready {
+    /// The node's role when it changed since the last `Ready`, else `None`.
+    #[getter]
+    fn role(&self) -> Option<&'static str> {
+        self.inner.soft_state.map(|soft| soft.role.as_str())
+    }
+
+    /// The known leader when the soft state changed and a leader is known, else `None`.
+    #[getter]
+    fn leader(&self) -> Option<u64> {
+        self.inner
+            .soft_state
+            .map(|soft| soft.leader)
+            .filter(|&leader| leader != NO_NODE)
+    }
+
+    /// `(term, vote, commit)` when it changed, else `None`.
+    #[getter]
+    fn hard_state(&self) -> Option<(u64, u64, u64)> {
+        self.inner
+            .hard_state
+            .map(|hs| (hs.term, hs.vote, hs.commit))
+    }
+
+    /// `(index, term, data)` of a snapshot to restore the application from, else `None`.
+    #[getter]
+    fn snapshot<'py>(&self, py: Python<'py>) -> Option<(u64, u64, Bound<'py, PyBytes>)> {
+        self.inner.snapshot.as_ref().map(|snap| {
+            (
+                snap.meta.index,
+                snap.meta.term,
+                PyBytes::new(py, &snap.data),
+            )
+        })
+    }
+
+    /// `(destination, frames)`: one bytes of concatenated frames per destination.
+    #[getter]
+    fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut items = Vec::with_capacity(self.inner.messages.len());
+        for (to, frames) in &self.inner.messages {
+            items.push(PyTuple::new(
+                py,
+                [
+                    to.into_pyobject(py)?.into_any(),
+                    PyBytes::new(py, frames).into_any(),
+                ],
+            )?);
+        }
+        PyList::new(py, items)
+    }
+
+    /// Committed entries to apply, in index order.
+    #[getter]
+    fn committed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut items = Vec::with_capacity(self.inner.committed_entries.len());
+        for entry in &self.inner.committed_entries {
+            items.push(Bound::new(py, Entry::from_core(py, entry))?);
+        }
+        PyList::new(py, items)
+    }
+
+    /// `(request_id, index)` of confirmed reads: serve each once `index` is applied.
+    #[getter]
+    fn read_states<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            self.inner
+                .read_states
+                .iter()
+                .map(|rs| (rs.request_id, rs.index)),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Ready(role={:?}, leader={:?}, hard_state={:?}, snapshot={}, messages={}, committed={}, read_states={})",
+            self.role(),
+            self.leader(),
+            self.hard_state(),
+            self.inner.snapshot.as_ref().map_or("None".to_string(), |s| format!("<at {}>", s.meta.index)),
+            self.inner.messages.len(),
+            self.inner.committed_entries.len(),
+            self.inner.read_states.len(),
+        )
+    }
+}
