@@ -1,6 +1,62 @@
 //! # senate-core
 //!
-//! The sans-IO consensus core of senate. (Crate manual: see `raft::raw_node` until written.)
+//! The sans-IO consensus core of senate: Raft with the feature set of etcd's raft library,
+//! the peer wire codec, and a deterministic cluster simulator. Nothing here opens a socket,
+//! starts a thread, reads a clock or draws from a global RNG: time comes in as [`RawNode::tick`],
+//! randomness from a per-node seed ([`Config::seed`]), and every effect goes out through a
+//! [`Ready`]. Same state plus same input gives the same output, so a failing simulation seed
+//! replays exactly.
+//!
+//! ## Driving a node
+//!
+//! Build a [`RawNode`] from a [`Config`] and a [`Storage`] holding whatever was persisted
+//! before (empty at first boot). Then loop:
+//!
+//! * call [`RawNode::tick`] at a fixed period (the unit of `election_timeout_ticks` and
+//!   `heartbeat_interval_ticks`);
+//! * feed every message from a peer to [`RawNode::step`] (decode frames with
+//!   [`codec::decode_message`]);
+//! * propose with [`RawNode::propose`] / [`RawNode::propose_batch`], read with
+//!   [`RawNode::read_index`];
+//! * whenever [`RawNode::has_ready`] is true, take a [`Ready`] and carry out its duties in
+//!   this order, then call [`RawNode::advance`].
+//!
+//! ## The duties of a `Ready`, in order
+//!
+//! 1. **Persist** `snapshot` (if any), then append `entries` (they may replace a suffix of the
+//!    stored log), then write `hard_state` (if any), and make all of it durable (one fsync
+//!    covers the whole `Ready`: group commit). *Why:* a vote, a term and an acknowledged entry
+//!    are promises to other nodes; a node that forgets them after a crash can vote twice in a
+//!    term or lose a committed entry.
+//! 2. **Send** `messages` at any time, even before or during step 1, and `persisted_messages`
+//!    only after step 1 completed. *Why:* `messages` are a leader's AppendEntries, heartbeats,
+//!    snapshots and forwarded requests, which promise nothing about the sender's disk: the
+//!    leader may replicate in parallel with its own append (Ongaro's thesis, section 10.2.1),
+//!    because it counts itself towards the commit quorum only once `advance` reports its own
+//!    append durable. `persisted_messages` (votes, vote and append acknowledgements) each
+//!    assert that the state in step 1 is durable; sending them early breaks that promise.
+//! 3. **Apply** `committed_entries` to the state machine in order, after step 1 (an entry may
+//!    be committed by a quorum that this node joins in the same `Ready`), and restore the state
+//!    machine from `snapshot` if there was one. `NoOp` entries carry no data; apply them as
+//!    "nothing" but do count their index as applied. Serve each entry of `read_states` once
+//!    the applied index reaches its `index`.
+//! 4. **Advance**: call [`RawNode::advance`]. It marks the entries durable (a leader may now
+//!    count itself), records the applied index, and lets the next `Ready` be produced. No new
+//!    `Ready` may be taken before it.
+//!
+//! Inputs (tick, step, propose) may arrive between `ready` and `advance`; the next `Ready`
+//! carries what they caused. [`MemNode`] does all four duties against in-memory storage and
+//! encodes messages as frames, one buffer per destination: it is what the simulator and the
+//! Python binding drive.
+//!
+//! ## Safety limits
+//!
+//! Every queue and batch is bounded by a named [`Config`] field: entries and bytes per
+//! AppendEntries (`max_entries_per_msg`, `max_bytes_per_msg`), the in-flight window per
+//! follower (`max_inflight_msgs`, `max_inflight_bytes`), uncommitted bytes at the leader
+//! (`max_uncommitted_bytes`), committed entries per `Ready` (`max_committed_entries_per_ready`)
+//! and pending reads (`max_pending_reads`). Frames are bounded by
+//! [`codec::DEFAULT_MAX_FRAME_BYTES`], checked before anything is allocated.
 
 pub mod codec;
 pub mod error;

@@ -13,13 +13,8 @@ pub enum DecodeError {
     BadVersion { found: u8, supported: u8 },
     /// Raised from the header alone, before the body is awaited or anything is allocated.
     #[error("frame of {frame_bytes} bytes exceeds the limit of {max_frame_bytes} bytes")]
-    FrameTooLarge {
-        frame_bytes: u64,
-        max_frame_bytes: usize,
-    },
-    #[error(
-        "frame body checksum mismatch: header states {stated:#010x}, body has {computed:#010x}"
-    )]
+    FrameTooLarge { frame_bytes: u64, max_frame_bytes: usize },
+    #[error("frame body checksum mismatch: header states {stated:#010x}, body has {computed:#010x}")]
     ChecksumMismatch { stated: u32, computed: u32 },
     /// The body passed its checksum but ends inside a field: the sender encoded it wrongly.
     #[error("frame body ends inside a field")]
@@ -37,19 +32,11 @@ pub enum DecodeError {
     #[error("varint is not in its shortest form")]
     NonCanonicalVarint,
     #[error("`{field}` states {len} bytes but only {remaining_bytes} remain in the body")]
-    LengthOutOfBounds {
-        field: &'static str,
-        len: u64,
-        remaining_bytes: usize,
-    },
+    LengthOutOfBounds { field: &'static str, len: u64, remaining_bytes: usize },
     /// A count that the remaining bytes cannot hold, even at the smallest size per item:
     /// refused before anything is allocated for it.
     #[error("`{field}` states {count} items but only {remaining_bytes} bytes remain in the body")]
-    TooManyItems {
-        field: &'static str,
-        count: u64,
-        remaining_bytes: usize,
-    },
+    TooManyItems { field: &'static str, count: u64, remaining_bytes: usize },
     #[error("{count} trailing bytes after the message in the frame body")]
     TrailingBytes { count: usize },
 }

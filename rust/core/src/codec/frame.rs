@@ -39,8 +39,8 @@ pub fn encode_message(msg: &Message, out: &mut Vec<u8>) {
     let body_start = out.len();
     encode_body(msg, out);
     let body = &out[body_start..];
-    let body_bytes = u32::try_from(body.len())
-        .unwrap_or_else(|_| panic!("frame body of {} bytes exceeds u32::MAX", body.len()));
+    let body_bytes =
+        u32::try_from(body.len()).unwrap_or_else(|_| panic!("frame body of {} bytes exceeds u32::MAX", body.len()));
     let body_crc32c = crc32c::crc32c(body);
     let length_field = frame_start + BODY_BYTES_OFFSET..frame_start + BODY_CRC32C_OFFSET;
     out[length_field].copy_from_slice(&body_bytes.to_le_bytes());
@@ -50,10 +50,7 @@ pub fn encode_message(msg: &Message, out: &mut Vec<u8>) {
 /// Decodes the first frame of `buf`: `Ok(None)` when `buf` holds only part of a frame whose
 /// stated length (if already known) is within `max_frame_bytes`, else the message and the
 /// bytes consumed. `max_frame_bytes` bounds the whole frame, header included.
-pub fn decode_message(
-    buf: &Bytes,
-    max_frame_bytes: usize,
-) -> Result<Option<(Message, usize)>, DecodeError> {
+pub fn decode_message(buf: &Bytes, max_frame_bytes: usize) -> Result<Option<(Message, usize)>, DecodeError> {
     decode_frame_at(buf, 0, max_frame_bytes)
 }
 
@@ -102,47 +99,32 @@ fn decode_frame_at(
     let body = buf.slice(frame_start + FRAME_HEADER_BYTES..frame_start + frame_bytes);
     let computed = crc32c::crc32c(&body);
     if computed != header.body_crc32c {
-        return Err(DecodeError::ChecksumMismatch {
-            stated: header.body_crc32c,
-            computed,
-        });
+        return Err(DecodeError::ChecksumMismatch { stated: header.body_crc32c, computed });
     }
     Ok(Some((decode_body(&body)?, frame_bytes)))
 }
 
 /// Parses as much of the header as `available` holds: each check runs as soon as the bytes
 /// it needs have arrived, `Ok(None)` means "wait for more".
-fn parse_header(
-    available: &[u8],
-    max_frame_bytes: usize,
-) -> Result<Option<FrameHeader>, DecodeError> {
+fn parse_header(available: &[u8], max_frame_bytes: usize) -> Result<Option<FrameHeader>, DecodeError> {
     let Some(&version) = available.first() else {
         return Ok(None);
     };
     if version != FRAME_VERSION {
-        return Err(DecodeError::BadVersion {
-            found: version,
-            supported: FRAME_VERSION,
-        });
+        return Err(DecodeError::BadVersion { found: version, supported: FRAME_VERSION });
     }
     let Some(body_bytes) = read_u32_le(available, BODY_BYTES_OFFSET) else {
         return Ok(None);
     };
     let frame_bytes = FRAME_HEADER_BYTES as u64 + u64::from(body_bytes);
     if frame_bytes > max_frame_bytes as u64 {
-        return Err(DecodeError::FrameTooLarge {
-            frame_bytes,
-            max_frame_bytes,
-        });
+        return Err(DecodeError::FrameTooLarge { frame_bytes, max_frame_bytes });
     }
     let Some(body_crc32c) = read_u32_le(available, BODY_CRC32C_OFFSET) else {
         return Ok(None);
     };
     // Fits in usize: it is at most max_frame_bytes.
-    Ok(Some(FrameHeader {
-        body_bytes: body_bytes as usize,
-        body_crc32c,
-    }))
+    Ok(Some(FrameHeader { body_bytes: body_bytes as usize, body_crc32c }))
 }
 
 fn read_u32_le(bytes: &[u8], offset: usize) -> Option<u32> {

@@ -18,9 +18,7 @@
 use super::error::DecodeError;
 use super::reader::BodyReader;
 use super::varint::{put_varint, unzigzag, zigzag, MAX_VARINT_BYTES};
-use crate::raft::message::{
-    ConfState, Entry, EntryKind, Index, Message, MessageType, Snapshot, SnapshotMeta, Term,
-};
+use crate::raft::message::{ConfState, Entry, EntryKind, Index, Message, MessageType, Snapshot, SnapshotMeta, Term};
 use bytes::Bytes;
 
 /// The fewest bytes one entry can take: term delta, index delta, kind, data length.
@@ -36,28 +34,18 @@ const MAX_ENTRY_OVERHEAD_BYTES: usize = 3 * MAX_VARINT_BYTES + 1;
 
 /// An upper bound of the encoded body length of `msg`, to reserve the output once.
 pub(super) fn max_body_bytes(msg: &Message) -> usize {
-    let entries_bytes: usize = msg
-        .entries
-        .iter()
-        .map(|entry| MAX_ENTRY_OVERHEAD_BYTES + entry.data.len())
-        .sum();
-    let snapshot_bytes = msg.snapshot.as_ref().map_or(0, |snapshot| {
-        (4 + snapshot.meta.conf_state.voters.len()) * MAX_VARINT_BYTES + snapshot.data.len()
-    });
+    let entries_bytes: usize = msg.entries.iter().map(|entry| MAX_ENTRY_OVERHEAD_BYTES + entry.data.len()).sum();
+    let snapshot_bytes = msg
+        .snapshot
+        .as_ref()
+        .map_or(0, |snapshot| (4 + snapshot.meta.conf_state.voters.len()) * MAX_VARINT_BYTES + snapshot.data.len());
     MAX_FIXED_FIELDS_BYTES + entries_bytes + snapshot_bytes
 }
 
 /// Appends the body of `msg` to `out`.
 pub(super) fn encode_body(msg: &Message, out: &mut Vec<u8>) {
     out.push(msg.msg_type as u8);
-    for value in [
-        msg.from,
-        msg.to,
-        msg.term,
-        msg.log_term,
-        msg.index,
-        msg.commit,
-    ] {
+    for value in [msg.from, msg.to, msg.term, msg.log_term, msg.index, msg.commit] {
         put_varint(value, out);
     }
     out.push(u8::from(msg.reject));
@@ -132,11 +120,7 @@ fn decode_fixed_fields(reader: &mut BodyReader<'_>) -> Result<Message, DecodeErr
     })
 }
 
-fn decode_entries(
-    reader: &mut BodyReader<'_>,
-    log_term: Term,
-    index: Index,
-) -> Result<Vec<Entry>, DecodeError> {
+fn decode_entries(reader: &mut BodyReader<'_>, log_term: Term, index: Index) -> Result<Vec<Entry>, DecodeError> {
     let count = reader.read_count("entries", MIN_ENTRY_BYTES)?;
     let mut entries = Vec::with_capacity(count);
     let (mut previous_term, mut previous_index) = (log_term, index);
@@ -146,12 +130,7 @@ fn decode_entries(
         let kind_tag = reader.read_u8()?;
         let kind = EntryKind::from_tag(kind_tag).ok_or(DecodeError::UnknownEntryKind(kind_tag))?;
         let data = reader.read_bytes("entry data")?;
-        entries.push(Entry {
-            term,
-            index,
-            kind,
-            data,
-        });
+        entries.push(Entry { term, index, kind, data });
         (previous_term, previous_index) = (term, index);
     }
     Ok(entries)
@@ -169,10 +148,6 @@ fn decode_snapshot(reader: &mut BodyReader<'_>) -> Result<Option<Snapshot>, Deco
         voters.push(reader.read_varint()?);
     }
     let data = reader.read_bytes("snapshot data")?;
-    let meta = SnapshotMeta {
-        index,
-        term,
-        conf_state: ConfState { voters },
-    };
+    let meta = SnapshotMeta { index, term, conf_state: ConfState { voters } };
     Ok(Some(Snapshot { meta, data }))
 }

@@ -14,6 +14,5 @@ mod varint;
 
 pub use error::DecodeError;
 pub use frame::{
-    decode_all, decode_message, encode_message, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES,
-    FRAME_VERSION,
+    decode_all, decode_message, encode_message, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FRAME_VERSION,
 };

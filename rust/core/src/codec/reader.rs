@@ -16,10 +16,7 @@ pub(super) struct BodyReader<'a> {
 
 impl<'a> BodyReader<'a> {
     pub(super) fn new(body: &'a Bytes) -> BodyReader<'a> {
-        BodyReader {
-            body,
-            rest: body.as_ref(),
-        }
+        BodyReader { body, rest: body.as_ref() }
     }
 
     fn remaining_bytes(&self) -> usize {
@@ -52,24 +49,13 @@ impl<'a> BodyReader<'a> {
 
     /// An item count, refused unless the remaining bytes could hold that many items of at
     /// least `min_item_bytes` each. The result is therefore safe to pass to `with_capacity`.
-    pub(super) fn read_count(
-        &mut self,
-        field: &'static str,
-        min_item_bytes: usize,
-    ) -> Result<usize, DecodeError> {
-        debug_assert!(
-            min_item_bytes >= 1,
-            "a zero-byte item would make any count plausible"
-        );
+    pub(super) fn read_count(&mut self, field: &'static str, min_item_bytes: usize) -> Result<usize, DecodeError> {
+        debug_assert!(min_item_bytes >= 1, "a zero-byte item would make any count plausible");
         let count = self.read_varint()?;
         let max_count = self.remaining_bytes() / min_item_bytes;
         match usize::try_from(count) {
             Ok(count) if count <= max_count => Ok(count),
-            _ => Err(DecodeError::TooManyItems {
-                field,
-                count,
-                remaining_bytes: self.remaining_bytes(),
-            }),
+            _ => Err(DecodeError::TooManyItems { field, count, remaining_bytes: self.remaining_bytes() }),
         }
     }
 
@@ -83,11 +69,7 @@ impl<'a> BodyReader<'a> {
                 self.rest = &self.rest[len_bytes..];
                 Ok(self.body.slice(start..start + len_bytes))
             }
-            _ => Err(DecodeError::LengthOutOfBounds {
-                field,
-                len,
-                remaining_bytes: self.remaining_bytes(),
-            }),
+            _ => Err(DecodeError::LengthOutOfBounds { field, len, remaining_bytes: self.remaining_bytes() }),
         }
     }
 

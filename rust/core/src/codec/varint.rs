@@ -106,14 +106,8 @@ mod tests {
 
     #[test]
     fn rejects_overlong_forms() {
-        assert_eq!(
-            get_varint(&[0x80, 0x00]),
-            Err(DecodeError::NonCanonicalVarint)
-        );
-        assert_eq!(
-            get_varint(&[0x81, 0x80, 0x00]),
-            Err(DecodeError::NonCanonicalVarint)
-        );
+        assert_eq!(get_varint(&[0x80, 0x00]), Err(DecodeError::NonCanonicalVarint));
+        assert_eq!(get_varint(&[0x81, 0x80, 0x00]), Err(DecodeError::NonCanonicalVarint));
     }
 
     #[test]
