@@ -26,6 +26,8 @@ pub struct Raft<S: Storage> {
     pub leader: NodeId,
     pub log: RaftLog<S>,
     pub conf: JointConfig,
+    /// Every voter except this node, ascending (cached from `conf`: used on every append).
+    pub peers: Vec<NodeId>,
     /// Progress of every voter (including this node), ascending by id. Only meaningful at a
     /// leader; reset on every role change.
     pub progress: Vec<(NodeId, Progress)>,
@@ -77,6 +79,7 @@ impl<S: Storage> Raft<S> {
             role: Role::Follower,
             leader: NO_NODE,
             log,
+            peers: conf.ids().into_iter().filter(|&id| id != cfg.id).collect(),
             conf,
             progress: Vec::new(),
             votes: Vec::new(),
@@ -97,7 +100,7 @@ impl<S: Storage> Raft<S> {
     }
 
     pub fn is_single_voter(&self) -> bool {
-        self.conf.ids().len() == 1
+        self.peers.is_empty()
     }
 
     /// Queues `m` for sending, stamping sender and (for non-forwarded messages) term.
@@ -130,9 +133,9 @@ impl<S: Storage> Raft<S> {
         self.progress.iter_mut().find(|(i, _)| *i == id).map(|(_, p)| p)
     }
 
-    /// Voter ids other than this node, ascending.
-    pub fn peer_ids(&self) -> Vec<NodeId> {
-        self.conf.ids().into_iter().filter(|&id| id != self.id).collect()
+    /// The `i`-th peer (other voter), for loops that mutate `self` while walking `peers`.
+    pub fn peer_at(&self, i: usize) -> NodeId {
+        self.peers[i]
     }
 
     fn reset_randomized_election_timeout(&mut self) {

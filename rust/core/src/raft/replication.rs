@@ -63,7 +63,8 @@ impl<S: Storage> Raft<S> {
     }
 
     pub fn bcast_append(&mut self) {
-        for to in self.peer_ids() {
+        for i in 0..self.peers.len() {
+            let to = self.peer_at(i);
             self.send_append(to, true);
         }
     }
@@ -145,7 +146,8 @@ impl<S: Storage> Raft<S> {
 
     /// Heartbeats carrying read round `round` (0: none).
     pub fn bcast_heartbeat_with(&mut self, round: u64) {
-        for to in self.peer_ids() {
+        for i in 0..self.peers.len() {
+            let to = self.peer_at(i);
             let match_index = self.progress(to).map_or(0, |p| p.match_index);
             let mut m = Message::new(MessageType::Heartbeat, self.id, to, self.term);
             // Never tell a follower to commit past what it is known to hold.
