@@ -117,6 +117,21 @@ impl Net {
         }
     }
 
+    /// Crash and restart `id`: only what its storage holds survives. The harness's applied
+    /// list stands for a state machine rebuilt from the snapshot and the log, so it is cut
+    /// back to the snapshot and the committed entries are re-applied from there.
+    pub fn crash_restart(&mut self, id: NodeId) {
+        let peer = self.peers.get_mut(&id).expect("peer exists");
+        let storage = peer.raw.storage().clone();
+        let mut cfg = peer.raw.config().clone();
+        let snapshot = storage.snapshot();
+        cfg.applied = snapshot.meta.index;
+        cfg.seed = cfg.seed.wrapping_add(1);
+        peer.applied = decode_app(&snapshot.data);
+        peer.raw = RawNode::new(&cfg, storage).expect("restart");
+        self.queue.retain(|m| m.from != id && m.to != id);
+    }
+
     pub fn compact(&mut self, id: NodeId, index: u64) {
         let peer = self.peers.get_mut(&id).expect("peer exists");
         let data = encode_app(&peer.applied);
