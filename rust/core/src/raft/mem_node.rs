@@ -89,7 +89,7 @@ impl MemNode {
                 .apply_snapshot(snapshot.clone())
                 .expect("ready: a snapshot handed out is newer than the stored one");
         }
-        storage.append(&rd.entries);
+        storage.append_owned(rd.entries);
         if let Some(hs) = rd.hard_state {
             storage.set_hard_state(hs);
         }

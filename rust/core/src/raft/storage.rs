@@ -63,18 +63,36 @@ impl MemStorage {
     ///
     /// Panics if `entries` would leave a gap after the last index (a caller bug).
     pub fn append(&mut self, entries: &[Entry]) {
-        let Some(first) = entries.first() else { return };
+        if let Some(skip) = self.prepare_append(entries) {
+            self.entries.extend_from_slice(&entries[skip..]);
+        }
+    }
+
+    /// `append` taking ownership, which saves a copy of every entry.
+    pub fn append_owned(&mut self, mut entries: Vec<Entry>) {
+        if let Some(skip) = self.prepare_append(&entries) {
+            if skip == 0 {
+                self.entries.append(&mut entries);
+            } else {
+                self.entries.extend(entries.drain(skip..));
+            }
+        }
+    }
+
+    /// Truncates the conflicting suffix for an append of `entries`; returns how many leading
+    /// entries to skip (already covered by the snapshot), or `None` when nothing is to be added.
+    fn prepare_append(&mut self, entries: &[Entry]) -> Option<usize> {
+        let first = entries.first()?;
         let offset = self.offset();
         let last = offset + self.entries.len() as Index;
         assert!(first.index <= last + 1, "append: gap in log: last {last}, appending from {}", first.index);
         let skip = offset.saturating_sub(first.index - 1) as usize;
         if skip >= entries.len() {
-            return;
+            return None;
         }
-        let entries = &entries[skip..];
-        let keep = (entries[0].index - offset - 1) as usize;
+        let keep = (entries[skip].index - offset - 1) as usize;
         self.entries.truncate(keep);
-        self.entries.extend_from_slice(entries);
+        Some(skip)
     }
 
     /// Installs `snapshot`, dropping the whole log (the snapshot supersedes it).
@@ -186,6 +204,24 @@ mod tests {
         assert_eq!(s.last_index(), 2);
         assert_eq!(s.term(2), Ok(2));
         assert_eq!(s.term(1), Ok(1));
+    }
+
+    #[test]
+    fn append_owned_matches_append() {
+        let mut a = MemStorage::new(vec![1]);
+        let mut b = MemStorage::new(vec![1]);
+        let batches = [vec![ent(1, 1), ent(2, 1), ent(3, 1)], vec![ent(2, 2), ent(3, 2)], vec![ent(4, 2)]];
+        for batch in batches {
+            a.append(&batch);
+            b.append_owned(batch);
+        }
+        assert_eq!(a.entries(1, 5, usize::MAX), b.entries(1, 5, usize::MAX));
+        a.create_snapshot(3, Bytes::new()).unwrap();
+        b.create_snapshot(3, Bytes::new()).unwrap();
+        a.append(&[ent(3, 2), ent(4, 2), ent(5, 3)]);
+        b.append_owned(vec![ent(3, 2), ent(4, 2), ent(5, 3)]);
+        assert_eq!(a.entries(4, 6, usize::MAX), b.entries(4, 6, usize::MAX));
+        assert_eq!(b.last_index(), 5);
     }
 
     #[test]
