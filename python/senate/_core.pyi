@@ -43,7 +43,8 @@ class ProposalDropped(SenateError):
     """The leader refused the proposal."""
 
     reason: str | None
-    """One of "transferring", "uncommitted_limit", "too_large", "empty"."""
+    """One of "transferring", "uncommitted_limit", "too_large", "empty",
+    "too_many_pending_reads"."""
 
 class ConfigError(SenateError):
     """A configuration value is invalid."""

@@ -11,12 +11,7 @@ use senate_core::codec::DecodeError as CoreDecodeError;
 use senate_core::raft::mem_node::StepError;
 use senate_core::{DropReason, RaftError, StorageError as CoreStorageError, NO_NODE};
 
-create_exception!(
-    senate,
-    SenateError,
-    PyException,
-    "Base class of every error raised by senate."
-);
+create_exception!(senate, SenateError, PyException, "Base class of every error raised by senate.");
 create_exception!(
     senate,
     NotLeader,
@@ -41,12 +36,7 @@ create_exception!(
     SenateError,
     "A message or request named a node that is not a member; `id` is that node."
 );
-create_exception!(
-    senate,
-    StorageError,
-    SenateError,
-    "The log storage could not serve a request."
-);
+create_exception!(senate, StorageError, SenateError, "The log storage could not serve a request.");
 create_exception!(
     senate,
     Compacted,
@@ -65,12 +55,7 @@ create_exception!(
     StorageError,
     "A snapshot older than the one already held was offered (`index`, `current`)."
 );
-create_exception!(
-    senate,
-    DecodeError,
-    SenateError,
-    "Bytes received from a peer are not a valid frame."
-);
+create_exception!(senate, DecodeError, SenateError, "Bytes received from a peer are not a valid frame.");
 
 /// Attribute names each class carries, set to `None` on the class itself.
 const CLASS_ATTRIBUTES: &[(&str, &[&str])] = &[
@@ -105,11 +90,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// `err` after `set` has put its attributes on the exception value.
-fn with_attributes(
-    py: Python<'_>,
-    err: PyErr,
-    set: impl FnOnce(&Bound<'_, PyBaseException>) -> PyResult<()>,
-) -> PyErr {
+fn with_attributes(py: Python<'_>, err: PyErr, set: impl FnOnce(&Bound<'_, PyBaseException>) -> PyResult<()>) -> PyErr {
     match set(err.value(py)) {
         Ok(()) => err,
         Err(setattr_err) => setattr_err,
@@ -123,6 +104,7 @@ fn drop_reason_id(reason: DropReason) -> &'static str {
         DropReason::UncommittedLimit => "uncommitted_limit",
         DropReason::TooLarge => "too_large",
         DropReason::Empty => "empty",
+        DropReason::TooManyPendingReads => "too_many_pending_reads",
     }
 }
 
@@ -131,24 +113,16 @@ pub fn raft_error(py: Python<'_>, err: RaftError) -> PyErr {
     match err {
         RaftError::NotLeader { leader_hint } => {
             let hint = leader_hint.filter(|&id| id != NO_NODE);
-            with_attributes(py, NotLeader::new_err(message), |e| {
-                e.setattr("leader_hint", hint)
-            })
+            with_attributes(py, NotLeader::new_err(message), |e| e.setattr("leader_hint", hint))
         }
         RaftError::ProposalDropped { reason } => {
-            with_attributes(py, ProposalDropped::new_err(message), |e| {
-                e.setattr("reason", drop_reason_id(reason))
-            })
+            with_attributes(py, ProposalDropped::new_err(message), |e| e.setattr("reason", drop_reason_id(reason)))
         }
-        RaftError::InvalidConfig { field, problem } => {
-            with_attributes(py, ConfigError::new_err(message), |e| {
-                e.setattr("field", field)?;
-                e.setattr("problem", problem)
-            })
-        }
-        RaftError::UnknownPeer { id } => {
-            with_attributes(py, UnknownPeer::new_err(message), |e| e.setattr("id", id))
-        }
+        RaftError::InvalidConfig { field, problem } => with_attributes(py, ConfigError::new_err(message), |e| {
+            e.setattr("field", field)?;
+            e.setattr("problem", problem)
+        }),
+        RaftError::UnknownPeer { id } => with_attributes(py, UnknownPeer::new_err(message), |e| e.setattr("id", id)),
         RaftError::Storage(storage) => storage_error(py, storage),
     }
 }
@@ -156,12 +130,10 @@ pub fn raft_error(py: Python<'_>, err: RaftError) -> PyErr {
 pub fn storage_error(py: Python<'_>, err: CoreStorageError) -> PyErr {
     let message = err.to_string();
     match err {
-        CoreStorageError::Compacted { index, first_index } => {
-            with_attributes(py, Compacted::new_err(message), |e| {
-                e.setattr("index", index)?;
-                e.setattr("first_index", first_index)
-            })
-        }
+        CoreStorageError::Compacted { index, first_index } => with_attributes(py, Compacted::new_err(message), |e| {
+            e.setattr("index", index)?;
+            e.setattr("first_index", first_index)
+        }),
         CoreStorageError::Unavailable { index, last_index } => {
             with_attributes(py, Unavailable::new_err(message), |e| {
                 e.setattr("index", index)?;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use senate_core::{Config, MemNode, ReadOnlyOption};
+use senate_core::{Config, MemNode, RaftError, ReadOnlyOption};
 
 /// A Raft node (wraps the core's `MemNode`). See `_core.pyi` for the contract of each method.
 #[pyclass(module = "senate._core")]
@@ -37,14 +37,8 @@ impl Limits {
         set(&mut config.max_bytes_per_msg, self.max_bytes_per_msg);
         set(&mut config.max_inflight_msgs, self.max_inflight_msgs);
         set(&mut config.max_inflight_bytes, self.max_inflight_bytes);
-        set(
-            &mut config.max_uncommitted_bytes,
-            self.max_uncommitted_bytes,
-        );
-        set(
-            &mut config.max_committed_entries_per_ready,
-            self.max_committed_entries_per_ready,
-        );
+        set(&mut config.max_uncommitted_bytes, self.max_uncommitted_bytes);
+        set(&mut config.max_committed_entries_per_ready, self.max_committed_entries_per_ready);
         set(&mut config.max_pending_reads, self.max_pending_reads);
     }
 }
@@ -55,15 +49,12 @@ fn frames_bytes(frames: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         return Ok(Bytes::copy_from_slice(one.as_bytes()));
     }
     let Ok(list) = frames.cast::<PyList>() else {
-        return Err(PyTypeError::new_err(
-            "frames must be bytes or a list of bytes",
-        ));
+        return Err(PyTypeError::new_err("frames must be bytes or a list of bytes"));
     };
     let mut parts = Vec::with_capacity(list.len());
     for item in list.iter() {
-        let part = item
-            .cast_into::<PyBytes>()
-            .map_err(|_| PyTypeError::new_err("frames must be bytes or a list of bytes"))?;
+        let part =
+            item.cast_into::<PyBytes>().map_err(|_| PyTypeError::new_err("frames must be bytes or a list of bytes"))?;
         parts.push(part);
     }
     let total = parts.iter().map(|p| p.as_bytes().len()).sum();
@@ -72,6 +63,16 @@ fn frames_bytes(frames: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         buf.extend_from_slice(part.as_bytes());
     }
     Ok(Bytes::from(buf))
+}
+
+/// A config error naming the keyword argument that set the bad field.
+fn python_field_name(err: RaftError) -> RaftError {
+    match err {
+        RaftError::InvalidConfig { field: "read_only", problem } => {
+            RaftError::InvalidConfig { field: "lease_reads", problem }
+        }
+        other => other,
+    }
 }
 
 #[pymethods]
@@ -123,11 +124,7 @@ impl RaftNode {
         config.heartbeat_interval_ticks = heartbeat_interval_ticks;
         config.pre_vote = pre_vote;
         config.check_quorum = check_quorum;
-        config.read_only = if lease_reads {
-            ReadOnlyOption::LeaseBased
-        } else {
-            ReadOnlyOption::Safe
-        };
+        config.read_only = if lease_reads { ReadOnlyOption::LeaseBased } else { ReadOnlyOption::Safe };
         config.forward_proposals = forward_proposals;
         config.applied = applied;
         if let Some(seed) = seed {
@@ -144,7 +141,7 @@ impl RaftNode {
         };
         limits.apply(&mut config);
         // Validate here as well, so that a bad field is reported before the core is touched.
-        config.validate().map_err(|e| raft_error(py, e))?;
+        config.validate().map_err(|e| raft_error(py, python_field_name(e)))?;
         let inner = MemNode::new(&config).map_err(|e| raft_error(py, e))?;
         Ok(RaftNode { inner })
     }
@@ -167,35 +164,20 @@ impl RaftNode {
     }
 
     fn propose(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        self.inner
-            .raw
-            .propose(Bytes::copy_from_slice(data))
-            .map_err(|e| raft_error(py, e))
+        self.inner.raw.propose(Bytes::copy_from_slice(data)).map_err(|e| raft_error(py, e))
     }
 
     fn propose_batch(&mut self, py: Python<'_>, data: Vec<Bound<'_, PyBytes>>) -> PyResult<()> {
-        let batch = data
-            .iter()
-            .map(|item| Bytes::copy_from_slice(item.as_bytes()))
-            .collect();
-        self.inner
-            .raw
-            .propose_batch(batch)
-            .map_err(|e| raft_error(py, e))
+        let batch = data.iter().map(|item| Bytes::copy_from_slice(item.as_bytes())).collect();
+        self.inner.raw.propose_batch(batch).map_err(|e| raft_error(py, e))
     }
 
     fn read_index(&mut self, py: Python<'_>, request_id: u64) -> PyResult<()> {
-        self.inner
-            .raw
-            .read_index(request_id)
-            .map_err(|e| raft_error(py, e))
+        self.inner.raw.read_index(request_id).map_err(|e| raft_error(py, e))
     }
 
     fn transfer_leader(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
-        self.inner
-            .raw
-            .transfer_leader(id)
-            .map_err(|e| raft_error(py, e))
+        self.inner.raw.transfer_leader(id).map_err(|e| raft_error(py, e))
     }
 
     fn campaign(&mut self) {
@@ -219,15 +201,11 @@ impl RaftNode {
     }
 
     fn compact(&mut self, py: Python<'_>, index: u64, data: &[u8]) -> PyResult<()> {
-        self.inner
-            .compact(index, Bytes::copy_from_slice(data))
-            .map_err(|e| raft_error(py, e))
+        self.inner.compact(index, Bytes::copy_from_slice(data)).map_err(|e| raft_error(py, e))
     }
 
     fn crash_restart(&mut self, py: Python<'_>, applied: u64) -> PyResult<()> {
-        self.inner
-            .crash_restart(applied)
-            .map_err(|e| raft_error(py, e))
+        self.inner.crash_restart(applied).map_err(|e| raft_error(py, e))
     }
 
     /// Does nothing: the cost of a call into the extension, the baseline of the benchmarks.
@@ -235,11 +213,6 @@ impl RaftNode {
 
     fn __repr__(&self) -> String {
         let status = self.inner.status();
-        format!(
-            "RaftNode(id={}, role='{}', term={})",
-            status.id,
-            status.role.as_str(),
-            status.term
-        )
+        format!("RaftNode(id={}, role='{}', term={})", status.id, status.role.as_str(), status.term)
     }
 }

@@ -72,30 +72,19 @@ impl Ready {
     /// The known leader when the soft state changed and a leader is known, else `None`.
     #[getter]
     fn leader(&self) -> Option<u64> {
-        self.inner
-            .soft_state
-            .map(|soft| soft.leader)
-            .filter(|&leader| leader != NO_NODE)
+        self.inner.soft_state.map(|soft| soft.leader).filter(|&leader| leader != NO_NODE)
     }
 
     /// `(term, vote, commit)` when it changed, else `None`.
     #[getter]
     fn hard_state(&self) -> Option<(u64, u64, u64)> {
-        self.inner
-            .hard_state
-            .map(|hs| (hs.term, hs.vote, hs.commit))
+        self.inner.hard_state.map(|hs| (hs.term, hs.vote, hs.commit))
     }
 
     /// `(index, term, data)` of a snapshot to restore the application from, else `None`.
     #[getter]
     fn snapshot<'py>(&self, py: Python<'py>) -> Option<(u64, u64, Bound<'py, PyBytes>)> {
-        self.inner.snapshot.as_ref().map(|snap| {
-            (
-                snap.meta.index,
-                snap.meta.term,
-                PyBytes::new(py, &snap.data),
-            )
-        })
+        self.inner.snapshot.as_ref().map(|snap| (snap.meta.index, snap.meta.term, PyBytes::new(py, &snap.data)))
     }
 
     /// `(destination, frames)`: one bytes of concatenated frames per destination.
@@ -103,13 +92,7 @@ impl Ready {
     fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut items = Vec::with_capacity(self.inner.messages.len());
         for (to, frames) in &self.inner.messages {
-            items.push(PyTuple::new(
-                py,
-                [
-                    to.into_pyobject(py)?.into_any(),
-                    PyBytes::new(py, frames).into_any(),
-                ],
-            )?);
+            items.push(PyTuple::new(py, [to.into_pyobject(py)?.into_any(), PyBytes::new(py, frames).into_any()])?);
         }
         PyList::new(py, items)
     }
@@ -127,22 +110,16 @@ impl Ready {
     /// `(request_id, index)` of confirmed reads: serve each once `index` is applied.
     #[getter]
     fn read_states<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(
-            py,
-            self.inner
-                .read_states
-                .iter()
-                .map(|rs| (rs.request_id, rs.index)),
-        )
+        PyList::new(py, self.inner.read_states.iter().map(|rs| (rs.request_id, rs.index)))
     }
 
     fn __repr__(&self) -> String {
+        let role = self.role().map_or("None".to_string(), |role| format!("'{role}'"));
+        let leader = self.leader().map_or("None".to_string(), |id| id.to_string());
+        let hard_state = self.hard_state().map_or("None".to_string(), |(t, v, c)| format!("({t}, {v}, {c})"));
+        let snapshot = self.inner.snapshot.as_ref().map_or("None".to_string(), |s| format!("<at {}>", s.meta.index));
         format!(
-            "Ready(role={:?}, leader={:?}, hard_state={:?}, snapshot={}, messages={}, committed={}, read_states={})",
-            self.role(),
-            self.leader(),
-            self.hard_state(),
-            self.inner.snapshot.as_ref().map_or("None".to_string(), |s| format!("<at {}>", s.meta.index)),
+            "Ready(role={role}, leader={leader}, hard_state={hard_state}, snapshot={snapshot}, messages=<{}>, committed=<{}>, read_states=<{}>)",
             self.inner.messages.len(),
             self.inner.committed_entries.len(),
             self.inner.read_states.len(),

@@ -87,16 +87,7 @@ pub fn run_throughput(
     payload_bytes: usize,
     entries: u64,
 ) -> ThroughputReport {
-    let options = ThroughputOptions {
-        nodes,
-        batch,
-        payload_bytes,
-        entries,
-    };
+    let options = ThroughputOptions { nodes, batch, payload_bytes, entries };
     let report = py.detach(|| sim::run_throughput(&options));
-    ThroughputReport {
-        committed_entries: report.committed_entries,
-        messages: report.messages,
-        bytes: report.bytes,
-    }
+    ThroughputReport { committed_entries: report.committed_entries, messages: report.messages, bytes: report.bytes }
 }

@@ -61,15 +61,7 @@ impl Status {
             peers: status
                 .peers
                 .iter()
-                .map(|p| {
-                    (
-                        p.id,
-                        p.match_index,
-                        p.next_index,
-                        progress_state_name(p.state),
-                        p.recent_active,
-                    )
-                })
+                .map(|p| (p.id, p.match_index, p.next_index, progress_state_name(p.state), p.recent_active))
                 .collect(),
             lead_transferee: some_node(status.lead_transferee),
         }
@@ -80,8 +72,15 @@ impl Status {
 impl Status {
     fn __repr__(&self) -> String {
         format!(
-            "Status(id={}, role='{}', term={}, leader={:?}, commit={}, applied={}, first_index={}, last_index={})",
-            self.id, self.role, self.term, self.leader, self.commit, self.applied, self.first_index, self.last_index
+            "Status(id={}, role='{}', term={}, leader={}, commit={}, applied={}, first_index={}, last_index={})",
+            self.id,
+            self.role,
+            self.term,
+            self.leader.map_or("None".to_string(), |id| id.to_string()),
+            self.commit,
+            self.applied,
+            self.first_index,
+            self.last_index
         )
     }
 }

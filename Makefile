@@ -1,0 +1,39 @@
+# senate: build, lint, test and benchmark. `make help` lists the targets.
+
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.DEFAULT_GOAL := help
+.PHONY: help install build lint test test-rust test-python bench bench-rust
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+install: ## Build the extension (release) and install senate with its test extras
+	$(PIP) install '.[test]'
+
+build: ## Build the wheel into dist/
+	$(PIP) wheel --no-deps --wheel-dir dist .
+
+lint: ## rustfmt, clippy (warnings are errors), ruff, mypy and stubtest (needs `make install`)
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(PYTHON) -m ruff check python tests benches
+	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m mypy
+	$(PYTHON) -m mypy.stubtest senate._core
+
+test-rust: ## cargo test of the workspace (the core; the bindings have no Rust tests)
+	cargo test --workspace
+
+test-python: ## pytest (unit, property, stateful, CLI; benchmarks run once, untimed)
+	$(PYTHON) -m pytest
+
+test: install lint test-rust test-python ## Install, then lint and run every test
+
+bench: ## senate bench, then the pytest-benchmark suites (needs `make install`)
+	senate bench
+	$(PYTHON) -m pytest benches --benchmark-enable
+
+bench-rust: ## The criterion benches of the core
+	cargo bench -p senate-core

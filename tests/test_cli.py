@@ -1,0 +1,129 @@
+"""The `senate` command: simulation over many seeds, the benchmark and its JSON rows."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import senate.sim
+from senate.cli import main
+
+#: Ticks of the fault phase per run in the CI sweep: small enough that 1,000 seeds on each of
+#: 3 cluster sizes take well under two minutes on two cores.
+CI_SWEEP_TICKS = 300
+
+
+def senate_command(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "senate", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_the_console_script_is_installed() -> None:
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("senate") == "senate.cli:main"
+
+
+def test_sim_runs_a_thousand_seeds_on_every_size() -> None:
+    result = senate_command(
+        "sim",
+        "--nodes",
+        "3,5,7",
+        "--seeds",
+        "1000",
+        "--ticks",
+        str(CI_SWEEP_TICKS),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"seeds run\s+1000\b", out), out
+    assert re.search(r"runs\s+3000\b", out), out
+    assert re.search(r"violations found\s+0\b", out), out
+    steps = re.search(r"steps checked\s+(\d+)", out)
+    faults = re.search(r"faults injected\s+(\d+)", out)
+    assert steps is not None
+    assert faults is not None
+    assert int(steps.group(1)) > 0
+    assert int(faults.group(1)) > 0
+
+
+def test_bench_writes_json_rows(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    result = senate_command(
+        "bench",
+        "--sim",
+        "--entries",
+        "2048",
+        "--batch",
+        "1,256",
+        "--json",
+        str(out),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "entries/s" in result.stdout
+    rows = json.loads(out.read_text())
+    assert [(row["nodes"], row["batch"]) for row in rows] == [(3, 1), (3, 256)]
+    for row in rows:
+        assert row["entries_per_s"] > 0
+        assert row["entries"] >= 2048
+
+
+def test_sim_reports_violations_with_a_replay_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FakeReport:
+        def __init__(self, nodes: int, seed: int, ticks: int) -> None:
+            self.steps_checked = 10
+            self.faults_injected = 2
+            self.committed_entries = 5
+            self.violations = ["log matching: nodes 1 and 2 differ at 4"] if seed == 12 else []
+
+    monkeypatch.setattr(senate.sim, "run_sim", FakeReport)
+    result = CliRunner().invoke(
+        main, ["sim", "--nodes", "5", "--seeds", "5", "--first-seed", "10", "--ticks", "77"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "nodes=5 seed=12" in result.output
+    assert "log matching: nodes 1 and 2 differ at 4" in result.output
+    assert "senate sim --nodes 5 --seeds 1 --first-seed 12 --ticks 77" in result.output
+    assert re.search(r"violations found\s+1\b", result.output)
+
+
+def test_a_core_panic_is_reported_as_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Panic(BaseException):
+        pass
+
+    def panicking(nodes: int, seed: int, ticks: int) -> None:
+        raise Panic("assertion failed")
+
+    monkeypatch.setattr(senate.sim, "run_sim", panicking)
+    summary = senate.sim.run_seeds([3], 2, 10, jobs=2)
+    assert [(f.nodes, f.seed) for f in summary.failures] == [(3, 0), (3, 1)]
+    assert "core panicked" in summary.failures[0].violations[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sim", "--nodes", "4"],
+        ["sim", "--nodes", "3,x"],
+        ["sim", "--seeds", "0"],
+        ["bench", "--nodes", "2"],
+        ["bench", "--batch", "0"],
+        ["bench", "--entries", "many"],
+    ],
+)
+def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
