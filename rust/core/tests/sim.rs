@@ -266,3 +266,19 @@ fn many_seeds() {
     );
     assert!(failures.is_empty(), "violations:\n{}", failures.join("\n"));
 }
+
+/// Replays one seed and prints its last events: `SIM_SEED=192 SIM_NODES=7 SIM_TICKS=1000
+/// SIM_TRACE_LINES=200 cargo test --release -p senate-core --test sim -- --ignored replay_seed --nocapture`.
+#[test]
+#[ignore]
+fn replay_seed() {
+    let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let options =
+        SimOptions { nodes: env("SIM_NODES", 3) as usize, seed: env("SIM_SEED", 0), ticks: env("SIM_TICKS", 1_000) };
+    let report = sim::run_traced(&options, env("SIM_TRACE_LINES", 200) as usize);
+    for line in &report.trace {
+        println!("{line}");
+    }
+    println!("{:?}", sim::SimReport { trace: Vec::new(), ..report.clone() });
+    assert!(report.violations.is_empty(), "violations:\n{}", report.violations.join("\n"));
+}

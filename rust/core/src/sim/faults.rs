@@ -42,7 +42,9 @@ impl FaultProfile {
 
     /// Intensities drawn for one run: one level of hostility, then each rate within it.
     pub fn draw(rng: &mut ChaCha8Rng) -> FaultProfile {
-        let level: u32 = rng.gen_range(0..4);
+        // One run in eight is calm (no faults: a baseline), the rest are light to heavy.
+        const LEVELS: [u32; 8] = [0, 1, 1, 2, 2, 3, 3, 3];
+        let level = LEVELS[rng.gen_range(0..LEVELS.len())];
         let rate = |rng: &mut ChaCha8Rng, max: u32| if max == 0 { 0 } else { rng.gen_range(0..=max) };
         FaultProfile {
             drop_per_mille: rate(rng, 50 * level),
