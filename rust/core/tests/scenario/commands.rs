@@ -1,0 +1,320 @@
+//! The script commands: one handler each, over a [`Cluster`].
+//!
+//! | command | effect |
+//! |---|---|
+//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [election-timeout=T] [heartbeat-interval=T] [max-entries-per-msg=N] [max-inflight-msgs=N] [seed=S]` | creates nodes `1..=N` |
+//! | `campaign ID` | the node starts an election (a pre-vote round first under pre-vote) |
+//! | `tick ID [COUNT]`, `tick-all [COUNT]` | logical time passes at one node / at every live node |
+//! | `tick-heartbeat ID` | one heartbeat interval |
+//! | `tick-election ID` | a leader: one election timeout; others: until role or term changes (at most 2 timeouts) |
+//! | `propose ID DATA...` | one proposal, or a batch when several |
+//! | `read-index ID REQUEST-ID` | a linearizable read request |
+//! | `transfer-leader FROM TO` | `FROM` is asked to hand leadership to `TO` |
+//! | `compact ID INDEX` | the application snapshots at `INDEX` and the log up to it is dropped |
+//! | `process-ready [ID...]` | persist, queue messages, apply, advance (default: every node) |
+//! | `deliver-msgs [ID...] [from=ID] [types=T,..] [drop=T,..\|all] [dup=T,..]` | deliver queued messages to the nodes: only `types`, losing `drop`, duplicating `dup` |
+//! | `stabilize` | process-ready and deliver-msgs until nothing is left to do |
+//! | `partition ID... [/ ID...]...`, `isolate ID`, `heal` | cut links between groups / mend them |
+//! | `crash ID`, `restart ID` | lose what was not persisted / come back from storage |
+//! | `status ID`, `raft-log ID`, `raft-state`, `app-state [ID...]` | print state |
+
+use super::datadriven::Command;
+use super::format;
+use super::harness::{Cluster, Delivery};
+use bytes::Bytes;
+use senate_core::{MessageType, NodeId, ReadOnlyOption, Role, Storage};
+use std::fmt::Write as _;
+
+/// The state of one script: no cluster until `add-nodes`.
+#[derive(Default)]
+pub struct Scenario {
+    cluster: Option<Cluster>,
+}
+
+fn num<T: std::str::FromStr>(s: &str, what: &str) -> T {
+    s.parse().unwrap_or_else(|_| panic!("{what}: not a number: {s:?}"))
+}
+
+fn flag(s: &str, what: &str) -> bool {
+    match s {
+        "true" => true,
+        "false" => false,
+        _ => panic!("{what}: expected true or false, got {s:?}"),
+    }
+}
+
+fn msg_types(list: &str) -> Vec<MessageType> {
+    list.split(',').map(|t| format::parse_msg_type(t).unwrap_or_else(|| panic!("unknown message type {t:?}"))).collect()
+}
+
+impl Scenario {
+    fn cluster(&mut self) -> &mut Cluster {
+        self.cluster.as_mut().expect("no cluster: start the script with add-nodes")
+    }
+
+    /// Runs one command and returns what it printed.
+    pub fn run(&mut self, cmd: &Command) -> String {
+        let pos = |i: usize| -> &str {
+            cmd.positional
+                .get(i)
+                .map(String::as_str)
+                .unwrap_or_else(|| panic!("{}: missing argument {}", cmd.name, i + 1))
+        };
+        let id = |i: usize| -> NodeId { num(pos(i), "node id") };
+        let extra = match cmd.name.as_str() {
+            "add-nodes" => return self.add_nodes(cmd),
+            "campaign" => {
+                let n = id(0);
+                self.cluster().input(n, |r| r.campaign());
+                None
+            }
+            "tick" => {
+                let count = cmd.positional.get(1).map_or(1, |c| num(c, "count"));
+                self.cluster().tick(id(0), count);
+                None
+            }
+            "tick-all" => {
+                let count: u32 = cmd.positional.first().map_or(1, |c| num(c, "count"));
+                let c = self.cluster();
+                for _ in 0..count {
+                    for n in c.ids() {
+                        if c.node(n).is_up() {
+                            c.tick(n, 1);
+                        }
+                    }
+                }
+                None
+            }
+            "tick-heartbeat" => {
+                let n = id(0);
+                let interval = self.cluster().node(n).cfg.heartbeat_interval_ticks;
+                self.cluster().tick(n, interval);
+                None
+            }
+            "tick-election" => {
+                self.cluster().tick_election(id(0));
+                None
+            }
+            "propose" => {
+                let n = id(0);
+                let data: Vec<Bytes> = cmd.positional[1..].iter().map(|d| Bytes::from(d.clone())).collect();
+                assert!(!data.is_empty(), "propose: no data");
+                let r = if data.len() == 1 {
+                    self.cluster().input(n, |r| r.propose(data[0].clone()))
+                } else {
+                    self.cluster().input(n, |r| r.propose_batch(data))
+                };
+                r.err().map(|e| format!("error: {e:?}"))
+            }
+            "read-index" => {
+                let (n, req): (NodeId, u64) = (id(0), num(pos(1), "request id"));
+                self.cluster().input(n, |r| r.read_index(req)).err().map(|e| format!("error: {e:?}"))
+            }
+            "transfer-leader" => {
+                let (from, to) = (id(0), id(1));
+                self.cluster().input(from, |r| r.transfer_leader(to)).err().map(|e| format!("error: {e:?}"))
+            }
+            "compact" => {
+                let (n, index) = (id(0), num(pos(1), "index"));
+                self.cluster().compact(n, index).err().map(|e| format!("error: {e}"))
+            }
+            "process-ready" => {
+                let c = self.cluster();
+                let ids: Vec<NodeId> = if cmd.positional.is_empty() {
+                    c.ids()
+                } else {
+                    cmd.positional.iter().map(|s| num(s, "node id")).collect()
+                };
+                for n in ids {
+                    c.process_ready(n);
+                }
+                None
+            }
+            "deliver-msgs" => {
+                let mut d = Delivery {
+                    to: cmd.positional.iter().map(|s| num(s, "node id")).collect(),
+                    from: cmd.key("from").map(|s| num(s, "from")),
+                    types: cmd.key("types").map_or_else(Vec::new, msg_types),
+                    dup: cmd.key("dup").map_or_else(Vec::new, msg_types),
+                    ..Delivery::default()
+                };
+                match cmd.key("drop") {
+                    Some("all") => d.drop_all = true,
+                    Some(list) => d.drop = msg_types(list),
+                    None => {}
+                }
+                self.cluster().deliver(&d);
+                None
+            }
+            "stabilize" => {
+                self.cluster().stabilize();
+                None
+            }
+            "partition" => {
+                let groups: Vec<Vec<NodeId>> =
+                    cmd.positional.split(|w| w == "/").map(|g| g.iter().map(|s| num(s, "node id")).collect()).collect();
+                Some(self.partition(groups))
+            }
+            "isolate" => Some(self.partition(vec![vec![id(0)]])),
+            "heal" => {
+                self.cluster().heal();
+                None
+            }
+            "crash" => {
+                self.cluster().crash(id(0));
+                None
+            }
+            "restart" => {
+                let n = id(0);
+                self.cluster().restart(n);
+                Some(self.status_line(n))
+            }
+            "status" => Some(self.status(id(0))),
+            "raft-log" => Some(self.raft_log(id(0))),
+            "raft-state" => {
+                let ids = self.cluster().ids();
+                Some(ids.into_iter().map(|n| self.status_line(n)).collect::<Vec<_>>().join("\n"))
+            }
+            "app-state" => {
+                let c = self.cluster();
+                let ids: Vec<NodeId> = if cmd.positional.is_empty() {
+                    c.ids()
+                } else {
+                    cmd.positional.iter().map(|s| num(s, "node id")).collect()
+                };
+                let lines: Vec<String> = ids
+                    .into_iter()
+                    .map(|n| {
+                        let node = c.node(n);
+                        let data: Vec<String> = node.app.iter().map(|d| format::data(d)).collect();
+                        format!("{n}: applied={} [{}]", node.applied_index, data.join(", "))
+                    })
+                    .collect();
+                Some(lines.join("\n"))
+            }
+            other => panic!("unknown command {other:?}"),
+        };
+        let mut out = self.cluster().take_output();
+        if let Some(extra) = extra {
+            out.push_str(&extra);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn add_nodes(&mut self, cmd: &Command) -> String {
+        assert!(self.cluster.is_none(), "add-nodes: the cluster exists already (membership is fixed)");
+        let n: u64 = num(cmd.positional.first().expect("add-nodes: missing count"), "count");
+        let mut settings = String::new();
+        let apply_key = |cfg: &mut senate_core::Config, k: &str, v: &str| match k {
+            "pre-vote" => cfg.pre_vote = flag(v, k),
+            "check-quorum" => cfg.check_quorum = flag(v, k),
+            "lease-reads" => cfg.read_only = if flag(v, k) { ReadOnlyOption::LeaseBased } else { ReadOnlyOption::Safe },
+            "election-timeout" => cfg.election_timeout_ticks = num(v, k),
+            "heartbeat-interval" => cfg.heartbeat_interval_ticks = num(v, k),
+            "max-entries-per-msg" => cfg.max_entries_per_msg = num(v, k),
+            "max-inflight-msgs" => cfg.max_inflight_msgs = num(v, k),
+            "seed" => cfg.seed = num::<u64>(v, k).wrapping_mul(1000).wrapping_add(cfg.id),
+            _ => panic!("add-nodes: unknown setting {k:?}"),
+        };
+        let cluster = Cluster::new(n, |cfg| {
+            for (k, v) in &cmd.keyed {
+                apply_key(cfg, k, v);
+            }
+        });
+        let cfg = &cluster.node(1).cfg;
+        let _ = write!(
+            settings,
+            "nodes 1..={n}: pre-vote={} check-quorum={} read-only={:?} election-timeout={} heartbeat-interval={}",
+            cfg.pre_vote, cfg.check_quorum, cfg.read_only, cfg.election_timeout_ticks, cfg.heartbeat_interval_ticks
+        );
+        if cmd.key("max-entries-per-msg").is_some() {
+            let _ = write!(settings, " max-entries-per-msg={}", cfg.max_entries_per_msg);
+        }
+        if cmd.key("max-inflight-msgs").is_some() {
+            let _ = write!(settings, " max-inflight-msgs={}", cfg.max_inflight_msgs);
+        }
+        self.cluster = Some(cluster);
+        settings.push('\n');
+        settings
+    }
+
+    fn partition(&mut self, groups: Vec<Vec<NodeId>>) -> String {
+        let groups = self.cluster().partition(groups);
+        let parts: Vec<String> = groups
+            .iter()
+            .map(|g| format!("{{{}}}", g.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",")))
+            .collect();
+        format!("partitioned: {}", parts.join(" "))
+    }
+
+    /// `2: follower term=2 lead=1` or `3: down (persisted term=1 vote=1 commit=4)`.
+    fn status_line(&mut self, id: NodeId) -> String {
+        let node = self.cluster().node(id);
+        if !node.is_up() {
+            let hs = node.disk().hard_state();
+            return format!("{id}: down (persisted term={} vote={} commit={})", hs.term, hs.vote, hs.commit);
+        }
+        let st = node.raw().status();
+        format!("{id}: {} term={} lead={}", st.role.as_str(), st.term, st.leader)
+    }
+
+    fn status(&mut self, id: NodeId) -> String {
+        let node = self.cluster().node(id);
+        if !node.is_up() {
+            return self.status_line(id);
+        }
+        let st = node.raw().status();
+        let mut s = format!(
+            "{id}: {} term={} vote={} lead={} commit={} applied={} log=[{}, {}]",
+            st.role.as_str(),
+            st.term,
+            st.vote,
+            st.leader,
+            st.commit,
+            st.applied,
+            st.first_index,
+            st.last_index
+        );
+        if st.lead_transferee != 0 {
+            let _ = write!(s, " transferee={}", st.lead_transferee);
+        }
+        if st.role == Role::Leader {
+            for p in &st.peers {
+                let _ = write!(
+                    s,
+                    "\n  {}: match={} next={} {}{}",
+                    p.id,
+                    p.match_index,
+                    p.next_index,
+                    p.state.as_str(),
+                    if p.recent_active { " active" } else { "" }
+                );
+            }
+        }
+        s
+    }
+
+    /// The persisted log of `id`: hard state, snapshot, entries.
+    fn raft_log(&mut self, id: NodeId) -> String {
+        let node = self.cluster().node(id);
+        let disk = node.disk();
+        let hs = disk.hard_state();
+        let mut s = format!("hard state: term={} vote={} commit={}", hs.term, hs.vote, hs.commit);
+        let snap = disk.snapshot();
+        if !snap.is_empty() {
+            let _ = write!(s, "\nsnapshot: {}", format::snapshot(&snap));
+        }
+        let entries = disk.entries(disk.first_index(), disk.last_index() + 1, usize::MAX).expect("raft-log: readable");
+        if entries.is_empty() {
+            s.push_str("\n(no entries)");
+        }
+        for e in &entries {
+            let _ = write!(s, "\n{}", format::entry(e));
+        }
+        if node.is_up() && node.raw().status().last_index != disk.last_index() {
+            let _ = write!(s, "\n(unpersisted entries up to {})", node.raw().status().last_index);
+        }
+        s
+    }
+}
