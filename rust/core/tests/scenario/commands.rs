@@ -6,6 +6,7 @@
 //! | `campaign ID` | the node starts an election (a pre-vote round first under pre-vote) |
 //! | `tick ID [COUNT]`, `tick-all [COUNT]` | logical time passes at one node / at every live node |
 //! | `tick-heartbeat ID` | one heartbeat interval |
+//! | `run TICKS` | each tick: every live node ticks, then `stabilize`; prints only role changes and read states |
 //! | `tick-election ID` | a leader: one election timeout; others: until role or term changes (at most 2 timeouts) |
 //! | `propose ID DATA...` | one proposal, or a batch when several |
 //! | `read-index ID REQUEST-ID` | a linearizable read request |
@@ -16,6 +17,7 @@
 //! | `stabilize` | process-ready and deliver-msgs until nothing is left to do |
 //! | `partition ID... [/ ID...]...`, `isolate ID`, `heal` | cut links between groups / mend them |
 //! | `crash ID`, `restart ID` | lose what was not persisted / come back from storage |
+//! | `crash-after-send ID` | send a Ready's early messages, then crash before its fsync |
 //! | `status ID`, `raft-log ID`, `raft-state`, `app-state [ID...]` | print state |
 
 use super::datadriven::Command;
@@ -85,6 +87,11 @@ impl Scenario {
                 }
                 None
             }
+            "run" => {
+                let ticks = num(pos(0), "ticks");
+                self.cluster().run(ticks);
+                None
+            }
             "tick-heartbeat" => {
                 let n = id(0);
                 let interval = self.cluster().node(n).cfg.heartbeat_interval_ticks;
@@ -108,7 +115,7 @@ impl Scenario {
             }
             "read-index" => {
                 let (n, req): (NodeId, u64) = (id(0), num(pos(1), "request id"));
-                self.cluster().input(n, |r| r.read_index(req)).err().map(|e| format!("error: {e:?}"))
+                self.cluster().read_index(n, req).err().map(|e| format!("error: {e:?}"))
             }
             "transfer-leader" => {
                 let (from, to) = (id(0), id(1));
@@ -162,6 +169,10 @@ impl Scenario {
             }
             "crash" => {
                 self.cluster().crash(id(0));
+                None
+            }
+            "crash-after-send" => {
+                self.cluster().crash_after_send(id(0));
                 None
             }
             "restart" => {

@@ -151,7 +151,11 @@ pub fn run_file(path: &Path, rewrite: bool, mut handler: impl FnMut(&Command) ->
     }
 }
 
+/// Lines of unchanged context shown around each change in a diff.
+const DIFF_CONTEXT_LINES: usize = 3;
+
 /// A line diff by longest common subsequence: ` ` kept, `-` only expected, `+` only actual.
+/// Only changes and `DIFF_CONTEXT_LINES` of context around them are shown; `...` marks a gap.
 pub fn line_diff(expected: &[String], actual: &[String]) -> String {
     let (n, m) = (expected.len(), actual.len());
     // lcs[i][j]: length of the LCS of expected[i..] and actual[j..].
@@ -161,20 +165,38 @@ pub fn line_diff(expected: &[String], actual: &[String]) -> String {
             lcs[i][j] = if expected[i] == actual[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
-    let mut out = String::new();
+    let mut ops: Vec<(char, &str)> = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < n || j < m {
         if i < n && j < m && expected[i] == actual[j] {
-            let _ = writeln!(out, "  {}", expected[i]);
+            ops.push((' ', &expected[i]));
             i += 1;
             j += 1;
         } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            let _ = writeln!(out, "+ {}", actual[j]);
+            ops.push(('+', &actual[j]));
             j += 1;
         } else {
-            let _ = writeln!(out, "- {}", expected[i]);
+            ops.push(('-', &expected[i]));
             i += 1;
         }
+    }
+    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
+    let near_change = |k: usize| changed.iter().any(|&c| c.abs_diff(k) <= DIFF_CONTEXT_LINES);
+    let mut out = String::new();
+    let mut skipped = false;
+    for (k, (op, line)) in ops.iter().enumerate() {
+        if near_change(k) {
+            if skipped {
+                out.push_str("  ...\n");
+                skipped = false;
+            }
+            let _ = writeln!(out, "{op} {line}");
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped {
+        out.push_str("  ...\n");
     }
     out
 }

@@ -7,6 +7,8 @@
 //! - Election Safety: at most one leader per term;
 //! - State Machine Safety: no two nodes apply different entries at one index, and each node
 //!   applies indexes in order without gaps;
+//! - Read linearizability: a read state's index is at least every index known committed (by
+//!   any node) when the read was requested;
 //! - every `Ready` reports role, leader and hard state as `status()` shows them.
 
 use super::format;
@@ -125,6 +127,11 @@ pub struct Cluster {
     out: Vec<(String, usize)>,
     /// Prefix of event lines: empty at top level, two spaces inside a node's block.
     indent: &'static str,
+    /// During `run`: only events (role changes, read states) are printed, prefixed by the tick.
+    quiet: Option<u64>,
+    /// For each pending read (node, request id): the highest index known committed anywhere
+    /// when it was requested.
+    reads: BTreeMap<(NodeId, u64), Index>,
 }
 
 impl Cluster {
@@ -159,6 +166,8 @@ impl Cluster {
             applied: BTreeMap::new(),
             out: Vec::new(),
             indent: "",
+            quiet: None,
+            reads: BTreeMap::new(),
         }
     }
 
@@ -178,6 +187,26 @@ impl Cluster {
     }
 
     fn print(&mut self, line: impl AsRef<str>) {
+        if self.quiet.is_some() {
+            return;
+        }
+        self.emit(line);
+    }
+
+    /// Prints a line that `run` prints too: a state change or a read state.
+    fn event(&mut self, line: impl AsRef<str>) {
+        match self.quiet {
+            Some(tick) => {
+                let line = format!("tick {tick}: {}", line.as_ref());
+                let indent = std::mem::take(&mut self.indent);
+                self.emit(line);
+                self.indent = indent;
+            }
+            None => self.emit(line),
+        }
+    }
+
+    fn emit(&mut self, line: impl AsRef<str>) {
         let line = format!("{}{}", self.indent, line.as_ref());
         match self.out.last_mut() {
             Some((last, count)) if *last == line => *count += 1,
@@ -218,7 +247,7 @@ impl Cluster {
         }
         if now != self.node(id).seen {
             self.node_mut(id).seen = now;
-            self.print(format!("{id} becomes {} term={} lead={}", st.role.as_str(), st.term, st.leader));
+            self.event(format!("{id} becomes {} term={} lead={}", st.role.as_str(), st.term, st.leader));
         }
     }
 
@@ -314,12 +343,23 @@ impl Cluster {
         if !rd.committed_entries.is_empty() {
             lines.push(format!("apply: {}", format::entries(&rd.committed_entries)));
         }
-        for rs in &rd.read_states {
-            lines.push(format!("read state: {}", format::read_state(rs)));
-        }
         node.read_states.extend(rd.read_states.iter().copied());
         for line in lines {
             self.print(line);
+        }
+        for rs in &rd.read_states {
+            self.event(format!(
+                "{}read state: {}",
+                if self.quiet.is_some() { format!("{id} ") } else { String::new() },
+                format::read_state(rs)
+            ));
+            let floor = self.reads.remove(&(id, rs.request_id)).unwrap_or(0);
+            assert!(
+                rs.index >= floor,
+                "read linearizability violated: node {id} read {} at index {} but {floor} was committed before",
+                rs.request_id,
+                rs.index
+            );
         }
         for e in &rd.committed_entries {
             self.apply(id, e);
@@ -384,6 +424,28 @@ impl Cluster {
         any
     }
 
+    /// Records a read request by `id`: its answer must not be older than what is committed now.
+    pub fn read_index(&mut self, id: NodeId, request_id: u64) -> senate_core::Result<()> {
+        let floor = self.nodes.values().filter(|n| n.is_up()).map(|n| n.raw().status().commit).max().unwrap_or(0);
+        self.reads.insert((id, request_id), floor);
+        self.input(id, |r| r.read_index(request_id))
+    }
+
+    /// `ticks` times: every live node ticks once, then the cluster stabilizes. Prints only role
+    /// changes and read states, each with the tick (counted from 1) it happened at.
+    pub fn run(&mut self, ticks: u64) {
+        for tick in 1..=ticks {
+            self.quiet = Some(tick);
+            for id in self.ids() {
+                if self.node(id).is_up() {
+                    self.tick(id, 1);
+                }
+            }
+            self.stabilize();
+        }
+        self.quiet = None;
+    }
+
     /// Handles readies and delivers messages, round after round, until nothing is left.
     pub fn stabilize(&mut self) {
         for _ in 0..MAX_STABILIZE_ROUNDS {
@@ -430,6 +492,33 @@ impl Cluster {
         let disk = node.raw().storage().clone();
         node.process = Process::Down(disk);
         node.read_states.clear();
+    }
+
+    /// Hands out a `Ready` of `id` and sends what may leave before the fsync (`messages`),
+    /// then crashes before the fsync: the Ready's hard state, snapshot and entries are lost,
+    /// and so are its `persisted_messages`.
+    pub fn crash_after_send(&mut self, id: NodeId) {
+        if self.has_ready(id) {
+            let rd = self.node_mut(id).raw_mut().ready();
+            let saved_indent = self.indent;
+            self.print(format!("> {id} handling Ready, crashing before the fsync"));
+            self.indent = "  ";
+            for m in &rd.messages {
+                self.print(format!("send: {}", format::message(m)));
+            }
+            for m in &rd.persisted_messages {
+                self.print(format!("lost: {}", format::message(m)));
+            }
+            if !rd.entries.is_empty() {
+                self.print(format!("lost: {}", format::entries(&rd.entries)));
+            }
+            if let Some(hs) = rd.hard_state {
+                self.print(format!("lost: hard state term={} vote={} commit={}", hs.term, hs.vote, hs.commit));
+            }
+            self.queue.extend(rd.messages);
+            self.indent = saved_indent;
+        }
+        self.crash(id);
     }
 
     /// Restarts `id` from its storage. The application state is rebuilt from the storage's
