@@ -17,7 +17,7 @@ from senate.cli import main
 
 #: Ticks of the fault phase per run in the CI sweep: small enough that 1,000 seeds on each of
 #: 3 cluster sizes take well under two minutes on two cores.
-CI_SWEEP_TICKS = 300
+CI_SWEEP_TICKS = 500
 
 
 def senate_command(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -83,17 +83,22 @@ def test_bench_writes_json_rows(tmp_path: Path) -> None:
 
 def test_sim_reports_violations_with_a_replay_command(monkeypatch: pytest.MonkeyPatch) -> None:
     class FakeReport:
-        def __init__(self, nodes: int, seed: int, ticks: int) -> None:
+        def __init__(self, nodes: int, seed: int, ticks: int, trace_lines: int = 0) -> None:
+            self.nodes, self.seed, self.ticks = nodes, seed, ticks
             self.steps_checked = 10
             self.faults_injected = 2
+            self.faults = {"drops": 1, "crashes": 1}
             self.committed_entries = 5
+            self.leader_terms = self.snapshots_restored = self.reads_confirmed = 1
             self.violations = ["log matching: nodes 1 and 2 differ at 4"] if seed == 12 else []
+            self.trace = [f"event {i}" for i in range(trace_lines)]
 
     monkeypatch.setattr(senate.sim, "run_sim", FakeReport)
-    result = CliRunner().invoke(
-        main, ["sim", "--nodes", "5", "--seeds", "5", "--first-seed", "10", "--ticks", "77"]
-    )
+    args = ["sim", "--nodes", "5", "--seeds", "5", "--first-seed", "10", "--ticks", "77"]
+    result = CliRunner().invoke(main, [*args, "--trace", "3"])
     assert result.exit_code == 1, result.output
+    assert "event 2" in result.output
+    assert re.search(r"drops\s+5\b", result.output)
     assert "nodes=5 seed=12" in result.output
     assert "log matching: nodes 1 and 2 differ at 4" in result.output
     assert "senate sim --nodes 5 --seeds 1 --first-seed 12 --ticks 77" in result.output

@@ -239,13 +239,37 @@ class SimReport:
     @property
     def ticks(self) -> int: ...
     @property
-    def steps_checked(self) -> int: ...
+    def steps_checked(self) -> int:
+        """Invariant checks run: one per `Ready` a node handed out."""
     @property
     def faults_injected(self) -> int: ...
     @property
-    def committed_entries(self) -> int: ...
+    def faults(self) -> dict[str, int]:
+        """`faults_injected` by kind: drops, duplicates, delays, corruptions, partitions,
+        one_way_partitions, crashes, slow_periods."""
     @property
-    def violations(self) -> list[str]: ...
+    def committed_entries(self) -> int:
+        """Highest index known committed (no-op entries included)."""
+    @property
+    def violations(self) -> list[str]:
+        """Human-readable violations; empty when the run was safe and live."""
+    @property
+    def ticks_run(self) -> int:
+        """Ticks of the fault phase plus the heal phase."""
+    @property
+    def proposals_accepted(self) -> int: ...
+    @property
+    def leader_terms(self) -> int: ...
+    @property
+    def snapshots_restored(self) -> int: ...
+    @property
+    def reads_confirmed(self) -> int: ...
+    @property
+    def trace_fingerprint(self) -> int:
+        """Fingerprint of every event of the run: equal for two runs of one seed."""
+    @property
+    def trace(self) -> list[str]:
+        """The last `trace_lines` events in words."""
 
 @final
 class ThroughputReport:
@@ -257,10 +281,14 @@ class ThroughputReport:
     def messages(self) -> int: ...
     @property
     def bytes(self) -> int: ...
+    @property
+    def error(self) -> str | None:
+        """Why the run stopped short of the entries asked for, if it did."""
 
-def run_sim(nodes: int, seed: int, ticks: int) -> SimReport:
+def run_sim(nodes: int, seed: int, ticks: int, *, trace_lines: int = 0) -> SimReport:
     """Runs one seeded simulation of a `nodes`-node cluster: `ticks` ticks of faults, then a
-    heal phase that checks liveness. Releases the GIL."""
+    heal phase that checks liveness; keeps the last `trace_lines` events in words.
+    The same arguments replay the same run exactly. Releases the GIL."""
 
 def run_throughput(nodes: int, batch: int, payload_bytes: int, entries: int) -> ThroughputReport:
     """Runs a fault-free cluster until `entries` entries are applied on every node.

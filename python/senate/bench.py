@@ -26,6 +26,10 @@ MAX_ENTRIES_PER_RUN = 1 << 32
 DEFAULT_SECONDS_PER_ROW = 3.0
 
 
+class BenchmarkFailed(RuntimeError):
+    """A throughput run stopped short of the entries asked for."""
+
+
 @dataclass(frozen=True)
 class BenchRow:
     """One measured run."""
@@ -81,10 +85,12 @@ def cpu_model() -> str:
 
 
 def measure(nodes: int, batch: int, payload_bytes: int, entries: int) -> BenchRow:
-    """Runs the simulated cluster once and times it."""
+    """Runs the simulated cluster once and times it; raises `BenchmarkFailed` if it stalls."""
     start = time.perf_counter()
     report = run_throughput(nodes, batch, payload_bytes, entries)
     seconds = max(time.perf_counter() - start, 1e-9)
+    if report.error is not None:
+        raise BenchmarkFailed(f"nodes={nodes} batch={batch}: {report.error}")
     return BenchRow(
         nodes=nodes,
         batch=batch,

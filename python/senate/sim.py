@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from senate._core import run_sim
+from senate._core import SimReport, run_sim
 
 #: Cluster sizes the simulator supports.
 SUPPORTED_SIZES: tuple[int, ...] = (3, 5, 7)
@@ -44,8 +44,26 @@ class SimSummary:
     runs: int = 0
     steps_checked: int = 0
     faults_injected: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
     committed_entries: int = 0
+    leader_terms: int = 0
+    snapshots_restored: int = 0
+    reads_confirmed: int = 0
     failures: list[SimFailure] = field(default_factory=list)
+
+    def add(self, report: SimReport) -> None:
+        self.runs += 1
+        self.steps_checked += report.steps_checked
+        self.faults_injected += report.faults_injected
+        for kind, count in report.faults.items():
+            self.faults[kind] = self.faults.get(kind, 0) + count
+        self.committed_entries += report.committed_entries
+        self.leader_terms += report.leader_terms
+        self.snapshots_restored += report.snapshots_restored
+        self.reads_confirmed += report.reads_confirmed
+        if report.violations:
+            failure = SimFailure(report.nodes, report.seed, report.ticks, tuple(report.violations))
+            self.failures.append(failure)
 
     @property
     def violations(self) -> int:
@@ -65,18 +83,19 @@ def check_sizes(sizes: Sequence[int]) -> None:
             raise ValueError(f"cluster size {size} is not supported (use {supported})")
 
 
-def _run_one(nodes: int, seed: int, ticks: int) -> tuple[int, int, int, SimFailure | None]:
-    """(steps checked, faults injected, committed entries, failure or None) of one run."""
+def _run_one(nodes: int, seed: int, ticks: int) -> SimReport | SimFailure:
+    """The report of one run, or a failure when the core panicked outside the simulator."""
     try:
-        report = run_sim(nodes, seed, ticks)
+        return run_sim(nodes, seed, ticks)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as panic:  # a Rust panic arrives as a BaseException
-        return 0, 0, 0, SimFailure(nodes, seed, ticks, (f"core panicked: {panic!r}",))
-    found = None
-    if report.violations:
-        found = SimFailure(nodes, seed, ticks, tuple(report.violations))
-    return report.steps_checked, report.faults_injected, report.committed_entries, found
+        return SimFailure(nodes, seed, ticks, (f"core panicked: {panic!r}",))
+
+
+def trace(nodes: int, seed: int, ticks: int, lines: int) -> list[str]:
+    """The last `lines` events of one run, replayed, in words."""
+    return run_sim(nodes, seed, ticks, trace_lines=lines).trace
 
 
 def _schedule(sizes: Sequence[int], seeds: int, first_seed: int) -> Iterator[tuple[int, int]]:
@@ -103,17 +122,16 @@ def run_seeds(
         raise ValueError("seeds, ticks and first_seed must not be negative")
     jobs = jobs or os.cpu_count() or 1
     summary = SimSummary(tuple(sizes), seeds, first_seed, ticks)
-    pending: set[Future[tuple[int, int, int, SimFailure | None]]] = set()
+    pending: set[Future[SimReport | SimFailure]] = set()
 
-    def collect(done: set[Future[tuple[int, int, int, SimFailure | None]]]) -> None:
+    def collect(done: set[Future[SimReport | SimFailure]]) -> None:
         for future in done:
-            steps, faults, committed, failure = future.result()
-            summary.runs += 1
-            summary.steps_checked += steps
-            summary.faults_injected += faults
-            summary.committed_entries += committed
-            if failure is not None:
-                summary.failures.append(failure)
+            result = future.result()
+            if isinstance(result, SimFailure):
+                summary.runs += 1
+                summary.failures.append(result)
+            else:
+                summary.add(result)
             if on_run is not None:
                 on_run()
 
