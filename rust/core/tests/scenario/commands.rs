@@ -1,24 +1,30 @@
 //! The script commands: one handler each, over a [`Cluster`].
 //!
-//! | command | effect |
-//! |---|---|
-//! | `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [election-timeout=T] [heartbeat-interval=T] [max-entries-per-msg=N] [max-inflight-msgs=N] [seed=S]` | creates nodes `1..=N` |
-//! | `campaign ID` | the node starts an election (a pre-vote round first under pre-vote) |
-//! | `tick ID [COUNT]`, `tick-all [COUNT]` | logical time passes at one node / at every live node |
-//! | `tick-heartbeat ID` | one heartbeat interval |
-//! | `run TICKS` | each tick: every live node ticks, then `stabilize`; prints only role changes and read states |
-//! | `tick-election ID` | a leader: one election timeout; others: until role or term changes (at most 2 timeouts) |
-//! | `propose ID DATA...` | one proposal, or a batch when several |
-//! | `read-index ID REQUEST-ID` | a linearizable read request |
-//! | `transfer-leader FROM TO` | `FROM` is asked to hand leadership to `TO` |
-//! | `compact ID INDEX` | the application snapshots at `INDEX` and the log up to it is dropped |
-//! | `process-ready [ID...]` | persist, queue messages, apply, advance (default: every node) |
-//! | `deliver-msgs [ID...] [from=ID] [types=T,..] [drop=T,..\|all] [dup=T,..]` | deliver queued messages to the nodes: only `types`, losing `drop`, duplicating `dup` |
-//! | `stabilize` | process-ready and deliver-msgs until nothing is left to do |
-//! | `partition ID... [/ ID...]...`, `isolate ID`, `heal` | cut links between groups / mend them |
-//! | `crash ID`, `restart ID` | lose what was not persisted / come back from storage |
-//! | `crash-after-send ID` | send a Ready's early messages, then crash before its fsync |
-//! | `status ID`, `raft-log ID`, `raft-state`, `app-state [ID...]` | print state |
+//! Setup and inputs:
+//! - `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [election-timeout=T]
+//!   [heartbeat-interval=T] [max-entries-per-msg=N] [max-inflight-msgs=N] [seed=S]`: nodes `1..=N`.
+//! - `campaign ID`: the node starts an election (a pre-vote round first under pre-vote).
+//! - `tick ID [COUNT]`, `tick-all [COUNT]`: logical time passes at one node / at every live node.
+//! - `tick-heartbeat ID`: one heartbeat interval.
+//! - `tick-election ID`: a leader: one election timeout; others: until role or term changes
+//!   (at most two election timeouts).
+//! - `run TICKS`: each tick, every live node ticks and the cluster stabilizes; prints only role
+//!   changes and read states.
+//! - `propose ID DATA...` (one proposal, or a batch when several), `read-index ID REQUEST-ID`,
+//!   `transfer-leader FROM TO`, `compact ID INDEX` (snapshot the application at `INDEX`).
+//!
+//! Readies and the network:
+//! - `process-ready [ID...]`: persist, queue messages, apply, advance (default: every node).
+//! - `deliver-msgs [ID...] [from=ID] [types=T,..] [drop=T,..|all] [dup=T,..]`: deliver the
+//!   queued messages to the nodes (default: all): only those of `types`, losing those of `drop`,
+//!   delivering those of `dup` twice.
+//! - `stabilize`: process-ready and deliver-msgs until nothing is left to do.
+//! - `partition ID... [/ ID...]...`, `isolate ID`, `heal`: cut the links between groups (nodes
+//!   not listed form one more group) / mend them.
+//! - `crash ID`, `restart ID`: lose what was not persisted / come back from storage.
+//! - `crash-after-send ID`: send a Ready's early messages, then crash before its fsync.
+//!
+//! Reports: `status ID`, `raft-log ID` (what is persisted), `raft-state`, `app-state [ID...]`.
 
 use super::datadriven::Command;
 use super::format;
@@ -49,168 +55,175 @@ fn msg_types(list: &str) -> Vec<MessageType> {
     list.split(',').map(|t| format::parse_msg_type(t).unwrap_or_else(|| panic!("unknown message type {t:?}"))).collect()
 }
 
+/// Positional argument `i` of `cmd`.
+fn arg(cmd: &Command, i: usize) -> &str {
+    cmd.positional.get(i).map(String::as_str).unwrap_or_else(|| panic!("{}: missing argument {}", cmd.name, i + 1))
+}
+
+fn node_arg(cmd: &Command, i: usize) -> NodeId {
+    num(arg(cmd, i), "node id")
+}
+
+/// The node ids given as arguments, or `None` when none are.
+fn node_list(cmd: &Command) -> Option<Vec<NodeId>> {
+    (!cmd.positional.is_empty()).then(|| cmd.positional.iter().map(|s| num(s, "node id")).collect())
+}
+
+fn error_line<T, E: std::fmt::Debug>(r: Result<T, E>) -> Option<String> {
+    r.err().map(|e| format!("error: {e:?}"))
+}
+
 impl Scenario {
     fn cluster(&mut self) -> &mut Cluster {
         self.cluster.as_mut().expect("no cluster: start the script with add-nodes")
     }
 
-    /// Runs one command and returns what it printed.
+    /// Runs one command and returns what it printed: the events it caused, then its own
+    /// answer (an error, a state report), if any.
     pub fn run(&mut self, cmd: &Command) -> String {
-        let pos = |i: usize| -> &str {
-            cmd.positional
-                .get(i)
-                .map(String::as_str)
-                .unwrap_or_else(|| panic!("{}: missing argument {}", cmd.name, i + 1))
-        };
-        let id = |i: usize| -> NodeId { num(pos(i), "node id") };
-        let extra = match cmd.name.as_str() {
-            "add-nodes" => return self.add_nodes(cmd),
-            "campaign" => {
-                let n = id(0);
-                self.cluster().input(n, |r| r.campaign());
-                None
-            }
-            "tick" => {
-                let count = cmd.positional.get(1).map_or(1, |c| num(c, "count"));
-                self.cluster().tick(id(0), count);
-                None
-            }
-            "tick-all" => {
-                let count: u32 = cmd.positional.first().map_or(1, |c| num(c, "count"));
-                let c = self.cluster();
-                for _ in 0..count {
-                    for n in c.ids() {
-                        if c.node(n).is_up() {
-                            c.tick(n, 1);
-                        }
-                    }
-                }
-                None
-            }
-            "run" => {
-                let ticks = num(pos(0), "ticks");
-                self.cluster().run(ticks);
-                None
-            }
-            "tick-heartbeat" => {
-                let n = id(0);
-                let interval = self.cluster().node(n).cfg.heartbeat_interval_ticks;
-                self.cluster().tick(n, interval);
-                None
-            }
-            "tick-election" => {
-                self.cluster().tick_election(id(0));
-                None
-            }
-            "propose" => {
-                let n = id(0);
-                let data: Vec<Bytes> = cmd.positional[1..].iter().map(|d| Bytes::from(d.clone())).collect();
-                assert!(!data.is_empty(), "propose: no data");
-                let r = if data.len() == 1 {
-                    self.cluster().input(n, |r| r.propose(data[0].clone()))
-                } else {
-                    self.cluster().input(n, |r| r.propose_batch(data))
-                };
-                r.err().map(|e| format!("error: {e:?}"))
-            }
+        if cmd.name == "add-nodes" {
+            return self.add_nodes(cmd);
+        }
+        match cmd.name.as_str() {
+            "campaign" => self.input(cmd, |r| r.campaign()),
+            "tick" => self.tick(cmd),
+            "tick-all" => self.tick_all(cmd),
+            "run" => self.cluster().run(num(arg(cmd, 0), "ticks")),
+            "tick-heartbeat" => self.tick_heartbeat(cmd),
+            "tick-election" => self.cluster().tick_election(node_arg(cmd, 0)),
+            "propose" => return self.answered(|s| s.propose(cmd)),
             "read-index" => {
-                let (n, req): (NodeId, u64) = (id(0), num(pos(1), "request id"));
-                self.cluster().read_index(n, req).err().map(|e| format!("error: {e:?}"))
+                let request_id = num(arg(cmd, 1), "request id");
+                return self.answered(|s| error_line(s.cluster().read_index(node_arg(cmd, 0), request_id)));
             }
             "transfer-leader" => {
-                let (from, to) = (id(0), id(1));
-                self.cluster().input(from, |r| r.transfer_leader(to)).err().map(|e| format!("error: {e:?}"))
+                let to = node_arg(cmd, 1);
+                return self.answered(|s| error_line(s.cluster().input(node_arg(cmd, 0), |r| r.transfer_leader(to))));
             }
             "compact" => {
-                let (n, index) = (id(0), num(pos(1), "index"));
-                self.cluster().compact(n, index).err().map(|e| format!("error: {e}"))
+                let index = num(arg(cmd, 1), "index");
+                return self
+                    .answered(|s| s.cluster().compact(node_arg(cmd, 0), index).err().map(|e| format!("error: {e}")));
             }
-            "process-ready" => {
-                let c = self.cluster();
-                let ids: Vec<NodeId> = if cmd.positional.is_empty() {
-                    c.ids()
-                } else {
-                    cmd.positional.iter().map(|s| num(s, "node id")).collect()
-                };
-                for n in ids {
-                    c.process_ready(n);
-                }
-                None
-            }
-            "deliver-msgs" => {
-                let mut d = Delivery {
-                    to: cmd.positional.iter().map(|s| num(s, "node id")).collect(),
-                    from: cmd.key("from").map(|s| num(s, "from")),
-                    types: cmd.key("types").map_or_else(Vec::new, msg_types),
-                    dup: cmd.key("dup").map_or_else(Vec::new, msg_types),
-                    ..Delivery::default()
-                };
-                match cmd.key("drop") {
-                    Some("all") => d.drop_all = true,
-                    Some(list) => d.drop = msg_types(list),
-                    None => {}
-                }
-                self.cluster().deliver(&d);
-                None
-            }
-            "stabilize" => {
-                self.cluster().stabilize();
-                None
-            }
-            "partition" => {
-                let groups: Vec<Vec<NodeId>> =
-                    cmd.positional.split(|w| w == "/").map(|g| g.iter().map(|s| num(s, "node id")).collect()).collect();
-                Some(self.partition(groups))
-            }
-            "isolate" => Some(self.partition(vec![vec![id(0)]])),
-            "heal" => {
-                self.cluster().heal();
-                None
-            }
-            "crash" => {
-                self.cluster().crash(id(0));
-                None
-            }
-            "crash-after-send" => {
-                self.cluster().crash_after_send(id(0));
-                None
-            }
-            "restart" => {
-                let n = id(0);
-                self.cluster().restart(n);
-                Some(self.status_line(n))
-            }
-            "status" => Some(self.status(id(0))),
-            "raft-log" => Some(self.raft_log(id(0))),
-            "raft-state" => {
-                let ids = self.cluster().ids();
-                Some(ids.into_iter().map(|n| self.status_line(n)).collect::<Vec<_>>().join("\n"))
-            }
-            "app-state" => {
-                let c = self.cluster();
-                let ids: Vec<NodeId> = if cmd.positional.is_empty() {
-                    c.ids()
-                } else {
-                    cmd.positional.iter().map(|s| num(s, "node id")).collect()
-                };
-                let lines: Vec<String> = ids
-                    .into_iter()
-                    .map(|n| {
-                        let node = c.node(n);
-                        let data: Vec<String> = node.app.iter().map(|d| format::data(d)).collect();
-                        format!("{n}: applied={} [{}]", node.applied_index, data.join(", "))
-                    })
-                    .collect();
-                Some(lines.join("\n"))
-            }
+            "process-ready" => self.process_ready(cmd),
+            "deliver-msgs" => self.deliver(cmd),
+            "stabilize" => self.cluster().stabilize(),
+            "partition" => return self.answered(|s| Some(s.partition(cmd))),
+            "isolate" => return self.answered(|s| Some(s.partition_groups(vec![vec![node_arg(cmd, 0)]]))),
+            "heal" => self.cluster().heal(),
+            "crash" => self.cluster().crash(node_arg(cmd, 0)),
+            "crash-after-send" => self.cluster().crash_after_send(node_arg(cmd, 0)),
+            "restart" => return self.answered(|s| s.restart(node_arg(cmd, 0))),
+            "status" => return self.answered(|s| Some(s.status(node_arg(cmd, 0)))),
+            "raft-log" => return self.answered(|s| Some(s.raft_log(node_arg(cmd, 0)))),
+            "raft-state" => return self.answered(|s| Some(s.raft_state())),
+            "app-state" => return self.answered(|s| Some(s.app_state(cmd))),
             other => panic!("unknown command {other:?}"),
-        };
+        }
+        self.cluster().take_output()
+    }
+
+    /// Runs `f`, then returns the events it printed followed by its answer.
+    fn answered(&mut self, f: impl FnOnce(&mut Scenario) -> Option<String>) -> String {
+        let answer = f(self);
         let mut out = self.cluster().take_output();
-        if let Some(extra) = extra {
-            out.push_str(&extra);
+        if let Some(answer) = answer {
+            out.push_str(&answer);
             out.push('\n');
         }
         out
+    }
+
+    fn input(&mut self, cmd: &Command, f: impl FnOnce(&mut senate_core::RawNode<senate_core::MemStorage>)) {
+        self.cluster().input(node_arg(cmd, 0), f);
+    }
+
+    fn tick(&mut self, cmd: &Command) {
+        let count = cmd.positional.get(1).map_or(1, |c| num(c, "count"));
+        self.cluster().tick(node_arg(cmd, 0), count);
+    }
+
+    fn tick_all(&mut self, cmd: &Command) {
+        let count: u32 = cmd.positional.first().map_or(1, |c| num(c, "count"));
+        let c = self.cluster();
+        for _ in 0..count {
+            for n in c.ids() {
+                if c.node(n).is_up() {
+                    c.tick(n, 1);
+                }
+            }
+        }
+    }
+
+    fn tick_heartbeat(&mut self, cmd: &Command) {
+        let n = node_arg(cmd, 0);
+        let interval = self.cluster().node(n).cfg.heartbeat_interval_ticks;
+        self.cluster().tick(n, interval);
+    }
+
+    fn propose(&mut self, cmd: &Command) -> Option<String> {
+        let n = node_arg(cmd, 0);
+        let mut data: Vec<Bytes> = cmd.positional[1..].iter().map(|d| Bytes::from(d.clone())).collect();
+        assert!(!data.is_empty(), "propose: no data");
+        if data.len() == 1 {
+            let one = data.remove(0);
+            error_line(self.cluster().input(n, |r| r.propose(one)))
+        } else {
+            error_line(self.cluster().input(n, |r| r.propose_batch(data)))
+        }
+    }
+
+    fn process_ready(&mut self, cmd: &Command) {
+        let c = self.cluster();
+        for n in node_list(cmd).unwrap_or_else(|| c.ids()) {
+            c.process_ready(n);
+        }
+    }
+
+    fn deliver(&mut self, cmd: &Command) {
+        let mut d = Delivery {
+            to: node_list(cmd).unwrap_or_default(),
+            from: cmd.key("from").map(|s| num(s, "from")),
+            types: cmd.key("types").map_or_else(Vec::new, msg_types),
+            dup: cmd.key("dup").map_or_else(Vec::new, msg_types),
+            ..Delivery::default()
+        };
+        match cmd.key("drop") {
+            Some("all") => d.drop_all = true,
+            Some(list) => d.drop = msg_types(list),
+            None => {}
+        }
+        self.cluster().deliver(&d);
+    }
+
+    fn partition(&mut self, cmd: &Command) -> String {
+        let groups: Vec<Vec<NodeId>> =
+            cmd.positional.split(|w| w == "/").map(|g| g.iter().map(|s| num(s, "node id")).collect()).collect();
+        self.partition_groups(groups)
+    }
+
+    fn restart(&mut self, id: NodeId) -> Option<String> {
+        self.cluster().restart(id);
+        Some(self.status_line(id))
+    }
+
+    fn raft_state(&mut self) -> String {
+        let ids = self.cluster().ids();
+        ids.into_iter().map(|n| self.status_line(n)).collect::<Vec<_>>().join("\n")
+    }
+
+    fn app_state(&mut self, cmd: &Command) -> String {
+        let c = self.cluster();
+        let lines: Vec<String> = node_list(cmd)
+            .unwrap_or_else(|| c.ids())
+            .into_iter()
+            .map(|n| {
+                let node = c.node(n);
+                let data: Vec<String> = node.app.iter().map(|d| format::data(d)).collect();
+                format!("{n}: applied={} [{}]", node.applied_index, data.join(", "))
+            })
+            .collect();
+        lines.join("\n")
     }
 
     fn add_nodes(&mut self, cmd: &Command) -> String {
@@ -250,7 +263,7 @@ impl Scenario {
         settings
     }
 
-    fn partition(&mut self, groups: Vec<Vec<NodeId>>) -> String {
+    fn partition_groups(&mut self, groups: Vec<Vec<NodeId>>) -> String {
         let groups = self.cluster().partition(groups);
         let parts: Vec<String> = groups
             .iter()

@@ -14,8 +14,8 @@
 use super::format;
 use bytes::Bytes;
 use senate_core::{
-    Config, Entry, EntryKind, HardState, Index, MemStorage, Message, MessageType, NodeId, RawNode, ReadState, Role,
-    Storage, Term,
+    Config, Entry, EntryKind, HardState, Index, MemStorage, Message, MessageType, NodeId, RawNode, ReadState, Ready,
+    Role, Storage, Term,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -290,8 +290,26 @@ impl Cluster {
         let saved_indent = self.indent;
         self.print(format!("> {id} handling Ready"));
         self.indent = "  ";
+        let rd = self.node_mut(id).raw_mut().ready();
+        self.check_ready(id, &rd);
+        for line in describe_ready(&rd) {
+            self.print(line);
+        }
+        self.persist(id, &rd);
+        self.check_read_states(id, &rd.read_states);
+        for e in &rd.committed_entries {
+            self.apply(id, e);
+        }
+        self.queue.extend(rd.messages);
+        self.queue.extend(rd.persisted_messages);
+        self.input(id, |r| r.advance());
+        self.indent = saved_indent;
+        true
+    }
+
+    /// A `Ready` reports role, leader and hard state as `status()` shows them.
+    fn check_ready(&mut self, id: NodeId, rd: &Ready) {
         let node = self.node_mut(id);
-        let rd = node.raw_mut().ready();
         let st = node.raw().status();
         let soft_now = (st.role, st.leader);
         match rd.soft_state {
@@ -301,58 +319,36 @@ impl Cluster {
             }
             None => assert_eq!(node.reported_soft, soft_now, "node {id}: role/leader changed, Ready did not say"),
         }
-        let mut lines = Vec::new();
-        if let Some(ss) = rd.soft_state {
-            lines.push(format!("soft state: {} lead={}", ss.role.as_str(), ss.leader));
-        }
         if let Some(hs) = rd.hard_state {
             let expect = HardState { term: st.term, vote: st.vote, commit: st.commit };
             assert_eq!(hs, expect, "node {id}: Ready hard state differs from status");
-            lines.push(format!("hard state: term={} vote={} commit={}", hs.term, hs.vote, hs.commit));
         }
+    }
+
+    /// Duty 1: the snapshot, entries and hard state become durable (and the application is
+    /// restored from the snapshot).
+    fn persist(&mut self, id: NodeId, rd: &Ready) {
+        let node = self.node_mut(id);
         let store = node.raw_mut().storage_mut();
         if let Some(snap) = &rd.snapshot {
-            store.apply_snapshot(snap.clone()).expect("process_ready: the snapshot is newer than the stored one");
-            lines.push(format!("persist snapshot: {}", format::snapshot(snap)));
+            store.apply_snapshot(snap.clone()).expect("persist: the snapshot is newer than the stored one");
         }
         store.append(&rd.entries);
-        if !rd.entries.is_empty() {
-            lines.push(format!("persist: {}", format::entries(&rd.entries)));
-        }
         if let Some(hs) = rd.hard_state {
             store.set_hard_state(hs);
-        }
-        // Only the order of messages to one destination matters: printed grouped by
-        // destination, so that runs of identical messages collapse.
-        let by_destination = |msgs: &[Message]| {
-            let mut msgs: Vec<&Message> = msgs.iter().collect();
-            msgs.sort_by_key(|m| m.to);
-            msgs.into_iter().map(format::message).collect::<Vec<_>>()
-        };
-        for m in by_destination(&rd.messages) {
-            lines.push(format!("send: {m}"));
-        }
-        for m in by_destination(&rd.persisted_messages) {
-            lines.push(format!("send after persist: {m}"));
         }
         if let Some(snap) = &rd.snapshot {
             node.app = decode_app(&snap.data);
             node.applied_index = snap.meta.index;
-            lines.push(format!("restore app from snapshot at {}", snap.meta.index));
         }
-        if !rd.committed_entries.is_empty() {
-            lines.push(format!("apply: {}", format::entries(&rd.committed_entries)));
-        }
-        node.read_states.extend(rd.read_states.iter().copied());
-        for line in lines {
-            self.print(line);
-        }
-        for rs in &rd.read_states {
-            self.event(format!(
-                "{}read state: {}",
-                if self.quiet.is_some() { format!("{id} ") } else { String::new() },
-                format::read_state(rs)
-            ));
+    }
+
+    /// Prints the read states and checks each against what was committed when it was asked.
+    fn check_read_states(&mut self, id: NodeId, read_states: &[ReadState]) {
+        self.node_mut(id).read_states.extend(read_states.iter().copied());
+        for rs in read_states {
+            let who = if self.quiet.is_some() { format!("{id} ") } else { String::new() };
+            self.event(format!("{who}read state: {}", format::read_state(rs)));
             let floor = self.reads.remove(&(id, rs.request_id)).unwrap_or(0);
             assert!(
                 rs.index >= floor,
@@ -361,14 +357,6 @@ impl Cluster {
                 rs.index
             );
         }
-        for e in &rd.committed_entries {
-            self.apply(id, e);
-        }
-        self.queue.extend(rd.messages);
-        self.queue.extend(rd.persisted_messages);
-        self.input(id, |r| r.advance());
-        self.indent = saved_indent;
-        true
     }
 
     fn apply(&mut self, id: NodeId, e: &Entry) {
@@ -558,4 +546,37 @@ impl Cluster {
         let data = encode_app(&node.app[..node.app.len() - after]);
         node.raw_mut().storage_mut().create_snapshot(index, data).map_err(|e| format!("{e:?}"))
     }
+}
+
+/// The lines that describe what a `Ready` asks for, in the order the harness does it. Only the
+/// order of messages to one destination matters: they are listed grouped by destination, so
+/// that runs of identical messages collapse.
+fn describe_ready(rd: &Ready) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(ss) = rd.soft_state {
+        lines.push(format!("soft state: {} lead={}", ss.role.as_str(), ss.leader));
+    }
+    if let Some(hs) = rd.hard_state {
+        lines.push(format!("hard state: term={} vote={} commit={}", hs.term, hs.vote, hs.commit));
+    }
+    if let Some(snap) = &rd.snapshot {
+        lines.push(format!("persist snapshot: {}", format::snapshot(snap)));
+    }
+    if !rd.entries.is_empty() {
+        lines.push(format!("persist: {}", format::entries(&rd.entries)));
+    }
+    let by_destination = |msgs: &[Message]| {
+        let mut msgs: Vec<&Message> = msgs.iter().collect();
+        msgs.sort_by_key(|m| m.to);
+        msgs.into_iter().map(format::message).collect::<Vec<_>>()
+    };
+    lines.extend(by_destination(&rd.messages).into_iter().map(|m| format!("send: {m}")));
+    lines.extend(by_destination(&rd.persisted_messages).into_iter().map(|m| format!("send after persist: {m}")));
+    if let Some(snap) = &rd.snapshot {
+        lines.push(format!("restore app from snapshot at {}", snap.meta.index));
+    }
+    if !rd.committed_entries.is_empty() {
+        lines.push(format!("apply: {}", format::entries(&rd.committed_entries)));
+    }
+    lines
 }
