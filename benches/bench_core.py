@@ -26,14 +26,14 @@ def leader_node() -> RaftNode:
 
 
 @pytest.mark.benchmark(group="core-round")
-def test_noop(benchmark: Any, record_mean: Callable[[str, str, object], None]) -> None:
+def test_noop(benchmark: Any, record_median: Callable[[str, str, object], None]) -> None:
     node = leader_node()
     benchmark(node.noop)
-    record_mean("core-round", "noop", benchmark)
+    record_median("core-round", "noop", benchmark)
 
 
 @pytest.mark.benchmark(group="core-round")
-def test_round(benchmark: Any, record_mean: Callable[[str, str, object], None]) -> None:
+def test_round(benchmark: Any, record_median: Callable[[str, str, object], None]) -> None:
     node = leader_node()
     rounds = 0
     applied = node.status().applied
@@ -51,5 +51,5 @@ def test_round(benchmark: Any, record_mean: Callable[[str, str, object], None]) 
             node.compact(applied, b"")
 
     benchmark(one_round)
-    record_mean("core-round", "round", benchmark)
+    record_median("core-round", "round", benchmark)
     assert node.status().applied == applied
