@@ -54,13 +54,33 @@ fn read_index_at_leader_and_follower() {
 }
 
 #[test]
-fn lease_reads_answer_without_a_round() {
+fn lease_reads_answer_without_a_round_while_the_lease_holds() {
     let mut net = Net::new(3, |c| c.read_only = ReadOnlyOption::LeaseBased);
     net.elect(1);
+    // One acknowledged heartbeat round starts the lease.
+    net.node_mut(1).tick();
     net.stabilize();
     net.read_index(1, 1).unwrap();
-    let states = net.take_ready_read_states(1);
-    assert_eq!(states.len(), 1);
+    assert_eq!(net.take_ready_read_states(1).len(), 1, "answered from the lease, no round trip");
+}
+
+#[test]
+fn lease_expires_without_acknowledgements() {
+    let mut net = Net::new(3, |c| c.read_only = ReadOnlyOption::LeaseBased);
+    net.elect(1);
+    net.node_mut(1).tick();
+    net.stabilize();
+    net.isolate(1);
+    // A little under an election timeout: check-quorum has not stepped the leader down, but
+    // the lease (counted from the last acknowledged heartbeat's send time) has run out.
+    for _ in 0..9 {
+        net.node_mut(1).tick();
+        net.stabilize();
+    }
+    assert_eq!(net.role(1), Role::Leader);
+    net.read_index(1, 2).unwrap();
+    net.stabilize();
+    assert!(net.read_states(1).is_empty(), "an expired lease must not answer: {:?}", net.read_states(1));
 }
 
 #[test]

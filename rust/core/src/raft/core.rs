@@ -46,6 +46,15 @@ pub struct Raft<S: Storage> {
     pub randomized_election_timeout_ticks: u32,
     /// The target of a leadership transfer in progress, or `NO_NODE`.
     pub lead_transferee: NodeId,
+    /// This leader sent TimeoutNow in its term: its lease is void until the term ends.
+    pub timeout_now_sent: bool,
+    /// Ticks since this node started: the clock of leases. Never reset.
+    pub now_ticks: u64,
+    /// Set at a restart in lease mode: until an election timeout has passed, act as if a
+    /// leader had just been heard from and ignore non-forced votes, because this node may have
+    /// acknowledged a heartbeat just before it crashed, and a leader counts on that for its
+    /// lease.
+    pub boot_lease: bool,
     /// Bytes of entries appended by this leader and not yet handed out to apply.
     pub uncommitted_bytes: usize,
     pub cfg: Config,
@@ -91,11 +100,15 @@ impl<S: Storage> Raft<S> {
             heartbeat_elapsed_ticks: 0,
             randomized_election_timeout_ticks: cfg.election_timeout_ticks,
             lead_transferee: NO_NODE,
+            timeout_now_sent: false,
+            now_ticks: 0,
+            boot_lease: false,
             uncommitted_bytes: 0,
             cfg: cfg.clone(),
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
         };
         raft.become_follower(hard_state.term, NO_NODE);
+        raft.boot_lease = cfg.read_only == ReadOnlyOption::LeaseBased && hard_state.term > 0;
         Ok(raft)
     }
 
@@ -158,6 +171,7 @@ impl<S: Storage> Raft<S> {
         self.heartbeat_elapsed_ticks = 0;
         self.reset_randomized_election_timeout();
         self.lead_transferee = NO_NODE;
+        self.timeout_now_sent = false;
         self.votes.clear();
         self.read_only.reset();
         self.uncommitted_bytes = 0;
@@ -218,6 +232,7 @@ impl<S: Storage> Raft<S> {
     }
 
     pub fn tick(&mut self) {
+        self.now_ticks += 1;
         match self.role {
             Role::Leader => self.tick_leader(),
             _ => self.tick_election(),
@@ -226,6 +241,9 @@ impl<S: Storage> Raft<S> {
 
     fn tick_election(&mut self) {
         self.election_elapsed_ticks += 1;
+        if self.election_elapsed_ticks >= self.cfg.election_timeout_ticks {
+            self.boot_lease = false;
+        }
         if self.past_election_timeout() {
             self.election_elapsed_ticks = 0;
             self.hup(false);
@@ -296,7 +314,7 @@ impl<S: Storage> Raft<S> {
         if matches!(m.msg_type, MessageType::Vote | MessageType::PreVote) {
             let forced = m.context == CAMPAIGN_TRANSFER;
             let in_lease = self.cfg.check_quorum
-                && self.leader != NO_NODE
+                && (self.leader != NO_NODE || self.boot_lease)
                 && self.election_elapsed_ticks < self.cfg.election_timeout_ticks;
             if !forced && in_lease {
                 // We heard from a leader within the minimum election timeout: a disruptive

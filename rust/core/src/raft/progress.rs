@@ -39,6 +39,9 @@ pub struct Progress {
     pub recent_active: bool,
     /// In `Probe` state: a message went out since the last heartbeat response.
     pub probe_sent: bool,
+    /// The highest commit index sent to this follower (it may not have arrived: heartbeats
+    /// repair that). Lets the leader skip empty appends that would tell nothing new.
+    pub sent_commit: Index,
     pub inflights: Inflights,
 }
 
@@ -52,6 +55,7 @@ impl Progress {
             snapshot_elapsed_ticks: 0,
             recent_active: false,
             probe_sent: false,
+            sent_commit: 0,
             inflights: Inflights::new(max_inflight_msgs, max_inflight_bytes),
         }
     }

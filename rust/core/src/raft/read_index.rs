@@ -34,13 +34,33 @@ impl<S: Storage> Raft<S> {
 
     fn accept_read(&mut self, from: NodeId, request_id: u64) {
         let index = self.log.committed;
-        if self.is_single_voter() || self.lease_reads() {
-            // A single voter is always the leader; under a lease the leader trusts that no
-            // other leader can exist before its lease (check-quorum window) expires.
+        if self.is_single_voter() || (self.lease_reads() && self.lease_valid()) {
+            // A single voter is always the leader. Under a valid lease no other leader can
+            // exist yet (see `lease_valid`). Otherwise, lease mode falls back to a round.
             self.respond_read(from, request_id, index);
             return;
         }
         self.read_only.add(from, request_id, index);
+    }
+
+    /// The quorum-confirmed heartbeat round, over the rounds each voter echoed.
+    fn confirmed_round(&self) -> u64 {
+        let (id, sent_round) = (self.id, self.read_only.sent_round);
+        self.conf.committed_index(|v| if v == id { sent_round } else { self.read_only.acked_round(v) })
+    }
+
+    /// True while the leader lease holds (thesis 6.4.1): a quorum acknowledged a heartbeat sent
+    /// less than an election timeout ago (minus one tick for tick phase differences), so each
+    /// of them ignores other candidates until after now (check-quorum's in-lease rule), and no
+    /// TimeoutNow was sent (it lets the target bypass that rule). Assumes tick rates of nodes
+    /// differ little over an election timeout.
+    pub fn lease_valid(&self) -> bool {
+        if self.timeout_now_sent {
+            return false;
+        }
+        let Some(sent_tick) = self.read_only.round_sent_tick(self.confirmed_round()) else { return false };
+        let lease_ticks = u64::from(self.cfg.election_timeout_ticks).saturating_sub(1);
+        self.now_ticks < sent_tick + lease_ticks
     }
 
     fn respond_read(&mut self, from: NodeId, request_id: u64, index: Index) {
@@ -68,7 +88,7 @@ impl<S: Storage> Raft<S> {
     /// `Ready`, which is what batches reads.
     pub fn flush_reads(&mut self) {
         if self.role == Role::Leader && self.read_only.needs_round() {
-            let round = self.read_only.start_round();
+            let round = self.read_only.start_round(self.now_ticks);
             self.bcast_heartbeat_with(round);
         }
     }
@@ -80,8 +100,7 @@ impl<S: Storage> Raft<S> {
     /// `from` echoed read round `round` in a heartbeat response.
     pub fn handle_read_ack(&mut self, from: NodeId, round: u64) {
         self.read_only.ack(from, round);
-        let (id, sent_round) = (self.id, self.read_only.sent_round);
-        let confirmed = self.conf.committed_index(|v| if v == id { sent_round } else { self.read_only.acked_round(v) });
+        let confirmed = self.confirmed_round();
         for read in self.read_only.release(confirmed) {
             self.respond_read(read.from, read.request_id, read.index);
         }

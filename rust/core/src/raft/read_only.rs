@@ -1,13 +1,17 @@
 //! Pending linearizable reads at a leader, confirmed in batched heartbeat rounds.
 //!
 //! Every read gets the number of the next heartbeat round (`sent_round + 1`); one heartbeat
-//! broadcast per `Ready` carries that number, so all reads that arrived in between share one
-//! round trip. A follower's heartbeat response echoes the highest round it has seen; once a
+//! broadcast per `Ready` (or the periodic heartbeat, whichever comes first) carries that
+//! number, so all reads that arrived in between share one round trip. A follower's heartbeat response echoes the highest round it has seen; once a
 //! quorum echoed round `r`, every read of round `<= r` is confirmed: the leader was still leader
 //! after those reads arrived (thesis section 6.4).
 
 use crate::raft::message::{Index, NodeId};
 use std::collections::VecDeque;
+
+/// Rounds whose send time is remembered; a quorum acknowledgement of an older round does not
+/// extend the lease (at one round per heartbeat this covers many election timeouts).
+pub const MAX_ROUND_HISTORY: usize = 128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PendingRead {
@@ -31,6 +35,9 @@ pub struct ReadOnly {
     pub sent_round: u64,
     /// The highest round each peer has echoed.
     acked_round: Vec<(NodeId, u64)>,
+    /// (round, tick it was sent at) for the last `MAX_ROUND_HISTORY` rounds, ascending: the
+    /// lease of a leader runs from the send time of the latest round a quorum acknowledged.
+    sent_ticks: VecDeque<(u64, u64)>,
     max_pending: usize,
 }
 
@@ -41,6 +48,7 @@ impl ReadOnly {
             waiting_for_commit: Vec::new(),
             sent_round: 0,
             acked_round: Vec::new(),
+            sent_ticks: VecDeque::new(),
             max_pending,
         }
     }
@@ -60,10 +68,22 @@ impl ReadOnly {
         self.pending.back().is_some_and(|r| r.round > self.sent_round)
     }
 
-    /// Opens the next round; returns its number for the heartbeat context.
-    pub fn start_round(&mut self) -> u64 {
+    /// Opens the next round, sent at `now_ticks`; returns its number for the heartbeat context.
+    pub fn start_round(&mut self, now_ticks: u64) -> u64 {
         self.sent_round += 1;
+        if self.sent_ticks.len() == MAX_ROUND_HISTORY {
+            self.sent_ticks.pop_front();
+        }
+        self.sent_ticks.push_back((self.sent_round, now_ticks));
         self.sent_round
+    }
+
+    /// The tick at which `round` was sent, if still remembered.
+    pub fn round_sent_tick(&self, round: u64) -> Option<u64> {
+        let (first, _) = *self.sent_ticks.front()?;
+        let (r, t) = *self.sent_ticks.get(round.checked_sub(first)? as usize)?;
+        debug_assert_eq!(r, round);
+        Some(t)
     }
 
     /// `from` echoed `round`.
@@ -94,5 +114,6 @@ impl ReadOnly {
         self.waiting_for_commit.clear();
         self.sent_round = 0;
         self.acked_round.clear();
+        self.sent_ticks.clear();
     }
 }

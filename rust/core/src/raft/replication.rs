@@ -90,6 +90,7 @@ impl<S: Storage> Raft<S> {
         }
         let committed = self.log.committed;
         let pr = self.progress_mut(to).expect("progress exists: checked above");
+        pr.sent_commit = pr.sent_commit.max(committed);
         if let Some(last) = entries.last() {
             match pr.state {
                 ProgressState::Replicate => {
@@ -139,8 +140,10 @@ impl<S: Storage> Raft<S> {
         }
     }
 
+    /// A periodic heartbeat. Every broadcast opens a new round: its acknowledgements confirm
+    /// the reads that arrived before it and extend the leader lease from the time it was sent.
     pub fn bcast_heartbeat(&mut self) {
-        let round = self.read_only.sent_round;
+        let round = self.read_only.start_round(self.now_ticks);
         self.bcast_heartbeat_with(round);
     }
 
@@ -148,10 +151,13 @@ impl<S: Storage> Raft<S> {
     pub fn bcast_heartbeat_with(&mut self, round: u64) {
         for i in 0..self.peers.len() {
             let to = self.peer_at(i);
-            let match_index = self.progress(to).map_or(0, |p| p.match_index);
-            let mut m = Message::new(MessageType::Heartbeat, self.id, to, self.term);
+            let committed = self.log.committed;
+            let Some(pr) = self.progress_mut(to) else { continue };
             // Never tell a follower to commit past what it is known to hold.
-            m.commit = self.log.committed.min(match_index);
+            let commit = committed.min(pr.match_index);
+            pr.sent_commit = pr.sent_commit.max(commit);
+            let mut m = Message::new(MessageType::Heartbeat, self.id, to, self.term);
+            m.commit = commit;
             m.context = round;
             self.send(m);
         }
@@ -265,7 +271,11 @@ impl<S: Storage> Raft<S> {
         if self.maybe_commit() {
             // bcast_append already sent what it could to everyone.
         } else if was_paused {
-            self.send_append(from, false);
+            // The follower may have missed the latest commit index while it was paused:
+            // send even an empty append, if it was not sent that index yet, so it learns it
+            // now rather than at the next heartbeat.
+            let stale_commit = self.progress(from).is_some_and(|p| p.sent_commit < self.log.committed);
+            self.send_append(from, stale_commit);
         }
         // Keep the pipeline full: send while the window and the log allow.
         while self.send_append(from, false) {}

@@ -54,6 +54,8 @@ impl<S: Storage> Raft<S> {
     }
 
     fn send_timeout_now(&mut self, to: NodeId) {
+        // The target may now win without waiting out the followers' lease: ours is void.
+        self.timeout_now_sent = true;
         let m = Message::new(MessageType::TimeoutNow, self.id, to, self.term);
         self.send(m);
     }
