@@ -114,3 +114,24 @@ fn lagging_follower_catches_up_by_snapshot() {
     assert_eq!(net.node(3).applied_index(), applied);
     assert!(net.snapshots_restored(3) >= 1);
 }
+
+#[test]
+fn restarted_node_in_lease_mode_votes_only_after_an_election_timeout() {
+    let mut net = Net::new(3, |c| c.read_only = ReadOnlyOption::LeaseBased);
+    net.elect(1);
+    net.node_mut(1).tick();
+    net.stabilize();
+    // 2 may have acknowledged the heartbeat that 1's lease counts on just before crashing.
+    net.crash_restart(2);
+    net.isolate(1);
+    net.node_mut(3).campaign();
+    net.stabilize();
+    assert_ne!(net.role(3), Role::Leader, "2 must not vote while 1's lease may hold");
+    for _ in 0..10 {
+        net.node_mut(2).tick();
+    }
+    net.stabilize();
+    net.node_mut(3).campaign();
+    net.stabilize();
+    assert_eq!(net.role(3), Role::Leader, "after an election timeout 2 votes again");
+}
