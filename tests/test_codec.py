@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from functools import lru_cache
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import senate
@@ -44,7 +44,6 @@ def test_frames_a_node_emits_are_accepted_by_their_destination() -> None:
         assert node.step(data) >= 1
 
 
-@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=512))
 def test_arbitrary_bytes_are_refused_or_accepted_never_crash(data: bytes) -> None:
     node = RaftNode(1, [1, 2, 3])
@@ -54,7 +53,6 @@ def test_arbitrary_bytes_are_refused_or_accepted_never_crash(data: bytes) -> Non
     node.status()
 
 
-@settings(max_examples=500, deadline=None)
 @given(st.data())
 def test_corrupted_frames_are_refused_or_accepted_never_crash(data: st.DataObject) -> None:
     frames = sample_frames()

@@ -4,7 +4,7 @@ drops, duplicates, crashes, compactions and proposals, and checks agreement thro
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -176,10 +176,5 @@ class ClusterMachine(RuleBasedStateMachine):
         event(f"snapshots restored: {sum(cluster.snapshots_restored.values()) > 0}")
 
 
-ClusterMachine.TestCase.settings = settings(
-    max_examples=300,
-    stateful_step_count=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+ClusterMachine.TestCase.settings = settings(settings(), stateful_step_count=60)
 TestClusterMachine = ClusterMachine.TestCase

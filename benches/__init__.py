@@ -1,0 +1,1 @@
+"""pytest-benchmark suites (a package, so that its conftest has a module name of its own)."""
