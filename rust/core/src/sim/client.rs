@@ -69,10 +69,15 @@ impl Workload {
         }
     }
 
-    /// The requests clients make at this tick.
-    pub fn plan_tick(&mut self, rng: &mut ChaCha8Rng, out: &mut Vec<ClientAction>) {
+    /// The requests clients make at this tick. Half of the proposals go to `leader` (the node
+    /// last seen leading, which a real client would have been redirected to), when known.
+    pub fn plan_tick(&mut self, leader: Option<usize>, rng: &mut ChaCha8Rng, out: &mut Vec<ClientAction>) {
         if chance(rng, self.propose_per_mille) {
-            let position = rng.gen_range(0..self.nodes);
+            let random = rng.gen_range(0..self.nodes);
+            let position = match leader {
+                Some(leader) if rng.gen_bool(0.5) => leader,
+                _ => random,
+            };
             let count = if rng.gen_bool(0.5) { 1 } else { rng.gen_range(1..=MAX_PROPOSAL_BATCH) };
             let payloads = (0..count).map(|_| self.payload(rng)).collect();
             out.push(ClientAction::Propose { position, payloads });

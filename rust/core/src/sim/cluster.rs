@@ -29,6 +29,7 @@ use crate::sim::{SimOptions, SimReport};
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::panic::AssertUnwindSafe;
 
 /// Largest cluster the simulator runs.
 pub const MAX_SIM_NODES: usize = 9;
@@ -86,6 +87,8 @@ pub struct SimCluster {
     /// The payload proposed after healing, and its index once some node applied it.
     marker: Bytes,
     marker_index: Option<Index>,
+    /// The node last seen as leader, while it still is (by its own account).
+    leader_hint: Option<usize>,
 }
 
 /// Runs one seeded simulation and reports it; `trace_lines` last events are kept in words.
@@ -98,7 +101,12 @@ pub fn simulate(options: &SimOptions, trace_lines: usize) -> SimReport {
     }
     match SimCluster::new(options, trace_lines) {
         Ok(mut cluster) => {
-            let outcome = cluster.run(options.ticks);
+            // A node that panics (a failed assertion in the core) ends the run as a violation
+            // with its seed, like any other, instead of taking the caller down.
+            let run = std::panic::catch_unwind(AssertUnwindSafe(|| cluster.run(options.ticks)));
+            let outcome = run.unwrap_or_else(|panic| {
+                Err(Violation::new(Property::NodeError, format!("a node panicked: {}", panic_message(&*panic))))
+            });
             cluster.into_report(report, outcome)
         }
         Err(violation) => {
@@ -140,6 +148,7 @@ impl SimCluster {
             stats: RunStats::default(),
             marker: Bytes::from(format!("liveness-marker/{}", options.seed)),
             marker_index: None,
+            leader_hint: None,
         })
     }
 
@@ -157,11 +166,11 @@ impl SimCluster {
 
     fn fault_tick(&mut self, faults: &mut Vec<FaultAction>, requests: &mut Vec<ClientAction>) -> Check {
         self.begin_tick();
-        self.schedule.plan_tick(self.tick, &mut self.rng, faults);
+        self.schedule.plan_tick(self.tick, self.leader_hint, &mut self.rng, faults);
         for fault in faults.drain(..) {
             self.apply_fault(fault)?;
         }
-        self.workload.plan_tick(&mut self.rng, requests);
+        self.workload.plan_tick(self.leader_hint, &mut self.rng, requests);
         for request in requests.drain(..) {
             self.apply_request(request)?;
         }
@@ -281,6 +290,11 @@ impl SimCluster {
         let sim = &self.nodes[position];
         let status = sim.node.status();
         self.trace.record(Event::Role, &[sim.id, status.role as u64, status.term, status.commit]);
+        if status.role == Role::Leader {
+            self.leader_hint = Some(position);
+        } else if self.leader_hint == Some(position) {
+            self.leader_hint = None;
+        }
         self.checker.sync_node(sim.id, sim.node.raw.storage(), status.role, status.term)
     }
 
@@ -383,6 +397,9 @@ impl SimCluster {
             self.sync_checker(position)?;
         }
         self.nodes[position].down = true;
+        if self.leader_hint == Some(position) {
+            self.leader_hint = None;
+        }
         self.faults.crashes += 1;
         Ok(())
     }
@@ -595,8 +612,11 @@ fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
     let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
     let pre_vote = rng.gen_ratio(3, 4);
     let check_quorum = rng.gen_ratio(3, 4);
-    let small_limits = rng.gen_ratio(1, 3);
-    let max_entries_per_msg = rng.gen_range(1..=8);
+    let small_limits = rng.gen_ratio(1, 2);
+    // One entry per message most often: it splits a new leader's no-op from the older entries
+    // before it, the window in which commit-rule bugs (Raft paper, figure 8) show.
+    const ENTRIES_PER_MSG: [usize; 6] = [1, 1, 1, 2, 4, 8];
+    let max_entries_per_msg = ENTRIES_PER_MSG[rng.gen_range(0..ENTRIES_PER_MSG.len())];
     let max_inflight_msgs = rng.gen_range(1..=4);
     let max_committed_entries_per_ready = rng.gen_range(1..=8);
     // With tiny messages and windows, replication moves a few entries per round trip; the
@@ -621,6 +641,13 @@ fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
             config
         })
         .collect()
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        return (*message).to_string();
+    }
+    panic.downcast_ref::<String>().cloned().unwrap_or_else(|| "(no message)".to_string())
 }
 
 fn flip_one_bit(frame: &Bytes, rng: &mut ChaCha8Rng) -> Bytes {

@@ -12,6 +12,8 @@ use rand_chacha::ChaCha8Rng;
 pub const MAX_EXTRA_DELAY_TICKS: u64 = 20;
 /// Longest partition, crash or slow period, in ticks.
 pub const MAX_FAULT_TICKS: u64 = 80;
+/// Longest short fault, in ticks (two election timeouts).
+pub const SHORT_FAULT_TICKS: u64 = 20;
 
 /// Fault intensities of one run. Rates are per mille.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,7 +55,7 @@ impl FaultProfile {
             max_extra_delay_ticks: rng.gen_range(1..=MAX_EXTRA_DELAY_TICKS),
             corrupt_per_mille: rate(rng, level),
             partition_per_mille: rate(rng, 10 * level),
-            crash_per_mille: rate(rng, 8 * level),
+            crash_per_mille: rate(rng, 15 * level),
             slow_per_mille: rate(rng, 8 * level),
         }
     }
@@ -120,6 +122,13 @@ impl PacketFate {
         let duplicate_delay_ticks = duplicated.then(|| rng.gen_range(0..=max_extra));
         PacketFate { dropped: false, delay_ticks, extra_delay, duplicate_delay_ticks, corrupted }
     }
+}
+
+/// How long a partition, crash or slow period lasts: half the time shorter than two election
+/// timeouts (a blip that races the election it triggers), else up to `MAX_FAULT_TICKS`.
+fn fault_duration_ticks(rng: &mut ChaCha8Rng) -> u64 {
+    let short = rng.gen_bool(0.5);
+    rng.gen_range(1..=if short { SHORT_FAULT_TICKS } else { MAX_FAULT_TICKS })
 }
 
 /// Where in its input handling a node crashes.
@@ -190,20 +199,22 @@ impl FaultSchedule {
         &self.profile
     }
 
-    /// The faults that end or start at `tick`, in a fixed order: endings first.
-    pub fn plan_tick(&mut self, tick: u64, rng: &mut ChaCha8Rng, out: &mut Vec<FaultAction>) {
+    /// The faults that end or start at `tick`, in a fixed order: endings first. Half of the
+    /// crashes, slow periods and isolations strike `leader` (the node last seen leading, if
+    /// any): faults at the leader are what force new terms and diverging logs.
+    pub fn plan_tick(&mut self, tick: u64, leader: Option<usize>, rng: &mut ChaCha8Rng, out: &mut Vec<FaultAction>) {
         self.plan_endings(tick, rng, out);
         let profile = self.profile;
         let start_partition = self.partition_ends_tick.is_none() && chance(rng, profile.partition_per_mille);
         let start_crash = chance(rng, profile.crash_per_mille);
         let start_slow = chance(rng, profile.slow_per_mille);
         if start_partition {
-            out.push(self.start_partition(tick, rng));
+            out.push(self.start_partition(tick, leader, rng));
         }
         if start_crash {
-            let position = rng.gen_range(0..self.nodes);
+            let position = self.victim(leader, rng);
             if self.down_until_tick[position].is_none() {
-                self.down_until_tick[position] = Some(tick + rng.gen_range(1..=MAX_FAULT_TICKS));
+                self.down_until_tick[position] = Some(tick + fault_duration_ticks(rng));
                 let point = match rng.gen_range(0..3) {
                     0 => CrashPoint::Idle,
                     1 => CrashPoint::BeforePersist,
@@ -213,9 +224,9 @@ impl FaultSchedule {
             }
         }
         if start_slow {
-            let position = rng.gen_range(0..self.nodes);
+            let position = self.victim(leader, rng);
             if self.slow_until_tick[position].is_none() {
-                self.slow_until_tick[position] = Some(tick + rng.gen_range(1..=MAX_FAULT_TICKS));
+                self.slow_until_tick[position] = Some(tick + fault_duration_ticks(rng));
                 out.push(FaultAction::SlowStart { position });
             }
         }
@@ -238,13 +249,22 @@ impl FaultSchedule {
         }
     }
 
-    fn start_partition(&mut self, tick: u64, rng: &mut ChaCha8Rng) -> FaultAction {
-        self.partition_ends_tick = Some(tick + rng.gen_range(1..=MAX_FAULT_TICKS));
+    /// The leader half of the time (when there is one), else a random node.
+    fn victim(&self, leader: Option<usize>, rng: &mut ChaCha8Rng) -> usize {
+        let random = rng.gen_range(0..self.nodes);
+        match leader {
+            Some(leader) if rng.gen_bool(0.5) => leader,
+            _ => random,
+        }
+    }
+
+    fn start_partition(&mut self, tick: u64, leader: Option<usize>, rng: &mut ChaCha8Rng) -> FaultAction {
+        self.partition_ends_tick = Some(tick + fault_duration_ticks(rng));
         // Side A is a random non-empty proper subset: often a single node (isolation), else
         // any split (a minority, a majority, or both sides without a quorum in larger clusters).
         let mut side_a = vec![false; self.nodes];
         if rng.gen_bool(0.5) {
-            side_a[rng.gen_range(0..self.nodes)] = true;
+            side_a[self.victim(leader, rng)] = true;
         } else {
             side_a.iter_mut().for_each(|s| *s = rng.gen_bool(0.5));
             side_a[0] = true;
