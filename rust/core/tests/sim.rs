@@ -10,8 +10,8 @@ use senate_core::sim::{self, Checker, Property, SimOptions, ThroughputOptions};
 use senate_core::{Entry, EntryKind, Index, MemStorage, NodeId, ReadState, Role, Storage, Term};
 
 /// Seeds per cluster size, and ticks of each run's fault phase.
-const SEEDS_PER_SIZE: u64 = 12;
-const FAULT_TICKS: u64 = 300;
+const SEEDS_PER_SIZE: u64 = 25;
+const FAULT_TICKS: u64 = 1_000;
 
 fn run_seeds(nodes: usize, first_seed: u64) {
     let mut failures = Vec::new();

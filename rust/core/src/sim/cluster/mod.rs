@@ -14,22 +14,26 @@
 
 use crate::codec::{decode_message, DEFAULT_MAX_FRAME_BYTES};
 use crate::error::RaftError;
-use crate::raft::config::Config;
 use crate::raft::mem_node::{EncodedReady, MemNode, StepError};
 use crate::raft::message::{Index, NodeId, ENTRY_OVERHEAD_BYTES};
 use crate::raft::ready::Role;
-use crate::raft::storage::Storage;
 use crate::sim::app::AppState;
 use crate::sim::checker::{Check, Checker, Property, Violation};
 use crate::sim::client::{ClientAction, Workload};
-use crate::sim::faults::{chance, CrashPoint, FaultAction, FaultCounts, FaultProfile, FaultSchedule, PacketFate};
+use crate::sim::faults::{chance, FaultAction, FaultCounts, FaultProfile, FaultSchedule, PacketFate};
 use crate::sim::network::{Network, Packet};
 use crate::sim::trace::{Event, Trace};
 use crate::sim::{SimOptions, SimReport};
 use bytes::Bytes;
+use describe::{describe_packet, describe_setup};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::panic::AssertUnwindSafe;
+
+mod actions;
+mod describe;
+mod liveness;
+mod setup;
 
 /// Largest cluster the simulator runs.
 pub const MAX_SIM_NODES: usize = 9;
@@ -121,7 +125,7 @@ impl SimCluster {
     /// drawn from `options.seed`.
     pub fn new(options: &SimOptions, trace_lines: usize) -> Result<SimCluster, Violation> {
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-        let configs = draw_configs(options.nodes, &mut rng);
+        let configs = setup::draw_configs(options.nodes, &mut rng);
         let profile = FaultProfile::draw(&mut rng);
         let workload = Workload::draw(options.nodes, &mut rng);
         let mut nodes = Vec::with_capacity(configs.len());
@@ -349,228 +353,6 @@ impl SimCluster {
         self.network.send(self.tick + fate.delay_ticks, packet);
     }
 
-    fn apply_fault(&mut self, fault: FaultAction) -> Check {
-        self.trace.record_bytes(format!("{fault:?}").as_bytes());
-        let tick = self.tick;
-        self.trace.note(|| format!("tick {tick}: fault {fault:?}"));
-        match fault {
-            FaultAction::Partition { side_a, both_ways } => {
-                self.network.partition(&side_a, both_ways);
-                if both_ways {
-                    self.faults.partitions += 1;
-                } else {
-                    self.faults.one_way_partitions += 1;
-                }
-                Ok(())
-            }
-            FaultAction::HealPartition => {
-                self.network.heal();
-                Ok(())
-            }
-            FaultAction::Crash { position, point } => self.crash(position, point),
-            FaultAction::Restart { position, keep_app } => self.restart(position, keep_app),
-            FaultAction::SlowStart { position } => {
-                self.nodes[position].slow = true;
-                self.faults.slow_periods += 1;
-                Ok(())
-            }
-            FaultAction::SlowEnd { position } => {
-                self.nodes[position].slow = false;
-                Ok(())
-            }
-        }
-    }
-
-    fn crash(&mut self, position: usize, point: CrashPoint) -> Check {
-        if self.nodes[position].down {
-            return Ok(());
-        }
-        if point != CrashPoint::Idle {
-            // One more input whose outcome dies with the node: a proposal and a tick.
-            let payload = self.workload.payload(&mut self.rng);
-            let node = &mut self.nodes[position].node;
-            let _outcome_lost_in_crash = node.raw.propose(payload);
-            node.raw.tick();
-        }
-        if point == CrashPoint::AfterPersist && self.nodes[position].node.ready().is_some() {
-            // Persisted, but neither sent nor applied nor advanced.
-            self.sync_checker(position)?;
-        }
-        self.nodes[position].down = true;
-        if self.leader_hint == Some(position) {
-            self.leader_hint = None;
-        }
-        self.faults.crashes += 1;
-        Ok(())
-    }
-
-    /// Restarts a crashed node from its storage. Its application either survived (`keep_app`)
-    /// or is rebuilt from the latest snapshot.
-    fn restart(&mut self, position: usize, keep_app: bool) -> Check {
-        let sim = &mut self.nodes[position];
-        if !sim.down {
-            return Ok(());
-        }
-        let id = sim.id;
-        if !keep_app {
-            let snapshot = sim.node.raw.storage().snapshot();
-            sim.app = if snapshot.is_empty() {
-                AppState::default()
-            } else {
-                AppState::decode(&snapshot.data).ok_or_else(|| {
-                    Violation::new(
-                        Property::NodeError,
-                        format!("node {id}: stored snapshot at {} has no application state", snapshot.meta.index),
-                    )
-                })?
-            };
-        }
-        sim.node
-            .crash_restart(sim.app.applied_index)
-            .map_err(|error| Violation::new(Property::NodeError, format!("node {id} failed to restart: {error}")))?;
-        sim.down = false;
-        let app = sim.app;
-        self.checker.observe_restart(id, app)?;
-        self.sync_checker(position)?;
-        self.drain(position)
-    }
-
-    fn apply_request(&mut self, request: ClientAction) -> Check {
-        let tick = self.tick;
-        self.trace.note(|| format!("tick {tick}: client {}", describe_request(&request)));
-        let position = match &request {
-            ClientAction::Propose { position, .. }
-            | ClientAction::ReadIndex { position, .. }
-            | ClientAction::TransferLeader { position, .. }
-            | ClientAction::Campaign { position }
-            | ClientAction::Compact { position } => *position,
-        };
-        if self.nodes[position].down {
-            return Ok(());
-        }
-        let id = self.nodes[position].id;
-        let raw = &mut self.nodes[position].node.raw;
-        let outcome = match request {
-            ClientAction::Propose { mut payloads, .. } => {
-                let outcome =
-                    if payloads.len() == 1 { raw.propose(payloads.remove(0)) } else { raw.propose_batch(payloads) };
-                self.stats.proposals_accepted += outcome.is_ok() as u64;
-                tolerate(id, "a proposal", outcome)
-            }
-            ClientAction::ReadIndex { request_id, .. } => {
-                self.checker.observe_read_issued(request_id);
-                tolerate(id, "a read", raw.read_index(request_id))
-            }
-            ClientAction::TransferLeader { to, .. } => tolerate(id, "a leadership transfer", raw.transfer_leader(to)),
-            ClientAction::Campaign { .. } => {
-                raw.campaign();
-                Ok(())
-            }
-            ClientAction::Compact { .. } => self.compact(position),
-        };
-        self.trace.record(Event::Client, &[id, outcome.is_ok() as u64]);
-        outcome?;
-        self.drain(position)
-    }
-
-    /// The application snapshots its state at its applied index and compacts the log there.
-    fn compact(&mut self, position: usize) -> Check {
-        let sim = &mut self.nodes[position];
-        let applied = sim.app.applied_index;
-        if applied < sim.node.raw.storage().first_index() {
-            return Ok(());
-        }
-        sim.node.compact(applied, sim.app.encode()).map_err(|error| {
-            Violation::new(
-                Property::NodeError,
-                format!("node {} failed to compact at its applied index {applied}: {error}", sim.id),
-            )
-        })
-    }
-
-    /// Ends every fault, then proposes the marker (again every two election timeouts until some
-    /// node applies it) and waits for every node to apply it.
-    fn heal_and_await_liveness(&mut self) -> Check {
-        let mut heals = Vec::new();
-        self.schedule.heal(&mut heals);
-        for heal in heals {
-            self.apply_fault(heal)?;
-        }
-        self.network.heal();
-        let healed_tick = self.tick;
-        let mut next_marker_tick = self.tick;
-        while self.tick < healed_tick + LIVENESS_BOUND_TICKS {
-            if self.marker_index.is_none() && self.tick >= next_marker_tick {
-                self.propose_marker()?;
-                next_marker_tick = self.tick + 2 * ELECTION_TIMEOUT_TICKS;
-            }
-            self.begin_tick();
-            self.tick_nodes()?;
-            self.deliver_due()?;
-            if self.marker_applied_everywhere() {
-                return Ok(());
-            }
-        }
-        Err(self.liveness_violation(healed_tick))
-    }
-
-    /// Proposes the marker at the node claiming leadership in the highest term, or at a random
-    /// node (which forwards it) when none does.
-    fn propose_marker(&mut self) -> Check {
-        let leader = (0..self.nodes.len())
-            .filter(|&p| self.nodes[p].node.status().role == Role::Leader)
-            .max_by_key(|&p| self.nodes[p].node.status().term);
-        let position = leader.unwrap_or_else(|| self.rng.gen_range(0..self.nodes.len()));
-        let id = self.nodes[position].id;
-        let tick = self.tick;
-        self.trace.note(|| format!("tick {tick}: propose the liveness marker at node {id}"));
-        let outcome = self.nodes[position].node.raw.propose(self.marker.clone());
-        tolerate(id, "the liveness marker", outcome)?;
-        self.drain(position)
-    }
-
-    fn marker_applied_everywhere(&self) -> bool {
-        self.marker_index.is_some_and(|m| self.nodes.iter().all(|n| n.app.applied_index >= m))
-    }
-
-    fn liveness_violation(&self, healed_tick: u64) -> Violation {
-        let marker = match self.marker_index {
-            Some(index) => format!("the marker (index {index}) was not applied everywhere"),
-            None => "the marker was never committed".to_string(),
-        };
-        let nodes: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|n| {
-                let s = n.node.status();
-                format!(
-                    "{}: {} term {} commit {} applied {}",
-                    n.id,
-                    s.role.as_str(),
-                    s.term,
-                    s.commit,
-                    n.app.applied_index
-                )
-            })
-            .collect();
-        Violation::new(
-            Property::Liveness,
-            format!(
-                "healed at tick {healed_tick}, {marker} within {LIVENESS_BOUND_TICKS} ticks; nodes [{}]",
-                nodes.join("; ")
-            ),
-        )
-    }
-
-    /// A full comparison of every node's log with its shadow, at the end of the run.
-    fn final_audit(&mut self) -> Check {
-        for position in 0..self.nodes.len() {
-            self.checker.request_audit(self.nodes[position].id);
-            self.sync_checker(position)?;
-        }
-        Ok(())
-    }
-
     /// The report of the run, with `outcome`'s violation (if any) located by seed, tick and step.
     pub fn into_report(self, mut report: SimReport, outcome: Check) -> SimReport {
         if let Err(violation) = outcome {
@@ -606,43 +388,6 @@ fn tolerate(id: NodeId, what: &str, outcome: Result<(), RaftError>) -> Check {
     }
 }
 
-/// The configurations of one run: the defaults of the brief (election timeout 10 ticks,
-/// heartbeat 1) with pre-vote, check-quorum and the flow-control limits varied by seed.
-fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
-    let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
-    let pre_vote = rng.gen_ratio(3, 4);
-    let check_quorum = rng.gen_ratio(3, 4);
-    let small_limits = rng.gen_ratio(1, 2);
-    // One entry per message most often: it splits a new leader's no-op from the older entries
-    // before it, the window in which commit-rule bugs (Raft paper, figure 8) show.
-    const ENTRIES_PER_MSG: [usize; 6] = [1, 1, 1, 2, 4, 8];
-    let max_entries_per_msg = ENTRIES_PER_MSG[rng.gen_range(0..ENTRIES_PER_MSG.len())];
-    let max_inflight_msgs = rng.gen_range(1..=4);
-    let max_committed_entries_per_ready = rng.gen_range(1..=8);
-    // With tiny messages and windows, replication moves a few entries per round trip; the
-    // leader's backlog is capped at a few round trips' worth so that, once faults heal,
-    // everything pending can commit within the liveness bound.
-    let max_uncommitted_bytes = 8 * max_entries_per_msg * max_inflight_msgs * TYPICAL_ENTRY_BYTES;
-    voters
-        .iter()
-        .map(|&id| {
-            let mut config = Config::new(id, voters.clone());
-            config.election_timeout_ticks = ELECTION_TIMEOUT_TICKS as u32;
-            config.heartbeat_interval_ticks = HEARTBEAT_INTERVAL_TICKS as u32;
-            config.pre_vote = pre_vote;
-            config.check_quorum = check_quorum;
-            if small_limits {
-                config.max_entries_per_msg = max_entries_per_msg;
-                config.max_inflight_msgs = max_inflight_msgs;
-                config.max_committed_entries_per_ready = max_committed_entries_per_ready;
-                config.max_uncommitted_bytes = max_uncommitted_bytes;
-            }
-            config.seed = rng.gen();
-            config
-        })
-        .collect()
-}
-
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(message) = panic.downcast_ref::<&str>() {
         return (*message).to_string();
@@ -657,52 +402,4 @@ fn flip_one_bit(frame: &Bytes, rng: &mut ChaCha8Rng) -> Bytes {
         corrupted[bit / 8] ^= 1 << (bit % 8);
     }
     Bytes::from(corrupted)
-}
-
-fn describe_setup(config: &Config, profile: &FaultProfile) -> String {
-    format!(
-        "setup: {} nodes, pre_vote {}, check_quorum {}, max_entries_per_msg {}, max_inflight_msgs {}, faults {profile:?}",
-        config.voters.len(),
-        config.pre_vote,
-        config.check_quorum,
-        config.max_entries_per_msg,
-        config.max_inflight_msgs
-    )
-}
-
-fn describe_packet(packet: &Packet) -> String {
-    let route = format!("{} -> {}", packet.from, packet.to);
-    if packet.corrupted {
-        return format!("{route} corrupted frame");
-    }
-    match decode_message(&packet.frame, DEFAULT_MAX_FRAME_BYTES) {
-        Ok(Some((m, _))) => format!(
-            "{route} {:?} term {} log_term {} index {} commit {} entries {} reject {} hint {} context {}{}",
-            m.msg_type,
-            m.term,
-            m.log_term,
-            m.index,
-            m.commit,
-            m.entries.len(),
-            m.reject,
-            m.reject_hint,
-            m.context,
-            m.snapshot.as_ref().map_or(String::new(), |s| format!(" snapshot {}/{}", s.meta.index, s.meta.term))
-        ),
-        _ => format!("{route} undecodable frame"),
-    }
-}
-
-fn describe_request(request: &ClientAction) -> String {
-    match request {
-        ClientAction::Propose { position, payloads } => {
-            format!("propose {} entries at node {}", payloads.len(), position + 1)
-        }
-        ClientAction::ReadIndex { position, request_id } => format!("read {request_id} at node {}", position + 1),
-        ClientAction::TransferLeader { position, to } => {
-            format!("transfer leadership to {to} via node {}", position + 1)
-        }
-        ClientAction::Campaign { position } => format!("campaign at node {}", position + 1),
-        ClientAction::Compact { position } => format!("compact node {}", position + 1),
-    }
 }

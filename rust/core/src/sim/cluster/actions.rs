@@ -1,0 +1,151 @@
+//! What happens to the cluster from outside: faults strike and heal, clients make requests,
+//! the application compacts its log.
+
+use super::{tolerate, SimCluster};
+use crate::raft::storage::Storage;
+use crate::sim::app::AppState;
+use crate::sim::checker::{Check, Property, Violation};
+use crate::sim::client::ClientAction;
+use crate::sim::faults::{CrashPoint, FaultAction};
+use crate::sim::trace::Event;
+
+impl SimCluster {
+    pub(super) fn apply_fault(&mut self, fault: FaultAction) -> Check {
+        self.trace.record_bytes(format!("{fault:?}").as_bytes());
+        let tick = self.tick;
+        self.trace.note(|| format!("tick {tick}: fault {fault:?}"));
+        match fault {
+            FaultAction::Partition { side_a, both_ways } => {
+                self.network.partition(&side_a, both_ways);
+                if both_ways {
+                    self.faults.partitions += 1;
+                } else {
+                    self.faults.one_way_partitions += 1;
+                }
+                Ok(())
+            }
+            FaultAction::HealPartition => {
+                self.network.heal();
+                Ok(())
+            }
+            FaultAction::Crash { position, point } => self.crash(position, point),
+            FaultAction::Restart { position, keep_app } => self.restart(position, keep_app),
+            FaultAction::SlowStart { position } => {
+                self.nodes[position].slow = true;
+                self.faults.slow_periods += 1;
+                Ok(())
+            }
+            FaultAction::SlowEnd { position } => {
+                self.nodes[position].slow = false;
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn crash(&mut self, position: usize, point: CrashPoint) -> Check {
+        if self.nodes[position].down {
+            return Ok(());
+        }
+        if point != CrashPoint::Idle {
+            // One more input whose outcome dies with the node: a proposal and a tick.
+            let payload = self.workload.payload(&mut self.rng);
+            let node = &mut self.nodes[position].node;
+            let _outcome_lost_in_crash = node.raw.propose(payload);
+            node.raw.tick();
+        }
+        if point == CrashPoint::AfterPersist && self.nodes[position].node.ready().is_some() {
+            // Persisted, but neither sent nor applied nor advanced.
+            self.sync_checker(position)?;
+        }
+        self.nodes[position].down = true;
+        if self.leader_hint == Some(position) {
+            self.leader_hint = None;
+        }
+        self.faults.crashes += 1;
+        Ok(())
+    }
+
+    /// Restarts a crashed node from its storage. Its application either survived (`keep_app`)
+    /// or is rebuilt from the latest snapshot.
+    pub(super) fn restart(&mut self, position: usize, keep_app: bool) -> Check {
+        let sim = &mut self.nodes[position];
+        if !sim.down {
+            return Ok(());
+        }
+        let id = sim.id;
+        if !keep_app {
+            let snapshot = sim.node.raw.storage().snapshot();
+            sim.app = if snapshot.is_empty() {
+                AppState::default()
+            } else {
+                AppState::decode(&snapshot.data).ok_or_else(|| {
+                    Violation::new(
+                        Property::NodeError,
+                        format!("node {id}: stored snapshot at {} has no application state", snapshot.meta.index),
+                    )
+                })?
+            };
+        }
+        sim.node
+            .crash_restart(sim.app.applied_index)
+            .map_err(|error| Violation::new(Property::NodeError, format!("node {id} failed to restart: {error}")))?;
+        sim.down = false;
+        let app = sim.app;
+        self.checker.observe_restart(id, app)?;
+        self.sync_checker(position)?;
+        self.drain(position)
+    }
+
+    pub(super) fn apply_request(&mut self, request: ClientAction) -> Check {
+        let tick = self.tick;
+        self.trace.note(|| format!("tick {tick}: client {}", super::describe::describe_request(&request)));
+        let position = match &request {
+            ClientAction::Propose { position, .. }
+            | ClientAction::ReadIndex { position, .. }
+            | ClientAction::TransferLeader { position, .. }
+            | ClientAction::Campaign { position }
+            | ClientAction::Compact { position } => *position,
+        };
+        if self.nodes[position].down {
+            return Ok(());
+        }
+        let id = self.nodes[position].id;
+        let raw = &mut self.nodes[position].node.raw;
+        let outcome = match request {
+            ClientAction::Propose { mut payloads, .. } => {
+                let outcome =
+                    if payloads.len() == 1 { raw.propose(payloads.remove(0)) } else { raw.propose_batch(payloads) };
+                self.stats.proposals_accepted += outcome.is_ok() as u64;
+                tolerate(id, "a proposal", outcome)
+            }
+            ClientAction::ReadIndex { request_id, .. } => {
+                self.checker.observe_read_issued(request_id);
+                tolerate(id, "a read", raw.read_index(request_id))
+            }
+            ClientAction::TransferLeader { to, .. } => tolerate(id, "a leadership transfer", raw.transfer_leader(to)),
+            ClientAction::Campaign { .. } => {
+                raw.campaign();
+                Ok(())
+            }
+            ClientAction::Compact { .. } => self.compact(position),
+        };
+        self.trace.record(Event::Client, &[id, outcome.is_ok() as u64]);
+        outcome?;
+        self.drain(position)
+    }
+
+    /// The application snapshots its state at its applied index and compacts the log there.
+    pub(super) fn compact(&mut self, position: usize) -> Check {
+        let sim = &mut self.nodes[position];
+        let applied = sim.app.applied_index;
+        if applied < sim.node.raw.storage().first_index() {
+            return Ok(());
+        }
+        sim.node.compact(applied, sim.app.encode()).map_err(|error| {
+            Violation::new(
+                Property::NodeError,
+                format!("node {} failed to compact at its applied index {applied}: {error}", sim.id),
+            )
+        })
+    }
+}
