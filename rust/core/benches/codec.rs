@@ -43,9 +43,7 @@ fn bench_append(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    group.bench_function("decode", |b| {
-        b.iter(|| decode_message(black_box(&frame), DEFAULT_MAX_FRAME_BYTES))
-    });
+    group.bench_function("decode", |b| b.iter(|| decode_message(black_box(&frame), DEFAULT_MAX_FRAME_BYTES)));
     group.finish();
 }
 

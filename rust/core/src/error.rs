@@ -39,8 +39,8 @@ pub enum StorageError {
     /// The requested index lies after the last index in the log.
     #[error("index {index} is unavailable (last index {last_index})")]
     Unavailable { index: u64, last_index: u64 },
-    /// A snapshot older than the one already held was offered.
-    #[error("snapshot at {index} is older than the current one at {current}")]
+    /// A snapshot not newer than the one already held was offered.
+    #[error("snapshot at {index} is not newer than the current one at {current}")]
     SnapshotOutOfDate { index: u64, current: u64 },
 }
 

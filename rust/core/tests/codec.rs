@@ -4,8 +4,7 @@ use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use senate_core::codec::{
-    decode_all, decode_message, encode_message, DecodeError, DEFAULT_MAX_FRAME_BYTES,
-    FRAME_HEADER_BYTES, FRAME_VERSION,
+    decode_all, decode_message, encode_message, DecodeError, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FRAME_VERSION,
 };
 use senate_core::{ConfState, Entry, EntryKind, Message, MessageType, Snapshot, SnapshotMeta};
 
@@ -74,25 +73,14 @@ fn any_data() -> impl Strategy<Value = Bytes> {
 
 fn any_entry() -> impl Strategy<Value = Entry> {
     let kind = prop_oneof![Just(EntryKind::Normal), Just(EntryKind::NoOp)];
-    (any_u64(), any_u64(), kind, any_data()).prop_map(|(term, index, kind, data)| Entry {
-        term,
-        index,
-        kind,
-        data,
-    })
+    (any_u64(), any_u64(), kind, any_data()).prop_map(|(term, index, kind, data)| Entry { term, index, kind, data })
 }
 
 fn any_snapshot() -> impl Strategy<Value = Snapshot> {
-    (any_u64(), any_u64(), vec(any_u64(), 0..7), any_data()).prop_map(
-        |(index, term, voters, data)| Snapshot {
-            meta: SnapshotMeta {
-                index,
-                term,
-                conf_state: ConfState { voters },
-            },
-            data,
-        },
-    )
+    (any_u64(), any_u64(), vec(any_u64(), 0..7), any_data()).prop_map(|(index, term, voters, data)| Snapshot {
+        meta: SnapshotMeta { index, term, conf_state: ConfState { voters } },
+        data,
+    })
 }
 
 /// Consecutive entries as a leader sends them, besides entries with arbitrary positions.
@@ -114,14 +102,7 @@ fn any_entries() -> impl Strategy<Value = Vec<Entry>> {
 
 fn any_message() -> impl Strategy<Value = Message> {
     let ids_and_term = (0..14usize, any_u64(), any_u64(), any_u64());
-    let positions = (
-        any_u64(),
-        any_u64(),
-        any_u64(),
-        any::<bool>(),
-        any_u64(),
-        any_u64(),
-    );
+    let positions = (any_u64(), any_u64(), any_u64(), any::<bool>(), any_u64(), any_u64());
     let payload = (any_entries(), proptest::option::of(any_snapshot()));
     (ids_and_term, positions, payload).prop_map(
         |(
@@ -240,28 +221,15 @@ mod codec_framing {
     fn truncated_at_every_offset_is_partial() {
         let mut msg = append_with(3, 5);
         msg.snapshot = Some(Snapshot {
-            meta: SnapshotMeta {
-                index: 9,
-                term: 2,
-                conf_state: ConfState {
-                    voters: vec![1, 2, 3],
-                },
-            },
+            meta: SnapshotMeta { index: 9, term: 2, conf_state: ConfState { voters: vec![1, 2, 3] } },
             data: Bytes::from_static(b"state"),
         });
         let frame = encoded(&msg);
         for prefix_bytes in 0..frame.len() {
             let prefix = frame.slice(..prefix_bytes);
-            assert_eq!(
-                decode_message(&prefix, DEFAULT_MAX_FRAME_BYTES),
-                Ok(None),
-                "{prefix_bytes}"
-            );
+            assert_eq!(decode_message(&prefix, DEFAULT_MAX_FRAME_BYTES), Ok(None), "{prefix_bytes}");
         }
-        assert_eq!(
-            decode_message(&frame, DEFAULT_MAX_FRAME_BYTES),
-            Ok(Some((msg, frame.len())))
-        );
+        assert_eq!(decode_message(&frame, DEFAULT_MAX_FRAME_BYTES), Ok(Some((msg, frame.len()))));
     }
 
     #[test]
@@ -274,19 +242,10 @@ mod codec_framing {
         };
         let expected = Err(too_large.clone());
         // Refused as soon as the length field is complete, before the checksum or any body byte.
-        assert_eq!(
-            decode_message(&Bytes::from(header.clone()), DEFAULT_MAX_FRAME_BYTES),
-            expected
-        );
+        assert_eq!(decode_message(&Bytes::from(header.clone()), DEFAULT_MAX_FRAME_BYTES), expected);
         header.extend_from_slice(&[0; 4]);
-        assert_eq!(
-            decode_message(&Bytes::from(header.clone()), DEFAULT_MAX_FRAME_BYTES),
-            expected
-        );
-        assert_eq!(
-            decode_all(&Bytes::from(header), DEFAULT_MAX_FRAME_BYTES),
-            Err(too_large)
-        );
+        assert_eq!(decode_message(&Bytes::from(header.clone()), DEFAULT_MAX_FRAME_BYTES), expected);
+        assert_eq!(decode_all(&Bytes::from(header), DEFAULT_MAX_FRAME_BYTES), Err(too_large));
     }
 
     #[test]
@@ -295,29 +254,17 @@ mod codec_framing {
         assert!(decode_message(&frame, frame.len()).unwrap().is_some());
         assert_eq!(
             decode_message(&frame, frame.len() - 1),
-            Err(DecodeError::FrameTooLarge {
-                frame_bytes: frame.len() as u64,
-                max_frame_bytes: frame.len() - 1
-            })
+            Err(DecodeError::FrameTooLarge { frame_bytes: frame.len() as u64, max_frame_bytes: frame.len() - 1 })
         );
         // At the limit but incomplete: wait for the rest.
-        assert_eq!(
-            decode_message(&frame.slice(..frame.len() - 1), frame.len()),
-            Ok(None)
-        );
+        assert_eq!(decode_message(&frame.slice(..frame.len() - 1), frame.len()), Ok(None));
     }
 
     #[test]
     fn bad_version_is_refused_from_the_first_byte() {
         let found = FRAME_VERSION + 1;
-        let expected = Err(DecodeError::BadVersion {
-            found,
-            supported: FRAME_VERSION,
-        });
-        assert_eq!(
-            decode_message(&Bytes::from(vec![found]), DEFAULT_MAX_FRAME_BYTES),
-            expected
-        );
+        let expected = Err(DecodeError::BadVersion { found, supported: FRAME_VERSION });
+        assert_eq!(decode_message(&Bytes::from(vec![found]), DEFAULT_MAX_FRAME_BYTES), expected);
     }
 
     #[test]
@@ -327,10 +274,7 @@ mod codec_framing {
             let mut corrupted = frame.clone();
             corrupted[bit / 8] ^= 1 << (bit % 8);
             let result = decode_message(&Bytes::from(corrupted), DEFAULT_MAX_FRAME_BYTES);
-            assert!(
-                matches!(result, Err(DecodeError::ChecksumMismatch { .. })),
-                "bit {bit}"
-            );
+            assert!(matches!(result, Err(DecodeError::ChecksumMismatch { .. })), "bit {bit}");
         }
     }
 
@@ -344,41 +288,24 @@ mod codec_framing {
 
     #[test]
     fn decode_all_of_nothing_is_no_messages() {
-        assert_eq!(
-            decode_all(&Bytes::new(), DEFAULT_MAX_FRAME_BYTES),
-            Ok(vec![])
-        );
+        assert_eq!(decode_all(&Bytes::new(), DEFAULT_MAX_FRAME_BYTES), Ok(vec![]));
     }
 
     #[test]
     fn decode_all_stops_at_a_trailing_partial_frame() {
-        let msgs = [
-            append_with(2, 2),
-            Message::new(MessageType::Heartbeat, 1, 3, 4),
-        ];
+        let msgs = [append_with(2, 2), Message::new(MessageType::Heartbeat, 1, 3, 4)];
         let frames = encoded_all(&msgs);
         let cut = frames.slice(..frames.len() - 1);
-        assert_eq!(
-            decode_all(&cut, DEFAULT_MAX_FRAME_BYTES),
-            Err(DecodeError::Truncated)
-        );
-        assert_eq!(
-            decode_all(&frames, DEFAULT_MAX_FRAME_BYTES),
-            Ok(msgs.to_vec())
-        );
+        assert_eq!(decode_all(&cut, DEFAULT_MAX_FRAME_BYTES), Err(DecodeError::Truncated));
+        assert_eq!(decode_all(&frames, DEFAULT_MAX_FRAME_BYTES), Ok(msgs.to_vec()));
     }
 
     #[test]
     fn decoded_data_shares_the_input_buffer() {
         let mut msg = append_with(3, 16);
-        msg.snapshot = Some(Snapshot {
-            data: Bytes::from_static(b"snapshot"),
-            ..Snapshot::default()
-        });
+        msg.snapshot = Some(Snapshot { data: Bytes::from_static(b"snapshot"), ..Snapshot::default() });
         let frame = encoded(&msg);
-        let (decoded, _) = decode_message(&frame, DEFAULT_MAX_FRAME_BYTES)
-            .unwrap()
-            .unwrap();
+        let (decoded, _) = decode_message(&frame, DEFAULT_MAX_FRAME_BYTES).unwrap().unwrap();
         let frame_range = frame.as_ptr_range();
         let data = decoded.entries.iter().map(|entry| &entry.data);
         for data in data.chain(decoded.snapshot.as_ref().map(|snapshot| &snapshot.data)) {
@@ -410,10 +337,7 @@ mod codec_hostile_bodies {
         for tag in [0, 15, 255] {
             let mut body = VOTE_BODY;
             body[0] = tag;
-            assert_eq!(
-                decode_body(&body),
-                Err(DecodeError::UnknownMessageType(tag))
-            );
+            assert_eq!(decode_body(&body), Err(DecodeError::UnknownMessageType(tag)));
         }
     }
 
@@ -421,23 +345,14 @@ mod codec_hostile_bodies {
     fn reject_flag_must_be_zero_or_one() {
         let mut body = VOTE_BODY;
         body[REJECT_OFFSET] = 2;
-        assert_eq!(
-            decode_body(&body),
-            Err(DecodeError::BadFlag {
-                field: "reject",
-                found: 2
-            })
-        );
+        assert_eq!(decode_body(&body), Err(DecodeError::BadFlag { field: "reject", found: 2 }));
     }
 
     #[test]
     fn snapshot_flag_must_be_zero_or_one() {
         let mut body = VOTE_BODY;
         body[VOTE_BODY.len() - 1] = 0x80;
-        let expected = DecodeError::BadFlag {
-            field: "snapshot present",
-            found: 0x80,
-        };
+        let expected = DecodeError::BadFlag { field: "snapshot present", found: 0x80 };
         assert_eq!(decode_body(&body), Err(expected));
     }
 
@@ -453,10 +368,7 @@ mod codec_hostile_bodies {
     fn trailing_bytes_in_a_body_are_refused() {
         let mut body = VOTE_BODY.to_vec();
         body.extend_from_slice(&[0, 0]);
-        assert_eq!(
-            decode_body(&body),
-            Err(DecodeError::TrailingBytes { count: 2 })
-        );
+        assert_eq!(decode_body(&body), Err(DecodeError::TrailingBytes { count: 2 }));
     }
 
     #[test]
@@ -478,14 +390,8 @@ mod codec_hostile_bodies {
     fn entry_count_beyond_the_body_is_refused_before_allocating() {
         let mut body = VOTE_BODY[..ENTRY_COUNT_OFFSET].to_vec();
         // u64::MAX entries, then one byte of "snapshot flag".
-        body.extend_from_slice(&[
-            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0,
-        ]);
-        let expected = DecodeError::TooManyItems {
-            field: "entries",
-            count: u64::MAX,
-            remaining_bytes: 1,
-        };
+        body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0]);
+        let expected = DecodeError::TooManyItems { field: "entries", count: u64::MAX, remaining_bytes: 1 };
         assert_eq!(decode_body(&body), Err(expected));
     }
 
@@ -494,20 +400,13 @@ mod codec_hostile_bodies {
         let mut body = VOTE_BODY[..ENTRY_COUNT_OFFSET].to_vec();
         // One entry whose data states 100 bytes, of which 4 follow (counted as remaining).
         body.extend_from_slice(&[1, 0, 0, 0, 100, 1, 2, 3, 0]);
-        let expected = DecodeError::LengthOutOfBounds {
-            field: "entry data",
-            len: 100,
-            remaining_bytes: 4,
-        };
+        let expected = DecodeError::LengthOutOfBounds { field: "entry data", len: 100, remaining_bytes: 4 };
         assert_eq!(decode_body(&body), Err(expected));
     }
 
     #[test]
     fn body_ending_inside_a_field_is_refused() {
-        assert_eq!(
-            decode_body(&VOTE_BODY[..5]),
-            Err(DecodeError::BodyTruncated)
-        );
+        assert_eq!(decode_body(&VOTE_BODY[..5]), Err(DecodeError::BodyTruncated));
         assert_eq!(decode_body(&[]), Err(DecodeError::BodyTruncated));
     }
 }
