@@ -3,6 +3,7 @@
 SenateError
 ├── NotLeader          .leader_hint: int | None
 ├── ProposalDropped    .reason: "transferring" | "uncommitted_limit" | "too_large" | "empty"
+│                                | "too_many_pending_reads"
 ├── ConfigError        .field, .problem
 ├── UnknownPeer        .id
 ├── StorageError

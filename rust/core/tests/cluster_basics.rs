@@ -135,3 +135,22 @@ fn restarted_node_in_lease_mode_votes_only_after_an_election_timeout() {
     net.stabilize();
     assert_eq!(net.role(3), Role::Leader, "after an election timeout 2 votes again");
 }
+
+#[test]
+fn proposals_over_the_limits_are_dropped_with_a_reason() {
+    use senate_core::DropReason;
+    let mut net = Net::new(3, |c| c.max_uncommitted_bytes = 1000);
+    net.elect(1);
+    let dropped = |r: senate_core::Result<()>| match r {
+        Err(RaftError::ProposalDropped { reason }) => Some(reason),
+        _ => None,
+    };
+    assert_eq!(dropped(net.propose(1, &[0u8; 2000])), Some(DropReason::TooLarge));
+    assert_eq!(dropped(net.node_mut(1).propose_batch(Vec::new())), Some(DropReason::Empty));
+    // Back-pressure: uncommitted bytes fill up while followers do not answer.
+    net.isolate(1);
+    net.propose(1, &[0u8; 600]).unwrap();
+    assert_eq!(dropped(net.propose(1, &[0u8; 600])), Some(DropReason::UncommittedLimit));
+    let huge = vec![0u8; senate_core::raft::config::MAX_PROPOSAL_BYTES];
+    assert_eq!(dropped(net.propose(2, &huge)), Some(DropReason::TooLarge), "checked before forwarding too");
+}

@@ -22,9 +22,12 @@ pub const DEFAULT_MAX_UNCOMMITTED_BYTES: usize = 256 << 20;
 pub const DEFAULT_MAX_COMMITTED_ENTRIES_PER_READY: usize = 16384;
 /// Pending read-index requests a node holds at once; more are refused with `ProposalDropped`.
 pub const DEFAULT_MAX_PENDING_READS: usize = 65536;
-/// Proposals forwarded by followers that a leader-less follower would otherwise queue: none.
-/// (A follower forwards at once or refuses; it never queues.)
+/// Voters in one cluster.
 pub const MAX_PEERS: usize = 255;
+/// Bytes of one proposed batch (payloads plus per-entry overhead). Half the default frame
+/// limit, so that a batch forwarded by a follower, and an AppendEntries carrying one such
+/// entry, always fit in a frame. Larger batches are refused as `TooLarge`.
+pub const MAX_PROPOSAL_BYTES: usize = crate::codec::DEFAULT_MAX_FRAME_BYTES / 2;
 
 #[derive(Clone, Debug)]
 pub struct Config {

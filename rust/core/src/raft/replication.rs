@@ -2,39 +2,43 @@
 //! snapshots (Raft paper sections 5.3, 5.4 and 7; thesis chapter 5 for snapshots).
 
 use crate::error::{DropReason, RaftError, Result};
+use crate::raft::config::MAX_PROPOSAL_BYTES;
 use crate::raft::core::Raft;
-use crate::raft::message::{Entry, EntryKind, Index, Message, MessageType, NodeId, Snapshot};
+use crate::raft::message::{
+    Entry, EntryKind, Index, Message, MessageType, NodeId, Snapshot, ENTRY_OVERHEAD_BYTES, NO_NODE,
+};
 use crate::raft::progress::ProgressState;
 use crate::raft::ready::Role;
 use crate::raft::storage::Storage;
 use bytes::Bytes;
 
+/// Checks a proposed batch; returns the bytes it counts against limits.
+fn check_proposal(data: &[Bytes]) -> Result<usize> {
+    if data.is_empty() {
+        return Err(RaftError::ProposalDropped { reason: DropReason::Empty });
+    }
+    let batch_bytes: usize = data.iter().map(|d| d.len() + ENTRY_OVERHEAD_BYTES).sum();
+    if batch_bytes > MAX_PROPOSAL_BYTES {
+        return Err(RaftError::ProposalDropped { reason: DropReason::TooLarge });
+    }
+    Ok(batch_bytes)
+}
+
 impl<S: Storage> Raft<S> {
     /// Proposes a batch of commands. At a follower the batch is forwarded to the leader.
     pub fn propose(&mut self, data: Vec<Bytes>) -> Result<()> {
-        if data.is_empty() {
-            return Err(RaftError::ProposalDropped { reason: DropReason::Empty });
-        }
+        let batch_bytes = check_proposal(&data)?;
         if self.role != Role::Leader {
-            if self.role != Role::Follower
-                || self.leader == crate::raft::message::NO_NODE
-                || !self.cfg.forward_proposals
-            {
-                return Err(self.not_leader());
-            }
-            let mut m = Message::new(MessageType::Propose, self.id, self.leader, 0);
-            m.entries =
-                data.into_iter().map(|d| Entry { term: 0, index: 0, kind: EntryKind::Normal, data: d }).collect();
-            self.send(m);
-            return Ok(());
+            return self.forward_proposal(data);
         }
-        if self.lead_transferee != crate::raft::message::NO_NODE {
+        if self.lead_transferee != NO_NODE {
             return Err(RaftError::ProposalDropped { reason: DropReason::Transferring });
         }
-        let batch_bytes: usize = data.iter().map(|d| d.len() + crate::raft::message::ENTRY_OVERHEAD_BYTES).sum();
         let limit = self.cfg.max_uncommitted_bytes;
-        if limit > 0 && self.uncommitted_bytes > 0 && self.uncommitted_bytes + batch_bytes > limit {
-            return Err(RaftError::ProposalDropped { reason: DropReason::UncommittedLimit });
+        if limit > 0 && self.uncommitted_bytes + batch_bytes > limit {
+            // A batch that could never fit is a caller error, not back-pressure.
+            let reason = if batch_bytes > limit { DropReason::TooLarge } else { DropReason::UncommittedLimit };
+            return Err(RaftError::ProposalDropped { reason });
         }
         let (term, first) = (self.term, self.log.last_index() + 1);
         let entries: Vec<Entry> = data
@@ -44,6 +48,16 @@ impl<S: Storage> Raft<S> {
             .collect();
         self.uncommitted_bytes += batch_bytes;
         self.append_as_leader(&entries);
+        Ok(())
+    }
+
+    fn forward_proposal(&mut self, data: Vec<Bytes>) -> Result<()> {
+        if self.role != Role::Follower || self.leader == NO_NODE || !self.cfg.forward_proposals {
+            return Err(self.not_leader());
+        }
+        let mut m = Message::new(MessageType::Propose, self.id, self.leader, 0);
+        m.entries = data.into_iter().map(|d| Entry { term: 0, index: 0, kind: EntryKind::Normal, data: d }).collect();
+        self.send(m);
         Ok(())
     }
 
