@@ -255,6 +255,8 @@ def test_every_exception_is_a_senate_error() -> None:
         senate.Unavailable,
         senate.SnapshotOutOfDate,
         senate.DecodeError,
+        senate.InvalidMessage,
+        senate.ReadyNotAdvanced,
     ]
     for cls in classes:
         assert issubclass(cls, senate.SenateError)
@@ -299,3 +301,15 @@ def test_single_voter_round_and_noop() -> None:
     assert "Entry(" in repr(committed[0])
     assert "RaftNode(" in repr(node)
     assert node.id == 1
+
+
+def test_ready_twice_without_advance_is_a_typed_error() -> None:
+    node = RaftNode(1, [1])
+    node.campaign()
+    assert node.ready() is not None
+    with pytest.raises(senate.ReadyNotAdvanced):
+        node.ready()
+    node.advance()
+    while node.ready() is not None:
+        node.advance()
+    assert node.status().role == "leader"

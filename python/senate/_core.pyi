@@ -11,10 +11,12 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "Entry",
+    "InvalidMessage",
     "NotLeader",
     "ProposalDropped",
     "RaftNode",
     "Ready",
+    "ReadyNotAdvanced",
     "SenateError",
     "SimReport",
     "SnapshotOutOfDate",
@@ -57,6 +59,15 @@ class UnknownPeer(SenateError):
     """A request named a node that is not a member of the cluster."""
 
     id: int | None
+
+class InvalidMessage(SenateError):
+    """A peer sent a message no correct node sends; it was ignored. Drop that connection."""
+
+    from_id: int | None
+    problem: str | None
+
+class ReadyNotAdvanced(SenateError):
+    """`ready()` was called again before `advance()` acknowledged the previous Ready."""
 
 class StorageError(SenateError):
     """The log storage could not serve a request."""
@@ -214,7 +225,8 @@ class RaftNode:
         """Starts an election now."""
     def has_ready(self) -> bool: ...
     def ready(self) -> Ready | None:
-        """Takes the next `Ready`, or `None` when there is nothing to do."""
+        """Takes the next `Ready`, or `None` when there is nothing to do. Raises
+        `ReadyNotAdvanced` if the previous `Ready` was not advanced."""
     def advance(self) -> None:
         """Tells the node that the last `Ready` was fully handled."""
     def status(self) -> Status: ...

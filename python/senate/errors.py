@@ -6,6 +6,8 @@ SenateError
 │                                | "too_many_pending_reads"
 ├── ConfigError        .field, .problem
 ├── UnknownPeer        .id
+├── InvalidMessage     .from_id, .problem
+├── ReadyNotAdvanced
 ├── StorageError
 │   ├── Compacted          .index, .first_index
 │   ├── Unavailable        .index, .last_index
@@ -17,8 +19,10 @@ from senate._core import (
     Compacted,
     ConfigError,
     DecodeError,
+    InvalidMessage,
     NotLeader,
     ProposalDropped,
+    ReadyNotAdvanced,
     SenateError,
     SnapshotOutOfDate,
     StorageError,
@@ -30,8 +34,10 @@ __all__ = [
     "Compacted",
     "ConfigError",
     "DecodeError",
+    "InvalidMessage",
     "NotLeader",
     "ProposalDropped",
+    "ReadyNotAdvanced",
     "SenateError",
     "SnapshotOutOfDate",
     "StorageError",

@@ -57,6 +57,12 @@ pub enum RaftError {
     /// A configuration value is invalid; `field` names it.
     #[error("invalid config: {field}: {problem}")]
     InvalidConfig { field: &'static str, problem: String },
+    /// A peer sent a message that no correct node sends (it is ignored; drop that connection).
+    #[error("invalid message from node {from}: {problem}")]
+    InvalidMessage { from: NodeId, problem: String },
+    /// `ready` was called again before `advance` acknowledged the previous `Ready`.
+    #[error("the previous Ready was not advanced")]
+    ReadyNotAdvanced,
     /// A message named a peer that is not a member of the cluster.
     #[error("unknown peer {id}")]
     UnknownPeer { id: NodeId },

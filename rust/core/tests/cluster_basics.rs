@@ -154,3 +154,44 @@ fn proposals_over_the_limits_are_dropped_with_a_reason() {
     let huge = vec![0u8; senate_core::raft::config::MAX_PROPOSAL_BYTES];
     assert_eq!(dropped(net.propose(2, &huge)), Some(DropReason::TooLarge), "checked before forwarding too");
 }
+
+#[test]
+fn invalid_messages_are_typed_errors_and_change_nothing() {
+    use senate_core::{Entry, EntryKind, Message, MessageType};
+    let mut net = Net::new(3, |_| {});
+    net.elect(1);
+    net.propose(1, b"a").unwrap();
+    net.stabilize();
+    let before = net.node(2).status();
+    let term = before.term;
+    // An append whose entries do not follow its prev index.
+    let mut gap = Message::new(MessageType::Append, 1, 2, term);
+    gap.index = before.last_index;
+    gap.log_term = term;
+    gap.entries = vec![Entry { term, index: before.last_index + 5, kind: EntryKind::Normal, data: Default::default() }];
+    assert!(matches!(net.node_mut(2).step(gap), Err(RaftError::InvalidMessage { from: 1, .. })));
+    // An append that would overwrite committed entries is answered with the commit index
+    // and changes nothing (the committed prefix is never rewritten).
+    let mut rewrite = Message::new(MessageType::Append, 1, 2, term);
+    rewrite.entries = vec![Entry { term, index: 1, kind: EntryKind::Normal, data: bytes::Bytes::from_static(b"x") }];
+    net.node_mut(2).step(rewrite).unwrap();
+    net.handle_ready(2);
+    let resp = net.queue.pop_back().expect("an answer");
+    assert_eq!((resp.msg_type, resp.index, resp.reject), (MessageType::AppendResp, before.commit, false));
+    net.queue.clear();
+    assert_eq!(net.stored_entries(2).len() as u64, before.last_index, "the log is unchanged");
+    assert_eq!(net.stored_entries(2)[0].kind, EntryKind::NoOp, "entry 1 is still the no-op");
+    // An acknowledgement of an index the leader does not have.
+    let mut ack = Message::new(MessageType::AppendResp, 2, 1, term);
+    ack.index = 1_000;
+    assert!(matches!(net.node_mut(1).step(ack), Err(RaftError::InvalidMessage { from: 2, .. })));
+    assert_eq!(net.node(1).commit_index(), before.commit);
+    // A heartbeat response echoing a read round never sent confirms nothing.
+    net.read_index(1, 9).unwrap();
+    let mut echo = Message::new(MessageType::HeartbeatResp, 2, 1, term);
+    echo.context = u64::MAX;
+    net.node_mut(1).step(echo.clone()).unwrap();
+    echo.from = 3;
+    net.node_mut(1).step(echo).unwrap();
+    assert!(net.take_ready_read_states(1).is_empty(), "no read confirmed by rounds not sent");
+}

@@ -36,6 +36,18 @@ create_exception!(
     SenateError,
     "A message or request named a node that is not a member; `id` is that node."
 );
+create_exception!(
+    senate,
+    InvalidMessage,
+    SenateError,
+    "A peer sent a message no correct node sends (`from_id`, `problem`); it was ignored: drop that connection."
+);
+create_exception!(
+    senate,
+    ReadyNotAdvanced,
+    SenateError,
+    "`ready()` was called again before `advance()` acknowledged the previous Ready."
+);
 create_exception!(senate, StorageError, SenateError, "The log storage could not serve a request.");
 create_exception!(
     senate,
@@ -53,7 +65,7 @@ create_exception!(
     senate,
     SnapshotOutOfDate,
     StorageError,
-    "A snapshot older than the one already held was offered (`index`, `current`)."
+    "A snapshot not newer than the one already held was offered (`index`, `current`)."
 );
 create_exception!(senate, DecodeError, SenateError, "Bytes received from a peer are not a valid frame.");
 
@@ -63,6 +75,7 @@ const CLASS_ATTRIBUTES: &[(&str, &[&str])] = &[
     ("ProposalDropped", &["reason"]),
     ("ConfigError", &["field", "problem"]),
     ("UnknownPeer", &["id"]),
+    ("InvalidMessage", &["from_id", "problem"]),
     ("Compacted", &["index", "first_index"]),
     ("Unavailable", &["index", "last_index"]),
     ("SnapshotOutOfDate", &["index", "current"]),
@@ -75,6 +88,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ProposalDropped", py.get_type::<ProposalDropped>())?;
     m.add("ConfigError", py.get_type::<ConfigError>())?;
     m.add("UnknownPeer", py.get_type::<UnknownPeer>())?;
+    m.add("InvalidMessage", py.get_type::<InvalidMessage>())?;
+    m.add("ReadyNotAdvanced", py.get_type::<ReadyNotAdvanced>())?;
     m.add("StorageError", py.get_type::<StorageError>())?;
     m.add("Compacted", py.get_type::<Compacted>())?;
     m.add("Unavailable", py.get_type::<Unavailable>())?;
@@ -123,6 +138,11 @@ pub fn raft_error(py: Python<'_>, err: RaftError) -> PyErr {
             e.setattr("problem", problem)
         }),
         RaftError::UnknownPeer { id } => with_attributes(py, UnknownPeer::new_err(message), |e| e.setattr("id", id)),
+        RaftError::InvalidMessage { from, problem } => with_attributes(py, InvalidMessage::new_err(message), |e| {
+            e.setattr("from_id", from)?;
+            e.setattr("problem", problem)
+        }),
+        RaftError::ReadyNotAdvanced => ReadyNotAdvanced::new_err(message),
         RaftError::Storage(storage) => storage_error(py, storage),
     }
 }

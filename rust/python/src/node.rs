@@ -148,7 +148,7 @@ impl RaftNode {
 
     #[getter]
     fn id(&self) -> u64 {
-        self.inner.raw.status().id
+        self.inner.raw.id()
     }
 
     #[pyo3(signature = (n = 1))]
@@ -188,8 +188,8 @@ impl RaftNode {
         self.inner.raw.has_ready()
     }
 
-    fn ready(&mut self) -> Option<Ready> {
-        self.inner.ready().map(Ready::new)
+    fn ready(&mut self, py: Python<'_>) -> PyResult<Option<Ready>> {
+        Ok(self.inner.try_ready().map_err(|e| raft_error(py, e))?.map(Ready::new))
     }
 
     fn advance(&mut self) {

@@ -13,6 +13,7 @@ use crate::raft::quorum::JointConfig;
 use crate::raft::read_only::ReadOnly;
 use crate::raft::ready::{ReadState, Role};
 use crate::raft::storage::Storage;
+use crate::raft::validate::check_message;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -286,6 +287,7 @@ impl<S: Storage> Raft<S> {
         if !self.conf.contains(m.from) || m.from == self.id {
             return Err(RaftError::UnknownPeer { id: m.from });
         }
+        check_message(&m).map_err(|problem| RaftError::InvalidMessage { from: m.from, problem })?;
         if m.term == 0 {
             // Forwarded requests carry no term.
         } else if m.term > self.term {
@@ -353,7 +355,7 @@ impl<S: Storage> Raft<S> {
 
     fn step_leader(&mut self, m: Message) -> Result<()> {
         match m.msg_type {
-            MessageType::AppendResp => self.handle_append_resp(&m),
+            MessageType::AppendResp => self.handle_append_resp(&m)?,
             MessageType::HeartbeatResp => self.handle_heartbeat_resp(&m),
             MessageType::Propose => {
                 // A follower forwarded it; a refusal is not reported back (the proposer
@@ -390,7 +392,7 @@ impl<S: Storage> Raft<S> {
             MessageType::Append => {
                 self.election_elapsed_ticks = 0;
                 self.leader = m.from;
-                self.handle_append(&m);
+                self.handle_append(&m)?;
             }
             MessageType::Heartbeat => {
                 self.election_elapsed_ticks = 0;

@@ -82,30 +82,30 @@ impl<S: Storage> RaftLog<S> {
     }
 
     /// Appends entries after (`prev_index`, `prev_term`) from a leader with commit `leader_commit`.
-    /// Returns the index of the last new entry, or `None` when the log does not match there.
+    /// `Ok(Some(last new index))`, or `Ok(None)` when the log does not match there.
+    /// `Err(index)` when entry `index` would replace a committed entry: no correct leader
+    /// sends that, and nothing was changed.
     pub fn maybe_append(
         &mut self,
         prev_index: Index,
         prev_term: Term,
         leader_commit: Index,
         entries: &[Entry],
-    ) -> Option<Index> {
+    ) -> Result<Option<Index>, Index> {
         if !self.match_term(prev_index, prev_term) {
-            return None;
+            return Ok(None);
         }
         let last_new = prev_index + entries.len() as Index;
         let conflict = self.find_conflict(entries);
         if conflict != 0 {
-            assert!(
-                conflict > self.committed,
-                "maybe_append: entry {conflict} conflicts with committed {}",
-                self.committed
-            );
+            if conflict <= self.committed {
+                return Err(conflict);
+            }
             let start = (conflict - (prev_index + 1)) as usize;
             self.append(&entries[start..]);
         }
         self.commit_to(leader_commit.min(last_new));
-        Some(last_new)
+        Ok(Some(last_new))
     }
 
     /// The index of the first entry of `entries` that is new or conflicts with the log, or 0

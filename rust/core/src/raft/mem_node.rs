@@ -76,8 +76,18 @@ impl MemNode {
         self.raw.step(msg)
     }
 
+    /// `ready` for callers that may get the protocol wrong (the Python binding): a second
+    /// call before `advance` is `ReadyNotAdvanced` instead of a panic.
+    pub fn try_ready(&mut self) -> Result<Option<EncodedReady>> {
+        if self.raw.ready_in_flight() {
+            return Err(RaftError::ReadyNotAdvanced);
+        }
+        Ok(self.ready())
+    }
+
     /// Takes the next `Ready`, persists it to the in-memory storage and encodes its messages.
-    /// Returns `None` when there is nothing to do. Call `advance` after handling it.
+    /// Returns `None` when there is nothing to do. Call `advance` after handling it; calling
+    /// `ready` again first is a programmer error and panics (see `try_ready`).
     pub fn ready(&mut self) -> Option<EncodedReady> {
         if !self.raw.has_ready() {
             return None;

@@ -18,3 +18,4 @@ pub mod status;
 pub mod storage;
 mod transfer;
 pub mod unstable;
+pub mod validate;

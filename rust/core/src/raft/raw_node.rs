@@ -89,6 +89,11 @@ impl<S: Storage> RawNode<S> {
         HardState { term: self.raft.term, vote: self.raft.vote, commit: self.raft.log.committed }
     }
 
+    /// True between `ready` and `advance`.
+    pub fn ready_in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
     /// True when `ready` would return something.
     pub fn has_ready(&self) -> bool {
         let r = &self.raft;

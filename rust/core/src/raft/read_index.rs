@@ -99,6 +99,9 @@ impl<S: Storage> Raft<S> {
 
     /// `from` echoed read round `round` in a heartbeat response.
     pub fn handle_read_ack(&mut self, from: NodeId, round: u64) {
+        // No correct peer echoes a round not sent yet; clamping keeps a buggy one from
+        // confirming reads whose round has not even started.
+        let round = round.min(self.read_only.sent_round);
         self.read_only.ack(from, round);
         let confirmed = self.confirmed_round();
         for read in self.read_only.release(confirmed) {

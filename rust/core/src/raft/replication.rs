@@ -208,17 +208,17 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    pub fn handle_append(&mut self, m: &Message) {
+    pub fn handle_append(&mut self, m: &Message) -> Result<()> {
         let mut resp = Message::new(MessageType::AppendResp, self.id, m.from, self.term);
         if m.index < self.log.committed {
             // Everything up to our commit index matches the leader's log already.
             resp.index = self.log.committed;
             self.send(resp);
-            return;
+            return Ok(());
         }
         match self.log.maybe_append(m.index, m.log_term, m.commit, &m.entries) {
-            Some(last_new) => resp.index = last_new,
-            None => {
+            Ok(Some(last_new)) => resp.index = last_new,
+            Ok(None) => {
                 // Fast backtracking (thesis 5.3 / etcd): tell the leader the last index at or
                 // below the rejected one whose term is at most the leader's prev term.
                 let hint_index = self.log.find_conflict_by_term(m.index.min(self.log.last_index()), m.log_term);
@@ -227,8 +227,14 @@ impl<S: Storage> Raft<S> {
                 resp.reject_hint = hint_index;
                 resp.log_term = self.log.term_or_zero(hint_index);
             }
+            Err(conflict) => {
+                let problem =
+                    format!("entry {conflict} would replace a committed entry (commit {})", self.log.committed);
+                return Err(RaftError::InvalidMessage { from: m.from, problem });
+            }
         }
         self.send(resp);
+        Ok(())
     }
 
     pub fn handle_heartbeat(&mut self, m: &Message) {
@@ -261,17 +267,23 @@ impl<S: Storage> Raft<S> {
         true
     }
 
-    pub fn handle_append_resp(&mut self, m: &Message) {
+    pub fn handle_append_resp(&mut self, m: &Message) -> Result<()> {
         let from = m.from;
-        let Some(pr) = self.progress_mut(from) else { return };
+        let last_index = self.log.last_index();
+        let Some(pr) = self.progress_mut(from) else { return Ok(()) };
         pr.recent_active = true;
         if m.reject {
             self.handle_append_reject(m);
-            return;
+            return Ok(());
+        }
+        if m.index > last_index {
+            // A leader never shortens its log within its term: no follower can hold more.
+            let problem = format!("acknowledges index {} beyond the leader's last index {last_index}", m.index);
+            return Err(RaftError::InvalidMessage { from, problem });
         }
         let was_paused = pr.is_paused();
         if !pr.maybe_update(m.index) {
-            return;
+            return Ok(());
         }
         match pr.state {
             ProgressState::Probe => pr.become_replicate(),
@@ -294,6 +306,7 @@ impl<S: Storage> Raft<S> {
         // Keep the pipeline full: send while the window and the log allow.
         while self.send_append(from, false) {}
         self.maybe_finish_transfer(from);
+        Ok(())
     }
 
     fn handle_append_reject(&mut self, m: &Message) {

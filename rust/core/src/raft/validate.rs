@@ -1,0 +1,83 @@
+//! Structural checks of a message from a peer, before it touches any state. A correct peer
+//! never fails them; a buggy or corrupted one gets a typed error (the caller drops that
+//! connection) instead of a panic or a corrupted log.
+
+use crate::raft::message::{Message, MessageType};
+
+/// Checks what a message says about itself. `Err` carries the problem in words.
+pub fn check_message(m: &Message) -> Result<(), String> {
+    match m.msg_type {
+        MessageType::Append => check_append(m),
+        MessageType::Snapshot => match &m.snapshot {
+            None => Err("Snapshot message without a snapshot".into()),
+            Some(s) if s.meta.index == 0 => Err("Snapshot at index 0".into()),
+            Some(s) if s.meta.term > m.term => {
+                Err(format!("snapshot term {} above the message term {}", s.meta.term, m.term))
+            }
+            Some(_) => Ok(()),
+        },
+        MessageType::Vote | MessageType::PreVote if m.log_term > m.term => {
+            Err(format!("candidate's last log term {} above its term {}", m.log_term, m.term))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Entries follow `(index, log_term)` contiguously, with terms that never decrease, never go
+/// below `log_term` and never exceed the leader's term.
+fn check_append(m: &Message) -> Result<(), String> {
+    if m.log_term > m.term {
+        return Err(format!("prev log term {} above the message term {}", m.log_term, m.term));
+    }
+    let (mut prev_index, mut prev_term) = (m.index, m.log_term);
+    for e in &m.entries {
+        if prev_index.checked_add(1) != Some(e.index) {
+            return Err(format!("entry index {} does not follow {prev_index}", e.index));
+        }
+        if e.term < prev_term || e.term > m.term {
+            return Err(format!("entry {} has term {} outside [{prev_term}, {}]", e.index, e.term, m.term));
+        }
+        (prev_index, prev_term) = (e.index, e.term);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::message::{Entry, EntryKind};
+    use bytes::Bytes;
+
+    fn append(index: u64, log_term: u64, entries: &[(u64, u64)]) -> Message {
+        let mut m = Message::new(MessageType::Append, 1, 2, 5);
+        m.index = index;
+        m.log_term = log_term;
+        m.entries = entries
+            .iter()
+            .map(|&(index, term)| Entry { index, term, kind: EntryKind::Normal, data: Bytes::new() })
+            .collect();
+        m
+    }
+
+    #[test]
+    fn well_formed_appends_pass() {
+        assert_eq!(check_message(&append(3, 2, &[])), Ok(()));
+        assert_eq!(check_message(&append(3, 2, &[(4, 2), (5, 3), (6, 5)])), Ok(()));
+    }
+
+    #[test]
+    fn malformed_appends_fail() {
+        assert!(check_message(&append(3, 2, &[(5, 2)])).is_err(), "gap after prev");
+        assert!(check_message(&append(3, 2, &[(4, 2), (4, 2)])).is_err(), "repeated index");
+        assert!(check_message(&append(3, 2, &[(4, 1)])).is_err(), "term below prev term");
+        assert!(check_message(&append(3, 2, &[(4, 6)])).is_err(), "term above the leader's");
+        assert!(check_message(&append(3, 6, &[])).is_err(), "prev term above the leader's");
+        assert!(check_message(&append(u64::MAX, 2, &[(0, 2)])).is_err(), "index overflow");
+    }
+
+    #[test]
+    fn snapshot_message_needs_a_snapshot() {
+        let m = Message::new(MessageType::Snapshot, 1, 2, 5);
+        assert!(check_message(&m).is_err());
+    }
+}
