@@ -2,10 +2,31 @@
 //! never fails them; a buggy or corrupted one gets a typed error (the caller drops that
 //! connection) instead of a panic or a corrupted log.
 
-use crate::raft::message::{Message, MessageType};
+use crate::raft::message::{Index, Message, MessageType, Term};
+
+/// The largest term or index a message may carry. Real values never come near it (one
+/// election per nanosecond would take centuries); the headroom keeps `+ 1` arithmetic on
+/// terms and indexes free of overflow whatever a peer sends.
+pub const MAX_TERM_OR_INDEX: u64 = u64::MAX >> 2;
 
 /// Checks what a message says about itself. `Err` carries the problem in words.
 pub fn check_message(m: &Message) -> Result<(), String> {
+    let fields: [(&str, u64); 5] = [
+        ("term", m.term),
+        ("log_term", m.log_term),
+        ("index", m.index),
+        ("commit", m.commit),
+        ("reject_hint", m.reject_hint),
+    ];
+    if let Some((name, value)) = fields.iter().find(|(_, v)| *v > MAX_TERM_OR_INDEX) {
+        return Err(format!("{name} {value} above the maximum {MAX_TERM_OR_INDEX}"));
+    }
+    if let Some(s) = &m.snapshot {
+        check_position(s.meta.index, s.meta.term)?;
+    }
+    for e in &m.entries {
+        check_position(e.index, e.term)?;
+    }
     match m.msg_type {
         MessageType::Append => check_append(m),
         MessageType::Snapshot => match &m.snapshot {
@@ -21,6 +42,13 @@ pub fn check_message(m: &Message) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+fn check_position(index: Index, term: Term) -> Result<(), String> {
+    if index > MAX_TERM_OR_INDEX || term > MAX_TERM_OR_INDEX {
+        return Err(format!("entry or snapshot at ({index}, {term}) above the maximum {MAX_TERM_OR_INDEX}"));
+    }
+    Ok(())
 }
 
 /// Entries follow `(index, log_term)` contiguously, with terms that never decrease, never go
@@ -73,6 +101,9 @@ mod tests {
         assert!(check_message(&append(3, 2, &[(4, 6)])).is_err(), "term above the leader's");
         assert!(check_message(&append(3, 6, &[])).is_err(), "prev term above the leader's");
         assert!(check_message(&append(u64::MAX, 2, &[(0, 2)])).is_err(), "index overflow");
+        let mut huge_term = append(3, 2, &[]);
+        huge_term.term = u64::MAX;
+        assert!(check_message(&huge_term).is_err(), "term without headroom");
     }
 
     #[test]
