@@ -111,7 +111,7 @@ impl JointConfig {
         }
     }
 
-    /// True when `is_member_in_quorum`... the voters for which `active` holds form a quorum.
+    /// True when the voters for which `active` holds form a quorum (in both halves).
     pub fn has_quorum(&self, active: impl Fn(NodeId) -> bool) -> bool {
         self.vote_result(|id| Some(active(id))) == VoteResult::Won
     }
