@@ -8,10 +8,11 @@ use crate::sim::network::Packet;
 
 pub(super) fn describe_setup(config: &Config, profile: &FaultProfile) -> String {
     format!(
-        "setup: {} nodes, pre_vote {}, check_quorum {}, max_entries_per_msg {}, max_inflight_msgs {}, faults {profile:?}",
+        "setup: {} nodes, pre_vote {}, check_quorum {}, read_only {:?}, max_entries_per_msg {}, max_inflight_msgs {}, faults {profile:?}",
         config.voters.len(),
         config.pre_vote,
         config.check_quorum,
+        config.read_only,
         config.max_entries_per_msg,
         config.max_inflight_msgs
     )

@@ -14,6 +14,7 @@
 
 use crate::codec::{decode_message, DEFAULT_MAX_FRAME_BYTES};
 use crate::error::RaftError;
+use crate::raft::config::ReadOnlyOption;
 use crate::raft::mem_node::{EncodedReady, MemNode, StepError};
 use crate::raft::message::{Index, NodeId, ENTRY_OVERHEAD_BYTES};
 use crate::raft::ready::Role;
@@ -126,7 +127,12 @@ impl SimCluster {
     pub fn new(options: &SimOptions, trace_lines: usize) -> Result<SimCluster, Violation> {
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         let configs = setup::draw_configs(options.nodes, &mut rng);
-        let profile = FaultProfile::draw(&mut rng);
+        let mut profile = FaultProfile::draw(&mut rng);
+        if configs[0].read_only == ReadOnlyOption::LeaseBased {
+            // A lease assumes the nodes' clocks (ticks) run at about the same rate; a slow node
+            // is a slow clock, which leases do not tolerate by design (thesis 6.4.1).
+            profile.slow_per_mille = 0;
+        }
         let workload = Workload::draw(options.nodes, &mut rng);
         let mut nodes = Vec::with_capacity(configs.len());
         for config in &configs {

@@ -1,17 +1,21 @@
 //! What a seed sets up besides faults and load: the nodes' configurations.
 
 use super::{ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS, TYPICAL_ENTRY_BYTES};
-use crate::raft::config::Config;
+use crate::raft::config::{Config, ReadOnlyOption};
 use crate::raft::message::NodeId;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 /// The configurations of one run: the defaults of the brief (election timeout 10 ticks,
-/// heartbeat 1) with pre-vote, check-quorum and the flow-control limits varied by seed.
+/// heartbeat 1) with pre-vote, check-quorum, lease reads and the flow-control limits varied
+/// by seed.
 pub(super) fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
     let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
     let pre_vote = rng.gen_ratio(3, 4);
     let check_quorum = rng.gen_ratio(3, 4);
+    // Lease reads need check-quorum, and bounded clock drift: runs that use them have no slow
+    // nodes (a slow node is a slow clock; see `SimCluster::new`).
+    let lease_reads = check_quorum && rng.gen_ratio(1, 3);
     let small_limits = rng.gen_ratio(1, 2);
     // One entry per message most often: it splits a new leader's no-op from the older entries
     // before it, the window in which commit-rule bugs (Raft paper, figure 8) show.
@@ -31,6 +35,9 @@ pub(super) fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
             config.heartbeat_interval_ticks = HEARTBEAT_INTERVAL_TICKS as u32;
             config.pre_vote = pre_vote;
             config.check_quorum = check_quorum;
+            if lease_reads {
+                config.read_only = ReadOnlyOption::LeaseBased;
+            }
             if small_limits {
                 config.max_entries_per_msg = max_entries_per_msg;
                 config.max_inflight_msgs = max_inflight_msgs;
