@@ -104,9 +104,6 @@ impl ReadOnly {
         self.pending.drain(..count).collect()
     }
 
-    pub fn pending_count(&self) -> usize {
-        self.pending.len()
-    }
 
     /// Forgets everything (the node stopped being leader; callers retry after a timeout).
     pub fn reset(&mut self) {
