@@ -104,7 +104,6 @@ impl ReadOnly {
         self.pending.drain(..count).collect()
     }
 
-
     /// Forgets everything (the node stopped being leader; callers retry after a timeout).
     pub fn reset(&mut self) {
         self.pending.clear();
