@@ -89,16 +89,12 @@ impl Cluster {
 
     /// The write completes: persist, send what waited for it, apply, advance.
     fn finish_write(&mut self, i: usize) {
-        let Some(rd) = self.nodes[i].pending.take() else { return };
+        let Some(mut rd) = self.nodes[i].pending.take() else { return };
         let node = &mut self.nodes[i];
-        let store = node.raw.storage_mut();
+        let entries = std::mem::take(&mut rd.entries);
+        node.raw.storage_mut().persist(rd.snapshot.as_ref(), entries, rd.hard_state).expect("newer snapshot");
         if let Some(s) = &rd.snapshot {
-            store.apply_snapshot(s.clone()).expect("newer snapshot");
             node.applied = decode_app(&s.data);
-        }
-        store.append(&rd.entries);
-        if let Some(hs) = rd.hard_state {
-            store.set_hard_state(hs);
         }
         self.queue.extend(rd.persisted_messages);
         for e in &rd.committed_entries {

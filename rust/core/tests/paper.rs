@@ -44,14 +44,7 @@ fn fresh(id: NodeId, voters: u64) -> RawNode<MemStorage> {
 /// Handles the pending `Ready` (persist, advance) and returns it.
 fn take_ready(node: &mut RawNode<MemStorage>) -> Ready {
     let rd = node.ready();
-    let store = node.storage_mut();
-    if let Some(s) = &rd.snapshot {
-        store.apply_snapshot(s.clone()).expect("newer snapshot");
-    }
-    store.append(&rd.entries);
-    if let Some(hs) = rd.hard_state {
-        store.set_hard_state(hs);
-    }
+    node.storage_mut().persist(rd.snapshot.as_ref(), rd.entries.clone(), rd.hard_state).expect("newer snapshot");
     node.advance();
     rd
 }

@@ -93,16 +93,10 @@ impl MemNode {
             return None;
         }
         let rd = self.raw.ready();
-        let storage = self.raw.storage_mut();
-        if let Some(snapshot) = &rd.snapshot {
-            storage
-                .apply_snapshot(snapshot.clone())
-                .expect("ready: a snapshot handed out is newer than the stored one");
-        }
-        storage.append_owned(rd.entries);
-        if let Some(hs) = rd.hard_state {
-            storage.set_hard_state(hs);
-        }
+        self.raw
+            .storage_mut()
+            .persist(rd.snapshot.as_ref(), rd.entries, rd.hard_state)
+            .expect("ready: a snapshot handed out is newer than the stored one");
         let messages = encode_by_destination(rd.messages.iter().chain(&rd.persisted_messages));
         Some(EncodedReady {
             soft_state: rd.soft_state,

@@ -95,6 +95,24 @@ impl MemStorage {
         Some(skip)
     }
 
+    /// Duty 1 of a `Ready`, in its order: install `snapshot`, append `entries`, write
+    /// `hard_state`. (In memory, so durable at once.)
+    pub fn persist(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        entries: Vec<Entry>,
+        hard_state: Option<HardState>,
+    ) -> Result<(), StorageError> {
+        if let Some(snapshot) = snapshot {
+            self.apply_snapshot(snapshot.clone())?;
+        }
+        self.append_owned(entries);
+        if let Some(hs) = hard_state {
+            self.set_hard_state(hs);
+        }
+        Ok(())
+    }
+
     /// Installs `snapshot`, dropping the whole log (the snapshot supersedes it).
     pub fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
         if snapshot.meta.index < self.snapshot.meta.index {

@@ -145,16 +145,12 @@ impl Net {
         if !peer.raw.has_ready() {
             return false;
         }
-        let rd = peer.raw.ready();
-        let store = peer.raw.storage_mut();
+        let mut rd = peer.raw.ready();
+        let entries = std::mem::take(&mut rd.entries);
+        peer.raw.storage_mut().persist(rd.snapshot.as_ref(), entries, rd.hard_state).expect("snapshot newer");
         if let Some(s) = &rd.snapshot {
-            store.apply_snapshot(s.clone()).expect("snapshot newer");
             peer.applied = decode_app(&s.data);
             peer.snapshots_restored += 1;
-        }
-        store.append(&rd.entries);
-        if let Some(hs) = rd.hard_state {
-            store.set_hard_state(hs);
         }
         self.queue.extend(rd.messages);
         self.queue.extend(rd.persisted_messages);

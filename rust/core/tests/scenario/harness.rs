@@ -329,14 +329,10 @@ impl Cluster {
     /// restored from the snapshot).
     fn persist(&mut self, id: NodeId, rd: &Ready) {
         let node = self.node_mut(id);
-        let store = node.raw_mut().storage_mut();
-        if let Some(snap) = &rd.snapshot {
-            store.apply_snapshot(snap.clone()).expect("persist: the snapshot is newer than the stored one");
-        }
-        store.append(&rd.entries);
-        if let Some(hs) = rd.hard_state {
-            store.set_hard_state(hs);
-        }
+        node.raw_mut()
+            .storage_mut()
+            .persist(rd.snapshot.as_ref(), rd.entries.clone(), rd.hard_state)
+            .expect("persist: the snapshot is newer than the stored one");
         if let Some(snap) = &rd.snapshot {
             node.app = decode_app(&snap.data);
             node.applied_index = snap.meta.index;
