@@ -7,7 +7,7 @@
 use crate::error::{RaftError, Result};
 use crate::raft::config::{Config, ReadOnlyOption};
 use crate::raft::log::RaftLog;
-use crate::raft::message::{Message, MessageType, NodeId, Term, CAMPAIGN_TRANSFER, NO_NODE};
+use crate::raft::message::{Entry, Message, MessageType, NodeId, Term, CAMPAIGN_TRANSFER, NO_NODE};
 use crate::raft::progress::Progress;
 use crate::raft::quorum::JointConfig;
 use crate::raft::read_only::ReadOnly;
@@ -419,6 +419,28 @@ impl<S: Storage> Raft<S> {
     /// The error for a request this node cannot serve or forward.
     pub fn not_leader(&self) -> RaftError {
         RaftError::NotLeader { leader_hint: (self.leader != NO_NODE).then_some(self.leader) }
+    }
+
+    /// Sends a request this follower cannot serve to its leader (`msg_type` is Propose,
+    /// ReadIndex or TransferLeader; `fill` sets the request's fields). Only a follower that
+    /// knows its leader, with forwarding on, forwards; anyone else answers `NotLeader`.
+    pub fn forward_to_leader(&mut self, msg_type: MessageType, fill: impl FnOnce(&mut Message)) -> Result<()> {
+        if self.role != Role::Follower || self.leader == NO_NODE || !self.cfg.forward_proposals {
+            return Err(self.not_leader());
+        }
+        let mut m = Message::new(msg_type, self.id, self.leader, 0);
+        fill(&mut m);
+        self.send(m);
+        Ok(())
+    }
+
+    /// Entries handed out to apply are no longer uncommitted at the leader.
+    pub fn reduce_uncommitted_bytes(&mut self, applied: &[Entry]) {
+        if self.uncommitted_bytes == 0 {
+            return;
+        }
+        let applied_bytes: usize = applied.iter().map(Entry::size_bytes).sum();
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(applied_bytes);
     }
 
     pub fn lease_reads(&self) -> bool {

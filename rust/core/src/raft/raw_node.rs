@@ -137,8 +137,7 @@ impl<S: Storage> RawNode<S> {
         if let Some(last) = rd.committed_entries.last() {
             log.applying_to(last.index);
             marks.applying = Some(last.index);
-            let applied_bytes: usize = rd.committed_entries.iter().map(|e| e.size_bytes()).sum();
-            self.raft.uncommitted_bytes = self.raft.uncommitted_bytes.saturating_sub(applied_bytes);
+            self.raft.reduce_uncommitted_bytes(&rd.committed_entries);
         }
         rd.messages = std::mem::take(&mut self.raft.msgs);
         rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_persist);

@@ -3,7 +3,7 @@
 
 use crate::error::{DropReason, RaftError, Result};
 use crate::raft::core::Raft;
-use crate::raft::message::{Index, Message, MessageType, NodeId, NO_NODE};
+use crate::raft::message::{Index, Message, MessageType, NodeId};
 use crate::raft::ready::{ReadState, Role};
 use crate::raft::storage::Storage;
 
@@ -12,13 +12,7 @@ impl<S: Storage> Raft<S> {
     /// `request_id`.
     pub fn read_index(&mut self, from: NodeId, request_id: u64) -> Result<()> {
         if self.role != Role::Leader {
-            if self.role != Role::Follower || self.leader == NO_NODE || !self.cfg.forward_proposals {
-                return Err(self.not_leader());
-            }
-            let mut m = Message::new(MessageType::ReadIndex, self.id, self.leader, 0);
-            m.context = request_id;
-            self.send(m);
-            return Ok(());
+            return self.forward_to_leader(MessageType::ReadIndex, |m| m.context = request_id);
         }
         if self.read_only.is_full() {
             return Err(RaftError::ProposalDropped { reason: DropReason::TooManyPendingReads });

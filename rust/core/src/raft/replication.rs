@@ -29,7 +29,8 @@ impl<S: Storage> Raft<S> {
     pub fn propose(&mut self, data: Vec<Bytes>) -> Result<()> {
         let batch_bytes = check_proposal(&data)?;
         if self.role != Role::Leader {
-            return self.forward_proposal(data);
+            let entries = data.into_iter().map(|d| Entry { term: 0, index: 0, kind: EntryKind::Normal, data: d });
+            return self.forward_to_leader(MessageType::Propose, |m| m.entries = entries.collect());
         }
         if self.lead_transferee != NO_NODE {
             return Err(RaftError::ProposalDropped { reason: DropReason::Transferring });
@@ -48,16 +49,6 @@ impl<S: Storage> Raft<S> {
             .collect();
         self.uncommitted_bytes += batch_bytes;
         self.append_as_leader(&entries);
-        Ok(())
-    }
-
-    fn forward_proposal(&mut self, data: Vec<Bytes>) -> Result<()> {
-        if self.role != Role::Follower || self.leader == NO_NODE || !self.cfg.forward_proposals {
-            return Err(self.not_leader());
-        }
-        let mut m = Message::new(MessageType::Propose, self.id, self.leader, 0);
-        m.entries = data.into_iter().map(|d| Entry { term: 0, index: 0, kind: EntryKind::Normal, data: d }).collect();
-        self.send(m);
         Ok(())
     }
 

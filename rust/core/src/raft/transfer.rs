@@ -2,7 +2,7 @@
 
 use crate::error::{RaftError, Result};
 use crate::raft::core::Raft;
-use crate::raft::message::{Message, MessageType, NodeId, NO_NODE};
+use crate::raft::message::{Message, MessageType, NodeId};
 use crate::raft::ready::Role;
 use crate::raft::storage::Storage;
 
@@ -15,13 +15,7 @@ impl<S: Storage> Raft<S> {
         if self.role == Role::Leader {
             return self.handle_transfer_leader(to);
         }
-        if self.role != Role::Follower || self.leader == NO_NODE || !self.cfg.forward_proposals {
-            return Err(self.not_leader());
-        }
-        let mut m = Message::new(MessageType::TransferLeader, self.id, self.leader, 0);
-        m.context = to;
-        self.send(m);
-        Ok(())
+        self.forward_to_leader(MessageType::TransferLeader, |m| m.context = to)
     }
 
     pub fn handle_transfer_leader(&mut self, to: NodeId) -> Result<()> {
