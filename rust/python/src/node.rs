@@ -15,34 +15,6 @@ pub struct RaftNode {
     inner: MemNode,
 }
 
-/// Overrides of `Config::new`'s defaults; `None` keeps the default.
-struct Limits {
-    max_entries_per_msg: Option<usize>,
-    max_bytes_per_msg: Option<usize>,
-    max_inflight_msgs: Option<usize>,
-    max_inflight_bytes: Option<usize>,
-    max_uncommitted_bytes: Option<usize>,
-    max_committed_entries_per_ready: Option<usize>,
-    max_pending_reads: Option<usize>,
-}
-
-impl Limits {
-    fn apply(self, config: &mut Config) {
-        let set = |field: &mut usize, value: Option<usize>| {
-            if let Some(value) = value {
-                *field = value;
-            }
-        };
-        set(&mut config.max_entries_per_msg, self.max_entries_per_msg);
-        set(&mut config.max_bytes_per_msg, self.max_bytes_per_msg);
-        set(&mut config.max_inflight_msgs, self.max_inflight_msgs);
-        set(&mut config.max_inflight_bytes, self.max_inflight_bytes);
-        set(&mut config.max_uncommitted_bytes, self.max_uncommitted_bytes);
-        set(&mut config.max_committed_entries_per_ready, self.max_committed_entries_per_ready);
-        set(&mut config.max_pending_reads, self.max_pending_reads);
-    }
-}
-
 /// The bytes of `frames` (one `bytes` or a list of them), concatenated.
 fn frames_bytes(frames: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(one) = frames.cast::<PyBytes>() {
@@ -130,19 +102,23 @@ impl RaftNode {
         if let Some(seed) = seed {
             config.seed = seed;
         }
-        let limits = Limits {
-            max_entries_per_msg,
-            max_bytes_per_msg,
-            max_inflight_msgs,
-            max_inflight_bytes,
-            max_uncommitted_bytes,
-            max_committed_entries_per_ready,
-            max_pending_reads,
-        };
-        limits.apply(&mut config);
-        // Validate here as well, so that a bad field is reported before the core is touched.
-        config.validate().map_err(|e| raft_error(py, python_field_name(e)))?;
-        let inner = MemNode::new(&config).map_err(|e| raft_error(py, e))?;
+        // Limits left at `None` keep `Config::new`'s defaults.
+        let limits = [
+            (&mut config.max_entries_per_msg, max_entries_per_msg),
+            (&mut config.max_bytes_per_msg, max_bytes_per_msg),
+            (&mut config.max_inflight_msgs, max_inflight_msgs),
+            (&mut config.max_inflight_bytes, max_inflight_bytes),
+            (&mut config.max_uncommitted_bytes, max_uncommitted_bytes),
+            (&mut config.max_committed_entries_per_ready, max_committed_entries_per_ready),
+            (&mut config.max_pending_reads, max_pending_reads),
+        ];
+        for (field, value) in limits {
+            if let Some(value) = value {
+                *field = value;
+            }
+        }
+        // `MemNode::new` validates the config; errors name the keyword argument.
+        let inner = MemNode::new(&config).map_err(|e| raft_error(py, python_field_name(e)))?;
         Ok(RaftNode { inner })
     }
 

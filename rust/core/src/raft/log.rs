@@ -247,8 +247,7 @@ impl<S: Storage> RaftLog<S> {
 
     /// Entries up to (`index`, `term`) are durable.
     pub fn stable_to(&mut self, index: Index, term: Term) {
-        if self.unstable.maybe_term(index) == Some(term) {
-            self.unstable.stable_to(index, term);
+        if self.unstable.stable_to(index, term) {
             self.persisted = self.persisted.max(index);
         }
     }

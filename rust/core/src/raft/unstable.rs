@@ -73,9 +73,10 @@ impl Unstable {
 
     /// The entries up to `index` (whose term was `term` when handed out) are durable. Ignored when
     /// the entry was since replaced by one of another term (a newer write will cover it).
-    pub fn stable_to(&mut self, index: Index, term: Term) {
+    /// Returns whether anything became stable.
+    pub fn stable_to(&mut self, index: Index, term: Term) -> bool {
         if self.maybe_term(index) != Some(term) || index < self.offset {
-            return;
+            return false;
         }
         let count = (index + 1 - self.offset) as usize;
         self.entries.drain(..count);
@@ -84,6 +85,7 @@ impl Unstable {
         if self.entries.capacity() > 4096 && self.entries.len() * 4 < self.entries.capacity() {
             self.entries.shrink_to_fit();
         }
+        true
     }
 
     pub fn stable_snap_to(&mut self, index: Index) {
