@@ -147,11 +147,6 @@ impl<S: Storage> Raft<S> {
         self.progress.iter_mut().find(|(i, _)| *i == id).map(|(_, p)| p)
     }
 
-    /// The `i`-th peer (other voter), for loops that mutate `self` while walking `peers`.
-    pub fn peer_at(&self, i: usize) -> NodeId {
-        self.peers[i]
-    }
-
     fn reset_randomized_election_timeout(&mut self) {
         let et = self.cfg.election_timeout_ticks;
         self.randomized_election_timeout_ticks = self.rng.gen_range(et..2 * et);

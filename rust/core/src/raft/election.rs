@@ -47,7 +47,7 @@ impl<S: Storage> Raft<S> {
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
         for i in 0..self.peers.len() {
-            let to = self.peer_at(i);
+            let to = self.peers[i];
             let mut m = Message::new(msg_type, id, to, vote_term);
             m.index = last_index;
             m.log_term = last_term;

@@ -69,7 +69,7 @@ impl<S: Storage> Raft<S> {
 
     pub fn bcast_append(&mut self) {
         for i in 0..self.peers.len() {
-            let to = self.peer_at(i);
+            let to = self.peers[i];
             self.send_append(to, true);
         }
     }
@@ -155,7 +155,7 @@ impl<S: Storage> Raft<S> {
     /// Heartbeats carrying read round `round` (0: none).
     pub fn bcast_heartbeat_with(&mut self, round: u64) {
         for i in 0..self.peers.len() {
-            let to = self.peer_at(i);
+            let to = self.peers[i];
             let committed = self.log.committed;
             let Some(pr) = self.progress_mut(to) else { continue };
             // Never tell a follower to commit past what it is known to hold.
