@@ -110,12 +110,27 @@ class Entry:
         """The empty entry a new leader appends at the start of its term (`data` is empty)."""
 
 @final
-class Ready:
-    """The work a node asks of its caller after some input.
+class Snapshot:
+    """An application snapshot: the state after applying the log up to `index`."""
 
-    Its log is already persisted (the node keeps it in memory). The caller applies
-    `committed` in order, restores from `snapshot` if set, sends `messages`, serves
-    `read_states` once their index is applied, then calls `RaftNode.advance()`.
+    @property
+    def index(self) -> int: ...
+    @property
+    def term(self) -> int: ...
+    @property
+    def voters(self) -> list[int]: ...
+    @property
+    def data(self) -> bytes: ...
+
+@final
+class Ready:
+    """The work a node asks of its caller after some input, in this order.
+
+    1. Send `messages` (at once). 2. If `must_persist`, make the Ready durable
+    (`Wal.write(ready)`, off the event loop). 3. Send `persisted_messages`. 4. Restore from
+    `snapshot` if set, apply `committed` in order, serve `read_states` once their index is
+    applied. 5. Call `RaftNode.advance()`. A node without a durable log persists in memory
+    before handing the Ready out: `must_persist` is False and `persisted_messages` empty.
     Each attribute read builds fresh objects: bind it to a name once.
     """
 
@@ -133,10 +148,22 @@ class Ready:
         """(index, term, data) of a snapshot to restore the application from."""
     @property
     def messages(self) -> list[tuple[int, bytes]]:
-        """(destination, frames): one bytes of concatenated frames per destination."""
+        """(destination, frames) to send at once: one bytes of frames per destination."""
+    @property
+    def persisted_messages(self) -> list[tuple[int, bytes]]:
+        """(destination, frames) to send only once this Ready is durable."""
+    @property
+    def must_persist(self) -> bool:
+        """True when entries, a hard state or a snapshot are to be made durable."""
     @property
     def committed(self) -> list[Entry]:
         """Committed entries to apply, in index order."""
+    @property
+    def committed_data(self) -> list[bytes]:
+        """The data of each committed entry in order (`b""` for a leader's no-op)."""
+    @property
+    def committed_index(self) -> int | None:
+        """The index of the last committed entry here, or None when there is none."""
     @property
     def read_states(self) -> list[tuple[int, int]]:
         """(request_id, index) of confirmed linearizable reads."""
@@ -210,6 +237,15 @@ class RaftNode:
         Returns the number of frames stepped. Raises `DecodeError` on malformed input, after
         stepping the good frames before it.
         """
+    def step_stream(self, data: bytes | bytearray) -> int:
+        """Steps every complete frame at the start of `data` (bytes read from a socket);
+        returns the bytes consumed, leaving a partial frame at the end for later.
+
+        Raises `DecodeError` (close the connection) on a malformed frame or one whose
+        stated length exceeds the limit, as soon as its header is in.
+        """
+    def report_unreachable(self, id: int) -> None:
+        """Tells the node a message to `id` could not be sent (it probes that peer again)."""
     def propose(self, data: bytes) -> None:
         """Proposes one command (forwarded to the leader at a follower).
 
@@ -230,8 +266,10 @@ class RaftNode:
     def advance(self) -> None:
         """Tells the node that the last `Ready` was fully handled."""
     def status(self) -> Status: ...
-    def compact(self, index: int, data: bytes) -> None:
-        """Records an application snapshot `data` at applied `index`; drops the log up to it."""
+    def compact(self, index: int, data: bytes) -> Snapshot:
+        """Records an application snapshot `data` at applied `index`; drops the log up to it.
+
+        Returns the snapshot, for `Wal.compact`."""
     def crash_restart(self, applied: int) -> None:
         """For tests: loses everything not persisted and restarts from storage alone;
         `applied` is the index the application had applied."""

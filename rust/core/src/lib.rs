@@ -65,7 +65,7 @@ pub mod sim;
 
 pub use error::{DropReason, RaftError, Result, StorageError};
 pub use raft::config::{Config, ReadOnlyOption};
-pub use raft::mem_node::{EncodedReady, MemNode};
+pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode};
 pub use raft::message::{
     ConfState, Entry, EntryKind, HardState, Index, Message, MessageType, NodeId, Snapshot, SnapshotMeta, Term, NO_NODE,
 };

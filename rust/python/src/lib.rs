@@ -19,6 +19,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::RaftNode>()?;
     m.add_class::<ready::Ready>()?;
     m.add_class::<ready::Entry>()?;
+    m.add_class::<ready::Snapshot>()?;
     m.add_class::<status::Status>()?;
     m.add_class::<sim::SimReport>()?;
     m.add_class::<sim::ThroughputReport>()?;

@@ -1,12 +1,12 @@
 //! `RaftNode`: a Raft node over in-memory storage whose messages travel as encoded frames.
 
 use crate::errors::{raft_error, step_error};
-use crate::ready::Ready;
+use crate::ready::{Ready, Snapshot};
 use crate::status::Status;
 use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyByteArray, PyBytes, PyList};
 use senate_core::{Config, MemNode, RaftError, ReadOnlyOption};
 
 /// A Raft node (wraps the core's `MemNode`). See `_core.pyi` for the contract of each method.
@@ -139,6 +139,21 @@ impl RaftNode {
         self.inner.step_frames(&buf).map_err(|e| step_error(py, e))
     }
 
+    fn step_stream(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let buf = if let Ok(bytes) = data.cast::<PyBytes>() {
+            Bytes::copy_from_slice(bytes.as_bytes())
+        } else if let Ok(array) = data.cast::<PyByteArray>() {
+            Bytes::from(array.to_vec())
+        } else {
+            return Err(PyTypeError::new_err("data must be bytes or bytearray"));
+        };
+        self.inner.step_stream(&buf).map_err(|e| step_error(py, e))
+    }
+
+    fn report_unreachable(&mut self, id: u64) {
+        self.inner.raw.report_unreachable(id);
+    }
+
     fn propose(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
         self.inner.raw.propose(Bytes::copy_from_slice(data)).map_err(|e| raft_error(py, e))
     }
@@ -176,8 +191,9 @@ impl RaftNode {
         Status::from_core(self.inner.status())
     }
 
-    fn compact(&mut self, py: Python<'_>, index: u64, data: &[u8]) -> PyResult<()> {
-        self.inner.compact(index, Bytes::copy_from_slice(data)).map_err(|e| raft_error(py, e))
+    fn compact(&mut self, py: Python<'_>, index: u64, data: &[u8]) -> PyResult<Snapshot> {
+        let snapshot = self.inner.compact(index, Bytes::copy_from_slice(data)).map_err(|e| raft_error(py, e))?;
+        Ok(Snapshot::new(snapshot))
     }
 
     fn crash_restart(&mut self, py: Python<'_>, applied: u64) -> PyResult<()> {

@@ -47,9 +47,57 @@ impl Entry {
     }
 }
 
-/// The work a node asks of its caller: apply `committed` in order, send `messages`, serve
-/// `read_states`, then call `RaftNode.advance()`. Persistence is already done (the node keeps
-/// its log in memory).
+/// A snapshot of the application: the state after applying the log up to `index`.
+#[pyclass(frozen, module = "senate._core")]
+pub struct Snapshot {
+    inner: senate_core::Snapshot,
+}
+
+impl Snapshot {
+    pub fn new(inner: senate_core::Snapshot) -> Snapshot {
+        Snapshot { inner }
+    }
+
+    pub fn core(&self) -> &senate_core::Snapshot {
+        &self.inner
+    }
+}
+
+#[pymethods]
+impl Snapshot {
+    #[getter]
+    fn index(&self) -> u64 {
+        self.inner.meta.index
+    }
+
+    #[getter]
+    fn term(&self) -> u64 {
+        self.inner.meta.term
+    }
+
+    #[getter]
+    fn voters(&self) -> Vec<u64> {
+        self.inner.meta.conf_state.voters.clone()
+    }
+
+    #[getter]
+    fn data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.data)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Snapshot(index={}, term={}, data=<{} bytes>)",
+            self.inner.meta.index,
+            self.inner.meta.term,
+            self.inner.data.len()
+        )
+    }
+}
+
+/// The work a node asks of its caller: persist (`must_persist`: hand the Ready to
+/// `Wal.write`), send `messages` at once and `persisted_messages` after persisting, apply
+/// `committed` in order, serve `read_states`, then call `RaftNode.advance()`.
 #[pyclass(frozen, module = "senate._core")]
 pub struct Ready {
     inner: EncodedReady,
@@ -59,6 +107,19 @@ impl Ready {
     pub fn new(inner: EncodedReady) -> Ready {
         Ready { inner }
     }
+
+    /// What to make durable, when there is anything.
+    pub fn persist_batch(&self) -> Option<std::sync::Arc<senate_core::PersistBatch>> {
+        self.inner.persist.clone()
+    }
+}
+
+fn frames_by_destination<'py>(py: Python<'py>, messages: &[(u64, Vec<u8>)]) -> PyResult<Bound<'py, PyList>> {
+    let mut items = Vec::with_capacity(messages.len());
+    for (to, frames) in messages {
+        items.push(PyTuple::new(py, [to.into_pyobject(py)?.into_any(), PyBytes::new(py, frames).into_any()])?);
+    }
+    PyList::new(py, items)
 }
 
 #[pymethods]
@@ -87,14 +148,36 @@ impl Ready {
         self.inner.snapshot.as_ref().map(|snap| (snap.meta.index, snap.meta.term, PyBytes::new(py, &snap.data)))
     }
 
-    /// `(destination, frames)`: one bytes of concatenated frames per destination.
+    /// `(destination, frames)` that may be sent at once: one bytes of concatenated frames per
+    /// destination.
     #[getter]
     fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let mut items = Vec::with_capacity(self.inner.messages.len());
-        for (to, frames) in &self.inner.messages {
-            items.push(PyTuple::new(py, [to.into_pyobject(py)?.into_any(), PyBytes::new(py, frames).into_any()])?);
-        }
-        PyList::new(py, items)
+        frames_by_destination(py, &self.inner.messages)
+    }
+
+    /// `(destination, frames)` to send only after this Ready is durable (empty for a node
+    /// without a durable log, whose Ready is persisted before it is handed out).
+    #[getter]
+    fn persisted_messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        frames_by_destination(py, &self.inner.persisted_messages)
+    }
+
+    /// True when this Ready carries entries, a hard state or a snapshot to make durable.
+    #[getter]
+    fn must_persist(&self) -> bool {
+        self.inner.persist.is_some()
+    }
+
+    /// The data of each committed entry in order; a leader's no-op entry gives `b""`.
+    #[getter]
+    fn committed_data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.inner.committed_entries.iter().map(|entry| PyBytes::new(py, &entry.data)))
+    }
+
+    /// The index of the last committed entry in this Ready, or `None` when there is none.
+    #[getter]
+    fn committed_index(&self) -> Option<u64> {
+        self.inner.committed_entries.last().map(|entry| entry.index)
     }
 
     /// Committed entries to apply, in index order.

@@ -1,6 +1,12 @@
 //! A node over in-memory storage whose messages travel as encoded frames: what the Python
-//! binding and the simulator drive. Its `ready` performs duty 1 (persist) itself, into the
-//! `MemStorage` that stands for the disk, so every message can leave at once.
+//! binding and the simulator drive.
+//!
+//! The `MemStorage` is the copy of the log the core reads from. Where it stands for the disk
+//! ([`PersistMode::InReady`], the simulator), `ready` performs duty 1 itself and every message
+//! can leave at once. Where a durable log sits beside it ([`PersistMode::ByCaller`], the Python
+//! node over the WAL), `ready` hands out a [`PersistBatch`] for the caller to make durable, keeps
+//! the messages that promise durability apart, and `advance` copies the batch into the
+//! `MemStorage` once the caller reports it durable.
 
 use crate::codec::{decode_message, encode_message, DecodeError, DEFAULT_MAX_FRAME_BYTES};
 use crate::error::{RaftError, Result, StorageError};
@@ -9,19 +15,45 @@ use crate::raft::message::{Entry, HardState, Index, Message, NodeId, Snapshot};
 use crate::raft::raw_node::RawNode;
 use crate::raft::ready::{ReadState, SoftState};
 use crate::raft::status::Status;
-use crate::raft::storage::MemStorage;
+use crate::raft::storage::{MemStorage, Storage};
 use bytes::Bytes;
+use std::sync::Arc;
 
-/// A `Ready` whose persistence is done and whose messages are encoded, one buffer of
-/// concatenated frames per destination.
+/// Who performs duty 1 (persist) of a `Ready`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersistMode {
+    /// `ready` writes into the `MemStorage`, which is the whole disk (the simulator).
+    InReady,
+    /// The caller writes each `PersistBatch` to a durable log, then calls `advance`.
+    ByCaller,
+}
+
+/// What one `Ready` asks to be made durable, in this order: `snapshot`, then `entries` (which
+/// may replace a suffix of the log), then `hard_state`. Shared (behind an `Arc`) between the
+/// node, which copies it into its `MemStorage` on `advance`, and the durable log's writer.
+#[derive(Clone, Debug, Default)]
+pub struct PersistBatch {
+    pub snapshot: Option<Snapshot>,
+    pub entries: Vec<Entry>,
+    pub hard_state: Option<HardState>,
+}
+
+/// A `Ready` whose messages are encoded, one buffer of concatenated frames per destination.
 #[derive(Clone, Debug, Default)]
 pub struct EncodedReady {
     pub soft_state: Option<SoftState>,
     pub hard_state: Option<HardState>,
-    /// A snapshot to restore the application from (it was persisted already).
+    /// A snapshot to restore the application from (after it is persisted).
     pub snapshot: Option<Snapshot>,
-    /// (destination, frames), destinations ascending; frames in the order the core sent them.
+    /// (destination, frames) that may leave at once, destinations ascending; frames in the
+    /// order the core sent them. In `InReady` mode this holds every message.
     pub messages: Vec<(NodeId, Vec<u8>)>,
+    /// (destination, frames) that may leave only once `persist` is durable (`ByCaller` mode;
+    /// always empty in `InReady` mode, where persistence is done before `ready` returns).
+    pub persisted_messages: Vec<(NodeId, Vec<u8>)>,
+    /// What to make durable before sending `persisted_messages` and applying
+    /// `committed_entries` (`ByCaller` mode, and only when there is something to write).
+    pub persist: Option<Arc<PersistBatch>>,
     pub committed_entries: Vec<Entry>,
     pub read_states: Vec<ReadState>,
 }
@@ -39,6 +71,9 @@ pub struct MemNode {
     pub raw: RawNode<MemStorage>,
     /// Largest frame accepted from peers.
     pub max_frame_bytes: usize,
+    pub persist_mode: PersistMode,
+    /// `ByCaller` mode: the batch of the `Ready` in flight, copied into storage on `advance`.
+    pending_persist: Option<Arc<PersistBatch>>,
 }
 
 impl MemNode {
@@ -49,7 +84,35 @@ impl MemNode {
 
     /// Starts from `storage` (what was persisted before a crash).
     pub fn restart(config: &Config, storage: MemStorage) -> Result<MemNode> {
-        Ok(MemNode { raw: RawNode::new(config, storage)?, max_frame_bytes: DEFAULT_MAX_FRAME_BYTES })
+        MemNode::with_mode(config, storage, PersistMode::InReady)
+    }
+
+    /// Starts from `storage` with the given persistence duty. In `ByCaller` mode `storage`
+    /// must hold exactly what the durable log recovered.
+    pub fn with_mode(config: &Config, storage: MemStorage, persist_mode: PersistMode) -> Result<MemNode> {
+        Ok(MemNode {
+            raw: RawNode::new(config, storage)?,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            persist_mode,
+            pending_persist: None,
+        })
+    }
+
+    /// Steps every complete frame at the start of `buf` and returns the bytes they took; a
+    /// partial frame at the end is left for the caller to complete with more input (a byte
+    /// stream from a socket). A frame whose stated length exceeds `max_frame_bytes` is an error
+    /// as soon as its header is in, before its body is awaited.
+    pub fn step_stream(&mut self, buf: &Bytes) -> std::result::Result<usize, StepError> {
+        let mut consumed = 0;
+        while consumed < buf.len() {
+            let rest = buf.slice(consumed..);
+            let Some((msg, frame_bytes)) = decode_message(&rest, self.max_frame_bytes)? else {
+                break;
+            };
+            consumed += frame_bytes;
+            self.step_message(msg)?;
+        }
+        Ok(consumed)
     }
 
     /// Decodes and steps every frame in `frames`; returns how many were stepped. Frames before
@@ -85,30 +148,59 @@ impl MemNode {
         Ok(self.ready())
     }
 
-    /// Takes the next `Ready`, persists it to the in-memory storage and encodes its messages.
-    /// Returns `None` when there is nothing to do. Call `advance` after handling it; calling
-    /// `ready` again first is a programmer error and panics (see `try_ready`).
+    /// Takes the next `Ready` and encodes its messages; in `InReady` mode it also persists it to
+    /// the in-memory storage. Returns `None` when there is nothing to do. Call `advance` after
+    /// handling it; calling `ready` again first is a programmer error and panics (see
+    /// `try_ready`).
     pub fn ready(&mut self) -> Option<EncodedReady> {
         if !self.raw.has_ready() {
             return None;
         }
         let rd = self.raw.ready();
-        self.raw
-            .storage_mut()
-            .persist(rd.snapshot.as_ref(), rd.entries, rd.hard_state)
-            .expect("ready: a snapshot handed out is newer than the stored one");
-        let messages = encode_by_destination(rd.messages.iter().chain(&rd.persisted_messages));
-        Some(EncodedReady {
+        let must_sync = rd.must_sync();
+        let mut out = EncodedReady {
             soft_state: rd.soft_state,
             hard_state: rd.hard_state,
-            snapshot: rd.snapshot,
-            messages,
+            snapshot: rd.snapshot.clone(),
             committed_entries: rd.committed_entries,
             read_states: rd.read_states,
-        })
+            ..EncodedReady::default()
+        };
+        match self.persist_mode {
+            PersistMode::InReady => {
+                self.raw
+                    .storage_mut()
+                    .persist(rd.snapshot.as_ref(), rd.entries, rd.hard_state)
+                    .expect("ready: a snapshot handed out is newer than the stored one");
+                out.messages = encode_by_destination(rd.messages.iter().chain(&rd.persisted_messages));
+            }
+            PersistMode::ByCaller => {
+                out.messages = encode_by_destination(rd.messages.iter());
+                out.persisted_messages = encode_by_destination(rd.persisted_messages.iter());
+                if must_sync {
+                    let batch = Arc::new(PersistBatch {
+                        snapshot: rd.snapshot,
+                        entries: rd.entries,
+                        hard_state: rd.hard_state,
+                    });
+                    self.pending_persist = Some(batch.clone());
+                    out.persist = Some(batch);
+                }
+            }
+        }
+        Some(out)
     }
 
+    /// Duty 4. In `ByCaller` mode the caller asserts that the `PersistBatch` of the `Ready` is
+    /// durable; it is copied into the in-memory storage the core reads from.
     pub fn advance(&mut self) {
+        if let Some(batch) = self.pending_persist.take() {
+            let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+            self.raw
+                .storage_mut()
+                .persist(batch.snapshot.as_ref(), batch.entries, batch.hard_state)
+                .expect("advance: a snapshot handed out is newer than the stored one");
+        }
         self.raw.advance();
     }
 
@@ -122,6 +214,7 @@ impl MemNode {
         // A fresh seed stream: a restarted process does not replay its old timeouts.
         config.seed = config.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.raw = RawNode::new(&config, storage)?;
+        self.pending_persist = None;
         Ok(())
     }
 
@@ -130,14 +223,15 @@ impl MemNode {
     }
 
     /// Records an application snapshot at `index` (at most the applied index) and compacts the
-    /// log up to it.
-    pub fn compact(&mut self, index: Index, data: Bytes) -> Result<()> {
+    /// log up to it. Returns the snapshot (for a durable log to save).
+    pub fn compact(&mut self, index: Index, data: Bytes) -> Result<Snapshot> {
         let applied = self.raw.applied_index();
         if index > applied {
             return Err(RaftError::Storage(StorageError::Unavailable { index, last_index: applied }));
         }
-        self.raw.storage_mut().create_snapshot(index, data)?;
-        Ok(())
+        let storage = self.raw.storage_mut();
+        storage.create_snapshot(index, data)?;
+        Ok(storage.snapshot())
     }
 }
 

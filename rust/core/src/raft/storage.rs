@@ -46,6 +46,20 @@ impl MemStorage {
         s
     }
 
+    /// Storage holding what a durable log recovered: `snapshot` (if any), then `entries`
+    /// (contiguous, starting right after the snapshot), then `hard_state`. `voters` is the voter
+    /// set when there is no snapshot to take it from.
+    pub fn recovered(
+        voters: Vec<u64>,
+        hard_state: HardState,
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+    ) -> Result<MemStorage, StorageError> {
+        let mut s = MemStorage::new(voters);
+        s.persist(snapshot.as_ref(), entries, Some(hard_state))?;
+        Ok(s)
+    }
+
     pub fn hard_state(&self) -> HardState {
         self.hard_state
     }

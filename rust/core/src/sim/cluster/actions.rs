@@ -141,7 +141,7 @@ impl SimCluster {
         if applied < sim.node.raw.storage().first_index() {
             return Ok(());
         }
-        sim.node.compact(applied, sim.app.encode()).map_err(|error| {
+        sim.node.compact(applied, sim.app.encode()).map(drop).map_err(|error| {
             Violation::new(
                 Property::NodeError,
                 format!("node {} failed to compact at its applied index {applied}: {error}", sim.id),

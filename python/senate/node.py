@@ -1,0 +1,574 @@
+"""The asyncio runtime that drives a consensus core: tick, step, propose, ready, persist, send,
+apply, advance.
+
+Exactly one task (the driver) calls into the core. Everything else (the peer connections,
+the ticker, callers of `propose` and `read_barrier`) leaves input in bounded places and wakes
+the driver, which takes it all in one go, so input arriving while a Ready is being persisted
+is batched into the next Ready. Persistence (write + fsync) runs in a worker thread with the
+GIL released; the loop keeps serving meanwhile.
+
+The runtime speaks to the core through `Core` (tick, step_stream, propose_batch, read_index,
+ready, advance, status), so any core offering it (Raft today) can be driven.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import os
+import struct
+import time
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import msgpack
+
+from senate._core import (
+    DecodeError,
+    InvalidMessage,
+    NotLeader,
+    ProposalDropped,
+    RaftNode,
+    Ready,
+    SenateError,
+    Snapshot,
+    Status,
+    UnknownPeer,
+)
+from senate.config import NodeConfig
+from senate.transport import PeerConnection, Transport, TransportLimits, parse_host_port
+
+if TYPE_CHECKING:
+    from senate.statemachine import StateMachine
+
+log = logging.getLogger("senate.node")
+
+T = TypeVar("T")
+
+#: Every proposal's entry starts with (origin node id, origin's call sequence, state machine
+#: slot); the origin resolves its caller's future when it applies the entry.
+ENVELOPE = struct.Struct("<QQH")
+#: Ticks handed to the core per wake-up, at most: a loop stalled for a second must not make
+#: this node's followers' timers all fire at once when it comes back.
+MAX_TICKS_PER_WAKE = 2
+
+
+class Core(Protocol):
+    """What the runtime needs of a consensus core."""
+
+    def tick(self, n: int = 1) -> None: ...
+    def step_stream(self, data: bytes | bytearray) -> int: ...
+    def propose_batch(self, data: list[bytes]) -> None: ...
+    def read_index(self, request_id: int) -> None: ...
+    def report_unreachable(self, id: int) -> None: ...
+    def has_ready(self) -> bool: ...
+    def ready(self) -> Ready | None: ...
+    def advance(self) -> None: ...
+    def status(self) -> Status: ...
+    def compact(self, index: int, data: bytes) -> Snapshot: ...
+
+
+class CallTimeout(SenateError, TimeoutError):
+    """A replicated call or read was not answered in time. A call that timed out may still be
+    committed and applied later: make commands idempotent where that matters."""
+
+
+class Overloaded(SenateError):
+    """Too many calls are waiting for commit (`max_pending_calls`); try again later."""
+
+
+class NodeNotRunning(SenateError):
+    """The node is not started, or was stopped."""
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    id: int
+    connected: bool
+    #: The highest log index known replicated on that peer (known at the leader only).
+    match_index: int | None
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    id: int
+    role: str
+    term: int
+    leader: int | None
+    commit_index: int
+    applied_index: int
+    snapshot_index: int
+    last_index: int
+    peers: list[PeerInfo]
+
+
+class Node:
+    """A consensus node embedded in this process, replicating `state_machine`.
+
+    `state_machine` is one `StateMachine` or a sequence of them (each gets a slot; commands
+    name their slot). Configure with a `NodeConfig` or its fields as keywords.
+    """
+
+    def __init__(
+        self,
+        state_machine: StateMachine | Sequence[StateMachine],
+        config: NodeConfig | None = None,
+        **config_fields: Any,
+    ) -> None:
+        if config is None:
+            config = NodeConfig(**config_fields)
+        elif config_fields:
+            raise TypeError("pass a NodeConfig or its fields, not both")
+        self.config = config
+        from senate.statemachine import StateMachine as _StateMachine
+
+        machines = [state_machine] if isinstance(state_machine, _StateMachine) else state_machine
+        self.state_machines: list[StateMachine] = list(machines)
+        for slot, sm in enumerate(self.state_machines):
+            sm._senate_attach(self, slot)
+        self.id = config.id
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._core: Core | None = None
+        self._wal: Any = None
+        self._transport: Transport | None = None
+        self._driver: asyncio.Task[None] | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        self._wake = asyncio.Event()
+        self._running = False
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"senate-{self.id}-disk")
+        self._compactor = ThreadPoolExecutor(1, thread_name_prefix=f"senate-{self.id}-compact")
+        # Input for the driver.
+        self._ticks_due = 0
+        self._last_tick_s = 0.0
+        self._now_ticks = 0
+        self._inbound: dict[int, PeerConnection] = {}
+        self._outbox: list[bytes] = []
+        self._read_waiters: list[asyncio.Future[None]] = []
+        # Calls in flight: seq -> future; deadlines in a heap of (deadline, seq).
+        self._next_seq = time.time_ns()
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._deadlines: list[tuple[float, int]] = []
+        # Reads: request id -> (waiters, tick issued); confirmed reads wait for their index.
+        self._next_read_id = 1
+        self._reads_in_flight: dict[int, tuple[list[asyncio.Future[None]], int]] = {}
+        self._reads_confirmed: list[tuple[int, int, list[asyncio.Future[None]]]] = []
+        # Application state.
+        self.applied_index = 0
+        self.snapshot_index = 0
+        self._bytes_since_snapshot = 0
+        self._compaction: asyncio.Future[None] | None = None
+        self.role = "follower"
+        self.leader: int | None = None
+        self.fatal_error: BaseException | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Recovers from the data directory, starts listening and joins the cluster."""
+        if self._running:
+            return
+        self.loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        cfg = self.config
+        voters = sorted(cfg.peers)
+        options: dict[str, Any] = dict(
+            election_timeout_ticks=cfg.election_timeout_ticks,
+            heartbeat_interval_ticks=cfg.heartbeat_interval_ticks,
+            pre_vote=cfg.pre_vote,
+            check_quorum=cfg.check_quorum,
+            lease_reads=cfg.lease_reads,
+            seed=cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(8), "little"),
+        )
+        options.update(cfg.core_options)
+        if cfg.data_dir is not None:
+            from senate._core import Wal
+
+            os.makedirs(cfg.data_dir, exist_ok=True)
+            self._wal = await self.loop.run_in_executor(
+                self._disk,
+                lambda: Wal(
+                    cfg.data_dir, fsync=cfg.fsync, max_segment_bytes=cfg.max_segment_bytes
+                ),
+            )
+            snapshot = self._wal.recovered_snapshot()
+            if snapshot is not None:
+                self._restore(snapshot.data)
+                self.applied_index = self.snapshot_index = snapshot.index
+            self._core = RaftNode(cfg.id, voters, wal=self._wal, **options)
+        else:
+            self._core = RaftNode(cfg.id, voters, **options)
+        listen = parse_host_port(cfg.peers[cfg.id])
+        peers = {i: parse_host_port(a) for i, a in cfg.peers.items() if i != cfg.id}
+        limits = TransportLimits(
+            max_send_buffer_bytes=cfg.max_send_buffer_bytes,
+            max_inbound_buffer_bytes=cfg.max_inbound_buffer_bytes,
+        )
+        self._transport = Transport(
+            cfg.id, cfg.cluster_id, listen, peers, self._on_frames, self._on_peer_change, limits
+        )
+        await self._transport.start()
+        self._running = True
+        self._last_tick_s = self.loop.time()
+        self._ticker = self.loop.call_later(cfg.tick_ms / 1000, self._on_tick)
+        self._driver = asyncio.create_task(self._drive(), name=f"senate-node-{cfg.id}")
+        log.info("node %d: started (applied %d)", cfg.id, self.applied_index)
+
+    async def stop(self) -> None:
+        """Stops serving; calls still waiting fail with `NodeNotRunning`."""
+        if not self._running:
+            return
+        self._running = False
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self._wake.set()
+        if self._driver is not None:
+            try:
+                await self._driver
+            except Exception:  # already logged by the driver
+                pass
+        if self._transport is not None:
+            await self._transport.stop()
+        if self._compaction is not None:
+            await asyncio.gather(self._compaction, return_exceptions=True)
+        self._fail_all(NodeNotRunning(f"node {self.id} stopped"))
+        self._disk.shutdown(wait=True)
+        self._compactor.shutdown(wait=True)
+        log.info("node %d: stopped", self.id)
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def peer_port(self) -> int:
+        assert self._transport is not None
+        return self._transport.port
+
+    # --- the public calls ---------------------------------------------------------------
+    def propose(self, command: bytes, slot: int = 0, timeout: float | None = None) -> Awaitable[Any]:
+        """Replicates `command`; the awaitable gives what `apply` returned for it on this node
+        (or raises what it raised), once the command is committed and applied here."""
+        if not self._running:
+            raise NodeNotRunning(f"node {self.id} is not running")
+        if len(self._pending) >= self.config.max_pending_calls:
+            raise Overloaded(f"{len(self._pending)} calls waiting (max_pending_calls)")
+        assert self.loop is not None
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        self._pending[seq] = fut
+        deadline = self.loop.time() + (self.config.call_timeout_s if timeout is None else timeout)
+        heapq.heappush(self._deadlines, (deadline, seq))
+        self._outbox.append(ENVELOPE.pack(self.id, seq, slot) + command)
+        self._wake.set()
+        return fut
+
+    async def read_barrier(self, timeout: float | None = None) -> None:
+        """Returns once this node has applied everything committed before the call (a
+        ReadIndex round, batched with other reads): a read of the state machine after it is
+        linearizable."""
+        if not self._running:
+            raise NodeNotRunning(f"node {self.id} is not running")
+        assert self.loop is not None
+        fut: asyncio.Future[None] = self.loop.create_future()
+        self._read_waiters.append(fut)
+        self._wake.set()
+        try:
+            await asyncio.wait_for(
+                fut, self.config.call_timeout_s if timeout is None else timeout
+            )
+        except asyncio.TimeoutError:
+            raise CallTimeout(f"node {self.id}: read not confirmed in time") from None
+
+    def status(self) -> NodeStatus:
+        if self._core is None:
+            raise NodeNotRunning(f"node {self.id} is not started")
+        s = self._core.status()
+        match = {p[0]: p[1] for p in s.peers}
+        connected = set(self._transport.connected()) if self._transport else set()
+        peers = [
+            PeerInfo(i, i in connected, match.get(i))
+            for i in sorted(self.config.peers)
+            if i != self.id
+        ]
+        return NodeStatus(
+            id=self.id,
+            role=s.role,
+            term=s.term,
+            leader=s.leader,
+            commit_index=s.commit,
+            applied_index=self.applied_index,
+            snapshot_index=self.snapshot_index,
+            last_index=s.last_index,
+            peers=peers,
+        )
+
+    def transfer_leader(self, to: int) -> None:
+        assert self._core is not None
+        self._core.transfer_leader(to)  # type: ignore[attr-defined]
+        self._wake.set()
+
+    # --- input from the world -----------------------------------------------------------
+    def _on_tick(self) -> None:
+        assert self.loop is not None
+        if not self._running:
+            return
+        period_s = self.config.tick_ms / 1000
+        now = self.loop.time()
+        elapsed = int((now - self._last_tick_s) / period_s)
+        if elapsed > 0:
+            self._ticks_due += elapsed
+            self._last_tick_s += elapsed * period_s
+            self._wake.set()
+        self._ticker = self.loop.call_at(self._last_tick_s + period_s, self._on_tick)
+
+    def _on_frames(self, conn: PeerConnection) -> None:
+        assert conn.peer_id is not None
+        self._inbound[conn.peer_id] = conn
+        self._wake.set()
+
+    def _on_peer_change(self, peer_id: int, connected: bool) -> None:
+        if not connected and self._core is not None:
+            self._core.report_unreachable(peer_id)
+            self._wake.set()
+
+    # --- the driver ---------------------------------------------------------------------
+    async def _drive(self) -> None:
+        core = self._core
+        assert core is not None
+        try:
+            while self._running:
+                await self._wake.wait()
+                self._wake.clear()
+                self._take_input(core)
+                while self._running and core.has_ready():
+                    await self._handle_ready(core)
+                    self._take_input(core)
+        except Exception as e:
+            # A durable log that cannot write (disk full, I/O error) stops the node: serving
+            # on would acknowledge what is not durable.
+            log.exception("node %d: stopping on a fatal error", self.id)
+            self.fatal_error = e
+            self._running = False
+            self._fail_all(NodeNotRunning(f"node {self.id} stopped: {e}"))
+            raise
+
+    def _take_input(self, core: Core) -> None:
+        if self._inbound:
+            conns = list(self._inbound.values())
+            self._inbound.clear()
+            for conn in conns:
+                self._step_connection(core, conn)
+        if self._ticks_due:
+            n = min(self._ticks_due, MAX_TICKS_PER_WAKE)
+            self._ticks_due = 0
+            core.tick(n)
+            self._now_ticks += n
+            self._expire_calls()
+            self._retry_stale_reads()
+        if self._outbox:
+            self._propose_outbox(core)
+        if self._read_waiters:
+            self._issue_read(core)
+
+    def _step_connection(self, core: Core, conn: PeerConnection) -> None:
+        data = conn.take_input()
+        if not data:
+            return
+        try:
+            used = core.step_stream(data)
+        except (DecodeError, InvalidMessage, UnknownPeer) as e:
+            log.warning("node %d: closing connection of peer %s: %s", self.id, conn.peer_id, e)
+            conn.close()
+            return
+        except SenateError as e:
+            log.debug("node %d: step from peer %s: %s", self.id, conn.peer_id, e)
+            conn.close()
+            return
+        if used < len(data):
+            conn.keep_partial(data[used:])
+
+    def _propose_outbox(self, core: Core) -> None:
+        limit = self.config.max_batch_proposals
+        batch = self._outbox[:limit]
+        try:
+            core.propose_batch(batch)
+        except NotLeader:
+            return  # no leader known: keep them; retried on the next wake-up until their deadline
+        except ProposalDropped as e:
+            for data in batch:
+                fut = self._pending.pop(ENVELOPE.unpack_from(data)[1], None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(ProposalDropped(str(e)))
+        del self._outbox[:limit]
+        if self._outbox:
+            self._wake.set()
+
+    def _issue_read(self, core: Core) -> None:
+        rid = self._next_read_id
+        try:
+            core.read_index(rid)
+        except NotLeader:
+            return  # retried on the next wake-up (their own timeouts bound the wait)
+        self._next_read_id += 1
+        self._reads_in_flight[rid] = (self._read_waiters, self._now_ticks)
+        self._read_waiters = []
+
+    def _retry_stale_reads(self) -> None:
+        """Read rounds lost with a leader change produce nothing: re-issue them."""
+        horizon = self._now_ticks - self.config.election_timeout_ticks
+        for rid, (waiters, issued) in list(self._reads_in_flight.items()):
+            if issued < horizon:
+                del self._reads_in_flight[rid]
+                self._read_waiters.extend(w for w in waiters if not w.done())
+                self._wake.set()
+
+    def _expire_calls(self) -> None:
+        assert self.loop is not None
+        now = self.loop.time()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, seq = heapq.heappop(self._deadlines)
+            fut = self._pending.pop(seq, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(CallTimeout(f"node {self.id}: call not committed in time"))
+        if self._outbox:  # calls that expired waiting for a leader are not proposed
+            pending = self._pending
+            self._outbox = [d for d in self._outbox if ENVELOPE.unpack_from(d)[1] in pending]
+
+    async def _handle_ready(self, core: Core) -> None:
+        rd = core.ready()
+        if rd is None:
+            return
+        role = rd.role
+        if role is not None:
+            leader = rd.leader
+            if role != self.role or leader != self.leader:
+                log.info("node %d: %s, leader %s", self.id, role, leader)
+            self.role, self.leader = role, leader
+        self._send(core, rd.messages)
+        if rd.must_persist and self._wal is not None:
+            assert self.loop is not None
+            await self.loop.run_in_executor(self._disk, self._wal.write, rd)
+        self._send(core, rd.persisted_messages)
+        snapshot = rd.snapshot
+        if snapshot is not None:
+            index, _term, data = snapshot
+            self._restore(data)
+            self.applied_index = self.snapshot_index = index
+            self._bytes_since_snapshot = 0
+            log.info("node %d: restored a snapshot at index %d", self.id, index)
+        last = rd.committed_index
+        if last is not None:
+            self._apply(rd.committed_data, last)
+        core.advance()
+        read_states = rd.read_states
+        if read_states:
+            self._confirm_reads(read_states)
+        if self._reads_confirmed:
+            self._serve_reads()
+        self._maybe_snapshot(core)
+
+    def _send(self, core: Core, messages: list[tuple[int, bytes]]) -> None:
+        assert self._transport is not None
+        for to, frames in messages:
+            if not self._transport.send(to, frames):
+                core.report_unreachable(to)
+
+    def _apply(self, payloads: list[bytes], last_index: int) -> None:
+        machines = self.state_machines
+        pending = self._pending
+        my_id = self.id
+        size = ENVELOPE.size
+        for data in payloads:
+            if not data:
+                continue  # a leader's no-op entry
+            self._bytes_since_snapshot += len(data)
+            origin, seq, slot = ENVELOPE.unpack_from(data)
+            failed = False
+            try:
+                result = machines[slot].apply(data[size:])
+            except Exception as e:  # the command's own error, the same on every node
+                result, failed = e, True
+            if origin == my_id:
+                fut = pending.pop(seq, None)
+                if fut is not None and not fut.done():
+                    if failed:
+                        fut.set_exception(result)
+                    else:
+                        fut.set_result(result)
+        self.applied_index = last_index
+
+    def _confirm_reads(self, read_states: list[tuple[int, int]]) -> None:
+        for rid, index in read_states:
+            entry = self._reads_in_flight.pop(rid, None)
+            if entry is not None:
+                heapq.heappush(self._reads_confirmed, (index, rid, entry[0]))
+
+    def _serve_reads(self) -> None:
+        while self._reads_confirmed and self._reads_confirmed[0][0] <= self.applied_index:
+            _, _, waiters = heapq.heappop(self._reads_confirmed)
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    # --- snapshots ----------------------------------------------------------------------
+    def _snapshot_bytes(self) -> bytes:
+        data: bytes = msgpack.packb([sm.snapshot() for sm in self.state_machines])
+        return data
+
+    def _restore(self, data: bytes) -> None:
+        parts = msgpack.unpackb(data)
+        if len(parts) != len(self.state_machines):
+            raise SenateError(
+                f"snapshot holds {len(parts)} state machines, this node has "
+                f"{len(self.state_machines)}"
+            )
+        for sm, part in zip(self.state_machines, parts):
+            sm.restore(part)
+
+    def _maybe_snapshot(self, core: Core) -> None:
+        cfg = self.config
+        due = (
+            self.applied_index - self.snapshot_index >= cfg.snapshot_entries
+            or self._bytes_since_snapshot >= cfg.snapshot_bytes
+        )
+        if not due or (self._compaction is not None and not self._compaction.done()):
+            return
+        self.snapshot_now(core)
+
+    def snapshot_now(self, core: Core | None = None) -> None:
+        """Takes a snapshot of the state machines at the applied index and compacts the log
+        (the file is written in a worker thread)."""
+        core = core or self._core
+        assert core is not None and self.loop is not None
+        if self.applied_index <= self.snapshot_index:
+            return
+        snap = core.compact(self.applied_index, self._snapshot_bytes())
+        self.snapshot_index = snap.index
+        self._bytes_since_snapshot = 0
+        log.info("node %d: snapshot at index %d", self.id, snap.index)
+        if self._wal is not None:
+            self._compaction = self.loop.run_in_executor(self._compactor, self._wal.compact, snap)
+
+    def _fail_all(self, error: BaseException) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(error)
+        self._pending.clear()
+        self._outbox.clear()
+        waiters = list(self._read_waiters)
+        for entry in self._reads_in_flight.values():
+            waiters.extend(entry[0])
+        for _, _, ws in self._reads_confirmed:
+            waiters.extend(ws)
+        for fut in waiters:
+            if not fut.done():
+                fut.set_exception(error)
+        self._read_waiters.clear()
+        self._reads_in_flight.clear()
+        self._reads_confirmed.clear()

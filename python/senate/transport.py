@@ -1,0 +1,301 @@
+"""Peer connections over TCP (asyncio): one persistent connection per pair of nodes.
+
+The node with the lower id dials, the higher one accepts; both directions share the
+connection. A connection starts with a handshake naming the cluster id and both node ids; a
+peer with another cluster id, an unknown id, or a bad handshake is refused and logged. After
+the handshake the bytes are the core's wire frames: this module never parses them, the core
+does (`RaftNode.step_stream`), so a malformed frame is found there and only that connection
+is closed.
+
+Limits (every buffer is bounded):
+- outbound: a peer whose socket buffer holds more than `max_send_buffer_bytes` gets no more
+  frames; `send` returns False and the node reports the peer unreachable (Raft retries);
+- inbound: a connection stops reading once `max_inbound_buffer_bytes` wait for the node,
+  and resumes when the node has stepped them;
+- the handshake must complete within `handshake_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+log = logging.getLogger("senate.transport")
+
+#: magic, version, sender id, receiver id, cluster id length; the cluster id follows.
+HELLO = struct.Struct("<4sBQQB")
+HELLO_MAGIC = b"SNT\x01"
+HELLO_VERSION = 1
+MAX_CLUSTER_ID_BYTES = 255
+
+
+@dataclass(frozen=True)
+class TransportLimits:
+    max_send_buffer_bytes: int = 64 * 1024 * 1024
+    max_inbound_buffer_bytes: int = 8 * 1024 * 1024
+    handshake_timeout_s: float = 5.0
+    #: Reconnect delays: exponential from `min` to `max`, each drawn with full jitter.
+    reconnect_min_s: float = 0.01
+    reconnect_max_s: float = 1.0
+
+
+def encode_hello(cluster_id: str, from_id: int, to_id: int) -> bytes:
+    cid = cluster_id.encode()
+    if len(cid) > MAX_CLUSTER_ID_BYTES:
+        raise ValueError(f"cluster id longer than {MAX_CLUSTER_ID_BYTES} bytes")
+    return HELLO.pack(HELLO_MAGIC, HELLO_VERSION, from_id, to_id, len(cid)) + cid
+
+
+def parse_host_port(address: str) -> tuple[str, int]:
+    """`"host:port"` as a pair; raises ValueError naming the problem."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{address!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+class PeerConnection(asyncio.Protocol):
+    """One TCP connection to a peer: handshake, then raw frames both ways."""
+
+    def __init__(self, owner: Transport, expect_peer: int | None) -> None:
+        self.owner = owner
+        #: The peer this side dialed, or None on the accepting side until the hello names it.
+        self.peer_id = expect_peer
+        self.transport: asyncio.Transport | None = None
+        self.established = False
+        self._hello = bytearray()
+        #: Received frames not yet stepped by the node, in order; their total is `pending_bytes`.
+        self.pending: list[bytes] = []
+        self.pending_bytes = 0
+        #: The partial frame left at the end of the last step.
+        self.partial = b""
+        self.paused = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self.handshake_done = asyncio.get_running_loop().create_future()
+
+    # --- asyncio callbacks --------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                import socket
+
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.peer_id is not None:  # we dialed: speak first
+            transport.write(encode_hello(self.owner.cluster_id, self.owner.node_id, self.peer_id))
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.owner.limits.handshake_timeout_s, self._handshake_deadline)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.established:
+            self._hello += data
+            data = self._read_hello()
+            if not self.established or not data:
+                return
+        self.pending.append(data)
+        self.pending_bytes += len(data)
+        if self.pending_bytes > self.owner.limits.max_inbound_buffer_bytes and not self.paused:
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self.paused = True
+        self.owner.on_frames(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._connection_lost(self, exc)
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if not self.handshake_done.done():
+            self.handshake_done.set_result(False)
+
+    # --- handshake ----------------------------------------------------------------------
+    def _read_hello(self) -> bytes:
+        """Parses the hello once complete; returns bytes that followed it."""
+        if len(self._hello) < HELLO.size:
+            return b""
+        magic, version, from_id, to_id, cid_len = HELLO.unpack_from(self._hello)
+        end = HELLO.size + cid_len
+        if magic != HELLO_MAGIC or version != HELLO_VERSION:
+            return self._refuse(f"bad handshake (magic {bytes(magic)!r}, version {version})")
+        if len(self._hello) < end:
+            return b""
+        cluster_id = bytes(self._hello[HELLO.size : end]).decode(errors="replace")
+        rest = bytes(self._hello[end:])
+        self._hello = bytearray()
+        if cluster_id != self.owner.cluster_id:
+            return self._refuse(f"peer {from_id} is of cluster {cluster_id!r}")
+        if to_id != self.owner.node_id:
+            return self._refuse(f"peer {from_id} wanted node {to_id}")
+        if self.peer_id is None:  # accepting side: learn who it is, answer
+            if from_id not in self.owner.peers or from_id <= self.owner.node_id:
+                return self._refuse(f"unknown or unexpected peer id {from_id}")
+            self.peer_id = from_id
+            assert self.transport is not None
+            self.transport.write(encode_hello(self.owner.cluster_id, self.owner.node_id, from_id))
+        elif from_id != self.peer_id:
+            return self._refuse(f"dialed node {self.peer_id} but node {from_id} answered")
+        self.established = True
+        self.owner._established(self)
+        if not self.handshake_done.done():
+            self.handshake_done.set_result(True)
+        return rest
+
+    def _refuse(self, why: str) -> bytes:
+        log.warning("node %d: refused connection: %s", self.owner.node_id, why)
+        self.owner.refused_connections += 1
+        self.close()
+        return b""
+
+    def _handshake_deadline(self) -> None:
+        if not self.established and self.transport is not None and not self.closed.done():
+            log.warning("node %d: handshake timed out", self.owner.node_id)
+            self.close()
+
+    # --- used by the node ---------------------------------------------------------------
+    def take_input(self) -> bytes:
+        """Everything received and not yet stepped, after the partial frame left last time."""
+        parts = self.pending
+        self.pending = []
+        self.pending_bytes = 0
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        if not self.partial and len(parts) == 1:
+            return parts[0]
+        data = self.partial + b"".join(parts)
+        self.partial = b""
+        return data
+
+    def keep_partial(self, tail: bytes) -> None:
+        self.partial = tail
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Transport:
+    """The peer connections of one node.
+
+    `peers` maps every other member's id to its `(host, port)`. `on_frames(conn)` is called
+    when `conn` has input for the node; `on_peer_change(peer_id, connected)` on connects and
+    disconnects.
+    """
+
+    def __init__(
+        self,
+        node_id: int,
+        cluster_id: str,
+        listen: tuple[str, int],
+        peers: Mapping[int, tuple[str, int]],
+        on_frames: Callable[[PeerConnection], None],
+        on_peer_change: Callable[[int, bool], None] = lambda _id, _up: None,
+        limits: TransportLimits | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.cluster_id = cluster_id
+        self.listen = listen
+        self.peers = dict(peers)
+        self.on_frames = on_frames
+        self.on_peer_change = on_peer_change
+        self.limits = limits or TransportLimits()
+        self.links: dict[int, PeerConnection] = {}
+        self.refused_connections = 0
+        self.bytes_sent: dict[int, int] = dict.fromkeys(self.peers, 0)
+        self.frames_dropped: dict[int, int] = dict.fromkeys(self.peers, 0)
+        self._server: asyncio.base_events.Server | None = None
+        self._dialers: list[asyncio.Task[None]] = []
+        self._rng = random.Random(seed)
+        self._stopping = False
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = self.listen
+        self._server = await loop.create_server(
+            lambda: PeerConnection(self, None), host, port, reuse_address=True
+        )
+        for peer_id in sorted(self.peers):
+            if peer_id > self.node_id:
+                self._dialers.append(asyncio.create_task(self._dial_forever(peer_id)))
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._dialers:
+            task.cancel()
+        for task in self._dialers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.links.values()):
+            conn.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def send(self, peer_id: int, frames: bytes) -> bool:
+        """Queues `frames` to `peer_id`; False when the peer is not connected or its buffer is
+        full (the frames are dropped: the caller reports the peer unreachable)."""
+        conn = self.links.get(peer_id)
+        if conn is None or conn.transport is None or conn.transport.is_closing():
+            self.frames_dropped[peer_id] = self.frames_dropped.get(peer_id, 0) + 1
+            return False
+        if conn.transport.get_write_buffer_size() > self.limits.max_send_buffer_bytes:
+            self.frames_dropped[peer_id] += 1
+            return False
+        conn.transport.write(frames)
+        self.bytes_sent[peer_id] += len(frames)
+        return True
+
+    def connected(self) -> list[int]:
+        return sorted(self.links)
+
+    # --- connection bookkeeping ---------------------------------------------------------
+    def _established(self, conn: PeerConnection) -> None:
+        assert conn.peer_id is not None
+        old = self.links.get(conn.peer_id)
+        if old is not None and old is not conn:
+            old.close()  # a newer connection replaces a stale one
+        self.links[conn.peer_id] = conn
+        log.info("node %d: connected to peer %d", self.node_id, conn.peer_id)
+        self.on_peer_change(conn.peer_id, True)
+
+    def _connection_lost(self, conn: PeerConnection, exc: Exception | None) -> None:
+        if conn.peer_id is not None and self.links.get(conn.peer_id) is conn:
+            del self.links[conn.peer_id]
+            if not self._stopping:
+                log.info("node %d: lost peer %d (%s)", self.node_id, conn.peer_id, exc or "closed")
+            self.on_peer_change(conn.peer_id, False)
+
+    async def _dial_forever(self, peer_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = self.peers[peer_id]
+        delay_s = self.limits.reconnect_min_s
+        while not self._stopping:
+            conn: PeerConnection | None = None
+            try:
+                _, conn = await asyncio.wait_for(
+                    loop.create_connection(lambda: PeerConnection(self, peer_id), host, port),
+                    timeout=self.limits.handshake_timeout_s,
+                )
+                if await conn.handshake_done:
+                    delay_s = self.limits.reconnect_min_s
+                await conn.closed
+            except (OSError, asyncio.TimeoutError):
+                pass
+            if self._stopping:
+                return
+            await asyncio.sleep(self._rng.uniform(0, delay_s))
+            delay_s = min(delay_s * 2, self.limits.reconnect_max_s)
