@@ -83,7 +83,17 @@ pub fn phi(elapsed_ms: f64, mean_ms: f64, std_deviation_ms: f64) -> f64 {
     debug_assert!(std_deviation_ms > 0.0);
     let y = (elapsed_ms - mean_ms) / std_deviation_ms;
     let a = y * (LOGISTIC_LINEAR + LOGISTIC_CUBIC * y * y);
-    let softplus = if a > 0.0 { a + (-a).exp().ln_1p() } else { a.exp().ln_1p() };
+    // Outside (-746, 40) the result is exact without the transcendental calls: `exp(a)`
+    // underflows to 0 below -745.2, and `ln_1p(exp(-a)) < ulp(a) / 2` above 40.
+    let softplus = if a >= 40.0 {
+        a
+    } else if a > 0.0 {
+        a + (-a).exp().ln_1p()
+    } else if a > -746.0 {
+        a.exp().ln_1p()
+    } else {
+        0.0
+    };
     softplus / std::f64::consts::LN_10
 }
 
