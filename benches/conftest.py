@@ -32,3 +32,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"median no-op call: {core['noop'] * 1e9:,.0f} ns; "
             f"ratio {core['round'] / core['noop']:.1f}x"
         )
+    detect = MEDIANS.get("detect", {})
+    if "noop" in detect and "noop_pair" in detect:
+        terminalreporter.write_sep("-", "detect")
+        for name, what in (
+            ("phi", "phi heartbeat()+phi()"),
+            ("fixed", "fixed heartbeat()+is_available()"),
+        ):
+            if name in detect:
+                terminalreporter.write_line(
+                    f"median {what}: {detect[name] * 1e9:,.0f} ns; "
+                    f"{detect[name] / detect['noop']:.1f}x one no-op call, "
+                    f"{detect[name] / detect['noop_pair']:.2f}x two no-op calls"
+                )

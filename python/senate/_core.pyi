@@ -10,9 +10,14 @@ __all__ = [
     "Compacted",
     "ConfigError",
     "DecodeError",
+    "DetectSimReport",
+    "DetectorFigures",
     "Entry",
+    "HeartbeatDetector",
     "InvalidMessage",
+    "InvalidTime",
     "NotLeader",
+    "PhiAccrualDetector",
     "ProposalDropped",
     "RaftNode",
     "Ready",
@@ -26,6 +31,7 @@ __all__ = [
     "Unavailable",
     "UnknownPeer",
     "__version__",
+    "run_detect_sim",
     "run_sim",
     "run_throughput",
 ]
@@ -92,6 +98,13 @@ class SnapshotOutOfDate(StorageError):
 
 class DecodeError(SenateError):
     """Bytes received from a peer are not a valid frame."""
+
+class InvalidTime(SenateError):
+    """A failure detector was given a time that is not finite or lies before its last
+    heartbeat. The detector is unchanged."""
+
+    now_ms: float | None
+    problem: str | None
 
 # --- the node -----------------------------------------------------------------------------
 
@@ -343,3 +356,146 @@ def run_sim(nodes: int, seed: int, ticks: int, *, trace_lines: int = 0) -> SimRe
 def run_throughput(nodes: int, batch: int, payload_bytes: int, entries: int) -> ThroughputReport:
     """Runs a fault-free cluster until `entries` entries are applied on every node.
     Releases the GIL."""
+
+# --- failure detection --------------------------------------------------------------------
+# Times are float milliseconds on the caller's monotonic clock (`loop.time() * 1000`); they
+# must be finite and never go back before the last heartbeat (else `InvalidTime`). Before
+# the first heartbeat a detector reports the node available.
+
+@final
+class PhiAccrualDetector:
+    """The phi accrual failure detector (Hayashibara et al.) as Akka implements it, with
+    Akka's defaults. phi grows with the silence since the last heartbeat, scaled by the mean
+    and standard deviation of the last `max_samples` intervals; the node is down once phi
+    reaches `threshold`. Raises `ConfigError` naming the bad keyword argument."""
+
+    def __new__(
+        cls,
+        *,
+        threshold: float = 8.0,
+        max_samples: int = 1000,
+        min_std_deviation_ms: float = 100.0,
+        acceptable_heartbeat_pause_ms: float = 3000.0,
+        first_heartbeat_estimate_ms: float = 1000.0,
+    ) -> PhiAccrualDetector: ...
+    def heartbeat(self, now_ms: float) -> None:
+        """Records a heartbeat that arrived at `now_ms`."""
+    def phi(self, now_ms: float) -> float:
+        """The suspicion level at `now_ms`: 0 before the first heartbeat, then
+        non-decreasing until the next one."""
+    def is_available(self, now_ms: float) -> bool:
+        """`phi(now_ms) < threshold`."""
+    @property
+    def last_heartbeat_ms(self) -> float | None: ...
+    @property
+    def samples(self) -> int:
+        """Intervals in the window, at most `max_samples`."""
+    @property
+    def mean_ms(self) -> float: ...
+    @property
+    def std_deviation_ms(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def max_samples(self) -> int: ...
+    @property
+    def min_std_deviation_ms(self) -> float: ...
+    @property
+    def acceptable_heartbeat_pause_ms(self) -> float: ...
+    @property
+    def first_heartbeat_estimate_ms(self) -> float: ...
+
+@final
+class HeartbeatDetector:
+    """The fixed-timeout detector: down once `timeout_ms` passed without a heartbeat.
+    Raises `ConfigError` naming `timeout_ms` when it is not positive."""
+
+    def __new__(cls, timeout_ms: float = 5000.0) -> HeartbeatDetector: ...
+    def heartbeat(self, now_ms: float) -> None:
+        """Records a heartbeat that arrived at `now_ms`."""
+    def is_available(self, now_ms: float) -> bool:
+        """Less than `timeout_ms` passed since the last heartbeat."""
+    def elapsed_ms(self, now_ms: float) -> float:
+        """Milliseconds since the last heartbeat (0 before the first)."""
+    @property
+    def last_heartbeat_ms(self) -> float | None: ...
+    @property
+    def timeout_ms(self) -> float: ...
+
+@final
+class DetectorFigures:
+    """How one detector did over every trial of a detection simulation."""
+
+    @property
+    def detected(self) -> int:
+        """Trials whose stop was detected within `detect_window_ms` of the last arrival."""
+    @property
+    def missed(self) -> int: ...
+    @property
+    def mean_detect_ms(self) -> float:
+        """Time from the stop to the detection, over the detected trials."""
+    @property
+    def median_detect_ms(self) -> float: ...
+    @property
+    def max_detect_ms(self) -> float: ...
+    @property
+    def false_positives(self) -> int:
+        """Suspicions of the live node, each ended by a later heartbeat."""
+    @property
+    def false_positives_per_hour(self) -> float:
+        """`false_positives` per hour of simulated live node."""
+    @property
+    def suspected_alive_ms(self) -> float:
+        """Time the live node spent suspected."""
+
+@final
+class DetectSimReport:
+    """What one detection simulation run measured; `phi` and `fixed` saw the same traces."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def trials(self) -> int: ...
+    @property
+    def alive_ms(self) -> float:
+        """Simulated time the node was alive, over all trials."""
+    @property
+    def heartbeats_sent(self) -> int: ...
+    @property
+    def heartbeats_lost(self) -> int: ...
+    @property
+    def pauses(self) -> int: ...
+    @property
+    def max_gap_ms(self) -> float:
+        """The longest gap between two arrivals from the live node."""
+    @property
+    def phi(self) -> DetectorFigures: ...
+    @property
+    def fixed(self) -> DetectorFigures: ...
+
+def run_detect_sim(
+    seed: int = 1,
+    *,
+    trials: int | None = None,
+    interval_ms: float | None = None,
+    jitter_ms: float | None = None,
+    loss_probability: float | None = None,
+    pause_probability: float | None = None,
+    mean_pause_ms: float | None = None,
+    max_pause_ms: float | None = None,
+    stop_at_ms: float | None = None,
+    detect_window_ms: float | None = None,
+    timeout_ms: float | None = None,
+    threshold: float | None = None,
+    max_samples: int | None = None,
+    min_std_deviation_ms: float | None = None,
+    acceptable_heartbeat_pause_ms: float | None = None,
+    first_heartbeat_estimate_ms: float | None = None,
+) -> DetectSimReport:
+    """Runs the seeded detection simulation: `trials` traces of a sender that heartbeats
+    every `interval_ms` with delay jitter, loss and exponential GC-like pauses, then stops at
+    `stop_at_ms`; the phi accrual detector (`threshold`, ...) and the fixed timeout
+    (`timeout_ms`) watch the same traces. `None` keeps the defaults (100 trials of 10 minutes,
+    1 s heartbeat, 100 ms jitter, 0.1% loss, 1% pauses of mean 1 s capped at 10 s, Akka's phi
+    defaults, a 5 s timeout). The same arguments replay the same run. Raises `ConfigError`
+    naming the bad argument. Releases the GIL."""

@@ -12,7 +12,8 @@ SenateError
 │   ├── Compacted          .index, .first_index
 │   ├── Unavailable        .index, .last_index
 │   └── SnapshotOutOfDate  .index, .current
-└── DecodeError
+├── DecodeError
+└── InvalidTime        .now_ms, .problem (a failure detector's time argument)
 """
 
 from senate._core import (
@@ -20,6 +21,7 @@ from senate._core import (
     ConfigError,
     DecodeError,
     InvalidMessage,
+    InvalidTime,
     NotLeader,
     ProposalDropped,
     ReadyNotAdvanced,
@@ -35,6 +37,7 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "InvalidMessage",
+    "InvalidTime",
     "NotLeader",
     "ProposalDropped",
     "ReadyNotAdvanced",

@@ -59,10 +59,12 @@
 //! [`codec::DEFAULT_MAX_FRAME_BYTES`], checked before anything is allocated.
 
 pub mod codec;
+pub mod detect;
 pub mod error;
 pub mod raft;
 pub mod sim;
 
+pub use detect::{DetectError, FailureDetector, HeartbeatDetector, PhiAccrualDetector};
 pub use error::{DropReason, RaftError, Result, StorageError};
 pub use raft::config::{Config, ReadOnlyOption};
 pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode};

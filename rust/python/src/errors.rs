@@ -8,6 +8,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyBaseException, PyException};
 use pyo3::prelude::*;
 use senate_core::codec::DecodeError as CoreDecodeError;
+use senate_core::detect::DetectError;
 use senate_core::raft::mem_node::StepError;
 use senate_core::{DropReason, RaftError, StorageError as CoreStorageError, NO_NODE};
 
@@ -68,6 +69,12 @@ create_exception!(
     "A snapshot not newer than the one already held was offered (`index`, `current`)."
 );
 create_exception!(senate, DecodeError, SenateError, "Bytes received from a peer are not a valid frame.");
+create_exception!(
+    senate,
+    InvalidTime,
+    SenateError,
+    "A failure detector was given a time that is not finite or lies before its last heartbeat (`now_ms`, `problem`)."
+);
 
 /// Attribute names each class carries, set to `None` on the class itself.
 const CLASS_ATTRIBUTES: &[(&str, &[&str])] = &[
@@ -79,6 +86,7 @@ const CLASS_ATTRIBUTES: &[(&str, &[&str])] = &[
     ("Compacted", &["index", "first_index"]),
     ("Unavailable", &["index", "last_index"]),
     ("SnapshotOutOfDate", &["index", "current"]),
+    ("InvalidTime", &["now_ms", "problem"]),
 ];
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -95,6 +103,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Unavailable", py.get_type::<Unavailable>())?;
     m.add("SnapshotOutOfDate", py.get_type::<SnapshotOutOfDate>())?;
     m.add("DecodeError", py.get_type::<DecodeError>())?;
+    m.add("InvalidTime", py.get_type::<InvalidTime>())?;
     for (class, attributes) in CLASS_ATTRIBUTES {
         let class = m.getattr(*class)?;
         for attribute in *attributes {
@@ -178,4 +187,18 @@ pub fn step_error(py: Python<'_>, err: StepError) -> PyErr {
         StepError::Decode(decode) => decode_error(decode),
         StepError::Raft(raft) => raft_error(py, raft),
     }
+}
+
+pub fn detect_error(err: DetectError) -> PyErr {
+    let message = err.to_string();
+    Python::attach(|py| match err {
+        DetectError::InvalidConfig { field, problem } => with_attributes(py, ConfigError::new_err(message), |e| {
+            e.setattr("field", field)?;
+            e.setattr("problem", problem)
+        }),
+        DetectError::InvalidTime { now_ms, problem } => with_attributes(py, InvalidTime::new_err(message), |e| {
+            e.setattr("now_ms", now_ms)?;
+            e.setattr("problem", problem)
+        }),
+    })
 }

@@ -6,6 +6,7 @@
 
 use pyo3::prelude::*;
 
+mod detect;
 mod errors;
 mod node;
 mod ready;
@@ -25,5 +26,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sim::ThroughputReport>()?;
     m.add_function(wrap_pyfunction!(sim::run_sim, m)?)?;
     m.add_function(wrap_pyfunction!(sim::run_throughput, m)?)?;
+    m.add_class::<detect::PhiAccrualDetector>()?;
+    m.add_class::<detect::HeartbeatDetector>()?;
+    m.add_class::<detect::DetectorFigures>()?;
+    m.add_class::<detect::DetectSimReport>()?;
+    m.add_function(wrap_pyfunction!(detect::run_detect_sim, m)?)?;
     Ok(())
 }
