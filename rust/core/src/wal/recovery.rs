@@ -76,6 +76,7 @@ fn create(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError>
         snapshot_index: 0,
         snapshot_term: 0,
         entries: Vec::new(),
+        pending_marker: None,
     };
     let fsync_count = if options.fsync { 2 } else { 0 };
     finish_open(dir, options, VecDeque::from([segment]), Vec::new(), replayed, fsync_count, &path)
@@ -174,7 +175,7 @@ fn finish_open(
     for entry in &replayed.entries {
         shape.append(entry.index, entry.term);
     }
-    let wal = Wal {
+    let mut wal = Wal {
         dir: dir.to_path_buf(),
         options,
         segments,
@@ -186,8 +187,14 @@ fn finish_open(
         fsync_count,
         failed: false,
     };
+    let (mut entries, mut snapshot_index) = (replayed.entries, replayed.snapshot_index);
+    if let Some(marker) = replayed.pending_marker {
+        wal.complete_snapshot(marker)?;
+        entries.retain(|e| e.index > marker.index && e.index <= marker.last_index);
+        snapshot_index = marker.index;
+    }
     let mut hard_state = replayed.hard_state;
-    hard_state.commit = hard_state.commit.max(replayed.snapshot_index);
-    let recovered = Recovered { hard_state, snapshot: replayed.snapshot, entries: replayed.entries };
+    hard_state.commit = hard_state.commit.max(snapshot_index);
+    let recovered = Recovered { hard_state, snapshot: replayed.snapshot, entries };
     Ok((wal, recovered))
 }

@@ -12,7 +12,8 @@
 //! held `(index, last_index]` then; those entries were in the deleted segments, so they form a
 //! *hole* of unknown entries that a later marker must cover (segments are only deleted once a
 //! snapshot covers all their entries). Every later segment's starting records must equal the
-//! state replayed so far. Finally the chosen snapshot file is applied with the snapshot rule.
+//! state replayed so far. Finally the chosen snapshot file is applied with the snapshot rule:
+//! recovery writes its marker when the records lack it, so records and files agree again.
 
 use super::error::Corruption;
 use super::record::{Marker, Record};
@@ -45,6 +46,8 @@ pub(crate) struct Replayed {
     pub snapshot_term: Term,
     /// Contiguous, starting at `snapshot_index + 1`.
     pub entries: Vec<Entry>,
+    /// The marker still to write for `snapshot`, when the records do not cover it yet.
+    pub pending_marker: Option<Marker>,
 }
 
 impl Replay {
@@ -109,11 +112,17 @@ impl Replay {
         if marker.index <= self.snapshot_index {
             return Err(Corruption::MarkerOutOfOrder { index: marker.index, snapshot_index: self.snapshot_index });
         }
-        let last_index = self.last_index();
-        if marker.last_index > last_index {
-            return Err(Corruption::MarkerBeyondLog { kept_last_index: marker.last_index, last_index });
+        if marker.last_index == marker.index {
+            // The whole log was dropped; the snapshot may lie beyond it.
+            self.entries.clear();
+            self.hole_end = marker.index;
+        } else {
+            let last_index = self.last_index();
+            if marker.last_index > last_index {
+                return Err(Corruption::MarkerBeyondLog { kept_last_index: marker.last_index, last_index });
+            }
+            self.truncate(marker.last_index);
         }
-        self.truncate(marker.last_index);
         self.drop_through(marker.index, marker.term);
         Ok(())
     }
@@ -146,10 +155,11 @@ impl Replay {
         self.entries.get(usize::try_from(position).ok()?).map(|e| e.term)
     }
 
-    /// Ends the replay with `snapshot`, the newest valid snapshot file, applying the snapshot
-    /// rule to it. Fails when deleted entries are not covered, or when the log refers to a
-    /// snapshot newer than any valid file.
-    pub(crate) fn finish(mut self, snapshot: Option<Snapshot>) -> Result<Replayed, Corruption> {
+    /// Ends the replay with `snapshot`, the newest valid snapshot file. Fails when deleted
+    /// entries are not covered, or when the log refers to a snapshot newer than any valid file.
+    /// A file newer than the log's last marker (a crash came before its marker was durable)
+    /// is returned with the marker the snapshot rule gives it, to be written before use.
+    pub(crate) fn finish(self, snapshot: Option<Snapshot>) -> Result<Replayed, Corruption> {
         if self.hole_end > self.snapshot_index {
             return Err(Corruption::MissingEntries { first: self.snapshot_index + 1, last: self.hole_end });
         }
@@ -157,18 +167,16 @@ impl Replay {
         if file_index < self.snapshot_index {
             return Err(Corruption::MissingSnapshot { index: self.snapshot_index });
         }
+        let mut pending_marker = None;
         if let Some(snapshot) = &snapshot {
             let (index, term) = (snapshot.meta.index, snapshot.meta.term);
             if index == self.snapshot_index && term != self.snapshot_term {
                 return Err(Corruption::SnapshotTermMismatch { file_term: term, marker_term: self.snapshot_term });
             }
             if index > self.snapshot_index {
-                if self.term(index) != Some(term) {
-                    // The log does not hold the snapshot's last entry: the snapshot replaces it all.
-                    self.entries.clear();
-                    self.hole_end = index;
-                }
-                self.drop_through(index, term);
+                let keeps_suffix = self.term(index) == Some(term);
+                pending_marker =
+                    Some(Marker { index, term, last_index: if keeps_suffix { self.last_index() } else { index } });
             }
         }
         Ok(Replayed {
@@ -177,6 +185,7 @@ impl Replay {
             snapshot_index: self.snapshot_index,
             snapshot_term: self.snapshot_term,
             entries: self.entries,
+            pending_marker,
         })
     }
 }

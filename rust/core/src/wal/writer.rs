@@ -112,7 +112,7 @@ impl Wal {
         let first_kept = entries.partition_point(|e| e.index <= start_index);
         let entries = &entries[first_kept..];
         self.check_entries(entries, marker.map_or(self.shape.last_index(), |m| m.last_index))?;
-        let written = self.write_batch(snapshot.zip(marker), entries, hard_state);
+        let written = self.write_batch(snapshot, marker, entries, hard_state);
         self.fail_on_error(written)
     }
 
@@ -122,7 +122,7 @@ impl Wal {
     pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
         self.check_usable()?;
         let marker = self.check_snapshot(snapshot)?;
-        let written = self.write_batch(Some((snapshot, marker)), &[], None);
+        let written = self.write_batch(Some(snapshot), Some(marker), &[], None);
         self.fail_on_error(written)
     }
 
@@ -184,22 +184,33 @@ impl Wal {
         result
     }
 
-    /// Builds the whole batch in `buf` and writes it with one `write_all` and one fdatasync
-    /// (more only when a segment rolls); then releases what the snapshot made unneeded.
+    /// Records the marker of a snapshot file that recovery found newer than every marker in the
+    /// log (a crash came between the file and its marker), so the records agree with the file.
+    pub(crate) fn complete_snapshot(&mut self, marker: Marker) -> Result<(), WalError> {
+        let written = self.write_batch(None, Some(marker), &[], None);
+        self.fail_on_error(written)
+    }
+
+    /// Builds the whole batch in `buf` — the marker (after writing `snapshot`'s file, if
+    /// given), entries, hard state — and writes it with one `write_all` and one fdatasync (more
+    /// only when a segment rolls); then releases what the marker made unneeded.
     fn write_batch(
         &mut self,
-        snapshot: Option<(&Snapshot, Marker)>,
+        snapshot: Option<&Snapshot>,
+        marker: Option<Marker>,
         entries: &[Entry],
         hard_state: Option<HardState>,
     ) -> Result<(), WalError> {
         self.buf.clear();
-        if let Some((snapshot, marker)) = snapshot {
+        if let Some(snapshot) = snapshot {
             let path = write_snapshot_file(&self.dir, snapshot, self.options.fsync)?;
             self.count_fsyncs(2);
-            let bytes = std::fs::metadata(&path).map_err(io_error(&path))?.len();
-            self.snapshot_files.retain(|s| s.index != marker.index);
-            let position = self.snapshot_files.partition_point(|s| s.index < marker.index);
-            self.snapshot_files.insert(position, SnapshotFileInfo { index: marker.index, bytes });
+            let (index, bytes) = (snapshot.meta.index, std::fs::metadata(&path).map_err(io_error(&path))?.len());
+            self.snapshot_files.retain(|s| s.index != index);
+            let position = self.snapshot_files.partition_point(|s| s.index < index);
+            self.snapshot_files.insert(position, SnapshotFileInfo { index, bytes });
+        }
+        if let Some(marker) = marker {
             self.append(Pending::Marker(marker))?;
         }
         for entry in entries {
@@ -209,7 +220,7 @@ impl Wal {
             self.append(Pending::HardState(hard_state))?;
         }
         self.flush()?;
-        if let Some((_, marker)) = snapshot {
+        if let Some(marker) = marker {
             self.release_through(marker.index)?;
         }
         if self.buf.capacity() > RETAINED_BUFFER_BYTES {
