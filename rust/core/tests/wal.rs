@@ -691,3 +691,45 @@ fn invalid_options_are_refused() {
     let huge = WalOptions { max_record_bytes: usize::MAX, ..WalOptions::default() };
     assert!(matches!(Wal::open(dir.path(), huge), Err(WalError::InvalidOptions { field: "max_record_bytes", .. })));
 }
+
+#[test]
+fn a_crash_during_a_write_that_rolls_keeps_a_prefix_of_whole_records() {
+    let dir = TempDir::new().unwrap();
+    let options = small_segments();
+    let (mut wal, _) = open(dir.path(), &options);
+    let mut model = Model::new();
+    write_both(&mut wal, &mut model, None, &ents(1..=3, 1), Some(hs(1, 1, 1)));
+    let acknowledged = model.clone();
+    let old_segment = segment_files(dir.path()).pop().unwrap();
+    let old_bytes = std::fs::metadata(&old_segment).unwrap().len() as usize;
+    let last_batch = ents(4..=11, 1);
+    write_both(&mut wal, &mut model, None, &last_batch, Some(hs(1, 1, 3)));
+    drop(wal);
+    let segments = segment_files(dir.path());
+    assert_eq!(segments.len(), 2, "the last write rolled once");
+    let in_old_segment =
+        record_offsets(&std::fs::read(&old_segment).unwrap()).into_iter().filter(|&offset| offset >= old_bytes).count();
+    assert!(in_old_segment > 0 && in_old_segment < last_batch.len(), "the batch spans both segments");
+    let new_segment = std::fs::read(&segments[1]).unwrap();
+    let new_offsets = record_offsets(&new_segment);
+    let start_bytes = new_offsets[2];
+
+    // A crash before the new segment was renamed into place: the synced old part survives.
+    let copy = copy_dir(dir.path());
+    std::fs::remove_file(copy.path().join(segments[1].file_name().unwrap())).unwrap();
+    let mut expected = acknowledged.clone();
+    expected.write(None, &last_batch[..in_old_segment], None);
+    assert_eq!(reopened(copy.path(), &options), expected.expected());
+
+    // Cuts at every byte of the new segment's batch records.
+    for cut in start_bytes..new_segment.len() {
+        let copy = copy_dir(dir.path());
+        std::fs::write(copy.path().join(segments[1].file_name().unwrap()), &new_segment[..cut]).unwrap();
+        let record_ends = new_offsets[3..].iter().copied().chain([new_segment.len()]);
+        let whole_entries = in_old_segment + record_ends.filter(|&end| end <= cut).count();
+        let mut expected = acknowledged.clone();
+        expected.write(None, &last_batch[..whole_entries.min(last_batch.len())], None);
+        assert_eq!(reopened(copy.path(), &options), expected.expected(), "cut at {cut}");
+    }
+    assert_eq!(reopened(dir.path(), &options), model.expected());
+}
