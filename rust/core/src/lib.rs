@@ -57,12 +57,24 @@
 //! (`max_uncommitted_bytes`), committed entries per `Ready` (`max_committed_entries_per_ready`)
 //! and pending reads (`max_pending_reads`). Frames are bounded by
 //! [`codec::DEFAULT_MAX_FRAME_BYTES`], checked before anything is allocated.
+//!
+//! ## The durable log
+//!
+//! [`Wal`] is the one part of the core that touches the disk: a segmented write-ahead log for
+//! duty 1. [`Wal::open`] recovers what was durable as a [`Recovered`] (hard state, newest
+//! snapshot, entries after it) to seed a [`MemStorage`]; [`Wal::write`] persists one `Ready`'s
+//! snapshot, entries and hard state with a single fsync (group commit); [`Wal::compact`]
+//! records a snapshot the application took and deletes the segments it covers. A torn tail
+//! left by a crash is truncated; any other damage is a [`WalError::Corrupt`] naming file and
+//! byte offset, and the log refuses to open. `Wal` is `Send`: it blocks on fsync, so run it in
+//! a worker thread, never on an event loop. The file format is in the [`wal`] module docs.
 
 pub mod codec;
 pub mod detect;
 pub mod error;
 pub mod raft;
 pub mod sim;
+pub mod wal;
 
 pub use detect::{DetectError, FailureDetector, HeartbeatDetector, PhiAccrualDetector};
 pub use error::{DropReason, RaftError, Result, StorageError};
@@ -76,3 +88,4 @@ pub use raft::raw_node::RawNode;
 pub use raft::ready::{ReadState, Ready, Role, SoftState};
 pub use raft::status::{PeerStatus, Status};
 pub use raft::storage::{MemStorage, Storage};
+pub use wal::{Recovered, Wal, WalError, WalOptions, WalStats};

@@ -1,0 +1,111 @@
+//! The durable write-ahead log: Raft's entries, hard state and snapshots on local disk.
+//!
+//! [`Wal::write`] carries out duty 1 of a `Ready` (persist snapshot, entries, hard state, then
+//! one fsync for all of it); [`Wal::compact`] records a snapshot the application took and frees
+//! the log it covers; [`Wal::open`] recovers exactly what was acknowledged as durable.
+//!
+//! # Files
+//!
+//! A log directory holds
+//!
+//! * segment files `{seq:016x}.wal`, consecutive sequence numbers, each at most about
+//!   `max_segment_bytes`: a 12-byte header (magic `senatwal`, version `u32` LE) and records;
+//! * snapshot files `{index:016x}.snap`: magic `senasnap`, version, index, term, voters, data,
+//!   and a CRC32C of all of it;
+//! * transient `*.tmp` files: a segment or snapshot file being written. Every such file is
+//!   written whole, synced, renamed into place and the directory synced, so a name without
+//!   `.tmp` always refers to a complete file. Recovery deletes leftover `.tmp` files.
+//!
+//! # Records
+//!
+//! ```text
+//! offset 0   header_crc32c  u32 LE   CRC32C of bytes [4, 16)
+//! offset 4   payload_bytes  u64 LE   length of the payload, <= max_record_bytes
+//! offset 12  body_crc32c    u32 LE   CRC32C of bytes [16, 17 + payload_bytes): type and payload
+//! offset 16  record_type    u8
+//! offset 17  payload:
+//!            1 entry           index u64, term u64, kind u8, data (the rest)
+//!            2 hard state      term u64, vote u64, commit u64
+//!            3 snapshot marker index u64, term u64, last_index u64
+//! ```
+//!
+//! All integers are little-endian. A snapshot marker says: the snapshot at `(index, term)`
+//! took effect and the log now holds `(index, last_index]` — the outcome of the snapshot rule
+//! below, so replay needs no terms of deleted entries. Every segment starts with the hard state
+//! and the marker current when it was created, so deleting older segments never loses them.
+//!
+//! # The snapshot rule
+//!
+//! One rule, Raft's InstallSnapshot rule, for a snapshot received from the leader (`write`),
+//! taken locally (`compact`) or found at recovery: entries at or below the snapshot index are
+//! dropped; if the log holds the entry at the snapshot index with the snapshot's term, the
+//! entries after it are kept, otherwise the whole log is dropped.
+//!
+//! # Ordering (what makes a crash safe)
+//!
+//! 1. A snapshot file is durable (synced, renamed, directory synced) before its marker is
+//!    written, and the marker is durable before any segment or older snapshot file is deleted.
+//! 2. A segment is deleted only when every entry it holds is at or below a durable snapshot,
+//!    only from the oldest end, and never the last segment.
+//! 3. Before rolling, the current segment is synced; the new one is created whole (header,
+//!    hard state, marker) under a temporary name and renamed.
+//! 4. `write` builds its batch in one buffer, issues one `write_all` and one fdatasync; it
+//!    returns `Ok` only after that. An error leaves the handle failed: reopen to continue.
+//!
+//! # Recovery
+//!
+//! Segments are replayed oldest first (see `replay.rs`), then the newest snapshot file with a
+//! valid checksum is applied with the snapshot rule; the hard state's commit is raised to the
+//! snapshot index. The log must come out contiguous from the snapshot: a gap in indexes,
+//! entries lost with deleted segments, or a marker newer than every valid snapshot file is
+//! [`WalError::Corrupt`].
+//!
+//! Only the tail of the last segment may be torn by a crash; it is truncated to the last whole
+//! record and writing continues there. A tail is torn when the file ends inside a record header
+//! or before the end a valid header states, when it is all zero bytes (a file extended before
+//! its data reached the disk), or when the last record fails a checksum and nothing but zero
+//! bytes follows it. Every other failure — a bad record followed by more data, any bad record
+//! in an earlier segment, an unknown record type — is [`WalError::Corrupt`] naming the file and
+//! the record's byte offset, and the log refuses to open.
+//!
+//! A record header whose checksum is valid but whose length exceeds `max_record_bytes` (say
+//! 2^40) is `Corrupt` even at the tail: a torn write cannot produce a valid header we never
+//! wrote. The length is checked right after the header checksum, before the body is touched;
+//! a header failing its checksum is never trusted for a length at all.
+
+mod error;
+mod fs;
+mod options;
+mod record;
+mod recovery;
+mod replay;
+mod segment;
+mod shape;
+mod snapshot_file;
+mod writer;
+
+pub use error::{Corruption, WalError};
+pub use options::{
+    WalOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SEGMENT_BYTES, MAX_RECORD_BYTES, MIN_RECORD_BYTES,
+    MIN_SEGMENT_BYTES,
+};
+pub use recovery::Recovered;
+pub use writer::{Wal, WalStats};
+
+/// Bytes of a record before its payload (for sizing and for tests that craft records).
+pub const RECORD_HEADER_BYTES: usize = record::RECORD_HEADER_BYTES;
+/// Bytes of an entry record's payload before the entry data: index, term, kind.
+pub const ENTRY_FIELDS_BYTES: usize = record::ENTRY_FIELDS_BYTES;
+/// Bytes of a segment file header.
+pub const SEGMENT_HEADER_BYTES: usize = segment::SEGMENT_HEADER_BYTES;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wal_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Wal>();
+    }
+}

@@ -1,0 +1,54 @@
+//! Tuning of the write-ahead log, with its named limits.
+
+use super::error::WalError;
+
+/// Default size past which the log rolls to a new segment file (64 MiB).
+pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 64 << 20;
+/// Default payload limit of one record: a 64 MiB entry plus room for its fields.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = (64 << 20) + 4096;
+/// The smallest `max_segment_bytes` accepted (tests use small segments to exercise rolling).
+pub const MIN_SEGMENT_BYTES: u64 = 512;
+/// The smallest `max_record_bytes` accepted: hard state and snapshot marker records must fit.
+pub const MIN_RECORD_BYTES: usize = 64;
+/// The largest `max_record_bytes` accepted (1 GiB): a record is built in memory whole.
+pub const MAX_RECORD_BYTES: usize = 1 << 30;
+
+/// How a [`Wal`](super::Wal) writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalOptions {
+    /// Make every `write` and `compact` durable before it returns (fdatasync on the segment,
+    /// fsync on the directory after a rename). `false` only for benchmarks: nothing is durable.
+    pub fsync: bool,
+    /// Roll to a new segment before a record would take the current one past this size, unless
+    /// the segment holds only its starting records. In `[MIN_SEGMENT_BYTES, u64::MAX]`.
+    pub max_segment_bytes: u64,
+    /// The largest record payload written or read. Checked on write before anything is written,
+    /// and on read before a record's bytes are touched. In `[MIN_RECORD_BYTES, MAX_RECORD_BYTES]`.
+    pub max_record_bytes: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> WalOptions {
+        WalOptions {
+            fsync: true,
+            max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+impl WalOptions {
+    /// Checks every field against its range.
+    pub fn validate(&self) -> Result<(), WalError> {
+        if self.max_segment_bytes < MIN_SEGMENT_BYTES {
+            return Err(WalError::InvalidOptions { field: "max_segment_bytes", problem: "below MIN_SEGMENT_BYTES" });
+        }
+        if !(MIN_RECORD_BYTES..=MAX_RECORD_BYTES).contains(&self.max_record_bytes) {
+            return Err(WalError::InvalidOptions {
+                field: "max_record_bytes",
+                problem: "outside [MIN_RECORD_BYTES, MAX_RECORD_BYTES]",
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! Segment files: naming, the file header, and scanning a file into records.
+//!
+//! A segment is `{seq:016x}.wal` (so names sort in log order) holding
+//!
+//! ```text
+//! offset 0   magic     8 bytes  SEGMENT_MAGIC
+//! offset 8   version   u32 LE   SEGMENT_VERSION
+//! offset 12  records, see `record.rs`; the first two are the hard state and the snapshot
+//!            marker current when the segment was created
+//! ```
+//!
+//! A segment is created whole under a temporary name and renamed, so every segment file has
+//! its header and starting records. Only the last segment can have a torn tail.
+
+use super::error::Corruption;
+use super::record::{decode_record, Decoded, Record, RECORD_HEADER_BYTES};
+use bytes::Bytes;
+
+/// The first bytes of every segment file.
+pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"senatwal";
+/// The version of the segment and record layout this build writes and reads.
+pub(crate) const SEGMENT_VERSION: u32 = 1;
+/// Bytes of the segment file header: magic and version.
+pub(crate) const SEGMENT_HEADER_BYTES: usize = 12;
+
+const SEGMENT_EXTENSION: &str = ".wal";
+const SEQ_HEX_DIGITS: usize = 16;
+
+/// The file name of segment `seq`.
+pub(crate) fn segment_file_name(seq: u64) -> String {
+    format!("{seq:016x}{SEGMENT_EXTENSION}")
+}
+
+/// The sequence number named by a segment file name, or `None` for any other name.
+pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
+    parse_hex_name(name, SEGMENT_EXTENSION)
+}
+
+/// The number in a name of exactly 16 lowercase hex digits followed by `extension`.
+pub(crate) fn parse_hex_name(name: &str, extension: &str) -> Option<u64> {
+    let digits = name.strip_suffix(extension)?;
+    let is_canonical = digits.len() == SEQ_HEX_DIGITS && digits.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !is_canonical {
+        return None;
+    }
+    u64::from_str_radix(digits, 16).ok()
+}
+
+/// Appends the segment file header to `out`.
+pub(crate) fn encode_segment_header(out: &mut Vec<u8>) {
+    out.extend_from_slice(&SEGMENT_MAGIC);
+    out.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+}
+
+/// A located record: its byte offset in the file and the record.
+pub(crate) type LocatedRecord = (u64, Record);
+
+/// The records of one segment file as found on disk.
+#[derive(Debug)]
+pub(crate) struct ScannedSegment {
+    /// Every whole, valid record in file order.
+    pub records: Vec<LocatedRecord>,
+    /// Bytes of the valid prefix (header and whole records). Below the file length only for
+    /// the last segment with a torn tail, which recovery truncates to this length.
+    pub valid_bytes: u64,
+}
+
+/// Decodes the segment file contents `buf`. `is_last`: whether it is the newest segment, the
+/// only one whose tail may be torn by a crash. A torn tail is one of
+///
+/// * fewer bytes left than a record header, or a valid header whose length runs past the end;
+/// * only zero bytes from the record on (a file extended before its data was written);
+/// * a header checksum failure where the header reaches into the zero-filled tail;
+/// * a body checksum failure of a record followed only by zero bytes or nothing.
+///
+/// Anything else that is not a valid record is corruption, returned with its byte offset.
+pub(crate) fn scan_segment(
+    buf: &Bytes,
+    is_last: bool,
+    max_record_bytes: usize,
+) -> Result<ScannedSegment, (u64, Corruption)> {
+    let header_ok = buf.len() >= SEGMENT_HEADER_BYTES
+        && buf[..SEGMENT_MAGIC.len()] == SEGMENT_MAGIC
+        && buf[SEGMENT_MAGIC.len()..SEGMENT_HEADER_BYTES] == SEGMENT_VERSION.to_le_bytes();
+    if !header_ok {
+        return Err((0, Corruption::BadSegmentHeader));
+    }
+    // Where the trailing run of zero bytes starts (the file length when it ends non-zero).
+    let zero_tail_start = if is_last { buf.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1) } else { buf.len() };
+    let mut records = Vec::new();
+    let mut start = SEGMENT_HEADER_BYTES;
+    while start < buf.len() {
+        if start >= zero_tail_start {
+            break;
+        }
+        let problem = match decode_record(buf, start, max_record_bytes) {
+            Decoded::Record { record, record_bytes } => {
+                records.push((start as u64, record));
+                start += record_bytes;
+                continue;
+            }
+            Decoded::Incomplete if is_last => break,
+            Decoded::Incomplete => Corruption::Truncated,
+            Decoded::Damaged { problem, end } => {
+                let is_torn = match (&problem, end) {
+                    (Corruption::HeaderChecksum { .. }, _) => start + RECORD_HEADER_BYTES > zero_tail_start,
+                    (Corruption::BodyChecksum { .. }, Some(end)) => end >= zero_tail_start,
+                    _ => false,
+                };
+                if is_last && is_torn {
+                    break;
+                }
+                problem
+            }
+        };
+        return Err((start as u64, problem));
+    }
+    Ok(ScannedSegment { records, valid_bytes: start.min(buf.len()) as u64 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::message::{Entry, EntryKind, HardState};
+    use crate::wal::record::{encode_entry, encode_hard_state};
+
+    const LIMIT: usize = 1 << 20;
+
+    fn segment_with_two_records() -> (Vec<u8>, usize) {
+        let mut out = Vec::new();
+        encode_segment_header(&mut out);
+        encode_hard_state(&HardState { term: 1, vote: 1, commit: 0 }, &mut out);
+        let second = out.len();
+        let e = Entry { index: 1, term: 1, kind: EntryKind::Normal, data: Bytes::from_static(b"x") };
+        encode_entry(&e, &mut out);
+        (out, second)
+    }
+
+    #[test]
+    fn names_sort_and_parse() {
+        assert_eq!(segment_file_name(0x2a), "000000000000002a.wal");
+        assert_eq!(parse_segment_file_name("000000000000002a.wal"), Some(0x2a));
+        assert_eq!(parse_segment_file_name("000000000000002A.wal"), None);
+        assert_eq!(parse_segment_file_name("2a.wal"), None);
+        assert_eq!(parse_segment_file_name("000000000000002a.wal.tmp"), None);
+        assert!(segment_file_name(9) < segment_file_name(10));
+    }
+
+    #[test]
+    fn torn_tails_of_the_last_segment_are_cut() {
+        let (full, second) = segment_with_two_records();
+        for len in second..full.len() {
+            let scanned = scan_segment(&Bytes::copy_from_slice(&full[..len]), true, LIMIT).unwrap();
+            assert_eq!((scanned.records.len(), scanned.valid_bytes), (1, second as u64), "len {len}");
+            let not_last = scan_segment(&Bytes::copy_from_slice(&full[..len]), false, LIMIT);
+            assert!(len == second || not_last.is_err(), "len {len}");
+        }
+        let mut zero_filled = full[..second].to_vec();
+        zero_filled.resize(full.len() + 100, 0);
+        let scanned = scan_segment(&Bytes::from(zero_filled), true, LIMIT).unwrap();
+        assert_eq!(scanned.valid_bytes, second as u64);
+    }
+
+    #[test]
+    fn damage_before_more_data_is_corruption() {
+        let (full, second) = segment_with_two_records();
+        let mut damaged = full.clone();
+        damaged[SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES] ^= 1;
+        let err = scan_segment(&Bytes::from(damaged), true, LIMIT).unwrap_err();
+        assert_eq!(err.0, SEGMENT_HEADER_BYTES as u64);
+        assert!(matches!(err.1, Corruption::BodyChecksum { .. }));
+        // The same damage in the final record is a torn tail.
+        let mut damaged = full.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        assert_eq!(scan_segment(&Bytes::from(damaged), true, LIMIT).unwrap().valid_bytes, second as u64);
+    }
+
+    #[test]
+    fn bad_magic_is_corruption() {
+        let (mut full, _) = segment_with_two_records();
+        full[0] ^= 1;
+        assert_eq!(scan_segment(&Bytes::from(full), true, LIMIT).unwrap_err(), (0, Corruption::BadSegmentHeader));
+    }
+}

@@ -1,0 +1,326 @@
+//! The log handle: group-committed writes, segment rolling, compaction.
+
+use super::error::WalError;
+use super::fs::{io_error, remove_file, sync_dir, write_file_atomically};
+use super::options::WalOptions;
+use super::record::{encode_entry, encode_hard_state, encode_marker, entry_payload_bytes, Marker};
+use super::segment::{encode_segment_header, segment_file_name};
+use super::shape::LogShape;
+use super::snapshot_file::{snapshot_file_name, write_snapshot_file};
+use crate::raft::message::{Entry, HardState, Index, Snapshot};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Capacity of the batch buffer kept between writes; a larger one is shrunk back after use.
+pub(crate) const RETAINED_BUFFER_BYTES: usize = 4 << 20;
+
+/// One segment file on disk.
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentInfo {
+    pub seq: u64,
+    /// The file length. Invariant: `bytes >= start_bytes`.
+    pub bytes: u64,
+    /// Bytes of the file header and the starting records.
+    pub start_bytes: u64,
+    /// The largest index of an entry record in the file, 0 if none: once a snapshot covers
+    /// it, the file is no longer needed.
+    pub max_entry_index: Index,
+}
+
+/// A snapshot file on disk.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SnapshotFileInfo {
+    pub index: Index,
+    pub bytes: u64,
+}
+
+/// Counters and positions of an open log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Segment files on disk (at least 1).
+    pub segment_count: usize,
+    /// Bytes of the segment files and snapshot files.
+    pub bytes_on_disk: u64,
+    /// fsync and fdatasync calls made since open (files and directory).
+    pub fsync_count: u64,
+    /// The index of the snapshot the log starts after (0 if none).
+    pub snapshot_index: Index,
+    /// The first index the log holds: `snapshot_index + 1`.
+    pub first_index: Index,
+    /// The last index the log holds; `snapshot_index` when it holds no entry.
+    pub last_index: Index,
+}
+
+/// A durable, segmented write-ahead log of Raft state: entries, hard state and snapshots.
+///
+/// Invariants: `segments` is never empty and its last element is the file open in `file`;
+/// `shape`, `hard_state` and the files on disk describe the same log whenever no call is in
+/// progress, and after any error from `write` or `compact` the handle is `failed` for good.
+#[derive(Debug)]
+pub struct Wal {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: WalOptions,
+    /// Oldest first; the sequence numbers are consecutive.
+    pub(crate) segments: VecDeque<SegmentInfo>,
+    /// The last segment, opened for appending.
+    pub(crate) file: File,
+    /// The hard state last written.
+    pub(crate) hard_state: HardState,
+    pub(crate) shape: LogShape,
+    /// Ascending by index: the current snapshot's file, older ones not yet deleted, and any
+    /// damaged files recovery skipped.
+    pub(crate) snapshot_files: Vec<SnapshotFileInfo>,
+    /// The batch being built; cleared and reused by every call.
+    pub(crate) buf: Vec<u8>,
+    pub(crate) fsync_count: u64,
+    pub(crate) failed: bool,
+}
+
+/// A record on its way into the batch buffer.
+enum Pending<'a> {
+    Entry(&'a Entry),
+    HardState(HardState),
+    Marker(Marker),
+}
+
+impl Wal {
+    /// Duty 1 of a `Ready`, in its order: make `snapshot` a durable snapshot file and append
+    /// its marker; append `entries` (an entry at index `i` replaces the log from `i` on;
+    /// entries at or below the snapshot are skipped); append `hard_state`; then one
+    /// fdatasync for the whole batch (when `options.fsync`). Nothing is durable before `Ok`.
+    ///
+    /// Checked before anything is written: the snapshot must be newer than the current one
+    /// ([`WalError::SnapshotOutOfDate`]) and every record within `max_record_bytes`
+    /// ([`WalError::RecordTooLarge`]).
+    ///
+    /// # Panics
+    /// If `entries` are not consecutive or would leave a gap after the last index.
+    pub fn write(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        entries: &[Entry],
+        hard_state: Option<HardState>,
+    ) -> Result<(), WalError> {
+        self.check_usable()?;
+        let marker = match snapshot {
+            Some(snapshot) => Some(self.check_snapshot(snapshot)?),
+            None => None,
+        };
+        let start_index = marker.map_or(self.shape.snapshot_index(), |m| m.index);
+        let first_kept = entries.partition_point(|e| e.index <= start_index);
+        let entries = &entries[first_kept..];
+        self.check_entries(entries, marker.map_or(self.shape.last_index(), |m| m.last_index))?;
+        let written = self.write_batch(snapshot, marker, entries, hard_state);
+        self.fail_on_error(written)
+    }
+
+    /// Records a snapshot the application took at `snapshot.meta.index` (compaction): the
+    /// snapshot file is made durable, then its marker record, then segment files whose entries
+    /// are all at or below the index and older snapshot files are deleted.
+    pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
+        self.check_usable()?;
+        let marker = self.check_snapshot(snapshot)?;
+        let written = self.write_batch(Some(snapshot), Some(marker), &[], None);
+        self.fail_on_error(written)
+    }
+
+    /// Counters and positions of the log.
+    pub fn stats(&self) -> WalStats {
+        let segment_bytes: u64 = self.segments.iter().map(|s| s.bytes).sum();
+        let snapshot_bytes: u64 = self.snapshot_files.iter().map(|s| s.bytes).sum();
+        WalStats {
+            segment_count: self.segments.len(),
+            bytes_on_disk: segment_bytes + snapshot_bytes,
+            fsync_count: self.fsync_count,
+            snapshot_index: self.shape.snapshot_index(),
+            first_index: self.shape.snapshot_index() + 1,
+            last_index: self.shape.last_index(),
+        }
+    }
+
+    /// The directory holding the log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_usable(&self) -> Result<(), WalError> {
+        if self.failed {
+            return Err(WalError::Failed);
+        }
+        Ok(())
+    }
+
+    /// The marker `snapshot` will get, if it is newer than the current snapshot.
+    fn check_snapshot(&self, snapshot: &Snapshot) -> Result<Marker, WalError> {
+        let (index, current) = (snapshot.meta.index, self.shape.snapshot_index());
+        if index <= current {
+            return Err(WalError::SnapshotOutOfDate { index, current });
+        }
+        Ok(self.shape.marker_for(index, snapshot.meta.term))
+    }
+
+    /// Checks sizes (an error) and positions (a caller bug) of `entries`, all above the
+    /// snapshot, for a log ending at `last_index`.
+    fn check_entries(&self, entries: &[Entry], last_index: Index) -> Result<(), WalError> {
+        let limit_bytes = self.options.max_record_bytes;
+        if let Some(e) = entries.iter().find(|e| entry_payload_bytes(e) > limit_bytes) {
+            return Err(WalError::RecordTooLarge { size_bytes: entry_payload_bytes(e), limit_bytes });
+        }
+        if let Some(first) = entries.first() {
+            assert!(first.index <= last_index + 1, "write: gap in log: last {last_index}, appending {}", first.index);
+        }
+        for pair in entries.windows(2) {
+            assert_eq!(pair[1].index, pair[0].index + 1, "write: entries not consecutive");
+        }
+        Ok(())
+    }
+
+    fn fail_on_error(&mut self, result: Result<(), WalError>) -> Result<(), WalError> {
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    /// Records the marker of a snapshot file that recovery found newer than every marker in the
+    /// log (a crash came between the file and its marker), so the records agree with the file.
+    pub(crate) fn complete_snapshot(&mut self, marker: Marker) -> Result<(), WalError> {
+        let written = self.write_batch(None, Some(marker), &[], None);
+        self.fail_on_error(written)
+    }
+
+    /// Builds the whole batch in `buf` — the marker (after writing `snapshot`'s file, if
+    /// given), entries, hard state — and writes it with one `write_all` and one fdatasync (more
+    /// only when a segment rolls); then releases what the marker made unneeded.
+    fn write_batch(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        marker: Option<Marker>,
+        entries: &[Entry],
+        hard_state: Option<HardState>,
+    ) -> Result<(), WalError> {
+        self.buf.clear();
+        if let Some(snapshot) = snapshot {
+            let path = write_snapshot_file(&self.dir, snapshot, self.options.fsync)?;
+            self.count_fsyncs(2);
+            let (index, bytes) = (snapshot.meta.index, std::fs::metadata(&path).map_err(io_error(&path))?.len());
+            self.snapshot_files.retain(|s| s.index != index);
+            let position = self.snapshot_files.partition_point(|s| s.index < index);
+            self.snapshot_files.insert(position, SnapshotFileInfo { index, bytes });
+        }
+        if let Some(marker) = marker {
+            self.append(Pending::Marker(marker))?;
+        }
+        for entry in entries {
+            self.append(Pending::Entry(entry))?;
+        }
+        if let Some(hard_state) = hard_state {
+            self.append(Pending::HardState(hard_state))?;
+        }
+        self.flush()?;
+        if let Some(marker) = marker {
+            self.release_through(marker.index)?;
+        }
+        if self.buf.capacity() > RETAINED_BUFFER_BYTES {
+            self.buf = Vec::with_capacity(RETAINED_BUFFER_BYTES);
+        }
+        Ok(())
+    }
+
+    /// Encodes `record` into the batch, first rolling to a new segment if it would take the
+    /// current one past `max_segment_bytes`, then applies it to the tracked state.
+    fn append(&mut self, record: Pending<'_>) -> Result<(), WalError> {
+        let record_start = self.buf.len();
+        match &record {
+            Pending::Entry(entry) => encode_entry(entry, &mut self.buf),
+            Pending::HardState(hard_state) => encode_hard_state(hard_state, &mut self.buf),
+            Pending::Marker(marker) => encode_marker(marker, &mut self.buf),
+        }
+        let segment = self.segments.back().expect("a segment is open");
+        let holds_records = segment.bytes + record_start as u64 > segment.start_bytes;
+        if holds_records && segment.bytes + self.buf.len() as u64 > self.options.max_segment_bytes {
+            self.roll(record_start)?;
+        }
+        match record {
+            Pending::Entry(entry) => {
+                self.shape.append(entry.index, entry.term);
+                let segment = self.segments.back_mut().expect("a segment is open");
+                segment.max_entry_index = segment.max_entry_index.max(entry.index);
+            }
+            Pending::HardState(hard_state) => self.hard_state = hard_state,
+            Pending::Marker(marker) => self.shape.apply_marker(marker),
+        }
+        Ok(())
+    }
+
+    /// Writes `buf[..split]` to the current segment and syncs it, then starts the next
+    /// segment with the current hard state and marker; `buf[split..]` stays for the new one.
+    fn roll(&mut self, split: usize) -> Result<(), WalError> {
+        self.write_out(split)?;
+        self.buf.drain(..split);
+        let seq = self.segments.back().expect("a segment is open").seq + 1;
+        let mut start = Vec::new();
+        encode_segment_header(&mut start);
+        encode_hard_state(&self.hard_state, &mut start);
+        encode_marker(&self.shape.current_marker(), &mut start);
+        let name = segment_file_name(seq);
+        let path = write_file_atomically(&self.dir, &name, &start, self.options.fsync)?;
+        self.count_fsyncs(2);
+        self.file = OpenOptions::new().append(true).open(&path).map_err(io_error(&path))?;
+        let start_bytes = start.len() as u64;
+        self.segments.push_back(SegmentInfo { seq, bytes: start_bytes, start_bytes, max_entry_index: 0 });
+        Ok(())
+    }
+
+    /// Writes the whole batch and syncs it.
+    fn flush(&mut self) -> Result<(), WalError> {
+        let batch_bytes = self.buf.len();
+        self.write_out(batch_bytes)
+    }
+
+    /// Appends `buf[..len]` to the current segment with one `write_all`, then fdatasyncs it.
+    fn write_out(&mut self, len: usize) -> Result<(), WalError> {
+        if len == 0 {
+            return Ok(());
+        }
+        let segment = self.segments.back_mut().expect("a segment is open");
+        let path = self.dir.join(segment_file_name(segment.seq));
+        self.file.write_all(&self.buf[..len]).map_err(io_error(&path))?;
+        segment.bytes += len as u64;
+        if self.options.fsync {
+            self.file.sync_data().map_err(io_error(&path))?;
+        }
+        self.count_fsyncs(1);
+        Ok(())
+    }
+
+    fn count_fsyncs(&mut self, count: u64) {
+        if self.options.fsync {
+            self.fsync_count += count;
+        }
+    }
+
+    /// Deletes the oldest segments while all their entries are at or below `index` (never the
+    /// last segment), and the snapshot files older than `index`. Called once the snapshot at
+    /// `index` and its marker are durable.
+    fn release_through(&mut self, index: Index) -> Result<(), WalError> {
+        let mut removed_any = false;
+        while self.segments.len() > 1 && self.segments[0].max_entry_index <= index {
+            let segment = self.segments.pop_front().expect("more than one segment");
+            remove_file(&self.dir, &segment_file_name(segment.seq))?;
+            removed_any = true;
+        }
+        let older_count = self.snapshot_files.partition_point(|s| s.index < index);
+        for old in self.snapshot_files.drain(..older_count) {
+            remove_file(&self.dir, &snapshot_file_name(old.index))?;
+            removed_any = true;
+        }
+        if removed_any && self.options.fsync {
+            sync_dir(&self.dir)?;
+            self.fsync_count += 1;
+        }
+        Ok(())
+    }
+}
