@@ -452,8 +452,11 @@ class Node:
             self.role, self.leader = role, leader
         self._send(core, rd.messages)
         if rd.must_persist and self._wal is not None:
-            assert self.loop is not None
-            await self.loop.run_in_executor(self._disk, self._wal.write, rd)
+            if rd.must_sync:
+                assert self.loop is not None
+                await self.loop.run_in_executor(self._disk, self._wal.write, rd)
+            else:  # only a moved commit index: a write without fsync, done on the spot
+                self._wal.write(rd)
         self._send(core, rd.persisted_messages)
         snapshot = rd.snapshot
         if snapshot is not None:

@@ -133,7 +133,7 @@ class PeerConnection(asyncio.Protocol):
         if to_id != self.owner.node_id:
             return self._refuse(f"peer {from_id} wanted node {to_id}")
         if self.peer_id is None:  # accepting side: learn who it is, answer
-            if from_id not in self.owner.peers or from_id <= self.owner.node_id:
+            if from_id not in self.owner.peers or from_id >= self.owner.node_id:
                 return self._refuse(f"unknown or unexpected peer id {from_id}")
             self.peer_id = from_id
             assert self.transport is not None

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use senate_core::codec::DecodeError as CoreDecodeError;
 use senate_core::detect::DetectError;
 use senate_core::raft::mem_node::StepError;
-use senate_core::{DropReason, RaftError, StorageError as CoreStorageError, NO_NODE};
+use senate_core::{DropReason, RaftError, StorageError as CoreStorageError, WalError as CoreWalError, NO_NODE};
 
 create_exception!(senate, SenateError, PyException, "Base class of every error raised by senate.");
 create_exception!(
@@ -71,6 +71,18 @@ create_exception!(
 create_exception!(senate, DecodeError, SenateError, "Bytes received from a peer are not a valid frame.");
 create_exception!(
     senate,
+    WalError,
+    StorageError,
+    "The durable log failed (`path` names the file when one is involved); after a failed write the log must be reopened."
+);
+create_exception!(
+    senate,
+    WalCorrupt,
+    WalError,
+    "The durable log holds damaged data at `offset` of `path` (`problem` says what); the node refuses to serve from it."
+);
+create_exception!(
+    senate,
     InvalidTime,
     SenateError,
     "A failure detector was given a time that is not finite or lies before its last heartbeat (`now_ms`, `problem`)."
@@ -87,6 +99,8 @@ const CLASS_ATTRIBUTES: &[(&str, &[&str])] = &[
     ("Unavailable", &["index", "last_index"]),
     ("SnapshotOutOfDate", &["index", "current"]),
     ("InvalidTime", &["now_ms", "problem"]),
+    ("WalError", &["path"]),
+    ("WalCorrupt", &["offset", "problem"]),
 ];
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -103,6 +117,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Unavailable", py.get_type::<Unavailable>())?;
     m.add("SnapshotOutOfDate", py.get_type::<SnapshotOutOfDate>())?;
     m.add("DecodeError", py.get_type::<DecodeError>())?;
+    m.add("WalError", py.get_type::<WalError>())?;
+    m.add("WalCorrupt", py.get_type::<WalCorrupt>())?;
     m.add("InvalidTime", py.get_type::<InvalidTime>())?;
     for (class, attributes) in CLASS_ATTRIBUTES {
         let class = m.getattr(*class)?;
@@ -200,5 +216,22 @@ pub fn detect_error(err: DetectError) -> PyErr {
             e.setattr("now_ms", now_ms)?;
             e.setattr("problem", problem)
         }),
+    })
+}
+
+pub fn wal_error(err: CoreWalError) -> PyErr {
+    let message = err.to_string();
+    Python::attach(|py| match err {
+        CoreWalError::Io { path, .. } => with_attributes(py, WalError::new_err(message), |e| e.setattr("path", path)),
+        CoreWalError::Corrupt { path, offset, problem } => with_attributes(py, WalCorrupt::new_err(message), |e| {
+            e.setattr("path", path)?;
+            e.setattr("offset", offset)?;
+            e.setattr("problem", problem.to_string())
+        }),
+        CoreWalError::InvalidOptions { field, problem } => with_attributes(py, ConfigError::new_err(message), |e| {
+            e.setattr("field", field)?;
+            e.setattr("problem", problem)
+        }),
+        _ => WalError::new_err(message),
     })
 }

@@ -12,6 +12,7 @@ mod node;
 mod ready;
 mod sim;
 mod status;
+mod wal;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ready::Entry>()?;
     m.add_class::<ready::Snapshot>()?;
     m.add_class::<status::Status>()?;
+    m.add_class::<wal::Wal>()?;
     m.add_class::<sim::SimReport>()?;
     m.add_class::<sim::ThroughputReport>()?;
     m.add_function(wrap_pyfunction!(sim::run_sim, m)?)?;

@@ -3,11 +3,12 @@
 use crate::errors::{raft_error, step_error};
 use crate::ready::{Ready, Snapshot};
 use crate::status::Status;
+use crate::wal::Wal;
 use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList};
-use senate_core::{Config, MemNode, RaftError, ReadOnlyOption};
+use senate_core::{Config, MemNode, MemStorage, PersistMode, RaftError, ReadOnlyOption};
 
 /// A Raft node (wraps the core's `MemNode`). See `_core.pyi` for the contract of each method.
 #[pyclass(module = "senate._core")]
@@ -69,6 +70,7 @@ impl RaftNode {
         max_uncommitted_bytes = None,
         max_committed_entries_per_ready = None,
         max_pending_reads = None,
+        wal = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -90,6 +92,7 @@ impl RaftNode {
         max_uncommitted_bytes: Option<usize>,
         max_committed_entries_per_ready: Option<usize>,
         max_pending_reads: Option<usize>,
+        wal: Option<PyRef<'_, Wal>>,
     ) -> PyResult<RaftNode> {
         let mut config = Config::new(id, voters);
         config.election_timeout_ticks = election_timeout_ticks;
@@ -117,8 +120,28 @@ impl RaftNode {
                 *field = value;
             }
         }
-        // `MemNode::new` validates the config; errors name the keyword argument.
-        let inner = MemNode::new(&config).map_err(|e| raft_error(py, python_field_name(e)))?;
+        // The config is validated before anything is built; errors name the keyword argument.
+        config.validate().map_err(|e| raft_error(py, python_field_name(e)))?;
+        let inner = match wal {
+            None => MemNode::new(&config),
+            Some(wal) => {
+                // Over a durable log: start from what it recovered (the application restores
+                // from the snapshot, so applying resumes after it), persist by the caller.
+                let recovered = wal.take_recovered()?;
+                if let Some(snapshot) = &recovered.snapshot {
+                    config.applied = config.applied.max(snapshot.meta.index);
+                }
+                let storage = MemStorage::recovered(
+                    config.voters.clone(),
+                    recovered.hard_state,
+                    recovered.snapshot,
+                    recovered.entries,
+                )
+                .map_err(|e| raft_error(py, RaftError::Storage(e)))?;
+                MemNode::with_mode(&config, storage, PersistMode::ByCaller)
+            }
+        }
+        .map_err(|e| raft_error(py, python_field_name(e)))?;
         Ok(RaftNode { inner })
     }
 

@@ -168,6 +168,13 @@ impl Ready {
         self.inner.persist.is_some()
     }
 
+    /// True when persisting this Ready needs an fsync (entries, a snapshot, or a new term or
+    /// vote); False when it is only a moved commit index, which may be written on the spot.
+    #[getter]
+    fn must_sync(&self) -> bool {
+        self.inner.persist.as_ref().is_some_and(|batch| batch.must_sync)
+    }
+
     /// The data of each committed entry in order; a leader's no-op entry gives `b""`.
     #[getter]
     fn committed_data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {

@@ -11,7 +11,7 @@
 use crate::codec::{decode_message, encode_message, DecodeError, DEFAULT_MAX_FRAME_BYTES};
 use crate::error::{RaftError, Result, StorageError};
 use crate::raft::config::Config;
-use crate::raft::message::{Entry, HardState, Index, Message, NodeId, Snapshot};
+use crate::raft::message::{Entry, HardState, Index, Message, NodeId, Snapshot, Term};
 use crate::raft::raw_node::RawNode;
 use crate::raft::ready::{ReadState, SoftState};
 use crate::raft::status::Status;
@@ -36,6 +36,10 @@ pub struct PersistBatch {
     pub snapshot: Option<Snapshot>,
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
+    /// False when the batch is only a hard state whose term and vote are those already
+    /// durable (its commit index moved): it promises nothing, so it needs no fsync (a commit
+    /// index lost in a crash is learned again from the leader; etcd's `MustSync`).
+    pub must_sync: bool,
 }
 
 /// A `Ready` whose messages are encoded, one buffer of concatenated frames per destination.
@@ -74,6 +78,8 @@ pub struct MemNode {
     pub persist_mode: PersistMode,
     /// `ByCaller` mode: the batch of the `Ready` in flight, copied into storage on `advance`.
     pending_persist: Option<Arc<PersistBatch>>,
+    /// The term and vote last handed out for persisting (`ByCaller` mode).
+    term_vote_persisted: (Term, NodeId),
 }
 
 impl MemNode {
@@ -90,11 +96,13 @@ impl MemNode {
     /// Starts from `storage` with the given persistence duty. In `ByCaller` mode `storage`
     /// must hold exactly what the durable log recovered.
     pub fn with_mode(config: &Config, storage: MemStorage, persist_mode: PersistMode) -> Result<MemNode> {
+        let hs = storage.hard_state();
         Ok(MemNode {
             raw: RawNode::new(config, storage)?,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             persist_mode,
             pending_persist: None,
+            term_vote_persisted: (hs.term, hs.vote),
         })
     }
 
@@ -178,10 +186,15 @@ impl MemNode {
                 out.messages = encode_by_destination(rd.messages.iter());
                 out.persisted_messages = encode_by_destination(rd.persisted_messages.iter());
                 if must_sync {
+                    let term_vote = rd.hard_state.map_or(self.term_vote_persisted, |hs| (hs.term, hs.vote));
+                    let promises =
+                        rd.snapshot.is_some() || !rd.entries.is_empty() || term_vote != self.term_vote_persisted;
+                    self.term_vote_persisted = term_vote;
                     let batch = Arc::new(PersistBatch {
                         snapshot: rd.snapshot,
                         entries: rd.entries,
                         hard_state: rd.hard_state,
+                        must_sync: promises,
                     });
                     self.pending_persist = Some(batch.clone());
                     out.persist = Some(batch);
@@ -213,8 +226,10 @@ impl MemNode {
         config.applied = applied;
         // A fresh seed stream: a restarted process does not replay its old timeouts.
         config.seed = config.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let hs = storage.hard_state();
         self.raw = RawNode::new(&config, storage)?;
         self.pending_persist = None;
+        self.term_vote_persisted = (hs.term, hs.vote);
         Ok(())
     }
 

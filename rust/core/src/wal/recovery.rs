@@ -185,6 +185,7 @@ fn finish_open(
         snapshot_files,
         buf: Vec::new(),
         fsync_count,
+        sync_batch: true,
         failed: false,
     };
     let (mut entries, mut snapshot_index) = (replayed.entries, replayed.snapshot_index);

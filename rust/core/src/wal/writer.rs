@@ -75,6 +75,8 @@ pub struct Wal {
     /// The batch being built; cleared and reused by every call.
     pub(crate) buf: Vec<u8>,
     pub(crate) fsync_count: u64,
+    /// Whether the batch being written ends with an fsync (see `write_synced`).
+    pub(crate) sync_batch: bool,
     pub(crate) failed: bool,
 }
 
@@ -103,7 +105,26 @@ impl Wal {
         entries: &[Entry],
         hard_state: Option<HardState>,
     ) -> Result<(), WalError> {
+        self.write_synced(snapshot, entries, hard_state, true)
+    }
+
+    /// `write`, with the fsync skipped when `sync` is false: for a batch that promises nothing
+    /// (a hard state whose term and vote are unchanged, only its commit index moved: a commit
+    /// index lost in a crash is learned again from the leader, as etcd's `MustSync` reasons).
+    /// The next synced write makes it durable with everything before it.
+    pub fn write_synced(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        entries: &[Entry],
+        hard_state: Option<HardState>,
+        sync: bool,
+    ) -> Result<(), WalError> {
         self.check_usable()?;
+        assert!(
+            sync || (snapshot.is_none() && entries.is_empty()),
+            "write_synced: only a hard state may skip the fsync"
+        );
+        self.sync_batch = sync;
         let marker = match snapshot {
             Some(snapshot) => Some(self.check_snapshot(snapshot)?),
             None => None,
@@ -121,6 +142,7 @@ impl Wal {
     /// are all at or below the index and older snapshot files are deleted.
     pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
         self.check_usable()?;
+        self.sync_batch = true;
         let marker = self.check_snapshot(snapshot)?;
         let written = self.write_batch(Some(snapshot), Some(marker), &[], None);
         self.fail_on_error(written)
@@ -289,6 +311,9 @@ impl Wal {
         let path = self.dir.join(segment_file_name(segment.seq));
         self.file.write_all(&self.buf[..len]).map_err(io_error(&path))?;
         segment.bytes += len as u64;
+        if !self.sync_batch {
+            return Ok(());
+        }
         if self.options.fsync {
             self.file.sync_data().map_err(io_error(&path))?;
         }

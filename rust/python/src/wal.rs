@@ -1,0 +1,110 @@
+//! `Wal`: the durable log a `RaftNode` persists through. Writes release the GIL, so the
+//! runtime runs them in a worker thread while the event loop keeps serving.
+
+use crate::errors::wal_error;
+use crate::ready::{Ready, Snapshot};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use senate_core::{Recovered, WalOptions};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// A segmented write-ahead log in one directory (see `_core.pyi`).
+#[pyclass(frozen, module = "senate._core")]
+pub struct Wal {
+    /// Locked by one writer at a time (the runtime's disk thread, or its compaction thread).
+    inner: Mutex<senate_core::Wal>,
+    /// What the log held when opened, until a `RaftNode` takes it.
+    recovered: Mutex<Option<Recovered>>,
+    dir: PathBuf,
+}
+
+impl Wal {
+    /// The recovered state, taken once by the node built over this log.
+    pub fn take_recovered(&self) -> PyResult<Recovered> {
+        self.recovered
+            .lock()
+            .expect("wal: poisoned lock")
+            .take()
+            .ok_or_else(|| PyValueError::new_err("this Wal's recovered state was already given to a RaftNode"))
+    }
+
+    fn with_wal<T>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut senate_core::Wal) -> Result<T, senate_core::WalError> + Send,
+    ) -> PyResult<T>
+    where
+        T: Send,
+    {
+        py.detach(|| {
+            let mut wal = self.inner.lock().expect("wal: poisoned lock");
+            f(&mut wal)
+        })
+        .map_err(wal_error)
+    }
+}
+
+#[pymethods]
+impl Wal {
+    #[new]
+    #[pyo3(signature = (path, *, fsync = true, max_segment_bytes = None, max_record_bytes = None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        fsync: bool,
+        max_segment_bytes: Option<u64>,
+        max_record_bytes: Option<usize>,
+    ) -> PyResult<Wal> {
+        let mut options = WalOptions { fsync, ..WalOptions::default() };
+        if let Some(bytes) = max_segment_bytes {
+            options.max_segment_bytes = bytes;
+        }
+        if let Some(bytes) = max_record_bytes {
+            options.max_record_bytes = bytes;
+        }
+        let dir = path.clone();
+        let (wal, recovered) = py.detach(|| senate_core::Wal::open(&path, options)).map_err(wal_error)?;
+        Ok(Wal { inner: Mutex::new(wal), recovered: Mutex::new(Some(recovered)), dir })
+    }
+
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    fn recovered_snapshot(&self) -> Option<Snapshot> {
+        let recovered = self.recovered.lock().expect("wal: poisoned lock");
+        recovered.as_ref().and_then(|r| r.snapshot.clone()).map(Snapshot::new)
+    }
+
+    fn write(&self, py: Python<'_>, ready: PyRef<'_, Ready>) -> PyResult<()> {
+        let Some(batch) = ready.persist_batch() else { return Ok(()) };
+        drop(ready);
+        self.with_wal(py, move |wal| {
+            wal.write_synced(batch.snapshot.as_ref(), &batch.entries, batch.hard_state, batch.must_sync)
+        })
+    }
+
+    fn compact(&self, py: Python<'_>, snapshot: PyRef<'_, Snapshot>) -> PyResult<()> {
+        let snapshot = snapshot.core().clone();
+        self.with_wal(py, move |wal| wal.compact(&snapshot))
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.inner.lock().expect("wal: poisoned lock").stats();
+        let dict = PyDict::new(py);
+        dict.set_item("segment_count", stats.segment_count)?;
+        dict.set_item("bytes_on_disk", stats.bytes_on_disk)?;
+        dict.set_item("fsync_count", stats.fsync_count)?;
+        dict.set_item("snapshot_index", stats.snapshot_index)?;
+        dict.set_item("first_index", stats.first_index)?;
+        dict.set_item("last_index", stats.last_index)?;
+        Ok(dict)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Wal({:?})", self.dir)
+    }
+}
