@@ -58,6 +58,7 @@
 //! and pending reads (`max_pending_reads`). Frames are bounded by
 //! [`codec::DEFAULT_MAX_FRAME_BYTES`], checked before anything is allocated.
 
+pub mod balance;
 pub mod codec;
 pub mod error;
 pub mod raft;
