@@ -442,3 +442,54 @@ fn disruption_when_one_backend_leaves() {
         }
     }
 }
+
+/// nginx's `ngx_http_upstream_get_peer`, written out plainly.
+fn nginx_sequence(weights: &[u32], picks: usize) -> Vec<usize> {
+    let mut current = vec![0i64; weights.len()];
+    let total: i64 = weights.iter().map(|&w| i64::from(w)).sum();
+    (0..picks)
+        .map(|_| {
+            let mut best = 0;
+            for (i, &w) in weights.iter().enumerate() {
+                current[i] += i64::from(w);
+                if current[i] > current[best] {
+                    best = i;
+                }
+            }
+            current[best] -= total;
+            best
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The precomputed cycle (and, for large total weights, the loop) picks as nginx does.
+    #[test]
+    fn smooth_weighted_matches_nginx(weights in proptest::collection::vec(1u32..2000, 1..40)) {
+        let backends: Vec<(String, u32)> = names(weights.len()).into_iter().zip(weights.iter().copied()).collect();
+        let mut lb = Balancer::new(&backends, Health::default(), SmoothWeighted::new()).expect("valid");
+        let total: u32 = weights.iter().sum();
+        prop_assert_eq!(lb.algorithm().is_cyclic(), total as usize <= senate_core::balance::MAX_CYCLE_PICKS);
+        let picks = (total as usize * 2).min(50_000);
+        let ours: Vec<usize> = (0..picks).map(|_| lb.pick().expect("a backend")).collect();
+        prop_assert_eq!(ours, nginx_sequence(&weights, picks));
+    }
+}
+
+#[test]
+fn smooth_weighted_leaves_its_cycle_for_a_ramp() {
+    let health = Health { slow_start: SlowStart { window_ms: 1000.0, ..SlowStart::default() }, ..Health::default() };
+    let mut lb = Balancer::new(&[("a", 2), ("b", 1)], health, SmoothWeighted::new()).expect("valid");
+    assert!(lb.algorithm().is_cyclic());
+    lb.pick();
+    lb.add("c", 10).expect("new");
+    lb.advance(100.0);
+    assert!(!lb.algorithm().is_cyclic());
+    let counts = keyed_counts(&mut lb, 1300);
+    assert!(counts[2] > 0 && counts[2] < counts[0], "c ramps: {counts:?}");
+    lb.advance(2000.0);
+    assert!(lb.algorithm().is_cyclic());
+    assert_eq!(keyed_counts(&mut lb, 1300), vec![200, 100, 1000]);
+}

@@ -6,6 +6,7 @@
 
 use pyo3::prelude::*;
 
+mod balance;
 mod errors;
 mod node;
 mod ready;
@@ -24,5 +25,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sim::ThroughputReport>()?;
     m.add_function(wrap_pyfunction!(sim::run_sim, m)?)?;
     m.add_function(wrap_pyfunction!(sim::run_throughput, m)?)?;
+    balance::register(m)?;
     Ok(())
 }

@@ -60,5 +60,5 @@ pub use rendezvous::Rendezvous;
 pub use ring_hash::{Ring, RingHash, DEFAULT_VNODES, MAX_RING_POINTS, MAX_VNODES};
 pub use round_robin::RoundRobin;
 pub use slow_start::{SlowStart, DEFAULT_AGGRESSION, DEFAULT_MIN_WEIGHT_SHARE};
-pub use smooth_weighted::SmoothWeighted;
+pub use smooth_weighted::{SmoothWeighted, MAX_CYCLE_PICKS};
 pub use weighted_random::WeightedRandom;
