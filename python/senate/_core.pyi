@@ -363,7 +363,7 @@ class RoundRobin:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -375,7 +375,9 @@ class RoundRobin:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -392,7 +394,7 @@ class RoundRobin:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 @final
 class Random:
@@ -409,7 +411,7 @@ class Random:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -421,7 +423,9 @@ class Random:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -438,7 +442,7 @@ class Random:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 @final
 class WeightedRandom:
@@ -458,7 +462,7 @@ class WeightedRandom:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -470,7 +474,9 @@ class WeightedRandom:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -487,7 +493,7 @@ class WeightedRandom:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 @final
 class SmoothWeighted:
@@ -506,7 +512,7 @@ class SmoothWeighted:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -518,7 +524,9 @@ class SmoothWeighted:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -535,7 +543,7 @@ class SmoothWeighted:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 @final
 class LeastRequest:
@@ -556,7 +564,7 @@ class LeastRequest:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -568,7 +576,9 @@ class LeastRequest:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -585,7 +595,7 @@ class LeastRequest:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 @final
 class PeakEwma:
@@ -606,7 +616,7 @@ class PeakEwma:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -618,7 +628,9 @@ class PeakEwma:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -635,7 +647,7 @@ class PeakEwma:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
     def latency_estimate_ms(self, name: str, now_ms: float | None = None) -> float:
         """The latency estimate of `name` decayed to `now_ms` (default: the latest time seen)."""
 
@@ -655,7 +667,7 @@ class RingHash:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -667,7 +679,9 @@ class RingHash:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -684,7 +698,7 @@ class RingHash:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 @final
 class Maglev:
@@ -703,7 +717,7 @@ class Maglev:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -715,7 +729,9 @@ class Maglev:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -732,7 +748,7 @@ class Maglev:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
     @property
     def table_size(self) -> int:
         """`M`, the number of slots of the lookup table (prime)."""
@@ -752,7 +768,7 @@ class Rendezvous:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -764,7 +780,9 @@ class Rendezvous:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -781,7 +799,7 @@ class Rendezvous:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 @final
 class JumpHash:
@@ -798,7 +816,7 @@ class JumpHash:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -810,7 +828,9 @@ class JumpHash:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -827,7 +847,7 @@ class JumpHash:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 @final
 class BoundedLoadHash:
@@ -847,7 +867,7 @@ class BoundedLoadHash:
         """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
 
         Raises `NoBackendAvailable` when no backend is eligible."""
-    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int], /) -> list[str]:
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
         """`n` picks, or one pick per key, as a list."""
     def add(self, name: str, weight: int = 1) -> None:
         """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
@@ -859,7 +879,9 @@ class BoundedLoadHash:
         """Marks a backend up; returns whether it was down."""
     def start(self, name: str) -> None:
         """Counts a request to `name` in flight."""
-    def finish(self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None) -> None:
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
         """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
         latest time seen). Raises `NotInFlight` if none was started."""
     def advance(self, now_ms: float) -> None:
@@ -876,4 +898,4 @@ class BoundedLoadHash:
     def is_up(self, name: str) -> bool: ...
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...

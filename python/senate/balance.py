@@ -32,6 +32,7 @@ The classes are the extension's own (not subclasses): a subclass would slow ever
 
 from __future__ import annotations
 
+import contextlib
 import time
 from types import TracebackType
 from typing import Union
@@ -130,7 +131,6 @@ class Request:
         assert self.backend is not None, "Request left without being entered"
         ok = self.ok and exc_type is None
         latency_ms = (now - self._started) * 1000.0
-        try:
+        # The backend may have left (and maybe come back) while the request was in flight.
+        with contextlib.suppress(UnknownBackend, NotInFlight):
             self._balancer.finish(self.backend, latency_ms, ok, now * 1000.0)
-        except (UnknownBackend, NotInFlight):
-            pass  # the backend left (and maybe came back) while the request was in flight

@@ -20,6 +20,9 @@ create_exception!(senate, UnknownBackend, SenateError, "No backend has that name
 create_exception!(senate, DuplicateBackend, SenateError, "A backend of that name is already present (`name`).");
 create_exception!(senate, NotInFlight, SenateError, "`finish` was called for a backend with no request in flight.");
 
+// Constructor defaults are written as literals, so that Python's `inspect` (and stubtest)
+// sees them; a compile-time assertion at the end keeps them equal to the core's constants.
+
 /// Picks one `pick_many(n)` call makes at most (8 bytes each while the list is built).
 pub const MAX_PICK_MANY: usize = 100_000_000;
 
@@ -131,9 +134,10 @@ impl<A: Algorithm> Shared<A> {
 
     #[inline]
     fn pick(&mut self, py: Python<'_>, key: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyString>> {
+        // Balancers that do not hash still refuse a key of the wrong type.
         let index = match key {
-            Some(key) if A::USES_KEY => self.inner.pick_key(key_hash(key)?),
-            _ => self.inner.pick(),
+            Some(key) => self.inner.pick_key(key_hash(key)?),
+            None => self.inner.pick(),
         };
         match index {
             Some(index) => Ok(self.names[index].clone_ref(py)),
@@ -172,8 +176,7 @@ impl<A: Algorithm> Shared<A> {
 
     #[inline]
     fn pick_index(&mut self, key: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let index = if A::USES_KEY { self.inner.pick_key(key_hash(key)?) } else { self.inner.pick() };
-        index.ok_or_else(no_backend)
+        self.inner.pick_key(key_hash(key)?).ok_or_else(no_backend)
     }
 
     fn add(&mut self, py: Python<'_>, name: &str, weight: i64) -> PyResult<()> {
@@ -310,7 +313,7 @@ macro_rules! balancer_class {
 
 balancer_class!(RoundRobin, core::RoundRobin, "Round robin over the eligible backends.", {
     #[new]
-    #[pyo3(signature = (backends, *, seed = 0, panic_threshold = core::DEFAULT_PANIC_THRESHOLD))]
+    #[pyo3(signature = (backends, *, seed = 0, panic_threshold = 0.5))]
     fn new(py: Python<'_>, backends: &Bound<'_, PyAny>, seed: u64, panic_threshold: f64) -> PyResult<Self> {
         let health = health(panic_threshold, 0.0, DEFAULT_AGGRESSION, DEFAULT_MIN_WEIGHT_SHARE);
         Ok(RoundRobin { shared: Shared::new(py, backends, health, Ok(core::RoundRobin::new(seed)))? })
@@ -319,7 +322,7 @@ balancer_class!(RoundRobin, core::RoundRobin, "Round robin over the eligible bac
 
 balancer_class!(Random, core::Random, "A uniformly random eligible backend.", {
     #[new]
-    #[pyo3(signature = (backends, *, seed = 0, panic_threshold = core::DEFAULT_PANIC_THRESHOLD))]
+    #[pyo3(signature = (backends, *, seed = 0, panic_threshold = 0.5))]
     fn new(py: Python<'_>, backends: &Bound<'_, PyAny>, seed: u64, panic_threshold: f64) -> PyResult<Self> {
         let health = health(panic_threshold, 0.0, DEFAULT_AGGRESSION, DEFAULT_MIN_WEIGHT_SHARE);
         Ok(Random { shared: Shared::new(py, backends, health, Ok(core::Random::new(seed)))? })
@@ -329,8 +332,8 @@ balancer_class!(Random, core::Random, "A uniformly random eligible backend.", {
 balancer_class!(WeightedRandom, core::WeightedRandom, "A random backend drawn by weight (alias method).", {
     #[new]
     #[pyo3(signature = (
-        backends, *, seed = 0, panic_threshold = core::DEFAULT_PANIC_THRESHOLD, slow_start_ms = 0.0,
-        slow_start_aggression = DEFAULT_AGGRESSION, slow_start_min_weight_share = DEFAULT_MIN_WEIGHT_SHARE,
+        backends, *, seed = 0, panic_threshold = 0.5, slow_start_ms = 0.0,
+        slow_start_aggression = 1.0, slow_start_min_weight_share = 0.1,
     ))]
     fn new(
         py: Python<'_>,
@@ -349,8 +352,8 @@ balancer_class!(WeightedRandom, core::WeightedRandom, "A random backend drawn by
 balancer_class!(SmoothWeighted, core::SmoothWeighted, "Smooth weighted round robin, as nginx.", {
     #[new]
     #[pyo3(signature = (
-        backends, *, panic_threshold = core::DEFAULT_PANIC_THRESHOLD, slow_start_ms = 0.0,
-        slow_start_aggression = DEFAULT_AGGRESSION, slow_start_min_weight_share = DEFAULT_MIN_WEIGHT_SHARE,
+        backends, *, panic_threshold = 0.5, slow_start_ms = 0.0,
+        slow_start_aggression = 1.0, slow_start_min_weight_share = 0.1,
     ))]
     fn new(
         py: Python<'_>,
@@ -368,9 +371,9 @@ balancer_class!(SmoothWeighted, core::SmoothWeighted, "Smooth weighted round rob
 balancer_class!(LeastRequest, core::LeastRequest, "Least request by the power of two choices, weighted.", {
     #[new]
     #[pyo3(signature = (
-        backends, *, seed = 0, bias = core::DEFAULT_BIAS, panic_threshold = core::DEFAULT_PANIC_THRESHOLD,
-        slow_start_ms = 0.0, slow_start_aggression = DEFAULT_AGGRESSION,
-        slow_start_min_weight_share = DEFAULT_MIN_WEIGHT_SHARE,
+        backends, *, seed = 0, bias = 1.0, panic_threshold = 0.5,
+        slow_start_ms = 0.0, slow_start_aggression = 1.0,
+        slow_start_min_weight_share = 0.1,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -391,9 +394,9 @@ balancer_class!(LeastRequest, core::LeastRequest, "Least request by the power of
 balancer_class!(PeakEwma, core::PeakEwma, "Peak-EWMA latency-aware power of two choices.", {
     #[new]
     #[pyo3(signature = (
-        backends, *, seed = 0, decay_ms = core::DEFAULT_DECAY_MS,
-        initial_latency_ms = core::DEFAULT_INITIAL_LATENCY_MS,
-        failure_latency_ms = core::DEFAULT_FAILURE_LATENCY_MS, panic_threshold = core::DEFAULT_PANIC_THRESHOLD,
+        backends, *, seed = 0, decay_ms = 10000.0,
+        initial_latency_ms = 30.0,
+        failure_latency_ms = 1000.0, panic_threshold = 0.5,
     ))]
     fn new(
         py: Python<'_>,
@@ -420,7 +423,7 @@ balancer_class!(PeakEwma, core::PeakEwma, "Peak-EWMA latency-aware power of two 
 
 balancer_class!(RingHash, core::RingHash, "Ring hash with virtual nodes (Ketama style).", {
     #[new]
-    #[pyo3(signature = (backends, *, seed = 0, vnodes = core::DEFAULT_VNODES, panic_threshold = core::DEFAULT_PANIC_THRESHOLD))]
+    #[pyo3(signature = (backends, *, seed = 0, vnodes = 160, panic_threshold = 0.5))]
     fn new(
         py: Python<'_>,
         backends: &Bound<'_, PyAny>,
@@ -435,7 +438,7 @@ balancer_class!(RingHash, core::RingHash, "Ring hash with virtual nodes (Ketama 
 
 balancer_class!(Maglev, core::Maglev, "Maglev consistent hashing, weighted.", {
     #[new]
-    #[pyo3(signature = (backends, *, seed = 0, table_size = None, panic_threshold = core::DEFAULT_PANIC_THRESHOLD))]
+    #[pyo3(signature = (backends, *, seed = 0, table_size = None, panic_threshold = 0.5))]
     fn new(
         py: Python<'_>,
         backends: &Bound<'_, PyAny>,
@@ -456,7 +459,7 @@ balancer_class!(Maglev, core::Maglev, "Maglev consistent hashing, weighted.", {
 
 balancer_class!(Rendezvous, core::Rendezvous, "Weighted rendezvous (highest random weight) hashing.", {
     #[new]
-    #[pyo3(signature = (backends, *, seed = 0, panic_threshold = core::DEFAULT_PANIC_THRESHOLD))]
+    #[pyo3(signature = (backends, *, seed = 0, panic_threshold = 0.5))]
     fn new(py: Python<'_>, backends: &Bound<'_, PyAny>, seed: u64, panic_threshold: f64) -> PyResult<Self> {
         let health = health(panic_threshold, 0.0, DEFAULT_AGGRESSION, DEFAULT_MIN_WEIGHT_SHARE);
         Ok(Rendezvous { shared: Shared::new(py, backends, health, Ok(core::Rendezvous::new(seed)))? })
@@ -465,7 +468,7 @@ balancer_class!(Rendezvous, core::Rendezvous, "Weighted rendezvous (highest rand
 
 balancer_class!(JumpHash, core::JumpHash, "Jump consistent hash.", {
     #[new]
-    #[pyo3(signature = (backends, *, seed = 0, panic_threshold = core::DEFAULT_PANIC_THRESHOLD))]
+    #[pyo3(signature = (backends, *, seed = 0, panic_threshold = 0.5))]
     fn new(py: Python<'_>, backends: &Bound<'_, PyAny>, seed: u64, panic_threshold: f64) -> PyResult<Self> {
         let health = health(panic_threshold, 0.0, DEFAULT_AGGRESSION, DEFAULT_MIN_WEIGHT_SHARE);
         Ok(JumpHash { shared: Shared::new(py, backends, health, Ok(core::JumpHash::new(seed)))? })
@@ -475,8 +478,8 @@ balancer_class!(JumpHash, core::JumpHash, "Jump consistent hash.", {
 balancer_class!(BoundedLoadHash, core::BoundedLoadHash, "Consistent hashing with bounded loads.", {
     #[new]
     #[pyo3(signature = (
-        backends, *, seed = 0, vnodes = core::DEFAULT_VNODES, epsilon = core::DEFAULT_EPSILON,
-        panic_threshold = core::DEFAULT_PANIC_THRESHOLD,
+        backends, *, seed = 0, vnodes = 160, epsilon = 0.25,
+        panic_threshold = 0.5,
     ))]
     fn new(
         py: Python<'_>,
@@ -492,3 +495,16 @@ balancer_class!(BoundedLoadHash, core::BoundedLoadHash, "Consistent hashing with
         })
     }
 });
+
+// The literal defaults of the constructors, checked against the core's constants at compile time.
+const _: () = {
+    assert!(core::DEFAULT_PANIC_THRESHOLD == 0.5);
+    assert!(DEFAULT_AGGRESSION == 1.0);
+    assert!(DEFAULT_MIN_WEIGHT_SHARE == 0.1);
+    assert!(core::DEFAULT_BIAS == 1.0);
+    assert!(core::DEFAULT_DECAY_MS == 10000.0);
+    assert!(core::DEFAULT_INITIAL_LATENCY_MS == 30.0);
+    assert!(core::DEFAULT_FAILURE_LATENCY_MS == 1000.0);
+    assert!(core::DEFAULT_VNODES == 160);
+    assert!(core::DEFAULT_EPSILON == 0.25);
+};
