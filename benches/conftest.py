@@ -45,3 +45,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                     f"{detect[name] / detect['noop']:.1f}x one no-op call, "
                     f"{detect[name] / detect['noop_pair']:.2f}x two no-op calls"
                 )
+
+    picks = MEDIANS.get("balance-pick", {})
+    if "noop" in picks:
+        terminalreporter.write_sep("-", "balance-pick (10 backends)")
+        for name, median in picks.items():
+            if name != "noop":
+                ratio = median / picks["noop"]
+                terminalreporter.write_line(f"{name:16} {median * 1e9:7.1f} ns  {ratio:.2f}x no-op")
+    lookups = MEDIANS.get("balance-lookup", {})
+    if "uhashring" in lookups:
+        terminalreporter.write_sep("-", "balance-lookup (100 backends, 1,024 str keys)")
+        for name in ("RingHash", "Maglev"):
+            if name in lookups:
+                ratio = lookups["uhashring"] / lookups[name]
+                terminalreporter.write_line(f"{name}: {ratio:.1f}x faster than uhashring get_node")
+    many = MEDIANS.get("balance-pick-many", {})
+    if many:
+        terminalreporter.write_sep("-", "balance-pick-many (1,000,000 int keys, 100 backends)")
+        for name, median in many.items():
+            terminalreporter.write_line(f"{name:12} {1_000_000 / median / 1e6:6.1f} M picks/s")
+    build = MEDIANS.get("balance-maglev-build", {})
+    if build:
+        terminalreporter.write_line(
+            f"Maglev build, 1,000 backends, M=65,537: {build['maglev-1000'] * 1e3:.2f} ms"
+        )

@@ -3,33 +3,51 @@
 Node ids are positive integers; `None` stands for "no node" (no leader known, no vote cast).
 """
 
+from collections.abc import Iterable
 from typing import final
+
+from senate.balance import Request
 
 __version__: str
 __all__ = [
+    "BoundedLoadHash",
     "Compacted",
     "ConfigError",
     "DecodeError",
     "DetectSimReport",
     "DetectorFigures",
+    "DuplicateBackend",
     "Entry",
     "HeartbeatDetector",
     "InvalidMessage",
     "InvalidTime",
     "NotLeader",
     "PhiAccrualDetector",
+    "JumpHash",
+    "LeastRequest",
+    "Maglev",
+    "NoBackendAvailable",
+    "NotInFlight",
+    "PeakEwma",
     "ProposalDropped",
     "RaftNode",
+    "Random",
     "Ready",
     "ReadyNotAdvanced",
+    "Rendezvous",
+    "RingHash",
+    "RoundRobin",
     "SenateError",
     "SimReport",
+    "SmoothWeighted",
     "SnapshotOutOfDate",
     "Status",
     "StorageError",
     "ThroughputReport",
     "Unavailable",
+    "UnknownBackend",
     "UnknownPeer",
+    "WeightedRandom",
     "__version__",
     "run_detect_sim",
     "run_sim",
@@ -499,3 +517,578 @@ def run_detect_sim(
     1 s heartbeat, 100 ms jitter, 0.1% loss, 1% pauses of mean 1 s capped at 10 s, Akka's phi
     defaults, a 5 s timeout). The same arguments replay the same run. Raises `ConfigError`
     naming the bad argument. Releases the GIL."""
+# --- balancers ----------------------------------------------------------------------------
+# Every balancer takes its backends as a list of names (weight 1) or a dict of name to weight
+# (in [1, 1,000,000]); `seed` makes its random choices replay. Bad options raise
+# `ConfigError` naming the keyword. A key is a str (hashed as UTF-8), bytes, or an int
+# (taken modulo 2**64), hashed with XXH3-64: the same backend on every platform and run.
+
+class NoBackendAvailable(SenateError):
+    """No backend is eligible: none is left, or all are down and panic mode is off."""
+
+class UnknownBackend(SenateError):
+    """No backend has that name."""
+
+    name: str | None
+
+class DuplicateBackend(SenateError):
+    """A backend of that name is already present."""
+
+    name: str | None
+
+class NotInFlight(SenateError):
+    """`finish` was called for a backend with no request in flight."""
+
+    name: str | None
+
+@final
+class RoundRobin:
+    """Round robin over the eligible backends; starts at a seeded position."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        panic_threshold: float = 0.5,
+    ) -> RoundRobin: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class Random:
+    """A uniformly random eligible backend."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        panic_threshold: float = 0.5,
+    ) -> Random: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class WeightedRandom:
+    """A random backend drawn by weight (alias method, O(1) per pick)."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        panic_threshold: float = 0.5,
+        slow_start_ms: float = 0.0,
+        slow_start_aggression: float = 1.0,
+        slow_start_min_weight_share: float = 0.1,
+    ) -> WeightedRandom: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class SmoothWeighted:
+    """Smooth weighted round robin exactly as nginx: `{a: 5, b: 1}` gives a a a b a a."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        panic_threshold: float = 0.5,
+        slow_start_ms: float = 0.0,
+        slow_start_aggression: float = 1.0,
+        slow_start_min_weight_share: float = 0.1,
+    ) -> SmoothWeighted: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class LeastRequest:
+    """Of two random eligible backends, the larger `weight / (in_flight + 1) ** bias`."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        bias: float = 1.0,
+        panic_threshold: float = 0.5,
+        slow_start_ms: float = 0.0,
+        slow_start_aggression: float = 1.0,
+        slow_start_min_weight_share: float = 0.1,
+    ) -> LeastRequest: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class PeakEwma:
+    """Of two random eligible backends, the lower `latency_estimate * (in_flight + 1)`;
+    the estimate is a peak EWMA that decays with time constant `decay_ms`."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        decay_ms: float = 10000.0,
+        initial_latency_ms: float = 30.0,
+        failure_latency_ms: float = 1000.0,
+        panic_threshold: float = 0.5,
+    ) -> PeakEwma: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+    def latency_estimate_ms(self, name: str, now_ms: float | None = None) -> float:
+        """The latency estimate of `name` decayed to `now_ms` (default: the latest time seen)."""
+
+@final
+class RingHash:
+    """Ring hash with `vnodes` points per unit of mean weight (Ketama style)."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        vnodes: int = 160,
+        panic_threshold: float = 0.5,
+    ) -> RingHash: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class Maglev:
+    """Maglev hashing, weighted; the table is the same whatever order backends come in.
+    `table_size` must be prime (default: the smallest prime >= max(65,537, 100 n))."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        table_size: int | None = None,
+        panic_threshold: float = 0.5,
+    ) -> Maglev: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+    @property
+    def table_size(self) -> int:
+        """`M`, the number of slots of the lookup table (prime)."""
+
+@final
+class Rendezvous:
+    """Weighted rendezvous (highest random weight) hashing; O(n) per pick."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        panic_threshold: float = 0.5,
+    ) -> Rendezvous: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class JumpHash:
+    """Jump consistent hash (unweighted); buckets in the order backends were added."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        panic_threshold: float = 0.5,
+    ) -> JumpHash: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class BoundedLoadHash:
+    """Ring hash that skips backends holding more than (1 + epsilon) times their share of
+    the requests in flight (counted with `start`/`finish`)."""
+
+    def __new__(
+        cls,
+        backends: list[str] | dict[str, int],
+        *,
+        seed: int = 0,
+        vnodes: int = 160,
+        epsilon: float = 0.25,
+        panic_threshold: float = 0.5,
+    ) -> BoundedLoadHash: ...
+    def pick(self, key: str | bytes | int | None = None) -> str:
+        """An eligible backend (for `key`, if this balancer hashes keys; the others ignore it).
+
+        Raises `NoBackendAvailable` when no backend is eligible."""
+    def pick_many(self, n_or_keys: int | Iterable[str | bytes | int]) -> list[str]:
+        """`n` picks, or one pick per key, as a list."""
+    def add(self, name: str, weight: int = 1) -> None:
+        """Adds a backend, up. Raises `DuplicateBackend`, or `ConfigError` for a bad weight."""
+    def remove(self, name: str) -> None:
+        """Removes a backend. Raises `UnknownBackend`."""
+    def mark_down(self, name: str) -> bool:
+        """Marks a backend down; returns whether it was up."""
+    def mark_up(self, name: str) -> bool:
+        """Marks a backend up; returns whether it was down."""
+    def start(self, name: str) -> None:
+        """Counts a request to `name` in flight."""
+    def finish(
+        self, name: str, latency_ms: float = 0.0, ok: bool = True, now_ms: float | None = None
+    ) -> None:
+        """Counts a request to `name` finished after `latency_ms`, at `now_ms` (default: the
+        latest time seen). Raises `NotInFlight` if none was started."""
+    def advance(self, now_ms: float) -> None:
+        """Moves time on (milliseconds, any fixed origin): slow start ramps, estimates decay."""
+    def request(self, key: str | bytes | int | None = None) -> Request:
+        """A context manager around one request: picks, starts, and finishes with its latency."""
+    @property
+    def backends(self) -> list[str]:
+        """The backends' names in insertion order."""
+    @property
+    def in_panic(self) -> bool:
+        """Fewer than `panic_threshold` of the backends are up: all are eligible."""
+    def weight(self, name: str) -> int: ...
+    def is_up(self, name: str) -> bool: ...
+    def in_flight(self, name: str) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...

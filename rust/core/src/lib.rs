@@ -69,6 +69,7 @@
 //! byte offset, and the log refuses to open. `Wal` is `Send`: it blocks on fsync, so run it in
 //! a worker thread, never on an event loop. The file format is in the [`wal`] module docs.
 
+pub mod balance;
 pub mod codec;
 pub mod detect;
 pub mod error;

@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod detect;
+mod balance;
 mod errors;
 mod node;
 mod ready;
@@ -33,5 +34,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<detect::DetectorFigures>()?;
     m.add_class::<detect::DetectSimReport>()?;
     m.add_function(wrap_pyfunction!(detect::run_detect_sim, m)?)?;
+    balance::register(m)?;
     Ok(())
 }

@@ -1,0 +1,132 @@
+"""One `pick()` per balancer against a no-op call into the extension, keyed lookups against
+uhashring's `get_node`, `pick_many` of 1,000,000 keys, and a Maglev build for 1,000 backends,
+each group measured in one run; the ratios print at the end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from senate import RaftNode
+from senate.balance import (
+    Balancer,
+    BoundedLoadHash,
+    JumpHash,
+    LeastRequest,
+    Maglev,
+    PeakEwma,
+    Random,
+    Rendezvous,
+    RingHash,
+    RoundRobin,
+    SmoothWeighted,
+    WeightedRandom,
+)
+
+ALL = [
+    RoundRobin,
+    Random,
+    WeightedRandom,
+    SmoothWeighted,
+    LeastRequest,
+    PeakEwma,
+    RingHash,
+    Maglev,
+    Rendezvous,
+    JumpHash,
+    BoundedLoadHash,
+]
+#: A cluster's worth of backends: the nodes a client spreads its reads over.
+PICK_BACKENDS = 10
+LOOKUP_BACKENDS = 100
+KEYS = [f"user:{i}" for i in range(1024)]
+MANY = 1_000_000
+
+
+def names(n: int) -> list[str]:
+    return [f"backend-{i}" for i in range(n)]
+
+
+@pytest.mark.benchmark(group="balance-pick")
+def test_noop(benchmark: Any, record_median: Callable[[str, str, object], None]) -> None:
+    benchmark(RaftNode(1, [1]).noop)
+    record_median("balance-pick", "noop", benchmark)
+
+
+@pytest.mark.benchmark(group="balance-pick")
+@pytest.mark.parametrize("cls", ALL, ids=lambda cls: cls.__name__)
+def test_pick(
+    benchmark: Any, record_median: Callable[[str, str, object], None], cls: Callable[..., Balancer]
+) -> None:
+    lb = cls(names(PICK_BACKENDS))
+    benchmark(lb.pick)
+    record_median("balance-pick", cls.__name__, benchmark)
+
+
+def _cycle_keys(lookup: Callable[[str], object]) -> Callable[[], None]:
+    keys = KEYS
+
+    def lookups() -> None:
+        for key in keys:
+            lookup(key)
+
+    return lookups
+
+
+@pytest.mark.benchmark(group="balance-lookup")
+@pytest.mark.parametrize("cls", [RingHash, Maglev], ids=lambda cls: cls.__name__)
+def test_lookup(
+    benchmark: Any, record_median: Callable[[str, str, object], None], cls: Callable[..., Balancer]
+) -> None:
+    benchmark(_cycle_keys(cls(names(LOOKUP_BACKENDS)).pick))
+    record_median("balance-lookup", cls.__name__, benchmark)
+
+
+@pytest.mark.benchmark(group="balance-lookup")
+def test_lookup_uhashring(
+    benchmark: Any, record_median: Callable[[str, str, object], None]
+) -> None:
+    uhashring = pytest.importorskip("uhashring")
+    ring = uhashring.HashRing(nodes=names(LOOKUP_BACKENDS))
+    benchmark(_cycle_keys(ring.get_node))
+    record_median("balance-lookup", "uhashring", benchmark)
+
+
+@pytest.mark.benchmark(group="balance-pick-many")
+@pytest.mark.parametrize(
+    "cls", [RoundRobin, Random, RingHash, Maglev, JumpHash], ids=lambda c: c.__name__
+)
+def test_pick_many(
+    benchmark: Any, record_median: Callable[[str, str, object], None], cls: Callable[..., Balancer]
+) -> None:
+    lb = cls(names(LOOKUP_BACKENDS))
+    keys = list(range(MANY))
+    result = benchmark.pedantic(lb.pick_many, args=(keys,), rounds=5, iterations=1)
+    assert len(result) == MANY
+    record_median("balance-pick-many", cls.__name__, benchmark)
+
+
+@pytest.mark.benchmark(group="balance-maglev-build")
+def test_maglev_build(benchmark: Any, record_median: Callable[[str, str, object], None]) -> None:
+    backends = names(1000)
+    lb = benchmark.pedantic(
+        Maglev, args=(backends,), kwargs={"table_size": 65_537}, rounds=10, iterations=1
+    )
+    assert lb.table_size == 65_537
+    record_median("balance-maglev-build", "maglev-1000", benchmark)
+
+
+def test_maglev_build_within_budget() -> None:
+    """The speed item, asserted loosely enough for a shared machine: best of five <= 5 ms."""
+    backends = names(1000)
+    best = min(_timed(lambda: Maglev(backends, table_size=65_537)) for _ in range(5))
+    assert best <= 0.005, f"Maglev build for 1,000 backends took {best * 1e3:.2f} ms"
+
+
+def _timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
