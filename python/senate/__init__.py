@@ -1,8 +1,9 @@
 """senate: an embeddable consensus toolkit for Python services, with a Rust core.
 
-The Rust core is sans-IO: a `RaftNode` takes ticks, frames from peers and proposals, and
-hands back a `Ready` (messages to send, entries to apply). Everything that touches the world
-is the caller's.
+Embed a `Node` to replicate a `StateMachine` (methods marked `@replicated` and
+`@linearizable`) across machines, durably. Underneath, the Rust core is sans-IO: a `RaftNode`
+takes ticks, frames from peers and proposals, and hands back a `Ready` (messages to send,
+entries to persist through a `Wal` and to apply); `senate.node` drives it with asyncio.
 """
 
 from senate._core import (
@@ -14,8 +15,10 @@ from senate._core import (
     RaftNode,
     Ready,
     SimReport,
+    Snapshot,
     Status,
     ThroughputReport,
+    Wal,
     __version__,
     run_detect_sim,
     run_sim,
@@ -34,6 +37,8 @@ from senate.balance import (
     SmoothWeighted,
     WeightedRandom,
 )
+from senate.batteries import ReplCounter, ReplDict, ReplLock
+from senate.config import NodeConfig
 from senate.errors import (
     Compacted,
     ConfigError,
@@ -48,10 +53,22 @@ from senate.errors import (
     StorageError,
     Unavailable,
     UnknownPeer,
+    WalCorrupt,
+    WalError,
+)
+from senate.node import CallTimeout, Node, NodeNotRunning, NodeStatus, Overloaded, PeerInfo
+from senate.statemachine import (
+    NodeThread,
+    NotAttached,
+    StateMachine,
+    UnknownCommand,
+    linearizable,
+    replicated,
 )
 
 __all__ = [
     "BoundedLoadHash",
+    "CallTimeout",
     "Compacted",
     "ConfigError",
     "DecodeError",
@@ -61,31 +78,50 @@ __all__ = [
     "HeartbeatDetector",
     "InvalidMessage",
     "InvalidTime",
-    "NotLeader",
-    "PhiAccrualDetector",
     "JumpHash",
     "LeastRequest",
     "Maglev",
+    "Node",
+    "NodeConfig",
+    "NodeNotRunning",
+    "NodeStatus",
+    "NodeThread",
+    "NotAttached",
+    "NotLeader",
+    "Overloaded",
     "PeakEwma",
+    "PeerInfo",
+    "PhiAccrualDetector",
     "ProposalDropped",
     "RaftNode",
     "Random",
     "Ready",
     "ReadyNotAdvanced",
     "Rendezvous",
+    "ReplCounter",
+    "ReplDict",
+    "ReplLock",
     "RingHash",
     "RoundRobin",
     "SenateError",
     "SimReport",
     "SmoothWeighted",
+    "Snapshot",
     "SnapshotOutOfDate",
+    "StateMachine",
     "Status",
     "StorageError",
     "ThroughputReport",
     "Unavailable",
+    "UnknownCommand",
     "UnknownPeer",
+    "Wal",
+    "WalCorrupt",
+    "WalError",
     "WeightedRandom",
     "__version__",
+    "linearizable",
+    "replicated",
     "run_detect_sim",
     "run_sim",
     "run_throughput",

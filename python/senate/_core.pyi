@@ -3,6 +3,8 @@
 Node ids are positive integers; `None` stands for "no node" (no leader known, no vote cast).
 """
 
+import os
+import pathlib
 from collections.abc import Iterable
 from typing import final
 
@@ -21,14 +23,14 @@ __all__ = [
     "HeartbeatDetector",
     "InvalidMessage",
     "InvalidTime",
-    "NotLeader",
-    "PhiAccrualDetector",
     "JumpHash",
     "LeastRequest",
     "Maglev",
     "NoBackendAvailable",
     "NotInFlight",
+    "NotLeader",
     "PeakEwma",
+    "PhiAccrualDetector",
     "ProposalDropped",
     "RaftNode",
     "Random",
@@ -40,6 +42,7 @@ __all__ = [
     "SenateError",
     "SimReport",
     "SmoothWeighted",
+    "Snapshot",
     "SnapshotOutOfDate",
     "Status",
     "StorageError",
@@ -47,6 +50,9 @@ __all__ = [
     "Unavailable",
     "UnknownBackend",
     "UnknownPeer",
+    "Wal",
+    "WalCorrupt",
+    "WalError",
     "WeightedRandom",
     "__version__",
     "run_detect_sim",
@@ -140,6 +146,49 @@ class Entry:
     def is_noop(self) -> bool:
         """The empty entry a new leader appends at the start of its term (`data` is empty)."""
 
+class WalError(StorageError):
+    """The durable log failed; after a failed write it must be reopened."""
+
+    path: str | None
+    """The file involved, if any."""
+
+class WalCorrupt(WalError):
+    """The durable log holds damaged data at `offset` of `path`; nothing is served from it."""
+
+    offset: int | None
+    """The byte offset of the damaged record in `path`."""
+    problem: str | None
+    """What is wrong there."""
+
+@final
+class Wal:
+    """A segmented write-ahead log in directory `path` (created if missing), recovered on
+    open: a torn tail is truncated, a checksum failure elsewhere raises `WalCorrupt`.
+
+    Hand it to `RaftNode(..., wal=wal)`, which starts from what it recovered; then give it
+    every Ready with `must_persist` (`write`) and every compaction snapshot (`compact`).
+    Both release the GIL: run them in a worker thread.
+    """
+
+    def __new__(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        max_segment_bytes: int | None = None,
+        max_record_bytes: int | None = None,
+    ) -> Wal: ...
+    @property
+    def path(self) -> pathlib.Path: ...
+    def recovered_snapshot(self) -> Snapshot | None:
+        """The snapshot the log recovered (restore the application from it before starting)."""
+    def write(self, ready: Ready) -> None:
+        """Makes the Ready's snapshot, entries and hard state durable (one fsync)."""
+    def compact(self, snapshot: Snapshot) -> None:
+        """Saves a compaction snapshot, then deletes the log files it covers."""
+    def stats(self) -> dict[str, int]:
+        """segment_count, bytes_on_disk, fsync_count, snapshot_index, first_index, last_index."""
+
 @final
 class Snapshot:
     """An application snapshot: the state after applying the log up to `index`."""
@@ -187,6 +236,9 @@ class Ready:
     def must_persist(self) -> bool:
         """True when entries, a hard state or a snapshot are to be made durable."""
     @property
+    def must_sync(self) -> bool:
+        """True when persisting needs an fsync (False: only the commit index moved)."""
+    @property
     def committed(self) -> list[Entry]:
         """Committed entries to apply, in index order."""
     @property
@@ -230,10 +282,12 @@ class Status:
 
 @final
 class RaftNode:
-    """A Raft node over in-memory storage whose messages travel as encoded frames.
+    """A Raft node whose messages travel as encoded frames.
 
     The node never reads a clock or touches the network: the caller ticks it, steps it
-    with the frames received from peers, and handles each `Ready`.
+    with the frames received from peers, and handles each `Ready`. Without `wal` its log is
+    in memory and persisted before each Ready is handed out; with `wal` it starts from what
+    the log recovered and the caller persists each Ready through it (`Wal.write`).
     Limits left as `None` keep the core's defaults. Raises `ConfigError` naming the bad field.
     """
 
@@ -257,6 +311,7 @@ class RaftNode:
         max_uncommitted_bytes: int | None = None,
         max_committed_entries_per_ready: int | None = None,
         max_pending_reads: int | None = None,
+        wal: Wal | None = None,
     ) -> RaftNode: ...
     @property
     def id(self) -> int: ...
@@ -517,6 +572,7 @@ def run_detect_sim(
     1 s heartbeat, 100 ms jitter, 0.1% loss, 1% pauses of mean 1 s capped at 10 s, Akka's phi
     defaults, a 5 s timeout). The same arguments replay the same run. Raises `ConfigError`
     naming the bad argument. Releases the GIL."""
+
 # --- balancers ----------------------------------------------------------------------------
 # Every balancer takes its backends as a list of names (weight 1) or a dict of name to weight
 # (in [1, 1,000,000]); `seed` makes its random choices replay. Bad options raise

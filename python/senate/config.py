@@ -14,8 +14,8 @@ from senate.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
 def config_error(field_name: str, problem: str) -> ConfigError:
     """A `ConfigError` with `field` and `problem` set, as the core raises them."""
     err = ConfigError(f"invalid config: {field_name}: {problem}")
-    err.field = field_name  # type: ignore[attr-defined]
-    err.problem = problem  # type: ignore[attr-defined]
+    err.field = field_name
+    err.problem = problem
     return err
 
 

@@ -11,7 +11,9 @@ SenateError
 ├── StorageError
 │   ├── Compacted          .index, .first_index
 │   ├── Unavailable        .index, .last_index
-│   └── SnapshotOutOfDate  .index, .current
+│   ├── SnapshotOutOfDate  .index, .current
+│   └── WalError           .path
+│       └── WalCorrupt     .path, .offset, .problem
 ├── DecodeError
 └── InvalidTime        .now_ms, .problem (a failure detector's time argument)
 """
@@ -30,6 +32,8 @@ from senate._core import (
     StorageError,
     Unavailable,
     UnknownPeer,
+    WalCorrupt,
+    WalError,
 )
 
 __all__ = [
@@ -46,4 +50,6 @@ __all__ = [
     "StorageError",
     "Unavailable",
     "UnknownPeer",
+    "WalCorrupt",
+    "WalError",
 ]

@@ -14,6 +14,7 @@ ready, advance, status), so any core offering it (Raft today) can be driven.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import os
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from senate._core import (
     DecodeError,
@@ -37,6 +38,7 @@ from senate._core import (
     Snapshot,
     Status,
     UnknownPeer,
+    Wal,
 )
 from senate.config import NodeConfig
 from senate.transport import PeerConnection, Transport, TransportLimits, parse_host_port
@@ -132,7 +134,7 @@ class Node:
         self.id = config.id
         self.loop: asyncio.AbstractEventLoop | None = None
         self._core: Core | None = None
-        self._wal: Any = None
+        self._wal: Wal | None = None
         self._transport: Transport | None = None
         self._driver: asyncio.Task[None] | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -183,14 +185,11 @@ class Node:
         )
         options.update(cfg.core_options)
         if cfg.data_dir is not None:
-            from senate._core import Wal
-
-            os.makedirs(cfg.data_dir, exist_ok=True)
+            data_dir = cfg.data_dir
+            os.makedirs(data_dir, exist_ok=True)
             self._wal = await self.loop.run_in_executor(
                 self._disk,
-                lambda: Wal(
-                    cfg.data_dir, fsync=cfg.fsync, max_segment_bytes=cfg.max_segment_bytes
-                ),
+                lambda: Wal(data_dir, fsync=cfg.fsync, max_segment_bytes=cfg.max_segment_bytes),
             )
             snapshot = self._wal.recovered_snapshot()
             if snapshot is not None:
@@ -224,10 +223,8 @@ class Node:
             self._ticker.cancel()
         self._wake.set()
         if self._driver is not None:
-            try:
+            with contextlib.suppress(Exception):  # already logged by the driver
                 await self._driver
-            except Exception:  # already logged by the driver
-                pass
         if self._transport is not None:
             await self._transport.stop()
         if self._compaction is not None:
@@ -250,7 +247,9 @@ class Node:
         return self._transport.port
 
     # --- the public calls ---------------------------------------------------------------
-    def propose(self, command: bytes, slot: int = 0, timeout: float | None = None) -> Awaitable[Any]:
+    def propose(
+        self, command: bytes, slot: int = 0, timeout: float | None = None
+    ) -> Awaitable[Any]:
         """Replicates `command`; the awaitable gives what `apply` returned for it on this node
         (or raises what it raised), once the command is committed and applied here."""
         if not self._running:
@@ -279,9 +278,7 @@ class Node:
         self._read_waiters.append(fut)
         self._wake.set()
         try:
-            await asyncio.wait_for(
-                fut, self.config.call_timeout_s if timeout is None else timeout
-            )
+            await asyncio.wait_for(fut, self.config.call_timeout_s if timeout is None else timeout)
         except asyncio.TimeoutError:
             raise CallTimeout(f"node {self.id}: read not confirmed in time") from None
 
@@ -548,7 +545,8 @@ class Node:
         """Takes a snapshot of the state machines at the applied index and compacts the log
         (the file is written in a worker thread)."""
         core = core or self._core
-        assert core is not None and self.loop is not None
+        assert core is not None
+        assert self.loop is not None
         if self.applied_index <= self.snapshot_index:
             return
         snap = core.compact(self.applied_index, self._snapshot_bytes())

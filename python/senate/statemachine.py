@@ -35,9 +35,9 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from senate._core import SenateError
 
@@ -73,7 +73,7 @@ class StateMachine:
 
     _senate_node: Node | None = None
     _senate_slot: int = 0
-    _senate_commands: dict[str, Callable[..., Any]] = {}
+    _senate_commands: ClassVar[dict[str, Callable[..., Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -200,10 +200,14 @@ class BoundRead(Generic[R]):
         self._func = func
         self._sm = sm
 
-    def __call__(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Coroutine[Any, Any, R]:
+    def __call__(
+        self, *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> Coroutine[Any, Any, R]:
         return self._read(args, kwargs, timeout)
 
-    async def _read(self, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None) -> R:
+    async def _read(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+    ) -> R:
         await self._sm.node.read_barrier(timeout)
         return self._func(self._sm, *args, **kwargs)
 
@@ -219,16 +223,18 @@ class BoundRead(Generic[R]):
 class NodeThread:
     """Runs a `Node` on its own event loop in a background thread, for threaded programs.
 
-        thread = NodeThread(node)
-        thread.start()            # returns once the node is serving
-        counter.add.sync(1)
-        thread.stop()
+    thread = NodeThread(node)
+    thread.start()            # returns once the node is serving
+    counter.add.sync(1)
+    thread.stop()
     """
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=f"senate-node-{node.id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"senate-node-{node.id}", daemon=True
+        )
         self._started = threading.Event()
         self._error: BaseException | None = None
 

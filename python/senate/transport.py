@@ -284,7 +284,6 @@ class Transport:
         host, port = self.peers[peer_id]
         delay_s = self.limits.reconnect_min_s
         while not self._stopping:
-            conn: PeerConnection | None = None
             try:
                 _, conn = await asyncio.wait_for(
                     loop.create_connection(lambda: PeerConnection(self, peer_id), host, port),
