@@ -190,7 +190,11 @@ def test_calls_survive_kill_9_of_the_leader_and_restart(cluster: ProcCluster) ->
     c.start(leader)
     wait_for("the restarted node to catch up", lambda: len(c.tags(leader)) >= len(acked))
     for i in c.ids:
-        wait_for(f"node {i} to apply all", lambda i=i: len(c.tags(i)) >= len(acked))
+
+        def caught_up(node_id: int = i) -> bool:
+            return len(c.tags(node_id)) >= len(acked)
+
+        wait_for(f"node {i} to apply all", caught_up)
         tags = c.tags(i)
         assert set(acked) <= set(tags), f"node {i} lost acknowledged calls"
         assert tags == c.tags(new_leader), f"node {i} applied in another order"
