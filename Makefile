@@ -18,8 +18,8 @@ build: ## Build the wheel into dist/
 lint: ## rustfmt, clippy (warnings are errors), ruff, mypy and stubtest (needs `make install`)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(PYTHON) -m ruff check python tests benches
-	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m ruff check python tests benches examples
+	$(PYTHON) -m ruff format --check python tests benches examples
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest senate._core
 
@@ -33,6 +33,7 @@ test: install lint test-rust test-python ## Install, then lint and run every tes
 
 bench: ## senate bench, then the pytest-benchmark suites (needs `make install`)
 	$(PYTHON) -m senate bench
+	$(PYTHON) benches/embedded_counter.py
 	$(PYTHON) -m pytest benches --benchmark-enable
 
 bench-rust: ## The criterion benches of the core

@@ -22,7 +22,7 @@ import logging
 import sys
 from typing import Any
 
-from senate import Node, StateMachine, linearizable, replicated
+from senate import Node, StateMachine, linearizable, replicated, run
 
 
 class TaggedCounter(StateMachine):
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--snapshot-entries", type=int, default=100_000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
-    asyncio.run(serve(args))
+    run(serve(args))  # uvloop when installed
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ from senate.errors import (
     WalCorrupt,
     WalError,
 )
-from senate.node import CallTimeout, Node, NodeNotRunning, NodeStatus, Overloaded, PeerInfo
+from senate.node import CallTimeout, Node, NodeNotRunning, NodeStatus, Overloaded, PeerInfo, run
 from senate.statemachine import (
     NodeThread,
     NotAttached,
@@ -122,6 +122,7 @@ __all__ = [
     "__version__",
     "linearizable",
     "replicated",
+    "run",
     "run_detect_sim",
     "run_sim",
     "run_throughput",

@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from senate.statemachine import StateMachine, linearizable, replicated
 

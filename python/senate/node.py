@@ -20,12 +20,12 @@ import logging
 import os
 import struct
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from senate._core import (
     DecodeError,
@@ -56,6 +56,31 @@ ENVELOPE = struct.Struct("<QQH")
 #: Ticks handed to the core per wake-up, at most: a loop stalled for a second must not make
 #: this node's followers' timers all fire at once when it comes back.
 MAX_TICKS_PER_WAKE = 2
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed (unless `SENATE_LOOP=asyncio`), else asyncio's."""
+    if os.environ.get("SENATE_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+        except ImportError:
+            pass
+    return asyncio.new_event_loop()
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)` on the loop `new_event_loop` picks."""
+    loop = new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 class Core(Protocol):

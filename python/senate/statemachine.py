@@ -37,7 +37,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from senate._core import SenateError
 
@@ -230,8 +230,10 @@ class NodeThread:
     """
 
     def __init__(self, node: Node) -> None:
+        from senate.node import new_event_loop
+
         self.node = node
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_event_loop()
         self._thread = threading.Thread(
             target=self._run, name=f"senate-node-{node.id}", daemon=True
         )

@@ -24,6 +24,7 @@ import random
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 log = logging.getLogger("senate.transport")
 
@@ -80,16 +81,18 @@ class PeerConnection(asyncio.Protocol):
 
     # --- asyncio callbacks --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
+        # uvloop's transports are not asyncio.Transport subclasses but offer the same API.
+        self.transport = cast(asyncio.Transport, transport)
+        sock = self.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 import socket
 
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.peer_id is not None:  # we dialed: speak first
-            transport.write(encode_hello(self.owner.cluster_id, self.owner.node_id, self.peer_id))
+            self.transport.write(
+                encode_hello(self.owner.cluster_id, self.owner.node_id, self.peer_id)
+            )
         loop = asyncio.get_running_loop()
         loop.call_later(self.owner.limits.handshake_timeout_s, self._handshake_deadline)
 

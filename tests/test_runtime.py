@@ -1,0 +1,290 @@
+"""The node runtime in one process: real TCP on 127.0.0.1, real durable logs in temp dirs.
+
+Waits are conditions with deadlines; nothing asserts on wall-clock speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import senate
+from senate import (
+    CallTimeout,
+    ConfigError,
+    Node,
+    NodeThread,
+    Overloaded,
+    ReplCounter,
+    ReplDict,
+    ReplLock,
+    StateMachine,
+    Wal,
+    WalCorrupt,
+    linearizable,
+    replicated,
+)
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+async def until(what: str, cond: Callable[[], Any], deadline_s: float = 20.0) -> Any:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while not (value := cond()):
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+    return value
+
+
+class Register(StateMachine):
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.history: list[Any] = []
+
+    @replicated
+    def put(self, value: Any) -> int:
+        self.value = value
+        self.history.append(value)
+        return len(self.history)
+
+    @replicated
+    def fail(self, message: str) -> None:
+        raise ValueError(message)
+
+    @linearizable
+    def get(self) -> Any:
+        return self.value
+
+
+def peers_of(ports: Sequence[int]) -> dict[int, str]:
+    return {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(ports)}
+
+
+@asynccontextmanager
+async def cluster(
+    tmp: Path, make: Callable[[], Any], size: int = 3, **options: Any
+) -> AsyncIterator[tuple[list[Node], list[Any]]]:
+    peers = peers_of(free_ports(size))
+    machines = [make() for _ in range(size)]
+    nodes = [
+        Node(machines[i], id=i + 1, peers=peers, data_dir=str(tmp / str(i + 1)), **options)
+        for i in range(size)
+    ]
+    for node in nodes:
+        await node.start()
+    try:
+        await until("a leader", lambda: any(n.role == "leader" for n in nodes))
+        yield nodes, machines
+    finally:
+        for node in nodes:
+            await node.stop()
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ConfigError) as e:
+        senate.NodeConfig(id=4, peers={1: "127.0.0.1:1"})
+    assert e.value.field == "peers"
+    with pytest.raises(ConfigError) as e:
+        senate.NodeConfig(id=1, peers={1: "nohost"})
+    assert e.value.field == "peers"
+    with pytest.raises(ConfigError) as e:
+        senate.NodeConfig(id=1, peers={1: "127.0.0.1:7000"}, tick_ms=0)
+    assert e.value.field == "tick_ms"
+    with pytest.raises(ConfigError) as e:
+        senate.NodeConfig(
+            id=1, peers={1: "127.0.0.1:7000"}, election_timeout_ticks=2, heartbeat_interval_ticks=2
+        )
+    assert e.value.field == "heartbeat_interval_ticks"
+
+
+def test_replicated_calls_from_every_node_reads_and_errors(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with cluster(tmp_path, Register) as (nodes, regs):
+            for i, reg in enumerate(regs):
+                assert await reg.put(f"from {i + 1}") == i + 1
+            # Every node applied every command, in the same order.
+            await until("all applied", lambda: all(len(r.history) == 3 for r in regs))
+            assert all(r.history == regs[0].history for r in regs)
+            # A linearizable read at any node sees the last write.
+            for reg in regs:
+                assert await reg.get() == "from 3"
+            # A command's own exception reaches its caller; the state stays consistent.
+            with pytest.raises(ValueError, match="no such thing"):
+                await regs[1].fail("no such thing")
+            # Many calls in flight at once, from a follower.
+            follower = next(i for i, n in enumerate(nodes) if n.role != "leader")
+            results = await asyncio.gather(*(regs[follower].put(k) for k in range(200)))
+            assert sorted(results) == list(range(4, 204))
+            status = nodes[follower].status()
+            assert status.role == "follower"
+            assert status.applied_index >= 200
+            assert {p.id for p in status.peers} == {1, 2, 3} - {follower + 1}
+            assert all(p.connected for p in status.peers)
+
+    asyncio.run(main())
+
+
+def test_restart_recovers_state_from_the_durable_log(tmp_path: Path) -> None:
+    async def main() -> None:
+        peers = peers_of(free_ports(3))
+        regs = [Register() for _ in range(3)]
+
+        def make_node(i: int) -> Node:
+            return Node(regs[i], id=i + 1, peers=peers, data_dir=str(tmp_path / str(i + 1)))
+
+        nodes = [make_node(i) for i in range(3)]
+        for node in nodes:
+            await node.start()
+        for k in range(50):
+            await regs[0].put(k)
+        await until("all applied", lambda: all(len(r.history) == 50 for r in regs))
+        for node in nodes:
+            await node.stop()
+        # Fresh state machines over the same data directories: the log rebuilds them.
+        regs = [Register() for _ in range(3)]
+        nodes = [make_node(i) for i in range(3)]
+        for node in nodes:
+            await node.start()
+        try:
+            assert await regs[2].put("after") == 51
+            assert regs[2].history == [*range(50), "after"]
+        finally:
+            for node in nodes:
+                await node.stop()
+
+    asyncio.run(main())
+
+
+def test_snapshots_compact_the_log_and_rebuild_on_restart(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with cluster(tmp_path, Register, snapshot_entries=20) as (nodes, regs):
+            for k in range(100):
+                await regs[0].put(k)
+            await until("a snapshot", lambda: all(n.snapshot_index >= 20 for n in nodes))
+        wal = Wal(tmp_path / "1")
+        snap = wal.recovered_snapshot()
+        assert snap is not None
+        assert snap.index >= 20
+        assert wal.stats()["snapshot_index"] == snap.index
+
+    asyncio.run(main())
+
+
+def test_calls_time_out_without_a_quorum(tmp_path: Path) -> None:
+    async def main() -> None:
+        peers = peers_of(free_ports(3))
+        reg = Register()
+        node = Node(reg, id=1, peers=peers, data_dir=str(tmp_path), call_timeout_s=0.3)
+        await node.start()
+        try:
+            with pytest.raises(CallTimeout):
+                await reg.put(1)
+            with pytest.raises(CallTimeout):
+                await reg.get(timeout=0.2)
+            assert reg.history == []
+        finally:
+            await node.stop()
+
+    asyncio.run(main())
+
+
+def test_too_many_pending_calls_are_refused(tmp_path: Path) -> None:
+    async def main() -> None:
+        peers = peers_of(free_ports(3))
+        reg = Register()
+        node = Node(reg, id=1, peers=peers, max_pending_calls=2, call_timeout_s=0.5)
+        await node.start()
+        try:
+            first = reg.put(1)
+            second = reg.put(2)
+            with pytest.raises(Overloaded):
+                reg.put(3)
+            for call in (first, second):
+                with pytest.raises(CallTimeout):
+                    await call
+        finally:
+            await node.stop()
+
+    asyncio.run(main())
+
+
+def test_batteries_share_one_node(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with cluster(
+            tmp_path, lambda: [ReplCounter(), ReplDict(), ReplLock(lease_s=0.5)]
+        ) as (_nodes, machines):
+            (c1, d1, l1), (c2, d2, l2), (_c3, d3, _l3) = machines
+            assert await c1.add(5) == 5
+            assert await c2.add(-2) == 3
+            assert await c1.get() == 3
+            await d1.set("k", {"nested": [1, 2]})
+            assert await d2.get("k") == {"nested": [1, 2]}
+            assert await d3.pop("k") == {"nested": [1, 2]}
+            assert await d1.size() == 0
+            # A lock: one holder at a time; it is renewed while held, and expires once its
+            # holder stops renewing.
+            assert await l1.try_acquire("job")
+            assert not await l2.try_acquire("job")
+            await asyncio.sleep(0.8)  # beyond the lease: l1 renews it meanwhile
+            assert not await l2.try_acquire("job")
+            assert await l2.holder("job") == l1._owner
+            assert await l1.release("job")
+            assert await l2.try_acquire("job")
+            l2._held.clear()  # the holder "goes away": it stops renewing
+            await until(
+                "the lease to expire", lambda: l2.locks["job"][1] < __import__("time").time()
+            )
+            assert await l1.try_acquire("job")
+
+    asyncio.run(main())
+
+
+def test_blocking_calls_from_threads(tmp_path: Path) -> None:
+    peers = peers_of(free_ports(1))
+    counter = ReplCounter()
+    node = Node(counter, id=1, peers=peers, data_dir=str(tmp_path))
+    with NodeThread(node):
+        assert counter.add.sync(2) == 2
+        assert counter.add.sync(3, timeout=5.0) == 5
+        assert counter.get.sync() == 5
+        assert node.status().role == "leader"
+
+
+def test_a_corrupt_log_is_refused_with_file_and_offset(tmp_path: Path) -> None:
+    async def main() -> None:
+        peers = peers_of(free_ports(1))
+        reg = Register()
+        node = Node(reg, id=1, peers=peers, data_dir=str(tmp_path))
+        await node.start()
+        for k in range(20):
+            await reg.put(f"value {k}")
+        await node.stop()
+
+    asyncio.run(main())
+    (segment,) = tmp_path.glob("*.wal")
+    data = bytearray(segment.read_bytes())
+    middle = len(data) // 2
+    data[middle] ^= 0x40
+    segment.write_bytes(bytes(data))
+    with pytest.raises(WalCorrupt) as e:
+        Wal(tmp_path)
+    assert e.value.path is not None
+    assert str(segment.name) in str(e.value.path)
+    assert e.value.offset is not None
+    assert 0 < e.value.offset <= middle
