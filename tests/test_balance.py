@@ -229,7 +229,7 @@ def test_evenness(
     figures = {n: evenness(cls, n) for n in sizes}
     record_property("max_over_mean", figures)
     print(f"{name}: max/mean " + ", ".join(f"{n}: {r:.4f}" for n, r in figures.items()))
-    for n, bound in zip(sizes, EVENNESS_BOUNDS[name]):
+    for n, bound in zip(sizes, EVENNESS_BOUNDS[name], strict=False):
         assert figures[n] <= bound + 1e-9, f"{name} over {n}: {figures[n]:.4f} > {bound}"
 
 
@@ -272,8 +272,10 @@ def test_disruption(cls: Callable[..., Balancer], n: int) -> None:
     before = lb.pick_many(keys)
     lb.remove("backend-0")
     after = lb.pick_many(keys)
-    moved = sum(b != a for b, a in zip(before, after)) / len(keys)
-    needless = sum(b != a and b != "backend-0" for b, a in zip(before, after)) / len(keys)
+    moved = sum(b != a for b, a in zip(before, after, strict=True)) / len(keys)
+    needless = sum(b != a and b != "backend-0" for b, a in zip(before, after, strict=True)) / len(
+        keys
+    )
     ideal = 1 / n
     print(
         f"{cls.__name__} n={n}: moved {moved:.5f} (ideal {ideal:.5f}, "

@@ -73,8 +73,8 @@ class ProcCluster:
         self.root = root
         self.ids = list(range(1, size + 1))
         ports = free_ports(2 * size)
-        self.peer_ports = dict(zip(self.ids, ports[:size]))
-        self.control_ports = dict(zip(self.ids, ports[size:]))
+        self.peer_ports = dict(zip(self.ids, ports[:size], strict=True))
+        self.control_ports = dict(zip(self.ids, ports[size:], strict=True))
         self.snapshot_entries = snapshot_entries
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.controls: dict[int, Control] = {}

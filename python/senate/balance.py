@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import time
 from types import TracebackType
-from typing import Union
+from typing import TypeAlias
 
 from senate._core import (
     BoundedLoadHash,
@@ -77,22 +77,22 @@ __all__ = [
 ]
 
 #: A key: a str (hashed as UTF-8), bytes, or an int (taken modulo 2**64).
-Key = Union[str, bytes, int]
+Key: TypeAlias = str | bytes | int
 
 #: Any of the balancers.
-Balancer = Union[
-    RoundRobin,
-    Random,
-    WeightedRandom,
-    SmoothWeighted,
-    LeastRequest,
-    PeakEwma,
-    RingHash,
-    Maglev,
-    Rendezvous,
-    JumpHash,
-    BoundedLoadHash,
-]
+Balancer: TypeAlias = (
+    RoundRobin
+    | Random
+    | WeightedRandom
+    | SmoothWeighted
+    | LeastRequest
+    | PeakEwma
+    | RingHash
+    | Maglev
+    | Rendezvous
+    | JumpHash
+    | BoundedLoadHash
+)
 
 
 class Request:

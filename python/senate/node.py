@@ -453,8 +453,11 @@ class Node:
     def _expire_calls(self) -> None:
         assert self.loop is not None
         now = self.loop.time()
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, seq = heapq.heappop(self._deadlines)
+        deadlines = self._deadlines
+        # Pops expired calls, and answered ones at the top (calls are mostly answered in the
+        # order of their deadlines, so this keeps the heap about as small as `_pending`).
+        while deadlines and (deadlines[0][0] <= now or deadlines[0][1] not in self._pending):
+            _, seq = heapq.heappop(deadlines)
             fut = self._pending.pop(seq, None)
             if fut is not None and not fut.done():
                 fut.set_exception(CallTimeout(f"node {self.id}: call not committed in time"))
@@ -553,7 +556,7 @@ class Node:
                 f"snapshot holds {len(parts)} state machines, this node has "
                 f"{len(self.state_machines)}"
             )
-        for sm, part in zip(self.state_machines, parts):
+        for sm, part in zip(self.state_machines, parts, strict=True):
             sm.restore(part)
 
     def _maybe_snapshot(self, core: Core) -> None:

@@ -6,8 +6,8 @@
 
 use pyo3::prelude::*;
 
-mod detect;
 mod balance;
+mod detect;
 mod errors;
 mod node;
 mod ready;
