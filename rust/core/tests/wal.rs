@@ -20,7 +20,7 @@ const SMALL_SEGMENT_BYTES: u64 = 512;
 fn ent(index: Index, term: Term) -> Entry {
     // Payload length varies with the index so that records have different sizes.
     let data = Bytes::from(vec![index as u8; (index % 7) as usize * 5]);
-    let kind = if index % 11 == 0 { EntryKind::NoOp } else { EntryKind::Normal };
+    let kind = if index.is_multiple_of(11) { EntryKind::NoOp } else { EntryKind::Normal };
     let data = if kind == EntryKind::NoOp { Bytes::new() } else { data };
     Entry { index, term, kind, data }
 }
@@ -40,8 +40,13 @@ fn hs(term: Term, vote: u64, commit: Index) -> HardState {
     HardState { term, vote, commit }
 }
 
+/// Options for tests that reopen a log while the "crashed" handle still exists.
+fn unlocked() -> WalOptions {
+    WalOptions { lock_dir: false, ..WalOptions::default() }
+}
+
 fn small_segments() -> WalOptions {
-    WalOptions { max_segment_bytes: SMALL_SEGMENT_BYTES, ..WalOptions::default() }
+    WalOptions { max_segment_bytes: SMALL_SEGMENT_BYTES, ..unlocked() }
 }
 
 fn open(dir: &Path, options: &WalOptions) -> (Wal, Recovered) {
@@ -192,18 +197,18 @@ fn compact_both(wal: &mut Wal, model: &mut Model, snapshot: &Snapshot) {
 #[test]
 fn a_new_log_recovers_empty() {
     let dir = TempDir::new().unwrap();
-    let (wal, recovered) = open(dir.path(), &WalOptions::default());
+    let (wal, recovered) = open(dir.path(), &unlocked());
     assert_eq!(recovered, Recovered::default());
     let stats = wal.stats();
     assert_eq!((stats.segment_count, stats.first_index, stats.last_index), (1, 1, 0));
     drop(wal);
-    assert_eq!(reopened(dir.path(), &WalOptions::default()), Recovered::default());
+    assert_eq!(reopened(dir.path(), &unlocked()), Recovered::default());
 }
 
 #[test]
 fn round_trip_of_batches_overwrites_hard_states_and_snapshots() {
     let dir = TempDir::new().unwrap();
-    let options = WalOptions::default();
+    let options = unlocked();
     let (mut wal, _) = open(dir.path(), &options);
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=5, 1), Some(hs(1, 1, 0)));
@@ -234,7 +239,7 @@ fn round_trip_of_batches_overwrites_hard_states_and_snapshots() {
 #[test]
 fn one_fsync_per_write() {
     let dir = TempDir::new().unwrap();
-    let (mut wal, _) = open(dir.path(), &WalOptions::default());
+    let (mut wal, _) = open(dir.path(), &unlocked());
     let before = wal.stats().fsync_count;
     wal.write(None, &ents(1..=64, 1), Some(hs(1, 1, 0))).unwrap();
     assert_eq!(wal.stats().fsync_count, before + 1);
@@ -245,7 +250,7 @@ fn one_fsync_per_write() {
 #[test]
 fn entries_at_or_below_the_snapshot_are_skipped() {
     let dir = TempDir::new().unwrap();
-    let options = WalOptions::default();
+    let options = unlocked();
     let (mut wal, _) = open(dir.path(), &options);
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=4, 1), None);
@@ -358,7 +363,7 @@ proptest! {
 #[test]
 fn a_cut_at_every_byte_of_the_last_write_recovers_every_acknowledged_batch() {
     let dir = TempDir::new().unwrap();
-    let options = WalOptions::default();
+    let options = unlocked();
     let (mut wal, _) = open(dir.path(), &options);
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=6, 1), Some(hs(1, 1, 2)));
@@ -405,7 +410,7 @@ fn a_cut_at_every_byte_of_the_last_write_recovers_every_acknowledged_batch() {
 #[test]
 fn a_zero_filled_tail_is_cut() {
     let dir = TempDir::new().unwrap();
-    let options = WalOptions::default();
+    let options = unlocked();
     let (mut wal, _) = open(dir.path(), &options);
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=3, 1), Some(hs(1, 1, 1)));
@@ -423,7 +428,7 @@ fn a_zero_filled_tail_is_cut() {
 #[test]
 fn a_checksum_failure_of_the_final_record_is_a_torn_tail() {
     let dir = TempDir::new().unwrap();
-    let options = WalOptions::default();
+    let options = unlocked();
     let (mut wal, _) = open(dir.path(), &options);
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=3, 1), None);
@@ -487,7 +492,7 @@ fn a_missing_middle_segment_is_corruption() {
 #[test]
 fn a_damaged_snapshot_file_the_log_needs_is_corruption() {
     let dir = TempDir::new().unwrap();
-    let options = WalOptions::default();
+    let options = unlocked();
     let (mut wal, _) = open(dir.path(), &options);
     wal.write(None, &ents(1..=5, 1), None).unwrap();
     wal.compact(&snap(4, 1)).unwrap();
@@ -505,7 +510,7 @@ fn a_damaged_snapshot_file_the_log_needs_is_corruption() {
 #[test]
 fn a_record_above_the_limit_is_refused_and_nothing_is_written() {
     let dir = TempDir::new().unwrap();
-    let options = WalOptions { max_record_bytes: 1024, ..WalOptions::default() };
+    let options = WalOptions { max_record_bytes: 1024, ..unlocked() };
     let (mut wal, _) = open(dir.path(), &options);
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=2, 1), None);
@@ -526,7 +531,7 @@ fn a_record_above_the_limit_is_refused_and_nothing_is_written() {
 #[test]
 fn a_header_claiming_two_to_the_forty_bytes_is_corruption_even_at_the_tail() {
     let dir = TempDir::new().unwrap();
-    let options = WalOptions::default();
+    let options = unlocked();
     let (mut wal, _) = open(dir.path(), &options);
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=3, 1), None);
@@ -565,7 +570,7 @@ fn a_header_claiming_two_to_the_forty_bytes_is_corruption_even_at_the_tail() {
 /// as it was before, the snapshot file's bytes, and the model before.
 fn before_and_after_snapshot(take: impl FnOnce(&mut Wal) -> Snapshot) -> (TempDir, Vec<u8>, Model, Snapshot) {
     let dir = TempDir::new().unwrap();
-    let (mut wal, _) = open(dir.path(), &WalOptions::default());
+    let (mut wal, _) = open(dir.path(), &unlocked());
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=10, 1), Some(hs(1, 1, 8)));
     let before = copy_dir(dir.path());
@@ -575,7 +580,7 @@ fn before_and_after_snapshot(take: impl FnOnce(&mut Wal) -> Snapshot) -> (TempDi
 }
 
 fn check_crash_around_rename(take: impl FnOnce(&mut Wal) -> Snapshot) {
-    let options = WalOptions::default();
+    let options = unlocked();
     let (before, snapshot_bytes, model, snapshot) = before_and_after_snapshot(take);
     let name = format!("{:016x}.snap", snapshot.meta.index);
 
@@ -686,9 +691,9 @@ fn compaction_between_rolls_with_an_overwrite_recovers() {
 #[test]
 fn invalid_options_are_refused() {
     let dir = TempDir::new().unwrap();
-    let tiny = WalOptions { max_segment_bytes: 10, ..WalOptions::default() };
+    let tiny = WalOptions { max_segment_bytes: 10, ..unlocked() };
     assert!(matches!(Wal::open(dir.path(), tiny), Err(WalError::InvalidOptions { field: "max_segment_bytes", .. })));
-    let huge = WalOptions { max_record_bytes: usize::MAX, ..WalOptions::default() };
+    let huge = WalOptions { max_record_bytes: usize::MAX, ..unlocked() };
     assert!(matches!(Wal::open(dir.path(), huge), Err(WalError::InvalidOptions { field: "max_record_bytes", .. })));
 }
 
@@ -732,4 +737,28 @@ fn a_crash_during_a_write_that_rolls_keeps_a_prefix_of_whole_records() {
         assert_eq!(reopened(copy.path(), &options), expected.expected(), "cut at {cut}");
     }
     assert_eq!(reopened(dir.path(), &options), model.expected());
+}
+
+#[test]
+fn a_log_directory_is_opened_by_one_handle_at_a_time() {
+    let dir = TempDir::new().unwrap();
+    let (mut wal, _) = open(dir.path(), &WalOptions::default());
+    wal.write(None, &ents(1..=3, 1), Some(hs(1, 1, 0))).unwrap();
+    let second = Wal::open(dir.path(), WalOptions::default());
+    assert!(matches!(second, Err(WalError::Locked { .. })), "a second handle opened a locked log");
+    drop(wal);
+    // The lock goes with the handle (and with the process, on a crash).
+    assert_eq!(reopened(dir.path(), &WalOptions::default()).entries.len(), 3);
+}
+
+#[test]
+fn a_commit_only_hard_state_skips_the_fsync_and_is_made_durable_by_the_next_sync() {
+    let dir = TempDir::new().unwrap();
+    let (mut wal, _) = open(dir.path(), &unlocked());
+    wal.write(None, &ents(1..=2, 1), Some(hs(1, 1, 0))).unwrap();
+    let synced = wal.stats().fsync_count;
+    wal.write_synced(None, &[], Some(hs(1, 1, 2)), false).unwrap();
+    assert_eq!(wal.stats().fsync_count, synced, "a commit-only write was fsynced");
+    drop(wal);
+    assert_eq!(reopened(dir.path(), &unlocked()).hard_state, hs(1, 1, 2));
 }

@@ -28,6 +28,9 @@ pub enum WalError {
     /// An option is out of its range; `field` names it.
     #[error("invalid WAL option {field}: {problem}")]
     InvalidOptions { field: &'static str, problem: &'static str },
+    /// Another open `Wal` (in this process or another) holds the directory's lock file `path`.
+    #[error("the log directory is in use: {path} is locked by another process or handle")]
+    Locked { path: PathBuf },
     /// An earlier `write` or `compact` failed; reopen the log to go on.
     #[error("the log failed earlier and must be reopened")]
     Failed,

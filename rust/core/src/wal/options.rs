@@ -25,6 +25,10 @@ pub struct WalOptions {
     /// The largest record payload written or read. Checked on write before anything is written,
     /// and on read before a record's bytes are touched. In `[MIN_RECORD_BYTES, MAX_RECORD_BYTES]`.
     pub max_record_bytes: usize,
+    /// Hold an advisory lock on the directory while the log is open, so that a second handle
+    /// (another process, or a mistake in this one) cannot interleave records. `false` only for
+    /// tests that reopen a log while the "crashed" handle still exists.
+    pub lock_dir: bool,
 }
 
 impl Default for WalOptions {
@@ -33,6 +37,7 @@ impl Default for WalOptions {
             fsync: true,
             max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            lock_dir: true,
         }
     }
 }

@@ -40,6 +40,13 @@ impl Wal {
     pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
         options.validate()?;
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let dir_lock = if options.lock_dir { Some(lock_dir(dir)?) } else { None };
+        let (mut wal, recovered) = Wal::open_locked(dir, options)?;
+        wal.dir_lock = dir_lock;
+        Ok((wal, recovered))
+    }
+
+    fn open_locked(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
         let mut segment_seqs = Vec::new();
         let mut snapshot_indexes = Vec::new();
         for name in file_names(dir)? {
@@ -60,6 +67,22 @@ impl Wal {
         recover(dir, options, &segment_seqs, &snapshot_indexes)
     }
 }
+
+/// Takes the advisory lock of `dir` (a `LOCK` file, never removed), held while the `Wal` lives:
+/// two processes appending to one log would interleave their records.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, WalError> {
+    let path = dir.join(LOCK_FILE_NAME);
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_error(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(WalError::Locked { path }),
+        Err(std::fs::TryLockError::Error(source)) => Err(WalError::Io { path, source }),
+    }
+}
+
+/// The name of the lock file in a log directory.
+pub const LOCK_FILE_NAME: &str = "LOCK";
 
 /// Starts a new, empty log in `dir`.
 fn create(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
@@ -186,6 +209,7 @@ fn finish_open(
         buf: Vec::new(),
         fsync_count,
         sync_batch: true,
+        dir_lock: None,
         failed: false,
     };
     let (mut entries, mut snapshot_index) = (replayed.entries, replayed.snapshot_index);

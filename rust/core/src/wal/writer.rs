@@ -78,6 +78,8 @@ pub struct Wal {
     /// Whether the batch being written ends with an fsync (see `write_synced`).
     pub(crate) sync_batch: bool,
     pub(crate) failed: bool,
+    /// The directory's lock, held while this handle lives (set by `open`).
+    pub(crate) dir_lock: Option<File>,
 }
 
 /// A record on its way into the batch buffer.
