@@ -188,6 +188,8 @@ class Wal:
         """Saves a compaction snapshot, then deletes the log files it covers."""
     def stats(self) -> dict[str, int]:
         """segment_count, bytes_on_disk, fsync_count, snapshot_index, first_index, last_index."""
+    def close(self) -> None:
+        """Closes the log and releases its directory's lock; later calls raise `WalError`."""
 
 @final
 class Snapshot:

@@ -257,6 +257,8 @@ class Node:
         self._fail_all(NodeNotRunning(f"node {self.id} stopped"))
         self._disk.shutdown(wait=True)
         self._compactor.shutdown(wait=True)
+        if self._wal is not None:
+            self._wal.close()  # releases the data directory for the next start
         log.info("node %d: stopped", self.id)
 
     async def __aenter__(self) -> Node:

@@ -1,7 +1,7 @@
 //! `Wal`: the durable log a `RaftNode` persists through. Writes release the GIL, so the
 //! runtime runs them in a worker thread while the event loop keeps serving.
 
-use crate::errors::wal_error;
+use crate::errors::{wal_error, WalError};
 use crate::ready::{Ready, Snapshot};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -13,8 +13,9 @@ use std::sync::Mutex;
 /// A segmented write-ahead log in one directory (see `_core.pyi`).
 #[pyclass(frozen, module = "senate._core")]
 pub struct Wal {
-    /// Locked by one writer at a time (the runtime's disk thread, or its compaction thread).
-    inner: Mutex<senate_core::Wal>,
+    /// Locked by one writer at a time (the runtime's disk thread, or its compaction thread);
+    /// `None` once closed (the directory's lock is released with it).
+    inner: Mutex<Option<senate_core::Wal>>,
     /// What the log held when opened, until a `RaftNode` takes it.
     recovered: Mutex<Option<Recovered>>,
     dir: PathBuf,
@@ -40,9 +41,12 @@ impl Wal {
     {
         py.detach(|| {
             let mut wal = self.inner.lock().expect("wal: poisoned lock");
-            f(&mut wal)
+            match wal.as_mut() {
+                Some(wal) => f(wal).map_err(Some),
+                None => Err(None),
+            }
         })
-        .map_err(wal_error)
+        .map_err(|err| err.map_or_else(|| WalError::new_err("the log is closed"), wal_error))
     }
 }
 
@@ -66,7 +70,7 @@ impl Wal {
         }
         let dir = path.clone();
         let (wal, recovered) = py.detach(|| senate_core::Wal::open(&path, options)).map_err(wal_error)?;
-        Ok(Wal { inner: Mutex::new(wal), recovered: Mutex::new(Some(recovered)), dir })
+        Ok(Wal { inner: Mutex::new(Some(wal)), recovered: Mutex::new(Some(recovered)), dir })
     }
 
     #[getter]
@@ -92,8 +96,15 @@ impl Wal {
         self.with_wal(py, move |wal| wal.compact(&snapshot))
     }
 
+    /// Closes the log and releases its directory (later calls raise `WalError`). Waits for a
+    /// write in progress.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| drop(self.inner.lock().expect("wal: poisoned lock").take()));
+    }
+
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self.inner.lock().expect("wal: poisoned lock").stats();
+        let guard = self.inner.lock().expect("wal: poisoned lock");
+        let stats = guard.as_ref().ok_or_else(|| WalError::new_err("the log is closed"))?.stats();
         let dict = PyDict::new(py);
         dict.set_item("segment_count", stats.segment_count)?;
         dict.set_item("bytes_on_disk", stats.bytes_on_disk)?;
