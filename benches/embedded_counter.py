@@ -70,7 +70,7 @@ def senate_node(
         await counter.add(0)  # the leader is serving
         out: dict[str, Any] = {
             "system": "senate",
-            "loop": type(asyncio.get_running_loop()).__module__,
+            "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
         }
         out["role"] = node.role
 
@@ -205,11 +205,11 @@ def compare(seconds: float, inflight: int) -> list[dict[str, Any]]:
 
 
 def report(results: list[dict[str, Any]]) -> str:
-    lines = [f"{'system':10} {'loop':10} {'sequential/s':>14} {'in flight/s':>14}"]
+    lines = [f"{'system':10} {'loop':8} {'caller':9} {'sequential/s':>13} {'in flight/s':>12}"]
     for r in results:
         lines.append(
-            f"{r['system']:10} {r['loop']:10} {r['sequential_calls_per_s']:14,.0f} "
-            f"{r['inflight_calls_per_s']:14,.0f}"
+            f"{r['system']:10} {r['loop']:8} {r.get('role', '?'):9} "
+            f"{r['sequential_calls_per_s']:13,.0f} {r['inflight_calls_per_s']:12,.0f}"
         )
     base = next((r for r in results if r["system"] == "pysyncobj"), None)
     if base is not None:
