@@ -12,33 +12,16 @@ import pytest
 
 from senate import RaftNode
 from senate.balance import (
+    ALGORITHMS,
     Balancer,
-    BoundedLoadHash,
     JumpHash,
-    LeastRequest,
     Maglev,
-    PeakEwma,
     Random,
-    Rendezvous,
     RingHash,
     RoundRobin,
-    SmoothWeighted,
-    WeightedRandom,
 )
 
-ALL = [
-    RoundRobin,
-    Random,
-    WeightedRandom,
-    SmoothWeighted,
-    LeastRequest,
-    PeakEwma,
-    RingHash,
-    Maglev,
-    Rendezvous,
-    JumpHash,
-    BoundedLoadHash,
-]
+ALL = ALGORITHMS
 #: A cluster's worth of backends: the nodes a client spreads its reads over.
 PICK_BACKENDS = 10
 LOOKUP_BACKENDS = 100

@@ -9,6 +9,7 @@ only; nothing sleeps.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,3 +174,14 @@ class Cluster:
                     f"index {index}: node {first[0]} applied {first[1]!r}, "
                     f"node {node_id} applied {data!r}"
                 )
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct TCP ports free on 127.0.0.1 right now (the OS picks them)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from senate import ConfigError
 from senate.balance import (
+    ALGORITHMS,
     Balancer,
     BoundedLoadHash,
     DuplicateBackend,
@@ -22,28 +23,14 @@ from senate.balance import (
     NoBackendAvailable,
     NotInFlight,
     PeakEwma,
-    Random,
     Rendezvous,
     RingHash,
-    RoundRobin,
     SmoothWeighted,
     UnknownBackend,
     WeightedRandom,
 )
 
-ALL = [
-    RoundRobin,
-    Random,
-    WeightedRandom,
-    SmoothWeighted,
-    LeastRequest,
-    PeakEwma,
-    RingHash,
-    Maglev,
-    Rendezvous,
-    JumpHash,
-    BoundedLoadHash,
-]
+ALL = ALGORITHMS
 HASHING = [RingHash, Maglev, Rendezvous, JumpHash, BoundedLoadHash]
 PICKS = 1_000_000
 

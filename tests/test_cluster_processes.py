@@ -19,21 +19,13 @@ from typing import Any
 
 import pytest
 
+from cluster import free_ports
+
 NODE_PROGRAM = Path(__file__).with_name("node_process.py")
 TICK_MS = 10.0
 #: Election timeouts are drawn from [15, 30) ticks; a new leader within ten times the largest
 #: is a liveness bound, not a speed target.
 ELECTION_BOUND_S = 10 * 30 * TICK_MS / 1000
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def wait_for(what: str, cond: Callable[[], Any], deadline_s: float = 30.0) -> Any:

@@ -6,7 +6,6 @@ Waits are conditions with deadlines; nothing asserts on wall-clock speed.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 import senate
+from cluster import free_ports
 from senate import (
     CallTimeout,
     ConfigError,
@@ -30,16 +30,6 @@ from senate import (
     linearizable,
     replicated,
 )
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 async def until(what: str, cond: Callable[[], Any], deadline_s: float = 20.0) -> Any:

@@ -56,6 +56,7 @@ from senate._core import (
 )
 
 __all__ = [
+    "ALGORITHMS",
     "Balancer",
     "BoundedLoadHash",
     "DuplicateBackend",
@@ -92,6 +93,21 @@ Balancer: TypeAlias = (
     | Rendezvous
     | JumpHash
     | BoundedLoadHash
+)
+
+#: Every balancer class, in the order of the module docs.
+ALGORITHMS: tuple[type[Balancer], ...] = (
+    RoundRobin,
+    Random,
+    WeightedRandom,
+    SmoothWeighted,
+    LeastRequest,
+    PeakEwma,
+    RingHash,
+    Maglev,
+    Rendezvous,
+    JumpHash,
+    BoundedLoadHash,
 )
 
 

@@ -197,7 +197,6 @@ class Node:
         if self._running:
             return
         self.loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
         cfg = self.config
         voters = sorted(cfg.peers)
         options: dict[str, Any] = dict(

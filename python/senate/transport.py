@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -86,8 +87,6 @@ class PeerConnection(asyncio.Protocol):
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
-                import socket
-
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.peer_id is not None:  # we dialed: speak first
             self.transport.write(

@@ -106,38 +106,37 @@ impl MemNode {
         })
     }
 
+    /// Decodes and steps every frame in `frames`; returns how many were stepped. Frames before
+    /// a malformed one are stepped; the malformed one is reported (the caller closes that
+    /// connection: framing is lost).
+    pub fn step_frames(&mut self, frames: &Bytes) -> std::result::Result<usize, StepError> {
+        let (consumed, stepped) = self.step_prefix(frames)?;
+        if consumed < frames.len() {
+            return Err(StepError::Decode(DecodeError::Truncated));
+        }
+        Ok(stepped)
+    }
+
     /// Steps every complete frame at the start of `buf` and returns the bytes they took; a
     /// partial frame at the end is left for the caller to complete with more input (a byte
     /// stream from a socket). A frame whose stated length exceeds `max_frame_bytes` is an error
     /// as soon as its header is in, before its body is awaited.
     pub fn step_stream(&mut self, buf: &Bytes) -> std::result::Result<usize, StepError> {
-        let mut consumed = 0;
+        Ok(self.step_prefix(buf)?.0)
+    }
+
+    /// Steps the complete frames at the start of `buf`: (bytes consumed, frames stepped).
+    fn step_prefix(&mut self, buf: &Bytes) -> std::result::Result<(usize, usize), StepError> {
+        let (mut consumed, mut stepped) = (0, 0);
         while consumed < buf.len() {
-            let rest = buf.slice(consumed..);
-            let Some((msg, frame_bytes)) = decode_message(&rest, self.max_frame_bytes)? else {
+            let Some((msg, frame_bytes)) = decode_message(&buf.slice(consumed..), self.max_frame_bytes)? else {
                 break;
             };
             consumed += frame_bytes;
             self.step_message(msg)?;
-        }
-        Ok(consumed)
-    }
-
-    /// Decodes and steps every frame in `frames`; returns how many were stepped. Frames before
-    /// a malformed one are stepped; the malformed one is reported (the caller closes that
-    /// connection: framing is lost).
-    pub fn step_frames(&mut self, frames: &Bytes) -> std::result::Result<usize, StepError> {
-        let mut rest = frames.clone();
-        let mut stepped = 0;
-        while !rest.is_empty() {
-            let Some((msg, consumed)) = decode_message(&rest, self.max_frame_bytes)? else {
-                return Err(StepError::Decode(DecodeError::Truncated));
-            };
-            rest = rest.slice(consumed..);
-            self.step_message(msg)?;
             stepped += 1;
         }
-        Ok(stepped)
+        Ok((consumed, stepped))
     }
 
     fn step_message(&mut self, msg: Message) -> Result<()> {
