@@ -9,8 +9,9 @@ a leader is known, then prints its figures as one JSON line:
 - `inflight`: `--inflight` calls outstanding at all times (senate: coroutines; PySyncObj:
   callbacks, its asynchronous form).
 senate runs with fsync on (its default); PySyncObj with its defaults (log in memory, no
-fsync). senate is measured on uvloop and on asyncio's own loop. PySyncObj is optional: it is
-skipped when not installed.
+fsync). senate is measured on uvloop and on asyncio's own loop, with node 1 made the leader
+and then a follower (whose calls take one more hop); PySyncObj's node 1 is whatever it is.
+PySyncObj is optional: it is skipped when not installed.
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ def senate_node(
         while node.leader is None:
             await asyncio.sleep(0.01)
         await counter.add(0)  # the leader is serving
+        # The caller's role: a follower's calls take one more hop (forward to the leader).
+        caller = os.environ.get("SENATE_BENCH_CALLER", "any")
+        if caller != "any" and (node.role == "leader") != (caller == "leader"):
+            node.transfer_leader(1 if caller == "leader" else 2)
+            while (node.role == "leader") != (caller == "leader") or node.leader is None:
+                await asyncio.sleep(0.01)
+            await counter.add(0)
         out: dict[str, Any] = {
             "system": "senate",
             "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
@@ -193,8 +201,9 @@ def run_system(system: str, seconds: float, inflight: int, env: dict[str, str]) 
 def compare(seconds: float, inflight: int) -> list[dict[str, Any]]:
     results = []
     for loop in ("uvloop", "asyncio"):
-        env = dict(os.environ, SENATE_LOOP=loop)
-        results.append(run_system("senate", seconds, inflight, env))
+        for caller in ("leader", "follower"):
+            env = dict(os.environ, SENATE_LOOP=loop, SENATE_BENCH_CALLER=caller)
+            results.append(run_system("senate", seconds, inflight, env))
     try:
         import pysyncobj  # noqa: F401
 

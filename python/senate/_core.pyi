@@ -53,6 +53,7 @@ __all__ = [
     "Wal",
     "WalCorrupt",
     "WalError",
+    "WalWriter",
     "WeightedRandom",
     "__version__",
     "run_detect_sim",
@@ -190,6 +191,23 @@ class Wal:
         """segment_count, bytes_on_disk, fsync_count, snapshot_index, first_index, last_index."""
     def close(self) -> None:
         """Closes the log and releases its directory's lock; later calls raise `WalError`."""
+
+@final
+class WalWriter:
+    """A thread that makes Readies durable through `wal` without taking the GIL.
+
+    `submit(ready)` queues the Ready's write (None when it has nothing to persist) and returns
+    its id at once; when a write is done the thread writes a byte to the pipe `fileno()`
+    (watch it with `loop.add_reader`), and `completed()` gives `(id, error)` of each finished
+    write, `error` None on success. At most 64 writes may be in flight.
+    """
+
+    def __new__(cls, wal: Wal) -> WalWriter: ...
+    def fileno(self) -> int: ...
+    def submit(self, ready: Ready) -> int | None: ...
+    def completed(self) -> list[tuple[int, WalError | None]]: ...
+    def close(self) -> None:
+        """Finishes the writes submitted, then stops the thread."""
 
 @final
 class Snapshot:

@@ -39,6 +39,7 @@ from senate._core import (
     Status,
     UnknownPeer,
     Wal,
+    WalWriter,
 )
 from senate.config import NodeConfig
 from senate.transport import PeerConnection, Transport, TransportLimits, parse_host_port
@@ -56,6 +57,8 @@ ENVELOPE = struct.Struct("<QQH")
 #: Ticks handed to the core per wake-up, at most: a loop stalled for a second must not make
 #: this node's followers' timers all fire at once when it comes back.
 MAX_TICKS_PER_WAKE = 2
+#: How early a timer may fire (uvloop's clock granule), in seconds.
+TIMER_SLACK_S = 0.001
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -83,6 +86,11 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
+def _log_write_error(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("write to the log failed: %s", fut.exception())
+
+
 class Core(Protocol):
     """What the runtime needs of a consensus core."""
 
@@ -90,6 +98,7 @@ class Core(Protocol):
     def step_stream(self, data: bytes | bytearray) -> int: ...
     def propose_batch(self, data: list[bytes]) -> None: ...
     def read_index(self, request_id: int) -> None: ...
+    def transfer_leader(self, id: int) -> None: ...
     def report_unreachable(self, id: int) -> None: ...
     def has_ready(self) -> bool: ...
     def ready(self) -> Ready | None: ...
@@ -160,6 +169,9 @@ class Node:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._core: Core | None = None
         self._wal: Wal | None = None
+        #: Makes Readies durable in its own thread; wakes the loop through a pipe.
+        self._writer: WalWriter | None = None
+        self._writes: dict[int, asyncio.Future[None]] = {}
         self._transport: Transport | None = None
         self._driver: asyncio.Task[None] | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -215,6 +227,10 @@ class Node:
                 self._disk,
                 lambda: Wal(data_dir, fsync=cfg.fsync, max_segment_bytes=cfg.max_segment_bytes),
             )
+            self._writer = WalWriter(self._wal)
+            wake_fd = self._writer.fileno()
+            os.set_blocking(wake_fd, False)
+            self.loop.add_reader(wake_fd, self._on_writes_done, wake_fd)
             snapshot = self._wal.recovered_snapshot()
             if snapshot is not None:
                 self._restore(snapshot.data)
@@ -256,6 +272,10 @@ class Node:
         self._fail_all(NodeNotRunning(f"node {self.id} stopped"))
         self._disk.shutdown(wait=True)
         self._compactor.shutdown(wait=True)
+        if self._writer is not None:
+            assert self.loop is not None
+            self.loop.remove_reader(self._writer.fileno())
+            self._writer.close()
         if self._wal is not None:
             self._wal.close()  # releases the data directory for the next start
         log.info("node %d: stopped", self.id)
@@ -333,7 +353,7 @@ class Node:
 
     def transfer_leader(self, to: int) -> None:
         assert self._core is not None
-        self._core.transfer_leader(to)  # type: ignore[attr-defined]
+        self._core.transfer_leader(to)
         self._wake.set()
 
     # --- input from the world -----------------------------------------------------------
@@ -343,7 +363,9 @@ class Node:
             return
         period_s = self.config.tick_ms / 1000
         now = self.loop.time()
-        elapsed = int((now - self._last_tick_s) / period_s)
+        # Timers may fire up to a clock granule early (uvloop rounds to 1 ms): count a tick
+        # that is due within it, or the timer is re-armed for the same instant and spins.
+        elapsed = int((now - self._last_tick_s + TIMER_SLACK_S) / period_s)
         if elapsed > 0:
             self._ticks_due += elapsed
             self._last_tick_s += elapsed * period_s
@@ -478,11 +500,12 @@ class Node:
             self.role, self.leader = role, leader
         self._send(core, rd.messages)
         if rd.must_persist and self._wal is not None:
+            write = self._submit_write(rd)
             if rd.must_sync:
-                assert self.loop is not None
-                await self.loop.run_in_executor(self._disk, self._wal.write, rd)
-            else:  # only a moved commit index: a write without fsync, done on the spot
-                self._wal.write(rd)
+                await write
+            # Else only the commit index moved: its write needs no fsync and promises nothing,
+            # so nothing waits for it (the writer keeps the order of writes; an error fails the
+            # next write too).
         self._send(core, rd.persisted_messages)
         snapshot = rd.snapshot
         if snapshot is not None:
@@ -501,6 +524,33 @@ class Node:
         if self._reads_confirmed:
             self._serve_reads()
         self._maybe_snapshot(core)
+
+    def _submit_write(self, rd: Ready) -> asyncio.Future[None]:
+        """Hands the Ready's persistence to the writer thread; the future is done when it is
+        durable."""
+        assert self._writer is not None
+        assert self.loop is not None
+        fut: asyncio.Future[None] = self.loop.create_future()
+        write_id = self._writer.submit(rd)
+        if write_id is None:
+            fut.set_result(None)
+        else:
+            self._writes[write_id] = fut
+            fut.add_done_callback(_log_write_error)
+        return fut
+
+    def _on_writes_done(self, wake_fd: int) -> None:
+        assert self._writer is not None
+        with contextlib.suppress(BlockingIOError):
+            os.read(wake_fd, 4096)
+        for write_id, error in self._writer.completed():
+            fut = self._writes.pop(write_id, None)
+            if fut is None or fut.done():
+                continue
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
 
     def _send(self, core: Core, messages: list[tuple[int, bytes]]) -> None:
         assert self._transport is not None

@@ -14,6 +14,7 @@ mod ready;
 mod sim;
 mod status;
 mod wal;
+mod wal_writer;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ready::Snapshot>()?;
     m.add_class::<status::Status>()?;
     m.add_class::<wal::Wal>()?;
+    m.add_class::<wal_writer::WalWriter>()?;
     m.add_class::<sim::SimReport>()?;
     m.add_class::<sim::ThroughputReport>()?;
     m.add_function(wrap_pyfunction!(sim::run_sim, m)?)?;

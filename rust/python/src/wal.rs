@@ -8,20 +8,27 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use senate_core::{Recovered, WalOptions};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// The log, shared with the writer thread; `None` once closed.
+pub type SharedWal = Arc<Mutex<Option<senate_core::Wal>>>;
 
 /// A segmented write-ahead log in one directory (see `_core.pyi`).
 #[pyclass(frozen, module = "senate._core")]
 pub struct Wal {
     /// Locked by one writer at a time (the runtime's disk thread, or its compaction thread);
     /// `None` once closed (the directory's lock is released with it).
-    inner: Mutex<Option<senate_core::Wal>>,
+    inner: SharedWal,
     /// What the log held when opened, until a `RaftNode` takes it.
     recovered: Mutex<Option<Recovered>>,
     dir: PathBuf,
 }
 
 impl Wal {
+    pub fn shared(&self) -> SharedWal {
+        self.inner.clone()
+    }
+
     /// The recovered state, taken once by the node built over this log.
     pub fn take_recovered(&self) -> PyResult<Recovered> {
         self.recovered
@@ -70,7 +77,7 @@ impl Wal {
         }
         let dir = path.clone();
         let (wal, recovered) = py.detach(|| senate_core::Wal::open(&path, options)).map_err(wal_error)?;
-        Ok(Wal { inner: Mutex::new(Some(wal)), recovered: Mutex::new(Some(recovered)), dir })
+        Ok(Wal { inner: Arc::new(Mutex::new(Some(wal))), recovered: Mutex::new(Some(recovered)), dir })
     }
 
     #[getter]
