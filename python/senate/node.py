@@ -86,11 +86,6 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         loop.close()
 
 
-def _log_write_error(fut: asyncio.Future[None]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.error("write to the log failed: %s", fut.exception())
-
-
 class Core(Protocol):
     """What the runtime needs of a consensus core."""
 
@@ -499,13 +494,11 @@ class Node:
                 log.info("node %d: %s, leader %s", self.id, role, leader)
             self.role, self.leader = role, leader
         self._send(core, rd.messages)
-        if rd.must_persist and self._wal is not None:
-            write = self._submit_write(rd)
-            if rd.must_sync:
-                await write
-            # Else only the commit index moved: its write needs no fsync and promises nothing,
-            # so nothing waits for it (the writer keeps the order of writes; an error fails the
-            # next write too).
+        # A Ready that only moved the commit index (`must_persist` but not `must_sync`) is not
+        # written at all: the commit index is volatile state (Raft paper, figure 2); after a
+        # restart the leader tells it again, and the log still holds every entry it covers.
+        if rd.must_sync and self._wal is not None:
+            await self._submit_write(rd)
         self._send(core, rd.persisted_messages)
         snapshot = rd.snapshot
         if snapshot is not None:
@@ -536,7 +529,6 @@ class Node:
             fut.set_result(None)
         else:
             self._writes[write_id] = fut
-            fut.add_done_callback(_log_write_error)
         return fut
 
     def _on_writes_done(self, wake_fd: int) -> None:
