@@ -36,6 +36,7 @@ from senate._core import (
     Ready,
     SenateError,
     Snapshot,
+    SnapshotOutOfDate,
     Status,
     UnknownPeer,
     Wal,
@@ -626,6 +627,15 @@ class Node:
         log.info("node %d: snapshot at index %d", self.id, snap.index)
         if self._wal is not None:
             self._compaction = self.loop.run_in_executor(self._compactor, self._wal.compact, snap)
+            self._compaction.add_done_callback(self._compaction_done)
+
+    def _compaction_done(self, fut: asyncio.Future[None]) -> None:
+        error = None if fut.cancelled() else fut.exception()
+        if isinstance(error, SnapshotOutOfDate):
+            # A snapshot from the leader overtook it: the log is compacted past it already.
+            log.info("node %d: compaction skipped: %s", self.id, error)
+        elif error is not None:
+            log.error("node %d: compaction failed: %s", self.id, error)
 
     def _fail_all(self, error: BaseException) -> None:
         for fut in self._pending.values():

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use senate_core::wal::{Corruption, ENTRY_FIELDS_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use senate_core::wal::{Corruption, SnapshotFile, ENTRY_FIELDS_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use senate_core::{
     ConfState, Entry, EntryKind, HardState, Index, MemStorage, Recovered, Snapshot, SnapshotMeta, Storage, Term, Wal,
     WalError, WalOptions,
@@ -761,4 +761,36 @@ fn a_commit_only_hard_state_skips_the_fsync_and_is_made_durable_by_the_next_sync
     assert_eq!(wal.stats().fsync_count, synced, "a commit-only write was fsynced");
     drop(wal);
     assert_eq!(reopened(dir.path(), &unlocked()).hard_state, hs(1, 1, 2));
+}
+
+#[test]
+fn a_snapshot_file_written_beside_the_open_log_compacts_it_after_later_writes() {
+    let dir = TempDir::new().unwrap();
+    let (mut wal, _) = open(dir.path(), &small_segments());
+    wal.write(None, &ents(1..=40, 1), Some(hs(1, 1, 30))).unwrap();
+    // Phase one runs without the log (in the runtime: another thread, while writes go on).
+    let file = SnapshotFile::write(dir.path(), &snap(30, 1), true).unwrap();
+    wal.write(None, &ents(41..=50, 1), Some(hs(1, 1, 45))).unwrap();
+    wal.compact_prepared(&file).unwrap();
+    assert_eq!(wal.stats().snapshot_index, 30);
+    drop(wal);
+    let recovered = reopened(dir.path(), &small_segments());
+    assert_eq!(recovered.snapshot.map(|s| s.meta.index), Some(30));
+    assert_eq!(recovered.entries, ents(31..=50, 1));
+}
+
+#[test]
+fn a_prepared_snapshot_overtaken_by_a_newer_one_is_refused_and_harmless() {
+    let dir = TempDir::new().unwrap();
+    let (mut wal, _) = open(dir.path(), &unlocked());
+    wal.write(None, &ents(1..=20, 1), Some(hs(1, 1, 20))).unwrap();
+    let old = SnapshotFile::write(dir.path(), &snap(10, 1), true).unwrap();
+    wal.compact(&snap(15, 1)).unwrap();
+    assert!(matches!(wal.compact_prepared(&old), Err(WalError::SnapshotOutOfDate { index: 10, current: 15 })));
+    // The log is still usable, and recovers the newer snapshot.
+    wal.write(None, &ents(21..=22, 1), None).unwrap();
+    drop(wal);
+    let recovered = reopened(dir.path(), &unlocked());
+    assert_eq!(recovered.snapshot.map(|s| s.meta.index), Some(15));
+    assert_eq!(recovered.entries, ents(16..=22, 1));
 }

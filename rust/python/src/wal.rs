@@ -6,6 +6,7 @@ use crate::ready::{Ready, Snapshot};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use senate_core::wal::SnapshotFile;
 use senate_core::{Recovered, WalOptions};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ pub struct Wal {
     /// What the log held when opened, until a `RaftNode` takes it.
     recovered: Mutex<Option<Recovered>>,
     dir: PathBuf,
+    fsync: bool,
 }
 
 impl Wal {
@@ -77,7 +79,7 @@ impl Wal {
         }
         let dir = path.clone();
         let (wal, recovered) = py.detach(|| senate_core::Wal::open(&path, options)).map_err(wal_error)?;
-        Ok(Wal { inner: Arc::new(Mutex::new(Some(wal))), recovered: Mutex::new(Some(recovered)), dir })
+        Ok(Wal { inner: Arc::new(Mutex::new(Some(wal))), recovered: Mutex::new(Some(recovered)), dir, fsync })
     }
 
     #[getter]
@@ -100,7 +102,11 @@ impl Wal {
 
     fn compact(&self, py: Python<'_>, snapshot: PyRef<'_, Snapshot>) -> PyResult<()> {
         let snapshot = snapshot.core().clone();
-        self.with_wal(py, move |wal| wal.compact(&snapshot))
+        // The snapshot file is written without the log's lock, so the writer thread goes on
+        // persisting Readies meanwhile; only the marker and the deletions take the lock.
+        let (dir, fsync) = (self.dir.clone(), self.fsync);
+        let file = py.detach(move || SnapshotFile::write(&dir, &snapshot, fsync)).map_err(wal_error)?;
+        self.with_wal(py, move |wal| wal.compact_prepared(&file))
     }
 
     /// Closes the log and releases its directory (later calls raise `WalError`). Waits for a

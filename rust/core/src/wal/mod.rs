@@ -90,7 +90,7 @@ pub use options::{
     MIN_SEGMENT_BYTES,
 };
 pub use recovery::Recovered;
-pub use writer::{Wal, WalStats};
+pub use writer::{SnapshotFile, Wal, WalStats};
 
 /// Bytes of a record before its payload (for sizing and for tests that craft records).
 pub const RECORD_HEADER_BYTES: usize = record::RECORD_HEADER_BYTES;

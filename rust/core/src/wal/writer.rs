@@ -7,7 +7,7 @@ use super::record::{encode_entry, encode_hard_state, encode_marker, entry_payloa
 use super::segment::{encode_segment_header, segment_file_name};
 use super::shape::LogShape;
 use super::snapshot_file::{snapshot_file_name, write_snapshot_file};
-use crate::raft::message::{Entry, HardState, Index, Snapshot};
+use crate::raft::message::{Entry, HardState, Index, Snapshot, Term};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -34,6 +34,26 @@ pub(crate) struct SegmentInfo {
 pub(crate) struct SnapshotFileInfo {
     pub index: Index,
     pub bytes: u64,
+}
+
+/// A snapshot file made durable in a log's directory, not yet recorded in the log: phase one
+/// of a compaction, which needs no access to the open log (so it may run while another thread
+/// writes the log). `Wal::compact_prepared` is phase two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotFile {
+    pub index: Index,
+    pub term: Term,
+    pub bytes: u64,
+}
+
+impl SnapshotFile {
+    /// Writes `snapshot` to a temporary file in `dir`, fsyncs it, renames it into place and
+    /// fsyncs `dir` (no fsync at all when `fsync` is false).
+    pub fn write(dir: &Path, snapshot: &Snapshot, fsync: bool) -> Result<SnapshotFile, WalError> {
+        let path = write_snapshot_file(dir, snapshot, fsync)?;
+        let bytes = std::fs::metadata(&path).map_err(io_error(&path))?.len();
+        Ok(SnapshotFile { index: snapshot.meta.index, term: snapshot.meta.term, bytes })
+    }
 }
 
 /// Counters and positions of an open log.
@@ -128,7 +148,7 @@ impl Wal {
         );
         self.sync_batch = sync;
         let marker = match snapshot {
-            Some(snapshot) => Some(self.check_snapshot(snapshot)?),
+            Some(snapshot) => Some(self.check_snapshot(snapshot.meta.index, snapshot.meta.term)?),
             None => None,
         };
         let start_index = marker.map_or(self.shape.snapshot_index(), |m| m.index);
@@ -144,9 +164,21 @@ impl Wal {
     /// are all at or below the index and older snapshot files are deleted.
     pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
         self.check_usable()?;
+        let file = SnapshotFile::write(&self.dir, snapshot, self.options.fsync)?;
+        self.compact_prepared(&file)
+    }
+
+    /// `compact` for a snapshot whose file `SnapshotFile::write` already made durable (which
+    /// may run in another thread while this log goes on writing): appends the marker, then
+    /// deletes what it covers. Fails with `SnapshotOutOfDate` if a newer snapshot arrived
+    /// meanwhile (the file is then an old one, deleted with the next compaction).
+    pub fn compact_prepared(&mut self, file: &SnapshotFile) -> Result<(), WalError> {
+        self.check_usable()?;
         self.sync_batch = true;
-        let marker = self.check_snapshot(snapshot)?;
-        let written = self.write_batch(Some(snapshot), Some(marker), &[], None);
+        let marker = self.check_snapshot(file.index, file.term)?;
+        self.register_snapshot_file(file.index, file.bytes);
+        self.count_fsyncs(2);
+        let written = self.write_batch(None, Some(marker), &[], None);
         self.fail_on_error(written)
     }
 
@@ -177,12 +209,18 @@ impl Wal {
     }
 
     /// The marker `snapshot` will get, if it is newer than the current snapshot.
-    fn check_snapshot(&self, snapshot: &Snapshot) -> Result<Marker, WalError> {
-        let (index, current) = (snapshot.meta.index, self.shape.snapshot_index());
+    fn check_snapshot(&self, index: Index, term: Term) -> Result<Marker, WalError> {
+        let current = self.shape.snapshot_index();
         if index <= current {
             return Err(WalError::SnapshotOutOfDate { index, current });
         }
-        Ok(self.shape.marker_for(index, snapshot.meta.term))
+        Ok(self.shape.marker_for(index, term))
+    }
+
+    fn register_snapshot_file(&mut self, index: Index, bytes: u64) {
+        self.snapshot_files.retain(|s| s.index != index);
+        let position = self.snapshot_files.partition_point(|s| s.index < index);
+        self.snapshot_files.insert(position, SnapshotFileInfo { index, bytes });
     }
 
     /// Checks sizes (an error) and positions (a caller bug) of `entries`, all above the
@@ -227,12 +265,9 @@ impl Wal {
     ) -> Result<(), WalError> {
         self.buf.clear();
         if let Some(snapshot) = snapshot {
-            let path = write_snapshot_file(&self.dir, snapshot, self.options.fsync)?;
+            let file = SnapshotFile::write(&self.dir, snapshot, self.options.fsync)?;
             self.count_fsyncs(2);
-            let (index, bytes) = (snapshot.meta.index, std::fs::metadata(&path).map_err(io_error(&path))?.len());
-            self.snapshot_files.retain(|s| s.index != index);
-            let position = self.snapshot_files.partition_point(|s| s.index < index);
-            self.snapshot_files.insert(position, SnapshotFileInfo { index, bytes });
+            self.register_snapshot_file(file.index, file.bytes);
         }
         if let Some(marker) = marker {
             self.append(Pending::Marker(marker))?;
