@@ -1,14 +1,44 @@
-"""Node configuration, validated: a bad value raises `ConfigError` naming the field."""
+"""Configuration, validated: a bad value raises `ConfigError` naming the field.
+
+`NodeConfig` is one embedded node; `ServerConfig` one node of the key-value service with its
+client server; `ClusterConfig` a cluster file (TOML) describing every node of a cluster:
+
+    cluster_id = "senate"
+    data_dir = "senate-data"   # node N keeps its log in <data_dir>/node-N (relative to the file)
+    tick_ms = 10
+    fsync = true
+    max_value_bytes = 536870912
+
+    [[nodes]]
+    id = 1
+    peer = "127.0.0.1:7101"    # the Raft peer address
+    client = "127.0.0.1:6401"  # the RESP client address
+    metrics = "127.0.0.1:9101" # optional: the Prometheus endpoint
+
+Errors name the field with its place, as `nodes[2].client` (tables counted from 0).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import difflib
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from senate._core import ConfigError
 from senate.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+T = TypeVar("T")
 
 
 def config_error(field_name: str, problem: str) -> ConfigError:
@@ -103,3 +133,295 @@ class NodeConfig:
     @classmethod
     def field_names(cls) -> set[str]:
         return {f.name for f in dataclasses.fields(cls)}
+
+
+# --- the server of one node --------------------------------------------------------------------
+
+#: Defaults of the client server's limits (`ServerConfig`).
+DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_CLIENTS = 10_000
+DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_BATCH_COMMANDS = 1024
+
+
+@dataclass
+class ServerConfig:
+    """One node of the replicated key-value service: the node, and its client server."""
+
+    node: NodeConfig
+    #: Where the RESP client server listens, "host:port".
+    client_address: str
+    #: Where the Prometheus endpoint listens, "host:port"; None: no endpoint.
+    metrics_address: str | None = None
+    #: The largest value a client may SET.
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    #: Client connections at once, at most; more are refused.
+    max_clients: int = DEFAULT_MAX_CLIENTS
+    #: The server stops reading a client whose unsent replies exceed this many bytes.
+    max_reply_buffer_bytes: int = DEFAULT_MAX_REPLY_BUFFER_BYTES
+    #: Commands of one client taken in one batch, at most.
+    max_batch_commands: int = DEFAULT_MAX_BATCH_COMMANDS
+
+    def __post_init__(self) -> None:
+        addresses = {"client_address": self.client_address, "metrics_address": self.metrics_address}
+        for name, address in addresses.items():
+            if address is None:
+                continue
+            try:
+                parse_host_port(address)
+            except ValueError:
+                raise config_error(name, f"expected host:port, got {address!r}") from None
+        for name in SERVER_FIELDS:
+            value = getattr(self, name)
+            if not value > 0:
+                raise config_error(name, f"must be positive, got {value}")
+
+
+# --- the cluster file --------------------------------------------------------------------------
+
+#: `NodeConfig` fields a cluster file may set (for every node), with their TOML type. Not
+#: settable: `id` and `peers` (from `[[nodes]]`), `data_dir` (from the file's `data_dir`),
+#: `seed` and `core_options` (for tests and experiments).
+FILE_NODE_FIELDS: dict[str, type] = {
+    "cluster_id": str,
+    "tick_ms": float,
+    "election_timeout_ticks": int,
+    "heartbeat_interval_ticks": int,
+    "pre_vote": bool,
+    "check_quorum": bool,
+    "lease_reads": bool,
+    "fsync": bool,
+    "max_segment_bytes": int,
+    "snapshot_entries": int,
+    "snapshot_bytes": int,
+    "call_timeout_s": float,
+    "max_pending_calls": int,
+    "max_batch_proposals": int,
+    "max_send_buffer_bytes": int,
+    "max_inbound_buffer_bytes": int,
+}
+#: `ServerConfig` limits a cluster file may set (for every node); all are integers.
+SERVER_FIELDS: dict[str, int] = {
+    "max_value_bytes": DEFAULT_MAX_VALUE_BYTES,
+    "max_clients": DEFAULT_MAX_CLIENTS,
+    "max_reply_buffer_bytes": DEFAULT_MAX_REPLY_BUFFER_BYTES,
+    "max_batch_commands": DEFAULT_MAX_BATCH_COMMANDS,
+}
+#: The keys of one `[[nodes]]` table: required ones, then optional ones.
+NODE_KEYS_REQUIRED = ("id", "peer", "client")
+NODE_KEYS_OPTIONAL = ("metrics",)
+#: Where the nodes' logs go unless the file says: relative to the file's directory.
+DEFAULT_DATA_DIR = "senate-data"
+_TYPE_NAMES = {str: "a string", float: "a number", int: "an integer", bool: "a boolean"}
+
+
+@dataclass(frozen=True)
+class NodeAddresses:
+    """One `[[nodes]]` table of a cluster file."""
+
+    id: int
+    #: The Raft peer address, "host:port".
+    peer: str
+    #: The RESP client address, "host:port".
+    client: str
+    #: The Prometheus endpoint, "host:port", if any.
+    metrics: str | None = None
+
+
+def _node_defaults() -> dict[str, Any]:
+    return {
+        f.name: f.default for f in dataclasses.fields(NodeConfig) if f.name in FILE_NODE_FIELDS
+    }
+
+
+@dataclass
+class ClusterConfig:
+    """A cluster file (TOML): settings shared by every node, and each node's addresses.
+
+    Node N keeps its log in `<data_dir>/node-N`; a relative `data_dir` is relative to
+    `base_dir`, the file's directory (the working directory when None).
+    """
+
+    nodes: list[NodeAddresses]
+    data_dir: str = DEFAULT_DATA_DIR
+    #: Every `FILE_NODE_FIELDS` setting, defaults filled in.
+    node_options: dict[str, Any] = field(default_factory=_node_defaults)
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    max_clients: int = DEFAULT_MAX_CLIENTS
+    max_reply_buffer_bytes: int = DEFAULT_MAX_REPLY_BUFFER_BYTES
+    max_batch_commands: int = DEFAULT_MAX_BATCH_COMMANDS
+    base_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.node_options = {**_node_defaults(), **self.node_options}
+        unknown = set(self.node_options) - set(FILE_NODE_FIELDS)
+        if unknown:
+            raise config_error(sorted(unknown)[0], "not settable in a cluster file")
+        self._check_nodes()
+        # Validates the shared settings through NodeConfig and ServerConfig, once.
+        self.server_config(self.nodes[0].id)
+
+    def _check_nodes(self) -> None:
+        if not self.nodes:
+            raise config_error("nodes", "at least one [[nodes]] table is required")
+        ids: dict[int, int] = {}
+        used: dict[tuple[str, int], str] = {}
+        for i, node in enumerate(self.nodes):
+            if node.id < 1:
+                raise config_error(f"nodes[{i}].id", f"must be at least 1, got {node.id}")
+            if node.id in ids:
+                raise config_error(
+                    f"nodes[{i}].id", f"duplicate id {node.id} (also nodes[{ids[node.id]}])"
+                )
+            ids[node.id] = i
+            for kind in ("peer", "client", "metrics"):
+                address = getattr(node, kind)
+                if address is None:
+                    continue
+                where = f"nodes[{i}].{kind}"
+                try:
+                    host_port = parse_host_port(address)
+                except ValueError:
+                    raise config_error(where, f"expected host:port, got {address!r}") from None
+                if host_port in used:
+                    raise config_error(where, f"{address} is also {used[host_port]}")
+                used[host_port] = where
+
+    # --- reading ------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
+        """Reads and validates a cluster file; any problem raises `ConfigError`."""
+        path = Path(path)
+        try:
+            text = path.read_bytes().decode()
+        except (OSError, UnicodeDecodeError) as e:
+            raise config_error(str(path), f"cannot read: {e}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise config_error(str(path), f"invalid TOML: {e}") from None
+        return cls.from_dict(data, base_dir=path.resolve().parent)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base_dir: Path | None = None) -> ClusterConfig:
+        """A cluster from a parsed file's tables; `base_dir` anchors a relative data_dir."""
+        top = {"cluster_id", "data_dir", "nodes", *FILE_NODE_FIELDS, *SERVER_FIELDS}
+        for key in data:
+            if key not in top:
+                raise config_error(key, f"unknown field {key!r}{_did_you_mean(key, top)}")
+        if "nodes" not in data:
+            raise config_error("nodes", "missing: at least one [[nodes]] table is required")
+        raw_nodes = data["nodes"]
+        if not isinstance(raw_nodes, list) or not all(isinstance(n, dict) for n in raw_nodes):
+            raise config_error("nodes", "expected an array of tables ([[nodes]])")
+        options = {
+            name: _typed(name, data[name], kind)
+            for name, kind in FILE_NODE_FIELDS.items()
+            if name in data
+        }
+        limits = {name: _typed(name, data[name], int) for name in SERVER_FIELDS if name in data}
+        data_dir = _typed("data_dir", data.get("data_dir", DEFAULT_DATA_DIR), str)
+        if not data_dir:
+            raise config_error("data_dir", "must not be empty")
+        nodes = [_node_from_dict(i, raw) for i, raw in enumerate(raw_nodes)]
+        return cls(nodes, data_dir, options, base_dir=base_dir, **limits)
+
+    # --- per node -----------------------------------------------------------------------
+    @property
+    def ids(self) -> list[int]:
+        return [n.id for n in self.nodes]
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory, resolved against `base_dir`."""
+        return (self.base_dir or Path.cwd()) / self.data_dir
+
+    def addresses(self, node_id: int) -> NodeAddresses:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        ids = ", ".join(map(str, self.ids))
+        raise config_error("id", f"no node {node_id} in this cluster (its ids: {ids})")
+
+    def node_config(self, node_id: int) -> NodeConfig:
+        self.addresses(node_id)  # raises for an unknown id
+        return NodeConfig(
+            id=node_id,
+            peers={n.id: n.peer for n in self.nodes},
+            data_dir=str(self.data_path / f"node-{node_id}"),
+            **self.node_options,
+        )
+
+    def server_config(self, node_id: int) -> ServerConfig:
+        node = self.addresses(node_id)
+        return ServerConfig(
+            node=self.node_config(node_id),
+            client_address=node.client,
+            metrics_address=node.metrics,
+            max_value_bytes=self.max_value_bytes,
+            max_clients=self.max_clients,
+            max_reply_buffer_bytes=self.max_reply_buffer_bytes,
+            max_batch_commands=self.max_batch_commands,
+        )
+
+    # --- writing ------------------------------------------------------------------------
+    def to_toml(self) -> str:
+        """The cluster file: every setting spelled out; `load` reads back an equal config."""
+        lines = [f"data_dir = {_toml_value(self.data_dir)}"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in self.node_options.items()]
+        lines += [f"{k} = {_toml_value(getattr(self, k))}" for k in SERVER_FIELDS]
+        for node in self.nodes:
+            lines += ["", "[[nodes]]", f"id = {node.id}"]
+            lines += [f"peer = {_toml_value(node.peer)}", f"client = {_toml_value(node.client)}"]
+            if node.metrics is not None:
+                lines.append(f"metrics = {_toml_value(node.metrics)}")
+        return "\n".join(lines) + "\n"
+
+
+def _node_from_dict(i: int, raw: Mapping[str, Any]) -> NodeAddresses:
+    known = (*NODE_KEYS_REQUIRED, *NODE_KEYS_OPTIONAL)
+    for key in raw:
+        if key not in known:
+            where = f"nodes[{i}].{key}"
+            raise config_error(where, f"unknown field {key!r}{_did_you_mean(key, known)}")
+    for key in NODE_KEYS_REQUIRED:
+        if key not in raw:
+            raise config_error(f"nodes[{i}].{key}", "missing")
+    metrics = raw.get("metrics")
+    return NodeAddresses(
+        id=_typed(f"nodes[{i}].id", raw["id"], int),
+        peer=_typed(f"nodes[{i}].peer", raw["peer"], str),
+        client=_typed(f"nodes[{i}].client", raw["client"], str),
+        metrics=None if metrics is None else _typed(f"nodes[{i}].metrics", metrics, str),
+    )
+
+
+def _typed(name: str, value: Any, kind: type[T]) -> T:
+    """`value` if it is of `kind` (an int counts as a float; a bool is no number)."""
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise config_error(name, f"expected {_TYPE_NAMES[kind]}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise config_error(name, f"must be finite, got {value!r}")
+    return cast(T, value)
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _toml_value(value: str | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        assert math.isfinite(value), value
+        return repr(value)
+    # A basic string: quote, backslash and control characters escaped.
+    escaped = "".join(
+        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else "\\" + c if c in '"\\' else c
+        for c in value
+    )
+    return f'"{escaped}"'
