@@ -46,6 +46,7 @@ from senate.config import NodeConfig
 from senate.transport import PeerConnection, Transport, TransportLimits, parse_host_port
 
 if TYPE_CHECKING:
+    from senate.metrics import NodeMetrics
     from senate.statemachine import StateMachine
 
 log = logging.getLogger("senate.node")
@@ -141,13 +142,16 @@ class Node:
     """A consensus node embedded in this process, replicating `state_machine`.
 
     `state_machine` is one `StateMachine` or a sequence of them (each gets a slot; commands
-    name their slot). Configure with a `NodeConfig` or its fields as keywords.
+    name their slot). Configure with a `NodeConfig` or its fields as keywords. With `metrics`,
+    the node and its transport record into it (see `senate.metrics`); without, nothing is
+    recorded.
     """
 
     def __init__(
         self,
         state_machine: StateMachine | Sequence[StateMachine],
         config: NodeConfig | None = None,
+        metrics: NodeMetrics | None = None,
         **config_fields: Any,
     ) -> None:
         if config is None:
@@ -155,6 +159,10 @@ class Node:
         elif config_fields:
             raise TypeError("pass a NodeConfig or its fields, not both")
         self.config = config
+        self.metrics = metrics
+        #: The term and commit index of the last hard state seen (kept for `metrics` only).
+        self._metrics_term = 0
+        self._metrics_commit = 0
         from senate.statemachine import StateMachine as _StateMachine
 
         machines = [state_machine] if isinstance(state_machine, _StateMachine) else state_machine
@@ -241,7 +249,14 @@ class Node:
             max_inbound_buffer_bytes=cfg.max_inbound_buffer_bytes,
         )
         self._transport = Transport(
-            cfg.id, cfg.cluster_id, listen, peers, self._on_frames, self._on_peer_change, limits
+            cfg.id,
+            cfg.cluster_id,
+            listen,
+            peers,
+            self._on_frames,
+            self._on_peer_change,
+            limits,
+            metrics=self.metrics,
         )
         await self._transport.start()
         self._running = True
@@ -439,6 +454,8 @@ class Node:
         batch = self._outbox[:limit]
         try:
             core.propose_batch(batch)
+            if self.metrics is not None:
+                self.metrics.on_proposals(len(batch))
         except NotLeader:
             return  # no leader known: keep them; retried on the next wake-up until their deadline
         except ProposalDropped as e:
@@ -493,13 +510,20 @@ class Node:
             leader = rd.leader
             if role != self.role or leader != self.leader:
                 log.info("node %d: %s, leader %s", self.id, role, leader)
+                if self.metrics is not None:
+                    self.metrics.on_role(role)
+                    if leader != self.leader:
+                        self.metrics.on_leader_change()
             self.role, self.leader = role, leader
         self._send(core, rd.messages)
         # A Ready that only moved the commit index (`must_persist` but not `must_sync`) is not
         # written at all: the commit index is volatile state (Raft paper, figure 2); after a
         # restart the leader tells it again, and the log still holds every entry it covers.
+        persist_s = None
         if rd.must_sync and self._wal is not None:
+            started = time.perf_counter()
             await self._submit_write(rd)
+            persist_s = time.perf_counter() - started
         self._send(core, rd.persisted_messages)
         snapshot = rd.snapshot
         if snapshot is not None:
@@ -509,15 +533,28 @@ class Node:
             self._bytes_since_snapshot = 0
             log.info("node %d: restored a snapshot at index %d", self.id, index)
         last = rd.committed_index
+        committed = rd.committed_data if last is not None else []
         if last is not None:
-            self._apply(rd.committed_data, last)
+            self._apply(committed, last)
         core.advance()
+        if self.metrics is not None:
+            self._record_ready(self.metrics, rd, len(committed), persist_s)
         read_states = rd.read_states
         if read_states:
             self._confirm_reads(read_states)
         if self._reads_confirmed:
             self._serve_reads()
         self._maybe_snapshot(core)
+
+    def _record_ready(
+        self, metrics: NodeMetrics, rd: Ready, entries: int, persist_s: float | None
+    ) -> None:
+        hard_state = rd.hard_state
+        if hard_state is not None:
+            self._metrics_term, _vote, self._metrics_commit = hard_state
+        metrics.on_ready(entries, self._metrics_term, self._metrics_commit, self.applied_index)
+        if persist_s is not None:
+            metrics.on_persisted(persist_s)
 
     def _submit_write(self, rd: Ready) -> asyncio.Future[None]:
         """Hands the Ready's persistence to the writer thread; the future is done when it is

@@ -25,7 +25,10 @@ import socket
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from senate.metrics import NodeMetrics
 
 log = logging.getLogger("senate.transport")
 
@@ -101,6 +104,10 @@ class PeerConnection(asyncio.Protocol):
             data = self._read_hello()
             if not self.established or not data:
                 return
+        metrics = self.owner.metrics
+        if metrics is not None:
+            assert self.peer_id is not None
+            metrics.on_bytes_received(self.peer_id, len(data))
         self.pending.append(data)
         self.pending_bytes += len(data)
         if self.pending_bytes > self.owner.limits.max_inbound_buffer_bytes and not self.paused:
@@ -200,6 +207,7 @@ class Transport:
         on_peer_change: Callable[[int, bool], None] = lambda _id, _up: None,
         limits: TransportLimits | None = None,
         seed: int | None = None,
+        metrics: NodeMetrics | None = None,
     ) -> None:
         self.node_id = node_id
         self.cluster_id = cluster_id
@@ -208,6 +216,8 @@ class Transport:
         self.on_frames = on_frames
         self.on_peer_change = on_peer_change
         self.limits = limits or TransportLimits()
+        #: Records bytes per peer, per write and per receive call, when set.
+        self.metrics = metrics
         self.links: dict[int, PeerConnection] = {}
         self.refused_connections = 0
         self.bytes_sent: dict[int, int] = dict.fromkeys(self.peers, 0)
@@ -259,6 +269,8 @@ class Transport:
             return False
         conn.transport.write(frames)
         self.bytes_sent[peer_id] += len(frames)
+        if self.metrics is not None:
+            self.metrics.on_bytes_sent(peer_id, len(frames))
         return True
 
     def connected(self) -> list[int]:

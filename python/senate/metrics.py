@@ -1,0 +1,153 @@
+"""Prometheus metrics of one node.
+
+A `NodeMetrics` keeps its own `CollectorRegistry` (several nodes in one process do not clash)
+and labels every series with the node id. The runtime calls its `on_*` methods: the node once
+per Ready (`on_ready`, `on_persisted`), per proposal batch and on leader changes; the transport
+once per write and per receive call (`on_bytes_sent`, `on_bytes_received`). Each is a few
+counter or gauge updates. `start_http` serves the registry for scraping.
+
+Series (all with label `node`; the byte counters also with `peer`):
+
+    senate_term, senate_commit_index, senate_applied_index, senate_is_leader    gauges
+    senate_proposals_total, senate_leader_changes_total                         counters
+    senate_peer_bytes_sent_total, senate_peer_bytes_received_total              counters
+    senate_ready_entries          histogram of committed entries per Ready
+    senate_persist_seconds        histogram of write + fsync latency, as the node waits it
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from senate.transport import parse_host_port
+
+#: Buckets of `senate_ready_entries`: committed entries per Ready.
+READY_ENTRIES_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+#: Buckets of `senate_persist_seconds`: from page-cache writes to slow disks.
+PERSIST_SECONDS_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
+
+
+@dataclass
+class MetricsServer:
+    """A running metrics endpoint; `close` stops it."""
+
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.server_address[:2]
+        return str(host), int(port)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class NodeMetrics:
+    """The metrics of node `node_id`, in `registry` (a fresh one by default)."""
+
+    def __init__(self, node_id: int, registry: CollectorRegistry | None = None) -> None:
+        self.node_id = node_id
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        node = str(node_id)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, ["node"], registry=r).labels(node=node)
+
+        def counter(name: str, doc: str) -> Counter:
+            return Counter(name, doc, ["node"], registry=r).labels(node=node)
+
+        self.term = gauge("senate_term", "The current term.")
+        self.commit_index = gauge("senate_commit_index", "The highest index known committed.")
+        self.applied_index = gauge("senate_applied_index", "The highest index applied here.")
+        self.is_leader = gauge("senate_is_leader", "1 while this node is the leader.")
+        self.proposals = counter("senate_proposals", "Commands proposed to the core.")
+        self.leader_changes = counter(
+            "senate_leader_changes", "Times the known leader changed (or became unknown)."
+        )
+        self.ready_entries = Histogram(
+            "senate_ready_entries",
+            "Committed entries per Ready.",
+            ["node"],
+            registry=r,
+            buckets=READY_ENTRIES_BUCKETS,
+        ).labels(node=node)
+        self.persist_seconds = Histogram(
+            "senate_persist_seconds",
+            "Latency of making a Ready durable (write + fsync).",
+            ["node"],
+            registry=r,
+            buckets=PERSIST_SECONDS_BUCKETS,
+        ).labels(node=node)
+        self._bytes_sent = Counter(
+            "senate_peer_bytes_sent", "Bytes written to a peer.", ["node", "peer"], registry=r
+        )
+        self._bytes_received = Counter(
+            "senate_peer_bytes_received", "Bytes read from a peer.", ["node", "peer"], registry=r
+        )
+        # The labelled children, per peer id, made on first use.
+        self._sent: dict[int, Counter] = {}
+        self._received: dict[int, Counter] = {}
+
+    # --- called by the runtime ----------------------------------------------------------
+    def on_ready(self, entries: int, term: int, commit: int, applied: int) -> None:
+        self.ready_entries.observe(entries)
+        self.term.set(term)
+        self.commit_index.set(commit)
+        self.applied_index.set(applied)
+
+    def on_persisted(self, seconds: float) -> None:
+        self.persist_seconds.observe(seconds)
+
+    def on_role(self, role: str) -> None:
+        self.is_leader.set(1 if role == "leader" else 0)
+
+    def on_leader_change(self) -> None:
+        self.leader_changes.inc()
+
+    def on_proposals(self, n: int) -> None:
+        self.proposals.inc(n)
+
+    def on_bytes_sent(self, peer: int, n: int) -> None:
+        child = self._sent.get(peer)
+        if child is None:
+            child = self._sent[peer] = self._bytes_sent.labels(node=str(self.node_id), peer=peer)
+        child.inc(n)
+
+    def on_bytes_received(self, peer: int, n: int) -> None:
+        child = self._received.get(peer)
+        if child is None:
+            child = self._bytes_received.labels(node=str(self.node_id), peer=peer)
+            self._received[peer] = child
+        child.inc(n)
+
+    # --- serving ------------------------------------------------------------------------
+    def start_http(self, address: str) -> MetricsServer:
+        """Serves this registry at http://address/metrics (any path) from a daemon thread;
+        port 0 picks a free port (see `MetricsServer.address`)."""
+        if address.endswith(":0"):
+            host, port = address[:-2].strip("[]"), 0
+        else:
+            host, port = parse_host_port(address)
+        server, thread = start_http_server(port, host, registry=self.registry)
+        return MetricsServer(server, thread)
