@@ -54,21 +54,21 @@ def test_a_cluster_records_its_progress_and_serves_it(tmp_path: Path) -> None:
                 server.close()
 
         for i, samples in enumerate(scraped):
-            node = f"node={i + 1}"
+            label = f"node={i + 1}"
             # Every node committed and applied the 20 commands (and the leader's no-op).
-            assert samples[f"senate_commit_index{{{node}}}"] >= 21
-            assert samples[f"senate_applied_index{{{node}}}"] >= 21
-            assert samples[f"senate_term{{{node}}}"] >= 1
-            assert samples[f"senate_persist_seconds_count{{{node}}}"] > 0
-            assert samples[f"senate_ready_entries_count{{{node}}}"] > 0
-            assert samples[f"senate_leader_changes_total{{{node}}}"] >= 1
-            is_leader = samples[f"senate_is_leader{{{node}}}"]
+            assert samples[f"senate_commit_index{{{label}}}"] >= 21
+            assert samples[f"senate_applied_index{{{label}}}"] >= 21
+            assert samples[f"senate_term{{{label}}}"] >= 1
+            assert samples[f"senate_persist_seconds_count{{{label}}}"] > 0
+            assert samples[f"senate_ready_entries_count{{{label}}}"] > 0
+            assert samples[f"senate_leader_changes_total{{{label}}}"] >= 1
+            is_leader = samples[f"senate_is_leader{{{label}}}"]
             assert is_leader == (1.0 if nodes[i] is leader else 0.0)
             # Followers talk to the leader only; the leader to every follower.
             talks_to = {1, 2, 3} - {i + 1} if nodes[i] is leader else {leader.id}
             for peer in talks_to:
-                assert samples[f"senate_peer_bytes_sent_total{{{node},peer={peer}}}"] > 0
-                assert samples[f"senate_peer_bytes_received_total{{{node},peer={peer}}}"] > 0
+                assert samples[f"senate_peer_bytes_sent_total{{{label},peer={peer}}}"] > 0
+                assert samples[f"senate_peer_bytes_received_total{{{label},peer={peer}}}"] > 0
         # The 20 commands were proposed at node 1 (forwarded by the core if it follows).
         assert scraped[0]["senate_proposals_total{node=1}"] == 20
         assert scraped[1]["senate_proposals_total{node=2}"] == 0

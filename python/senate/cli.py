@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
+import logging
 import os
+import signal
+import sys
+import threading
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import click
 from rich import box
@@ -13,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import senate
 from senate import __version__
 from senate.bench import (
     DEFAULT_SECONDS_PER_ROW,
@@ -21,7 +31,12 @@ from senate.bench import (
     cpu_model,
     run_sim_bench,
 )
+from senate.config import ClusterConfig
+from senate.errors import ConfigError
+from senate.launcher import MAX_NODES, LauncherError, LocalCluster
 from senate.sim import SUPPORTED_SIZES, SimSummary, run_seeds, trace
+from senate.status import NodeReport, leader_commit, probe, report_json
+from senate.transport import parse_host_port
 
 #: Ticks of the fault phase of each `senate sim` run unless --ticks says otherwise.
 DEFAULT_SIM_TICKS = 2000
@@ -279,4 +294,243 @@ def sim(
     _print_sim_summary(console, summary, time.perf_counter() - start)
     _print_failures(console, summary, trace_lines)
     if summary.failures:
+        raise SystemExit(1)
+
+
+# --- senate serve ----------------------------------------------------------------------------
+
+#: One line per event: time, level, logger, message (senate's messages name the node).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _load_cluster(path: Path) -> ClusterConfig:
+    """The cluster file, or `error: ...` and exit status 2."""
+    try:
+        return ClusterConfig.load(path)
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(2) from None
+
+
+async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
+    """Runs `coro` until it returns or SIGTERM/SIGINT cancels it (a clean stop)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    signalled: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        signalled.append(signum)
+        task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+        logging.getLogger("senate.cli").info("stopped on %s", signal.Signals(signalled[0]).name)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The cluster file (TOML).",
+)
+@click.option("--id", "node_id", required=True, type=click.IntRange(min=1), help="This node's id.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+)
+def serve(config_path: Path, node_id: int, log_level: str) -> None:
+    """Run one node of the key-value service (RESP2 on its client port) until SIGTERM/SIGINT.
+
+    A bad cluster file prints `error: <what and where>` and exits with status 2.
+    """
+    cluster = _load_cluster(config_path)
+    try:
+        server_config = cluster.server_config(node_id)
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(2) from None
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    # The service, imported only by the command that runs it.
+    kv = importlib.import_module("senate.kv")
+    senate.run(_run_until_signalled(kv.serve(server_config)))
+
+
+# --- senate cluster --------------------------------------------------------------------------
+
+#: Where `senate cluster` keeps its cluster file, logs and node data unless --data-dir says.
+DEFAULT_CLUSTER_DIR = Path("senate-data")
+
+
+@main.command()
+@click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, MAX_NODES))
+@click.option(
+    "--data-dir",
+    default=DEFAULT_CLUSTER_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="cluster.toml, the nodes' logs (node-N/) and their output (node-N.log); kept.",
+)
+@click.option(
+    "--base-port",
+    default=7100,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Node N listens on P+N (peers), P+100+N (clients), P+200+N (metrics).",
+)
+@click.option("--protocol", default="raft", show_default=True, help="The consensus protocol.")
+@click.option("--fsync/--no-fsync", default=True, show_default=True, help="fsync every write.")
+@click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Seconds to wait.")
+def cluster(
+    nodes: int, data_dir: Path, base_port: int, protocol: str, fsync: bool, timeout_s: float
+) -> None:
+    """Run a local cluster of NODES `senate serve` processes until Ctrl-C or SIGTERM.
+
+    Prints one line per node, then `cluster ready: leader <id>` once every node answers and a
+    leader is elected. On Ctrl-C/SIGTERM it stops every node and exits with status 0.
+    """
+    if protocol != "raft":
+        raise click.BadParameter(
+            f"only raft exists today, not {protocol!r}", param_hint="--protocol"
+        )
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    local = LocalCluster(nodes, data_dir=data_dir, base_port=base_port, fsync=fsync)
+    try:
+        local.start()
+        for node in local.nodes:
+            click.echo(f"node {node.id} pid={node.pid} peer={node.peer} client={node.client}")
+        sys.stdout.flush()
+        leader = _wait_or_stop(local, stop, timeout_s)
+        if leader is not None:
+            click.echo(f"cluster ready: leader {leader}")
+            sys.stdout.flush()
+            _watch(local, stop)
+    except (LauncherError, TimeoutError) as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        statuses = local.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    click.echo("stopped: " + ", ".join(f"node {i} exit {c}" for i, c in statuses.items()))
+
+
+def _wait_or_stop(local: LocalCluster, stop: threading.Event, timeout_s: float) -> int | None:
+    """The leader once the cluster is ready; None when stopped first."""
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set():
+        try:
+            return local.wait_ready(timeout_s=min(1.0, max(0.0, deadline - time.monotonic())))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+    return None
+
+
+def _watch(local: LocalCluster, stop: threading.Event) -> None:
+    """Waits for the stop signal, reporting nodes that exit meanwhile."""
+    reported: set[int] = set()
+    while not stop.wait(0.5):
+        for node in local.nodes:
+            if node.pid is None and node.id not in reported:
+                reported.add(node.id)
+                click.echo(f"node {node.id} exited; see {node.log_path}", err=True)
+
+
+# --- senate status ---------------------------------------------------------------------------
+
+
+def _endpoints(config_path: Path | None, endpoints: str | None) -> list[tuple[str, int | None]]:
+    if (config_path is None) == (endpoints is None):
+        raise click.UsageError("give either --config or --endpoints")
+    if config_path is not None:
+        return [(n.client, n.id) for n in _load_cluster(config_path).nodes]
+    assert endpoints is not None
+    addresses = [a.strip() for a in endpoints.split(",") if a.strip()]
+    for address in addresses:
+        try:
+            parse_host_port(address)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--endpoints") from None
+    if not addresses:
+        raise click.BadParameter("no address given", param_hint="--endpoints")
+    return [(a, None) for a in addresses]
+
+
+def _status_table(reports: list[NodeReport], leader_commit_index: int | None) -> Table:
+    table = Table(title="senate status", box=box.SIMPLE_HEAVY)
+    for column in ("id", "address", "pid", "role", "term", "leader", "commit", "applied", "lag"):
+        table.add_column(column, justify="left" if column in ("address", "role") else "right")
+    table.add_column("peers")
+    for report in reports:
+        info = report.info
+        if info is None:
+            expected = "?" if report.expected_id is None else str(report.expected_id)
+            down = [expected, report.address, "", "[bold red]down[/bold red]"]
+            table.add_row(*down, "", "", "", "", "", report.error or "")
+            continue
+        lag = "?" if leader_commit_index is None else str(leader_commit_index - info.applied_index)
+        role = f"[bold green]{info.role}[/bold green]" if info.role == "leader" else info.role
+        table.add_row(
+            str(info.node_id),
+            report.address,
+            str(info.pid),
+            role,
+            str(info.term),
+            "-" if info.leader is None else str(info.leader),
+            str(info.commit_index),
+            str(info.applied_index),
+            lag,
+            f"{info.peers_connected}/{len(info.peers)} connected",
+        )
+    return table
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The cluster file: asks every node in it.",
+)
+@click.option("--endpoints", help="Client addresses to ask, comma-separated (host:port,...).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Seconds to wait for each node.",
+)
+def status(
+    config_path: Path | None, endpoints: str | None, as_json: bool, timeout_s: float
+) -> None:
+    """Ask every node for its state (`INFO senate` on its client port).
+
+    Nodes that do not answer are shown as down. Lag is the leader's commit index minus the
+    node's applied index. Exits with status 1 when no node answers.
+    """
+    targets = _endpoints(config_path, endpoints)
+    with ThreadPoolExecutor(max_workers=min(len(targets), 32)) as pool:
+        reports = list(pool.map(lambda t: probe(t[0], timeout_s, t[1]), targets))
+    commit = leader_commit(reports)
+    if as_json:
+        click.echo(json.dumps([report_json(r, commit) for r in reports], indent=2))
+    else:
+        Console().print(_status_table(reports, commit))
+    if not any(r.up for r in reports):
         raise SystemExit(1)

@@ -229,9 +229,7 @@ class NodeAddresses:
 
 
 def _node_defaults() -> dict[str, Any]:
-    return {
-        f.name: f.default for f in dataclasses.fields(NodeConfig) if f.name in FILE_NODE_FIELDS
-    }
+    return {f.name: f.default for f in dataclasses.fields(NodeConfig) if f.name in FILE_NODE_FIELDS}
 
 
 @dataclass
@@ -314,7 +312,7 @@ class ClusterConfig:
         raw_nodes = data["nodes"]
         if not isinstance(raw_nodes, list) or not all(isinstance(n, dict) for n in raw_nodes):
             raise config_error("nodes", "expected an array of tables ([[nodes]])")
-        options = {
+        options: dict[str, Any] = {
             name: _typed(name, data[name], kind)
             for name, kind in FILE_NODE_FIELDS.items()
             if name in data

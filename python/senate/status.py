@@ -233,6 +233,7 @@ def report_json(report: NodeReport, leader_commit_index: int | None) -> dict[str
         return record
     record.update(asdict(info))
     record["id"] = record.pop("node_id")
-    record["lag"] = None if leader_commit_index is None else leader_commit_index - info.applied_index
+    record["lag"] = (
+        None if leader_commit_index is None else leader_commit_index - info.applied_index
+    )
     return record
-

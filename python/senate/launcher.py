@@ -1,0 +1,299 @@
+"""Local clusters of real processes: each node a `senate serve` process on this machine.
+
+    with LocalCluster(nodes=3) as cluster:
+        leader = cluster.wait_ready(timeout_s=30)
+        ...
+
+Ports, from `base_port` (P) and node id N (1 <= N <= 99):
+
+    peer    = P + N         the Raft peer address
+    client  = P + 100 + N   the RESP client address
+    metrics = P + 200 + N   the Prometheus endpoint
+
+All must be free on `host` when the cluster starts, or `LauncherError` names the one taken.
+The data directory holds `cluster.toml`, each node's log in `node-N/` and each process's
+output (stdout and stderr, appended across restarts) in `node-N.log`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from senate.config import ClusterConfig
+from senate.errors import ConfigError
+from senate.status import RespError, SenateInfo, resp_call
+from senate.transport import parse_host_port
+
+#: Offsets of the client and metrics ports from the base port (the peer port is base + id).
+CLIENT_PORT_OFFSET = 100
+METRICS_PORT_OFFSET = 200
+#: Nodes in a local cluster, at most (the port scheme leaves 99 ids per kind).
+MAX_NODES = 99
+#: Lines of a node's log shown when it dies, and the bytes read to find them.
+LOG_TAIL_LINES = 30
+LOG_TAIL_BYTES = 16 * 1024
+#: Timeout of one probe of one node while waiting for the cluster.
+PROBE_TIMEOUT_S = 0.5
+#: The program that runs one node; `--config FILE --id N` follow.
+SERVE_COMMAND = (sys.executable, "-m", "senate", "serve")
+
+
+class LauncherError(Exception):
+    """A local cluster could not be started, or a node died while starting."""
+
+
+@dataclass(frozen=True)
+class LocalNode:
+    id: int
+    #: The process id, or None when the node is not running.
+    pid: int | None
+    peer: str
+    client: str
+    metrics: str | None
+    log_path: Path
+
+
+def port_scheme(node_id: int, base_port: int) -> tuple[int, int, int]:
+    """(peer, client, metrics) ports of a node."""
+    assert 1 <= node_id <= MAX_NODES, node_id
+    peer = base_port + node_id
+    return peer, peer + CLIENT_PORT_OFFSET, peer + METRICS_PORT_OFFSET
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no obstacle
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            reason = "in use" if e.errno == errno.EADDRINUSE else str(e)
+            raise LauncherError(
+                f"port {port} on {host} ({what}) is not available: {reason}; "
+                "choose another base port"
+            ) from None
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last `lines` lines of a log file ("" when there is none)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - LOG_TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+class LocalCluster:
+    """`nodes` `senate serve` processes on `host`, sharing one cluster file.
+
+    `data_dir` None makes a temporary directory, removed when the cluster stops (as a context
+    manager, on exit). `overrides` are cluster file settings (e.g. `{"tick_ms": 5}`).
+    `command` is the program run per node, `--config FILE --id N` appended.
+    """
+
+    def __init__(
+        self,
+        nodes: int = 3,
+        data_dir: Path | None = None,
+        base_port: int = 7100,
+        fsync: bool = True,
+        host: str = "127.0.0.1",
+        overrides: dict[str, Any] | None = None,
+        command: Sequence[str] = SERVE_COMMAND,
+    ) -> None:
+        if not 1 <= nodes <= MAX_NODES:
+            raise LauncherError(f"a local cluster has 1 to {MAX_NODES} nodes, not {nodes}")
+        if not 0 < base_port < 65536 - METRICS_PORT_OFFSET - nodes:
+            raise LauncherError(f"base port {base_port} leaves no room for {nodes} nodes")
+        self.host = host
+        self.base_port = base_port
+        self.command = list(command)
+        self._temporary = data_dir is None
+        self.data_dir = Path(tempfile.mkdtemp(prefix="senate-")) if data_dir is None else data_dir
+        self.config_path = self.data_dir / "cluster.toml"
+        address = f"[{host}]" if ":" in host else host
+        table: dict[str, Any] = {"data_dir": ".", "fsync": fsync, **(overrides or {})}
+        table["nodes"] = [
+            dict(
+                zip(
+                    ("peer", "client", "metrics"),
+                    (f"{address}:{p}" for p in port_scheme(i, base_port)),
+                    strict=True,
+                ),
+                id=i,
+            )
+            for i in range(1, nodes + 1)
+        ]
+        self.config = ClusterConfig.from_dict(table, base_dir=self.data_dir)
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Writes the cluster file and starts every node."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_previous_cluster()
+        for node in self.config.nodes:
+            for kind in ("peer", "client", "metrics"):
+                address = getattr(node, kind)
+                check_port_free(*parse_host_port(address), f"node {node.id} {kind}")
+        self.config_path.write_text(self.config.to_toml())
+        for node_id in self.config.ids:
+            self._spawn(node_id)
+
+    def _check_previous_cluster(self) -> None:
+        """A data directory of another cluster's shape would mix logs of different members."""
+        if not self.config_path.exists():
+            return
+        try:
+            previous = ClusterConfig.load(self.config_path)
+        except ConfigError:
+            return
+        if previous.ids != self.config.ids:
+            raise LauncherError(
+                f"{self.data_dir} holds a cluster of nodes {previous.ids}; use another data "
+                "directory or remove it"
+            )
+
+    def _spawn(self, node_id: int) -> None:
+        assert node_id not in self._procs or self._procs[node_id].poll() is not None
+        log_path = self.log_path(node_id)
+        with log_path.open("ab") as log_file:
+            self._procs[node_id] = subprocess.Popen(
+                [*self.command, "--config", str(self.config_path), "--id", str(node_id)],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C at the terminal reaches the launcher only, which
+                # stops the nodes in order.
+                start_new_session=True,
+            )
+
+    def stop(self, timeout_s: float = 10.0) -> dict[int, int]:
+        """SIGTERM to every running node, SIGKILL to those still running at the deadline.
+        Returns each node's exit status (negative: the signal that ended it)."""
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        statuses = {}
+        for node_id, proc in self._procs.items():
+            try:
+                statuses[node_id] = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                statuses[node_id] = proc.wait()
+        return statuses
+
+    def close(self) -> None:
+        self.stop()
+        if self._temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- one node -----------------------------------------------------------------------
+    def kill(self, node_id: int, sig: int = signal.SIGKILL) -> int:
+        """Sends `sig` to a node and waits for it to exit; returns its exit status."""
+        proc = self._procs[node_id]
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        return proc.wait()
+
+    def restart(self, node_id: int, timeout_s: float = 10.0) -> None:
+        """Stops a node if it runs (SIGTERM, then SIGKILL at the deadline) and starts it again
+        over the same data directory."""
+        proc = self._procs[node_id]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._spawn(node_id)
+
+    def log_path(self, node_id: int) -> Path:
+        return self.data_dir / f"node-{node_id}.log"
+
+    @property
+    def nodes(self) -> list[LocalNode]:
+        result = []
+        for n in self.config.nodes:
+            proc = self._procs.get(n.id)
+            running = proc is not None and proc.poll() is None
+            pid = proc.pid if proc is not None and running else None
+            result.append(LocalNode(n.id, pid, n.peer, n.client, n.metrics, self.log_path(n.id)))
+        return result
+
+    # --- waiting ------------------------------------------------------------------------
+    def wait_ready(self, timeout_s: float = 30.0) -> int:
+        """Waits until every node answers PING on its client port and one reports itself the
+        leader in `INFO senate`; returns the leader's id. Raises `LauncherError` with the
+        tail of its log if a node exits meanwhile, TimeoutError at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        waiting_for = "every node to answer PING"
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if all(self._pings(n.client) for n in self.config.nodes):
+                waiting_for = "a leader"
+                leader = self._leader()
+                if leader is not None:
+                    return leader
+            time.sleep(0.05)
+        raise TimeoutError(
+            f"local cluster not ready after {timeout_s:g} s: waiting for {waiting_for}"
+        )
+
+    def _check_alive(self) -> None:
+        for node_id, proc in self._procs.items():
+            status = proc.poll()
+            if status is not None:
+                path = self.log_path(node_id)
+                raise LauncherError(
+                    f"node {node_id} exited with status {status}; the end of {path}:\n"
+                    f"{log_tail(path)}"
+                )
+
+    @staticmethod
+    def _pings(address: str) -> bool:
+        with contextlib.suppress(OSError, RespError):
+            return resp_call(parse_host_port(address), "PING", timeout_s=PROBE_TIMEOUT_S) == "PONG"
+        return False
+
+    def _leader(self) -> int | None:
+        for node in self.config.nodes:
+            with contextlib.suppress(OSError, RespError, ValueError):
+                reply = resp_call(
+                    parse_host_port(node.client), "INFO", "senate", timeout_s=PROBE_TIMEOUT_S
+                )
+                if isinstance(reply, bytes):
+                    info = SenateInfo.parse(reply.decode(errors="replace"))
+                    if info.role == "leader":
+                        return info.node_id
+        return None
