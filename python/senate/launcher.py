@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from senate.config import ClusterConfig
+from senate.config import ClusterConfig, NodeAddresses
 from senate.errors import ConfigError
 from senate.status import RespError, SenateInfo, resp_call
 from senate.transport import parse_host_port
@@ -142,6 +142,8 @@ class LocalCluster:
         ]
         self.config = ClusterConfig.from_dict(table, base_dir=self.data_dir)
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        #: Nodes stopped on purpose (`kill`): `wait_ready` expects them neither up nor alive.
+        self._killed: set[int] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -172,6 +174,7 @@ class LocalCluster:
 
     def _spawn(self, node_id: int) -> None:
         assert node_id not in self._procs or self._procs[node_id].poll() is not None
+        self._killed.discard(node_id)
         log_path = self.log_path(node_id)
         with log_path.open("ab") as log_file:
             self._procs[node_id] = subprocess.Popen(
@@ -221,6 +224,7 @@ class LocalCluster:
     def kill(self, node_id: int, sig: int = signal.SIGKILL) -> int:
         """Sends `sig` to a node and waits for it to exit; returns its exit status."""
         proc = self._procs[node_id]
+        self._killed.add(node_id)
         if proc.poll() is None:
             proc.send_signal(sig)
         return proc.wait()
@@ -254,15 +258,17 @@ class LocalCluster:
     # --- waiting ------------------------------------------------------------------------
     def wait_ready(self, timeout_s: float = 30.0) -> int:
         """Waits until every node answers PING on its client port and one reports itself the
-        leader in `INFO senate`; returns the leader's id. Raises `LauncherError` with the
-        tail of its log if a node exits meanwhile, TimeoutError at the deadline."""
+        leader in `INFO senate`; returns the leader's id. Nodes stopped with `kill` are left
+        out. Raises `LauncherError` with the tail of its log if a node exits meanwhile,
+        TimeoutError at the deadline."""
         deadline = time.monotonic() + timeout_s
         waiting_for = "every node to answer PING"
         while time.monotonic() < deadline:
             self._check_alive()
-            if all(self._pings(n.client) for n in self.config.nodes):
+            running = [n for n in self.config.nodes if n.id not in self._killed]
+            if all(self._pings(n.client) for n in running):
                 waiting_for = "a leader"
-                leader = self._leader()
+                leader = self._leader(running)
                 if leader is not None:
                     return leader
             time.sleep(0.05)
@@ -273,7 +279,7 @@ class LocalCluster:
     def _check_alive(self) -> None:
         for node_id, proc in self._procs.items():
             status = proc.poll()
-            if status is not None:
+            if status is not None and node_id not in self._killed:
                 path = self.log_path(node_id)
                 raise LauncherError(
                     f"node {node_id} exited with status {status}; the end of {path}:\n"
@@ -286,8 +292,8 @@ class LocalCluster:
             return resp_call(parse_host_port(address), "PING", timeout_s=PROBE_TIMEOUT_S) == "PONG"
         return False
 
-    def _leader(self) -> int | None:
-        for node in self.config.nodes:
+    def _leader(self, nodes: Sequence[NodeAddresses]) -> int | None:
+        for node in nodes:
             with contextlib.suppress(OSError, RespError, ValueError):
                 reply = resp_call(
                     parse_host_port(node.client), "INFO", "senate", timeout_s=PROBE_TIMEOUT_S

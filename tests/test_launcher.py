@@ -1,0 +1,232 @@
+"""Local clusters of real `senate serve` processes.
+
+Each cluster test runs twice: with the real service (skipped until `senate.kv` exists) and
+with `standin_kv.py`, the real `senate serve` command over a stand-in service that answers
+PING and INFO senate from a real node. Waits are conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cluster import free_ports
+from senate.launcher import SERVE_COMMAND, LauncherError, LocalCluster
+from senate.status import probe
+
+STANDIN = Path(__file__).with_name("standin_kv.py")
+HAS_KV = importlib.util.find_spec("senate.kv") is not None
+NEEDS_KV = pytest.mark.skipif(not HAS_KV, reason="senate.kv (the key-value service) not merged yet")
+PROGRAMS = [
+    pytest.param(SERVE_COMMAND, id="senate-serve", marks=NEEDS_KV),
+    pytest.param((sys.executable, str(STANDIN), "serve"), id="standin"),
+]
+READY_S = 30.0
+
+
+def free_base_port(nodes: int) -> int:
+    """A base port whose whole scheme (base+N, +100, +200) is free right now."""
+    for candidate in free_ports(20):
+        base = candidate - candidate % 1000 + 300  # room above it in the same thousand
+        if base + 300 > 65535:
+            continue
+        try:
+            for offset in (0, 100, 200):
+                for node_id in range(1, nodes + 1):
+                    with socket.socket() as s:
+                        s.bind(("127.0.0.1", base + offset + node_id))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no free port range")
+
+
+@pytest.fixture(params=PROGRAMS)
+def program(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    command: tuple[str, ...] = request.param
+    return command
+
+
+@pytest.fixture
+def local(program: tuple[str, ...], tmp_path: Path) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(
+        3,
+        data_dir=tmp_path / "cluster",
+        base_port=free_base_port(3),
+        overrides={"tick_ms": 5.0},
+        command=program,
+    )
+    with cluster:
+        yield cluster
+
+
+def test_a_cluster_starts_elects_and_stops_cleanly(local: LocalCluster) -> None:
+    leader = local.wait_ready(READY_S)
+    assert leader in {1, 2, 3}
+    nodes = local.nodes
+    assert [n.id for n in nodes] == [1, 2, 3]
+    assert all(n.pid is not None for n in nodes)
+    base = local.base_port
+    assert [n.peer for n in nodes] == [f"127.0.0.1:{base + i}" for i in (1, 2, 3)]
+    assert [n.client for n in nodes] == [f"127.0.0.1:{base + 100 + i}" for i in (1, 2, 3)]
+    assert [n.metrics for n in nodes] == [f"127.0.0.1:{base + 200 + i}" for i in (1, 2, 3)]
+    reports = [probe(n.client, timeout_s=5) for n in nodes]
+    assert [r.info.node_id for r in reports if r.info is not None] == [1, 2, 3]
+    assert all(r.info is not None and r.info.pid == n.pid for r, n in zip(reports, nodes, strict=True))
+    assert (local.data_dir / "cluster.toml").exists()
+    # SIGTERM stops every node with status 0.
+    assert local.stop() == {1: 0, 2: 0, 3: 0}
+    assert all(n.pid is None for n in local.nodes)
+
+
+def test_a_killed_node_restarts_over_its_data(local: LocalCluster) -> None:
+    leader = local.wait_ready(READY_S)
+    follower = next(i for i in (1, 2, 3) if i != leader)
+    assert local.kill(follower) == -signal.SIGKILL
+    assert not probe(local.nodes[follower - 1].client, timeout_s=1).up
+    assert local.wait_ready(READY_S) in {1, 2, 3}  # the killed node is not waited for
+    local.restart(follower)
+    local.wait_ready(READY_S)
+    report = probe(local.nodes[follower - 1].client, timeout_s=5)
+    assert report.info is not None and report.info.pid == local.nodes[follower - 1].pid
+    assert (local.data_dir / f"node-{follower}").is_dir()
+
+
+def test_status_command_reports_a_live_cluster(local: LocalCluster) -> None:
+    local.wait_ready(READY_S)
+    down = local.nodes[2]
+    local.kill(3)
+    endpoints = ",".join(n.client for n in local.nodes)
+
+    def status() -> list[dict[str, object]]:
+        result = senate_command("status", "--endpoints", endpoints, "--json", timeout=30)
+        assert result.returncode == 0, result.stderr
+        records: list[dict[str, object]] = json.loads(result.stdout)
+        return records
+
+    deadline = time.monotonic() + READY_S
+    while True:  # until the leader's view of the dead node settles
+        records = status()
+        if any(r.get("role") == "leader" for r in records) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [r["up"] for r in records] == [True, True, False]
+    assert records[2]["address"] == down.client and records[2]["error"]
+    assert {r["role"] for r in records[:2]} == {"leader", "follower"}
+    assert all(isinstance(r["lag"], int) and r["lag"] >= 0 for r in records[:2])
+    table = senate_command("status", "--config", str(local.config_path), timeout=30)
+    assert table.returncode == 0, table.stderr
+    assert "down" in table.stdout and "leader" in table.stdout
+
+
+def test_a_node_dying_at_startup_shows_its_log(tmp_path: Path) -> None:
+    crash = (sys.executable, "-c", "import sys; print('no such luck', flush=True); sys.exit(3)")
+    with (
+        LocalCluster(2, data_dir=tmp_path, base_port=free_base_port(2), command=crash) as local,
+        pytest.raises(LauncherError, match=r"exited with status 3(.|\n)*no such luck"),
+    ):
+        local.wait_ready(READY_S)
+
+
+def test_a_port_in_use_is_named(tmp_path: Path) -> None:
+    base = free_base_port(3)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 102))
+        taken.listen()
+        local = LocalCluster(3, data_dir=tmp_path, base_port=base, command=("false",))
+        with pytest.raises(LauncherError, match=rf"port {base + 102} .*node 2 client.*in use"):
+            local.start()
+    assert local.nodes[0].pid is None  # nothing was started
+
+
+def test_a_data_dir_of_another_cluster_shape_is_refused(tmp_path: Path) -> None:
+    base = free_base_port(3)
+    with LocalCluster(3, data_dir=tmp_path, base_port=base, command=("true",)):
+        pass
+    with pytest.raises(LauncherError, match=r"holds a cluster of nodes \[1, 2, 3\]"):
+        LocalCluster(2, data_dir=tmp_path, base_port=base, command=("true",)).start()
+
+
+def test_a_temporary_data_dir_is_removed() -> None:
+    with LocalCluster(1, base_port=free_base_port(1), command=("true",)) as local:
+        data_dir = local.data_dir
+        assert (data_dir / "cluster.toml").exists()
+    assert not data_dir.exists()
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+
+def senate_command(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "senate", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_serve_rejects_a_bad_file_and_an_unknown_id(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('fsyncc = true\n[[nodes]]\nid = 1\npeer = "127.0.0.1:1"\nclient = "x"\n')
+    result = senate_command("serve", "--config", str(bad), "--id", "1", timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "fsyncc" in result.stderr
+    good = tmp_path / "good.toml"
+    good.write_text('[[nodes]]\nid = 1\npeer = "127.0.0.1:1"\nclient = "127.0.0.1:2"\n')
+    result = senate_command("serve", "--config", str(good), "--id", "7", timeout=30)
+    assert result.returncode == 2
+    assert "no node 7" in result.stderr
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    local = LocalCluster(
+        1, data_dir=tmp_path, base_port=free_base_port(1), command=PROGRAMS[1].values[0]
+    )
+    with local:
+        local.wait_ready(READY_S)
+        assert local.kill(1, signal.SIGTERM) == 0
+        assert local.kill(1, signal.SIGINT) == 0  # already gone: its status again
+    assert "stopped on SIGTERM" in local.log_path(1).read_text()
+
+
+def test_cluster_command_refuses_other_protocols() -> None:
+    result = senate_command("cluster", "--protocol", "paxos", timeout=30)
+    assert result.returncode == 2
+    assert "only raft exists today" in result.stderr
+
+
+@NEEDS_KV
+def test_cluster_command_runs_until_sigterm(tmp_path: Path) -> None:
+    base = free_base_port(3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "senate", "cluster", "--nodes", "3", "--data-dir", str(tmp_path),
+         "--base-port", str(base)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        for i in (1, 2, 3):
+            assert lines[i - 1].startswith(f"node {i} pid=")
+            assert f"peer=127.0.0.1:{base + i} client=127.0.0.1:{base + 100 + i}" in lines[i - 1]
+        assert lines[3].startswith("cluster ready: leader ")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert "node 1 exit 0" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
