@@ -65,7 +65,9 @@ async def serve(config: ServerConfig) -> None:
     await node.start()
     host, port = parse_host_port(config.client_address)
     server = await asyncio.start_server(lambda r, w: handle(node, r, w), host, port)
-    endpoint = None if config.metrics_address is None else metrics.start_http(config.metrics_address)
+    endpoint = (
+        None if config.metrics_address is None else metrics.start_http(config.metrics_address)
+    )
     try:
         await asyncio.Event().wait()
     finally:

@@ -24,11 +24,12 @@ from senate.launcher import SERVE_COMMAND, LauncherError, LocalCluster
 from senate.status import probe
 
 STANDIN = Path(__file__).with_name("standin_kv.py")
+STANDIN_COMMAND = (sys.executable, str(STANDIN), "serve")
 HAS_KV = importlib.util.find_spec("senate.kv") is not None
 NEEDS_KV = pytest.mark.skipif(not HAS_KV, reason="senate.kv (the key-value service) not merged yet")
 PROGRAMS = [
     pytest.param(SERVE_COMMAND, id="senate-serve", marks=NEEDS_KV),
-    pytest.param((sys.executable, str(STANDIN), "serve"), id="standin"),
+    pytest.param(STANDIN_COMMAND, id="standin"),
 ]
 READY_S = 30.0
 
@@ -81,7 +82,9 @@ def test_a_cluster_starts_elects_and_stops_cleanly(local: LocalCluster) -> None:
     assert [n.metrics for n in nodes] == [f"127.0.0.1:{base + 200 + i}" for i in (1, 2, 3)]
     reports = [probe(n.client, timeout_s=5) for n in nodes]
     assert [r.info.node_id for r in reports if r.info is not None] == [1, 2, 3]
-    assert all(r.info is not None and r.info.pid == n.pid for r, n in zip(reports, nodes, strict=True))
+    assert all(
+        r.info is not None and r.info.pid == n.pid for r, n in zip(reports, nodes, strict=True)
+    )
     assert (local.data_dir / "cluster.toml").exists()
     # SIGTERM stops every node with status 0.
     assert local.stop() == {1: 0, 2: 0, 3: 0}
@@ -97,7 +100,8 @@ def test_a_killed_node_restarts_over_its_data(local: LocalCluster) -> None:
     local.restart(follower)
     local.wait_ready(READY_S)
     report = probe(local.nodes[follower - 1].client, timeout_s=5)
-    assert report.info is not None and report.info.pid == local.nodes[follower - 1].pid
+    assert report.info is not None
+    assert report.info.pid == local.nodes[follower - 1].pid
     assert (local.data_dir / f"node-{follower}").is_dir()
 
 
@@ -120,12 +124,14 @@ def test_status_command_reports_a_live_cluster(local: LocalCluster) -> None:
             break
         time.sleep(0.1)
     assert [r["up"] for r in records] == [True, True, False]
-    assert records[2]["address"] == down.client and records[2]["error"]
+    assert records[2]["address"] == down.client
+    assert records[2]["error"]
     assert {r["role"] for r in records[:2]} == {"leader", "follower"}
     assert all(isinstance(r["lag"], int) and r["lag"] >= 0 for r in records[:2])
     table = senate_command("status", "--config", str(local.config_path), timeout=30)
     assert table.returncode == 0, table.stderr
-    assert "down" in table.stdout and "leader" in table.stdout
+    assert "down" in table.stdout
+    assert "leader" in table.stdout
 
 
 def test_a_node_dying_at_startup_shows_its_log(tmp_path: Path) -> None:
@@ -181,7 +187,8 @@ def test_serve_rejects_a_bad_file_and_an_unknown_id(tmp_path: Path) -> None:
     bad.write_text('fsyncc = true\n[[nodes]]\nid = 1\npeer = "127.0.0.1:1"\nclient = "x"\n')
     result = senate_command("serve", "--config", str(bad), "--id", "1", timeout=30)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: ") and "fsyncc" in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert "fsyncc" in result.stderr
     good = tmp_path / "good.toml"
     good.write_text('[[nodes]]\nid = 1\npeer = "127.0.0.1:1"\nclient = "127.0.0.1:2"\n')
     result = senate_command("serve", "--config", str(good), "--id", "7", timeout=30)
@@ -190,9 +197,7 @@ def test_serve_rejects_a_bad_file_and_an_unknown_id(tmp_path: Path) -> None:
 
 
 def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    local = LocalCluster(
-        1, data_dir=tmp_path, base_port=free_base_port(1), command=PROGRAMS[1].values[0]
-    )
+    local = LocalCluster(1, data_dir=tmp_path, base_port=free_base_port(1), command=STANDIN_COMMAND)
     with local:
         local.wait_ready(READY_S)
         assert local.kill(1, signal.SIGTERM) == 0
