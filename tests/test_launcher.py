@@ -1,13 +1,11 @@
 """Local clusters of real `senate serve` processes.
 
-Each cluster test runs twice: with the real service (skipped until `senate.kv` exists) and
-with `standin_kv.py`, the real `senate serve` command over a stand-in service that answers
-PING and INFO senate from a real node. Waits are conditions with deadlines.
+The clusters run the real `senate serve` (the key-value service). Waits are conditions with
+deadlines.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import socket
@@ -23,14 +21,7 @@ from cluster import free_ports
 from senate.launcher import SERVE_COMMAND, LauncherError, LocalCluster
 from senate.status import probe
 
-STANDIN = Path(__file__).with_name("standin_kv.py")
-STANDIN_COMMAND = (sys.executable, str(STANDIN), "serve")
-HAS_KV = importlib.util.find_spec("senate.kv") is not None
-NEEDS_KV = pytest.mark.skipif(not HAS_KV, reason="senate.kv (the key-value service) not merged yet")
-PROGRAMS = [
-    pytest.param(SERVE_COMMAND, id="senate-serve", marks=NEEDS_KV),
-    pytest.param(STANDIN_COMMAND, id="standin"),
-]
+PROGRAMS = [pytest.param(SERVE_COMMAND, id="senate-serve")]
 READY_S = 30.0
 
 
@@ -197,7 +188,7 @@ def test_serve_rejects_a_bad_file_and_an_unknown_id(tmp_path: Path) -> None:
 
 
 def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    local = LocalCluster(1, data_dir=tmp_path, base_port=free_base_port(1), command=STANDIN_COMMAND)
+    local = LocalCluster(1, data_dir=tmp_path, base_port=free_base_port(1), command=SERVE_COMMAND)
     with local:
         local.wait_ready(READY_S)
         assert local.kill(1, signal.SIGTERM) == 0
@@ -211,7 +202,6 @@ def test_cluster_command_refuses_other_protocols() -> None:
     assert "only raft exists today" in result.stderr
 
 
-@NEEDS_KV
 def test_cluster_command_runs_until_sigterm(tmp_path: Path) -> None:
     base = free_base_port(3)
     proc = subprocess.Popen(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import os
@@ -363,8 +362,8 @@ def serve(config_path: Path, node_id: int, log_level: str) -> None:
         click.echo(f"error: {e}", err=True)
         raise SystemExit(2) from None
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
-    # The service, imported only by the command that runs it.
-    kv = importlib.import_module("senate.kv")
+    from senate import kv  # the service, imported only by the command that runs it
+
     senate.run(_run_until_signalled(kv.serve(server_config)))
 
 
