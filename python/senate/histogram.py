@@ -67,10 +67,15 @@ class Histogram:
         self.max_s = max(self.max_s, other.max_s)
 
     def percentile(self, percent: float) -> float:
-        """The nearest-rank `percent` percentile in seconds (0.0 when empty), within 1%."""
+        """The nearest-rank `percent` percentile in seconds (0.0 when empty).
+
+        Within 1% for values in [LOW_S, HIGH_S]; the 0th and 100th are the exact extremes.
+        """
         assert 0.0 <= percent <= 100.0, percent
         if self.count == 0:
             return 0.0
+        if percent == 0.0:
+            return self.min_s
         if percent == 100.0:
             return self.max_s
         rank = max(1, math.ceil(self.count * percent / 100.0))  # 1-based, in [1, count]

@@ -687,7 +687,7 @@ def _read_lines(
                     raise LoadError(message["message"])
 
 
-def _argument_parser() -> argparse.ArgumentParser:
+def argument_parser() -> argparse.ArgumentParser:
     defaults = LoadSpec(endpoints=("localhost:6379",))
     parser = argparse.ArgumentParser(
         prog="python -m senate.loadgen",
@@ -705,6 +705,21 @@ def _argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def spec_from_args(args: argparse.Namespace) -> LoadSpec:
+    """The spec `python -m senate.loadgen` arguments describe; ValueError if out of range."""
+    return LoadSpec(
+        endpoints=tuple(e.strip() for e in args.endpoints.split(",") if e.strip()),
+        clients=args.clients,
+        pipeline=args.pipeline,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        value_size=args.value_size,
+        ratio=args.ratio,
+        keys=args.keys,
+        seed=args.seed,
+    )
+
+
 def _emit(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
     sys.stdout.flush()
@@ -712,20 +727,9 @@ def _emit(message: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m senate.loadgen`: exit status 0 with a result line, 1 after an error line."""
-    parser = _argument_parser()
-    args = parser.parse_args(argv)
+    parser = argument_parser()
     try:
-        spec = LoadSpec(
-            endpoints=tuple(e for e in args.endpoints.split(",") if e.strip()),
-            clients=args.clients,
-            pipeline=args.pipeline,
-            duration_s=args.duration,
-            warmup_s=args.warmup,
-            value_size=args.value_size,
-            ratio=args.ratio,
-            keys=args.keys,
-            seed=args.seed,
-        )
+        spec = spec_from_args(parser.parse_args(argv))
     except ValueError as error:
         parser.error(str(error))
     try:
