@@ -44,7 +44,7 @@ test-python: ## pytest (unit, property, stateful, CLI; benchmarks run once, unti
 test: system-deps install lint test-rust test-python ## Install, then lint and run every test
 
 bench: ## senate bench, then the pytest-benchmark suites (needs `make install`)
-	$(PYTHON) -m senate bench
+	$(PYTHON) -m senate bench --sim
 	$(PYTHON) benches/embedded_counter.py
 	$(PYTHON) -m pytest benches --benchmark-enable
 
