@@ -102,7 +102,7 @@ fn checked(args: &[&[u8]], out: &mut Vec<u8>) -> Option<Cmd> {
         put_error(out, NOT_IN_BATCH);
         return None;
     }
-    if spec.cmd == Cmd::MSet && args.len() % 2 == 0 {
+    if spec.cmd == Cmd::MSet && args.len().is_multiple_of(2) {
         put_error(out, &arity_error(spec.name));
         return None;
     }

@@ -316,7 +316,7 @@ impl RespSession {
             let args: Vec<&[u8]> = ranges.iter().map(arg).collect();
             return put_error(groups.reply(), &unknown_command_error(&args));
         };
-        if !spec.arity_ok(argc) || (spec.cmd == Cmd::MSet && argc % 2 == 0) {
+        if !spec.arity_ok(argc) || (spec.cmd == Cmd::MSet && argc.is_multiple_of(2)) {
             return put_error(groups.reply(), &arity_error(spec.name));
         }
         match spec.class {
