@@ -22,7 +22,7 @@ fn non_negative(field: &'static str, value: i64) -> PyResult<usize> {
 #[pymethods]
 impl KvStore {
     #[new]
-    #[pyo3(signature = (*, max_keys_result = kv::DEFAULT_MAX_KEYS_RESULT as i64))]
+    #[pyo3(signature = (*, max_keys_result = 100_000))]
     fn new(max_keys_result: i64) -> PyResult<KvStore> {
         Ok(KvStore { inner: kv::KvStore::new(non_negative("max_keys_result", max_keys_result)?) })
     }
@@ -79,9 +79,9 @@ impl RespSession {
     #[new]
     #[pyo3(signature = (
         *,
-        max_value_bytes = 512 << 20,
+        max_value_bytes = 536_870_912,
         max_args = 65_536,
-        max_batch_commands = kv::DEFAULT_MAX_BATCH_COMMANDS as i64,
+        max_batch_commands = 1024,
         client_id = 0,
     ))]
     fn new(max_value_bytes: i64, max_args: i64, max_batch_commands: i64, client_id: u64) -> PyResult<RespSession> {
