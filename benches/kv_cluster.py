@@ -104,6 +104,7 @@ def leader_port(cluster: LocalCluster) -> tuple[int, int]:
     """(client port, pid) of the leader."""
     leader_id = cluster.wait_ready(timeout_s=60)
     node = next(n for n in cluster.nodes if n.id == leader_id)
+    assert node.pid is not None
     return client_port(node.client), node.pid
 
 
@@ -149,8 +150,9 @@ def main() -> None:
     def cluster_runs(nodes: int) -> list[Run]:
         with (
             tempfile.TemporaryDirectory() as tmp,
-            LocalCluster(nodes=nodes, data_dir=Path(tmp), base_port=free_port() // 1000 * 1000)
-            as cluster,
+            LocalCluster(
+                nodes=nodes, data_dir=Path(tmp), base_port=free_port() // 1000 * 1000
+            ) as cluster,
         ):
             port, _pid = leader_port(cluster)
             name = f"senate {nodes} nodes"
@@ -199,7 +201,8 @@ def main() -> None:
         five_vs_three_nodes=find("senate 5 nodes", "set", 50, 16).ops_per_s
         / find(s3, "set", 50, 16).ops_per_s,
     )
-    print(f"{'target':<16} {'test':<5} {'-c':>4} {'-P':>4} {'ops/s':>12} {'p50 ms':>8} {'p99 ms':>8}")
+    header = ("target", "test", "-c", "-P", "ops/s", "p50 ms", "p99 ms")
+    print("{:<16} {:<5} {:>4} {:>4} {:>12} {:>8} {:>8}".format(*header))
     for r in runs:
         print(
             f"{r.target:<16} {r.test:<5} {r.clients:>4} {r.pipeline:>4} {r.ops_per_s:>12,.0f}"

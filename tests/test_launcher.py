@@ -17,29 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from cluster import free_ports
+from cluster import free_base_port
 from senate.launcher import SERVE_COMMAND, LauncherError, LocalCluster
 from senate.status import probe
 
 PROGRAMS = [pytest.param(SERVE_COMMAND, id="senate-serve")]
 READY_S = 30.0
-
-
-def free_base_port(nodes: int) -> int:
-    """A base port whose whole scheme (base+N, +100, +200) is free right now."""
-    for candidate in free_ports(20):
-        base = candidate - candidate % 1000 + 300  # room above it in the same thousand
-        if base + 300 > 65535:
-            continue
-        try:
-            for offset in (0, 100, 200):
-                for node_id in range(1, nodes + 1):
-                    with socket.socket() as s:
-                        s.bind(("127.0.0.1", base + offset + node_id))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no free port range")
 
 
 @pytest.fixture(params=PROGRAMS)
@@ -225,3 +208,6 @@ def test_cluster_command_runs_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -8,7 +8,6 @@ import json
 import math
 import subprocess
 import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -33,10 +32,10 @@ from senate.bench import (
     cpu_model,
     run_sim_bench,
 )
+from senate.bench_report import problems, result_table, write_json, write_plot
 from senate.config import ClusterConfig
 from senate.errors import ConfigError
 from senate.launcher import MAX_NODES, LauncherError, LocalCluster
-from senate.bench_report import problems, result_table, write_json, write_plot
 from senate.loadgen import (
     LoadError,
     LoadResult,
@@ -696,7 +695,9 @@ def _watch(local: LocalCluster, stop: threading.Event) -> None:
 # --- senate status ---------------------------------------------------------------------------
 
 
-def _endpoints(config_path: Path | None, endpoints: str | None) -> list[tuple[str, int | None]]:
+def _status_targets(
+    config_path: Path | None, endpoints: str | None
+) -> list[tuple[str, int | None]]:
     if (config_path is None) == (endpoints is None):
         raise click.UsageError("give either --config or --endpoints")
     if config_path is not None:
@@ -767,7 +768,7 @@ def status(
     Nodes that do not answer are shown as down. Lag is the leader's commit index minus the
     node's applied index. Exits with status 1 when no node answers.
     """
-    targets = _endpoints(config_path, endpoints)
+    targets = _status_targets(config_path, endpoints)
     with ThreadPoolExecutor(max_workers=min(len(targets), 32)) as pool:
         reports = list(pool.map(lambda t: probe(t[0], timeout_s, t[1]), targets))
     commit = leader_commit(reports)

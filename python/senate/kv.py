@@ -28,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from senate._core import (
     GROUP_CLOSE,
@@ -54,7 +55,7 @@ from senate.statemachine import StateMachine
 from senate.transport import parse_host_port
 
 if TYPE_CHECKING:
-    from senate.config import ServerConfig
+    from senate.config import NodeConfig, ServerConfig
 
 log = logging.getLogger("senate.kv")
 
@@ -195,8 +196,9 @@ class ClientConnection(asyncio.Protocol):
 
     # --- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transport is not a subclass of asyncio.Transport, but it is one.
+        self.transport = cast(asyncio.Transport, transport)
+        transport = self.transport
         server = self.server
         if len(server.clients) >= server.max_clients:
             transport.write(b"-ERR max number of clients reached\r\n")
@@ -424,7 +426,7 @@ class KvServer:
         except (SenateError, ValueError) as e:
             return error_reply(f"ERR {e}")
         name = args[0].lower()
-        handler: Callable[[list[bytes]], bytes] | None = self._node_commands.get(name)
+        handler = self._node_commands.get(name)
         if handler is None:
             return error_reply(f"ERR unknown command '{args[0].decode(errors='replace')}'")
         return handler(self, args)
@@ -489,12 +491,41 @@ def _version() -> str:
     return __version__
 
 
+#: Bytes of framing and batch headers around one value, at most (generous).
+VALUE_OVERHEAD_BYTES = 1 << 20
+#: The peer frame limit and the log's record limit when values are small.
+DEFAULT_MAX_FRAME_BYTES = 64 << 20
+DEFAULT_MAX_UNCOMMITTED_BYTES = 256 << 20
+#: The log's cap on a record.
+MAX_RECORD_BYTES = 1 << 30
+
+
+def sized_for_values(node: NodeConfig, max_value_bytes: int) -> NodeConfig:
+    """`node` with the limits a value of `max_value_bytes` must pass raised to fit it: the
+    peer frame (the core takes proposals up to half of it), the leader's uncommitted bytes,
+    the send buffer towards a peer and the log's record."""
+    entry_bytes = max_value_bytes + VALUE_OVERHEAD_BYTES
+    frame_bytes = max(DEFAULT_MAX_FRAME_BYTES, 2 * entry_bytes)
+    options = dict(node.core_options)
+    options.setdefault("max_frame_bytes", frame_bytes)
+    options.setdefault("max_uncommitted_bytes", max(DEFAULT_MAX_UNCOMMITTED_BYTES, 2 * entry_bytes))
+    record_bytes = node.max_record_bytes
+    if record_bytes is None and entry_bytes > DEFAULT_MAX_FRAME_BYTES:
+        record_bytes = min(MAX_RECORD_BYTES, entry_bytes)
+    return dataclasses.replace(
+        node,
+        core_options=options,
+        max_record_bytes=record_bytes,
+        max_send_buffer_bytes=max(node.max_send_buffer_bytes, frame_bytes),
+    )
+
+
 async def serve(config: ServerConfig, ready: Callable[[KvServer], None] | None = None) -> None:
     """Runs one node and its client server (and its metrics endpoint, when the config names
     one) until cancelled."""
     metrics = NodeMetrics(config.node.id)
     machine = KvMachine()
-    node = Node(machine, config.node, metrics=metrics)
+    node = Node(machine, sized_for_values(config.node, config.max_value_bytes), metrics=metrics)
     metrics_server: MetricsServer | None = None
     async with node:
         server = KvServer(
