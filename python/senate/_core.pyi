@@ -274,6 +274,11 @@ class Ready:
     def committed(self) -> list[Entry]:
         """Committed entries to apply, in index order."""
     @property
+    def first_persist_index(self) -> int | None:
+        """The index of the first entry this Ready asks to persist, or None when it carries no
+        entries. Committed entries below it were made durable by an earlier Ready, so they may
+        be applied before this one's write completes."""
+    @property
     def committed_data(self) -> list[bytes]:
         """The data of each committed entry in order (`b""` for a leader's no-op)."""
     @property

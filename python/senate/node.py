@@ -521,6 +521,19 @@ class Node:
                         self.metrics.on_leader_change()
             self.role, self.leader = role, leader
         self._send(core, rd.messages)
+        last = rd.committed_index
+        committed = rd.committed_data if last is not None else []
+        snapshot = rd.snapshot
+        # Committed entries that an earlier Ready made durable here are applied (and their
+        # callers answered) while this Ready's own write is in flight; an entry this Ready
+        # persists may only be applied once the write is durable.
+        first_new = rd.first_persist_index
+        applied_early = (
+            last is not None and snapshot is None and (first_new is None or last < first_new)
+        )
+        if applied_early:
+            self._apply(committed, last)
+            self._serve_read_states(rd)
         # A Ready that only moved the commit index (`must_persist` but not `must_sync`) is not
         # written at all: the commit index is volatile state (Raft paper, figure 2); after a
         # restart the leader tells it again, and the log still holds every entry it covers.
@@ -530,26 +543,27 @@ class Node:
             await self._submit_write(rd)
             persist_s = time.perf_counter() - started
         self._send(core, rd.persisted_messages)
-        snapshot = rd.snapshot
         if snapshot is not None:
             index, _term, data = snapshot
             self._restore(data)
             self.applied_index = self.snapshot_index = index
             self._bytes_since_snapshot = 0
             log.info("node %d: restored a snapshot at index %d", self.id, index)
-        last = rd.committed_index
-        committed = rd.committed_data if last is not None else []
-        if last is not None:
+        if last is not None and not applied_early:
             self._apply(committed, last)
         core.advance()
         if self.metrics is not None:
             self._record_ready(self.metrics, rd, len(committed), persist_s)
+        if not applied_early:
+            self._serve_read_states(rd)
+        self._maybe_snapshot(core)
+
+    def _serve_read_states(self, rd: Ready) -> None:
         read_states = rd.read_states
         if read_states:
             self._confirm_reads(read_states)
         if self._reads_confirmed:
             self._serve_reads()
-        self._maybe_snapshot(core)
 
     def _record_ready(
         self, metrics: NodeMetrics, rd: Ready, entries: int, persist_s: float | None

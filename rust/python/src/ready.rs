@@ -175,6 +175,14 @@ impl Ready {
         self.inner.persist.as_ref().is_some_and(|batch| batch.must_sync)
     }
 
+    /// The index of the first entry this Ready asks to persist, or `None` when it carries no
+    /// entries. Committed entries below it were made durable by an earlier Ready, so they may
+    /// be applied before this one's write completes.
+    #[getter]
+    fn first_persist_index(&self) -> Option<u64> {
+        self.inner.persist.as_ref().and_then(|batch| batch.entries.first()).map(|entry| entry.index)
+    }
+
     /// The data of each committed entry in order; a leader's no-op entry gives `b""`.
     #[getter]
     fn committed_data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
