@@ -532,6 +532,7 @@ class Node:
             last is not None and snapshot is None and (first_new is None or last < first_new)
         )
         if applied_early:
+            assert last is not None
             self._apply(committed, last)
             self._serve_read_states(rd)
         # A Ready that only moved the commit index (`must_persist` but not `must_sync`) is not
