@@ -76,7 +76,7 @@ def redis_benchmark(
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[int]:
+def redis_server() -> Iterator[tuple[int, int]]:
     port = free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
@@ -90,7 +90,7 @@ def redis_server() -> Iterator[int]:
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(30)
@@ -143,9 +143,12 @@ def main() -> None:
     runs: list[Run] = []
     figures: dict[str, float] = {}
 
-    with redis_server() as port:
+    with redis_server() as (port, pid):
         runs.append(redis_benchmark("redis-server", port, "set", 50, 1, n))
         runs.append(redis_benchmark("redis-server", port, "set", 50, 16, n * 4))
+    with redis_server() as (port, pid):
+        load_keys(port, args.memory_keys, 100)
+        figures["redis_server_rss_loaded_bytes"] = rss_bytes(pid)
 
     def cluster_runs(nodes: int) -> list[Run]:
         with (
