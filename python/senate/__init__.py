@@ -38,6 +38,7 @@ from senate.balance import (
     WeightedRandom,
 )
 from senate.batteries import ReplCounter, ReplDict, ReplLock
+from senate.client import Client, ClientError, ClientOverloaded, NoLeader
 from senate.config import NodeConfig
 from senate.errors import (
     Compacted,
@@ -69,6 +70,9 @@ from senate.statemachine import (
 __all__ = [
     "BoundedLoadHash",
     "CallTimeout",
+    "Client",
+    "ClientError",
+    "ClientOverloaded",
     "Compacted",
     "ConfigError",
     "DecodeError",
@@ -81,6 +85,7 @@ __all__ = [
     "JumpHash",
     "LeastRequest",
     "Maglev",
+    "NoLeader",
     "Node",
     "NodeConfig",
     "NodeNotRunning",
