@@ -152,18 +152,20 @@ class _AttemptFailed(Exception):
 # --- the pure parts: choices and the view of the cluster ------------------------------------
 
 
-def choose_leader(infos: Iterable[SenateInfo]) -> tuple[int, int] | None:
-    """(leader id, term) from the nodes' INFO: the node claiming leadership in the highest
-    term; failing any claim, the leader a node knows of in the highest term; else None."""
-    claims = [(info.term, info.node_id) for info in infos if info.role == "leader"]
-    if claims:
-        term, leader = max(claims)
-        return leader, term
-    hints = [(info.term, info.leader) for info in infos if info.leader is not None]
-    if hints:
-        term, hinted = max(hints)
-        return hinted, term
-    return None
+def choose_leader(infos: Iterable[SenateInfo]) -> tuple[int | None, int]:
+    """(leader id or None, term) from the nodes' INFO. Only the highest term reported counts
+    (a leader of an older term has been deposed, whether it knows or not): the node claiming
+    leadership in it, failing that the leader a node of that term knows of."""
+    infos = list(infos)
+    if not infos:
+        return None, 0
+    term = max(info.term for info in infos)
+    current = [info for info in infos if info.term == term]
+    claims = {info.node_id for info in current if info.role == "leader"}
+    if claims:  # two claims in one term would be a server's bug: trust neither
+        return (claims.pop() if len(claims) == 1 else None), term
+    hints = {info.leader for info in current if info.leader is not None}
+    return (hints.pop() if len(hints) == 1 else None), term
 
 
 def is_retryable_reply(error: Exception) -> bool:
@@ -247,6 +249,8 @@ class ClusterView:
     leader: int | None = None
     #: The highest term seen; a leader of an older term is never taken.
     term: int = 0
+    #: The leader most recently taken (kept when it is forgotten).
+    last_leader: int | None = None
 
     def __post_init__(self) -> None:
         assert self.addresses, "a cluster view needs at least one address"
@@ -267,16 +271,18 @@ class ClusterView:
             self._sync_balancer()
 
     def observe(self, infos: Iterable[SenateInfo]) -> str | None:
-        """Takes the leader from INFO replies (`choose_leader`) unless its term is older."""
-        chosen = choose_leader(infos)
-        if chosen is None:
+        """Takes the leader from INFO replies (`choose_leader`) unless its term is older than
+        one seen before."""
+        leader, term = choose_leader(infos)
+        if term < self.term:
             return None
-        leader, term = chosen
-        if term < self.term or (term == self.term and leader == self.leader):
+        if term > self.term:
+            self.term = term
+            self.leader = None  # a new term: the old leader is deposed
+        if leader is None or leader == self.leader:
             return None
-        self.term = term
-        changed = leader != self.leader
-        self.leader = leader
+        changed = leader != self.last_leader
+        self.leader = self.last_leader = leader
         self._sync_balancer()
         return f"leader is node {leader} (term {term})" if changed else None
 
@@ -284,7 +290,6 @@ class ClusterView:
         """Node `node_id` failed as leader: discover the leader again."""
         if self.leader == node_id:
             self.leader = None
-            self._sync_balancer()
 
     def role(self, node: _Node) -> Role:
         if node.id is None or self.leader is None:
@@ -343,10 +348,12 @@ class ClusterView:
         return [n for n in self.nodes if n.status != "down"] or list(self.nodes)
 
     def _sync_balancer(self) -> None:
-        """Makes the balancer's backends the followers with known ids, each up or down."""
-        followers = {str(n.id): n for n in self.nodes if n.id is not None and n.id != self.leader}
-        if self.leader is None:
-            followers = {}  # no leader known: nobody is known to be a follower
+        """Makes the balancer's backends the nodes of known id but the last leader known (it
+        stays out while forgotten: the followers keep serving stale reads in an election),
+        each up or down as its node."""
+        followers = {
+            str(n.id): n for n in self.nodes if n.id is not None and n.id != self.last_leader
+        }
         for name in self.balancer.backends:
             if name not in followers:
                 self.balancer.remove(name)
