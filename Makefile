@@ -4,10 +4,22 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
 .DEFAULT_GOAL := help
-.PHONY: help install build lint test test-rust test-python bench bench-rust
+.PHONY: help system-deps install build lint test test-rust test-python bench bench-rust
+
+# Debian's redis-tools (redis-cli, redis-benchmark) and redis-server: real Redis clients drive
+# the key-value service in the tests, and redis-server is the baseline of the benchmarks.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+system-deps: ## Install redis-tools and redis-server from Debian if missing (needs apt-get)
+	@if ! command -v redis-benchmark >/dev/null || ! command -v redis-server >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server redis-tools >/dev/null && \
+		($(SUDO) service redis-server stop >/dev/null 2>&1 || true); \
+	fi
+	@redis-benchmark --version
 
 install: ## Build the extension (release) and install senate with its test extras
 	$(PIP) install '.[test]'
@@ -29,10 +41,10 @@ test-rust: ## cargo test of the workspace (the core; the bindings have no Rust t
 test-python: ## pytest (unit, property, stateful, CLI; benchmarks run once, untimed)
 	$(PYTHON) -m pytest
 
-test: install lint test-rust test-python ## Install, then lint and run every test
+test: system-deps install lint test-rust test-python ## Install, then lint and run every test
 
 bench: ## senate bench, then the pytest-benchmark suites (needs `make install`)
-	$(PYTHON) -m senate bench
+	$(PYTHON) -m senate bench --sim
 	$(PYTHON) benches/embedded_counter.py
 	$(PYTHON) -m pytest benches --benchmark-enable
 

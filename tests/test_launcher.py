@@ -1,13 +1,11 @@
 """Local clusters of real `senate serve` processes.
 
-Each cluster test runs twice: with the real service (skipped until `senate.kv` exists) and
-with `standin_kv.py`, the real `senate serve` command over a stand-in service that answers
-PING and INFO senate from a real node. Waits are conditions with deadlines.
+The clusters run the real `senate serve` (the key-value service). Waits are conditions with
+deadlines.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import socket
@@ -19,36 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from cluster import free_ports
+from cluster import free_base_port
 from senate.launcher import SERVE_COMMAND, LauncherError, LocalCluster
 from senate.status import probe
 
-STANDIN = Path(__file__).with_name("standin_kv.py")
-STANDIN_COMMAND = (sys.executable, str(STANDIN), "serve")
-HAS_KV = importlib.util.find_spec("senate.kv") is not None
-NEEDS_KV = pytest.mark.skipif(not HAS_KV, reason="senate.kv (the key-value service) not merged yet")
-PROGRAMS = [
-    pytest.param(SERVE_COMMAND, id="senate-serve", marks=NEEDS_KV),
-    pytest.param(STANDIN_COMMAND, id="standin"),
-]
+PROGRAMS = [pytest.param(SERVE_COMMAND, id="senate-serve")]
 READY_S = 30.0
-
-
-def free_base_port(nodes: int) -> int:
-    """A base port whose whole scheme (base+N, +100, +200) is free right now."""
-    for candidate in free_ports(20):
-        base = candidate - candidate % 1000 + 300  # room above it in the same thousand
-        if base + 300 > 65535:
-            continue
-        try:
-            for offset in (0, 100, 200):
-                for node_id in range(1, nodes + 1):
-                    with socket.socket() as s:
-                        s.bind(("127.0.0.1", base + offset + node_id))
-        except OSError:
-            continue
-        return base
-    raise AssertionError("no free port range")
 
 
 @pytest.fixture(params=PROGRAMS)
@@ -197,7 +171,7 @@ def test_serve_rejects_a_bad_file_and_an_unknown_id(tmp_path: Path) -> None:
 
 
 def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    local = LocalCluster(1, data_dir=tmp_path, base_port=free_base_port(1), command=STANDIN_COMMAND)
+    local = LocalCluster(1, data_dir=tmp_path, base_port=free_base_port(1), command=SERVE_COMMAND)
     with local:
         local.wait_ready(READY_S)
         assert local.kill(1, signal.SIGTERM) == 0
@@ -211,7 +185,6 @@ def test_cluster_command_refuses_other_protocols() -> None:
     assert "only raft exists today" in result.stderr
 
 
-@NEEDS_KV
 def test_cluster_command_runs_until_sigterm(tmp_path: Path) -> None:
     base = free_base_port(3)
     proc = subprocess.Popen(
@@ -235,3 +208,6 @@ def test_cluster_command_runs_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

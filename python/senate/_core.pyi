@@ -12,6 +12,12 @@ from senate.balance import Request
 
 __version__: str
 __all__ = [
+    "GROUP_CLOSE",
+    "GROUP_LOG",
+    "GROUP_NODE",
+    "GROUP_READ",
+    "GROUP_REPLY",
+    "GROUP_STALE_READ",
     "BoundedLoadHash",
     "Compacted",
     "ConfigError",
@@ -24,6 +30,8 @@ __all__ = [
     "InvalidMessage",
     "InvalidTime",
     "JumpHash",
+    "KvError",
+    "KvStore",
     "LeastRequest",
     "Maglev",
     "NoBackendAvailable",
@@ -37,6 +45,7 @@ __all__ = [
     "Ready",
     "ReadyNotAdvanced",
     "Rendezvous",
+    "RespSession",
     "RingHash",
     "RoundRobin",
     "SenateError",
@@ -56,6 +65,9 @@ __all__ = [
     "WalWriter",
     "WeightedRandom",
     "__version__",
+    "count_replies",
+    "decode_batch",
+    "encode_command",
     "run_detect_sim",
     "run_sim",
     "run_throughput",
@@ -308,7 +320,10 @@ class RaftNode:
     with the frames received from peers, and handles each `Ready`. Without `wal` its log is
     in memory and persisted before each Ready is handed out; with `wal` it starts from what
     the log recovered and the caller persists each Ready through it (`Wal.write`).
-    Limits left as `None` keep the core's defaults. Raises `ConfigError` naming the bad field.
+    Limits left as `None` keep the core's defaults. `max_frame_bytes` (default 64 MiB) bounds
+    the frames accepted from peers; proposals are bounded by half of it, so raise it (and the
+    `Wal`'s `max_record_bytes`) to replicate larger values. Raises `ConfigError` naming the bad
+    field.
     """
 
     def __new__(
@@ -331,6 +346,7 @@ class RaftNode:
         max_uncommitted_bytes: int | None = None,
         max_committed_entries_per_ready: int | None = None,
         max_pending_reads: int | None = None,
+        max_frame_bytes: int | None = None,
         wal: Wal | None = None,
     ) -> RaftNode: ...
     @property
@@ -1168,3 +1184,99 @@ class BoundedLoadHash:
     def in_flight(self, name: str) -> int: ...
     def __len__(self) -> int: ...
     def __contains__(self, name: str, /) -> bool: ...
+
+class KvError(SenateError):
+    """A key-value batch, snapshot or reply stream is malformed (a client's bad command is
+    never an exception: it gets a RESP error reply)."""
+
+GROUP_REPLY: int
+"""`RespSession.feed` group: bytes to send to the client as they are."""
+GROUP_LOG: int
+"""Group: an encoded batch with a write; replicate it, then send `KvStore.apply`'s replies."""
+GROUP_READ: int
+"""Group: an encoded batch of reads; run `KvStore.read` after a linearizable read barrier."""
+GROUP_STALE_READ: int
+"""Group: an encoded batch of reads of a READONLY connection; run `KvStore.read` at once."""
+GROUP_NODE: int
+"""Group: one encoded single-command batch for the node itself (INFO); see `decode_batch`."""
+GROUP_CLOSE: int
+"""Group: send these bytes, then close the connection; always the last group."""
+
+@final
+class KvStore:
+    """The replicated key-value map of byte strings, with deterministic expiry.
+
+    Every replica applies the same log batches (`apply`) in the same order and so holds the
+    same keys. The store's clock is the largest `now_ms` of the applied batches; each applied
+    batch deletes at most 64 expired keys. KEYS refuses to return more than
+    `max_keys_result` keys.
+    """
+
+    def __new__(cls, *, max_keys_result: int = 100_000) -> KvStore: ...
+    def apply(self, batch: bytes) -> bytes:
+        """Runs a Log batch (writes and the reads ordered with them); returns the
+        concatenated RESP replies. Raises `KvError` if the batch is malformed (nothing ran)."""
+    def read(self, batch: bytes, now_ms: int) -> bytes:
+        """Runs a Read or StaleRead batch at `max(store clock, now_ms)`; a write in it gets a
+        `-READONLY` reply and never runs. Raises `KvError` if the batch is malformed."""
+    def snapshot(self) -> bytes:
+        """The whole store (clock, keys, values, deadlines) as bytes (runs without the GIL)."""
+    def restore(self, data: bytes) -> None:
+        """Replaces the store with a `snapshot`. Raises `KvError` if `data` is malformed; the
+        store is unchanged then."""
+    def __len__(self) -> int:
+        """Live keys at the store's clock (DBSIZE)."""
+    def memory_bytes(self) -> int:
+        """An allocator-agnostic estimate of the store's heap bytes (table slots at capacity,
+        key and value bytes, expiry index); allocator headers are not included."""
+    @property
+    def now_ms(self) -> int:
+        """The store's clock: the largest `now_ms` of any applied batch."""
+
+@final
+class RespSession:
+    """One client connection's RESP2 protocol state.
+
+    `feed` parses every complete command and returns `(GROUP_*, payload)` pairs in command
+    order. Commands of one Log or Read batch number at most `max_batch_commands`; once a feed
+    has batched a write, its later reads join Log batches (so a pipelined `SET k v; GET k`
+    reads its write). A value longer than `max_value_bytes` is skipped as it arrives and its
+    command answered `-ERR value too large`. A protocol error gives a final `GROUP_CLOSE`.
+    `client_id` is what CLIENT ID and HELLO report. Raises `ConfigError` naming a bad field.
+    """
+
+    def __new__(
+        cls,
+        *,
+        max_value_bytes: int = 512 << 20,
+        max_args: int = 65_536,
+        max_batch_commands: int = 1024,
+        client_id: int = 0,
+    ) -> RespSession: ...
+    def feed(self, data: bytes, now_ms: int) -> list[tuple[int, bytes]]:
+        """Parses what `data` completes; batches carry `now_ms` (wall clock, ms) as their
+        clock. An incomplete command's bytes are kept for the next feed. After a
+        `GROUP_CLOSE`, returns nothing."""
+    @property
+    def name(self) -> bytes | None:
+        """The name set by CLIENT SETNAME or HELLO SETNAME."""
+    @property
+    def readonly(self) -> bool:
+        """Whether READONLY switched this connection to stale reads."""
+    @property
+    def buffered_bytes(self) -> int:
+        """Received bytes held for an incomplete command (the server bounds this)."""
+    @property
+    def closed(self) -> bool:
+        """Whether a `GROUP_CLOSE` was returned (QUIT or a protocol error)."""
+
+def decode_batch(batch: bytes) -> list[list[bytes]]:
+    """The commands of an encoded batch (for `GROUP_NODE`: INFO and its arguments).
+    Raises `KvError` if malformed."""
+
+def encode_command(args: list[bytes]) -> bytes:
+    """One command as a RESP2 multibulk request."""
+
+def count_replies(data: bytes) -> tuple[int, int, int]:
+    """`(replies, used_bytes, error_replies)`: the complete top-level RESP2 replies at the
+    start of `data` (an array counts as one). Raises `KvError` on bytes that are no reply."""

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,19 @@ from senate.bench import (
     cpu_model,
     run_sim_bench,
 )
+from senate.bench_report import problems, result_table, write_json, write_plot
 from senate.config import ClusterConfig
 from senate.errors import ConfigError
 from senate.launcher import MAX_NODES, LauncherError, LocalCluster
+from senate.loadgen import (
+    LoadError,
+    LoadResult,
+    LoadSpec,
+    parse_endpoint,
+    parse_ratio,
+    run_load_subprocess,
+)
+from senate.loadgen import Progress as LoadProgress
 from senate.sim import SUPPORTED_SIZES, SimSummary, run_seeds, trace
 from senate.status import NodeReport, leader_commit, probe, report_json
 from senate.transport import parse_host_port
@@ -65,6 +76,29 @@ def _entries(_ctx: click.Context, _param: click.Parameter, value: str) -> int | 
     return entries
 
 
+def _endpoints(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str]:
+    """Parses "host:port,host:port" into its endpoints."""
+    if value is None:
+        return []
+    endpoints = [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        for endpoint in endpoints:
+            parse_endpoint(endpoint)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if not endpoints:
+        raise click.BadParameter("expected host:port,host:port,...")
+    return endpoints
+
+
+def _ratio(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        parse_ratio(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return value
+
+
 def _check_sizes(nodes: list[int]) -> None:
     if any(n not in SUPPORTED_SIZES for n in nodes):
         sizes = ", ".join(map(str, SUPPORTED_SIZES))
@@ -79,56 +113,270 @@ def main() -> None:
 
 # --- senate bench ----------------------------------------------------------------------------
 
+#: The options of the simulated benchmark (`--sim`) and of the load generator (the others).
+SIM_OPTIONS = ("batch", "entries", "seconds", "payload_bytes")
+LOAD_OPTIONS = (
+    "endpoints",
+    "clients",
+    "pipeline",
+    "duration",
+    "warmup",
+    "value_size",
+    "ratio",
+    "keys",
+    "seed",
+    "plot_path",
+)
+#: The local cluster plain `senate bench` starts: its first port, and how long it may take.
+LOCAL_CLUSTER_BASE_PORT = 17400
+LOCAL_CLUSTER_READY_TIMEOUT_S = 60.0
+#: Bytes per value unless --value-size says otherwise: YCSB's field size, a small record;
+#: the benchmark measures the cost of an operation, not the bandwidth of the log.
+DEFAULT_VALUE_SIZE = 100
+
+
+def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
+    """The options among `names` given on the command line (or in the environment)."""
+    sources = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    return [
+        "--" + n.removesuffix("_path").replace("_", "-")
+        for n in names
+        if ctx.get_parameter_source(n) in sources
+    ]
+
 
 @main.command()
 @click.option(
     "--sim",
     is_flag=True,
-    help="Benchmark the simulated cluster (for now also what plain `senate bench` does).",
+    help="Benchmark the simulated cluster, in one thread, instead of a real one.",
 )
 @click.option(
     "--nodes",
     default="3",
     show_default=True,
     callback=_int_list,
-    help="Cluster sizes, comma-separated.",
+    help="Cluster sizes, comma-separated with --sim; the local cluster's size otherwise.",
 )
+@click.option(
+    "--endpoints",
+    callback=_endpoints,
+    help="Load a running cluster (or any RESP server) at host:port,... instead of a local one.",
+)
+@click.option("--clients", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--pipeline",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Requests each client keeps in flight.",
+)
+@click.option(
+    "--duration",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01, max=3600),
+    help="Seconds measured.",
+)
+@click.option(
+    "--warmup",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, max=3600),
+    help="Seconds of load before the measurement.",
+)
+@click.option(
+    "--value-size",
+    default=DEFAULT_VALUE_SIZE,
+    show_default=True,
+    type=click.IntRange(0, 16 << 20),
+    help="Bytes per SET value.",
+)
+@click.option(
+    "--ratio",
+    default="1:1",
+    show_default=True,
+    callback=_ratio,
+    help="READS:WRITES (GET:SET); 0:1 writes only, 1:0 reads only.",
+)
+@click.option(
+    "--keys",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(1, 10**12),
+    help="Keys drawn uniformly at random.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the key choice.")
 @click.option(
     "--batch",
     default="1,16,256,1024",
     show_default=True,
     callback=_int_list,
-    help="Entries per proposal batch, comma-separated.",
+    help="With --sim: entries per proposal batch, comma-separated.",
 )
 @click.option(
     "--entries",
     default="auto",
     show_default=True,
     callback=_entries,
-    help="Entries committed per row; 'auto' sizes each row to last --seconds.",
+    help="With --sim: entries committed per row; 'auto' sizes each row to last --seconds.",
 )
 @click.option(
     "--seconds",
     default=DEFAULT_SECONDS_PER_ROW,
     show_default=True,
     type=click.FloatRange(min=0.01),
-    help="Target seconds per row with --entries auto.",
+    help="With --sim: target seconds per row with --entries auto.",
 )
 @click.option(
     "--payload-bytes",
     default=64,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Bytes per entry.",
+    help="With --sim: bytes per entry.",
 )
 @click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the rows as a JSON list to this file.",
+    help="Also write the results as JSON to this file.",
 )
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write throughput and latency over time as a PNG (needs the `plot` extra).",
+)
+@click.pass_context
 def bench(
+    ctx: click.Context,
     sim: bool,
+    nodes: list[int],
+    endpoints: list[str],
+    clients: int,
+    pipeline: int,
+    duration: float,
+    warmup: float,
+    value_size: int,
+    ratio: str,
+    keys: int,
+    seed: int,
+    batch: list[int],
+    entries: int | None,
+    seconds: float,
+    payload_bytes: int,
+    json_path: Path | None,
+    plot_path: Path | None,
+) -> None:
+    """Measure a cluster: GET/SET operations per second and their latency.
+
+    Starts a local cluster of --nodes nodes and loads it from a separate process, or loads
+    the cluster at --endpoints. With --sim, measures committed entries per second of a
+    fault-free simulated cluster instead, every message going through the wire codec.
+    """
+    if sim:
+        if misplaced := _given(ctx, LOAD_OPTIONS):
+            raise click.UsageError(f"{', '.join(misplaced)} cannot be used with --sim")
+        _check_sizes(nodes)
+        _bench_sim(nodes, batch, entries, seconds, payload_bytes, json_path)
+        return
+    if misplaced := _given(ctx, SIM_OPTIONS):
+        raise click.UsageError(f"{', '.join(misplaced)} can only be used with --sim")
+
+    def load(targets: list[str]) -> None:
+        spec = LoadSpec(
+            endpoints=tuple(targets),
+            clients=clients,
+            pipeline=pipeline,
+            duration_s=duration,
+            warmup_s=warmup,
+            value_size=value_size,
+            ratio=ratio,
+            keys=keys,
+            seed=seed,
+        )
+        _bench_load(spec, json_path, plot_path)
+
+    if endpoints:
+        if _given(ctx, ("nodes",)):
+            raise click.UsageError("--nodes cannot be used with --endpoints")
+        load(endpoints)
+        return
+    _check_sizes(nodes)
+    if len(nodes) != 1:
+        raise click.BadParameter("one cluster size, without --sim", param_hint="--nodes")
+    with _local_cluster(nodes[0]) as client_endpoints:
+        load(client_endpoints)
+
+
+@contextlib.contextmanager
+def _local_cluster(nodes: int) -> Iterator[list[str]]:
+    """Starts a local cluster of `nodes` `senate serve` processes (fsync on) in a temporary
+    directory; yields their client endpoints ("host:port")."""
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="senate-bench-") as data_dir:
+        cluster = LocalCluster(
+            nodes=nodes, data_dir=Path(data_dir), base_port=LOCAL_CLUSTER_BASE_PORT, fsync=True
+        )
+        with cluster:
+            leader = cluster.wait_ready(LOCAL_CLUSTER_READY_TIMEOUT_S)
+            console.print(
+                f"local cluster: {nodes} `senate serve` processes, fsync on, leader {leader}"
+            )
+            for node in cluster.nodes:
+                console.print(
+                    f"  node {node.id} pid={node.pid} peer={node.peer} client={node.client}",
+                    highlight=False,
+                )
+            yield [str(node.client) for node in cluster.nodes]
+
+
+def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) -> None:
+    """Runs the load generator in a subprocess, with a progress bar, and reports."""
+    console = Console()
+    cpu = cpu_model()
+    console.print(f"[bold]senate bench[/bold]: {', '.join(spec.endpoints)}. CPU: {cpu}")
+    result = _run_with_progress(console, spec)
+    console.print(result_table(result))
+    if json_path is not None:
+        write_json(result, json_path)
+        console.print(f"wrote the result to {json_path}")
+    if plot_path is not None:
+        write_plot(result, plot_path)
+        console.print(f"wrote the plot to {plot_path}")
+    if issues := problems(result):
+        for line in issues:
+            console.print(f"[bold red]{line}[/bold red]", highlight=False)
+        raise SystemExit(1)
+
+
+def _run_with_progress(console: Console, spec: LoadSpec) -> LoadResult:
+    """`run_load_subprocess(spec)` under a progress bar (shown on terminals only)."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("warming up", total=spec.warmup_s + spec.duration_s, rate="")
+
+        def on_progress(update: LoadProgress) -> None:
+            measured_s = update.elapsed_s - spec.warmup_s
+            rate = f"{update.ops / measured_s:,.0f} ops/s" if measured_s > 0 else ""
+            description = "measuring" if update.phase == "measure" else "warming up"
+            progress.update(task, completed=update.elapsed_s, description=description, rate=rate)
+
+        try:
+            return run_load_subprocess(spec, on_progress)
+        except LoadError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def _bench_sim(
     nodes: list[int],
     batch: list[int],
     entries: int | None,
@@ -136,13 +384,7 @@ def bench(
     payload_bytes: int,
     json_path: Path | None,
 ) -> None:
-    """Measure committed entries per second.
-
-    Runs a fault-free simulated cluster in one thread, every message going through the wire
-    codec, and times each run.
-    """
-    del sim  # the simulated cluster is the only mode until the node runtime exists
-    _check_sizes(nodes)
+    """The simulated cluster in one thread, every message going through the wire codec."""
     console = Console()
     cpu = cpu_model()
     console.print(f"[bold]senate bench[/bold]: simulated cluster, one thread. CPU: {cpu}")
@@ -363,8 +605,8 @@ def serve(config_path: Path, node_id: int, log_level: str) -> None:
         click.echo(f"error: {e}", err=True)
         raise SystemExit(2) from None
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
-    # The service, imported only by the command that runs it.
-    kv = importlib.import_module("senate.kv")
+    from senate import kv  # the service, imported only by the command that runs it
+
     senate.run(_run_until_signalled(kv.serve(server_config)))
 
 
@@ -453,7 +695,9 @@ def _watch(local: LocalCluster, stop: threading.Event) -> None:
 # --- senate status ---------------------------------------------------------------------------
 
 
-def _endpoints(config_path: Path | None, endpoints: str | None) -> list[tuple[str, int | None]]:
+def _status_targets(
+    config_path: Path | None, endpoints: str | None
+) -> list[tuple[str, int | None]]:
     if (config_path is None) == (endpoints is None):
         raise click.UsageError("give either --config or --endpoints")
     if config_path is not None:
@@ -524,7 +768,7 @@ def status(
     Nodes that do not answer are shown as down. Lag is the leader's commit index minus the
     node's applied index. Exits with status 1 when no node answers.
     """
-    targets = _endpoints(config_path, endpoints)
+    targets = _status_targets(config_path, endpoints)
     with ThreadPoolExecutor(max_workers=min(len(targets), 32)) as pool:
         reports = list(pool.map(lambda t: probe(t[0], timeout_s, t[1]), targets))
     commit = leader_commit(reports)

@@ -74,6 +74,9 @@ class NodeConfig:
     #: lost on a machine crash.
     fsync: bool = True
     max_segment_bytes: int = 64 * 1024 * 1024
+    #: The largest record the log writes or reads back (None: the log's default, 64 MiB);
+    #: an entry must fit in one. The key-value service raises it to fit `max_value_bytes`.
+    max_record_bytes: int | None = None
     #: Take a snapshot and compact the log once this many entries or bytes were applied since
     #: the last one.
     snapshot_entries: int = 100_000

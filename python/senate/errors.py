@@ -15,6 +15,7 @@ SenateError
 │   └── WalError           .path
 │       └── WalCorrupt     .path, .offset, .problem
 ├── DecodeError
+├── KvError          (a malformed key-value batch, snapshot or reply stream)
 └── InvalidTime        .now_ms, .problem (a failure detector's time argument)
 """
 
@@ -24,6 +25,7 @@ from senate._core import (
     DecodeError,
     InvalidMessage,
     InvalidTime,
+    KvError,
     NotLeader,
     ProposalDropped,
     ReadyNotAdvanced,
@@ -42,6 +44,7 @@ __all__ = [
     "DecodeError",
     "InvalidMessage",
     "InvalidTime",
+    "KvError",
     "NotLeader",
     "ProposalDropped",
     "ReadyNotAdvanced",

@@ -229,7 +229,12 @@ class Node:
             os.makedirs(data_dir, exist_ok=True)
             self._wal = await self.loop.run_in_executor(
                 self._disk,
-                lambda: Wal(data_dir, fsync=cfg.fsync, max_segment_bytes=cfg.max_segment_bytes),
+                lambda: Wal(
+                    data_dir,
+                    fsync=cfg.fsync,
+                    max_segment_bytes=cfg.max_segment_bytes,
+                    max_record_bytes=cfg.max_record_bytes,
+                ),
             )
             self._writer = WalWriter(self._wal)
             wake_fd = self._writer.fileno()

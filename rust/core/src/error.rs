@@ -10,7 +10,7 @@ pub enum DropReason {
     Transferring,
     /// The leader holds `max_uncommitted_bytes` of uncommitted entries already.
     UncommittedLimit,
-    /// The batch is larger than `MAX_PROPOSAL_BYTES` or than `max_uncommitted_bytes`: it
+    /// The batch is larger than `max_frame_bytes / 2` or than `max_uncommitted_bytes`: it
     /// could never be accepted.
     TooLarge,
     /// The batch was empty.
@@ -24,7 +24,7 @@ impl std::fmt::Display for DropReason {
         f.write_str(match self {
             DropReason::Transferring => "leadership transfer in progress",
             DropReason::UncommittedLimit => "uncommitted bytes limit reached at the leader",
-            DropReason::TooLarge => "batch exceeds MAX_PROPOSAL_BYTES or max_uncommitted_bytes",
+            DropReason::TooLarge => "batch exceeds max_frame_bytes / 2 or max_uncommitted_bytes",
             DropReason::Empty => "empty batch",
             DropReason::TooManyPendingReads => "max_pending_reads read requests are pending",
         })

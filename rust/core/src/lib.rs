@@ -73,6 +73,7 @@ pub mod balance;
 pub mod codec;
 pub mod detect;
 pub mod error;
+pub mod kv;
 pub mod raft;
 pub mod sim;
 pub mod wal;

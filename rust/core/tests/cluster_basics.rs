@@ -195,3 +195,33 @@ fn invalid_messages_are_typed_errors_and_change_nothing() {
     net.node_mut(1).step(echo).unwrap();
     assert!(net.take_ready_read_states(1).is_empty(), "no read confirmed by rounds not sent");
 }
+
+#[test]
+fn max_frame_bytes_bounds_frames_and_proposals() {
+    use senate_core::{Config, DropReason, MemNode};
+    let big = bytes::Bytes::from(vec![7u8; 40 << 20]);
+    // Default frames: a 40 MiB proposal is over half a frame.
+    let mut node = MemNode::new(&Config::new(1, vec![1])).unwrap();
+    node.raw.campaign();
+    assert!(matches!(node.raw.propose(big.clone()), Err(RaftError::ProposalDropped { reason: DropReason::TooLarge })));
+    // Bigger frames: the same proposal is accepted, and step_stream allows frames that big.
+    let mut config = Config::new(1, vec![1]);
+    config.max_frame_bytes = 256 << 20;
+    config.max_uncommitted_bytes = 0;
+    let mut node = MemNode::new(&config).unwrap();
+    assert_eq!(node.max_frame_bytes, 256 << 20);
+    node.raw.campaign();
+    node.raw.propose(big).unwrap();
+    // Limits are validated by field.
+    let invalid = |edit: fn(&mut Config)| {
+        let mut config = Config::new(1, vec![1]);
+        edit(&mut config);
+        match config.validate() {
+            Err(RaftError::InvalidConfig { field, .. }) => field,
+            other => panic!("expected an invalid config, got {other:?}"),
+        }
+    };
+    assert_eq!(invalid(|c| c.max_frame_bytes = 1024), "max_frame_bytes");
+    assert_eq!(invalid(|c| c.max_frame_bytes = 3 << 30), "max_frame_bytes");
+    assert_eq!(invalid(|c| c.max_bytes_per_msg = 40 << 20), "max_bytes_per_msg");
+}

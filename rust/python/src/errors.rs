@@ -9,6 +9,7 @@ use pyo3::exceptions::{PyBaseException, PyException};
 use pyo3::prelude::*;
 use senate_core::codec::DecodeError as CoreDecodeError;
 use senate_core::detect::DetectError;
+use senate_core::kv::KvError as CoreKvError;
 use senate_core::raft::mem_node::StepError;
 use senate_core::{DropReason, RaftError, StorageError as CoreStorageError, WalError as CoreWalError, NO_NODE};
 
@@ -83,6 +84,12 @@ create_exception!(
 );
 create_exception!(
     senate,
+    KvError,
+    SenateError,
+    "A key-value batch, snapshot or reply stream is malformed (never raised for a client's bad command: that gets a RESP error reply)."
+);
+create_exception!(
+    senate,
     InvalidTime,
     SenateError,
     "A failure detector was given a time that is not finite or lies before its last heartbeat (`now_ms`, `problem`)."
@@ -120,6 +127,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("WalError", py.get_type::<WalError>())?;
     m.add("WalCorrupt", py.get_type::<WalCorrupt>())?;
     m.add("InvalidTime", py.get_type::<InvalidTime>())?;
+    m.add("KvError", py.get_type::<KvError>())?;
     for (class, attributes) in CLASS_ATTRIBUTES {
         let class = m.getattr(*class)?;
         for attribute in *attributes {
@@ -234,4 +242,22 @@ pub fn wal_error(err: CoreWalError) -> PyErr {
         }),
         _ => WalError::new_err(message),
     })
+}
+
+/// A `ConfigError` naming `field`.
+pub fn config_error(field: &'static str, problem: String) -> PyErr {
+    let message = format!("invalid {field}: {problem}");
+    Python::attach(|py| {
+        with_attributes(py, ConfigError::new_err(message), |e| {
+            e.setattr("field", field)?;
+            e.setattr("problem", problem)
+        })
+    })
+}
+
+pub fn kv_error(err: CoreKvError) -> PyErr {
+    match err {
+        CoreKvError::InvalidLimits { field, problem } => config_error(field, problem.to_string()),
+        other => KvError::new_err(other.to_string()),
+    }
 }

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod balance;
 mod detect;
 mod errors;
+mod kv;
 mod node;
 mod ready;
 mod sim;
@@ -37,5 +38,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<detect::DetectSimReport>()?;
     m.add_function(wrap_pyfunction!(detect::run_detect_sim, m)?)?;
     balance::register(m)?;
+    kv::register(m)?;
     Ok(())
 }

@@ -70,6 +70,7 @@ impl RaftNode {
         max_uncommitted_bytes = None,
         max_committed_entries_per_ready = None,
         max_pending_reads = None,
+        max_frame_bytes = None,
         wal = None,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -92,6 +93,7 @@ impl RaftNode {
         max_uncommitted_bytes: Option<usize>,
         max_committed_entries_per_ready: Option<usize>,
         max_pending_reads: Option<usize>,
+        max_frame_bytes: Option<usize>,
         wal: Option<PyRef<'_, Wal>>,
     ) -> PyResult<RaftNode> {
         let mut config = Config::new(id, voters);
@@ -114,6 +116,7 @@ impl RaftNode {
             (&mut config.max_uncommitted_bytes, max_uncommitted_bytes),
             (&mut config.max_committed_entries_per_ready, max_committed_entries_per_ready),
             (&mut config.max_pending_reads, max_pending_reads),
+            (&mut config.max_frame_bytes, max_frame_bytes),
         ];
         for (field, value) in limits {
             if let Some(value) = value {

@@ -2,6 +2,8 @@
 //! versioned, length-prefixed, CRC32C-checksummed frame (`frame`), whose body is a compact
 //! varint encoding (`message`).
 //!
+//! The client protocol: RESP2 requests parsed and replies encoded (`resp`).
+//!
 //! Decoding is safe against any input: it never panics, checks every stated length and count
 //! against the bytes actually present before allocating, refuses non-canonical encodings, and
 //! hands out entry and snapshot data as zero-copy slices of the received buffer.
@@ -10,9 +12,12 @@ mod error;
 mod frame;
 mod message;
 mod reader;
+pub mod resp;
 mod varint;
 
 pub use error::DecodeError;
 pub use frame::{
     decode_all, decode_message, encode_message, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FRAME_VERSION,
 };
+pub use resp::{count_replies, RespError, RespLimits};
+pub(crate) use varint::{get_varint, put_varint};

@@ -24,10 +24,16 @@ pub const DEFAULT_MAX_COMMITTED_ENTRIES_PER_READY: usize = 16384;
 pub const DEFAULT_MAX_PENDING_READS: usize = 65536;
 /// Voters in one cluster.
 pub const MAX_PEERS: usize = 255;
-/// Bytes of one proposed batch (payloads plus per-entry overhead). Half the default frame
-/// limit, so that a batch forwarded by a follower, and an AppendEntries carrying one such
-/// entry, always fit in a frame. Larger batches are refused as `TooLarge`.
+/// Bytes of one proposed batch (payloads plus per-entry overhead) at the default frame limit:
+/// the limit is always `max_frame_bytes / 2`, so that a batch forwarded by a follower, and an
+/// AppendEntries carrying one such entry, always fit in a frame. Larger batches are refused
+/// as `TooLarge`.
 pub const MAX_PROPOSAL_BYTES: usize = crate::codec::DEFAULT_MAX_FRAME_BYTES / 2;
+/// The smallest `max_frame_bytes` accepted.
+pub const MIN_FRAME_BYTES: usize = 64 << 10;
+/// The largest `max_frame_bytes` accepted (2 GiB): a frame body's length is a `u32`, and a
+/// frame is built in memory whole.
+pub const MAX_FRAME_BYTES: usize = 1 << 31;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -62,6 +68,10 @@ pub struct Config {
     pub max_committed_entries_per_ready: usize,
     /// Read-index requests pending at once.
     pub max_pending_reads: usize,
+    /// Largest frame accepted from peers, header included, in
+    /// `[MIN_FRAME_BYTES, MAX_FRAME_BYTES]`. Proposals are bounded by half of it, and
+    /// `max_bytes_per_msg` must not exceed that half.
+    pub max_frame_bytes: usize,
     /// Followers forward proposals, read-index and transfer requests to the leader.
     pub forward_proposals: bool,
     /// The index the application has already applied (restart position); 0 at first boot.
@@ -89,10 +99,16 @@ impl Config {
             max_uncommitted_bytes: DEFAULT_MAX_UNCOMMITTED_BYTES,
             max_committed_entries_per_ready: DEFAULT_MAX_COMMITTED_ENTRIES_PER_READY,
             max_pending_reads: DEFAULT_MAX_PENDING_READS,
+            max_frame_bytes: crate::codec::DEFAULT_MAX_FRAME_BYTES,
             forward_proposals: true,
             applied: 0,
             seed: id,
         }
+    }
+
+    /// Bytes of the largest proposed batch: half a frame.
+    pub fn max_proposal_bytes(&self) -> usize {
+        self.max_frame_bytes / 2
     }
 
     /// Checks every field; the error names the first bad field and the problem.
@@ -135,6 +151,22 @@ impl Config {
         }
         if self.max_bytes_per_msg == 0 {
             return bad("max_bytes_per_msg", "must be at least 1".into());
+        }
+        if !(MIN_FRAME_BYTES..=MAX_FRAME_BYTES).contains(&self.max_frame_bytes) {
+            return bad(
+                "max_frame_bytes",
+                format!("must be in [{MIN_FRAME_BYTES}, {MAX_FRAME_BYTES}], got {}", self.max_frame_bytes),
+            );
+        }
+        if self.max_bytes_per_msg > self.max_proposal_bytes() {
+            return bad(
+                "max_bytes_per_msg",
+                format!(
+                    "must be at most max_frame_bytes / 2 ({}), got {}",
+                    self.max_proposal_bytes(),
+                    self.max_bytes_per_msg
+                ),
+            );
         }
         if self.max_inflight_msgs == 0 {
             return bad("max_inflight_msgs", "must be at least 1".into());

@@ -8,7 +8,7 @@
 //! the messages that promise durability apart, and `advance` copies the batch into the
 //! `MemStorage` once the caller reports it durable.
 
-use crate::codec::{decode_message, encode_message, DecodeError, DEFAULT_MAX_FRAME_BYTES};
+use crate::codec::{decode_message, encode_message, DecodeError};
 use crate::error::{RaftError, Result, StorageError};
 use crate::raft::config::Config;
 use crate::raft::message::{Entry, HardState, Index, Message, NodeId, Snapshot, Term};
@@ -99,7 +99,7 @@ impl MemNode {
         let hs = storage.hard_state();
         Ok(MemNode {
             raw: RawNode::new(config, storage)?,
-            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_frame_bytes: config.max_frame_bytes,
             persist_mode,
             pending_persist: None,
             term_vote_persisted: (hs.term, hs.vote),

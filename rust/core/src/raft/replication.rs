@@ -2,7 +2,6 @@
 //! snapshots (Raft paper sections 5.3, 5.4 and 7; thesis chapter 5 for snapshots).
 
 use crate::error::{DropReason, RaftError, Result};
-use crate::raft::config::MAX_PROPOSAL_BYTES;
 use crate::raft::core::Raft;
 use crate::raft::message::{
     Entry, EntryKind, Index, Message, MessageType, NodeId, Snapshot, ENTRY_OVERHEAD_BYTES, NO_NODE,
@@ -13,12 +12,12 @@ use crate::raft::storage::Storage;
 use bytes::Bytes;
 
 /// Checks a proposed batch; returns the bytes it counts against limits.
-fn check_proposal(data: &[Bytes]) -> Result<usize> {
+fn check_proposal(data: &[Bytes], max_proposal_bytes: usize) -> Result<usize> {
     if data.is_empty() {
         return Err(RaftError::ProposalDropped { reason: DropReason::Empty });
     }
     let batch_bytes: usize = data.iter().map(|d| d.len() + ENTRY_OVERHEAD_BYTES).sum();
-    if batch_bytes > MAX_PROPOSAL_BYTES {
+    if batch_bytes > max_proposal_bytes {
         return Err(RaftError::ProposalDropped { reason: DropReason::TooLarge });
     }
     Ok(batch_bytes)
@@ -27,7 +26,7 @@ fn check_proposal(data: &[Bytes]) -> Result<usize> {
 impl<S: Storage> Raft<S> {
     /// Proposes a batch of commands. At a follower the batch is forwarded to the leader.
     pub fn propose(&mut self, data: Vec<Bytes>) -> Result<()> {
-        let batch_bytes = check_proposal(&data)?;
+        let batch_bytes = check_proposal(&data, self.cfg.max_proposal_bytes())?;
         if self.role != Role::Leader {
             let entries = data.into_iter().map(|d| Entry { term: 0, index: 0, kind: EntryKind::Normal, data: d });
             return self.forward_to_leader(MessageType::Propose, |m| m.entries = entries.collect());

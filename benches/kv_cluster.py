@@ -1,0 +1,220 @@
+"""The key-value service under redis-benchmark, against redis-server in the same run.
+
+    python benches/kv_cluster.py [--requests N] [--json FILE]
+
+Starts redis-server (no persistence) and local senate clusters of `senate serve` processes
+(fsync on), drives each with Debian's redis-benchmark, and prints every figure with its
+ratio to the baseline the issue names: SET with and without pipelining, one client at a
+time (p50 latency), linearizable GET with pipelining, 5 nodes against 3, and the leader's
+memory with 1,000,000 keys of 100-byte values against the raw data size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from senate.launcher import LocalCluster
+
+
+@dataclass
+class Run:
+    target: str
+    test: str
+    clients: int
+    pipeline: int
+    requests: int
+    ops_per_s: float
+    latency_ms_p50: float
+    latency_ms_p99: float
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def redis_benchmark(
+    target: str,
+    port: int,
+    test: str,
+    clients: int,
+    pipeline: int,
+    requests: int,
+    keyspace: int = 100_000,
+) -> Run:
+    args = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test]
+    args += ["-c", str(clients), "-P", str(pipeline), "-n", str(requests)]
+    args += ["-r", str(keyspace), "-d", "100", "--csv"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=600).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    row = rows[0]
+    return Run(
+        target=target,
+        test=test,
+        clients=clients,
+        pipeline=pipeline,
+        requests=requests,
+        ops_per_s=float(row["rps"]),
+        latency_ms_p50=float(row["p50_latency_ms"]),
+        latency_ms_p99=float(row["p99_latency_ms"]),
+    )
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def client_port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def leader_port(cluster: LocalCluster) -> tuple[int, int]:
+    """(client port, pid) of the leader."""
+    leader_id = cluster.wait_ready(timeout_s=60)
+    node = next(n for n in cluster.nodes if n.id == leader_id)
+    assert node.pid is not None
+    return client_port(node.client), node.pid
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def load_keys(port: int, keys: int, value_bytes: int) -> None:
+    """SETs keys key:0 .. key:<keys-1> through redis-cli --pipe (the RESP mass-insert way)."""
+    value = "v" * value_bytes
+    lines = "".join(f"SET key:{i:07d} {value}\r\n" for i in range(keys))
+    done = subprocess.run(
+        ["redis-cli", "-p", str(port), "--pipe"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    if f"errors: 0, replies: {keys}" not in done.stdout:
+        raise RuntimeError(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300_000)
+    parser.add_argument("--memory-keys", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if shutil.which("redis-benchmark") is None or shutil.which("redis-server") is None:
+        sys.exit("needs redis-server and redis-tools (apt-get install redis-server redis-tools)")
+    n = args.requests
+    runs: list[Run] = []
+    figures: dict[str, float] = {}
+
+    with redis_server() as port:
+        runs.append(redis_benchmark("redis-server", port, "set", 50, 1, n))
+        runs.append(redis_benchmark("redis-server", port, "set", 50, 16, n * 4))
+
+    def cluster_runs(nodes: int) -> list[Run]:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            LocalCluster(
+                nodes=nodes, data_dir=Path(tmp), base_port=free_port() // 1000 * 1000
+            ) as cluster,
+        ):
+            port, _pid = leader_port(cluster)
+            name = f"senate {nodes} nodes"
+            out = [redis_benchmark(name, port, "set", 50, 16, n * 4)]
+            if nodes == 3:
+                out.append(redis_benchmark(name, port, "set", 50, 1, n))
+                out.append(redis_benchmark(name, port, "set", 1, 1, n // 20))
+                out.append(redis_benchmark(name, port, "get", 50, 16, n * 4))
+            return out
+
+    runs += cluster_runs(3)
+    runs += cluster_runs(5)
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalCluster(nodes=3, data_dir=Path(tmp), base_port=free_port() // 1000 * 1000) as c,
+    ):
+        port, pid = leader_port(c)
+        before = rss_bytes(pid)
+        load_keys(port, args.memory_keys, 100)
+        after = rss_bytes(pid)
+        raw = args.memory_keys * (len("key:0000000") + 100)
+        figures.update(
+            memory_keys=args.memory_keys,
+            rss_idle_bytes=before,
+            rss_loaded_bytes=after,
+            raw_data_bytes=raw,
+            rss_over_raw=after / raw,
+        )
+
+    def find(target: str, test: str, clients: int, pipeline: int) -> Run:
+        return next(
+            r
+            for r in runs
+            if (r.target, r.test, r.clients, r.pipeline) == (target, test, clients, pipeline)
+        )
+
+    s3 = "senate 3 nodes"
+    figures.update(
+        set_pipelined_ops=find(s3, "set", 50, 16).ops_per_s,
+        set_pipelined_target=100_000,
+        set_unpipelined_vs_redis=find(s3, "set", 50, 1).ops_per_s
+        / find("redis-server", "set", 50, 1).ops_per_s,
+        set_one_client_p50_ms=find(s3, "set", 1, 1).latency_ms_p50,
+        get_pipelined_ops=find(s3, "get", 50, 16).ops_per_s,
+        five_vs_three_nodes=find("senate 5 nodes", "set", 50, 16).ops_per_s
+        / find(s3, "set", 50, 16).ops_per_s,
+    )
+    header = ("target", "test", "-c", "-P", "ops/s", "p50 ms", "p99 ms")
+    print("{:<16} {:<5} {:>4} {:>4} {:>12} {:>8} {:>8}".format(*header))
+    for r in runs:
+        print(
+            f"{r.target:<16} {r.test:<5} {r.clients:>4} {r.pipeline:>4} {r.ops_per_s:>12,.0f}"
+            f" {r.latency_ms_p50:>8.3f} {r.latency_ms_p99:>8.3f}"
+        )
+    for key, value in figures.items():
+        print(f"{key}: {value:,.3f}" if isinstance(value, float) else f"{key}: {value:,}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"runs": [asdict(r) for r in runs], "figures": figures}, indent=2) + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The report of a load run: a rich table, a JSON file, and a PNG of the per-second series.
+
+The plot needs matplotlib, the `plot` extra (`pip install 'senate[plot]'`); it is imported
+only when a plot is asked for, with the Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich import box
+from rich.table import Table
+
+from senate.histogram import REPORTED_PERCENTILES, Histogram
+from senate.loadgen import LoadResult
+
+
+def result_table(result: LoadResult, title: str = "senate bench") -> Table:
+    """Ops/s, errors and latency percentiles (ms) per operation, and their total.
+
+    Fits 80 columns; the operation counts are in the JSON.
+    """
+    spec = result.spec
+    caption = (
+        f"{len(spec.endpoints)} endpoint(s), {spec.clients} clients x pipeline {spec.pipeline}, "
+        f"ratio {spec.ratio} (reads:writes), {spec.keys:,} keys, {spec.value_size} B values, "
+        f"{result.window_s:.1f} s measured after {spec.warmup_s:g} s warm-up, {result.loop}"
+    )
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAVY)
+    table.add_column("op")
+    for column in ("ops/s", "errors"):
+        table.add_column(column, justify="right")
+    for percent in REPORTED_PERCENTILES:
+        table.add_column(f"p{percent:g} ms", justify="right")
+    table.add_column("max ms", justify="right")
+
+    def add_row(name: str, ops: int, errors: int, latency: Histogram, style: str = "") -> None:
+        error_cell = f"[bold red]{errors:,}[/bold red]" if errors else "0"
+        table.add_row(
+            name,
+            f"{ops / result.window_s:,.0f}",
+            error_cell,
+            *(f"{latency.percentile(p) * 1e3:.3f}" for p in REPORTED_PERCENTILES),
+            f"{latency.max_s * 1e3:.3f}",
+            style=style,
+        )
+
+    for name, op_result in result.per_op.items():
+        add_row(name.upper(), op_result.ops, op_result.errors, op_result.latency)
+    if len(result.per_op) > 1:
+        add_row("total", result.ops, result.errors, result.latency(), style="bold")
+    return table
+
+
+def problems(result: LoadResult) -> list[str]:
+    """What makes the run not a clean measurement, one line each (empty when `result.ok`)."""
+    lines = []
+    for name, op_result in result.per_op.items():
+        if op_result.errors_total:
+            lines.append(
+                f"{op_result.errors_total:,} of {op_result.replies_total:,} {name.upper()} "
+                f"replies were errors (warm-up and drain included)"
+            )
+    if result.connection_errors:
+        lines.append(f"{result.connection_errors} connection(s) failed")
+        lines.extend(f"  {message}" for message in result.error_messages)
+    if result.unanswered:
+        lines.append(f"{result.unanswered:,} requests were never answered")
+    return lines
+
+
+def write_json(result: LoadResult, path: Path) -> None:
+    path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+
+
+def write_plot(result: LoadResult, path: Path) -> None:
+    """Throughput and latency p50/p99 over time, per operation, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (throughput, latency) = plt.subplots(2, 1, sharex=True, figsize=(9, 6.5))
+    times = [sample.t_s + sample.seconds for sample in result.series]  # each second's end
+    marker = "o" if len(times) <= 30 else ""
+    for name in result.per_op:
+        throughput.plot(
+            times, [s.ops_per_s(name) for s in result.series], label=name.upper(), marker=marker
+        )
+        latency.plot(
+            times,
+            [s.p50_ms[name] for s in result.series],
+            label=f"{name.upper()} p50",
+            marker=marker,
+        )
+        latency.plot(
+            times,
+            [s.p99_ms[name] for s in result.series],
+            label=f"{name.upper()} p99",
+            linestyle="--",
+            marker=marker,
+        )
+    spec = result.spec
+    throughput.set_title(
+        f"{spec.clients} clients x pipeline {spec.pipeline}, ratio {spec.ratio} (reads:writes)"
+    )
+    throughput.set_ylabel("ops/s")
+    throughput.set_ylim(bottom=0)
+    latency.set_ylabel("latency (ms)")
+    latency.set_ylim(bottom=0)
+    latency.set_xlabel("seconds into the measured window")
+    for axes in (throughput, latency):
+        axes.grid(alpha=0.3)
+        axes.legend(loc="best")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=100)
+    plt.close(figure)

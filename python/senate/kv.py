@@ -1,0 +1,550 @@
+"""The replicated key-value service: a Redis-compatible (RESP2) server in front of a node.
+
+Each node serves clients on its own port; redis-cli, redis-benchmark and redis-py work
+unchanged. The parsing of client input, the key-value store and the execution of commands
+are Rust (`RespSession`, `KvStore`); this module moves bytes and futures:
+
+* a `RespSession` turns what a client sent into groups of commands, in order: replies it
+  could give at once (PING, errors, ...), batches of writes to replicate through the log,
+  batches of reads to run after a read barrier (or at once on a READONLY connection), and
+  commands for the node (INFO);
+* a write batch is proposed as one log entry; every node applies it to its `KvStore`, and the
+  node that proposed it answers its client with the replies the apply produced. A follower's
+  proposals travel to the leader over the peer connection (the core forwards them) and its
+  client is answered once the entry is applied on the follower itself, so a client reads its
+  own writes on any node;
+* a read batch waits for a ReadIndex round (one round serves every read queued before it
+  started), then runs against the local store: linearizable on any node;
+* replies leave in the order the commands came, whatever order their groups complete in.
+
+Limits: `max_clients` connections; a client whose unsent replies pass the transport's high
+water mark, or with more than `MAX_GROUPS_IN_FLIGHT` groups waiting, is not read from until
+it drains; the session bounds its unparsed input (`max_value_bytes` per value, Redis's
+query-buffer limit for the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from senate._core import (
+    GROUP_CLOSE,
+    GROUP_LOG,
+    GROUP_NODE,
+    GROUP_READ,
+    GROUP_REPLY,
+    GROUP_STALE_READ,
+    KvStore,
+    ProposalDropped,
+    RespSession,
+    SenateError,
+    decode_batch,
+)
+from senate.metrics import MetricsServer, NodeMetrics
+from senate.node import CallTimeout, Node, NodeNotRunning, Overloaded
+from senate.statemachine import StateMachine
+from senate.transport import parse_host_port
+
+if TYPE_CHECKING:
+    from senate.config import NodeConfig, ServerConfig
+
+log = logging.getLogger("senate.kv")
+
+#: Groups (reply slots) one client may have waiting; more and its socket is not read until
+#: the oldest are answered. Pipelined clients put up to `max_batch_commands` commands in one.
+MAX_GROUPS_IN_FLIGHT = 1024
+#: Unparsed bytes one client may leave buffered: Redis's `client-query-buffer-limit`.
+MAX_QUERY_BUFFER_BYTES = 1 << 30
+#: The transport's high water mark of unsent replies per client, by default.
+DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 << 20
+
+REDIS_VERSION = "7.0.0"
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Marks the outcome of a future nobody waits for any more as seen."""
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _copy_outcome(to: asyncio.Future[Any], source: asyncio.Future[Any]) -> None:
+    if to.done():
+        _retrieve(source)
+    elif source.cancelled():
+        to.cancel()
+    elif (error := source.exception()) is not None:
+        to.set_exception(error)
+    else:
+        to.set_result(source.result())
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def error_reply(message: str) -> bytes:
+    """A RESP error; `message` starts with its code (ERR, TRYAGAIN, ...)."""
+    return b"-" + message.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
+
+
+def bulk_reply(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def reply_for_error(error: BaseException, timeout_s: float) -> bytes:
+    """The RESP error a client gets when its batch could not be committed or read."""
+    if isinstance(error, CallTimeout):
+        return error_reply(f"TRYAGAIN not committed within {timeout_s:g} s (is there a leader?)")
+    if isinstance(error, Overloaded):
+        return error_reply("BUSY too many requests waiting for commit; try again")
+    if isinstance(error, ProposalDropped):
+        return error_reply(f"TRYAGAIN proposal dropped by the leader: {error}")
+    if isinstance(error, NodeNotRunning):
+        return error_reply("ERR this node is shutting down")
+    return error_reply(f"ERR {type(error).__name__}: {error}")
+
+
+class KvMachine(StateMachine):
+    """The replicated key-value state machine: a Rust `KvStore` applying batches of Redis
+    commands. `apply` returns the RESP replies of the batch."""
+
+    def __init__(self, max_keys_result: int = 100_000) -> None:
+        self.store = KvStore(max_keys_result=max_keys_result)
+
+    def apply(self, command: bytes) -> bytes:
+        return self.store.apply(command)
+
+    def snapshot(self) -> bytes:
+        return self.store.snapshot()
+
+    def restore(self, data: bytes) -> None:
+        self.store.restore(data)
+
+
+class ReadBatcher:
+    """Linearizable reads: a read runs after a read barrier that started after it arrived.
+
+    One barrier (a ReadIndex round of the node) is in flight at a time; reads arriving while
+    it is out wait for the next one, which starts as soon as it returns. So the cost is one
+    round per batch of reads, whatever the number of clients.
+    """
+
+    def __init__(self, node: Node, timeout_s: float) -> None:
+        self.node = node
+        self.timeout_s = timeout_s
+        self._waiting: list[asyncio.Future[None]] = []
+        self._round: asyncio.Task[None] | None = None
+
+    def wait(self) -> asyncio.Future[None]:
+        assert self.node.loop is not None
+        fut: asyncio.Future[None] = self.node.loop.create_future()
+        self._waiting.append(fut)
+        if self._round is None:
+            self._start_round()
+        return fut
+
+    def _start_round(self) -> None:
+        waiters, self._waiting = self._waiting, []
+        self._round = asyncio.ensure_future(self._run_round(waiters))
+
+    async def _run_round(self, waiters: list[asyncio.Future[None]]) -> None:
+        try:
+            await self.node.read_barrier(self.timeout_s)
+        except Exception as e:  # every waiter of the round gets the error
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(e)
+        else:
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+        finally:
+            self._round = None
+            if self._waiting and self.node._running:
+                self._start_round()
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client: feeds its bytes to a `RespSession` and answers its groups in order."""
+
+    def __init__(self, server: KvServer) -> None:
+        self.server = server
+        self.session = RespSession(
+            max_value_bytes=server.max_value_bytes, max_batch_commands=server.max_batch_commands
+        )
+        self.transport: asyncio.Transport | None = None
+        #: Replies in command order: bytes ready to send, or a future still running.
+        self._slots: collections.deque[bytes | asyncio.Future[bytes]] = collections.deque()
+        #: Write batches of this client not yet answered: its reads go through the log after
+        #: them, so a client always reads its own writes.
+        self._writes_waiting = 0
+        #: Read batches of this client waiting for their barrier, and the writes that came
+        #: after them (proposed once those reads are answered).
+        self._reads_waiting = 0
+        self._deferred_writes: list[tuple[bytes, asyncio.Future[bytes]]] = []
+        self._closing = False
+        self._paused_by: set[str] = set()
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCP transport is not a subclass of asyncio.Transport, but it is one.
+        self.transport = cast(asyncio.Transport, transport)
+        transport = self.transport
+        server = self.server
+        if len(server.clients) >= server.max_clients:
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            self._closing = True
+            return
+        server.clients.add(self)
+        transport.set_write_buffer_limits(high=server.max_reply_buffer_bytes)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self.server.clients.discard(self)
+        for slot in self._slots:
+            if isinstance(slot, asyncio.Future):
+                slot.remove_done_callback(self._on_slot_done)
+                slot.add_done_callback(_retrieve)
+        self._slots.clear()
+        for _batch, fut in self._deferred_writes:
+            fut.cancel()
+        self._deferred_writes.clear()
+
+    def pause_writing(self) -> None:
+        self._pause("replies")
+
+    def resume_writing(self) -> None:
+        self._resume("replies")
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            groups = self.session.feed(data, _now_ms())
+        except SenateError as e:  # the session refused the input: answer and hang up
+            self._push(error_reply(f"ERR Protocol error: {e}"))
+            self._close_after_replies()
+            return
+        for kind, payload in groups:
+            if kind == GROUP_LOG:
+                self._push_write(payload)
+            elif kind == GROUP_READ:
+                if self._writes_waiting:
+                    self._push_write(payload)
+                else:
+                    self._push_read(payload)
+            elif kind == GROUP_REPLY:
+                self._push(payload)
+            elif kind == GROUP_STALE_READ:
+                if self._writes_waiting:
+                    self._push_write(payload)
+                else:
+                    self._push(self.server.machine.store.read(payload, _now_ms()))
+            elif kind == GROUP_NODE:
+                self._push(self.server.node_command(payload))
+            elif kind == GROUP_CLOSE:
+                self._push(payload)
+                self._close_after_replies()
+                return
+        if self.session.buffered_bytes > MAX_QUERY_BUFFER_BYTES:
+            self._push(error_reply("ERR Protocol error: query buffer limit exceeded"))
+            self._close_after_replies()
+        elif len(self._slots) > MAX_GROUPS_IN_FLIGHT:
+            self._pause("groups")
+
+    # --- groups -------------------------------------------------------------------------
+    def _push(self, reply: bytes) -> None:
+        if self._slots:
+            self._slots.append(reply)
+        elif self.transport is not None:
+            self.transport.write(reply)
+
+    def _push_future(self, fut: asyncio.Future[bytes]) -> None:
+        self._slots.append(fut)
+        fut.add_done_callback(self._on_slot_done)
+
+    def _push_write(self, batch: bytes) -> None:
+        if self._reads_waiting:
+            # A read of this client sent before this write must not see it: the write is
+            # proposed once the earlier reads are answered.
+            assert self.server.node.loop is not None
+            fut: asyncio.Future[bytes] = self.server.node.loop.create_future()
+            self._deferred_writes.append((batch, fut))
+        else:
+            try:
+                fut = self._propose(batch)
+            except (Overloaded, NodeNotRunning) as e:
+                self._push(reply_for_error(e, self.server.timeout_s))
+                return
+        self._writes_waiting += 1
+        fut.add_done_callback(self._on_write_done)
+        self._push_future(fut)
+
+    def _propose(self, batch: bytes) -> asyncio.Future[bytes]:
+        proposed = self.server.node.propose(batch)
+        assert isinstance(proposed, asyncio.Future)
+        return proposed
+
+    def _on_write_done(self, _fut: asyncio.Future[bytes]) -> None:
+        self._writes_waiting -= 1
+
+    def _push_read(self, batch: bytes) -> None:
+        server = self.server
+        assert server.node.loop is not None
+        fut: asyncio.Future[bytes] = server.node.loop.create_future()
+        barrier = server.reads.wait()
+
+        def run_read(done: asyncio.Future[None]) -> None:
+            if fut.done():
+                return
+            error = done.exception()
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(server.machine.store.read(batch, _now_ms()))
+
+        barrier.add_done_callback(run_read)
+        self._reads_waiting += 1
+        fut.add_done_callback(self._on_read_done)
+        self._push_future(fut)
+
+    def _on_read_done(self, _fut: asyncio.Future[bytes]) -> None:
+        self._reads_waiting -= 1
+        if self._reads_waiting or not self._deferred_writes:
+            return
+        deferred, self._deferred_writes = self._deferred_writes, []
+        for batch, fut in deferred:
+            if fut.done():
+                continue
+            try:
+                proposed = self._propose(batch)
+            except (Overloaded, NodeNotRunning) as e:
+                fut.set_exception(e)
+                continue
+            proposed.add_done_callback(functools.partial(_copy_outcome, fut))
+
+    def _on_slot_done(self, _fut: asyncio.Future[bytes]) -> None:
+        """Sends every reply at the head of the line that is ready, in one write."""
+        slots = self._slots
+        out: list[bytes] = []
+        timeout_s = self.server.timeout_s
+        while slots:
+            head = slots[0]
+            if isinstance(head, bytes):
+                out.append(head)
+            elif head.cancelled():
+                out.append(error_reply("ERR request cancelled"))
+            elif head.done():
+                error = head.exception()
+                out.append(head.result() if error is None else reply_for_error(error, timeout_s))
+            else:
+                break
+            slots.popleft()
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(out))
+        if "groups" in self._paused_by and len(slots) <= MAX_GROUPS_IN_FLIGHT // 2:
+            self._resume("groups")
+        if not slots and self._closing and self.transport is not None:
+            self.transport.close()
+
+    def _close_after_replies(self) -> None:
+        self._closing = True
+        if not self._slots and self.transport is not None:
+            self.transport.close()
+
+    def _pause(self, why: str) -> None:
+        if not self._paused_by and self.transport is not None:
+            self.transport.pause_reading()
+        self._paused_by.add(why)
+
+    def _resume(self, why: str) -> None:
+        self._paused_by.discard(why)
+        if not self._paused_by and self.transport is not None and not self._closing:
+            self.transport.resume_reading()
+
+
+class KvServer:
+    """The RESP server of one node: accepts clients and answers them through `node`."""
+
+    def __init__(
+        self,
+        node: Node,
+        machine: KvMachine,
+        address: str,
+        *,
+        max_clients: int = 10_000,
+        max_value_bytes: int = 512 << 20,
+        max_reply_buffer_bytes: int = DEFAULT_MAX_REPLY_BUFFER_BYTES,
+        max_batch_commands: int = 1024,
+    ) -> None:
+        self.node = node
+        self.machine = machine
+        self.host, self.port = parse_host_port(address)
+        self.max_clients = max_clients
+        self.max_value_bytes = max_value_bytes
+        self.max_reply_buffer_bytes = max_reply_buffer_bytes
+        self.max_batch_commands = max_batch_commands
+        self.timeout_s = node.config.call_timeout_s
+        self.reads = ReadBatcher(node, self.timeout_s)
+        self.clients: set[ClientConnection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._started_s = time.monotonic()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ClientConnection(self), self.host, self.port, reuse_address=True
+        )
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        log.info("node %d: serving clients on %s:%d", self.node.id, self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for client in list(self.clients):
+                if client.transport is not None:
+                    client.transport.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+
+    # --- node commands ------------------------------------------------------------------
+    def node_command(self, payload: bytes) -> bytes:
+        try:
+            (args,) = decode_batch(payload)
+        except (SenateError, ValueError) as e:
+            return error_reply(f"ERR {e}")
+        name = args[0].lower()
+        handler = self._node_commands.get(name)
+        if handler is None:
+            return error_reply(f"ERR unknown command '{args[0].decode(errors='replace')}'")
+        return handler(self, args)
+
+    def _info(self, args: list[bytes]) -> bytes:
+        wanted = {a.decode(errors="replace").lower() for a in args[1:]}
+        sections = self.info_sections()
+        if not wanted or wanted & {"all", "everything", "default"}:
+            chosen = list(sections)
+        else:
+            chosen = [name for name in sections if name.lower() in wanted]
+        text = "\r\n".join(
+            f"# {name}\r\n" + "".join(f"{k}:{v}\r\n" for k, v in sections[name].items())
+            for name in chosen
+        )
+        return bulk_reply(text.encode())
+
+    _node_commands: ClassVar[dict[bytes, Callable[[KvServer, list[bytes]], bytes]]] = {
+        b"info": _info,
+    }
+
+    def info_sections(self) -> dict[str, dict[str, Any]]:
+        status = self.node.status()
+        senate: dict[str, Any] = {
+            "node_id": status.id,
+            "pid": os.getpid(),
+            "role": status.role,
+            "term": status.term,
+            "leader": status.leader or 0,
+            "commit_index": status.commit_index,
+            "applied_index": status.applied_index,
+            "snapshot_index": status.snapshot_index,
+            "last_index": status.last_index,
+        }
+        for peer in status.peers:
+            match = -1 if peer.match_index is None else peer.match_index
+            senate[f"peer{peer.id}"] = f"connected={int(peer.connected)},match_index={match}"
+        store = self.machine.store
+        return {
+            "Server": {
+                "redis_version": REDIS_VERSION,
+                "senate_version": _version(),
+                "redis_mode": "standalone",
+                "process_id": os.getpid(),
+                "tcp_port": self.port,
+                "uptime_in_seconds": int(time.monotonic() - self._started_s),
+            },
+            "Clients": {"connected_clients": len(self.clients)},
+            "Memory": {"used_memory_dataset": store.memory_bytes()},
+            "Replication": {
+                "role": "master" if status.role == "leader" else "slave",
+                "connected_slaves": sum(p.connected for p in status.peers),
+            },
+            "Senate": senate,
+            "Keyspace": {"db0": f"keys={len(store)},expires=0,avg_ttl=0"},
+        }
+
+
+def _version() -> str:
+    from senate import __version__
+
+    return __version__
+
+
+#: Bytes of framing and batch headers around one value, at most (generous).
+VALUE_OVERHEAD_BYTES = 1 << 20
+#: The peer frame limit and the log's record limit when values are small.
+DEFAULT_MAX_FRAME_BYTES = 64 << 20
+DEFAULT_MAX_UNCOMMITTED_BYTES = 256 << 20
+#: The log's cap on a record.
+MAX_RECORD_BYTES = 1 << 30
+
+
+def sized_for_values(node: NodeConfig, max_value_bytes: int) -> NodeConfig:
+    """`node` with the limits a value of `max_value_bytes` must pass raised to fit it: the
+    peer frame (the core takes proposals up to half of it), the leader's uncommitted bytes,
+    the send buffer towards a peer and the log's record."""
+    entry_bytes = max_value_bytes + VALUE_OVERHEAD_BYTES
+    frame_bytes = max(DEFAULT_MAX_FRAME_BYTES, 2 * entry_bytes)
+    options = dict(node.core_options)
+    options.setdefault("max_frame_bytes", frame_bytes)
+    options.setdefault("max_uncommitted_bytes", max(DEFAULT_MAX_UNCOMMITTED_BYTES, 2 * entry_bytes))
+    record_bytes = node.max_record_bytes
+    if record_bytes is None and entry_bytes > DEFAULT_MAX_FRAME_BYTES:
+        record_bytes = min(MAX_RECORD_BYTES, entry_bytes)
+    return dataclasses.replace(
+        node,
+        core_options=options,
+        max_record_bytes=record_bytes,
+        max_send_buffer_bytes=max(node.max_send_buffer_bytes, frame_bytes),
+    )
+
+
+async def serve(config: ServerConfig, ready: Callable[[KvServer], None] | None = None) -> None:
+    """Runs one node and its client server (and its metrics endpoint, when the config names
+    one) until cancelled."""
+    metrics = NodeMetrics(config.node.id)
+    machine = KvMachine()
+    node = Node(machine, sized_for_values(config.node, config.max_value_bytes), metrics=metrics)
+    metrics_server: MetricsServer | None = None
+    async with node:
+        server = KvServer(
+            node,
+            machine,
+            config.client_address,
+            max_clients=config.max_clients,
+            max_value_bytes=config.max_value_bytes,
+            max_reply_buffer_bytes=config.max_reply_buffer_bytes,
+            max_batch_commands=config.max_batch_commands,
+        )
+        await server.start()
+        try:
+            if config.metrics_address is not None:
+                metrics_server = metrics.start_http(config.metrics_address)
+            if ready is not None:
+                ready(server)
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            await server.stop()
+            if metrics_server is not None:
+                metrics_server.close()

@@ -1,0 +1,745 @@
+"""The load generator behind `senate bench`: GET and SET over RESP2 against a set of endpoints.
+
+`clients` connections are spread round robin over the endpoints; each keeps `pipeline`
+requests in flight (a window, refilled as replies arrive, rather than redis-benchmark's
+send-16-wait-for-16), for a warm-up and then for `duration_s` measured seconds. Requests are
+GET (a read) and SET (a write) on keys `key:%012d` (redis-benchmark's `-r` keys), the key
+index drawn uniformly from `[0, keys)` by a per-connection RNG seeded from `seed`.
+
+The ratio is written `READS:WRITES`: "1:1" alternates GET and SET, "0:1" is SET only, "1:0"
+GET only, "1:9" one GET for every nine SETs; each connection walks that pattern in order, so
+the mix is exact (memtier_benchmark's `--ratio` is the other way round, SET:GET).
+
+Measured: every reply received in the window, by operation: its latency from the send of its
+request to the arrival of the chunk holding its reply (replies come in order on a
+connection), error replies (a benchmark with errors is not a good benchmark: they are counted
+and reported, and `LoadResult.ok` is false), and a per-second series. Replies to requests
+sent during the warm-up or received after the window are counted in the `*_total` figures
+only, which after the final drain equal what the server answered.
+
+Run it in its own process, away from the cluster it measures: `python -m senate.loadgen
+--endpoints ... ` writes JSON lines on stdout (`{"type": "progress", ...}` about every 0.25 s,
+then one `{"type": "result", ...}`, or `{"type": "error", "message": ...}` and exit status
+1); `run_load_subprocess` runs it and reads them. `run_load` runs in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import selectors
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import repeat
+from typing import Any, cast
+
+from senate.histogram import Histogram
+from senate.resp import RespProtocolError, count_replies, error_flags
+
+__all__ = [
+    "LoadError",
+    "LoadResult",
+    "LoadSpec",
+    "OpResult",
+    "Progress",
+    "SecondSample",
+    "count_replies",
+    "parse_endpoint",
+    "parse_ratio",
+    "run_load",
+    "run_load_async",
+    "run_load_subprocess",
+]
+
+#: Operation codes, indexes into per-operation lists, and their names.
+GET, SET = 0, 1
+OP_NAMES: tuple[str, str] = ("get", "set")
+
+#: Limits on a spec; together they bound the memory of a run.
+MAX_CLIENTS = 10_000
+MAX_PIPELINE = 10_000
+MAX_VALUE_SIZE = 16 << 20
+MAX_KEYS = 10**12  # keys are `key:` and 12 digits
+MAX_DURATION_S = 3600.0  # bounds the per-second series
+MAX_RATIO_PARTS = 1000  # READS + WRITES after dividing by their gcd
+#: The most bytes of a reply not yet complete a connection buffers before it gives up.
+MAX_PARTIAL_REPLY_BYTES = 64 << 20
+#: The most connection error messages a result keeps (the count is kept in full).
+MAX_ERROR_MESSAGES = 10
+#: The longest JSON line the parent accepts from the subprocess.
+MAX_LINE_BYTES = 64 << 20
+
+#: Seconds between progress reports; four ticks make a second of the series.
+TICK_S = 0.25
+TICKS_PER_SECOND = 4
+#: A series sample shorter than this (the end of a window a tick after a second) is not kept.
+MIN_SAMPLE_S = 0.05
+CONNECT_TIMEOUT_S = 10.0
+#: How long the replies to the requests in flight at the end of the window are awaited.
+DRAIN_TIMEOUT_S = 10.0
+#: Time the subprocess gets beyond warm-up and duration: start-up, connecting, draining.
+SUBPROCESS_SLACK_S = 30.0
+
+_KEY_PREFIX = b"key:"
+_KEY_DIGITS = 12
+
+
+class LoadError(Exception):
+    """The load could not be run: no connection, a protocol error, a failed subprocess."""
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    """ "host:port" or "[v6 address]:port" as (host, port); ValueError if malformed."""
+    host, sep, port_text = endpoint.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected host:port, got {endpoint!r}")
+    return host, int(port_text)
+
+
+def parse_ratio(ratio: str) -> tuple[int, int]:
+    """ "READS:WRITES" reduced by their gcd, e.g. "2:2" -> (1, 1); ValueError if malformed."""
+    reads_text, sep, writes_text = ratio.partition(":")
+    if not sep or not reads_text.strip().isdigit() or not writes_text.strip().isdigit():
+        raise ValueError(f"expected READS:WRITES such as 1:1 or 0:1, got {ratio!r}")
+    reads, writes = int(reads_text), int(writes_text)
+    if reads + writes == 0:
+        raise ValueError("the ratio needs reads or writes")
+    divisor = math.gcd(reads, writes)
+    reads, writes = reads // divisor, writes // divisor
+    if reads + writes > MAX_RATIO_PARTS:
+        raise ValueError(f"READS + WRITES reduced must be at most {MAX_RATIO_PARTS}")
+    return reads, writes
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What to run; `__post_init__` rejects what is out of range with ValueError."""
+
+    endpoints: tuple[str, ...]  # "host:port", at least one
+    clients: int = 50
+    pipeline: int = 16
+    duration_s: float = 10.0
+    warmup_s: float = 1.0
+    value_size: int = 100
+    ratio: str = "1:1"  # READS:WRITES
+    keys: int = 100_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.endpoints:
+            raise ValueError("no endpoints")
+        for endpoint in self.endpoints:
+            parse_endpoint(endpoint)
+        parse_ratio(self.ratio)
+        _check_range("clients", self.clients, 1, MAX_CLIENTS)
+        _check_range("pipeline", self.pipeline, 1, MAX_PIPELINE)
+        _check_range("value_size", self.value_size, 0, MAX_VALUE_SIZE)
+        _check_range("keys", self.keys, 1, MAX_KEYS)
+        _check_range("duration_s", self.duration_s, 0.01, MAX_DURATION_S)
+        _check_range("warmup_s", self.warmup_s, 0.0, MAX_DURATION_S)
+
+    def pattern(self) -> tuple[int, ...]:
+        """The operations one connection cycles through: the reads, then the writes."""
+        reads, writes = parse_ratio(self.ratio)
+        return (GET,) * reads + (SET,) * writes
+
+    def op_names(self) -> tuple[str, ...]:
+        """The operations the ratio includes, in report order."""
+        reads, writes = parse_ratio(self.ratio)
+        return tuple(name for name, n in zip(OP_NAMES, (reads, writes), strict=True) if n)
+
+    def to_args(self) -> list[str]:
+        """The `python -m senate.loadgen` arguments for this spec."""
+        args = ["--endpoints", ",".join(self.endpoints)]
+        for name, value in asdict(self).items():
+            if name != "endpoints":
+                flag = name.removesuffix("_s").replace("_", "-")
+                args += [f"--{flag}", str(value)]
+        return args
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadSpec:
+        return cls(**dict(data, endpoints=tuple(data["endpoints"])))
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    elapsed_s: float  # since the start of the warm-up
+    total_s: float  # warm-up plus duration
+    ops: int  # replies received in the measured window so far
+    phase: str  # "warmup" or "measure"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "progress", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class SecondSample:
+    """One second of the window (the last one may be shorter), by operation name."""
+
+    t_s: float  # its start, from the start of the window
+    seconds: float  # its length
+    ops: dict[str, int]
+    errors: dict[str, int]
+    p50_ms: dict[str, float]
+    p99_ms: dict[str, float]
+
+    def ops_per_s(self, op: str) -> float:
+        return self.ops.get(op, 0) / self.seconds
+
+
+@dataclass(frozen=True)
+class OpResult:
+    op: str  # "get" or "set"
+    ops: int  # replies received in the window
+    errors: int  # error replies among them
+    ops_per_s: float
+    latency: Histogram  # seconds from send to reply, of the window's replies
+    replies_total: int  # every reply, warm-up and drain included: what the server answered
+    errors_total: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "ops": self.ops,
+            "errors": self.errors,
+            "ops_per_s": self.ops_per_s,
+            "latency_ms": self.latency.summary_ms(),
+            "latency": self.latency.to_json(),
+            "replies_total": self.replies_total,
+            "errors_total": self.errors_total,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OpResult:
+        fields = {k: v for k, v in data.items() if k not in ("latency", "latency_ms")}
+        return cls(latency=Histogram.from_json(data["latency"]), **fields)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    spec: LoadSpec
+    loop: str  # "uvloop" or "asyncio"
+    window_s: float  # the measured window's actual length
+    per_op: dict[str, OpResult]  # the operations of the ratio, reads first
+    series: tuple[SecondSample, ...]
+    unanswered: int  # requests never answered: connections lost, or the drain timed out
+    connection_errors: int
+    error_messages: tuple[str, ...] = field(default=())  # the first MAX_ERROR_MESSAGES
+
+    @property
+    def ops(self) -> int:
+        return sum(r.ops for r in self.per_op.values())
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.window_s
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.per_op.values())
+
+    @property
+    def ok(self) -> bool:
+        """No error reply (warm-up included), no request unanswered, no connection lost."""
+        errors_total = sum(r.errors_total for r in self.per_op.values())
+        return errors_total == 0 and self.unanswered == 0 and self.connection_errors == 0
+
+    def latency(self) -> Histogram:
+        """Every operation's latencies together."""
+        total = Histogram()
+        for op_result in self.per_op.values():
+            total.merge(op_result.latency)
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.to_json(),
+            "loop": self.loop,
+            "window_s": self.window_s,
+            "ops": self.ops,
+            "ops_per_s": self.ops_per_s,
+            "errors": self.errors,
+            "ok": self.ok,
+            "per_op": {name: r.to_json() for name, r in self.per_op.items()},
+            "series": [asdict(sample) for sample in self.series],
+            "unanswered": self.unanswered,
+            "connection_errors": self.connection_errors,
+            "error_messages": list(self.error_messages),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadResult:
+        return cls(
+            spec=LoadSpec.from_json(data["spec"]),
+            loop=data["loop"],
+            window_s=data["window_s"],
+            per_op={name: OpResult.from_json(r) for name, r in data["per_op"].items()},
+            series=tuple(SecondSample(**sample) for sample in data["series"]),
+            unanswered=data["unanswered"],
+            connection_errors=data["connection_errors"],
+            error_messages=tuple(data["error_messages"]),
+        )
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+class _Run:
+    """The state the connections of one run share; only the event loop's thread touches it."""
+
+    def __init__(self, spec: LoadSpec) -> None:
+        self.spec = spec
+        self.pattern = spec.pattern()
+        value = b"x" * spec.value_size
+        key_header = b"$%d\r\n%s" % (len(_KEY_PREFIX) + _KEY_DIGITS, _KEY_PREFIX)
+        # A request is head + the key's 12 digits + tail (see `_Connection.send`).
+        self.templates: tuple[tuple[bytes, bytes], ...] = (
+            (b"*2\r\n$3\r\nGET\r\n" + key_header, b"\r\n"),
+            (b"*3\r\n$3\r\nSET\r\n" + key_header, b"\r\n$%d\r\n%s\r\n" % (len(value), value)),
+        )
+        self.sending = True
+        self.recording = False
+        self.interval = [Histogram(), Histogram()]  # the window's current second, by op
+        self.window = [Histogram(), Histogram()]  # the window's completed seconds, by op
+        self.interval_errors = [0, 0]
+        self.window_errors = [0, 0]
+        self.replies_total = [0, 0]
+        self.errors_total = [0, 0]
+        self.outstanding = 0  # requests sent and not answered, over all connections
+        self.drained = asyncio.Event()  # set when sending is over and outstanding == 0
+        self.open_connections = 0
+        self.connection_errors = 0
+        self.unanswered = 0  # requests of lost connections
+        self.error_messages: list[str] = []  # len <= MAX_ERROR_MESSAGES
+        self.series: list[SecondSample] = []
+
+    def window_ops(self) -> int:
+        return sum(h.count for h in self.window) + sum(h.count for h in self.interval)
+
+    def connection_failed(self, message: str, unanswered: int) -> None:
+        self.connection_errors += 1
+        if len(self.error_messages) < MAX_ERROR_MESSAGES:
+            self.error_messages.append(message)
+        self.unanswered += unanswered
+        self.answered(unanswered)
+
+    def answered(self, requests: int) -> None:
+        self.outstanding -= requests
+        assert self.outstanding >= 0, self.outstanding
+        if self.outstanding == 0 and not self.sending:
+            self.drained.set()
+
+    def stop_sending(self) -> None:
+        self.sending = False
+        if self.outstanding == 0:
+            self.drained.set()
+
+    def end_second(self, t_s: float, seconds: float) -> None:
+        """Closes the current second of the window: a series sample, then into the window."""
+        if seconds >= MIN_SAMPLE_S:
+            names = self.spec.op_names()
+            codes = [OP_NAMES.index(name) for name in names]
+            self.series.append(
+                SecondSample(
+                    t_s=t_s,
+                    seconds=seconds,
+                    ops={OP_NAMES[c]: self.interval[c].count for c in codes},
+                    errors={OP_NAMES[c]: self.interval_errors[c] for c in codes},
+                    p50_ms={OP_NAMES[c]: self.interval[c].percentile(50) * 1e3 for c in codes},
+                    p99_ms={OP_NAMES[c]: self.interval[c].percentile(99) * 1e3 for c in codes},
+                )
+            )
+        for code in (GET, SET):
+            self.window[code].merge(self.interval[code])
+            self.window_errors[code] += self.interval_errors[code]
+        self.interval = [Histogram(), Histogram()]
+        self.interval_errors = [0, 0]
+
+    def result(self, loop_name: str, window_s: float) -> LoadResult:
+        per_op = {}
+        for name in self.spec.op_names():
+            code = OP_NAMES.index(name)
+            per_op[name] = OpResult(
+                op=name,
+                ops=self.window[code].count,
+                errors=self.window_errors[code],
+                ops_per_s=self.window[code].count / window_s,
+                latency=self.window[code],
+                replies_total=self.replies_total[code],
+                errors_total=self.errors_total[code],
+            )
+        return LoadResult(
+            spec=self.spec,
+            loop=loop_name,
+            window_s=window_s,
+            per_op=per_op,
+            series=tuple(self.series),
+            unanswered=self.unanswered + self.outstanding,
+            connection_errors=self.connection_errors,
+            error_messages=tuple(self.error_messages),
+        )
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: keeps `pipeline` requests in flight while the run is sending."""
+
+    def __init__(self, run: _Run, index: int) -> None:
+        self._run = run
+        self._rng = random.Random(f"{run.spec.seed}:{index}")
+        self._pattern_index = index % len(run.pattern)  # spreads the ops over connections
+        self._sent_at: deque[float] = deque()  # perf_counter() at send, oldest first
+        self._sent_ops: deque[int] = deque()  # len == len(_sent_at)
+        self._rest = b""  # the start of a reply not complete yet
+        self._transport: asyncio.Transport | None = None
+        self._closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._run.open_connections += 1
+
+    def start(self) -> None:
+        self.send(self._run.spec.pipeline)
+
+    def send(self, requests: int) -> None:
+        """Sends `requests` requests in one write."""
+        run = self._run
+        assert self._transport is not None
+        pattern, templates = run.pattern, run.templates
+        random_float, keys = self._rng.random, run.spec.keys
+        out = bytearray()
+        ops = self._sent_ops
+        index = self._pattern_index
+        for _ in range(requests):
+            op = pattern[index]
+            index = index + 1 if index + 1 < len(pattern) else 0
+            head, tail = templates[op]
+            out += head
+            out += b"%012d" % int(random_float() * keys)  # uniform on [0, keys)
+            out += tail
+            ops.append(op)
+        self._pattern_index = index
+        self._sent_at.extend(repeat(time.perf_counter(), requests))
+        run.outstanding += requests
+        self._transport.write(out)
+
+    def data_received(self, data: bytes) -> None:
+        if self._rest:
+            data = self._rest + data
+        try:
+            replies, used, errors = count_replies(data)
+            if replies > len(self._sent_at):
+                raise RespProtocolError(f"{replies} replies to {len(self._sent_at)} requests")
+        except RespProtocolError as error:
+            self.fail(f"protocol error: {error}")
+            return
+        self._rest = data[used:]
+        if len(self._rest) > MAX_PARTIAL_REPLY_BYTES:
+            self.fail(f"a reply longer than {MAX_PARTIAL_REPLY_BYTES} bytes")
+            return
+        if replies:
+            self._answered(replies, error_flags(data, replies) if errors else None)
+            if self._run.sending:
+                self.send(replies)
+
+    def _answered(self, replies: int, error_flags: list[bool] | None) -> None:
+        """Accounts the replies to the `replies` oldest requests (`error_flags` if errors)."""
+        now = time.perf_counter()
+        run = self._run
+        next_sent_at, next_op = self._sent_at.popleft, self._sent_ops.popleft
+        totals = run.replies_total
+        if run.recording:
+            histograms = run.interval
+            for _ in range(replies):
+                op = next_op()
+                totals[op] += 1
+                histograms[op].record(now - next_sent_at())
+        else:
+            for _ in range(replies):
+                totals[next_op()] += 1
+                next_sent_at()
+        if error_flags is not None:
+            self._count_errors(error_flags)
+        run.answered(replies)
+
+    def _count_errors(self, error_flags: list[bool]) -> None:
+        # The ops have been popped; the ones answered were the ones before _sent_ops's head,
+        # which `pattern` replays: walk it backwards from this connection's send position.
+        run = self._run
+        first = self._pattern_index - len(self._sent_ops) - len(error_flags)
+        for offset, is_error in enumerate(error_flags):
+            if is_error:
+                op = run.pattern[(first + offset) % len(run.pattern)]
+                run.errors_total[op] += 1
+                if run.recording:
+                    run.interval_errors[op] += 1
+
+    def fail(self, message: str) -> None:
+        """Gives up on this connection: its requests in flight are unanswered."""
+        if self._closing:
+            return
+        self._closing = True
+        self._run.connection_failed(message, len(self._sent_at))
+        self._sent_at.clear()
+        self._sent_ops.clear()
+        if self._transport is not None:
+            self._transport.abort()
+
+    def close(self) -> None:
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._run.open_connections -= 1
+        if not self._closing:
+            self.fail(f"connection lost: {exc or 'closed by the server'}")
+
+
+async def _connect(run: _Run) -> list[_Connection]:
+    """`clients` connections, round robin over the endpoints; LoadError if any fails."""
+    loop = asyncio.get_running_loop()
+    endpoints = [parse_endpoint(e) for e in run.spec.endpoints]
+    connections = [_Connection(run, index) for index in range(run.spec.clients)]
+
+    async def connect(index: int) -> None:
+        host, port = endpoints[index % len(endpoints)]
+        await loop.create_connection(lambda: connections[index], host, port)
+
+    attempts = [connect(index) for index in range(len(connections))]
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*attempts, return_exceptions=True), CONNECT_TIMEOUT_S
+    )
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        for connection in connections:
+            connection.close()
+        raise LoadError(f"{len(failures)} of {len(connections)} connections failed: {failures[0]}")
+    return connections
+
+
+async def _tick_until(
+    run: _Run, anchor: float, until: float, on_tick: Callable[[int, float], None]
+) -> None:
+    """Calls `on_tick(k, now)` at `anchor + k * TICK_S` for k = 1, 2, ... and at `until`.
+
+    Returns early, after a tick, once every connection is lost.
+    """
+    tick = 0
+    while True:
+        tick += 1
+        deadline = min(anchor + tick * TICK_S, until)
+        await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
+        now = time.perf_counter()
+        on_tick(tick, now)
+        if now >= until or run.open_connections == 0:
+            return
+
+
+async def _clock(run: _Run, on_progress: Callable[[Progress], None] | None) -> float:
+    """Runs the warm-up and the window; returns the window's length in seconds."""
+    spec = run.spec
+    start = time.perf_counter()
+    total_s = spec.warmup_s + spec.duration_s
+
+    def report(phase: str, now: float) -> None:
+        if on_progress is not None:
+            on_progress(Progress(now - start, total_s, run.window_ops(), phase))
+
+    if spec.warmup_s > 0:
+        await _tick_until(
+            run, start, start + spec.warmup_s, lambda _tick, now: report("warmup", now)
+        )
+    window_start = time.perf_counter()
+    run.recording = True
+    second_start = window_start
+
+    def on_tick(tick: int, now: float) -> None:
+        nonlocal second_start
+        if tick % TICKS_PER_SECOND == 0:
+            run.end_second(second_start - window_start, now - second_start)
+            second_start = now
+        report("measure", now)
+
+    await _tick_until(run, window_start, window_start + spec.duration_s, on_tick)
+    window_end = time.perf_counter()
+    run.recording = False
+    run.end_second(second_start - window_start, window_end - second_start)
+    return window_end - window_start
+
+
+async def run_load_async(
+    spec: LoadSpec, on_progress: Callable[[Progress], None] | None = None
+) -> LoadResult:
+    """Runs `spec` on the running event loop; LoadError if it cannot connect."""
+    run = _Run(spec)
+    connections = await _connect(run)
+    try:
+        for connection in connections:
+            connection.start()
+        window_s = await _clock(run, on_progress)
+        run.stop_sending()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(run.drained.wait(), DRAIN_TIMEOUT_S)
+    finally:
+        for connection in connections:
+            connection.close()
+    loop_name = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    return run.result(loop_name, window_s)
+
+
+def run_load(spec: LoadSpec, on_progress: Callable[[Progress], None] | None = None) -> LoadResult:
+    """Runs `spec` on a new event loop (uvloop's when installed) in this thread."""
+    from senate.node import new_event_loop
+
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(run_load_async(spec, on_progress))
+    finally:
+        loop.close()
+
+
+# --- the subprocess and its parent ---------------------------------------------------------
+
+
+def run_load_subprocess(
+    spec: LoadSpec,
+    on_progress: Callable[[Progress], None] | None = None,
+    timeout_s: float | None = None,
+) -> LoadResult:
+    """Runs `spec` in a `python -m senate.loadgen` subprocess, passing on its progress.
+
+    Raises LoadError if the subprocess reports an error, fails, or is not done within
+    `timeout_s` (by default warm-up + duration + SUBPROCESS_SLACK_S); it is killed then.
+    """
+    if timeout_s is None:
+        timeout_s = spec.warmup_s + spec.duration_s + SUBPROCESS_SLACK_S
+    deadline = time.monotonic() + timeout_s
+    command = [sys.executable, "-m", "senate.loadgen", *spec.to_args()]
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
+        )
+        try:
+            assert process.stdout is not None
+            result = _read_lines(process.stdout.fileno(), deadline, on_progress)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise LoadError(f"the load generator was not done within {timeout_s:.0f} s") from None
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if result is None:
+            stderr.seek(0)
+            tail = stderr.read()[-2000:].decode(errors="replace")
+            raise LoadError(f"the load generator exited with {process.returncode}: {tail}")
+    return result
+
+
+def _read_lines(
+    fd: int, deadline: float, on_progress: Callable[[Progress], None] | None
+) -> LoadResult | None:
+    """Reads the JSON lines on `fd` until its end: the result, or None if none came."""
+    result = None
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise subprocess.TimeoutExpired("senate.loadgen", 0)
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return result
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > MAX_LINE_BYTES:
+                raise LoadError(f"a line of more than {MAX_LINE_BYTES} bytes from the subprocess")
+            for line in lines:
+                message = json.loads(line)
+                if message["type"] == "progress" and on_progress is not None:
+                    on_progress(Progress(**{k: v for k, v in message.items() if k != "type"}))
+                elif message["type"] == "result":
+                    result = LoadResult.from_json(message)
+                elif message["type"] == "error":
+                    raise LoadError(message["message"])
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    defaults = LoadSpec(endpoints=("localhost:6379",))
+    parser = argparse.ArgumentParser(
+        prog="python -m senate.loadgen",
+        description="GET/SET load over RESP2; JSON lines (progress, then result) on stdout.",
+    )
+    parser.add_argument("--endpoints", required=True, help="host:port,host:port,...")
+    parser.add_argument("--clients", type=int, default=defaults.clients)
+    parser.add_argument("--pipeline", type=int, default=defaults.pipeline)
+    parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds")
+    parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds")
+    parser.add_argument("--value-size", type=int, default=defaults.value_size, help="bytes")
+    parser.add_argument("--ratio", default=defaults.ratio, help="READS:WRITES, e.g. 1:1, 0:1")
+    parser.add_argument("--keys", type=int, default=defaults.keys)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    return parser
+
+
+def spec_from_args(args: argparse.Namespace) -> LoadSpec:
+    """The spec `python -m senate.loadgen` arguments describe; ValueError if out of range."""
+    return LoadSpec(
+        endpoints=tuple(e.strip() for e in args.endpoints.split(",") if e.strip()),
+        clients=args.clients,
+        pipeline=args.pipeline,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        value_size=args.value_size,
+        ratio=args.ratio,
+        keys=args.keys,
+        seed=args.seed,
+    )
+
+
+def _emit(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m senate.loadgen`: exit status 0 with a result line, 1 after an error line."""
+    parser = argument_parser()
+    try:
+        spec = spec_from_args(parser.parse_args(argv))
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        result = run_load(spec, lambda progress: _emit(progress.to_json()))
+    except (LoadError, OSError, asyncio.TimeoutError) as error:
+        _emit({"type": "error", "message": f"{type(error).__name__}: {error}"})
+        return 1
+    _emit({"type": "result", **result.to_json()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

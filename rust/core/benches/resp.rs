@@ -1,0 +1,51 @@
+//! The RESP hot path: parsing and grouping a 16-command SET pipeline, applying a batch of 16
+//! SETs, reading a batch of 16 GETs. Throughput is in commands, so criterion's time per
+//! element is the time per command.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use senate_core::codec::RespLimits;
+use senate_core::kv::{apply_batch, encode_batch, encode_command, read_batch, KvStore, RespSession};
+use std::hint::black_box;
+
+const PIPELINE: usize = 16;
+
+fn commands(verb: &str, with_value: bool) -> Vec<Vec<Vec<u8>>> {
+    (0..PIPELINE)
+        .map(|i| {
+            let mut c = vec![verb.as_bytes().to_vec(), format!("key:{i:08}").into_bytes()];
+            if with_value {
+                c.push(vec![b'v'; 100]);
+            }
+            c
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("resp");
+    group.throughput(Throughput::Elements(PIPELINE as u64));
+    let sets = commands("SET", true);
+    let wire: Vec<u8> = sets.iter().flat_map(|c| encode_command(c)).collect();
+    let mut session = RespSession::new(RespLimits::default(), 1024, 1).unwrap();
+    group.bench_function("parse_group_16_sets", |b| b.iter(|| black_box(session.feed(black_box(&wire), 1))));
+
+    let batch = encode_batch(1, &sets);
+    group.bench_function("apply_batch_16_sets", |b| {
+        b.iter_batched_ref(
+            KvStore::default,
+            |store| black_box(apply_batch(store, &batch).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    let mut warm = KvStore::default();
+    group.bench_function("apply_batch_16_sets_overwrite", |b| {
+        b.iter(|| black_box(apply_batch(&mut warm, &batch).unwrap()))
+    });
+
+    let gets = encode_batch(1, &commands("GET", false));
+    group.bench_function("read_batch_16_gets", |b| b.iter(|| black_box(read_batch(&warm, &gets, 1).unwrap())));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

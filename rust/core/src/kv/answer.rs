@@ -1,0 +1,233 @@
+//! The session-class commands, answered at once from the connection's own state: PING, ECHO,
+//! SELECT, CLIENT, HELLO, COMMAND, CONFIG, READONLY, READWRITE.
+
+use super::command::{arity_error, Cmd, COMMANDS};
+use super::exec::{eq_nocase, NOT_INTEGER};
+use super::glob::glob_match;
+use crate::codec::resp::{
+    parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null_array, put_null_bulk, put_ok, put_simple,
+};
+
+/// The Redis version whose behaviour the service follows, reported by HELLO (clients gate
+/// features on it).
+pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+
+/// What a session knows of its client.
+#[derive(Clone, Debug, Default)]
+pub struct ClientState {
+    /// Given by the server (CLIENT ID, HELLO).
+    pub id: u64,
+    /// Set by CLIENT SETNAME or HELLO SETNAME.
+    pub name: Option<Vec<u8>>,
+    /// Reads run at once against local state (READONLY) instead of after a read barrier.
+    pub readonly: bool,
+    /// Reported by CONFIG GET proto-max-bulk-len.
+    pub max_value_bytes: usize,
+}
+
+/// Appends the reply of the session command `cmd` (arity already checked).
+pub fn answer(client: &mut ClientState, cmd: Cmd, args: &[&[u8]], out: &mut Vec<u8>) {
+    match cmd {
+        Cmd::Ping => match args {
+            [_] => put_simple(out, b"PONG"),
+            [_, message] => put_bulk(out, message),
+            _ => put_error(out, &arity_error("ping")),
+        },
+        Cmd::Echo => put_bulk(out, args[1]),
+        Cmd::Select => match parse_i64(args[1]) {
+            Some(0) => put_ok(out),
+            Some(_) => put_error(out, b"ERR DB index is out of range"),
+            None => put_error(out, NOT_INTEGER),
+        },
+        Cmd::Client => client_command(client, args, out),
+        Cmd::Hello => hello(client, args, out),
+        Cmd::Command => command_command(args, out),
+        Cmd::Config => config_command(client, args, out),
+        Cmd::ReadOnly => {
+            client.readonly = true;
+            put_ok(out);
+        }
+        Cmd::ReadWrite => {
+            client.readonly = false;
+            put_ok(out);
+        }
+        _ => put_error(out, b"ERR this command is not answered by the session"),
+    }
+}
+
+fn unknown_subcommand(out: &mut Vec<u8>, command: &str, sub: &[u8]) {
+    let mut message = b"ERR unknown subcommand '".to_vec();
+    message.extend_from_slice(&sub[..sub.len().min(128)]);
+    message.extend_from_slice(format!("'. Try {} HELP.", command.to_ascii_uppercase()).as_bytes());
+    put_error(out, &message);
+}
+
+/// Whether `name` is a valid client name (no spaces, newlines or special characters).
+fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+fn set_name(client: &mut ClientState, name: &[u8], out: &mut Vec<u8>) -> bool {
+    if !valid_name(name) {
+        put_error(out, b"ERR Client names cannot contain spaces, newlines or special characters.");
+        return false;
+    }
+    client.name = (!name.is_empty()).then(|| name.to_vec());
+    true
+}
+
+fn client_info(client: &ClientState) -> Vec<u8> {
+    let mut line = format!("id={} name=", client.id).into_bytes();
+    line.extend_from_slice(client.name.as_deref().unwrap_or_default());
+    line.extend_from_slice(b" db=0 resp=2\n");
+    line
+}
+
+fn client_command(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
+    let sub = args[1];
+    let lower = sub.to_ascii_lowercase();
+    let (arity_ok, known) = match &lower[..] {
+        b"setname" => (args.len() == 3, true),
+        b"getname" | b"id" | b"info" => (args.len() == 2, true),
+        b"list" => (args.len() >= 2, true),
+        b"setinfo" => (args.len() == 4, true),
+        b"no-evict" | b"no-touch" | b"reply" => (args.len() == 3, true),
+        _ => (false, false),
+    };
+    if !known {
+        return unknown_subcommand(out, "client", sub);
+    }
+    if !arity_ok {
+        let name = format!("client|{}", String::from_utf8_lossy(&lower));
+        return put_error(out, &arity_error(&name));
+    }
+    match &lower[..] {
+        b"setname" => {
+            if set_name(client, args[2], out) {
+                put_ok(out);
+            }
+        }
+        b"getname" => match &client.name {
+            Some(name) => put_bulk(out, name),
+            None => put_null_bulk(out),
+        },
+        b"id" => put_integer(out, client.id as i64),
+        b"info" | b"list" => put_bulk(out, &client_info(client)),
+        b"setinfo" => {
+            if eq_nocase(args[2], b"lib-name") || eq_nocase(args[2], b"lib-ver") {
+                put_ok(out);
+            } else {
+                let mut message = b"ERR Unrecognized option '".to_vec();
+                message.extend_from_slice(args[2]);
+                message.push(b'\'');
+                put_error(out, &message);
+            }
+        }
+        b"reply" if !eq_nocase(args[2], b"on") => put_error(out, b"ERR CLIENT REPLY OFF|SKIP is not supported"),
+        _ => put_ok(out),
+    }
+}
+
+fn hello(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
+    if let Some(version) = args.get(1) {
+        match parse_i64(version) {
+            None => return put_error(out, b"ERR Protocol version is not an integer or out of range"),
+            Some(2) => {}
+            Some(_) => return put_error(out, b"NOPROTO unsupported protocol version"),
+        }
+    }
+    let mut i = 2;
+    let mut new_name = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if eq_nocase(args[i], b"auth") && more >= 2 {
+            // No users are configured: the default user accepts any password, as Redis's
+            // `nopass` default user does.
+            i += 3;
+        } else if eq_nocase(args[i], b"setname") && more >= 1 {
+            new_name = Some(args[i + 1]);
+            i += 2;
+        } else {
+            let mut message = b"ERR Syntax error in HELLO option '".to_vec();
+            message.extend_from_slice(args[i]);
+            message.push(b'\'');
+            return put_error(out, &message);
+        }
+    }
+    if let Some(name) = new_name {
+        if !set_name(client, name, out) {
+            return;
+        }
+    }
+    put_array_header(out, 14);
+    for (field, value) in [("server", "senate"), ("version", REDIS_COMPAT_VERSION)] {
+        put_bulk(out, field.as_bytes());
+        put_bulk(out, value.as_bytes());
+    }
+    put_bulk(out, b"proto");
+    put_integer(out, 2);
+    put_bulk(out, b"id");
+    put_integer(out, client.id as i64);
+    for (field, value) in [("mode", "standalone"), ("role", "master")] {
+        put_bulk(out, field.as_bytes());
+        put_bulk(out, value.as_bytes());
+    }
+    put_bulk(out, b"modules");
+    put_array_header(out, 0);
+}
+
+fn command_command(args: &[&[u8]], out: &mut Vec<u8>) {
+    let Some(sub) = args.get(1) else {
+        // The command table in Redis's format is not offered: an empty table.
+        return put_array_header(out, 0);
+    };
+    if eq_nocase(sub, b"count") && args.len() == 2 {
+        put_integer(out, COMMANDS.len() as i64);
+    } else if eq_nocase(sub, b"docs") {
+        put_array_header(out, 0);
+    } else if eq_nocase(sub, b"info") {
+        put_array_header(out, args.len() - 2);
+        for _ in 2..args.len() {
+            put_null_array(out);
+        }
+    } else if eq_nocase(sub, b"list") {
+        put_array_header(out, COMMANDS.len());
+        for spec in &COMMANDS {
+            put_bulk(out, spec.name.as_bytes());
+        }
+    } else {
+        unknown_subcommand(out, "command", sub);
+    }
+}
+
+fn config_command(client: &ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
+    let sub = args[1];
+    if eq_nocase(sub, b"get") {
+        if args.len() < 3 {
+            return put_error(out, &arity_error("config|get"));
+        }
+        let max_bulk = client.max_value_bytes.to_string();
+        let params: [(&str, &str); 5] = [
+            ("save", ""),
+            ("appendonly", "no"),
+            ("maxmemory", "0"),
+            ("databases", "1"),
+            ("proto-max-bulk-len", &max_bulk),
+        ];
+        let matching: Vec<_> = params
+            .iter()
+            .filter(|(name, _)| args[2..].iter().any(|pattern| glob_match(pattern, name.as_bytes(), true)))
+            .collect();
+        put_array_header(out, matching.len() * 2);
+        for (name, value) in matching {
+            put_bulk(out, name.as_bytes());
+            put_bulk(out, value.as_bytes());
+        }
+    } else if eq_nocase(sub, b"resetstat") && args.len() == 2 {
+        put_ok(out);
+    } else if eq_nocase(sub, b"set") {
+        put_error(out, b"ERR CONFIG SET is not supported");
+    } else {
+        unknown_subcommand(out, "config", sub);
+    }
+}

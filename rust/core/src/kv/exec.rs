@@ -1,0 +1,294 @@
+//! Executing commands against a [`KvStore`]: each appends its RESP2 reply, with the exact
+//! errors Redis 7 sends. [`apply_batch`] runs a log entry, [`read_batch`] a batch of reads.
+
+use super::batch::BatchReader;
+use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
+use super::error::Result;
+use super::glob::glob_match;
+use super::store::{KvStore, Value, MAX_EXPIRED_PER_BATCH};
+use crate::codec::resp::{parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null_bulk, put_ok};
+
+pub(crate) const NOT_INTEGER: &[u8] = b"ERR value is not an integer or out of range";
+const OVERFLOW: &[u8] = b"ERR increment or decrement would overflow";
+const SYNTAX: &[u8] = b"ERR syntax error";
+const INVALID_EXPIRE: &[u8] = b"ERR invalid expire time in 'set' command";
+const READONLY: &[u8] = b"READONLY You can't write against a read only replica.";
+const NOT_IN_BATCH: &[u8] = b"ERR this command is not run by the store";
+
+/// Runs every command of a log batch in order at the batch's clock, then deletes up to
+/// [`MAX_EXPIRED_PER_BATCH`] expired keys; returns the concatenated replies. A malformed batch
+/// is refused before any command runs.
+pub fn apply_batch(store: &mut KvStore, batch: &[u8]) -> Result<Vec<u8>> {
+    let mut reader = BatchReader::new(batch)?;
+    let now_ms = store.advance_clock(reader.now_ms);
+    let mut out = Vec::with_capacity(reader.len() * 8);
+    let mut args = Vec::with_capacity(8);
+    while reader.next_into(&mut args) {
+        execute(store, now_ms, &args, &mut out);
+    }
+    store.expire_some(now_ms, MAX_EXPIRED_PER_BATCH);
+    Ok(out)
+}
+
+/// Runs the reads of a batch at `max(store clock, now_ms)`; a write gets a `-READONLY` reply
+/// and never runs.
+pub fn read_batch(store: &KvStore, batch: &[u8], now_ms: u64) -> Result<Vec<u8>> {
+    let mut reader = BatchReader::new(batch)?;
+    let now_ms = store.now_ms().max(now_ms);
+    let mut out = Vec::with_capacity(reader.len() * 16);
+    let mut args = Vec::with_capacity(8);
+    while reader.next_into(&mut args) {
+        execute_read(store, now_ms, &args, &mut out);
+    }
+    Ok(out)
+}
+
+/// Runs one command (a write or a read) and appends its reply.
+pub fn execute(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
+    let Some(cmd) = checked(args, out) else { return };
+    match cmd {
+        Cmd::Set => set(store, now_ms, args, out),
+        Cmd::Del => {
+            let deleted = args[1..].iter().filter(|key| store.remove(key, now_ms)).count();
+            put_integer(out, deleted as i64);
+        }
+        Cmd::Incr => incr_by(store, now_ms, args[1], 1, out),
+        Cmd::Decr => incr_by(store, now_ms, args[1], -1, out),
+        Cmd::IncrBy => match parse_i64(args[2]) {
+            Some(by) => incr_by(store, now_ms, args[1], by, out),
+            None => put_error(out, NOT_INTEGER),
+        },
+        Cmd::DecrBy => match parse_i64(args[2]) {
+            Some(i64::MIN) => put_error(out, b"ERR decrement would overflow"),
+            Some(by) => incr_by(store, now_ms, args[1], -by, out),
+            None => put_error(out, NOT_INTEGER),
+        },
+        Cmd::Append => append(store, now_ms, args[1], args[2], out),
+        Cmd::MSet => mset(store, now_ms, args, out),
+        Cmd::GetSet => {
+            let old = store.set(args[1], Value::new(Box::from(args[2]), None), now_ms);
+            put_optional_bulk(out, old.as_ref().map(|v| &*v.data));
+        }
+        Cmd::FlushDb => match args.get(1) {
+            None => flushdb(store, out),
+            Some(mode) if args.len() == 2 && (eq_nocase(mode, b"async") || eq_nocase(mode, b"sync")) => {
+                flushdb(store, out)
+            }
+            Some(_) => put_error(out, SYNTAX),
+        },
+        _ => read(store, now_ms, cmd, args, out),
+    }
+}
+
+/// Runs one read and appends its reply; writes are refused.
+pub fn execute_read(store: &KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
+    if let Some(cmd) = checked(args, out) {
+        read(store, now_ms, cmd, args, out);
+    }
+}
+
+/// The command of `args` when it is known, of a store class and of the right arity; else
+/// its error reply is appended.
+fn checked(args: &[&[u8]], out: &mut Vec<u8>) -> Option<Cmd> {
+    let Some(spec) = args.first().and_then(|name| lookup(name)) else {
+        put_error(out, &unknown_command_error(args));
+        return None;
+    };
+    if !spec.arity_ok(args.len()) {
+        put_error(out, &arity_error(spec.name));
+        return None;
+    }
+    if matches!(spec.class, Class::Session | Class::Node) {
+        put_error(out, NOT_IN_BATCH);
+        return None;
+    }
+    if spec.cmd == Cmd::MSet && args.len().is_multiple_of(2) {
+        put_error(out, &arity_error(spec.name));
+        return None;
+    }
+    Some(spec.cmd)
+}
+
+fn read(store: &KvStore, now_ms: u64, cmd: Cmd, args: &[&[u8]], out: &mut Vec<u8>) {
+    match cmd {
+        Cmd::Get => put_optional_bulk(out, store.get(args[1], now_ms).map(|v| &*v.data)),
+        Cmd::Exists => {
+            let live = args[1..].iter().filter(|key| store.get(key, now_ms).is_some()).count();
+            put_integer(out, live as i64);
+        }
+        Cmd::StrLen => put_integer(out, store.get(args[1], now_ms).map_or(0, |v| v.data.len()) as i64),
+        Cmd::MGet => {
+            put_array_header(out, args.len() - 1);
+            for key in &args[1..] {
+                put_optional_bulk(out, store.get(key, now_ms).map(|v| &*v.data));
+            }
+        }
+        Cmd::DbSize => put_integer(out, store.live_len(now_ms) as i64),
+        Cmd::Keys => keys(store, now_ms, args[1], out),
+        _ => put_error(out, READONLY),
+    }
+}
+
+fn put_optional_bulk(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(bytes) => put_bulk(out, bytes),
+        None => put_null_bulk(out),
+    }
+}
+
+pub(crate) fn eq_nocase(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The options of SET after the key and value.
+#[derive(Default)]
+struct SetOptions {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keep_ttl: bool,
+    /// The expire option's unit in ms (1000 for EX), whether it is absolute, and its argument.
+    expire: Option<(u64, bool, usize)>,
+}
+
+fn parse_set_options(args: &[&[u8]]) -> Option<SetOptions> {
+    let mut options = SetOptions::default();
+    let mut i = 3;
+    while i < args.len() {
+        let arg = args[i];
+        let has_next = i + 1 < args.len();
+        let expire_unit = [(b"ex" as &[u8], 1000, false), (b"px", 1, false), (b"exat", 1000, true), (b"pxat", 1, true)]
+            .into_iter()
+            .find(|(name, _, _)| eq_nocase(arg, name));
+        if eq_nocase(arg, b"nx") && !options.xx {
+            options.nx = true;
+        } else if eq_nocase(arg, b"xx") && !options.nx {
+            options.xx = true;
+        } else if eq_nocase(arg, b"get") {
+            options.get = true;
+        } else if eq_nocase(arg, b"keepttl") && options.expire.is_none() {
+            options.keep_ttl = true;
+        } else if let Some((_, unit, absolute)) = expire_unit.filter(|_| has_next) {
+            if options.keep_ttl || options.expire.is_some() {
+                return None;
+            }
+            options.expire = Some((unit, absolute, i + 1));
+            i += 1;
+        } else {
+            return None;
+        }
+        i += 1;
+    }
+    Some(options)
+}
+
+/// The deadline an expire option states, or its error.
+fn expire_deadline(now_ms: u64, arg: &[u8], unit: u64, absolute: bool) -> std::result::Result<u64, &'static [u8]> {
+    let amount = parse_i64(arg).ok_or(NOT_INTEGER)?;
+    if amount <= 0 {
+        return Err(INVALID_EXPIRE);
+    }
+    let ms = (amount as u64).checked_mul(unit).filter(|&ms| ms <= i64::MAX as u64).ok_or(INVALID_EXPIRE)?;
+    if absolute {
+        return Ok(ms);
+    }
+    now_ms.checked_add(ms).filter(|&t| t <= i64::MAX as u64).ok_or(INVALID_EXPIRE)
+}
+
+fn set(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
+    let Some(options) = parse_set_options(args) else {
+        return put_error(out, SYNTAX);
+    };
+    let deadline = match options.expire {
+        None => None,
+        Some((unit, absolute, at)) => match expire_deadline(now_ms, args[at], unit, absolute) {
+            Ok(deadline) => Some(deadline),
+            Err(message) => return put_error(out, message),
+        },
+    };
+    let (key, data) = (args[1], args[2]);
+    let old = store.get(key, now_ms);
+    if options.get {
+        put_optional_bulk(out, old.map(|v| &*v.data));
+    }
+    if (options.nx && old.is_some()) || (options.xx && old.is_none()) {
+        if !options.get {
+            put_null_bulk(out);
+        }
+        return;
+    }
+    let deadline = if options.keep_ttl { old.and_then(Value::expires_at_ms) } else { deadline };
+    store.set(key, Value::new(Box::from(data), deadline), now_ms);
+    if !options.get {
+        put_ok(out);
+    }
+}
+
+fn incr_by(store: &mut KvStore, now_ms: u64, key: &[u8], by: i64, out: &mut Vec<u8>) {
+    let current = match store.get(key, now_ms) {
+        None => None,
+        Some(value) => match parse_i64(&value.data) {
+            Some(n) => Some(n),
+            None => return put_error(out, NOT_INTEGER),
+        },
+    };
+    let Some(new) = current.unwrap_or(0).checked_add(by) else {
+        return put_error(out, OVERFLOW);
+    };
+    let text: Box<[u8]> = Box::from(itoa::Buffer::new().format(new).as_bytes());
+    match current {
+        Some(_) => store.set_data_keep_ttl(key, text),
+        None => {
+            store.set(key, Value::new(text, None), now_ms);
+        }
+    }
+    put_integer(out, new);
+}
+
+fn append(store: &mut KvStore, now_ms: u64, key: &[u8], suffix: &[u8], out: &mut Vec<u8>) {
+    let new_len = match store.get(key, now_ms) {
+        Some(value) => {
+            let mut data = Vec::with_capacity(value.data.len() + suffix.len());
+            data.extend_from_slice(&value.data);
+            data.extend_from_slice(suffix);
+            let len = data.len();
+            store.set_data_keep_ttl(key, data.into_boxed_slice());
+            len
+        }
+        None => {
+            store.set(key, Value::new(Box::from(suffix), None), now_ms);
+            suffix.len()
+        }
+    };
+    put_integer(out, new_len as i64);
+}
+
+fn mset(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
+    for pair in args[1..].chunks_exact(2) {
+        store.set(pair[0], Value::new(Box::from(pair[1]), None), now_ms);
+    }
+    put_ok(out);
+}
+
+fn flushdb(store: &mut KvStore, out: &mut Vec<u8>) {
+    store.clear();
+    put_ok(out);
+}
+
+fn keys(store: &KvStore, now_ms: u64, pattern: &[u8], out: &mut Vec<u8>) {
+    let max = store.max_keys_result;
+    let mut found: Vec<&[u8]> = Vec::new();
+    for (key, _) in store.iter_live(now_ms) {
+        if glob_match(pattern, key, false) {
+            if found.len() == max {
+                let message = format!("ERR KEYS would return more than {max} keys; use a narrower pattern");
+                return put_error(out, message.as_bytes());
+            }
+            found.push(key);
+        }
+    }
+    put_array_header(out, found.len());
+    for key in found {
+        put_bulk(out, key);
+    }
+}

@@ -1,0 +1,40 @@
+//! The core of a replicated, Redis-compatible (RESP2) key-value service.
+//!
+//! A [`RespSession`] turns a client's bytes into [`Group`]s: replies it can give at once, and
+//! batches of commands ([`batch`] format) for the server to replicate through the log (writes)
+//! or to run after a read barrier (reads). Every replica applies the same log batches to its
+//! [`KvStore`] with [`apply_batch`], at the clock the proposer wrote into each batch, so all
+//! replicas hold the same keys and expire the same ones at the same log positions.
+//! [`encode_snapshot`] and [`decode_snapshot`] turn a whole store into bytes and back.
+
+mod answer;
+pub mod batch;
+pub mod command;
+mod error;
+mod exec;
+pub mod glob;
+mod session;
+mod snapshot;
+mod store;
+
+pub use answer::REDIS_COMPAT_VERSION;
+pub use batch::{decode_batch, encode_batch, BatchBuilder, BatchReader};
+pub use error::{KvError, Result};
+pub use exec::{apply_batch, execute, execute_read, read_batch};
+pub use session::{
+    Group, RespSession, DEFAULT_MAX_BATCH_COMMANDS, GROUP_CLOSE, GROUP_LOG, GROUP_NODE, GROUP_READ, GROUP_REPLY,
+    GROUP_STALE_READ, MAX_BATCH_COMMANDS,
+};
+pub use snapshot::{decode_snapshot, encode_snapshot};
+pub use store::{KvStore, Value, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};
+
+/// Encodes one command as a RESP2 multibulk request (clients, tests).
+pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let total: usize = args.iter().map(|a| a.as_ref().len() + 16).sum();
+    let mut out = Vec::with_capacity(total + 16);
+    crate::codec::resp::put_array_header(&mut out, args.len());
+    for arg in args {
+        crate::codec::resp::put_bulk(&mut out, arg.as_ref());
+    }
+    out
+}

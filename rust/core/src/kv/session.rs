@@ -1,0 +1,352 @@
+//! `RespSession`: one client connection's protocol state. [`RespSession::feed`] parses every
+//! complete command of the received bytes and hands back [`Group`]s, in command order: replies
+//! to send at once, batches to replicate through the log, batches of reads to run after a read
+//! barrier (or at once, on a READONLY connection), node commands, and a final close.
+
+use super::answer::{answer, ClientState};
+use super::batch::BatchBuilder;
+use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
+use super::error::{KvError, Result};
+use crate::codec::resp::{parse_bulk_header, parse_command, put_error, ParseStep};
+use crate::codec::{RespError, RespLimits};
+use std::ops::Range;
+
+/// Default most commands in one Log or Read batch.
+pub const DEFAULT_MAX_BATCH_COMMANDS: usize = 1024;
+/// The largest `max_batch_commands` accepted (the batch count is a `u32`).
+pub const MAX_BATCH_COMMANDS: usize = 1 << 20;
+
+pub const GROUP_REPLY: u8 = 0;
+pub const GROUP_LOG: u8 = 1;
+pub const GROUP_READ: u8 = 2;
+pub const GROUP_STALE_READ: u8 = 3;
+pub const GROUP_NODE: u8 = 4;
+pub const GROUP_CLOSE: u8 = 5;
+
+/// One step of the output of a feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Bytes to send as they are (session commands, errors); adjacent replies are merged.
+    Reply(Vec<u8>),
+    /// An encoded batch with at least one write: replicate it through the log, then send
+    /// the replies of [`apply_batch`](super::apply_batch).
+    Log(Vec<u8>),
+    /// An encoded batch of reads: run it after a linearizable read barrier.
+    Read(Vec<u8>),
+    /// An encoded batch of reads of a READONLY connection: run it at once.
+    StaleRead(Vec<u8>),
+    /// One encoded single-command batch for the node (INFO).
+    Node(Vec<u8>),
+    /// Send these bytes, then close the connection. Always the last group.
+    Close(Vec<u8>),
+}
+
+impl Group {
+    /// The `GROUP_*` constant of this group.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Group::Reply(_) => GROUP_REPLY,
+            Group::Log(_) => GROUP_LOG,
+            Group::Read(_) => GROUP_READ,
+            Group::StaleRead(_) => GROUP_STALE_READ,
+            Group::Node(_) => GROUP_NODE,
+            Group::Close(_) => GROUP_CLOSE,
+        }
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            Group::Reply(b)
+            | Group::Log(b)
+            | Group::Read(b)
+            | Group::StaleRead(b)
+            | Group::Node(b)
+            | Group::Close(b) => b,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BatchKind {
+    Log,
+    Read,
+    StaleRead,
+}
+
+/// The group being filled.
+enum Open {
+    Nothing,
+    Reply(Vec<u8>),
+    Batch(BatchKind, BatchBuilder),
+}
+
+/// The groups of one feed.
+struct Groups {
+    done: Vec<Group>,
+    open: Open,
+    now_ms: u64,
+    max_batch_commands: usize,
+    /// A write was batched in this feed: later reads of the feed join Log batches, so that
+    /// a pipelined `SET k v; GET k` reads its own write.
+    wrote: bool,
+}
+
+impl Groups {
+    fn new(now_ms: u64, max_batch_commands: usize) -> Groups {
+        Groups { done: Vec::new(), open: Open::Nothing, now_ms, max_batch_commands, wrote: false }
+    }
+
+    fn close_open(&mut self) {
+        match std::mem::replace(&mut self.open, Open::Nothing) {
+            Open::Nothing => {}
+            Open::Reply(bytes) => self.done.push(Group::Reply(bytes)),
+            Open::Batch(kind, builder) => {
+                let batch = builder.finish();
+                self.done.push(match kind {
+                    BatchKind::Log => Group::Log(batch),
+                    BatchKind::Read => Group::Read(batch),
+                    BatchKind::StaleRead => Group::StaleRead(batch),
+                });
+            }
+        }
+    }
+
+    /// The open reply buffer (adjacent replies merge into one group).
+    fn reply(&mut self) -> &mut Vec<u8> {
+        if !matches!(self.open, Open::Reply(_)) {
+            self.close_open();
+            self.open = Open::Reply(Vec::new());
+        }
+        match &mut self.open {
+            Open::Reply(bytes) => bytes,
+            _ => unreachable!("a reply group was just opened"),
+        }
+    }
+
+    /// The open batch of `kind`, a new one when it is full or of another kind.
+    fn batch(&mut self, kind: BatchKind) -> &mut BatchBuilder {
+        let max = self.max_batch_commands;
+        let reusable = matches!(&self.open, Open::Batch(k, b) if *k == kind && b.count() < max);
+        if !reusable {
+            self.close_open();
+            self.open = Open::Batch(kind, BatchBuilder::new(self.now_ms));
+        }
+        match &mut self.open {
+            Open::Batch(_, builder) => builder,
+            _ => unreachable!("a batch group was just opened"),
+        }
+    }
+
+    fn push_final(&mut self, group: Group) {
+        self.close_open();
+        self.done.push(group);
+    }
+
+    fn finish(mut self) -> Vec<Group> {
+        self.close_open();
+        self.done
+    }
+}
+
+/// A command being skipped because one of its values exceeds `max_value_bytes`.
+#[derive(Clone, Copy, Debug)]
+struct Discard {
+    /// Bytes of the current bulk string (data and CRLF) still to skip.
+    skip_bytes: u64,
+    /// Bulk strings of the command after the current one.
+    args_left: usize,
+}
+
+/// One client connection.
+pub struct RespSession {
+    limits: RespLimits,
+    max_batch_commands: usize,
+    /// Received bytes not parsed yet: the start of an incomplete command.
+    tail: Vec<u8>,
+    discard: Option<Discard>,
+    client: ClientState,
+    /// A Close group was handed out: every later feed is ignored.
+    closed: bool,
+    /// Argument ranges of the command being parsed (reused).
+    args: Vec<Range<usize>>,
+}
+
+impl RespSession {
+    /// A session with `limits` (validated), at most `max_batch_commands` commands per batch,
+    /// and the id the server gave the connection.
+    pub fn new(limits: RespLimits, max_batch_commands: usize, client_id: u64) -> Result<RespSession> {
+        limits.validate().map_err(|err| match err {
+            RespError::InvalidLimits { field, problem } => KvError::InvalidLimits { field, problem },
+            other => KvError::Resp(other),
+        })?;
+        if !(1..=MAX_BATCH_COMMANDS).contains(&max_batch_commands) {
+            return Err(KvError::InvalidLimits { field: "max_batch_commands", problem: "must be in [1, 2^20]" });
+        }
+        let client = ClientState { id: client_id, max_value_bytes: limits.max_value_bytes, ..ClientState::default() };
+        Ok(RespSession {
+            limits,
+            max_batch_commands,
+            tail: Vec::new(),
+            discard: None,
+            client,
+            closed: false,
+            args: Vec::new(),
+        })
+    }
+
+    pub fn name(&self) -> Option<&[u8]> {
+        self.client.name.as_deref()
+    }
+
+    pub fn readonly(&self) -> bool {
+        self.client.readonly
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Received bytes held until their command is complete.
+    pub fn buffered_bytes(&self) -> usize {
+        self.tail.len()
+    }
+
+    /// Parses what `data` completes and returns the groups, in command order. Batches carry
+    /// `now_ms` as their clock. After a Close group, later feeds return nothing.
+    pub fn feed(&mut self, data: &[u8], now_ms: u64) -> Vec<Group> {
+        if self.closed {
+            return Vec::new();
+        }
+        let mut groups = Groups::new(now_ms, self.max_batch_commands);
+        let mut tail = std::mem::take(&mut self.tail);
+        let from_tail = !tail.is_empty();
+        if from_tail {
+            tail.extend_from_slice(data);
+        }
+        let input: &[u8] = if from_tail { &tail } else { data };
+        let used = self.consume(input, &mut groups);
+        if self.closed {
+            tail = Vec::new();
+        } else if from_tail {
+            tail.drain(..used);
+        } else {
+            tail.extend_from_slice(&data[used..]);
+        }
+        self.tail = tail;
+        groups.finish()
+    }
+
+    /// Handles every complete command at the start of `input`; returns the bytes used.
+    fn consume(&mut self, input: &[u8], groups: &mut Groups) -> usize {
+        let mut pos = 0;
+        let mut args = std::mem::take(&mut self.args);
+        while !self.closed {
+            if self.discard.is_some() {
+                match self.skip(&input[pos..]) {
+                    Ok((used, done)) => {
+                        pos += used;
+                        if !done {
+                            break;
+                        }
+                        let message = format!("ERR value too large (max {} bytes)", self.limits.max_value_bytes);
+                        put_error(groups.reply(), message.as_bytes());
+                    }
+                    Err(err) => {
+                        self.close_on(&err, groups);
+                        break;
+                    }
+                }
+            }
+            match parse_command(&input[pos..], &self.limits, &mut args) {
+                Ok(ParseStep::Incomplete) => break,
+                Ok(ParseStep::Skipped { used }) => pos += used,
+                Ok(ParseStep::Command { used }) => {
+                    self.on_command(&input[pos..pos + used], &args, groups);
+                    pos += used;
+                }
+                Ok(ParseStep::Oversized { used, skip_bytes, args_left }) => {
+                    pos += used;
+                    self.discard = Some(Discard { skip_bytes, args_left });
+                }
+                Err(err) => self.close_on(&err, groups),
+            }
+        }
+        self.args = args;
+        pos
+    }
+
+    /// Skips the bytes of an oversized command: the bytes used, and whether it is all skipped.
+    fn skip(&mut self, buf: &[u8]) -> std::result::Result<(usize, bool), RespError> {
+        let limits = self.limits;
+        let Some(discard) = self.discard.as_mut() else { return Ok((0, true)) };
+        let mut pos = 0;
+        loop {
+            let available = (buf.len() - pos) as u64;
+            let skipped = discard.skip_bytes.min(available);
+            pos += skipped as usize;
+            discard.skip_bytes -= skipped;
+            if discard.skip_bytes > 0 {
+                return Ok((pos, false));
+            }
+            if discard.args_left == 0 {
+                self.discard = None;
+                return Ok((pos, true));
+            }
+            let Some((len, used)) = parse_bulk_header(&buf[pos..], &limits)? else {
+                return Ok((pos, false));
+            };
+            pos += used;
+            discard.skip_bytes = len as u64 + 2;
+            discard.args_left -= 1;
+        }
+    }
+
+    fn close_on(&mut self, err: &RespError, groups: &mut Groups) {
+        let mut bytes = Vec::new();
+        put_error(&mut bytes, format!("ERR {err}").as_bytes());
+        groups.push_final(Group::Close(bytes));
+        self.closed = true;
+    }
+
+    /// Routes one complete command; `ranges` index `input`.
+    fn on_command(&mut self, input: &[u8], ranges: &[Range<usize>], groups: &mut Groups) {
+        let arg = |range: &Range<usize>| &input[range.clone()];
+        let argc = ranges.len();
+        let Some(spec) = ranges.first().and_then(|name| lookup(arg(name))) else {
+            let args: Vec<&[u8]> = ranges.iter().map(arg).collect();
+            return put_error(groups.reply(), &unknown_command_error(&args));
+        };
+        if !spec.arity_ok(argc) || (spec.cmd == Cmd::MSet && argc.is_multiple_of(2)) {
+            return put_error(groups.reply(), &arity_error(spec.name));
+        }
+        match spec.class {
+            Class::Write => {
+                groups.wrote = true;
+                groups.batch(BatchKind::Log).push(argc, ranges.iter().map(arg));
+            }
+            Class::Read => {
+                let kind = if groups.wrote {
+                    BatchKind::Log
+                } else if self.client.readonly {
+                    BatchKind::StaleRead
+                } else {
+                    BatchKind::Read
+                };
+                groups.batch(kind).push(argc, ranges.iter().map(arg));
+            }
+            Class::Node => {
+                let mut builder = BatchBuilder::new(groups.now_ms);
+                builder.push(argc, ranges.iter().map(arg));
+                groups.push_final(Group::Node(builder.finish()));
+            }
+            Class::Session if spec.cmd == Cmd::Quit => {
+                groups.push_final(Group::Close(b"+OK\r\n".to_vec()));
+                self.closed = true;
+            }
+            Class::Session => {
+                let args: Vec<&[u8]> = ranges.iter().map(arg).collect();
+                answer(&mut self.client, spec.cmd, &args, groups.reply());
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! `KvStore`: the replicated map of byte strings, with deterministic expiry.
+//!
+//! Keys hash with XXH3 (already the balancers' hash, so no new dependency): fast on short
+//! keys, and the same on every replica and platform, so that iteration order (KEYS, the
+//! snapshot bytes) depends only on the applied batches. A fixed hash is open to crafted
+//! collisions by clients that know it; seeding it per cluster is the upgrade path.
+//!
+//! Time: the store's clock is `now_ms = max(previous, batch.now_ms)` over the applied batches,
+//! so it never goes backwards. An expired key counts as absent everywhere; each applied batch
+//! then deletes at most [`MAX_EXPIRED_PER_BATCH`] expired keys, oldest deadline first, so every
+//! replica deletes the same keys at the same log position.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
+
+/// Expired keys deleted after each applied write batch.
+pub const MAX_EXPIRED_PER_BATCH: usize = 64;
+/// Default bound of KEYS results.
+pub const DEFAULT_MAX_KEYS_RESULT: usize = 100_000;
+
+/// A key: its bytes, in one exact-size allocation.
+pub type Key = Box<[u8]>;
+
+/// XXH3 behind `Hasher`: `write` hashes each slice at once (keys are written as one slice
+/// after their length), seeded with what came before.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasher {
+    hash: u64,
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.hash = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.hash);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        // The length prefix of a slice: folded into the seed of the slice's hash.
+        self.hash ^= (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildKeyHasher;
+
+impl BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+    #[inline]
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher::default()
+    }
+}
+
+/// A stored string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value {
+    pub data: Box<[u8]>,
+    /// Deadline in store milliseconds; `NO_EXPIRY` (0) for none (deadlines are at least 1).
+    expires_at: u64,
+}
+
+const NO_EXPIRY: u64 = 0;
+
+impl Value {
+    pub fn new(data: Box<[u8]>, expires_at_ms: Option<u64>) -> Value {
+        Value { data, expires_at: expires_at_ms.map_or(NO_EXPIRY, |t| t.max(1)) }
+    }
+
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        (self.expires_at != NO_EXPIRY).then_some(self.expires_at)
+    }
+
+    fn expired(&self, now_ms: u64) -> bool {
+        self.expires_at != NO_EXPIRY && self.expires_at <= now_ms
+    }
+}
+
+/// The key-value store of one replica.
+#[derive(Debug)]
+pub struct KvStore {
+    map: HashMap<Key, Value, BuildKeyHasher>,
+    /// `(deadline, key)` of every key with a deadline; exactly the map's keys with one.
+    expiries: BTreeSet<(u64, Key)>,
+    /// The store's clock: the largest `now_ms` of any applied batch.
+    now_ms: u64,
+    /// Bytes of all keys and values (for the memory estimate).
+    data_bytes: usize,
+    /// Bytes of the keys in `expiries`.
+    expiry_key_bytes: usize,
+    /// KEYS refuses to return more keys than this.
+    pub max_keys_result: usize,
+}
+
+impl Default for KvStore {
+    fn default() -> KvStore {
+        KvStore::new(DEFAULT_MAX_KEYS_RESULT)
+    }
+}
+
+impl KvStore {
+    pub fn new(max_keys_result: usize) -> KvStore {
+        KvStore {
+            map: HashMap::with_hasher(BuildKeyHasher),
+            expiries: BTreeSet::new(),
+            now_ms: 0,
+            data_bytes: 0,
+            expiry_key_bytes: 0,
+            max_keys_result,
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Moves the clock to `max(now, now_ms)`; returns the clock.
+    pub fn advance_clock(&mut self, now_ms: u64) -> u64 {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.now_ms
+    }
+
+    /// Entries held, expired ones not yet deleted included.
+    pub fn stored_len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Live keys at `now_ms` (DBSIZE).
+    pub fn live_len(&self, now_ms: u64) -> usize {
+        let expired = self.expiries.range(..(now_ms.saturating_add(1), Key::default())).count();
+        self.map.len() - expired
+    }
+
+    /// The live value of `key` at `now_ms`.
+    #[inline]
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
+        self.map.get(key).filter(|v| !v.expired(now_ms))
+    }
+
+    /// Stores `value` under `key`, replacing any value and its deadline; returns the old
+    /// live value.
+    pub fn set(&mut self, key: &[u8], value: Value, now_ms: u64) -> Option<Value> {
+        let new_bytes = value.data.len();
+        let new_deadline = value.expires_at;
+        let old = match self.map.get_mut(key) {
+            Some(slot) => {
+                let old = std::mem::replace(slot, value);
+                self.data_bytes = self.data_bytes - old.data.len() + new_bytes;
+                Some(old)
+            }
+            None => {
+                self.data_bytes += key.len() + new_bytes;
+                self.map.insert(Box::from(key), value);
+                None
+            }
+        };
+        let old_deadline = old.as_ref().map_or(NO_EXPIRY, |v| v.expires_at);
+        if old_deadline != new_deadline {
+            self.unindex(old_deadline, key);
+            self.index(new_deadline, key);
+        }
+        old.filter(|v| !v.expired(now_ms))
+    }
+
+    /// Replaces the bytes of a live key's value, keeping its deadline.
+    pub fn set_data_keep_ttl(&mut self, key: &[u8], data: Box<[u8]>) {
+        if let Some(slot) = self.map.get_mut(key) {
+            self.data_bytes = self.data_bytes - slot.data.len() + data.len();
+            slot.data = data;
+        }
+    }
+
+    /// Deletes `key`; returns whether it was live.
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> bool {
+        match self.map.remove_entry(key) {
+            Some((key, value)) => {
+                self.data_bytes -= key.len() + value.data.len();
+                self.unindex(value.expires_at, &key);
+                !value.expired(now_ms)
+            }
+            None => false,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.map = HashMap::with_hasher(BuildKeyHasher);
+        self.expiries = BTreeSet::new();
+        self.data_bytes = 0;
+        self.expiry_key_bytes = 0;
+    }
+
+    /// Deletes at most `limit` keys whose deadline is `<= now_ms`, earliest first; returns
+    /// how many.
+    pub fn expire_some(&mut self, now_ms: u64, limit: usize) -> usize {
+        let mut deleted = 0;
+        while deleted < limit {
+            match self.expiries.first() {
+                Some((deadline, _)) if *deadline <= now_ms => {}
+                _ => break,
+            }
+            let Some((_, key)) = self.expiries.pop_first() else { break };
+            self.expiry_key_bytes -= key.len();
+            if let Some(value) = self.map.remove(&key) {
+                self.data_bytes -= key.len() + value.data.len();
+            }
+            deleted += 1;
+        }
+        deleted
+    }
+
+    /// Every stored entry, expired ones included, in map order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Value)> {
+        self.map.iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// Live entries at `now_ms`.
+    pub fn iter_live(&self, now_ms: u64) -> impl Iterator<Item = (&[u8], &Value)> {
+        self.iter().filter(move |(_, v)| !v.expired(now_ms))
+    }
+
+    /// Bytes of keys and values.
+    pub fn data_bytes(&self) -> usize {
+        self.data_bytes
+    }
+
+    /// An allocator-agnostic estimate of the heap bytes the store holds: the hash table's
+    /// slots and control bytes at its capacity, the key and value bytes, and the expiry index
+    /// (about one B-tree slot per entry plus its copy of the key). Allocator headers and
+    /// rounding (typically 8-16 bytes per allocation, two allocations per key) are not in it.
+    pub fn memory_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(Key, Value)>() + 1;
+        // hashbrown keeps a power-of-two bucket count with a 7/8 load factor.
+        let buckets = if self.map.capacity() == 0 { 0 } else { (self.map.capacity() * 8 / 7).next_power_of_two() };
+        let index_slot = std::mem::size_of::<(u64, Key)>() + 8;
+        buckets * slot + self.data_bytes + self.expiries.len() * index_slot + self.expiry_key_bytes
+    }
+
+    fn index(&mut self, deadline: u64, key: &[u8]) {
+        if deadline != NO_EXPIRY {
+            self.expiry_key_bytes += key.len();
+            self.expiries.insert((deadline, Box::from(key)));
+        }
+    }
+
+    fn unindex(&mut self, deadline: u64, key: &[u8]) {
+        if deadline != NO_EXPIRY && self.expiries.remove(&(deadline, Box::from(key))) {
+            self.expiry_key_bytes -= key.len();
+        }
+    }
+
+    /// Inserts an entry read from a snapshot; `false` if the key was already present.
+    pub(crate) fn insert_restored(&mut self, key: Key, value: Value) -> bool {
+        if self.map.contains_key(&key) {
+            return false;
+        }
+        self.data_bytes += key.len() + value.data.len();
+        self.index(value.expires_at, &key);
+        self.map.insert(key, value);
+        true
+    }
+
+    pub(crate) fn reserve(&mut self, entries: usize) {
+        self.map.reserve(entries);
+    }
+
+    pub(crate) fn set_clock(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+    }
+}

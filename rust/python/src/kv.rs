@@ -1,0 +1,161 @@
+//! The key-value service's core: `KvStore` (the replicated state), `RespSession` (one client
+//! connection), and the helpers `decode_batch`, `encode_command`, `count_replies`.
+
+use crate::errors::{config_error, kv_error};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use senate_core::codec::resp::DEFAULT_MAX_BULK_BYTES;
+use senate_core::codec::RespLimits;
+use senate_core::kv;
+
+/// The replicated map of byte strings (see `_core.pyi`).
+#[pyclass(module = "senate._core")]
+pub struct KvStore {
+    inner: kv::KvStore,
+}
+
+/// A non-negative keyword argument as `usize`, or a `ConfigError` naming it.
+fn non_negative(field: &'static str, value: i64) -> PyResult<usize> {
+    usize::try_from(value).map_err(|_| config_error(field, "must not be negative".to_string()))
+}
+
+#[pymethods]
+impl KvStore {
+    #[new]
+    #[pyo3(signature = (*, max_keys_result = 100_000))]
+    fn new(max_keys_result: i64) -> PyResult<KvStore> {
+        Ok(KvStore { inner: kv::KvStore::new(non_negative("max_keys_result", max_keys_result)?) })
+    }
+
+    fn apply<'py>(&mut self, py: Python<'py>, batch: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let replies = kv::apply_batch(&mut self.inner, batch).map_err(kv_error)?;
+        Ok(PyBytes::new(py, &replies))
+    }
+
+    fn read<'py>(&self, py: Python<'py>, batch: &[u8], now_ms: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let replies = kv::read_batch(&self.inner, batch, now_ms).map_err(kv_error)?;
+        Ok(PyBytes::new(py, &replies))
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let store = &self.inner;
+        let data = py.detach(|| kv::encode_snapshot(store));
+        PyBytes::new(py, &data)
+    }
+
+    fn restore(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        let max_keys_result = self.inner.max_keys_result;
+        let restored = py.detach(|| kv::decode_snapshot(data, max_keys_result)).map_err(kv_error)?;
+        self.inner = restored;
+        Ok(())
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.live_len(self.inner.now_ms())
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.inner.memory_bytes()
+    }
+
+    #[getter]
+    fn now_ms(&self) -> u64 {
+        self.inner.now_ms()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("KvStore(keys={}, now_ms={})", self.__len__(), self.inner.now_ms())
+    }
+}
+
+/// One client connection's protocol state (see `_core.pyi`).
+#[pyclass(module = "senate._core")]
+pub struct RespSession {
+    inner: kv::RespSession,
+}
+
+#[pymethods]
+impl RespSession {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        max_value_bytes = 536_870_912,
+        max_args = 65_536,
+        max_batch_commands = 1024,
+        client_id = 0,
+    ))]
+    fn new(max_value_bytes: i64, max_args: i64, max_batch_commands: i64, client_id: u64) -> PyResult<RespSession> {
+        let max_value_bytes = non_negative("max_value_bytes", max_value_bytes)?;
+        let limits = RespLimits {
+            // The protocol limit follows the value limit up when that is raised.
+            max_bulk_bytes: DEFAULT_MAX_BULK_BYTES.max(max_value_bytes),
+            max_value_bytes,
+            max_args: non_negative("max_args", max_args)?,
+            ..RespLimits::default()
+        };
+        let max_batch_commands = non_negative("max_batch_commands", max_batch_commands)?;
+        let inner = kv::RespSession::new(limits, max_batch_commands, client_id).map_err(|err| match err {
+            kv::KvError::InvalidLimits { field: "max_bulk_bytes", problem } => {
+                config_error("max_value_bytes", problem.to_string())
+            }
+            other => kv_error(other),
+        })?;
+        Ok(RespSession { inner })
+    }
+
+    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8], now_ms: u64) -> Vec<(u8, Bound<'py, PyBytes>)> {
+        let groups = self.inner.feed(data, now_ms);
+        groups.iter().map(|group| (group.kind(), PyBytes::new(py, group.payload()))).collect()
+    }
+
+    #[getter]
+    fn name<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner.name().map(|name| PyBytes::new(py, name))
+    }
+
+    #[getter]
+    fn readonly(&self) -> bool {
+        self.inner.readonly()
+    }
+
+    #[getter]
+    fn buffered_bytes(&self) -> usize {
+        self.inner.buffered_bytes()
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+#[pyfunction]
+fn decode_batch<'py>(py: Python<'py>, batch: &[u8]) -> PyResult<Vec<Vec<Bound<'py, PyBytes>>>> {
+    let commands = kv::decode_batch(batch).map_err(kv_error)?;
+    Ok(commands.iter().map(|args| args.iter().map(|arg| PyBytes::new(py, arg)).collect()).collect())
+}
+
+#[pyfunction]
+fn encode_command<'py>(py: Python<'py>, args: Vec<Vec<u8>>) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &kv::encode_command(&args))
+}
+
+#[pyfunction]
+fn count_replies(data: &[u8]) -> PyResult<(usize, usize, usize)> {
+    senate_core::codec::count_replies(data).map_err(|err| kv_error(err.into()))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<KvStore>()?;
+    m.add_class::<RespSession>()?;
+    m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_command, m)?)?;
+    m.add_function(wrap_pyfunction!(count_replies, m)?)?;
+    m.add("GROUP_REPLY", kv::GROUP_REPLY)?;
+    m.add("GROUP_LOG", kv::GROUP_LOG)?;
+    m.add("GROUP_READ", kv::GROUP_READ)?;
+    m.add("GROUP_STALE_READ", kv::GROUP_STALE_READ)?;
+    m.add("GROUP_NODE", kv::GROUP_NODE)?;
+    m.add("GROUP_CLOSE", kv::GROUP_CLOSE)?;
+    Ok(())
+}
