@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import redis.exceptions
 
-from senate import Client, ClientError
+from cluster import free_base_port
+from senate import Client, ClientError, NoLeader
 from senate.launcher import LocalCluster
-from test_launcher import free_base_port
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("senate.kv") is None,
@@ -203,6 +203,48 @@ def test_a_stopped_follower_is_found_by_its_detector(cluster: LocalCluster) -> N
             await until(lambda: status_of(c, follower) == "up", DETECT_S, "up after SIGCONT")
 
     asyncio.run(scenario())
+
+
+def test_a_lone_follower_serves_stale_reads_on_every_pooled_connection(
+    cluster: LocalCluster,
+) -> None:
+    """With the leader and a follower gone there is no quorum: only READONLY connections
+    answer, and the pool opens several for concurrent reads."""
+
+    async def scenario() -> None:
+        async with make_client(cluster, timeout_s=1.0) as c:
+            leader = await wait_whole(c)
+            await c.set("lone", "here")
+            follower, survivor = (i for i in (1, 2, 3) if i != leader)
+            await until_true(
+                lambda: _equals(_stale_on(c, survivor), b"here"), DETECT_S, "caught up"
+            )
+            cluster.kill(leader)
+            cluster.kill(follower)
+            await until(
+                lambda: status_of(c, leader) == status_of(c, follower) == "down",
+                DETECT_S,
+                "both down",
+            )
+            before = requests_by_id(c)[survivor]
+            replies = await asyncio.gather(*(c.get("lone", stale=True) for _ in range(64)))
+            assert replies == [b"here"] * 64
+            assert requests_by_id(c)[survivor] - before == 64
+            with pytest.raises(NoLeader):
+                await c.get("lone")  # linearizable: needs a quorum
+            cluster.restart(leader)
+            cluster.restart(follower)
+            await wait_whole(c)
+            assert await c.get("lone") == b"here"
+
+    asyncio.run(scenario())
+
+
+async def _stale_on(c: Client, node_id: int) -> bytes | None:
+    """A stale read that landed on `node_id` (else None)."""
+    before = requests_by_id(c)[node_id]
+    value = await c.get("lone", stale=True)
+    return value if requests_by_id(c)[node_id] > before else None
 
 
 def test_writes_go_on_through_a_leader_kill(cluster: LocalCluster) -> None:

@@ -394,6 +394,12 @@ class _Redis(Protocol):
     async def aclose(self) -> None: ...
 
 
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """A heartbeat loop that ended other than by cancellation is a bug: say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the heartbeat task crashed: no failure detection", exc_info=task.exception())
+
+
 @dataclass
 class _Connections:
     #: PING and INFO, on one connection of its own.
@@ -470,6 +476,7 @@ class Client:
         self._discovery = loop.create_task(self._discover_once())
         await asyncio.shield(self._discovery)
         self._heartbeat = loop.create_task(self._heartbeat_loop())
+        self._heartbeat.add_done_callback(_log_crash)
 
     async def close(self) -> None:
         self._closed = True
@@ -754,4 +761,4 @@ class Client:
     @staticmethod
     def _log(change: str | None) -> None:
         if change is not None:
-            log.info("%s", change)
+            log.info("%s", change, stacklevel=2)
