@@ -49,6 +49,7 @@ from senate.balance import (
     WeightedRandom,
 )
 from senate.batteries import ReplCounter, ReplDict, ReplLock
+from senate.client import Client, ClientError, ClientOverloaded, NoLeader
 from senate.config import NodeConfig
 from senate.errors import (
     Compacted,
@@ -87,6 +88,9 @@ __all__ = [
     "GROUP_STALE_READ",
     "BoundedLoadHash",
     "CallTimeout",
+    "Client",
+    "ClientError",
+    "ClientOverloaded",
     "Compacted",
     "ConfigError",
     "DecodeError",
@@ -101,6 +105,7 @@ __all__ = [
     "KvStore",
     "LeastRequest",
     "Maglev",
+    "NoLeader",
     "Node",
     "NodeConfig",
     "NodeNotRunning",
