@@ -109,7 +109,7 @@ def reply_for_error(error: BaseException, timeout_s: float) -> bytes:
     if isinstance(error, ProposalDropped):
         return error_reply(f"TRYAGAIN proposal dropped by the leader: {error}")
     if isinstance(error, NodeNotRunning):
-        return error_reply("ERR this node is shutting down")
+        return error_reply("TRYAGAIN this node is shutting down; ask another")
     return error_reply(f"ERR {type(error).__name__}: {error}")
 
 
