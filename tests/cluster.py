@@ -9,13 +9,13 @@ only; nothing sleeps.
 from __future__ import annotations
 
 import json
-import random
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from senate import RaftNode
+from senate.launcher import free_base_port as free_base_port  # re-exported for the tests
 
 
 @dataclass
@@ -186,26 +186,3 @@ def free_ports(n: int) -> list[int]:
     for s in socks:
         s.close()
     return ports
-
-
-def free_base_port(nodes: int = 5) -> int:
-    """A base port P for `senate.launcher.LocalCluster` whose whole scheme (P+N, P+100+N,
-    P+200+N for N in 1..nodes) is free right now, below the kernel's ephemeral range (so
-    client connections made meanwhile cannot take them)."""
-    rng = random.Random()
-    for _ in range(500):
-        base = rng.randrange(10_000, 32_000 - 300)
-        ports = [base + offset + n for offset in (0, 100, 200) for n in range(1, nodes + 1)]
-        if all(_port_free(port) for port in ports):
-            return base
-    raise AssertionError("no free port range")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

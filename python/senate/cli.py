@@ -35,7 +35,7 @@ from senate.bench import (
 from senate.bench_report import problems, result_table, write_json, write_plot
 from senate.config import ClusterConfig
 from senate.errors import ConfigError
-from senate.launcher import MAX_NODES, LauncherError, LocalCluster
+from senate.launcher import MAX_NODES, LauncherError, LocalCluster, free_base_port
 from senate.loadgen import (
     LoadError,
     LoadResult,
@@ -127,8 +127,7 @@ LOAD_OPTIONS = (
     "seed",
     "plot_path",
 )
-#: The local cluster plain `senate bench` starts: its first port, and how long it may take.
-LOCAL_CLUSTER_BASE_PORT = 17400
+#: How long the local cluster plain `senate bench` starts may take to elect a leader.
 LOCAL_CLUSTER_READY_TIMEOUT_S = 60.0
 #: Bytes per value unless --value-size says otherwise: YCSB's field size, a small record;
 #: the benchmark measures the cost of an operation, not the bandwidth of the log.
@@ -316,7 +315,7 @@ def _local_cluster(nodes: int) -> Iterator[list[str]]:
     console = Console()
     with tempfile.TemporaryDirectory(prefix="senate-bench-") as data_dir:
         cluster = LocalCluster(
-            nodes=nodes, data_dir=Path(data_dir), base_port=LOCAL_CLUSTER_BASE_PORT, fsync=True
+            nodes=nodes, data_dir=Path(data_dir), base_port=free_base_port(nodes), fsync=True
         )
         with cluster:
             leader = cluster.wait_ready(LOCAL_CLUSTER_READY_TIMEOUT_S)

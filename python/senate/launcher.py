@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import random
 import shutil
 import signal
 import socket
@@ -85,6 +86,23 @@ def check_port_free(host: str, port: int, what: str) -> None:
                 f"port {port} on {host} ({what}) is not available: {reason}; "
                 "choose another base port"
             ) from None
+
+
+def free_base_port(nodes: int, host: str = "127.0.0.1") -> int:
+    """A base port whose whole scheme (P+N, P+100+N, P+200+N for N in 1..nodes) is free on
+    `host` right now, drawn from [10000, 32000): below Linux's ephemeral range, so client
+    connections made meanwhile cannot take the ports."""
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(10_000, 32_000 - 300)
+        try:
+            for node_id in range(1, nodes + 1):
+                for port in port_scheme(node_id, base):
+                    check_port_free(host, port, f"node {node_id}")
+        except LauncherError:
+            continue
+        return base
+    raise LauncherError(f"no free range of ports for {nodes} nodes on {host}")
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
