@@ -1220,7 +1220,8 @@ class KvStore:
     def __new__(cls, *, max_keys_result: int = 100_000) -> KvStore: ...
     def apply(self, batch: bytes) -> bytes:
         """Runs a Log batch (writes and the reads ordered with them); returns the
-        concatenated RESP replies. Raises `KvError` if the batch is malformed (nothing ran)."""
+        concatenated replies, in the protocol (RESP2 or RESP3) the batch names. Raises
+        `KvError` if the batch is malformed (nothing ran)."""
     def read(self, batch: bytes, now_ms: int) -> bytes:
         """Runs a Read or StaleRead batch at `max(store clock, now_ms)`; a write in it gets a
         `-READONLY` reply and never runs. Raises `KvError` if the batch is malformed."""
@@ -1240,7 +1241,8 @@ class KvStore:
 
 @final
 class RespSession:
-    """One client connection's RESP2 protocol state.
+    """One client connection's RESP protocol state: RESP2 until the client sends `HELLO 3`,
+    which switches the replies (session replies and the batches' replies) to RESP3.
 
     `feed` parses every complete command and returns `(GROUP_*, payload)` pairs in command
     order. Commands of one Log or Read batch number at most `max_batch_commands`; once a feed
@@ -1269,6 +1271,9 @@ class RespSession:
     def readonly(self) -> bool:
         """Whether READONLY switched this connection to stale reads."""
     @property
+    def protocol(self) -> int:
+        """The reply protocol: 2 (RESP2), or 3 after `HELLO 3`."""
+    @property
     def buffered_bytes(self) -> int:
         """Received bytes held for an incomplete command (the server bounds this)."""
     @property
@@ -1280,8 +1285,9 @@ def decode_batch(batch: bytes) -> list[list[bytes]]:
     Raises `KvError` if malformed."""
 
 def encode_command(args: list[bytes]) -> bytes:
-    """One command as a RESP2 multibulk request."""
+    """One command as a RESP multibulk request."""
 
 def count_replies(data: bytes) -> tuple[int, int, int]:
-    """`(replies, used_bytes, error_replies)`: the complete top-level RESP2 replies at the
-    start of `data` (an array counts as one). Raises `KvError` on bytes that are no reply."""
+    """`(replies, used_bytes, error_replies)`: the complete top-level RESP2 or RESP3 replies
+    at the start of `data` (an array, map or set counts as one; errors are `-` and `!`; a
+    RESP3 push is consumed but not counted). Raises `KvError` on bytes that are no reply."""

@@ -593,7 +593,7 @@ async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
 )
 def serve(config_path: Path, node_id: int, log_level: str) -> None:
-    """Run one node of the key-value service (RESP2 on its client port) until SIGTERM/SIGINT.
+    """Run one node of the key-value service (RESP2/3 on its client port) until SIGTERM/SIGINT.
 
     A bad cluster file prints `error: <what and where>` and exits with status 2.
     """

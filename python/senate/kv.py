@@ -1,8 +1,11 @@
-"""The replicated key-value service: a Redis-compatible (RESP2) server in front of a node.
+"""The replicated key-value service: a Redis-compatible server in front of a node.
 
 Each node serves clients on its own port; redis-cli, redis-benchmark and redis-py work
-unchanged. The parsing of client input, the key-value store and the execution of commands
-are Rust (`RespSession`, `KvStore`); this module moves bytes and futures:
+unchanged. Connections speak RESP2 until they send `HELLO 3` (redis-py 8 does by default);
+the session then answers in RESP3, and every batch carries its connection's protocol, so the
+replies a log batch produces on apply are encoded as its client expects. The parsing of
+client input, the key-value store and the execution of commands are Rust (`RespSession`,
+`KvStore`); this module moves bytes and futures:
 
 * a `RespSession` turns what a client sent into groups of commands, in order: replies it
   could give at once (PING, errors, ...), batches of writes to replicate through the log,

@@ -460,7 +460,7 @@ fn session_commands_answer_like_redis() {
     assert_eq!(s.name(), Some(&b"worker"[..]));
     assert_eq!(ask(&mut s, "CLIENT ID"), ":7\r\n");
     assert_eq!(ask(&mut s, "CLIENT BOGUS"), "-ERR unknown subcommand 'BOGUS'. Try CLIENT HELP.\r\n");
-    assert_eq!(ask(&mut s, "HELLO 3"), "-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(ask(&mut s, "HELLO 4"), "-NOPROTO unsupported protocol version\r\n");
     assert!(ask(&mut s, "HELLO 2").starts_with("*14\r\n$6\r\nserver\r\n$6\r\nsenate\r\n"));
     assert_eq!(ask(&mut s, "COMMAND DOCS"), "*0\r\n");
     assert_eq!(ask(&mut s, "COMMAND COUNT"), ":27\r\n");

@@ -119,6 +119,11 @@ impl RespSession {
     }
 
     #[getter]
+    fn protocol(&self) -> u8 {
+        self.inner.protocol().version()
+    }
+
+    #[getter]
     fn buffered_bytes(&self) -> usize {
         self.inner.buffered_bytes()
     }

@@ -2,7 +2,7 @@
 //! versioned, length-prefixed, CRC32C-checksummed frame (`frame`), whose body is a compact
 //! varint encoding (`message`).
 //!
-//! The client protocol: RESP2 requests parsed and replies encoded (`resp`).
+//! The client protocol: RESP requests parsed and RESP2/RESP3 replies encoded (`resp`).
 //!
 //! Decoding is safe against any input: it never panics, checks every stated length and count
 //! against the bytes actually present before allocating, refuses non-canonical encodings, and

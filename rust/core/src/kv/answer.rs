@@ -5,7 +5,8 @@ use super::command::{arity_error, Cmd, COMMANDS};
 use super::exec::{eq_nocase, NOT_INTEGER};
 use super::glob::glob_match;
 use crate::codec::resp::{
-    parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null_array, put_null_bulk, put_ok, put_simple,
+    parse_i64, put_array_header, put_bulk, put_error, put_integer, put_map_header, put_null, put_null_aggregate,
+    put_ok, put_simple, Protocol,
 };
 
 /// The Redis version whose behaviour the service follows, reported by HELLO (clients gate
@@ -23,6 +24,8 @@ pub struct ClientState {
     pub readonly: bool,
     /// Reported by CONFIG GET proto-max-bulk-len.
     pub max_value_bytes: usize,
+    /// The protocol of the replies: RESP2 until HELLO 3.
+    pub protocol: Protocol,
 }
 
 /// Appends the reply of the session command `cmd` (arity already checked).
@@ -41,7 +44,7 @@ pub fn answer(client: &mut ClientState, cmd: Cmd, args: &[&[u8]], out: &mut Vec<
         },
         Cmd::Client => client_command(client, args, out),
         Cmd::Hello => hello(client, args, out),
-        Cmd::Command => command_command(args, out),
+        Cmd::Command => command_command(client, args, out),
         Cmd::Config => config_command(client, args, out),
         Cmd::ReadOnly => {
             client.readonly = true;
@@ -79,7 +82,7 @@ fn set_name(client: &mut ClientState, name: &[u8], out: &mut Vec<u8>) -> bool {
 fn client_info(client: &ClientState) -> Vec<u8> {
     let mut line = format!("id={} name=", client.id).into_bytes();
     line.extend_from_slice(client.name.as_deref().unwrap_or_default());
-    line.extend_from_slice(b" db=0 resp=2\n");
+    line.extend_from_slice(format!(" db=0 resp={}\n", client.protocol.version()).as_bytes());
     line
 }
 
@@ -109,7 +112,7 @@ fn client_command(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
         }
         b"getname" => match &client.name {
             Some(name) => put_bulk(out, name),
-            None => put_null_bulk(out),
+            None => put_null(out, client.protocol),
         },
         b"id" => put_integer(out, client.id as i64),
         b"info" | b"list" => put_bulk(out, &client_info(client)),
@@ -128,14 +131,18 @@ fn client_command(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
     }
 }
 
+/// `HELLO [protover [AUTH username password] [SETNAME name]]`: switches the connection to
+/// `protover` (2 or 3; the current one without it), then answers the server's facts as a map
+/// in that protocol, as Redis 7 does.
 fn hello(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
-    if let Some(version) = args.get(1) {
-        match parse_i64(version) {
-            None => return put_error(out, b"ERR Protocol version is not an integer or out of range"),
-            Some(2) => {}
-            Some(_) => return put_error(out, b"NOPROTO unsupported protocol version"),
-        }
-    }
+    let protocol = match args.get(1).map(|version| parse_i64(version)) {
+        None => client.protocol,
+        Some(None) => return put_error(out, b"ERR Protocol version is not an integer or out of range"),
+        Some(Some(version)) => match Protocol::from_version(version) {
+            Some(protocol) => protocol,
+            None => return put_error(out, b"NOPROTO unsupported protocol version"),
+        },
+    };
     let mut i = 2;
     let mut new_name = None;
     while i < args.len() {
@@ -159,13 +166,14 @@ fn hello(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
             return;
         }
     }
-    put_array_header(out, 14);
+    client.protocol = protocol;
+    put_map_header(out, 7, protocol);
     for (field, value) in [("server", "senate"), ("version", REDIS_COMPAT_VERSION)] {
         put_bulk(out, field.as_bytes());
         put_bulk(out, value.as_bytes());
     }
     put_bulk(out, b"proto");
-    put_integer(out, 2);
+    put_integer(out, i64::from(protocol.version()));
     put_bulk(out, b"id");
     put_integer(out, client.id as i64);
     for (field, value) in [("mode", "standalone"), ("role", "master")] {
@@ -176,7 +184,7 @@ fn hello(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
     put_array_header(out, 0);
 }
 
-fn command_command(args: &[&[u8]], out: &mut Vec<u8>) {
+fn command_command(client: &ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
     let Some(sub) = args.get(1) else {
         // The command table in Redis's format is not offered: an empty table.
         return put_array_header(out, 0);
@@ -188,7 +196,7 @@ fn command_command(args: &[&[u8]], out: &mut Vec<u8>) {
     } else if eq_nocase(sub, b"info") {
         put_array_header(out, args.len() - 2);
         for _ in 2..args.len() {
-            put_null_array(out);
+            put_null_aggregate(out, client.protocol);
         }
     } else if eq_nocase(sub, b"list") {
         put_array_header(out, COMMANDS.len());
@@ -218,7 +226,7 @@ fn config_command(client: &ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
             .iter()
             .filter(|(name, _)| args[2..].iter().any(|pattern| glob_match(pattern, name.as_bytes(), true)))
             .collect();
-        put_array_header(out, matching.len() * 2);
+        put_map_header(out, matching.len(), client.protocol);
         for (name, value) in matching {
             put_bulk(out, name.as_bytes());
             put_bulk(out, value.as_bytes());

@@ -1,21 +1,36 @@
 //! The log entry of a batch of commands:
 //!
 //! ```text
-//! version: u8 (= BATCH_VERSION)
-//! now_ms:  u64 little-endian (the proposer's wall clock: the clock of expiry)
-//! count:   u32 little-endian (commands that follow)
+//! version:  u8 (1 or 2)
+//! now_ms:   u64 little-endian (the proposer's wall clock: the clock of expiry)
+//! count:    u32 little-endian (commands that follow)
+//! protocol: u8, version 2 only (3: the replies are RESP3; 2: RESP2)
 //! count × { argc: varint, argc × { len: varint, bytes } }
 //! ```
+//!
+//! The replies of a batch are encoded where it runs (on every replica, for a log batch), so
+//! the batch names the protocol of the connection that sent it. Version 1 batches have no
+//! protocol byte and are RESP2. A RESP2 batch is still written as version 1: nodes that only
+//! know version 1 keep applying the log of RESP2 clients during a rolling upgrade, and only a
+//! RESP3 connection writes version 2.
 //!
 //! Decoding checks every length and count against the bytes present; nothing is allocated
 //! from a stated number.
 
 use super::error::{KvError, Result};
+use crate::codec::resp::Protocol;
 use crate::codec::{get_varint, put_varint};
 
-pub const BATCH_VERSION: u8 = 1;
-/// Bytes before the first command.
+/// The version without a protocol byte: RESP2 replies.
+pub const BATCH_VERSION_RESP2: u8 = 1;
+/// The version with a protocol byte after the count.
+pub const BATCH_VERSION_PROTOCOL: u8 = 2;
+/// Bytes before the first command of a version 1 batch.
 pub const BATCH_HEADER_BYTES: usize = 13;
+/// Bytes before the first command of a version 2 batch.
+pub const BATCH_HEADER_BYTES_PROTOCOL: usize = 14;
+/// Where the count sits in either version: `[9, 13)`.
+const COUNT_AT: usize = 9;
 
 fn malformed(problem: &'static str) -> KvError {
     KvError::MalformedBatch { problem }
@@ -27,15 +42,30 @@ pub struct BatchBuilder {
     buf: Vec<u8>,
     /// Commands pushed so far.
     count: u32,
+    /// The protocol the header states.
+    protocol: Protocol,
 }
 
 impl BatchBuilder {
-    pub fn new(now_ms: u64) -> BatchBuilder {
+    /// A batch whose replies are encoded in `protocol`.
+    pub fn new(now_ms: u64, protocol: Protocol) -> BatchBuilder {
         let mut buf = Vec::with_capacity(256);
-        buf.push(BATCH_VERSION);
+        let version = match protocol {
+            Protocol::Resp2 => BATCH_VERSION_RESP2,
+            Protocol::Resp3 => BATCH_VERSION_PROTOCOL,
+        };
+        buf.push(version);
         buf.extend_from_slice(&now_ms.to_le_bytes());
         buf.extend_from_slice(&[0; 4]);
-        BatchBuilder { buf, count: 0 }
+        if version == BATCH_VERSION_PROTOCOL {
+            buf.push(protocol.version());
+        }
+        BatchBuilder { buf, count: 0, protocol }
+    }
+
+    /// The protocol of the replies, as the header states it.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     pub fn count(&self) -> usize {
@@ -53,14 +83,19 @@ impl BatchBuilder {
     }
 
     pub fn finish(mut self) -> Vec<u8> {
-        self.buf[9..13].copy_from_slice(&self.count.to_le_bytes());
+        self.buf[COUNT_AT..COUNT_AT + 4].copy_from_slice(&self.count.to_le_bytes());
         self.buf
     }
 }
 
-/// Encodes one batch holding the given commands (tests, tools).
+/// Encodes one RESP2 batch holding the given commands (tests, tools).
 pub fn encode_batch(now_ms: u64, commands: &[Vec<Vec<u8>>]) -> Vec<u8> {
-    let mut builder = BatchBuilder::new(now_ms);
+    encode_batch_for(Protocol::Resp2, now_ms, commands)
+}
+
+/// Encodes one batch holding the given commands, its replies in `protocol` (tests, tools).
+pub fn encode_batch_for(protocol: Protocol, now_ms: u64, commands: &[Vec<Vec<u8>>]) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(now_ms, protocol);
     for command in commands {
         builder.push(command.len(), command.iter().map(Vec::as_slice));
     }
@@ -72,6 +107,8 @@ pub fn encode_batch(now_ms: u64, commands: &[Vec<Vec<u8>>]) -> Vec<u8> {
 #[derive(Debug)]
 pub struct BatchReader<'a> {
     pub now_ms: u64,
+    /// The protocol of the replies (RESP2 for a version 1 batch).
+    pub protocol: Protocol,
     /// Commands not read yet.
     remaining: u32,
     rest: &'a [u8],
@@ -80,15 +117,22 @@ pub struct BatchReader<'a> {
 impl<'a> BatchReader<'a> {
     /// Checks the header and every command of `batch`.
     pub fn new(batch: &'a [u8]) -> Result<BatchReader<'a>> {
-        if batch.len() < BATCH_HEADER_BYTES {
+        let header_bytes = match batch.first() {
+            Some(&BATCH_VERSION_RESP2) => BATCH_HEADER_BYTES,
+            Some(&BATCH_VERSION_PROTOCOL) => BATCH_HEADER_BYTES_PROTOCOL,
+            Some(_) => return Err(malformed("unknown version")),
+            None => return Err(malformed("shorter than its header")),
+        };
+        if batch.len() < header_bytes {
             return Err(malformed("shorter than its header"));
         }
-        if batch[0] != BATCH_VERSION {
-            return Err(malformed("unknown version"));
-        }
-        let now_ms = u64::from_le_bytes(batch[1..9].try_into().map_err(|_| malformed("header"))?);
-        let count = u32::from_le_bytes(batch[9..13].try_into().map_err(|_| malformed("header"))?);
-        let reader = BatchReader { now_ms, remaining: count, rest: &batch[BATCH_HEADER_BYTES..] };
+        let now_ms = u64::from_le_bytes(batch[1..COUNT_AT].try_into().map_err(|_| malformed("header"))?);
+        let count = u32::from_le_bytes(batch[COUNT_AT..COUNT_AT + 4].try_into().map_err(|_| malformed("header"))?);
+        let protocol = match header_bytes {
+            BATCH_HEADER_BYTES => Protocol::Resp2,
+            _ => Protocol::from_version(i64::from(batch[COUNT_AT + 4])).ok_or(malformed("unknown protocol"))?,
+        };
+        let reader = BatchReader { now_ms, protocol, remaining: count, rest: &batch[header_bytes..] };
         reader.validate()?;
         Ok(reader)
     }

@@ -1,12 +1,13 @@
-//! Executing commands against a [`KvStore`]: each appends its RESP2 reply, with the exact
-//! errors Redis 7 sends. [`apply_batch`] runs a log entry, [`read_batch`] a batch of reads.
+//! Executing commands against a [`KvStore`]: each appends its reply in the batch's protocol
+//! (RESP2 or RESP3), with the exact errors Redis 7 sends. [`apply_batch`] runs a log entry,
+//! [`read_batch`] a batch of reads.
 
 use super::batch::BatchReader;
 use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
 use super::error::Result;
 use super::glob::glob_match;
 use super::store::{KvStore, Value, MAX_EXPIRED_PER_BATCH};
-use crate::codec::resp::{parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null_bulk, put_ok};
+use crate::codec::resp::{parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null, put_ok, Protocol};
 
 pub(crate) const NOT_INTEGER: &[u8] = b"ERR value is not an integer or out of range";
 const OVERFLOW: &[u8] = b"ERR increment or decrement would overflow";
@@ -16,15 +17,15 @@ const READONLY: &[u8] = b"READONLY You can't write against a read only replica."
 const NOT_IN_BATCH: &[u8] = b"ERR this command is not run by the store";
 
 /// Runs every command of a log batch in order at the batch's clock, then deletes up to
-/// [`MAX_EXPIRED_PER_BATCH`] expired keys; returns the concatenated replies. A malformed batch
-/// is refused before any command runs.
+/// [`MAX_EXPIRED_PER_BATCH`] expired keys; returns the concatenated replies, in the protocol
+/// the batch names. A malformed batch is refused before any command runs.
 pub fn apply_batch(store: &mut KvStore, batch: &[u8]) -> Result<Vec<u8>> {
     let mut reader = BatchReader::new(batch)?;
     let now_ms = store.advance_clock(reader.now_ms);
     let mut out = Vec::with_capacity(reader.len() * 8);
     let mut args = Vec::with_capacity(8);
     while reader.next_into(&mut args) {
-        execute(store, now_ms, &args, &mut out);
+        execute(store, now_ms, reader.protocol, &args, &mut out);
     }
     store.expire_some(now_ms, MAX_EXPIRED_PER_BATCH);
     Ok(out)
@@ -38,16 +39,16 @@ pub fn read_batch(store: &KvStore, batch: &[u8], now_ms: u64) -> Result<Vec<u8>>
     let mut out = Vec::with_capacity(reader.len() * 16);
     let mut args = Vec::with_capacity(8);
     while reader.next_into(&mut args) {
-        execute_read(store, now_ms, &args, &mut out);
+        execute_read(store, now_ms, reader.protocol, &args, &mut out);
     }
     Ok(out)
 }
 
-/// Runs one command (a write or a read) and appends its reply.
-pub fn execute(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
+/// Runs one command (a write or a read) and appends its reply in `protocol`.
+pub fn execute(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out: &mut Vec<u8>) {
     let Some(cmd) = checked(args, out) else { return };
     match cmd {
-        Cmd::Set => set(store, now_ms, args, out),
+        Cmd::Set => set(store, now_ms, protocol, args, out),
         Cmd::Del => {
             let deleted = args[1..].iter().filter(|key| store.remove(key, now_ms)).count();
             put_integer(out, deleted as i64);
@@ -67,7 +68,7 @@ pub fn execute(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u
         Cmd::MSet => mset(store, now_ms, args, out),
         Cmd::GetSet => {
             let old = store.set(args[1], Value::new(Box::from(args[2]), None), now_ms);
-            put_optional_bulk(out, old.as_ref().map(|v| &*v.data));
+            put_optional_bulk(out, protocol, old.as_ref().map(|v| &*v.data));
         }
         Cmd::FlushDb => match args.get(1) {
             None => flushdb(store, out),
@@ -76,14 +77,14 @@ pub fn execute(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u
             }
             Some(_) => put_error(out, SYNTAX),
         },
-        _ => read(store, now_ms, cmd, args, out),
+        _ => read(store, now_ms, protocol, cmd, args, out),
     }
 }
 
-/// Runs one read and appends its reply; writes are refused.
-pub fn execute_read(store: &KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
+/// Runs one read and appends its reply in `protocol`; writes are refused.
+pub fn execute_read(store: &KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out: &mut Vec<u8>) {
     if let Some(cmd) = checked(args, out) {
-        read(store, now_ms, cmd, args, out);
+        read(store, now_ms, protocol, cmd, args, out);
     }
 }
 
@@ -109,9 +110,9 @@ fn checked(args: &[&[u8]], out: &mut Vec<u8>) -> Option<Cmd> {
     Some(spec.cmd)
 }
 
-fn read(store: &KvStore, now_ms: u64, cmd: Cmd, args: &[&[u8]], out: &mut Vec<u8>) {
+fn read(store: &KvStore, now_ms: u64, protocol: Protocol, cmd: Cmd, args: &[&[u8]], out: &mut Vec<u8>) {
     match cmd {
-        Cmd::Get => put_optional_bulk(out, store.get(args[1], now_ms).map(|v| &*v.data)),
+        Cmd::Get => put_optional_bulk(out, protocol, store.get(args[1], now_ms).map(|v| &*v.data)),
         Cmd::Exists => {
             let live = args[1..].iter().filter(|key| store.get(key, now_ms).is_some()).count();
             put_integer(out, live as i64);
@@ -120,7 +121,7 @@ fn read(store: &KvStore, now_ms: u64, cmd: Cmd, args: &[&[u8]], out: &mut Vec<u8
         Cmd::MGet => {
             put_array_header(out, args.len() - 1);
             for key in &args[1..] {
-                put_optional_bulk(out, store.get(key, now_ms).map(|v| &*v.data));
+                put_optional_bulk(out, protocol, store.get(key, now_ms).map(|v| &*v.data));
             }
         }
         Cmd::DbSize => put_integer(out, store.live_len(now_ms) as i64),
@@ -129,10 +130,10 @@ fn read(store: &KvStore, now_ms: u64, cmd: Cmd, args: &[&[u8]], out: &mut Vec<u8
     }
 }
 
-fn put_optional_bulk(out: &mut Vec<u8>, value: Option<&[u8]>) {
+fn put_optional_bulk(out: &mut Vec<u8>, protocol: Protocol, value: Option<&[u8]>) {
     match value {
         Some(bytes) => put_bulk(out, bytes),
-        None => put_null_bulk(out),
+        None => put_null(out, protocol),
     }
 }
 
@@ -195,7 +196,7 @@ fn expire_deadline(now_ms: u64, arg: &[u8], unit: u64, absolute: bool) -> std::r
     now_ms.checked_add(ms).filter(|&t| t <= i64::MAX as u64).ok_or(INVALID_EXPIRE)
 }
 
-fn set(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
+fn set(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out: &mut Vec<u8>) {
     let Some(options) = parse_set_options(args) else {
         return put_error(out, SYNTAX);
     };
@@ -209,11 +210,11 @@ fn set(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
     let (key, data) = (args[1], args[2]);
     let old = store.get(key, now_ms);
     if options.get {
-        put_optional_bulk(out, old.map(|v| &*v.data));
+        put_optional_bulk(out, protocol, old.map(|v| &*v.data));
     }
     if (options.nx && old.is_some()) || (options.xx && old.is_none()) {
         if !options.get {
-            put_null_bulk(out);
+            put_null(out, protocol);
         }
         return;
     }

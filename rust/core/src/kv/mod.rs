@@ -1,10 +1,12 @@
-//! The core of a replicated, Redis-compatible (RESP2) key-value service.
+//! The core of a replicated, Redis-compatible (RESP2 and RESP3) key-value service.
 //!
 //! A [`RespSession`] turns a client's bytes into [`Group`]s: replies it can give at once, and
 //! batches of commands ([`batch`] format) for the server to replicate through the log (writes)
 //! or to run after a read barrier (reads). Every replica applies the same log batches to its
 //! [`KvStore`] with [`apply_batch`], at the clock the proposer wrote into each batch, so all
-//! replicas hold the same keys and expire the same ones at the same log positions.
+//! replicas hold the same keys and expire the same ones at the same log positions. Each batch
+//! also names its connection's protocol (RESP3 after `HELLO 3`), so that every replica encodes
+//! the replies of a log batch as that client expects them.
 //! [`encode_snapshot`] and [`decode_snapshot`] turn a whole store into bytes and back.
 
 mod answer;
@@ -18,7 +20,7 @@ mod snapshot;
 mod store;
 
 pub use answer::REDIS_COMPAT_VERSION;
-pub use batch::{decode_batch, encode_batch, BatchBuilder, BatchReader};
+pub use batch::{decode_batch, encode_batch, encode_batch_for, BatchBuilder, BatchReader};
 pub use error::{KvError, Result};
 pub use exec::{apply_batch, execute, execute_read, read_batch};
 pub use session::{
@@ -28,7 +30,7 @@ pub use session::{
 pub use snapshot::{decode_snapshot, encode_snapshot};
 pub use store::{KvStore, Value, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};
 
-/// Encodes one command as a RESP2 multibulk request (clients, tests).
+/// Encodes one command as a RESP multibulk request (clients, tests).
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let total: usize = args.iter().map(|a| a.as_ref().len() + 16).sum();
     let mut out = Vec::with_capacity(total + 16);

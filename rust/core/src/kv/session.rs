@@ -7,7 +7,7 @@ use super::answer::{answer, ClientState};
 use super::batch::BatchBuilder;
 use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
 use super::error::{KvError, Result};
-use crate::codec::resp::{parse_bulk_header, parse_command, put_error, ParseStep};
+use crate::codec::resp::{parse_bulk_header, parse_command, put_error, ParseStep, Protocol};
 use crate::codec::{RespError, RespLimits};
 use std::ops::Range;
 
@@ -123,13 +123,17 @@ impl Groups {
         }
     }
 
-    /// The open batch of `kind`, a new one when it is full or of another kind.
-    fn batch(&mut self, kind: BatchKind) -> &mut BatchBuilder {
+    /// The open batch of `kind` with replies in `protocol`, a new one when it is full or
+    /// differs.
+    fn batch(&mut self, kind: BatchKind, protocol: Protocol) -> &mut BatchBuilder {
         let max = self.max_batch_commands;
-        let reusable = matches!(&self.open, Open::Batch(k, b) if *k == kind && b.count() < max);
+        let reusable = matches!(
+            &self.open,
+            Open::Batch(k, b) if *k == kind && b.protocol() == protocol && b.count() < max
+        );
         if !reusable {
             self.close_open();
-            self.open = Open::Batch(kind, BatchBuilder::new(self.now_ms));
+            self.open = Open::Batch(kind, BatchBuilder::new(self.now_ms, protocol));
         }
         match &mut self.open {
             Open::Batch(_, builder) => builder,
@@ -200,6 +204,11 @@ impl RespSession {
 
     pub fn readonly(&self) -> bool {
         self.client.readonly
+    }
+
+    /// The protocol of the replies: RESP2 until the client sends `HELLO 3`.
+    pub fn protocol(&self) -> Protocol {
+        self.client.protocol
     }
 
     pub fn is_closed(&self) -> bool {
@@ -312,6 +321,7 @@ impl RespSession {
     fn on_command(&mut self, input: &[u8], ranges: &[Range<usize>], groups: &mut Groups) {
         let arg = |range: &Range<usize>| &input[range.clone()];
         let argc = ranges.len();
+        let protocol = self.client.protocol;
         let Some(spec) = ranges.first().and_then(|name| lookup(arg(name))) else {
             let args: Vec<&[u8]> = ranges.iter().map(arg).collect();
             return put_error(groups.reply(), &unknown_command_error(&args));
@@ -322,7 +332,7 @@ impl RespSession {
         match spec.class {
             Class::Write => {
                 groups.wrote = true;
-                groups.batch(BatchKind::Log).push(argc, ranges.iter().map(arg));
+                groups.batch(BatchKind::Log, protocol).push(argc, ranges.iter().map(arg));
             }
             Class::Read => {
                 let kind = if groups.wrote {
@@ -332,10 +342,10 @@ impl RespSession {
                 } else {
                     BatchKind::Read
                 };
-                groups.batch(kind).push(argc, ranges.iter().map(arg));
+                groups.batch(kind, protocol).push(argc, ranges.iter().map(arg));
             }
             Class::Node => {
-                let mut builder = BatchBuilder::new(groups.now_ms);
+                let mut builder = BatchBuilder::new(groups.now_ms, protocol);
                 builder.push(argc, ranges.iter().map(arg));
                 groups.push_final(Group::Node(builder.finish()));
             }

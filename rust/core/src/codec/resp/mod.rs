@@ -1,5 +1,6 @@
-//! RESP2, the client protocol of Redis: an incremental request parser (`parser`), reply
-//! encoders (`encoder`) and a reply counter for load generators (`replies`).
+//! RESP, the client protocol of Redis: an incremental request parser (`parser`), reply
+//! encoders for RESP2 and RESP3 (`encoder`) and a reply counter for load generators
+//! (`replies`). Requests are the same in both protocol versions.
 //!
 //! The parser never allocates from a stated count or length: a `*1000000` header reserves at
 //! most [`MAX_ARGS_RESERVED`] slots, and a bulk string is only ever a range of the bytes that
@@ -10,7 +11,8 @@ mod parser;
 mod replies;
 
 pub use encoder::{
-    put_array_header, put_bulk, put_error, put_integer, put_null_array, put_null_bulk, put_ok, put_simple,
+    put_array_header, put_bulk, put_error, put_integer, put_map_header, put_null, put_null_aggregate, put_null_array,
+    put_null_bulk, put_ok, put_simple, Protocol,
 };
 pub use parser::{parse_bulk_header, parse_command, parse_i64, ParseStep, MAX_ARGS_RESERVED};
 pub use replies::count_replies;
@@ -87,7 +89,7 @@ pub enum RespError {
     TooBigInline,
     #[error("Protocol error: unbalanced quotes in request")]
     UnbalancedQuotes,
-    /// `count_replies` met bytes that are no RESP2 reply.
+    /// `count_replies` met bytes that are no RESP2 or RESP3 reply.
     #[error("malformed reply: {0}")]
     MalformedReply(&'static str),
     #[error("invalid {field}: {problem}")]
