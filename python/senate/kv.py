@@ -63,8 +63,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("senate.kv")
 
 #: Groups (reply slots) one client may have waiting; more and its socket is not read until
-#: the oldest are answered. Pipelined clients put up to `max_batch_commands` commands in one.
-MAX_GROUPS_IN_FLIGHT = 1024
+#: the oldest are answered. A group holds what one read of the socket brought (up to
+#: `max_batch_commands` commands), so this bounds a mass insert (`redis-cli --pipe`) to a few
+#: MiB in flight per client instead of letting it queue more than can commit in time.
+MAX_GROUPS_IN_FLIGHT = 64
 #: Unparsed bytes one client may leave buffered: Redis's `client-query-buffer-limit`.
 MAX_QUERY_BUFFER_BYTES = 1 << 30
 #: The transport's high water mark of unsent replies per client, by default.
@@ -181,8 +183,11 @@ class ClientConnection(asyncio.Protocol):
 
     def __init__(self, server: KvServer) -> None:
         self.server = server
+        server.last_client_id += 1
         self.session = RespSession(
-            max_value_bytes=server.max_value_bytes, max_batch_commands=server.max_batch_commands
+            max_value_bytes=server.max_value_bytes,
+            max_batch_commands=server.max_batch_commands,
+            client_id=server.last_client_id,
         )
         self.transport: asyncio.Transport | None = None
         #: Replies in command order: bytes ready to send, or a future still running.
@@ -400,6 +405,8 @@ class KvServer:
         self.timeout_s = node.config.call_timeout_s
         self.reads = ReadBatcher(node, self.timeout_s)
         self.clients: set[ClientConnection] = set()
+        #: CLIENT ID of the last client accepted (ids count up from 1, as Redis's do).
+        self.last_client_id = 0
         self._server: asyncio.AbstractServer | None = None
         self._started_s = time.monotonic()
 
