@@ -64,6 +64,12 @@ def parse_host_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+#: Bytes of a peer frame's header (version, body length, body checksum), and where its body
+#: length field ends (`rust/core/src/codec/frame.rs`).
+FRAME_HEADER_BYTES = 9
+FRAME_LENGTH_END = 5
+
+
 class PeerConnection(asyncio.Protocol):
     """One TCP connection to a peer: handshake, then raw frames both ways."""
 
@@ -77,8 +83,12 @@ class PeerConnection(asyncio.Protocol):
         #: Received frames not yet stepped by the node, in order; their total is `pending_bytes`.
         self.pending: list[bytes] = []
         self.pending_bytes = 0
-        #: The partial frame left at the end of the last step.
-        self.partial = b""
+        #: The start of a frame the node could not step yet (it was incomplete), growing as
+        #: its bytes arrive; handed back to the node once it holds `partial_need` bytes, so a
+        #: large frame is copied once, not once per arriving chunk. Bounded by the core's
+        #: `max_frame_bytes` (checked from the header before the body is awaited).
+        self.partial = bytearray()
+        self.partial_need = 0
         self.paused = False
         self.closed = asyncio.get_running_loop().create_future()
         self.handshake_done = asyncio.get_running_loop().create_future()
@@ -108,6 +118,17 @@ class PeerConnection(asyncio.Protocol):
         if metrics is not None:
             assert self.peer_id is not None
             metrics.on_bytes_received(self.peer_id, len(data))
+        self._accept(data)
+
+    def _accept(self, data: bytes) -> None:
+        """Queues received frame bytes for the node (or grows a kept partial frame)."""
+        if self.partial_need:
+            self.partial += data
+            if len(self.partial) < self.partial_need:
+                return
+            data = bytes(self.partial)
+            self.partial = bytearray()
+            self.partial_need = 0
         self.pending.append(data)
         self.pending_bytes += len(data)
         if self.pending_bytes > self.owner.limits.max_inbound_buffer_bytes and not self.paused:
@@ -168,21 +189,31 @@ class PeerConnection(asyncio.Protocol):
 
     # --- used by the node ---------------------------------------------------------------
     def take_input(self) -> bytes:
-        """Everything received and not yet stepped, after the partial frame left last time."""
+        """Everything received and not yet stepped (a partial frame kept by `keep_partial`
+        comes back here once complete, at the head of `pending`)."""
         parts = self.pending
         self.pending = []
         self.pending_bytes = 0
         if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
-        if not self.partial and len(parts) == 1:
+        if len(parts) == 1:
             return parts[0]
-        data = self.partial + b"".join(parts)
-        self.partial = b""
-        return data
+        return b"".join(parts)
 
     def keep_partial(self, tail: bytes) -> None:
-        self.partial = tail
+        """Keeps `tail`, the start of a frame, until the frame is complete: the frame header
+        (version u8, body length u32 LE, checksum u32) says how long that is."""
+        if len(tail) >= FRAME_LENGTH_END:
+            need = FRAME_HEADER_BYTES + int.from_bytes(tail[1:FRAME_LENGTH_END], "little")
+        else:
+            need = FRAME_HEADER_BYTES
+        self.partial = bytearray(tail)
+        self.partial_need = need
+        if self.pending:  # bytes arrived meanwhile: the frame continues in them
+            rest, self.pending, self.pending_bytes = self.pending, [], 0
+            for chunk in rest:
+                self._accept(chunk)
 
     def close(self) -> None:
         if self.transport is not None:
