@@ -75,10 +75,12 @@ impl Algorithm for JumpHash {
         }
     }
 
+    /// A keyless pick: a random key's bucket is uniform over the eligible backends, so draw
+    /// that directly (O(1) instead of a jump and probes).
     #[inline]
     fn pick(&mut self, backends: &Backends) -> Option<usize> {
-        let key_hash = self.rng.next_u64();
-        self.pick_key(backends, key_hash)
+        let eligible = backends.eligible();
+        (!eligible.is_empty()).then(|| eligible[bounded(self.rng.next_u64(), eligible.len())])
     }
 
     #[inline]

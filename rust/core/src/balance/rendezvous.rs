@@ -9,7 +9,7 @@
 
 use super::backends::Backends;
 use super::balancer::{Algorithm, Change};
-use super::hash::mix;
+use super::hash::{bounded, mix};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -40,10 +40,17 @@ impl Algorithm for Rendezvous {
         self.unweighted = (0..backends.len()).all(|i| backends.weight(i) == backends.weight(0));
     }
 
+    /// A keyless pick: with equal weights a random key's winner is uniform over the eligible
+    /// backends, so draw that directly (O(1) instead of scoring every backend); with weights,
+    /// score a random key.
     #[inline]
     fn pick(&mut self, backends: &Backends) -> Option<usize> {
-        let key_hash = self.rng.next_u64();
-        self.pick_key(backends, key_hash)
+        let draw = self.rng.next_u64();
+        if self.unweighted {
+            let eligible = backends.eligible();
+            return (!eligible.is_empty()).then(|| eligible[bounded(draw, eligible.len())]);
+        }
+        self.pick_key(backends, draw)
     }
 
     fn pick_key(&mut self, backends: &Backends, key_hash: u64) -> Option<usize> {
