@@ -1,11 +1,14 @@
-"""RESP2 (the Redis protocol) for the load generator: request encoding and reply counting.
+"""RESP (the Redis protocol) for the load generator: reply counting.
 
-`count_replies` is the one place the load generator finds reply boundaries; the Rust core
-will get an equivalent `senate._core.count_replies` with the same signature, and swapping
-it in means changing `count_replies` below only.
+`count_replies` finds reply boundaries in Rust (`senate._core.count_replies`, which knows
+RESP2 and RESP3); `error_flags`, the slow path for the rare chunk that holds error replies,
+walks RESP2 replies here to tell which requests they answer.
 """
 
 from __future__ import annotations
+
+from senate import _core
+from senate._core import KvError
 
 #: The most elements (nested ones included) accepted in one reply.
 MAX_ELEMENTS_PER_REPLY = 1 << 20
@@ -21,14 +24,6 @@ _ARRAY = 0x2A  # '*'
 
 class RespProtocolError(ValueError):
     """The bytes received are not RESP2 replies (a broken server or a wrong port)."""
-
-
-def encode_command(*parts: bytes) -> bytes:
-    """One request as an array of bulk strings, e.g. `encode_command(b"GET", b"k")`."""
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
-    return b"".join(out)
 
 
 def reply_end(data: bytes, start: int) -> tuple[int, bool]:
@@ -84,19 +79,12 @@ def count_replies(data: bytes) -> tuple[int, int, int]:
 
     `data[:used_bytes]` holds `replies` whole replies, `error_replies` of them top-level
     errors; the rest is the beginning of a reply not yet received. Raises
-    `RespProtocolError` for bytes that are not RESP2.
+    `RespProtocolError` for bytes that are not RESP.
     """
-    replies = errors = 0
-    position = 0
-    size = len(data)
-    while position < size:
-        end, is_error = reply_end(data, position)
-        if end < 0:
-            break
-        replies += 1
-        errors += is_error
-        position = end
-    return replies, position, errors
+    try:
+        return _core.count_replies(data)
+    except KvError as error:
+        raise RespProtocolError(str(error)) from None
 
 
 def error_flags(data: bytes, replies: int) -> list[bool]:

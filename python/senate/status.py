@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
+from senate import _core
+
 #: The largest bulk string or array a reply may hold here (INFO replies are small).
 MAX_BULK_BYTES = 1024 * 1024
 MAX_ARRAY_ITEMS = 1024
@@ -36,12 +38,8 @@ class RespError(Exception):
 
 
 def encode_command(*args: str | bytes) -> bytes:
-    """A command as a RESP array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg.encode() if isinstance(arg, str) else arg
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    """A command as a RESP array of bulk strings (str arguments are UTF-8)."""
+    return _core.encode_command([arg.encode() if isinstance(arg, str) else arg for arg in args])
 
 
 def read_reply(stream: BinaryIO) -> RespValue:
