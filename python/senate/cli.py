@@ -713,17 +713,26 @@ def _status_targets(
     return [(a, None) for a in addresses]
 
 
+#: Columns of the status table when the output is not a terminal (a file or a pipe).
+STATUS_PIPED_WIDTH = 120
+
+
 def _status_table(reports: list[NodeReport], leader_commit_index: int | None) -> Table:
     table = Table(title="senate status", box=box.SIMPLE_HEAVY)
     for column in ("id", "address", "pid", "role", "term", "leader", "commit", "applied", "lag"):
-        table.add_column(column, justify="left" if column in ("address", "role") else "right")
-    table.add_column("peers")
+        table.add_column(
+            column, justify="left" if column in ("address", "role") else "right", no_wrap=True
+        )
+    table.add_column("peers up", no_wrap=True)
     for report in reports:
         info = report.info
         if info is None:
             expected = "?" if report.expected_id is None else str(report.expected_id)
             down = [expected, report.address, "", "[bold red]down[/bold red]"]
-            table.add_row(*down, "", "", "", "", "", report.error or "")
+            # The error's kind only (`--json` has the whole message): it must not squeeze the
+            # other columns.
+            error = (report.error or "").split(":", 1)[0]
+            table.add_row(*down, "", "", "", "", "", error)
             continue
         lag = "?" if leader_commit_index is None else str(leader_commit_index - info.applied_index)
         role = f"[bold green]{info.role}[/bold green]" if info.role == "leader" else info.role
@@ -737,7 +746,7 @@ def _status_table(reports: list[NodeReport], leader_commit_index: int | None) ->
             str(info.commit_index),
             str(info.applied_index),
             lag,
-            f"{info.peers_connected}/{len(info.peers)} connected",
+            f"{info.peers_connected}/{len(info.peers)}",
         )
     return table
 
@@ -774,6 +783,9 @@ def status(
     if as_json:
         click.echo(json.dumps([report_json(r, commit) for r in reports], indent=2))
     else:
-        Console().print(_status_table(reports, commit))
+        console = Console()
+        if not console.is_terminal:  # piped: rich would assume 80 columns and abridge cells
+            console = Console(width=STATUS_PIPED_WIDTH)
+        console.print(_status_table(reports, commit))
     if not any(r.up for r in reports):
         raise SystemExit(1)
