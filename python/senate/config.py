@@ -78,7 +78,8 @@ class NodeConfig:
     #: an entry must fit in one. The key-value service raises it to fit `max_value_bytes`.
     max_record_bytes: int | None = None
     #: Take a snapshot and compact the log once this many entries or bytes were applied since
-    #: the last one.
+    #: the last one, and at least as many bytes as the last snapshot held (or ten times
+    #: `snapshot_entries` entries): snapshotting a large state costs at most what its log does.
     snapshot_entries: int = 100_000
     snapshot_bytes: int = 64 * 1024 * 1024
     #: Default timeout of a replicated call or a linearizable read.

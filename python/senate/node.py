@@ -59,6 +59,9 @@ ENVELOPE = struct.Struct("<QQH")
 #: Ticks handed to the core per wake-up, at most: a loop stalled for a second must not make
 #: this node's followers' timers all fire at once when it comes back.
 MAX_TICKS_PER_WAKE = 2
+#: However large the state, a snapshot is taken once this many times `snapshot_entries`
+#: entries were applied since the last one.
+SNAPSHOT_ENTRIES_CAP_FACTOR = 10
 #: How early a timer may fire (uvloop's clock granule), in seconds.
 TIMER_SLACK_S = 0.001
 
@@ -202,6 +205,10 @@ class Node:
         self.applied_index = 0
         self.snapshot_index = 0
         self._bytes_since_snapshot = 0
+        #: Bytes of the last snapshot taken or restored: the next one waits until at least as
+        #: many bytes were applied, so snapshotting a large state costs at most what writing
+        #: its log does (a 100 MB state is not rewritten after every 64 MB of commands).
+        self._last_snapshot_bytes = 0
         self._compaction: asyncio.Future[None] | None = None
         self.role = "follower"
         self.leader: int | None = None
@@ -243,6 +250,7 @@ class Node:
             snapshot = self._wal.recovered_snapshot()
             if snapshot is not None:
                 self._restore(snapshot.data)
+                self._last_snapshot_bytes = len(snapshot.data)
                 self.applied_index = self.snapshot_index = snapshot.index
             self._core = RaftNode(cfg.id, voters, wal=self._wal, **options)
         else:
@@ -549,6 +557,7 @@ class Node:
             self._restore(data)
             self.applied_index = self.snapshot_index = index
             self._bytes_since_snapshot = 0
+            self._last_snapshot_bytes = len(data)
             log.info("node %d: restored a snapshot at index %d", self.id, index)
         if last is not None and not applied_early:
             self._apply(committed, last)
@@ -662,9 +671,13 @@ class Node:
 
     def _maybe_snapshot(self, core: Core) -> None:
         cfg = self.config
+        entries = self.applied_index - self.snapshot_index
         due = (
-            self.applied_index - self.snapshot_index >= cfg.snapshot_entries
-            or self._bytes_since_snapshot >= cfg.snapshot_bytes
+            entries >= cfg.snapshot_entries or self._bytes_since_snapshot >= cfg.snapshot_bytes
+        ) and (
+            self._bytes_since_snapshot >= self._last_snapshot_bytes
+            # Tiny commands on a large state: the log's entry count is bounded too.
+            or entries >= SNAPSHOT_ENTRIES_CAP_FACTOR * cfg.snapshot_entries
         )
         if not due or (self._compaction is not None and not self._compaction.done()):
             return
@@ -678,7 +691,9 @@ class Node:
         assert self.loop is not None
         if self.applied_index <= self.snapshot_index:
             return
-        snap = core.compact(self.applied_index, self._snapshot_bytes())
+        data = self._snapshot_bytes()
+        snap = core.compact(self.applied_index, data)
+        self._last_snapshot_bytes = len(data)
         self.snapshot_index = snap.index
         self._bytes_since_snapshot = 0
         log.info("node %d: snapshot at index %d", self.id, snap.index)
