@@ -178,7 +178,8 @@ class Node:
         self._wal: Wal | None = None
         #: Makes Readies durable in its own thread; wakes the loop through a pipe.
         self._writer: WalWriter | None = None
-        self._writes: dict[int, asyncio.Future[None]] = {}
+        #: Writes in the writer thread: id -> (done when durable, messages to send then).
+        self._writes: dict[int, tuple[asyncio.Future[None], list[tuple[int, bytes]]]] = {}
         self._transport: Transport | None = None
         self._driver: asyncio.Task[None] | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -549,9 +550,12 @@ class Node:
         persist_s = None
         if rd.must_sync and self._wal is not None:
             started = time.perf_counter()
-            await self._submit_write(rd)
+            # The write's completion sends `persisted_messages` (acknowledgements, votes) at
+            # once, a loop iteration before this task resumes.
+            await self._submit_write(rd, rd.persisted_messages)
             persist_s = time.perf_counter() - started
-        self._send(core, rd.persisted_messages)
+        else:
+            self._send(core, rd.persisted_messages)
         if snapshot is not None:
             index, _term, data = snapshot
             self._restore(data)
@@ -585,17 +589,19 @@ class Node:
         if persist_s is not None:
             metrics.on_persisted(persist_s)
 
-    def _submit_write(self, rd: Ready) -> asyncio.Future[None]:
-        """Hands the Ready's persistence to the writer thread; the future is done when it is
-        durable."""
+    def _submit_write(self, rd: Ready, then_send: list[tuple[int, bytes]]) -> asyncio.Future[None]:
+        """Hands the Ready's persistence to the writer thread; once it is durable, `then_send`
+        goes out and the future is done."""
         assert self._writer is not None
         assert self.loop is not None
         fut: asyncio.Future[None] = self.loop.create_future()
         write_id = self._writer.submit(rd)
         if write_id is None:
+            assert self._core is not None
+            self._send(self._core, then_send)
             fut.set_result(None)
         else:
-            self._writes[write_id] = fut
+            self._writes[write_id] = (fut, then_send)
         return fut
 
     def _on_writes_done(self, wake_fd: int) -> None:
@@ -603,10 +609,12 @@ class Node:
         with contextlib.suppress(BlockingIOError):
             os.read(wake_fd, 4096)
         for write_id, error in self._writer.completed():
-            fut = self._writes.pop(write_id, None)
+            fut, then_send = self._writes.pop(write_id, (None, []))
             if fut is None or fut.done():
                 continue
             if error is None:
+                if then_send and self._core is not None:
+                    self._send(self._core, then_send)
                 fut.set_result(None)
             else:
                 fut.set_exception(error)
