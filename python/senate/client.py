@@ -67,6 +67,7 @@ from senate.transport import parse_host_port
 __all__ = [
     "BACKOFF_INITIAL_S",
     "BACKOFF_MAX_S",
+    "DEFAULT_BALANCER",
     "DEFAULT_MAX_CALLS_IN_FLIGHT",
     "DEFAULT_MAX_CONNECTIONS_PER_NODE",
     "LEADER_REFRESH_S",
@@ -79,6 +80,7 @@ __all__ = [
     "NoLeader",
     "NodeView",
     "balancer_class",
+    "balancer_names",
     "choose_leader",
     "detector_factory",
     "is_retryable_reply",
@@ -88,6 +90,8 @@ log = logging.getLogger("senate.client")
 
 #: Endpoints one client knows, at most.
 MAX_ENDPOINTS = 99
+#: The balancer of stale reads unless the client is given another.
+DEFAULT_BALANCER = "round_robin"
 #: Connections in each of a node's two pools (commands; stale reads), by default.
 DEFAULT_MAX_CONNECTIONS_PER_NODE = 16
 #: Calls in progress at once, by default; one more raises `ClientOverloaded`.
@@ -178,6 +182,15 @@ def is_retryable_reply(error: Exception) -> bool:
     return code in RETRYABLE_CODES
 
 
+def _balancers_by_name() -> dict[str, type[Balancer]]:
+    return {re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower(): cls for cls in ALGORITHMS}
+
+
+def balancer_names() -> list[str]:
+    """The snake_case names of the balancers of `senate.balance`, sorted."""
+    return sorted(_balancers_by_name())
+
+
 def balancer_class(name: str | type[Balancer]) -> type[Balancer]:
     """A balancer class from its snake_case name (`"round_robin"`, `"peak_ewma"`, ...) or
     itself."""
@@ -185,7 +198,7 @@ def balancer_class(name: str | type[Balancer]) -> type[Balancer]:
         if name not in ALGORITHMS:
             raise ValueError(f"{name.__name__} is not a balancer of senate.balance")
         return name
-    by_name = {re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower(): cls for cls in ALGORITHMS}
+    by_name = _balancers_by_name()
     if name not in by_name:
         raise ValueError(f"unknown balancer {name!r}; one of {', '.join(sorted(by_name))}")
     return by_name[name]
@@ -218,6 +231,9 @@ class NodeView:
     status: Status
     #: Attempts sent to the node (commands and stale reads; not PINGs nor INFOs).
     requests: int
+    #: Those of the attempts the node answered: a reply, or the command's own error reply
+    #: (not a retryable one, a timeout or a connection error).
+    served: int
 
     @property
     def up(self) -> bool:
@@ -233,6 +249,7 @@ class _Node:
     id: int | None = None
     status: Status = "unknown"
     requests: int = 0
+    served: int = 0  # <= requests
 
 
 @dataclass
@@ -429,7 +446,7 @@ class Client:
         self,
         endpoints: Sequence[str],
         *,
-        balancer: str | type[Balancer] = "round_robin",
+        balancer: str | type[Balancer] = DEFAULT_BALANCER,
         detector: Literal["phi", "timeout"] = "phi",
         heartbeat_interval_s: float = 0.2,
         timeout_s: float = 5.0,
@@ -528,7 +545,10 @@ class Client:
     def nodes(self) -> list[NodeView]:
         """Every endpoint, in the order given."""
         view = self._view
-        return [NodeView(n.id, n.address, view.role(n), n.status, n.requests) for n in view.nodes]
+        return [
+            NodeView(n.id, n.address, view.role(n), n.status, n.requests, n.served)
+            for n in view.nodes
+        ]
 
     # --- commands -------------------------------------------------------------------------
     async def set(
@@ -662,11 +682,12 @@ class Client:
         conns = self._conns[node.index]
         node.requests += 1
         try:
-            return await asyncio.wait_for(
+            reply = await asyncio.wait_for(
                 (conns.stale if stale else conns.commands).execute_command(*args), timeout_s
             )
         except errors.ResponseError as e:
             if not is_retryable_reply(e):
+                node.served += 1
                 raise
             self._suspect(node)
             raise _AttemptFailed(e) from e
@@ -676,6 +697,8 @@ class Client:
         except (errors.TimeoutError, asyncio.TimeoutError) as e:
             self._suspect(node)
             raise _AttemptFailed(e) from e
+        node.served += 1
+        return reply
 
     def _suspect(self, node: _Node) -> None:
         """`node` answered "not now" or not in time: if it was the leader, find it again."""
