@@ -12,8 +12,17 @@ from pathlib import Path
 from rich import box
 from rich.table import Table
 
+from senate.client import DEFAULT_BALANCER
 from senate.histogram import REPORTED_PERCENTILES, Histogram
-from senate.loadgen import LoadResult
+from senate.loadgen import LoadResult, LoadSpec
+
+
+def load_description(spec: LoadSpec) -> str:
+    """Who sends the load, e.g. "50 clients x pipeline 16"."""
+    if spec.client != "senate":
+        return f"{spec.clients} clients x pipeline {spec.pipeline}"
+    reads = f"stale reads ({spec.balancer or DEFAULT_BALANCER})" if spec.stale else "leader reads"
+    return f"{spec.clients} callers of one senate.Client, {reads}"
 
 
 def result_table(result: LoadResult, title: str = "senate bench") -> Table:
@@ -23,7 +32,7 @@ def result_table(result: LoadResult, title: str = "senate bench") -> Table:
     """
     spec = result.spec
     caption = (
-        f"{len(spec.endpoints)} endpoint(s), {spec.clients} clients x pipeline {spec.pipeline}, "
+        f"{len(spec.endpoints)} endpoint(s), {load_description(spec)}, "
         f"ratio {spec.ratio} (reads:writes), {spec.keys:,} keys, {spec.value_size} B values, "
         f"{result.window_s:.1f} s measured after {spec.warmup_s:g} s warm-up, {result.loop}"
     )
@@ -53,6 +62,21 @@ def result_table(result: LoadResult, title: str = "senate bench") -> Table:
     return table
 
 
+def per_node_table(result: LoadResult) -> Table | None:
+    """The window's requests by the endpoint that answered them; None when not known."""
+    if result.per_node is None:
+        return None
+    table = Table(title="requests by node", box=box.SIMPLE_HEAVY)
+    table.add_column("endpoint")
+    for column in ("requests/s", "share"):
+        table.add_column(column, justify="right")
+    total = sum(result.per_node.values())
+    for endpoint, requests in result.per_node.items():
+        share = f"{requests / total:.1%}" if total else "-"
+        table.add_row(endpoint, f"{requests / result.window_s:,.0f}", share)
+    return table
+
+
 def problems(result: LoadResult) -> list[str]:
     """What makes the run not a clean measurement, one line each (empty when `result.ok`)."""
     lines = []
@@ -64,6 +88,7 @@ def problems(result: LoadResult) -> list[str]:
             )
     if result.connection_errors:
         lines.append(f"{result.connection_errors} connection(s) failed")
+    if lines:
         lines.extend(f"  {message}" for message in result.error_messages)
     if result.unanswered:
         lines.append(f"{result.unanswered:,} requests were never answered")
@@ -102,9 +127,7 @@ def write_plot(result: LoadResult, path: Path) -> None:
             marker=marker,
         )
     spec = result.spec
-    throughput.set_title(
-        f"{spec.clients} clients x pipeline {spec.pipeline}, ratio {spec.ratio} (reads:writes)"
-    )
+    throughput.set_title(f"{load_description(spec)}, ratio {spec.ratio} (reads:writes)")
     throughput.set_ylabel("ops/s")
     throughput.set_ylim(bottom=0)
     latency.set_ylabel("latency (ms)")

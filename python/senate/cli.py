@@ -32,11 +32,13 @@ from senate.bench import (
     cpu_model,
     run_sim_bench,
 )
-from senate.bench_report import problems, result_table, write_json, write_plot
+from senate.bench_report import per_node_table, problems, result_table, write_json, write_plot
+from senate.client import DEFAULT_BALANCER, balancer_names
 from senate.config import ClusterConfig
 from senate.errors import ConfigError
 from senate.launcher import MAX_NODES, LauncherError, LocalCluster, free_base_port
 from senate.loadgen import (
+    CLIENT_KINDS,
     LoadError,
     LoadResult,
     LoadSpec,
@@ -125,8 +127,13 @@ LOAD_OPTIONS = (
     "ratio",
     "keys",
     "seed",
+    "client",
+    "stale",
+    "balancer",
     "plot_path",
 )
+#: The options only `--client senate` takes.
+SENATE_CLIENT_OPTIONS = ("stale", "balancer")
 #: How long the local cluster plain `senate bench` starts may take to elect a leader.
 LOCAL_CLUSTER_READY_TIMEOUT_S = 60.0
 #: Bytes per value unless --value-size says otherwise: YCSB's field size, a small record;
@@ -168,7 +175,7 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
     default=16,
     show_default=True,
     type=click.IntRange(1, 10_000),
-    help="Requests each client keeps in flight.",
+    help="Requests each client keeps in flight (with --client resp).",
 )
 @click.option(
     "--duration",
@@ -206,6 +213,24 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
     help="Keys drawn uniformly at random.",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the key choice.")
+@click.option(
+    "--client",
+    default="resp",
+    show_default=True,
+    type=click.Choice(CLIENT_KINDS),
+    help="resp: pipelined RESP connections; senate: one senate.Client given every endpoint, "
+    "each of the --clients making one call at a time (--pipeline 1).",
+)
+@click.option(
+    "--stale",
+    is_flag=True,
+    help="With --client senate: stale reads, spread over the followers by the balancer.",
+)
+@click.option(
+    "--balancer",
+    type=click.Choice(balancer_names()),
+    help=f"With --client senate: the balancer of stale reads [default: {DEFAULT_BALANCER}].",
+)
 @click.option(
     "--batch",
     default="1,16,256,1024",
@@ -260,6 +285,9 @@ def bench(
     ratio: str,
     keys: int,
     seed: int,
+    client: str,
+    stale: bool,
+    balancer: str | None,
     batch: list[int],
     entries: int | None,
     seconds: float,
@@ -281,6 +309,15 @@ def bench(
         return
     if misplaced := _given(ctx, SIM_OPTIONS):
         raise click.UsageError(f"{', '.join(misplaced)} can only be used with --sim")
+    if client == "senate":
+        if pipeline != 1 and _given(ctx, ("pipeline",)):
+            raise click.UsageError(
+                f"--pipeline {pipeline} cannot be used with --client senate: each client makes "
+                "one call at a time"
+            )
+        pipeline = 1
+    elif misplaced := _given(ctx, SENATE_CLIENT_OPTIONS):
+        raise click.UsageError(f"{', '.join(misplaced)} can only be used with --client senate")
 
     def load(targets: list[str]) -> None:
         spec = LoadSpec(
@@ -293,6 +330,9 @@ def bench(
             ratio=ratio,
             keys=keys,
             seed=seed,
+            client=client,
+            stale=stale,
+            balancer=balancer,
         )
         _bench_load(spec, json_path, plot_path)
 
@@ -337,6 +377,8 @@ def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) 
     console.print(f"[bold]senate bench[/bold]: {', '.join(spec.endpoints)}. CPU: {cpu}")
     result = _run_with_progress(console, spec)
     console.print(result_table(result))
+    if (by_node := per_node_table(result)) is not None:
+        console.print(by_node)
     if json_path is not None:
         write_json(result, json_path)
         console.print(f"wrote the result to {json_path}")

@@ -10,12 +10,25 @@ The ratio is written `READS:WRITES`: "1:1" alternates GET and SET, "0:1" is SET 
 GET only, "1:9" one GET for every nine SETs; each connection walks that pattern in order, so
 the mix is exact (memtier_benchmark's `--ratio` is the other way round, SET:GET).
 
+With `client="senate"` the load goes through one `senate.Client` given every endpoint
+instead: `clients` coroutines share it, each with one call at a time (so `pipeline` must be
+1), writes going to the leader and reads too, unless `stale` (reads then go to the followers,
+spread by the client's `balancer`). One shared client is what an application runs: one
+heartbeat and failure detector per node, and a balancer that sees every read in flight (one
+client per coroutine would multiply the PINGs and INFOs, and balance nothing). It has
+`clients` connections per node, so no call waits for a connection. The pattern, keys and
+values are the same as over raw connections; a call that raises (the command's own error
+reply, or the client's `ClientError` at its deadline) counts as an error reply.
+
 Measured: every reply received in the window, by operation: its latency from the send of its
 request to the arrival of the chunk holding its reply (replies come in order on a
 connection), error replies (a benchmark with errors is not a good benchmark: they are counted
 and reported, and `LoadResult.ok` is false), and a per-second series. Replies to requests
 sent during the warm-up or received after the window are counted in the `*_total` figures
-only, which after the final drain equal what the server answered.
+only, which after the final drain equal what the server answered. The window's replies are
+also counted by the endpoint that sent them (`LoadResult.per_node`): over raw connections the
+endpoint each connection is to (a follower forwards writes to the leader), through
+`senate.Client` the node the client sent the call to and that answered it.
 
 Run it in its own process, away from the cluster it measures: `python -m senate.loadgen
 --endpoints ... ` writes JSON lines on stdout (`{"type": "progress", ...}` about every 0.25 s,
@@ -43,6 +56,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import repeat
 from typing import Any, cast
 
+from senate.client import DEFAULT_BALANCER, Client, ClientError, balancer_names
 from senate.histogram import Histogram
 from senate.resp import RespProtocolError, count_replies, error_flags
 
@@ -64,6 +78,8 @@ __all__ = [
 #: Operation codes, indexes into per-operation lists, and their names.
 GET, SET = 0, 1
 OP_NAMES: tuple[str, str] = ("get", "set")
+#: What sends the load: pipelined RESP connections of its own, or `senate.Client`.
+CLIENT_KINDS: tuple[str, str] = ("resp", "senate")
 
 #: Limits on a spec; together they bound the memory of a run.
 MAX_CLIENTS = 10_000
@@ -136,6 +152,9 @@ class LoadSpec:
     ratio: str = "1:1"  # READS:WRITES
     keys: int = 100_000
     seed: int = 0
+    client: str = "resp"  # one of CLIENT_KINDS
+    stale: bool = False  # reads from the followers; client "senate" only
+    balancer: str | None = None  # of the stale reads; client "senate" only, None: its default
 
     def __post_init__(self) -> None:
         if not self.endpoints:
@@ -149,6 +168,23 @@ class LoadSpec:
         _check_range("keys", self.keys, 1, MAX_KEYS)
         _check_range("duration_s", self.duration_s, 0.01, MAX_DURATION_S)
         _check_range("warmup_s", self.warmup_s, 0.0, MAX_DURATION_S)
+        self._check_client()
+
+    def _check_client(self) -> None:
+        """The client options go together; the messages name them as the command line does."""
+        if self.client not in CLIENT_KINDS:
+            raise ValueError(f"--client must be one of {', '.join(CLIENT_KINDS)}: {self.client!r}")
+        if self.client == "senate" and self.pipeline != 1:
+            raise ValueError(
+                f"--pipeline {self.pipeline} cannot be used with --client senate "
+                "(each client makes one call at a time)"
+            )
+        if self.client != "senate" and (self.stale or self.balancer is not None):
+            raise ValueError("--stale and --balancer can only be used with --client senate")
+        if self.balancer is not None and self.balancer not in balancer_names():
+            raise ValueError(
+                f"--balancer must be one of {', '.join(balancer_names())}: {self.balancer!r}"
+            )
 
     def pattern(self) -> tuple[int, ...]:
         """The operations one connection cycles through: the reads, then the writes."""
@@ -164,9 +200,10 @@ class LoadSpec:
         """The `python -m senate.loadgen` arguments for this spec."""
         args = ["--endpoints", ",".join(self.endpoints)]
         for name, value in asdict(self).items():
-            if name != "endpoints":
-                flag = name.removesuffix("_s").replace("_", "-")
-                args += [f"--{flag}", str(value)]
+            if name == "endpoints" or value is None or value is False:
+                continue  # None is the default; a flag is given when true
+            flag = "--" + name.removesuffix("_s").replace("_", "-")
+            args += [flag] if value is True else [flag, str(value)]
         return args
 
     def to_json(self) -> dict[str, Any]:
@@ -246,6 +283,9 @@ class LoadResult:
     unanswered: int  # requests never answered: connections lost, or the drain timed out
     connection_errors: int
     error_messages: tuple[str, ...] = field(default=())  # the first MAX_ERROR_MESSAGES
+    #: The window's replies by the endpoint that sent them ("host:port" as in the spec);
+    #: None when not known (a result from before it was counted).
+    per_node: dict[str, int] | None = None
 
     @property
     def ops(self) -> int:
@@ -286,6 +326,7 @@ class LoadResult:
             "unanswered": self.unanswered,
             "connection_errors": self.connection_errors,
             "error_messages": list(self.error_messages),
+            **({} if self.per_node is None else {"per_node": self.per_node}),
         }
 
     @classmethod
@@ -299,6 +340,7 @@ class LoadResult:
             unanswered=data["unanswered"],
             connection_errors=data["connection_errors"],
             error_messages=tuple(data["error_messages"]),
+            per_node=data.get("per_node"),
         )
 
 
@@ -311,7 +353,7 @@ class _Run:
     def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec
         self.pattern = spec.pattern()
-        value = b"x" * spec.value_size
+        self.value = value = b"x" * spec.value_size
         key_header = b"$%d\r\n%s" % (len(_KEY_PREFIX) + _KEY_DIGITS, _KEY_PREFIX)
         # A request is head + the key's 12 digits + tail (see `_Connection.send`).
         self.templates: tuple[tuple[bytes, bytes], ...] = (
@@ -333,16 +375,51 @@ class _Run:
         self.unanswered = 0  # requests of lost connections
         self.error_messages: list[str] = []  # len <= MAX_ERROR_MESSAGES
         self.series: list[SecondSample] = []
+        #: Replies so far by endpoint, read at the window's edges: the counts must move in
+        #: the same step of the event loop as the reply is recorded, so the difference is
+        #: exactly the window's replies.
+        self.replies_by_node: Callable[[], dict[str, int]] | None = None
+        self._replies_by_node_at_start: dict[str, int] = {}
+        self.per_node: dict[str, int] | None = None  # the window's, once it is over
 
     def window_ops(self) -> int:
         return sum(h.count for h in self.window) + sum(h.count for h in self.interval)
 
-    def connection_failed(self, message: str, unanswered: int) -> None:
-        self.connection_errors += 1
+    def start_window(self) -> None:
+        self.recording = True
+        if self.replies_by_node is not None:
+            self._replies_by_node_at_start = self.replies_by_node()
+
+    def end_window(self) -> None:
+        self.recording = False
+        if self.replies_by_node is not None:
+            start = self._replies_by_node_at_start
+            self.per_node = {
+                node: replies - start.get(node, 0)
+                for node, replies in self.replies_by_node().items()
+            }
+
+    def note_error(self, message: str) -> None:
         if len(self.error_messages) < MAX_ERROR_MESSAGES:
             self.error_messages.append(message)
+
+    def connection_failed(self, message: str, unanswered: int) -> None:
+        self.connection_errors += 1
+        self.note_error(message)
         self.unanswered += unanswered
         self.answered(unanswered)
+
+    def call_done(self, op: int, latency_s: float, error: BaseException | None) -> None:
+        """Accounts one call made through `senate.Client` (a request and its reply)."""
+        self.replies_total[op] += 1
+        if self.recording:
+            self.interval[op].record(latency_s)
+        if error is not None:
+            self.errors_total[op] += 1
+            if self.recording:
+                self.interval_errors[op] += 1
+            self.note_error(f"{OP_NAMES[op].upper()}: {type(error).__name__}: {error}")
+        self.answered(1)
 
     def answered(self, requests: int) -> None:
         self.outstanding -= requests
@@ -398,6 +475,7 @@ class _Run:
             unanswered=self.unanswered + self.outstanding,
             connection_errors=self.connection_errors,
             error_messages=tuple(self.error_messages),
+            per_node=self.per_node,
         )
 
 
@@ -406,6 +484,8 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, run: _Run, index: int) -> None:
         self._run = run
+        self.endpoint = run.spec.endpoints[index % len(run.spec.endpoints)]
+        self.replies = 0  # every reply so far
         self._rng = random.Random(f"{run.spec.seed}:{index}")
         self._pattern_index = index % len(run.pattern)  # spreads the ops over connections
         self._sent_at: deque[float] = deque()  # perf_counter() at send, oldest first
@@ -466,6 +546,7 @@ class _Connection(asyncio.Protocol):
         """Accounts the replies to the `replies` oldest requests (`error_flags` if errors)."""
         now = time.perf_counter()
         run = self._run
+        self.replies += replies
         next_sent_at, next_op = self._sent_at.popleft, self._sent_ops.popleft
         totals = run.replies_total
         if run.recording:
@@ -519,11 +600,10 @@ class _Connection(asyncio.Protocol):
 async def _connect(run: _Run) -> list[_Connection]:
     """`clients` connections, round robin over the endpoints; LoadError if any fails."""
     loop = asyncio.get_running_loop()
-    endpoints = [parse_endpoint(e) for e in run.spec.endpoints]
     connections = [_Connection(run, index) for index in range(run.spec.clients)]
 
     async def connect(index: int) -> None:
-        host, port = endpoints[index % len(endpoints)]
+        host, port = parse_endpoint(connections[index].endpoint)
         await loop.create_connection(lambda: connections[index], host, port)
 
     attempts = [connect(index) for index in range(len(connections))]
@@ -571,7 +651,7 @@ async def _clock(run: _Run, on_progress: Callable[[Progress], None] | None) -> f
             run, start, start + spec.warmup_s, lambda _tick, now: report("warmup", now)
         )
     window_start = time.perf_counter()
-    run.recording = True
+    run.start_window()
     second_start = window_start
 
     def on_tick(tick: int, now: float) -> None:
@@ -583,29 +663,124 @@ async def _clock(run: _Run, on_progress: Callable[[Progress], None] | None) -> f
 
     await _tick_until(run, window_start, window_start + spec.duration_s, on_tick)
     window_end = time.perf_counter()
-    run.recording = False
+    run.end_window()
     run.end_second(second_start - window_start, window_end - second_start)
     return window_end - window_start
+
+
+async def _drain(run: _Run) -> None:
+    """Stops sending; waits for the replies in flight, up to DRAIN_TIMEOUT_S."""
+    run.stop_sending()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(run.drained.wait(), DRAIN_TIMEOUT_S)
 
 
 async def run_load_async(
     spec: LoadSpec, on_progress: Callable[[Progress], None] | None = None
 ) -> LoadResult:
-    """Runs `spec` on the running event loop; LoadError if it cannot connect."""
+    """Runs `spec` on the running event loop; LoadError if it cannot connect (or, through
+    `senate.Client`, finds no leader)."""
     run = _Run(spec)
+    if spec.client == "senate":
+        window_s = await _run_through_client(run, on_progress)
+    else:
+        window_s = await _run_over_connections(run, on_progress)
+    loop_name = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    return run.result(loop_name, window_s)
+
+
+async def _run_over_connections(run: _Run, on_progress: Callable[[Progress], None] | None) -> float:
+    """The load over pipelined connections of its own; returns the window's length."""
     connections = await _connect(run)
+    run.replies_by_node = lambda: _replies_by_endpoint(connections)
     try:
         for connection in connections:
             connection.start()
         window_s = await _clock(run, on_progress)
-        run.stop_sending()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(run.drained.wait(), DRAIN_TIMEOUT_S)
+        await _drain(run)
     finally:
         for connection in connections:
             connection.close()
-    loop_name = type(asyncio.get_running_loop()).__module__.partition(".")[0]
-    return run.result(loop_name, window_s)
+    return window_s
+
+
+def _replies_by_endpoint(connections: list[_Connection]) -> dict[str, int]:
+    replies: dict[str, int] = {}
+    for connection in connections:
+        replies[connection.endpoint] = replies.get(connection.endpoint, 0) + connection.replies
+    return replies
+
+
+# --- through senate.Client -------------------------------------------------------------------
+
+
+async def _run_through_client(run: _Run, on_progress: Callable[[Progress], None] | None) -> float:
+    """The load through one `senate.Client` shared by `clients` callers; returns the window's
+    length. LoadError if the client cannot be made or finds no leader."""
+    spec = run.spec
+    balancer = spec.balancer or DEFAULT_BALANCER
+    try:
+        from redis.exceptions import ResponseError
+
+        client = Client(spec.endpoints, balancer=balancer, max_connections_per_node=spec.clients)
+    except (ImportError, ValueError) as error:
+        raise LoadError(f"senate.Client: {error}") from error
+    await client.start()
+    try:
+        try:
+            await client.execute("PING", write=False)  # through the leader, once it is found
+        except ClientError as error:
+            raise LoadError(f"senate.Client: {error}") from error
+        run.replies_by_node = lambda: {node.address: node.served for node in client.nodes()}
+        run.open_connections = spec.clients
+        loop = asyncio.get_running_loop()
+        callers = [
+            loop.create_task(_call_in_turn(run, client, index, ResponseError))
+            for index in range(spec.clients)
+        ]
+        try:
+            window_s = await _clock(run, on_progress)
+            await _drain(run)
+        finally:
+            for caller in callers:
+                caller.cancel()
+            await asyncio.gather(*callers, return_exceptions=True)
+    finally:
+        await client.close()
+    return window_s
+
+
+async def _call_in_turn(
+    run: _Run, client: Client, index: int, response_error: type[Exception]
+) -> None:
+    """Caller `index`: one call at a time while the run is sending, walking the pattern as
+    connection `index` would. A call that raises anything but a command's error reply or a
+    `ClientError` stops this caller (counted as a lost connection)."""
+    spec = run.spec
+    rng = random.Random(f"{spec.seed}:{index}")
+    pattern, value, stale = run.pattern, run.value, spec.stale
+    pattern_index = index % len(pattern)
+    try:
+        while run.sending:
+            op = pattern[pattern_index]
+            pattern_index = pattern_index + 1 if pattern_index + 1 < len(pattern) else 0
+            key = b"%s%012d" % (_KEY_PREFIX, int(rng.random() * spec.keys))
+            run.outstanding += 1
+            sent_at = time.perf_counter()
+            error: Exception | None = None
+            try:
+                if op == GET:
+                    await client.get(key, stale=stale)
+                else:
+                    await client.set(key, value)
+            except (ClientError, response_error) as e:
+                error = e
+            except Exception as e:
+                run.connection_failed(f"caller {index}: {type(e).__name__}: {e}", 1)
+                return
+            run.call_done(op, time.perf_counter() - sent_at, error)
+    finally:
+        run.open_connections -= 1
 
 
 def run_load(spec: LoadSpec, on_progress: Callable[[Progress], None] | None = None) -> LoadResult:
@@ -691,7 +866,8 @@ def argument_parser() -> argparse.ArgumentParser:
     defaults = LoadSpec(endpoints=("localhost:6379",))
     parser = argparse.ArgumentParser(
         prog="python -m senate.loadgen",
-        description="GET/SET load over RESP2; JSON lines (progress, then result) on stdout.",
+        description="GET/SET load over RESP2 (or through senate.Client); JSON lines "
+        "(progress, then result) on stdout.",
     )
     parser.add_argument("--endpoints", required=True, help="host:port,host:port,...")
     parser.add_argument("--clients", type=int, default=defaults.clients)
@@ -702,6 +878,16 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ratio", default=defaults.ratio, help="READS:WRITES, e.g. 1:1, 0:1")
     parser.add_argument("--keys", type=int, default=defaults.keys)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--client",
+        choices=CLIENT_KINDS,
+        default=defaults.client,
+        help="resp: pipelined connections; senate: one senate.Client, a call at a time each",
+    )
+    parser.add_argument("--stale", action="store_true", help="--client senate: stale reads")
+    parser.add_argument(
+        "--balancer", choices=balancer_names(), help="--client senate: of the stale reads"
+    )
     return parser
 
 
@@ -717,6 +903,9 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
         ratio=args.ratio,
         keys=args.keys,
         seed=args.seed,
+        client=args.client,
+        stale=args.stale,
+        balancer=args.balancer,
     )
 
 
