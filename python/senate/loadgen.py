@@ -871,7 +871,9 @@ def argument_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--endpoints", required=True, help="host:port,host:port,...")
     parser.add_argument("--clients", type=int, default=defaults.clients)
-    parser.add_argument("--pipeline", type=int, default=defaults.pipeline)
+    parser.add_argument(
+        "--pipeline", type=int, help=f"default {defaults.pipeline}, 1 with --client senate"
+    )
     parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds")
     parser.add_argument("--warmup", type=float, default=defaults.warmup_s, help="seconds")
     parser.add_argument("--value-size", type=int, default=defaults.value_size, help="bytes")
@@ -893,10 +895,13 @@ def argument_parser() -> argparse.ArgumentParser:
 
 def spec_from_args(args: argparse.Namespace) -> LoadSpec:
     """The spec `python -m senate.loadgen` arguments describe; ValueError if out of range."""
+    pipeline = args.pipeline
+    if pipeline is None:
+        pipeline = 1 if args.client == "senate" else LoadSpec.pipeline
     return LoadSpec(
         endpoints=tuple(e.strip() for e in args.endpoints.split(",") if e.strip()),
         clients=args.clients,
-        pipeline=args.pipeline,
+        pipeline=pipeline,
         duration_s=args.duration,
         warmup_s=args.warmup,
         value_size=args.value_size,
