@@ -298,8 +298,10 @@ def bench(
     """Measure a cluster: GET/SET operations per second and their latency.
 
     Starts a local cluster of --nodes nodes and loads it from a separate process, or loads
-    the cluster at --endpoints. With --sim, measures committed entries per second of a
-    fault-free simulated cluster instead, every message going through the wire codec.
+    the cluster at --endpoints. With --client senate, the load goes through senate.Client
+    (to the leader; with --stale, reads to the followers). With --sim, measures committed
+    entries per second of a fault-free simulated cluster instead, every message going through
+    the wire codec.
     """
     if sim:
         if misplaced := _given(ctx, LOAD_OPTIONS):
