@@ -176,6 +176,22 @@ def test_snapshots_compact_the_log_and_rebuild_on_restart(tmp_path: Path) -> Non
     asyncio.run(main())
 
 
+def test_segments_are_allocated_ahead_unless_asked_not_to(tmp_path: Path) -> None:
+    ahead = Wal(tmp_path / "ahead", max_segment_bytes=1 << 20)
+    plain = Wal(tmp_path / "plain", max_segment_bytes=1 << 20, preallocate=False)
+    (ahead_segment,) = (tmp_path / "ahead").glob("*.wal")
+    (plain_segment,) = (tmp_path / "plain").glob("*.wal")
+    assert ahead_segment.stat().st_size == 1 << 20
+    assert plain_segment.stat().st_size < 1024
+    ahead.close()
+    plain.close()
+    # Reopened, the zero tail is kept; opened without preallocation, it is cut.
+    Wal(tmp_path / "ahead", max_segment_bytes=1 << 20).close()
+    assert ahead_segment.stat().st_size == 1 << 20
+    Wal(tmp_path / "ahead", max_segment_bytes=1 << 20, preallocate=False).close()
+    assert ahead_segment.stat().st_size == plain_segment.stat().st_size
+
+
 def test_calls_time_out_without_a_quorum(tmp_path: Path) -> None:
     async def main() -> None:
         peers = peers_of(free_ports(3))

@@ -40,13 +40,36 @@ fn hs(term: Term, vote: u64, commit: Index) -> HardState {
     HardState { term, vote, commit }
 }
 
-/// Options for tests that reopen a log while the "crashed" handle still exists.
+/// Options for tests that reopen a log while the "crashed" handle still exists. Segments
+/// grow by appending, so that a file's length is its records' (the byte-layout tests cut and
+/// flip bytes by file length); `preallocated` tests the default.
 fn unlocked() -> WalOptions {
-    WalOptions { lock_dir: false, ..WalOptions::default() }
+    WalOptions { lock_dir: false, preallocate: false, ..WalOptions::default() }
 }
 
 fn small_segments() -> WalOptions {
     WalOptions { max_segment_bytes: SMALL_SEGMENT_BYTES, ..unlocked() }
+}
+
+/// `unlocked` with segment files allocated ahead (the default of `WalOptions`).
+fn preallocated(max_segment_bytes: u64) -> WalOptions {
+    WalOptions { max_segment_bytes, preallocate: true, ..unlocked() }
+}
+
+fn file_bytes(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Where the records of a preallocated segment end: the first all-zero record header (a
+/// record's last bytes may be zeros, so the last non-zero byte does not tell).
+fn records_end(file: &[u8]) -> usize {
+    let mut start = SEGMENT_HEADER_BYTES;
+    while start + RECORD_HEADER_BYTES <= file.len() && file[start..start + RECORD_HEADER_BYTES].iter().any(|&b| b != 0)
+    {
+        let payload_bytes = u64::from_le_bytes(file[start + 4..start + 12].try_into().unwrap()) as usize;
+        start += RECORD_HEADER_BYTES + payload_bytes;
+    }
+    start
 }
 
 fn open(dir: &Path, options: &WalOptions) -> (Wal, Recovered) {
@@ -341,9 +364,12 @@ proptest! {
     })]
 
     #[test]
-    fn random_operations_match_the_model(ops in proptest::collection::vec(op(), 1..30)) {
+    fn random_operations_match_the_model(
+        ops in proptest::collection::vec(op(), 1..30),
+        preallocate in any::<bool>(),
+    ) {
         let dir = TempDir::new().unwrap();
-        let options = small_segments();
+        let options = WalOptions { preallocate, ..small_segments() };
         let (mut wal, _) = open(dir.path(), &options);
         let mut model = Model::new();
         let mut term = 1;
@@ -440,6 +466,144 @@ fn a_checksum_failure_of_the_final_record_is_a_torn_tail() {
     *contents.last_mut().unwrap() ^= 0x01;
     std::fs::write(&segment, &contents).unwrap();
     assert_eq!(reopened(dir.path(), &options), acknowledged.expected());
+}
+
+// ---- preallocated segments ----
+
+#[test]
+fn a_preallocated_segment_is_allocated_whole_and_written_in_place() {
+    let dir = TempDir::new().unwrap();
+    let options = preallocated(1 << 20);
+    let (mut wal, _) = open(dir.path(), &options);
+    let mut model = Model::new();
+    write_both(&mut wal, &mut model, None, &ents(1..=5, 1), Some(hs(1, 1, 3)));
+    write_both(&mut wal, &mut model, None, &ents(6..=9, 1), Some(hs(1, 1, 7)));
+    let segment = segment_files(dir.path()).pop().unwrap();
+    assert_eq!(file_bytes(&segment), 1 << 20, "the segment is allocated to max_segment_bytes");
+    drop(wal);
+    let (mut wal, recovered) = open(dir.path(), &options);
+    assert_eq!(recovered, model.expected());
+    assert_eq!(file_bytes(&segment), 1 << 20, "recovery keeps a zero tail it allocated");
+    write_both(&mut wal, &mut model, None, &ents(10..=12, 1), None);
+    drop(wal);
+    assert_eq!(reopened(dir.path(), &options), model.expected());
+}
+
+#[test]
+fn a_crash_at_every_byte_of_the_last_write_into_a_preallocated_segment_loses_nothing_acknowledged() {
+    // A crash during a write into allocated space leaves a prefix of the write and zeros
+    // after it (the file's length does not change).
+    let dir = TempDir::new().unwrap();
+    let options = preallocated(1 << 16);
+    let (mut wal, _) = open(dir.path(), &options);
+    let mut model = Model::new();
+    write_both(&mut wal, &mut model, None, &ents(1..=4, 1), Some(hs(1, 1, 2)));
+    let acknowledged = model.clone();
+    let segment = segment_files(dir.path()).pop().unwrap();
+    let before = std::fs::read(&segment).unwrap();
+    let before_bytes = records_end(&before);
+    let last_batch = ents(3..=6, 2);
+    write_both(&mut wal, &mut model, None, &last_batch, Some(hs(2, 2, 3)));
+    drop(wal);
+    let after = std::fs::read(&segment).unwrap();
+    let after_bytes = records_end(&after);
+    assert!(after_bytes > before_bytes);
+
+    for cut in before_bytes..after_bytes {
+        let copy = copy_dir(dir.path());
+        let crashed = copy.path().join(segment.file_name().unwrap());
+        let mut contents = after.clone();
+        contents[cut..after_bytes].fill(0);
+        std::fs::write(&crashed, &contents).unwrap();
+        // A record whose own last bytes are zeros survives a crash inside them whole.
+        let wholly_written = after[cut..after_bytes].iter().all(|&b| b == 0);
+        let mut expected = if wholly_written { model.clone() } else { acknowledged.clone() };
+        let mut end = before_bytes as u64;
+        let whole: Vec<Entry> = last_batch
+            .iter()
+            .take_while(|e| {
+                end += entry_record_bytes(e);
+                end <= cut as u64
+            })
+            .cloned()
+            .collect();
+        if !wholly_written {
+            expected.write(None, &whole, None);
+        }
+        let (mut wal, recovered) = open(copy.path(), &options);
+        assert_eq!(recovered, expected.expected(), "crash at {cut}");
+        let next = expected.last_index() + 1;
+        wal.write(None, &[ent(next, 3)], Some(hs(3, 3, 1))).unwrap();
+        expected.write(None, &[ent(next, 3)], Some(hs(3, 3, 1)));
+        drop(wal);
+        assert_eq!(reopened(copy.path(), &options), expected.expected(), "crash at {cut}, then a write");
+    }
+}
+
+#[test]
+fn a_torn_tail_in_a_preallocated_segment_is_zeroed_so_it_cannot_return() {
+    let dir = TempDir::new().unwrap();
+    let options = preallocated(1 << 16);
+    let (mut wal, _) = open(dir.path(), &options);
+    let mut model = Model::new();
+    write_both(&mut wal, &mut model, None, &ents(1..=3, 1), None);
+    drop(wal);
+    let segment = segment_files(dir.path()).pop().unwrap();
+    let mut contents = std::fs::read(&segment).unwrap();
+    let end = records_end(&contents);
+    // Half a record's worth of stale bytes after the last record: a torn write.
+    contents[end..end + 9].fill(0xab);
+    std::fs::write(&segment, &contents).unwrap();
+    let (mut wal, recovered) = open(dir.path(), &options);
+    assert_eq!(recovered, model.expected());
+    let healed = std::fs::read(&segment).unwrap();
+    assert_eq!(healed.len() as u64, 1 << 16, "allocated again after the cut");
+    assert!(healed[end..].iter().all(|&b| b == 0), "the torn bytes are gone");
+    // A short record written over where the torn bytes were recovers whole.
+    write_both(&mut wal, &mut model, None, &[], Some(hs(1, 2, 3)));
+    drop(wal);
+    assert_eq!(reopened(dir.path(), &options), model.expected());
+}
+
+#[test]
+fn rolled_preallocated_segments_are_trimmed_to_their_records() {
+    let dir = TempDir::new().unwrap();
+    let options = preallocated(SMALL_SEGMENT_BYTES);
+    let (mut wal, _) = open(dir.path(), &options);
+    let mut model = Model::new();
+    for index in 1..=30 {
+        write_both(&mut wal, &mut model, None, &[ent(index, 1)], Some(hs(1, 1, index)));
+    }
+    let segments = segment_files(dir.path());
+    assert!(segments.len() >= 3, "rolled into {} segments", segments.len());
+    for old in &segments[..segments.len() - 1] {
+        record_offsets(&std::fs::read(old).unwrap()); // asserts the records fill the file
+    }
+    assert_eq!(file_bytes(segments.last().unwrap()), SMALL_SEGMENT_BYTES);
+    drop(wal);
+    assert_eq!(reopened(dir.path(), &options), model.expected());
+    // The same directory opened without preallocation: the zero tail is cut, nothing lost.
+    assert_eq!(reopened(dir.path(), &small_segments()), model.expected());
+    record_offsets(&std::fs::read(segments.last().unwrap()).unwrap());
+}
+
+#[test]
+fn a_bit_flip_before_the_zero_tail_of_a_preallocated_segment_is_corruption() {
+    let dir = TempDir::new().unwrap();
+    let options = preallocated(1 << 16);
+    let (mut wal, _) = open(dir.path(), &options);
+    let mut model = Model::new();
+    write_both(&mut wal, &mut model, None, &ents(1..=3, 1), None);
+    write_both(&mut wal, &mut model, None, &ents(4..=6, 1), None);
+    drop(wal);
+    let segment = segment_files(dir.path()).pop().unwrap();
+    let mut contents = std::fs::read(&segment).unwrap();
+    let offsets = record_offsets(&contents[..records_end(&contents)]);
+    let victim = offsets[offsets.len() - 3]; // entry 4: whole records follow it
+    contents[victim + RECORD_HEADER_BYTES + 2] ^= 0x10;
+    std::fs::write(&segment, &contents).unwrap();
+    let (path, offset, _) = expect_corrupt(dir.path(), &options);
+    assert_eq!((path, offset), (segment, victim as u64));
 }
 
 // ---- corruption ----

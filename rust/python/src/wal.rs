@@ -62,15 +62,16 @@ impl Wal {
 #[pymethods]
 impl Wal {
     #[new]
-    #[pyo3(signature = (path, *, fsync = true, max_segment_bytes = None, max_record_bytes = None))]
+    #[pyo3(signature = (path, *, fsync = true, max_segment_bytes = None, max_record_bytes = None, preallocate = true))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         fsync: bool,
         max_segment_bytes: Option<u64>,
         max_record_bytes: Option<usize>,
+        preallocate: bool,
     ) -> PyResult<Wal> {
-        let mut options = WalOptions { fsync, ..WalOptions::default() };
+        let mut options = WalOptions { fsync, preallocate, ..WalOptions::default() };
         if let Some(bytes) = max_segment_bytes {
             options.max_segment_bytes = bytes;
         }

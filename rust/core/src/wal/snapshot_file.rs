@@ -101,7 +101,7 @@ pub(crate) fn write_snapshot_file(
     snapshot: &Snapshot,
     fsync: bool,
 ) -> Result<PathBuf, crate::wal::WalError> {
-    write_file_atomically(dir, &snapshot_file_name(snapshot.meta.index), &encode_snapshot(snapshot), fsync)
+    write_file_atomically(dir, &snapshot_file_name(snapshot.meta.index), &encode_snapshot(snapshot), 0, fsync)
 }
 
 #[cfg(test)]

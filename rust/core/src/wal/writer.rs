@@ -10,7 +10,7 @@ use super::snapshot_file::{snapshot_file_name, write_snapshot_file};
 use crate::raft::message::{Entry, HardState, Index, Snapshot, Term};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Capacity of the batch buffer kept between writes; a larger one is shrunk back after use.
@@ -20,7 +20,9 @@ pub(crate) const RETAINED_BUFFER_BYTES: usize = 4 << 20;
 #[derive(Clone, Debug)]
 pub(crate) struct SegmentInfo {
     pub seq: u64,
-    /// The file length. Invariant: `bytes >= start_bytes`.
+    /// Bytes of the header and records: where the next record is written. The file may be
+    /// longer (allocated ahead, zeros) while the segment is the last one; once the log rolls
+    /// past it, it is trimmed to this. Invariant: `bytes >= start_bytes`.
     pub bytes: u64,
     /// Bytes of the file header and the starting records.
     pub start_bytes: u64,
@@ -84,7 +86,8 @@ pub struct Wal {
     pub(crate) options: WalOptions,
     /// Oldest first; the sequence numbers are consecutive.
     pub(crate) segments: VecDeque<SegmentInfo>,
-    /// The last segment, opened for appending.
+    /// The last segment, opened for writing at `segments.back().bytes` (positioned writes,
+    /// since the file may be allocated ahead).
     pub(crate) file: File,
     /// The hard state last written.
     pub(crate) hard_state: HardState,
@@ -314,20 +317,35 @@ impl Wal {
         Ok(())
     }
 
-    /// Writes `buf[..split]` to the current segment and syncs it, then starts the next
-    /// segment with the current hard state and marker; `buf[split..]` stays for the new one.
+    /// Writes `buf[..split]` to the current segment and syncs it, trims the segment to its
+    /// records, then starts the next segment with the current hard state and marker;
+    /// `buf[split..]` stays for the new one.
     fn roll(&mut self, split: usize) -> Result<(), WalError> {
         self.write_out(split)?;
         self.buf.drain(..split);
-        let seq = self.segments.back().expect("a segment is open").seq + 1;
+        let (seq, bytes) = {
+            let segment = self.segments.back().expect("a segment is open");
+            (segment.seq + 1, segment.bytes)
+        };
+        if self.options.preallocate {
+            // Only the last segment may end in zeros (recovery takes any other damage for
+            // corruption), so the trim is durable before the next segment exists.
+            let path = self.dir.join(segment_file_name(seq - 1));
+            self.file.set_len(bytes).map_err(io_error(&path))?;
+            if self.options.fsync {
+                self.file.sync_all().map_err(io_error(&path))?;
+            }
+            self.count_fsyncs(1);
+        }
         let mut start = Vec::new();
         encode_segment_header(&mut start);
         encode_hard_state(&self.hard_state, &mut start);
         encode_marker(&self.shape.current_marker(), &mut start);
         let name = segment_file_name(seq);
-        let path = write_file_atomically(&self.dir, &name, &start, self.options.fsync)?;
+        let preallocate_bytes = self.options.preallocate_bytes();
+        let path = write_file_atomically(&self.dir, &name, &start, preallocate_bytes, self.options.fsync)?;
         self.count_fsyncs(2);
-        self.file = OpenOptions::new().append(true).open(&path).map_err(io_error(&path))?;
+        self.file = OpenOptions::new().write(true).open(&path).map_err(io_error(&path))?;
         let start_bytes = start.len() as u64;
         self.segments.push_back(SegmentInfo { seq, bytes: start_bytes, start_bytes, max_entry_index: 0 });
         Ok(())
@@ -339,14 +357,15 @@ impl Wal {
         self.write_out(batch_bytes)
     }
 
-    /// Appends `buf[..len]` to the current segment with one `write_all`, then fdatasyncs it.
+    /// Writes `buf[..len]` after the current segment's records with one `write_all_at`, then
+    /// fdatasyncs it.
     fn write_out(&mut self, len: usize) -> Result<(), WalError> {
         if len == 0 {
             return Ok(());
         }
         let segment = self.segments.back_mut().expect("a segment is open");
         let path = self.dir.join(segment_file_name(segment.seq));
-        self.file.write_all(&self.buf[..len]).map_err(io_error(&path))?;
+        self.file.write_all_at(&self.buf[..len], segment.bytes).map_err(io_error(&path))?;
         segment.bytes += len as u64;
         if !self.sync_batch {
             return Ok(());
