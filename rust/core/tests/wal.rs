@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use senate_core::wal::{Corruption, SnapshotFile, ENTRY_FIELDS_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use senate_core::wal::{
+    Corruption, SnapshotFile, ENTRY_FIELDS_BYTES, PREALLOCATE_STEP_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+};
 use senate_core::{
     ConfState, Entry, EntryKind, HardState, Index, MemStorage, Recovered, Snapshot, SnapshotMeta, Storage, Term, Wal,
     WalError, WalOptions,
@@ -487,6 +489,24 @@ fn a_preallocated_segment_is_allocated_whole_and_written_in_place() {
     write_both(&mut wal, &mut model, None, &ents(10..=12, 1), None);
     drop(wal);
     assert_eq!(reopened(dir.path(), &options), model.expected());
+}
+
+#[test]
+fn a_large_segment_is_allocated_a_step_at_a_time() {
+    let dir = TempDir::new().unwrap();
+    let options = preallocated(64 << 20);
+    let (mut wal, _) = open(dir.path(), &options);
+    let mut model = Model::new();
+    write_both(&mut wal, &mut model, None, &ents(1..=2, 1), None);
+    let segment = segment_files(dir.path()).pop().unwrap();
+    assert_eq!(file_bytes(&segment), PREALLOCATE_STEP_BYTES, "an idle log holds one step");
+    let big = |index| Entry { index, term: 1, kind: EntryKind::Normal, data: Bytes::from(vec![7; 1 << 20]) };
+    let batch: Vec<Entry> = (3..=7).map(big).collect();
+    write_both(&mut wal, &mut model, None, &batch, Some(hs(1, 1, 7)));
+    assert_eq!(file_bytes(&segment), 2 * PREALLOCATE_STEP_BYTES, "the next step is allocated when needed");
+    drop(wal);
+    assert_eq!(reopened(dir.path(), &options), model.expected());
+    assert_eq!(file_bytes(&segment), 2 * PREALLOCATE_STEP_BYTES);
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //!
 //! * segment files `{seq:016x}.wal`, consecutive sequence numbers, each at most about
 //!   `max_segment_bytes`: a 12-byte header (magic `senatwal`, version `u32` LE) and records;
+//!   the last one may end in zeros, space allocated ahead of its records (`preallocate`);
 //! * snapshot files `{index:016x}.snap`: magic `senasnap`, version, index, term, voters, data,
 //!   and a CRC32C of all of it;
 //! * transient `*.tmp` files: a segment or snapshot file being written. Every such file is
@@ -47,8 +48,9 @@
 //!    written, and the marker is durable before any segment or older snapshot file is deleted.
 //! 2. A segment is deleted only when every entry it holds is at or below a durable snapshot,
 //!    only from the oldest end, and never the last segment.
-//! 3. Before rolling, the current segment is synced; the new one is created whole (header,
-//!    hard state, marker) under a temporary name and renamed.
+//! 3. Before rolling, the current segment is synced and trimmed to its records (the trim
+//!    synced too: only the last segment may end in zeros); the new one is created whole
+//!    (header, hard state, marker) under a temporary name and renamed.
 //! 4. `write` builds its batch in one buffer, issues one `write_all` and one fdatasync; it
 //!    returns `Ok` only after that. An error leaves the handle failed: reopen to continue.
 //!
@@ -87,7 +89,7 @@ mod writer;
 pub use error::{Corruption, WalError};
 pub use options::{
     WalOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SEGMENT_BYTES, MAX_RECORD_BYTES, MIN_RECORD_BYTES,
-    MIN_SEGMENT_BYTES,
+    MIN_SEGMENT_BYTES, PREALLOCATE_STEP_BYTES,
 };
 pub use recovery::Recovered;
 pub use writer::{SnapshotFile, Wal, WalStats};

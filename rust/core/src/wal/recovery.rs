@@ -94,7 +94,7 @@ fn create(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError>
         dir,
         &segment_file_name(FIRST_SEGMENT_SEQ),
         &start,
-        options.preallocate_bytes(),
+        options.allocation_for(start.len() as u64),
         options.fsync,
     )?;
     let start_bytes = start.len() as u64;
@@ -143,14 +143,15 @@ fn recover(
         let file_bytes = buf.len() as u64;
         // The last segment continues after its last whole record; what follows must be zeros
         // so that a later crash cannot make stale bytes look like a torn record. A zero tail
-        // the log allocated ahead stays; a torn tail is cut, then the space allocated again.
+        // the log allocated ahead stays (unless not preallocating); a torn tail is cut, then
+        // the space allocated again.
         let tail_is_zero = buf[scanned.valid_bytes as usize..].iter().all(|&b| b == 0);
-        let wanted_bytes = scanned.valid_bytes.max(options.preallocate_bytes());
-        let keeps_tail = tail_is_zero && file_bytes == wanted_bytes;
+        let keeps_tail = tail_is_zero && (options.preallocate || file_bytes == scanned.valid_bytes);
         if is_last && !keeps_tail {
             let file = OpenOptions::new().write(true).open(&path).map_err(io_error(&path))?;
             file.set_len(scanned.valid_bytes).map_err(io_error(&path))?;
-            preallocate(&file, options.preallocate_bytes());
+            let allocation = options.allocation_for(scanned.valid_bytes);
+            preallocate(&file, allocation);
             if options.fsync {
                 file.sync_all().map_err(io_error(&path))?;
                 fsync_count += 1;
@@ -206,6 +207,7 @@ fn finish_open(
     last_path: &Path,
 ) -> Result<(Wal, Recovered), WalError> {
     let file = OpenOptions::new().write(true).open(last_path).map_err(io_error(last_path))?;
+    let file_bytes = file.metadata().map_err(io_error(last_path))?.len();
     let mut shape = LogShape::new(replayed.snapshot_index, replayed.snapshot_term);
     for entry in &replayed.entries {
         shape.append(entry.index, entry.term);
@@ -215,6 +217,7 @@ fn finish_open(
         options,
         segments,
         file,
+        file_bytes,
         hard_state: replayed.hard_state,
         shape,
         snapshot_files,

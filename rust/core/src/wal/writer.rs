@@ -1,7 +1,7 @@
 //! The log handle: group-committed writes, segment rolling, compaction.
 
 use super::error::WalError;
-use super::fs::{io_error, remove_file, sync_dir, write_file_atomically};
+use super::fs::{io_error, preallocate, remove_file, sync_dir, write_file_atomically};
 use super::options::WalOptions;
 use super::record::{encode_entry, encode_hard_state, encode_marker, entry_payload_bytes, Marker};
 use super::segment::{encode_segment_header, segment_file_name};
@@ -89,6 +89,8 @@ pub struct Wal {
     /// The last segment, opened for writing at `segments.back().bytes` (positioned writes,
     /// since the file may be allocated ahead).
     pub(crate) file: File,
+    /// The length of `file`, allocated ahead of its records when `options.preallocate`.
+    pub(crate) file_bytes: u64,
     /// The hard state last written.
     pub(crate) hard_state: HardState,
     pub(crate) shape: LogShape,
@@ -342,10 +344,11 @@ impl Wal {
         encode_hard_state(&self.hard_state, &mut start);
         encode_marker(&self.shape.current_marker(), &mut start);
         let name = segment_file_name(seq);
-        let preallocate_bytes = self.options.preallocate_bytes();
-        let path = write_file_atomically(&self.dir, &name, &start, preallocate_bytes, self.options.fsync)?;
+        let allocation = self.options.allocation_for(start.len() as u64);
+        let path = write_file_atomically(&self.dir, &name, &start, allocation, self.options.fsync)?;
         self.count_fsyncs(2);
         self.file = OpenOptions::new().write(true).open(&path).map_err(io_error(&path))?;
+        self.file_bytes = allocation.max(start.len() as u64);
         let start_bytes = start.len() as u64;
         self.segments.push_back(SegmentInfo { seq, bytes: start_bytes, start_bytes, max_entry_index: 0 });
         Ok(())
@@ -365,8 +368,16 @@ impl Wal {
         }
         let segment = self.segments.back_mut().expect("a segment is open");
         let path = self.dir.join(segment_file_name(segment.seq));
+        let end = segment.bytes + len as u64;
+        if end > self.file_bytes {
+            // Past the allocated space: allocate the next step (this write's sync pays for the
+            // new size; the writes up to the next step do not).
+            let allocation = self.options.allocation_for(end);
+            preallocate(&self.file, allocation);
+            self.file_bytes = allocation.max(end);
+        }
         self.file.write_all_at(&self.buf[..len], segment.bytes).map_err(io_error(&path))?;
-        segment.bytes += len as u64;
+        segment.bytes = end;
         if !self.sync_batch {
             return Ok(());
         }
