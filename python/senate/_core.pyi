@@ -68,6 +68,7 @@ __all__ = [
     "count_replies",
     "decode_batch",
     "encode_command",
+    "encode_snapshot_envelope",
     "run_detect_sim",
     "run_sim",
     "run_throughput",
@@ -398,6 +399,7 @@ class RaftNode:
     def status(self) -> Status: ...
     def compact(self, index: int, data: bytes) -> Snapshot:
         """Records an application snapshot `data` at applied `index`; drops the log up to it.
+        The node keeps `data` itself (no copy): do not change it afterwards.
 
         Returns the snapshot, for `Wal.compact`."""
     def crash_restart(self, applied: int) -> None:
@@ -469,6 +471,12 @@ def run_sim(nodes: int, seed: int, ticks: int, *, trace_lines: int = 0) -> SimRe
     """Runs one seeded simulation of a `nodes`-node cluster: `ticks` ticks of faults, then a
     heal phase that checks liveness; keeps the last `trace_lines` events in words.
     The same arguments replay the same run exactly. Releases the GIL."""
+
+def encode_snapshot_envelope(parts: list[bytes]) -> bytes:
+    """`msgpack.packb(parts)` for a list of bytes (the node runtime's snapshot: one part per
+    state machine), built with the interpreter lock released so that a large snapshot taken in
+    a worker thread does not stall the event loop. Raises ValueError for a part of 4 GiB or
+    more (MessagePack's limit)."""
 
 def run_throughput(nodes: int, batch: int, payload_bytes: int, entries: int) -> ThroughputReport:
     """Runs a fault-free cluster until `entries` entries are applied on every node.

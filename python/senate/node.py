@@ -41,6 +41,7 @@ from senate._core import (
     UnknownPeer,
     Wal,
     WalWriter,
+    encode_snapshot_envelope,
 )
 from senate.config import NodeConfig
 from senate.transport import PeerConnection, Transport, TransportLimits, parse_host_port
@@ -62,6 +63,9 @@ MAX_TICKS_PER_WAKE = 2
 #: However large the state, a snapshot is taken once this many times `snapshot_entries`
 #: entries were applied since the last one.
 SNAPSHOT_ENTRIES_CAP_FACTOR = 10
+#: Bytes of committed commands that may wait while the state machines are being snapshotted
+#: (they are frozen at the snapshot's index); past it, the driver waits for the snapshot.
+MAX_APPLY_BACKLOG_BYTES = 64 << 20
 #: How early a timer may fire (uvloop's clock granule), in seconds.
 TIMER_SLACK_S = 0.001
 
@@ -187,6 +191,7 @@ class Node:
         self._running = False
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"senate-{self.id}-disk")
         self._compactor = ThreadPoolExecutor(1, thread_name_prefix=f"senate-{self.id}-compact")
+        self._snapshotter = ThreadPoolExecutor(1, thread_name_prefix=f"senate-{self.id}-snapshot")
         # Input for the driver.
         self._ticks_due = 0
         self._last_tick_s = 0.0
@@ -211,6 +216,13 @@ class Node:
         #: its log does (a 100 MB state is not rewritten after every 64 MB of commands).
         self._last_snapshot_bytes = 0
         self._compaction: asyncio.Future[None] | None = None
+        #: The state machines' bytes being taken in a worker thread, at `_snapshot_job_index`.
+        #: Meanwhile the node goes on (ticks, messages, log writes) but applies nothing:
+        #: committed commands wait in `_apply_backlog` (at most `MAX_APPLY_BACKLOG_BYTES`).
+        self._snapshot_job: asyncio.Future[bytes] | None = None
+        self._snapshot_job_index = 0
+        self._apply_backlog: list[tuple[list[bytes], int]] = []
+        self._apply_backlog_bytes = 0
         self.role = "follower"
         self.leader: int | None = None
         self.fatal_error: BaseException | None = None
@@ -292,11 +304,14 @@ class Node:
                 await self._driver
         if self._transport is not None:
             await self._transport.stop()
+        if self._snapshot_job is not None:
+            await asyncio.gather(self._snapshot_job, return_exceptions=True)
         if self._compaction is not None:
             await asyncio.gather(self._compaction, return_exceptions=True)
         self._fail_all(NodeNotRunning(f"node {self.id} stopped"))
         self._disk.shutdown(wait=True)
         self._compactor.shutdown(wait=True)
+        self._snapshotter.shutdown(wait=True)
         if self._writer is not None:
             assert self.loop is not None
             self.loop.remove_reader(self._writer.fileno())
@@ -415,9 +430,13 @@ class Node:
             while self._running:
                 await self._wake.wait()
                 self._wake.clear()
+                if self._snapshot_job is not None:
+                    await self._settle_snapshot(core)
                 self._take_input(core)
                 while self._running and core.has_ready():
                     await self._handle_ready(core)
+                    if self._snapshot_job is not None:
+                        await self._settle_snapshot(core)
                     self._take_input(core)
         except Exception as e:
             # A durable log that cannot write (disk full, I/O error) stops the node: serving
@@ -558,6 +577,10 @@ class Node:
             self._send(core, rd.persisted_messages)
         if snapshot is not None:
             index, _term, data = snapshot
+            if self._snapshot_job is not None:
+                # The leader's snapshot replaces the state: the one being taken is dropped.
+                await asyncio.wait([self._snapshot_job])
+                self._finish_snapshot(core, compact=False)
             self._restore(data)
             self.applied_index = self.snapshot_index = index
             self._bytes_since_snapshot = 0
@@ -570,7 +593,7 @@ class Node:
             self._record_ready(self.metrics, rd, len(committed), persist_s)
         if not applied_early:
             self._serve_read_states(rd)
-        self._maybe_snapshot(core)
+        self._maybe_snapshot()
 
     def _serve_read_states(self, rd: Ready) -> None:
         read_states = rd.read_states
@@ -626,6 +649,10 @@ class Node:
                 core.report_unreachable(to)
 
     def _apply(self, payloads: list[bytes], last_index: int) -> None:
+        if self._snapshot_job is not None:  # the state machines are frozen for a snapshot
+            self._apply_backlog.append((payloads, last_index))
+            self._apply_backlog_bytes += sum(map(len, payloads))
+            return
         machines = self.state_machines
         pending = self._pending
         my_id = self.id
@@ -664,8 +691,9 @@ class Node:
 
     # --- snapshots ----------------------------------------------------------------------
     def _snapshot_bytes(self) -> bytes:
-        data: bytes = msgpack.packb([sm.snapshot() for sm in self.state_machines])
-        return data
+        """The snapshot of every state machine (msgpack: a list of their bytes). Runs in a
+        worker thread; the envelope is built without the interpreter lock."""
+        return encode_snapshot_envelope([sm.snapshot() for sm in self.state_machines])
 
     def _restore(self, data: bytes) -> None:
         parts = msgpack.unpackb(data)
@@ -677,7 +705,7 @@ class Node:
         for sm, part in zip(self.state_machines, parts, strict=True):
             sm.restore(part)
 
-    def _maybe_snapshot(self, core: Core) -> None:
+    def _maybe_snapshot(self) -> None:
         cfg = self.config
         entries = self.applied_index - self.snapshot_index
         due = (
@@ -689,25 +717,67 @@ class Node:
         )
         if not due or (self._compaction is not None and not self._compaction.done()):
             return
-        self.snapshot_now(core)
+        self.snapshot_now()
 
-    def snapshot_now(self, core: Core | None = None) -> None:
-        """Takes a snapshot of the state machines at the applied index and compacts the log
-        (the file is written in a worker thread)."""
-        core = core or self._core
-        assert core is not None
-        assert self.loop is not None
+    def snapshot_now(self) -> None:
+        """Starts a snapshot of the state machines at the applied index; once taken (in a
+        worker thread), the log is compacted up to it (in another) and `snapshot_index` moves.
+        Meanwhile the node keeps its leadership and its log, and applies nothing."""
+        if not self._running or self.loop is None or self._snapshot_job is not None:
+            return
         if self.applied_index <= self.snapshot_index:
             return
-        data = self._snapshot_bytes()
-        snap = core.compact(self.applied_index, data)
-        self._last_snapshot_bytes = len(data)
-        self.snapshot_index = snap.index
-        self._bytes_since_snapshot = 0
-        log.info("node %d: snapshot at index %d", self.id, snap.index)
-        if self._wal is not None:
-            self._compaction = self.loop.run_in_executor(self._compactor, self._wal.compact, snap)
-            self._compaction.add_done_callback(self._compaction_done)
+        self._snapshot_job_index = self.applied_index
+        job = self.loop.run_in_executor(self._snapshotter, self._snapshot_bytes)
+        job.add_done_callback(lambda _job: self._wake.set())
+        self._snapshot_job = job
+
+    async def _settle_snapshot(self, core: Core) -> None:
+        """In the driver, between Readies: finishes a snapshot that was taken, or waits for it
+        when too many committed commands are waiting to be applied."""
+        job = self._snapshot_job
+        assert job is not None
+        if not job.done():
+            if self._apply_backlog_bytes <= MAX_APPLY_BACKLOG_BYTES:
+                return
+            await asyncio.wait([job])
+            if self._snapshot_job is not job:
+                return
+        self._finish_snapshot(core, compact=True)
+
+    def _finish_snapshot(self, core: Core, compact: bool) -> None:
+        """Records the snapshot just taken in the core (`compact`; only between Readies) and
+        the log, then applies the commands committed meanwhile."""
+        job = self._snapshot_job
+        assert job is not None
+        assert job.done()
+        self._snapshot_job = None
+        index = self._snapshot_job_index
+        error = None if job.cancelled() else job.exception()
+        if error is not None:
+            log.error("node %d: snapshot at index %d failed: %s", self.id, index, error)
+        elif compact and index > self.snapshot_index:
+            data = job.result()
+            try:
+                snap = core.compact(index, data)
+            except SenateError as e:
+                log.warning("node %d: snapshot at index %d not recorded: %s", self.id, index, e)
+            else:
+                self._last_snapshot_bytes = len(data)
+                self.snapshot_index = snap.index
+                self._bytes_since_snapshot = 0
+                log.info("node %d: snapshot at index %d", self.id, snap.index)
+                if self._wal is not None and self.loop is not None:
+                    self._compaction = self.loop.run_in_executor(
+                        self._compactor, self._wal.compact, snap
+                    )
+                    self._compaction.add_done_callback(self._compaction_done)
+        backlog, self._apply_backlog = self._apply_backlog, []
+        self._apply_backlog_bytes = 0
+        for payloads, last_index in backlog:
+            self._apply(payloads, last_index)
+        if backlog:
+            self._serve_reads()
 
     def _compaction_done(self, fut: asyncio.Future[None]) -> None:
         error = None if fut.cancelled() else fut.exception()

@@ -2,6 +2,7 @@
 //! connection), and the helpers `decode_batch`, `encode_command`, `count_replies`.
 
 use crate::errors::{config_error, kv_error};
+use crate::off_lock::bytes_filled_off_lock;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use senate_core::codec::resp::DEFAULT_MAX_BULK_BYTES;
@@ -37,10 +38,10 @@ impl KvStore {
         Ok(PyBytes::new(py, &replies))
     }
 
-    fn snapshot<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let store = &self.inner;
         let data = py.detach(|| kv::encode_snapshot(store));
-        PyBytes::new(py, &data)
+        bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(&data))
     }
 
     fn restore(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {

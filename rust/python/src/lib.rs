@@ -11,6 +11,7 @@ mod detect;
 mod errors;
 mod kv;
 mod node;
+mod off_lock;
 mod ready;
 mod sim;
 mod status;
@@ -31,6 +32,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sim::SimReport>()?;
     m.add_class::<sim::ThroughputReport>()?;
     m.add_function(wrap_pyfunction!(sim::run_sim, m)?)?;
+    m.add_function(wrap_pyfunction!(node::encode_snapshot_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(sim::run_throughput, m)?)?;
     m.add_class::<detect::PhiAccrualDetector>()?;
     m.add_class::<detect::HeartbeatDetector>()?;

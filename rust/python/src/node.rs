@@ -7,6 +7,7 @@ use crate::wal::Wal;
 use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyByteArray, PyBytes, PyList};
 use senate_core::{Config, MemNode, MemStorage, PersistMode, RaftError, ReadOnlyOption};
 
@@ -217,8 +218,9 @@ impl RaftNode {
         Status::from_core(self.inner.status())
     }
 
-    fn compact(&mut self, py: Python<'_>, index: u64, data: &[u8]) -> PyResult<Snapshot> {
-        let snapshot = self.inner.compact(index, Bytes::copy_from_slice(data)).map_err(|e| raft_error(py, e))?;
+    fn compact(&mut self, py: Python<'_>, index: u64, data: PyBackedBytes) -> PyResult<Snapshot> {
+        // The core keeps the caller's bytes object, not a copy: a snapshot may be large.
+        let snapshot = self.inner.compact(index, Bytes::from_owner(data)).map_err(|e| raft_error(py, e))?;
         Ok(Snapshot::new(snapshot))
     }
 
@@ -233,4 +235,15 @@ impl RaftNode {
         let status = self.inner.status();
         format!("RaftNode(id={}, role='{}', term={})", status.id, status.role.as_str(), status.term)
     }
+}
+
+/// The node runtime's snapshot envelope (see `_core.pyi`): a MessagePack array of `parts`,
+/// built with the interpreter lock released.
+#[pyfunction]
+pub fn encode_snapshot_envelope<'py>(py: Python<'py>, parts: Vec<PyBackedBytes>) -> PyResult<Bound<'py, PyBytes>> {
+    let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    let total = senate_core::codec::bin_array_bytes(&lens)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    let slices: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+    crate::off_lock::bytes_filled_off_lock(py, total, |out| senate_core::codec::write_bin_array(&slices, out))
 }

@@ -4,10 +4,13 @@
 //!
 //! The client protocol: RESP requests parsed and RESP2/RESP3 replies encoded (`resp`).
 //!
+//! The node's snapshot envelope: a MessagePack array of binary strings (`bin_array`).
+//!
 //! Decoding is safe against any input: it never panics, checks every stated length and count
 //! against the bytes actually present before allocating, refuses non-canonical encodings, and
 //! hands out entry and snapshot data as zero-copy slices of the received buffer.
 
+mod bin_array;
 mod error;
 mod frame;
 mod message;
@@ -15,6 +18,7 @@ mod reader;
 pub mod resp;
 mod varint;
 
+pub use bin_array::{bin_array_bytes, encode_bin_array, write_bin_array, BinArrayTooLarge, MAX_BIN_ARRAY_LEN};
 pub use error::DecodeError;
 pub use frame::{
     decode_all, decode_message, encode_message, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FRAME_VERSION,

@@ -1,0 +1,177 @@
+//! A MessagePack array of binary strings, written the way `msgpack.packb(list_of_bytes)` writes
+//! it (the smallest header that fits each length). The node runtime's snapshot is such an
+//! array, one element per state machine; building it here lets a large snapshot be copied
+//! once, off the interpreter lock, instead of through `msgpack.packb`.
+//!
+//! ```text
+//! array header  0x90|n (n < 16) | 0xdc u16 BE | 0xdd u32 BE
+//! each element  0xc4 u8 len | 0xc5 u16 BE len | 0xc6 u32 BE len, then the bytes
+//! ```
+
+use thiserror::Error;
+
+/// The largest element or element count MessagePack can state (`u32::MAX`).
+pub const MAX_BIN_ARRAY_LEN: usize = u32::MAX as usize;
+
+/// An element or the element count is beyond what MessagePack can state.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{what} of {len} is above MessagePack's limit of {MAX_BIN_ARRAY_LEN}")]
+pub struct BinArrayTooLarge {
+    pub what: &'static str,
+    pub len: usize,
+}
+
+fn array_header_bytes(count: usize) -> usize {
+    match count {
+        0..16 => 1,
+        16..=0xffff => 3,
+        _ => 5,
+    }
+}
+
+fn bin_header_bytes(len: usize) -> usize {
+    match len {
+        0..=0xff => 2,
+        0x100..=0xffff => 3,
+        _ => 5,
+    }
+}
+
+/// Bytes of the encoding of `lens.len()` elements of these lengths, or the first length
+/// MessagePack cannot state.
+pub fn bin_array_bytes(lens: &[usize]) -> Result<usize, BinArrayTooLarge> {
+    if lens.len() > MAX_BIN_ARRAY_LEN {
+        return Err(BinArrayTooLarge { what: "element count", len: lens.len() });
+    }
+    let mut total = array_header_bytes(lens.len());
+    for &len in lens {
+        if len > MAX_BIN_ARRAY_LEN {
+            return Err(BinArrayTooLarge { what: "element length", len });
+        }
+        total += bin_header_bytes(len) + len;
+    }
+    Ok(total)
+}
+
+/// Writes the array of `parts` into `out`, which must be exactly `bin_array_bytes` long (the
+/// caller sized it with that, and it checked the lengths).
+///
+/// # Panics
+/// If `out` has another length, or a length is beyond MessagePack's limit.
+pub fn write_bin_array(parts: &[&[u8]], out: &mut [u8]) {
+    let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    let total = bin_array_bytes(&lens).expect("write_bin_array: lengths checked by the caller");
+    assert_eq!(out.len(), total, "write_bin_array: output sized by bin_array_bytes");
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        out[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    match parts.len() {
+        n @ 0..16 => put(&[0x90 | n as u8]),
+        n @ 16..=0xffff => {
+            put(&[0xdc]);
+            put(&(n as u16).to_be_bytes());
+        }
+        n => {
+            put(&[0xdd]);
+            put(&(n as u32).to_be_bytes());
+        }
+    }
+    for part in parts {
+        match part.len() {
+            len @ 0..=0xff => put(&[0xc4, len as u8]),
+            len @ 0x100..=0xffff => {
+                put(&[0xc5]);
+                put(&(len as u16).to_be_bytes());
+            }
+            len => {
+                put(&[0xc6]);
+                put(&(len as u32).to_be_bytes());
+            }
+        }
+        put(part);
+    }
+}
+
+/// The array of `parts` as a new vector.
+pub fn encode_bin_array(parts: &[&[u8]]) -> Result<Vec<u8>, BinArrayTooLarge> {
+    let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    let mut out = vec![0; bin_array_bytes(&lens)?];
+    write_bin_array(parts, &mut out);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A reader of exactly this subset of MessagePack, for the round trip.
+    fn decode(mut buf: &[u8]) -> Vec<Vec<u8>> {
+        fn take<'a>(buf: &mut &'a [u8], n: usize) -> &'a [u8] {
+            let (head, rest) = buf.split_at(n);
+            *buf = rest;
+            head
+        }
+        fn uint(bytes: &[u8]) -> usize {
+            bytes.iter().fold(0, |acc, &b| (acc << 8) | b as usize)
+        }
+        let tag = take(&mut buf, 1)[0];
+        let count = match tag {
+            0x90..=0x9f => (tag & 0x0f) as usize,
+            0xdc => uint(take(&mut buf, 2)),
+            0xdd => uint(take(&mut buf, 4)),
+            _ => panic!("not an array: {tag:#x}"),
+        };
+        let mut parts = Vec::new();
+        for _ in 0..count {
+            let len = match take(&mut buf, 1)[0] {
+                0xc4 => uint(take(&mut buf, 1)),
+                0xc5 => uint(take(&mut buf, 2)),
+                0xc6 => uint(take(&mut buf, 4)),
+                other => panic!("not a bin: {other:#x}"),
+            };
+            parts.push(take(&mut buf, len).to_vec());
+        }
+        assert!(buf.is_empty(), "trailing bytes");
+        parts
+    }
+
+    #[test]
+    fn headers_are_the_smallest_that_fit() {
+        assert_eq!(encode_bin_array(&[]).unwrap(), [0x90]);
+        assert_eq!(encode_bin_array(&[b"ab"]).unwrap(), [0x91, 0xc4, 2, b'a', b'b']);
+        let medium = vec![1; 300];
+        assert_eq!(encode_bin_array(&[&medium]).unwrap()[..4], [0x91, 0xc5, 0x01, 0x2c]);
+        let large = vec![2; 70_000];
+        assert_eq!(encode_bin_array(&[&large]).unwrap()[..6], [0x91, 0xc6, 0, 1, 0x11, 0x70]);
+        let many: Vec<&[u8]> = vec![b""; 20];
+        assert_eq!(encode_bin_array(&many).unwrap()[..3], [0xdc, 0, 20]);
+    }
+
+    #[test]
+    fn lengths_beyond_messagepack_are_refused() {
+        let too_long = MAX_BIN_ARRAY_LEN + 1;
+        assert_eq!(bin_array_bytes(&[1, too_long]), Err(BinArrayTooLarge { what: "element length", len: too_long }));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn round_trips(parts in proptest::collection::vec(
+            prop_oneof![
+                9 => proptest::collection::vec(any::<u8>(), 0..300),
+                1 => proptest::collection::vec(Just(7u8), 65_530..65_540),
+            ],
+            0..20,
+        )) {
+            let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let encoded = encode_bin_array(&slices).unwrap();
+            let lens: Vec<usize> = parts.iter().map(Vec::len).collect();
+            prop_assert_eq!(encoded.len(), bin_array_bytes(&lens).unwrap());
+            prop_assert_eq!(decode(&encoded), parts);
+        }
+    }
+}
