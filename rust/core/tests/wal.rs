@@ -123,6 +123,31 @@ fn entry_record_bytes(entry: &Entry) -> u64 {
     (RECORD_HEADER_BYTES + ENTRY_FIELDS_BYTES + entry.data.len()) as u64
 }
 
+/// The entries of `batch`, written from byte `start` on, whose records end at or before `cut`.
+fn entries_wholly_before(batch: &[Entry], start: u64, cut: u64) -> Vec<Entry> {
+    let mut end = start;
+    batch
+        .iter()
+        .take_while(|e| {
+            end += entry_record_bytes(e);
+            end <= cut
+        })
+        .cloned()
+        .collect()
+}
+
+/// Opens the crashed copy in `dir`, checks it recovered `expected`, then checks that a write
+/// after the recovery is recovered too.
+fn recovers_then_takes_a_write(dir: &Path, options: &WalOptions, mut expected: Model, what: &str) {
+    let (mut wal, recovered) = open(dir, options);
+    assert_eq!(recovered, expected.expected(), "{what}");
+    let next = expected.last_index() + 1;
+    wal.write(None, &[ent(next, 3)], Some(hs(3, 3, 1))).unwrap();
+    expected.write(None, &[ent(next, 3)], Some(hs(3, 3, 1)));
+    drop(wal);
+    assert_eq!(reopened(dir, options), expected.expected(), "{what}, then a write");
+}
+
 /// A record header with a valid header checksum stating `payload_bytes`, per the documented
 /// layout; the body checksum and type are arbitrary.
 fn crafted_header(payload_bytes: u64) -> Vec<u8> {
@@ -413,25 +438,12 @@ fn a_cut_at_every_byte_of_the_last_write_recovers_every_acknowledged_batch() {
         std::fs::OpenOptions::new().write(true).open(&cut_segment).unwrap().set_len(cut).unwrap();
         // The entry records wholly before the cut survive; the hard state is the last record.
         let mut expected = acknowledged.clone();
-        let mut end = before_bytes;
-        let whole: Vec<Entry> = last_batch
-            .iter()
-            .take_while(|e| {
-                end += entry_record_bytes(e);
-                end <= cut
-            })
-            .cloned()
-            .collect();
-        expected.write(None, &whole, None);
-        let (mut wal, recovered) = open(copy.path(), &options);
+        expected.write(None, &entries_wholly_before(&last_batch, before_bytes, cut), None);
+        let (wal, recovered) = open(copy.path(), &options);
+        drop(wal);
         assert_eq!(recovered, expected.expected(), "cut at {cut}");
         assert!(std::fs::metadata(&cut_segment).unwrap().len() <= cut, "torn tail truncated");
-        // The log takes writes after the cut and recovers them.
-        let next = expected.last_index() + 1;
-        wal.write(None, &[ent(next, 3)], Some(hs(3, 3, 1))).unwrap();
-        expected.write(None, &[ent(next, 3)], Some(hs(3, 3, 1)));
-        drop(wal);
-        assert_eq!(reopened(copy.path(), &options), expected.expected(), "cut at {cut}, then a write");
+        recovers_then_takes_a_write(copy.path(), &options, expected, &format!("cut at {cut}"));
     }
 }
 
@@ -538,25 +550,10 @@ fn a_crash_at_every_byte_of_the_last_write_into_a_preallocated_segment_loses_not
         // A record whose own last bytes are zeros survives a crash inside them whole.
         let wholly_written = after[cut..after_bytes].iter().all(|&b| b == 0);
         let mut expected = if wholly_written { model.clone() } else { acknowledged.clone() };
-        let mut end = before_bytes as u64;
-        let whole: Vec<Entry> = last_batch
-            .iter()
-            .take_while(|e| {
-                end += entry_record_bytes(e);
-                end <= cut as u64
-            })
-            .cloned()
-            .collect();
         if !wholly_written {
-            expected.write(None, &whole, None);
+            expected.write(None, &entries_wholly_before(&last_batch, before_bytes as u64, cut as u64), None);
         }
-        let (mut wal, recovered) = open(copy.path(), &options);
-        assert_eq!(recovered, expected.expected(), "crash at {cut}");
-        let next = expected.last_index() + 1;
-        wal.write(None, &[ent(next, 3)], Some(hs(3, 3, 1))).unwrap();
-        expected.write(None, &[ent(next, 3)], Some(hs(3, 3, 1)));
-        drop(wal);
-        assert_eq!(reopened(copy.path(), &options), expected.expected(), "crash at {cut}, then a write");
+        recovers_then_takes_a_write(copy.path(), &options, expected, &format!("crash at {cut}"));
     }
 }
 

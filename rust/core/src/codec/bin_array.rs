@@ -67,30 +67,37 @@ pub fn write_bin_array(parts: &[&[u8]], out: &mut [u8]) {
         out[at..at + bytes.len()].copy_from_slice(bytes);
         at += bytes.len();
     };
-    match parts.len() {
-        n @ 0..16 => put(&[0x90 | n as u8]),
-        n @ 16..=0xffff => {
-            put(&[0xdc]);
-            put(&(n as u16).to_be_bytes());
-        }
-        n => {
-            put(&[0xdd]);
-            put(&(n as u32).to_be_bytes());
-        }
-    }
+    let array_tags = HeaderTags { small: Some(0x90), u8: None, u16: 0xdc, u32: 0xdd };
+    put_header(&mut put, &array_tags, parts.len());
+    let bin_tags = HeaderTags { small: None, u8: Some(0xc4), u16: 0xc5, u32: 0xc6 };
     for part in parts {
-        match part.len() {
-            len @ 0..=0xff => put(&[0xc4, len as u8]),
-            len @ 0x100..=0xffff => {
-                put(&[0xc5]);
-                put(&(len as u16).to_be_bytes());
-            }
-            len => {
-                put(&[0xc6]);
-                put(&(len as u32).to_be_bytes());
-            }
-        }
+        put_header(&mut put, &bin_tags, part.len());
         put(part);
+    }
+}
+
+/// The type bytes of one MessagePack family: `small` holds a length below 16 in its low bits
+/// (fixarray); the others are followed by the length as u8, u16 or u32 big-endian.
+struct HeaderTags {
+    small: Option<u8>,
+    u8: Option<u8>,
+    u16: u8,
+    u32: u8,
+}
+
+/// Writes the smallest header of `tags` that states `len` (checked to fit a u32).
+fn put_header(put: &mut impl FnMut(&[u8]), tags: &HeaderTags, len: usize) {
+    match (tags.small, tags.u8) {
+        (Some(small), _) if len < 16 => put(&[small | len as u8]),
+        (_, Some(tag)) if len <= 0xff => put(&[tag, len as u8]),
+        _ if len <= 0xffff => {
+            put(&[tags.u16]);
+            put(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            put(&[tags.u32]);
+            put(&(len as u32).to_be_bytes());
+        }
     }
 }
 
