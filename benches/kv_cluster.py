@@ -60,8 +60,13 @@ def redis_benchmark(
     args = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test]
     args += ["-c", str(clients), "-P", str(pipeline), "-n", str(requests)]
     args += ["-r", str(keyspace), "-d", "100", "--csv"]
-    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=600).stdout
-    rows = list(csv.DictReader(io.StringIO(out)))
+    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
+    if done.returncode != 0:  # an error reply (redis-benchmark stops at the first)
+        raise RuntimeError(
+            f"{' '.join(args)} against {target} exited {done.returncode}: "
+            f"{done.stderr[-2000:]} {done.stdout[-2000:]}"
+        )
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
     row = rows[0]
     return Run(
         target=target,
