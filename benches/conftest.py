@@ -8,6 +8,9 @@ import pytest
 
 #: group -> benchmark name -> median seconds, filled by `record_median`.
 MEDIANS: dict[str, dict[str, float]] = {}
+#: Balancer name -> median over rounds of (time of `pick()` calls / time of as many no-op
+#: calls), the two timed back to back in each round: see `paired_ratio`.
+PICK_RATIOS: dict[str, float] = {}
 
 
 def _record_median(group: str, name: str, benchmark: object) -> None:
@@ -15,6 +18,12 @@ def _record_median(group: str, name: str, benchmark: object) -> None:
     if stats is None:  # benchmarks disabled: the function ran once, untimed
         return
     MEDIANS.setdefault(group, {})[name] = stats.stats.median
+
+
+@pytest.fixture
+def record_pick_ratio() -> Callable[[str, float], None]:
+    """`record_pick_ratio(balancer_name, ratio)` keeps a paired pick/no-op ratio."""
+    return PICK_RATIOS.__setitem__
 
 
 @pytest.fixture
@@ -51,7 +60,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "balance-pick (10 backends)")
         for name, median in picks.items():
             if name != "noop":
-                ratio = median / picks["noop"]
+                ratio = PICK_RATIOS.get(name, median / picks["noop"])
                 terminalreporter.write_line(f"{name:16} {median * 1e9:7.1f} ns  {ratio:.2f}x no-op")
     lookups = MEDIANS.get("balance-lookup", {})
     if "uhashring" in lookups:
