@@ -256,6 +256,35 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
     asyncio.run(main())
 
 
+class FailingSnapshots(Register):
+    def __init__(self) -> None:
+        super().__init__()
+        self._attempts = 0
+
+    def snapshot(self) -> bytes:
+        self._attempts += 1
+        raise RuntimeError("cannot snapshot")
+
+
+def test_a_failing_snapshot_is_logged_and_retried_later_while_calls_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        async with cluster(tmp_path, FailingSnapshots, snapshot_entries=10) as (nodes, regs):
+            leader = next(n for n in nodes if n.role == "leader")
+            reg = regs[nodes.index(leader)]
+            for k in range(35):
+                assert await reg.put(k) == k + 1
+            await until("the followers", lambda: all(len(r.history) == 35 for r in regs))
+            # Every node applied 36 entries (with the leader's no-op): at most one attempt
+            # per 10 of them, not one per Ready.
+            assert all(1 <= r._attempts <= 4 for r in regs), [r._attempts for r in regs]
+            assert all(n.snapshot_index == 0 for n in nodes)
+            assert "cannot snapshot" in caplog.text
+
+    asyncio.run(main())
+
+
 def test_the_snapshot_envelope_is_msgpack_of_the_parts() -> None:
     import msgpack
     from hypothesis import given

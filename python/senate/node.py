@@ -223,6 +223,9 @@ class Node:
         self._snapshot_job_index = 0
         self._apply_backlog: list[tuple[list[bytes], int]] = []
         self._apply_backlog_bytes = 0
+        #: After a failed snapshot, the next automatic one waits for this applied index, so a
+        #: state machine whose `snapshot()` keeps failing is not retried after every Ready.
+        self._next_snapshot_index = 0
         self.role = "follower"
         self.leader: int | None = None
         self.fatal_error: BaseException | None = None
@@ -717,6 +720,8 @@ class Node:
         )
         if not due or (self._compaction is not None and not self._compaction.done()):
             return
+        if self.applied_index < self._next_snapshot_index:
+            return
         self.snapshot_now()
 
     def snapshot_now(self) -> None:
@@ -756,6 +761,7 @@ class Node:
         error = None if job.cancelled() else job.exception()
         if error is not None:
             log.error("node %d: snapshot at index %d failed: %s", self.id, index, error)
+            self._next_snapshot_index = index + self.config.snapshot_entries
         elif compact and index > self.snapshot_index:
             data = job.result()
             try:
