@@ -433,14 +433,13 @@ class Node:
             while self._running:
                 await self._wake.wait()
                 self._wake.clear()
-                if self._snapshot_job is not None:
-                    await self._settle_snapshot(core)
-                self._take_input(core)
-                while self._running and core.has_ready():
-                    await self._handle_ready(core)
+                while self._running:
                     if self._snapshot_job is not None:
                         await self._settle_snapshot(core)
                     self._take_input(core)
+                    if not core.has_ready():
+                        break
+                    await self._handle_ready(core)
         except Exception as e:
             # A durable log that cannot write (disk full, I/O error) stops the node: serving
             # on would acknowledge what is not durable.
