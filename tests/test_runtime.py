@@ -22,6 +22,7 @@ from senate import (
     Node,
     NodeThread,
     Overloaded,
+    RaftNode,
     ReplCounter,
     ReplDict,
     ReplLock,
@@ -102,11 +103,23 @@ def test_config_errors_name_the_field() -> None:
             id=1, peers={1: "127.0.0.1:7000"}, election_timeout_ticks=2, heartbeat_interval_ticks=2
         )
     assert e.value.field == "heartbeat_interval_ticks"
+    for bad in (0, senate._core.MAX_READIES_IN_FLIGHT + 1):
+        with pytest.raises(ConfigError) as e:
+            senate.NodeConfig(id=1, peers={1: "127.0.0.1:7000"}, max_writes_in_flight=bad)
+        assert e.value.field == "max_writes_in_flight"
 
 
-def test_replicated_calls_from_every_node_reads_and_errors(tmp_path: Path) -> None:
+#: One write in flight (the default), and pipelined Readies.
+WRITES_IN_FLIGHT = [1, 8]
+
+
+@pytest.mark.parametrize("writes_in_flight", WRITES_IN_FLIGHT)
+def test_replicated_calls_from_every_node_reads_and_errors(
+    tmp_path: Path, writes_in_flight: int
+) -> None:
     async def main() -> None:
-        async with cluster(tmp_path, Register) as (nodes, regs):
+        options = {"max_writes_in_flight": writes_in_flight}
+        async with cluster(tmp_path, Register, **options) as (nodes, regs):
             for i, reg in enumerate(regs):
                 assert await reg.put(f"from {i + 1}") == i + 1
             # Every node applied every command, in the same order.
@@ -131,19 +144,29 @@ def test_replicated_calls_from_every_node_reads_and_errors(tmp_path: Path) -> No
     asyncio.run(main())
 
 
-def test_restart_recovers_state_from_the_durable_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writes_in_flight", WRITES_IN_FLIGHT)
+def test_restart_recovers_state_from_the_durable_log(tmp_path: Path, writes_in_flight: int) -> None:
     async def main() -> None:
         peers = peers_of(free_ports(3))
         regs = [Register() for _ in range(3)]
 
         def make_node(i: int) -> Node:
-            return Node(regs[i], id=i + 1, peers=peers, data_dir=str(tmp_path / str(i + 1)))
+            data_dir = str(tmp_path / str(i + 1))
+            return Node(
+                regs[i],
+                id=i + 1,
+                peers=peers,
+                data_dir=data_dir,
+                max_writes_in_flight=writes_in_flight,
+            )
 
         nodes = [make_node(i) for i in range(3)]
         for node in nodes:
             await node.start()
-        for k in range(50):
+        # Sequential calls, then many in flight (pipelined Readies write them in groups).
+        for k in range(25):
             await regs[0].put(k)
+        await asyncio.gather(*(regs[0].put(k) for k in range(25, 50)))
         await until("all applied", lambda: all(len(r.history) == 50 for r in regs))
         for node in nodes:
             await node.stop()
@@ -162,9 +185,13 @@ def test_restart_recovers_state_from_the_durable_log(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_snapshots_compact_the_log_and_rebuild_on_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writes_in_flight", WRITES_IN_FLIGHT)
+def test_snapshots_compact_the_log_and_rebuild_on_restart(
+    tmp_path: Path, writes_in_flight: int
+) -> None:
     async def main() -> None:
-        async with cluster(tmp_path, Register, snapshot_entries=20) as (nodes, regs):
+        options = {"snapshot_entries": 20, "max_writes_in_flight": writes_in_flight}
+        async with cluster(tmp_path, Register, **options) as (nodes, regs):
             for k in range(100):
                 await regs[0].put(k)
             await until("a snapshot", lambda: all(n.snapshot_index >= 20 for n in nodes))
@@ -407,3 +434,57 @@ def test_a_corrupt_log_is_refused_with_file_and_offset(tmp_path: Path) -> None:
     assert str(segment.name) in str(e.value.path)
     assert e.value.offset is not None
     assert 0 < e.value.offset <= middle
+
+
+def test_readies_over_a_log_are_pipelined_and_advanced_in_order(tmp_path: Path) -> None:
+    wal = Wal(tmp_path)
+    node = RaftNode(1, [1], wal=wal)
+    node.campaign()
+    first = node.ready()  # the new term, the vote and the leader's no-op entry
+    assert first is not None
+    assert first.must_sync
+    node.propose(b"a")
+    second = node.ready()  # taken while the first is not durable
+    assert second is not None
+    assert second.first_persist_index == 2
+    assert second.committed_index is None, "nothing is durable yet, so nothing is handed out"
+    wal.write(first)
+    node.advance()  # the oldest: the leader counts its no-op entry, which commits alone
+    third = node.ready()
+    assert third is not None
+    assert third.committed_data == [b""]
+    wal.write(second)
+    node.advance()
+    node.advance()
+    fourth = node.ready()
+    assert fourth is not None
+    assert fourth.committed_data == [b"a"]
+    node.advance()
+    # At most MAX_READIES_IN_FLIGHT not advanced; nothing is lost past the limit.
+    for k in range(senate._core.MAX_READIES_IN_FLIGHT):
+        node.propose(b"%d" % k)
+        rd = node.ready()
+        assert rd is not None
+        wal.write(rd)
+    node.propose(b"last")
+    with pytest.raises(senate.ReadyNotAdvanced):
+        node.ready()
+    for _ in range(senate._core.MAX_READIES_IN_FLIGHT):
+        node.advance()
+    applied: list[bytes] = []
+    while (rd := node.ready()) is not None:
+        wal.write(rd)
+        applied += rd.committed_data
+        node.advance()
+    expected = [b"%d" % k for k in range(senate._core.MAX_READIES_IN_FLIGHT)] + [b"last"]
+    assert applied == expected
+    wal.close()
+
+
+def test_a_node_without_a_log_takes_one_ready_at_a_time() -> None:
+    node = RaftNode(1, [1])
+    node.campaign()
+    assert node.ready() is not None
+    with pytest.raises(senate.ReadyNotAdvanced):
+        node.ready()
+    node.advance()

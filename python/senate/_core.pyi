@@ -11,6 +11,8 @@ from typing import final
 from senate.balance import Request
 
 __version__: str
+#: Readies a node over a durable log may hand out before they are advanced, at most.
+MAX_READIES_IN_FLIGHT: int
 __all__ = [
     "GROUP_CLOSE",
     "GROUP_LOG",
@@ -18,6 +20,7 @@ __all__ = [
     "GROUP_READ",
     "GROUP_REPLY",
     "GROUP_STALE_READ",
+    "MAX_READIES_IN_FLIGHT",
     "BoundedLoadHash",
     "Compacted",
     "ConfigError",
@@ -111,7 +114,7 @@ class InvalidMessage(SenateError):
     problem: str | None
 
 class ReadyNotAdvanced(SenateError):
-    """`ready()` was called again before `advance()` acknowledged the previous Ready."""
+    """`ready()` was called with as many Readies not yet advanced as the node allows."""
 
 class StorageError(SenateError):
     """The log storage could not serve a request."""
@@ -392,10 +395,15 @@ class RaftNode:
         """Starts an election now."""
     def has_ready(self) -> bool: ...
     def ready(self) -> Ready | None:
-        """Takes the next `Ready`, or `None` when there is nothing to do. Raises
-        `ReadyNotAdvanced` if the previous `Ready` was not advanced."""
+        """Takes the next `Ready`, or `None` when there is nothing to do.
+
+        Over a durable log (`wal=`), Readies may be pipelined: the next may be taken before
+        the earlier ones are durable, up to `MAX_READIES_IN_FLIGHT` not yet advanced; their
+        committed entries are durable already, so apply them at once. Without a log, one at a
+        time. Raises `ReadyNotAdvanced` past the limit."""
     def advance(self) -> None:
-        """Tells the node that the last `Ready` was fully handled."""
+        """Tells the node that the oldest `Ready` not yet advanced was fully handled: its
+        write is durable and its `persisted_messages` were sent."""
     def status(self) -> Status: ...
     def compact(self, index: int, data: bytes) -> Snapshot:
         """Records an application snapshot `data` at applied `index`; drops the log up to it.

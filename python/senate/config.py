@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from senate._core import ConfigError
+from senate._core import MAX_READIES_IN_FLIGHT, ConfigError
 from senate.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
 
 if sys.version_info >= (3, 11):
@@ -88,6 +88,11 @@ class NodeConfig:
     max_pending_calls: int = 100_000
     #: Proposals in one Ready's batch, at most (the rest go in the next one).
     max_batch_proposals: int = 4096
+    #: Readies whose log writes may be in flight at once, in [1, 64]: with more than one, the
+    #: node takes the next Ready while the disk works (the writer thread writes the ones that
+    #: queued up with one fsync), and a leader counts acknowledgements that arrive meanwhile.
+    #: With 1, each Ready waits for its write (input arriving meanwhile is batched instead).
+    max_writes_in_flight: int = 1
     max_send_buffer_bytes: int = 64 * 1024 * 1024
     max_inbound_buffer_bytes: int = 8 * 1024 * 1024
     seed: int | None = None
@@ -122,12 +127,18 @@ class NodeConfig:
             "call_timeout_s": self.call_timeout_s,
             "max_pending_calls": self.max_pending_calls,
             "max_batch_proposals": self.max_batch_proposals,
+            "max_writes_in_flight": self.max_writes_in_flight,
             "max_send_buffer_bytes": self.max_send_buffer_bytes,
             "max_inbound_buffer_bytes": self.max_inbound_buffer_bytes,
         }
         for name, value in positive.items():
             if not value > 0:
                 raise config_error(name, f"must be positive, got {value}")
+        if self.max_writes_in_flight > MAX_READIES_IN_FLIGHT:
+            raise config_error(
+                "max_writes_in_flight",
+                f"must be at most {MAX_READIES_IN_FLIGHT}, got {self.max_writes_in_flight}",
+            )
         if self.heartbeat_interval_ticks >= self.election_timeout_ticks:
             raise config_error(
                 "heartbeat_interval_ticks",
@@ -201,6 +212,7 @@ FILE_NODE_FIELDS: dict[str, type] = {
     "call_timeout_s": float,
     "max_pending_calls": int,
     "max_batch_proposals": int,
+    "max_writes_in_flight": int,
     "max_send_buffer_bytes": int,
     "max_inbound_buffer_bytes": int,
 }

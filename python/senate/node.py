@@ -4,8 +4,11 @@ apply, advance.
 Exactly one task (the driver) calls into the core. Everything else (the peer connections,
 the ticker, callers of `propose` and `read_barrier`) leaves input in bounded places and wakes
 the driver, which takes it all in one go, so input arriving while a Ready is being persisted
-is batched into the next Ready. Persistence (write + fsync) runs in a worker thread with the
-GIL released; the loop keeps serving meanwhile.
+is batched into the next Ready. Persistence (write + fsync) runs in a writer thread with the
+GIL released; the loop keeps serving meanwhile. Readies are pipelined: up to
+`max_writes_in_flight` may be writing at once (the writer thread writes those that queued up
+with one fsync), each advanced in order once durable, so a leader counts the acknowledgements
+that arrive while its own write is in progress.
 
 The runtime speaks to the core through `Core` (tick, step_stream, propose_batch, read_index,
 ready, advance, status), so any core offering it (Raft today) can be driven.
@@ -20,6 +23,7 @@ import logging
 import os
 import struct
 import time
+from collections import deque
 from collections.abc import Awaitable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -182,8 +186,17 @@ class Node:
         self._wal: Wal | None = None
         #: Makes Readies durable in its own thread; wakes the loop through a pipe.
         self._writer: WalWriter | None = None
-        #: Writes in the writer thread: id -> (done when durable, messages to send then).
-        self._writes: dict[int, tuple[asyncio.Future[None], list[tuple[int, bytes]]]] = {}
+        #: The Readies taken and not yet advanced, oldest first: (write id, or None for one
+        #: that wrote nothing, messages to send once it is durable, time its write started).
+        #: Those with a write id number at most `config.max_writes_in_flight`.
+        self._unadvanced: deque[tuple[int | None, list[tuple[int, bytes]], float]] = deque()
+        self._writes_in_flight = 0
+        #: Readies at the front of `_unadvanced` that became durable (their messages were
+        #: sent); the driver advances the core past them.
+        self._advance_due = 0
+        #: Done when `_unadvanced` empties (the driver waits on it before restoring a snapshot).
+        self._drained: asyncio.Future[None] | None = None
+        self._write_error: BaseException | None = None
         self._transport: Transport | None = None
         self._driver: asyncio.Task[None] | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -433,11 +446,14 @@ class Node:
             while self._running:
                 await self._wake.wait()
                 self._wake.clear()
+                limit = self.config.max_writes_in_flight
                 while self._running:
                     if self._snapshot_job is not None:
                         await self._settle_snapshot(core)
                     self._take_input(core)
-                    if not core.has_ready():
+                    # At the limit, the next Ready waits for a write to finish (which wakes
+                    # the driver); input arriving meanwhile is batched into it.
+                    if self._writes_in_flight >= limit or not core.has_ready():
                         break
                     await self._handle_ready(core)
         except Exception as e:
@@ -450,6 +466,11 @@ class Node:
             raise
 
     def _take_input(self, core: Core) -> None:
+        if self._write_error is not None:
+            raise self._write_error
+        while self._advance_due:
+            self._advance_due -= 1
+            core.advance()
         if self._inbound:
             conns = list(self._inbound.values())
             self._inbound.clear()
@@ -552,33 +573,33 @@ class Node:
             self.role, self.leader = role, leader
         self._send(core, rd.messages)
         last = rd.committed_index
-        committed = rd.committed_data if last is not None else []
-        snapshot = rd.snapshot
-        # Committed entries that an earlier Ready made durable here are applied (and their
-        # callers answered) while this Ready's own write is in flight; an entry this Ready
-        # persists may only be applied once the write is durable.
-        first_new = rd.first_persist_index
-        applied_early = (
-            last is not None and snapshot is None and (first_new is None or last < first_new)
-        )
-        if applied_early:
-            assert last is not None
+        committed: list[bytes] = []
+        if last is not None:
+            # Durable here already: over a log the core hands out only entries whose writes
+            # completed, so they are applied (and their callers answered) at once, while
+            # this Ready's own write is in flight.
+            committed = rd.committed_data
             self._apply(committed, last)
-            self._serve_read_states(rd)
         # A Ready that only moved the commit index (`must_persist` but not `must_sync`) is not
         # written at all: the commit index is volatile state (Raft paper, figure 2); after a
         # restart the leader tells it again, and the log still holds every entry it covers.
-        persist_s = None
-        if rd.must_sync and self._wal is not None:
-            started = time.perf_counter()
-            # The write's completion sends `persisted_messages` (acknowledgements, votes) at
-            # once, a loop iteration before this task resumes.
-            await self._submit_write(rd, rd.persisted_messages)
-            persist_s = time.perf_counter() - started
+        write_id = None
+        if rd.must_sync and self._writer is not None:
+            write_id = self._writer.submit(rd)
+        persisted_messages = rd.persisted_messages
+        if write_id is None and not self._unadvanced:
+            self._send(core, persisted_messages)
+            core.advance()
         else:
-            self._send(core, rd.persisted_messages)
+            # Its messages promise what it and the Readies before it write: they leave, and
+            # the core is advanced past it, once those writes are durable.
+            self._unadvanced.append((write_id, persisted_messages, time.perf_counter()))
+            if write_id is not None:
+                self._writes_in_flight += 1
+        snapshot = rd.snapshot
         if snapshot is not None:
             index, _term, data = snapshot
+            await self._wait_all_durable(core)
             if self._snapshot_job is not None:
                 # The leader's snapshot replaces the state: the one being taken is dropped.
                 await asyncio.wait([self._snapshot_job])
@@ -588,14 +609,25 @@ class Node:
             self._bytes_since_snapshot = 0
             self._last_snapshot_bytes = len(data)
             log.info("node %d: restored a snapshot at index %d", self.id, index)
-        if last is not None and not applied_early:
-            self._apply(committed, last)
-        core.advance()
         if self.metrics is not None:
-            self._record_ready(self.metrics, rd, len(committed), persist_s)
-        if not applied_early:
-            self._serve_read_states(rd)
+            self._record_ready(self.metrics, rd, len(committed))
+        self._serve_read_states(rd)
         self._maybe_snapshot()
+
+    async def _wait_all_durable(self, core: Core) -> None:
+        """Waits until every Ready taken is durable and advances the core past them."""
+        if self._unadvanced and self._write_error is None:
+            assert self.loop is not None
+            self._drained = self.loop.create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
+        if self._write_error is not None:
+            raise self._write_error
+        while self._advance_due:
+            self._advance_due -= 1
+            core.advance()
 
     def _serve_read_states(self, rd: Ready) -> None:
         read_states = rd.read_states
@@ -604,45 +636,41 @@ class Node:
         if self._reads_confirmed:
             self._serve_reads()
 
-    def _record_ready(
-        self, metrics: NodeMetrics, rd: Ready, entries: int, persist_s: float | None
-    ) -> None:
+    def _record_ready(self, metrics: NodeMetrics, rd: Ready, entries: int) -> None:
         hard_state = rd.hard_state
         if hard_state is not None:
             self._metrics_term, _vote, self._metrics_commit = hard_state
         metrics.on_ready(entries, self._metrics_term, self._metrics_commit, self.applied_index)
-        if persist_s is not None:
-            metrics.on_persisted(persist_s)
-
-    def _submit_write(self, rd: Ready, then_send: list[tuple[int, bytes]]) -> asyncio.Future[None]:
-        """Hands the Ready's persistence to the writer thread; once it is durable, `then_send`
-        goes out and the future is done."""
-        assert self._writer is not None
-        assert self.loop is not None
-        fut: asyncio.Future[None] = self.loop.create_future()
-        write_id = self._writer.submit(rd)
-        if write_id is None:
-            assert self._core is not None
-            self._send(self._core, then_send)
-            fut.set_result(None)
-        else:
-            self._writes[write_id] = (fut, then_send)
-        return fut
 
     def _on_writes_done(self, wake_fd: int) -> None:
+        """The writer thread finished writes (in submission order): the Readies up to each
+        are durable, so their messages leave now; the driver advances the core past them."""
         assert self._writer is not None
         with contextlib.suppress(BlockingIOError):
             os.read(wake_fd, 4096)
+        now = time.perf_counter()
+        unadvanced = self._unadvanced
         for write_id, error in self._writer.completed():
-            fut, then_send = self._writes.pop(write_id, (None, []))
-            if fut is None or fut.done():
-                continue
-            if error is None:
+            if error is not None:
+                # The log failed: nothing after this write is durable either.
+                self._write_error = self._write_error or error
+                break
+            while unadvanced:
+                queued_id, then_send, started = unadvanced[0]
+                if queued_id is not None and queued_id > write_id:
+                    break
+                unadvanced.popleft()
                 if then_send and self._core is not None:
                     self._send(self._core, then_send)
-                fut.set_result(None)
-            else:
-                fut.set_exception(error)
+                if queued_id is not None:
+                    self._writes_in_flight -= 1
+                    if self.metrics is not None:
+                        self.metrics.on_persisted(now - started)
+                self._advance_due += 1
+        drained = self._drained
+        if drained is not None and not drained.done() and (not unadvanced or self._write_error):
+            drained.set_result(None)
+        self._wake.set()
 
     def _send(self, core: Core, messages: list[tuple[int, bytes]]) -> None:
         assert self._transport is not None

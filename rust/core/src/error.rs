@@ -60,9 +60,9 @@ pub enum RaftError {
     /// A peer sent a message that no correct node sends (it is ignored; drop that connection).
     #[error("invalid message from node {from}: {problem}")]
     InvalidMessage { from: NodeId, problem: String },
-    /// `ready` was called again before `advance` acknowledged the previous `Ready`.
-    #[error("the previous Ready was not advanced")]
-    ReadyNotAdvanced,
+    /// `ready` was called while `limit` Readies handed out were not yet advanced.
+    #[error("{limit} Readies were handed out and not advanced (the limit)")]
+    ReadyNotAdvanced { limit: usize },
     /// A message named a peer that is not a member of the cluster.
     #[error("unknown peer {id}")]
     UnknownPeer { id: NodeId },

@@ -41,11 +41,15 @@
 //!    "nothing" but do count their index as applied. Serve each entry of `read_states` once
 //!    the applied index reaches its `index`.
 //! 4. **Advance**: call [`RawNode::advance`]. It marks the entries durable (a leader may now
-//!    count itself), records the applied index, and lets the next `Ready` be produced. No new
-//!    `Ready` may be taken before it.
+//!    count itself) and records the applied index.
 //!
 //! Inputs (tick, step, propose) may arrive between `ready` and `advance`; the next `Ready`
-//! carries what they caused. [`MemNode`] does all four duties against in-memory storage and
+//! carries what they caused. Readies may be pipelined (etcd's asynchronous storage writes):
+//! after [`RawNode::apply_durable_only`], the next `Ready` may be taken while earlier ones are
+//! being written, each `advance` acknowledges the oldest one not yet advanced (writes complete
+//! in order), and the committed entries a `Ready` hands out are durable already, so they are
+//! applied at once. [`Wal::write_group`] writes the Readies that queued up behind a write in
+//! progress with one fsync. [`MemNode`] does all four duties against in-memory storage and
 //! encodes messages as frames, one buffer per destination: it is what the simulator and the
 //! Python binding drive.
 //!
@@ -81,7 +85,7 @@ pub mod wal;
 pub use detect::{DetectError, FailureDetector, HeartbeatDetector, PhiAccrualDetector};
 pub use error::{DropReason, RaftError, Result, StorageError};
 pub use raft::config::{Config, ReadOnlyOption};
-pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode};
+pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode, MAX_READIES_IN_FLIGHT};
 pub use raft::message::{
     ConfState, Entry, EntryKind, HardState, Index, Message, MessageType, NodeId, Snapshot, SnapshotMeta, Term, NO_NODE,
 };
@@ -90,4 +94,4 @@ pub use raft::raw_node::RawNode;
 pub use raft::ready::{ReadState, Ready, Role, SoftState};
 pub use raft::status::{PeerStatus, Status};
 pub use raft::storage::{MemStorage, Storage};
-pub use wal::{Recovered, Wal, WalError, WalOptions, WalStats};
+pub use wal::{Recovered, Wal, WalError, WalOptions, WalStats, WriteBatch};

@@ -6,6 +6,10 @@
 //!
 //! Property: under random interleavings, message loss and such crashes, no two nodes apply
 //! different entries, and after healing every node applies the same sequence.
+//!
+//! The pipelined variant is what the node runtime does: several Readies in flight, written
+//! and advanced in order, committed entries applied as soon as a Ready hands them out
+//! (`apply_durable_only`: they are durable already).
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -14,8 +18,8 @@ use std::collections::VecDeque;
 
 struct Node {
     raw: RawNode<MemStorage>,
-    /// A `Ready` whose write is in progress.
-    pending: Option<Ready>,
+    /// Readies whose writes are in progress, oldest first.
+    pending: VecDeque<Ready>,
     applied: Vec<Vec<u8>>,
 }
 
@@ -23,6 +27,8 @@ struct Cluster {
     nodes: Vec<Node>,
     queue: VecDeque<Message>,
     isolated: Option<NodeId>,
+    /// Readies in flight per node, at most (1: one write at a time).
+    max_in_flight: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -58,38 +64,54 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
 }
 
 impl Cluster {
-    fn new(n: usize) -> Cluster {
+    fn new(n: usize, max_in_flight: usize) -> Cluster {
         let voters: Vec<NodeId> = (1..=n as u64).collect();
         let nodes = voters
             .iter()
             .map(|&id| {
                 let mut cfg = Config::new(id, voters.clone());
                 cfg.election_timeout_ticks = 3;
-                let raw = RawNode::new(&cfg, MemStorage::new(voters.clone())).expect("valid config");
-                Node { raw, pending: None, applied: Vec::new() }
+                let mut raw = RawNode::new(&cfg, MemStorage::new(voters.clone())).expect("valid config");
+                if max_in_flight > 1 {
+                    raw.apply_durable_only();
+                }
+                Node { raw, pending: VecDeque::new(), applied: Vec::new() }
             })
             .collect();
-        Cluster { nodes, queue: VecDeque::new(), isolated: None }
+        Cluster { nodes, queue: VecDeque::new(), isolated: None, max_in_flight }
+    }
+
+    fn pipelined(&self) -> bool {
+        self.max_in_flight > 1
     }
 
     fn cut(&self, m: &Message) -> bool {
         self.isolated.is_some_and(|id| m.from == id || m.to == id)
     }
 
-    /// Takes a Ready and sends what may leave before the write completes.
+    /// Takes a Ready and sends what may leave before the write completes; pipelined, also
+    /// applies its committed entries (durable already).
     fn start_write(&mut self, i: usize) {
+        let pipelined = self.pipelined();
         let node = &mut self.nodes[i];
-        if node.pending.is_some() || !node.raw.has_ready() {
+        if node.pending.len() >= self.max_in_flight || !node.raw.has_ready() {
             return;
         }
         let mut rd = node.raw.ready();
         self.queue.extend(std::mem::take(&mut rd.messages));
-        self.nodes[i].pending = Some(rd);
+        if pipelined {
+            let persisted = node.raw.storage().last_index();
+            for e in std::mem::take(&mut rd.committed_entries) {
+                assert!(e.index <= persisted, "entry {} handed out to apply before it is durable", e.index);
+                apply(&mut node.applied, &e);
+            }
+        }
+        self.nodes[i].pending.push_back(rd);
     }
 
-    /// The write completes: persist, send what waited for it, apply, advance.
+    /// The oldest write completes: persist, send what waited for it, apply, advance.
     fn finish_write(&mut self, i: usize) {
-        let Some(mut rd) = self.nodes[i].pending.take() else { return };
+        let Some(mut rd) = self.nodes[i].pending.pop_front() else { return };
         let node = &mut self.nodes[i];
         let entries = std::mem::take(&mut rd.entries);
         node.raw.storage_mut().persist(rd.snapshot.as_ref(), entries, rd.hard_state).expect("newer snapshot");
@@ -104,8 +126,9 @@ impl Cluster {
     }
 
     fn crash(&mut self, i: usize) {
+        let pipelined = self.pipelined();
         let node = &mut self.nodes[i];
-        node.pending = None;
+        node.pending.clear();
         let storage = node.raw.storage().clone();
         let mut cfg = node.raw.config().clone();
         let snapshot = storage.snapshot();
@@ -113,6 +136,9 @@ impl Cluster {
         cfg.seed = cfg.seed.wrapping_add(17);
         node.applied = decode_app(&snapshot.data);
         node.raw = RawNode::new(&cfg, storage).expect("restart");
+        if pipelined {
+            node.raw.apply_durable_only();
+        }
         // Replay what the storage holds as committed: the application is rebuilt.
         let id = node.raw.id();
         self.queue.retain(|m| m.to != id);
@@ -150,7 +176,8 @@ impl Cluster {
             Op::Heal => self.isolated = None,
             Op::Compact(i) => {
                 let node = &mut self.nodes[i];
-                let applied = node.raw.applied_index();
+                // Pipelined, the application is ahead of the Readies advanced.
+                let applied = if self.max_in_flight > 1 { node.raw.applying_index() } else { node.raw.applied_index() };
                 if applied > node.raw.storage().snapshot().meta.index {
                     let data = Bytes::from(node.applied.concat());
                     node.raw.storage_mut().create_snapshot(applied, data).expect("compact at applied");
@@ -162,11 +189,14 @@ impl Cluster {
     fn settle(&mut self) {
         for _ in 0..2000 {
             for i in 0..self.nodes.len() {
+                while !self.nodes[i].pending.is_empty() {
+                    self.finish_write(i);
+                }
                 self.start_write(i);
                 self.finish_write(i);
             }
             self.deliver(u8::MAX);
-            if self.queue.is_empty() && self.nodes.iter().all(|n| !n.raw.has_ready()) {
+            if self.queue.is_empty() && self.nodes.iter().all(|n| !n.raw.has_ready() && n.pending.is_empty()) {
                 return;
             }
         }
@@ -191,8 +221,8 @@ fn decode_app(data: &[u8]) -> Vec<Vec<u8>> {
     data.chunks(3).map(<[u8]>::to_vec).collect()
 }
 
-fn check(n: usize, ops: &[Op]) {
-    let mut c = Cluster::new(n);
+fn check(n: usize, max_in_flight: usize, ops: &[Op]) {
+    let mut c = Cluster::new(n, max_in_flight);
     for (step, o) in ops.iter().enumerate() {
         c.run(o, step);
         c.assert_agree();
@@ -221,11 +251,21 @@ proptest! {
 
     #[test]
     fn writes_completing_later_keep_logs_in_agreement(ops in proptest::collection::vec(op(3), 50..600)) {
-        check(3, &ops);
+        check(3, 1, &ops);
     }
 
     #[test]
     fn five_nodes_with_late_writes_agree(ops in proptest::collection::vec(op(5), 50..600)) {
-        check(5, &ops);
+        check(5, 1, &ops);
+    }
+
+    #[test]
+    fn pipelined_writes_keep_logs_in_agreement(ops in proptest::collection::vec(op(3), 50..600)) {
+        check(3, 4, &ops);
+    }
+
+    #[test]
+    fn five_nodes_with_pipelined_writes_agree(ops in proptest::collection::vec(op(5), 50..600)) {
+        check(5, 4, &ops);
     }
 }

@@ -9,7 +9,7 @@ use senate_core::wal::{
 };
 use senate_core::{
     ConfState, Entry, EntryKind, HardState, Index, MemStorage, Recovered, Snapshot, SnapshotMeta, Storage, Term, Wal,
-    WalError, WalOptions,
+    WalError, WalOptions, WriteBatch,
 };
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -295,6 +295,51 @@ fn one_fsync_per_write() {
     assert_eq!(wal.stats().fsync_count, before + 1);
     wal.write(None, &[], None).unwrap();
     assert_eq!(wal.stats().fsync_count, before + 1, "an empty write syncs nothing");
+}
+
+#[test]
+fn a_group_of_batches_is_one_fsync_and_recovers_as_the_batches_one_by_one() {
+    for options in [unlocked(), small_segments(), preallocated(SMALL_SEGMENT_BYTES)] {
+        let dir = TempDir::new().unwrap();
+        let (mut wal, _) = open(dir.path(), &options);
+        let (first, replaced, snapshot, after) = (ents(1..=9, 1), ents(7..=8, 2), snap(10, 3), ents(11..=12, 3));
+        let group = [
+            WriteBatch { snapshot: None, entries: &first, hard_state: Some(hs(1, 1, 0)), sync: true },
+            // Only the commit index moved: this batch alone would skip the fsync.
+            WriteBatch { snapshot: None, entries: &[], hard_state: Some(hs(1, 1, 4)), sync: false },
+            // A new leader replaces the suffix from 7 on.
+            WriteBatch { snapshot: None, entries: &replaced, hard_state: Some(hs(2, 2, 6)), sync: true },
+        ];
+        let before = wal.stats().fsync_count;
+        wal.write_group(&group).unwrap();
+        if options.max_segment_bytes > SMALL_SEGMENT_BYTES {
+            assert_eq!(wal.stats().fsync_count, before + 1, "one fsync for the group");
+        }
+        let mut model = Model::new();
+        for batch in &group {
+            model.write(batch.snapshot, batch.entries, batch.hard_state);
+        }
+        assert_eq!(reopened(dir.path(), &options), model.expected());
+        // A group holding a received snapshot drops the log below it.
+        let group = [
+            WriteBatch { snapshot: Some(&snapshot), entries: &[], hard_state: Some(hs(3, 0, 10)), sync: true },
+            WriteBatch { snapshot: None, entries: &after, hard_state: None, sync: true },
+        ];
+        wal.write_group(&group).unwrap();
+        for batch in &group {
+            model.write(batch.snapshot, batch.entries, batch.hard_state);
+        }
+        let expected = model.expected();
+        assert_eq!(expected.entries.iter().map(|e| e.index).collect::<Vec<_>>(), [11, 12]);
+        assert_eq!(reopened(dir.path(), &options), expected);
+        // A group of commit-only hard states is not synced (unless a segment rolls).
+        let synced = wal.stats().fsync_count;
+        let group = [WriteBatch { snapshot: None, entries: &[], hard_state: Some(hs(3, 0, 11)), sync: false }];
+        wal.write_group(&group).unwrap();
+        if options.max_segment_bytes > SMALL_SEGMENT_BYTES {
+            assert_eq!(wal.stats().fsync_count, synced, "a group that promises nothing was fsynced");
+        }
+    }
 }
 
 #[test]

@@ -175,7 +175,7 @@ pub fn raft_error(py: Python<'_>, err: RaftError) -> PyErr {
             e.setattr("from_id", from)?;
             e.setattr("problem", problem)
         }),
-        RaftError::ReadyNotAdvanced => ReadyNotAdvanced::new_err(message),
+        RaftError::ReadyNotAdvanced { .. } => ReadyNotAdvanced::new_err(message),
         RaftError::Storage(storage) => storage_error(py, storage),
     }
 }

@@ -21,6 +21,7 @@ mod wal_writer;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_READIES_IN_FLIGHT", senate_core::MAX_READIES_IN_FLIGHT)?;
     errors::register(m)?;
     m.add_class::<node::RaftNode>()?;
     m.add_class::<ready::Ready>()?;

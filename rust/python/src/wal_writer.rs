@@ -2,16 +2,17 @@
 //!
 //! Handing each write to a Python thread pool costs about 90 µs of thread and GIL hand-offs
 //! on top of the fsync (measured here with uvloop); this thread never takes the GIL. The loop
-//! submits a Ready, the thread writes and fsyncs it, queues the outcome and writes one byte to
-//! a pipe whose read end the loop watches (`loop.add_reader(writer.fileno(), ...)`); the loop
-//! then drains `completed()`.
+//! submits Readies, the thread writes and fsyncs them, queues the outcomes and writes one byte
+//! to a pipe whose read end the loop watches (`loop.add_reader(writer.fileno(), ...)`); the
+//! loop then drains `completed()`. Readies submitted while a write is in progress are written
+//! together after it, with one fsync (`Wal::write_group`), and complete in submission order.
 
 use crate::errors::{wal_error, WalError};
 use crate::ready::Ready;
 use crate::wal::{SharedWal, Wal};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use senate_core::PersistBatch;
+use senate_core::{PersistBatch, WriteBatch};
 use std::collections::VecDeque;
 use std::io::{PipeReader, PipeWriter, Write};
 use std::os::fd::AsRawFd;
@@ -19,8 +20,8 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// Writes submitted and not yet drained by `completed()`, at most. The runtime keeps one in
-/// flight; the bound only guards against a caller that never drains.
+/// Writes submitted and not yet drained by `completed()`, at most (the runtime keeps fewer:
+/// the core hands out at most `MAX_READIES_IN_FLIGHT` Readies not yet advanced).
 pub const MAX_WRITES_IN_FLIGHT: usize = 64;
 
 struct Job {
@@ -47,19 +48,43 @@ fn run(
     done: Arc<Mutex<VecDeque<Outcome>>>,
     mut wake: PipeWriter,
 ) {
-    for job in jobs {
+    let mut group: Vec<Job> = Vec::with_capacity(MAX_WRITES_IN_FLIGHT);
+    while let Ok(first) = jobs.recv() {
+        group.push(first);
+        while group.len() < MAX_WRITES_IN_FLIGHT {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let batches: Vec<WriteBatch<'_>> = group
+            .iter()
+            .map(|job| WriteBatch {
+                snapshot: job.batch.snapshot.as_ref(),
+                entries: &job.batch.entries,
+                hard_state: job.batch.hard_state,
+                sync: job.batch.must_sync,
+            })
+            .collect();
         let result = match wal.lock().expect("wal: poisoned lock").as_mut() {
-            Some(wal) => wal
-                .write_synced(
-                    job.batch.snapshot.as_ref(),
-                    &job.batch.entries,
-                    job.batch.hard_state,
-                    job.batch.must_sync,
-                )
-                .map_err(Some),
+            Some(wal) => wal.write_group(&batches).map_err(Some),
             None => Err(None),
         };
-        done.lock().expect("wal writer: poisoned lock").push_back((job.id, result));
+        drop(batches);
+        {
+            let mut done = done.lock().expect("wal writer: poisoned lock");
+            let failed = result.is_err();
+            let mut error = result.err();
+            for job in group.drain(..) {
+                // The first write of a failed group carries the error; the log is failed for
+                // the others, which were not written either.
+                let outcome = match failed {
+                    false => Ok(()),
+                    true => Err(error.take().unwrap_or(Some(senate_core::WalError::Failed))),
+                };
+                done.push_back((job.id, outcome));
+            }
+        }
         // The loop reads these bytes; if it is gone there is nobody to tell.
         let _ = wake.write_all(&[1]);
     }

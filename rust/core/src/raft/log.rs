@@ -19,6 +19,9 @@ pub struct RaftLog<S: Storage> {
     pub applied: Index,
     /// Highest index known durable locally; a leader counts itself at this index.
     pub persisted: Index,
+    /// Hand out committed entries only up to `persisted` (pipelined Readies), instead of up
+    /// to what was handed out for persisting.
+    pub apply_durable_only: bool,
 }
 
 impl<S: Storage> RaftLog<S> {
@@ -36,6 +39,7 @@ impl<S: Storage> RaftLog<S> {
             applying: applied,
             applied,
             persisted: last_index,
+            apply_durable_only: false,
         }
     }
 
@@ -229,10 +233,11 @@ impl<S: Storage> RaftLog<S> {
         self.unstable.snapshot.is_none() && self.applying < self.max_appliable_index()
     }
 
-    /// Highest index that may be handed out to apply: committed, and either durable or
-    /// handed out for persisting already.
+    /// Highest index that may be handed out to apply: committed, and durable or (unless
+    /// `apply_durable_only`) handed out for persisting already.
     fn max_appliable_index(&self) -> Index {
-        self.committed.min(self.unstable.offset_in_progress - 1)
+        let written = if self.apply_durable_only { self.persisted } else { self.unstable.offset_in_progress - 1 };
+        self.committed.min(written)
     }
 
     pub fn applying_to(&mut self, index: Index) {

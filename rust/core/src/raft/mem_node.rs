@@ -17,7 +17,12 @@ use crate::raft::ready::{ReadState, SoftState};
 use crate::raft::status::Status;
 use crate::raft::storage::{MemStorage, Storage};
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::sync::Arc;
+
+/// Readies handed out and not yet advanced, at most, in `ByCaller` mode (pipelined writes);
+/// `try_ready` refuses more. In `InReady` mode it is one.
+pub const MAX_READIES_IN_FLIGHT: usize = 64;
 
 /// Who performs duty 1 (persist) of a `Ready`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,8 +81,9 @@ pub struct MemNode {
     /// Largest frame accepted from peers.
     pub max_frame_bytes: usize,
     pub persist_mode: PersistMode,
-    /// `ByCaller` mode: the batch of the `Ready` in flight, copied into storage on `advance`.
-    pending_persist: Option<Arc<PersistBatch>>,
+    /// `ByCaller` mode: the batch (if any) of each `Ready` not yet advanced, oldest first;
+    /// `advance` copies the oldest into storage. At most `MAX_READIES_IN_FLIGHT`.
+    pending_persist: VecDeque<Option<Arc<PersistBatch>>>,
     /// The term and vote last handed out for persisting (`ByCaller` mode).
     term_vote_persisted: (Term, NodeId),
 }
@@ -97,11 +103,15 @@ impl MemNode {
     /// must hold exactly what the durable log recovered.
     pub fn with_mode(config: &Config, storage: MemStorage, persist_mode: PersistMode) -> Result<MemNode> {
         let hs = storage.hard_state();
+        let mut raw = RawNode::new(config, storage)?;
+        if persist_mode == PersistMode::ByCaller {
+            raw.apply_durable_only();
+        }
         Ok(MemNode {
-            raw: RawNode::new(config, storage)?,
+            raw,
             max_frame_bytes: config.max_frame_bytes,
             persist_mode,
-            pending_persist: None,
+            pending_persist: VecDeque::new(),
             term_vote_persisted: (hs.term, hs.vote),
         })
     }
@@ -146,19 +156,29 @@ impl MemNode {
         self.raw.step(msg)
     }
 
-    /// `ready` for callers that may get the protocol wrong (the Python binding): a second
-    /// call before `advance` is `ReadyNotAdvanced` instead of a panic.
+    /// The most Readies that may be handed out and not yet advanced.
+    pub fn max_readies_in_flight(&self) -> usize {
+        match self.persist_mode {
+            PersistMode::InReady => 1,
+            PersistMode::ByCaller => MAX_READIES_IN_FLIGHT,
+        }
+    }
+
+    /// `ready` for callers that may get the protocol wrong (the Python binding): a call with
+    /// `max_readies_in_flight` Readies not yet advanced is `ReadyNotAdvanced`.
     pub fn try_ready(&mut self) -> Result<Option<EncodedReady>> {
-        if self.raw.ready_in_flight() {
-            return Err(RaftError::ReadyNotAdvanced);
+        let limit = self.max_readies_in_flight();
+        if self.raw.readies_in_flight() >= limit {
+            return Err(RaftError::ReadyNotAdvanced { limit });
         }
         Ok(self.ready())
     }
 
     /// Takes the next `Ready` and encodes its messages; in `InReady` mode it also persists it to
     /// the in-memory storage. Returns `None` when there is nothing to do. Call `advance` after
-    /// handling it; calling `ready` again first is a programmer error and panics (see
-    /// `try_ready`).
+    /// handling it. In `ByCaller` mode Readies may be pipelined: take the next before the
+    /// earlier ones are durable, and `advance` once per Ready, in order, as each becomes
+    /// durable (its committed entries are durable already: apply them at once).
     pub fn ready(&mut self) -> Option<EncodedReady> {
         if !self.raw.has_ready() {
             return None;
@@ -184,6 +204,7 @@ impl MemNode {
             PersistMode::ByCaller => {
                 out.messages = encode_by_destination(rd.messages.iter());
                 out.persisted_messages = encode_by_destination(rd.persisted_messages.iter());
+                let mut pending = None;
                 if must_sync {
                     let term_vote = rd.hard_state.map_or(self.term_vote_persisted, |hs| (hs.term, hs.vote));
                     let promises =
@@ -195,18 +216,20 @@ impl MemNode {
                         hard_state: rd.hard_state,
                         must_sync: promises,
                     });
-                    self.pending_persist = Some(batch.clone());
+                    pending = Some(batch.clone());
                     out.persist = Some(batch);
                 }
+                self.pending_persist.push_back(pending);
             }
         }
         Some(out)
     }
 
-    /// Duty 4. In `ByCaller` mode the caller asserts that the `PersistBatch` of the `Ready` is
-    /// durable; it is copied into the in-memory storage the core reads from.
+    /// Duty 4, for the oldest `Ready` not yet advanced. In `ByCaller` mode the caller asserts
+    /// that its `PersistBatch` is durable; it is copied into the in-memory storage the core
+    /// reads from.
     pub fn advance(&mut self) {
-        if let Some(batch) = self.pending_persist.take() {
+        if let Some(batch) = self.pending_persist.pop_front().flatten() {
             let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
             self.raw
                 .storage_mut()
@@ -227,7 +250,10 @@ impl MemNode {
         config.seed = config.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let hs = storage.hard_state();
         self.raw = RawNode::new(&config, storage)?;
-        self.pending_persist = None;
+        if self.persist_mode == PersistMode::ByCaller {
+            self.raw.apply_durable_only();
+        }
+        self.pending_persist.clear();
         self.term_vote_persisted = (hs.term, hs.vote);
         Ok(())
     }
@@ -236,10 +262,11 @@ impl MemNode {
         self.raw.status()
     }
 
-    /// Records an application snapshot at `index` (at most the applied index) and compacts the
-    /// log up to it. Returns the snapshot (for a durable log to save).
+    /// Records an application snapshot at `index` (at most the index handed out to apply,
+    /// which is durable) and compacts the log up to it. Returns the snapshot (for a durable
+    /// log to save).
     pub fn compact(&mut self, index: Index, data: Bytes) -> Result<Snapshot> {
-        let applied = self.raw.applied_index();
+        let applied = self.raw.applying_index();
         if index > applied {
             return Err(RaftError::Storage(StorageError::Unavailable { index, last_index: applied }));
         }

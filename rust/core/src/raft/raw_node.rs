@@ -8,24 +8,31 @@ use crate::raft::ready::{Ready, SoftState};
 use crate::raft::status::{PeerStatus, Status};
 use crate::raft::storage::Storage;
 use bytes::Bytes;
+use std::collections::VecDeque;
 
-/// What the `Ready` handed out covers, so that `advance` knows what became durable and applied.
+/// What a `Ready` handed out covers, so that its `advance` knows what became durable and
+/// applied.
 #[derive(Debug, Default)]
 struct ReadyMarks {
     last_entry: Option<(Index, Term)>,
     snapshot_index: Option<Index>,
     applying: Option<Index>,
-    hard_state: Option<HardState>,
 }
 
 /// A Raft node. One thread or task drives it: inputs (`tick`, `step`, `propose`, ...) change
 /// its state, `ready` hands out the work they caused, `advance` says the work is done.
+///
+/// Readies may be pipelined: `ready` may be called again before the earlier ones are
+/// advanced, and each `advance` acknowledges the oldest Ready not yet advanced (their writes
+/// complete in order). A caller that does so calls `apply_durable_only` first, so that a
+/// Ready's committed entries are all durable here and may be applied at once.
 pub struct RawNode<S: Storage> {
     raft: Raft<S>,
     prev_soft_state: SoftState,
+    /// The hard state last handed out (durable once its Ready is advanced).
     prev_hard_state: HardState,
-    /// Set between `ready` and `advance`.
-    in_flight: Option<ReadyMarks>,
+    /// The Readies handed out and not yet advanced, oldest first.
+    in_flight: VecDeque<ReadyMarks>,
 }
 
 impl<S: Storage> RawNode<S> {
@@ -34,7 +41,7 @@ impl<S: Storage> RawNode<S> {
         let raft = Raft::new(config, storage)?;
         let prev_soft_state = SoftState { leader: raft.leader, role: raft.role };
         let prev_hard_state = raft.log.storage.initial_state().0;
-        Ok(RawNode { raft, prev_soft_state, prev_hard_state, in_flight: None })
+        Ok(RawNode { raft, prev_soft_state, prev_hard_state, in_flight: VecDeque::new() })
     }
 
     /// Advances logical time by one tick (elections, heartbeats, check-quorum).
@@ -89,9 +96,21 @@ impl<S: Storage> RawNode<S> {
         HardState { term: self.raft.term, vote: self.raft.vote, commit: self.raft.log.committed }
     }
 
-    /// True between `ready` and `advance`.
+    /// True while a `Ready` handed out is not advanced.
     pub fn ready_in_flight(&self) -> bool {
-        self.in_flight.is_some()
+        !self.in_flight.is_empty()
+    }
+
+    /// How many Readies were handed out and not yet advanced.
+    pub fn readies_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Committed entries are handed out only once durable here (`advance`d), instead of once
+    /// handed out for persisting: for callers that pipeline Readies, so that the committed
+    /// entries of a Ready may be applied while its own write (and earlier ones) are in flight.
+    pub fn apply_durable_only(&mut self) {
+        self.raft.log.apply_durable_only = true;
     }
 
     /// True when `ready` would return something.
@@ -108,10 +127,9 @@ impl<S: Storage> RawNode<S> {
             || r.has_reads_to_flush()
     }
 
-    /// Hands out the work accumulated since the last `Ready`. Must be followed by `advance`
-    /// before the next call.
+    /// Hands out the work accumulated since the last `Ready`. Each `Ready` is followed by one
+    /// `advance`, in order; see the type's docs for pipelining.
     pub fn ready(&mut self) -> Ready {
-        assert!(self.in_flight.is_none(), "ready: the previous Ready was not advanced");
         self.raft.flush_reads();
         let mut rd = Ready::default();
         let mut marks = ReadyMarks::default();
@@ -123,7 +141,7 @@ impl<S: Storage> RawNode<S> {
         let hard = self.hard_state();
         if hard != self.prev_hard_state {
             rd.hard_state = Some(hard);
-            marks.hard_state = Some(hard);
+            self.prev_hard_state = hard;
         }
         let log = &mut self.raft.log;
         if let Some(snapshot) = log.unstable.next_snapshot() {
@@ -142,17 +160,15 @@ impl<S: Storage> RawNode<S> {
         rd.messages = std::mem::take(&mut self.raft.msgs);
         rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_persist);
         rd.read_states = std::mem::take(&mut self.raft.read_states);
-        self.in_flight = Some(marks);
+        self.in_flight.push_back(marks);
         rd
     }
 
-    /// Tells the node that the last `Ready` was handled: its entries, hard state and snapshot
-    /// are durable, its messages were sent and its committed entries applied.
+    /// Tells the node that the oldest `Ready` not yet advanced was handled: its entries, hard
+    /// state and snapshot are durable, its messages were sent and its committed entries
+    /// applied. Does nothing when every Ready was advanced.
     pub fn advance(&mut self) {
-        let Some(marks) = self.in_flight.take() else { return };
-        if let Some(hs) = marks.hard_state {
-            self.prev_hard_state = hs;
-        }
+        let Some(marks) = self.in_flight.pop_front() else { return };
         let log = &mut self.raft.log;
         if let Some(index) = marks.snapshot_index {
             log.stable_snap_to(index);
@@ -226,5 +242,10 @@ impl<S: Storage> RawNode<S> {
     /// Highest index the application reported applied.
     pub fn applied_index(&self) -> Index {
         self.raft.log.applied
+    }
+
+    /// Highest index handed to the application in a `Ready` (applied, or being applied).
+    pub fn applying_index(&self) -> Index {
+        self.raft.log.applying
     }
 }

@@ -92,7 +92,7 @@ pub use options::{
     MIN_SEGMENT_BYTES, PREALLOCATE_STEP_BYTES,
 };
 pub use recovery::Recovered;
-pub use writer::{SnapshotFile, Wal, WalStats};
+pub use writer::{SnapshotFile, Wal, WalStats, WriteBatch};
 
 /// Bytes of a record before its payload (for sizing and for tests that craft records).
 pub const RECORD_HEADER_BYTES: usize = record::RECORD_HEADER_BYTES;

@@ -107,6 +107,16 @@ pub struct Wal {
     pub(crate) dir_lock: Option<File>,
 }
 
+/// One `write_synced` call's arguments, for `write_group`.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteBatch<'a> {
+    pub snapshot: Option<&'a Snapshot>,
+    pub entries: &'a [Entry],
+    pub hard_state: Option<HardState>,
+    /// False only for a batch that is a hard state alone whose term and vote are durable.
+    pub sync: bool,
+}
+
 /// A record on its way into the batch buffer.
 enum Pending<'a> {
     Entry(&'a Entry),
@@ -269,6 +279,25 @@ impl Wal {
         hard_state: Option<HardState>,
     ) -> Result<(), WalError> {
         self.buf.clear();
+        self.encode_batch(snapshot, marker, entries, hard_state)?;
+        self.flush()?;
+        if let Some(marker) = marker {
+            self.release_through(marker.index)?;
+        }
+        if self.buf.capacity() > RETAINED_BUFFER_BYTES {
+            self.buf = Vec::with_capacity(RETAINED_BUFFER_BYTES);
+        }
+        Ok(())
+    }
+
+    /// Appends one batch's records to `buf` (writing `snapshot`'s file first, if given).
+    fn encode_batch(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        marker: Option<Marker>,
+        entries: &[Entry],
+        hard_state: Option<HardState>,
+    ) -> Result<(), WalError> {
         if let Some(snapshot) = snapshot {
             let file = SnapshotFile::write(&self.dir, snapshot, self.options.fsync)?;
             self.count_fsyncs(2);
@@ -283,9 +312,45 @@ impl Wal {
         if let Some(hard_state) = hard_state {
             self.append(Pending::HardState(hard_state))?;
         }
+        Ok(())
+    }
+
+    /// Several `write_synced` batches, in order, written with one `write_all` and made durable
+    /// by one fdatasync (none when no batch needs it): group commit across Readies that
+    /// queued up behind a write in progress. Each batch is checked as `write_synced` checks
+    /// it, after the ones before it; nothing is durable before `Ok`, and an error fails the
+    /// log (as every write error does), so no later batch is written either.
+    pub fn write_group(&mut self, batches: &[WriteBatch<'_>]) -> Result<(), WalError> {
+        self.check_usable()?;
+        let written = self.write_group_unchecked(batches);
+        self.fail_on_error(written)
+    }
+
+    fn write_group_unchecked(&mut self, batches: &[WriteBatch<'_>]) -> Result<(), WalError> {
+        self.buf.clear();
+        // Set before encoding: a segment rolled on the way is synced with it.
+        self.sync_batch = batches.iter().any(|b| b.sync);
+        let mut released_through = None;
+        for batch in batches {
+            assert!(
+                batch.sync || (batch.snapshot.is_none() && batch.entries.is_empty()),
+                "write_group: only a hard state may skip the fsync"
+            );
+            let marker = match batch.snapshot {
+                Some(snapshot) => Some(self.check_snapshot(snapshot.meta.index, snapshot.meta.term)?),
+                None => None,
+            };
+            let start_index = marker.map_or(self.shape.snapshot_index(), |m| m.index);
+            let entries = &batch.entries[batch.entries.partition_point(|e| e.index <= start_index)..];
+            self.check_entries(entries, marker.map_or(self.shape.last_index(), |m| m.last_index))?;
+            self.encode_batch(batch.snapshot, marker, entries, batch.hard_state)?;
+            if let Some(marker) = marker {
+                released_through = Some(marker.index);
+            }
+        }
         self.flush()?;
-        if let Some(marker) = marker {
-            self.release_through(marker.index)?;
+        if let Some(index) = released_through {
+            self.release_through(index)?;
         }
         if self.buf.capacity() > RETAINED_BUFFER_BYTES {
             self.buf = Vec::with_capacity(RETAINED_BUFFER_BYTES);
