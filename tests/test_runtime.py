@@ -479,12 +479,3 @@ def test_readies_over_a_log_are_pipelined_and_advanced_in_order(tmp_path: Path) 
     expected = [b"%d" % k for k in range(senate._core.MAX_READIES_IN_FLIGHT)] + [b"last"]
     assert applied == expected
     wal.close()
-
-
-def test_a_node_without_a_log_takes_one_ready_at_a_time() -> None:
-    node = RaftNode(1, [1])
-    node.campaign()
-    assert node.ready() is not None
-    with pytest.raises(senate.ReadyNotAdvanced):
-        node.ready()
-    node.advance()

@@ -752,6 +752,18 @@ fn a_record_above_the_limit_is_refused_and_nothing_is_written() {
     assert_eq!(wal.stats(), stats, "nothing written");
     write_both(&mut wal, &mut model, None, &ents(3..=3, 1), None);
     assert_eq!(reopened(dir.path(), &options), model.expected());
+    // In a group, a refused later batch fails the log (the ones before it were taken in);
+    // nothing of the group reaches the disk.
+    let big = Entry { index: 5, term: 1, kind: EntryKind::Normal, data: Bytes::from(vec![7; 1024]) };
+    let (fine, too_large) = (ents(4..=4, 1), [big]);
+    let group = [
+        WriteBatch { snapshot: None, entries: &fine, hard_state: None, sync: true },
+        WriteBatch { snapshot: None, entries: &too_large, hard_state: None, sync: true },
+    ];
+    assert!(matches!(wal.write_group(&group), Err(WalError::RecordTooLarge { .. })));
+    assert!(matches!(wal.write(None, &fine, None), Err(WalError::Failed)));
+    drop(wal);
+    assert_eq!(reopened(dir.path(), &options), model.expected());
 }
 
 #[test]

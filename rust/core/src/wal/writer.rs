@@ -156,22 +156,7 @@ impl Wal {
         hard_state: Option<HardState>,
         sync: bool,
     ) -> Result<(), WalError> {
-        self.check_usable()?;
-        assert!(
-            sync || (snapshot.is_none() && entries.is_empty()),
-            "write_synced: only a hard state may skip the fsync"
-        );
-        self.sync_batch = sync;
-        let marker = match snapshot {
-            Some(snapshot) => Some(self.check_snapshot(snapshot.meta.index, snapshot.meta.term)?),
-            None => None,
-        };
-        let start_index = marker.map_or(self.shape.snapshot_index(), |m| m.index);
-        let first_kept = entries.partition_point(|e| e.index <= start_index);
-        let entries = &entries[first_kept..];
-        self.check_entries(entries, marker.map_or(self.shape.last_index(), |m| m.last_index))?;
-        let written = self.write_batch(snapshot, marker, entries, hard_state);
-        self.fail_on_error(written)
+        self.write_group(&[WriteBatch { snapshot, entries, hard_state, sync }])
     }
 
     /// Records a snapshot the application took at `snapshot.meta.index` (compaction): the
@@ -280,9 +265,15 @@ impl Wal {
     ) -> Result<(), WalError> {
         self.buf.clear();
         self.encode_batch(snapshot, marker, entries, hard_state)?;
+        self.flush_and_release(marker.map(|m| m.index))
+    }
+
+    /// Writes and syncs what `buf` holds, then releases what a marker at `released_through`
+    /// (if any) made unneeded.
+    fn flush_and_release(&mut self, released_through: Option<Index>) -> Result<(), WalError> {
         self.flush()?;
-        if let Some(marker) = marker {
-            self.release_through(marker.index)?;
+        if let Some(index) = released_through {
+            self.release_through(index)?;
         }
         if self.buf.capacity() > RETAINED_BUFFER_BYTES {
             self.buf = Vec::with_capacity(RETAINED_BUFFER_BYTES);
@@ -322,40 +313,43 @@ impl Wal {
     /// log (as every write error does), so no later batch is written either.
     pub fn write_group(&mut self, batches: &[WriteBatch<'_>]) -> Result<(), WalError> {
         self.check_usable()?;
-        let written = self.write_group_unchecked(batches);
-        self.fail_on_error(written)
-    }
-
-    fn write_group_unchecked(&mut self, batches: &[WriteBatch<'_>]) -> Result<(), WalError> {
         self.buf.clear();
         // Set before encoding: a segment rolled on the way is synced with it.
         self.sync_batch = batches.iter().any(|b| b.sync);
         let mut released_through = None;
-        for batch in batches {
+        for (position, batch) in batches.iter().enumerate() {
             assert!(
                 batch.sync || (batch.snapshot.is_none() && batch.entries.is_empty()),
                 "write_group: only a hard state may skip the fsync"
             );
-            let marker = match batch.snapshot {
-                Some(snapshot) => Some(self.check_snapshot(snapshot.meta.index, snapshot.meta.term)?),
-                None => None,
+            let (marker, entries) = match self.check_batch(batch) {
+                Ok(checked) => checked,
+                // Nothing changed yet: the log stays usable (a refused single write).
+                Err(e) if position == 0 => return Err(e),
+                // The batches before it changed the tracked state: the log fails.
+                Err(e) => return self.fail_on_error(Err(e)),
             };
-            let start_index = marker.map_or(self.shape.snapshot_index(), |m| m.index);
-            let entries = &batch.entries[batch.entries.partition_point(|e| e.index <= start_index)..];
-            self.check_entries(entries, marker.map_or(self.shape.last_index(), |m| m.last_index))?;
-            self.encode_batch(batch.snapshot, marker, entries, batch.hard_state)?;
+            let encoded = self.encode_batch(batch.snapshot, marker, entries, batch.hard_state);
+            self.fail_on_error(encoded)?;
             if let Some(marker) = marker {
                 released_through = Some(marker.index);
             }
         }
-        self.flush()?;
-        if let Some(index) = released_through {
-            self.release_through(index)?;
-        }
-        if self.buf.capacity() > RETAINED_BUFFER_BYTES {
-            self.buf = Vec::with_capacity(RETAINED_BUFFER_BYTES);
-        }
-        Ok(())
+        let written = self.flush_and_release(released_through);
+        self.fail_on_error(written)
+    }
+
+    /// The checks of `write_synced` for `batch` after what is encoded so far: its snapshot's
+    /// marker, if any, and its entries above the snapshot.
+    fn check_batch<'a>(&self, batch: &WriteBatch<'a>) -> Result<(Option<Marker>, &'a [Entry]), WalError> {
+        let marker = match batch.snapshot {
+            Some(snapshot) => Some(self.check_snapshot(snapshot.meta.index, snapshot.meta.term)?),
+            None => None,
+        };
+        let start_index = marker.map_or(self.shape.snapshot_index(), |m| m.index);
+        let entries = &batch.entries[batch.entries.partition_point(|e| e.index <= start_index)..];
+        self.check_entries(entries, marker.map_or(self.shape.last_index(), |m| m.last_index))?;
+        Ok((marker, entries))
     }
 
     /// Encodes `record` into the batch, first rolling to a new segment if it would take the
