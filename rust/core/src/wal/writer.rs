@@ -178,8 +178,7 @@ impl Wal {
         let marker = self.check_snapshot(file.index, file.term)?;
         self.register_snapshot_file(file.index, file.bytes);
         self.count_fsyncs(2);
-        let written = self.write_batch(None, Some(marker), &[], None);
-        self.fail_on_error(written)
+        self.write_marker(marker)
     }
 
     /// Counters and positions of the log.
@@ -249,23 +248,17 @@ impl Wal {
     /// Records the marker of a snapshot file that recovery found newer than every marker in the
     /// log (a crash came between the file and its marker), so the records agree with the file.
     pub(crate) fn complete_snapshot(&mut self, marker: Marker) -> Result<(), WalError> {
-        let written = self.write_batch(None, Some(marker), &[], None);
-        self.fail_on_error(written)
+        self.write_marker(marker)
     }
 
-    /// Builds the whole batch in `buf` — the marker (after writing `snapshot`'s file, if
-    /// given), entries, hard state — and writes it with one `write_all` and one fdatasync (more
-    /// only when a segment rolls); then releases what the marker made unneeded.
-    fn write_batch(
-        &mut self,
-        snapshot: Option<&Snapshot>,
-        marker: Option<Marker>,
-        entries: &[Entry],
-        hard_state: Option<HardState>,
-    ) -> Result<(), WalError> {
+    /// Appends a snapshot's marker (its file is durable already), syncs it, then deletes what
+    /// it covers.
+    fn write_marker(&mut self, marker: Marker) -> Result<(), WalError> {
         self.buf.clear();
-        self.encode_batch(snapshot, marker, entries, hard_state)?;
-        self.flush_and_release(marker.map(|m| m.index))
+        self.sync_batch = true;
+        let written =
+            self.encode_batch(None, Some(marker), &[], None).and_then(|()| self.flush_and_release(Some(marker.index)));
+        self.fail_on_error(written)
     }
 
     /// Writes and syncs what `buf` holds, then releases what a marker at `released_through`
