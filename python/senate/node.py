@@ -466,11 +466,7 @@ class Node:
             raise
 
     def _take_input(self, core: Core) -> None:
-        if self._write_error is not None:
-            raise self._write_error
-        while self._advance_due:
-            self._advance_due -= 1
-            core.advance()
+        self._advance_durable(core)
         if self._inbound:
             conns = list(self._inbound.values())
             self._inbound.clear()
@@ -623,6 +619,11 @@ class Node:
                 await self._drained
             finally:
                 self._drained = None
+        self._advance_durable(core)
+
+    def _advance_durable(self, core: Core) -> None:
+        """Advances the core past the Readies that became durable (or raises the log's
+        error: the node stops)."""
         if self._write_error is not None:
             raise self._write_error
         while self._advance_due:

@@ -20,9 +20,9 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// Writes submitted and not yet drained by `completed()`, at most (the runtime keeps fewer:
-/// the core hands out at most `MAX_READIES_IN_FLIGHT` Readies not yet advanced).
-pub const MAX_WRITES_IN_FLIGHT: usize = 64;
+/// Writes submitted and not yet drained by `completed()`, at most: the core's limit on
+/// Readies not yet advanced, each of which writes at most once.
+pub const MAX_WRITES_IN_FLIGHT: usize = senate_core::MAX_READIES_IN_FLIGHT;
 
 struct Job {
     id: u64,

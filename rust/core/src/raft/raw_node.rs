@@ -96,11 +96,6 @@ impl<S: Storage> RawNode<S> {
         HardState { term: self.raft.term, vote: self.raft.vote, commit: self.raft.log.committed }
     }
 
-    /// True while a `Ready` handed out is not advanced.
-    pub fn ready_in_flight(&self) -> bool {
-        !self.in_flight.is_empty()
-    }
-
     /// How many Readies were handed out and not yet advanced.
     pub fn readies_in_flight(&self) -> usize {
         self.in_flight.len()
