@@ -568,14 +568,6 @@ class Node:
                         self.metrics.on_leader_change()
             self.role, self.leader = role, leader
         self._send(core, rd.messages)
-        last = rd.committed_index
-        committed: list[bytes] = []
-        if last is not None:
-            # Durable here already: over a log the core hands out only entries whose writes
-            # completed, so they are applied (and their callers answered) at once, while
-            # this Ready's own write is in flight.
-            committed = rd.committed_data
-            self._apply(committed, last)
         # A Ready that only moved the commit index (`must_persist` but not `must_sync`) is not
         # written at all: the commit index is volatile state (Raft paper, figure 2); after a
         # restart the leader tells it again, and the log still holds every entry it covers.
@@ -583,6 +575,15 @@ class Node:
         if rd.must_sync and self._writer is not None:
             write_id = self._writer.submit(rd)
         persisted_messages = rd.persisted_messages
+        last = rd.committed_index
+        committed: list[bytes] = []
+        if last is not None:
+            # Durable here already: over a log the core hands out only entries whose writes
+            # completed, so they are applied (and their callers answered) at once. The
+            # Ready's own write was submitted first, so that its fsync runs (and the messages
+            # waiting for it can leave) while this thread applies.
+            committed = rd.committed_data
+            self._apply(committed, last)
         if write_id is None and not self._unadvanced:
             self._send(core, persisted_messages)
             core.advance()

@@ -3,7 +3,7 @@
 mod common;
 
 use common::Net;
-use senate_core::{RaftError, ReadOnlyOption, Role};
+use senate_core::{MessageType, RaftError, ReadOnlyOption, Role};
 
 #[test]
 fn single_node_elects_itself_and_commits() {
@@ -23,6 +23,7 @@ fn three_nodes_elect_replicate_and_apply_in_order() {
         net.propose(1, &i.to_be_bytes()).unwrap();
     }
     net.stabilize();
+    net.spread_commit();
     let expect: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_be_bytes().to_vec()).collect();
     for id in 1..=3 {
         assert_eq!(net.applied_data(id), expect, "node {id}");
@@ -36,6 +37,9 @@ fn follower_forwards_proposals_and_refuses_without_leader() {
     net.elect(1);
     net.propose(2, b"fwd").unwrap();
     net.stabilize();
+    // The proposer waits for its own apply: it learns the commit index at once.
+    assert_eq!(net.applied_data(2), vec![b"fwd".to_vec()]);
+    net.spread_commit();
     assert_eq!(net.applied_data(3), vec![b"fwd".to_vec()]);
 }
 
@@ -51,6 +55,61 @@ fn read_index_at_leader_and_follower() {
     let commit = net.node(1).commit_index();
     assert_eq!(net.read_states(1), vec![(7, commit)]);
     assert_eq!(net.read_states(3), vec![(8, commit)]);
+}
+
+#[test]
+fn a_commit_goes_at_once_only_to_followers_waiting_for_it() {
+    // Heartbeats every 5 ticks: the tick below sends the commit index in an append.
+    let mut net = Net::new(3, |c| c.heartbeat_interval_ticks = 5);
+    net.elect(1);
+    net.spread_commit();
+    // A forwarded proposal: its proposer waits for its own apply and is told the commit at
+    // once; the other follower learns it at the leader's next tick.
+    net.propose(2, b"from 2").unwrap();
+    net.stabilize();
+    assert_eq!(net.applied_data(2), vec![b"from 2".to_vec()], "the proposer applied at once");
+    assert!(net.applied_data(3).is_empty(), "no commit-only append to a follower not waiting");
+    net.node_mut(1).tick();
+    let sent = net.handle_ready(1);
+    assert!(sent && !net.queue.is_empty(), "the tick sends the commit index");
+    assert!(net.queue.iter().all(|m| m.msg_type == MessageType::Append), "in appends, not heartbeats");
+    net.stabilize();
+    assert_eq!(net.applied_data(3), vec![b"from 2".to_vec()]);
+    // The leader's own proposal: nobody waits; an earlier wait does not count for it.
+    net.propose(1, b"from 1").unwrap();
+    net.stabilize();
+    assert_eq!(net.applied_data(1).len(), 2);
+    assert_eq!(net.applied_data(2).len(), 1);
+    assert_eq!(net.applied_data(3).len(), 1);
+    // A tick with nothing new to tell sends nothing.
+    net.spread_commit();
+    assert_eq!(net.applied_data(2).len(), 2);
+    net.node_mut(1).tick();
+    assert!(!net.handle_ready(1) || net.queue.is_empty(), "every follower holds the commit index");
+}
+
+#[test]
+fn a_follower_answered_a_read_is_told_the_commit_index_at_once() {
+    for read_only in [ReadOnlyOption::Safe, ReadOnlyOption::LeaseBased] {
+        let mut net = Net::new(3, |c| {
+            c.read_only = read_only;
+            c.heartbeat_interval_ticks = 5;
+        });
+        net.elect(1);
+        for _ in 0..5 {
+            net.node_mut(1).tick(); // a heartbeat round: starts the lease
+        }
+        net.stabilize();
+        net.propose(1, b"v").unwrap();
+        net.stabilize();
+        let commit = net.node(1).commit_index();
+        assert!(net.node(3).commit_index() < commit, "{read_only:?}: follower 3 was not told yet");
+        net.read_index(3, 8).unwrap();
+        net.stabilize();
+        assert_eq!(net.read_states(3), vec![(8, commit)], "{read_only:?}");
+        assert_eq!(net.node(3).commit_index(), commit, "{read_only:?}: it can apply up to the read");
+        assert_eq!(net.applied_data(3), vec![b"v".to_vec()], "{read_only:?}");
+    }
 }
 
 #[test]
@@ -162,6 +221,7 @@ fn invalid_messages_are_typed_errors_and_change_nothing() {
     net.elect(1);
     net.propose(1, b"a").unwrap();
     net.stabilize();
+    net.spread_commit();
     let before = net.node(2).status();
     let term = before.term;
     // An append whose entries do not follow its prev index.

@@ -99,6 +99,14 @@ impl Cluster {
         panic!("cluster did not settle");
     }
 
+    /// Ticks the leader once and stabilizes: followers learn a commit index no append carried.
+    fn spread_commit(&mut self) {
+        if let Some(id) = self.leader() {
+            self.nodes.get_mut(&id).unwrap().raw.tick();
+        }
+        self.stabilize();
+    }
+
     fn leader(&self) -> Option<u64> {
         self.nodes.iter().find(|(_, n)| n.status().role == Role::Leader).map(|(&id, _)| id)
     }
@@ -114,6 +122,7 @@ fn by_caller_nodes_elect_replicate_and_apply() {
         c.nodes.get_mut(&1).unwrap().raw.propose(Bytes::copy_from_slice(&i.to_be_bytes())).unwrap();
     }
     c.stabilize();
+    c.spread_commit();
     let expect: Vec<Bytes> = (0..50u32).map(|i| Bytes::copy_from_slice(&i.to_be_bytes())).collect();
     for id in 1..=3 {
         assert_eq!(c.applied[&id], expect, "node {id}");
@@ -185,6 +194,7 @@ fn a_node_restarts_from_what_its_driver_persisted() {
         c.nodes.get_mut(&1).unwrap().raw.propose(Bytes::copy_from_slice(&i.to_be_bytes())).unwrap();
     }
     c.stabilize();
+    c.spread_commit();
     // Node 3 restarts from its "disk" alone, as from a recovered WAL.
     let disk = c.disks[&3].clone();
     let stored = disk.storage.unwrap();

@@ -95,6 +95,7 @@ fn run(nodes: u64, ops: &[Op]) {
     let leader = *net.peers.keys().find(|&&id| net.role(id) == senate_core::Role::Leader).expect("a leader");
     net.propose(leader, b"marker").expect("the leader takes proposals");
     net.stabilize();
+    net.spread_commit();
     for &id in net.peers.keys() {
         assert_eq!(
             net.applied_data(id).last().map(Vec::as_slice),

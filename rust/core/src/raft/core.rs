@@ -262,6 +262,8 @@ impl<S: Storage> Raft<S> {
         if self.heartbeat_elapsed_ticks >= self.cfg.heartbeat_interval_ticks {
             self.heartbeat_elapsed_ticks = 0;
             self.bcast_heartbeat();
+        } else {
+            self.bcast_commit();
         }
     }
 
@@ -356,7 +358,10 @@ impl<S: Storage> Raft<S> {
                 // A follower forwarded it; a refusal is not reported back (the proposer
                 // retries on its own timeout), as in etcd.
                 let data = m.entries.into_iter().map(|e| e.data).collect();
-                let _ = self.propose(data);
+                if self.propose(data).is_ok() {
+                    let last = self.log.last_index();
+                    self.want_commit(m.from, last);
+                }
             }
             MessageType::ReadIndex => {
                 let _ = self.read_index(m.from, m.context);

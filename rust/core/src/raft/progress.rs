@@ -42,6 +42,11 @@ pub struct Progress {
     /// The highest commit index sent to this follower (it may not have arrived: heartbeats
     /// repair that). Lets the leader skip empty appends that would tell nothing new.
     pub sent_commit: Index,
+    /// The highest index this follower waits to see committed: the last entry of a proposal
+    /// it forwarded, or the index of a read it was answered. Its callers wait for its own
+    /// apply, so a commit at or below this index is sent to it at once; any other commit
+    /// index travels with the next append, or at the next tick.
+    pub commit_wanted: Index,
     pub inflights: Inflights,
 }
 
@@ -56,6 +61,7 @@ impl Progress {
             recent_active: false,
             probe_sent: false,
             sent_commit: 0,
+            commit_wanted: 0,
             inflights: Inflights::new(max_inflight_msgs, max_inflight_bytes),
         }
     }

@@ -65,6 +65,7 @@ impl<S: Storage> Raft<S> {
             m.index = index;
             m.context = request_id;
             self.send(m);
+            self.want_commit(from, index);
         }
     }
 

@@ -179,10 +179,48 @@ impl<S: Storage> Raft<S> {
         false
     }
 
+    /// A new commit index goes at once only to followers waiting for it (see
+    /// `Progress::commit_wanted`) and with entries that are ready to go. Everyone else learns
+    /// it from the next append, or at the next tick (`bcast_commit`): a commit-only append
+    /// to every follower after every commit would double the messages, follower Readies and
+    /// replies of each call, which costs more than the follower's apply lag of at most a tick
+    /// is worth (etcd sends it at once).
     fn on_commit_advanced(&mut self) {
         self.release_reads_waiting_for_commit();
-        if !self.is_single_voter() {
-            self.bcast_append();
+        let committed = self.log.committed;
+        for i in 0..self.peers.len() {
+            let to = self.peers[i];
+            if self.send_append(to, false) {
+                continue;
+            }
+            let waiting = self.progress(to).is_some_and(|p| p.sent_commit < p.commit_wanted.min(committed));
+            if waiting {
+                self.send_append(to, true);
+            }
+        }
+    }
+
+    /// `to` waits to see `index` committed before it answers a caller (a forwarded proposal
+    /// ends there, or a read was answered at it). Sends the commit index now if `to` has not
+    /// been sent one that covers `index`.
+    pub fn want_commit(&mut self, to: NodeId, index: Index) {
+        let committed = self.log.committed;
+        let Some(pr) = self.progress_mut(to) else { return };
+        pr.commit_wanted = pr.commit_wanted.max(index);
+        if pr.sent_commit < pr.commit_wanted.min(committed) {
+            self.send_append(to, true);
+        }
+    }
+
+    /// Once per tick: every follower not yet sent the current commit index is sent it, with
+    /// whatever entries it is due. Bounds a follower's apply lag to a tick when no appends flow.
+    pub fn bcast_commit(&mut self) {
+        let committed = self.log.committed;
+        for i in 0..self.peers.len() {
+            let to = self.peers[i];
+            if self.progress(to).is_some_and(|p| p.sent_commit < committed) {
+                self.send_append(to, true);
+            }
         }
     }
 

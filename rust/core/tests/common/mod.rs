@@ -184,6 +184,16 @@ impl Net {
     }
 
     /// Runs readies and deliveries until nothing is left to do (bounded).
+    /// Ticks every leader once, then stabilizes: followers learn a commit index that no
+    /// append carried (a leader sends one at once only to followers waiting for it).
+    pub fn spread_commit(&mut self) {
+        let leaders: Vec<NodeId> = self.peers.keys().copied().filter(|&id| self.role(id) == Role::Leader).collect();
+        for id in leaders {
+            self.node_mut(id).tick();
+        }
+        self.stabilize();
+    }
+
     pub fn stabilize(&mut self) {
         for _ in 0..100_000 {
             let ids: Vec<NodeId> = self.peers.keys().copied().collect();
