@@ -164,11 +164,18 @@ def main() -> None:
         ):
             port, _pid = leader_port(cluster)
             name = f"senate {nodes} nodes"
-            out = [redis_benchmark(name, port, "set", 50, 16, n * 4)]
-            if nodes == 3:
-                out.append(redis_benchmark(name, port, "set", 50, 1, n))
-                out.append(redis_benchmark(name, port, "set", 1, 1, n // 20))
-                out.append(redis_benchmark(name, port, "get", 50, 16, n * 4))
+            try:
+                out = [redis_benchmark(name, port, "set", 50, 16, n * 4)]
+                if nodes == 3:
+                    out.append(redis_benchmark(name, port, "set", 50, 1, n))
+                    out.append(redis_benchmark(name, port, "set", 1, 1, n // 20))
+                    out.append(redis_benchmark(name, port, "get", 50, 16, n * 4))
+            except RuntimeError:
+                # The nodes' own account of what went wrong, before their directory goes.
+                for node in cluster.nodes:
+                    tail = node.log_path.read_text(errors="replace").splitlines()[-40:]
+                    print(f"--- node {node.id} log", *tail, sep="\n", file=sys.stderr)
+                raise
             return out
 
     runs += cluster_runs(3)

@@ -288,6 +288,43 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
     asyncio.run(main())
 
 
+def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
+    """Every node's log writes finish late (their completions are held back, which is how a
+    stalled disk looks to a node) for two election timeouts. Heartbeats and their answers go
+    on meanwhile, so the leader keeps its quorum and nobody campaigns; the call made during
+    the stall commits once the disks come back."""
+
+    async def main() -> None:
+        async with cluster(tmp_path, Register, election_timeout_ticks=40) as (nodes, regs):
+            leader = next(n for n in nodes if n.role == "leader")
+            lreg = regs[nodes.index(leader)]
+            await lreg.put(0)
+            term = leader.status().term
+            loop = asyncio.get_running_loop()
+            writers = [n._writer for n in nodes]
+            assert all(w is not None for w in writers)
+            for w in writers:
+                assert w is not None
+                loop.remove_reader(w.fileno())
+            call = asyncio.ensure_future(lreg.put(1))
+            await until("writes in flight", lambda: all(n._writes_in_flight for n in nodes))
+            ticks = leader._now_ticks
+            timeout = leader.config.election_timeout_ticks
+            await until("2 election timeouts", lambda: leader._now_ticks >= ticks + 2 * timeout)
+            assert not call.done(), "nothing is durable yet, so nothing committed"
+            # Without heartbeats answered, check-quorum would have made the leader step down.
+            assert [n.status().role for n in nodes].count("leader") == 1
+            assert leader.status().role == "leader"
+            assert all(n.status().term == term for n in nodes), "nobody campaigned"
+            for n, w in zip(nodes, writers, strict=True):
+                assert w is not None
+                loop.add_reader(w.fileno(), n._on_writes_done, w.fileno())
+            assert await asyncio.wait_for(call, 10) == 2
+            assert leader.status().term == term
+
+    asyncio.run(main())
+
+
 class FailingSnapshots(Register):
     def __init__(self) -> None:
         super().__init__()

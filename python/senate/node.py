@@ -8,7 +8,9 @@ is batched into the next Ready. Persistence (write + fsync) runs in a writer thr
 GIL released; the loop keeps serving meanwhile. Readies are pipelined: up to
 `max_writes_in_flight` may be writing at once (the writer thread writes those that queued up
 with one fsync), each advanced in order once durable, so a leader counts the acknowledgements
-that arrive while its own write is in progress.
+that arrive while its own write is in progress. While a write is stalled (in flight for a tick
+or more), one more Ready per heartbeat interval is taken past that limit, so heartbeats and
+their answers keep flowing and a slow disk does not cost the leadership.
 
 The runtime speaks to the core through `Core` (tick, step_stream, propose_batch, read_index,
 ready, advance, status), so any core offering it (Raft today) can be driven.
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import msgpack
 
 from senate._core import (
+    MAX_READIES_IN_FLIGHT,
     DecodeError,
     InvalidMessage,
     NotLeader,
@@ -191,6 +194,11 @@ class Node:
         #: Those with a write id number at most `config.max_writes_in_flight`.
         self._unadvanced: deque[tuple[int | None, list[tuple[int, bytes]], float]] = deque()
         self._writes_in_flight = 0
+        #: The tick at which the last Ready past `max_writes_in_flight` was taken (see
+        #: `_take_ready_past_limit`).
+        self._past_limit_tick = 0
+        #: A write slower than half an election timeout is logged (etcd logs slow fsyncs too).
+        self._slow_write_s = config.election_timeout_ticks * config.tick_ms / 2000
         #: Readies at the front of `_unadvanced` that became durable (their messages were
         #: sent); the driver advances the core past them.
         self._advance_due = 0
@@ -453,7 +461,9 @@ class Node:
                     self._take_input(core)
                     # At the limit, the next Ready waits for a write to finish (which wakes
                     # the driver); input arriving meanwhile is batched into it.
-                    if self._writes_in_flight >= limit or not core.has_ready():
+                    if not core.has_ready():
+                        break
+                    if self._writes_in_flight >= limit and not self._take_ready_past_limit():
                         break
                     await self._handle_ready(core)
         except Exception as e:
@@ -483,6 +493,22 @@ class Node:
             self._propose_outbox(core)
         if self._read_waiters:
             self._issue_read(core)
+
+    def _take_ready_past_limit(self) -> bool:
+        """Whether to take a Ready although `max_writes_in_flight` writes are in flight: yes
+        once per heartbeat interval while the oldest write has taken a tick or more (a stalled
+        disk), so that a leader's heartbeats and a follower's answers go on (a stall longer
+        than an election timeout would otherwise cost the leadership). Its write queues behind
+        the stalled one. Bounded by the core's limit on Readies not advanced."""
+        if not self._unadvanced or len(self._unadvanced) >= MAX_READIES_IN_FLIGHT:
+            return False
+        cfg = self.config
+        if self._now_ticks < self._past_limit_tick + cfg.heartbeat_interval_ticks:
+            return False
+        if time.perf_counter() - self._unadvanced[0][2] < cfg.tick_ms / 1000:
+            return False
+        self._past_limit_tick = self._now_ticks
+        return True
 
     def _step_connection(self, core: Core, conn: PeerConnection) -> None:
         data = conn.take_input()
@@ -668,6 +694,12 @@ class Node:
                     self._writes_in_flight -= 1
                     if self.metrics is not None:
                         self.metrics.on_persisted(now - started)
+                    if now - started >= self._slow_write_s:
+                        log.warning(
+                            "node %d: a log write took %.0f ms (slow disk)",
+                            self.id,
+                            (now - started) * 1000,
+                        )
                 self._advance_due += 1
         drained = self._drained
         if drained is not None and not drained.done() and (not unadvanced or self._write_error):

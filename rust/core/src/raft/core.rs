@@ -63,10 +63,24 @@ pub struct Raft<S: Storage> {
 }
 
 /// Message types that only depend on the leader's own state and may be sent before the
-/// leader's log append is durable (thesis 10.2.1), plus requests forwarded to the leader.
+/// leader's log append is durable (thesis 10.2.1), requests forwarded to the leader, and
+/// heartbeat responses: those promise nothing that a crash could take back (no log entry, no
+/// vote; a restarted node keeps the lease promise through `boot_lease`), as in etcd. So a
+/// follower whose disk stalls still answers heartbeats, and the leader keeps its quorum.
 fn may_send_before_persist(t: MessageType) -> bool {
     use MessageType::*;
-    matches!(t, Append | Heartbeat | Snapshot | TimeoutNow | ReadIndexResp | Propose | ReadIndex | TransferLeader)
+    matches!(
+        t,
+        Append
+            | Heartbeat
+            | HeartbeatResp
+            | Snapshot
+            | TimeoutNow
+            | ReadIndexResp
+            | Propose
+            | ReadIndex
+            | TransferLeader
+    )
 }
 
 impl<S: Storage> Raft<S> {
