@@ -187,27 +187,26 @@ impl<S: Storage> Raft<S> {
     /// is worth (etcd sends it at once).
     fn on_commit_advanced(&mut self) {
         self.release_reads_waiting_for_commit();
-        let committed = self.log.committed;
         for i in 0..self.peers.len() {
             let to = self.peers[i];
-            if self.send_append(to, false) {
-                continue;
-            }
-            let waiting = self.progress(to).is_some_and(|p| p.sent_commit < p.commit_wanted.min(committed));
-            if waiting {
-                self.send_append(to, true);
+            if !self.send_append(to, false) {
+                self.send_commit_if_wanted(to);
             }
         }
     }
 
     /// `to` waits to see `index` committed before it answers a caller (a forwarded proposal
-    /// ends there, or a read was answered at it). Sends the commit index now if `to` has not
-    /// been sent one that covers `index`.
+    /// ends there, or a read was answered at it).
     pub fn want_commit(&mut self, to: NodeId, index: Index) {
-        let committed = self.log.committed;
         let Some(pr) = self.progress_mut(to) else { return };
         pr.commit_wanted = pr.commit_wanted.max(index);
-        if pr.sent_commit < pr.commit_wanted.min(committed) {
+        self.send_commit_if_wanted(to);
+    }
+
+    /// Sends `to` the commit index now if it waits for a committed index it was not sent.
+    fn send_commit_if_wanted(&mut self, to: NodeId) {
+        let committed = self.log.committed;
+        if self.progress(to).is_some_and(|p| p.sent_commit < p.commit_wanted.min(committed)) {
             self.send_append(to, true);
         }
     }
