@@ -197,8 +197,9 @@ class Node:
         #: The tick at which the last Ready past `max_writes_in_flight` was taken (see
         #: `_take_ready_past_limit`).
         self._past_limit_tick = 0
-        #: A write slower than half an election timeout is logged (etcd logs slow fsyncs too).
-        self._slow_write_s = config.election_timeout_ticks * config.tick_ms / 2000
+        #: A write slower than an election timeout is logged (etcd logs slow fsyncs too):
+        #: without `_take_ready_past_limit` it would have cost the leadership.
+        self._slow_write_s = config.election_timeout_ticks * config.tick_ms / 1000
         #: Readies at the front of `_unadvanced` that became durable (their messages were
         #: sent); the driver advances the core past them.
         self._advance_due = 0
