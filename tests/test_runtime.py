@@ -325,6 +325,47 @@ def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
+    tmp_path: Path,
+) -> None:
+    """With 64 writes allowed in flight, a stall long enough for heartbeats alone to make
+    more than 64 Readies (they write nothing) stops taking Readies at the core's limit instead
+    of stopping the node with `ReadyNotAdvanced`; everything goes on once the disks are back."""
+
+    async def main() -> None:
+        options = {"election_timeout_ticks": 40, "max_writes_in_flight": 64}
+        async with cluster(tmp_path, Register, **options) as (nodes, regs):
+            leader = next(n for n in nodes if n.role == "leader")
+            lreg = regs[nodes.index(leader)]
+            await lreg.put(0)
+            loop = asyncio.get_running_loop()
+            writers = [n._writer for n in nodes]
+            for w in writers:
+                assert w is not None
+                loop.remove_reader(w.fileno())
+            call = asyncio.ensure_future(lreg.put(1))
+            await until(
+                "Readies up to the core's limit",
+                lambda: any(
+                    len(n._unadvanced) >= senate._core.MAX_READIES_IN_FLIGHT for n in nodes
+                ),
+            )
+            ticks = leader._now_ticks
+            await until(
+                "10 ticks more, or a node stopping",
+                lambda: leader._now_ticks >= ticks + 10 or any(n.fatal_error for n in nodes),
+            )
+            assert [n.fatal_error for n in nodes] == [None, None, None]
+            assert all(len(n._unadvanced) <= senate._core.MAX_READIES_IN_FLIGHT for n in nodes)
+            for n, w in zip(nodes, writers, strict=True):
+                assert w is not None
+                loop.add_reader(w.fileno(), n._on_writes_done, w.fileno())
+            assert await asyncio.wait_for(call, 20) == 2
+            assert all(n.fatal_error is None for n in nodes)
+
+    asyncio.run(main())
+
+
 class FailingSnapshots(Register):
     def __init__(self) -> None:
         super().__init__()

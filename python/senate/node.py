@@ -464,6 +464,8 @@ class Node:
                     # the driver); input arriving meanwhile is batched into it.
                     if not core.has_ready():
                         break
+                    if len(self._unadvanced) >= MAX_READIES_IN_FLIGHT:
+                        break  # the core's limit: Readies that wrote nothing count too
                     if self._writes_in_flight >= limit and not self._take_ready_past_limit():
                         break
                     await self._handle_ready(core)
@@ -500,8 +502,8 @@ class Node:
         once per heartbeat interval while the oldest write has taken a tick or more (a stalled
         disk), so that a leader's heartbeats and a follower's answers go on (a stall longer
         than an election timeout would otherwise cost the leadership). Its write queues behind
-        the stalled one. Bounded by the core's limit on Readies not advanced."""
-        if not self._unadvanced or len(self._unadvanced) >= MAX_READIES_IN_FLIGHT:
+        the stalled one."""
+        if not self._unadvanced:
             return False
         cfg = self.config
         if self._now_ticks < self._past_limit_tick + cfg.heartbeat_interval_ticks:
