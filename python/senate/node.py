@@ -191,7 +191,9 @@ class Node:
         self._writer: WalWriter | None = None
         #: The Readies taken and not yet advanced, oldest first: (write id, or None for one
         #: that wrote nothing, messages to send once it is durable, time its write started).
-        #: Those with a write id number at most `config.max_writes_in_flight`.
+        #: Those with a write id number at most `config.max_writes_in_flight` (more while a
+        #: write is stalled: `_take_ready_past_limit`), all of them at most the core's
+        #: `MAX_READIES_IN_FLIGHT`.
         self._unadvanced: deque[tuple[int | None, list[tuple[int, bytes]], float]] = deque()
         self._writes_in_flight = 0
         #: The tick at which the last Ready past `max_writes_in_flight` was taken (see
