@@ -288,6 +288,24 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
     asyncio.run(main())
 
 
+def hold_write_completions(nodes: Sequence[Node]) -> None:
+    """Each node stops hearing that its log writes finished (the writer thread still writes):
+    to the node this is a disk that stalls."""
+    loop = asyncio.get_running_loop()
+    for n in nodes:
+        assert n._writer is not None
+        loop.remove_reader(n._writer.fileno())
+
+
+def release_write_completions(nodes: Sequence[Node]) -> None:
+    """Undoes `hold_write_completions`: the completions held back arrive at once."""
+    loop = asyncio.get_running_loop()
+    for n in nodes:
+        assert n._writer is not None
+        fd = n._writer.fileno()
+        loop.add_reader(fd, n._on_writes_done, fd)
+
+
 def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
     """Every node's log writes finish late (their completions are held back, which is how a
     stalled disk looks to a node) for two election timeouts. Heartbeats and their answers go
@@ -300,12 +318,7 @@ def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
             lreg = regs[nodes.index(leader)]
             await lreg.put(0)
             term = leader.status().term
-            loop = asyncio.get_running_loop()
-            writers = [n._writer for n in nodes]
-            assert all(w is not None for w in writers)
-            for w in writers:
-                assert w is not None
-                loop.remove_reader(w.fileno())
+            hold_write_completions(nodes)
             call = asyncio.ensure_future(lreg.put(1))
             await until("writes in flight", lambda: all(n._writes_in_flight for n in nodes))
             ticks = leader._now_ticks
@@ -316,9 +329,7 @@ def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
             assert [n.status().role for n in nodes].count("leader") == 1
             assert leader.status().role == "leader"
             assert all(n.status().term == term for n in nodes), "nobody campaigned"
-            for n, w in zip(nodes, writers, strict=True):
-                assert w is not None
-                loop.add_reader(w.fileno(), n._on_writes_done, w.fileno())
+            release_write_completions(nodes)
             assert await asyncio.wait_for(call, 10) == 2
             assert leader.status().term == term
 
@@ -338,11 +349,7 @@ def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
             leader = next(n for n in nodes if n.role == "leader")
             lreg = regs[nodes.index(leader)]
             await lreg.put(0)
-            loop = asyncio.get_running_loop()
-            writers = [n._writer for n in nodes]
-            for w in writers:
-                assert w is not None
-                loop.remove_reader(w.fileno())
+            hold_write_completions(nodes)
             call = asyncio.ensure_future(lreg.put(1))
             await until(
                 "Readies up to the core's limit",
@@ -357,9 +364,7 @@ def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
             )
             assert [n.fatal_error for n in nodes] == [None, None, None]
             assert all(len(n._unadvanced) <= senate._core.MAX_READIES_IN_FLIGHT for n in nodes)
-            for n, w in zip(nodes, writers, strict=True):
-                assert w is not None
-                loop.add_reader(w.fileno(), n._on_writes_done, w.fileno())
+            release_write_completions(nodes)
             assert await asyncio.wait_for(call, 20) == 2
             assert all(n.fatal_error is None for n in nodes)
 

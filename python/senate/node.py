@@ -504,9 +504,7 @@ class Node:
         once per heartbeat interval while the oldest write has taken a tick or more (a stalled
         disk), so that a leader's heartbeats and a follower's answers go on (a stall longer
         than an election timeout would otherwise cost the leadership). Its write queues behind
-        the stalled one."""
-        if not self._unadvanced:
-            return False
+        the stalled one. Called with writes in flight, so `_unadvanced` is not empty."""
         cfg = self.config
         if self._now_ticks < self._past_limit_tick + cfg.heartbeat_interval_ticks:
             return False

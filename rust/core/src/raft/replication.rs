@@ -322,11 +322,11 @@ impl<S: Storage> Raft<S> {
             ProgressState::Replicate => pr.inflights.free_le(m.index),
         }
         if self.maybe_commit() {
-            // bcast_append already sent what it could to everyone.
+            // on_commit_advanced sent entries, and the commit index where it is waited for.
         } else if was_paused {
             // The follower may have missed the latest commit index while it was paused:
             // send even an empty append, if it was not sent that index yet, so it learns it
-            // now rather than at the next heartbeat.
+            // now rather than at the leader's next tick.
             let stale_commit = self.progress(from).is_some_and(|p| p.sent_commit < self.log.committed);
             self.send_append(from, stale_commit);
         }
