@@ -519,6 +519,44 @@ def test_a_corrupt_log_is_refused_with_file_and_offset(tmp_path: Path) -> None:
     assert 0 < e.value.offset <= middle
 
 
+def test_a_ready_without_write_hands_out_what_needs_no_write(tmp_path: Path) -> None:
+    """While a write is in flight, `ready_without_write` hands out the entries committed and
+    durable, and leaves new entries for the next Ready that writes."""
+    wal = Wal(tmp_path)
+    node = RaftNode(1, [1], wal=wal)
+    node.campaign()
+    while (rd := node.ready()) is not None:
+        wal.write(rd)
+        node.advance()
+    assert node.status().role == "leader"
+    node.propose(b"a")
+    first = node.ready()
+    assert first is not None
+    assert first.must_sync
+    node.propose(b"b")
+    assert not node.has_ready_without_write(), "nothing is durable, nothing to send"
+    assert node.ready_without_write() is None
+    wal.write(first)
+    node.advance()  # "a" is durable, so committed (one voter)
+    assert node.has_ready_without_write()
+    rd = node.ready_without_write()
+    assert rd is not None
+    assert rd.committed_data == [b"a"]
+    assert not rd.must_sync, "it writes nothing"
+    assert rd.first_persist_index is None, "b waits for a Ready that writes it"
+    assert not node.has_ready_without_write()
+    node.advance()
+    second = node.ready()
+    assert second is not None
+    assert second.must_sync
+    assert second.first_persist_index == 3
+    wal.write(second)
+    node.advance()
+    third = node.ready()
+    assert third is not None
+    assert third.committed_data == [b"b"]
+
+
 def test_readies_over_a_log_are_pipelined_and_advanced_in_order(tmp_path: Path) -> None:
     wal = Wal(tmp_path)
     node = RaftNode(1, [1], wal=wal)

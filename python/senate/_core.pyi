@@ -401,6 +401,14 @@ class RaftNode:
         the earlier ones are durable, up to `MAX_READIES_IN_FLIGHT` not yet advanced; their
         committed entries are durable already, so apply them at once. Without a log, one at a
         time. Raises `ReadyNotAdvanced` past the limit."""
+    def has_ready_without_write(self) -> bool: ...
+    def ready_without_write(self) -> Ready | None:
+        """A `Ready` that writes nothing, or `None` when there is nothing such: what `ready`
+        would hand out but for new entries, a snapshot, a changed term or vote, and the
+        messages waiting for those to be durable (they stay for the next `ready`). For a
+        caller with writes in flight: committed entries, confirmed reads and messages that
+        may leave at once (the leader's appends among them) need not wait for those writes.
+        Advanced in turn like any other; raises `ReadyNotAdvanced` past the limit."""
     def advance(self) -> None:
         """Tells the node that the oldest `Ready` not yet advanced was fully handled: its
         write is durable and its `persisted_messages` were sent."""

@@ -32,7 +32,6 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import time
@@ -73,23 +72,6 @@ MAX_QUERY_BUFFER_BYTES = 1 << 30
 DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 << 20
 
 REDIS_VERSION = "7.0.0"
-
-
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    """Marks the outcome of a future nobody waits for any more as seen."""
-    if not fut.cancelled():
-        fut.exception()
-
-
-def _copy_outcome(to: asyncio.Future[Any], source: asyncio.Future[Any]) -> None:
-    if to.done():
-        _retrieve(source)
-    elif source.cancelled():
-        to.cancel()
-    elif (error := source.exception()) is not None:
-        to.set_exception(error)
-    else:
-        to.set_result(source.result())
 
 
 def _now_ms() -> int:
@@ -178,6 +160,15 @@ class ReadBatcher:
                 self._start_round()
 
 
+class _Slot:
+    """A place in a client's line of replies whose reply is not known yet."""
+
+    __slots__ = ("reply",)
+
+    def __init__(self) -> None:
+        self.reply: bytes | None = None
+
+
 class ClientConnection(asyncio.Protocol):
     """One client: feeds its bytes to a `RespSession` and answers its groups in order."""
 
@@ -190,15 +181,16 @@ class ClientConnection(asyncio.Protocol):
             client_id=server.last_client_id,
         )
         self.transport: asyncio.Transport | None = None
-        #: Replies in command order: bytes ready to send, or a future still running.
-        self._slots: collections.deque[bytes | asyncio.Future[bytes]] = collections.deque()
+        #: Replies in command order: bytes ready to send, or a slot still waiting. Only a
+        #: slot at the head holds the line up.
+        self._slots: collections.deque[bytes | _Slot] = collections.deque()
         #: Write batches of this client not yet answered: its reads go through the log after
         #: them, so a client always reads its own writes.
         self._writes_waiting = 0
         #: Read batches of this client waiting for their barrier, and the writes that came
         #: after them (proposed once those reads are answered).
         self._reads_waiting = 0
-        self._deferred_writes: list[tuple[bytes, asyncio.Future[bytes]]] = []
+        self._deferred_writes: list[tuple[bytes, _Slot]] = []
         self._closing = False
         self._paused_by: set[str] = set()
 
@@ -217,15 +209,10 @@ class ClientConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=server.max_reply_buffer_bytes)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # Calls in flight still complete (the node answers nobody then); their slots go.
         self._closing = True
         self.server.clients.discard(self)
-        for slot in self._slots:
-            if isinstance(slot, asyncio.Future):
-                slot.remove_done_callback(self._on_slot_done)
-                slot.add_done_callback(_retrieve)
         self._slots.clear()
-        for _batch, fut in self._deferred_writes:
-            fut.cancel()
         self._deferred_writes.clear()
 
     def pause_writing(self) -> None:
@@ -277,93 +264,85 @@ class ClientConnection(asyncio.Protocol):
         elif self.transport is not None:
             self.transport.write(reply)
 
-    def _push_future(self, fut: asyncio.Future[bytes]) -> None:
-        self._slots.append(fut)
-        fut.add_done_callback(self._on_slot_done)
-
     def _push_write(self, batch: bytes) -> None:
+        slot = _Slot()
         if self._reads_waiting:
             # A read of this client sent before this write must not see it: the write is
             # proposed once the earlier reads are answered.
-            assert self.server.node.loop is not None
-            fut: asyncio.Future[bytes] = self.server.node.loop.create_future()
-            self._deferred_writes.append((batch, fut))
-        else:
-            try:
-                fut = self._propose(batch)
-            except (Overloaded, NodeNotRunning) as e:
-                self._push(reply_for_error(e, self.server.timeout_s))
-                return
+            self._deferred_writes.append((batch, slot))
+        elif not self._propose(batch, slot):
+            self._push(cast(bytes, slot.reply))
+            return
         self._writes_waiting += 1
-        fut.add_done_callback(self._on_write_done)
-        self._push_future(fut)
+        self._slots.append(slot)
 
-    def _propose(self, batch: bytes) -> asyncio.Future[bytes]:
-        proposed = self.server.node.propose(batch)
-        assert isinstance(proposed, asyncio.Future)
-        return proposed
+    def _propose(self, batch: bytes, slot: _Slot) -> bool:
+        """Proposes `batch`, answered into `slot`; False (the error in `slot`) when the node
+        refused it at once."""
 
-    def _on_write_done(self, _fut: asyncio.Future[bytes]) -> None:
-        self._writes_waiting -= 1
+        def done(result: bytes | None, error: BaseException | None) -> None:
+            self._writes_waiting -= 1
+            slot.reply = result if error is None else reply_for_error(error, self.server.timeout_s)
+            self._slot_done(slot)
+
+        try:
+            self.server.node.propose_with_callback(batch, done)
+        except (Overloaded, NodeNotRunning) as e:
+            slot.reply = reply_for_error(e, self.server.timeout_s)
+            return False
+        return True
 
     def _push_read(self, batch: bytes) -> None:
         server = self.server
-        assert server.node.loop is not None
-        fut: asyncio.Future[bytes] = server.node.loop.create_future()
-        barrier = server.reads.wait()
+        slot = _Slot()
 
-        def run_read(done: asyncio.Future[None]) -> None:
-            if fut.done():
-                return
-            error = done.exception()
+        def run_read(barrier: asyncio.Future[None]) -> None:
+            error = barrier.exception()
             if error is not None:
-                fut.set_exception(error)
+                slot.reply = reply_for_error(error, server.timeout_s)
             else:
-                fut.set_result(server.machine.store.read(batch, _now_ms()))
+                slot.reply = server.machine.store.read(batch, _now_ms())
+            self._reads_waiting -= 1
+            self._propose_deferred_writes()
+            self._slot_done(slot)
 
-        barrier.add_done_callback(run_read)
+        server.reads.wait().add_done_callback(run_read)
         self._reads_waiting += 1
-        fut.add_done_callback(self._on_read_done)
-        self._push_future(fut)
+        self._slots.append(slot)
 
-    def _on_read_done(self, _fut: asyncio.Future[bytes]) -> None:
-        self._reads_waiting -= 1
-        if self._reads_waiting or not self._deferred_writes:
+    def _propose_deferred_writes(self) -> None:
+        if self._reads_waiting or not self._deferred_writes or self._closing:
             return
         deferred, self._deferred_writes = self._deferred_writes, []
-        for batch, fut in deferred:
-            if fut.done():
-                continue
-            try:
-                proposed = self._propose(batch)
-            except (Overloaded, NodeNotRunning) as e:
-                fut.set_exception(e)
-                continue
-            proposed.add_done_callback(functools.partial(_copy_outcome, fut))
+        for batch, slot in deferred:
+            if not self._propose(batch, slot):
+                self._writes_waiting -= 1
+                self._slot_done(slot)
 
-    def _on_slot_done(self, _fut: asyncio.Future[bytes]) -> None:
+    def _slot_done(self, slot: _Slot) -> None:
+        if self._slots and self._slots[0] is slot:
+            self._send_ready_replies()
+
+    def _send_ready_replies(self) -> None:
         """Sends every reply at the head of the line that is ready, in one write."""
         slots = self._slots
         out: list[bytes] = []
-        timeout_s = self.server.timeout_s
         while slots:
             head = slots[0]
-            if isinstance(head, bytes):
-                out.append(head)
-            elif head.cancelled():
-                out.append(error_reply("ERR request cancelled"))
-            elif head.done():
-                error = head.exception()
-                out.append(head.result() if error is None else reply_for_error(error, timeout_s))
+            if isinstance(head, _Slot):
+                if head.reply is None:
+                    break
+                out.append(head.reply)
             else:
-                break
+                out.append(head)
             slots.popleft()
-        if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(out))
+        transport = self.transport
+        if out and transport is not None and not transport.is_closing():
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
         if "groups" in self._paused_by and len(slots) <= MAX_GROUPS_IN_FLIGHT // 2:
             self._resume("groups")
-        if not slots and self._closing and self.transport is not None:
-            self.transport.close()
+        if not slots and self._closing and transport is not None:
+            transport.close()
 
     def _close_after_replies(self) -> None:
         self._closing = True

@@ -8,9 +8,13 @@ is batched into the next Ready. Persistence (write + fsync) runs in a writer thr
 GIL released; the loop keeps serving meanwhile. Readies are pipelined: up to
 `max_writes_in_flight` may be writing at once (the writer thread writes those that queued up
 with one fsync), each advanced in order once durable, so a leader counts the acknowledgements
-that arrive while its own write is in progress. While a write is stalled (in flight for a tick
-or more), one more Ready per heartbeat interval is taken past that limit, so heartbeats and
-their answers keep flowing and a slow disk does not cost the leadership.
+that arrive while its own write is in progress. At that limit, Readies that write nothing
+(committed entries to apply, confirmed reads, messages that may leave at once) are still
+taken, so a leader answers its callers as soon as a quorum holds their entries; its new
+proposals wait for the next write. While a write is stalled (in flight for a tick or more),
+only one more Ready per heartbeat interval is taken, so heartbeats and their answers keep
+flowing, a slow disk does not cost the leadership, and the Readies waiting behind the stalled
+write stay few.
 
 The runtime speaks to the core through `Core` (tick, step_stream, propose_batch, read_index,
 ready, advance, status), so any core offering it (Raft today) can be driven.
@@ -26,7 +30,7 @@ import os
 import struct
 import time
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -113,9 +117,16 @@ class Core(Protocol):
     def report_unreachable(self, id: int) -> None: ...
     def has_ready(self) -> bool: ...
     def ready(self) -> Ready | None: ...
+    def has_ready_without_write(self) -> bool: ...
+    def ready_without_write(self) -> Ready | None: ...
     def advance(self) -> None: ...
     def status(self) -> Status: ...
     def compact(self, index: int, data: bytes) -> Snapshot: ...
+
+
+#: What waits for a call's outcome: a future, or a callback `(result, error)` (see
+#: `Node.propose_with_callback`).
+Waiter = asyncio.Future[Any] | Callable[[Any, BaseException | None], None]
 
 
 class CallTimeout(SenateError, TimeoutError):
@@ -223,9 +234,10 @@ class Node:
         self._inbound: dict[int, PeerConnection] = {}
         self._outbox: list[bytes] = []
         self._read_waiters: list[asyncio.Future[None]] = []
-        # Calls in flight: seq -> future; deadlines in a heap of (deadline, seq).
+        # Calls in flight: seq -> what waits for the outcome; deadlines in a heap of
+        # (deadline, seq).
         self._next_seq = time.time_ns()
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, Waiter] = {}
         self._deadlines: list[tuple[float, int]] = []
         # Reads: request id -> (waiters, tick issued); confirmed reads wait for their index.
         self._next_read_id = 1
@@ -365,20 +377,38 @@ class Node:
     ) -> Awaitable[Any]:
         """Replicates `command`; the awaitable gives what `apply` returned for it on this node
         (or raises what it raised), once the command is committed and applied here."""
+        if not self._running or self.loop is None:
+            raise NodeNotRunning(f"node {self.id} is not running")
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        self.propose_with_callback(command, fut, slot, timeout)
+        return fut
+
+    def propose_with_callback(
+        self,
+        command: bytes,
+        on_done: Waiter,
+        slot: int = 0,
+        timeout: float | None = None,
+    ) -> None:
+        """`propose` for callers that answer many requests (a server): `on_done(result,
+        error)` is called once, from the node's driver, when the command was applied here
+        (`error` is None) or failed (`result` is None: `error` is what `apply` raised, or
+        `CallTimeout`, `ProposalDropped`, `NodeNotRunning`). It must not block or raise. No
+        future is made: a future and its callbacks cost a server more than the rest of its
+        Python work per request. A future may be passed as `on_done`: it gets the outcome."""
         if not self._running:
             raise NodeNotRunning(f"node {self.id} is not running")
-        if len(self._pending) >= self.config.max_pending_calls:
-            raise Overloaded(f"{len(self._pending)} calls waiting (max_pending_calls)")
+        pending = self._pending
+        if len(pending) >= self.config.max_pending_calls:
+            raise Overloaded(f"{len(pending)} calls waiting (max_pending_calls)")
         assert self.loop is not None
         seq = self._next_seq
         self._next_seq = seq + 1
-        fut: asyncio.Future[Any] = self.loop.create_future()
-        self._pending[seq] = fut
+        pending[seq] = on_done
         deadline = self.loop.time() + (self.config.call_timeout_s if timeout is None else timeout)
         heapq.heappush(self._deadlines, (deadline, seq))
         self._outbox.append(ENVELOPE.pack(self.id, seq, slot) + command)
         self._wake.set()
-        return fut
 
     async def read_barrier(self, timeout: float | None = None) -> None:
         """Returns once this node has applied everything committed before the call (a
@@ -462,14 +492,25 @@ class Node:
                     if self._snapshot_job is not None:
                         await self._settle_snapshot(core)
                     self._take_input(core)
-                    # At the limit, the next Ready waits for a write to finish (which wakes
-                    # the driver); input arriving meanwhile is batched into it.
+                    # At the limit, the next Ready that writes waits for a write to finish
+                    # (which wakes the driver); input arriving meanwhile is batched into it.
+                    # What needs no write (committed entries to apply, confirmed reads,
+                    # messages that may leave at once) goes out meanwhile in Readies
+                    # without writes: a leader answers its callers as soon as a quorum
+                    # holds their entries, not one fsync later.
                     if not core.has_ready():
                         break
                     if len(self._unadvanced) >= MAX_READIES_IN_FLIGHT:
                         break  # the core's limit: Readies that wrote nothing count too
-                    if self._writes_in_flight >= limit and not self._take_ready_past_limit():
-                        break
+                    if self._writes_in_flight >= limit:
+                        if self._write_stalled():
+                            if not self._take_ready_past_limit():
+                                break
+                        elif core.has_ready_without_write():
+                            await self._handle_ready(core, write=False)
+                            continue
+                        else:
+                            break
                     await self._handle_ready(core)
         except Exception as e:
             # A durable log that cannot write (disk full, I/O error) stops the node: serving
@@ -494,21 +535,29 @@ class Node:
             self._now_ticks += n
             self._expire_calls()
             self._retry_stale_reads()
-        if self._outbox:
+        # A leader's proposals wait while its writes are at the limit: they go into the Ready
+        # that writes them (one fsync for all that arrived meanwhile), not out one by one in
+        # Readies without writes. A follower forwards them at once (it writes nothing).
+        if self._outbox and (
+            self.role != "leader" or self._writes_in_flight < self.config.max_writes_in_flight
+        ):
             self._propose_outbox(core)
         if self._read_waiters:
             self._issue_read(core)
 
+    def _write_stalled(self) -> bool:
+        """Whether the oldest Ready not advanced has waited a tick or more for its write (a
+        stalled disk). Called with writes in flight, so `_unadvanced` is not empty."""
+        return time.perf_counter() - self._unadvanced[0][2] >= self.config.tick_ms / 1000
+
     def _take_ready_past_limit(self) -> bool:
-        """Whether to take a Ready although `max_writes_in_flight` writes are in flight: yes
-        once per heartbeat interval while the oldest write has taken a tick or more (a stalled
-        disk), so that a leader's heartbeats and a follower's answers go on (a stall longer
-        than an election timeout would otherwise cost the leadership). Its write queues behind
-        the stalled one. Called with writes in flight, so `_unadvanced` is not empty."""
-        cfg = self.config
-        if self._now_ticks < self._past_limit_tick + cfg.heartbeat_interval_ticks:
-            return False
-        if time.perf_counter() - self._unadvanced[0][2] < cfg.tick_ms / 1000:
+        """Whether to take a Ready while a write is stalled at `max_writes_in_flight`: yes
+        once per heartbeat interval, so that a leader's heartbeats and a follower's answers go
+        on (a stall longer than an election timeout would otherwise cost the leadership) and
+        the Readies waiting behind the stalled write stay few (each Ready without a write
+        taken meanwhile would wait there too, up to the core's limit). Its write queues behind
+        the stalled one."""
+        if self._now_ticks < self._past_limit_tick + self.config.heartbeat_interval_ticks:
             return False
         self._past_limit_tick = self._now_ticks
         return True
@@ -541,9 +590,9 @@ class Node:
             return  # no leader known: keep them; retried on the next wake-up until their deadline
         except ProposalDropped as e:
             for data in batch:
-                fut = self._pending.pop(ENVELOPE.unpack_from(data)[1], None)
-                if fut is not None and not fut.done():
-                    fut.set_exception(ProposalDropped(str(e)))
+                waiter = self._pending.pop(ENVELOPE.unpack_from(data)[1], None)
+                if waiter is not None:
+                    self._resolve(waiter, None, ProposalDropped(str(e)))
         del self._outbox[:limit]
         if self._outbox:
             self._wake.set()
@@ -575,15 +624,16 @@ class Node:
         # order of their deadlines, so this keeps the heap about as small as `_pending`).
         while deadlines and (deadlines[0][0] <= now or deadlines[0][1] not in self._pending):
             _, seq = heapq.heappop(deadlines)
-            fut = self._pending.pop(seq, None)
-            if fut is not None and not fut.done():
-                fut.set_exception(CallTimeout(f"node {self.id}: call not committed in time"))
+            waiter = self._pending.pop(seq, None)
+            if waiter is not None:
+                error = CallTimeout(f"node {self.id}: call not committed in time")
+                self._resolve(waiter, None, error)
         if self._outbox:  # calls that expired waiting for a leader are not proposed
             pending = self._pending
             self._outbox = [d for d in self._outbox if ENVELOPE.unpack_from(d)[1] in pending]
 
-    async def _handle_ready(self, core: Core) -> None:
-        rd = core.ready()
+    async def _handle_ready(self, core: Core, write: bool = True) -> None:
+        rd = core.ready() if write else core.ready_without_write()
         if rd is None:
             return
         role = rd.role
@@ -735,13 +785,28 @@ class Node:
             except Exception as e:  # the command's own error, the same on every node
                 result, failed = e, True
             if origin == my_id:
-                fut = pending.pop(seq, None)
-                if fut is not None and not fut.done():
+                waiter = pending.pop(seq, None)
+                if waiter is not None:
                     if failed:
-                        fut.set_exception(result)
+                        self._resolve(waiter, None, result)
                     else:
-                        fut.set_result(result)
+                        self._resolve(waiter, result, None)
         self.applied_index = last_index
+
+    def _resolve(self, waiter: Waiter, result: Any, error: BaseException | None) -> None:
+        """Gives a call's outcome to what waits for it: a future, or a callback."""
+        if isinstance(waiter, asyncio.Future):
+            if waiter.done():
+                return
+            if error is None:
+                waiter.set_result(result)
+            else:
+                waiter.set_exception(error)
+            return
+        try:
+            waiter(result, error)
+        except Exception:  # the caller's bug must not stop the node
+            log.exception("node %d: a call's callback raised", self.id)
 
     def _confirm_reads(self, read_states: list[tuple[int, int]]) -> None:
         for rid, index in read_states:
@@ -858,10 +923,9 @@ class Node:
             log.error("node %d: compaction failed: %s", self.id, error)
 
     def _fail_all(self, error: BaseException) -> None:
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(error)
-        self._pending.clear()
+        pending, self._pending = self._pending, {}
+        for waiter in pending.values():
+            self._resolve(waiter, None, error)
         self._outbox.clear()
         waiters = list(self._read_waiters)
         for entry in self._reads_in_flight.values():

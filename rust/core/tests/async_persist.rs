@@ -36,6 +36,9 @@ enum Op {
     Tick(usize),
     Propose(usize, u8),
     StartWrite(usize),
+    /// Pipelined only: takes a Ready that writes nothing (`ready_without_write`), as the
+    /// runtime does while writes are in flight.
+    TakeWithoutWrite(usize),
     FinishWrite(usize),
     /// Start and finish at once (a fast disk).
     Flush(usize),
@@ -52,6 +55,7 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
         4 => (0..n).prop_map(Op::Tick),
         3 => (0..n, any::<u8>()).prop_map(|(i, b)| Op::Propose(i, b)),
         2 => (0..n).prop_map(Op::StartWrite),
+        2 => (0..n).prop_map(Op::TakeWithoutWrite),
         2 => (0..n).prop_map(Op::FinishWrite),
         8 => (0..n).prop_map(Op::Flush),
         8 => prop_oneof![(1..8u8), Just(u8::MAX)].prop_map(Op::Deliver),
@@ -109,6 +113,35 @@ impl Cluster {
         self.nodes[i].pending.push_back(rd);
     }
 
+    /// Takes a Ready that asks for no write: its messages leave and its committed entries
+    /// are applied at once; it is advanced in turn behind the writes before it.
+    fn take_without_write(&mut self, i: usize) {
+        const MAX_READIES: usize = 8;
+        let node = &mut self.nodes[i];
+        if self.max_in_flight <= 1 || node.pending.len() >= MAX_READIES || !node.raw.has_ready_without_write() {
+            return;
+        }
+        let mut rd = node.raw.ready_without_write();
+        assert!(rd.entries.is_empty() && rd.snapshot.is_none(), "a Ready without write holds a write");
+        assert!(rd.persisted_messages.is_empty(), "a Ready without write holds messages that wait for one");
+        if let Some(hs) = rd.hard_state {
+            let durable =
+                node.pending.iter().rev().find_map(|p| p.hard_state).unwrap_or_else(|| node.raw.storage().hard_state());
+            assert_eq!(
+                (hs.term, hs.vote),
+                (durable.term, durable.vote),
+                "a Ready without write moved the term or vote"
+            );
+        }
+        self.queue.extend(std::mem::take(&mut rd.messages));
+        let persisted = node.raw.storage().last_index();
+        for e in std::mem::take(&mut rd.committed_entries) {
+            assert!(e.index <= persisted, "entry {} handed out to apply before it is durable", e.index);
+            apply(&mut node.applied, &e);
+        }
+        node.pending.push_back(rd);
+    }
+
     /// The oldest write completes: persist, send what waited for it, apply, advance.
     fn finish_write(&mut self, i: usize) {
         let Some(mut rd) = self.nodes[i].pending.pop_front() else { return };
@@ -162,6 +195,7 @@ impl Cluster {
                 let _ = self.nodes[i].raw.propose(Bytes::from(vec![b, step as u8, (step >> 8) as u8]));
             }
             Op::StartWrite(i) => self.start_write(i),
+            Op::TakeWithoutWrite(i) => self.take_without_write(i),
             Op::FinishWrite(i) => self.finish_write(i),
             Op::Flush(i) => {
                 self.start_write(i);

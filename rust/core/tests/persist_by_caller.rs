@@ -210,3 +210,43 @@ fn a_node_restarts_from_what_its_driver_persisted() {
     // On restart the whole committed log is applied again (the state machine is rebuilt).
     assert_eq!(c.applied[&3].len(), 20);
 }
+
+/// What the runtime does while its leader's write is in flight: the entries a quorum holds
+/// are handed out to apply at once, and the proposals made meanwhile wait for the next write.
+#[test]
+fn a_ready_without_write_hands_out_commits_while_a_write_is_in_flight() {
+    let mut c = Cluster::new(3);
+    c.nodes.get_mut(&1).unwrap().raw.campaign();
+    c.stabilize();
+    let leader = c.nodes.get_mut(&1).unwrap();
+    leader.raw.propose(Bytes::from_static(b"first")).unwrap();
+    // The leader's write of "first" is durable (the Ready is advanced), its appends are out.
+    assert!(c.handle_ready(1));
+    c.deliver(2);
+    assert!(c.handle_ready(2));
+    // The leader's next write is in flight: a proposal made now is in it.
+    let leader = c.nodes.get_mut(&1).unwrap();
+    leader.raw.propose(Bytes::from_static(b"second")).unwrap();
+    let in_flight = leader.ready().unwrap();
+    assert_eq!(in_flight.persist.as_ref().unwrap().entries.len(), 1);
+    assert!(in_flight.committed_entries.is_empty(), "no ack yet");
+    leader.raw.propose(Bytes::from_static(b"third")).unwrap();
+    // Node 2's ack arrives: "first" is committed on a quorum and durable here.
+    c.deliver(1);
+    let leader = c.nodes.get_mut(&1).unwrap();
+    assert!(leader.raw.has_ready_without_write());
+    let rd = leader.ready_without_write().unwrap();
+    let committed: Vec<&[u8]> = rd.committed_entries.iter().map(|e| &e.data[..]).filter(|d| !d.is_empty()).collect();
+    assert_eq!(committed, [&b"first"[..]]);
+    let batch = rd.persist.as_ref().expect("the moved commit index is handed out");
+    assert!(batch.entries.is_empty() && batch.snapshot.is_none() && !batch.must_sync, "it writes nothing");
+    assert!(rd.persisted_messages.is_empty());
+    // "third" waits for a Ready that writes it; "second" was in flight all along.
+    assert!(!leader.raw.has_ready_without_write());
+    assert!(leader.raw.has_ready());
+    leader.advance();
+    leader.advance();
+    let next = leader.ready().unwrap();
+    let entries: Vec<&[u8]> = next.persist.as_ref().unwrap().entries.iter().map(|e| &e.data[..]).collect();
+    assert_eq!(entries, [&b"third"[..]]);
+}

@@ -210,6 +210,14 @@ impl RaftNode {
         Ok(self.inner.try_ready().map_err(|e| raft_error(py, e))?.map(Ready::new))
     }
 
+    fn has_ready_without_write(&self) -> bool {
+        self.inner.raw.has_ready_without_write()
+    }
+
+    fn ready_without_write(&mut self, py: Python<'_>) -> PyResult<Option<Ready>> {
+        Ok(self.inner.try_ready_without_write().map_err(|e| raft_error(py, e))?.map(Ready::new))
+    }
+
     fn advance(&mut self) {
         self.inner.advance();
     }

@@ -13,7 +13,7 @@ use crate::error::{RaftError, Result, StorageError};
 use crate::raft::config::Config;
 use crate::raft::message::{Entry, HardState, Index, Message, NodeId, Snapshot, Term};
 use crate::raft::raw_node::RawNode;
-use crate::raft::ready::{ReadState, SoftState};
+use crate::raft::ready::{ReadState, Ready, SoftState};
 use crate::raft::status::Status;
 use crate::raft::storage::{MemStorage, Storage};
 use bytes::Bytes;
@@ -167,11 +167,22 @@ impl MemNode {
     /// `ready` for callers that may get the protocol wrong (the Python binding): a call with
     /// `max_readies_in_flight` Readies not yet advanced is `ReadyNotAdvanced`.
     pub fn try_ready(&mut self) -> Result<Option<EncodedReady>> {
+        self.check_readies_in_flight()?;
+        Ok(self.ready())
+    }
+
+    /// `ready_without_write`, checked like `try_ready`.
+    pub fn try_ready_without_write(&mut self) -> Result<Option<EncodedReady>> {
+        self.check_readies_in_flight()?;
+        Ok(self.ready_without_write())
+    }
+
+    fn check_readies_in_flight(&self) -> Result<()> {
         let limit = self.max_readies_in_flight();
         if self.raw.readies_in_flight() >= limit {
             return Err(RaftError::ReadyNotAdvanced { limit });
         }
-        Ok(self.ready())
+        Ok(())
     }
 
     /// Takes the next `Ready` and encodes its messages; in `InReady` mode it also persists it to
@@ -184,6 +195,21 @@ impl MemNode {
             return None;
         }
         let rd = self.raw.ready();
+        Some(self.encode_ready(rd))
+    }
+
+    /// A `Ready` that writes nothing (see `RawNode::ready_without_write`): for a caller with
+    /// writes in flight, so that what needs no write (committed entries to apply, messages
+    /// that may leave at once) does not wait for them. `None` when there is nothing such.
+    pub fn ready_without_write(&mut self) -> Option<EncodedReady> {
+        if !self.raw.has_ready_without_write() {
+            return None;
+        }
+        let rd = self.raw.ready_without_write();
+        Some(self.encode_ready(rd))
+    }
+
+    fn encode_ready(&mut self, rd: Ready) -> EncodedReady {
         let must_sync = rd.must_sync();
         let mut out = EncodedReady {
             soft_state: rd.soft_state,
@@ -222,7 +248,7 @@ impl MemNode {
                 self.pending_persist.push_back(pending);
             }
         }
-        Some(out)
+        out
     }
 
     /// Duty 4, for the oldest `Ready` not yet advanced. In `ByCaller` mode the caller asserts

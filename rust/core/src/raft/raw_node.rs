@@ -111,20 +111,49 @@ impl<S: Storage> RawNode<S> {
     /// True when `ready` would return something.
     pub fn has_ready(&self) -> bool {
         let r = &self.raft;
-        self.soft_state() != self.prev_soft_state
+        self.has_ready_without_write()
             || self.hard_state() != self.prev_hard_state
             || r.log.unstable.next_snapshot().is_some()
             || !r.log.unstable.next_entries().is_empty()
-            || !r.msgs.is_empty()
             || !r.msgs_after_persist.is_empty()
+    }
+
+    /// True when `ready_without_write` would return something.
+    pub fn has_ready_without_write(&self) -> bool {
+        let r = &self.raft;
+        self.soft_state() != self.prev_soft_state
+            || self.commit_only_change().is_some()
+            || !r.msgs.is_empty()
             || !r.read_states.is_empty()
             || r.log.has_next_committed_entries()
             || r.has_reads_to_flush()
     }
 
+    /// The hard state to hand out when only its commit index moved since the last one: it
+    /// promises nothing, so it needs no write (`None` when it did not move, or when the term
+    /// or vote moved too).
+    fn commit_only_change(&self) -> Option<HardState> {
+        let (hard, prev) = (self.hard_state(), self.prev_hard_state);
+        (hard.commit != prev.commit && hard.term == prev.term && hard.vote == prev.vote).then_some(hard)
+    }
+
     /// Hands out the work accumulated since the last `Ready`. Each `Ready` is followed by one
     /// `advance`, in order; see the type's docs for pipelining.
     pub fn ready(&mut self) -> Ready {
+        self.take_ready(true)
+    }
+
+    /// A `Ready` that asks for no write: what `ready` would hand out but for new entries, a
+    /// snapshot, a changed term or vote, and the messages that wait for those to be durable;
+    /// they stay for the next `ready`. For callers that pipeline Readies and have writes in
+    /// flight: committed entries, confirmed reads and messages that may leave at once (the
+    /// leader's appends to followers among them, thesis section 10.2.1) need not wait for
+    /// those writes. Advanced in turn like any other.
+    pub fn ready_without_write(&mut self) -> Ready {
+        self.take_ready(false)
+    }
+
+    fn take_ready(&mut self, with_write: bool) -> Ready {
         self.raft.flush_reads();
         let mut rd = Ready::default();
         let mut marks = ReadyMarks::default();
@@ -133,19 +162,21 @@ impl<S: Storage> RawNode<S> {
             rd.soft_state = Some(soft);
             self.prev_soft_state = soft;
         }
-        let hard = self.hard_state();
-        if hard != self.prev_hard_state {
+        let hard = if with_write { Some(self.hard_state()) } else { self.commit_only_change() };
+        if let Some(hard) = hard.filter(|hard| *hard != self.prev_hard_state) {
             rd.hard_state = Some(hard);
             self.prev_hard_state = hard;
         }
         let log = &mut self.raft.log;
-        if let Some(snapshot) = log.unstable.next_snapshot() {
-            marks.snapshot_index = Some(snapshot.meta.index);
-            rd.snapshot = Some(snapshot.clone());
+        if with_write {
+            if let Some(snapshot) = log.unstable.next_snapshot() {
+                marks.snapshot_index = Some(snapshot.meta.index);
+                rd.snapshot = Some(snapshot.clone());
+            }
+            rd.entries = log.unstable.next_entries().to_vec();
+            marks.last_entry = rd.entries.last().map(|e| (e.index, e.term));
+            log.unstable.accept_in_progress();
         }
-        rd.entries = log.unstable.next_entries().to_vec();
-        marks.last_entry = rd.entries.last().map(|e| (e.index, e.term));
-        log.unstable.accept_in_progress();
         rd.committed_entries = log.next_committed_entries(self.raft.cfg.max_committed_entries_per_ready);
         if let Some(last) = rd.committed_entries.last() {
             log.applying_to(last.index);
@@ -153,7 +184,9 @@ impl<S: Storage> RawNode<S> {
             self.raft.reduce_uncommitted_bytes(&rd.committed_entries);
         }
         rd.messages = std::mem::take(&mut self.raft.msgs);
-        rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_persist);
+        if with_write {
+            rd.persisted_messages = std::mem::take(&mut self.raft.msgs_after_persist);
+        }
         rd.read_states = std::mem::take(&mut self.raft.read_states);
         self.in_flight.push_back(marks);
         rd
