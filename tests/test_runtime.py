@@ -433,6 +433,63 @@ def test_calls_time_out_without_a_quorum(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+def test_callbacks_get_each_call_outcome_once_and_their_errors_stop_nothing(
+    tmp_path: Path,
+) -> None:
+    """`propose_with_callback`: the result or the command's own error reaches the callback,
+    once; a callback that raises is logged and the node goes on; without a quorum the
+    callback gets `CallTimeout`."""
+    from senate.statemachine import encode_call
+
+    async def main() -> None:
+        async with cluster(tmp_path, Register) as (nodes, regs):
+            leader = next(n for n in nodes if n.role == "leader")
+            outcomes: list[tuple[Any, BaseException | None]] = []
+            done = asyncio.Event()
+
+            def record(result: Any, error: BaseException | None) -> None:
+                outcomes.append((result, error))
+                if len(outcomes) == 3:
+                    done.set()
+
+            def broken(result: Any, error: BaseException | None) -> None:
+                raise RuntimeError("a caller's bug")
+
+            leader.propose_with_callback(encode_call("put", ("a",), {}), record)
+            leader.propose_with_callback(encode_call("put", ("b",), {}), broken)
+            leader.propose_with_callback(encode_call("fail", ("no",), {}), record)
+            leader.propose_with_callback(encode_call("put", ("c",), {}), record)
+            await asyncio.wait_for(done.wait(), 10)
+            assert outcomes[0] == (1, None)
+            assert outcomes[1][0] is None
+            assert isinstance(outcomes[1][1], ValueError)
+            assert outcomes[2] == (3, None), "the broken callback did not stop the node"
+            assert regs[nodes.index(leader)].history == ["a", "b", "c"]
+            assert await regs[nodes.index(leader)].put("d") == 4
+            assert len(outcomes) == 3, "each outcome once"
+
+    asyncio.run(main())
+
+
+def test_a_callback_gets_call_timeout_without_a_quorum(tmp_path: Path) -> None:
+    from senate.statemachine import encode_call
+
+    async def main() -> None:
+        peers = peers_of(free_ports(3))
+        node = Node(Register(), id=1, peers=peers, data_dir=str(tmp_path), call_timeout_s=0.2)
+        await node.start()
+        try:
+            got: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+            node.propose_with_callback(
+                encode_call("put", (1,), {}), lambda _result, error: got.set_result(error)
+            )
+            assert isinstance(await asyncio.wait_for(got, 10), CallTimeout)
+        finally:
+            await node.stop()
+
+    asyncio.run(main())
+
+
 def test_too_many_pending_calls_are_refused(tmp_path: Path) -> None:
     async def main() -> None:
         peers = peers_of(free_ports(3))
