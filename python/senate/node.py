@@ -234,10 +234,12 @@ class Node:
         self._inbound: dict[int, PeerConnection] = {}
         self._outbox: list[bytes] = []
         self._read_waiters: list[asyncio.Future[None]] = []
-        # Calls in flight: seq -> what waits for the outcome; deadlines in a heap of
-        # (deadline, seq).
+        # Calls in flight: seq -> what waits for the outcome. Their (deadline, seq): in call
+        # order for the default timeout (so in deadline order: the loop's clock only grows),
+        # in a heap for calls given their own.
         self._next_seq = time.time_ns()
         self._pending: dict[int, Waiter] = {}
+        self._default_deadlines: deque[tuple[float, int]] = deque()
         self._deadlines: list[tuple[float, int]] = []
         # Reads: request id -> (waiters, tick issued); confirmed reads wait for their index.
         self._next_read_id = 1
@@ -405,8 +407,10 @@ class Node:
         seq = self._next_seq
         self._next_seq = seq + 1
         pending[seq] = on_done
-        deadline = self.loop.time() + (self.config.call_timeout_s if timeout is None else timeout)
-        heapq.heappush(self._deadlines, (deadline, seq))
+        if timeout is None:
+            self._default_deadlines.append((self.loop.time() + self.config.call_timeout_s, seq))
+        else:
+            heapq.heappush(self._deadlines, (self.loop.time() + timeout, seq))
         self._outbox.append(ENVELOPE.pack(self.id, seq, slot) + command)
         self._wake.set()
 
@@ -619,15 +623,22 @@ class Node:
     def _expire_calls(self) -> None:
         assert self.loop is not None
         now = self.loop.time()
-        deadlines = self._deadlines
-        # Pops expired calls, and answered ones at the top (calls are mostly answered in the
-        # order of their deadlines, so this keeps the heap about as small as `_pending`).
-        while deadlines and (deadlines[0][0] <= now or deadlines[0][1] not in self._pending):
-            _, seq = heapq.heappop(deadlines)
-            waiter = self._pending.pop(seq, None)
+        pending = self._pending
+        expired: list[Waiter] = []
+        # Pops expired calls, and answered ones at the front (calls are mostly answered in the
+        # order of their deadlines, so this keeps both about as small as `_pending`).
+        in_order = self._default_deadlines
+        while in_order and (in_order[0][0] <= now or in_order[0][1] not in pending):
+            waiter = pending.pop(in_order.popleft()[1], None)
             if waiter is not None:
-                error = CallTimeout(f"node {self.id}: call not committed in time")
-                self._resolve(waiter, None, error)
+                expired.append(waiter)
+        heap = self._deadlines
+        while heap and (heap[0][0] <= now or heap[0][1] not in pending):
+            waiter = pending.pop(heapq.heappop(heap)[1], None)
+            if waiter is not None:
+                expired.append(waiter)
+        for waiter in expired:
+            self._resolve(waiter, None, CallTimeout(f"node {self.id}: call not committed in time"))
         if self._outbox:  # calls that expired waiting for a leader are not proposed
             pending = self._pending
             self._outbox = [d for d in self._outbox if ENVELOPE.unpack_from(d)[1] in pending]
@@ -770,18 +781,19 @@ class Node:
             self._apply_backlog.append((payloads, last_index))
             self._apply_backlog_bytes += sum(map(len, payloads))
             return
-        machines = self.state_machines
+        apply = [sm.apply for sm in self.state_machines]
         pending = self._pending
         my_id = self.id
         size = ENVELOPE.size
+        applied_bytes = 0
         for data in payloads:
             if not data:
                 continue  # a leader's no-op entry
-            self._bytes_since_snapshot += len(data)
+            applied_bytes += len(data)
             origin, seq, slot = ENVELOPE.unpack_from(data)
             failed = False
             try:
-                result = machines[slot].apply(data[size:])
+                result = apply[slot](data[size:])
             except Exception as e:  # the command's own error, the same on every node
                 result, failed = e, True
             if origin == my_id:
@@ -791,6 +803,7 @@ class Node:
                         self._resolve(waiter, None, result)
                     else:
                         self._resolve(waiter, result, None)
+        self._bytes_since_snapshot += applied_bytes
         self.applied_index = last_index
 
     def _resolve(self, waiter: Waiter, result: Any, error: BaseException | None) -> None:
