@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 import senate
@@ -280,6 +281,66 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
         await node.start()
         try:
             assert node.snapshot_index == frozen_at
+            assert again.history[:5] == [0, 1, 2, 3, 4]
+            assert again.history == lreg.history[: len(again.history)]
+        finally:
+            await node.stop()
+
+    asyncio.run(main())
+
+
+class CapturingRegister(Register):
+    """A register that captures its state for a snapshot (a copy of its history); encoding
+    the copy waits for `_gate` once it is set to an unset event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gate: threading.Event | None = None
+        self._entered = threading.Event()
+
+    def capture(self) -> Callable[[], bytes]:
+        state = {"value": self.value, "history": list(self.history)}
+        gate, entered = self._gate, self._entered
+
+        def encode() -> bytes:
+            if gate is not None:
+                entered.set()
+                gate.wait(30)
+            data: bytes = msgpack.packb(state)
+            return data
+
+        return encode
+
+
+def test_a_captured_snapshot_lets_the_node_apply_while_it_is_encoded(tmp_path: Path) -> None:
+    """With `capture`, calls are applied and answered while the snapshot is being encoded,
+    and the snapshot holds the state at the index it was captured at."""
+
+    async def main() -> None:
+        options = {"snapshot_entries": 1_000_000}
+        async with cluster(tmp_path, CapturingRegister, **options) as (nodes, regs):
+            leader = next(n for n in nodes if n.role == "leader")
+            lreg = regs[nodes.index(leader)]
+            for k in range(5):
+                await lreg.put(k)
+            gate = threading.Event()
+            lreg._gate = gate
+            leader.snapshot_now()
+            await until("the snapshot thread", lreg._entered.is_set)
+            captured_at = leader.applied_index
+            assert await asyncio.wait_for(lreg.put("during"), 10) == 6, "applied meanwhile"
+            assert leader.applied_index > captured_at
+            assert leader.snapshot_index < captured_at
+            gate.set()
+            await until("the snapshot", lambda: leader.snapshot_index == captured_at)
+            await lreg.put("after")
+        again = Register()
+        node = Node(again, id=leader.id, peers=leader.config.peers, data_dir=leader.config.data_dir)
+        await node.start()
+        try:
+            assert node.snapshot_index == captured_at
+            # Restored at the captured index, then what the node knows was committed after
+            # it: a prefix of the rest, each command once.
             assert again.history[:5] == [0, 1, 2, 3, 4]
             assert again.history == lreg.history[: len(again.history)]
         finally:

@@ -33,6 +33,7 @@ __all__ = [
     "InvalidMessage",
     "InvalidTime",
     "JumpHash",
+    "KvCapture",
     "KvError",
     "KvStore",
     "LeastRequest",
@@ -1254,6 +1255,10 @@ class KvStore:
         `-READONLY` reply and never runs. Raises `KvError` if the batch is malformed."""
     def snapshot(self) -> bytes:
         """The whole store (clock, keys, values, deadlines) as bytes (runs without the GIL)."""
+    def capture(self) -> KvCapture:
+        """The store as it is now, for a snapshot taken while the store goes on applying: a
+        copy that shares every key and value (it copies the tables, not the bytes), so it
+        takes a fraction of the time `snapshot` does; its `snapshot()` runs in any thread."""
     def restore(self, data: bytes) -> None:
         """Replaces the store with a `snapshot`. Raises `KvError` if `data` is malformed; the
         store is unchanged then."""
@@ -1265,6 +1270,14 @@ class KvStore:
     @property
     def now_ms(self) -> int:
         """The store's clock: the largest `now_ms` of any applied batch."""
+
+@final
+class KvCapture:
+    """A `KvStore` as it was when `KvStore.capture` was called."""
+
+    def snapshot(self) -> bytes:
+        """The captured store as `KvStore.snapshot` would have given it then (runs without
+        the GIL)."""
 
 @final
 class RespSession:

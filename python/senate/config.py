@@ -80,6 +80,7 @@ class NodeConfig:
     #: Take a snapshot and compact the log once this many entries or bytes were applied since
     #: the last one, and at least as many bytes as the last snapshot held (or ten times
     #: `snapshot_entries` entries): snapshotting a large state costs at most what its log does.
+    #: Each node scales both by a factor in [1, 1.25) drawn from its id (`SNAPSHOT_STAGGER`).
     snapshot_entries: int = 100_000
     snapshot_bytes: int = 64 * 1024 * 1024
     #: Default timeout of a replicated call or a linearizable read.

@@ -116,6 +116,11 @@ class KvMachine(StateMachine):
     def snapshot(self) -> bytes:
         return self.store.snapshot()
 
+    def capture(self) -> Callable[[], bytes]:
+        # A copy that shares the keys and values: a few ms for 100,000 keys where encoding
+        # them takes tens (and froze every apply meanwhile, a p99 spike at each snapshot).
+        return self.store.capture().snapshot
+
     def restore(self, data: bytes) -> None:
         self.store.restore(data)
 

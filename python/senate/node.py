@@ -74,6 +74,11 @@ MAX_TICKS_PER_WAKE = 2
 #: However large the state, a snapshot is taken once this many times `snapshot_entries`
 #: entries were applied since the last one.
 SNAPSHOT_ENTRIES_CAP_FACTOR = 10
+#: Each node's snapshot thresholds are `snapshot_entries` and `snapshot_bytes` times a factor
+#: in [1, 1 + SNAPSHOT_STAGGER) drawn from its id: nodes apply the same log, so with the same
+#: thresholds they would all snapshot at the same index, at the same moment, and nodes that
+#: share a disk and CPUs (a local cluster) would slow each other down all at once.
+SNAPSHOT_STAGGER = 0.25
 #: Bytes of committed commands that may wait while the state machines are being snapshotted
 #: (they are frozen at the snapshot's index); past it, the driver waits for the snapshot.
 MAX_APPLY_BACKLOG_BYTES = 64 << 20
@@ -253,12 +258,16 @@ class Node:
         #: many bytes were applied, so snapshotting a large state costs at most what writing
         #: its log does (a 100 MB state is not rewritten after every 64 MB of commands).
         self._last_snapshot_bytes = 0
+        # The golden ratio spreads consecutive ids evenly over the range.
+        self._snapshot_scale = 1 + SNAPSHOT_STAGGER * (config.id * 0.6180339887 % 1)
         self._compaction: asyncio.Future[None] | None = None
         #: The state machines' bytes being taken in a worker thread, at `_snapshot_job_index`.
-        #: Meanwhile the node goes on (ticks, messages, log writes) but applies nothing:
+        #: Meanwhile the node goes on (ticks, messages, log writes). Unless every machine
+        #: captured its state (`StateMachine.capture`), it applies nothing (`_snapshot_frozen`):
         #: committed commands wait in `_apply_backlog` (at most `MAX_APPLY_BACKLOG_BYTES`).
         self._snapshot_job: asyncio.Future[bytes] | None = None
         self._snapshot_job_index = 0
+        self._snapshot_frozen = False
         self._apply_backlog: list[tuple[list[bytes], int]] = []
         self._apply_backlog_bytes = 0
         #: After a failed snapshot, the next automatic one waits for this applied index, so a
@@ -777,7 +786,7 @@ class Node:
                 core.report_unreachable(to)
 
     def _apply(self, payloads: list[bytes], last_index: int) -> None:
-        if self._snapshot_job is not None:  # the state machines are frozen for a snapshot
+        if self._snapshot_job is not None and self._snapshot_frozen:  # being snapshotted
             self._apply_backlog.append((payloads, last_index))
             self._apply_backlog_bytes += sum(map(len, payloads))
             return
@@ -853,8 +862,10 @@ class Node:
     def _maybe_snapshot(self) -> None:
         cfg = self.config
         entries = self.applied_index - self.snapshot_index
+        scale = self._snapshot_scale
         due = (
-            entries >= cfg.snapshot_entries or self._bytes_since_snapshot >= cfg.snapshot_bytes
+            entries >= cfg.snapshot_entries * scale
+            or self._bytes_since_snapshot >= cfg.snapshot_bytes * scale
         ) and (
             self._bytes_since_snapshot >= self._last_snapshot_bytes
             # Tiny commands on a large state: the log's entry count is bounded too.
@@ -869,13 +880,25 @@ class Node:
     def snapshot_now(self) -> None:
         """Starts a snapshot of the state machines at the applied index; once taken (in a
         worker thread), the log is compacted up to it (in another) and `snapshot_index` moves.
-        Meanwhile the node keeps its leadership and its log, and applies nothing."""
+        Meanwhile the node keeps its leadership and its log; it applies nothing unless every
+        state machine captured its state (`StateMachine.capture`)."""
         if not self._running or self.loop is None or self._snapshot_job is not None:
             return
         if self.applied_index <= self.snapshot_index:
             return
         self._snapshot_job_index = self.applied_index
-        job = self.loop.run_in_executor(self._snapshotter, self._snapshot_bytes)
+        captures = [sm.capture() for sm in self.state_machines]
+        take: Callable[[], bytes] = self._snapshot_bytes
+        if all(c is not None for c in captures):
+            parts = [c for c in captures if c is not None]
+            self._snapshot_frozen = False
+
+            def take() -> bytes:
+                return encode_snapshot_envelope([part() for part in parts])
+
+        else:
+            self._snapshot_frozen = True
+        job = self.loop.run_in_executor(self._snapshotter, take)
         job.add_done_callback(lambda _job: self._wake.set())
         self._snapshot_job = job
 

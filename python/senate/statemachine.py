@@ -111,6 +111,13 @@ class StateMachine:
         data: bytes = msgpack.packb(state)
         return data
 
+    def capture(self) -> Callable[[], bytes] | None:
+        """The state as it is now, for a snapshot taken while this machine goes on applying:
+        a function, called later in a worker thread, that returns what `snapshot()` returns
+        now. `None` (the default) when the state cannot be copied cheaply: the node then
+        calls `snapshot()` in a worker thread and applies nothing until it returns."""
+        return None
+
     def restore(self, data: bytes) -> None:
         for k in [k for k in vars(self) if not k.startswith("_")]:
             delattr(self, k)

@@ -187,6 +187,37 @@ proptest! {
     }
 }
 
+proptest! {
+    /// A clone taken for a snapshot (`KvStore.capture`) shares keys and values with the store,
+    /// which goes on applying: whatever is applied after, the clone's snapshot is the one the
+    /// store had when it was cloned.
+    #[test]
+    fn a_clone_keeps_the_state_it_was_taken_at(
+        before in prop::collection::vec((0u8..20, prop::collection::vec(any::<u8>(), 0..20)), 0..40),
+        after in prop::collection::vec((0u8..4, 0u8..20, prop::collection::vec(any::<u8>(), 0..20)), 0..40),
+    ) {
+        let mut s = KvStore::default();
+        let key = |k: u8| format!("k{k}").into_bytes();
+        let sets: Vec<Vec<Vec<u8>>> = before.iter().map(|(k, v)| vec![b"SET".to_vec(), key(*k), v.clone()]).collect();
+        apply_batch(&mut s, &encode_batch(1, &sets)).unwrap();
+        let expected = encode_snapshot(&s);
+        let clone = s.clone();
+        let mut commands = Vec::new();
+        for (op, k, v) in &after {
+            commands.push(match op {
+                0 => vec![b"SET".to_vec(), key(*k), v.clone()],
+                1 => vec![b"APPEND".to_vec(), key(*k), v.clone()],
+                2 => vec![b"DEL".to_vec(), key(*k)],
+                _ => vec![b"FLUSHDB".to_vec()],
+            });
+        }
+        apply_batch(&mut s, &encode_batch(2, &commands)).unwrap();
+        prop_assert_eq!(&encode_snapshot(&clone), &expected);
+        drop(s);
+        prop_assert_eq!(encode_snapshot(&clone), expected, "the clone outlives the store");
+    }
+}
+
 // --- model test ---
 
 #[derive(Clone, Debug)]

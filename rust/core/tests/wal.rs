@@ -910,6 +910,41 @@ fn segments_roll_and_compaction_deletes_those_it_covers() {
 }
 
 #[test]
+fn released_files_are_deleted_outside_the_log_and_by_recovery() {
+    let dir = TempDir::new().unwrap();
+    let options = small_segments();
+    let (mut wal, _) = open(dir.path(), &options);
+    let mut model = Model::new();
+    for index in 1..=100 {
+        write_both(&mut wal, &mut model, None, &[ent(index, 1)], Some(hs(1, 1, index - 1)));
+    }
+    let segments_before = segment_files(dir.path());
+    // In two steps, as the Python binding does: the files are only renamed while the log is
+    // held, and deleted after.
+    let snapshot = snap(80, 1);
+    let file = SnapshotFile::write(dir.path(), &snapshot, true).unwrap();
+    wal.compact_prepared(&file).unwrap();
+    model.write(Some(&snapshot), &[], None);
+    let released = wal.take_released();
+    assert!(!released.is_empty());
+    assert!(wal.take_released().is_empty(), "taken once");
+    assert_eq!(segment_files(dir.path()).len() + released.len(), segments_before.len());
+    assert_eq!(files_with_extension(dir.path(), "released").len(), released.len());
+    // A crash before they are deleted: recovery deletes them.
+    drop(wal);
+    let (wal, recovered) = open(dir.path(), &options);
+    assert_eq!(recovered, model.expected());
+    assert!(files_with_extension(dir.path(), "released").is_empty());
+    drop(wal);
+    // Deleting one gone already is fine; a large one goes a step at a time, then whole.
+    senate_core::wal::delete_gradually(&released[0]).unwrap();
+    let big = dir.path().join("big.released");
+    std::fs::write(&big, vec![7u8; 9 << 20]).unwrap();
+    senate_core::wal::delete_gradually(&big).unwrap();
+    assert!(!big.exists());
+}
+
+#[test]
 fn compaction_between_rolls_with_an_overwrite_recovers() {
     // A snapshot marker written while older segments still hold the entries it covers, then
     // an overwrite of entries that live in an older segment, then deletion of that segment.

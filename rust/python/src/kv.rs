@@ -15,6 +15,21 @@ pub struct KvStore {
     inner: kv::KvStore,
 }
 
+/// A store captured by `KvStore.capture` (see `_core.pyi`).
+#[pyclass(module = "senate._core", frozen)]
+pub struct KvCapture {
+    store: kv::KvStore,
+}
+
+#[pymethods]
+impl KvCapture {
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let store = &self.store;
+        let data = py.detach(|| kv::encode_snapshot(store));
+        bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(&data))
+    }
+}
+
 /// A non-negative keyword argument as `usize`, or a `ConfigError` naming it.
 fn non_negative(field: &'static str, value: i64) -> PyResult<usize> {
     usize::try_from(value).map_err(|_| config_error(field, "must not be negative".to_string()))
@@ -42,6 +57,11 @@ impl KvStore {
         let store = &self.inner;
         let data = py.detach(|| kv::encode_snapshot(store));
         bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(&data))
+    }
+
+    /// A copy of the store as it is now, to encode later in another thread (see `_core.pyi`).
+    fn capture(&self) -> KvCapture {
+        KvCapture { store: self.inner.clone() }
     }
 
     fn restore(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
@@ -153,6 +173,7 @@ fn count_replies(data: &[u8]) -> PyResult<(usize, usize, usize)> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<KvStore>()?;
+    m.add_class::<KvCapture>()?;
     m.add_class::<RespSession>()?;
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(encode_command, m)?)?;

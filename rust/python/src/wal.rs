@@ -107,7 +107,12 @@ impl Wal {
         // persisting Readies meanwhile; only the marker and the deletions take the lock.
         let (dir, fsync) = (self.dir.clone(), self.fsync);
         let file = py.detach(move || SnapshotFile::write(&dir, &snapshot, fsync)).map_err(wal_error)?;
-        self.with_wal(py, move |wal| wal.compact_prepared(&file))
+        let released = self.with_wal(py, move |wal| {
+            wal.compact_prepared(&file)?;
+            Ok(wal.take_released())
+        })?;
+        // The files it released are deleted outside the lock too (a step at a time).
+        py.detach(|| released.iter().try_for_each(|path| senate_core::wal::delete_gradually(path))).map_err(wal_error)
     }
 
     /// Closes the log and releases its directory (later calls raise `WalError`). Waits for a

@@ -8,6 +8,7 @@ use super::error::Result;
 use super::glob::glob_match;
 use super::store::{KvStore, Value, MAX_EXPIRED_PER_BATCH};
 use crate::codec::resp::{parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null, put_ok, Protocol};
+use std::sync::Arc;
 
 pub(crate) const NOT_INTEGER: &[u8] = b"ERR value is not an integer or out of range";
 const OVERFLOW: &[u8] = b"ERR increment or decrement would overflow";
@@ -67,7 +68,7 @@ pub fn execute(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u
         Cmd::Append => append(store, now_ms, args[1], args[2], out),
         Cmd::MSet => mset(store, now_ms, args, out),
         Cmd::GetSet => {
-            let old = store.set(args[1], Value::new(Box::from(args[2]), None), now_ms);
+            let old = store.set(args[1], Value::new(Arc::from(args[2]), None), now_ms);
             put_optional_bulk(out, protocol, old.as_ref().map(|v| &*v.data));
         }
         Cmd::FlushDb => match args.get(1) {
@@ -219,7 +220,7 @@ fn set(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out
         return;
     }
     let deadline = if options.keep_ttl { old.and_then(Value::expires_at_ms) } else { deadline };
-    store.set(key, Value::new(Box::from(data), deadline), now_ms);
+    store.set(key, Value::new(Arc::from(data), deadline), now_ms);
     if !options.get {
         put_ok(out);
     }
@@ -236,7 +237,7 @@ fn incr_by(store: &mut KvStore, now_ms: u64, key: &[u8], by: i64, out: &mut Vec<
     let Some(new) = current.unwrap_or(0).checked_add(by) else {
         return put_error(out, OVERFLOW);
     };
-    let text: Box<[u8]> = Box::from(itoa::Buffer::new().format(new).as_bytes());
+    let text: Arc<[u8]> = Arc::from(itoa::Buffer::new().format(new).as_bytes());
     match current {
         Some(_) => store.set_data_keep_ttl(key, text),
         None => {
@@ -253,11 +254,11 @@ fn append(store: &mut KvStore, now_ms: u64, key: &[u8], suffix: &[u8], out: &mut
             data.extend_from_slice(&value.data);
             data.extend_from_slice(suffix);
             let len = data.len();
-            store.set_data_keep_ttl(key, data.into_boxed_slice());
+            store.set_data_keep_ttl(key, Arc::from(data));
             len
         }
         None => {
-            store.set(key, Value::new(Box::from(suffix), None), now_ms);
+            store.set(key, Value::new(Arc::from(suffix), None), now_ms);
             suffix.len()
         }
     };
@@ -266,7 +267,7 @@ fn append(store: &mut KvStore, now_ms: u64, key: &[u8], suffix: &[u8], out: &mut
 
 fn mset(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
     for pair in args[1..].chunks_exact(2) {
-        store.set(pair[0], Value::new(Box::from(pair[1]), None), now_ms);
+        store.set(pair[0], Value::new(Arc::from(pair[1]), None), now_ms);
     }
     put_ok(out);
 }

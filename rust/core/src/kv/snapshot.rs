@@ -13,6 +13,7 @@
 use super::error::{KvError, Result};
 use super::store::{KvStore, Value};
 use crate::codec::{get_varint, put_varint};
+use std::sync::Arc;
 
 pub const SNAPSHOT_VERSION: u8 = 1;
 const HEADER_BYTES: usize = 17;
@@ -64,8 +65,8 @@ pub fn decode_snapshot(data: &[u8], max_keys_result: usize) -> Result<KvStore> {
         let data = take_bytes(&mut rest)?;
         let (deadline, used) = get_varint(rest).map_err(|_| malformed("bad varint"))?;
         rest = &rest[used..];
-        let value = Value::new(Box::from(data), (deadline != 0).then_some(deadline));
-        if !store.insert_restored(Box::from(key), value) {
+        let value = Value::new(Arc::from(data), (deadline != 0).then_some(deadline));
+        if !store.insert_restored(Arc::from(key), value) {
             return Err(malformed("duplicate key"));
         }
     }

@@ -12,14 +12,18 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
+/// The strong and weak counts at the head of each key's and value's shared allocation.
+const SHARED_COUNTS_BYTES: usize = 2 * std::mem::size_of::<usize>();
 /// Expired keys deleted after each applied write batch.
 pub const MAX_EXPIRED_PER_BATCH: usize = 64;
 /// Default bound of KEYS results.
 pub const DEFAULT_MAX_KEYS_RESULT: usize = 100_000;
 
-/// A key: its bytes, in one exact-size allocation.
-pub type Key = Box<[u8]>;
+/// A key: its bytes, in one exact-size shared allocation. Keys and values are shared (`Arc`)
+/// so that a copy of the store (`KvStore::clone`, for a snapshot) copies pointers, not bytes.
+pub type Key = Arc<[u8]>;
 
 /// XXH3 behind `Hasher`: `write` hashes each slice at once (keys are written as one slice
 /// after their length), seeded with what came before.
@@ -60,7 +64,7 @@ impl BuildHasher for BuildKeyHasher {
 /// A stored string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Value {
-    pub data: Box<[u8]>,
+    pub data: Arc<[u8]>,
     /// Deadline in store milliseconds; `NO_EXPIRY` (0) for none (deadlines are at least 1).
     expires_at: u64,
 }
@@ -68,7 +72,7 @@ pub struct Value {
 const NO_EXPIRY: u64 = 0;
 
 impl Value {
-    pub fn new(data: Box<[u8]>, expires_at_ms: Option<u64>) -> Value {
+    pub fn new(data: Arc<[u8]>, expires_at_ms: Option<u64>) -> Value {
         Value { data, expires_at: expires_at_ms.map_or(NO_EXPIRY, |t| t.max(1)) }
     }
 
@@ -81,8 +85,10 @@ impl Value {
     }
 }
 
-/// The key-value store of one replica.
-#[derive(Debug)]
+/// The key-value store of one replica. A clone shares every key and value with the original
+/// (it copies the tables, not the bytes): a snapshot is encoded from a clone in another
+/// thread while the original goes on applying.
+#[derive(Clone, Debug)]
 pub struct KvStore {
     map: HashMap<Key, Value, BuildKeyHasher>,
     /// `(deadline, key)` of every key with a deadline; exactly the map's keys with one.
@@ -155,7 +161,7 @@ impl KvStore {
             }
             None => {
                 self.data_bytes += key.len() + new_bytes;
-                self.map.insert(Box::from(key), value);
+                self.map.insert(Key::from(key), value);
                 None
             }
         };
@@ -168,7 +174,7 @@ impl KvStore {
     }
 
     /// Replaces the bytes of a live key's value, keeping its deadline.
-    pub fn set_data_keep_ttl(&mut self, key: &[u8], data: Box<[u8]>) {
+    pub fn set_data_keep_ttl(&mut self, key: &[u8], data: Arc<[u8]>) {
         if let Some(slot) = self.map.get_mut(key) {
             self.data_bytes = self.data_bytes - slot.data.len() + data.len();
             slot.data = data;
@@ -229,26 +235,32 @@ impl KvStore {
     }
 
     /// An allocator-agnostic estimate of the heap bytes the store holds: the hash table's
-    /// slots and control bytes at its capacity, the key and value bytes, and the expiry index
-    /// (about one B-tree slot per entry plus its copy of the key). Allocator headers and
-    /// rounding (typically 8-16 bytes per allocation, two allocations per key) are not in it.
+    /// slots and control bytes at its capacity, the key and value bytes with their shared
+    /// counts, and the expiry index (about one B-tree slot per entry plus its copy of the
+    /// key). Allocator headers and rounding (typically 8-16 bytes per allocation, two
+    /// allocations per key) are not in it.
     pub fn memory_bytes(&self) -> usize {
         let slot = std::mem::size_of::<(Key, Value)>() + 1;
         // hashbrown keeps a power-of-two bucket count with a 7/8 load factor.
         let buckets = if self.map.capacity() == 0 { 0 } else { (self.map.capacity() * 8 / 7).next_power_of_two() };
         let index_slot = std::mem::size_of::<(u64, Key)>() + 8;
-        buckets * slot + self.data_bytes + self.expiries.len() * index_slot + self.expiry_key_bytes
+        let allocations = 2 * self.map.len() + self.expiries.len();
+        buckets * slot
+            + self.data_bytes
+            + allocations * SHARED_COUNTS_BYTES
+            + self.expiries.len() * index_slot
+            + self.expiry_key_bytes
     }
 
     fn index(&mut self, deadline: u64, key: &[u8]) {
         if deadline != NO_EXPIRY {
             self.expiry_key_bytes += key.len();
-            self.expiries.insert((deadline, Box::from(key)));
+            self.expiries.insert((deadline, Key::from(key)));
         }
     }
 
     fn unindex(&mut self, deadline: u64, key: &[u8]) {
-        if deadline != NO_EXPIRY && self.expiries.remove(&(deadline, Box::from(key))) {
+        if deadline != NO_EXPIRY && self.expiries.remove(&(deadline, Key::from(key))) {
             self.expiry_key_bytes -= key.len();
         }
     }

@@ -87,6 +87,7 @@ mod snapshot_file;
 mod writer;
 
 pub use error::{Corruption, WalError};
+pub use fs::delete_gradually;
 pub use options::{
     WalOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SEGMENT_BYTES, MAX_RECORD_BYTES, MIN_RECORD_BYTES,
     MIN_SEGMENT_BYTES, PREALLOCATE_STEP_BYTES,

@@ -2,7 +2,9 @@
 //! tail, and handing back what was durable.
 
 use super::error::{Corruption, WalError};
-use super::fs::{file_names, io_error, preallocate, remove_file, write_file_atomically, TEMP_EXTENSION};
+use super::fs::{
+    file_names, io_error, preallocate, remove_file, write_file_atomically, RELEASED_EXTENSION, TEMP_EXTENSION,
+};
 use super::options::WalOptions;
 use super::record::{encode_hard_state, encode_marker, Marker};
 use super::replay::{Replay, Replayed, SEGMENT_START_RECORDS};
@@ -50,7 +52,7 @@ impl Wal {
         let mut segment_seqs = Vec::new();
         let mut snapshot_indexes = Vec::new();
         for name in file_names(dir)? {
-            if name.ends_with(TEMP_EXTENSION) {
+            if name.ends_with(TEMP_EXTENSION) || name.ends_with(RELEASED_EXTENSION) {
                 remove_file(dir, &name)?;
             } else if let Some(seq) = parse_segment_file_name(&name) {
                 segment_seqs.push(seq);
@@ -225,6 +227,7 @@ fn finish_open(
         fsync_count,
         sync_batch: true,
         dir_lock: None,
+        released: Vec::new(),
         failed: false,
     };
     let (mut entries, mut snapshot_index) = (replayed.entries, replayed.snapshot_index);

@@ -1,7 +1,7 @@
 //! The log handle: group-committed writes, segment rolling, compaction.
 
 use super::error::WalError;
-use super::fs::{io_error, preallocate, remove_file, sync_dir, write_file_atomically};
+use super::fs::{delete_gradually, io_error, preallocate, release_file, sync_dir, write_file_atomically};
 use super::options::WalOptions;
 use super::record::{encode_entry, encode_hard_state, encode_marker, entry_payload_bytes, Marker};
 use super::segment::{encode_segment_header, segment_file_name};
@@ -105,6 +105,8 @@ pub struct Wal {
     pub(crate) failed: bool,
     /// The directory's lock, held while this handle lives (set by `open`).
     pub(crate) dir_lock: Option<File>,
+    /// Files released by compaction and not yet deleted (see `take_released`).
+    pub(crate) released: Vec<PathBuf>,
 }
 
 /// One `write_synced` call's arguments, for `write_group`.
@@ -165,7 +167,18 @@ impl Wal {
     pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
         self.check_usable()?;
         let file = SnapshotFile::write(&self.dir, snapshot, self.options.fsync)?;
-        self.compact_prepared(&file)
+        self.compact_prepared(&file)?;
+        for path in self.take_released() {
+            delete_gradually(&path)?;
+        }
+        Ok(())
+    }
+
+    /// The files compaction released (renamed, not yet deleted): the caller deletes them with
+    /// `delete_gradually`, without holding the log (a log shared with a writer thread stays
+    /// free for its writes meanwhile). Recovery deletes any left over.
+    pub fn take_released(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.released)
     }
 
     /// `compact` for a snapshot whose file `SnapshotFile::write` already made durable (which
@@ -446,19 +459,19 @@ impl Wal {
         }
     }
 
-    /// Deletes the oldest segments while all their entries are at or below `index` (never the
-    /// last segment), and the snapshot files older than `index`. Called once the snapshot at
-    /// `index` and its marker are durable.
+    /// Releases the oldest segments while all their entries are at or below `index` (never
+    /// the last segment), and the snapshot files older than `index`: renamed for deletion
+    /// (`take_released`). Called once the snapshot at `index` and its marker are durable.
     fn release_through(&mut self, index: Index) -> Result<(), WalError> {
         let mut removed_any = false;
         while self.segments.len() > 1 && self.segments[0].max_entry_index <= index {
             let segment = self.segments.pop_front().expect("more than one segment");
-            remove_file(&self.dir, &segment_file_name(segment.seq))?;
+            self.released.push(release_file(&self.dir, &segment_file_name(segment.seq))?);
             removed_any = true;
         }
         let older_count = self.snapshot_files.partition_point(|s| s.index < index);
         for old in self.snapshot_files.drain(..older_count) {
-            remove_file(&self.dir, &snapshot_file_name(old.index))?;
+            self.released.push(release_file(&self.dir, &snapshot_file_name(old.index))?);
             removed_any = true;
         }
         if removed_any && self.options.fsync {
