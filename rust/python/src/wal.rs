@@ -104,7 +104,8 @@ impl Wal {
     fn compact(&self, py: Python<'_>, snapshot: PyRef<'_, Snapshot>) -> PyResult<()> {
         let snapshot = snapshot.core().clone();
         // The snapshot file is written without the log's lock, so the writer thread goes on
-        // persisting Readies meanwhile; only the marker and the deletions take the lock.
+        // persisting Readies meanwhile; only the marker and the renames of the files it makes
+        // unneeded take the lock.
         let (dir, fsync) = (self.dir.clone(), self.fsync);
         let file = py.detach(move || SnapshotFile::write(&dir, &snapshot, fsync)).map_err(wal_error)?;
         let released = self.with_wal(py, move |wal| {
