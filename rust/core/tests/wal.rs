@@ -868,8 +868,9 @@ fn a_crash_around_the_rename_of_a_received_snapshot_is_consistent() {
     });
 }
 
-#[test]
-fn segments_roll_and_compaction_deletes_those_it_covers() {
+/// A log of small segments holding entries 1..=100 (one per write, each with a hard state),
+/// and its model.
+fn hundred_entries_in_small_segments() -> (TempDir, WalOptions, Wal, Model) {
     let dir = TempDir::new().unwrap();
     let options = small_segments();
     let (mut wal, _) = open(dir.path(), &options);
@@ -877,6 +878,12 @@ fn segments_roll_and_compaction_deletes_those_it_covers() {
     for index in 1..=100 {
         write_both(&mut wal, &mut model, None, &[ent(index, 1)], Some(hs(1, 1, index - 1)));
     }
+    (dir, options, wal, model)
+}
+
+#[test]
+fn segments_roll_and_compaction_deletes_those_it_covers() {
+    let (dir, options, mut wal, mut model) = hundred_entries_in_small_segments();
     // The last hard state is written in the same batch as an entry that starts a new segment:
     // it must survive deleting every older segment.
     let segments_before = segment_files(dir.path());
@@ -911,13 +918,7 @@ fn segments_roll_and_compaction_deletes_those_it_covers() {
 
 #[test]
 fn released_files_are_deleted_outside_the_log_and_by_recovery() {
-    let dir = TempDir::new().unwrap();
-    let options = small_segments();
-    let (mut wal, _) = open(dir.path(), &options);
-    let mut model = Model::new();
-    for index in 1..=100 {
-        write_both(&mut wal, &mut model, None, &[ent(index, 1)], Some(hs(1, 1, index - 1)));
-    }
+    let (dir, options, mut wal, mut model) = hundred_entries_in_small_segments();
     let segments_before = segment_files(dir.path());
     // In two steps, as the Python binding does: the files are only renamed while the log is
     // held, and deleted after.
