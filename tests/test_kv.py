@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from cluster import free_base_port
+from senate._core import encode_command
 from senate.launcher import LocalCluster, LocalNode
 
 pytestmark = pytest.mark.skipif(
@@ -297,6 +298,25 @@ def raw_exchange(node: LocalNode, data: bytes, timeout_s: float = 10.0) -> bytes
                 break
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+@pytest.mark.parametrize("role", ["leader", "follower"])
+def test_quit_after_a_read_and_a_write_answers_both_then_closes(
+    kv_cluster: LocalCluster, role: str
+) -> None:
+    """The write waits for the read before it (it must not be seen by it), and QUIT behind
+    them closes the connection only after both are answered."""
+    leader, follower = leader_and_follower(kv_cluster)
+    node = leader if role == "leader" else follower
+    key = f"quit:{role}".encode()
+    commands = [[b"GET", key], [b"SET", key, b"v"], [b"GET", key], [b"QUIT"]]
+    data = b"".join(encode_command(c) for c in commands)
+    with socket.create_connection(host_port(node.client), timeout=10) as s:
+        s.sendall(data)
+        answer = b""
+        while chunk := s.recv(65536):  # until the server closes (or the timeout fails it)
+            answer += chunk
+    assert answer == b"$-1\r\n+OK\r\n$1\r\nv\r\n+OK\r\n"
 
 
 @pytest.mark.parametrize(

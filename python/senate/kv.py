@@ -319,7 +319,8 @@ class ClientConnection(asyncio.Protocol):
         self._slots.append(slot)
 
     def _propose_deferred_writes(self) -> None:
-        if self._reads_waiting or not self._deferred_writes or self._closing:
+        # Also once QUIT came (the replies before it are owed); a lost connection has none.
+        if self._reads_waiting or not self._deferred_writes:
             return
         deferred, self._deferred_writes = self._deferred_writes, []
         for batch, slot in deferred:
