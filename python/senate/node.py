@@ -888,16 +888,13 @@ class Node:
             return
         self._snapshot_job_index = self.applied_index
         captures = [sm.capture() for sm in self.state_machines]
-        take: Callable[[], bytes] = self._snapshot_bytes
-        if all(c is not None for c in captures):
-            parts = [c for c in captures if c is not None]
-            self._snapshot_frozen = False
-
-            def take() -> bytes:
-                return encode_snapshot_envelope([part() for part in parts])
-
-        else:
-            self._snapshot_frozen = True
+        parts = [c for c in captures if c is not None]
+        self._snapshot_frozen = len(parts) < len(captures)
+        take: Callable[[], bytes] = (
+            self._snapshot_bytes
+            if self._snapshot_frozen
+            else lambda: encode_snapshot_envelope([part() for part in parts])
+        )
         job = self.loop.run_in_executor(self._snapshotter, take)
         job.add_done_callback(lambda _job: self._wake.set())
         self._snapshot_job = job

@@ -24,10 +24,14 @@ pub struct KvCapture {
 #[pymethods]
 impl KvCapture {
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let store = &self.store;
-        let data = py.detach(|| kv::encode_snapshot(store));
-        bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(&data))
+        snapshot_bytes(py, &self.store)
     }
+}
+
+/// `store` encoded as a snapshot, without the interpreter lock.
+fn snapshot_bytes<'py>(py: Python<'py>, store: &kv::KvStore) -> PyResult<Bound<'py, PyBytes>> {
+    let data = py.detach(|| kv::encode_snapshot(store));
+    bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(&data))
 }
 
 /// A non-negative keyword argument as `usize`, or a `ConfigError` naming it.
@@ -54,9 +58,7 @@ impl KvStore {
     }
 
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let store = &self.inner;
-        let data = py.detach(|| kv::encode_snapshot(store));
-        bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(&data))
+        snapshot_bytes(py, &self.inner)
     }
 
     /// A copy of the store as it is now, to encode later in another thread (see `_core.pyi`).
