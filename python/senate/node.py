@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import heapq
 import logging
 import os
@@ -85,21 +84,6 @@ SNAPSHOT_STAGGER = 0.25
 MAX_APPLY_BACKLOG_BYTES = 64 << 20
 #: How early a timer may fire (uvloop's clock granule), in seconds.
 TIMER_SLACK_S = 0.001
-
-
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, or None on another C library."""
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return None
-    return trim
-
-
-#: Called (in the compactor thread) after each snapshot: a snapshot frees tens of MB (its
-#: encoding, a captured copy of a table) that glibc keeps in the process unless asked; with
-#: 1,000,000 keys it held about 30 MB of them. No-op elsewhere than glibc.
-MALLOC_TRIM = _find_malloc_trim()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -956,8 +940,6 @@ class Node:
                         self._compactor, self._wal.compact, snap
                     )
                     self._compaction.add_done_callback(self._compaction_done)
-                if MALLOC_TRIM is not None:
-                    self._compactor.submit(MALLOC_TRIM, 0)
         backlog, self._apply_backlog = self._apply_backlog, []
         self._apply_backlog_bytes = 0
         for payloads, last_index in backlog:
