@@ -19,7 +19,8 @@ import pytest
 import redis
 
 from cluster import free_base_port
-from senate._core import encode_command
+from senate import kv
+from senate._core import GROUP_LOG, RespSession, encode_command
 from senate.launcher import LocalCluster, LocalNode
 
 pytestmark = pytest.mark.skipif(
@@ -399,3 +400,30 @@ def test_cluster_survives_killing_the_leader(kv_cluster: LocalCluster) -> None:
     assert [client(restarted).get(f"kill:{i}") for i in range(100)] == [
         str(i).encode() for i in range(100)
     ]
+
+
+def test_the_store_is_captured_for_a_snapshot_only_while_copying_it_is_quick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Up to `MAX_CAPTURE_KEYS` keys, a snapshot copies the store (the node goes on applying)
+    and encodes the copy as the store was; past it, the node encodes the store itself."""
+    machine = kv.KvMachine()
+    session = RespSession(max_value_bytes=1 << 20, max_batch_commands=100, client_id=1)
+
+    def run(*command: bytes) -> None:
+        for kind, payload in session.feed(encode_command(list(command)), 0):
+            assert kind == GROUP_LOG
+            machine.apply(payload)
+
+    run(b"SET", b"a", b"1")
+    run(b"SET", b"b", b"2")
+    monkeypatch.setattr(kv, "MAX_CAPTURE_KEYS", 2)
+    encode = machine.capture()
+    assert encode is not None
+    expected = machine.snapshot()
+    run(b"SET", b"a", b"changed")
+    run(b"DEL", b"b")
+    assert encode() == expected, "the copy is the store as it was"
+    run(b"SET", b"c", b"3")
+    run(b"SET", b"d", b"4")
+    assert machine.capture() is None, "3 keys > MAX_CAPTURE_KEYS"
