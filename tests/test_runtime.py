@@ -236,6 +236,21 @@ class GatedRegister(Register):
         return super().snapshot()
 
 
+async def assert_restarts_from_snapshot(stopped: Node, index: int, history: list[Any]) -> None:
+    """Restarts the stopped node `stopped` alone (a Register put 0..4 first): it recovers the
+    snapshot at `index`, then replays only what it knows was committed after it, so its
+    history is a prefix of `history`, each command once."""
+    again = Register()
+    node = Node(again, id=stopped.id, peers=stopped.config.peers, data_dir=stopped.config.data_dir)
+    await node.start()
+    try:
+        assert node.snapshot_index == index
+        assert again.history[:5] == [0, 1, 2, 3, 4]
+        assert again.history == history[: len(again.history)]
+    finally:
+        await node.stop()
+
+
 def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwhile(
     tmp_path: Path,
 ) -> None:
@@ -274,17 +289,7 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
             await until("the snapshot", lambda: leader.snapshot_index == frozen_at)
             assert sorted(lreg.history[5:]) == ["during", "via follower"]
             await until("the follower", lambda: regs[follower_index].history == lreg.history)
-        # The snapshot on disk holds the state it was taken at (the node restarts alone, so
-        # it replays only what it knows was committed: a prefix of the rest).
-        again = Register()
-        node = Node(again, id=leader.id, peers=leader.config.peers, data_dir=leader.config.data_dir)
-        await node.start()
-        try:
-            assert node.snapshot_index == frozen_at
-            assert again.history[:5] == [0, 1, 2, 3, 4]
-            assert again.history == lreg.history[: len(again.history)]
-        finally:
-            await node.stop()
+        await assert_restarts_from_snapshot(leader, frozen_at, lreg.history)
 
     asyncio.run(main())
 
@@ -334,17 +339,7 @@ def test_a_captured_snapshot_lets_the_node_apply_while_it_is_encoded(tmp_path: P
             gate.set()
             await until("the snapshot", lambda: leader.snapshot_index == captured_at)
             await lreg.put("after")
-        again = Register()
-        node = Node(again, id=leader.id, peers=leader.config.peers, data_dir=leader.config.data_dir)
-        await node.start()
-        try:
-            assert node.snapshot_index == captured_at
-            # Restored at the captured index, then what the node knows was committed after
-            # it: a prefix of the rest, each command once.
-            assert again.history[:5] == [0, 1, 2, 3, 4]
-            assert again.history == lreg.history[: len(again.history)]
-        finally:
-            await node.stop()
+        await assert_restarts_from_snapshot(leader, captured_at, lreg.history)
 
     asyncio.run(main())
 

@@ -887,9 +887,15 @@ class Node:
         if self.applied_index <= self.snapshot_index:
             return
         self._snapshot_job_index = self.applied_index
-        captures = [sm.capture() for sm in self.state_machines]
-        parts = [c for c in captures if c is not None]
-        self._snapshot_frozen = len(parts) < len(captures)
+        # A copy is worth making only if every machine makes one: stop at the first that
+        # cannot (the node will not apply meanwhile anyway).
+        parts: list[Callable[[], bytes]] = []
+        for sm in self.state_machines:
+            part = sm.capture()
+            if part is None:
+                break
+            parts.append(part)
+        self._snapshot_frozen = len(parts) < len(self.state_machines)
         take: Callable[[], bytes] = (
             self._snapshot_bytes
             if self._snapshot_frozen

@@ -160,17 +160,18 @@ pub fn delete_gradually(path: &Path) -> Result<(), WalError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_error(path)(e)),
     }
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(path)(e)),
-        _ => Ok(()),
-    }
+    remove_path(path)
 }
 
 /// Deletes `dir/name`; a file already gone is fine.
 pub(crate) fn remove_file(dir: &Path, name: &str) -> Result<(), WalError> {
-    let path = dir.join(name);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(&path)(e)),
+    remove_path(&dir.join(name))
+}
+
+/// Deletes the file at `path`; a file already gone is fine.
+fn remove_path(path: &Path) -> Result<(), WalError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(path)(e)),
         _ => Ok(()),
     }
 }
