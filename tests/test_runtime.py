@@ -6,6 +6,8 @@ Waits are conditions with deadlines; nothing asserts on wall-clock speed.
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -33,6 +35,8 @@ from senate import (
     linearizable,
     replicated,
 )
+from senate._core import WalWriter
+from senate.node import FOLLOWER_WRITE_WAIT_S
 
 
 async def until(what: str, cond: Callable[[], Any], deadline_s: float = 20.0) -> Any:
@@ -344,13 +348,15 @@ def test_a_captured_snapshot_lets_the_node_apply_while_it_is_encoded(tmp_path: P
     asyncio.run(main())
 
 
-def hold_write_completions(nodes: Sequence[Node]) -> None:
+def hold_write_completions(nodes: Sequence[Node], follower_write_wait_s: float = 0.0) -> None:
     """Each node stops hearing that its log writes finished (the writer thread still writes):
-    to the node this is a disk that stalls."""
+    to the node this is a disk that stalls. A follower does not wait for its writes either
+    (with the default, 0: that wait would time out on a stalled disk)."""
     loop = asyncio.get_running_loop()
     for n in nodes:
         assert n._writer is not None
         loop.remove_reader(n._writer.fileno())
+        n.follower_write_wait_s = follower_write_wait_s
 
 
 def release_write_completions(nodes: Sequence[Node]) -> None:
@@ -360,6 +366,40 @@ def release_write_completions(nodes: Sequence[Node]) -> None:
         assert n._writer is not None
         fd = n._writer.fileno()
         loop.add_reader(fd, n._on_writes_done, fd)
+        n.follower_write_wait_s = FOLLOWER_WRITE_WAIT_S
+        n._on_writes_done(fd)  # what a follower's wait left without a wake-up byte
+
+
+def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
+    tmp_path: Path,
+) -> None:
+    """A follower waits for its own log write in the loop thread and answers the leader at
+    once: with the writer thread's wake-ups held back on the followers, calls still commit.
+    Without that wait (as for a slow disk) they commit only once the wake-ups come."""
+
+    async def main() -> None:
+        async with cluster(tmp_path, Register) as (nodes, regs):
+            leader = next(n for n in nodes if n.role == "leader")
+            followers = [n for n in nodes if n is not leader]
+            lreg = regs[nodes.index(leader)]
+            await lreg.put(0)
+            # A generous bound: only a write slower than this would need the wake-up.
+            hold_write_completions(followers, follower_write_wait_s=5.0)
+            for k in range(1, 21):
+                assert await asyncio.wait_for(lreg.put(k), 10) == k + 1
+            assert all(f._writes_in_flight == 0 for f in followers)
+            hold_write_completions(followers)  # and no waits
+            call = asyncio.ensure_future(lreg.put("held"))
+            await until(
+                "a follower's write in flight", lambda: any(f._writes_in_flight for f in followers)
+            )
+            ticks = leader._now_ticks
+            await until("20 ticks", lambda: leader._now_ticks >= ticks + 20)
+            assert not call.done(), "no follower told the leader its write is durable"
+            release_write_completions(followers)
+            assert await asyncio.wait_for(call, 10) == 22
+
+    asyncio.run(main())
 
 
 def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
@@ -713,3 +753,51 @@ def test_readies_over_a_log_are_pipelined_and_advanced_in_order(tmp_path: Path) 
     expected = [b"%d" % k for k in range(senate._core.MAX_READIES_IN_FLIGHT)] + [b"last"]
     assert applied == expected
     wal.close()
+
+
+def test_the_writer_tells_a_waiting_loop_directly_and_an_idle_one_through_its_pipe(
+    tmp_path: Path,
+) -> None:
+    """A write finished while the loop waits for it in `wait()` writes no wake-up byte; one
+    finished while nobody waits does. Either way `completed()` gives each write once, in
+    order."""
+    wal = Wal(tmp_path)
+    node = RaftNode(1, [1], wal=wal)
+    writer = WalWriter(wal)
+    fd = writer.fileno()
+    os.set_blocking(fd, False)
+    try:
+        node.campaign()
+        first_rd = node.ready()
+        assert first_rd is not None
+        first = writer.submit(first_rd)
+        assert first is not None
+        assert writer.wait(first, 10.0)
+        assert writer.completed() == [(first, None)]
+        assert writer.last_write_s > 0
+        with pytest.raises(BlockingIOError):
+            os.read(fd, 16)
+        node.advance()
+        node.propose(b"a")
+        second_rd = node.ready()
+        assert second_rd is not None
+        second = writer.submit(second_rd)
+        assert second is not None
+        # Waiting for a write never submitted times out; the one finished meanwhile was
+        # told to the waiter, so it has no byte either.
+        assert not writer.wait(second + 1, 0.2)
+        assert writer.completed() == [(second, None)]
+        with pytest.raises(BlockingIOError):
+            os.read(fd, 16)
+        node.advance()
+        node.propose(b"b")
+        third_rd = node.ready()
+        assert third_rd is not None
+        third = writer.submit(third_rd)
+        readable, _, _ = select.select([fd], [], [], 10.0)
+        assert readable, "a write nobody waited for wakes the loop"
+        assert os.read(fd, 16) == b"\x01"
+        assert writer.completed() == [(third, None)]
+    finally:
+        writer.close()
+        wal.close()

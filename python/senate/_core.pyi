@@ -218,13 +218,20 @@ class WalWriter:
 
     `submit(ready)` queues the Ready's write (None when it has nothing to persist) and returns
     its id at once; when a write is done the thread writes a byte to the pipe `fileno()`
-    (watch it with `loop.add_reader`), and `completed()` gives `(id, error)` of each finished
-    write, `error` None on success. At most 64 writes may be in flight.
+    (watch it with `loop.add_reader`), unless the loop waits for it in `wait()`, and
+    `completed()` gives `(id, error)` of each finished write, `error` None on success. At most
+    64 writes may be in flight.
     """
 
     def __new__(cls, wal: Wal) -> WalWriter: ...
     def fileno(self) -> int: ...
     def submit(self, ready: Ready) -> int | None: ...
+    def wait(self, id: int, timeout_s: float) -> bool:
+        """Waits up to `timeout_s` for write `id` to finish (the GIL released); whether it
+        did. A write that finishes while the caller waits writes no byte to the pipe."""
+    @property
+    def last_write_s(self) -> float:
+        """How long the last write took (its group's write and fsync), in seconds."""
     def completed(self) -> list[tuple[int, WalError | None]]: ...
     def close(self) -> None:
         """Finishes the writes submitted, then stops the thread."""

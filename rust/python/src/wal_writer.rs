@@ -6,6 +6,12 @@
 //! to a pipe whose read end the loop watches (`loop.add_reader(writer.fileno(), ...)`); the
 //! loop then drains `completed()`. Readies submitted while a write is in progress are written
 //! together after it, with one fsync (`Wal::write_group`), and complete in submission order.
+//!
+//! A follower's loop has nothing to do while its write is in progress but wait for it (the
+//! leader's next entries cannot be written before it anyway), so it may `wait()` for a write
+//! for a short while instead: the thread then wakes it through a condition variable and writes
+//! no byte to the pipe, which saves the loop a wake-up through the selector and a callback per
+//! write. A wait that times out (a slow disk) leaves the write to the pipe as before.
 
 use crate::errors::{wal_error, WalError};
 use crate::ready::Ready;
@@ -17,8 +23,9 @@ use std::collections::VecDeque;
 use std::io::{PipeReader, PipeWriter, Write};
 use std::os::fd::AsRawFd;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Writes submitted and not yet drained by `completed()`, at most: the core's limit on
 /// Readies not yet advanced, each of which writes at most once.
@@ -31,23 +38,37 @@ struct Job {
 
 type Outcome = (u64, Result<(), Option<senate_core::WalError>>);
 
+/// Finished writes not yet drained, and whether the loop waits for one.
+#[derive(Default)]
+struct DoneState {
+    outcomes: VecDeque<Outcome>,
+    /// The highest write id finished, 0 before the first.
+    last_done: u64,
+    /// How long the last group write took (write and fsync), as this thread measured it.
+    last_write: Duration,
+    /// True while the loop waits in `wait()`: the thread then notifies `Done::finished`
+    /// instead of writing to the pipe.
+    loop_waiting: bool,
+}
+
+#[derive(Default)]
+struct Done {
+    state: Mutex<DoneState>,
+    finished: Condvar,
+}
+
 /// A background writer over a `Wal` (see `_core.pyi`).
 #[pyclass(frozen, module = "senate._core")]
 pub struct WalWriter {
     jobs: Mutex<Option<SyncSender<Job>>>,
-    done: Arc<Mutex<VecDeque<Outcome>>>,
+    done: Arc<Done>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The read end of the wake-up pipe: one byte per finished write.
     wake_reader: PipeReader,
     next_id: Mutex<u64>,
 }
 
-fn run(
-    wal: SharedWal,
-    jobs: std::sync::mpsc::Receiver<Job>,
-    done: Arc<Mutex<VecDeque<Outcome>>>,
-    mut wake: PipeWriter,
-) {
+fn run(wal: SharedWal, jobs: std::sync::mpsc::Receiver<Job>, done: Arc<Done>, mut wake: PipeWriter) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_WRITES_IN_FLIGHT);
     while let Ok(first) = jobs.recv() {
         group.push(first);
@@ -66,13 +87,16 @@ fn run(
                 sync: job.batch.must_sync,
             })
             .collect();
+        let started = Instant::now();
         let result = match wal.lock().expect("wal: poisoned lock").as_mut() {
             Some(wal) => wal.write_group(&batches).map_err(Some),
             None => Err(None),
         };
         drop(batches);
-        {
-            let mut done = done.lock().expect("wal writer: poisoned lock");
+        let took = started.elapsed();
+        let loop_waiting = {
+            let mut done = done.state.lock().expect("wal writer: poisoned lock");
+            done.last_write = took;
             let failed = result.is_err();
             let mut error = result.err();
             for job in group.drain(..) {
@@ -82,11 +106,17 @@ fn run(
                     false => Ok(()),
                     true => Err(error.take().unwrap_or(Some(senate_core::WalError::Failed))),
                 };
-                done.push_back((job.id, outcome));
+                done.last_done = job.id;
+                done.outcomes.push_back((job.id, outcome));
             }
+            done.loop_waiting
+        };
+        if loop_waiting {
+            done.finished.notify_one();
+        } else {
+            // The loop reads these bytes; if it is gone there is nobody to tell.
+            let _ = wake.write_all(&[1]);
         }
-        // The loop reads these bytes; if it is gone there is nobody to tell.
-        let _ = wake.write_all(&[1]);
     }
 }
 
@@ -96,7 +126,7 @@ impl WalWriter {
     fn new(wal: PyRef<'_, Wal>) -> PyResult<WalWriter> {
         let (wake_reader, wake_writer) = std::io::pipe().map_err(|e| WalError::new_err(format!("pipe: {e}")))?;
         let (jobs, receiver) = sync_channel(MAX_WRITES_IN_FLIGHT);
-        let done = Arc::new(Mutex::new(VecDeque::new()));
+        let done = Arc::new(Done::default());
         let shared = wal.shared();
         let thread_done = done.clone();
         let thread = std::thread::Builder::new()
@@ -135,9 +165,37 @@ impl WalWriter {
         }
     }
 
+    /// Waits up to `timeout_s` (GIL released) for write `id` to finish; whether it did.
+    fn wait(&self, py: Python<'_>, id: u64, timeout_s: f64) -> PyResult<bool> {
+        let timeout =
+            Duration::try_from_secs_f64(timeout_s).map_err(|e| PyValueError::new_err(format!("timeout_s: {e}")))?;
+        Ok(py.detach(|| {
+            let deadline = Instant::now() + timeout;
+            let mut state = self.done.state.lock().expect("wal writer: poisoned lock");
+            while state.last_done < id {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                state.loop_waiting = true;
+                state = self.done.finished.wait_timeout(state, deadline - now).expect("wal writer: poisoned lock").0;
+            }
+            state.loop_waiting = false;
+            state.last_done >= id
+        }))
+    }
+
+    /// How long the last write took (write and fsync of its group), in seconds; 0 before
+    /// the first.
+    #[getter]
+    fn last_write_s(&self) -> f64 {
+        self.done.state.lock().expect("wal writer: poisoned lock").last_write.as_secs_f64()
+    }
+
     /// `(id, error)` of each finished write, in order; `error` is None on success.
     fn completed(&self) -> Vec<(u64, Option<PyErr>)> {
-        let outcomes: Vec<Outcome> = self.done.lock().expect("wal writer: poisoned lock").drain(..).collect();
+        let outcomes: Vec<Outcome> =
+            self.done.state.lock().expect("wal writer: poisoned lock").outcomes.drain(..).collect();
         outcomes
             .into_iter()
             .map(|(id, result)| {
