@@ -14,7 +14,9 @@ taken, so a leader answers its callers as soon as a quorum holds their entries; 
 proposals wait for the next write. While a write is stalled (in flight for a tick or more),
 only one more Ready per heartbeat interval is taken, so heartbeats and their answers keep
 flowing, a slow disk does not cost the leadership, and the Readies waiting behind the stalled
-write stay few.
+write stay few. A follower, which has nothing to write meanwhile, waits for its write in the
+loop thread for up to `FOLLOWER_WRITE_WAIT_S` and answers the leader at once; a slower write
+is left to the writer thread as a leader's are.
 
 The runtime speaks to the core through `Core` (tick, step_stream, propose_batch, read_index,
 ready, advance, status), so any core offering it (Raft today) can be driven.
@@ -207,7 +209,8 @@ class Node:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._core: Core | None = None
         self._wal: Wal | None = None
-        #: Makes Readies durable in its own thread; wakes the loop through a pipe.
+        #: Makes Readies durable in its own thread; wakes the loop through a pipe (or a
+        #: follower waiting for its write directly: `_wait_for_write`).
         self._writer: WalWriter | None = None
         #: The Readies taken and not yet advanced, oldest first: (write id, or None for one
         #: that wrote nothing, messages to send once it is durable, time its write started).
