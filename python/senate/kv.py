@@ -177,12 +177,11 @@ class ReadBatcher:
 
 
 class _Slot:
-    """A place in a client's line of replies whose reply is not known yet."""
+    """A place in a client's line of replies whose reply is not known yet (`reply` None).
+    It has no `__init__` (one Python frame less for every request): set `reply` at once."""
 
     __slots__ = ("reply",)
-
-    def __init__(self) -> None:
-        self.reply: bytes | None = None
+    reply: bytes | None
 
 
 class ClientConnection(asyncio.Protocol):
@@ -241,7 +240,7 @@ class ClientConnection(asyncio.Protocol):
         if self._closing:
             return
         try:
-            groups = self.session.feed(data, _now_ms())
+            groups = self.session.feed(data, time.time_ns() // 1_000_000)  # `_now_ms()`
         except SenateError as e:  # the session refused the input: answer and hang up
             self._push(error_reply(f"ERR Protocol error: {e}"))
             self._close_after_replies()
@@ -282,6 +281,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _push_write(self, batch: bytes) -> None:
         slot = _Slot()
+        slot.reply = None
         if self._reads_waiting:
             # A read of this client sent before this write must not see it: the write is
             # proposed once the earlier reads are answered.
@@ -299,7 +299,9 @@ class ClientConnection(asyncio.Protocol):
         def done(result: bytes | None, error: BaseException | None) -> None:
             self._writes_waiting -= 1
             slot.reply = result if error is None else reply_for_error(error, self.server.timeout_s)
-            self._slot_done(slot)
+            slots = self._slots
+            if slots and slots[0] is slot:  # `_slot_done`, inlined: this runs for every write
+                self._send_ready_replies()
 
         try:
             self.server.node.propose_with_callback(batch, done)
@@ -311,6 +313,7 @@ class ClientConnection(asyncio.Protocol):
     def _push_read(self, batch: bytes) -> None:
         server = self.server
         slot = _Slot()
+        slot.reply = None
 
         def run_read(barrier: asyncio.Future[None]) -> None:
             error = barrier.exception()
@@ -343,6 +346,16 @@ class ClientConnection(asyncio.Protocol):
     def _send_ready_replies(self) -> None:
         """Sends every reply at the head of the line that is ready, in one write."""
         slots = self._slots
+        transport = self.transport
+        if len(slots) == 1 and not self._paused_by and not self._closing:
+            # The usual case (one request at a time): its reply alone.
+            head = slots[0]
+            reply = head.reply if isinstance(head, _Slot) else head
+            if reply is not None:
+                slots.clear()
+                if transport is not None and not transport.is_closing():
+                    transport.write(reply)
+            return
         out: list[bytes] = []
         while slots:
             head = slots[0]
@@ -353,7 +366,6 @@ class ClientConnection(asyncio.Protocol):
             else:
                 out.append(head)
             slots.popleft()
-        transport = self.transport
         if out and transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
         if "groups" in self._paused_by and len(slots) <= MAX_GROUPS_IN_FLIGHT // 2:
