@@ -41,6 +41,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"median no-op call: {core['noop'] * 1e9:,.0f} ns; "
             f"ratio {core['round'] / core['noop']:.1f}x"
         )
+    kv_path = MEDIANS.get("kv-path", {})
+    if "request" in kv_path and "parse" in kv_path:
+        terminalreporter.write_sep("-", "kv-path (one SET from each of 50 clients, one node)")
+        per_set = kv_path["request"] / 50
+        terminalreporter.write_line(
+            f"median per SET through the server: {per_set * 1e6:.2f} us; "
+            f"parsing alone: {kv_path['parse'] / 50 * 1e6:.3f} us; "
+            f"ratio {kv_path['request'] / kv_path['parse']:.1f}x"
+        )
     detect = MEDIANS.get("detect", {})
     if "noop" in detect and "noop_pair" in detect:
         terminalreporter.write_sep("-", "detect")
