@@ -755,6 +755,31 @@ def test_readies_over_a_log_are_pipelined_and_advanced_in_order(tmp_path: Path) 
     wal.close()
 
 
+def test_a_follower_whose_writes_outlast_its_wait_answers_through_the_writers_wake_up(
+    tmp_path: Path,
+) -> None:
+    """With a wait bound shorter than any write, each follower's wait times out (or is
+    skipped once a write was slower than the bound): the writer thread's wake-up answers the
+    leader instead, and calls commit as before."""
+
+    async def main() -> None:
+        async with cluster(tmp_path, Register) as (nodes, regs):
+            leader = next(n for n in nodes if n.role == "leader")
+            for n in nodes:
+                n.follower_write_wait_s = 1e-6
+            lreg = regs[nodes.index(leader)]
+            for k in range(20):
+                assert await asyncio.wait_for(lreg.put(k), 10) == k + 1
+            followers = [n for n in nodes if n is not leader]
+            assert all(f._writer is not None and f._writer.last_write_s > 1e-6 for f in followers)
+            await until(
+                "followers applied",
+                lambda: all(f.applied_index == leader.applied_index for f in followers),
+            )
+
+    asyncio.run(main())
+
+
 def test_the_writer_tells_a_waiting_loop_directly_and_an_idle_one_through_its_pipe(
     tmp_path: Path,
 ) -> None:
