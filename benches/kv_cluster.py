@@ -1,6 +1,6 @@
 """The key-value service under redis-benchmark, against redis-server in the same run.
 
-    python benches/kv_cluster.py [--requests N] [--repeat K] [--json FILE]
+    python benches/kv_cluster.py [--requests N] [--rounds K] [--json FILE]
 
 Starts redis-server (no persistence) and local senate clusters of `senate serve` processes
 (fsync on), drives each with Debian's redis-benchmark, and prints every figure with its
@@ -8,9 +8,13 @@ ratio to the baseline the issue names: SET with and without pipelining, one clie
 time (p50 latency), linearizable GET with pipelining, 5 nodes against 3, and the leader's
 memory with 1,000,000 keys of 100-byte values against the raw data size.
 
-Every redis-benchmark run is repeated `--repeat` times (3) against the same server or
-cluster, and the median one is kept (by ops/s; by p50 latency for one client), because
-single runs on a shared 2-core machine vary by 10% and more.
+The measurements come in `--rounds` rounds (3): each round measures redis-server, then a
+fresh 3-node cluster, then a fresh 5-node cluster, so that a ratio compares figures taken
+minutes apart at most. A shared 2-core machine drifts by 30% and more over a run (seen
+here: SET `-c 50 -P 16` on 3 nodes at 321,000/s, then 112,000/s an hour later), which
+measuring every baseline first and every cluster after would put into the ratios. Each
+figure is the median over the rounds (by ops/s; by p50 latency for one client), and each
+ratio the median of the rounds' own ratios.
 """
 
 from __future__ import annotations
@@ -153,28 +157,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300_000)
     parser.add_argument("--memory-keys", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (the median)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians over them)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if shutil.which("redis-benchmark") is None or shutil.which("redis-server") is None:
         sys.exit("needs redis-server and redis-tools (apt-get install redis-server redis-tools)")
     n = args.requests
-    runs: list[Run] = []
     figures: dict[str, float] = {}
-
-    def bench(target: str, port: int, test: str, clients: int, pipeline: int, requests: int) -> Run:
-        repeats = [
-            redis_benchmark(target, port, test, clients, pipeline, requests)
-            for _ in range(max(1, args.repeat))
-        ]
-        return median_run(repeats)
-
-    with redis_server() as (port, pid):
-        runs.append(bench("redis-server", port, "set", 50, 1, n))
-        runs.append(bench("redis-server", port, "set", 50, 16, n * 4))
-    with redis_server() as (port, pid):
-        load_keys(port, args.memory_keys, 100)
-        figures["redis_server_rss_loaded_bytes"] = rss_bytes(pid)
 
     def cluster_runs(nodes: int) -> list[Run]:
         with (
@@ -186,11 +175,11 @@ def main() -> None:
             port, _pid = leader_port(cluster)
             name = f"senate {nodes} nodes"
             try:
-                out = [bench(name, port, "set", 50, 16, n * 4)]
+                out = [redis_benchmark(name, port, "set", 50, 16, n * 4)]
                 if nodes == 3:
-                    out.append(bench(name, port, "set", 50, 1, n))
-                    out.append(bench(name, port, "set", 1, 1, n // 20))
-                    out.append(bench(name, port, "get", 50, 16, n * 4))
+                    out.append(redis_benchmark(name, port, "set", 50, 1, n))
+                    out.append(redis_benchmark(name, port, "set", 1, 1, n // 20))
+                    out.append(redis_benchmark(name, port, "get", 50, 16, n * 4))
             except RuntimeError:
                 # The nodes' own account of what went wrong, before their directory goes.
                 for node in cluster.nodes:
@@ -199,8 +188,29 @@ def main() -> None:
                 raise
             return out
 
-    runs += cluster_runs(3)
-    runs += cluster_runs(5)
+    rounds: list[list[Run]] = []
+    for k in range(max(1, args.rounds)):
+        this: list[Run] = []
+        with redis_server() as (port, _pid):
+            this.append(redis_benchmark("redis-server", port, "set", 50, 1, n))
+            this.append(redis_benchmark("redis-server", port, "set", 50, 16, n * 4))
+        this += cluster_runs(3)
+        this += cluster_runs(5)
+        rounds.append(this)
+        print(
+            f"round {k + 1}: "
+            + ", ".join(
+                f"{r.target} {r.test} -c {r.clients} -P {r.pipeline} {r.ops_per_s:,.0f}/s"
+                for r in this
+            ),
+            file=sys.stderr,
+        )
+    # The figures of each kind, one per round, in the order of the first round.
+    runs = [median_run([rnd[i] for rnd in rounds]) for i in range(len(rounds[0]))]
+
+    with redis_server() as (port, pid):
+        load_keys(port, args.memory_keys, 100)
+        figures["redis_server_rss_loaded_bytes"] = rss_bytes(pid)
 
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -219,23 +229,27 @@ def main() -> None:
             rss_over_raw=after / raw,
         )
 
-    def find(target: str, test: str, clients: int, pipeline: int) -> Run:
+    def find(within: list[Run], target: str, test: str, clients: int, pipeline: int) -> Run:
         return next(
             r
-            for r in runs
+            for r in within
             if (r.target, r.test, r.clients, r.pipeline) == (target, test, clients, pipeline)
         )
 
+    def paired_ratio(a: tuple[str, str, int, int], b: tuple[str, str, int, int]) -> float:
+        """The median over rounds of (ops/s of `a` / ops/s of `b`) within each round."""
+        ratios = sorted(find(rnd, *a).ops_per_s / find(rnd, *b).ops_per_s for rnd in rounds)
+        return ratios[len(ratios) // 2]
+
     s3 = "senate 3 nodes"
     figures.update(
-        set_pipelined_ops=find(s3, "set", 50, 16).ops_per_s,
+        rounds=len(rounds),
+        set_pipelined_ops=find(runs, s3, "set", 50, 16).ops_per_s,
         set_pipelined_target=100_000,
-        set_unpipelined_vs_redis=find(s3, "set", 50, 1).ops_per_s
-        / find("redis-server", "set", 50, 1).ops_per_s,
-        set_one_client_p50_ms=find(s3, "set", 1, 1).latency_ms_p50,
-        get_pipelined_ops=find(s3, "get", 50, 16).ops_per_s,
-        five_vs_three_nodes=find("senate 5 nodes", "set", 50, 16).ops_per_s
-        / find(s3, "set", 50, 16).ops_per_s,
+        set_unpipelined_vs_redis=paired_ratio((s3, "set", 50, 1), ("redis-server", "set", 50, 1)),
+        set_one_client_p50_ms=find(runs, s3, "set", 1, 1).latency_ms_p50,
+        get_pipelined_ops=find(runs, s3, "get", 50, 16).ops_per_s,
+        five_vs_three_nodes=paired_ratio(("senate 5 nodes", "set", 50, 16), (s3, "set", 50, 16)),
     )
     header = ("target", "test", "-c", "-P", "ops/s", "p50 ms", "p99 ms")
     print("{:<16} {:<5} {:>4} {:>4} {:>12} {:>8} {:>8}".format(*header))
@@ -248,7 +262,15 @@ def main() -> None:
         print(f"{key}: {value:,.3f}" if isinstance(value, float) else f"{key}: {value:,}")
     if args.json:
         args.json.write_text(
-            json.dumps({"runs": [asdict(r) for r in runs], "figures": figures}, indent=2) + "\n"
+            json.dumps(
+                {
+                    "runs": [asdict(r) for r in runs],
+                    "rounds": [[asdict(r) for r in rnd] for rnd in rounds],
+                    "figures": figures,
+                },
+                indent=2,
+            )
+            + "\n"
         )
 
 
