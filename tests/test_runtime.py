@@ -791,34 +791,34 @@ def test_the_writer_tells_a_waiting_loop_directly_and_an_idle_one_through_its_pi
     writer = WalWriter(wal)
     fd = writer.fileno()
     os.set_blocking(fd, False)
+
+    def submit_next_ready() -> int:
+        """Submits the node's next Ready (one that writes; Readies are pipelined, so it is
+        not advanced: this test is about the writer's outcomes only)."""
+        rd = node.ready()
+        assert rd is not None
+        write_id = writer.submit(rd)
+        assert write_id is not None
+        return write_id
+
     try:
         node.campaign()
-        first_rd = node.ready()
-        assert first_rd is not None
-        first = writer.submit(first_rd)
-        assert first is not None
+        first = submit_next_ready()
         assert writer.wait(first, 10.0)
         assert writer.completed() == [(first, None)]
         assert writer.last_write_s > 0
         with pytest.raises(BlockingIOError):
             os.read(fd, 16)
-        node.advance()
         node.propose(b"a")
-        second_rd = node.ready()
-        assert second_rd is not None
-        second = writer.submit(second_rd)
-        assert second is not None
+        second = submit_next_ready()
         # Waiting for a write never submitted times out; the one finished meanwhile was
         # told to the waiter, so it has no byte either.
         assert not writer.wait(second + 1, 0.2)
         assert writer.completed() == [(second, None)]
         with pytest.raises(BlockingIOError):
             os.read(fd, 16)
-        node.advance()
         node.propose(b"b")
-        third_rd = node.ready()
-        assert third_rd is not None
-        third = writer.submit(third_rd)
+        third = submit_next_ready()
         readable, _, _ = select.select([fd], [], [], 10.0)
         assert readable, "a write nobody waited for wakes the loop"
         assert os.read(fd, 16) == b"\x01"
