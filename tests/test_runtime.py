@@ -375,10 +375,14 @@ def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
 ) -> None:
     """A follower waits for its own log write in the loop thread and answers the leader at
     once: with the writer thread's wake-ups held back on the followers, calls still commit.
-    Without that wait (as for a slow disk) they commit only once the wake-ups come."""
+    Without that wait (as for a slow disk) they commit only once the wake-ups come.
+
+    A follower's loop waits for each write here however slow the disk is (the bound is 5 s),
+    so a long election timeout keeps a slow write on a busy machine from costing the
+    leadership while both followers wait."""
 
     async def main() -> None:
-        async with cluster(tmp_path, Register) as (nodes, regs):
+        async with cluster(tmp_path, Register, election_timeout_ticks=100) as (nodes, regs):
             leader = next(n for n in nodes if n.role == "leader")
             followers = [n for n in nodes if n is not leader]
             lreg = regs[nodes.index(leader)]
