@@ -11,8 +11,9 @@ memory with 1,000,000 keys of 100-byte values against the raw data size.
 The measurements come in `--rounds` rounds (3): each round measures redis-server, then a
 fresh 3-node cluster, then a fresh 5-node cluster, so that a ratio compares figures taken
 minutes apart at most. A shared 2-core machine drifts by 30% and more over a run (seen
-here: SET `-c 50 -P 16` on 3 nodes at 321,000/s, then 112,000/s an hour later), which
-measuring every baseline first and every cluster after would put into the ratios. Each
+here: SET `-c 50 -P 16` on 3 nodes at 121,988, 179,991 and 147,620/s in the three rounds
+of one run), which measuring every baseline first and every cluster after would put into
+the ratios. Each
 figure is the median over the rounds (by ops/s; by p50 latency for one client), and each
 ratio the median of the rounds' own ratios.
 """

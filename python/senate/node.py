@@ -788,6 +788,8 @@ class Node:
         self._wake.set()
 
     def _take_completions(self) -> None:
+        """Drains the writer's finished writes: sends what waited for them and counts the
+        Readies now due an advance (see `_on_writes_done`, `_wait_for_write`)."""
         assert self._writer is not None
         now = time.perf_counter()
         unadvanced = self._unadvanced
