@@ -6,6 +6,7 @@ Waits are conditions with deadlines; nothing asserts on wall-clock speed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import select
 import threading
@@ -571,7 +572,10 @@ def test_callbacks_get_each_call_outcome_once_and_their_errors_stop_nothing(
     asyncio.run(main())
 
 
-def test_a_callback_gets_call_timeout_without_a_quorum(tmp_path: Path) -> None:
+def test_a_callback_gets_call_timeout_without_a_quorum(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """... and the node logs the timeout with its state, so a client's TRYAGAIN can be traced."""
     from senate.statemachine import encode_call
 
     async def main() -> None:
@@ -587,7 +591,12 @@ def test_a_callback_gets_call_timeout_without_a_quorum(tmp_path: Path) -> None:
         finally:
             await node.stop()
 
-    asyncio.run(main())
+    with caplog.at_level(logging.WARNING, logger="senate.node"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if "timed out" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("node 1: 1 call(s) timed out since the last such line (")
+    assert "leader None" in lines[0]
 
 
 def test_too_many_pending_calls_are_refused(tmp_path: Path) -> None:

@@ -90,6 +90,9 @@ MAX_APPLY_BACKLOG_BYTES = 64 << 20
 FOLLOWER_WRITE_WAIT_S = 0.002
 #: How early a timer may fire (uvloop's clock granule), in seconds.
 TIMER_SLACK_S = 0.001
+#: Calls that time out are logged at most once per this many seconds (with the node's state
+#: then), so that a client's TRYAGAIN can be traced in the node's log without a line per call.
+EXPIRED_CALLS_LOG_INTERVAL_S = 1.0
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -228,6 +231,9 @@ class Node:
         #: A write slower than an election timeout is logged (etcd logs slow fsyncs too):
         #: without `_take_ready_past_limit` it would have cost the leadership.
         self._slow_write_s = config.election_timeout_ticks * config.tick_ms / 1000
+        #: Loop time of the last "calls not committed" line, and calls expired since.
+        self._expired_logged_s = float("-inf")
+        self._expired_unlogged = 0
         #: Readies at the front of `_unadvanced` that became durable (their messages were
         #: sent); the driver advances the core past them.
         self._advance_due = 0
@@ -663,9 +669,32 @@ class Node:
                 expired.append(waiter)
         for waiter in expired:
             self._resolve(waiter, None, CallTimeout(f"node {self.id}: call not committed in time"))
+        if expired:
+            self._log_expired(len(expired), now)
         if self._outbox:  # calls that expired waiting for a leader are not proposed
             pending = self._pending
             self._outbox = [d for d in self._outbox if ENVELOPE.unpack_from(d)[1] in pending]
+
+    def _log_expired(self, count: int, now: float) -> None:
+        self._expired_unlogged += count
+        if now - self._expired_logged_s < EXPIRED_CALLS_LOG_INTERVAL_S or self._core is None:
+            return
+        s = self._core.status()
+        log.warning(
+            "node %d: %d call(s) timed out since the last such line"
+            " (%s, term %d, leader %s, commit %d, applied %d, last %d, log writes in flight %d)",
+            self.id,
+            self._expired_unlogged,
+            s.role,
+            s.term,
+            s.leader,
+            s.commit,
+            s.applied,
+            s.last_index,
+            self._writes_in_flight,
+        )
+        self._expired_logged_s = now
+        self._expired_unlogged = 0
 
     async def _handle_ready(self, core: Core, write: bool = True) -> None:
         rd = core.ready() if write else core.ready_without_write()
