@@ -223,6 +223,7 @@ def test_a_frame_for_another_node_is_an_unknown_peer() -> None:
         ({"heartbeat_interval_ticks": 0}, "heartbeat_interval_ticks"),
         ({"max_entries_per_msg": 0}, "max_entries_per_msg"),
         ({"max_inflight_msgs": 0}, "max_inflight_msgs"),
+        ({"max_committed_bytes_per_ready": 0}, "max_committed_bytes_per_ready"),
         ({"lease_reads": True, "check_quorum": False}, "lease_reads"),
     ],
 )
@@ -301,6 +302,38 @@ def test_single_voter_round_and_noop() -> None:
     assert "Entry(" in repr(committed[0])
     assert "RaftNode(" in repr(node)
     assert node.id == 1
+
+
+#: What the core adds to a payload when it sizes batches (`raft/message.rs`).
+ENTRY_OVERHEAD_BYTES = 24
+
+
+@pytest.mark.parametrize("limit_bytes", [1, 250, 1000, None])
+def test_committed_entries_come_at_most_max_committed_bytes_per_ready_at_a_time(
+    limit_bytes: int | None,
+) -> None:
+    """Ten committed entries of 100 bytes come in Readies of at most `limit_bytes` (sized
+    with the per-entry overhead; at least one entry each), in order; by default all at once."""
+    node = RaftNode(1, [1], max_committed_bytes_per_ready=limit_bytes)
+    node.campaign()
+    while (ready := node.ready()) is not None:  # the election and the leader's no-op
+        node.advance()
+    payloads = [bytes([k]) * 100 for k in range(10)]
+    node.propose_batch(payloads)
+    sizes, committed = [], []
+    while (ready := node.ready()) is not None:
+        entries = [e.data for e in ready.committed]
+        if entries:
+            sizes.append(len(entries))
+            committed += entries
+        node.advance()
+    assert committed == payloads
+    if limit_bytes is None:
+        assert sizes == [10]
+    else:
+        per_ready = max(1, limit_bytes // (100 + ENTRY_OVERHEAD_BYTES))
+        assert max(sizes) == per_ready
+        assert len(sizes) == -(-10 // per_ready)
 
 
 def test_ready_twice_without_advance_is_a_typed_error() -> None:

@@ -365,6 +365,7 @@ class RaftNode:
         max_inflight_bytes: int | None = None,
         max_uncommitted_bytes: int | None = None,
         max_committed_entries_per_ready: int | None = None,
+        max_committed_bytes_per_ready: int | None = None,
         max_pending_reads: int | None = None,
         max_frame_bytes: int | None = None,
         wal: Wal | None = None,

@@ -70,6 +70,7 @@ impl RaftNode {
         max_inflight_bytes = None,
         max_uncommitted_bytes = None,
         max_committed_entries_per_ready = None,
+        max_committed_bytes_per_ready = None,
         max_pending_reads = None,
         max_frame_bytes = None,
         wal = None,
@@ -93,6 +94,7 @@ impl RaftNode {
         max_inflight_bytes: Option<usize>,
         max_uncommitted_bytes: Option<usize>,
         max_committed_entries_per_ready: Option<usize>,
+        max_committed_bytes_per_ready: Option<usize>,
         max_pending_reads: Option<usize>,
         max_frame_bytes: Option<usize>,
         wal: Option<PyRef<'_, Wal>>,
@@ -116,6 +118,7 @@ impl RaftNode {
             (&mut config.max_inflight_bytes, max_inflight_bytes),
             (&mut config.max_uncommitted_bytes, max_uncommitted_bytes),
             (&mut config.max_committed_entries_per_ready, max_committed_entries_per_ready),
+            (&mut config.max_committed_bytes_per_ready, max_committed_bytes_per_ready),
             (&mut config.max_pending_reads, max_pending_reads),
             (&mut config.max_frame_bytes, max_frame_bytes),
         ];

@@ -20,6 +20,13 @@ pub const DEFAULT_MAX_INFLIGHT_MSGS: usize = 256;
 pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 << 20;
 pub const DEFAULT_MAX_UNCOMMITTED_BYTES: usize = 256 << 20;
 pub const DEFAULT_MAX_COMMITTED_ENTRIES_PER_READY: usize = 16384;
+/// Bytes of committed entries per `Ready` (payloads plus `ENTRY_OVERHEAD_BYTES` each; etcd's
+/// `MaxCommittedSizePerReady`): the
+/// application applies a Ready's entries in one go, and a node that fell behind (or took a
+/// mass insert) would otherwise get megabytes at once and hold its loop past an election
+/// timeout applying them. Here 1 MiB (8,000 SETs of 100-byte values) took 13 to 44 ms to
+/// apply with three nodes and a client sharing 2 cores.
+pub const DEFAULT_MAX_COMMITTED_BYTES_PER_READY: usize = 1 << 20;
 /// Pending read-index requests a node holds at once; more are refused with `ProposalDropped`.
 pub const DEFAULT_MAX_PENDING_READS: usize = 65536;
 /// Voters in one cluster.
@@ -66,6 +73,9 @@ pub struct Config {
     pub max_uncommitted_bytes: usize,
     /// Committed entries handed out per `Ready`.
     pub max_committed_entries_per_ready: usize,
+    /// Bytes of the committed entries handed out per `Ready`, sized as in messages (at least
+    /// one entry).
+    pub max_committed_bytes_per_ready: usize,
     /// Read-index requests pending at once.
     pub max_pending_reads: usize,
     /// Largest frame accepted from peers, header included, in
@@ -98,6 +108,7 @@ impl Config {
             max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
             max_uncommitted_bytes: DEFAULT_MAX_UNCOMMITTED_BYTES,
             max_committed_entries_per_ready: DEFAULT_MAX_COMMITTED_ENTRIES_PER_READY,
+            max_committed_bytes_per_ready: DEFAULT_MAX_COMMITTED_BYTES_PER_READY,
             max_pending_reads: DEFAULT_MAX_PENDING_READS,
             max_frame_bytes: crate::codec::DEFAULT_MAX_FRAME_BYTES,
             forward_proposals: true,
@@ -173,6 +184,9 @@ impl Config {
         }
         if self.max_committed_entries_per_ready == 0 {
             return bad("max_committed_entries_per_ready", "must be at least 1".into());
+        }
+        if self.max_committed_bytes_per_ready == 0 {
+            return bad("max_committed_bytes_per_ready", "must be at least 1".into());
         }
         if self.max_pending_reads == 0 {
             return bad("max_pending_reads", "must be at least 1".into());

@@ -218,15 +218,16 @@ impl<S: Storage> RaftLog<S> {
 
     /// Committed entries not yet handed out, limited to those already handed out for
     /// persisting (so that the caller persists before it applies), at most `max_count`.
-    pub fn next_committed_entries(&self, max_count: usize) -> Vec<Entry> {
+    /// The next committed entries to apply: at most `max_count` entries and `max_bytes`
+    /// (`Entry::size_bytes`; at least one entry when any is due).
+    pub fn next_committed_entries(&self, max_count: usize, max_bytes: usize) -> Vec<Entry> {
         let hi = self.max_appliable_index() + 1;
         let lo = self.applying + 1;
         if lo >= hi || self.unstable.snapshot.is_some() {
             return Vec::new();
         }
         let hi = hi.min(lo + max_count as Index);
-        self.slice(lo, hi, usize::MAX)
-            .unwrap_or_else(|e| panic!("next_committed_entries: [{lo}, {hi}) unreadable: {e}"))
+        self.slice(lo, hi, max_bytes).unwrap_or_else(|e| panic!("next_committed_entries: [{lo}, {hi}) unreadable: {e}"))
     }
 
     pub fn has_next_committed_entries(&self) -> bool {

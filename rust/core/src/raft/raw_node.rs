@@ -177,7 +177,9 @@ impl<S: Storage> RawNode<S> {
             marks.last_entry = rd.entries.last().map(|e| (e.index, e.term));
             log.unstable.accept_in_progress();
         }
-        rd.committed_entries = log.next_committed_entries(self.raft.cfg.max_committed_entries_per_ready);
+        let cfg = &self.raft.cfg;
+        rd.committed_entries =
+            log.next_committed_entries(cfg.max_committed_entries_per_ready, cfg.max_committed_bytes_per_ready);
         if let Some(last) = rd.committed_entries.last() {
             log.applying_to(last.index);
             marks.applying = Some(last.index);

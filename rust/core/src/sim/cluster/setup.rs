@@ -23,6 +23,9 @@ pub(super) fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
     let max_entries_per_msg = ENTRIES_PER_MSG[rng.gen_range(0..ENTRIES_PER_MSG.len())];
     let max_inflight_msgs = rng.gen_range(1..=4);
     let max_committed_entries_per_ready = rng.gen_range(1..=8);
+    // From half an entry's bytes (the bytes bind: one entry per Ready) to four entries' (the
+    // count binds), with no draw of its own, so that the seeds' other draws stay as they were.
+    let max_committed_bytes_per_ready = (9 - max_committed_entries_per_ready) * TYPICAL_ENTRY_BYTES / 2;
     // With tiny messages and windows, replication moves a few entries per round trip; the
     // leader's backlog is capped at a few round trips' worth so that, once faults heal,
     // everything pending can commit within the liveness bound.
@@ -42,6 +45,7 @@ pub(super) fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
                 config.max_entries_per_msg = max_entries_per_msg;
                 config.max_inflight_msgs = max_inflight_msgs;
                 config.max_committed_entries_per_ready = max_committed_entries_per_ready;
+                config.max_committed_bytes_per_ready = max_committed_bytes_per_ready;
                 config.max_uncommitted_bytes = max_uncommitted_bytes;
             }
             config.seed = rng.gen();
