@@ -19,6 +19,7 @@ import msgpack
 import pytest
 
 import senate
+import senate.node as node_module
 from cluster import free_ports
 from senate import (
     CallTimeout,
@@ -295,6 +296,58 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
             assert sorted(lreg.history[5:]) == ["during", "via follower"]
             await until("the follower", lambda: regs[follower_index].history == lreg.history)
         await assert_restarts_from_snapshot(leader, frozen_at, lreg.history)
+
+    asyncio.run(main())
+
+
+def test_commands_that_waited_for_a_snapshot_are_applied_a_ready_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls committed while a frozen snapshot is taken wait in the backlog; once it is taken,
+    the driver applies them one Ready's worth at a time (one entry each here), the loop
+    running in between (with a slice of 0 s the driver yields before each), in order, with
+    every caller answered. Applied at once, tens of MB of them held a loop past an election
+    timeout."""
+    monkeypatch.setattr(node_module, "DRIVE_SLICE_S", 0.0)
+    calls = 12
+
+    async def main() -> None:
+        options: dict[str, Any] = {
+            "snapshot_entries": 1_000_000,
+            "election_timeout_ticks": 40,
+            "core_options": {"max_committed_bytes_per_ready": 1},
+        }
+        async with cluster(tmp_path, GatedRegister, **options) as (nodes, regs):
+            leader = next(n for n in nodes if n.role == "leader")
+            lreg = regs[nodes.index(leader)]
+            for k in range(5):
+                await lreg.put(k)
+            gate = threading.Event()
+            lreg._gate = gate
+            leader.snapshot_now()
+            await until("the snapshot thread", lreg._entered.is_set)
+            frozen_at = leader.applied_index
+            puts = [asyncio.ensure_future(lreg.put(f"during {k}")) for k in range(calls)]
+            await until("the backlog", lambda: len(leader._apply_backlog) == calls)
+            assert leader.applied_index == frozen_at
+            # The backlog's length at each turn of the loop while it drains.
+            seen: list[int] = []
+
+            async def watch() -> None:
+                while leader._apply_backlog or not seen:
+                    seen.append(len(leader._apply_backlog))
+                    await asyncio.sleep(0)
+
+            watcher = asyncio.ensure_future(watch())
+            gate.set()
+            answers = await asyncio.wait_for(asyncio.gather(*puts), 10)
+            await asyncio.wait_for(watcher, 10)
+            assert answers == list(range(6, 6 + calls))
+            assert lreg.history[5:] == [f"during {k}" for k in range(calls)]
+            drained = [n for n in seen if 0 < n < calls]
+            assert len(drained) >= calls // 2, seen  # not all at once
+            assert drained == sorted(drained, reverse=True)
+            await until("the snapshot", lambda: leader.snapshot_index == frozen_at)
 
     asyncio.run(main())
 

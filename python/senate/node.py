@@ -90,6 +90,12 @@ MAX_APPLY_BACKLOG_BYTES = 64 << 20
 FOLLOWER_WRITE_WAIT_S = 0.002
 #: How early a timer may fire (uvloop's clock granule), in seconds.
 TIMER_SLACK_S = 0.001
+#: How long the driver works through Readies before it lets the loop run (socket reads,
+#: ticks, client requests) and goes on: a backlog of committed entries (a node catching up,
+#: a mass insert) comes in Readies of about 1 MiB (the core's
+#: `max_committed_bytes_per_ready`), and applying them back to back without yielding held
+#: a loop for over 150 ms (an election timeout) here, so followers campaigned.
+DRIVE_SLICE_S = 0.005
 #: Calls that time out are logged at most once per this many seconds (with the node's state
 #: then), so that a client's TRYAGAIN can be traced in the node's log without a line per call.
 EXPIRED_CALLS_LOG_INTERVAL_S = 1.0
@@ -280,11 +286,14 @@ class Node:
         #: The state machines' bytes being taken in a worker thread, at `_snapshot_job_index`.
         #: Meanwhile the node goes on (ticks, messages, log writes). Unless every machine
         #: captured its state (`StateMachine.capture`), it applies nothing (`_snapshot_frozen`):
-        #: committed commands wait in `_apply_backlog` (at most `MAX_APPLY_BACKLOG_BYTES`).
+        #: committed commands wait in `_apply_backlog` (at most `MAX_APPLY_BACKLOG_BYTES`),
+        #: oldest first, and the driver applies them a Ready's worth at a time afterwards
+        #: (`_apply_from_backlog`), letting the loop run in between; commands committed while
+        #: any wait there queue behind them.
         self._snapshot_job: asyncio.Future[bytes] | None = None
         self._snapshot_job_index = 0
         self._snapshot_frozen = False
-        self._apply_backlog: list[tuple[list[bytes], int]] = []
+        self._apply_backlog: deque[tuple[list[bytes], int]] = deque()
         self._apply_backlog_bytes = 0
         #: After a failed snapshot, the next automatic one waits for this applied index, so a
         #: state machine whose `snapshot()` keeps failing is not retried after every Ready.
@@ -519,12 +528,22 @@ class Node:
         assert core is not None
         try:
             while self._running:
-                await self._wake.wait()
+                if self._backlog_due():
+                    await asyncio.sleep(0)  # the loop runs, then the backlog goes on
+                else:
+                    await self._wake.wait()
                 self._wake.clear()
                 limit = self.config.max_writes_in_flight
+                slice_started = time.perf_counter()
                 while self._running:
+                    if time.perf_counter() - slice_started >= DRIVE_SLICE_S:
+                        await asyncio.sleep(0)
+                        slice_started = time.perf_counter()
                     if self._snapshot_job is not None:
                         await self._settle_snapshot(core)
+                    backlog_due = self._backlog_due()
+                    if backlog_due:
+                        self._apply_from_backlog()
                     self._take_input(core)
                     # At the limit, the next Ready that writes waits for a write to finish
                     # (which wakes the driver); input arriving meanwhile is batched into it.
@@ -533,6 +552,8 @@ class Node:
                     # without writes: a leader answers its callers as soon as a quorum
                     # holds their entries, not one fsync later.
                     if not core.has_ready():
+                        if backlog_due:
+                            continue
                         break
                     if len(self._unadvanced) >= MAX_READIES_IN_FLIGHT:
                         break  # the core's limit: Readies that wrote nothing count too
@@ -744,6 +765,10 @@ class Node:
                 # The leader's snapshot replaces the state: the one being taken is dropped.
                 await asyncio.wait([self._snapshot_job])
                 self._finish_snapshot(core, compact=False)
+            # Commands waiting for a snapshot are applied first (their callers are answered);
+            # the leader's snapshot then replaces the state. Rare: no slicing here.
+            while self._apply_backlog:
+                self._apply_from_backlog()
             self._restore(data)
             self.applied_index = self.snapshot_index = index
             self._bytes_since_snapshot = 0
@@ -856,10 +881,29 @@ class Node:
                 core.report_unreachable(to)
 
     def _apply(self, payloads: list[bytes], last_index: int) -> None:
-        if self._snapshot_job is not None and self._snapshot_frozen:  # being snapshotted
+        if (self._snapshot_job is not None and self._snapshot_frozen) or self._apply_backlog:
+            # Being snapshotted, or behind commands that waited for a snapshot.
             self._apply_backlog.append((payloads, last_index))
             self._apply_backlog_bytes += sum(map(len, payloads))
             return
+        self._apply_now(payloads, last_index)
+
+    def _backlog_due(self) -> bool:
+        """Whether commands wait in the backlog and may be applied now."""
+        return bool(self._apply_backlog) and not (
+            self._snapshot_job is not None and self._snapshot_frozen
+        )
+
+    def _apply_from_backlog(self) -> None:
+        """Applies the oldest Ready's worth of commands of the backlog (the core hands out
+        at most `max_committed_bytes_per_ready` per Ready), then serves the reads that waited
+        for them."""
+        payloads, last_index = self._apply_backlog.popleft()
+        self._apply_backlog_bytes -= sum(map(len, payloads))
+        self._apply_now(payloads, last_index)
+        self._serve_reads()
+
+    def _apply_now(self, payloads: list[bytes], last_index: int) -> None:
         apply = [sm.apply for sm in self.state_machines]
         pending = self._pending
         my_id = self.id
@@ -996,7 +1040,9 @@ class Node:
 
     def _finish_snapshot(self, core: Core, compact: bool) -> None:
         """Records the snapshot just taken in the core (`compact`; only between Readies) and
-        the log, then applies the commands committed meanwhile."""
+        the log. The commands committed meanwhile are applied by the driver afterwards, a
+        Ready's worth at a time (`_apply_from_backlog`): applying tens of MB of them at once
+        held the loop for seconds, past an election timeout."""
         job = self._snapshot_job
         assert job is not None
         assert job.done()
@@ -1022,12 +1068,6 @@ class Node:
                         self._compactor, self._wal.compact, snap
                     )
                     self._compaction.add_done_callback(self._compaction_done)
-        backlog, self._apply_backlog = self._apply_backlog, []
-        self._apply_backlog_bytes = 0
-        for payloads, last_index in backlog:
-            self._apply(payloads, last_index)
-        if backlog:
-            self._serve_reads()
 
     def _compaction_done(self, fut: asyncio.Future[None]) -> None:
         error = None if fut.cancelled() else fut.exception()
