@@ -121,6 +121,18 @@ def leader_port(cluster: LocalCluster) -> tuple[int, int]:
     return client_port(node.client), node.pid
 
 
+def cluster_term(port: int) -> int:
+    """The term a node reports in INFO's senate section (elections raise it)."""
+    info = subprocess.run(
+        ["redis-cli", "-p", str(port), "INFO", "senate"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    return next(int(line.split(":")[1]) for line in info.splitlines() if line.startswith("term:"))
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -232,12 +244,16 @@ def main() -> None:
     ):
         port, pid = leader_port(c)
         before = rss_bytes(pid)
+        term_before = cluster_term(port)
         load_attempts = load_keys(port, args.memory_keys, 100)
         after = rss_bytes(pid)
+        # Elections during the insert: a loop held past an election timeout shows here.
+        terms_during_load = cluster_term(port) - term_before
         raw = args.memory_keys * (len("key:0000000") + 100)
         figures.update(
             memory_keys=args.memory_keys,
             memory_load_attempts=load_attempts,
+            memory_load_term_changes=terms_during_load,
             rss_idle_bytes=before,
             rss_loaded_bytes=after,
             raw_data_bytes=raw,
