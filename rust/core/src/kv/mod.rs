@@ -28,7 +28,7 @@ pub use session::{
     GROUP_STALE_READ, MAX_BATCH_COMMANDS,
 };
 pub use snapshot::{decode_snapshot, encode_snapshot};
-pub use store::{KvStore, Value, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};
+pub use store::{KvStore, Retired, Value, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};
 
 /// Encodes one command as a RESP multibulk request (clients, tests).
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
