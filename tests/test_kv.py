@@ -20,7 +20,7 @@ import redis
 
 from cluster import free_base_port
 from senate import kv
-from senate._core import GROUP_LOG, RespSession, encode_command
+from senate._core import GROUP_LOG, GROUP_READ, RespSession, encode_command
 from senate.launcher import LocalCluster, LocalNode
 
 pytestmark = pytest.mark.skipif(
@@ -427,3 +427,36 @@ def test_the_store_is_captured_for_a_snapshot_only_while_copying_it_is_quick(
     run(b"SET", b"c", b"3")
     run(b"SET", b"d", b"4")
     assert machine.capture() is None, "3 keys > MAX_CAPTURE_KEYS"
+
+
+def test_flushdb_and_a_restore_replace_the_state_and_the_store_goes_on() -> None:
+    """FLUSHDB empties the store at once (the old entries are freed in another thread), and
+    so does a restore: the state is the new one, and writes and reads go on."""
+    machine = kv.KvMachine()
+    session = RespSession(max_value_bytes=1 << 20, max_batch_commands=100, client_id=1)
+
+    def run(*command: bytes) -> bytes:
+        replies = b""
+        for kind, payload in session.feed(encode_command(list(command)), 0):
+            if kind == GROUP_LOG:
+                replies += machine.apply(payload)
+            else:
+                assert kind == GROUP_READ
+                replies += machine.store.read(payload, 0)
+        return replies
+
+    for i in range(1000):
+        expiry = [b"PX", b"100000"] if i % 2 else []  # half with a deadline (an index entry)
+        assert run(b"SET", f"k{i}".encode(), b"v", *expiry) == b"+OK\r\n"
+    assert len(machine.store) == 1000
+    snapshot = machine.snapshot()
+    assert run(b"FLUSHDB") == b"+OK\r\n"
+    assert len(machine.store) == 0
+    assert run(b"GET", b"k1") == b"$-1\r\n"
+    assert run(b"SET", b"after", b"1") == b"+OK\r\n"
+    machine.restore(snapshot)
+    assert len(machine.store) == 1000
+    assert run(b"GET", b"after") == b"$-1\r\n"
+    assert run(b"GET", b"k999") == b"$1\r\nv\r\n"
+    assert run(b"SET", b"k1", b"again") == b"+OK\r\n"
+    assert run(b"GET", b"k1") == b"$5\r\nagain\r\n"
