@@ -257,6 +257,23 @@ async def assert_restarts_from_snapshot(stopped: Node, index: int, history: list
         await node.stop()
 
 
+async def hold_a_snapshot(
+    nodes: list[Node], regs: list[Any]
+) -> tuple[Node, Any, threading.Event, int]:
+    """Puts 0..4 through the leader, then starts a snapshot there whose state machine waits
+    in `snapshot()` (a `GatedRegister`) for the returned gate: (leader, its register, the
+    gate, the applied index the snapshot is taken at)."""
+    leader = next(n for n in nodes if n.role == "leader")
+    lreg = regs[nodes.index(leader)]
+    for k in range(5):
+        await lreg.put(k)
+    gate = threading.Event()
+    lreg._gate = gate
+    leader.snapshot_now()
+    await until("the snapshot thread", lreg._entered.is_set)
+    return leader, lreg, gate, leader.applied_index
+
+
 def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwhile(
     tmp_path: Path,
 ) -> None:
@@ -265,17 +282,9 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
         # test looks for; the snapshot is held for three of them all the same.
         options = {"snapshot_entries": 1_000_000, "election_timeout_ticks": 40}
         async with cluster(tmp_path, GatedRegister, **options) as (nodes, regs):
-            leader = next(n for n in nodes if n.role == "leader")
-            lreg = regs[nodes.index(leader)]
+            leader, lreg, gate, frozen_at = await hold_a_snapshot(nodes, regs)
             follower_index = next(i for i, n in enumerate(nodes) if n is not leader)
-            for k in range(5):
-                await lreg.put(k)
             term = leader.status().term
-            gate = threading.Event()
-            lreg._gate = gate
-            leader.snapshot_now()
-            await until("the snapshot thread", lreg._entered.is_set)
-            frozen_at = leader.applied_index
             on_leader = asyncio.ensure_future(lreg.put("during"))
             # A follower's call commits and is applied there while the leader is frozen (in
             # either order with the leader's own call: positions 6 and 7 of the history).
@@ -318,15 +327,7 @@ def test_commands_that_waited_for_a_snapshot_are_applied_a_ready_at_a_time(
             "core_options": {"max_committed_bytes_per_ready": 1},
         }
         async with cluster(tmp_path, GatedRegister, **options) as (nodes, regs):
-            leader = next(n for n in nodes if n.role == "leader")
-            lreg = regs[nodes.index(leader)]
-            for k in range(5):
-                await lreg.put(k)
-            gate = threading.Event()
-            lreg._gate = gate
-            leader.snapshot_now()
-            await until("the snapshot thread", lreg._entered.is_set)
-            frozen_at = leader.applied_index
+            leader, lreg, gate, frozen_at = await hold_a_snapshot(nodes, regs)
             puts = [asyncio.ensure_future(lreg.put(f"during {k}")) for k in range(calls)]
             await until("the backlog", lambda: len(leader._apply_backlog) == calls)
             assert leader.applied_index == frozen_at
@@ -382,15 +383,7 @@ def test_a_captured_snapshot_lets_the_node_apply_while_it_is_encoded(tmp_path: P
     async def main() -> None:
         options = {"snapshot_entries": 1_000_000}
         async with cluster(tmp_path, CapturingRegister, **options) as (nodes, regs):
-            leader = next(n for n in nodes if n.role == "leader")
-            lreg = regs[nodes.index(leader)]
-            for k in range(5):
-                await lreg.put(k)
-            gate = threading.Event()
-            lreg._gate = gate
-            leader.snapshot_now()
-            await until("the snapshot thread", lreg._entered.is_set)
-            captured_at = leader.applied_index
+            leader, lreg, gate, captured_at = await hold_a_snapshot(nodes, regs)
             assert await asyncio.wait_for(lreg.put("during"), 10) == 6, "applied meanwhile"
             assert leader.applied_index > captured_at
             assert leader.snapshot_index < captured_at
