@@ -21,10 +21,9 @@ pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 64 << 20;
 pub const DEFAULT_MAX_UNCOMMITTED_BYTES: usize = 256 << 20;
 pub const DEFAULT_MAX_COMMITTED_ENTRIES_PER_READY: usize = 16384;
 /// Bytes of committed entries per `Ready` (payloads plus `ENTRY_OVERHEAD_BYTES` each; etcd's
-/// `MaxCommittedSizePerReady`): the
-/// application applies a Ready's entries in one go, and a node that fell behind (or took a
-/// mass insert) would otherwise get megabytes at once and hold its loop past an election
-/// timeout applying them. Here 1 MiB (8,000 SETs of 100-byte values) took 13 to 44 ms to
+/// `MaxCommittedSizePerReady`): the application applies a Ready's entries in one go, and a
+/// node that fell behind (or took a mass insert) would otherwise get megabytes at once and
+/// hold its loop past an election timeout applying them. Here 1 MiB (8,000 SETs of 100-byte values) took 13 to 44 ms to
 /// apply with three nodes and a client sharing 2 cores.
 pub const DEFAULT_MAX_COMMITTED_BYTES_PER_READY: usize = 1 << 20;
 /// Pending read-index requests a node holds at once; more are refused with `ProposalDropped`.

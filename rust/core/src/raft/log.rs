@@ -217,9 +217,8 @@ impl<S: Storage> RaftLog<S> {
     }
 
     /// Committed entries not yet handed out, limited to those already handed out for
-    /// persisting (so that the caller persists before it applies), at most `max_count`.
-    /// The next committed entries to apply: at most `max_count` entries and `max_bytes`
-    /// (`Entry::size_bytes`; at least one entry when any is due).
+    /// persisting (so that the caller persists before it applies): at most `max_count`
+    /// entries and `max_bytes` (`Entry::size_bytes`), at least one when any is due.
     pub fn next_committed_entries(&self, max_count: usize, max_bytes: usize) -> Vec<Entry> {
         let hi = self.max_appliable_index() + 1;
         let lo = self.applying + 1;
