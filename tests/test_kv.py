@@ -7,20 +7,22 @@ deadlines.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from cluster import free_base_port
-from senate import kv
-from senate._core import GROUP_LOG, GROUP_READ, RespSession, encode_command
+from cluster import free_base_port, free_ports
+from senate import Node, kv
+from senate._core import GROUP_LOG, GROUP_READ, RespSession, count_replies, encode_command
 from senate.launcher import LocalCluster, LocalNode
 
 pytestmark = pytest.mark.skipif(
@@ -460,3 +462,36 @@ def test_flushdb_and_a_restore_replace_the_state_and_the_store_goes_on() -> None
     assert run(b"GET", b"k999") == b"$1\r\nv\r\n"
     assert run(b"SET", b"k1", b"again") == b"+OK\r\n"
     assert run(b"GET", b"k1") == b"$5\r\nagain\r\n"
+
+
+def test_a_batch_that_times_out_gets_an_error_per_command(tmp_path: Path) -> None:
+    """With no leader, each command of a pipelined batch gets its own TRYAGAIN at the
+    deadline, so a client counting replies stays in step (one error for the whole batch
+    left redis-cli --pipe short of replies); the connection goes on."""
+
+    async def main() -> None:
+        ports = free_ports(4)
+        peers = {i + 1: f"127.0.0.1:{ports[i]}" for i in range(3)}  # only node 1 runs
+        machine = kv.KvMachine()
+        node = Node(machine, id=1, peers=peers, data_dir=str(tmp_path), call_timeout_s=0.3)
+        await node.start()
+        server = kv.KvServer(node, machine, f"127.0.0.1:{ports[3]}")
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", ports[3])
+            commands = [[b"SET", b"a", b"1"], [b"INCR", b"n"], [b"GET", b"a"]]
+            writer.write(b"".join(encode_command(c) for c in commands))
+            received = b""
+            while count_replies(received)[0] < len(commands):
+                received += await asyncio.wait_for(reader.read(1 << 16), 10)
+            replies = received.split(b"\r\n")[:-1]
+            assert len(replies) == len(commands), replies
+            assert all(r.startswith(b"-TRYAGAIN not committed within 0.3 s") for r in replies)
+            writer.write(encode_command([b"PING"]))
+            assert await asyncio.wait_for(reader.readline(), 10) == b"+PONG\r\n"
+            writer.close()
+        finally:
+            await server.stop()
+            await node.stop()
+
+    asyncio.run(main())
