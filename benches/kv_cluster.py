@@ -150,9 +150,10 @@ def median_run(repeats: list[Run]) -> Run:
 
 
 #: Times the mass insert is played at most. A cluster answers TRYAGAIN to a write not
-#: committed within its request timeout (5 s), which a disk stall of that length on a shared
-#: machine causes (log writes of 0.3-0.5 s are routine during the insert here); the SETs are
-#: idempotent, so the insert is played again and the retries are reported.
+#: committed within its request timeout (5 s): elections during the insert caused that here
+#: (before the loop stalls a mass insert brought were fixed), and a disk stall of that length
+#: would. The SETs are idempotent, so the insert is played again, and the attempts and the
+#: elections are reported.
 LOAD_ATTEMPTS = 3
 
 
