@@ -6,8 +6,8 @@
 //! collisions by clients that know it; seeding it per cluster is the upgrade path.
 //!
 //! Growth: the map is split into [`SHARDS`] hash tables by bits of the key's hash that the
-//! tables do not use (`shard_of`), and each table grows (doubles, moving all its entries at once) at its own fill level,
-//! spread over `[1/2, 7/8)` by its position (`grow_at`). One table of 917,504 keys took 200 ms
+//! tables do not use (`shard_of`), and each table grows (doubles, moving all its entries at
+//! once) at its own fill level, spread over `[1/2, 7/8)` by its position (`grow_at`). One table of 917,504 keys took 200 ms
 //! to grow here (release build), during which the node's loop did nothing else: past an
 //! election timeout on a busy machine. Split and staggered, the tables of a store growing
 //! from 500,000 to 1,000,000 keys grow one every ~2,000 inserts, each moving ~4,000 entries.
@@ -143,8 +143,6 @@ impl Value {
 pub struct KvStore {
     /// `SHARDS` tables; a key lives in table `shard_of(key)`.
     tables: Box<[Table]>,
-    /// Entries in all tables.
-    len: usize,
     /// Exactly the map's keys with a deadline.
     expiries: ExpiryIndex,
     /// The store's clock: the largest `now_ms` of any applied batch.
@@ -169,7 +167,6 @@ impl KvStore {
     pub fn new(max_keys_result: usize) -> KvStore {
         KvStore {
             tables: Self::empty_tables(),
-            len: 0,
             expiries: BTreeSet::new(),
             now_ms: 0,
             data_bytes: 0,
@@ -205,13 +202,13 @@ impl KvStore {
 
     /// Entries held, expired ones not yet deleted included.
     pub fn stored_len(&self) -> usize {
-        self.len
+        self.tables.iter().map(HashMap::len).sum()
     }
 
     /// Live keys at `now_ms` (DBSIZE).
     pub fn live_len(&self, now_ms: u64) -> usize {
         let expired = self.expiries.range(..(now_ms.saturating_add(1), Key::default())).count();
-        self.len - expired
+        self.stored_len() - expired
     }
 
     /// The live value of `key` at `now_ms`.
@@ -241,7 +238,6 @@ impl KvStore {
                 }
                 self.data_bytes += key.len() + new_bytes;
                 table.insert(Key::from(key), value);
-                self.len += 1;
                 None
             }
         };
@@ -265,7 +261,6 @@ impl KvStore {
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> bool {
         match self.table_mut(key).remove_entry(key) {
             Some((key, value)) => {
-                self.len -= 1;
                 self.data_bytes -= key.len() + value.data.len();
                 self.unindex(value.expires_at, &key);
                 !value.expired(now_ms)
@@ -279,7 +274,6 @@ impl KvStore {
         let tables = std::mem::replace(&mut self.tables, Self::empty_tables());
         let expiries = std::mem::take(&mut self.expiries);
         self.retired = Retired(Some((tables, expiries)));
-        self.len = 0;
         self.data_bytes = 0;
         self.expiry_key_bytes = 0;
     }
@@ -296,7 +290,6 @@ impl KvStore {
             let Some((_, key)) = self.expiries.pop_first() else { break };
             self.expiry_key_bytes -= key.len();
             if let Some(value) = self.table_mut(&key).remove(&key) {
-                self.len -= 1;
                 self.data_bytes -= key.len() + value.data.len();
             }
             deleted += 1;
@@ -333,7 +326,7 @@ impl KvStore {
             .map(|t| if t.capacity() == 0 { 0 } else { (t.capacity() * 8 / 7).next_power_of_two() })
             .sum();
         let index_slot = std::mem::size_of::<(u64, Key)>() + 8;
-        let allocations = 2 * self.len + self.expiries.len();
+        let allocations = 2 * self.stored_len() + self.expiries.len();
         buckets * slot
             + self.data_bytes
             + allocations * SHARED_COUNTS_BYTES
@@ -361,7 +354,6 @@ impl KvStore {
             return false;
         }
         self.data_bytes += key.len() + value.data.len();
-        self.len += 1;
         self.index(value.expires_at, &key);
         self.tables[shard].insert(key, value);
         true
