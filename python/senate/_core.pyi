@@ -69,6 +69,7 @@ __all__ = [
     "WalWriter",
     "WeightedRandom",
     "__version__",
+    "batch_command_count",
     "count_replies",
     "decode_batch",
     "encode_command",
@@ -1331,6 +1332,10 @@ class RespSession:
 def decode_batch(batch: bytes) -> list[list[bytes]]:
     """The commands of an encoded batch (for `GROUP_NODE`: INFO and its arguments).
     Raises `KvError` if malformed."""
+
+def batch_command_count(batch: bytes) -> int:
+    """The number of commands in an encoded batch, read from its header (the batch is checked
+    but not copied). Raises `KvError` if malformed."""
 
 def encode_command(args: list[bytes]) -> bytes:
     """One command as a RESP multibulk request."""

@@ -49,6 +49,7 @@ from senate._core import (
     ProposalDropped,
     RespSession,
     SenateError,
+    batch_command_count,
     decode_batch,
 )
 from senate.metrics import MetricsServer, NodeMetrics
@@ -95,7 +96,7 @@ def replies_for_error(error: BaseException, timeout_s: float, batch: bytes) -> b
     command of the batch, so that a pipelining client (which counts replies) stays in step.
     A batch holds what one read of the socket brought: a mass insert that timed out gave one
     error for hundreds of SETs, and redis-cli --pipe counted 952,337 replies to 1,000,000."""
-    return reply_for_error(error, timeout_s) * len(decode_batch(batch))
+    return reply_for_error(error, timeout_s) * batch_command_count(batch)
 
 
 def reply_for_error(error: BaseException, timeout_s: float) -> bytes:

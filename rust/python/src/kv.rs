@@ -1,5 +1,6 @@
 //! The key-value service's core: `KvStore` (the replicated state), `RespSession` (one client
-//! connection), and the helpers `decode_batch`, `encode_command`, `count_replies`.
+//! connection), and the helpers `decode_batch`, `batch_command_count`, `encode_command`,
+//! `count_replies`.
 
 use crate::errors::{config_error, kv_error};
 use crate::off_lock::bytes_filled_off_lock;
@@ -184,6 +185,11 @@ fn decode_batch<'py>(py: Python<'py>, batch: &[u8]) -> PyResult<Vec<Vec<Bound<'p
 }
 
 #[pyfunction]
+fn batch_command_count(batch: &[u8]) -> PyResult<usize> {
+    Ok(kv::BatchReader::new(batch).map_err(kv_error)?.len())
+}
+
+#[pyfunction]
 fn encode_command<'py>(py: Python<'py>, args: Vec<Vec<u8>>) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &kv::encode_command(&args))
 }
@@ -198,6 +204,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<KvCapture>()?;
     m.add_class::<RespSession>()?;
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(batch_command_count, m)?)?;
     m.add_function(wrap_pyfunction!(encode_command, m)?)?;
     m.add_function(wrap_pyfunction!(count_replies, m)?)?;
     m.add("GROUP_REPLY", kv::GROUP_REPLY)?;
