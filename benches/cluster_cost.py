@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -31,16 +30,16 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from senate.launcher import LocalCluster, LocalNode, free_base_port
 
 # Run as a script from anywhere: the repository's root holds the `benches` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benches.kv_cluster import leader_port, redis_benchmark
 
-#: The node's series read before and after the run (counts and sums of its histograms).
-SERIES = re.compile(
-    r"^(senate_persist_seconds_count|senate_persist_seconds_sum)\{[^}]*\} (\S+)$", re.M
-)
+#: The node's samples read before and after the run (of its write-latency histogram).
+PERSIST_SAMPLES = ("senate_persist_seconds_count", "senate_persist_seconds_sum")
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
@@ -71,10 +70,16 @@ def cpu_ticks(pid: int) -> int:
 
 
 def persist_series(node: LocalNode) -> dict[str, float]:
+    """The node's `PERSIST_SAMPLES`, scraped from its metrics endpoint."""
     assert node.metrics is not None
     with urllib.request.urlopen(f"http://{node.metrics}/metrics", timeout=10) as reply:
         text = reply.read().decode()
-    return {m.group(1): float(m.group(2)) for m in SERIES.finditer(text)}
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in PERSIST_SAMPLES
+    }
 
 
 def one_round(nodes: int, clients: int, pipeline: int, requests: int) -> RoundCost:

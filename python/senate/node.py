@@ -881,18 +881,21 @@ class Node:
                 core.report_unreachable(to)
 
     def _apply(self, payloads: list[bytes], last_index: int) -> None:
-        if (self._snapshot_job is not None and self._snapshot_frozen) or self._apply_backlog:
-            # Being snapshotted, or behind commands that waited for a snapshot.
+        if self._apply_backlog or self._snapshot_holds_applies():
+            # Behind commands that waited for a snapshot, or being snapshotted.
             self._apply_backlog.append((payloads, last_index))
             self._apply_backlog_bytes += sum(map(len, payloads))
             return
         self._apply_now(payloads, last_index)
 
+    def _snapshot_holds_applies(self) -> bool:
+        """Whether a snapshot is being taken of state machines that could not capture their
+        state (`_snapshot_frozen`): nothing is applied until it is taken."""
+        return self._snapshot_job is not None and self._snapshot_frozen
+
     def _backlog_due(self) -> bool:
         """Whether commands wait in the backlog and may be applied now."""
-        return bool(self._apply_backlog) and not (
-            self._snapshot_job is not None and self._snapshot_frozen
-        )
+        return bool(self._apply_backlog) and not self._snapshot_holds_applies()
 
     def _apply_from_backlog(self) -> None:
         """Applies the oldest Ready's worth of commands of the backlog (the core hands out
