@@ -10,6 +10,7 @@ import logging
 import os
 import select
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -351,6 +352,49 @@ def test_commands_that_waited_for_a_snapshot_are_applied_a_ready_at_a_time(
             await until("the snapshot", lambda: leader.snapshot_index == frozen_at)
 
     asyncio.run(main())
+
+
+class SlowMachine(StateMachine):
+    """Takes at least 2 ms per command; records the commands in order."""
+
+    def __init__(self) -> None:
+        self.applied: list[bytes] = []
+
+    def apply(self, command: bytes) -> bytes:
+        time.sleep(0.002)
+        self.applied.append(command)
+        return command
+
+
+def test_a_long_run_of_committed_entries_is_applied_a_slice_at_a_time(tmp_path: Path) -> None:
+    """The driver applies committed entries for `APPLY_SLICE_S` (5 ms) at most, then puts the
+    rest back at the head of the backlog (applied after the loop has run), so one Ready that
+    is slow to apply cannot hold the loop past an election timeout: after a capture of a
+    large key-value store, the first write to each of its tables copies that table, and one
+    Ready of them held loops for 300-600 ms on a busy machine. The applied index is always
+    the last entry applied, and entries of later Readies wait behind the rest."""
+    machine = SlowMachine()
+    node = Node(machine, id=1, peers={1: "127.0.0.1:1"}, data_dir=tmp_path)
+    # Entries 101..110 proposed by node 2 (no caller here to answer), then 111..112.
+    entries = [node_module.ENVELOPE.pack(2, seq, 0) + b"%d" % seq for seq in range(12)]
+    node._apply(entries[:10], 110)
+    first_slice = len(machine.applied)
+    # Each command takes 2 ms or more: the slice ends after the third at the latest.
+    assert 1 <= first_slice <= 3
+    assert node.applied_index == 100 + first_slice
+    assert node._backlog_due()
+    node._apply(entries[10:], 112)
+    slices = 1
+    while node._backlog_due():
+        before = len(machine.applied)
+        node._apply_from_backlog()
+        assert 1 <= len(machine.applied) - before <= 3
+        assert node.applied_index == 100 + len(machine.applied)
+        slices += 1
+    assert machine.applied == [b"%d" % seq for seq in range(12)]
+    assert node.applied_index == 112
+    assert slices >= 4
+    assert node._apply_backlog_bytes == 0
 
 
 class CapturingRegister(Register):
