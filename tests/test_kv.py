@@ -404,11 +404,9 @@ def test_cluster_survives_killing_the_leader(kv_cluster: LocalCluster) -> None:
     ]
 
 
-def test_the_store_is_captured_for_a_snapshot_only_while_copying_it_is_quick(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Up to `MAX_CAPTURE_KEYS` keys, a snapshot copies the store (the node goes on applying)
-    and encodes the copy as the store was; past it, the node encodes the store itself."""
+def test_a_captured_store_is_encoded_as_it_was_while_the_store_goes_on() -> None:
+    """A snapshot captures the store (the node goes on applying) and encodes the capture as
+    the store was, whatever was written, deleted or flushed after; at any size."""
     machine = kv.KvMachine()
     session = RespSession(max_value_bytes=1 << 20, max_batch_commands=100, client_id=1)
 
@@ -417,18 +415,26 @@ def test_the_store_is_captured_for_a_snapshot_only_while_copying_it_is_quick(
             assert kind == GROUP_LOG
             machine.apply(payload)
 
-    run(b"SET", b"a", b"1")
-    run(b"SET", b"b", b"2")
-    monkeypatch.setattr(kv, "MAX_CAPTURE_KEYS", 2)
+    for i in range(2000):
+        run(b"SET", b"k%d" % i, b"v%d" % i)
+    run(b"SET", b"ttl", b"1", b"PX", b"100000")
     encode = machine.capture()
     assert encode is not None
     expected = machine.snapshot()
-    run(b"SET", b"a", b"changed")
-    run(b"DEL", b"b")
+    run(b"SET", b"k1", b"changed")
+    run(b"DEL", b"k2")
+    run(b"APPEND", b"k3", b"more")
+    run(b"SET", b"k4", b"1", b"PX", b"50000")  # a deadline changes: the expiry index too
+    run(b"SET", b"new", b"1")
     assert encode() == expected, "the copy is the store as it was"
-    run(b"SET", b"c", b"3")
-    run(b"SET", b"d", b"4")
-    assert machine.capture() is None, "3 keys > MAX_CAPTURE_KEYS"
+    second = machine.capture()
+    assert second is not None
+    expected_second = machine.snapshot()
+    assert expected_second != expected
+    run(b"FLUSHDB")
+    assert len(machine.store) == 0
+    assert second() == expected_second, "a flush leaves the copy as it was"
+    assert encode() == expected
 
 
 def test_flushdb_and_a_restore_replace_the_state_and_the_store_goes_on() -> None:

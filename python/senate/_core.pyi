@@ -1266,8 +1266,9 @@ class KvStore:
         """The whole store (clock, keys, values, deadlines) as bytes (runs without the GIL)."""
     def capture(self) -> KvCapture:
         """The store as it is now, for a snapshot taken while the store goes on applying: a
-        copy that shares every key and value (it copies the tables, not the bytes), so it
-        takes a fraction of the time `snapshot` does; its `snapshot()` runs in any thread."""
+        copy that shares the store's 256 hash tables (so every key and value) until the store
+        writes to one, which then copies that table alone (copy on write). Taking it costs
+        microseconds at any size; its `snapshot()` runs in any thread."""
     def restore(self, data: bytes) -> None:
         """Replaces the store with a `snapshot`. Raises `KvError` if `data` is malformed; the
         store is unchanged then."""

@@ -188,31 +188,52 @@ proptest! {
 }
 
 proptest! {
-    /// A clone taken for a snapshot (`KvStore.capture`) shares keys and values with the store,
-    /// which goes on applying: whatever is applied after, the clone's snapshot is the one the
-    /// store had when it was cloned.
+    /// A clone taken for a snapshot (`KvStore.capture`) shares its tables with the store
+    /// (copy on write, table by table), which goes on applying: whatever is applied after
+    /// (deadlines set and changed, keys expired, a flush), the clone's snapshot is the one the
+    /// store had when it was cloned, and the store ends as a store never cloned would.
     #[test]
     fn a_clone_keeps_the_state_it_was_taken_at(
-        before in prop::collection::vec((0u8..20, prop::collection::vec(any::<u8>(), 0..20)), 0..40),
-        after in prop::collection::vec((0u8..4, 0u8..20, prop::collection::vec(any::<u8>(), 0..20)), 0..40),
+        before in prop::collection::vec((0u8..20, prop::collection::vec(any::<u8>(), 0..20), any::<bool>()), 0..40),
+        after in prop::collection::vec((0u8..6, 0u8..20, prop::collection::vec(any::<u8>(), 0..20)), 0..40),
+        later_ms in 1u64..200,
     ) {
-        let mut s = KvStore::default();
         let key = |k: u8| format!("k{k}").into_bytes();
-        let sets: Vec<Vec<Vec<u8>>> = before.iter().map(|(k, v)| vec![b"SET".to_vec(), key(*k), v.clone()]).collect();
-        apply_batch(&mut s, &encode_batch(1, &sets)).unwrap();
-        let expected = encode_snapshot(&s);
-        let clone = s.clone();
+        // Half the keys before get a deadline at 100 ms; `later_ms` on, they are expired.
+        let sets: Vec<Vec<Vec<u8>>> = before
+            .iter()
+            .map(|(k, v, ttl)| {
+                let mut c = vec![b"SET".to_vec(), key(*k), v.clone()];
+                if *ttl {
+                    c.extend([b"PX".to_vec(), b"99".to_vec()]);
+                }
+                c
+            })
+            .collect();
         let mut commands = Vec::new();
         for (op, k, v) in &after {
             commands.push(match op {
                 0 => vec![b"SET".to_vec(), key(*k), v.clone()],
                 1 => vec![b"APPEND".to_vec(), key(*k), v.clone()],
                 2 => vec![b"DEL".to_vec(), key(*k)],
+                3 => vec![b"SET".to_vec(), key(*k), v.clone(), b"PX".to_vec(), b"500".to_vec()],
+                4 => vec![b"PING".to_vec()],
                 _ => vec![b"FLUSHDB".to_vec()],
             });
         }
-        apply_batch(&mut s, &encode_batch(2, &commands)).unwrap();
+        let mut s = KvStore::default();
+        let mut never_cloned = KvStore::default();
+        apply_batch(&mut s, &encode_batch(1, &sets)).unwrap();
+        apply_batch(&mut never_cloned, &encode_batch(1, &sets)).unwrap();
+        let expected = encode_snapshot(&s);
+        let clone = s.clone();
+        for store in [&mut s, &mut never_cloned] {
+            apply_batch(store, &encode_batch(1 + later_ms, &commands)).unwrap();
+            apply_batch(store, &encode_batch(1 + later_ms, &[vec![b"PING".to_vec()]])).unwrap();
+        }
         prop_assert_eq!(&encode_snapshot(&clone), &expected);
+        prop_assert_eq!(encode_snapshot(&s), encode_snapshot(&never_cloned));
+        prop_assert_eq!((s.stored_len(), s.data_bytes()), (never_cloned.stored_len(), never_cloned.data_bytes()));
         drop(s);
         prop_assert_eq!(encode_snapshot(&clone), expected, "the clone outlives the store");
     }
