@@ -404,9 +404,12 @@ def test_cluster_survives_killing_the_leader(kv_cluster: LocalCluster) -> None:
     ]
 
 
-def test_a_captured_store_is_encoded_as_it_was_while_the_store_goes_on() -> None:
-    """A snapshot captures the store (the node goes on applying) and encodes the capture as
-    the store was, whatever was written, deleted or flushed after; at any size."""
+def test_the_store_is_captured_for_a_snapshot_up_to_max_capture_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Up to `MAX_CAPTURE_KEYS` keys, a snapshot captures the store (the node goes on
+    applying) and encodes the capture as the store was, whatever was written, deleted or
+    flushed after; past it, the node encodes the store itself."""
     machine = kv.KvMachine()
     session = RespSession(max_value_bytes=1 << 20, max_batch_commands=100, client_id=1)
 
@@ -435,6 +438,12 @@ def test_a_captured_store_is_encoded_as_it_was_while_the_store_goes_on() -> None
     assert len(machine.store) == 0
     assert second() == expected_second, "a flush leaves the copy as it was"
     assert encode() == expected
+    run(b"SET", b"a", b"1")
+    run(b"SET", b"b", b"2")
+    monkeypatch.setattr(kv, "MAX_CAPTURE_KEYS", 2)
+    assert machine.capture() is not None
+    run(b"SET", b"c", b"3")
+    assert machine.capture() is None, "3 keys > MAX_CAPTURE_KEYS"
 
 
 def test_flushdb_and_a_restore_replace_the_state_and_the_store_goes_on() -> None:
