@@ -34,7 +34,7 @@ def test_a_cluster_records_its_progress_and_serves_it(tmp_path: Path) -> None:
         metrics = [NodeMetrics(i + 1) for i in range(3)]
         nodes = [
             Node(counters[i], id=i + 1, peers=peers, data_dir=str(tmp_path / str(i + 1)),
-                 metrics=metrics[i])
+                 metrics=metrics[i], snapshot_entries=10)
             for i in range(3)
         ]  # fmt: skip
         servers = [m.start_http("127.0.0.1:0") for m in metrics]
@@ -45,6 +45,7 @@ def test_a_cluster_records_its_progress_and_serves_it(tmp_path: Path) -> None:
             for _ in range(20):
                 await counters[0].add(1)
             await until("all applied", lambda: all(c.value == 20 for c in counters))
+            await until("a snapshot each", lambda: all(n.snapshot_index >= 10 for n in nodes))
             leader = next(n for n in nodes if n.role == "leader")
             scraped = [await asyncio.to_thread(scrape, s.address) for s in servers]
         finally:
@@ -62,6 +63,10 @@ def test_a_cluster_records_its_progress_and_serves_it(tmp_path: Path) -> None:
             assert samples[f"senate_persist_seconds_count{{{label}}}"] > 0
             assert samples[f"senate_ready_entries_count{{{label}}}"] > 0
             assert samples[f"senate_leader_changes_total{{{label}}}"] >= 1
+            # The tick timer ran (the loop lag is observed once per tick) and every node
+            # snapshotted (every 10 entries here) and counted it.
+            assert samples[f"senate_loop_lag_seconds_count{{{label}}}"] > 0
+            assert samples[f"senate_snapshots_total{{{label}}}"] >= 1
             is_leader = samples[f"senate_is_leader{{{label}}}"]
             assert is_leader == (1.0 if nodes[i] is leader else 0.0)
             # Followers talk to the leader only; the leader to every follower.

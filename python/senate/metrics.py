@@ -9,10 +9,13 @@ counter or gauge updates. `start_http` serves the registry for scraping.
 Series (all with label `node`; the byte counters also with `peer`):
 
     senate_term, senate_commit_index, senate_applied_index, senate_is_leader    gauges
-    senate_proposals_total, senate_leader_changes_total                         counters
+    senate_proposals_total, senate_leader_changes_total, senate_snapshots_total counters
     senate_peer_bytes_sent_total, senate_peer_bytes_received_total              counters
     senate_ready_entries          histogram of committed entries per Ready
     senate_persist_seconds        histogram of write + fsync latency, as the node waits it
+    senate_loop_lag_seconds       histogram of how late the node's tick timer ran: the time
+                                  its event loop was busy elsewhere (a lag near the election
+                                  timeout costs the leadership)
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ PERSIST_SECONDS_BUCKETS = (
     0.25,
     1.0,
 )
+#: Buckets of `senate_loop_lag_seconds`: up to past an election timeout (150 ms by default).
+LOOP_LAG_SECONDS_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 
 
 @dataclass
@@ -103,6 +108,14 @@ class NodeMetrics:
             registry=r,
             buckets=PERSIST_SECONDS_BUCKETS,
         ).labels(node=node)
+        self.loop_lag_seconds = Histogram(
+            "senate_loop_lag_seconds",
+            "How late the node's tick timer ran (its event loop busy elsewhere).",
+            ["node"],
+            registry=r,
+            buckets=LOOP_LAG_SECONDS_BUCKETS,
+        ).labels(node=node)
+        self.snapshots = counter("senate_snapshots", "Snapshots taken and recorded here.")
         self._bytes_sent = Counter(
             "senate_peer_bytes_sent", "Bytes written to a peer.", ["node", "peer"], registry=r
         )
@@ -122,6 +135,12 @@ class NodeMetrics:
 
     def on_persisted(self, seconds: float) -> None:
         self.persist_seconds.observe(seconds)
+
+    def on_tick_late(self, seconds: float) -> None:
+        self.loop_lag_seconds.observe(seconds)
+
+    def on_snapshot(self) -> None:
+        self.snapshots.inc()
 
     def on_role(self, role: str) -> None:
         self.is_leader.set(1 if role == "leader" else 0)

@@ -512,6 +512,8 @@ class Node:
         # Timers may fire up to a clock granule early (uvloop rounds to 1 ms): count a tick
         # that is due within it, or the timer is re-armed for the same instant and spins.
         elapsed = int((now - self._last_tick_s + TIMER_SLACK_S) / period_s)
+        if self.metrics is not None:
+            self.metrics.on_tick_late(max(0.0, now - self._last_tick_s - period_s))
         if elapsed > 0:
             self._ticks_due += elapsed
             self._last_tick_s += elapsed * period_s
@@ -1084,6 +1086,8 @@ class Node:
                 self.snapshot_index = snap.index
                 self._bytes_since_snapshot = 0
                 log.info("node %d: snapshot at index %d", self.id, snap.index)
+                if self.metrics is not None:
+                    self.metrics.on_snapshot()
                 if self._wal is not None and self.loop is not None:
                     self._compaction = self.loop.run_in_executor(
                         self._compactor, self._wal.compact, snap
