@@ -21,13 +21,12 @@ the log writes of more processes queue on one disk (see `benches/disk_probe.py`)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,7 +35,7 @@ from senate.launcher import LocalCluster, LocalNode, free_base_port
 
 # Run as a script from anywhere: the repository's root holds the `benches` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benches.kv_cluster import leader_port, redis_benchmark
+from benches.kv_cluster import leader_port, redis_benchmark, write_rounds_json
 
 #: The node's samples read before and after the run (of its write-latency histogram).
 PERSIST_SAMPLES = ("senate_persist_seconds_count", "senate_persist_seconds_sum")
@@ -141,8 +140,7 @@ def main() -> None:
             f"  nodes together {r.nodes_cpu_us_per_set:.2f} us CPU/SET:"
             f" {r.nodes_bound_ops_per_s:,.0f} SET/s if they had all {os.cpu_count()} cores"
         )
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in rounds], indent=2) + "\n")
+    write_rounds_json(args.json, rounds)
 
 
 if __name__ == "__main__":

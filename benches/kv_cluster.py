@@ -30,9 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from senate.launcher import LocalCluster, free_base_port
 
@@ -138,6 +139,12 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
+
+
+def write_rounds_json(path: Path | None, rounds: Sequence[Any]) -> None:
+    """Writes the rounds (dataclasses) of a bench script as a JSON list to `path`, if any."""
+    if path is not None:
+        path.write_text(json.dumps([asdict(r) for r in rounds], indent=2) + "\n")
 
 
 def median_run(repeats: list[Run]) -> Run:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -37,7 +36,7 @@ from senate.launcher import LocalCluster, LocalNode, free_base_port
 
 # Run as a script from anywhere: the repository's root holds the `benches` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benches.kv_cluster import cluster_term, leader_port, load_keys
+from benches.kv_cluster import cluster_term, leader_port, load_keys, write_rounds_json
 
 #: Loop lag bounds reported, in seconds (buckets of `senate_loop_lag_seconds`).
 LAG_BOUNDS_S = (0.05, 0.1, 0.15)
@@ -129,8 +128,7 @@ def main() -> None:
             f" max {r.latency_ms_max:.1f} ms | {r.snapshots} snapshots,"
             f" term {r.term_before} -> {r.term_after} | ticks late: {late}"
         )
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in rounds], indent=2) + "\n")
+    write_rounds_json(args.json, rounds)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ class NodeMetrics:
         def counter(name: str, doc: str) -> Counter:
             return Counter(name, doc, ["node"], registry=r).labels(node=node)
 
+        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(name, doc, ["node"], registry=r, buckets=buckets).labels(node=node)
+
         self.term = gauge("senate_term", "The current term.")
         self.commit_index = gauge("senate_commit_index", "The highest index known committed.")
         self.applied_index = gauge("senate_applied_index", "The highest index applied here.")
@@ -94,27 +97,19 @@ class NodeMetrics:
         self.leader_changes = counter(
             "senate_leader_changes", "Times the known leader changed (or became unknown)."
         )
-        self.ready_entries = Histogram(
-            "senate_ready_entries",
-            "Committed entries per Ready.",
-            ["node"],
-            registry=r,
-            buckets=READY_ENTRIES_BUCKETS,
-        ).labels(node=node)
-        self.persist_seconds = Histogram(
+        self.ready_entries = histogram(
+            "senate_ready_entries", "Committed entries per Ready.", READY_ENTRIES_BUCKETS
+        )
+        self.persist_seconds = histogram(
             "senate_persist_seconds",
             "Latency of making a Ready durable (write + fsync).",
-            ["node"],
-            registry=r,
-            buckets=PERSIST_SECONDS_BUCKETS,
-        ).labels(node=node)
-        self.loop_lag_seconds = Histogram(
+            PERSIST_SECONDS_BUCKETS,
+        )
+        self.loop_lag_seconds = histogram(
             "senate_loop_lag_seconds",
             "How late the node's tick timer ran (its event loop busy elsewhere).",
-            ["node"],
-            registry=r,
-            buckets=LOOP_LAG_SECONDS_BUCKETS,
-        ).labels(node=node)
+            LOOP_LAG_SECONDS_BUCKETS,
+        )
         self.snapshots = counter("senate_snapshots", "Snapshots taken and recorded here.")
         self._bytes_sent = Counter(
             "senate_peer_bytes_sent", "Bytes written to a peer.", ["node", "peer"], registry=r
