@@ -222,9 +222,13 @@ def test_info_shows_the_node(kv_cluster: LocalCluster) -> None:
     assert li["term"] == fi["term"]
     assert int(li["commit_index"]) >= int(li["applied_index"]) - 0 >= 1
     assert int(fi["pid"]) == follower.pid
+    client(leader).set("info:ttl", "v", ex=1000)
+    client(leader).set("info:plain", "v")
     full = client(leader).info()
     assert full["redis_version"]
-    assert "db0" in full
+    # Keys with a deadline, as Redis counts them (it was always 0).
+    assert 1 <= full["db0"]["expires"] < full["db0"]["keys"]
+    assert full["db0"]["expires"] == client(leader).info("keyspace")["db0"]["expires"]
 
 
 def test_keys_dbsize_and_select(kv_cluster: LocalCluster) -> None:

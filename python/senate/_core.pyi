@@ -1274,6 +1274,8 @@ class KvStore:
         store is unchanged then."""
     def __len__(self) -> int:
         """Live keys at the store's clock (DBSIZE)."""
+    def expiring_len(self) -> int:
+        """Live keys with a deadline at the store's clock (INFO's `expires`)."""
     def memory_bytes(self) -> int:
         """An allocator-agnostic estimate of the store's heap bytes (table slots at capacity,
         key and value bytes, expiry index); allocator headers are not included."""

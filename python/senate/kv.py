@@ -515,7 +515,7 @@ class KvServer:
                 "connected_slaves": sum(p.connected for p in status.peers),
             },
             "Senate": senate,
-            "Keyspace": {"db0": f"keys={len(store)},expires=0,avg_ttl=0"},
+            "Keyspace": {"db0": f"keys={len(store)},expires={store.expiring_len()},avg_ttl=0"},
         }
 
 

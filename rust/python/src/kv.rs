@@ -103,6 +103,10 @@ impl KvStore {
         self.inner.memory_bytes()
     }
 
+    fn expiring_len(&self) -> usize {
+        self.inner.live_expiring_len(self.inner.now_ms())
+    }
+
     #[getter]
     fn now_ms(&self) -> u64 {
         self.inner.now_ms()

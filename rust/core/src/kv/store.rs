@@ -226,8 +226,17 @@ impl KvStore {
 
     /// Live keys at `now_ms` (DBSIZE).
     pub fn live_len(&self, now_ms: u64) -> usize {
-        let expired = self.expiries.range(..(now_ms.saturating_add(1), Key::default())).count();
-        self.stored_len() - expired
+        self.stored_len() - self.expired_len(now_ms)
+    }
+
+    /// Live keys with a deadline at `now_ms` (INFO's `expires`).
+    pub fn live_expiring_len(&self, now_ms: u64) -> usize {
+        self.expiries.len() - self.expired_len(now_ms)
+    }
+
+    /// Keys expired at `now_ms` and not deleted yet.
+    fn expired_len(&self, now_ms: u64) -> usize {
+        self.expiries.range(..(now_ms.saturating_add(1), Key::default())).count()
     }
 
     /// The live value of `key` at `now_ms`.
