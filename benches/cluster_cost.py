@@ -25,17 +25,14 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from senate.launcher import LocalCluster, LocalNode, free_base_port
 
 # Run as a script from anywhere: the repository's root holds the `benches` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benches.kv_cluster import leader_port, redis_benchmark, write_rounds_json
+from benches.kv_cluster import leader_port, metric_samples, redis_benchmark, write_rounds_json
 
 #: The node's samples read before and after the run (of its write-latency histogram).
 PERSIST_SAMPLES = ("senate_persist_seconds_count", "senate_persist_seconds_sum")
@@ -70,15 +67,7 @@ def cpu_ticks(pid: int) -> int:
 
 def persist_series(node: LocalNode) -> dict[str, float]:
     """The node's `PERSIST_SAMPLES`, scraped from its metrics endpoint."""
-    assert node.metrics is not None
-    with urllib.request.urlopen(f"http://{node.metrics}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
-    return {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name in PERSIST_SAMPLES
-    }
+    return {s.name: s.value for s in metric_samples(node) if s.name in PERSIST_SAMPLES}
 
 
 def one_round(nodes: int, clients: int, pipeline: int, requests: int) -> RoundCost:

@@ -30,12 +30,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from senate.launcher import LocalCluster, free_base_port
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from senate.launcher import LocalCluster, LocalNode, free_base_port
 
 
 @dataclass
@@ -139,6 +143,15 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
+
+
+def metric_samples(node: LocalNode) -> Iterator[Sample]:
+    """Every sample the node's metrics endpoint serves now."""
+    assert node.metrics is not None
+    with urllib.request.urlopen(f"http://{node.metrics}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    for family in text_string_to_metric_families(text):
+        yield from family.samples
 
 
 def write_rounds_json(path: Path | None, rounds: Sequence[Any]) -> None:

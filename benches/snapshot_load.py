@@ -26,17 +26,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from senate.launcher import LocalCluster, LocalNode, free_base_port
 
 # Run as a script from anywhere: the repository's root holds the `benches` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benches.kv_cluster import cluster_term, leader_port, load_keys, write_rounds_json
+from benches.kv_cluster import (
+    cluster_term,
+    leader_port,
+    load_keys,
+    metric_samples,
+    write_rounds_json,
+)
 
 #: Loop lag bounds reported, in seconds (buckets of `senate_loop_lag_seconds`).
 LAG_BOUNDS_S = (0.05, 0.1, 0.15)
@@ -57,18 +60,14 @@ class Round:
 
 def node_samples(node: LocalNode) -> dict[str, float]:
     """The node's snapshot count and loop-lag buckets, from its metrics endpoint."""
-    assert node.metrics is not None
-    with urllib.request.urlopen(f"http://{node.metrics}/metrics", timeout=10) as reply:
-        text = reply.read().decode()
     samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "senate_snapshots_total":
-                samples["snapshots"] = sample.value
-            elif sample.name == "senate_loop_lag_seconds_bucket":
-                samples[f"le {sample.labels['le']}"] = sample.value
-            elif sample.name == "senate_loop_lag_seconds_count":
-                samples["ticks"] = sample.value
+    for sample in metric_samples(node):
+        if sample.name == "senate_snapshots_total":
+            samples["snapshots"] = sample.value
+        elif sample.name == "senate_loop_lag_seconds_bucket":
+            samples[f"le {sample.labels['le']}"] = sample.value
+        elif sample.name == "senate_loop_lag_seconds_count":
+            samples["ticks"] = sample.value
     return samples
 
 
