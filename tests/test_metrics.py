@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cluster import free_ports
 from senate import Node, ReplCounter
-from senate.metrics import NodeMetrics
+from senate.metrics import MetricsServer, NodeMetrics
 from test_runtime import peers_of, until
 
 
@@ -37,10 +37,13 @@ def test_a_cluster_records_its_progress_and_serves_it(tmp_path: Path) -> None:
                  metrics=metrics[i], snapshot_entries=10)
             for i in range(3)
         ]  # fmt: skip
-        servers = [m.start_http("127.0.0.1:0") for m in metrics]
+        # The metrics endpoints take ports the OS picks: after the nodes have bound theirs,
+        # or one of them may take a node's port (free_ports only saw it free).
+        servers: list[MetricsServer] = []
         try:
             for node in nodes:
                 await node.start()
+            servers = [m.start_http("127.0.0.1:0") for m in metrics]
             await until("a leader", lambda: any(n.role == "leader" for n in nodes))
             for _ in range(20):
                 await counters[0].add(1)
