@@ -76,6 +76,7 @@
 pub mod balance;
 pub mod codec;
 pub mod detect;
+pub mod driver;
 pub mod error;
 pub mod kv;
 pub mod raft;

@@ -30,7 +30,10 @@ impl<S: Storage> RaftLog<S> {
         let first_index = storage.first_index();
         let last_index = storage.last_index();
         let snapshot_index = first_index - 1;
-        let committed = committed.max(snapshot_index).min(last_index);
+        // The application applied only committed entries, so `applied` vouches for a commit
+        // index too: the one persisted lags (a commit index alone is never written, it is
+        // volatile state).
+        let committed = committed.max(snapshot_index).max(applied).min(last_index);
         let applied = applied.max(snapshot_index).min(committed);
         RaftLog {
             storage,
@@ -211,8 +214,11 @@ impl<S: Storage> RaftLog<S> {
     /// Replaces the log with `snapshot` (a follower installing the leader's snapshot).
     pub fn restore(&mut self, snapshot: Snapshot) {
         let index = snapshot.meta.index;
+        // The snapshot replaces the whole log: of what is durable here, only the committed
+        // prefix is known to agree with it (a restored snapshot does not match the local
+        // entry at its index, and entries below it may be uncommitted ones of other terms).
+        self.persisted = self.persisted.min(self.committed);
         self.committed = index;
-        self.persisted = self.persisted.min(index);
         self.unstable.restore(snapshot);
     }
 

@@ -255,7 +255,11 @@ impl MemNode {
     /// that its `PersistBatch` is durable; it is copied into the in-memory storage the core
     /// reads from.
     pub fn advance(&mut self) {
-        if let Some(batch) = self.pending_persist.pop_front().flatten() {
+        // A batch that only moved the commit index (not `must_sync`) is never written by the
+        // caller (the commit index is volatile), so the storage that stands for the durable
+        // log does not get it either: its commit could be past its last entry, which a
+        // restart would take for durable.
+        if let Some(batch) = self.pending_persist.pop_front().flatten().filter(|batch| batch.must_sync) {
             let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
             self.raw
                 .storage_mut()

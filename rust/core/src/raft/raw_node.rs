@@ -246,6 +246,20 @@ impl<S: Storage> RawNode<S> {
         }
     }
 
+    /// The role, without building a `Status`.
+    pub fn role(&self) -> crate::raft::ready::Role {
+        self.raft.role
+    }
+
+    pub fn term(&self) -> Term {
+        self.raft.term
+    }
+
+    /// The known leader, or `NO_NODE`.
+    pub fn leader(&self) -> NodeId {
+        self.raft.leader
+    }
+
     pub fn storage(&self) -> &S {
         &self.raft.log.storage
     }
@@ -267,6 +281,12 @@ impl<S: Storage> RawNode<S> {
     /// Highest committed index.
     pub fn commit_index(&self) -> Index {
         self.raft.log.committed
+    }
+
+    /// Highest index durable here and consistent with the in-memory log (entries past it may
+    /// be in flight to the disk, or about to replace a durable suffix).
+    pub fn persisted_index(&self) -> Index {
+        self.raft.log.persisted
     }
 
     /// Highest index the application reported applied.

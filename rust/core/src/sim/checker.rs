@@ -134,6 +134,10 @@ struct NodeTrack {
     app: AppState,
     /// Syncs left before the next full audit of the log; 0 = audit at the next sync.
     syncs_until_audit: u32,
+    /// The node's volatile commit index at its last sync (at most its durable last index), and
+    /// its term then: a node that persists by the caller applies entries its in-memory commit
+    /// index covers before that index is written (the commit index is volatile state).
+    volatile_commit: (Index, Term),
 }
 
 /// Incremental checker of the Raft safety properties over one cluster's history.
@@ -165,6 +169,7 @@ impl Checker {
                 leader_term: None,
                 app: AppState::default(),
                 syncs_until_audit: AUDIT_EVERY_SYNCS,
+                volatile_commit: (0, 0),
             })
             .collect();
         Checker {
@@ -208,8 +213,22 @@ impl Checker {
     /// Checks node `id` after it handled a `Ready`: `storage` is its persisted state, `role` and
     /// `term` its status.
     pub fn sync_node(&mut self, id: NodeId, storage: &MemStorage, role: Role, term: Term) -> Check {
+        self.sync_node_with_commit(id, storage, role, term, storage.hard_state().commit)
+    }
+
+    /// `sync_node` for a node whose in-memory commit index `commit` may run ahead of the one
+    /// it persisted (it persists by the caller, and a commit index alone is never written).
+    pub fn sync_node_with_commit(
+        &mut self,
+        id: NodeId,
+        storage: &MemStorage,
+        role: Role,
+        term: Term,
+        commit: Index,
+    ) -> Check {
         self.steps_checked += 1;
         let position = self.known_position(id)?;
+        self.nodes[position].volatile_commit = (commit.min(crate::raft::storage::Storage::last_index(storage)), term);
         let change = self.sync_shadow(position, storage)?;
         self.check_truncation(position, change, role, term)?;
         self.register_chains(position, change)?;
@@ -333,7 +352,8 @@ impl Checker {
     /// beyond extends it.
     fn extend_committed(&mut self, position: usize) -> Check {
         let track = &self.nodes[position];
-        let (id, commit) = (track.id, track.hard_state.commit);
+        let (volatile_commit, volatile_term) = track.volatile_commit;
+        let (id, commit) = (track.id, track.hard_state.commit.max(volatile_commit));
         let known = self.committed_index();
         // The shadow holds chains for [snapshot_index, last_index], and commit >= snapshot_index.
         let check_at = commit.min(known).max(track.shadow.snapshot_index());
@@ -352,7 +372,8 @@ impl Checker {
         if commit <= known {
             return Ok(());
         }
-        let commit_term = track.hard_state.term;
+        // An upper bound of the term the entries were committed in.
+        let commit_term = track.hard_state.term.max(volatile_term);
         for index in known + 1..=commit {
             let (Some(term), Some(chain)) = (track.shadow.term(index), track.shadow.chain(index)) else {
                 return Err(Violation::new(
@@ -512,6 +533,7 @@ impl Checker {
         track.app = app;
         track.leader_term = None;
         track.syncs_until_audit = 0;
+        track.volatile_commit = (0, 0);
         Ok(())
     }
 

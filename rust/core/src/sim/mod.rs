@@ -1,6 +1,8 @@
 //! Deterministic cluster simulation.
 //!
-//! [`run`] drives a seeded cluster of `MemNode`s through the codec under message loss, delay,
+//! [`run`] drives a seeded cluster of `MemNode`s, each run by the production [`Driver`]
+//! (persistence by the caller, pipelined writes on a simulated disk that completes them later
+//! or stalls), through the codec under message loss, delay,
 //! duplication, reordering and corruption, symmetric and one-way partitions, crashes with
 //! restart from persisted state only, slow nodes and client load; it checks the Raft safety
 //! properties after every step (see [`checker`]) and, once every fault heals, that the cluster
@@ -19,12 +21,16 @@ pub mod app;
 pub mod checker;
 pub mod client;
 pub mod cluster;
+pub mod disk;
 pub mod faults;
 pub mod fingerprint;
 pub mod network;
 pub mod shadow_log;
 pub mod throughput;
 pub mod trace;
+
+#[allow(unused_imports)] // for the docs
+use crate::driver::Driver;
 
 pub use checker::{Checker, Property, Violation};
 pub use faults::FaultCounts;

@@ -49,14 +49,33 @@ impl SimCluster {
         if point != CrashPoint::Idle {
             // One more input whose outcome dies with the node: a proposal and a tick.
             let payload = self.workload.payload(&mut self.rng);
-            let node = &mut self.nodes[position].node;
+            let node = self.nodes[position].driver.core_mut();
             let _outcome_lost_in_crash = node.raw.propose(payload);
             node.raw.tick();
         }
-        if point == CrashPoint::AfterPersist && self.nodes[position].node.ready().is_some() {
-            // Persisted, but neither sent nor applied nor advanced.
+        if point == CrashPoint::AfterPersist {
+            // Every write in flight became durable, and a Ready was taken for the input, but
+            // nothing that waited for the writes was sent or applied.
+            let now_ns = self.now_ns();
+            let sim = &mut self.nodes[position];
+            let mut lost = Vec::new();
+            if let Some(id) = sim.disk.complete_all() {
+                sim.driver.writes_done(id, now_ns, &mut lost);
+            }
+            let _lost_in_crash = sim.driver.poll(now_ns, &mut lost);
+            for action in lost {
+                if let crate::driver::Action::Write { id, .. } = action {
+                    // Written before the crash: durable, advanced in the storage below.
+                    let mut unsent = Vec::new();
+                    sim.driver.writes_done(id, now_ns, &mut unsent);
+                }
+            }
+            let _advanced = sim.driver.poll(now_ns, &mut Vec::new());
             self.sync_checker(position)?;
         }
+        // Writes still in flight are lost with the process.
+        self.nodes[position].disk.lose_pending();
+        self.nodes[position].snapshot = None;
         self.nodes[position].down = true;
         if self.leader_hint == Some(position) {
             self.leader_hint = None;
@@ -74,7 +93,7 @@ impl SimCluster {
         }
         let id = sim.id;
         if !keep_app {
-            let snapshot = sim.node.raw.storage().snapshot();
+            let snapshot = sim.driver.core().raw.storage().snapshot();
             sim.app = if snapshot.is_empty() {
                 AppState::default()
             } else {
@@ -86,9 +105,12 @@ impl SimCluster {
                 })?
             };
         }
-        sim.node
+        sim.driver
+            .core_mut()
             .crash_restart(sim.app.applied_index)
             .map_err(|error| Violation::new(Property::NodeError, format!("node {id} failed to restart: {error}")))?;
+        let now_ns = self.tick * super::SIM_TICK_NS;
+        sim.driver.crash(sim.app.applied_index, now_ns);
         sim.down = false;
         let app = sim.app;
         self.checker.observe_restart(id, app)?;
@@ -110,42 +132,34 @@ impl SimCluster {
             return Ok(());
         }
         let id = self.nodes[position].id;
-        let raw = &mut self.nodes[position].node.raw;
+        let driver = &mut self.nodes[position].driver;
         let outcome = match request {
-            ClientAction::Propose { mut payloads, .. } => {
-                let outcome =
-                    if payloads.len() == 1 { raw.propose(payloads.remove(0)) } else { raw.propose_batch(payloads) };
+            ClientAction::Propose { payloads, .. } => {
+                let outcome = driver.propose_batch(payloads);
                 self.stats.proposals_accepted += outcome.is_ok() as u64;
                 tolerate(id, "a proposal", outcome)
             }
-            ClientAction::ReadIndex { request_id, .. } => {
-                self.checker.observe_read_issued(request_id);
-                tolerate(id, "a read", raw.read_index(request_id))
-            }
-            ClientAction::TransferLeader { to, .. } => tolerate(id, "a leadership transfer", raw.transfer_leader(to)),
-            ClientAction::Campaign { .. } => {
-                raw.campaign();
+            ClientAction::ReadIndex { .. } => {
+                // Reads join the node's open batch; the checker knows the batch by its key, at
+                // the commit index of the latest read that joined it.
+                let batch = driver.request_read();
+                self.checker.observe_read_issued(super::read_key(id, batch));
                 Ok(())
             }
-            ClientAction::Compact { .. } => self.compact(position),
+            ClientAction::TransferLeader { to, .. } => {
+                tolerate(id, "a leadership transfer", driver.core_mut().raw.transfer_leader(to))
+            }
+            ClientAction::Campaign { .. } => {
+                driver.core_mut().raw.campaign();
+                Ok(())
+            }
+            ClientAction::Compact { .. } => {
+                driver.snapshot_now();
+                Ok(())
+            }
         };
         self.trace.record(Event::Client, &[id, outcome.is_ok() as u64]);
         outcome?;
         self.drain(position)
-    }
-
-    /// The application snapshots its state at its applied index and compacts the log there.
-    pub(super) fn compact(&mut self, position: usize) -> Check {
-        let sim = &mut self.nodes[position];
-        let applied = sim.app.applied_index;
-        if applied < sim.node.raw.storage().first_index() {
-            return Ok(());
-        }
-        sim.node.compact(applied, sim.app.encode()).map(drop).map_err(|error| {
-            Violation::new(
-                Property::NodeError,
-                format!("node {} failed to compact at its applied index {applied}: {error}", sim.id),
-            )
-        })
     }
 }

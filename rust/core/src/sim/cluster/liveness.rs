@@ -37,13 +37,13 @@ impl SimCluster {
     /// node (which forwards it) when none does.
     pub(super) fn propose_marker(&mut self) -> Check {
         let leader = (0..self.nodes.len())
-            .filter(|&p| self.nodes[p].node.status().role == Role::Leader)
-            .max_by_key(|&p| self.nodes[p].node.status().term);
+            .filter(|&p| self.nodes[p].driver.core().status().role == Role::Leader)
+            .max_by_key(|&p| self.nodes[p].driver.core().status().term);
         let position = leader.unwrap_or_else(|| self.rng.gen_range(0..self.nodes.len()));
         let id = self.nodes[position].id;
         let tick = self.tick;
         self.trace.note(|| format!("tick {tick}: propose the liveness marker at node {id}"));
-        let outcome = self.nodes[position].node.raw.propose(self.marker.clone());
+        let outcome = self.nodes[position].driver.propose_batch(vec![self.marker.clone()]);
         tolerate(id, "the liveness marker", outcome)?;
         self.drain(position)
     }
@@ -61,7 +61,7 @@ impl SimCluster {
             .nodes
             .iter()
             .map(|n| {
-                let s = n.node.status();
+                let s = n.driver.core().status();
                 format!(
                     "{}: {} term {} commit {} applied {}",
                     n.id,

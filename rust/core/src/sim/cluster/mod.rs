@@ -13,14 +13,17 @@
 //! applied on every node within [`LIVENESS_BOUND_TICKS`].
 
 use crate::codec::{decode_message, DEFAULT_MAX_FRAME_BYTES};
+use crate::driver::{Action, Driver, Nanos, Next};
 use crate::error::RaftError;
 use crate::raft::config::ReadOnlyOption;
-use crate::raft::mem_node::{EncodedReady, MemNode, StepError};
+use crate::raft::mem_node::{MemNode, PersistMode, StepError};
 use crate::raft::message::{Index, NodeId, ENTRY_OVERHEAD_BYTES};
-use crate::raft::ready::Role;
+use crate::raft::ready::{ReadState, Role};
+use crate::raft::storage::MemStorage;
 use crate::sim::app::AppState;
 use crate::sim::checker::{Check, Checker, Property, Violation};
 use crate::sim::client::{ClientAction, Workload};
+use crate::sim::disk::SimDisk;
 use crate::sim::faults::{chance, FaultAction, FaultCounts, FaultProfile, FaultSchedule, PacketFate};
 use crate::sim::network::{Network, Packet};
 use crate::sim::trace::{Event, Trace};
@@ -45,9 +48,13 @@ pub const HEARTBEAT_INTERVAL_TICKS: u64 = 1;
 pub const LIVENESS_BOUND_TICKS: u64 = 10 * 2 * ELECTION_TIMEOUT_TICKS;
 /// Packets delivered per tick at most; the rest wait for the next tick.
 pub const MAX_DELIVERIES_PER_TICK: usize = 100_000;
-/// `Ready`s without committed entries one input may produce before the node is declared stuck
-/// in a loop.
-pub const MAX_IDLE_READY_ROUNDS_PER_INPUT: usize = 64;
+/// Driver rounds that apply nothing one input may cause before the node is declared stuck in
+/// a loop.
+pub const MAX_IDLE_READY_ROUNDS_PER_INPUT: usize = 256;
+/// Simulated time per tick: the driver's knobs (write stall, slices) derive from it.
+pub const SIM_TICK_NS: Nanos = 1_000_000;
+/// A snapshot being taken completes within `[0, MAX_SNAPSHOT_TICKS]` ticks.
+pub const MAX_SNAPSHOT_TICKS: u64 = 4;
 /// Bytes a client entry counts against the leader's uncommitted limit, on average (payload of
 /// 8 to 64 bytes plus the per-entry overhead).
 pub const TYPICAL_ENTRY_BYTES: usize = 36 + ENTRY_OVERHEAD_BYTES;
@@ -56,10 +63,20 @@ pub const TYPICAL_ENTRY_BYTES: usize = 36 + ENTRY_OVERHEAD_BYTES;
 pub const SLOW_NODE_TICK_PER_MILLE: u32 = 300;
 pub const SLOW_NODE_DEFER_PER_MILLE: u32 = 500;
 
-/// One simulated node with its application.
+/// A snapshot of the application being taken: the state at `index`, ready at `due_tick`.
+struct PendingSnapshot {
+    index: Index,
+    data: Bytes,
+    due_tick: u64,
+}
+
+/// One simulated node with its application: a `MemNode` persisting by the caller, run by the
+/// production driver over a simulated disk.
 struct SimNode {
     id: NodeId,
-    node: MemNode,
+    driver: Driver<MemNode>,
+    disk: SimDisk,
+    snapshot: Option<PendingSnapshot>,
     app: AppState,
     /// Crashed: takes no input until restarted.
     down: bool,
@@ -134,15 +151,29 @@ impl SimCluster {
             profile.slow_per_mille = 0;
         }
         let workload = Workload::draw(options.nodes, &mut rng);
+        let driving = setup::draw_driving(&mut rng);
         let mut nodes = Vec::with_capacity(configs.len());
         for config in &configs {
-            let node = MemNode::new(config).map_err(|error| {
+            let start = |error: RaftError| {
                 Violation::new(Property::NodeError, format!("node {} failed to start: {error}", config.id))
-            })?;
-            nodes.push(SimNode { id: config.id, node, app: AppState::default(), down: false, slow: false });
+            };
+            let storage = MemStorage::new(config.voters.clone());
+            let node = MemNode::with_mode(config, storage, PersistMode::ByCaller).map_err(start)?;
+            let options = driving.options(&node, config.id);
+            let driver = Driver::new(node, options, 0, 0).map_err(start)?;
+            nodes.push(SimNode {
+                id: config.id,
+                driver,
+                disk: SimDisk::default(),
+                snapshot: None,
+                app: AppState::default(),
+                down: false,
+                slow: false,
+            });
         }
         let mut trace = Trace::new(trace_lines);
         trace.note(|| describe_setup(&configs[0], &profile));
+        trace.note(|| format!("driver: {driving:?}"));
         let ids: Vec<NodeId> = configs.iter().map(|c| c.id).collect();
         Ok(SimCluster {
             seed: options.seed,
@@ -195,14 +226,38 @@ impl SimCluster {
 
     fn tick_nodes(&mut self) -> Check {
         for position in 0..self.nodes.len() {
-            let sim = &self.nodes[position];
-            if sim.down || (sim.slow && !chance(&mut self.rng, SLOW_NODE_TICK_PER_MILLE)) {
+            if self.nodes[position].down {
                 continue;
             }
-            self.nodes[position].node.raw.tick();
+            self.finish_background_work(position)?;
+            let sim = &self.nodes[position];
+            if sim.slow && !chance(&mut self.rng, SLOW_NODE_TICK_PER_MILLE) {
+                continue;
+            }
+            self.nodes[position].driver.add_ticks(1);
             self.drain(position)?;
         }
         Ok(())
+    }
+
+    /// Completes the node's disk writes and snapshot due by now, and drives it on.
+    fn finish_background_work(&mut self, position: usize) -> Check {
+        let now_ns = self.now_ns();
+        let tick = self.tick;
+        let sim = &mut self.nodes[position];
+        if let Some(job) = sim.snapshot.take_if(|job| job.due_tick <= tick) {
+            sim.driver.snapshot_taken(job.index, job.data);
+        }
+        let mut actions = Vec::new();
+        if let Some(id) = sim.disk.take_completed(tick) {
+            sim.driver.writes_done(id, now_ns, &mut actions);
+        }
+        self.carry_out(position, actions)?;
+        self.drain(position)
+    }
+
+    fn now_ns(&self) -> Nanos {
+        self.tick * SIM_TICK_NS
     }
 
     fn deliver_due(&mut self) -> Check {
@@ -228,7 +283,7 @@ impl SimCluster {
         self.trace.record_bytes(&packet.frame);
         let tick = self.tick;
         self.trace.note(|| format!("tick {tick}: deliver {}", describe_packet(&packet)));
-        let result = self.nodes[position].node.step_frames(&packet.frame);
+        let result = self.nodes[position].driver.core_mut().step_frames(&packet.frame);
         self.check_step(&packet, result)?;
         self.drain(position)
     }
@@ -249,63 +304,120 @@ impl SimCluster {
         }
     }
 
-    /// Takes and handles every `Ready` node `position` has.
+    /// Drives node `position` until its driver is idle: carries out every action, completing
+    /// the writes its disk makes durable in the same step.
     fn drain(&mut self, position: usize) -> Check {
         // Rounds that apply entries make progress through a bounded log; only the others count.
         let mut idle_rounds = 0;
+        let mut actions = Vec::new();
         while idle_rounds < MAX_IDLE_READY_ROUNDS_PER_INPUT {
-            let Some(ready) = self.nodes[position].node.ready() else { return Ok(()) };
-            idle_rounds += ready.committed_entries.is_empty() as usize;
-            self.handle_ready(position, ready)?;
-            self.nodes[position].node.advance();
+            let now_ns = self.now_ns();
+            let next = self.nodes[position].driver.poll(now_ns, &mut actions).map_err(|error| {
+                Violation::new(Property::NodeError, format!("node {}: {error}", self.nodes[position].id))
+            })?;
+            let applied_before = self.nodes[position].app.applied_index;
+            self.carry_out(position, std::mem::take(&mut actions))?;
+            let tick = self.tick;
+            let sim = &mut self.nodes[position];
+            let wrote = match sim.disk.take_completed(tick) {
+                Some(id) => {
+                    sim.driver.writes_done(id, now_ns, &mut actions);
+                    true
+                }
+                None => false,
+            };
+            if !actions.is_empty() {
+                self.carry_out(position, std::mem::take(&mut actions))?;
+            }
+            if next == Next::Idle && !wrote {
+                return Ok(());
+            }
+            idle_rounds += (self.nodes[position].app.applied_index == applied_before) as usize;
         }
         Err(Violation::new(
             Property::NodeError,
             format!(
-                "node {} still had a Ready after {MAX_IDLE_READY_ROUNDS_PER_INPUT} rounds that applied nothing",
+                "node {} still had work after {MAX_IDLE_READY_ROUNDS_PER_INPUT} rounds that applied nothing",
                 self.nodes[position].id
             ),
         ))
     }
 
-    /// The duties of a `Ready` whose persistence `MemNode` did: check, restore, apply, read, send.
-    fn handle_ready(&mut self, position: usize, ready: EncodedReady) -> Check {
+    /// Carries out a driver's actions for node `position`, in order.
+    fn carry_out(&mut self, position: usize, actions: Vec<Action>) -> Check {
+        if actions.is_empty() {
+            return Ok(());
+        }
         self.sync_checker(position)?;
         let id = self.nodes[position].id;
-        if let Some(snapshot) = ready.snapshot.as_ref().filter(|s| !s.is_empty()) {
-            self.checker.observe_restore(id, snapshot)?;
-            // The checker verified the data decodes to the state at the snapshot's index.
-            self.nodes[position].app = AppState::decode(&snapshot.data).unwrap_or_default();
-            self.stats.snapshots_restored += 1;
-        }
-        for entry in &ready.committed_entries {
-            self.checker.observe_apply(id, entry)?;
-            self.nodes[position].app.apply(entry);
-            self.trace.record(Event::Apply, &[id, entry.index]);
-            if self.marker_index.is_none() && entry.data == self.marker {
-                self.marker_index = Some(entry.index);
+        for action in actions {
+            match action {
+                Action::Role { .. } | Action::Durable { .. } | Action::SnapshotSkipped { .. } => {}
+                Action::Send { to, frames } => self.send_frames(id, to, frames)?,
+                Action::Write { id: write_id, .. } => {
+                    let sim = &mut self.nodes[position];
+                    sim.disk.submit(write_id, self.tick, sim.slow, &mut self.rng);
+                }
+                Action::Apply { entries, .. } => {
+                    let last = entries.last().map(|e| e.index);
+                    for entry in &entries {
+                        self.checker.observe_apply(id, entry)?;
+                        self.nodes[position].app.apply(entry);
+                        self.trace.record(Event::Apply, &[id, entry.index]);
+                        if self.marker_index.is_none() && entry.data == self.marker {
+                            self.marker_index = Some(entry.index);
+                        }
+                    }
+                    if let Some(last) = last {
+                        self.nodes[position].driver.applied_to(last);
+                    }
+                }
+                Action::ServeReads { reads } => {
+                    for (batch, index) in reads {
+                        let read = ReadState { index, request_id: read_key(id, batch) };
+                        self.checker.observe_read_state(id, &read)?;
+                        self.stats.reads_confirmed += 1;
+                    }
+                }
+                Action::TakeSnapshot { index } => self.start_snapshot(position, index),
+                Action::Compact { .. } => self.nodes[position].driver.compaction_done(),
+                Action::Restore { snapshot } => {
+                    self.checker.observe_restore(id, &snapshot)?;
+                    // The checker verified the data decodes to the state at the snapshot's index.
+                    self.nodes[position].app = AppState::decode(&snapshot.data).unwrap_or_default();
+                    self.stats.snapshots_restored += 1;
+                }
             }
-        }
-        for read in &ready.read_states {
-            self.checker.observe_read_state(id, read)?;
-            self.stats.reads_confirmed += 1;
-        }
-        for (to, frames) in ready.messages {
-            self.send_frames(id, to, frames)?;
         }
         Ok(())
     }
 
+    /// The application is snapshotted at `index` (its applied index): the snapshot is ready
+    /// after up to `MAX_SNAPSHOT_TICKS`, and applies wait for it unless the application
+    /// "captured" its state (drawn).
+    fn start_snapshot(&mut self, position: usize, index: Index) {
+        let frozen = self.rng.gen_bool(0.5);
+        let due_tick = self.tick + self.rng.gen_range(0..=MAX_SNAPSHOT_TICKS);
+        let sim = &mut self.nodes[position];
+        debug_assert_eq!(sim.app.applied_index, index, "a snapshot is taken at the applied index");
+        sim.driver.snapshot_started(index, frozen);
+        sim.snapshot = Some(PendingSnapshot { index, data: sim.app.encode(), due_tick });
+    }
+
     fn sync_checker(&mut self, position: usize) -> Check {
         let sim = &self.nodes[position];
-        let status = sim.node.status();
+        let status = sim.driver.core().status();
         self.trace.record(Event::Role, &[sim.id, status.role as u64, status.term, status.commit]);
         if status.role == Role::Leader {
             self.leader_hint = Some(position);
         } else if self.leader_hint == Some(position) {
             self.leader_hint = None;
         }
-        self.checker.sync_node(sim.id, sim.node.raw.storage(), status.role, status.term)
+        let raw = &sim.driver.core().raw;
+        // The commit index a node acts on is volatile; it vouches for the entries it holds
+        // durably and consistently with its in-memory log.
+        let commit = status.commit.min(raw.persisted_index());
+        self.checker.sync_node_with_commit(sim.id, raw.storage(), status.role, status.term, commit)
     }
 
     /// Splits one destination's frames into packets and sends each through the link faults.
@@ -383,6 +495,12 @@ impl SimCluster {
         report.trace = self.trace.into_lines();
         report
     }
+}
+
+/// The key under which the checker knows read batch `batch` of node `id` (batch ids are per
+/// node).
+pub(super) fn read_key(id: NodeId, batch: u64) -> u64 {
+    (id << 48) | batch
 }
 
 /// Refusals a client or peer must expect (not the leader, proposal dropped) are fine; any other

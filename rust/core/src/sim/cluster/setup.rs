@@ -1,6 +1,7 @@
 //! What a seed sets up besides faults and load: the nodes' configurations.
 
-use super::{ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS, TYPICAL_ENTRY_BYTES};
+use super::{ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS, SIM_TICK_NS, TYPICAL_ENTRY_BYTES};
+use crate::driver::{Consensus, DriverOptions};
 use crate::raft::config::{Config, ReadOnlyOption};
 use crate::raft::message::NodeId;
 use rand::Rng;
@@ -52,4 +53,30 @@ pub(super) fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
             config
         })
         .collect()
+}
+
+/// How a run's drivers work, drawn per run.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Driving {
+    /// Writes in flight per node, in `[1, 4]`: 1 serializes writes, more pipelines them.
+    max_writes_in_flight: usize,
+    /// Automatic snapshots every so many applied entries (0: only those clients ask for).
+    snapshot_entries: u64,
+}
+
+impl Driving {
+    /// The options of node `id`'s driver: the production knobs derived from its timing.
+    pub(super) fn options(&self, node: &impl Consensus, id: NodeId) -> DriverOptions {
+        let mut options = DriverOptions::derive(node.timing(), SIM_TICK_NS, id);
+        options.durable = true;
+        options.max_writes_in_flight = self.max_writes_in_flight;
+        options.snapshot_entries = self.snapshot_entries;
+        options
+    }
+}
+
+pub(super) fn draw_driving(rng: &mut ChaCha8Rng) -> Driving {
+    let max_writes_in_flight = rng.gen_range(1..=4);
+    let snapshot_entries = if rng.gen_ratio(1, 2) { 0 } else { rng.gen_range(10..=100) };
+    Driving { max_writes_in_flight, snapshot_entries }
 }

@@ -1,0 +1,45 @@
+//! What the driver asks its caller to do: the I/O it never does itself.
+
+use crate::driver::options::Nanos;
+use crate::driver::protocol::NodeRole;
+use crate::raft::mem_node::PersistBatch;
+use crate::raft::message::{Entry, Index, NodeId, Snapshot};
+use std::sync::Arc;
+
+/// Identifies one write handed out by [`Action::Write`]: 1, 2, 3, ... in the order they were
+/// handed out. The caller makes writes durable in that order.
+pub type WriteId = u64;
+
+/// One duty for the caller, carried out in the order the driver hands them out.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// The node's role, known leader or epoch changed.
+    Role { role: NodeRole, leader: Option<NodeId>, epoch: u64 },
+    /// Send these frames (one buffer of concatenated frames) to peer `to` now.
+    Send { to: NodeId, frames: Vec<u8> },
+    /// Make `batch` durable (write + fsync; writes queued behind one in progress may share its
+    /// fsync), then report it with `Driver::writes_done(id)`.
+    Write { id: WriteId, batch: Arc<PersistBatch> },
+    /// A write became durable `elapsed_ns` after it was handed out; `slow` when that took an
+    /// election timeout or more (a disk that would have cost the leadership).
+    Durable { id: WriteId, elapsed_ns: Nanos, slow: bool },
+    /// Apply these committed entries in order (an entry with empty data is a leader's no-op:
+    /// count it, apply nothing), stopping once the clock passes `deadline_ns`, then report the
+    /// last index applied with `Driver::applied_to` (always, even when all were applied).
+    Apply { entries: Vec<Entry>, deadline_ns: Nanos },
+    /// Read batches (ids from `Driver::request_read`, each with the index its round was
+    /// confirmed at) that may be served now: everything committed before they were requested
+    /// is applied.
+    ServeReads { reads: Vec<(u64, Index)> },
+    /// Snapshot the application at the applied index `index`; report with
+    /// `Driver::snapshot_started` at once (whether applies must wait for it), then
+    /// `snapshot_taken` or `snapshot_failed` when done.
+    TakeSnapshot { index: u64 },
+    /// A snapshot was recorded in the core: compact the durable log with it.
+    Compact { snapshot: Snapshot },
+    /// The application snapshot at `index` could not be recorded (a newer one overtook it).
+    SnapshotSkipped { index: u64, reason: String },
+    /// Replace the application's state with this snapshot (from the leader); everything
+    /// committed before it was applied first.
+    Restore { snapshot: Snapshot },
+}
