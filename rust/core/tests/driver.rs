@@ -1,0 +1,287 @@
+//! The driver's rules one by one, on a single-node cluster over a durable log that the test
+//! completes by hand (`writes_done`), with the time passed in: pipelined writes up to the
+//! limit, the stall rule, the drive and apply slices, the snapshot freeze and its backlog
+//! bound, the restore order and read serving. The simulator (`tests/sim.rs`) runs the same
+//! driver under faults on whole clusters.
+
+use bytes::Bytes;
+use senate_core::driver::{Action, Consensus, Driver, DriverOptions, Next, NodeRole};
+use senate_core::{Config, MemNode, MemStorage, PersistMode, RaftError};
+
+const TICK_NS: u64 = 10_000_000;
+
+fn options(node: &MemNode) -> DriverOptions {
+    let mut options = DriverOptions::derive(node.timing(), TICK_NS, 1);
+    options.durable = true;
+    options.max_writes_in_flight = 1;
+    options
+}
+
+fn node() -> MemNode {
+    let config = Config::new(1, vec![1]);
+    MemNode::with_mode(&config, MemStorage::new(vec![1]), PersistMode::ByCaller).expect("valid config")
+}
+
+/// Polls until idle at `now_ns`, reporting every `Apply` whole; returns the actions.
+fn settle(driver: &mut Driver<MemNode>, now_ns: u64) -> Vec<Action> {
+    let mut all = Vec::new();
+    for _ in 0..1_000 {
+        let mut out = Vec::new();
+        let next = driver.poll(now_ns, &mut out).expect("no error");
+        for action in &out {
+            if let Action::Apply { entries, .. } = action {
+                driver.applied_to(entries.last().expect("an Apply holds entries").index);
+            }
+        }
+        all.extend(out);
+        if next == Next::Idle {
+            return all;
+        }
+    }
+    panic!("the driver never went idle");
+}
+
+fn writes(actions: &[Action]) -> Vec<u64> {
+    actions.iter().filter_map(|a| if let Action::Write { id, .. } = a { Some(*id) } else { None }).collect()
+}
+
+fn applied(actions: &[Action]) -> Vec<Bytes> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Apply { entries, .. } = a { Some(entries.clone()) } else { None })
+        .flatten()
+        .map(|e| e.data)
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
+/// A leader with every write of its election done.
+fn leader(options_for: impl Fn(&MemNode) -> DriverOptions) -> Driver<MemNode> {
+    let node = node();
+    let options = options_for(&node);
+    let mut driver = Driver::new(node, options, 0, 0).expect("valid options");
+    driver.core_mut().raw.campaign();
+    for _ in 0..10 {
+        let actions = settle(&mut driver, 0);
+        let Some(&last) = writes(&actions).last() else { break };
+        driver.writes_done(last, 0, &mut Vec::new());
+    }
+    settle(&mut driver, 0);
+    assert_eq!(driver.role(), NodeRole::Leader);
+    assert_eq!(driver.writes_in_flight(), 0);
+    driver
+}
+
+fn propose(driver: &mut Driver<MemNode>, data: &'static [u8]) {
+    driver.propose_batch(vec![Bytes::from_static(data)]).expect("the leader takes it");
+}
+
+#[test]
+fn a_write_at_the_limit_holds_the_next_until_it_is_durable_then_commits_both_in_order() {
+    let mut driver = leader(options);
+    propose(&mut driver, b"a");
+    let first = settle(&mut driver, 0);
+    assert_eq!(writes(&first).len(), 1);
+    assert!(!driver.may_propose(), "a leader's proposals wait while its writes are at the limit");
+    propose(&mut driver, b"b");
+    assert!(writes(&settle(&mut driver, 0)).is_empty(), "the limit is one write in flight");
+    let mut done = Vec::new();
+    driver.writes_done(writes(&first)[0], 1_000, &mut done);
+    assert!(matches!(done[..], [Action::Durable { elapsed_ns: 1_000, slow: false, .. }]), "{done:?}");
+    let second = settle(&mut driver, 1_000);
+    assert_eq!(applied(&second), vec![Bytes::from_static(b"a")]);
+    assert_eq!(writes(&second).len(), 1, "the held proposal is written once the first write is durable");
+    driver.writes_done(writes(&second)[0], 2_000, &mut Vec::new());
+    assert_eq!(applied(&settle(&mut driver, 2_000)), vec![Bytes::from_static(b"b")]);
+    assert_eq!(driver.applied_index(), 3, "the election's no-op, a, b");
+}
+
+#[test]
+fn pipelined_writes_go_out_up_to_the_limit_and_complete_together() {
+    let mut driver = leader(|node| DriverOptions { max_writes_in_flight: 3, ..options(node) });
+    let mut ids = Vec::new();
+    for data in [b"a" as &[u8], b"b", b"c", b"d"] {
+        driver.propose_batch(vec![Bytes::copy_from_slice(data)]).expect("leader");
+        ids.extend(writes(&settle(&mut driver, 0)));
+    }
+    assert_eq!(ids, vec![ids[0], ids[0] + 1, ids[0] + 2], "three in flight, the fourth waits");
+    let mut done = Vec::new();
+    driver.writes_done(ids[2], 5, &mut done);
+    let durable: Vec<u64> =
+        done.iter().filter_map(|a| if let Action::Durable { id, .. } = a { Some(*id) } else { None }).collect();
+    assert_eq!(durable, ids, "completing the last completes every write before it");
+    let after = settle(&mut driver, 5);
+    assert_eq!(applied(&after), vec![Bytes::from_static(b"a"), Bytes::from_static(b"b"), Bytes::from_static(b"c")]);
+    assert_eq!(writes(&after).len(), 1, "the fourth proposal is written now");
+}
+
+#[test]
+fn a_stalled_write_lets_one_ready_past_the_limit_per_heartbeat_interval() {
+    let mut driver = leader(options);
+    propose(&mut driver, b"a");
+    assert_eq!(writes(&settle(&mut driver, 0)).len(), 1);
+    propose(&mut driver, b"b");
+    // Not stalled yet: the write has been in flight for less than a tick.
+    driver.add_ticks(1);
+    assert!(writes(&settle(&mut driver, TICK_NS - 1)).is_empty());
+    assert_eq!(driver.stats().readies_past_limit, 0);
+    // Stalled: a tick has passed, and a heartbeat interval of ticks since the last such Ready.
+    driver.add_ticks(1);
+    let past = settle(&mut driver, TICK_NS);
+    assert_eq!(writes(&past).len(), 1, "one Ready past the limit: {past:?}");
+    assert_eq!(driver.stats().readies_past_limit, 1);
+    assert_eq!(driver.writes_in_flight(), 2);
+    propose(&mut driver, b"c");
+    assert!(writes(&settle(&mut driver, 2 * TICK_NS)).is_empty(), "the next waits for the next heartbeat interval");
+    driver.add_ticks(1);
+    assert_eq!(writes(&settle(&mut driver, 3 * TICK_NS)).len(), 1);
+    assert_eq!(driver.stats().readies_past_limit, 2);
+}
+
+#[test]
+fn a_slow_write_is_reported_slow() {
+    let mut driver = leader(options);
+    propose(&mut driver, b"a");
+    let id = writes(&settle(&mut driver, 0))[0];
+    let mut done = Vec::new();
+    let election_ns = TICK_NS * driver.core().timing().election_timeout_ticks as u64;
+    driver.writes_done(id, election_ns, &mut done);
+    assert!(matches!(done[..], [Action::Durable { slow: true, .. }]), "{done:?}");
+}
+
+#[test]
+fn an_apply_stops_at_its_deadline_and_the_rest_is_handed_out_next() {
+    let mut driver = leader(|node| DriverOptions { max_writes_in_flight: 2, ..options(node) });
+    driver.propose_batch((0..5u8).map(|i| Bytes::from(vec![b'x', i])).collect()).expect("the leader takes a batch");
+    let id = writes(&settle(&mut driver, 0))[0];
+    driver.writes_done(id, 0, &mut Vec::new());
+    let mut out = Vec::new();
+    let mut next = driver.poll(100, &mut out).expect("no error");
+    while !out.iter().any(|a| matches!(a, Action::Apply { .. })) {
+        assert_ne!(next, Next::Idle);
+        next = driver.poll(100, &mut out).expect("no error");
+    }
+    let Some(Action::Apply { entries, deadline_ns }) = out.pop() else { panic!("the Apply comes last") };
+    assert_eq!(deadline_ns, 100 + TICK_NS / 2, "half a tick");
+    assert_eq!(entries.len(), 5);
+    // The caller ran out of time after two entries.
+    driver.applied_to(entries[1].index);
+    assert_eq!(driver.applied_index(), entries[1].index);
+    let mut rest = Vec::new();
+    driver.poll(200, &mut rest).expect("no error");
+    let Some(Action::Apply { entries: rest, .. }) = rest.pop() else { panic!("the rest is handed out") };
+    assert_eq!(
+        rest.iter().map(|e| e.index).collect::<Vec<_>>(),
+        entries[2..].iter().map(|e| e.index).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_driver_yields_once_its_slice_is_used() {
+    let mut driver = leader(options);
+    propose(&mut driver, b"a");
+    let mut out = Vec::new();
+    assert_ne!(driver.poll(0, &mut out).expect("no error"), Next::Yield);
+    propose(&mut driver, b"b");
+    assert_eq!(driver.poll(TICK_NS / 2, &mut out).expect("no error"), Next::Yield, "half a tick into the slice");
+    assert_ne!(driver.poll(TICK_NS / 2, &mut out).expect("no error"), Next::Yield, "a new slice starts");
+}
+
+#[test]
+fn a_frozen_snapshot_holds_applies_and_past_the_backlog_bound_holds_readies() {
+    let mut driver =
+        leader(|node| DriverOptions { max_writes_in_flight: 4, max_apply_backlog_bytes: 4, ..options(node) });
+    driver.snapshot_now();
+    let actions = settle(&mut driver, 0);
+    let index = actions
+        .iter()
+        .find_map(|a| if let Action::TakeSnapshot { index } = a { Some(*index) } else { None })
+        .expect("a snapshot is asked for");
+    driver.snapshot_started(index, true);
+    propose(&mut driver, b"abc");
+    let id = writes(&settle(&mut driver, 0))[0];
+    driver.writes_done(id, 0, &mut Vec::new());
+    assert!(applied(&settle(&mut driver, 0)).is_empty(), "frozen: nothing applied");
+    assert_eq!(driver.apply_backlog_bytes(), 3);
+    propose(&mut driver, b"de");
+    let id = writes(&settle(&mut driver, 0))[0];
+    driver.writes_done(id, 0, &mut Vec::new());
+    settle(&mut driver, 0);
+    assert_eq!(driver.apply_backlog_bytes(), 5, "over the bound of 4");
+    propose(&mut driver, b"f");
+    assert!(writes(&settle(&mut driver, 0)).is_empty(), "no Ready is taken past the bound");
+    driver.snapshot_taken(index, Bytes::from_static(b"state"));
+    let after = settle(&mut driver, 0);
+    assert!(
+        after.iter().any(|a| matches!(a, Action::Compact { snapshot } if snapshot.meta.index == index)),
+        "{after:?}"
+    );
+    assert_eq!(applied(&after), vec![Bytes::from_static(b"abc"), Bytes::from_static(b"de")]);
+    assert_eq!(writes(&after).len(), 1, "Readies are taken again");
+    assert_eq!(driver.snapshot_index(), index);
+}
+
+#[test]
+fn a_captured_snapshot_lets_applies_go_on() {
+    let mut driver = leader(options);
+    driver.snapshot_now();
+    let index = settle(&mut driver, 0)
+        .iter()
+        .find_map(|a| if let Action::TakeSnapshot { index } = a { Some(*index) } else { None })
+        .expect("a snapshot is asked for");
+    driver.snapshot_started(index, false);
+    propose(&mut driver, b"a");
+    let id = writes(&settle(&mut driver, 0))[0];
+    driver.writes_done(id, 0, &mut Vec::new());
+    assert_eq!(applied(&settle(&mut driver, 0)), vec![Bytes::from_static(b"a")]);
+}
+
+#[test]
+fn a_read_is_served_once_the_index_it_was_confirmed_at_is_applied() {
+    let mut driver = leader(options);
+    // A frozen snapshot holds applies, so the commit index runs ahead of the applied one.
+    driver.snapshot_now();
+    let index = settle(&mut driver, 0)
+        .iter()
+        .find_map(|a| if let Action::TakeSnapshot { index } = a { Some(*index) } else { None })
+        .expect("a snapshot is asked for");
+    driver.snapshot_started(index, true);
+    propose(&mut driver, b"a");
+    let id = writes(&settle(&mut driver, 0))[0];
+    driver.writes_done(id, 0, &mut Vec::new());
+    settle(&mut driver, 0);
+    let commit = driver.core().status().commit;
+    assert!(commit > driver.applied_index());
+    let read = driver.request_read();
+    assert_eq!(driver.request_read(), read, "reads before the round is issued share it");
+    let before = settle(&mut driver, 0);
+    assert!(!before.iter().any(|a| matches!(a, Action::ServeReads { .. })), "{commit} is not applied yet: {before:?}");
+    let later = driver.request_read();
+    assert_ne!(later, read, "a new round once the last was issued");
+    driver.snapshot_taken(index, Bytes::from_static(b"state"));
+    let after = settle(&mut driver, 0);
+    let served =
+        after.iter().find_map(|a| if let Action::ServeReads { reads } = a { Some(reads.clone()) } else { None });
+    assert_eq!(served, Some(vec![(read, commit), (later, commit)]));
+    assert!(driver.applied_index() >= commit);
+}
+
+#[test]
+fn a_failed_write_stops_the_driver() {
+    let mut driver = leader(options);
+    propose(&mut driver, b"a");
+    let id = writes(&settle(&mut driver, 0))[0];
+    driver.write_failed(id, "disk full".to_string());
+    let error = driver.poll(0, &mut Vec::new()).expect_err("the node stops");
+    assert_eq!(error.to_string(), format!("log write {id} failed: disk full"));
+}
+
+#[test]
+fn bad_options_name_the_field() {
+    let node = node();
+    let bad = DriverOptions { max_writes_in_flight: 0, ..options(&node) };
+    match Driver::new(node, bad, 0, 0) {
+        Err(RaftError::InvalidConfig { field, .. }) => assert_eq!(field, "max_writes_in_flight"),
+        other => panic!("expected InvalidConfig, got {:?}", other.err()),
+    }
+}
