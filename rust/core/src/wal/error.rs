@@ -34,6 +34,20 @@ pub enum WalError {
     /// An earlier `write` or `compact` failed; reopen the log to go on.
     #[error("the log failed earlier and must be reopened")]
     Failed,
+    /// The log's owner closed it before a [`GroupWriter`](super::GroupWriter) wrote to it.
+    #[error("the log is closed")]
+    Closed,
+    /// The group writer's pipe or thread could not be made.
+    #[error("starting the writer thread: {0}")]
+    WriterStart(std::io::Error),
+    /// A submit to a [`GroupWriter`](super::GroupWriter) after `close` (or after its thread
+    /// stopped).
+    #[error("the writer is closed")]
+    WriterClosed,
+    /// A submit while `limit` writes are submitted and not yet drained: the caller has more
+    /// Readies in flight than the core hands out (a caller bug), refused instead of queued.
+    #[error("more than {limit} writes in flight")]
+    TooManyWritesInFlight { limit: usize },
 }
 
 /// What is wrong with the bytes named by [`WalError::Corrupt`].

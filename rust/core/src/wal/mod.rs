@@ -77,6 +77,7 @@
 
 mod error;
 mod fs;
+mod group_writer;
 mod options;
 mod record;
 mod recovery;
@@ -88,6 +89,7 @@ mod writer;
 
 pub use error::{Corruption, WalError};
 pub use fs::delete_gradually;
+pub use group_writer::{GroupWriter, SharedWal, WriteId, WriteOutcome, MAX_WRITES_IN_FLIGHT};
 pub use options::{
     WalOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SEGMENT_BYTES, MAX_RECORD_BYTES, MIN_RECORD_BYTES,
     MIN_SEGMENT_BYTES, PREALLOCATE_STEP_BYTES,
@@ -110,5 +112,11 @@ mod tests {
     fn wal_is_send() {
         fn assert_send<T: Send>() {}
         assert_send::<Wal>();
+    }
+
+    #[test]
+    fn group_writer_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<GroupWriter>();
     }
 }
