@@ -81,12 +81,14 @@ pub mod codec;
 pub mod detect;
 pub mod error;
 pub mod kv;
+pub mod protocol_id;
 pub mod raft;
 pub mod sim;
 pub mod wal;
 
 pub use detect::{DetectError, FailureDetector, HeartbeatDetector, PhiAccrualDetector};
 pub use error::{DropReason, RaftError, Result, StorageError};
+pub use protocol_id::{ProtocolId, UnknownProtocol};
 pub use raft::config::{Config, ReadOnlyOption};
 pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode, MAX_READIES_IN_FLIGHT};
 pub use raft::message::{
