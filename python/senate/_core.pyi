@@ -13,7 +13,15 @@ from senate.balance import Request
 __version__: str
 #: Readies a node over a durable log may hand out before they are advanced, at most.
 MAX_READIES_IN_FLIGHT: int
+#: Bytes of a peer frame's header (version, protocol, body length, body checksum).
+FRAME_HEADER_BYTES: int
+#: The body length field (u32 LE) of a peer frame is `[FRAME_BODY_BYTES_OFFSET, FRAME_BODY_BYTES_END)`.
+FRAME_BODY_BYTES_OFFSET: int
+FRAME_BODY_BYTES_END: int
 __all__ = [
+    "FRAME_BODY_BYTES_END",
+    "FRAME_BODY_BYTES_OFFSET",
+    "FRAME_HEADER_BYTES",
     "GROUP_CLOSE",
     "GROUP_LOG",
     "GROUP_NODE",

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from senate._core import FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES
+
 if TYPE_CHECKING:
     from senate.metrics import NodeMetrics
 
@@ -62,12 +64,6 @@ def parse_host_port(address: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{address!r} is not host:port")
     return host.strip("[]"), int(port)
-
-
-#: Bytes of a peer frame's header (version, body length, body checksum), and where its body
-#: length field ends (`rust/core/src/codec/frame.rs`).
-FRAME_HEADER_BYTES = 9
-FRAME_LENGTH_END = 5
 
 
 class PeerConnection(asyncio.Protocol):
@@ -203,9 +199,10 @@ class PeerConnection(asyncio.Protocol):
 
     def keep_partial(self, tail: bytes) -> None:
         """Keeps `tail`, the start of a frame, until the frame is complete: the frame header
-        (version u8, body length u32 LE, checksum u32) says how long that is."""
-        if len(tail) >= FRAME_LENGTH_END:
-            need = FRAME_HEADER_BYTES + int.from_bytes(tail[1:FRAME_LENGTH_END], "little")
+        (its layout comes from the core: `FRAME_*` of `senate._core`) says how long that is."""
+        if len(tail) >= FRAME_BODY_BYTES_END:
+            body_bytes = tail[FRAME_BODY_BYTES_OFFSET:FRAME_BODY_BYTES_END]
+            need = FRAME_HEADER_BYTES + int.from_bytes(body_bytes, "little")
         else:
             need = FRAME_HEADER_BYTES
         self.partial = bytearray(tail)

@@ -2,7 +2,7 @@
 //!
 //! The sans-IO consensus core of senate: Raft with the feature set of etcd's raft library,
 //! the peer wire codec, and a deterministic cluster simulator. Nothing here opens a socket,
-//! starts a thread, reads a clock or draws from a global RNG: time comes in as [`RawNode::tick`],
+//! starts a thread, reads a clock or draws from a global RNG (except the durable log, below): time comes in as [`RawNode::tick`],
 //! randomness from a per-node seed ([`Config::seed`]), and every effect goes out through a
 //! [`Ready`]. Same state plus same input gives the same output, so a failing simulation seed
 //! replays exactly.
@@ -71,7 +71,10 @@
 //! records a snapshot the application took and deletes the segments it covers. A torn tail
 //! left by a crash is truncated; any other damage is a [`WalError::Corrupt`] naming file and
 //! byte offset, and the log refuses to open. `Wal` is `Send`: it blocks on fsync, so run it in
-//! a worker thread, never on an event loop. The file format is in the [`wal`] module docs.
+//! a worker thread, never on an event loop. [`GroupWriter`] is that thread, the one thread the
+//! core starts: it writes the Readies submitted to it with group commit, in order, and tells
+//! an event loop through a pipe (or a bounded wait) that they are durable. The file format is
+//! in the [`wal`] module docs.
 
 pub mod balance;
 pub mod codec;
@@ -79,12 +82,14 @@ pub mod detect;
 pub mod driver;
 pub mod error;
 pub mod kv;
+pub mod protocol_id;
 pub mod raft;
 pub mod sim;
 pub mod wal;
 
 pub use detect::{DetectError, FailureDetector, HeartbeatDetector, PhiAccrualDetector};
 pub use error::{DropReason, RaftError, Result, StorageError};
+pub use protocol_id::{ProtocolId, UnknownProtocol};
 pub use raft::config::{Config, ReadOnlyOption};
 pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode, MAX_READIES_IN_FLIGHT};
 pub use raft::message::{
@@ -95,4 +100,4 @@ pub use raft::raw_node::RawNode;
 pub use raft::ready::{ReadState, Ready, Role, SoftState};
 pub use raft::status::{PeerStatus, Status};
 pub use raft::storage::{MemStorage, Storage};
-pub use wal::{Recovered, Wal, WalError, WalOptions, WalStats, WriteBatch};
+pub use wal::{GroupWriter, Recovered, SharedWal, Wal, WalError, WalOptions, WalStats, WriteBatch};

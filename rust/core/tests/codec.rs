@@ -4,9 +4,10 @@ use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use senate_core::codec::{
-    decode_all, decode_message, encode_message, DecodeError, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FRAME_VERSION,
+    decode_all, decode_frame, decode_message, encode_frame, encode_message, DecodeError, DEFAULT_MAX_FRAME_BYTES,
+    FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES, FRAME_VERSION,
 };
-use senate_core::{ConfState, Entry, EntryKind, Message, MessageType, Snapshot, SnapshotMeta};
+use senate_core::{ConfState, Entry, EntryKind, Message, MessageType, ProtocolId, Snapshot, SnapshotMeta};
 
 // ---- helpers ----
 
@@ -24,9 +25,14 @@ fn encoded_all(msgs: &[Message]) -> Bytes {
     Bytes::from(out)
 }
 
-/// A frame with a valid header around `body`, to reach the body decoder with any bytes.
+/// A Raft frame with a valid header around `body`, to reach the body decoder with any bytes.
 fn frame_around(body: &[u8]) -> Bytes {
-    let mut frame = vec![FRAME_VERSION];
+    frame_tagged(ProtocolId::Raft.tag(), body)
+}
+
+/// A frame written by hand (the layout in `frame.rs`) with protocol byte `protocol_tag`.
+fn frame_tagged(protocol_tag: u8, body: &[u8]) -> Bytes {
+    let mut frame = vec![FRAME_VERSION, protocol_tag];
     frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
     frame.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
     frame.extend_from_slice(body);
@@ -234,7 +240,7 @@ mod codec_framing {
 
     #[test]
     fn huge_stated_length_is_refused_before_the_body_arrives() {
-        let mut header = vec![FRAME_VERSION];
+        let mut header = vec![FRAME_VERSION, ProtocolId::Raft.tag()];
         header.extend_from_slice(&u32::MAX.to_le_bytes());
         let too_large = DecodeError::FrameTooLarge {
             frame_bytes: FRAME_HEADER_BYTES as u64 + u64::from(u32::MAX),
@@ -265,6 +271,25 @@ mod codec_framing {
         let found = FRAME_VERSION + 1;
         let expected = Err(DecodeError::BadVersion { found, supported: FRAME_VERSION });
         assert_eq!(decode_message(&Bytes::from(vec![found]), DEFAULT_MAX_FRAME_BYTES), expected);
+    }
+
+    #[test]
+    fn a_version_1_frame_is_refused_from_the_first_byte() {
+        // Version 1 had no protocol byte: its length field started at offset 1.
+        let old = [1u8, 12, 0, 0, 0];
+        let expected = Err(DecodeError::BadVersion { found: 1, supported: FRAME_VERSION });
+        assert_eq!(decode_message(&Bytes::copy_from_slice(&old), DEFAULT_MAX_FRAME_BYTES), expected);
+    }
+
+    #[test]
+    fn the_header_layout_is_the_documented_one() {
+        let msg = append_with(2, 3);
+        let frame = encoded(&msg);
+        assert_eq!(frame[0], FRAME_VERSION);
+        assert_eq!(frame[1], ProtocolId::Raft.tag());
+        let body_bytes = u32::from_le_bytes(frame[FRAME_BODY_BYTES_OFFSET..FRAME_BODY_BYTES_END].try_into().unwrap());
+        assert_eq!(FRAME_HEADER_BYTES + body_bytes as usize, frame.len());
+        assert_eq!(frame, frame_around(&frame[FRAME_HEADER_BYTES..]));
     }
 
     #[test]
@@ -408,5 +433,71 @@ mod codec_hostile_bodies {
     fn body_ending_inside_a_field_is_refused() {
         assert_eq!(decode_body(&VOTE_BODY[..5]), Err(DecodeError::BodyTruncated));
         assert_eq!(decode_body(&[]), Err(DecodeError::BodyTruncated));
+    }
+}
+
+/// The protocol byte: every protocol's frames round trip, a receiver refuses the others'.
+mod codec_protocols {
+    use super::*;
+
+    const PROTOCOLS: [ProtocolId; 2] = [ProtocolId::Raft, ProtocolId::Paxos];
+
+    fn framed(protocol: ProtocolId, body: &[u8]) -> Bytes {
+        let mut out = Vec::new();
+        encode_frame(protocol, body.len(), &mut out, |out| out.extend_from_slice(body));
+        Bytes::from(out)
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_round_trips_under_its_protocol_and_is_refused_by_the_other(
+            body in vec(any::<u8>(), 0..200),
+            protocol_index in 0..2usize,
+        ) {
+            let protocol = PROTOCOLS[protocol_index];
+            let frame = framed(protocol, &body);
+            prop_assert_eq!(&frame, &frame_tagged(protocol.tag(), &body));
+            prop_assert_eq!(
+                decode_frame(&frame, protocol, DEFAULT_MAX_FRAME_BYTES),
+                Ok(Some((Bytes::from(body.clone()), frame.len())))
+            );
+            let other = PROTOCOLS[1 - protocol_index];
+            // Refused from the protocol byte: the rest of the frame need not have arrived.
+            for prefix_bytes in 2..=frame.len() {
+                prop_assert_eq!(
+                    decode_frame(&frame.slice(..prefix_bytes), other, DEFAULT_MAX_FRAME_BYTES),
+                    Err(DecodeError::WrongProtocol { found: protocol, expected: other })
+                );
+            }
+        }
+
+        #[test]
+        fn an_unknown_protocol_tag_is_refused_naming_it(
+            tag in any::<u8>().prop_filter("unknown", |tag| ProtocolId::from_tag(*tag).is_err()),
+            msg in any_message(),
+        ) {
+            let body = encoded(&msg).slice(FRAME_HEADER_BYTES..);
+            let frame = frame_tagged(tag, &body);
+            let expected = Err(DecodeError::UnknownProtocol { tag });
+            prop_assert_eq!(decode_message(&frame, DEFAULT_MAX_FRAME_BYTES), expected.clone());
+            prop_assert_eq!(decode_message(&frame.slice(..2), DEFAULT_MAX_FRAME_BYTES), expected);
+            prop_assert_eq!(decode_all(&frame, DEFAULT_MAX_FRAME_BYTES), Err(DecodeError::UnknownProtocol { tag }));
+        }
+
+        #[test]
+        fn a_raft_message_in_a_paxos_frame_is_refused(msg in any_message()) {
+            let body = encoded(&msg).slice(FRAME_HEADER_BYTES..);
+            let frame = framed(ProtocolId::Paxos, &body);
+            let expected = DecodeError::WrongProtocol { found: ProtocolId::Paxos, expected: ProtocolId::Raft };
+            prop_assert_eq!(decode_message(&frame, DEFAULT_MAX_FRAME_BYTES), Err(expected.clone()));
+            prop_assert_eq!(decode_all(&frame, DEFAULT_MAX_FRAME_BYTES), Err(expected));
+        }
+    }
+
+    #[test]
+    fn the_errors_name_the_protocols() {
+        let wrong = DecodeError::WrongProtocol { found: ProtocolId::Paxos, expected: ProtocolId::Raft };
+        assert_eq!(wrong.to_string(), "frame of protocol Multi-Paxos (tag 2) where Raft (tag 1) was expected");
+        assert_eq!(DecodeError::UnknownProtocol { tag: 9 }.to_string(), "frame of unknown protocol tag 9");
     }
 }

@@ -8,7 +8,9 @@ mod common;
 use bytes::Bytes;
 use common::Net;
 use proptest::prelude::*;
-use senate_core::{Entry, EntryKind, Message, MessageType, Snapshot, SnapshotMeta};
+use senate_core::codec::{encode_frame, encode_message, DecodeError, FRAME_HEADER_BYTES};
+use senate_core::raft::mem_node::StepError;
+use senate_core::{Config, Entry, EntryKind, MemNode, Message, MessageType, ProtocolId, Snapshot, SnapshotMeta};
 
 fn small() -> impl Strategy<Value = u64> {
     prop_oneof![0..8u64, Just(u64::MAX), any::<u64>()]
@@ -74,4 +76,26 @@ proptest! {
             net.node_mut(1).tick();
         }
     }
+}
+
+/// A node steps Raft frames only: a frame of another protocol (a misrouted connection) or of
+/// an unknown one is a decode error, as any malformed frame, and nothing of it is stepped.
+#[test]
+fn a_node_refuses_frames_that_are_not_raft() {
+    let mut node = MemNode::new(&Config::new(1, vec![1, 2, 3])).unwrap();
+    let mut raft_frame = Vec::new();
+    encode_message(&Message::new(MessageType::Heartbeat, 2, 1, 1), &mut raft_frame);
+    let body = &raft_frame[FRAME_HEADER_BYTES..];
+    let mut paxos_frame = Vec::new();
+    encode_frame(ProtocolId::Paxos, body.len(), &mut paxos_frame, |out| out.extend_from_slice(body));
+    let mut unknown_frame = raft_frame.clone();
+    unknown_frame[1] = 0xee;
+    let wrong = DecodeError::WrongProtocol { found: ProtocolId::Paxos, expected: ProtocolId::Raft };
+    for (frame, expected) in [(paxos_frame, wrong), (unknown_frame, DecodeError::UnknownProtocol { tag: 0xee })] {
+        let result = node.step_frames(&Bytes::from(frame.clone()));
+        assert!(matches!(&result, Err(StepError::Decode(e)) if *e == expected), "{result:?}");
+        let result = node.step_stream(&Bytes::from(frame));
+        assert!(matches!(&result, Err(StepError::Decode(e)) if *e == expected), "{result:?}");
+    }
+    assert_eq!(node.step_frames(&Bytes::from(raft_frame)).unwrap(), 1, "a Raft frame is stepped");
 }

@@ -8,8 +8,8 @@ use senate_core::wal::{
     Corruption, SnapshotFile, ENTRY_FIELDS_BYTES, PREALLOCATE_STEP_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
 };
 use senate_core::{
-    ConfState, Entry, EntryKind, HardState, Index, MemStorage, Recovered, Snapshot, SnapshotMeta, Storage, Term, Wal,
-    WalError, WalOptions, WriteBatch,
+    ConfState, Entry, EntryKind, HardState, Index, MemStorage, ProtocolId, Recovered, Snapshot, SnapshotMeta, Storage,
+    Term, Wal, WalError, WalOptions, WriteBatch,
 };
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -149,12 +149,13 @@ fn recovers_then_takes_a_write(dir: &Path, options: &WalOptions, mut expected: M
 }
 
 /// A record header with a valid header checksum stating `payload_bytes`, per the documented
-/// layout; the body checksum and type are arbitrary.
+/// layout; the body checksum is arbitrary, the protocol Raft's and the type an entry's.
 fn crafted_header(payload_bytes: u64) -> Vec<u8> {
     let mut fields = payload_bytes.to_le_bytes().to_vec();
     fields.extend_from_slice(&0xdead_beef_u32.to_le_bytes());
     let mut header = crc32c::crc32c(&fields).to_le_bytes().to_vec();
     header.extend_from_slice(&fields);
+    header.push(ProtocolId::Raft.tag());
     header.push(1);
     assert_eq!(header.len(), RECORD_HEADER_BYTES);
     header
@@ -435,13 +436,16 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
+    /// Under either protocol tag; a log of one protocol is refused by the other at its first
+    /// record.
     #[test]
     fn random_operations_match_the_model(
         ops in proptest::collection::vec(op(), 1..30),
         preallocate in any::<bool>(),
+        protocol in prop_oneof![Just(ProtocolId::Raft), Just(ProtocolId::Paxos)],
     ) {
         let dir = TempDir::new().unwrap();
-        let options = WalOptions { preallocate, ..small_segments() };
+        let options = WalOptions { preallocate, protocol, ..small_segments() };
         let (mut wal, _) = open(dir.path(), &options);
         let mut model = Model::new();
         let mut term = 1;
@@ -453,6 +457,11 @@ proptest! {
         }
         drop(wal);
         prop_assert_eq!(reopened(dir.path(), &options), model.expected());
+        let other = if protocol == ProtocolId::Raft { ProtocolId::Paxos } else { ProtocolId::Raft };
+        let (path, offset, problem) = expect_corrupt(dir.path(), &WalOptions { protocol: other, ..options.clone() });
+        prop_assert_eq!(problem, Corruption::WrongProtocol { found: protocol, expected: other });
+        prop_assert_eq!((path, offset), (segment_files(dir.path())[0].clone(), SEGMENT_HEADER_BYTES as u64));
+        prop_assert_eq!(reopened(dir.path(), &options), model.expected(), "the refused open changed nothing");
     }
 }
 
@@ -1067,4 +1076,76 @@ fn a_prepared_snapshot_overtaken_by_a_newer_one_is_refused_and_harmless() {
     let recovered = reopened(dir.path(), &unlocked());
     assert_eq!(recovered.snapshot.map(|s| s.meta.index), Some(15));
     assert_eq!(recovered.entries, ents(16..=22, 1));
+}
+
+// ---- format version and protocol ----
+
+/// A record in the version 1 layout (no protocol byte): header checksum, payload length, body
+/// checksum of type and payload, type, payload.
+fn v1_record(record_type: u8, payload: &[u8]) -> Vec<u8> {
+    let mut body = vec![record_type];
+    body.extend_from_slice(payload);
+    let mut fields = (payload.len() as u64).to_le_bytes().to_vec();
+    fields.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    let mut record = crc32c::crc32c(&fields).to_le_bytes().to_vec();
+    record.extend_from_slice(&fields);
+    record.extend_from_slice(&body);
+    record
+}
+
+#[test]
+fn a_log_in_the_version_1_format_is_refused_naming_both_versions() {
+    let dir = TempDir::new().unwrap();
+    // What a version 1 build wrote for a new log: header, hard state, marker, one entry.
+    let mut segment = b"senatwal".to_vec();
+    segment.extend_from_slice(&1u32.to_le_bytes());
+    segment.extend_from_slice(&v1_record(2, &[0; 24]));
+    segment.extend_from_slice(&v1_record(3, &[0; 24]));
+    let mut entry_payload = [1u64.to_le_bytes(), 1u64.to_le_bytes()].concat();
+    entry_payload.extend_from_slice(&[EntryKind::Normal as u8, b'x']);
+    segment.extend_from_slice(&v1_record(1, &entry_payload));
+    let path = dir.path().join("0000000000000001.wal");
+    std::fs::write(&path, &segment).unwrap();
+    let err = Wal::open(dir.path(), unlocked()).unwrap_err();
+    let message = err.to_string();
+    let WalError::Corrupt {
+        path: found_path,
+        offset: 0,
+        problem: Corruption::UnsupportedVersion { found: 1, expected },
+    } = err
+    else {
+        panic!("expected an unsupported version, got {message}");
+    };
+    assert_eq!(found_path, path);
+    assert!(expected > 1, "the current version is newer: {expected}");
+    assert!(message.contains("version 1") && message.contains(&format!("version {expected}")), "{message}");
+    assert!(message.contains("0000000000000001.wal"), "{message}");
+    assert_eq!(std::fs::read(&path).unwrap(), segment, "the refused log is left as it was");
+}
+
+#[test]
+fn a_record_of_another_protocol_in_a_raft_log_is_corruption_naming_file_and_offset() {
+    let dir = TempDir::new().unwrap();
+    let paxos = WalOptions { protocol: ProtocolId::Paxos, ..unlocked() };
+    let (mut wal, _) = open(dir.path(), &unlocked());
+    wal.write(None, &ents(1..=3, 1), Some(hs(1, 1, 0))).unwrap();
+    drop(wal);
+    let segment = segment_files(dir.path()).pop().unwrap();
+    let raft_bytes = std::fs::read(&segment).unwrap();
+    // Records of the Paxos log appended to the Raft log's segment, as a mix-up would.
+    let other_dir = TempDir::new().unwrap();
+    let (mut other, _) = open(other_dir.path(), &paxos);
+    other.write(None, &ents(1..=4, 1), None).unwrap();
+    drop(other);
+    let other_bytes = std::fs::read(segment_files(other_dir.path()).pop().unwrap()).unwrap();
+    let paxos_entry = &other_bytes[*record_offsets(&other_bytes).last().unwrap()..];
+    append_bytes(&segment, paxos_entry);
+    let (path, offset, problem) = expect_corrupt(dir.path(), &unlocked());
+    assert_eq!((path, offset), (segment, raft_bytes.len() as u64));
+    assert_eq!(problem, Corruption::WrongProtocol { found: ProtocolId::Paxos, expected: ProtocolId::Raft });
+    assert_eq!(
+        problem.to_string(),
+        "record of protocol Multi-Paxos (tag 2) in a log opened for Raft (tag 1)",
+        "the message names both protocols"
+    );
 }

@@ -22,6 +22,10 @@ mod wal_writer;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_READIES_IN_FLIGHT", senate_core::MAX_READIES_IN_FLIGHT)?;
+    // The peer frame layout, for the transport's stream reader: one source of truth.
+    m.add("FRAME_HEADER_BYTES", senate_core::codec::FRAME_HEADER_BYTES)?;
+    m.add("FRAME_BODY_BYTES_OFFSET", senate_core::codec::FRAME_BODY_BYTES_OFFSET)?;
+    m.add("FRAME_BODY_BYTES_END", senate_core::codec::FRAME_BODY_BYTES_END)?;
     errors::register(m)?;
     m.add_class::<node::RaftNode>()?;
     m.add_class::<ready::Ready>()?;

@@ -1,18 +1,15 @@
 //! `Wal`: the durable log a `RaftNode` persists through. Writes release the GIL, so the
 //! runtime runs them in a worker thread while the event loop keeps serving.
 
-use crate::errors::{wal_error, WalError};
+use crate::errors::wal_error;
 use crate::ready::{Ready, Snapshot};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use senate_core::wal::SnapshotFile;
-use senate_core::{Recovered, WalOptions};
+use senate_core::{Recovered, SharedWal, WalOptions};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-
-/// The log, shared with the writer thread; `None` once closed.
-pub type SharedWal = Arc<Mutex<Option<senate_core::Wal>>>;
 
 /// A segmented write-ahead log in one directory (see `_core.pyi`).
 #[pyclass(frozen, module = "senate._core")]
@@ -51,11 +48,11 @@ impl Wal {
         py.detach(|| {
             let mut wal = self.inner.lock().expect("wal: poisoned lock");
             match wal.as_mut() {
-                Some(wal) => f(wal).map_err(Some),
-                None => Err(None),
+                Some(wal) => f(wal),
+                None => Err(senate_core::WalError::Closed),
             }
         })
-        .map_err(|err| err.map_or_else(|| WalError::new_err("the log is closed"), wal_error))
+        .map_err(wal_error)
     }
 }
 
@@ -124,7 +121,7 @@ impl Wal {
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let guard = self.inner.lock().expect("wal: poisoned lock");
-        let stats = guard.as_ref().ok_or_else(|| WalError::new_err("the log is closed"))?.stats();
+        let stats = guard.as_ref().ok_or(senate_core::WalError::Closed).map_err(wal_error)?.stats();
         let dict = PyDict::new(py);
         dict.set_item("segment_count", stats.segment_count)?;
         dict.set_item("bytes_on_disk", stats.bytes_on_disk)?;

@@ -1,6 +1,7 @@
 //! The ways a peer frame can be malformed. Every one of them is an operating error (a bad or
 //! hostile peer, a corrupted stream): the caller closes that connection, it never panics.
 
+use crate::protocol_id::ProtocolId;
 use thiserror::Error;
 
 /// Why bytes received from a peer are not a well-formed frame.
@@ -11,6 +12,12 @@ pub enum DecodeError {
     Truncated,
     #[error("unsupported frame version {found} (this build speaks version {supported})")]
     BadVersion { found: u8, supported: u8 },
+    /// The protocol byte names no protocol this build knows.
+    #[error("frame of unknown protocol tag {tag}")]
+    UnknownProtocol { tag: u8 },
+    /// The frame belongs to another protocol than the receiver's (a misrouted connection).
+    #[error("frame of protocol {found} where {expected} was expected")]
+    WrongProtocol { found: ProtocolId, expected: ProtocolId },
     /// Raised from the header alone, before the body is awaited or anything is allocated.
     #[error("frame of {frame_bytes} bytes exceeds the limit of {max_frame_bytes} bytes")]
     FrameTooLarge { frame_bytes: u64, max_frame_bytes: usize },

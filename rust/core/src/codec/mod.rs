@@ -1,6 +1,6 @@
-//! Wire codecs. The peer protocol: one Raft [`Message`](crate::raft::message::Message) per
-//! versioned, length-prefixed, CRC32C-checksummed frame (`frame`), whose body is a compact
-//! varint encoding (`message`).
+//! Wire codecs. The peer protocol: versioned, protocol-tagged, length-prefixed,
+//! CRC32C-checksummed frames (`frame`), shared by every consensus protocol; a Raft frame holds
+//! one [`Message`](crate::raft::message::Message) in a compact varint encoding (`message`).
 //!
 //! The client protocol: RESP requests parsed and RESP2/RESP3 replies encoded (`resp`).
 //!
@@ -21,7 +21,8 @@ mod varint;
 pub use bin_array::{bin_array_bytes, encode_bin_array, write_bin_array, BinArrayTooLarge, MAX_BIN_ARRAY_LEN};
 pub use error::DecodeError;
 pub use frame::{
-    decode_all, decode_message, encode_message, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FRAME_VERSION,
+    decode_all, decode_frame, decode_message, encode_frame, encode_message, DEFAULT_MAX_FRAME_BYTES,
+    FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES, FRAME_VERSION,
 };
 pub use resp::{count_replies, RespError, RespLimits};
 pub(crate) use varint::{get_varint, put_varint};

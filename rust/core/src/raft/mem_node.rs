@@ -136,6 +136,9 @@ impl MemNode {
     }
 
     /// Steps the complete frames at the start of `buf`: (bytes consumed, frames stepped).
+    /// Only Raft frames: `decode_message` refuses a frame of another protocol
+    /// ([`DecodeError::WrongProtocol`]) or of an unknown one, so a misrouted connection is
+    /// closed like any malformed one.
     fn step_prefix(&mut self, buf: &Bytes) -> std::result::Result<(usize, usize), StepError> {
         let (mut consumed, mut stepped) = (0, 0);
         while consumed < buf.len() {

@@ -1,5 +1,6 @@
 //! Typed errors of the write-ahead log.
 
+use crate::protocol_id::ProtocolId;
 use crate::raft::message::Index;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -34,14 +35,34 @@ pub enum WalError {
     /// An earlier `write` or `compact` failed; reopen the log to go on.
     #[error("the log failed earlier and must be reopened")]
     Failed,
+    /// The log's owner closed it before a [`GroupWriter`](super::GroupWriter) wrote to it.
+    #[error("the log is closed")]
+    Closed,
+    /// The group writer's pipe or thread could not be made.
+    #[error("starting the writer thread: {0}")]
+    WriterStart(std::io::Error),
+    /// A submit to a [`GroupWriter`](super::GroupWriter) after `close` (or after its thread
+    /// stopped).
+    #[error("the writer is closed")]
+    WriterClosed,
+    /// A submit while `limit` writes are submitted and not yet drained: the caller has more
+    /// Readies in flight than the core hands out (a caller bug), refused instead of queued.
+    #[error("more than {limit} writes in flight")]
+    TooManyWritesInFlight { limit: usize },
 }
 
 /// What is wrong with the bytes named by [`WalError::Corrupt`].
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum Corruption {
-    /// The segment file does not start with the segment magic and version.
+    /// The segment file does not start with the segment magic (or is shorter than a header).
     #[error("bad segment header")]
     BadSegmentHeader,
+    /// The segment file starts with the segment magic but states on-disk format version
+    /// `found`; this build reads `expected` only. Not migrated (no user holds a log of an
+    /// older version), so the log refuses to open instead of misreading it. The header has
+    /// no checksum: a bit flip in the version reads the same.
+    #[error("segment format version {found} is not readable: this build reads version {expected} only, and older logs are not migrated")]
+    UnsupportedVersion { found: u32, expected: u32 },
     /// The record header (length and body checksum) fails its checksum.
     #[error("record header checksum mismatch (stated {stated:#010x}, computed {computed:#010x})")]
     HeaderChecksum { stated: u32, computed: u32 },
@@ -58,6 +79,13 @@ pub enum Corruption {
     /// A record type this build does not know.
     #[error("unknown record type {tag}")]
     UnknownRecordType { tag: u8 },
+    /// A whole, checksummed record names a protocol this build does not know.
+    #[error("record of unknown protocol tag {tag}")]
+    UnknownProtocol { tag: u8 },
+    /// A whole, checksummed record of another protocol than the log was opened for: the
+    /// directory belongs to another protocol (or was mixed up with one).
+    #[error("record of protocol {found} in a log opened for {expected}")]
+    WrongProtocol { found: ProtocolId, expected: ProtocolId },
     /// A record's payload has the wrong length for its type.
     #[error("payload of {payload_bytes} bytes does not fit record type {tag}")]
     BadPayloadLength { tag: u8, payload_bytes: u64 },

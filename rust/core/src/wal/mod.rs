@@ -9,8 +9,10 @@
 //! A log directory holds
 //!
 //! * segment files `{seq:016x}.wal`, consecutive sequence numbers, each at most about
-//!   `max_segment_bytes`: a 12-byte header (magic `senatwal`, version `u32` LE) and records;
-//!   the last one may end in zeros, space allocated ahead of its records (`preallocate`);
+//!   `max_segment_bytes`: a 12-byte header (magic `senatwal`, version `u32` LE, now 2) and
+//!   records; the last one may end in zeros, space allocated ahead of its records
+//!   (`preallocate`). A segment of another version is [`WalError::UnsupportedVersion`]: the
+//!   log refuses to open (version 1 logs are not migrated: no user holds one);
 //! * snapshot files `{index:016x}.snap`: magic `senasnap`, version, index, term, voters, data,
 //!   and a CRC32C of all of it;
 //! * transient `*.tmp` files: a segment or snapshot file being written. Every such file is
@@ -22,15 +24,23 @@
 //! ```text
 //! offset 0   header_crc32c  u32 LE   CRC32C of bytes [4, 16)
 //! offset 4   payload_bytes  u64 LE   length of the payload, <= max_record_bytes
-//! offset 12  body_crc32c    u32 LE   CRC32C of bytes [16, 17 + payload_bytes): type and payload
-//! offset 16  record_type    u8
-//! offset 17  payload:
+//! offset 12  body_crc32c    u32 LE   CRC32C of bytes [16, 18 + payload_bytes): protocol, type
+//!                                    and payload
+//! offset 16  protocol       u8       ProtocolId tag (`WalOptions::protocol`): 1 Raft
+//! offset 17  record_type    u8
+//! offset 18  payload:
 //!            1 entry           index u64, term u64, kind u8, data (the rest)
 //!            2 hard state      term u64, vote u64, commit u64
 //!            3 snapshot marker index u64, term u64, last_index u64
 //! ```
 //!
-//! All integers are little-endian. A snapshot marker says: the snapshot at `(index, term)`
+//! All integers are little-endian. Every record names its protocol (why per record and not per
+//! segment: `record.rs`); a log is opened for one protocol, and a whole record of another one is
+//! [`WalError::Corrupt`] naming file and offset, so a directory given to the wrong protocol is
+//! never misread. Snapshot files carry no protocol byte: a snapshot takes effect only through
+//! its marker record, which carries it.
+//!
+//! A snapshot marker says: the snapshot at `(index, term)`
 //! took effect and the log now holds `(index, last_index]` — the outcome of the snapshot rule
 //! below, so replay needs no terms of deleted entries. Every segment starts with the hard state
 //! and the marker current when it was created, so deleting older segments never loses them.
@@ -67,7 +77,7 @@
 //! or before the end a valid header states, when it is all zero bytes (a file extended before
 //! its data reached the disk), or when the last record fails a checksum and nothing but zero
 //! bytes follows it. Every other failure — a bad record followed by more data, any bad record
-//! in an earlier segment, an unknown record type — is [`WalError::Corrupt`] naming the file and
+//! in an earlier segment, an unknown record type or protocol — is [`WalError::Corrupt`] naming the file and
 //! the record's byte offset, and the log refuses to open.
 //!
 //! A record header whose checksum is valid but whose length exceeds `max_record_bytes` (say
@@ -77,6 +87,7 @@
 
 mod error;
 mod fs;
+mod group_writer;
 mod options;
 mod record;
 mod recovery;
@@ -88,6 +99,7 @@ mod writer;
 
 pub use error::{Corruption, WalError};
 pub use fs::delete_gradually;
+pub use group_writer::{GroupWriter, SharedWal, WriteId, WriteOutcome, MAX_WRITES_IN_FLIGHT};
 pub use options::{
     WalOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SEGMENT_BYTES, MAX_RECORD_BYTES, MIN_RECORD_BYTES,
     MIN_SEGMENT_BYTES, PREALLOCATE_STEP_BYTES,
@@ -110,5 +122,11 @@ mod tests {
     fn wal_is_send() {
         fn assert_send<T: Send>() {}
         assert_send::<Wal>();
+    }
+
+    #[test]
+    fn group_writer_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<GroupWriter>();
     }
 }

@@ -1,6 +1,7 @@
 //! Tuning of the write-ahead log, with its named limits.
 
 use super::error::WalError;
+use crate::protocol_id::ProtocolId;
 
 /// Default size past which the log rolls to a new segment file (64 MiB).
 pub const DEFAULT_MAX_SEGMENT_BYTES: u64 = 64 << 20;
@@ -41,6 +42,9 @@ pub struct WalOptions {
     /// is trimmed to its records when the log rolls past it. Best effort: where the file
     /// system cannot allocate ahead, segments grow by appending.
     pub preallocate: bool,
+    /// The protocol whose log this is: every record written is tagged with it, and recovery
+    /// refuses a record of another protocol ([`Corruption::WrongProtocol`](super::Corruption)).
+    pub protocol: ProtocolId,
 }
 
 impl Default for WalOptions {
@@ -51,6 +55,7 @@ impl Default for WalOptions {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             lock_dir: true,
             preallocate: true,
+            protocol: ProtocolId::Raft,
         }
     }
 }

@@ -1,23 +1,33 @@
-//! Log records: the framing (length, two checksums, type) and the three payloads.
+//! Log records: the framing (length, two checksums, protocol, type) and the three payloads.
 //!
 //! ```text
 //! offset 0   header_crc32c  u32 LE   CRC32C of bytes [4, 16): the two fields below
 //! offset 4   payload_bytes  u64 LE   length of the payload alone, <= max_record_bytes
-//! offset 12  body_crc32c    u32 LE   CRC32C of bytes [16, 17 + payload_bytes): type and payload
-//! offset 16  record_type    u8       1 entry, 2 hard state, 3 snapshot marker
-//! offset 17  payload
+//! offset 12  body_crc32c    u32 LE   CRC32C of bytes [16, 18 + payload_bytes): protocol,
+//!                                    type and payload
+//! offset 16  protocol       u8       ProtocolId tag: 1 Raft, 2 Multi-Paxos
+//! offset 17  record_type    u8       Raft: 1 entry, 2 hard state, 3 snapshot marker
+//! offset 18  payload
 //! ```
 //!
 //! The header has its own checksum so that a damaged length is never trusted: without it, a
 //! flipped bit in the length of a record in the middle of the last segment could make it look
 //! like a torn tail, and recovery would silently cut every record after it.
+//!
+//! The protocol is a byte of every record rather than of the segment header: record types are
+//! a protocol's own (the protocol byte is the namespace of `record_type`), so it is read and
+//! checked with the type, under the body checksum, wherever a record is decoded; and the
+//! segment header has no checksum of its own. It costs one byte per record. A record of
+//! another protocol than the log was opened for is corruption (named with file and offset),
+//! never a record to skip: one log belongs to one protocol.
 
 use super::error::Corruption;
+use crate::protocol_id::ProtocolId;
 use crate::raft::message::{Entry, EntryKind, HardState, Index, Term};
 use bytes::Bytes;
 
-/// Bytes before the payload: header checksum, length, body checksum, type.
-pub(crate) const RECORD_HEADER_BYTES: usize = 17;
+/// Bytes before the payload: header checksum, length, body checksum, protocol, type.
+pub(crate) const RECORD_HEADER_BYTES: usize = 18;
 /// Entry payload bytes before the data: index, term, kind.
 pub(crate) const ENTRY_FIELDS_BYTES: usize = 17;
 /// Payload bytes of a hard state record: term, vote, commit.
@@ -28,7 +38,8 @@ pub(crate) const MARKER_PAYLOAD_BYTES: usize = 24;
 const HEADER_CRC32C_OFFSET: usize = 0;
 const PAYLOAD_BYTES_OFFSET: usize = 4;
 const BODY_CRC32C_OFFSET: usize = 12;
-const RECORD_TYPE_OFFSET: usize = 16;
+const PROTOCOL_OFFSET: usize = 16;
+const RECORD_TYPE_OFFSET: usize = 17;
 
 const TAG_ENTRY: u8 = 1;
 const TAG_HARD_STATE: u8 = 2;
@@ -59,8 +70,8 @@ pub(crate) fn entry_payload_bytes(entry: &Entry) -> usize {
 }
 
 /// Appends the record of `entry` to `out`. The caller checked its size against the limit.
-pub(crate) fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
-    let start = begin_record(out, TAG_ENTRY, entry_payload_bytes(entry));
+pub(crate) fn encode_entry(protocol: ProtocolId, entry: &Entry, out: &mut Vec<u8>) {
+    let start = begin_record(out, protocol, TAG_ENTRY, entry_payload_bytes(entry));
     out.extend_from_slice(&entry.index.to_le_bytes());
     out.extend_from_slice(&entry.term.to_le_bytes());
     out.push(entry.kind as u8);
@@ -69,8 +80,8 @@ pub(crate) fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
 }
 
 /// Appends the record of `hard_state` to `out`.
-pub(crate) fn encode_hard_state(hard_state: &HardState, out: &mut Vec<u8>) {
-    let start = begin_record(out, TAG_HARD_STATE, HARD_STATE_PAYLOAD_BYTES);
+pub(crate) fn encode_hard_state(protocol: ProtocolId, hard_state: &HardState, out: &mut Vec<u8>) {
+    let start = begin_record(out, protocol, TAG_HARD_STATE, HARD_STATE_PAYLOAD_BYTES);
     for field in [hard_state.term, hard_state.vote, hard_state.commit] {
         out.extend_from_slice(&field.to_le_bytes());
     }
@@ -78,9 +89,9 @@ pub(crate) fn encode_hard_state(hard_state: &HardState, out: &mut Vec<u8>) {
 }
 
 /// Appends the record of `marker` to `out`.
-pub(crate) fn encode_marker(marker: &Marker, out: &mut Vec<u8>) {
+pub(crate) fn encode_marker(protocol: ProtocolId, marker: &Marker, out: &mut Vec<u8>) {
     assert!(marker.last_index >= marker.index, "marker keeps a log ending before its snapshot: {marker:?}");
-    let start = begin_record(out, TAG_MARKER, MARKER_PAYLOAD_BYTES);
+    let start = begin_record(out, protocol, TAG_MARKER, MARKER_PAYLOAD_BYTES);
     for field in [marker.index, marker.term, marker.last_index] {
         out.extend_from_slice(&field.to_le_bytes());
     }
@@ -88,12 +99,13 @@ pub(crate) fn encode_marker(marker: &Marker, out: &mut Vec<u8>) {
 }
 
 /// Writes the header with the checksums left zero; returns where the record starts.
-fn begin_record(out: &mut Vec<u8>, tag: u8, payload_bytes: usize) -> usize {
+fn begin_record(out: &mut Vec<u8>, protocol: ProtocolId, tag: u8, payload_bytes: usize) -> usize {
     out.reserve(RECORD_HEADER_BYTES + payload_bytes);
     let start = out.len();
     out.extend_from_slice(&[0; PAYLOAD_BYTES_OFFSET]);
     out.extend_from_slice(&(payload_bytes as u64).to_le_bytes());
-    out.extend_from_slice(&[0; RECORD_TYPE_OFFSET - BODY_CRC32C_OFFSET]);
+    out.extend_from_slice(&[0; PROTOCOL_OFFSET - BODY_CRC32C_OFFSET]);
+    out.push(protocol.tag());
     out.push(tag);
     start
 }
@@ -103,9 +115,9 @@ fn finish_record(out: &mut [u8], start: usize) {
     let record = &mut out[start..];
     let payload_bytes = read_u64(record, PAYLOAD_BYTES_OFFSET);
     assert_eq!(payload_bytes, (record.len() - RECORD_HEADER_BYTES) as u64, "record payload length");
-    let body_crc32c = crc32c::crc32c(&record[RECORD_TYPE_OFFSET..]);
-    record[BODY_CRC32C_OFFSET..RECORD_TYPE_OFFSET].copy_from_slice(&body_crc32c.to_le_bytes());
-    let header_crc32c = crc32c::crc32c(&record[PAYLOAD_BYTES_OFFSET..RECORD_TYPE_OFFSET]);
+    let body_crc32c = crc32c::crc32c(&record[PROTOCOL_OFFSET..]);
+    record[BODY_CRC32C_OFFSET..PROTOCOL_OFFSET].copy_from_slice(&body_crc32c.to_le_bytes());
+    let header_crc32c = crc32c::crc32c(&record[PAYLOAD_BYTES_OFFSET..PROTOCOL_OFFSET]);
     record[HEADER_CRC32C_OFFSET..PAYLOAD_BYTES_OFFSET].copy_from_slice(&header_crc32c.to_le_bytes());
 }
 
@@ -120,16 +132,16 @@ pub(crate) enum Decoded {
     Damaged { problem: Corruption, end: Option<usize> },
 }
 
-/// Decodes the record at `start` of `buf` (`start < buf.len()`). Never panics on any input;
-/// the stated length is checked against `max_record_bytes` and the bytes present before the
-/// body is touched. Entry data is a zero-copy slice of `buf`.
-pub(crate) fn decode_record(buf: &Bytes, start: usize, max_record_bytes: usize) -> Decoded {
+/// Decodes the record at `start` of `buf` (`start < buf.len()`), a record of `protocol`.
+/// Never panics on any input; the stated length is checked against `max_record_bytes` and the
+/// bytes present before the body is touched. Entry data is a zero-copy slice of `buf`.
+pub(crate) fn decode_record(buf: &Bytes, start: usize, max_record_bytes: usize, protocol: ProtocolId) -> Decoded {
     let available = &buf[start..];
     if available.len() < RECORD_HEADER_BYTES {
         return Decoded::Incomplete;
     }
     let stated = read_u32(available, HEADER_CRC32C_OFFSET);
-    let computed = crc32c::crc32c(&available[PAYLOAD_BYTES_OFFSET..RECORD_TYPE_OFFSET]);
+    let computed = crc32c::crc32c(&available[PAYLOAD_BYTES_OFFSET..PROTOCOL_OFFSET]);
     if stated != computed {
         return Decoded::Damaged { problem: Corruption::HeaderChecksum { stated, computed }, end: None };
     }
@@ -145,15 +157,27 @@ pub(crate) fn decode_record(buf: &Bytes, start: usize, max_record_bytes: usize) 
     }
     let end = Some(start + record_bytes);
     let stated = read_u32(available, BODY_CRC32C_OFFSET);
-    let computed = crc32c::crc32c(&available[RECORD_TYPE_OFFSET..record_bytes]);
+    let computed = crc32c::crc32c(&available[PROTOCOL_OFFSET..record_bytes]);
     if stated != computed {
         return Decoded::Damaged { problem: Corruption::BodyChecksum { stated, computed }, end };
+    }
+    if let Err(problem) = check_protocol(available[PROTOCOL_OFFSET], protocol) {
+        return Decoded::Damaged { problem, end };
     }
     let payload_start = start + RECORD_HEADER_BYTES;
     match decode_payload(available[RECORD_TYPE_OFFSET], buf, payload_start..start + record_bytes) {
         Ok(record) => Decoded::Record { record, record_bytes },
         Err(problem) => Decoded::Damaged { problem, end },
     }
+}
+
+/// Checks a checksummed record's protocol byte against the log's protocol.
+fn check_protocol(tag: u8, expected: ProtocolId) -> Result<(), Corruption> {
+    let found = ProtocolId::from_tag(tag).map_err(|e| Corruption::UnknownProtocol { tag: e.tag })?;
+    if found != expected {
+        return Err(Corruption::WrongProtocol { found, expected });
+    }
+    Ok(())
 }
 
 /// Decodes a checksummed payload `buf[range]` of type `tag`.
@@ -212,6 +236,7 @@ mod tests {
     use super::*;
 
     const LIMIT: usize = 1 << 20;
+    const RAFT: ProtocolId = ProtocolId::Raft;
 
     fn entry(index: Index, term: Term, data: &'static [u8]) -> Entry {
         Entry { index, term, kind: EntryKind::Normal, data: Bytes::from_static(data) }
@@ -222,7 +247,7 @@ mod tests {
         let mut records = Vec::new();
         let mut start = 0;
         while start < buf.len() {
-            match decode_record(&buf, start, LIMIT) {
+            match decode_record(&buf, start, LIMIT, RAFT) {
                 Decoded::Record { record, record_bytes } => {
                     records.push(record);
                     start += record_bytes;
@@ -240,10 +265,10 @@ mod tests {
         let noop = Entry { index: 8, term: 3, kind: EntryKind::NoOp, data: Bytes::new() };
         let hs = HardState { term: 3, vote: 2, commit: 6 };
         let marker = Marker { index: 5, term: 2, last_index: 8 };
-        encode_entry(&e, &mut out);
-        encode_entry(&noop, &mut out);
-        encode_hard_state(&hs, &mut out);
-        encode_marker(&marker, &mut out);
+        encode_entry(RAFT, &e, &mut out);
+        encode_entry(RAFT, &noop, &mut out);
+        encode_hard_state(RAFT, &hs, &mut out);
+        encode_marker(RAFT, &marker, &mut out);
         assert_eq!(out.len(), 4 * RECORD_HEADER_BYTES + 2 * ENTRY_FIELDS_BYTES + 7 + 24 + 24);
         let records = decode_all(out);
         assert_eq!(records, [Record::Entry(e), Record::Entry(noop), Record::HardState(hs), Record::Marker(marker)]);
@@ -252,12 +277,12 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_detected() {
         let mut out = Vec::new();
-        encode_entry(&entry(1, 1, b"abc"), &mut out);
+        encode_entry(RAFT, &entry(1, 1, b"abc"), &mut out);
         for byte in 0..out.len() {
             for bit in 0..8 {
                 let mut damaged = out.clone();
                 damaged[byte] ^= 1 << bit;
-                let decoded = decode_record(&Bytes::from(damaged), 0, LIMIT);
+                let decoded = decode_record(&Bytes::from(damaged), 0, LIMIT, RAFT);
                 assert!(matches!(decoded, Decoded::Damaged { .. } | Decoded::Incomplete), "byte {byte} bit {bit}");
             }
         }
@@ -266,11 +291,11 @@ mod tests {
     #[test]
     fn short_input_is_incomplete() {
         let mut out = Vec::new();
-        encode_entry(&entry(1, 1, b"abc"), &mut out);
+        encode_entry(RAFT, &entry(1, 1, b"abc"), &mut out);
         for len in 0..out.len() {
             let buf = Bytes::copy_from_slice(&out[..len]);
             if len > 0 {
-                assert_eq!(decode_record(&buf, 0, LIMIT), Decoded::Incomplete, "len {len}");
+                assert_eq!(decode_record(&buf, 0, LIMIT, RAFT), Decoded::Incomplete, "len {len}");
             }
         }
     }
@@ -278,8 +303,8 @@ mod tests {
     #[test]
     fn oversized_length_is_refused_before_reading() {
         let mut out = Vec::new();
-        encode_hard_state(&HardState::default(), &mut out);
-        let decoded = decode_record(&Bytes::from(out), 0, MIN_LIMIT_FOR_TEST);
+        encode_hard_state(RAFT, &HardState::default(), &mut out);
+        let decoded = decode_record(&Bytes::from(out), 0, MIN_LIMIT_FOR_TEST, RAFT);
         assert_eq!(
             decoded,
             Decoded::Damaged {
@@ -290,4 +315,26 @@ mod tests {
     }
 
     const MIN_LIMIT_FOR_TEST: usize = 16;
+
+    #[test]
+    fn a_record_of_another_protocol_is_damaged_not_skipped() {
+        let mut out = Vec::new();
+        encode_entry(ProtocolId::Paxos, &entry(1, 1, b"abc"), &mut out);
+        assert_eq!(out[PROTOCOL_OFFSET], ProtocolId::Paxos.tag());
+        let end = Some(out.len());
+        let problem = Corruption::WrongProtocol { found: ProtocolId::Paxos, expected: RAFT };
+        assert_eq!(decode_record(&Bytes::from(out), 0, LIMIT, RAFT), Decoded::Damaged { problem, end });
+    }
+
+    #[test]
+    fn an_unknown_protocol_tag_under_a_valid_checksum_is_named() {
+        let mut out = Vec::new();
+        encode_hard_state(RAFT, &HardState::default(), &mut out);
+        out[PROTOCOL_OFFSET] = 0x7f;
+        // Checksums fixed up: a record some other build wrote whole.
+        let len = out.len();
+        finish_record(&mut out, 0);
+        let decoded = decode_record(&Bytes::from(out), 0, LIMIT, RAFT);
+        assert_eq!(decoded, Decoded::Damaged { problem: Corruption::UnknownProtocol { tag: 0x7f }, end: Some(len) });
+    }
 }

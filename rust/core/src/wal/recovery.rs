@@ -90,8 +90,8 @@ pub const LOCK_FILE_NAME: &str = "LOCK";
 fn create(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
     let mut start = Vec::new();
     encode_segment_header(&mut start);
-    encode_hard_state(&HardState::default(), &mut start);
-    encode_marker(&Marker::default(), &mut start);
+    encode_hard_state(options.protocol, &HardState::default(), &mut start);
+    encode_marker(options.protocol, &Marker::default(), &mut start);
     let path = write_file_atomically(
         dir,
         &segment_file_name(FIRST_SEGMENT_SEQ),
@@ -138,8 +138,8 @@ fn recover(
         let name = segment_file_name(seq);
         let path = dir.join(&name);
         let buf = Bytes::from(std::fs::read(&path).map_err(io_error(&path))?);
-        let scanned =
-            scan_segment(&buf, is_last, options.max_record_bytes).map_err(|found| corrupt(name.clone(), found))?;
+        let scanned = scan_segment(&buf, is_last, options.max_record_bytes, options.protocol)
+            .map_err(|found| corrupt(name.clone(), found))?;
         let max_entry_index =
             replay.replay_segment(&scanned.records, is_first).map_err(|found| corrupt(name.clone(), found))?;
         let file_bytes = buf.len() as u64;

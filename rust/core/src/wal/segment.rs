@@ -9,17 +9,23 @@
 //!            marker current when the segment was created
 //! ```
 //!
+//! Version 2 added the protocol byte to every record (`record.rs`). A segment of any other
+//! version is refused on open ([`Corruption::UnsupportedVersion`], naming the version found and
+//! the one expected, with the file): version 1 logs are not migrated, since no user holds one
+//! (the format changed before any release).
+//!
 //! A segment is created whole under a temporary name and renamed, so every segment file has
 //! its header and starting records. Only the last segment can have a torn tail.
 
 use super::error::Corruption;
 use super::record::{decode_record, Decoded, Record, RECORD_HEADER_BYTES};
+use crate::protocol_id::ProtocolId;
 use bytes::Bytes;
 
 /// The first bytes of every segment file.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"senatwal";
 /// The version of the segment and record layout this build writes and reads.
-pub(crate) const SEGMENT_VERSION: u32 = 1;
+pub(crate) const SEGMENT_VERSION: u32 = 2;
 /// Bytes of the segment file header: magic and version.
 pub(crate) const SEGMENT_HEADER_BYTES: usize = 12;
 
@@ -52,6 +58,18 @@ pub(crate) fn encode_segment_header(out: &mut Vec<u8>) {
     out.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
 }
 
+/// Checks the segment file header at the start of `buf`: the magic, then the version.
+fn check_segment_header(buf: &[u8]) -> Result<(), Corruption> {
+    if buf.len() < SEGMENT_HEADER_BYTES || buf[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
+        return Err(Corruption::BadSegmentHeader);
+    }
+    let field: [u8; 4] = buf[SEGMENT_MAGIC.len()..SEGMENT_HEADER_BYTES].try_into().expect("4 bytes");
+    match u32::from_le_bytes(field) {
+        SEGMENT_VERSION => Ok(()),
+        found => Err(Corruption::UnsupportedVersion { found, expected: SEGMENT_VERSION }),
+    }
+}
+
 /// A located record: its byte offset in the file and the record.
 pub(crate) type LocatedRecord = (u64, Record);
 
@@ -65,7 +83,7 @@ pub(crate) struct ScannedSegment {
     pub valid_bytes: u64,
 }
 
-/// Decodes the segment file contents `buf`. `is_last`: whether it is the newest segment, the
+/// Decodes the segment file contents `buf`, records of `protocol`. `is_last`: whether it is the newest segment, the
 /// only one whose tail may be torn by a crash. A torn tail is one of
 ///
 /// * fewer bytes left than a record header, or a valid header whose length runs past the end;
@@ -78,13 +96,9 @@ pub(crate) fn scan_segment(
     buf: &Bytes,
     is_last: bool,
     max_record_bytes: usize,
+    protocol: ProtocolId,
 ) -> Result<ScannedSegment, (u64, Corruption)> {
-    let header_ok = buf.len() >= SEGMENT_HEADER_BYTES
-        && buf[..SEGMENT_MAGIC.len()] == SEGMENT_MAGIC
-        && buf[SEGMENT_MAGIC.len()..SEGMENT_HEADER_BYTES] == SEGMENT_VERSION.to_le_bytes();
-    if !header_ok {
-        return Err((0, Corruption::BadSegmentHeader));
-    }
+    check_segment_header(buf).map_err(|problem| (0, problem))?;
     // Where the trailing run of zero bytes starts (the file length when it ends non-zero).
     let zero_tail_start = if is_last { buf.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1) } else { buf.len() };
     let mut records = Vec::new();
@@ -93,7 +107,7 @@ pub(crate) fn scan_segment(
         if start >= zero_tail_start {
             break;
         }
-        let problem = match decode_record(buf, start, max_record_bytes) {
+        let problem = match decode_record(buf, start, max_record_bytes, protocol) {
             Decoded::Record { record, record_bytes } => {
                 records.push((start as u64, record));
                 start += record_bytes;
@@ -125,14 +139,15 @@ mod tests {
     use crate::wal::record::{encode_entry, encode_hard_state};
 
     const LIMIT: usize = 1 << 20;
+    const RAFT: ProtocolId = ProtocolId::Raft;
 
     fn segment_with_two_records() -> (Vec<u8>, usize) {
         let mut out = Vec::new();
         encode_segment_header(&mut out);
-        encode_hard_state(&HardState { term: 1, vote: 1, commit: 0 }, &mut out);
+        encode_hard_state(RAFT, &HardState { term: 1, vote: 1, commit: 0 }, &mut out);
         let second = out.len();
         let e = Entry { index: 1, term: 1, kind: EntryKind::Normal, data: Bytes::from_static(b"x") };
-        encode_entry(&e, &mut out);
+        encode_entry(RAFT, &e, &mut out);
         (out, second)
     }
 
@@ -150,14 +165,14 @@ mod tests {
     fn torn_tails_of_the_last_segment_are_cut() {
         let (full, second) = segment_with_two_records();
         for len in second..full.len() {
-            let scanned = scan_segment(&Bytes::copy_from_slice(&full[..len]), true, LIMIT).unwrap();
+            let scanned = scan_segment(&Bytes::copy_from_slice(&full[..len]), true, LIMIT, RAFT).unwrap();
             assert_eq!((scanned.records.len(), scanned.valid_bytes), (1, second as u64), "len {len}");
-            let not_last = scan_segment(&Bytes::copy_from_slice(&full[..len]), false, LIMIT);
+            let not_last = scan_segment(&Bytes::copy_from_slice(&full[..len]), false, LIMIT, RAFT);
             assert!(len == second || not_last.is_err(), "len {len}");
         }
         let mut zero_filled = full[..second].to_vec();
         zero_filled.resize(full.len() + 100, 0);
-        let scanned = scan_segment(&Bytes::from(zero_filled), true, LIMIT).unwrap();
+        let scanned = scan_segment(&Bytes::from(zero_filled), true, LIMIT, RAFT).unwrap();
         assert_eq!(scanned.valid_bytes, second as u64);
     }
 
@@ -166,19 +181,40 @@ mod tests {
         let (full, second) = segment_with_two_records();
         let mut damaged = full.clone();
         damaged[SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES] ^= 1;
-        let err = scan_segment(&Bytes::from(damaged), true, LIMIT).unwrap_err();
+        let err = scan_segment(&Bytes::from(damaged), true, LIMIT, RAFT).unwrap_err();
         assert_eq!(err.0, SEGMENT_HEADER_BYTES as u64);
         assert!(matches!(err.1, Corruption::BodyChecksum { .. }));
         // The same damage in the final record is a torn tail.
         let mut damaged = full.clone();
         *damaged.last_mut().unwrap() ^= 1;
-        assert_eq!(scan_segment(&Bytes::from(damaged), true, LIMIT).unwrap().valid_bytes, second as u64);
+        assert_eq!(scan_segment(&Bytes::from(damaged), true, LIMIT, RAFT).unwrap().valid_bytes, second as u64);
     }
 
     #[test]
     fn bad_magic_is_corruption() {
         let (mut full, _) = segment_with_two_records();
         full[0] ^= 1;
-        assert_eq!(scan_segment(&Bytes::from(full), true, LIMIT).unwrap_err(), (0, Corruption::BadSegmentHeader));
+        assert_eq!(scan_segment(&Bytes::from(full), true, LIMIT, RAFT).unwrap_err(), (0, Corruption::BadSegmentHeader));
+    }
+
+    #[test]
+    fn another_version_is_refused_naming_both_versions() {
+        let (full, _) = segment_with_two_records();
+        let mut old = full.clone();
+        old[SEGMENT_MAGIC.len()..SEGMENT_HEADER_BYTES].copy_from_slice(&1u32.to_le_bytes());
+        let expected = (0, Corruption::UnsupportedVersion { found: 1, expected: SEGMENT_VERSION });
+        assert_eq!(scan_segment(&Bytes::from(old), true, LIMIT, RAFT).unwrap_err(), expected);
+        let short = Bytes::copy_from_slice(&full[..SEGMENT_HEADER_BYTES - 1]);
+        assert_eq!(scan_segment(&short, true, LIMIT, RAFT).unwrap_err(), (0, Corruption::BadSegmentHeader));
+    }
+
+    #[test]
+    fn a_valid_record_of_another_protocol_is_corruption_even_at_the_tail() {
+        let (mut full, second) = segment_with_two_records();
+        full.truncate(second);
+        let e = Entry { index: 1, term: 1, kind: EntryKind::Normal, data: Bytes::from_static(b"x") };
+        encode_entry(ProtocolId::Paxos, &e, &mut full);
+        let problem = Corruption::WrongProtocol { found: ProtocolId::Paxos, expected: RAFT };
+        assert_eq!(scan_segment(&Bytes::from(full), true, LIMIT, RAFT).unwrap_err(), (second as u64, problem));
     }
 }

@@ -363,9 +363,9 @@ impl Wal {
     fn append(&mut self, record: Pending<'_>) -> Result<(), WalError> {
         let record_start = self.buf.len();
         match &record {
-            Pending::Entry(entry) => encode_entry(entry, &mut self.buf),
-            Pending::HardState(hard_state) => encode_hard_state(hard_state, &mut self.buf),
-            Pending::Marker(marker) => encode_marker(marker, &mut self.buf),
+            Pending::Entry(entry) => encode_entry(self.options.protocol, entry, &mut self.buf),
+            Pending::HardState(hard_state) => encode_hard_state(self.options.protocol, hard_state, &mut self.buf),
+            Pending::Marker(marker) => encode_marker(self.options.protocol, marker, &mut self.buf),
         }
         let segment = self.segments.back().expect("a segment is open");
         let holds_records = segment.bytes + record_start as u64 > segment.start_bytes;
@@ -406,8 +406,8 @@ impl Wal {
         }
         let mut start = Vec::new();
         encode_segment_header(&mut start);
-        encode_hard_state(&self.hard_state, &mut start);
-        encode_marker(&self.shape.current_marker(), &mut start);
+        encode_hard_state(self.options.protocol, &self.hard_state, &mut start);
+        encode_marker(self.options.protocol, &self.shape.current_marker(), &mut start);
         let name = segment_file_name(seq);
         let allocation = self.options.allocation_for(start.len() as u64);
         let path = write_file_atomically(&self.dir, &name, &start, allocation, self.options.fsync)?;
