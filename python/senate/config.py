@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from senate._core import MAX_READIES_IN_FLIGHT, ConfigError
-from senate.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
+from senate.runtime.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
 
 if sys.version_info >= (3, 11):
     import tomllib

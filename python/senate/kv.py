@@ -52,10 +52,11 @@ from senate._core import (
     batch_command_count,
     decode_batch,
 )
-from senate.metrics import MetricsServer, NodeMetrics
-from senate.node import CallTimeout, Node, NodeNotRunning, Overloaded
+from senate.errors import CallTimeout, NodeNotRunning, Overloaded
+from senate.runtime.metrics import MetricsServer, NodeMetrics
+from senate.runtime.node import Node
+from senate.runtime.transport import parse_host_port
 from senate.statemachine import StateMachine
-from senate.transport import parse_host_port
 
 if TYPE_CHECKING:
     from senate.config import NodeConfig, ServerConfig
@@ -186,7 +187,7 @@ class ReadBatcher:
                     fut.set_result(None)
         finally:
             self._round = None
-            if self._waiting and self.node._running:
+            if self._waiting and self.node.running:
                 self._start_round()
 
 

@@ -201,7 +201,7 @@ class NodeReport:
 def probe(address: str, timeout_s: float = 1.0, expected_id: int | None = None) -> NodeReport:
     """`INFO senate` of the node at `address` ("host:port"); a node that cannot be reached or
     answers nonsense is reported down with the reason, never raised."""
-    from senate.transport import parse_host_port
+    from senate.runtime.transport import parse_host_port
 
     try:
         reply = resp_call(parse_host_port(address), "INFO", "senate", timeout_s=timeout_s)

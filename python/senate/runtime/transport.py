@@ -25,10 +25,7 @@ import socket
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
-
-if TYPE_CHECKING:
-    from senate.metrics import NodeMetrics
+from typing import Protocol, cast
 
 log = logging.getLogger("senate.transport")
 
@@ -37,6 +34,15 @@ HELLO = struct.Struct("<4sBQQB")
 HELLO_MAGIC = b"SNT\x01"
 HELLO_VERSION = 1
 MAX_CLUSTER_ID_BYTES = 255
+
+
+class PeerByteCounter(Protocol):
+    """What the transport records into, when given one (`senate.runtime.metrics.NodeMetrics`
+    is one): a protocol, so that the transport does not import the metrics, which parse
+    their address with `parse_host_port` from here."""
+
+    def on_bytes_sent(self, peer: int, n: int) -> None: ...
+    def on_bytes_received(self, peer: int, n: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -238,7 +244,7 @@ class Transport:
         on_peer_change: Callable[[int, bool], None] = lambda _id, _up: None,
         limits: TransportLimits | None = None,
         seed: int | None = None,
-        metrics: NodeMetrics | None = None,
+        metrics: PeerByteCounter | None = None,
     ) -> None:
         self.node_id = node_id
         self.cluster_id = cluster_id
