@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import os
 import struct
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +28,9 @@ log = logging.getLogger("senate.node")
 #: Every proposal's entry starts with (origin node id, origin's call sequence, state machine
 #: slot); the origin resolves its caller's future when it applies the entry.
 ENVELOPE = struct.Struct("<QQH")
+#: The first sequence number of a start is drawn below this bound: the 2**63 numbers above it
+#: are left to count up through, which no node does without wrapping the envelope's u64.
+FIRST_SEQUENCE_BOUND = 1 << 63
 #: Calls that time out are logged at most once per this many seconds (with the node's state
 #: then), so that a client's TRYAGAIN can be traced in the node's log without a line per call.
 EXPIRED_CALLS_LOG_INTERVAL_S = 1.0
@@ -35,6 +38,19 @@ EXPIRED_CALLS_LOG_INTERVAL_S = 1.0
 #: What waits for a call's outcome: a future, or a callback `(result, error)` (see
 #: `Node.propose_with_callback`).
 Waiter = asyncio.Future[Any] | Callable[[Any, BaseException | None], None]
+
+
+def first_sequence() -> int:
+    """A start's first call sequence number, drawn at random in [0, 2**63).
+
+    A node answers a caller when it applies an entry whose envelope names this node and the
+    caller's sequence number, so a new call must not take the number of an entry of an earlier
+    start that is still to be applied (committed late, or replayed from the log). Numbers from
+    the wall clock (`time.time_ns()`, as before) repeat when the clock steps back between two
+    starts. Drawn at random, the numbers of two starts that make n and m calls overlap with
+    probability at most (n + m) / 2**63: about 2**-32 for a billion calls each.
+    """
+    return int.from_bytes(os.urandom(8), "little") % FIRST_SEQUENCE_BOUND
 
 
 def resolve(node_id: int, waiter: Waiter, result: Any, error: BaseException | None) -> None:
@@ -74,8 +90,8 @@ class Calls:
         self.default_timeout_s = default_timeout_s
         self.metrics = metrics
         self._wake = wake
-        #: The next call's sequence number.
-        self.next_seq = time.time_ns()
+        #: The next call's sequence number (see `first_sequence`).
+        self.next_seq = first_sequence()
         #: seq -> what waits for that call's outcome; at most `max_pending_calls`.
         self.pending: dict[int, Waiter] = {}
         self._default_deadlines: deque[tuple[float, int]] = deque()
