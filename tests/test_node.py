@@ -9,7 +9,7 @@ import senate
 from cluster import Cluster
 from senate import RaftNode
 
-ELECTION_TICKS = 10
+ELECTION_TICKS = senate._core.DEFAULT_ELECTION_TIMEOUT_TICKS
 #: Ticks within which a leader must be elected (timeouts are drawn from [10, 20)).
 ELECTION_BOUND = 10 * ELECTION_TICKS
 

@@ -13,7 +13,24 @@ from senate.balance import Request
 __version__: str
 #: Readies a node over a durable log may hand out before they are advanced, at most.
 MAX_READIES_IN_FLIGHT: int
+#: The election timeout and heartbeat interval, in ticks, of the runtime's nodes by default.
+DEFAULT_ELECTION_TIMEOUT_TICKS: int
+DEFAULT_HEARTBEAT_INTERVAL_TICKS: int
+#: The core's default limits: a peer frame, a leader's uncommitted bytes, a RESP bulk string,
+#: a value, and the commands of one client batch.
+DEFAULT_MAX_FRAME_BYTES: int
+DEFAULT_MAX_UNCOMMITTED_BYTES: int
+DEFAULT_MAX_BULK_BYTES: int
+DEFAULT_MAX_VALUE_BYTES: int
+DEFAULT_MAX_BATCH_COMMANDS: int
 __all__ = [
+    "DEFAULT_ELECTION_TIMEOUT_TICKS",
+    "DEFAULT_HEARTBEAT_INTERVAL_TICKS",
+    "DEFAULT_MAX_BATCH_COMMANDS",
+    "DEFAULT_MAX_BULK_BYTES",
+    "DEFAULT_MAX_FRAME_BYTES",
+    "DEFAULT_MAX_UNCOMMITTED_BYTES",
+    "DEFAULT_MAX_VALUE_BYTES",
     "GROUP_CLOSE",
     "GROUP_LOG",
     "GROUP_NODE",
@@ -352,8 +369,9 @@ class RaftNode:
         id: int,
         voters: list[int],
         *,
-        election_timeout_ticks: int = 10,
-        heartbeat_interval_ticks: int = 1,
+        # The defaults: DEFAULT_ELECTION_TIMEOUT_TICKS (15), DEFAULT_HEARTBEAT_INTERVAL_TICKS (2).
+        election_timeout_ticks: int = ...,
+        heartbeat_interval_ticks: int = ...,
         pre_vote: bool = True,
         check_quorum: bool = True,
         lease_reads: bool = False,

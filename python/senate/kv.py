@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from senate import _core
 from senate._core import (
     GROUP_CLOSE,
     GROUP_LOG,
@@ -529,8 +530,8 @@ def _version() -> str:
 #: Bytes of framing and batch headers around one value, at most (generous).
 VALUE_OVERHEAD_BYTES = 1 << 20
 #: The peer frame limit and the log's record limit when values are small.
-DEFAULT_MAX_FRAME_BYTES = 64 << 20
-DEFAULT_MAX_UNCOMMITTED_BYTES = 256 << 20
+DEFAULT_MAX_FRAME_BYTES = _core.DEFAULT_MAX_FRAME_BYTES
+DEFAULT_MAX_UNCOMMITTED_BYTES = _core.DEFAULT_MAX_UNCOMMITTED_BYTES
 #: The log's cap on a record.
 MAX_RECORD_BYTES = 1 << 30
 

@@ -22,6 +22,14 @@ mod wal_writer;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_READIES_IN_FLIGHT", senate_core::MAX_READIES_IN_FLIGHT)?;
+    // Defaults and limits the Python side uses, owned by the core.
+    m.add("DEFAULT_ELECTION_TIMEOUT_TICKS", senate_core::DEFAULT_ELECTION_TIMEOUT_TICKS)?;
+    m.add("DEFAULT_HEARTBEAT_INTERVAL_TICKS", senate_core::DEFAULT_HEARTBEAT_INTERVAL_TICKS)?;
+    m.add("DEFAULT_MAX_FRAME_BYTES", senate_core::codec::DEFAULT_MAX_FRAME_BYTES)?;
+    m.add("DEFAULT_MAX_UNCOMMITTED_BYTES", senate_core::raft::config::DEFAULT_MAX_UNCOMMITTED_BYTES)?;
+    m.add("DEFAULT_MAX_BULK_BYTES", senate_core::codec::resp::DEFAULT_MAX_BULK_BYTES)?;
+    m.add("DEFAULT_MAX_VALUE_BYTES", senate_core::codec::resp::DEFAULT_MAX_VALUE_BYTES)?;
+    m.add("DEFAULT_MAX_BATCH_COMMANDS", senate_core::kv::DEFAULT_MAX_BATCH_COMMANDS)?;
     errors::register(m)?;
     m.add_class::<node::RaftNode>()?;
     m.add_class::<ready::Ready>()?;
