@@ -30,7 +30,7 @@ from senate import Node
 from senate._core import RespSession
 from senate.kv import ClientConnection, KvMachine, KvServer
 from senate.launcher import free_base_port
-from senate.node import new_event_loop
+from senate.runtime.loop import new_event_loop
 
 CLIENTS = 50
 SET = b"*3\r\n$3\r\nSET\r\n$16\r\nkey:__rand_int__\r\n$3\r\nxxx\r\n"

@@ -48,7 +48,7 @@ def senate_node(
     import asyncio
 
     from senate import Node, StateMachine, replicated
-    from senate.node import run
+    from senate.runtime.loop import run
 
     class Counter(StateMachine):
         def __init__(self) -> None:

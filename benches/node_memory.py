@@ -16,7 +16,7 @@ import socket
 import tempfile
 
 from senate import Node, StateMachine
-from senate.node import run
+from senate.runtime.loop import run
 
 
 def rss_mib() -> float:

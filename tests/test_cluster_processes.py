@@ -227,7 +227,7 @@ def test_a_node_refuses_a_peer_of_another_cluster(tmp_path: Path) -> None:
     try:
         c.start(2)
         # Speak the handshake of node 1 with the wrong cluster id: refused, connection closed.
-        from senate.transport import encode_hello
+        from senate.runtime.transport import encode_hello
 
         with socket.create_connection(("127.0.0.1", c.peer_ports[2]), timeout=10) as s:
             s.sendall(encode_hello("other-cluster", 1, 2))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import senate
 from cluster import Cluster, InFlight
 from senate import RaftNode
+from senate.runtime.transport import FRAME_HEADER_BYTES, FRAME_LENGTH_END
 
 
 @lru_cache(maxsize=1)
@@ -53,8 +54,52 @@ def test_arbitrary_bytes_are_refused_or_accepted_never_crash(data: bytes) -> Non
     node.status()
 
 
+def frame_ends(frames: bytes) -> list[int]:
+    """Where each frame of `frames` ends (the header says how long it is: version u8, body
+    length u32 LE, checksum u32)."""
+    ends = [0]
+    while ends[-1] < len(frames):
+        at = ends[-1]
+        body_bytes = int.from_bytes(frames[at + 1 : at + FRAME_LENGTH_END], "little")
+        ends.append(at + FRAME_HEADER_BYTES + body_bytes)
+    assert ends[-1] == len(frames)
+    return ends[1:]
+
+
+def node_state(node: RaftNode) -> tuple[object, ...]:
+    """What stepping a message may change: the status and whether a Ready is due."""
+    s = node.status()
+    return (s.term, s.vote, s.commit, s.last_index, s.role, s.leader, node.has_ready())
+
+
+def drain(node: RaftNode) -> list[tuple[object, ...]]:
+    """Takes and advances every Ready; what each held."""
+    taken: list[tuple[object, ...]] = []
+    while (ready := node.ready()) is not None:
+        taken.append((ready.hard_state, ready.committed_index, len(ready.messages)))
+        node.advance()
+    return taken
+
+
+@lru_cache(maxsize=3)
+def effective_frame(dst: int) -> bytes:
+    """A frame to `dst` of the sample that changes a fresh node's state."""
+    for to, data in sample_frames():
+        node = RaftNode(to, [1, 2, 3], seed=1)
+        fresh = node_state(node)
+        if to == dst and node.step(data) and node_state(node) != fresh:
+            return data
+    raise AssertionError(f"no frame to node {dst} changes its state")
+
+
 @given(st.data())
-def test_corrupted_frames_are_refused_or_accepted_never_crash(data: st.DataObject) -> None:
+def test_corrupted_frames_are_refused_without_effect_and_the_node_goes_on(
+    data: st.DataObject,
+) -> None:
+    """Corrupted bytes (a frame flipped, cut, extended or spliced) never crash a node: the
+    frames before the damage are stepped, the damaged frame and what follows are refused
+    and change nothing (as a twin node that stepped only the intact frames shows), and a
+    valid message stepped afterwards has its effect."""
     frames = sample_frames()
     dst, original = frames[data.draw(st.integers(0, len(frames) - 1), label="frame")]
     corrupted = bytearray(original)
@@ -69,9 +114,25 @@ def test_corrupted_frames_are_refused_or_accepted_never_crash(data: st.DataObjec
     else:
         at = data.draw(st.integers(0, len(corrupted)), label="at")
         corrupted[at:at] = data.draw(st.binary(min_size=1, max_size=16), label="insert")
-    node = RaftNode(dst, [1, 2, 3])
+    # The twin steps the frames that are intact (same bytes, same place) at the start of the
+    # corrupted bytes: what the node may take of them.
+    intact = [end for end in frame_ends(original) if corrupted[:end] == original[:end]]
+    intact_end = intact[-1] if intact else 0
+    node = RaftNode(dst, [1, 2, 3], seed=1)
+    twin = RaftNode(dst, [1, 2, 3], seed=1)
+    fresh = node_state(node)
+    if intact_end:
+        assert twin.step(original[:intact_end]) == len(intact)
     with contextlib.suppress(senate.SenateError):
         node.step(bytes(corrupted))
-    while (ready := node.ready()) is not None:
-        node.advance()
-        assert ready.committed is not None
+    assert node_state(node) == node_state(twin)
+    if not intact_end:
+        assert node_state(node) == fresh
+    assert drain(node) == drain(twin)
+    # The node goes on: a valid message is stepped and has its effect, as on the twin.
+    valid = effective_frame(dst)
+    assert node.step(valid) == twin.step(valid) >= 1
+    assert node_state(node) == node_state(twin)
+    if not intact_end:
+        assert node_state(node) != fresh
+    assert drain(node) == drain(twin)

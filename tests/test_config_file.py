@@ -46,7 +46,7 @@ def test_the_example_file_loads(tmp_path: Path) -> None:
     cluster = ClusterConfig.load(path)
     assert cluster.ids == [1, 2]
     server = cluster.server_config(2)
-    assert isinstance(server, ServerConfig)
+    assert server.node.id == 2
     assert server.client_address == "127.0.0.1:6402"
     assert server.metrics_address is None
     assert server.max_value_bytes == 536870912

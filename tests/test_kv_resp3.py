@@ -17,6 +17,7 @@ import pytest
 
 from cluster import free_base_port
 from senate.launcher import LocalCluster, LocalNode
+from senate.resp import read_reply_bytes
 
 #: How long one reply may take (a write waits for its log entry to be applied).
 REPLY_TIMEOUT_S = 30.0
@@ -57,18 +58,7 @@ class RawClient:
 
     def reply(self) -> bytes:
         """The bytes of one whole reply (aggregates with their elements)."""
-        line = self.stream.readline()
-        assert line.endswith(b"\r\n"), f"connection closed mid-reply: {line!r}"
-        kind, header = line[:1], line[1:-2]
-        if kind in (b"+", b"-", b":", b"_", b"#", b",", b"("):
-            return line
-        if kind in (b"$", b"!", b"="):
-            length = int(header)
-            return line if length < 0 else line + self.stream.read(length + 2)
-        if kind in (b"*", b"~", b"%", b">"):
-            count = int(header) * (2 if kind == b"%" else 1)
-            return line + b"".join(self.reply() for _ in range(max(count, 0)))
-        raise AssertionError(f"not a RESP reply: {line!r}")
+        return read_reply_bytes(self.stream)[1]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cluster import free_ports
 from senate import Node, ReplCounter
-from senate.metrics import MetricsServer, NodeMetrics
+from senate.runtime.metrics import MetricsServer, NodeMetrics
 from test_runtime import peers_of, until
 
 

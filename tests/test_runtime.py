@@ -20,7 +20,7 @@ import msgpack
 import pytest
 
 import senate
-import senate.node as node_module
+import senate.runtime.driver as driver_module
 from cluster import free_ports
 from senate import (
     CallTimeout,
@@ -39,7 +39,8 @@ from senate import (
     replicated,
 )
 from senate._core import WalWriter
-from senate.node import FOLLOWER_WRITE_WAIT_S
+from senate.runtime.calls import ENVELOPE
+from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S
 
 
 async def until(what: str, cond: Callable[[], Any], deadline_s: float = 20.0) -> Any:
@@ -295,9 +296,11 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
             assert leader.applied_index == frozen_at
             assert not on_leader.done()
             # Three election timeouts pass with the state machine frozen: no election.
-            ticks = leader._now_ticks
+            ticks = leader._driver.now_ticks
             timeout = leader.config.election_timeout_ticks
-            await until("3 election timeouts", lambda: leader._now_ticks >= ticks + 3 * timeout)
+            await until(
+                "3 election timeouts", lambda: leader._driver.now_ticks >= ticks + 3 * timeout
+            )
             assert leader.role == "leader"
             assert leader.status().term == term
             gate.set()
@@ -318,7 +321,7 @@ def test_commands_that_waited_for_a_snapshot_are_applied_a_ready_at_a_time(
     running in between (with a slice of 0 s the driver yields before each), in order, with
     every caller answered. Applied at once, tens of MB of them held a loop past an election
     timeout."""
-    monkeypatch.setattr(node_module, "DRIVE_SLICE_S", 0.0)
+    monkeypatch.setattr(driver_module, "DRIVE_SLICE_S", 0.0)
     calls = 12
 
     async def main() -> None:
@@ -330,14 +333,14 @@ def test_commands_that_waited_for_a_snapshot_are_applied_a_ready_at_a_time(
         async with cluster(tmp_path, GatedRegister, **options) as (nodes, regs):
             leader, lreg, gate, frozen_at = await hold_a_snapshot(nodes, regs)
             puts = [asyncio.ensure_future(lreg.put(f"during {k}")) for k in range(calls)]
-            await until("the backlog", lambda: len(leader._apply_backlog) == calls)
+            await until("the backlog", lambda: len(leader._driver.applier.backlog) == calls)
             assert leader.applied_index == frozen_at
             # The backlog's length at each turn of the loop while it drains.
             seen: list[int] = []
 
             async def watch() -> None:
-                while leader._apply_backlog or not seen:
-                    seen.append(len(leader._apply_backlog))
+                while leader._driver.applier.backlog or not seen:
+                    seen.append(len(leader._driver.applier.backlog))
                     await asyncio.sleep(0)
 
             watcher = asyncio.ensure_future(watch())
@@ -376,25 +379,25 @@ def test_a_long_run_of_committed_entries_is_applied_a_slice_at_a_time(tmp_path: 
     machine = SlowMachine()
     node = Node(machine, id=1, peers={1: "127.0.0.1:1"}, data_dir=tmp_path)
     # Entries 101..110 proposed by node 2 (no caller here to answer), then 111..112.
-    entries = [node_module.ENVELOPE.pack(2, seq, 0) + b"%d" % seq for seq in range(12)]
-    node._apply(entries[:10], 110)
+    entries = [ENVELOPE.pack(2, seq, 0) + b"%d" % seq for seq in range(12)]
+    node._driver.applier.apply(entries[:10], 110)
     first_slice = len(machine.applied)
     # Each command takes 2 ms or more: the slice ends after the third at the latest.
     assert 1 <= first_slice <= 3
     assert node.applied_index == 100 + first_slice
-    assert node._backlog_due()
-    node._apply(entries[10:], 112)
+    assert node._driver.applier.backlog_due()
+    node._driver.applier.apply(entries[10:], 112)
     slices = 1
-    while node._backlog_due():
+    while node._driver.applier.backlog_due():
         before = len(machine.applied)
-        node._apply_from_backlog()
+        node._driver.applier.apply_from_backlog()
         assert 1 <= len(machine.applied) - before <= 3
         assert node.applied_index == 100 + len(machine.applied)
         slices += 1
     assert machine.applied == [b"%d" % seq for seq in range(12)]
     assert node.applied_index == 112
     assert slices >= 4
-    assert node._apply_backlog_bytes == 0
+    assert node._driver.applier.backlog_bytes == 0
 
 
 class CapturingRegister(Register):
@@ -445,8 +448,8 @@ def hold_write_completions(nodes: Sequence[Node], follower_write_wait_s: float =
     (with the default, 0: that wait would time out on a stalled disk)."""
     loop = asyncio.get_running_loop()
     for n in nodes:
-        assert n._writer is not None
-        loop.remove_reader(n._writer.fileno())
+        assert n._driver.writes.writer is not None
+        loop.remove_reader(n._driver.writes.writer.fileno())
         n.follower_write_wait_s = follower_write_wait_s
 
 
@@ -454,11 +457,11 @@ def release_write_completions(nodes: Sequence[Node]) -> None:
     """Undoes `hold_write_completions`: the completions held back arrive at once."""
     loop = asyncio.get_running_loop()
     for n in nodes:
-        assert n._writer is not None
-        fd = n._writer.fileno()
-        loop.add_reader(fd, n._on_writes_done, fd)
+        assert n._driver.writes.writer is not None
+        fd = n._driver.writes.writer.fileno()
+        loop.add_reader(fd, n._driver.writes.on_writes_done, fd)
         n.follower_write_wait_s = FOLLOWER_WRITE_WAIT_S
-        n._on_writes_done(fd)  # what a follower's wait left without a wake-up byte
+        n._driver.writes.on_writes_done(fd)  # what a follower's wait left without a wake-up byte
 
 
 def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
@@ -482,14 +485,15 @@ def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
             hold_write_completions(followers, follower_write_wait_s=5.0)
             for k in range(1, 21):
                 assert await asyncio.wait_for(lreg.put(k), 10) == k + 1
-            assert all(f._writes_in_flight == 0 for f in followers)
+            assert all(f._driver.writes.in_flight == 0 for f in followers)
             hold_write_completions(followers)  # and no waits
             call = asyncio.ensure_future(lreg.put("held"))
             await until(
-                "a follower's write in flight", lambda: any(f._writes_in_flight for f in followers)
+                "a follower's write in flight",
+                lambda: any(f._driver.writes.in_flight for f in followers),
             )
-            ticks = leader._now_ticks
-            await until("20 ticks", lambda: leader._now_ticks >= ticks + 20)
+            ticks = leader._driver.now_ticks
+            await until("20 ticks", lambda: leader._driver.now_ticks >= ticks + 20)
             assert not call.done(), "no follower told the leader its write is durable"
             release_write_completions(followers)
             assert await asyncio.wait_for(call, 10) == 22
@@ -511,10 +515,12 @@ def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
             term = leader.status().term
             hold_write_completions(nodes)
             call = asyncio.ensure_future(lreg.put(1))
-            await until("writes in flight", lambda: all(n._writes_in_flight for n in nodes))
-            ticks = leader._now_ticks
+            await until("writes in flight", lambda: all(n._driver.writes.in_flight for n in nodes))
+            ticks = leader._driver.now_ticks
             timeout = leader.config.election_timeout_ticks
-            await until("2 election timeouts", lambda: leader._now_ticks >= ticks + 2 * timeout)
+            await until(
+                "2 election timeouts", lambda: leader._driver.now_ticks >= ticks + 2 * timeout
+            )
             assert not call.done(), "nothing is durable yet, so nothing committed"
             # Without heartbeats answered, check-quorum would have made the leader step down.
             assert [n.status().role for n in nodes].count("leader") == 1
@@ -545,16 +551,20 @@ def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
             await until(
                 "Readies up to the core's limit",
                 lambda: any(
-                    len(n._unadvanced) >= senate._core.MAX_READIES_IN_FLIGHT for n in nodes
+                    len(n._driver.writes.unadvanced) >= senate._core.MAX_READIES_IN_FLIGHT
+                    for n in nodes
                 ),
             )
-            ticks = leader._now_ticks
+            ticks = leader._driver.now_ticks
             await until(
                 "10 ticks more, or a node stopping",
-                lambda: leader._now_ticks >= ticks + 10 or any(n.fatal_error for n in nodes),
+                lambda: leader._driver.now_ticks >= ticks + 10 or any(n.fatal_error for n in nodes),
             )
             assert [n.fatal_error for n in nodes] == [None, None, None]
-            assert all(len(n._unadvanced) <= senate._core.MAX_READIES_IN_FLIGHT for n in nodes)
+            assert all(
+                len(n._driver.writes.unadvanced) <= senate._core.MAX_READIES_IN_FLIGHT
+                for n in nodes
+            )
             release_write_completions(nodes)
             assert await asyncio.wait_for(call, 20) == 2
             assert all(n.fatal_error is None for n in nodes)
@@ -874,7 +884,10 @@ def test_a_follower_whose_writes_outlast_its_wait_answers_through_the_writers_wa
             for k in range(20):
                 assert await asyncio.wait_for(lreg.put(k), 10) == k + 1
             followers = [n for n in nodes if n is not leader]
-            assert all(f._writer is not None and f._writer.last_write_s > 1e-6 for f in followers)
+            assert all(
+                f._driver.writes.writer is not None and f._driver.writes.writer.last_write_s > 1e-6
+                for f in followers
+            )
             await until(
                 "followers applied",
                 lambda: all(f.applied_index == leader.applied_index for f in followers),

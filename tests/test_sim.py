@@ -32,7 +32,10 @@ def test_a_report_describes_its_run() -> None:
     assert report.leader_terms >= 1
     assert report.committed_entries > 0
     assert 0 < len(report.trace) <= 20
-    assert all(isinstance(line, str) for line in report.trace)
+    # The last ticks' events, in tick order, each naming its tick.
+    ticks = [int(line.split(":")[0].removeprefix("tick ")) for line in report.trace]
+    assert ticks == sorted(ticks)
+    assert report.ticks - 20 < ticks[0] <= ticks[-1] <= report.ticks_run
     assert "SimReport(" in repr(report)
 
 

@@ -3,7 +3,7 @@
 Embed a `Node` to replicate a `StateMachine` (methods marked `@replicated` and
 `@linearizable`) across machines, durably. Underneath, the Rust core is sans-IO: a `RaftNode`
 takes ticks, frames from peers and proposals, and hands back a `Ready` (messages to send,
-entries to persist through a `Wal` and to apply); `senate.node` drives it with asyncio.
+entries to persist through a `Wal` and to apply); `senate.runtime` drives it with asyncio.
 """
 
 from senate._core import (
@@ -52,13 +52,16 @@ from senate.batteries import ReplCounter, ReplDict, ReplLock
 from senate.client import Client, ClientError, ClientOverloaded, NoLeader
 from senate.config import NodeConfig
 from senate.errors import (
+    CallTimeout,
     Compacted,
     ConfigError,
     DecodeError,
     InvalidMessage,
     InvalidTime,
     KvError,
+    NodeNotRunning,
     NotLeader,
+    Overloaded,
     ProposalDropped,
     ReadyNotAdvanced,
     SenateError,
@@ -69,7 +72,8 @@ from senate.errors import (
     WalCorrupt,
     WalError,
 )
-from senate.node import CallTimeout, Node, NodeNotRunning, NodeStatus, Overloaded, PeerInfo, run
+from senate.runtime.loop import run
+from senate.runtime.node import Node, NodeStatus, PeerInfo
 from senate.statemachine import (
     NodeThread,
     NotAttached,

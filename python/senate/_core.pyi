@@ -18,7 +18,24 @@ FRAME_HEADER_BYTES: int
 #: The body length field (u32 LE) of a peer frame is `[FRAME_BODY_BYTES_OFFSET, FRAME_BODY_BYTES_END)`.
 FRAME_BODY_BYTES_OFFSET: int
 FRAME_BODY_BYTES_END: int
+#: The election timeout and heartbeat interval, in ticks, of the runtime's nodes by default.
+DEFAULT_ELECTION_TIMEOUT_TICKS: int
+DEFAULT_HEARTBEAT_INTERVAL_TICKS: int
+#: The core's default limits: a peer frame, a leader's uncommitted bytes, a RESP bulk string,
+#: a value, and the commands of one client batch.
+DEFAULT_MAX_FRAME_BYTES: int
+DEFAULT_MAX_UNCOMMITTED_BYTES: int
+DEFAULT_MAX_BULK_BYTES: int
+DEFAULT_MAX_VALUE_BYTES: int
+DEFAULT_MAX_BATCH_COMMANDS: int
 __all__ = [
+    "DEFAULT_ELECTION_TIMEOUT_TICKS",
+    "DEFAULT_HEARTBEAT_INTERVAL_TICKS",
+    "DEFAULT_MAX_BATCH_COMMANDS",
+    "DEFAULT_MAX_BULK_BYTES",
+    "DEFAULT_MAX_FRAME_BYTES",
+    "DEFAULT_MAX_UNCOMMITTED_BYTES",
+    "DEFAULT_MAX_VALUE_BYTES",
     "FRAME_BODY_BYTES_END",
     "FRAME_BODY_BYTES_OFFSET",
     "FRAME_HEADER_BYTES",
@@ -360,8 +377,9 @@ class RaftNode:
         id: int,
         voters: list[int],
         *,
-        election_timeout_ticks: int = 10,
-        heartbeat_interval_ticks: int = 1,
+        # The defaults: DEFAULT_ELECTION_TIMEOUT_TICKS (15), DEFAULT_HEARTBEAT_INTERVAL_TICKS (2).
+        election_timeout_ticks: int = ...,
+        heartbeat_interval_ticks: int = ...,
         pre_vote: bool = True,
         check_quorum: bool = True,
         lease_reads: bool = False,

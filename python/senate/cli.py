@@ -47,9 +47,9 @@ from senate.loadgen import (
     run_load_subprocess,
 )
 from senate.loadgen import Progress as LoadProgress
+from senate.runtime.transport import parse_host_port
 from senate.sim import SUPPORTED_SIZES, SimSummary, run_seeds, trace
 from senate.status import NodeReport, leader_commit, probe, report_json
-from senate.transport import parse_host_port
 
 #: Ticks of the fault phase of each `senate sim` run unless --ticks says otherwise.
 DEFAULT_SIM_TICKS = 2000

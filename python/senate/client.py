@@ -61,8 +61,8 @@ from typing import Any, Literal, Protocol, TypeAlias
 from senate._core import NoBackendAvailable, SenateError
 from senate.balance import ALGORITHMS, Balancer, Key, Request
 from senate.detect import Detector, HeartbeatDetector, PhiAccrualDetector
+from senate.runtime.transport import parse_host_port
 from senate.status import SenateInfo
-from senate.transport import parse_host_port
 
 __all__ = [
     "BACKOFF_INITIAL_S",

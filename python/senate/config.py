@@ -30,8 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from senate._core import MAX_READIES_IN_FLIGHT, ConfigError
-from senate.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
+from senate._core import (
+    DEFAULT_ELECTION_TIMEOUT_TICKS,
+    DEFAULT_HEARTBEAT_INTERVAL_TICKS,
+    MAX_READIES_IN_FLIGHT,
+    ConfigError,
+)
+from senate._core import DEFAULT_MAX_BATCH_COMMANDS as CORE_MAX_BATCH_COMMANDS
+from senate._core import DEFAULT_MAX_VALUE_BYTES as CORE_MAX_VALUE_BYTES
+from senate.runtime.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,8 +72,10 @@ class NodeConfig:
     #: The period of a tick, the unit of the election and heartbeat settings.
     tick_ms: float = 10.0
     #: A follower campaigns after a randomized timeout in [t, 2t) ticks without a leader.
-    election_timeout_ticks: int = 15
-    heartbeat_interval_ticks: int = 2
+    #: The defaults are the core's (`senate._core.DEFAULT_ELECTION_TIMEOUT_TICKS`, ...), which
+    #: `RaftNode` takes too: 15 and 2 ticks.
+    election_timeout_ticks: int = DEFAULT_ELECTION_TIMEOUT_TICKS
+    heartbeat_interval_ticks: int = DEFAULT_HEARTBEAT_INTERVAL_TICKS
     pre_vote: bool = True
     check_quorum: bool = True
     lease_reads: bool = False
@@ -154,10 +163,11 @@ class NodeConfig:
 # --- the server of one node --------------------------------------------------------------------
 
 #: Defaults of the client server's limits (`ServerConfig`).
-DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024
+#: The core's limits (512 MiB, Redis's proto-max-bulk-len; 1024 commands).
+DEFAULT_MAX_VALUE_BYTES = CORE_MAX_VALUE_BYTES
 DEFAULT_MAX_CLIENTS = 10_000
 DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 * 1024 * 1024
-DEFAULT_MAX_BATCH_COMMANDS = 1024
+DEFAULT_MAX_BATCH_COMMANDS = CORE_MAX_BATCH_COMMANDS
 
 
 @dataclass

@@ -16,7 +16,10 @@ SenateError
 │       └── WalCorrupt     .path, .offset, .problem
 ├── DecodeError
 ├── KvError          (a malformed key-value batch, snapshot or reply stream)
-└── InvalidTime        .now_ms, .problem (a failure detector's time argument)
+├── InvalidTime        .now_ms, .problem (a failure detector's time argument)
+├── CallTimeout      (also a TimeoutError: a call or read of a node not answered in time)
+├── Overloaded       (a node's `max_pending_calls` are waiting)
+└── NodeNotRunning
 """
 
 from senate._core import (
@@ -39,13 +42,16 @@ from senate._core import (
 )
 
 __all__ = [
+    "CallTimeout",
     "Compacted",
     "ConfigError",
     "DecodeError",
     "InvalidMessage",
     "InvalidTime",
     "KvError",
+    "NodeNotRunning",
     "NotLeader",
+    "Overloaded",
     "ProposalDropped",
     "ReadyNotAdvanced",
     "SenateError",
@@ -56,3 +62,16 @@ __all__ = [
     "WalCorrupt",
     "WalError",
 ]
+
+
+class CallTimeout(SenateError, TimeoutError):
+    """A replicated call or read was not answered in time. A call that timed out may still be
+    committed and applied later: make commands idempotent where that matters."""
+
+
+class Overloaded(SenateError):
+    """Too many calls are waiting for commit (`max_pending_calls`); try again later."""
+
+
+class NodeNotRunning(SenateError):
+    """The node is not started, or was stopped."""

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from senate import _core
 from senate._core import (
     GROUP_CLOSE,
     GROUP_LOG,
@@ -52,10 +53,11 @@ from senate._core import (
     batch_command_count,
     decode_batch,
 )
-from senate.metrics import MetricsServer, NodeMetrics
-from senate.node import CallTimeout, Node, NodeNotRunning, Overloaded
+from senate.errors import CallTimeout, NodeNotRunning, Overloaded
+from senate.runtime.metrics import MetricsServer, NodeMetrics
+from senate.runtime.node import Node
+from senate.runtime.transport import parse_host_port
 from senate.statemachine import StateMachine
-from senate.transport import parse_host_port
 
 if TYPE_CHECKING:
     from senate.config import NodeConfig, ServerConfig
@@ -186,7 +188,7 @@ class ReadBatcher:
                     fut.set_result(None)
         finally:
             self._round = None
-            if self._waiting and self.node._running:
+            if self._waiting and self.node.running:
                 self._start_round()
 
 
@@ -528,8 +530,8 @@ def _version() -> str:
 #: Bytes of framing and batch headers around one value, at most (generous).
 VALUE_OVERHEAD_BYTES = 1 << 20
 #: The peer frame limit and the log's record limit when values are small.
-DEFAULT_MAX_FRAME_BYTES = 64 << 20
-DEFAULT_MAX_UNCOMMITTED_BYTES = 256 << 20
+DEFAULT_MAX_FRAME_BYTES = _core.DEFAULT_MAX_FRAME_BYTES
+DEFAULT_MAX_UNCOMMITTED_BYTES = _core.DEFAULT_MAX_UNCOMMITTED_BYTES
 #: The log's cap on a record.
 MAX_RECORD_BYTES = 1 << 30
 

@@ -36,8 +36,8 @@ from typing import Any
 
 from senate.config import ClusterConfig, NodeAddresses
 from senate.errors import ConfigError
+from senate.runtime.transport import parse_host_port
 from senate.status import RespError, SenateInfo, resp_call
-from senate.transport import parse_host_port
 
 #: Offsets of the client and metrics ports from the base port (the peer port is base + id).
 CLIENT_PORT_OFFSET = 100

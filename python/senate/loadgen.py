@@ -785,7 +785,7 @@ async def _call_in_turn(
 
 def run_load(spec: LoadSpec, on_progress: Callable[[Progress], None] | None = None) -> LoadResult:
     """Runs `spec` on a new event loop (uvloop's when installed) in this thread."""
-    from senate.node import new_event_loop
+    from senate.runtime.loop import new_event_loop
 
     loop = new_event_loop()
     try:

@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import msgpack
 
 from senate._core import SenateError
+from senate.runtime.loop import new_event_loop
 
 if TYPE_CHECKING:
-    from senate.node import Node
+    from senate.runtime.node import Node
 
 R = TypeVar("R")
 SM = TypeVar("SM", bound="StateMachine")
@@ -237,8 +238,6 @@ class NodeThread:
     """
 
     def __init__(self, node: Node) -> None:
-        from senate.node import new_event_loop
-
         self.node = node
         self.loop = new_event_loop()
         self._thread = threading.Thread(

@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
-from senate import _core
+from senate import _core, resp
 
 #: The largest bulk string or array a reply may hold here (INFO replies are small).
 MAX_BULK_BYTES = 1024 * 1024
 MAX_ARRAY_ITEMS = 1024
 
-RespValue = str | int | bytes | list[Any] | None
+RespValue = resp.RespValue
 
 
 class RespError(Exception):
@@ -43,35 +43,15 @@ def encode_command(*args: str | bytes) -> bytes:
 
 
 def read_reply(stream: BinaryIO) -> RespValue:
-    """One RESP2 reply from `stream`; an error reply raises `RespError`."""
-    line = stream.readline(MAX_BULK_BYTES)
-    if not line.endswith(b"\r\n"):
-        raise ConnectionError("connection closed mid-reply" if not line else "line too long")
-    kind, body = line[:1], line[1:-2]
-    if kind == b"+":
-        return body.decode(errors="replace")
-    if kind == b"-":
-        raise RespError(body.decode(errors="replace"))
-    if kind == b":":
-        return int(body)
-    if kind == b"$":
-        size = int(body)
-        if size < 0:
-            return None
-        if size > MAX_BULK_BYTES:
-            raise RespError(f"bulk string of {size} bytes (at most {MAX_BULK_BYTES} here)")
-        data = stream.read(size + 2)
-        if len(data) != size + 2:
-            raise ConnectionError("connection closed mid-reply")
-        return data[:size]
-    if kind == b"*":
-        count = int(body)
-        if count < 0:
-            return None
-        if count > MAX_ARRAY_ITEMS:
-            raise RespError(f"array of {count} items (at most {MAX_ARRAY_ITEMS} here)")
-        return [read_reply(stream) for _ in range(count)]
-    raise RespError(f"not a RESP2 reply: {line[:40]!r}")
+    """One reply from `stream` (through `senate.resp.read_reply`, with this module's limits);
+    an error reply raises `RespError`."""
+    try:
+        value = resp.read_reply(stream, max_bulk_bytes=MAX_BULK_BYTES, max_elements=MAX_ARRAY_ITEMS)
+    except resp.RespProtocolError as e:
+        raise RespError(str(e)) from None
+    if isinstance(value, resp.RespErrorReply):
+        raise RespError(value.message)
+    return value
 
 
 def resp_call(address: tuple[str, int], *args: str | bytes, timeout_s: float = 1.0) -> RespValue:
@@ -201,7 +181,7 @@ class NodeReport:
 def probe(address: str, timeout_s: float = 1.0, expected_id: int | None = None) -> NodeReport:
     """`INFO senate` of the node at `address` ("host:port"); a node that cannot be reached or
     answers nonsense is reported down with the reason, never raised."""
-    from senate.transport import parse_host_port
+    from senate.runtime.transport import parse_host_port
 
     try:
         reply = resp_call(parse_host_port(address), "INFO", "senate", timeout_s=timeout_s)

@@ -90,7 +90,7 @@ pub mod wal;
 pub use detect::{DetectError, FailureDetector, HeartbeatDetector, PhiAccrualDetector};
 pub use error::{DropReason, RaftError, Result, StorageError};
 pub use protocol_id::{ProtocolId, UnknownProtocol};
-pub use raft::config::{Config, ReadOnlyOption};
+pub use raft::config::{Config, ReadOnlyOption, DEFAULT_ELECTION_TIMEOUT_TICKS, DEFAULT_HEARTBEAT_INTERVAL_TICKS};
 pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode, MAX_READIES_IN_FLIGHT};
 pub use raft::message::{
     ConfState, Entry, EntryKind, HardState, Index, Message, MessageType, NodeId, Snapshot, SnapshotMeta, Term, NO_NODE,

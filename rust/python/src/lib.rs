@@ -26,6 +26,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FRAME_HEADER_BYTES", senate_core::codec::FRAME_HEADER_BYTES)?;
     m.add("FRAME_BODY_BYTES_OFFSET", senate_core::codec::FRAME_BODY_BYTES_OFFSET)?;
     m.add("FRAME_BODY_BYTES_END", senate_core::codec::FRAME_BODY_BYTES_END)?;
+    // Defaults and limits the Python side uses, owned by the core.
+    m.add("DEFAULT_ELECTION_TIMEOUT_TICKS", senate_core::DEFAULT_ELECTION_TIMEOUT_TICKS)?;
+    m.add("DEFAULT_HEARTBEAT_INTERVAL_TICKS", senate_core::DEFAULT_HEARTBEAT_INTERVAL_TICKS)?;
+    m.add("DEFAULT_MAX_FRAME_BYTES", senate_core::codec::DEFAULT_MAX_FRAME_BYTES)?;
+    m.add("DEFAULT_MAX_UNCOMMITTED_BYTES", senate_core::raft::config::DEFAULT_MAX_UNCOMMITTED_BYTES)?;
+    m.add("DEFAULT_MAX_BULK_BYTES", senate_core::codec::resp::DEFAULT_MAX_BULK_BYTES)?;
+    m.add("DEFAULT_MAX_VALUE_BYTES", senate_core::codec::resp::DEFAULT_MAX_VALUE_BYTES)?;
+    m.add("DEFAULT_MAX_BATCH_COMMANDS", senate_core::kv::DEFAULT_MAX_BATCH_COMMANDS)?;
     errors::register(m)?;
     m.add_class::<node::RaftNode>()?;
     m.add_class::<ready::Ready>()?;

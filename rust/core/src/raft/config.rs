@@ -13,6 +13,15 @@ pub enum ReadOnlyOption {
     LeaseBased,
 }
 
+/// The election timeout, in ticks, of the nodes the runtime starts by default (`senate.Node`
+/// through `NodeConfig`, and `RaftNode` in Python): 150 ms at the runtime's 10 ms tick, the
+/// value the runtime and the key-value service have run with. The one place it is set: the
+/// bindings export it. `Config::new` keeps the shorter default (10 and 1) that the core's
+/// own tests and scenarios were written against.
+pub const DEFAULT_ELECTION_TIMEOUT_TICKS: u32 = 15;
+/// The heartbeat interval, in ticks, of the nodes the runtime starts by default.
+pub const DEFAULT_HEARTBEAT_INTERVAL_TICKS: u32 = 2;
+
 /// Default limits. Every queue and batch in the core has one of these as its bound.
 pub const DEFAULT_MAX_ENTRIES_PER_MSG: usize = 4096;
 pub const DEFAULT_MAX_BYTES_PER_MSG: usize = 1 << 20;

@@ -26,7 +26,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from senate.transport import parse_host_port
+from senate.runtime.transport import parse_host_port
 
 #: Buckets of `senate_ready_entries`: committed entries per Ready.
 READY_ENTRIES_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)

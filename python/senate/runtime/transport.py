@@ -25,12 +25,16 @@ import socket
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+<<<<<<< HEAD:python/senate/transport.py
 from typing import TYPE_CHECKING, cast
 
 from senate._core import FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES
 
 if TYPE_CHECKING:
     from senate.metrics import NodeMetrics
+=======
+from typing import Protocol, cast
+>>>>>>> runtime-pkg:python/senate/runtime/transport.py
 
 log = logging.getLogger("senate.transport")
 
@@ -39,6 +43,15 @@ HELLO = struct.Struct("<4sBQQB")
 HELLO_MAGIC = b"SNT\x01"
 HELLO_VERSION = 1
 MAX_CLUSTER_ID_BYTES = 255
+
+
+class PeerByteCounter(Protocol):
+    """What the transport records into, when given one (`senate.runtime.metrics.NodeMetrics`
+    is one): a protocol, so that the transport does not import the metrics, which parse
+    their address with `parse_host_port` from here."""
+
+    def on_bytes_sent(self, peer: int, n: int) -> None: ...
+    def on_bytes_received(self, peer: int, n: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -235,7 +248,7 @@ class Transport:
         on_peer_change: Callable[[int, bool], None] = lambda _id, _up: None,
         limits: TransportLimits | None = None,
         seed: int | None = None,
-        metrics: NodeMetrics | None = None,
+        metrics: PeerByteCounter | None = None,
     ) -> None:
         self.node_id = node_id
         self.cluster_id = cluster_id

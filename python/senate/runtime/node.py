@@ -1,0 +1,333 @@
+"""The `Node`: a consensus node embedded in this process. It owns the runtime's parts and
+wires them: the core (`RaftNode`) and its durable log, the transport, the input for the
+driver (`inputs`), the calls and read barriers waiting (`calls`, `reads`), the snapshots
+(`snapshots`) and the driver that carries out the core's Readies (`driver`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from senate._core import RaftNode, Wal, WalWriter
+from senate.config import NodeConfig
+from senate.errors import NodeNotRunning
+from senate.runtime.calls import Calls, Waiter
+from senate.runtime.core import AppliedState, Core, Machine
+from senate.runtime.driver import ReadyDriver
+from senate.runtime.inputs import Inputs
+from senate.runtime.metrics import NodeMetrics
+from senate.runtime.reads import Reads
+from senate.runtime.snapshots import Snapshots
+from senate.runtime.transport import Transport, TransportLimits, parse_host_port
+
+log = logging.getLogger("senate.node")
+
+
+@runtime_checkable
+class AttachableMachine(Machine, Protocol):
+    """A state machine a node attaches itself to (`senate.StateMachine` is one): the node
+    tells it which node and slot are its own, for the calls it makes."""
+
+    def _senate_attach(self, node: Node, slot: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    id: int
+    connected: bool
+    #: The highest log index known replicated on that peer (known at the leader only).
+    match_index: int | None
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    id: int
+    role: str
+    term: int
+    leader: int | None
+    commit_index: int
+    applied_index: int
+    snapshot_index: int
+    last_index: int
+    peers: list[PeerInfo]
+
+
+class Node:
+    """A consensus node embedded in this process, replicating `state_machine`.
+
+    `state_machine` is one `StateMachine` or a sequence of them (each gets a slot; commands
+    name their slot). Configure with a `NodeConfig` or its fields as keywords. With `metrics`,
+    the node and its transport record into it (see `senate.runtime.metrics`); without, nothing
+    is recorded.
+    """
+
+    def __init__(
+        self,
+        state_machine: AttachableMachine | Sequence[AttachableMachine],
+        config: NodeConfig | None = None,
+        metrics: NodeMetrics | None = None,
+        **config_fields: Any,
+    ) -> None:
+        if config is None:
+            config = NodeConfig(**config_fields)
+        elif config_fields:
+            raise TypeError("pass a NodeConfig or its fields, not both")
+        self.config = config
+        self.metrics = metrics
+        machines = (
+            [state_machine] if isinstance(state_machine, AttachableMachine) else state_machine
+        )
+        self.state_machines: list[AttachableMachine] = list(machines)
+        for slot, sm in enumerate(self.state_machines):
+            sm._senate_attach(self, slot)
+        self.id = config.id
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._core: Core | None = None
+        self._wal: Wal | None = None
+        self._transport: Transport | None = None
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"senate-{self.id}-disk")
+        # The parts, all woken through one event: the driver waits on it.
+        wake = asyncio.Event()
+        self._wake = wake
+        self._state = AppliedState(self.state_machines)
+        self._calls = Calls(
+            config.id, config.max_pending_calls, config.call_timeout_s, wake, metrics
+        )
+        self._reads = Reads(config.id, wake)
+        self._snapshots = Snapshots(config, self._state, wake, metrics)
+        self._inputs = Inputs(config.id, config.tick_ms / 1000, wake, metrics)
+        self._driver = ReadyDriver(
+            config,
+            self._state,
+            self._calls,
+            self._reads,
+            self._snapshots,
+            self._inputs,
+            wake,
+            metrics,
+            on_fatal=self._on_fatal,
+        )
+
+    # --- what the parts know --------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether the node serves: started, not stopped, no fatal error."""
+        return self._driver.running
+
+    @property
+    def applied_index(self) -> int:
+        return self._state.applied_index
+
+    @property
+    def snapshot_index(self) -> int:
+        return self._state.snapshot_index
+
+    @property
+    def role(self) -> str:
+        return self._driver.role
+
+    @property
+    def leader(self) -> int | None:
+        return self._driver.leader
+
+    @property
+    def fatal_error(self) -> BaseException | None:
+        """What stopped the node, if an error did (a durable log that cannot write)."""
+        return self._driver.fatal_error
+
+    @property
+    def follower_write_wait_s(self) -> float:
+        """How long a follower waits for its log write in the loop thread (0: never)."""
+        return self._driver.writes.follower_write_wait_s
+
+    @follower_write_wait_s.setter
+    def follower_write_wait_s(self, seconds: float) -> None:
+        self._driver.writes.follower_write_wait_s = seconds
+
+    @property
+    def peer_port(self) -> int:
+        assert self._transport is not None
+        return self._transport.port
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Recovers from the data directory, starts listening and joins the cluster."""
+        if self.running:
+            return
+        self.loop = loop = asyncio.get_running_loop()
+        cfg = self.config
+        writer = None
+        if cfg.data_dir is not None:
+            self._wal = wal = await self._open_wal(loop)
+            writer = WalWriter(wal)
+            snapshot = wal.recovered_snapshot()
+            if snapshot is not None:
+                self._snapshots.recover(snapshot)
+            self._core = core = RaftNode(cfg.id, sorted(cfg.peers), wal=wal, **self._core_options())
+        else:
+            self._core = core = RaftNode(cfg.id, sorted(cfg.peers), **self._core_options())
+        self._snapshots.loop = loop
+        self._snapshots.wal = self._wal
+        listen = parse_host_port(cfg.peers[cfg.id])
+        peers = {i: parse_host_port(a) for i, a in cfg.peers.items() if i != cfg.id}
+        limits = TransportLimits(
+            max_send_buffer_bytes=cfg.max_send_buffer_bytes,
+            max_inbound_buffer_bytes=cfg.max_inbound_buffer_bytes,
+        )
+        inputs = self._inputs
+        self._transport = Transport(
+            cfg.id,
+            cfg.cluster_id,
+            listen,
+            peers,
+            inputs.on_frames,
+            inputs.on_peer_change,
+            limits,
+            metrics=self.metrics,
+        )
+        await self._transport.start()
+        inputs.start(loop, core)
+        self._driver.start(loop, core, writer, self._transport)
+        log.info("node %d: started (applied %d)", cfg.id, self.applied_index)
+
+    def _core_options(self) -> dict[str, Any]:
+        cfg = self.config
+        options: dict[str, Any] = dict(
+            election_timeout_ticks=cfg.election_timeout_ticks,
+            heartbeat_interval_ticks=cfg.heartbeat_interval_ticks,
+            pre_vote=cfg.pre_vote,
+            check_quorum=cfg.check_quorum,
+            lease_reads=cfg.lease_reads,
+            seed=cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(8), "little"),
+        )
+        options.update(cfg.core_options)
+        return options
+
+    async def _open_wal(self, loop: asyncio.AbstractEventLoop) -> Wal:
+        cfg = self.config
+        data_dir = cfg.data_dir
+        assert data_dir is not None
+        os.makedirs(data_dir, exist_ok=True)
+        return await loop.run_in_executor(
+            self._disk,
+            lambda: Wal(
+                data_dir,
+                fsync=cfg.fsync,
+                max_segment_bytes=cfg.max_segment_bytes,
+                max_record_bytes=cfg.max_record_bytes,
+            ),
+        )
+
+    async def stop(self) -> None:
+        """Stops serving; calls still waiting fail with `NodeNotRunning`."""
+        if not self.running:
+            return
+        self._inputs.stop()
+        await self._driver.stop()
+        if self._transport is not None:
+            await self._transport.stop()
+        await self._snapshots.wait_idle()
+        self._fail_all(NodeNotRunning(f"node {self.id} stopped"))
+        self._disk.shutdown(wait=True)
+        self._snapshots.shutdown()
+        self._driver.writes.close_writer()
+        if self._wal is not None:
+            self._wal.close()  # releases the data directory for the next start
+        log.info("node %d: stopped", self.id)
+
+    def _on_fatal(self, error: BaseException) -> None:
+        """The driver stopped on `error`: the node stops serving."""
+        self._inputs.stop()
+        self._fail_all(NodeNotRunning(f"node {self.id} stopped: {error}"))
+
+    def _fail_all(self, error: BaseException) -> None:
+        self._calls.fail_all(error)
+        self._reads.fail_all(error)
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- the public calls ---------------------------------------------------------------
+    def propose(
+        self, command: bytes, slot: int = 0, timeout: float | None = None
+    ) -> Awaitable[Any]:
+        """Replicates `command`; the awaitable gives what `apply` returned for it on this node
+        (or raises what it raised), once the command is committed and applied here."""
+        if not self.running or self.loop is None:
+            raise NodeNotRunning(f"node {self.id} is not running")
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        self.propose_with_callback(command, fut, slot, timeout)
+        return fut
+
+    def propose_with_callback(
+        self,
+        command: bytes,
+        on_done: Waiter,
+        slot: int = 0,
+        timeout: float | None = None,
+    ) -> None:
+        """`propose` for callers that answer many requests (a server): `on_done(result,
+        error)` is called once, from the node's driver, when the command was applied here
+        (`error` is None) or failed (`result` is None: `error` is what `apply` raised, or
+        `CallTimeout`, `ProposalDropped`, `NodeNotRunning`). It must not block or raise. No
+        future is made: a future and its callbacks cost a server more than the rest of its
+        Python work per request. A future may be passed as `on_done`: it gets the outcome."""
+        if not self.running:
+            raise NodeNotRunning(f"node {self.id} is not running")
+        assert self.loop is not None
+        self._calls.add(command, on_done, slot, timeout, self.loop.time())
+
+    async def read_barrier(self, timeout: float | None = None) -> None:
+        """Returns once this node has applied everything committed before the call (a
+        ReadIndex round, batched with other reads): a read of the state machine after it is
+        linearizable."""
+        if not self.running:
+            raise NodeNotRunning(f"node {self.id} is not running")
+        assert self.loop is not None
+        timeout_s = self.config.call_timeout_s if timeout is None else timeout
+        await self._reads.barrier(self.loop, timeout_s)
+
+    def status(self) -> NodeStatus:
+        if self._core is None:
+            raise NodeNotRunning(f"node {self.id} is not started")
+        s = self._core.status()
+        match = {p[0]: p[1] for p in s.peers}
+        connected = set(self._transport.connected()) if self._transport else set()
+        peers = [
+            PeerInfo(i, i in connected, match.get(i))
+            for i in sorted(self.config.peers)
+            if i != self.id
+        ]
+        return NodeStatus(
+            id=self.id,
+            role=s.role,
+            term=s.term,
+            leader=s.leader,
+            commit_index=s.commit,
+            applied_index=self.applied_index,
+            snapshot_index=self.snapshot_index,
+            last_index=s.last_index,
+            peers=peers,
+        )
+
+    def transfer_leader(self, to: int) -> None:
+        assert self._core is not None
+        self._core.transfer_leader(to)
+        self._wake.set()
+
+    def snapshot_now(self) -> None:
+        """Starts a snapshot of the state machines at the applied index; once taken (in a
+        worker thread), the log is compacted up to it (in another) and `snapshot_index` moves.
+        Meanwhile the node keeps its leadership and its log; it applies nothing unless every
+        state machine captured its state (`StateMachine.capture`)."""
+        if self.running:
+            self._snapshots.start()
