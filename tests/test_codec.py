@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import senate
 from cluster import Cluster, InFlight
 from senate import RaftNode
-from senate.runtime.transport import FRAME_HEADER_BYTES, FRAME_LENGTH_END
+from senate._core import FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES
 
 
 @lru_cache(maxsize=1)
@@ -55,12 +55,12 @@ def test_arbitrary_bytes_are_refused_or_accepted_never_crash(data: bytes) -> Non
 
 
 def frame_ends(frames: bytes) -> list[int]:
-    """Where each frame of `frames` ends (the header says how long it is: version u8, body
-    length u32 LE, checksum u32)."""
+    """Where each frame of `frames` ends (its header says how long its body is)."""
     ends = [0]
     while ends[-1] < len(frames):
         at = ends[-1]
-        body_bytes = int.from_bytes(frames[at + 1 : at + FRAME_LENGTH_END], "little")
+        length_field = frames[at + FRAME_BODY_BYTES_OFFSET : at + FRAME_BODY_BYTES_END]
+        body_bytes = int.from_bytes(length_field, "little")
         ends.append(at + FRAME_HEADER_BYTES + body_bytes)
     assert ends[-1] == len(frames)
     return ends[1:]

@@ -548,6 +548,8 @@ def sim(
 ) -> None:
     """Run the deterministic cluster simulation over many seeds.
 
+    Every node runs the production driver, persisting by the caller: its log writes complete
+    later on a simulated disk (or stall, on a slow node) and a crash loses those in flight.
     Every run injects faults (drops, delays, duplicates, corruption, partitions, crashes,
     slow nodes), checks the Raft safety properties after every step, then heals and checks
     liveness. The same nodes, seed and ticks replay a run exactly. Exits with status 1 if any

@@ -25,16 +25,9 @@ import socket
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-<<<<<<< HEAD:python/senate/transport.py
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from senate._core import FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES
-
-if TYPE_CHECKING:
-    from senate.metrics import NodeMetrics
-=======
-from typing import Protocol, cast
->>>>>>> runtime-pkg:python/senate/runtime/transport.py
 
 log = logging.getLogger("senate.transport")
 

@@ -53,6 +53,12 @@
 //! encodes messages as frames, one buffer per destination: it is what the simulator and the
 //! Python binding drive.
 //!
+//! [`driver::Driver`] owns the policy of carrying out Readies for any core that implements
+//! [`driver::Consensus`]: when to take a Ready, pipelined writes and the stall rule, apply
+//! slices, the snapshot freeze and its backlog, restores and read serving. It is sans-IO (the
+//! caller passes the time, carries out its `Action`s and reports back), and the simulator runs
+//! every node through it in the production mode.
+//!
 //! ## Safety limits
 //!
 //! Every queue and batch is bounded by a named [`Config`] field: entries and bytes per
