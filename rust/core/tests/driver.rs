@@ -72,6 +72,17 @@ fn leader(options_for: impl Fn(&MemNode) -> DriverOptions) -> Driver<MemNode> {
     driver
 }
 
+/// Asks for a snapshot and starts it (`frozen`: applies wait for it); returns its index.
+fn start_snapshot(driver: &mut Driver<MemNode>, frozen: bool) -> u64 {
+    driver.snapshot_now();
+    let index = settle(driver, 0)
+        .iter()
+        .find_map(|a| if let Action::TakeSnapshot { index } = a { Some(*index) } else { None })
+        .expect("a snapshot is asked for");
+    driver.snapshot_started(index, frozen);
+    index
+}
+
 fn propose(driver: &mut Driver<MemNode>, data: &'static [u8]) {
     driver.propose_batch(vec![Bytes::from_static(data)]).expect("the leader takes it");
 }
@@ -191,13 +202,7 @@ fn the_driver_yields_once_its_slice_is_used() {
 fn a_frozen_snapshot_holds_applies_and_past_the_backlog_bound_holds_readies() {
     let mut driver =
         leader(|node| DriverOptions { max_writes_in_flight: 4, max_apply_backlog_bytes: 4, ..options(node) });
-    driver.snapshot_now();
-    let actions = settle(&mut driver, 0);
-    let index = actions
-        .iter()
-        .find_map(|a| if let Action::TakeSnapshot { index } = a { Some(*index) } else { None })
-        .expect("a snapshot is asked for");
-    driver.snapshot_started(index, true);
+    let index = start_snapshot(&mut driver, true);
     propose(&mut driver, b"abc");
     let id = writes(&settle(&mut driver, 0))[0];
     driver.writes_done(id, 0, &mut Vec::new());
@@ -224,12 +229,7 @@ fn a_frozen_snapshot_holds_applies_and_past_the_backlog_bound_holds_readies() {
 #[test]
 fn a_captured_snapshot_lets_applies_go_on() {
     let mut driver = leader(options);
-    driver.snapshot_now();
-    let index = settle(&mut driver, 0)
-        .iter()
-        .find_map(|a| if let Action::TakeSnapshot { index } = a { Some(*index) } else { None })
-        .expect("a snapshot is asked for");
-    driver.snapshot_started(index, false);
+    let index = start_snapshot(&mut driver, false);
     propose(&mut driver, b"a");
     let id = writes(&settle(&mut driver, 0))[0];
     driver.writes_done(id, 0, &mut Vec::new());
@@ -240,12 +240,7 @@ fn a_captured_snapshot_lets_applies_go_on() {
 fn a_read_is_served_once_the_index_it_was_confirmed_at_is_applied() {
     let mut driver = leader(options);
     // A frozen snapshot holds applies, so the commit index runs ahead of the applied one.
-    driver.snapshot_now();
-    let index = settle(&mut driver, 0)
-        .iter()
-        .find_map(|a| if let Action::TakeSnapshot { index } = a { Some(*index) } else { None })
-        .expect("a snapshot is asked for");
-    driver.snapshot_started(index, true);
+    let index = start_snapshot(&mut driver, true);
     propose(&mut driver, b"a");
     let id = writes(&settle(&mut driver, 0))[0];
     driver.writes_done(id, 0, &mut Vec::new());
