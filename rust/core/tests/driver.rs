@@ -229,7 +229,7 @@ fn a_frozen_snapshot_holds_applies_and_past_the_backlog_bound_holds_readies() {
 #[test]
 fn a_captured_snapshot_lets_applies_go_on() {
     let mut driver = leader(options);
-    let index = start_snapshot(&mut driver, false);
+    start_snapshot(&mut driver, false);
     propose(&mut driver, b"a");
     let id = writes(&settle(&mut driver, 0))[0];
     driver.writes_done(id, 0, &mut Vec::new());

@@ -66,6 +66,10 @@ pub struct DriverOptions {
     pub snapshot_bytes: u64,
     /// `[1, 1 + SNAPSHOT_STAGGER)`, from the node id.
     pub snapshot_scale: f64,
+    /// The id of the first read batch, at least 1. A process that restarts a node must not
+    /// reuse ids of its last run (draw it at random): a leader's answer to an old round would
+    /// confirm a new batch of the same id too early.
+    pub first_read_id: u64,
 }
 
 impl DriverOptions {
@@ -89,6 +93,7 @@ impl DriverOptions {
             snapshot_bytes: 0,
             // The golden ratio spreads consecutive ids evenly over the range.
             snapshot_scale: 1.0 + SNAPSHOT_STAGGER * ((id as f64 * 0.618_033_988_7) % 1.0),
+            first_read_id: 1,
         }
     }
 

@@ -23,8 +23,16 @@ pub struct Reads {
 }
 
 impl Reads {
-    pub fn new() -> Reads {
-        Reads { next_id: 1, ..Reads::default() }
+    /// Batches numbered from `first_id` (at least 1). Ids must not repeat across restarts of
+    /// a node: a leader's answer to a round issued before a restart would confirm the new
+    /// batch of the same id at an index older than its reads.
+    pub fn starting_at(first_id: u64) -> Reads {
+        Reads { next_id: first_id.max(1), ..Reads::default() }
+    }
+
+    /// The id the next batch will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
     }
 
     /// The batch a new read joins: every read requested until the batch is issued shares it.

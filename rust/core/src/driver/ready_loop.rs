@@ -102,12 +102,13 @@ impl<C: Consensus> Driver<C> {
     pub fn new(core: C, options: DriverOptions, applied_index: Index, now_ns: Nanos) -> Result<Driver<C>> {
         options.validate(core.max_readies_in_flight())?;
         let (role, leader, epoch) = (core.role(), core.leader(), core.epoch());
+        let first_read_id = options.first_read_id;
         Ok(Driver {
             core,
             options,
             writes: Writes::default(),
             apply: ApplyQueue::default(),
-            reads: Reads::new(),
+            reads: Reads::starting_at(first_read_id),
             snapshots: Snapshots { snapshot_index: applied_index, ..Snapshots::default() },
             pending_restore: None,
             applied_index,
@@ -297,7 +298,8 @@ impl<C: Consensus> Driver<C> {
     pub fn crash(&mut self, applied_index: Index, now_ns: Nanos) {
         self.writes.clear();
         self.apply.clear();
-        self.reads = Reads::new();
+        // Read ids go on counting: answers to rounds issued before the crash may still come.
+        self.reads = Reads::starting_at(self.reads.next_id());
         let snapshot_index = self.snapshots.snapshot_index.min(applied_index);
         self.snapshots = Snapshots { snapshot_index, ..Snapshots::default() };
         self.pending_restore = None;

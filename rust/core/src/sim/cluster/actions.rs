@@ -92,7 +92,11 @@ impl SimCluster {
             return Ok(());
         }
         let id = sim.id;
-        if !keep_app {
+        // An application that survived the crash but is older than the snapshot the log holds
+        // (the crash came after a snapshot from the leader was persisted and before it was
+        // restored) is rebuilt from that snapshot, as the runtime does at every start.
+        let stored_snapshot_index = sim.driver.core().raw.storage().snapshot().meta.index;
+        if !keep_app || sim.app.applied_index < stored_snapshot_index {
             let snapshot = sim.driver.core().raw.storage().snapshot();
             sim.app = if snapshot.is_empty() {
                 AppState::default()
