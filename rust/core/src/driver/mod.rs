@@ -44,6 +44,6 @@ pub use options::{
     DriverOptions, Nanos, DEFAULT_MAX_APPLY_BACKLOG_BYTES, DEFAULT_MAX_BATCH_PROPOSALS, MAX_TICKS_PER_POLL,
     SNAPSHOT_ENTRIES_CAP_FACTOR, SNAPSHOT_STAGGER,
 };
-pub use protocol::{is_refusal, Consensus, NodeRole, Timing};
+pub use protocol::{Consensus, NodeRole, Timing};
 pub use reads::MAX_READ_BATCHES;
 pub use ready_loop::{Driver, DriverError, DriverStats, Next};

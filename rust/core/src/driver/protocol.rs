@@ -7,7 +7,7 @@
 //! reads), `advance` says the oldest Ready handed out was carried out. A protocol keeps its own
 //! words (terms, ballots, pre-candidates) behind [`NodeRole`] and an `epoch`.
 
-use crate::error::{RaftError, Result};
+use crate::error::Result;
 use crate::raft::mem_node::{EncodedReady, MemNode, StepError};
 use crate::raft::message::{Index, NodeId, Snapshot, NO_NODE};
 use crate::raft::ready::Role;
@@ -163,9 +163,4 @@ impl Consensus for MemNode {
     fn max_readies_in_flight(&self) -> usize {
         MemNode::max_readies_in_flight(self)
     }
-}
-
-/// `NotLeader` and `ProposalDropped` are refusals a caller expects; anything else is a bug.
-pub fn is_refusal(error: &RaftError) -> bool {
-    matches!(error, RaftError::NotLeader { .. } | RaftError::ProposalDropped { .. })
 }

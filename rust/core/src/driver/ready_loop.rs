@@ -7,10 +7,21 @@ use crate::driver::protocol::{Consensus, NodeRole};
 use crate::driver::reads::Reads;
 use crate::driver::snapshots::{SnapshotJob, Snapshots};
 use crate::driver::writes::Writes;
-use crate::error::{RaftError, Result};
+use crate::error::Result;
 use crate::raft::mem_node::{EncodedReady, StepError};
 use crate::raft::message::{Index, NodeId, Snapshot};
 use bytes::Bytes;
+
+/// The kind of Ready the rules allow taking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadyKind {
+    /// Writes are below the limit: a Ready with everything.
+    Full,
+    /// A write is stalled at the limit: one Ready with everything per heartbeat interval.
+    PastLimit,
+    /// Writes are at the limit: what needs no write.
+    WithoutWrite,
+}
 
 /// Why the driver stopped.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -19,9 +30,6 @@ pub enum DriverError {
     /// acknowledge what is not. The node stops.
     #[error("log write {id} failed: {message}")]
     WriteFailed { id: WriteId, message: String },
-    /// The core refused what the driver asked of it: a bug of the driver or the core.
-    #[error(transparent)]
-    Core(#[from] RaftError),
 }
 
 /// What the caller does after carrying out the actions of a poll.
@@ -251,9 +259,7 @@ impl<C: Consensus> Driver<C> {
 
     /// The caller applied the last `Apply`'s entries up to `index` (inclusive).
     pub fn applied_to(&mut self, index: Index) {
-        let before = self.apply.bytes();
         let freed = self.apply.applied_to(index);
-        debug_assert_eq!(before - freed, self.apply.bytes());
         if index > self.applied_index {
             self.stats.entries_applied += index - self.applied_index;
             self.applied_index = index;
@@ -332,32 +338,34 @@ impl<C: Consensus> Driver<C> {
             self.slice_started_ns = None;
             return Ok(Next::Yield);
         }
-        let next = self.round(now_ns, out)?;
+        let next = self.round(now_ns, out);
         if next == Next::Idle {
             self.slice_started_ns = None;
         }
         Ok(next)
     }
 
-    fn round(&mut self, now_ns: Nanos, out: &mut Vec<Action>) -> Result<Next> {
-        self.settle_snapshot(out)?;
+    fn round(&mut self, now_ns: Nanos, out: &mut Vec<Action>) -> Next {
+        self.settle_snapshot(out);
         self.advance_durable();
         self.take_ticks();
         if self.reads.has_to_issue() {
             self.reads.issue(&mut self.core, self.now_ticks);
         }
         let took_ready =
-            if self.pending_restore.is_some() { self.try_restore(out) } else { self.take_ready(now_ns, out)? };
+            if self.pending_restore.is_some() { self.try_restore(out) } else { self.take_ready(now_ns, out) };
         self.serve_reads(out);
-        if self.snapshots.due(&self.options, self.applied_index) && !self.snapshots.holds_applies() {
-            return Ok(self.start_snapshot(out));
+        // `due` is false while a snapshot is being taken.
+        if self.snapshots.due(&self.options, self.applied_index) {
+            self.start_snapshot(out);
+            return Next::Continue;
         }
         let applying = self.hand_out_apply(now_ns, out);
-        Ok(if took_ready || applying || self.core.has_ready() && self.may_take_more(now_ns) {
+        if took_ready || applying || self.ready_allowed(now_ns).is_some() {
             Next::Continue
         } else {
             Next::Idle
-        })
+        }
     }
 
     fn advance_durable(&mut self) {
@@ -380,41 +388,43 @@ impl<C: Consensus> Driver<C> {
         self.reads.retry_older_than(horizon);
     }
 
-    /// Whether a Ready may be taken now, by the rules of the type's docs (without taking it).
-    fn may_take_more(&self, now_ns: Nanos) -> bool {
-        if self.pending_restore.is_some() || self.writes.unadvanced() >= self.core.max_readies_in_flight() {
-            return false;
-        }
-        if self.snapshots.holds_applies() && self.apply.bytes() > self.options.max_apply_backlog_bytes {
-            return false;
+    /// The kind of Ready the rules of the type's docs allow taking now, if any.
+    fn ready_allowed(&self, now_ns: Nanos) -> Option<ReadyKind> {
+        if !self.core.has_ready()
+            || self.pending_restore.is_some()
+            || self.writes.unadvanced() >= self.core.max_readies_in_flight()
+            || self.snapshots.holds_applies() && self.apply.bytes() > self.options.max_apply_backlog_bytes
+        {
+            return None;
         }
         if self.writes.in_flight() < self.options.max_writes_in_flight {
-            return true;
+            return Some(ReadyKind::Full);
         }
         if self.writes.oldest_waited(now_ns, self.options.write_stall_ns) {
-            return self.now_ticks >= self.past_limit_tick + self.options.past_limit_interval_ticks;
+            let due = self.now_ticks >= self.past_limit_tick + self.options.past_limit_interval_ticks;
+            return due.then_some(ReadyKind::PastLimit);
         }
-        self.core.has_ready_without_write()
+        self.core.has_ready_without_write().then_some(ReadyKind::WithoutWrite)
     }
 
     /// Takes one Ready if the rules allow; returns whether it did.
-    fn take_ready(&mut self, now_ns: Nanos, out: &mut Vec<Action>) -> Result<bool> {
-        if !self.core.has_ready() || !self.may_take_more(now_ns) {
-            return Ok(false);
-        }
-        let ready = if self.writes.in_flight() < self.options.max_writes_in_flight {
-            self.core.ready()
-        } else if self.writes.oldest_waited(now_ns, self.options.write_stall_ns) {
-            self.past_limit_tick = self.now_ticks;
-            self.stats.readies_past_limit += 1;
-            self.core.ready()
-        } else {
-            self.stats.readies_without_write += 1;
-            self.core.ready_without_write()
+    fn take_ready(&mut self, now_ns: Nanos, out: &mut Vec<Action>) -> bool {
+        let ready = match self.ready_allowed(now_ns) {
+            None => return false,
+            Some(ReadyKind::Full) => self.core.ready(),
+            Some(ReadyKind::PastLimit) => {
+                self.past_limit_tick = self.now_ticks;
+                self.stats.readies_past_limit += 1;
+                self.core.ready()
+            }
+            Some(ReadyKind::WithoutWrite) => {
+                self.stats.readies_without_write += 1;
+                self.core.ready_without_write()
+            }
         };
-        let Some(ready) = ready else { return Ok(false) };
+        let Some(ready) = ready else { return false };
         self.handle_ready(ready, now_ns, out);
-        Ok(true)
+        true
     }
 
     fn handle_ready(&mut self, ready: EncodedReady, now_ns: Nanos, out: &mut Vec<Action>) {
@@ -449,8 +459,9 @@ impl<C: Consensus> Driver<C> {
         // writes completed. The Ready's own write was handed out first, so its fsync runs
         // while the caller applies.
         self.apply.push(committed_entries);
+        // `round` advanced past every durable Ready before taking this one, so the core is
+        // advanced in order.
         if write_id.is_none() && self.writes.unadvanced() == 0 {
-            self.advance_durable();
             out.extend(persisted_messages.into_iter().map(|(to, frames)| Action::Send { to, frames }));
             self.core.advance();
         } else {
@@ -491,18 +502,17 @@ impl<C: Consensus> Driver<C> {
         true
     }
 
-    fn start_snapshot(&mut self, out: &mut Vec<Action>) -> Next {
+    fn start_snapshot(&mut self, out: &mut Vec<Action>) {
         let index = self.applied_index;
         self.snapshots.requested = false;
         // Frozen until the caller says it captured its state (`snapshot_started`).
         self.snapshots.job = Some(SnapshotJob { index, frozen: true, outcome: None });
         out.push(Action::TakeSnapshot { index });
-        Next::Continue
     }
 
     /// Records a snapshot that was taken (between Readies), or gives up one that failed.
-    fn settle_snapshot(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        let Some(job) = self.snapshots.job.take_if(|job| job.outcome.is_some()) else { return Ok(()) };
+    fn settle_snapshot(&mut self, out: &mut Vec<Action>) {
+        let Some(job) = self.snapshots.job.take_if(|job| job.outcome.is_some()) else { return };
         match job.outcome.expect("settled") {
             Err(()) => {
                 self.snapshots.next_allowed_index = job.index + self.options.snapshot_entries.max(1);
@@ -527,7 +537,6 @@ impl<C: Consensus> Driver<C> {
                 reason: "a snapshot from the leader replaced the state".to_string(),
             }),
         }
-        Ok(())
     }
 
     /// Restores the leader's snapshot once everything before it is durable and applied, and

@@ -54,8 +54,8 @@ impl SimCluster {
             node.raw.tick();
         }
         if point == CrashPoint::AfterPersist {
-            // Every write in flight became durable, and a Ready was taken for the input, but
-            // nothing that waited for the writes was sent or applied.
+            // Every write in flight became durable, and so did the write of a Ready taken for
+            // the input, but nothing that waited for them was sent or applied.
             let now_ns = self.now_ns();
             let sim = &mut self.nodes[position];
             let mut lost = Vec::new();
@@ -63,13 +63,14 @@ impl SimCluster {
                 sim.driver.writes_done(id, now_ns, &mut lost);
             }
             let _lost_in_crash = sim.driver.poll(now_ns, &mut lost);
-            for action in lost {
-                if let crate::driver::Action::Write { id, .. } = action {
-                    // Written before the crash: durable, advanced in the storage below.
-                    let mut unsent = Vec::new();
-                    sim.driver.writes_done(id, now_ns, &mut unsent);
-                }
+            let last_write = lost.iter().rev().find_map(|a| match a {
+                crate::driver::Action::Write { id, .. } => Some(*id),
+                _ => None,
+            });
+            if let Some(id) = last_write {
+                sim.driver.writes_done(id, now_ns, &mut Vec::new());
             }
+            // Advances the core past them: the storage, the disk here, now holds them.
             let _advanced = sim.driver.poll(now_ns, &mut Vec::new());
             self.sync_checker(position)?;
         }

@@ -242,18 +242,25 @@ impl SimCluster {
 
     /// Completes the node's disk writes and snapshot due by now, and drives it on.
     fn finish_background_work(&mut self, position: usize) -> Check {
-        let now_ns = self.now_ns();
         let tick = self.tick;
         let sim = &mut self.nodes[position];
         if let Some(job) = sim.snapshot.take_if(|job| job.due_tick <= tick) {
             sim.driver.snapshot_taken(job.index, job.data);
         }
-        let mut actions = Vec::new();
-        if let Some(id) = sim.disk.take_completed(tick) {
-            sim.driver.writes_done(id, now_ns, &mut actions);
-        }
-        self.carry_out(position, actions)?;
+        self.complete_writes(position)?;
         self.drain(position)
+    }
+
+    /// Reports the writes the node's disk completed by now to its driver and carries out
+    /// what waited for them; returns whether any completed.
+    fn complete_writes(&mut self, position: usize) -> Result<bool, Violation> {
+        let now_ns = self.now_ns();
+        let sim = &mut self.nodes[position];
+        let Some(id) = sim.disk.take_completed(self.tick) else { return Ok(false) };
+        let mut actions = Vec::new();
+        sim.driver.writes_done(id, now_ns, &mut actions);
+        self.carry_out(position, actions)?;
+        Ok(true)
     }
 
     fn now_ns(&self) -> Nanos {
@@ -317,18 +324,7 @@ impl SimCluster {
             })?;
             let applied_before = self.nodes[position].app.applied_index;
             self.carry_out(position, std::mem::take(&mut actions))?;
-            let tick = self.tick;
-            let sim = &mut self.nodes[position];
-            let wrote = match sim.disk.take_completed(tick) {
-                Some(id) => {
-                    sim.driver.writes_done(id, now_ns, &mut actions);
-                    true
-                }
-                None => false,
-            };
-            if !actions.is_empty() {
-                self.carry_out(position, std::mem::take(&mut actions))?;
-            }
+            let wrote = self.complete_writes(position)?;
             if next == Next::Idle && !wrote {
                 return Ok(());
             }
