@@ -1,0 +1,1 @@
+"""The subcommands of `senate` (`senate.cli` gathers them), one module each."""

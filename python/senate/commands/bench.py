@@ -1,0 +1,407 @@
+"""`senate bench`: a local or given cluster under load, or a simulated one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from senate.bench import (
+    DEFAULT_SECONDS_PER_ROW,
+    BenchmarkFailed,
+    BenchRow,
+    cpu_model,
+    run_sim_bench,
+)
+from senate.bench_report import per_node_table, problems, result_table, write_json, write_plot
+from senate.client import DEFAULT_BALANCER, balancer_names
+from senate.commands.options import check_sizes, given, int_list
+from senate.launcher import LocalCluster, free_base_port
+from senate.loadgen import (
+    CLIENT_KINDS,
+    LoadError,
+    LoadResult,
+    LoadSpec,
+    parse_endpoint,
+    parse_ratio,
+    run_load_subprocess,
+)
+from senate.loadgen import Progress as LoadProgress
+
+#: The options of the simulated benchmark (`--sim`) and of the load generator (the others).
+SIM_OPTIONS = ("batch", "entries", "seconds", "payload_bytes")
+LOAD_OPTIONS = (
+    "endpoints",
+    "clients",
+    "pipeline",
+    "duration",
+    "warmup",
+    "value_size",
+    "ratio",
+    "keys",
+    "seed",
+    "client",
+    "stale",
+    "balancer",
+    "plot_path",
+)
+#: The options only `--client senate` takes.
+SENATE_CLIENT_OPTIONS = ("stale", "balancer")
+#: How long the local cluster plain `senate bench` starts may take to elect a leader.
+LOCAL_CLUSTER_READY_TIMEOUT_S = 60.0
+#: Bytes per value unless --value-size says otherwise: YCSB's field size, a small record;
+#: the benchmark measures the cost of an operation, not the bandwidth of the log.
+DEFAULT_VALUE_SIZE = 100
+
+
+def _entries(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:
+    if value == "auto":
+        return None
+    try:
+        entries = int(value)
+    except ValueError:
+        raise click.BadParameter(f"expected an integer or 'auto', got {value!r}") from None
+    if entries <= 0:
+        raise click.BadParameter("must be positive")
+    return entries
+
+
+def _endpoints(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str]:
+    """Parses "host:port,host:port" into its endpoints."""
+    if value is None:
+        return []
+    endpoints = [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        for endpoint in endpoints:
+            parse_endpoint(endpoint)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if not endpoints:
+        raise click.BadParameter("expected host:port,host:port,...")
+    return endpoints
+
+
+def _ratio(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        parse_ratio(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return value
+
+
+@click.command()
+@click.option(
+    "--sim",
+    is_flag=True,
+    help="Benchmark the simulated cluster, in one thread, instead of a real one.",
+)
+@click.option(
+    "--nodes",
+    default="3",
+    show_default=True,
+    callback=int_list,
+    help="Cluster sizes, comma-separated with --sim; the local cluster's size otherwise.",
+)
+@click.option(
+    "--endpoints",
+    callback=_endpoints,
+    help="Load a running cluster (or any RESP server) at host:port,... instead of a local one.",
+)
+@click.option("--clients", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--pipeline",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Requests each client keeps in flight (with --client resp).",
+)
+@click.option(
+    "--duration",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01, max=3600),
+    help="Seconds measured.",
+)
+@click.option(
+    "--warmup",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, max=3600),
+    help="Seconds of load before the measurement.",
+)
+@click.option(
+    "--value-size",
+    default=DEFAULT_VALUE_SIZE,
+    show_default=True,
+    type=click.IntRange(0, 16 << 20),
+    help="Bytes per SET value.",
+)
+@click.option(
+    "--ratio",
+    default="1:1",
+    show_default=True,
+    callback=_ratio,
+    help="READS:WRITES (GET:SET); 0:1 writes only, 1:0 reads only.",
+)
+@click.option(
+    "--keys",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(1, 10**12),
+    help="Keys drawn uniformly at random.",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds the key choice.")
+@click.option(
+    "--client",
+    default="resp",
+    show_default=True,
+    type=click.Choice(CLIENT_KINDS),
+    help="resp: pipelined RESP connections; senate: one senate.Client given every endpoint, "
+    "each of the --clients making one call at a time (--pipeline 1).",
+)
+@click.option(
+    "--stale",
+    is_flag=True,
+    help="With --client senate: stale reads, spread over the followers by the balancer.",
+)
+@click.option(
+    "--balancer",
+    type=click.Choice(balancer_names()),
+    help=f"With --client senate: the balancer of stale reads [default: {DEFAULT_BALANCER}].",
+)
+@click.option(
+    "--batch",
+    default="1,16,256,1024",
+    show_default=True,
+    callback=int_list,
+    help="With --sim: entries per proposal batch, comma-separated.",
+)
+@click.option(
+    "--entries",
+    default="auto",
+    show_default=True,
+    callback=_entries,
+    help="With --sim: entries committed per row; 'auto' sizes each row to last --seconds.",
+)
+@click.option(
+    "--seconds",
+    default=DEFAULT_SECONDS_PER_ROW,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="With --sim: target seconds per row with --entries auto.",
+)
+@click.option(
+    "--payload-bytes",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="With --sim: bytes per entry.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results as JSON to this file.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write throughput and latency over time as a PNG (needs the `plot` extra).",
+)
+@click.pass_context
+def bench(
+    ctx: click.Context,
+    sim: bool,
+    nodes: list[int],
+    endpoints: list[str],
+    clients: int,
+    pipeline: int,
+    duration: float,
+    warmup: float,
+    value_size: int,
+    ratio: str,
+    keys: int,
+    seed: int,
+    client: str,
+    stale: bool,
+    balancer: str | None,
+    batch: list[int],
+    entries: int | None,
+    seconds: float,
+    payload_bytes: int,
+    json_path: Path | None,
+    plot_path: Path | None,
+) -> None:
+    """Measure a cluster: GET/SET operations per second and their latency.
+
+    Starts a local cluster of --nodes nodes and loads it from a separate process, or loads
+    the cluster at --endpoints. With --client senate, the load goes through senate.Client
+    (to the leader; with --stale, reads to the followers). With --sim, measures committed
+    entries per second of a fault-free simulated cluster instead, every message going through
+    the wire codec.
+    """
+    if sim:
+        if misplaced := given(ctx, LOAD_OPTIONS):
+            raise click.UsageError(f"{', '.join(misplaced)} cannot be used with --sim")
+        check_sizes(nodes)
+        _bench_sim(nodes, batch, entries, seconds, payload_bytes, json_path)
+        return
+    if misplaced := given(ctx, SIM_OPTIONS):
+        raise click.UsageError(f"{', '.join(misplaced)} can only be used with --sim")
+    if client == "senate":
+        if pipeline != 1 and given(ctx, ("pipeline",)):
+            raise click.UsageError(
+                f"--pipeline {pipeline} cannot be used with --client senate: each client makes "
+                "one call at a time"
+            )
+        pipeline = 1
+    elif misplaced := given(ctx, SENATE_CLIENT_OPTIONS):
+        raise click.UsageError(f"{', '.join(misplaced)} can only be used with --client senate")
+
+    def load(targets: list[str]) -> None:
+        spec = LoadSpec(
+            endpoints=tuple(targets),
+            clients=clients,
+            pipeline=pipeline,
+            duration_s=duration,
+            warmup_s=warmup,
+            value_size=value_size,
+            ratio=ratio,
+            keys=keys,
+            seed=seed,
+            client=client,
+            stale=stale,
+            balancer=balancer,
+        )
+        _bench_load(spec, json_path, plot_path)
+
+    if endpoints:
+        if given(ctx, ("nodes",)):
+            raise click.UsageError("--nodes cannot be used with --endpoints")
+        load(endpoints)
+        return
+    check_sizes(nodes)
+    if len(nodes) != 1:
+        raise click.BadParameter("one cluster size, without --sim", param_hint="--nodes")
+    with _local_cluster(nodes[0]) as client_endpoints:
+        load(client_endpoints)
+
+
+@contextlib.contextmanager
+def _local_cluster(nodes: int) -> Iterator[list[str]]:
+    """Starts a local cluster of `nodes` `senate serve` processes (fsync on) in a temporary
+    directory; yields their client endpoints ("host:port")."""
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="senate-bench-") as data_dir:
+        cluster = LocalCluster(
+            nodes=nodes, data_dir=Path(data_dir), base_port=free_base_port(nodes), fsync=True
+        )
+        with cluster:
+            leader = cluster.wait_ready(LOCAL_CLUSTER_READY_TIMEOUT_S)
+            console.print(
+                f"local cluster: {nodes} `senate serve` processes, fsync on, leader {leader}"
+            )
+            for node in cluster.nodes:
+                console.print(
+                    f"  node {node.id} pid={node.pid} peer={node.peer} client={node.client}",
+                    highlight=False,
+                )
+            yield [str(node.client) for node in cluster.nodes]
+
+
+def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) -> None:
+    """Runs the load generator in a subprocess, with a progress bar, and reports."""
+    console = Console()
+    cpu = cpu_model()
+    console.print(f"[bold]senate bench[/bold]: {', '.join(spec.endpoints)}. CPU: {cpu}")
+    result = _run_with_progress(console, spec)
+    console.print(result_table(result))
+    if (by_node := per_node_table(result)) is not None:
+        console.print(by_node)
+    if json_path is not None:
+        write_json(result, json_path)
+        console.print(f"wrote the result to {json_path}")
+    if plot_path is not None:
+        write_plot(result, plot_path)
+        console.print(f"wrote the plot to {plot_path}")
+    if issues := problems(result):
+        for line in issues:
+            console.print(f"[bold red]{line}[/bold red]", highlight=False)
+        raise SystemExit(1)
+
+
+def _run_with_progress(console: Console, spec: LoadSpec) -> LoadResult:
+    """`run_load_subprocess(spec)` under a progress bar (shown on terminals only)."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("warming up", total=spec.warmup_s + spec.duration_s, rate="")
+
+        def on_progress(update: LoadProgress) -> None:
+            measured_s = update.elapsed_s - spec.warmup_s
+            rate = f"{update.ops / measured_s:,.0f} ops/s" if measured_s > 0 else ""
+            description = "measuring" if update.phase == "measure" else "warming up"
+            progress.update(task, completed=update.elapsed_s, description=description, rate=rate)
+
+        try:
+            return run_load_subprocess(spec, on_progress)
+        except LoadError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def _bench_sim(
+    nodes: list[int],
+    batch: list[int],
+    entries: int | None,
+    seconds: float,
+    payload_bytes: int,
+    json_path: Path | None,
+) -> None:
+    """The simulated cluster in one thread, every message going through the wire codec."""
+    console = Console()
+    cpu = cpu_model()
+    console.print(f"[bold]senate bench[/bold]: simulated cluster, one thread. CPU: {cpu}")
+    table = Table(title="committed entries per second", box=box.SIMPLE_HEAVY)
+    for column in ("nodes", "batch", "entries", "seconds", "entries/s", "messages/s", "wire MB/s"):
+        table.add_column(column, justify="right")
+
+    def add_row(row: BenchRow) -> None:
+        table.add_row(
+            str(row.nodes),
+            str(row.batch),
+            f"{row.entries:,}",
+            f"{row.seconds:.2f}",
+            f"{row.entries_per_s:,.0f}",
+            f"{row.messages_per_s:,.0f}",
+            f"{row.mb_per_s:,.1f}",
+        )
+
+    try:
+        with console.status("measuring...", spinner="dots"):
+            rows = run_sim_bench(
+                nodes, batch, payload_bytes, entries, seconds_per_row=seconds, on_row=add_row
+            )
+    except BenchmarkFailed as failed:
+        console.print(table)
+        raise click.ClickException(str(failed)) from None
+    console.print(table)
+    if json_path is not None:
+        records = [dict(row.to_json(), cpu=cpu) for row in rows]
+        json_path.write_text(json.dumps(records, indent=2) + "\n")
+        console.print(f"wrote {len(records)} rows to {json_path}")

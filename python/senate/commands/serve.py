@@ -1,0 +1,162 @@
+"""`senate serve` (one node of the key-value service) and `senate cluster` (a local
+cluster of them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+import senate
+from senate.commands.options import load_cluster
+from senate.errors import ConfigError
+from senate.launcher import MAX_NODES, LauncherError, LocalCluster
+
+#: One line per event: time, level, logger, message (senate's messages name the node).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
+    """Runs `coro` until it returns or SIGTERM/SIGINT cancels it (a clean stop)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    signalled: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        signalled.append(signum)
+        task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+        logging.getLogger("senate.cli").info("stopped on %s", signal.Signals(signalled[0]).name)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The cluster file (TOML).",
+)
+@click.option("--id", "node_id", required=True, type=click.IntRange(min=1), help="This node's id.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+)
+def serve(config_path: Path, node_id: int, log_level: str) -> None:
+    """Run one node of the key-value service (RESP2/3 on its client port) until SIGTERM/SIGINT.
+
+    A bad cluster file prints `error: <what and where>` and exits with status 2.
+    """
+    cluster = load_cluster(config_path)
+    try:
+        server_config = cluster.server_config(node_id)
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(2) from None
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    from senate import kv  # the service, imported only by the command that runs it
+
+    senate.run(_run_until_signalled(kv.serve(server_config)))
+
+
+# --- senate cluster --------------------------------------------------------------------------
+
+#: Where `senate cluster` keeps its cluster file, logs and node data unless --data-dir says.
+DEFAULT_CLUSTER_DIR = Path("senate-data")
+
+
+@click.command()
+@click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, MAX_NODES))
+@click.option(
+    "--data-dir",
+    default=DEFAULT_CLUSTER_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="cluster.toml, the nodes' logs (node-N/) and their output (node-N.log); kept.",
+)
+@click.option(
+    "--base-port",
+    default=7100,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Node N listens on P+N (peers), P+100+N (clients), P+200+N (metrics).",
+)
+@click.option("--protocol", default="raft", show_default=True, help="The consensus protocol.")
+@click.option("--fsync/--no-fsync", default=True, show_default=True, help="fsync every write.")
+@click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Seconds to wait.")
+def cluster(
+    nodes: int, data_dir: Path, base_port: int, protocol: str, fsync: bool, timeout_s: float
+) -> None:
+    """Run a local cluster of NODES `senate serve` processes until Ctrl-C or SIGTERM.
+
+    Prints one line per node, then `cluster ready: leader <id>` once every node answers and a
+    leader is elected. On Ctrl-C/SIGTERM it stops every node and exits with status 0.
+    """
+    if protocol != "raft":
+        raise click.BadParameter(
+            f"only raft exists today, not {protocol!r}", param_hint="--protocol"
+        )
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    local = LocalCluster(nodes, data_dir=data_dir, base_port=base_port, fsync=fsync)
+    try:
+        local.start()
+        for node in local.nodes:
+            click.echo(f"node {node.id} pid={node.pid} peer={node.peer} client={node.client}")
+        sys.stdout.flush()
+        leader = _wait_or_stop(local, stop, timeout_s)
+        if leader is not None:
+            click.echo(f"cluster ready: leader {leader}")
+            sys.stdout.flush()
+            _watch(local, stop)
+    except (LauncherError, TimeoutError) as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        statuses = local.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    click.echo("stopped: " + ", ".join(f"node {i} exit {c}" for i, c in statuses.items()))
+
+
+def _wait_or_stop(local: LocalCluster, stop: threading.Event, timeout_s: float) -> int | None:
+    """The leader once the cluster is ready; None when stopped first."""
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set():
+        try:
+            return local.wait_ready(timeout_s=min(1.0, max(0.0, deadline - time.monotonic())))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+    return None
+
+
+def _watch(local: LocalCluster, stop: threading.Event) -> None:
+    """Waits for the stop signal, reporting nodes that exit meanwhile."""
+    reported: set[int] = set()
+    while not stop.wait(0.5):
+        for node in local.nodes:
+            if node.pid is None and node.id not in reported:
+                reported.add(node.id)
+                click.echo(f"node {node.id} exited; see {node.log_path}", err=True)
