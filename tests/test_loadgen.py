@@ -23,15 +23,12 @@ from senate.histogram import BUCKETS, Histogram
 from senate.loadgen import (
     MIN_SAMPLE_S,
     LoadError,
-    LoadSpec,
-    Progress,
     argument_parser,
-    parse_endpoint,
-    parse_ratio,
     run_load,
     run_load_subprocess,
     spec_from_args,
 )
+from senate.loadspec import LoadSpec, Progress, parse_endpoint, parse_ratio
 from senate.resp import RespProtocolError, count_replies
 
 needs_redis = pytest.mark.skipif(

@@ -22,14 +22,8 @@ from senate.cli import main
 from senate.client import NodeView
 from senate.histogram import Histogram
 from senate.launcher import LocalCluster
-from senate.loadgen import (
-    LoadResult,
-    LoadSpec,
-    OpResult,
-    argument_parser,
-    run_load,
-    spec_from_args,
-)
+from senate.loadgen import argument_parser, run_load, spec_from_args
+from senate.loadspec import LoadResult, LoadSpec, OpResult
 
 READY_S = 30.0
 

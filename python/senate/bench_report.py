@@ -14,7 +14,7 @@ from rich.table import Table
 
 from senate.client import DEFAULT_BALANCER
 from senate.histogram import REPORTED_PERCENTILES, Histogram
-from senate.loadgen import LoadResult, LoadSpec
+from senate.loadspec import LoadResult, LoadSpec
 
 
 def load_description(spec: LoadSpec) -> str:

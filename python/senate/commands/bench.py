@@ -25,16 +25,15 @@ from senate.bench_report import per_node_table, problems, result_table, write_js
 from senate.client import DEFAULT_BALANCER, balancer_names
 from senate.commands.options import check_sizes, given, int_list
 from senate.launcher import LocalCluster, free_base_port
-from senate.loadgen import (
+from senate.loadgen import LoadError, run_load_subprocess
+from senate.loadspec import (
     CLIENT_KINDS,
-    LoadError,
     LoadResult,
     LoadSpec,
     parse_endpoint,
     parse_ratio,
-    run_load_subprocess,
 )
-from senate.loadgen import Progress as LoadProgress
+from senate.loadspec import Progress as LoadProgress
 
 #: The options of the simulated benchmark (`--sim`) and of the load generator (the others).
 SIM_OPTIONS = ("batch", "entries", "seconds", "payload_bytes")
