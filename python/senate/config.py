@@ -33,6 +33,10 @@ from typing import Any, TypeVar, cast
 from senate._core import (
     DEFAULT_ELECTION_TIMEOUT_TICKS,
     DEFAULT_HEARTBEAT_INTERVAL_TICKS,
+    DEFAULT_MAX_BATCH_PROPOSALS,
+    DEFAULT_MAX_WRITES_IN_FLIGHT,
+    DEFAULT_SNAPSHOT_BYTES,
+    DEFAULT_SNAPSHOT_ENTRIES,
     MAX_READIES_IN_FLIGHT,
     ConfigError,
 )
@@ -90,19 +94,17 @@ class NodeConfig:
     #: the last one, and at least as many bytes as the last snapshot held (or ten times
     #: `snapshot_entries` entries): snapshotting a large state costs at most what its log does.
     #: Each node scales both by a factor in [1, 1.25) drawn from its id (`SNAPSHOT_STAGGER`).
-    snapshot_entries: int = 100_000
-    snapshot_bytes: int = 64 * 1024 * 1024
+    snapshot_entries: int = DEFAULT_SNAPSHOT_ENTRIES
+    snapshot_bytes: int = DEFAULT_SNAPSHOT_BYTES
     #: Default timeout of a replicated call or a linearizable read.
     call_timeout_s: float = 5.0
     #: Calls waiting for commit, at most; more are refused with `Overloaded`.
     max_pending_calls: int = 100_000
     #: Proposals in one Ready's batch, at most (the rest go in the next one).
-    max_batch_proposals: int = 4096
-    #: Readies whose log writes may be in flight at once, in [1, 64]: with more than one, the
-    #: node takes the next Ready while the disk works (the writer thread writes the ones that
-    #: queued up with one fsync), and a leader counts acknowledgements that arrive meanwhile.
-    #: With 1, each Ready waits for its write (input arriving meanwhile is batched instead).
-    max_writes_in_flight: int = 1
+    max_batch_proposals: int = DEFAULT_MAX_BATCH_PROPOSALS
+    #: Readies whose log writes may be in flight at once, in [1, 64] (the core's
+    #: `DEFAULT_MAX_WRITES_IN_FLIGHT` says what more than one does).
+    max_writes_in_flight: int = DEFAULT_MAX_WRITES_IN_FLIGHT
     max_send_buffer_bytes: int = 64 * 1024 * 1024
     max_inbound_buffer_bytes: int = 8 * 1024 * 1024
     seed: int | None = None

@@ -19,7 +19,8 @@ loop thread for up to `FOLLOWER_WRITE_WAIT_S` and answers the leader at once; a 
 is left to the writer thread as a leader's are.
 
 Committed entries are applied in slices (`APPLY_SLICE_S`, `Applier`), and wait in a bounded
-backlog while a snapshot freezes the state machines (`MAX_APPLY_BACKLOG_BYTES`).
+backlog while a snapshot freezes the state machines (the core's
+`DEFAULT_MAX_APPLY_BACKLOG_BYTES`).
 
 The driver speaks to the core through `Core` (tick, step_stream, propose_batch, read_index,
 ready, advance, status), so any core offering it (Raft today) can be driven.
@@ -35,7 +36,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from senate._core import MAX_READIES_IN_FLIGHT, Ready, WalWriter
+from senate._core import (
+    DEFAULT_MAX_APPLY_BACKLOG_BYTES,
+    MAX_READIES_IN_FLIGHT,
+    MAX_TICKS_PER_POLL,
+    Ready,
+    WalWriter,
+)
 from senate.config import NodeConfig
 from senate.runtime.calls import ENVELOPE, Calls, resolve
 from senate.runtime.core import AppliedState, Core
@@ -47,12 +54,6 @@ from senate.runtime.transport import Transport
 
 log = logging.getLogger("senate.node")
 
-#: Ticks handed to the core per wake-up, at most: a loop stalled for a second must not make
-#: this node's followers' timers all fire at once when it comes back.
-MAX_TICKS_PER_WAKE = 2
-#: Bytes of committed commands that may wait while the state machines are being snapshotted
-#: (they are frozen at the snapshot's index); past it, the driver waits for the snapshot.
-MAX_APPLY_BACKLOG_BYTES = 64 << 20
 #: How long a follower's loop waits for its log write before leaving it to the writer thread
 #: (see `WritePipeline.wait_for_write`): above the 0.1 to 0.4 ms a write with fsync took on the
 #: machines measured here, and small against a tick.
@@ -91,10 +92,10 @@ class Applier:
         self._reads = reads
         self._snapshots = snapshots
         #: Committed commands not applied yet, oldest first: (payloads, index of the last).
-        #: Their bytes are `backlog_bytes`: past `MAX_APPLY_BACKLOG_BYTES`, the driver waits for
-        #: the snapshot that holds them. Commands committed while any wait here queue behind
-        #: them; the driver applies them a Ready's worth at a time (`apply_from_backlog`),
-        #: letting the loop run in between.
+        #: Their bytes are `backlog_bytes`: past `DEFAULT_MAX_APPLY_BACKLOG_BYTES`, the driver
+        #: waits for the snapshot that holds them. Commands committed while any wait here
+        #: queue behind them; the driver applies them a Ready's worth at a time
+        #: (`apply_from_backlog`), letting the loop run in between.
         self.backlog: deque[tuple[list[bytes], int]] = deque()
         self.backlog_bytes = 0
 
@@ -444,7 +445,7 @@ class ReadyDriver:
         if inputs.inbound:
             inputs.step_inbound(core)
         if inputs.ticks_due:
-            n = min(inputs.ticks_due, MAX_TICKS_PER_WAKE)
+            n = min(inputs.ticks_due, MAX_TICKS_PER_POLL)
             inputs.ticks_due = 0
             core.tick(n)
             self.now_ticks += n
@@ -562,7 +563,7 @@ class ReadyDriver:
         job = self._snapshots.job
         assert job is not None
         if not job.done():
-            if self.applier.backlog_bytes <= MAX_APPLY_BACKLOG_BYTES:
+            if self.applier.backlog_bytes <= DEFAULT_MAX_APPLY_BACKLOG_BYTES:
                 return
             await asyncio.wait([job])
             if self._snapshots.job is not job:

@@ -15,21 +15,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import msgpack
 
-from senate._core import SenateError, Snapshot, SnapshotOutOfDate, Wal, encode_snapshot_envelope
+from senate._core import (
+    SNAPSHOT_ENTRIES_CAP_FACTOR,
+    SNAPSHOT_STAGGER,
+    SenateError,
+    Snapshot,
+    SnapshotOutOfDate,
+    Wal,
+    encode_snapshot_envelope,
+)
 from senate.config import NodeConfig
 from senate.runtime.core import AppliedState, Core
 from senate.runtime.metrics import NodeMetrics
 
 log = logging.getLogger("senate.node")
-
-#: However large the state, a snapshot is taken once this many times `snapshot_entries`
-#: entries were applied since the last one.
-SNAPSHOT_ENTRIES_CAP_FACTOR = 10
-#: Each node's snapshot thresholds are `snapshot_entries` and `snapshot_bytes` times a factor
-#: in [1, 1 + SNAPSHOT_STAGGER) drawn from its id: nodes apply the same log, so with the same
-#: thresholds they would all snapshot at the same index, at the same moment, and nodes that
-#: share a disk and CPUs (a local cluster) would slow each other down all at once.
-SNAPSHOT_STAGGER = 0.25
 
 
 class Snapshots:

@@ -34,6 +34,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_MAX_BULK_BYTES", senate_core::codec::resp::DEFAULT_MAX_BULK_BYTES)?;
     m.add("DEFAULT_MAX_VALUE_BYTES", senate_core::codec::resp::DEFAULT_MAX_VALUE_BYTES)?;
     m.add("DEFAULT_MAX_BATCH_COMMANDS", senate_core::kv::DEFAULT_MAX_BATCH_COMMANDS)?;
+    // The driver's defaults and rules the runtime shares with it.
+    m.add("DEFAULT_MAX_BATCH_PROPOSALS", senate_core::driver::DEFAULT_MAX_BATCH_PROPOSALS)?;
+    m.add("DEFAULT_MAX_WRITES_IN_FLIGHT", senate_core::driver::DEFAULT_MAX_WRITES_IN_FLIGHT)?;
+    m.add("DEFAULT_SNAPSHOT_ENTRIES", senate_core::driver::DEFAULT_SNAPSHOT_ENTRIES)?;
+    m.add("DEFAULT_SNAPSHOT_BYTES", senate_core::driver::DEFAULT_SNAPSHOT_BYTES)?;
+    m.add("DEFAULT_MAX_APPLY_BACKLOG_BYTES", senate_core::driver::DEFAULT_MAX_APPLY_BACKLOG_BYTES)?;
+    m.add("MAX_TICKS_PER_POLL", senate_core::driver::MAX_TICKS_PER_POLL)?;
+    m.add("SNAPSHOT_ENTRIES_CAP_FACTOR", senate_core::driver::SNAPSHOT_ENTRIES_CAP_FACTOR)?;
+    m.add("SNAPSHOT_STAGGER", senate_core::driver::SNAPSHOT_STAGGER)?;
     errors::register(m)?;
     m.add_class::<node::RaftNode>()?;
     m.add_class::<ready::Ready>()?;

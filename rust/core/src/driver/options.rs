@@ -22,8 +22,18 @@ pub const SNAPSHOT_ENTRIES_CAP_FACTOR: u64 = 10;
 /// at the same index at the same moment, and nodes sharing a disk and CPUs (a local cluster)
 /// would slow each other down all at once.
 pub const SNAPSHOT_STAGGER: f64 = 0.25;
-/// Commands proposed to the core in one call, at most (one entry batch).
-pub const DEFAULT_MAX_BATCH_PROPOSALS: usize = 1024;
+/// Commands proposed to the core in one call, at most (one entry batch; the rest go in the
+/// next).
+pub const DEFAULT_MAX_BATCH_PROPOSALS: usize = 4096;
+/// Readies whose log writes may be in flight at once by default: with more than one, the
+/// node takes the next Ready while the disk works (the writer writes the ones that queued up
+/// with one fsync) and a leader counts acknowledgements that arrive meanwhile; with 1, each
+/// Ready waits for its write and input arriving meanwhile is batched instead.
+pub const DEFAULT_MAX_WRITES_IN_FLIGHT: usize = 1;
+/// A snapshot is due after this many entries, or `DEFAULT_SNAPSHOT_BYTES` of commands, were
+/// applied since the last one (each scaled by the node's stagger).
+pub const DEFAULT_SNAPSHOT_ENTRIES: u64 = 100_000;
+pub const DEFAULT_SNAPSHOT_BYTES: u64 = 64 << 20;
 
 /// How a driver runs its core.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,12 +84,12 @@ pub struct DriverOptions {
 
 impl DriverOptions {
     /// The knobs derived from `timing`, a tick of `tick_ns` and node `id`; the rest at their
-    /// defaults (snapshots off).
+    /// defaults (those of the runtime's `NodeConfig`, which takes them from here).
     pub fn derive(timing: Timing, tick_ns: Nanos, id: u64) -> DriverOptions {
         let election_ns = tick_ns.saturating_mul(timing.election_timeout_ticks as u64);
         DriverOptions {
             tick_ns,
-            max_writes_in_flight: 4,
+            max_writes_in_flight: DEFAULT_MAX_WRITES_IN_FLIGHT,
             durable: false,
             drive_slice_ns: tick_ns / 2,
             apply_slice_ns: tick_ns / 2,
@@ -89,8 +99,8 @@ impl DriverOptions {
             past_limit_interval_ticks: timing.heartbeat_interval_ticks.max(1) as u64,
             max_apply_backlog_bytes: DEFAULT_MAX_APPLY_BACKLOG_BYTES,
             max_batch_proposals: DEFAULT_MAX_BATCH_PROPOSALS,
-            snapshot_entries: 0,
-            snapshot_bytes: 0,
+            snapshot_entries: DEFAULT_SNAPSHOT_ENTRIES,
+            snapshot_bytes: DEFAULT_SNAPSHOT_BYTES,
             // The golden ratio spreads consecutive ids evenly over the range.
             snapshot_scale: 1.0 + SNAPSHOT_STAGGER * ((id as f64 * 0.618_033_988_7) % 1.0),
             first_read_id: 1,
