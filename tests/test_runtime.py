@@ -20,7 +20,6 @@ import msgpack
 import pytest
 
 import senate
-import senate.runtime.driver as driver_module
 from cluster import free_ports
 from senate import (
     CallTimeout,
@@ -38,7 +37,7 @@ from senate import (
     linearizable,
     replicated,
 )
-from senate._core import WalWriter
+from senate._core import NodeDriver, WalWriter
 from senate.runtime.calls import ENVELOPE
 from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S
 
@@ -313,15 +312,13 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
     asyncio.run(main())
 
 
-def test_commands_that_waited_for_a_snapshot_are_applied_a_ready_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_commands_that_waited_for_a_snapshot_are_applied_in_order_once_it_is_taken(
+    tmp_path: Path,
 ) -> None:
-    """Calls committed while a frozen snapshot is taken wait in the backlog; once it is taken,
-    the driver applies them one Ready's worth at a time (one entry each here), the loop
-    running in between (with a slice of 0 s the driver yields before each), in order, with
-    every caller answered. Applied at once, tens of MB of them held a loop past an election
-    timeout."""
-    monkeypatch.setattr(driver_module, "DRIVE_SLICE_S", 0.0)
+    """Calls committed while a frozen snapshot is taken wait in the driver's apply backlog;
+    once it is taken they are applied in order, every caller answered, the backlog shrinking
+    at each turn of the loop (the core's driver hands them out one Ready's worth at a time
+    and yields to the loop every half tick: `rust/core/tests/driver.rs` checks the slicing)."""
     calls = 12
 
     async def main() -> None:
@@ -333,14 +330,23 @@ def test_commands_that_waited_for_a_snapshot_are_applied_a_ready_at_a_time(
         async with cluster(tmp_path, GatedRegister, **options) as (nodes, regs):
             leader, lreg, gate, frozen_at = await hold_a_snapshot(nodes, regs)
             puts = [asyncio.ensure_future(lreg.put(f"during {k}")) for k in range(calls)]
-            await until("the backlog", lambda: len(leader._driver.applier.backlog) == calls)
+            await until(
+                "the backlog",
+                lambda: (
+                    leader.status().commit_index >= frozen_at + calls
+                    and leader._core is not None
+                    and leader._core.apply_backlog_bytes > 0
+                ),
+            )
             assert leader.applied_index == frozen_at
-            # The backlog's length at each turn of the loop while it drains.
+            assert leader._core is not None
+            # The backlog's bytes at each turn of the loop while it drains.
             seen: list[int] = []
 
             async def watch() -> None:
-                while leader._driver.applier.backlog or not seen:
-                    seen.append(len(leader._driver.applier.backlog))
+                assert leader._core is not None
+                while leader._core.apply_backlog_bytes or not seen:
+                    seen.append(leader._core.apply_backlog_bytes)
                     await asyncio.sleep(0)
 
             watcher = asyncio.ensure_future(watch())
@@ -349,9 +355,8 @@ def test_commands_that_waited_for_a_snapshot_are_applied_a_ready_at_a_time(
             await asyncio.wait_for(watcher, 10)
             assert answers == list(range(6, 6 + calls))
             assert lreg.history[5:] == [f"during {k}" for k in range(calls)]
-            drained = [n for n in seen if 0 < n < calls]
-            assert len(drained) >= calls // 2, seen  # not all at once
-            assert drained == sorted(drained, reverse=True)
+            assert seen == sorted(seen, reverse=True), seen
+            assert leader._core.apply_backlog_bytes == 0
             await until("the snapshot", lambda: leader.snapshot_index == frozen_at)
 
     asyncio.run(main())
@@ -370,34 +375,32 @@ class SlowMachine(StateMachine):
 
 
 def test_a_long_run_of_committed_entries_is_applied_a_slice_at_a_time(tmp_path: Path) -> None:
-    """The driver applies committed entries for `APPLY_SLICE_S` (5 ms) at most, then puts the
-    rest back at the head of the backlog (applied after the loop has run), so one Ready that
-    is slow to apply cannot hold the loop past an election timeout: after a capture of a
-    large key-value store, the first write to each of its tables copies that table, and one
-    Ready of them held loops for 300-600 ms on a busy machine. The applied index is always
-    the last entry applied, and entries of later Readies wait behind the rest."""
+    """The applier applies committed entries until the deadline the core's driver gives it
+    (half a tick after it handed them out) and says how far it got: the driver hands out the
+    rest after the loop has run, so one Ready that is slow to apply cannot hold the loop past
+    an election timeout (after a capture of a large key-value store, the first write to each
+    of its tables copies that table, and one Ready of them held loops for 300-600 ms on a busy
+    machine). The applied index is always the last entry applied."""
     machine = SlowMachine()
     node = Node(machine, id=1, peers={1: "127.0.0.1:1"}, data_dir=tmp_path)
-    # Entries 101..110 proposed by node 2 (no caller here to answer), then 111..112.
+    applier = node._driver.applier
+    # Entries 101..112 proposed by node 2 (no caller here to answer).
     entries = [ENVELOPE.pack(2, seq, 0) + b"%d" % seq for seq in range(12)]
-    node._driver.applier.apply(entries[:10], 110)
-    first_slice = len(machine.applied)
-    # Each command takes 2 ms or more: the slice ends after the third at the latest.
-    assert 1 <= first_slice <= 3
-    assert node.applied_index == 100 + first_slice
-    assert node._driver.applier.backlog_due()
-    node._driver.applier.apply(entries[10:], 112)
-    slices = 1
-    while node._driver.applier.backlog_due():
+    node._state.applied_index = 100
+    first_index, slices = 101, 0
+    while first_index <= 112:
+        rest = entries[first_index - 101 :]
         before = len(machine.applied)
-        node._driver.applier.apply_from_backlog()
+        # A deadline 5 ms away: each command takes 2 ms or more, so the slice ends after
+        # the third at the latest (and always applies the first).
+        applied_to = applier.apply(rest, 112, time.monotonic_ns() + 5_000_000)
         assert 1 <= len(machine.applied) - before <= 3
-        assert node.applied_index == 100 + len(machine.applied)
+        assert applied_to == node.applied_index == 100 + len(machine.applied)
+        first_index = applied_to + 1
         slices += 1
     assert machine.applied == [b"%d" % seq for seq in range(12)]
     assert node.applied_index == 112
     assert slices >= 4
-    assert node._driver.applier.backlog_bytes == 0
 
 
 class CapturingRegister(Register):
@@ -442,14 +445,20 @@ def test_a_captured_snapshot_lets_the_node_apply_while_it_is_encoded(tmp_path: P
     asyncio.run(main())
 
 
+def driver_of(node: Node) -> NodeDriver:
+    """The core's driver of a started node."""
+    assert node._core is not None
+    return node._core
+
+
 def hold_write_completions(nodes: Sequence[Node], follower_write_wait_s: float = 0.0) -> None:
     """Each node stops hearing that its log writes finished (the writer thread still writes):
     to the node this is a disk that stalls. A follower does not wait for its writes either
     (with the default, 0: that wait would time out on a stalled disk)."""
     loop = asyncio.get_running_loop()
     for n in nodes:
-        assert n._driver.writes.writer is not None
-        loop.remove_reader(n._driver.writes.writer.fileno())
+        assert n._driver.writer is not None
+        loop.remove_reader(n._driver.writer.fileno())
         n.follower_write_wait_s = follower_write_wait_s
 
 
@@ -457,11 +466,11 @@ def release_write_completions(nodes: Sequence[Node]) -> None:
     """Undoes `hold_write_completions`: the completions held back arrive at once."""
     loop = asyncio.get_running_loop()
     for n in nodes:
-        assert n._driver.writes.writer is not None
-        fd = n._driver.writes.writer.fileno()
-        loop.add_reader(fd, n._driver.writes.on_writes_done, fd)
+        assert n._driver.writer is not None
+        fd = n._driver.writer.fileno()
+        loop.add_reader(fd, n._driver.on_writes_done, fd)
         n.follower_write_wait_s = FOLLOWER_WRITE_WAIT_S
-        n._driver.writes.on_writes_done(fd)  # what a follower's wait left without a wake-up byte
+        n._driver.on_writes_done(fd)  # what a follower's wait left without a wake-up byte
 
 
 def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
@@ -485,12 +494,12 @@ def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
             hold_write_completions(followers, follower_write_wait_s=5.0)
             for k in range(1, 21):
                 assert await asyncio.wait_for(lreg.put(k), 10) == k + 1
-            assert all(f._driver.writes.in_flight == 0 for f in followers)
+            assert all(driver_of(f).writes_in_flight == 0 for f in followers)
             hold_write_completions(followers)  # and no waits
             call = asyncio.ensure_future(lreg.put("held"))
             await until(
                 "a follower's write in flight",
-                lambda: any(f._driver.writes.in_flight for f in followers),
+                lambda: any(driver_of(f).writes_in_flight for f in followers),
             )
             ticks = leader._driver.now_ticks
             await until("20 ticks", lambda: leader._driver.now_ticks >= ticks + 20)
@@ -515,7 +524,9 @@ def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
             term = leader.status().term
             hold_write_completions(nodes)
             call = asyncio.ensure_future(lreg.put(1))
-            await until("writes in flight", lambda: all(n._driver.writes.in_flight for n in nodes))
+            await until(
+                "writes in flight", lambda: all(driver_of(n).writes_in_flight for n in nodes)
+            )
             ticks = leader._driver.now_ticks
             timeout = leader.config.election_timeout_ticks
             await until(
@@ -551,7 +562,7 @@ def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
             await until(
                 "Readies up to the core's limit",
                 lambda: any(
-                    len(n._driver.writes.unadvanced) >= senate._core.MAX_READIES_IN_FLIGHT
+                    driver_of(n).readies_unadvanced >= senate._core.MAX_READIES_IN_FLIGHT
                     for n in nodes
                 ),
             )
@@ -562,8 +573,7 @@ def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
             )
             assert [n.fatal_error for n in nodes] == [None, None, None]
             assert all(
-                len(n._driver.writes.unadvanced) <= senate._core.MAX_READIES_IN_FLIGHT
-                for n in nodes
+                driver_of(n).readies_unadvanced <= senate._core.MAX_READIES_IN_FLIGHT for n in nodes
             )
             release_write_completions(nodes)
             assert await asyncio.wait_for(call, 20) == 2
@@ -885,7 +895,7 @@ def test_a_follower_whose_writes_outlast_its_wait_answers_through_the_writers_wa
                 assert await asyncio.wait_for(lreg.put(k), 10) == k + 1
             followers = [n for n in nodes if n is not leader]
             assert all(
-                f._driver.writes.writer is not None and f._driver.writes.writer.last_write_s > 1e-6
+                f._driver.writer is not None and f._driver.writer.last_write_s > 1e-6
                 for f in followers
             )
             await until(

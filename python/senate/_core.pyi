@@ -39,6 +39,15 @@ MAX_TICKS_PER_POLL: int
 SNAPSHOT_ENTRIES_CAP_FACTOR: int
 SNAPSHOT_STAGGER: float
 __all__ = [
+    "ACTION_APPLY",
+    "ACTION_COMPACT",
+    "ACTION_DURABLE",
+    "ACTION_RESTORE",
+    "ACTION_ROLE",
+    "ACTION_SEND",
+    "ACTION_SERVE_READS",
+    "ACTION_SNAPSHOT_SKIPPED",
+    "ACTION_TAKE_SNAPSHOT",
     "DEFAULT_ELECTION_TIMEOUT_TICKS",
     "DEFAULT_HEARTBEAT_INTERVAL_TICKS",
     "DEFAULT_MAX_APPLY_BACKLOG_BYTES",
@@ -62,6 +71,9 @@ __all__ = [
     "GROUP_STALE_READ",
     "MAX_READIES_IN_FLIGHT",
     "MAX_TICKS_PER_POLL",
+    "NEXT_CONTINUE",
+    "NEXT_IDLE",
+    "NEXT_YIELD",
     "SNAPSHOT_ENTRIES_CAP_FACTOR",
     "SNAPSHOT_STAGGER",
     "BoundedLoadHash",
@@ -82,6 +94,7 @@ __all__ = [
     "LeastRequest",
     "Maglev",
     "NoBackendAvailable",
+    "NodeDriver",
     "NotInFlight",
     "NotLeader",
     "PeakEwma",
@@ -479,6 +492,126 @@ class RaftNode:
         """Does nothing: the cost of a call into the extension."""
 
 # --- simulation ---------------------------------------------------------------------------
+
+#: The first item of each action `NodeDriver.poll` hands out; the rest of each tuple:
+#: SEND `(to, frames)`: send the frames now (report a peer that cannot take them with
+#: `report_unreachable`). APPLY `(payloads, last_index, deadline_ns)`: apply the committed
+#: entries in order (an empty payload is a leader's no-op), stopping after the first applied
+#: once `time.monotonic_ns()` passes the deadline; report the last index applied with
+#: `applied_to`. SERVE_READS `(batch_ids,)`: those read batches may be served. ROLE `(role,
+#: leader, epoch)`: the role, known leader or epoch changed. DURABLE `(write_id, seconds,
+#: slow)`: a log write became durable. TAKE_SNAPSHOT `(index,)`: snapshot the application at
+#: the applied index; answer `snapshot_started`, then `snapshot_taken` or `snapshot_failed`.
+#: COMPACT `(snapshot,)`: compact the durable log with it, then `compaction_done`.
+#: SNAPSHOT_SKIPPED `(index, reason)`. RESTORE `(snapshot,)`: replace the application's
+#: state with the leader's snapshot.
+ACTION_SEND: int
+ACTION_APPLY: int
+ACTION_SERVE_READS: int
+ACTION_ROLE: int
+ACTION_DURABLE: int
+ACTION_TAKE_SNAPSHOT: int
+ACTION_COMPACT: int
+ACTION_SNAPSHOT_SKIPPED: int
+ACTION_RESTORE: int
+#: What the caller does after a poll: wait for input (IDLE), poll again (CONTINUE), let its
+#: event loop run once, then poll again (YIELD: the drive slice, half a tick, is used).
+NEXT_IDLE: int
+NEXT_CONTINUE: int
+NEXT_YIELD: int
+
+@final
+class NodeDriver:
+    """Runs a node's core: the policy of carrying out its Readies (pipelined log writes and
+    the stall rule, apply slices, snapshots and the apply backlog, read batches), in the core
+    (`senate_core::driver`), the same code the deterministic simulation runs.
+
+    Takes over `core` (the `RaftNode` raises on any later call). With `writer`, the core's
+    log writes are submitted to it from inside `poll` and never handed out; drain finished
+    ones with `take_completions` when its `fileno()` is readable. Times are
+    `time.monotonic_ns()`. A failed log write makes `poll` raise `WalError`: the node stops.
+    Raises `ConfigError` naming a bad option.
+    """
+
+    def __new__(
+        cls,
+        core: RaftNode,
+        *,
+        tick_ms: float,
+        now_ns: int,
+        writer: WalWriter | None = None,
+        applied: int = 0,
+        first_read_id: int = 1,
+        max_writes_in_flight: int = ...,
+        max_batch_proposals: int = ...,
+        snapshot_entries: int = ...,
+        snapshot_bytes: int = ...,
+        max_apply_backlog_bytes: int = ...,
+        follower_write_wait_s: float = 0.0,
+    ) -> NodeDriver: ...
+    def poll(self, now_ns: int) -> tuple[int, list[tuple]]:  # type: ignore[type-arg]
+        """One round of work: `(next, actions)` (see `ACTION_*`, `NEXT_*`), to carry out in
+        order. A follower waits here (the GIL released) up to `follower_write_wait_s` for
+        its own log write."""
+    def take_completions(self, now_ns: int) -> list[tuple]:  # type: ignore[type-arg]
+        """The actions the log writes finished since the last call release."""
+    def add_ticks(self, n: int) -> None: ...
+    def step_stream(self, data: bytes | bytearray) -> int: ...
+    def report_unreachable(self, id: int) -> None: ...
+    def may_propose(self) -> bool:
+        """False while a leader's writes are at their limit: proposals then wait to share
+        the next write."""
+    def propose_batch(self, data: list[bytes]) -> None:
+        """At most `max_batch_proposals` commands; raises `NotLeader` (keep them, retry)
+        or `ProposalDropped`."""
+    def request_read(self) -> int:
+        """The id of the read batch this read joined (served by `ACTION_SERVE_READS`)."""
+    def cancel_read(self, id: int) -> None: ...
+    def applied_to(self, index: int) -> None: ...
+    def snapshot_now(self) -> None: ...
+    def snapshot_started(self, index: int, frozen: bool) -> None: ...
+    def snapshot_taken(self, index: int, data: bytes) -> None: ...
+    def snapshot_failed(self, index: int) -> None: ...
+    def compaction_done(self) -> None: ...
+    def recovered_snapshot(self, data_bytes: int) -> None:
+        """The application was restored at start from a snapshot of that many bytes."""
+    def take_unserved_reads(self) -> list[int]: ...
+    def transfer_leader(self, id: int) -> None: ...
+    def campaign(self) -> None: ...
+    def status(self) -> Status: ...
+    @property
+    def role(self) -> str:
+        """One of "follower", "candidate", "leader"."""
+    @property
+    def leader(self) -> int | None: ...
+    @property
+    def epoch(self) -> int:
+        """Raft's term."""
+    @property
+    def commit_index(self) -> int: ...
+    @property
+    def applied_index(self) -> int: ...
+    @property
+    def snapshot_index(self) -> int: ...
+    @property
+    def now_ticks(self) -> int: ...
+    @property
+    def ticks_due(self) -> int: ...
+    @property
+    def writes_in_flight(self) -> int: ...
+    @property
+    def readies_unadvanced(self) -> int: ...
+    @property
+    def apply_backlog_bytes(self) -> int: ...
+    @property
+    def max_batch_proposals(self) -> int: ...
+    @property
+    def follower_write_wait_s(self) -> float: ...
+    @follower_write_wait_s.setter
+    def follower_write_wait_s(self, seconds: float) -> None: ...
+    def stats(self) -> tuple[int, int, int, int, int, int, int]:
+        """(readies, readies_without_write, readies_past_limit, writes, entries_applied,
+        snapshots_taken, snapshots_restored) since the start."""
 
 @final
 class SimReport:

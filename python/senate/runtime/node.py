@@ -8,20 +8,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from senate._core import RaftNode, Wal, WalWriter
+from senate._core import NodeDriver, RaftNode, Wal, WalWriter
 from senate.config import NodeConfig
 from senate.errors import NodeNotRunning
 from senate.runtime.calls import Calls, Waiter
-from senate.runtime.core import AppliedState, Core, Machine
-from senate.runtime.driver import ReadyDriver
+from senate.runtime.core import AppliedState, Machine
+from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S, ReadyDriver
 from senate.runtime.inputs import Inputs
 from senate.runtime.metrics import NodeMetrics
-from senate.runtime.reads import Reads
+from senate.runtime.reads import Reads, first_read_id
 from senate.runtime.snapshots import Snapshots
 from senate.runtime.transport import Transport, TransportLimits, parse_host_port
 
@@ -87,7 +88,8 @@ class Node:
             sm._senate_attach(self, slot)
         self.id = config.id
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._core: Core | None = None
+        self._core: NodeDriver | None = None
+        self._follower_write_wait_s = FOLLOWER_WRITE_WAIT_S
         self._wal: Wal | None = None
         self._transport: Transport | None = None
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"senate-{self.id}-disk")
@@ -143,11 +145,13 @@ class Node:
     @property
     def follower_write_wait_s(self) -> float:
         """How long a follower waits for its log write in the loop thread (0: never)."""
-        return self._driver.writes.follower_write_wait_s
+        return self._follower_write_wait_s
 
     @follower_write_wait_s.setter
     def follower_write_wait_s(self, seconds: float) -> None:
-        self._driver.writes.follower_write_wait_s = seconds
+        self._follower_write_wait_s = seconds
+        if self._core is not None:
+            self._core.follower_write_wait_s = seconds
 
     @property
     def peer_port(self) -> int:
@@ -162,15 +166,34 @@ class Node:
         self.loop = loop = asyncio.get_running_loop()
         cfg = self.config
         writer = None
+        snapshot_bytes = 0
         if cfg.data_dir is not None:
             self._wal = wal = await self._open_wal(loop)
             writer = WalWriter(wal)
             snapshot = wal.recovered_snapshot()
             if snapshot is not None:
                 self._snapshots.recover(snapshot)
-            self._core = core = RaftNode(cfg.id, sorted(cfg.peers), wal=wal, **self._core_options())
+                snapshot_bytes = len(snapshot.data)
+            raft = RaftNode(cfg.id, sorted(cfg.peers), wal=wal, **self._core_options())
         else:
-            self._core = core = RaftNode(cfg.id, sorted(cfg.peers), **self._core_options())
+            raft = RaftNode(cfg.id, sorted(cfg.peers), **self._core_options())
+        # The driver takes the core over: it is the one caller of the core from now on.
+        self._core = core = NodeDriver(
+            raft,
+            tick_ms=cfg.tick_ms,
+            now_ns=time.monotonic_ns(),
+            writer=writer,
+            applied=self._state.applied_index,
+            first_read_id=first_read_id(),
+            max_writes_in_flight=cfg.max_writes_in_flight,
+            max_batch_proposals=cfg.max_batch_proposals,
+            snapshot_entries=cfg.snapshot_entries,
+            snapshot_bytes=cfg.snapshot_bytes,
+            follower_write_wait_s=self._follower_write_wait_s,
+        )
+        if snapshot_bytes:
+            core.recovered_snapshot(snapshot_bytes)
+        self._reads.core = core
         self._snapshots.loop = loop
         self._snapshots.wal = self._wal
         listen = parse_host_port(cfg.peers[cfg.id])
@@ -235,7 +258,7 @@ class Node:
         self._fail_all(NodeNotRunning(f"node {self.id} stopped"))
         self._disk.shutdown(wait=True)
         self._snapshots.shutdown()
-        self._driver.writes.close_writer()
+        self._driver.close_writer()
         if self._wal is not None:
             self._wal.close()  # releases the data directory for the next start
         log.info("node %d: stopped", self.id)
@@ -332,5 +355,4 @@ class Node:
         worker thread), the log is compacted up to it (in another) and `snapshot_index` moves.
         Meanwhile the node keeps its leadership and its log; it applies nothing unless every
         state machine captured its state (`StateMachine.capture`)."""
-        if self.running:
-            self._snapshots.start()
+        self._driver.snapshot_now()

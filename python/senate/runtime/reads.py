@@ -1,96 +1,80 @@
-"""Read barriers: linearizable reads through ReadIndex rounds, batched.
+"""Read barriers: linearizable reads, batched by the core's driver.
 
-A barrier waits, then is issued with the others waiting as one round (a read request id),
-is confirmed at a commit index by the core (a read state), and is served once the node has
-applied that index. A round lost with a leader change produces nothing: it is issued again.
+A barrier joins the driver's open read batch (`NodeDriver.request_read`), which the driver
+issues as one ReadIndex round, re-issues when the round is lost with a leader change, and
+hands back (`ACTION_SERVE_READS`) once the node has applied the index the round was
+confirmed at. This part only keeps who waits for which batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
+import os
 
-from senate._core import NotLeader
+from senate._core import NodeDriver
 from senate.errors import CallTimeout
-from senate.runtime.core import Core
+
+
+def first_read_id() -> int:
+    """A start's first read batch id, drawn at random in [1, 2**48].
+
+    A leader's answer to a round issued before a restart must not confirm a new batch of the
+    same id (at an index older than its reads): ids that restarted at 1 would repeat. 2**48
+    leaves more ids to count up through than a node issues rounds in its life.
+    """
+    return int.from_bytes(os.urandom(6), "little") + 1
 
 
 class Reads:
-    """The read barriers of one node, from waiting to served."""
+    """The read barriers of one node waiting for their batch."""
 
     def __init__(self, node_id: int, wake: asyncio.Event) -> None:
         self.node_id = node_id
         self._wake = wake
-        #: Barriers not yet issued: they go in the next round.
-        self.waiting: list[asyncio.Future[None]] = []
-        self._next_read_id = 1
-        #: Rounds issued: request id -> (their barriers, tick issued).
-        self._in_flight: dict[int, tuple[list[asyncio.Future[None]], int]] = {}
-        #: Rounds confirmed, (commit index, request id, barriers) in a heap: served once the
-        #: node applied their index.
-        self._confirmed: list[tuple[int, int, list[asyncio.Future[None]]]] = []
+        self.core: NodeDriver | None = None
+        #: Batch id -> the barriers waiting for it.
+        self._batches: dict[int, list[asyncio.Future[None]]] = {}
+
+    @property
+    def waiting(self) -> int:
+        """Barriers waiting for their batch to be served."""
+        return sum(map(len, self._batches.values()))
 
     async def barrier(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
         """Returns once a round issued after the call is confirmed and applied here."""
+        core = self.core
+        assert core is not None
+        batch = core.request_read()
         fut: asyncio.Future[None] = loop.create_future()
-        self.waiting.append(fut)
+        self._batches.setdefault(batch, []).append(fut)
         self._wake.set()
         try:
             await asyncio.wait_for(fut, timeout_s)
         except asyncio.TimeoutError:
+            self._forget(batch, fut)
             raise CallTimeout(f"node {self.node_id}: read not confirmed in time") from None
 
-    def issue(self, core: Core, now_ticks: int) -> None:
-        """Issues the waiting barriers as one round (unless no leader is known)."""
-        rid = self._next_read_id
-        try:
-            core.read_index(rid)
-        except NotLeader:
-            return  # retried on the next wake-up (their own timeouts bound the wait)
-        self._next_read_id += 1
-        self._in_flight[rid] = (self.waiting, now_ticks)
-        self.waiting = []
+    def _forget(self, batch: int, fut: asyncio.Future[None]) -> None:
+        waiters = self._batches.get(batch)
+        if waiters is None:
+            return
+        waiters[:] = [w for w in waiters if w is not fut]
+        if not waiters:
+            del self._batches[batch]
+            if self.core is not None:
+                self.core.cancel_read(batch)
 
-    def retry_stale(self, now_ticks: int, election_timeout_ticks: int) -> None:
-        """Read rounds lost with a leader change produce nothing: re-issue them."""
-        horizon = now_ticks - election_timeout_ticks
-        for rid, (waiters, issued) in list(self._in_flight.items()):
-            if issued < horizon:
-                del self._in_flight[rid]
-                self.waiting.extend(w for w in waiters if not w.done())
-                self._wake.set()
-
-    def confirm(self, read_states: list[tuple[int, int]]) -> None:
-        """Records the rounds the core confirmed: (request id, commit index) each."""
-        for rid, index in read_states:
-            entry = self._in_flight.pop(rid, None)
-            if entry is not None:
-                heapq.heappush(self._confirmed, (index, rid, entry[0]))
-
-    @property
-    def confirmed(self) -> bool:
-        """Whether confirmed rounds wait to be served."""
-        return bool(self._confirmed)
-
-    def serve(self, applied_index: int) -> None:
-        """Answers the confirmed rounds whose index the node applied."""
-        confirmed = self._confirmed
-        while confirmed and confirmed[0][0] <= applied_index:
-            _, _, waiters = heapq.heappop(confirmed)
-            for fut in waiters:
+    def serve(self, batches: list[int]) -> None:
+        """Answers the barriers of `batches` (the driver says they may be served)."""
+        for batch in batches:
+            for fut in self._batches.pop(batch, ()):
                 if not fut.done():
                     fut.set_result(None)
 
     def fail_all(self, error: BaseException) -> None:
         """Fails every barrier not yet answered (the node stops)."""
-        waiters = list(self.waiting)
-        for entry in self._in_flight.values():
-            waiters.extend(entry[0])
-        for _, _, ws in self._confirmed:
-            waiters.extend(ws)
-        for fut in waiters:
-            if not fut.done():
-                fut.set_exception(error)
-        self.waiting.clear()
-        self._in_flight.clear()
-        self._confirmed.clear()
+        for waiters in self._batches.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(error)
+        self._batches.clear()

@@ -1,9 +1,10 @@
-"""Snapshots of the state machines: when one is due, the job that takes it in a worker thread
-(capturing the state, or freezing the machines meanwhile), recording it in the core and the
-log (compaction), and restoring one (at start, or sent by the leader).
+"""Snapshots of the state machines, carried out for the core's driver: taking one in a worker
+thread when the driver asks (`ACTION_TAKE_SNAPSHOT`; capturing the state, or freezing the
+machines meanwhile), compacting the durable log with one the driver recorded
+(`ACTION_COMPACT`), and restoring one (at start, or the leader's: `ACTION_RESTORE`).
 
-When the driver finishes a job and what waits meanwhile (the apply backlog) is the driver's
-policy (`senate.runtime.driver`); this part carries the snapshots out.
+When a snapshot is due, what waits while the machines are frozen (the apply backlog), and
+when the leader's snapshot may be restored are the driver's policy (`senate_core::driver`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import msgpack
 
 from senate._core import (
-    SNAPSHOT_ENTRIES_CAP_FACTOR,
-    SNAPSHOT_STAGGER,
+    NodeDriver,
     SenateError,
     Snapshot,
     SnapshotOutOfDate,
@@ -25,7 +25,7 @@ from senate._core import (
     encode_snapshot_envelope,
 )
 from senate.config import NodeConfig
-from senate.runtime.core import AppliedState, Core
+from senate.runtime.core import AppliedState
 from senate.runtime.metrics import NodeMetrics
 
 log = logging.getLogger("senate.node")
@@ -53,34 +53,19 @@ class Snapshots:
         self._snapshotter = ThreadPoolExecutor(
             1, thread_name_prefix=f"senate-{self.node_id}-snapshot"
         )
-        #: Bytes of the last snapshot taken or restored: the next one waits until at least as
-        #: many bytes were applied, so snapshotting a large state costs at most what writing
-        #: its log does (a 100 MB state is not rewritten after every 64 MB of commands).
-        self._last_snapshot_bytes = 0
-        # The golden ratio spreads consecutive ids evenly over the range.
-        self._scale = 1 + SNAPSHOT_STAGGER * (config.id * 0.6180339887 % 1)
         self._compaction: asyncio.Future[None] | None = None
         #: The state machines' bytes being taken in a worker thread, at `_job_index`.
         #: Meanwhile the node goes on (ticks, messages, log writes). Unless every machine
-        #: captured its state (`StateMachine.capture`), it applies nothing (`frozen`):
-        #: the driver keeps the committed commands in its backlog until the job is done.
+        #: captured its state (`StateMachine.capture`), it applies nothing (`frozen`): the
+        #: driver keeps the committed commands in its backlog until the job is done.
         self.job: asyncio.Future[bytes] | None = None
         self._job_index = 0
         self.frozen = False
-        #: After a failed snapshot, the next automatic one waits for this applied index, so a
-        #: state machine whose `snapshot()` keeps failing is not retried after every Ready.
-        self._next_snapshot_index = 0
-
-    def holds_applies(self) -> bool:
-        """Whether a snapshot is being taken of state machines that could not capture their
-        state (`frozen`): nothing is applied until it is taken."""
-        return self.job is not None and self.frozen
 
     # --- restoring ------------------------------------------------------------------------
     def recover(self, snapshot: Snapshot) -> None:
         """Restores the snapshot the log recovered (at start)."""
         self._restore(snapshot.data)
-        self._last_snapshot_bytes = len(snapshot.data)
         self.state.applied_index = self.state.snapshot_index = snapshot.index
 
     def install(self, index: int, data: bytes) -> None:
@@ -88,8 +73,6 @@ class Snapshots:
         self._restore(data)
         state = self.state
         state.applied_index = state.snapshot_index = index
-        state.bytes_since_snapshot = 0
-        self._last_snapshot_bytes = len(data)
         log.info("node %d: restored a snapshot at index %d", self.node_id, index)
 
     def _restore(self, data: bytes) -> None:
@@ -108,44 +91,23 @@ class Snapshots:
         worker thread; the envelope is built without the interpreter lock."""
         return encode_snapshot_envelope([sm.snapshot() for sm in self.state.machines])
 
-    def maybe_start(self) -> None:
-        """Starts a snapshot if enough was applied since the last one."""
-        cfg = self.config
-        state = self.state
-        entries = state.applied_index - state.snapshot_index
-        scale = self._scale
-        due = (
-            entries >= cfg.snapshot_entries * scale
-            or state.bytes_since_snapshot >= cfg.snapshot_bytes * scale
-        ) and (
-            state.bytes_since_snapshot >= self._last_snapshot_bytes
-            # Tiny commands on a large state: the log's entry count is bounded too.
-            or entries >= SNAPSHOT_ENTRIES_CAP_FACTOR * cfg.snapshot_entries
-        )
-        if not due or (self._compaction is not None and not self._compaction.done()):
-            return
-        if state.applied_index < self._next_snapshot_index:
-            return
-        self.start()
-
-    def start(self) -> None:
-        """Starts a snapshot of the state machines at the applied index (see
-        `Node.snapshot_now`); the driver finishes it once taken (`finish`)."""
-        state = self.state
-        if self.loop is None or self.job is not None:
-            return
-        if state.applied_index <= state.snapshot_index:
-            return
-        self._job_index = state.applied_index
+    def start(self, index: int) -> bool:
+        """Starts a snapshot of the state machines at the applied index `index` in a worker
+        thread; returns whether they are frozen meanwhile (not every machine could capture
+        its state). The driver hears it done through `settle`."""
+        assert self.loop is not None
+        assert self.job is None
+        assert index == self.state.applied_index
+        self._job_index = index
         # A copy is worth making only if every machine makes one: stop at the first that
         # cannot (the node will not apply meanwhile anyway).
         parts: list[Callable[[], bytes]] = []
-        for sm in state.machines:
+        for sm in self.state.machines:
             part = sm.capture()
             if part is None:
                 break
             parts.append(part)
-        self.frozen = len(parts) < len(state.machines)
+        self.frozen = len(parts) < len(self.state.machines)
         take: Callable[[], bytes] = (
             self._snapshot_bytes
             if self.frozen
@@ -154,39 +116,47 @@ class Snapshots:
         job = self.loop.run_in_executor(self._snapshotter, take)
         job.add_done_callback(lambda _job: self._wake.set())
         self.job = job
+        return self.frozen
 
-    def finish(self, core: Core, compact: bool) -> None:
-        """Records the snapshot just taken in the core (`compact`; only between Readies) and
-        the log (compacted in a worker thread)."""
+    def job_done(self) -> bool:
+        """Whether a snapshot was taken (or failed) and the driver has not heard it yet."""
+        return self.job is not None and self.job.done()
+
+    def settle(self, core: NodeDriver) -> None:
+        """Tells the driver the snapshot just taken (it records it between Readies and asks
+        for the compaction) or that it failed."""
         job = self.job
         assert job is not None
         assert job.done()
         self.job = None
+        self.frozen = False
         index = self._job_index
         error = None if job.cancelled() else job.exception()
         if error is not None:
             log.error("node %d: snapshot at index %d failed: %s", self.node_id, index, error)
-            self._next_snapshot_index = index + self.config.snapshot_entries
-        elif compact and index > self.state.snapshot_index:
-            data = job.result()
-            try:
-                snap = core.compact(index, data)
-            except SenateError as e:
-                log.warning(
-                    "node %d: snapshot at index %d not recorded: %s", self.node_id, index, e
-                )
-            else:
-                self._last_snapshot_bytes = len(data)
-                self.state.snapshot_index = snap.index
-                self.state.bytes_since_snapshot = 0
-                log.info("node %d: snapshot at index %d", self.node_id, snap.index)
-                if self.metrics is not None:
-                    self.metrics.on_snapshot()
-                if self.wal is not None and self.loop is not None:
-                    self._compaction = self.loop.run_in_executor(
-                        self._compactor, self.wal.compact, snap
-                    )
-                    self._compaction.add_done_callback(self._compaction_done)
+            core.snapshot_failed(index)
+        else:
+            core.snapshot_taken(index, job.result())
+
+    def compact(self, snapshot: Snapshot, on_done: Callable[[], None]) -> None:
+        """The driver recorded `snapshot`: the log is compacted with it in a worker thread;
+        `on_done` is called (in the loop) when that is over, done or not."""
+        self.state.snapshot_index = snapshot.index
+        log.info("node %d: snapshot at index %d", self.node_id, snapshot.index)
+        if self.metrics is not None:
+            self.metrics.on_snapshot()
+        if self.wal is None or self.loop is None:
+            on_done()
+            return
+        compaction = self.loop.run_in_executor(self._compactor, self.wal.compact, snapshot)
+
+        def done(fut: asyncio.Future[None]) -> None:
+            self._compaction_done(fut)
+            on_done()
+            self._wake.set()
+
+        compaction.add_done_callback(done)
+        self._compaction = compaction
 
     def _compaction_done(self, fut: asyncio.Future[None]) -> None:
         error = None if fut.cancelled() else fut.exception()

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 mod balance;
 mod detect;
+mod driver;
 mod errors;
 mod kv;
 mod node;
@@ -61,6 +62,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<detect::DetectorFigures>()?;
     m.add_class::<detect::DetectSimReport>()?;
     m.add_function(wrap_pyfunction!(detect::run_detect_sim, m)?)?;
+    driver::register(m)?;
     balance::register(m)?;
     kv::register(m)?;
     Ok(())

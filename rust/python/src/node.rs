@@ -14,7 +14,27 @@ use senate_core::{Config, MemNode, MemStorage, PersistMode, RaftError, ReadOnlyO
 /// A Raft node (wraps the core's `MemNode`). See `_core.pyi` for the contract of each method.
 #[pyclass(module = "senate._core")]
 pub struct RaftNode {
-    inner: MemNode,
+    /// `None` once moved into a `NodeDriver` (which then owns the core).
+    inner: Option<MemNode>,
+}
+
+impl RaftNode {
+    fn core(&self) -> PyResult<&MemNode> {
+        self.inner.as_ref().ok_or_else(moved_error)
+    }
+
+    fn core_mut(&mut self) -> PyResult<&mut MemNode> {
+        self.inner.as_mut().ok_or_else(moved_error)
+    }
+
+    /// Moves the core out (into a driver); every later call on this object raises.
+    pub fn take_core(&mut self) -> PyResult<MemNode> {
+        self.inner.take().ok_or_else(moved_error)
+    }
+}
+
+fn moved_error() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("this RaftNode was moved into a NodeDriver: call the driver")
 }
 
 /// The bytes of `frames` (one `bytes` or a list of them), concatenated.
@@ -37,6 +57,17 @@ fn frames_bytes(frames: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         buf.extend_from_slice(part.as_bytes());
     }
     Ok(Bytes::from(buf))
+}
+
+/// The bytes of a peer's stream (`bytes` or `bytearray`).
+pub fn stream_bytes(data: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    if let Ok(bytes) = data.cast::<PyBytes>() {
+        Ok(Bytes::copy_from_slice(bytes.as_bytes()))
+    } else if let Ok(array) = data.cast::<PyByteArray>() {
+        Ok(Bytes::from(array.to_vec()))
+    } else {
+        Err(PyTypeError::new_err("data must be bytes or bytearray"))
+    }
 }
 
 /// A config error naming the keyword argument that set the bad field.
@@ -149,102 +180,106 @@ impl RaftNode {
             }
         }
         .map_err(|e| raft_error(py, python_field_name(e)))?;
-        Ok(RaftNode { inner })
+        Ok(RaftNode { inner: Some(inner) })
     }
 
     #[getter]
-    fn id(&self) -> u64 {
-        self.inner.raw.id()
+    fn id(&self) -> PyResult<u64> {
+        Ok(self.core()?.raw.id())
     }
 
     #[pyo3(signature = (n = 1))]
-    fn tick(&mut self, n: u64) {
+    fn tick(&mut self, n: u64) -> PyResult<()> {
+        let core = self.core_mut()?;
         for _ in 0..n {
-            self.inner.raw.tick();
+            core.raw.tick();
         }
+        Ok(())
     }
 
     fn step(&mut self, py: Python<'_>, frames: &Bound<'_, PyAny>) -> PyResult<usize> {
         let buf = frames_bytes(frames)?;
-        self.inner.step_frames(&buf).map_err(|e| step_error(py, e))
+        self.core_mut()?.step_frames(&buf).map_err(|e| step_error(py, e))
     }
 
     fn step_stream(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let buf = if let Ok(bytes) = data.cast::<PyBytes>() {
-            Bytes::copy_from_slice(bytes.as_bytes())
-        } else if let Ok(array) = data.cast::<PyByteArray>() {
-            Bytes::from(array.to_vec())
-        } else {
-            return Err(PyTypeError::new_err("data must be bytes or bytearray"));
-        };
-        self.inner.step_stream(&buf).map_err(|e| step_error(py, e))
+        let buf = stream_bytes(data)?;
+        self.core_mut()?.step_stream(&buf).map_err(|e| step_error(py, e))
     }
 
-    fn report_unreachable(&mut self, id: u64) {
-        self.inner.raw.report_unreachable(id);
+    fn report_unreachable(&mut self, id: u64) -> PyResult<()> {
+        self.core_mut()?.raw.report_unreachable(id);
+        Ok(())
     }
 
     fn propose(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        self.inner.raw.propose(Bytes::copy_from_slice(data)).map_err(|e| raft_error(py, e))
+        self.core_mut()?.raw.propose(Bytes::copy_from_slice(data)).map_err(|e| raft_error(py, e))
     }
 
     fn propose_batch(&mut self, py: Python<'_>, data: Vec<Bound<'_, PyBytes>>) -> PyResult<()> {
         let batch = data.iter().map(|item| Bytes::copy_from_slice(item.as_bytes())).collect();
-        self.inner.raw.propose_batch(batch).map_err(|e| raft_error(py, e))
+        self.core_mut()?.raw.propose_batch(batch).map_err(|e| raft_error(py, e))
     }
 
     fn read_index(&mut self, py: Python<'_>, request_id: u64) -> PyResult<()> {
-        self.inner.raw.read_index(request_id).map_err(|e| raft_error(py, e))
+        self.core_mut()?.raw.read_index(request_id).map_err(|e| raft_error(py, e))
     }
 
     fn transfer_leader(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
-        self.inner.raw.transfer_leader(id).map_err(|e| raft_error(py, e))
+        self.core_mut()?.raw.transfer_leader(id).map_err(|e| raft_error(py, e))
     }
 
-    fn campaign(&mut self) {
-        self.inner.raw.campaign();
+    fn campaign(&mut self) -> PyResult<()> {
+        self.core_mut()?.raw.campaign();
+        Ok(())
     }
 
-    fn has_ready(&self) -> bool {
-        self.inner.raw.has_ready()
+    fn has_ready(&self) -> PyResult<bool> {
+        Ok(self.core()?.raw.has_ready())
     }
 
     fn ready(&mut self, py: Python<'_>) -> PyResult<Option<Ready>> {
-        Ok(self.inner.try_ready().map_err(|e| raft_error(py, e))?.map(Ready::new))
+        Ok(self.core_mut()?.try_ready().map_err(|e| raft_error(py, e))?.map(Ready::new))
     }
 
-    fn has_ready_without_write(&self) -> bool {
-        self.inner.raw.has_ready_without_write()
+    fn has_ready_without_write(&self) -> PyResult<bool> {
+        Ok(self.core()?.raw.has_ready_without_write())
     }
 
     fn ready_without_write(&mut self, py: Python<'_>) -> PyResult<Option<Ready>> {
-        Ok(self.inner.try_ready_without_write().map_err(|e| raft_error(py, e))?.map(Ready::new))
+        Ok(self.core_mut()?.try_ready_without_write().map_err(|e| raft_error(py, e))?.map(Ready::new))
     }
 
-    fn advance(&mut self) {
-        self.inner.advance();
+    fn advance(&mut self) -> PyResult<()> {
+        self.core_mut()?.advance();
+        Ok(())
     }
 
-    fn status(&self) -> Status {
-        Status::from_core(self.inner.status())
+    fn status(&self) -> PyResult<Status> {
+        Ok(Status::from_core(self.core()?.status()))
     }
 
     fn compact(&mut self, py: Python<'_>, index: u64, data: PyBackedBytes) -> PyResult<Snapshot> {
         // The core keeps the caller's bytes object, not a copy: a snapshot may be large.
-        let snapshot = self.inner.compact(index, Bytes::from_owner(data)).map_err(|e| raft_error(py, e))?;
+        let snapshot = self.core_mut()?.compact(index, Bytes::from_owner(data)).map_err(|e| raft_error(py, e))?;
         Ok(Snapshot::new(snapshot))
     }
 
     fn crash_restart(&mut self, py: Python<'_>, applied: u64) -> PyResult<()> {
-        self.inner.crash_restart(applied).map_err(|e| raft_error(py, e))
+        self.core_mut()?.crash_restart(applied).map_err(|e| raft_error(py, e))
     }
 
     /// Does nothing: the cost of a call into the extension, the baseline of the benchmarks.
     fn noop(&self) {}
 
     fn __repr__(&self) -> String {
-        let status = self.inner.status();
-        format!("RaftNode(id={}, role='{}', term={})", status.id, status.role.as_str(), status.term)
+        match &self.inner {
+            Some(core) => {
+                let status = core.status();
+                format!("RaftNode(id={}, role='{}', term={})", status.id, status.role.as_str(), status.term)
+            }
+            None => "RaftNode(<moved into a NodeDriver>)".to_string(),
+        }
     }
 }
 

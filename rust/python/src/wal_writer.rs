@@ -9,12 +9,21 @@ use pyo3::prelude::*;
 use senate_core::wal::GroupWriter;
 use senate_core::WalError as CoreWalError;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A background writer over a `Wal` (see `_core.pyi`).
 #[pyclass(frozen, module = "senate._core")]
 pub struct WalWriter {
-    inner: GroupWriter,
+    /// Shared with the `NodeDriver` that submits to it.
+    inner: Arc<GroupWriter>,
+}
+
+impl WalWriter {
+    /// The writer, for a driver that submits its writes itself.
+    pub fn shared(&self) -> Arc<GroupWriter> {
+        self.inner.clone()
+    }
 }
 
 /// A refused submit past the in-flight limit is a caller bug (`ValueError`); every other
@@ -31,7 +40,7 @@ impl WalWriter {
     #[new]
     fn new(wal: PyRef<'_, Wal>) -> PyResult<WalWriter> {
         let inner = GroupWriter::start(wal.shared()).map_err(wal_error)?;
-        Ok(WalWriter { inner })
+        Ok(WalWriter { inner: Arc::new(inner) })
     }
 
     /// The file descriptor to watch for finished writes.

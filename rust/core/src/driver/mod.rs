@@ -37,6 +37,7 @@ mod protocol;
 mod reads;
 mod ready_loop;
 mod snapshots;
+mod wal_driver;
 mod writes;
 
 pub use action::{Action, WriteId};
@@ -48,3 +49,4 @@ pub use options::{
 pub use protocol::{Consensus, NodeRole, Timing};
 pub use reads::MAX_READ_BATCHES;
 pub use ready_loop::{Driver, DriverError, DriverStats, Next};
+pub use wal_driver::WalDriver;

@@ -78,6 +78,8 @@ pub trait Consensus {
     /// The protocol's epoch: Raft's term, a Paxos ballot's round. Grows with each leadership.
     fn epoch(&self) -> u64;
     fn leader(&self) -> Option<NodeId>;
+    /// The highest index known committed (volatile: it may lag after a restart).
+    fn commit_index(&self) -> Index;
     fn timing(&self) -> Timing;
     /// Readies that may be handed out and not yet advanced.
     fn max_readies_in_flight(&self) -> usize;
@@ -150,6 +152,10 @@ impl Consensus for MemNode {
 
     fn leader(&self) -> Option<NodeId> {
         Some(self.raw.leader()).filter(|&leader| leader != NO_NODE)
+    }
+
+    fn commit_index(&self) -> Index {
+        self.raw.commit_index()
     }
 
     fn timing(&self) -> Timing {

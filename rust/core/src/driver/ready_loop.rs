@@ -267,6 +267,13 @@ impl<C: Consensus> Driver<C> {
         self.snapshots.bytes_since += freed as u64;
     }
 
+    /// The application was restored at start from a snapshot of `bytes` bytes (at the
+    /// `applied_index` the driver was made with): the next snapshot waits until as many bytes
+    /// were applied.
+    pub fn recovered_snapshot(&mut self, bytes: u64) {
+        self.snapshots.last_bytes = bytes;
+    }
+
     /// Asks for a snapshot at the applied index on the next poll (if none is being taken).
     pub fn snapshot_now(&mut self) {
         self.snapshots.requested = true;
