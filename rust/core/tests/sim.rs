@@ -5,6 +5,7 @@
 //! Debug builds run a few dozen seeds here; `senate sim` runs thousands in release.
 
 use bytes::Bytes;
+use proptest::prelude::*;
 use senate_core::sim::app::AppState;
 use senate_core::sim::{self, Checker, Property, SimOptions, ThroughputOptions};
 use senate_core::{Entry, EntryKind, Index, MemStorage, NodeId, ReadState, Role, Storage, Term};
@@ -69,6 +70,27 @@ fn throughput_run_applies_every_entry_on_every_node() {
         assert_eq!(report.error, None);
         assert!(report.committed_entries >= 2_000, "{report:?}");
         assert!(report.messages > 0 && report.bytes > 64 * 2_000, "{report:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whatever the cluster size, batch (past the driver's `max_batch_proposals` too) and
+    /// payload, every node applies exactly the entries proposed: none lost, none twice.
+    #[test]
+    fn throughput_run_applies_exactly_what_was_proposed(
+        nodes in 1usize..=5,
+        batch in prop_oneof![1usize..=64, 4000usize..=5000],
+        payload_bytes in 0usize..=100,
+        entries in 1u64..=6_000,
+    ) {
+        let report = sim::run_throughput(&ThroughputOptions { nodes, batch, payload_bytes, entries });
+        prop_assert_eq!(report.error.as_deref(), None);
+        prop_assert_eq!(report.committed_entries, entries);
+        if nodes > 1 {
+            prop_assert!(report.bytes >= (nodes as u64 - 1) * entries * payload_bytes as u64, "{:?}", report);
+        }
     }
 }
 

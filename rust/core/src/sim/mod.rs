@@ -10,7 +10,8 @@
 //! every choice comes from one `ChaCha8Rng`, in a fixed order, and no clock, thread or hash
 //! order is involved.
 //!
-//! [`run_throughput`] drives a fault-free cluster as fast as the core allows.
+//! [`run_throughput`] drives a fault-free cluster as fast as the core and the driver allow,
+//! every node through the same production [`Driver`] over a log whose writes complete at once.
 //!
 //! One concept per module: `network` (packets in flight, cut links), `faults` (what strikes
 //! when), `client` (the workload), `app` (the replicated state machine), `shadow_log` and

@@ -1,25 +1,45 @@
 //! The fault-free throughput run: how many entries a cluster commits per second when the only
-//! costs are the core's own (protocol, codec, in-memory persistence).
+//! costs are the core's and the driver's own (protocol, codec, Ready policy, in-memory
+//! persistence).
+//!
+//! Every node runs through the production [`Driver`] in the runtime's mode: persistence by
+//! the caller (`durable`), so a Ready's entries travel as a write whose acknowledgements leave
+//! only once it is durable. Here the "disk" completes every write at once, in order, as soon
+//! as a poll hands it out: no latency, but the same path (write handed out, `writes_done`,
+//! the persisted messages released, the core advanced) that a node over its log takes.
 //!
 //! Delivery is instant and in order: a FIFO of encoded frame buffers, drained to empty after
 //! every proposal. The leader proposes `batch` entries at a time; each round replicates them,
-//! commits them, and carries the previous round's commit index to the followers. Logs are
-//! compacted every [`COMPACT_EVERY_ENTRIES`] so memory stays flat however long the run.
+//! commits them, and carries the previous round's commit index to the followers. Time is
+//! simulated: each round takes [`ROUND_NS`], so the drivers count ticks (heartbeats carry the
+//! last commit index once everything is proposed) and their slices and deadlines see a clock
+//! that moves. The drivers snapshot every [`COMPACT_EVERY_ENTRIES`] applied entries (scaled by
+//! their stagger), so memory stays flat however long the run.
 
+use crate::driver::{Action, Driver, DriverOptions, Nanos, Next, NodeRole, WriteId};
 use crate::raft::config::Config;
-use crate::raft::mem_node::MemNode;
+use crate::raft::mem_node::{MemNode, PersistMode};
 use crate::raft::message::{EntryKind, Index, NodeId};
-use crate::raft::ready::Role;
+use crate::raft::storage::MemStorage;
 use crate::sim::{ThroughputOptions, ThroughputReport};
 use bytes::Bytes;
 use std::collections::VecDeque;
 
-/// Each node compacts its log once it applied this many entries past its last snapshot.
+/// Each node snapshots its application (and compacts its log) once it applied this many
+/// entries past its last snapshot (times its stagger, in `[1, 1.25)`).
 pub const COMPACT_EVERY_ENTRIES: Index = 1 << 15;
-/// Rounds allowed to elect the first leader.
+/// Rounds allowed to elect the first leader (one tick each).
 pub const MAX_ELECTION_ROUNDS: usize = 1000;
 /// Rounds allowed without any entry applied anywhere before the run is declared stalled.
 pub const MAX_IDLE_ROUNDS: usize = 1000;
+/// Simulated time per tick: the drivers' knobs (slices, stall, deadlines) derive from it.
+pub const THROUGHPUT_TICK_NS: Nanos = 1_000_000;
+/// Simulated time one round takes: a tenth of a tick, so a heartbeat goes out every ten
+/// rounds (well within [`MAX_IDLE_ROUNDS`]) and costs little next to the rounds' appends.
+pub const ROUND_NS: Nanos = THROUGHPUT_TICK_NS / 10;
+/// Polls one drain may take before the node is declared stuck in a loop: far more than the
+/// Readies a drained wire can cause.
+pub const MAX_POLLS_PER_DRAIN: usize = 1 << 20;
 
 /// Runs a fault-free cluster until `options.entries` payloads are applied on every node.
 pub fn run_throughput(options: &ThroughputOptions) -> ThroughputReport {
@@ -29,21 +49,26 @@ pub fn run_throughput(options: &ThroughputOptions) -> ThroughputReport {
     };
     let outcome = cluster.run(options);
     let mut report = cluster.report;
-    report.committed_entries = cluster.applied_payloads.iter().copied().min().unwrap_or(0);
+    report.committed_entries = cluster.nodes.iter().map(|n| n.applied_payloads).min().unwrap_or(0);
     report.error = outcome.err();
     report
 }
 
+/// One node: its driver and its application, whose whole state is a payload count.
+struct ThroughputNode {
+    driver: Driver<MemNode>,
+    /// Payload entries applied.
+    applied_payloads: u64,
+}
+
 struct ThroughputCluster {
-    nodes: Vec<MemNode>,
-    /// Payload entries applied by each node.
-    applied_payloads: Vec<u64>,
-    /// Index each node has applied up to.
-    applied_index: Vec<Index>,
-    /// Index each node last compacted its log at.
-    compacted_index: Vec<Index>,
+    nodes: Vec<ThroughputNode>,
+    /// The simulated monotonic clock every driver is given.
+    now_ns: Nanos,
     /// Frame buffers on their way: (destination position, frames), delivered in order.
     wire: VecDeque<(usize, Bytes)>,
+    /// The actions of the poll being carried out (kept to reuse its allocation).
+    actions: Vec<Action>,
     report: ThroughputReport,
 }
 
@@ -55,15 +80,21 @@ impl ThroughputCluster {
         let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
         let mut members = Vec::with_capacity(nodes);
         for &id in &voters {
+            let start = |e: crate::error::RaftError| format!("node {id} failed to start: {e}");
             let config = Config::new(id, voters.clone());
-            members.push(MemNode::new(&config).map_err(|e| format!("node {id} failed to start: {e}"))?);
+            let storage = MemStorage::new(voters.clone());
+            let node = MemNode::with_mode(&config, storage, PersistMode::ByCaller).map_err(start)?;
+            let mut options = DriverOptions::derive(crate::driver::Consensus::timing(&node), THROUGHPUT_TICK_NS, id);
+            options.durable = true;
+            options.snapshot_entries = COMPACT_EVERY_ENTRIES;
+            let driver = Driver::new(node, options, 0, 0).map_err(start)?;
+            members.push(ThroughputNode { driver, applied_payloads: 0 });
         }
         Ok(ThroughputCluster {
             nodes: members,
-            applied_payloads: vec![0; nodes],
-            applied_index: vec![0; nodes],
-            compacted_index: vec![0; nodes],
+            now_ns: 0,
             wire: VecDeque::new(),
+            actions: Vec::new(),
             report: ThroughputReport::default(),
         })
     }
@@ -76,19 +107,16 @@ impl ThroughputCluster {
         let mut idle_rounds = 0;
         while self.min_applied_payloads() < options.entries {
             let applied_before = self.total_applied_payloads();
+            self.advance_clock(ROUND_NS)?;
             if proposed < options.entries {
-                let count = batch.min(options.entries - proposed) as usize;
-                match self.nodes[leader].raw.propose_batch(vec![payload.clone(); count]) {
-                    Ok(()) => proposed += count as u64,
-                    Err(error) => return Err(format!("the leader refused a batch: {error}")),
-                }
-            } else {
-                // Everything is proposed: heartbeats carry the last commit index to followers.
-                self.nodes[leader].raw.tick();
+                // Every write completed in the last drain, so the leader may propose.
+                debug_assert!(self.nodes[leader].driver.may_propose());
+                let count = batch.min(options.entries - proposed);
+                self.propose(leader, &payload, count)?;
+                proposed += count;
+                self.drain(leader)?;
             }
-            self.drain(leader)?;
             self.deliver_all()?;
-            self.compact_logs()?;
             idle_rounds = if self.total_applied_payloads() > applied_before { 0 } else { idle_rounds + 1 };
             if idle_rounds > MAX_IDLE_ROUNDS {
                 return Err(format!(
@@ -101,52 +129,125 @@ impl ThroughputCluster {
         Ok(())
     }
 
-    /// Node 1 campaigns; nodes tick until one of them leads. Returns the leader's position.
+    /// Proposes `count` copies of `payload` at node `position`, in calls of at most the
+    /// driver's `max_batch_proposals` (one round's batch may be larger).
+    fn propose(&mut self, position: usize, payload: &Bytes, count: u64) -> Result<(), String> {
+        let driver = &mut self.nodes[position].driver;
+        let max_batch = driver.options().max_batch_proposals as u64;
+        let mut left = count;
+        while left > 0 {
+            let chunk = left.min(max_batch);
+            let commands = vec![payload.clone(); chunk as usize];
+            driver.propose_batch(commands).map_err(|error| format!("the leader refused a batch: {error}"))?;
+            left -= chunk;
+        }
+        Ok(())
+    }
+
+    /// Node 1 campaigns; time passes a tick per round until one node leads. Returns the
+    /// leader's position.
     fn elect(&mut self) -> Result<usize, String> {
-        self.nodes[0].raw.campaign();
+        self.nodes[0].driver.core_mut().raw.campaign();
         for _ in 0..MAX_ELECTION_ROUNDS {
             self.drain_all()?;
             self.deliver_all()?;
-            if let Some(leader) = self.nodes.iter().position(|n| n.status().role == Role::Leader) {
+            if let Some(leader) = self.nodes.iter().position(|n| n.driver.role() == NodeRole::Leader) {
                 return Ok(leader);
             }
-            self.nodes.iter_mut().for_each(|n| n.raw.tick());
+            self.advance_clock(THROUGHPUT_TICK_NS)?;
         }
         Err(format!("no leader after {MAX_ELECTION_ROUNDS} rounds"))
+    }
+
+    /// Moves the clock on by `step_ns`; nodes with ticks due take them (a leader's heartbeats
+    /// go on the wire).
+    fn advance_clock(&mut self, step_ns: Nanos) -> Result<(), String> {
+        self.now_ns += step_ns;
+        for position in 0..self.nodes.len() {
+            let driver = &mut self.nodes[position].driver;
+            driver.on_timer(self.now_ns, 0);
+            if driver.ticks_due() > 0 {
+                self.drain(position)?;
+            }
+        }
+        Ok(())
     }
 
     fn drain_all(&mut self) -> Result<(), String> {
         (0..self.nodes.len()).try_for_each(|position| self.drain(position))
     }
 
-    /// Handles every `Ready` of node `position`: counts what it applies, queues what it sends.
+    /// Polls node `position`'s driver until it is idle, carrying out its actions; the writes a
+    /// poll hands out complete at once, in order.
     fn drain(&mut self, position: usize) -> Result<(), String> {
-        while let Some(ready) = self.nodes[position].ready() {
-            if let Some(snapshot) = ready.snapshot.as_ref().filter(|s| !s.is_empty()) {
-                self.applied_index[position] = snapshot.meta.index;
-                self.applied_payloads[position] = decode_count(&snapshot.data);
+        for _ in 0..MAX_POLLS_PER_DRAIN {
+            let driver = &mut self.nodes[position].driver;
+            let next =
+                driver.poll(self.now_ns, &mut self.actions).map_err(|e| format!("node {}: {e}", position + 1))?;
+            let last_write = self.carry_out(position)?;
+            if let Some(id) = last_write {
+                // Releases the messages that waited for the writes; the next poll advances.
+                self.nodes[position].driver.writes_done(id, self.now_ns, &mut self.actions);
+                self.carry_out(position)?;
             }
-            if let Some(last) = ready.committed_entries.last() {
-                self.applied_index[position] = last.index;
-                let payloads = ready.committed_entries.iter().filter(|e| e.kind == EntryKind::Normal).count();
-                self.applied_payloads[position] += payloads as u64;
+            // Continue and Yield alike: poll again (this loop is the caller's whole loop).
+            if next == Next::Idle && last_write.is_none() {
+                return Ok(());
             }
-            for (to, frames) in ready.messages {
-                let destination = (to as usize).checked_sub(1).filter(|&d| d < self.nodes.len());
-                let destination =
-                    destination.ok_or_else(|| format!("node {} sent to unknown node {to}", position + 1))?;
-                self.report.bytes += frames.len() as u64;
-                self.wire.push_back((destination, Bytes::from(frames)));
-            }
-            self.nodes[position].advance();
         }
+        Err(format!("node {} still had work after {MAX_POLLS_PER_DRAIN} polls", position + 1))
+    }
+
+    /// Carries out the pending actions of node `position`, in order; returns the last write
+    /// they handed out, if any.
+    fn carry_out(&mut self, position: usize) -> Result<Option<WriteId>, String> {
+        let mut actions = std::mem::take(&mut self.actions);
+        let mut last_write = None;
+        for action in actions.drain(..) {
+            match action {
+                Action::Role { .. } | Action::Durable { .. } | Action::ServeReads { .. } => {}
+                Action::SnapshotSkipped { .. } => {}
+                Action::Send { to, frames } => self.send(position, to, frames)?,
+                // The batch is dropped here, so the core's advance takes it without a copy.
+                Action::Write { id, .. } => last_write = Some(id),
+                Action::Apply { entries, .. } => {
+                    let node = &mut self.nodes[position];
+                    let payloads = entries.iter().filter(|e| e.kind == EntryKind::Normal).count();
+                    node.applied_payloads += payloads as u64;
+                    if let Some(last) = entries.last() {
+                        node.driver.applied_to(last.index);
+                    }
+                }
+                Action::TakeSnapshot { index } => {
+                    // The state is one counter: captured and taken at once.
+                    let node = &mut self.nodes[position];
+                    debug_assert_eq!(node.driver.applied_index(), index, "a snapshot is taken at the applied index");
+                    node.driver.snapshot_started(index, false);
+                    node.driver.snapshot_taken(index, Bytes::copy_from_slice(&node.applied_payloads.to_le_bytes()));
+                }
+                // The core compacted its storage, which is this node's whole durable log.
+                Action::Compact { .. } => self.nodes[position].driver.compaction_done(),
+                Action::Restore { snapshot } => {
+                    self.nodes[position].applied_payloads = decode_count(&snapshot.data);
+                }
+            }
+        }
+        self.actions = actions;
+        Ok(last_write)
+    }
+
+    fn send(&mut self, position: usize, to: NodeId, frames: Vec<u8>) -> Result<(), String> {
+        let destination = (to as usize).checked_sub(1).filter(|&d| d < self.nodes.len());
+        let destination = destination.ok_or_else(|| format!("node {} sent to unknown node {to}", position + 1))?;
+        self.report.bytes += frames.len() as u64;
+        self.wire.push_back((destination, Bytes::from(frames)));
         Ok(())
     }
 
     /// Delivers every queued buffer, and what the deliveries produce, until the wire is empty.
     fn deliver_all(&mut self) -> Result<(), String> {
         while let Some((position, frames)) = self.wire.pop_front() {
-            match self.nodes[position].step_frames(&frames) {
+            match self.nodes[position].driver.core_mut().step_frames(&frames) {
                 Ok(count) => self.report.messages += count as u64,
                 Err(error) => return Err(format!("node {} failed to step frames: {error}", position + 1)),
             }
@@ -155,29 +256,12 @@ impl ThroughputCluster {
         Ok(())
     }
 
-    /// Compacts each node's log at its applied index once it grew past the threshold; the
-    /// snapshot holds the payload count, which is all this application's state.
-    fn compact_logs(&mut self) -> Result<(), String> {
-        for position in 0..self.nodes.len() {
-            let applied = self.applied_index[position];
-            if applied < self.compacted_index[position] + COMPACT_EVERY_ENTRIES {
-                continue;
-            }
-            let data = Bytes::copy_from_slice(&self.applied_payloads[position].to_le_bytes());
-            self.nodes[position]
-                .compact(applied, data)
-                .map_err(|e| format!("node {} failed to compact at {applied}: {e}", position + 1))?;
-            self.compacted_index[position] = applied;
-        }
-        Ok(())
-    }
-
     fn total_applied_payloads(&self) -> u64 {
-        self.applied_payloads.iter().sum()
+        self.nodes.iter().map(|n| n.applied_payloads).sum()
     }
 
     fn min_applied_payloads(&self) -> u64 {
-        self.applied_payloads.iter().copied().min().unwrap_or(0)
+        self.nodes.iter().map(|n| n.applied_payloads).min().unwrap_or(0)
     }
 }
 
