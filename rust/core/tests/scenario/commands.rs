@@ -2,7 +2,10 @@
 //!
 //! Setup and inputs:
 //! - `add-nodes N [pre-vote=B] [check-quorum=B] [lease-reads=B] [election-timeout=T]
-//!   [heartbeat-interval=T] [max-entries-per-msg=N] [max-inflight-msgs=N] [seed=S]`: nodes `1..=N`.
+//!   [heartbeat-interval=T] [max-entries-per-msg=N] [max-inflight-msgs=N] [seed=S]
+//!   [async-writes=B] [max-writes-in-flight=N]`: nodes `1..=N`; with async writes each runs
+//!   through the production driver and its writes wait for `write-done` (at most N in flight,
+//!   default the driver's).
 //! - `campaign ID`: the node starts an election (a pre-vote round first under pre-vote).
 //! - `tick ID [COUNT]`, `tick-all [COUNT]`: logical time passes at one node / at every live node.
 //! - `tick-heartbeat ID`: one heartbeat interval.
@@ -24,11 +27,18 @@
 //! - `crash ID`, `restart ID`: lose what was not persisted / come back from storage.
 //! - `crash-after-send ID`: send a Ready's early messages, then crash before its fsync.
 //!
+//! Asynchronous writes (nodes added with `async-writes=true`; `process-ready` polls a node's
+//! driver until it is idle, and its writes are held; `stabilize` completes them all):
+//! - `write-done ID [COUNT]`: the node's oldest COUNT writes held (default all) become durable:
+//!   what waited for them is sent, and the node is driven on.
+//! - `writes-in-flight ID`: the writes held, and the Readies not yet advanced.
+//! - `crash ID` with writes held loses them: the node restarts from what was durable.
+//!
 //! Reports: `status ID`, `raft-log ID` (what is persisted), `raft-state`, `app-state [ID...]`.
 
 use super::datadriven::Command;
 use super::format;
-use super::harness::{Cluster, Delivery};
+use super::harness::{Cluster, Delivery, WriteMode};
 use bytes::Bytes;
 use senate_core::{MessageType, NodeId, ReadOnlyOption, Role, Storage};
 use std::fmt::Write as _;
@@ -113,6 +123,13 @@ impl Scenario {
             "heal" => self.cluster().heal(),
             "crash" => self.cluster().crash(node_arg(cmd, 0)),
             "crash-after-send" => self.cluster().crash_after_send(node_arg(cmd, 0)),
+            "write-done" => {
+                let count = cmd.positional.get(1).map(|c| num(c, "count"));
+                if !self.cluster().write_done(node_arg(cmd, 0), count) {
+                    return self.answered(|_| Some("no writes in flight".to_string()));
+                }
+            }
+            "writes-in-flight" => return self.answered(|s| Some(s.cluster().writes_in_flight(node_arg(cmd, 0)))),
             "restart" => return self.answered(|s| s.restart(node_arg(cmd, 0))),
             "status" => return self.answered(|s| Some(s.status(node_arg(cmd, 0)))),
             "raft-log" => return self.answered(|s| Some(s.raft_log(node_arg(cmd, 0)))),
@@ -239,9 +256,18 @@ impl Scenario {
             "max-entries-per-msg" => cfg.max_entries_per_msg = num(v, k),
             "max-inflight-msgs" => cfg.max_inflight_msgs = num(v, k),
             "seed" => cfg.seed = num::<u64>(v, k).wrapping_mul(1000).wrapping_add(cfg.id),
+            // How nodes persist: not part of their config.
+            "async-writes" | "max-writes-in-flight" => {}
             _ => panic!("add-nodes: unknown setting {k:?}"),
         };
-        let cluster = Cluster::new(n, |cfg| {
+        let max_writes_in_flight = cmd
+            .key("max-writes-in-flight")
+            .map_or(senate_core::driver::DEFAULT_MAX_WRITES_IN_FLIGHT, |v| num(v, "max-writes-in-flight"));
+        let write_mode = match cmd.key("async-writes").is_some_and(|v| flag(v, "async-writes")) {
+            true => WriteMode::Async { max_writes_in_flight },
+            false => WriteMode::InReady,
+        };
+        let cluster = Cluster::new(n, write_mode, |cfg| {
             for (k, v) in &cmd.keyed {
                 apply_key(cfg, k, v);
             }
@@ -257,6 +283,9 @@ impl Scenario {
         }
         if cmd.key("max-inflight-msgs").is_some() {
             let _ = write!(settings, " max-inflight-msgs={}", cfg.max_inflight_msgs);
+        }
+        if let WriteMode::Async { max_writes_in_flight } = write_mode {
+            let _ = write!(settings, " async-writes max-writes-in-flight={max_writes_in_flight}");
         }
         self.cluster = Some(cluster);
         settings.push('\n');

@@ -10,9 +10,14 @@
 //! - Read linearizability: a read state's index is at least every index known committed (by
 //!   any node) when the read was requested;
 //! - every `Ready` reports role, leader and hard state as `status()` shows them.
+//!
+//! With asynchronous writes (`add-nodes ... async-writes=true`) each node runs through the
+//! production `Driver<MemNode>` instead, and its writes are held until a script completes
+//! them (see `driven`).
 
 use super::format;
 use bytes::Bytes;
+use driven::DrivenNode;
 use senate_core::{
     Config, Entry, EntryKind, HardState, Index, MemStorage, Message, MessageType, NodeId, RawNode, ReadState, Ready,
     Role, Storage, Term,
@@ -20,11 +25,17 @@ use senate_core::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+mod driven;
+
+pub use driven::WriteMode;
+
 /// Rounds of ready-and-deliver after which `stabilize` gives up (a livelock is a bug).
 pub const MAX_STABILIZE_ROUNDS: usize = 1000;
 
 enum Process {
     Up(Box<RawNode<MemStorage>>),
+    /// Up, run by the driver, its writes held by the harness.
+    Driven(Box<DrivenNode>),
     /// Crashed: only what was persisted survives.
     Down(MemStorage),
 }
@@ -49,12 +60,13 @@ pub struct Node {
 
 impl Node {
     pub fn is_up(&self) -> bool {
-        matches!(self.process, Process::Up(_))
+        !matches!(self.process, Process::Down(_))
     }
 
     pub fn raw(&self) -> &RawNode<MemStorage> {
         match &self.process {
             Process::Up(raw) => raw,
+            Process::Driven(driven) => &driven.driver.core().raw,
             Process::Down(_) => panic!("node {} is down", self.cfg.id),
         }
     }
@@ -62,14 +74,18 @@ impl Node {
     pub fn raw_mut(&mut self) -> &mut RawNode<MemStorage> {
         match &mut self.process {
             Process::Up(raw) => raw,
+            Process::Driven(driven) => &mut driven.driver.core_mut().raw,
             Process::Down(_) => panic!("node {} is down", self.cfg.id),
         }
     }
 
-    /// The persisted state: the storage of the running node, or what a crash left.
+    /// The persisted state: the storage of the running node, or what a crash left. A driven
+    /// node's storage holds exactly the writes completed (the core copies each batch in when
+    /// the driver advances past it, in the step that completes it).
     pub fn disk(&self) -> &MemStorage {
         match &self.process {
             Process::Up(raw) => raw.storage(),
+            Process::Driven(driven) => driven.driver.core().raw.storage(),
             Process::Down(disk) => disk,
         }
     }
@@ -114,6 +130,8 @@ impl Delivery {
 
 pub struct Cluster {
     pub nodes: BTreeMap<NodeId, Node>,
+    /// How nodes persist (and restart).
+    pub write_mode: WriteMode,
     /// Messages sent and not yet delivered, in send order.
     pub queue: Vec<Message>,
     /// Directed links that lose every message: (from, to).
@@ -135,20 +153,20 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Nodes `1..=n`; `tweak` adjusts each node's config.
-    pub fn new(n: u64, tweak: impl Fn(&mut Config)) -> Cluster {
+    /// Nodes `1..=n` persisting as `write_mode` says; `tweak` adjusts each node's config.
+    pub fn new(n: u64, write_mode: WriteMode, tweak: impl Fn(&mut Config)) -> Cluster {
         let voters: Vec<NodeId> = (1..=n).collect();
         let mut nodes = BTreeMap::new();
         for id in 1..=n {
             let mut cfg = Config::new(id, voters.clone());
             tweak(&mut cfg);
-            let raw = RawNode::new(&cfg, MemStorage::new(voters.clone())).expect("Cluster::new: valid config");
-            let st = raw.status();
+            let process = start_process(&cfg, MemStorage::new(voters.clone()), write_mode, 0);
+            let st = process_status(&process);
             nodes.insert(
                 id,
                 Node {
                     cfg,
-                    process: Process::Up(Box::new(raw)),
+                    process,
                     app: Vec::new(),
                     applied_index: 0,
                     read_states: Vec::new(),
@@ -160,6 +178,7 @@ impl Cluster {
         }
         Cluster {
             nodes,
+            write_mode,
             queue: Vec::new(),
             cut: BTreeSet::new(),
             leaders: BTreeMap::new(),
@@ -280,10 +299,17 @@ impl Cluster {
         self.node(id).is_up() && self.raw(id).has_ready()
     }
 
+    fn is_driven(&self, id: NodeId) -> bool {
+        matches!(self.node(id).process, Process::Driven(_))
+    }
+
     /// Handles one `Ready` of `id` as a careful application would: persist the snapshot,
     /// entries and hard state; queue the messages; apply the committed entries; advance.
     /// Returns false when there was nothing to do.
     pub fn process_ready(&mut self, id: NodeId) -> bool {
+        if self.is_driven(id) {
+            return self.drive(id);
+        }
         if !self.has_ready(id) {
             return false;
         }
@@ -410,6 +436,8 @@ impl Cluster {
 
     /// Records a read request by `id`: its answer must not be older than what is committed now.
     pub fn read_index(&mut self, id: NodeId, request_id: u64) -> senate_core::Result<()> {
+        // The driver numbers its read batches itself; the scripts' request ids would not match.
+        assert!(!self.is_driven(id), "read-index: not supported with async writes");
         let floor = self.nodes.values().filter(|n| n.is_up()).map(|n| n.raw().status().commit).max().unwrap_or(0);
         self.reads.insert((id, request_id), floor);
         self.input(id, |r| r.read_index(request_id))
@@ -436,6 +464,11 @@ impl Cluster {
             let mut busy = false;
             for id in self.ids() {
                 busy |= self.process_ready(id);
+            }
+            // Every write held now completes (its node then advances, and its persisted
+            // messages leave).
+            for id in self.ids() {
+                busy |= self.write_done(id, None);
             }
             busy |= self.deliver(&Delivery::default());
             if !busy {
@@ -472,6 +505,9 @@ impl Cluster {
     /// Stops `id`: its volatile state and anything not yet handed out in a `Ready` are lost;
     /// its storage (what was persisted) survives.
     pub fn crash(&mut self, id: NodeId) {
+        if self.is_driven(id) {
+            self.lose_held_writes(id);
+        }
         let node = self.node_mut(id);
         let disk = node.raw().storage().clone();
         node.process = Process::Down(disk);
@@ -482,6 +518,7 @@ impl Cluster {
     /// then crashes before the fsync: the Ready's hard state, snapshot and entries are lost,
     /// and so are its `persisted_messages`.
     pub fn crash_after_send(&mut self, id: NodeId) {
+        assert!(!self.is_driven(id), "crash-after-send: node {id} runs with async writes: use crash with writes held");
         if self.has_ready(id) {
             let rd = self.node_mut(id).raw_mut().ready();
             let saved_indent = self.indent;
@@ -508,6 +545,7 @@ impl Cluster {
     /// Restarts `id` from its storage. The application state is rebuilt from the storage's
     /// snapshot; committed entries after it are applied again.
     pub fn restart(&mut self, id: NodeId) {
+        let write_mode = self.write_mode;
         let node = self.node_mut(id);
         let Process::Down(disk) = &node.process else { panic!("restart: node {id} is up") };
         let disk = disk.clone();
@@ -518,10 +556,9 @@ impl Cluster {
         let snap = disk.snapshot();
         node.app = decode_app(&snap.data);
         node.applied_index = snap.meta.index;
-        let raw = RawNode::new(&cfg, disk).unwrap_or_else(|e| panic!("restart {id}: {e}"));
-        let st = raw.status();
+        node.process = start_process(&cfg, disk, write_mode, node.applied_index);
+        let st = process_status(&node.process);
         node.reported_soft = (st.role, st.leader);
-        node.process = Process::Up(Box::new(raw));
         self.observe(id);
     }
 
@@ -541,6 +578,28 @@ impl Cluster {
             .count();
         let data = encode_app(&node.app[..node.app.len() - after]);
         node.raw_mut().storage_mut().create_snapshot(index, data).map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// A running node over `disk` (what survived, or a fresh storage) whose application applied up
+/// to `applied_index`.
+fn start_process(cfg: &Config, disk: MemStorage, write_mode: WriteMode, applied_index: Index) -> Process {
+    match write_mode {
+        WriteMode::InReady => {
+            let raw = RawNode::new(cfg, disk).unwrap_or_else(|e| panic!("node {}: {e}", cfg.id));
+            Process::Up(Box::new(raw))
+        }
+        WriteMode::Async { max_writes_in_flight } => {
+            Process::Driven(Box::new(DrivenNode::start(cfg, disk, max_writes_in_flight, applied_index)))
+        }
+    }
+}
+
+fn process_status(process: &Process) -> senate_core::Status {
+    match process {
+        Process::Up(raw) => raw.status(),
+        Process::Driven(driven) => driven.driver.core().status(),
+        Process::Down(_) => panic!("a node that just started is down"),
     }
 }
 
