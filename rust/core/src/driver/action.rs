@@ -1,9 +1,10 @@
 //! What the driver asks its caller to do: the I/O it never does itself.
 
+use crate::driver::apply_queue::ApplyBatch;
 use crate::driver::options::Nanos;
 use crate::driver::protocol::NodeRole;
 use crate::raft::mem_node::PersistBatch;
-use crate::raft::message::{Entry, Index, NodeId, Snapshot};
+use crate::raft::message::{Index, NodeId, Snapshot};
 use std::sync::Arc;
 
 /// Identifies one write handed out by [`Action::Write`]: 1, 2, 3, ... in the order they were
@@ -26,7 +27,7 @@ pub enum Action {
     /// Apply these committed entries in order (an entry with empty data is a leader's no-op:
     /// count it, apply nothing), stopping once the clock passes `deadline_ns`, then report the
     /// last index applied with `Driver::applied_to` (always, even when all were applied).
-    Apply { entries: Vec<Entry>, deadline_ns: Nanos },
+    Apply { entries: ApplyBatch, deadline_ns: Nanos },
     /// Read batches (ids from `Driver::request_read`, each with the index its round was
     /// confirmed at) that may be served now: everything committed before they were requested
     /// is applied.

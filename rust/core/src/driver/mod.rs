@@ -41,6 +41,7 @@ mod wal_driver;
 mod writes;
 
 pub use action::{Action, WriteId};
+pub use apply_queue::ApplyBatch;
 pub use options::{
     DriverOptions, Nanos, DEFAULT_MAX_APPLY_BACKLOG_BYTES, DEFAULT_MAX_BATCH_PROPOSALS, DEFAULT_MAX_WRITES_IN_FLIGHT,
     DEFAULT_SNAPSHOT_BYTES, DEFAULT_SNAPSHOT_ENTRIES, MAX_TICKS_PER_POLL, SNAPSHOT_ENTRIES_CAP_FACTOR,
