@@ -88,6 +88,7 @@ pub mod detect;
 pub mod driver;
 pub mod error;
 pub mod kv;
+pub mod paxos;
 pub mod protocol_id;
 pub mod raft;
 pub mod sim;
