@@ -451,10 +451,15 @@ def driver_of(node: Node) -> NodeDriver:
     return node._core
 
 
-def hold_write_completions(nodes: Sequence[Node], follower_write_wait_s: float = 0.0) -> None:
+async def hold_write_completions(nodes: Sequence[Node], follower_write_wait_s: float = 0.0) -> None:
     """Each node stops hearing that its log writes finished (the writer thread still writes):
     to the node this is a disk that stalls. A follower does not wait for its writes either
-    (with the default, 0: that wait would time out on a stalled disk)."""
+    (with the default, 0: that wait would time out on a stalled disk). Waits first until no
+    write is in flight on those nodes: a completion held back from before the stall (a
+    follower's write slower than its wait, on a busy machine) would stay in flight for good."""
+    await until(
+        "no writes in flight", lambda: all(driver_of(n).writes_in_flight == 0 for n in nodes)
+    )
     loop = asyncio.get_running_loop()
     for n in nodes:
         assert n._driver.writer is not None
@@ -491,11 +496,11 @@ def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
             lreg = regs[nodes.index(leader)]
             await lreg.put(0)
             # A generous bound: only a write slower than this would need the wake-up.
-            hold_write_completions(followers, follower_write_wait_s=5.0)
+            await hold_write_completions(followers, follower_write_wait_s=5.0)
             for k in range(1, 21):
                 assert await asyncio.wait_for(lreg.put(k), 10) == k + 1
             assert all(driver_of(f).writes_in_flight == 0 for f in followers)
-            hold_write_completions(followers)  # and no waits
+            await hold_write_completions(followers)  # and no waits
             call = asyncio.ensure_future(lreg.put("held"))
             await until(
                 "a follower's write in flight",
@@ -522,7 +527,7 @@ def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
             lreg = regs[nodes.index(leader)]
             await lreg.put(0)
             term = leader.status().term
-            hold_write_completions(nodes)
+            await hold_write_completions(nodes)
             call = asyncio.ensure_future(lreg.put(1))
             await until(
                 "writes in flight", lambda: all(driver_of(n).writes_in_flight for n in nodes)
@@ -557,7 +562,7 @@ def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
             leader = next(n for n in nodes if n.role == "leader")
             lreg = regs[nodes.index(leader)]
             await lreg.put(0)
-            hold_write_completions(nodes)
+            await hold_write_completions(nodes)
             call = asyncio.ensure_future(lreg.put(1))
             await until(
                 "Readies up to the core's limit",
