@@ -2,5 +2,6 @@
 //! with the same `Ready` contract as Raft so one driver, one log and one runtime serve both.
 
 pub mod ballot;
+pub mod synod;
 
 pub use ballot::{Ballot, MAX_NODE_ID, MAX_ROUND};
