@@ -13,6 +13,10 @@
 //! [`run_throughput`] drives a fault-free cluster as fast as the core and the driver allow,
 //! every node through the same production [`Driver`] over a log whose writes complete at once.
 //!
+//! [`partial`] runs the partial-connectivity scenarios of the Omni-Paxos paper (quorum-loss,
+//! constrained-election, chained) through the same driver and checker, and measures whether
+//! and how fast the cluster commits again after the cut.
+//!
 //! One concept per module: `network` (packets in flight, cut links), `faults` (what strikes
 //! when), `client` (the workload), `app` (the replicated state machine), `shadow_log` and
 //! `checker` (the invariants), `cluster` (the driver), `throughput` (the fast driver), `trace`
@@ -26,6 +30,7 @@ pub mod disk;
 pub mod faults;
 pub mod fingerprint;
 pub mod network;
+pub mod partial;
 pub mod shadow_log;
 pub mod throughput;
 pub mod trace;

@@ -82,6 +82,13 @@ impl Network {
         }
     }
 
+    /// Cuts the one link from `from` to `to` (a link that does not exist is ignored).
+    pub fn cut_link(&mut self, from: NodeId, to: NodeId) {
+        if let Some(k) = self.link(from, to) {
+            self.cut[k] = true;
+        }
+    }
+
     /// Restores every link.
     pub fn heal(&mut self) {
         self.cut.iter_mut().for_each(|c| *c = false);
@@ -124,5 +131,15 @@ mod tests {
         assert!(network.is_cut(2, 1));
         network.heal();
         assert!(!network.is_cut(1, 2));
+    }
+
+    #[test]
+    fn cut_link_cuts_that_link_only() {
+        let mut network = Network::new(3);
+        network.cut_link(1, 3);
+        network.cut_link(0, 3);
+        network.cut_link(1, 4);
+        assert!(network.is_cut(1, 3));
+        assert!(!network.is_cut(3, 1) && !network.is_cut(1, 2) && !network.is_cut(2, 3));
     }
 }
