@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
+import pytest
+from click.testing import CliRunner
+
 import senate
-from senate.sim import replay_command, run_seeds
+from senate.cli import main as cli
+from senate.scenarios import (
+    DEFAULT_DEADLINE_ELECTION_TIMEOUTS,
+    SCENARIOS,
+    parse_scenarios,
+    replay_command,
+)
+from senate.sim import replay_command as sim_replay_command
+from senate.sim import run_seeds
 
 
 def test_a_seed_replays_exactly() -> None:
@@ -53,7 +65,7 @@ def test_run_seeds_sums_every_run() -> None:
     assert summary.faults_injected == sum(r.faults_injected for r in singles)
     assert summary.failures == []
     command = "senate sim --nodes 5 --seeds 1 --first-seed 12 --ticks 200"
-    assert replay_command(5, 12, 200) == command
+    assert sim_replay_command(5, 12, 200) == command
 
 
 def test_the_simulation_releases_the_gil() -> None:
@@ -83,3 +95,89 @@ def test_throughput_reports_its_work() -> None:
     assert report.bytes > 1000 * 64
     failed = senate.run_throughput(0, 16, 64, 1000)
     assert failed.error
+
+
+def test_a_scenario_report_describes_its_run() -> None:
+    report = senate.run_scenario("constrained-election", 3, trace_lines=50)
+    again = senate.run_scenario("constrained-election", 3, trace_lines=50)
+    assert report.trace_fingerprint == again.trace_fingerprint
+    assert (report.scenario, report.protocol, report.nodes, report.seed) == (
+        "constrained-election",
+        "raft",
+        5,
+        3,
+    )
+    assert report.violations == []
+    assert report.leader != report.hub
+    assert {report.leader, report.hub} <= {1, 2, 3, 4, 5}
+    # The hub lagged through the entries committed while it was cut off.
+    assert report.hub_lag_entries > 0
+    deadline_ticks = DEFAULT_DEADLINE_ELECTION_TIMEOUTS * report.election_timeout_ticks
+    assert report.deadline_ticks == deadline_ticks
+    assert report.ticks_run == report.cut_tick + report.deadline_ticks
+    assert report.recovered == (report.ticks_to_recover is not None)
+    assert report.probes_committed <= report.probes_proposed
+    assert any("the cut: links up" in line for line in report.trace)
+    assert "ScenarioReport(scenario='constrained-election'" in repr(report)
+    short = senate.run_scenario("quorum-loss", 3, deadline_election_timeouts=2)
+    assert short.deadline_ticks == 2 * short.election_timeout_ticks
+    with pytest.raises(ValueError, match="unknown scenario"):
+        senate.run_scenario("split-brain", 1)
+
+
+def test_scenario_names_parse() -> None:
+    assert parse_scenarios("all") == list(SCENARIOS)
+    assert parse_scenarios("chained, quorum-loss,chained") == ["chained", "quorum-loss"]
+    with pytest.raises(ValueError, match="split-brain"):
+        parse_scenarios("chained,split-brain")
+    command = "senate sim --scenario chained --seeds 1 --first-seed 4 --deadline 10"
+    assert replay_command("chained", 4, 10) == command
+
+
+def test_sim_scenario_prints_a_table_per_scenario() -> None:
+    result = CliRunner().invoke(cli, ["sim", "--scenario", "all", "--seeds", "3", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    for name in SCENARIOS:
+        assert name in result.output
+    for row in ("protocol", "raft", "seeds run", "recovered", "ticks to recover", "ET"):
+        assert row in result.output
+    assert "leader changes" in result.output
+    assert "epoch (term) changes" in result.output
+    assert result.output.count("violations found") == 3
+
+
+def test_sim_scenario_json_has_every_field() -> None:
+    args = ["sim", "--scenario", "quorum-loss,chained", "--seeds", "3", "--first-seed", "5"]
+    result = CliRunner().invoke(cli, [*args, "--deadline", "8", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [row["scenario"] for row in rows] == ["quorum-loss", "chained"]
+    singles = [senate.run_scenario("chained", s, deadline_election_timeouts=8) for s in (5, 6, 7)]
+    for row in rows:
+        assert row["protocol"] == "raft"
+        assert (row["seeds"], row["first_seed"], row["deadline_election_timeouts"]) == (3, 5, 8)
+        assert 0 <= row["recovered"] <= 3
+        assert set(row["ticks_to_recover"]) == {"median", "max"}
+        assert set(row["election_timeouts_to_recover"]) == {"median", "max"}
+        assert set(row["leader_changes"]) == set(row["epoch_changes"]) == {"median", "max"}
+        assert row["probes_committed"] <= row["probes_proposed"]
+        assert row["violations"] == row["replay"] == []
+    assert [row["nodes"] for row in rows] == [5, 3]
+    chained = rows[1]
+    assert chained["recovered"] == sum(r.recovered for r in singles)
+    assert chained["probes_proposed"] == sum(r.probes_proposed for r in singles)
+    recovered = [r.ticks_to_recover for r in singles if r.ticks_to_recover is not None]
+    assert chained["ticks_to_recover"]["max"] == (max(recovered) if recovered else None)
+
+
+def test_sim_scenario_refuses_bad_options() -> None:
+    runner = CliRunner()
+    for args in (
+        ["sim", "--scenario", "split-brain"],
+        ["sim", "--scenario", "chained", "--nodes", "3"],
+        ["sim", "--scenario", "chained", "--deadline", "0"],
+        ["sim", "--json"],
+        ["sim", "--deadline", "5"],
+    ):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, (args, result.output)

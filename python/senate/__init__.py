@@ -22,6 +22,7 @@ from senate._core import (
     RaftNode,
     Ready,
     RespSession,
+    ScenarioReport,
     SimReport,
     Snapshot,
     Status,
@@ -32,6 +33,7 @@ from senate._core import (
     decode_batch,
     encode_command,
     run_detect_sim,
+    run_scenario,
     run_sim,
     run_throughput,
 )
@@ -133,6 +135,7 @@ __all__ = [
     "RespSession",
     "RingHash",
     "RoundRobin",
+    "ScenarioReport",
     "SenateError",
     "SimReport",
     "SmoothWeighted",
@@ -157,6 +160,7 @@ __all__ = [
     "replicated",
     "run",
     "run_detect_sim",
+    "run_scenario",
     "run_sim",
     "run_throughput",
 ]

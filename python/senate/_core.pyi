@@ -48,6 +48,7 @@ __all__ = [
     "ACTION_SERVE_READS",
     "ACTION_SNAPSHOT_SKIPPED",
     "ACTION_TAKE_SNAPSHOT",
+    "DEFAULT_DEADLINE_ELECTION_TIMEOUTS",
     "DEFAULT_ELECTION_TIMEOUT_TICKS",
     "DEFAULT_HEARTBEAT_INTERVAL_TICKS",
     "DEFAULT_MAX_APPLY_BACKLOG_BYTES",
@@ -69,11 +70,13 @@ __all__ = [
     "GROUP_READ",
     "GROUP_REPLY",
     "GROUP_STALE_READ",
+    "MAX_DEADLINE_ELECTION_TIMEOUTS",
     "MAX_READIES_IN_FLIGHT",
     "MAX_TICKS_PER_POLL",
     "NEXT_CONTINUE",
     "NEXT_IDLE",
     "NEXT_YIELD",
+    "SCENARIOS",
     "SNAPSHOT_ENTRIES_CAP_FACTOR",
     "SNAPSHOT_STAGGER",
     "BoundedLoadHash",
@@ -108,6 +111,7 @@ __all__ = [
     "RespSession",
     "RingHash",
     "RoundRobin",
+    "ScenarioReport",
     "SenateError",
     "SimReport",
     "SmoothWeighted",
@@ -131,6 +135,7 @@ __all__ = [
     "encode_command",
     "encode_snapshot_envelope",
     "run_detect_sim",
+    "run_scenario",
     "run_sim",
     "run_throughput",
 ]
@@ -684,6 +689,90 @@ def encode_snapshot_envelope(parts: list[bytes]) -> bytes:
 def run_throughput(nodes: int, batch: int, payload_bytes: int, entries: int) -> ThroughputReport:
     """Runs a fault-free cluster until `entries` entries are applied on every node.
     Releases the GIL."""
+
+# --- partial-connectivity scenarios -------------------------------------------------------
+
+#: The scenario names, in order: quorum-loss, constrained-election, chained.
+SCENARIOS: tuple[str, ...]
+#: Recovery deadline unless asked otherwise, in election timeouts after the cut.
+DEFAULT_DEADLINE_ELECTION_TIMEOUTS: int
+MAX_DEADLINE_ELECTION_TIMEOUTS: int
+
+@final
+class ScenarioReport:
+    """What one partial-connectivity scenario run found (the Omni-Paxos paper's quorum-loss,
+    constrained-election and chained scenarios; `senate_core::sim::partial` defines them)."""
+
+    @property
+    def scenario(self) -> str: ...
+    @property
+    def protocol(self) -> str:
+        """The protocol run: "raft" (pre-vote and check-quorum on)."""
+    @property
+    def nodes(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def election_timeout_ticks(self) -> int: ...
+    @property
+    def deadline_ticks(self) -> int:
+        """Ticks measured after the cut: the deadline in election timeouts times
+        `election_timeout_ticks`."""
+    @property
+    def leader(self) -> int:
+        """The leader when the cut came (0 when the run broke before)."""
+    @property
+    def hub(self) -> int:
+        """The follower that stays quorum-connected (0 when the run broke before)."""
+    @property
+    def hub_lag_entries(self) -> int:
+        """Entries the leader had applied and the hub had not, at the cut."""
+    @property
+    def cut_tick(self) -> int: ...
+    @property
+    def recovered(self) -> bool:
+        """A proposal made after the cut was committed by the deadline."""
+    @property
+    def ticks_to_recover(self) -> int | None:
+        """Ticks from the cut to the first proposal made after it committed."""
+    @property
+    def leader_changes(self) -> int:
+        """Leaderships begun after the cut (distinct epoch and leader)."""
+    @property
+    def epoch_changes(self) -> int:
+        """How far the highest epoch (Raft's term) rose after the cut."""
+    @property
+    def probes_proposed(self) -> int:
+        """Proposals made after the cut: one a tick, at the node claiming leadership."""
+    @property
+    def probes_committed(self) -> int: ...
+    @property
+    def leader_at_end(self) -> int | None: ...
+    @property
+    def ticks_run(self) -> int: ...
+    @property
+    def steps_checked(self) -> int:
+        """Safety checks run: one per `Ready` a node handed out."""
+    @property
+    def violations(self) -> list[str]:
+        """Safety violations or a failed setup; empty when the run was safe."""
+    @property
+    def trace_fingerprint(self) -> int:
+        """Fingerprint of every event of the run: equal for two runs of one seed."""
+    @property
+    def trace(self) -> list[str]:
+        """The last `trace_lines` phases and role changes in words."""
+
+def run_scenario(
+    scenario: str,
+    seed: int,
+    *,
+    deadline_election_timeouts: int = 10,
+    trace_lines: int = 0,
+) -> ScenarioReport:
+    """Runs one seeded partial-connectivity scenario on Raft, measuring recovery for
+    `deadline_election_timeouts` election timeouts after the cut. Raises ValueError for an
+    unknown scenario. The same arguments replay the same run exactly. Releases the GIL."""
 
 # --- failure detection --------------------------------------------------------------------
 # Times are float milliseconds on the caller's monotonic clock (`loop.time() * 1000`); they

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -12,6 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from senate.commands.options import check_sizes, int_list
+from senate.scenarios import (
+    DEFAULT_DEADLINE_ELECTION_TIMEOUTS,
+    SCENARIOS,
+    ScenarioSummary,
+    Spread,
+    parse_scenarios,
+    run_scenarios,
+)
 from senate.sim import SimSummary, run_seeds, trace
 
 #: Ticks of the fault phase of each `senate sim` run unless --ticks says otherwise.
@@ -53,6 +62,68 @@ def _print_failures(console: Console, summary: SimSummary, trace_lines: int) -> 
                 console.print(f"    {line}", markup=False, highlight=False)
     if summary.failures and trace_lines == 0:
         console.print("(add --trace 100 to a replay command to see the last events of its run)")
+
+
+def _given(ctx: click.Context, options: dict[str, str]) -> list[str]:
+    """The flags of `options` (parameter name -> flag) given on the command line."""
+    sources = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    return [flag for name, flag in options.items() if ctx.get_parameter_source(name) in sources]
+
+
+def _spread(spread: Spread, election_timeout_ticks: int, *, ticks: bool = False) -> str:
+    if spread.median is None or spread.max is None:
+        return "-"
+    if not ticks:
+        return f"median {spread.median:g}, max {spread.max}"
+    et = election_timeout_ticks or 1
+    median, largest = spread.median, spread.max
+    return f"median {median:g} ({median / et:.1f} ET), max {largest} ({largest / et:.1f} ET)"
+
+
+def _print_scenario(console: Console, summary: ScenarioSummary) -> None:
+    et = summary.election_timeout_ticks
+    deadline = summary.deadline_election_timeouts
+    title = f"{summary.scenario} ({summary.nodes} nodes)"
+    table = Table(title=title, box=box.SIMPLE_HEAVY, show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    last_seed = summary.first_seed + summary.seeds - 1
+    table.add_row("protocol", summary.protocol)
+    table.add_row("seeds run", f"{summary.seeds} ({summary.first_seed}..{last_seed})")
+    table.add_row("deadline", f"{deadline} ET ({deadline * et} ticks) after the cut")
+    recovered = "yes" if summary.recovered == summary.seeds else "no"
+    if 0 < summary.recovered < summary.seeds:
+        recovered = "partly"
+    table.add_row("recovered", f"{recovered}: {summary.recovered} of {summary.seeds}")
+    table.add_row("ticks to recover", _spread(summary.ticks_to_recover, et, ticks=True))
+    table.add_row("leader changes", _spread(summary.leader_changes, et))
+    table.add_row("epoch (term) changes", _spread(summary.epoch_changes, et))
+    probes = f"{summary.probes_committed} of {summary.probes_proposed}"
+    table.add_row("probes committed", probes)
+    style = "bold red" if summary.failures else "bold green"
+    table.add_row("violations found", f"[{style}]{len(summary.failures)}[/{style}]")
+    console.print(table)
+    for failure in summary.failures:
+        for violation in failure.violations:
+            console.print(f"  {violation}", markup=False, highlight=False)
+    for command in summary.replay_commands():
+        console.print(f"  replay: {command}", markup=False, highlight=False)
+
+
+def _run_scenarios(
+    names: list[str], seeds: int, first_seed: int, deadline: int, jobs: int | None, as_json: bool
+) -> None:
+    summaries = run_scenarios(
+        names, seeds, first_seed=first_seed, deadline_election_timeouts=deadline, jobs=jobs
+    )
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
+    else:
+        console = Console()
+        for summary in summaries:
+            _print_scenario(console, summary)
+    if any(s.failures for s in summaries):
+        raise SystemExit(1)
 
 
 @click.command()
@@ -97,8 +168,39 @@ def _print_failures(console: Console, summary: SimSummary, trace_lines: int) -> 
     type=click.IntRange(min=0),
     help="Print the last N events of every run that found a violation.",
 )
+@click.option(
+    "--scenario",
+    "scenario",
+    default=None,
+    metavar="NAME[,NAME...]",
+    help=(
+        "Run partial-connectivity scenarios instead: "
+        + ", ".join(SCENARIOS)
+        + " or all. Each has its own cluster size."
+    ),
+)
+@click.option(
+    "--deadline",
+    default=DEFAULT_DEADLINE_ELECTION_TIMEOUTS,
+    show_default=True,
+    type=click.IntRange(min=1, max=1000),
+    help="With --scenario: election timeouts after the cut a proposal may take to commit.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="With --scenario: print JSON instead of tables."
+)
+@click.pass_context
 def sim(
-    nodes: list[int], seeds: int, ticks: int, first_seed: int, jobs: int | None, trace_lines: int
+    ctx: click.Context,
+    nodes: list[int],
+    seeds: int,
+    ticks: int,
+    first_seed: int,
+    jobs: int | None,
+    trace_lines: int,
+    scenario: str | None,
+    deadline: int,
+    as_json: bool,
 ) -> None:
     """Run the deterministic cluster simulation over many seeds.
 
@@ -108,7 +210,27 @@ def sim(
     slow nodes), checks the Raft safety properties after every step, then heals and checks
     liveness. The same nodes, seed and ticks replay a run exactly. Exits with status 1 if any
     violation is found.
+
+    With --scenario, runs the partial-connectivity scenarios of the Omni-Paxos paper instead
+    (quorum-loss, constrained-election, chained): once a leader has committed entries, some
+    links are cut, and each seed reports whether a proposal made after the cut commits within
+    --deadline election timeouts, how many ticks that took, and how many leader and term
+    changes happened meanwhile. Safety is checked throughout.
     """
+    if scenario is None:
+        misplaced = _given(ctx, {"deadline": "--deadline", "as_json": "--json"})
+        if misplaced:
+            raise click.UsageError(f"{', '.join(misplaced)} only apply with --scenario")
+    else:
+        misplaced = _given(ctx, {"nodes": "--nodes", "ticks": "--ticks", "trace_lines": "--trace"})
+        if misplaced:
+            raise click.UsageError(f"{', '.join(misplaced)} do not apply with --scenario")
+        try:
+            names = parse_scenarios(scenario)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--scenario") from None
+        _run_scenarios(names, seeds, first_seed, deadline, jobs, as_json)
+        return
     check_sizes(nodes)
     console = Console()
     jobs = jobs or os.cpu_count() or 1

@@ -57,6 +57,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sim::run_sim, m)?)?;
     m.add_function(wrap_pyfunction!(node::encode_snapshot_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(sim::run_throughput, m)?)?;
+    m.add_class::<sim::ScenarioReport>()?;
+    m.add_function(wrap_pyfunction!(sim::run_scenario, m)?)?;
+    m.add("SCENARIOS", pyo3::types::PyTuple::new(m.py(), sim::scenario_names())?)?;
+    m.add("DEFAULT_DEADLINE_ELECTION_TIMEOUTS", senate_core::sim::partial::DEFAULT_DEADLINE_ELECTION_TIMEOUTS)?;
+    m.add("MAX_DEADLINE_ELECTION_TIMEOUTS", senate_core::sim::partial::MAX_DEADLINE_ELECTION_TIMEOUTS)?;
     m.add_class::<detect::PhiAccrualDetector>()?;
     m.add_class::<detect::HeartbeatDetector>()?;
     m.add_class::<detect::DetectorFigures>()?;

@@ -1,7 +1,9 @@
 //! The deterministic cluster simulation, run with the GIL released.
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use senate_core::sim::partial::{self, Scenario, ScenarioOptions, DEFAULT_DEADLINE_ELECTION_TIMEOUTS};
 use senate_core::sim::{self, FaultCounts, SimOptions, ThroughputOptions};
 
 /// What one simulated run found.
@@ -144,4 +146,122 @@ pub fn run_throughput(
         bytes: report.bytes,
         error: report.error,
     }
+}
+
+/// What one partial-connectivity scenario run found (see `senate_core::sim::partial`).
+#[pyclass(frozen, module = "senate._core")]
+pub struct ScenarioReport {
+    #[pyo3(get)]
+    scenario: &'static str,
+    #[pyo3(get)]
+    protocol: &'static str,
+    #[pyo3(get)]
+    nodes: usize,
+    #[pyo3(get)]
+    seed: u64,
+    #[pyo3(get)]
+    election_timeout_ticks: u64,
+    #[pyo3(get)]
+    deadline_ticks: u64,
+    #[pyo3(get)]
+    leader: u64,
+    #[pyo3(get)]
+    hub: u64,
+    #[pyo3(get)]
+    hub_lag_entries: u64,
+    #[pyo3(get)]
+    cut_tick: u64,
+    #[pyo3(get)]
+    recovered: bool,
+    #[pyo3(get)]
+    ticks_to_recover: Option<u64>,
+    #[pyo3(get)]
+    leader_changes: u64,
+    #[pyo3(get)]
+    epoch_changes: u64,
+    #[pyo3(get)]
+    probes_proposed: u64,
+    #[pyo3(get)]
+    probes_committed: u64,
+    #[pyo3(get)]
+    leader_at_end: Option<u64>,
+    #[pyo3(get)]
+    ticks_run: u64,
+    #[pyo3(get)]
+    steps_checked: u64,
+    #[pyo3(get)]
+    violations: Vec<String>,
+    #[pyo3(get)]
+    trace_fingerprint: u64,
+    #[pyo3(get)]
+    trace: Vec<String>,
+}
+
+#[pymethods]
+impl ScenarioReport {
+    fn __repr__(&self) -> String {
+        let python_bool = |b: bool| if b { "True" } else { "False" };
+        let ticks = self.ticks_to_recover.map_or("None".to_string(), |t| t.to_string());
+        format!(
+            "ScenarioReport(scenario='{}', protocol='{}', seed={}, recovered={}, ticks_to_recover={ticks}, leader_changes={}, epoch_changes={}, violations=<{}>)",
+            self.scenario,
+            self.protocol,
+            self.seed,
+            python_bool(self.recovered),
+            self.leader_changes,
+            self.epoch_changes,
+            self.violations.len()
+        )
+    }
+}
+
+// The signature of `run_scenario` spells the default out, so that the stubs can show it.
+const _: () = assert!(DEFAULT_DEADLINE_ELECTION_TIMEOUTS == 10);
+
+/// The names of the partial-connectivity scenarios, in their order.
+pub fn scenario_names() -> Vec<&'static str> {
+    Scenario::ALL.iter().map(|s| s.name()).collect()
+}
+
+/// Runs one seeded partial-connectivity scenario on Raft (pre-vote and check-quorum on),
+/// measuring recovery for `deadline_election_timeouts` election timeouts after the cut.
+/// Raises ValueError for an unknown scenario name. Releases the GIL.
+#[pyfunction]
+#[pyo3(signature = (scenario, seed, *, deadline_election_timeouts = 10, trace_lines = 0))]
+pub fn run_scenario(
+    py: Python<'_>,
+    scenario: &str,
+    seed: u64,
+    deadline_election_timeouts: u64,
+    trace_lines: usize,
+) -> PyResult<ScenarioReport> {
+    let named = Scenario::from_name(scenario).ok_or_else(|| {
+        PyValueError::new_err(format!("unknown scenario {scenario:?} (use {})", scenario_names().join(", ")))
+    })?;
+    let options = ScenarioOptions { scenario: named, seed, deadline_election_timeouts };
+    let report = py.detach(|| partial::run_scenario(&options, trace_lines));
+    Ok(ScenarioReport {
+        scenario: report.scenario.name(),
+        protocol: report.protocol,
+        nodes: report.nodes,
+        seed: report.seed,
+        election_timeout_ticks: report.election_timeout_ticks,
+        deadline_ticks: report.deadline_ticks,
+        leader: report.leader,
+        hub: report.hub,
+        hub_lag_entries: report.hub_lag_entries,
+        cut_tick: report.cut_tick,
+        recovered: report.recovery.recovered,
+        ticks_to_recover: report.recovery.ticks_to_recover,
+        leader_changes: report.recovery.leader_changes,
+        epoch_changes: report.recovery.epoch_changes,
+        probes_proposed: report.recovery.probes_proposed,
+        probes_committed: report.recovery.probes_committed,
+        leader_at_end: report.leader_at_end,
+        ticks_run: report.ticks_run,
+        steps_checked: report.steps_checked,
+        violations: report.violations,
+        trace_fingerprint: report.trace_fingerprint,
+        trace: report.trace,
+    })
 }
