@@ -26,6 +26,10 @@ pub enum DecodeError {
     /// The body passed its checksum but ends inside a field: the sender encoded it wrongly.
     #[error("frame body ends inside a field")]
     BodyTruncated,
+    /// The body's own layout version (a protocol that versions its bodies apart from the
+    /// frame, as Multi-Paxos does) is not one this build reads.
+    #[error("unsupported {protocol} body version {found} (this build speaks version {supported})")]
+    BadBodyVersion { protocol: ProtocolId, found: u8, supported: u8 },
     #[error("unknown message type tag {0}")]
     UnknownMessageType(u8),
     #[error("unknown entry kind tag {0}")]

@@ -1,6 +1,7 @@
 //! Wire codecs. The peer protocol: versioned, protocol-tagged, length-prefixed,
 //! CRC32C-checksummed frames (`frame`), shared by every consensus protocol; a Raft frame holds
-//! one [`Message`](crate::raft::message::Message) in a compact varint encoding (`message`).
+//! one [`Message`](crate::raft::message::Message) in a compact varint encoding (`message`), a
+//! Multi-Paxos frame one [`PaxosMessage`](crate::paxos::message::PaxosMessage) (`paxos`).
 //!
 //! The client protocol: RESP requests parsed and RESP2/RESP3 replies encoded (`resp`).
 //!
@@ -14,6 +15,7 @@ mod bin_array;
 mod error;
 mod frame;
 mod message;
+mod paxos;
 mod reader;
 pub mod resp;
 mod varint;
@@ -24,5 +26,6 @@ pub use frame::{
     decode_all, decode_frame, decode_message, encode_frame, encode_message, DEFAULT_MAX_FRAME_BYTES,
     FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES, FRAME_VERSION,
 };
+pub use paxos::{decode_paxos_body, decode_paxos_message, encode_paxos_body, encode_paxos_message, PAXOS_BODY_VERSION};
 pub use resp::{count_replies, RespError, RespLimits};
 pub(crate) use varint::{get_varint, put_varint};

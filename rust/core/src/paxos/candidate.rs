@@ -1,0 +1,152 @@
+//! Phase 1 at a candidate: the campaign, the promises it gathers, and the values it adopts
+//! when it wins.
+
+use crate::driver::NodeRole;
+use crate::paxos::ballot::Ballot;
+use crate::paxos::core::Paxos;
+use crate::paxos::message::{Body, Slot};
+use crate::raft::message::{Entry, EntryKind, NodeId, NO_NODE};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+/// What one acceptor promised so far.
+#[derive(Clone, Debug)]
+struct Promiser {
+    id: NodeId,
+    /// Its slots up to here were received (pages of promises).
+    covered_to: Slot,
+    last_slot: Slot,
+    chosen: Slot,
+}
+
+impl Promiser {
+    fn complete(&self) -> bool {
+        self.covered_to >= self.last_slot
+    }
+}
+
+/// A candidate's phase 1 state.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    /// The first slot the candidate asks about: its chosen index + 1 at the start.
+    pub from_slot: Slot,
+    promisers: Vec<Promiser>,
+    /// Per slot in `[from_slot, ..]`, the value accepted at the highest ballot reported so
+    /// far (its ballot in `term`). At most `max_phase1_slots` slots.
+    adopted: BTreeMap<Slot, Entry>,
+}
+
+impl Campaign {
+    fn new(from_slot: Slot) -> Campaign {
+        Campaign { from_slot, promisers: Vec::new(), adopted: BTreeMap::new() }
+    }
+
+    fn complete_promisers(&self) -> impl Iterator<Item = &Promiser> {
+        self.promisers.iter().filter(|p| p.complete())
+    }
+}
+
+impl Paxos {
+    /// Starts phase 1 with the smallest ballot of this node above every ballot seen. The
+    /// node's own acceptor promises first; its promise counts once durable (it comes back
+    /// through `advance`), and the Prepares leave then too. `transfer`: the old leader asked
+    /// for it (acceptors grant it while they hear from a leader).
+    pub fn campaign(&mut self, transfer: bool) {
+        let ballot = Ballot::next_after(self.max_seen.max(self.promised), self.id);
+        let from_slot = self.log.chosen() + 1;
+        self.become_candidate(ballot);
+        self.campaign = Some(Campaign::new(from_slot));
+        let id = self.id;
+        self.on_prepare(id, ballot, from_slot, transfer);
+        self.broadcast(ballot, |_, _| Body::Prepare { from_slot, transfer });
+    }
+
+    /// A promise for this node's campaign (its own included): adopt the reported values, ask
+    /// for the next page if the acceptor's log goes on, and lead once a phase 1 quorum of
+    /// complete promises is in.
+    pub(super) fn on_promise(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        chosen: Slot,
+        first_slot: Slot,
+        last_slot: Slot,
+        entries: Vec<Entry>,
+    ) {
+        if self.role != NodeRole::Candidate || ballot != self.own_ballot {
+            return;
+        }
+        let max_slots = self.cfg.max_phase1_slots as u64;
+        let Some(campaign) = self.campaign.as_mut() else { return };
+        if first_slot > campaign.from_slot {
+            // The acceptor compacted slots this candidate never learned: it cannot adopt
+            // them. Give up; the acceptor sent its snapshot to catch up from.
+            self.become_follower(NO_NODE);
+            return;
+        }
+        if last_slot >= campaign.from_slot + max_slots {
+            // Too far behind to adopt everything in one phase 1: catch up first.
+            self.become_follower(NO_NODE);
+            return;
+        }
+        let page_end = entries.last().map(|e| e.index);
+        for entry in entries.into_iter().filter(|e| e.index >= campaign.from_slot) {
+            let higher = campaign.adopted.get(&entry.index).is_none_or(|held| held.term < entry.term);
+            if higher {
+                campaign.adopted.insert(entry.index, entry);
+            }
+        }
+        let from_slot = campaign.from_slot;
+        let promiser = match campaign.promisers.iter_mut().find(|p| p.id == from) {
+            Some(p) => p,
+            None => {
+                campaign.promisers.push(Promiser { id: from, covered_to: from_slot - 1, last_slot, chosen });
+                campaign.promisers.last_mut().expect("just pushed")
+            }
+        };
+        promiser.covered_to = promiser.covered_to.max(page_end.unwrap_or(last_slot)).max(from_slot - 1);
+        promiser.last_slot = last_slot;
+        promiser.chosen = chosen;
+        let next_page = (!promiser.complete()).then_some(promiser.covered_to + 1);
+        if let Some(from_slot) = next_page {
+            self.send(from, ballot, Body::Prepare { from_slot, transfer: false });
+        }
+        let complete = self.campaign.as_ref().map_or(0, |c| c.complete_promisers().count());
+        if complete >= self.cfg.q1() {
+            self.become_leader();
+        }
+    }
+
+    /// A refusal: remember the ballot to outbid. A leader refused at its own ballot (an
+    /// acceptor promised someone higher) steps down; a candidate waits for its timeout.
+    pub(super) fn on_nack(&mut self, ballot: Ballot, promised: Ballot) {
+        self.max_seen = self.max_seen.max(promised);
+        if self.role == NodeRole::Leader && ballot == self.own_ballot && promised > self.own_ballot {
+            self.become_follower(NO_NODE);
+        }
+    }
+
+    /// Phase 1 won: for every slot from `from_slot` to the highest slot a promiser holds, the
+    /// value accepted at the highest ballot (a no-op for a slot nobody reported), proposed
+    /// again at this ballot. Slots up to the highest chosen index reported are chosen.
+    fn become_leader(&mut self) {
+        let Some(campaign) = self.campaign.take() else { return };
+        let ballot = self.own_ballot;
+        let last_slot = campaign.complete_promisers().map(|p| p.last_slot).max().unwrap_or(0);
+        let chosen = campaign.complete_promisers().map(|p| p.chosen).max().unwrap_or(0).min(last_slot);
+        let mut adopted = campaign.adopted;
+        let entries: Vec<Entry> = (campaign.from_slot..=last_slot)
+            .map(|slot| {
+                let (kind, data) = adopted.remove(&slot).map_or((EntryKind::NoOp, Bytes::new()), |e| (e.kind, e.data));
+                Entry { index: slot, term: ballot.to_u64(), kind, data }
+            })
+            .collect();
+        self.become_leader_state();
+        self.init_progress(campaign.from_slot);
+        self.uncommitted_bytes = entries.iter().map(Entry::size_bytes).sum();
+        let id = self.id;
+        self.on_accept(id, ballot, campaign.from_slot, chosen, entries);
+        self.bcast_heartbeat();
+        self.bcast_accepts();
+    }
+}

@@ -1,0 +1,308 @@
+//! [`Paxos`]: the state every part of a Multi-Paxos node shares, the dispatch of every input,
+//! and the role transitions.
+//!
+//! The acceptor's rules live in `acceptor.rs`, phase 1 of a candidate in `candidate.rs`, the
+//! leader's phase 2 in `replication.rs`, timers and connectivity in `election.rs`, reads in
+//! `read_index.rs`, message checks in `validate.rs`.
+
+use crate::driver::NodeRole;
+use crate::error::{DropReason, RaftError, Result};
+use crate::paxos::ballot::Ballot;
+use crate::paxos::candidate::Campaign;
+use crate::paxos::config::PaxosConfig;
+use crate::paxos::election::Election;
+use crate::paxos::log::SlotLog;
+use crate::paxos::message::{Body, PaxosMessage};
+use crate::paxos::read_index::ReadIndex;
+use crate::paxos::replication::Progress;
+use crate::paxos::validate::check_message;
+use crate::raft::message::{NodeId, Snapshot, NO_NODE};
+use crate::raft::ready::ReadState;
+use crate::raft::storage::{MemStorage, Storage};
+use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub struct Paxos {
+    pub id: NodeId,
+    pub cfg: PaxosConfig,
+    /// Every acceptor but this node, ascending.
+    pub peers: Vec<NodeId>,
+    pub role: NodeRole,
+    /// The leader this node follows (itself when leading), or `NO_NODE`.
+    pub leader: NodeId,
+    /// The acceptor's promise: it accepts nothing below it. Never decreases, and is durable
+    /// before any message that shows it leaves (Promise, Accepted, HeartbeatAck).
+    pub promised: Ballot,
+    /// The highest ballot seen anywhere; a candidate picks the next one above it.
+    pub max_seen: Ballot,
+    /// Candidate and leader: the ballot this node runs with. Invariant: `== promised` while
+    /// the role is not `Follower` (promising anything higher ends the role).
+    pub own_ballot: Ballot,
+    pub log: SlotLog,
+    pub election: Election,
+    /// Candidate only: what phase 1 has gathered.
+    pub campaign: Option<Campaign>,
+    /// Leader only: one per peer, ascending by id.
+    pub progress: Vec<(NodeId, Progress)>,
+    /// Leader only: the highest slot its own acceptor accepted at `own_ballot`, durably.
+    pub self_matched: u64,
+    pub reads: ReadIndex,
+    /// Messages that may leave at once.
+    pub msgs: Vec<PaxosMessage>,
+    /// Messages that leave once the state handed out so far is durable.
+    pub msgs_after_persist: Vec<PaxosMessage>,
+    pub read_states: Vec<ReadState>,
+    /// A snapshot installed from a peer and not yet handed out for persisting.
+    pub pending_snapshot: Option<Snapshot>,
+    /// The newest snapshot this node holds (sent to followers behind its first slot).
+    pub latest_snapshot: Snapshot,
+    /// Leader: bytes of the slots after the chosen index (bounded by `max_uncommitted_bytes`).
+    pub uncommitted_bytes: usize,
+    rng: ChaCha8Rng,
+}
+
+impl Paxos {
+    /// A node over `storage`, which holds what was durable before a restart.
+    pub fn new(cfg: &PaxosConfig, storage: &MemStorage) -> Result<Paxos> {
+        cfg.validate()?;
+        let hard_state = storage.hard_state();
+        let snapshot = storage.snapshot();
+        let entries = storage.entries(storage.first_index(), storage.last_index() + 1, usize::MAX)?;
+        let log = SlotLog::recovered(&snapshot.meta, entries, hard_state.commit, cfg.applied);
+        // An accepted slot is at or below the promise; if a torn write kept an accept and lost
+        // the promise written with it, the accept still stands for one.
+        let promised = Ballot::from_u64(hard_state.term).max(log.max_accepted_ballot());
+        let mut paxos = Paxos {
+            id: cfg.id,
+            cfg: cfg.clone(),
+            peers: cfg.voters.iter().copied().filter(|&id| id != cfg.id).collect(),
+            role: NodeRole::Follower,
+            leader: NO_NODE,
+            promised,
+            max_seen: promised,
+            own_ballot: Ballot::ZERO,
+            log,
+            election: Election::new(cfg),
+            campaign: None,
+            progress: Vec::new(),
+            self_matched: 0,
+            reads: ReadIndex::default(),
+            msgs: Vec::new(),
+            msgs_after_persist: Vec::new(),
+            read_states: Vec::new(),
+            pending_snapshot: None,
+            latest_snapshot: snapshot,
+            uncommitted_bytes: 0,
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+        };
+        paxos.peers.sort_unstable();
+        paxos.log.set_run_ballot(promised);
+        paxos.become_follower(NO_NODE);
+        Ok(paxos)
+    }
+
+    /// Queues `msg` from this node to `to`: at once, or after persisting when it asserts
+    /// durable state.
+    pub fn send(&mut self, to: NodeId, ballot: Ballot, body: Body) {
+        let msg = PaxosMessage::new(self.id, to, ballot, body);
+        if msg.body.waits_for_persist() {
+            self.msgs_after_persist.push(msg);
+        } else {
+            self.msgs.push(msg);
+        }
+    }
+
+    /// Sends `body` to every peer.
+    pub fn broadcast(&mut self, ballot: Ballot, body: impl Fn(&Paxos, NodeId) -> Body) {
+        for i in 0..self.peers.len() {
+            let to = self.peers[i];
+            let b = body(self, to);
+            self.send(to, ballot, b);
+        }
+    }
+
+    /// Steps one message from a peer (or, from `PaxosNode::advance`, one this node sent
+    /// itself once durable). A message no correct peer sends is `InvalidMessage` and changes
+    /// nothing.
+    pub fn step(&mut self, m: PaxosMessage) -> Result<()> {
+        check_message(&self.cfg, &m)?;
+        if m.from != self.id {
+            self.election.heard_from(m.from);
+        }
+        self.max_seen = self.max_seen.max(m.ballot);
+        let (from, ballot) = (m.from, m.ballot);
+        match m.body {
+            Body::Prepare { from_slot, transfer } => self.on_prepare(from, ballot, from_slot, transfer),
+            Body::Promise { chosen, first_slot, last_slot, entries } => {
+                self.on_promise(from, ballot, chosen, first_slot, last_slot, entries)
+            }
+            Body::Nack { promised } => self.on_nack(ballot, promised),
+            Body::Accept { first_slot, chosen, entries } => self.on_accept(from, ballot, first_slot, chosen, entries),
+            Body::Accepted { accepted_to } => self.on_accepted(from, ballot, accepted_to),
+            Body::AcceptRejected { position } => self.on_accept_rejected(from, ballot, position),
+            Body::Heartbeat { leader: true, chosen, read_round } => {
+                self.on_leader_heartbeat(from, ballot, chosen, read_round)
+            }
+            Body::Heartbeat { leader: false, .. } => {}
+            Body::HeartbeatAck { read_round, accepted_to } => {
+                self.on_heartbeat_ack(from, ballot, read_round, accepted_to)
+            }
+            Body::Snapshot { snapshot } => self.on_snapshot(from, ballot, snapshot),
+            Body::TimeoutNow => self.on_timeout_now(from, ballot),
+            Body::Propose { commands } => {
+                // A forwarded batch the leader cannot take is dropped; the follower's caller
+                // retries on its own deadline, as with Raft.
+                if self.role == NodeRole::Leader {
+                    let _ = self.propose(commands);
+                }
+            }
+            Body::ReadIndex { request_id } => {
+                if self.role == NodeRole::Leader {
+                    let _ = self.start_read(from, request_id);
+                }
+            }
+            Body::ReadIndexResp { request_id, index } => {
+                if from == self.leader {
+                    self.read_states.push(ReadState { index, request_id });
+                }
+            }
+            Body::TransferLeader { target } => {
+                if self.role == NodeRole::Leader {
+                    let _ = self.transfer_leader(target);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Raises the promise to `ballot` (above the current one): a candidate or leader of a
+    /// lower ballot stops, and the acceptor's run moves to the new ballot.
+    pub fn raise_promise(&mut self, ballot: Ballot) {
+        debug_assert!(ballot > self.promised, "raise_promise: {ballot} is not above {}", self.promised);
+        self.promised = ballot;
+        self.max_seen = self.max_seen.max(ballot);
+        self.log.set_run_ballot(ballot);
+        if self.role != NodeRole::Follower && self.own_ballot < ballot {
+            self.become_follower(NO_NODE);
+        }
+    }
+
+    /// Resets what every role change resets.
+    fn reset(&mut self) {
+        self.campaign = None;
+        self.progress.clear();
+        self.self_matched = 0;
+        self.reads.reset();
+        self.uncommitted_bytes = 0;
+        self.election.reset_timers();
+        self.reset_randomized_election_timeout();
+    }
+
+    pub fn become_follower(&mut self, leader: NodeId) {
+        self.reset();
+        self.role = NodeRole::Follower;
+        self.leader = leader;
+        self.own_ballot = Ballot::ZERO;
+    }
+
+    pub fn become_candidate(&mut self, ballot: Ballot) {
+        self.reset();
+        self.role = NodeRole::Candidate;
+        self.leader = NO_NODE;
+        self.own_ballot = ballot;
+    }
+
+    /// Becomes the leader of `own_ballot` (phase 1 won); the caller proposes the adopted
+    /// slots.
+    pub fn become_leader_state(&mut self) {
+        let ballot = self.own_ballot;
+        self.reset();
+        self.own_ballot = ballot;
+        self.role = NodeRole::Leader;
+        self.leader = self.id;
+    }
+
+    pub fn reset_randomized_election_timeout(&mut self) {
+        let et = self.cfg.election_timeout_ticks;
+        let drawn = self.rng.gen_range(et..2 * et);
+        self.election.randomized_election_timeout_ticks = drawn;
+    }
+
+    /// Proposes `commands`: the leader gives them the next slots; a follower forwards them to
+    /// the leader it knows.
+    pub fn propose(&mut self, commands: Vec<Bytes>) -> Result<()> {
+        if commands.is_empty() {
+            return Err(RaftError::ProposalDropped { reason: DropReason::Empty });
+        }
+        let bytes: usize = commands.iter().map(|c| c.len() + crate::raft::message::ENTRY_OVERHEAD_BYTES).sum();
+        if bytes > self.cfg.max_proposal_bytes() || bytes > self.cfg.max_uncommitted_bytes {
+            return Err(RaftError::ProposalDropped { reason: DropReason::TooLarge });
+        }
+        match self.role {
+            NodeRole::Leader => self.propose_as_leader(commands, bytes),
+            _ if self.leader != NO_NODE && self.cfg.forward_proposals => {
+                let (leader, ballot) = (self.leader, self.promised);
+                self.send(leader, ballot, Body::Propose { commands });
+                Ok(())
+            }
+            _ => Err(self.not_leader()),
+        }
+    }
+
+    pub fn not_leader(&self) -> RaftError {
+        RaftError::NotLeader { leader_hint: Some(self.leader).filter(|&id| id != NO_NODE) }
+    }
+
+    /// Asks for leadership to move to `to`: the target campaigns at once with a
+    /// transfer-flagged Prepare, which acceptors grant even while they hear from a leader.
+    pub fn transfer_leader(&mut self, to: NodeId) -> Result<()> {
+        if to != self.id && !self.peers.contains(&to) {
+            return Err(RaftError::UnknownPeer { id: to });
+        }
+        if to == self.id {
+            if self.role != NodeRole::Leader {
+                self.campaign(true);
+            }
+            return Ok(());
+        }
+        match self.role {
+            NodeRole::Leader => {
+                let ballot = self.own_ballot;
+                self.send(to, ballot, Body::TimeoutNow);
+                Ok(())
+            }
+            _ if self.leader != NO_NODE && self.cfg.forward_proposals => {
+                let (leader, ballot) = (self.leader, self.promised);
+                self.send(leader, ballot, Body::TransferLeader { target: to });
+                Ok(())
+            }
+            _ => Err(self.not_leader()),
+        }
+    }
+
+    fn on_timeout_now(&mut self, from: NodeId, ballot: Ballot) {
+        // Only from the leader this node follows, at its current ballot: a stale TimeoutNow
+        // must not start a disruptive campaign.
+        if from == self.leader && ballot == self.promised && self.role == NodeRole::Follower {
+            self.campaign(true);
+        }
+    }
+
+    /// Linearizable read under `request_id`: the leader starts a round, a follower forwards
+    /// it to the leader it knows.
+    pub fn read_index(&mut self, request_id: u64) -> Result<()> {
+        match self.role {
+            NodeRole::Leader => {
+                let id = self.id;
+                self.start_read(id, request_id)
+            }
+            _ if self.leader != NO_NODE && self.cfg.forward_proposals => {
+                let (leader, ballot) = (self.leader, self.promised);
+                self.send(leader, ballot, Body::ReadIndex { request_id });
+                Ok(())
+            }
+            _ => Err(self.not_leader()),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Timers and connectivity: who this node heard from, when it campaigns, when a leader steps
+//! down, and leader stickiness (after OmniPaxos's quorum-connected heartbeats).
+//!
+//! Every node heartbeats every peer each heartbeat interval, whatever its role, and records the
+//! tick it last heard from each peer (any valid message counts). A node is *connected* to
+//! `q` when it heard from at least `q - 1` peers within the last election timeout: with
+//! itself they could form a quorum of `q`.
+//!
+//! - A follower (or candidate) that has not heard from a leader for its randomized election
+//!   timeout (drawn from `[et, 2 * et)` by the seeded RNG at every reset) campaigns only if
+//!   connected to a phase 1 quorum; otherwise it waits another timeout. A node cut off from a
+//!   quorum therefore never raises anyone's promise.
+//! - A leader not connected to a phase 2 quorum at the end of an election timeout steps down
+//!   (check-quorum): it could choose nothing anyway.
+//! - An acceptor that heard from its leader within the election timeout refuses a Prepare
+//!   (see `acceptor.rs`), so a node that lost only its own link to the leader (the chained
+//!   scenario) cannot depose a leader the rest of the cluster still hears.
+
+use crate::driver::NodeRole;
+use crate::paxos::config::PaxosConfig;
+use crate::paxos::core::Paxos;
+use crate::paxos::message::Body;
+use crate::raft::message::{NodeId, NO_NODE};
+
+#[derive(Clone, Debug)]
+pub struct Election {
+    /// Ticks since this node started. Never reset.
+    now_ticks: u64,
+    /// The tick each peer was last heard from (`None`: never since the start), by peer id.
+    heard: Vec<(NodeId, Option<u64>)>,
+    election_timeout_ticks: u32,
+    heartbeat_interval_ticks: u32,
+    /// Follower: ticks since it last heard from its leader (or promised a candidate).
+    /// Candidate: ticks since its campaign started. Leader: ticks since the last quorum check.
+    pub election_elapsed_ticks: u32,
+    pub heartbeat_elapsed_ticks: u32,
+    /// Drawn from `[et, 2 * et)` at every reset.
+    pub randomized_election_timeout_ticks: u32,
+}
+
+impl Election {
+    pub fn new(cfg: &PaxosConfig) -> Election {
+        let heard = cfg.voters.iter().filter(|&&id| id != cfg.id).map(|&id| (id, None)).collect();
+        Election {
+            now_ticks: 0,
+            heard,
+            election_timeout_ticks: cfg.election_timeout_ticks,
+            heartbeat_interval_ticks: cfg.heartbeat_interval_ticks,
+            election_elapsed_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            randomized_election_timeout_ticks: cfg.election_timeout_ticks,
+        }
+    }
+
+    pub fn heard_from(&mut self, id: NodeId) {
+        let now = self.now_ticks;
+        if let Some((_, tick)) = self.heard.iter_mut().find(|(peer, _)| *peer == id) {
+            *tick = Some(now);
+        }
+    }
+
+    /// Peers heard from within the last election timeout.
+    pub fn connected_peers(&self) -> usize {
+        let horizon = self.now_ticks.saturating_sub(self.election_timeout_ticks as u64);
+        self.heard.iter().filter(|(_, tick)| tick.is_some_and(|t| t >= horizon)).count()
+    }
+
+    /// Whether this node and the peers it hears form a quorum of `quorum`.
+    pub fn connected_to(&self, quorum: usize) -> bool {
+        self.connected_peers() + 1 >= quorum
+    }
+
+    pub fn reset_timers(&mut self) {
+        self.election_elapsed_ticks = 0;
+    }
+
+    /// Whether a follower heard from its leader within the (non-randomized) election timeout.
+    pub fn leader_recent(&self) -> bool {
+        self.election_elapsed_ticks < self.election_timeout_ticks
+    }
+
+    fn heartbeat_due(&mut self) -> bool {
+        self.heartbeat_elapsed_ticks += 1;
+        if self.heartbeat_elapsed_ticks >= self.heartbeat_interval_ticks {
+            self.heartbeat_elapsed_ticks = 0;
+            return true;
+        }
+        false
+    }
+}
+
+impl Paxos {
+    /// One unit of logical time: heartbeats, campaigns, check-quorum.
+    pub fn tick(&mut self) {
+        self.election.now_ticks += 1;
+        if self.election.heartbeat_due() {
+            self.bcast_heartbeat();
+            if self.role == NodeRole::Leader {
+                self.retransmit_stalled();
+            }
+        }
+        self.election.election_elapsed_ticks += 1;
+        match self.role {
+            NodeRole::Leader => self.tick_leader(),
+            NodeRole::Follower | NodeRole::Candidate => self.tick_election(),
+        }
+    }
+
+    fn tick_leader(&mut self) {
+        if self.election.election_elapsed_ticks < self.cfg.election_timeout_ticks {
+            return;
+        }
+        self.election.election_elapsed_ticks = 0;
+        if !self.election.connected_to(self.cfg.q2()) {
+            self.become_follower(NO_NODE);
+        }
+    }
+
+    fn tick_election(&mut self) {
+        if self.election.election_elapsed_ticks < self.election.randomized_election_timeout_ticks {
+            return;
+        }
+        if self.election.connected_to(self.cfg.q1()) {
+            self.campaign(false);
+        } else {
+            // Cut off from a phase 1 quorum: campaigning could only raise promises for
+            // nothing. Wait another timeout as a follower.
+            let leader = if self.role == NodeRole::Follower { self.leader } else { NO_NODE };
+            self.become_follower(leader);
+        }
+    }
+
+    /// Heartbeats every peer: "alive" from anyone, and from the leader its chosen index and
+    /// read round too.
+    pub fn bcast_heartbeat(&mut self) {
+        let leading = self.role == NodeRole::Leader;
+        let ballot = if leading { self.own_ballot } else { self.promised };
+        let (chosen, read_round) = if leading { (self.log.chosen(), self.reads.round()) } else { (0, 0) };
+        self.broadcast(ballot, |_, _| Body::Heartbeat { leader: leading, chosen, read_round });
+    }
+
+    /// Whether this node heard from its leader recently enough to refuse other candidates.
+    pub fn leader_is_fresh(&self) -> bool {
+        match self.role {
+            NodeRole::Leader => true,
+            _ => self.leader != NO_NODE && self.election.leader_recent(),
+        }
+    }
+
+    /// Follows `leader` of `ballot` (which the caller checked is at least the promise): the
+    /// promise rises to it, and a candidate or lower leader steps down.
+    pub fn follow(&mut self, leader: NodeId, ballot: crate::paxos::ballot::Ballot) {
+        if leader == self.id {
+            return;
+        }
+        if ballot > self.promised {
+            self.raise_promise(ballot);
+        }
+        if self.role != NodeRole::Follower || self.leader != leader {
+            self.become_follower(leader);
+        }
+        self.election.reset_timers();
+    }
+}

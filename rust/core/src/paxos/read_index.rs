@@ -1,0 +1,111 @@
+//! Linearizable reads at the leader by a quorum round (no leases).
+//!
+//! A read that reaches the leader gets the highest slot the leader has assigned as its read
+//! index, and the next read round. Every leader heartbeat carries the newest round; a
+//! follower's HeartbeatAck echoes it, durably promising the leader's ballot. Once a phase 2
+//! quorum (the leader included) acknowledged a round at or after the read's, no higher ballot
+//! had chosen anything when the read arrived (any phase 1 quorum of a higher ballot meets that
+//! quorum, whose members still promised this ballot after the read arrived), so every value
+//! chosen before the read is at or below its index: the read is served once that index is
+//! applied. Reads are dropped when leadership changes; the caller retries.
+
+use crate::driver::NodeRole;
+use crate::error::{DropReason, RaftError, Result};
+use crate::paxos::core::Paxos;
+use crate::paxos::message::{Body, Slot};
+use crate::raft::message::NodeId;
+use crate::raft::ready::ReadState;
+use std::collections::VecDeque;
+
+#[derive(Clone, Copy, Debug)]
+struct PendingRead {
+    request_id: u64,
+    /// The node that asked (this leader, or a follower that forwarded it).
+    requester: NodeId,
+    index: Slot,
+    round: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReadIndex {
+    /// The newest round started at this ballot; rounds start at 1.
+    round: u64,
+    /// Reads waiting for their round, oldest (lowest round) first; at most
+    /// `max_pending_reads`.
+    pending: VecDeque<PendingRead>,
+    /// The highest round each peer acknowledged at this ballot.
+    acked: Vec<(NodeId, u64)>,
+}
+
+impl ReadIndex {
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// Forgets every read and round (leadership changed).
+    pub fn reset(&mut self) {
+        *self = ReadIndex::default();
+    }
+
+    fn ack(&mut self, peer: NodeId, round: u64) {
+        match self.acked.iter_mut().find(|(id, _)| *id == peer) {
+            Some((_, acked)) => *acked = (*acked).max(round),
+            None => self.acked.push((peer, round)),
+        }
+    }
+
+    /// The highest round a quorum of `q2` acknowledged, counting the leader (at `round`).
+    fn confirmed_round(&self, q2: usize) -> u64 {
+        let mut rounds: Vec<u64> = self.acked.iter().map(|(_, r)| *r).collect();
+        rounds.push(self.round);
+        rounds.sort_unstable_by(|a, b| b.cmp(a));
+        rounds.get(q2 - 1).copied().unwrap_or(0)
+    }
+}
+
+impl Paxos {
+    /// Starts a read round for `request_id` from `requester` (the leader itself or a follower).
+    pub(super) fn start_read(&mut self, requester: NodeId, request_id: u64) -> Result<()> {
+        debug_assert_eq!(self.role, NodeRole::Leader);
+        if self.reads.pending.len() >= self.cfg.max_pending_reads {
+            return Err(RaftError::ProposalDropped { reason: DropReason::TooManyPendingReads });
+        }
+        self.reads.round += 1;
+        let (index, round) = (self.log.last_slot(), self.reads.round);
+        self.reads.pending.push_back(PendingRead { request_id, requester, index, round });
+        if self.peers.is_empty() || self.cfg.q2() == 1 {
+            self.confirm_reads();
+        } else {
+            self.bcast_heartbeat();
+        }
+        Ok(())
+    }
+
+    pub(super) fn ack_read_round(&mut self, from: NodeId, round: u64) {
+        // A round this leader never started is ignored (a stale or bogus echo).
+        if round == 0 || round > self.reads.round {
+            return;
+        }
+        self.reads.ack(from, round);
+        self.confirm_reads();
+    }
+
+    /// Hands out every read whose round a quorum acknowledged: to this node's read states, or
+    /// back to the follower that forwarded it.
+    fn confirm_reads(&mut self) {
+        let confirmed = self.reads.confirmed_round(self.cfg.q2());
+        while let Some(read) = self.reads.pending.front().copied().filter(|r| r.round <= confirmed) {
+            self.reads.pending.pop_front();
+            if read.requester == self.id {
+                self.read_states.push(ReadState { index: read.index, request_id: read.request_id });
+            } else {
+                let ballot = self.own_ballot;
+                self.send(
+                    read.requester,
+                    ballot,
+                    Body::ReadIndexResp { request_id: read.request_id, index: read.index },
+                );
+            }
+        }
+    }
+}

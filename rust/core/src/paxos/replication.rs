@@ -1,0 +1,222 @@
+//! Phase 2 at the leader: proposals get slots, Accepts are pipelined to each follower within
+//! a bounded window, and a slot is chosen once a phase 2 quorum accepted every slot up to it
+//! at the leader's ballot.
+
+use crate::driver::NodeRole;
+use crate::error::{DropReason, RaftError, Result};
+use crate::paxos::ballot::Ballot;
+use crate::paxos::core::Paxos;
+use crate::paxos::message::{Body, Slot};
+use crate::raft::inflights::Inflights;
+use crate::raft::message::{Entry, EntryKind, NodeId};
+use bytes::Bytes;
+
+/// The leader's view of one follower.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// The next slot to send. Invariant: `matched < next`.
+    pub next: Slot,
+    /// Every slot up to here holds the leader's value at its ballot there, durably (from
+    /// Accepted and HeartbeatAck); it counts towards choosing them.
+    pub matched: Slot,
+    /// After a rejection: one Accept at a time until the follower answers.
+    pub probing: bool,
+    /// Accepts sent and not yet answered, bounded by `max_inflight_msgs` and
+    /// `max_inflight_bytes`.
+    pub inflight: Inflights,
+    /// A snapshot at this slot is on its way; nothing else is sent until it is acknowledged
+    /// (or the retransmit timer gives up on it).
+    pub snapshot_sent: Option<Slot>,
+    /// `matched` at the last retransmit check.
+    pub matched_at_check: Slot,
+    /// The follower answered (Accepted or HeartbeatAck) since the last retransmit check.
+    pub answered_since_check: bool,
+    /// Consecutive checks at which the follower answered, had slots outstanding and made no
+    /// progress; at `STALLED_CHECKS` they count as lost.
+    pub stalled_checks: u32,
+}
+
+/// Heartbeat intervals a live follower (it answers heartbeats) may go without progress on
+/// outstanding slots before they are sent again: two, so that an Accept still on the wire
+/// when a check runs is not sent twice.
+const STALLED_CHECKS: u32 = 2;
+
+impl Paxos {
+    /// Every follower starts at the first slot the leader proposes again.
+    pub(super) fn init_progress(&mut self, next: Slot) {
+        let (msgs, bytes) = (self.cfg.max_inflight_msgs, self.cfg.max_inflight_bytes);
+        self.progress = self
+            .peers
+            .iter()
+            .map(|&id| {
+                let inflight = Inflights::new(msgs, bytes);
+                let p = Progress {
+                    next,
+                    matched: 0,
+                    probing: false,
+                    inflight,
+                    snapshot_sent: None,
+                    matched_at_check: 0,
+                    answered_since_check: false,
+                    stalled_checks: 0,
+                };
+                (id, p)
+            })
+            .collect();
+        self.self_matched = 0;
+    }
+
+    fn progress_index(&self, id: NodeId) -> Option<usize> {
+        self.progress.iter().position(|(peer, _)| *peer == id)
+    }
+
+    /// The leader's proposal path: the next slots, accepted by its own acceptor (counted once
+    /// durable), then sent to every follower.
+    pub(super) fn propose_as_leader(&mut self, commands: Vec<Bytes>, bytes: usize) -> Result<()> {
+        if self.uncommitted_bytes + bytes > self.cfg.max_uncommitted_bytes {
+            return Err(RaftError::ProposalDropped { reason: DropReason::UncommittedLimit });
+        }
+        self.uncommitted_bytes += bytes;
+        let (ballot, first_slot) = (self.own_ballot, self.log.last_slot() + 1);
+        let entries: Vec<Entry> = commands
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| Entry {
+                index: first_slot + i as Slot,
+                term: ballot.to_u64(),
+                kind: EntryKind::Normal,
+                data,
+            })
+            .collect();
+        let (id, chosen) = (self.id, self.log.chosen());
+        self.on_accept(id, ballot, first_slot, chosen, entries);
+        self.bcast_accepts();
+        Ok(())
+    }
+
+    pub(super) fn bcast_accepts(&mut self) {
+        for i in 0..self.progress.len() {
+            self.send_accepts(i);
+        }
+    }
+
+    /// Sends follower `i` what its window allows: Accepts from its `next` slot, or the
+    /// snapshot when that slot is compacted here.
+    fn send_accepts(&mut self, i: usize) {
+        let ballot = self.own_ballot;
+        loop {
+            let (to, p) = &self.progress[i];
+            let to = *to;
+            let blocked = p.snapshot_sent.is_some() || p.inflight.full() || (p.probing && p.inflight.count() > 0);
+            if blocked || p.next > self.log.last_slot() {
+                return;
+            }
+            if p.next < self.log.first_slot() {
+                let snapshot = self.latest_snapshot.clone();
+                self.progress[i].1.snapshot_sent = Some(snapshot.meta.index);
+                self.send(to, ballot, Body::Snapshot { snapshot });
+                return;
+            }
+            let entries =
+                self.log.slice(p.next, self.log.last_slot(), self.cfg.max_entries_per_msg, self.cfg.max_bytes_per_msg);
+            let Some(last) = entries.last().map(|e| e.index) else { return };
+            let bytes = entries.iter().map(Entry::size_bytes).sum();
+            let first_slot = p.next;
+            let p = &mut self.progress[i].1;
+            p.inflight.add(last, bytes);
+            p.next = last + 1;
+            let chosen = self.log.chosen();
+            self.send(to, ballot, Body::Accept { first_slot, chosen, entries });
+        }
+    }
+
+    /// Phase 2b at the leader (its own, through `advance`, included).
+    pub(super) fn on_accepted(&mut self, from: NodeId, ballot: Ballot, accepted_to: Slot) {
+        if self.role != NodeRole::Leader || ballot != self.own_ballot {
+            return;
+        }
+        if from == self.id {
+            self.self_matched = self.self_matched.max(accepted_to);
+        } else if let Some(i) = self.progress_index(from) {
+            let p = &mut self.progress[i].1;
+            p.matched = p.matched.max(accepted_to);
+            p.next = p.next.max(p.matched + 1);
+            p.inflight.free_le(accepted_to);
+            p.probing = false;
+            p.answered_since_check = true;
+            if p.snapshot_sent.is_some_and(|index| p.matched >= index) {
+                p.snapshot_sent = None;
+            }
+            self.send_accepts(i);
+        }
+        self.maybe_choose();
+    }
+
+    /// The follower's run at this ballot ends at `position`, before the Accept it got: back up
+    /// and probe from there.
+    pub(super) fn on_accept_rejected(&mut self, from: NodeId, ballot: Ballot, position: Slot) {
+        if self.role != NodeRole::Leader || ballot != self.own_ballot {
+            return;
+        }
+        let Some(i) = self.progress_index(from) else { return };
+        let p = &mut self.progress[i].1;
+        if position < p.matched || position + 1 >= p.next {
+            // Stale (reordered after a later answer), or nothing to back up over.
+            return;
+        }
+        p.next = position + 1;
+        p.inflight.reset();
+        p.probing = true;
+        p.snapshot_sent = None;
+        self.send_accepts(i);
+    }
+
+    /// A follower acknowledged a heartbeat at this ballot: its position counts like an
+    /// Accepted, and its read round is confirmed.
+    pub(super) fn on_heartbeat_ack(&mut self, from: NodeId, ballot: Ballot, read_round: u64, accepted_to: Slot) {
+        if self.role != NodeRole::Leader || ballot != self.own_ballot {
+            return;
+        }
+        self.on_accepted(from, ballot, accepted_to);
+        self.ack_read_round(from, read_round);
+    }
+
+    /// Marks chosen the highest slot that a phase 2 quorum (this node's durable acceptance
+    /// included) accepted, with every slot before it, at this ballot.
+    fn maybe_choose(&mut self) {
+        let mut matched: Vec<Slot> = self.progress.iter().map(|(_, p)| p.matched).collect();
+        matched.push(self.self_matched);
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let Some(&quorum_matched) = matched.get(self.cfg.q2() - 1) else { return };
+        let before = self.log.chosen();
+        if quorum_matched > before {
+            self.log.mark_chosen(quorum_matched);
+            let freed: usize =
+                (before + 1..=self.log.chosen()).filter_map(|s| self.log.get(s)).map(Entry::size_bytes).sum();
+            self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(freed);
+        }
+    }
+
+    /// Each heartbeat interval: a follower that answers heartbeats (so it is reachable, and
+    /// its answers keep `matched` at its real position) but made no progress on outstanding
+    /// slots for `STALLED_CHECKS` checks lost them; send again from its matched slot. A
+    /// follower that answers nothing gets nothing more than heartbeats.
+    pub(super) fn retransmit_stalled(&mut self) {
+        for i in 0..self.progress.len() {
+            let p = &mut self.progress[i].1;
+            let outstanding = p.next > p.matched + 1 || p.snapshot_sent.is_some();
+            let stuck = p.answered_since_check && outstanding && p.matched == p.matched_at_check;
+            p.stalled_checks = if stuck { p.stalled_checks + 1 } else { 0 };
+            p.matched_at_check = p.matched;
+            p.answered_since_check = false;
+            if p.stalled_checks >= STALLED_CHECKS {
+                p.stalled_checks = 0;
+                p.next = p.matched + 1;
+                p.inflight.reset();
+                p.probing = true;
+                p.snapshot_sent = None;
+                self.send_accepts(i);
+            }
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Multi-Paxos clusters of 3 and 5 nodes driven by hand (frames delivered, ticks counted):
+//! election, proposals at the leader and at followers, crashes, catch-up by log and by
+//! snapshot, reads, partitions, leader stickiness, transfer and flexible quorums.
+
+mod paxos_common;
+
+use bytes::Bytes;
+use paxos_common::Net;
+use senate_core::driver::NodeRole;
+use senate_core::paxos::{PaxosConfig, PaxosNode};
+use senate_core::RaftError;
+
+fn payloads(list: &[&str]) -> Vec<Vec<u8>> {
+    list.iter().map(|s| s.as_bytes().to_vec()).collect()
+}
+
+fn all_applied(net: &Net, expected: &[Vec<u8>]) {
+    for id in net.ids() {
+        assert_eq!(net.app(id), expected, "node {id}");
+    }
+}
+
+#[test]
+fn ticks_elect_one_leader_that_every_node_follows() {
+    for n in [3, 5] {
+        let mut net = Net::new(n, |_| {});
+        let leader = net.elect_by_ticks();
+        net.tick_all(5);
+        assert_eq!(net.leaders(), vec![leader], "{n} nodes: one leader, and it stays");
+        for id in net.ids() {
+            assert_eq!(net.node(id).leader(), Some(leader), "{n} nodes: node {id} follows the leader");
+            assert_eq!(net.node(id).promised(), net.node(leader).promised());
+        }
+    }
+}
+
+#[test]
+fn proposals_at_the_leader_and_at_followers_are_applied_in_one_order_everywhere() {
+    for n in [3, 5] {
+        let mut net = Net::new(n, |_| {});
+        let leader = net.elect_by_ticks();
+        let follower = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+        net.propose(leader, b"a").expect("leader takes it");
+        net.propose(follower, b"b").expect("a follower forwards it");
+        net.propose(leader, b"c").expect("leader takes it");
+        net.tick_all(2);
+        all_applied(&net, &payloads(&["a", "b", "c"]));
+        let chosen = net.node(leader).chosen();
+        for id in net.ids() {
+            assert_eq!(net.node(id).chosen(), chosen, "node {id} knows every slot chosen");
+        }
+    }
+}
+
+#[test]
+fn a_leader_crash_and_reelection_keep_every_chosen_value() {
+    let mut net = Net::new(3, |_| {});
+    let first = net.elect_by_ticks();
+    for data in [b"a", b"b", b"c"] {
+        net.propose(first, data).expect("leader");
+    }
+    net.tick_all(2);
+    // An accepted value that only the crashed leader and one follower hold survives too:
+    // cut the leader from the other follower before proposing.
+    let [f1, f2] = <[u64; 2]>::try_from(net.ids().into_iter().filter(|&id| id != first).collect::<Vec<_>>())
+        .expect("two followers");
+    net.cut.insert((first, f2));
+    net.propose(first, b"d").expect("leader");
+    net.crash(first);
+    net.heal();
+    net.isolate(first);
+    let second = net.elect_by_ticks();
+    assert_ne!(second, first);
+    net.heal();
+    net.propose(second, b"e").expect("new leader");
+    net.tick_all(20);
+    all_applied(&net, &payloads(&["a", "b", "c", "d", "e"]));
+    assert_eq!(net.node(f1).leader(), Some(second));
+}
+
+#[test]
+fn a_follower_that_was_down_catches_up_from_the_log() {
+    let mut net = Net::new(5, |_| {});
+    let leader = net.elect_by_ticks();
+    let down = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    net.isolate(down);
+    for data in [b"a", b"b", b"c", b"d"] {
+        net.propose(leader, data).expect("a quorum of four is up");
+    }
+    assert!(net.app(down).is_empty());
+    net.crash(down);
+    net.heal();
+    net.tick_all(10);
+    all_applied(&net, &payloads(&["a", "b", "c", "d"]));
+    assert_eq!(net.peers[&down].snapshots_restored, 0, "caught up from the log alone");
+}
+
+#[test]
+fn a_follower_behind_the_leaders_snapshot_catches_up_from_it() {
+    let mut net = Net::new(3, |_| {});
+    let leader = net.elect_by_ticks();
+    let down = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    net.isolate(down);
+    for data in [b"a", b"b", b"c"] {
+        net.propose(leader, data).expect("a quorum of two is up");
+    }
+    for id in net.ids() {
+        if id != down {
+            net.compact(id);
+        }
+    }
+    net.propose(leader, b"d").expect("leader");
+    net.heal();
+    net.tick_all(10);
+    all_applied(&net, &payloads(&["a", "b", "c", "d"]));
+    assert_eq!(net.peers[&down].snapshots_restored, 1, "the follower restored the leader's snapshot");
+    assert!(net.node(down).status().first_slot > 1, "its log starts after the snapshot");
+}
+
+#[test]
+fn reads_at_the_leader_and_at_a_follower_return_read_states_at_the_assigned_slot() {
+    let mut net = Net::new(3, |_| {});
+    let leader = net.elect_by_ticks();
+    net.propose(leader, b"a").expect("leader");
+    let follower = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    let last = net.node(leader).status().last_slot;
+    net.node_mut(leader).read_index(7).expect("leader");
+    net.node_mut(follower).read_index(8).expect("forwarded");
+    net.stabilize();
+    assert_eq!(net.peers[&leader].read_states, vec![(7, last)]);
+    assert_eq!(net.peers[&follower].read_states, vec![(8, last)]);
+    // A leader cut off from every follower confirms nothing.
+    net.isolate(leader);
+    net.node_mut(leader).read_index(9).expect("still leader");
+    net.stabilize();
+    assert_eq!(net.peers[&leader].read_states.len(), 1);
+}
+
+#[test]
+fn a_minority_partition_makes_no_progress_and_the_majority_elects_a_new_leader() {
+    let mut net = Net::new(5, |_| {});
+    let old = net.elect_by_ticks();
+    net.propose(old, b"a").expect("leader");
+    let minority: Vec<u64> = vec![old, net.ids().into_iter().find(|&id| id != old).expect("another")];
+    for &a in &minority {
+        for b in net.ids() {
+            if !minority.contains(&b) {
+                net.cut.insert((a, b));
+                net.cut.insert((b, a));
+            }
+        }
+    }
+    net.propose(old, b"lost").expect("the old leader takes it");
+    let chosen_before = net.node(old).chosen();
+    net.tick_all(60);
+    assert_eq!(net.node(old).chosen(), chosen_before, "the minority chooses nothing");
+    assert_ne!(net.node(old).role(), NodeRole::Leader, "check-quorum made the old leader step down");
+    let majority_leaders: Vec<u64> = net.leaders().into_iter().filter(|id| !minority.contains(id)).collect();
+    assert_eq!(majority_leaders.len(), 1, "the majority elected a leader");
+    net.propose(majority_leaders[0], b"b").expect("new leader");
+    net.heal();
+    net.tick_all(20);
+    let app = net.app(old);
+    assert!(app == payloads(&["a", "b"]) || app == payloads(&["a", "lost", "b"]), "{app:?}");
+    for id in net.ids() {
+        assert_eq!(net.app(id), app, "node {id}");
+    }
+}
+
+#[test]
+fn a_node_cut_off_from_a_quorum_never_campaigns() {
+    let mut net = Net::new(3, |_| {});
+    let leader = net.elect_by_ticks();
+    let cut = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    let promised = net.node(cut).promised();
+    net.isolate(cut);
+    for _ in 0..100 {
+        net.tick_all(1);
+        assert_ne!(net.node(cut).role(), NodeRole::Candidate, "an isolated node does not campaign");
+    }
+    assert_eq!(net.node(cut).promised(), promised, "it raised no promise, not even its own");
+    net.heal();
+    net.tick_all(5);
+    assert_eq!(net.leaders(), vec![leader], "rejoining disturbs nobody");
+}
+
+#[test]
+fn a_node_that_lost_only_its_link_to_the_leader_cannot_depose_it() {
+    // The chained scenario: 1 - 2 - 3 with the link 1-3 cut. Node 3 is quorum-connected
+    // (through 2) and campaigns, but 2 hears from its leader and refuses.
+    let mut net = Net::new(3, |_| {});
+    net.tick_all(2);
+    net.elect(1);
+    net.cut.insert((1, 3));
+    net.cut.insert((3, 1));
+    for _ in 0..100 {
+        net.tick_all(1);
+        assert_eq!(net.leaders(), vec![1], "node 1 stays the only leader");
+    }
+    net.propose(1, b"a").expect("leader");
+    net.tick_all(2);
+    assert_eq!(net.app(2), payloads(&["a"]), "the leader still chooses with node 2");
+}
+
+#[test]
+fn leadership_transfers_to_the_target() {
+    let mut net = Net::new(3, |_| {});
+    let leader = net.elect_by_ticks();
+    net.propose(leader, b"a").expect("leader");
+    let target = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    net.node_mut(leader).transfer_leader(target).expect("leader");
+    net.stabilize();
+    assert_eq!(net.leaders(), vec![target]);
+    let other = net.ids().into_iter().find(|&id| id != leader && id != target).expect("the third");
+    net.node_mut(other).transfer_leader(other).expect("a node may ask for leadership itself");
+    net.stabilize();
+    assert_eq!(net.leaders(), vec![other]);
+    net.propose(other, b"b").expect("leader");
+    net.tick_all(2);
+    all_applied(&net, &payloads(&["a", "b"]));
+}
+
+#[test]
+fn flexible_quorums_validate_and_choose_with_a_small_phase_2_quorum() {
+    let mut bad = PaxosConfig::new(1, vec![1, 2, 3, 4, 5]);
+    bad.phase1_quorum = Some(3);
+    bad.phase2_quorum = Some(2);
+    match PaxosNode::new(&bad) {
+        Err(RaftError::InvalidConfig { field, .. }) => assert_eq!(field, "phase2_quorum"),
+        other => panic!("expected InvalidConfig, got {:?}", other.err()),
+    }
+    let mut net = Net::new(5, |c| {
+        c.phase1_quorum = Some(4);
+        c.phase2_quorum = Some(2);
+    });
+    net.tick_all(2);
+    net.elect(1);
+    // Only node 2 hears the leader now: a phase 2 quorum of two still chooses.
+    for id in [3, 4, 5] {
+        net.isolate(id);
+    }
+    net.propose(1, b"a").expect("leader");
+    assert_eq!(net.app(1), payloads(&["a"]), "chosen by the leader and node 2");
+    net.tick_all(1);
+    assert_eq!(net.app(2), payloads(&["a"]), "node 2 learns it from the next heartbeat");
+    assert_eq!(net.leaders(), vec![1], "a leader connected to a phase 2 quorum stays");
+}
+
+#[test]
+fn bytes_of_another_protocol_are_refused() {
+    let mut node = PaxosNode::new(&PaxosConfig::new(1, vec![1, 2, 3])).expect("valid");
+    let raft = senate_core::Message::new(senate_core::MessageType::Heartbeat, 2, 1, 1);
+    let mut frame = Vec::new();
+    senate_core::codec::encode_message(&raft, &mut frame);
+    assert!(node.step_stream(&Bytes::from(frame)).is_err());
+}
