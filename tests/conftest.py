@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -14,3 +15,10 @@ settings.register_profile(
     "thorough", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("SENATE_HYPOTHESIS_PROFILE", "standard"))
+
+
+@pytest.fixture(params=["raft", "paxos"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    """Each consensus protocol in turn: tests that take it run once per protocol."""
+    value: str = request.param
+    return value

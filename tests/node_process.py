@@ -72,6 +72,7 @@ async def serve(args: argparse.Namespace) -> None:
         data_dir=args.data,
         tick_ms=args.tick_ms,
         snapshot_entries=args.snapshot_entries,
+        protocol=args.protocol,
     )
     await node.start()
 
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--control", type=int, required=True)
     parser.add_argument("--tick-ms", type=float, default=10.0)
     parser.add_argument("--snapshot-entries", type=int, default=100_000)
+    parser.add_argument("--protocol", default="raft")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     run(serve(args))  # uvloop when installed

@@ -61,8 +61,11 @@ class Control:
 
 
 class ProcCluster:
-    def __init__(self, root: Path, size: int = 3, snapshot_entries: int = 100_000) -> None:
+    def __init__(
+        self, root: Path, size: int = 3, snapshot_entries: int = 100_000, protocol: str = "raft"
+    ) -> None:
         self.root = root
+        self.protocol = protocol
         self.ids = list(range(1, size + 1))
         ports = free_ports(2 * size)
         self.peer_ports = dict(zip(self.ids, ports[:size], strict=True))
@@ -86,6 +89,7 @@ class ProcCluster:
                 f"--control={self.control_ports[node_id]}",
                 f"--tick-ms={TICK_MS}",
                 f"--snapshot-entries={self.snapshot_entries}",
+                f"--protocol={self.protocol}",
             ],
             stdout=subprocess.PIPE,
             stderr=log_file,
@@ -139,8 +143,8 @@ class ProcCluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[ProcCluster]:
-    c = ProcCluster(tmp_path)
+def cluster(tmp_path: Path, protocol: str) -> Iterator[ProcCluster]:
+    c = ProcCluster(tmp_path, protocol=protocol)
     try:
         yield c
     finally:
@@ -194,8 +198,10 @@ def test_calls_survive_kill_9_of_the_leader_and_restart(cluster: ProcCluster) ->
     assert status["role"] == "follower"
 
 
-def test_a_restarted_node_catches_up_by_snapshot_after_compaction(tmp_path: Path) -> None:
-    c = ProcCluster(tmp_path, snapshot_entries=50)
+def test_a_restarted_node_catches_up_by_snapshot_after_compaction(
+    tmp_path: Path, protocol: str
+) -> None:
+    c = ProcCluster(tmp_path, snapshot_entries=50, protocol=protocol)
     try:
         for i in c.ids:
             c.start(i)

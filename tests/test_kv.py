@@ -68,11 +68,18 @@ def info_senate(node: LocalNode) -> dict[str, str]:
     return {key: str(value) for key, value in info.items()}
 
 
-@pytest.fixture(scope="module")
-def kv_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+@pytest.fixture(scope="module", params=["raft", "paxos"])
+def kv_cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LocalCluster]:
+    """A 3-node key-value cluster of each protocol in turn (the module's tests run on both)."""
     root = tmp_path_factory.mktemp("kv")
     base = free_base_port(3)
-    overrides = {"max_value_bytes": MAX_VALUE_BYTES, "max_clients": MAX_CLIENTS}
+    overrides = {
+        "max_value_bytes": MAX_VALUE_BYTES,
+        "max_clients": MAX_CLIENTS,
+        "protocol": request.param,
+    }
     with LocalCluster(
         nodes=3, data_dir=root / "data", base_port=base, fsync=True, overrides=overrides
     ) as cluster:
@@ -218,7 +225,17 @@ def test_info_shows_the_node(kv_cluster: LocalCluster) -> None:
     assert li["role"] == "leader"
     assert fi["role"] == "follower"
     assert li["leader"] == fi["leader"] == str(leader.id)
-    assert int(li["term"]) >= 1
+    assert li["protocol"] == fi["protocol"] in ("raft", "paxos")
+    if li["protocol"] == "raft":
+        assert int(li["term"]) >= 1
+    else:
+        # The leader's ballot (round.node id), which every follower promised; the term is
+        # its round (0 for the first leader).
+        round_, node = li["ballot"].split(".")
+        assert (int(round_), int(node)) >= (0, leader.id)
+        assert node == str(leader.id)
+        assert li["ballot"] == fi["ballot"]
+        assert li["term"] == round_
     assert li["term"] == fi["term"]
     assert int(li["commit_index"]) >= int(li["applied_index"]) - 0 >= 1
     assert int(fi["pid"]) == follower.pid

@@ -115,6 +115,32 @@ def test_config_errors_name_the_field() -> None:
         with pytest.raises(ConfigError) as e:
             senate.NodeConfig(id=1, peers={1: "127.0.0.1:7000"}, max_writes_in_flight=bad)
         assert e.value.field == "max_writes_in_flight"
+    with pytest.raises(ConfigError) as e:
+        senate.NodeConfig(id=1, peers={1: "127.0.0.1:7000"}, protocol="zab")
+    assert e.value.field == "protocol"
+    with pytest.raises(ConfigError) as e:
+        senate.NodeConfig(id=1, peers={1: "127.0.0.1:7000"}, protocol="paxos", lease_reads=True)
+    assert e.value.field == "lease_reads"
+    with pytest.raises(ConfigError) as e:
+        senate.PaxosNode(1, [1, 2, 3], phase1_quorum=1, phase2_quorum=2)
+    assert e.value.field in ("phase1_quorum", "phase2_quorum")
+
+
+def test_a_log_of_one_protocol_is_refused_to_a_node_of_the_other(tmp_path: Path) -> None:
+    """Records carry their protocol: a Raft node over a Multi-Paxos log (or the other way
+    round) is refused with the field and both protocols named, and nothing is read as the
+    wrong protocol's state."""
+    for log_protocol, node_class in (("paxos", RaftNode), ("raft", senate.PaxosNode)):
+        wal = Wal(tmp_path / log_protocol, protocol=log_protocol)
+        assert wal.protocol == log_protocol
+        with pytest.raises(ConfigError) as e:
+            node_class(1, [1], wal=wal)
+        assert e.value.field == "wal"
+        assert log_protocol in str(e.value).lower() or "paxos" in str(e.value).lower()
+        wal.close()
+    with pytest.raises(ConfigError) as e:
+        Wal(tmp_path / "other", protocol="zab")
+    assert e.value.field == "protocol"
 
 
 #: One write in flight (the default), and pipelined Readies.
@@ -123,11 +149,11 @@ WRITES_IN_FLIGHT = [1, 8]
 
 @pytest.mark.parametrize("writes_in_flight", WRITES_IN_FLIGHT)
 def test_replicated_calls_from_every_node_reads_and_errors(
-    tmp_path: Path, writes_in_flight: int
+    tmp_path: Path, writes_in_flight: int, protocol: str
 ) -> None:
     async def main() -> None:
         options = {"max_writes_in_flight": writes_in_flight}
-        async with cluster(tmp_path, Register, **options) as (nodes, regs):
+        async with cluster(tmp_path, protocol=protocol, make=Register, **options) as (nodes, regs):
             for i, reg in enumerate(regs):
                 assert await reg.put(f"from {i + 1}") == i + 1
             # Every node applied every command, in the same order.
@@ -153,7 +179,9 @@ def test_replicated_calls_from_every_node_reads_and_errors(
 
 
 @pytest.mark.parametrize("writes_in_flight", WRITES_IN_FLIGHT)
-def test_restart_recovers_state_from_the_durable_log(tmp_path: Path, writes_in_flight: int) -> None:
+def test_restart_recovers_state_from_the_durable_log(
+    tmp_path: Path, writes_in_flight: int, protocol: str
+) -> None:
     async def main() -> None:
         peers = peers_of(free_ports(3))
         regs = [Register() for _ in range(3)]
@@ -166,6 +194,7 @@ def test_restart_recovers_state_from_the_durable_log(tmp_path: Path, writes_in_f
                 peers=peers,
                 data_dir=data_dir,
                 max_writes_in_flight=writes_in_flight,
+                protocol=protocol,
             )
 
         nodes = [make_node(i) for i in range(3)]
@@ -195,15 +224,16 @@ def test_restart_recovers_state_from_the_durable_log(tmp_path: Path, writes_in_f
 
 @pytest.mark.parametrize("writes_in_flight", WRITES_IN_FLIGHT)
 def test_snapshots_compact_the_log_and_rebuild_on_restart(
-    tmp_path: Path, writes_in_flight: int
+    tmp_path: Path, writes_in_flight: int, protocol: str
 ) -> None:
     async def main() -> None:
         options = {"snapshot_entries": 20, "max_writes_in_flight": writes_in_flight}
-        async with cluster(tmp_path, Register, **options) as (nodes, regs):
+        async with cluster(tmp_path, protocol=protocol, make=Register, **options) as (nodes, regs):
             for k in range(100):
                 await regs[0].put(k)
             await until("a snapshot", lambda: all(n.snapshot_index >= 20 for n in nodes))
-        wal = Wal(tmp_path / "1")
+        wal = Wal(tmp_path / "1", protocol=protocol)
+        assert wal.protocol == protocol
         snap = wal.recovered_snapshot()
         assert snap is not None
         assert snap.index >= 20
@@ -248,7 +278,8 @@ async def assert_restarts_from_snapshot(stopped: Node, index: int, history: list
     snapshot at `index`, then replays only what it knows was committed after it, so its
     history is a prefix of `history`, each command once."""
     again = Register()
-    node = Node(again, id=stopped.id, peers=stopped.config.peers, data_dir=stopped.config.data_dir)
+    cfg = stopped.config
+    node = Node(again, id=cfg.id, peers=cfg.peers, data_dir=cfg.data_dir, protocol=cfg.protocol)
     await node.start()
     try:
         assert node.snapshot_index == index
@@ -276,13 +307,16 @@ async def hold_a_snapshot(
 
 
 def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwhile(
-    tmp_path: Path,
+    tmp_path: Path, protocol: str
 ) -> None:
     async def main() -> None:
         # A generous election timeout: a loaded test machine must not cause the election this
         # test looks for; the snapshot is held for three of them all the same.
         options = {"snapshot_entries": 1_000_000, "election_timeout_ticks": 40}
-        async with cluster(tmp_path, GatedRegister, **options) as (nodes, regs):
+        async with cluster(tmp_path, protocol=protocol, make=GatedRegister, **options) as (
+            nodes,
+            regs,
+        ):
             leader, lreg, gate, frozen_at = await hold_a_snapshot(nodes, regs)
             follower_index = next(i for i, n in enumerate(nodes) if n is not leader)
             term = leader.status().term
@@ -313,7 +347,7 @@ def test_a_slow_snapshot_neither_stalls_the_leader_nor_loses_what_commits_meanwh
 
 
 def test_commands_that_waited_for_a_snapshot_are_applied_in_order_once_it_is_taken(
-    tmp_path: Path,
+    tmp_path: Path, protocol: str
 ) -> None:
     """Calls committed while a frozen snapshot is taken wait in the driver's apply backlog;
     once it is taken they are applied in order, every caller answered, the backlog shrinking
@@ -327,7 +361,10 @@ def test_commands_that_waited_for_a_snapshot_are_applied_in_order_once_it_is_tak
             "election_timeout_ticks": 40,
             "core_options": {"max_committed_bytes_per_ready": 1},
         }
-        async with cluster(tmp_path, GatedRegister, **options) as (nodes, regs):
+        async with cluster(tmp_path, protocol=protocol, make=GatedRegister, **options) as (
+            nodes,
+            regs,
+        ):
             leader, lreg, gate, frozen_at = await hold_a_snapshot(nodes, regs)
             puts = [asyncio.ensure_future(lreg.put(f"during {k}")) for k in range(calls)]
             await until(
@@ -426,13 +463,18 @@ class CapturingRegister(Register):
         return encode
 
 
-def test_a_captured_snapshot_lets_the_node_apply_while_it_is_encoded(tmp_path: Path) -> None:
+def test_a_captured_snapshot_lets_the_node_apply_while_it_is_encoded(
+    tmp_path: Path, protocol: str
+) -> None:
     """With `capture`, calls are applied and answered while the snapshot is being encoded,
     and the snapshot holds the state at the index it was captured at."""
 
     async def main() -> None:
         options = {"snapshot_entries": 1_000_000}
-        async with cluster(tmp_path, CapturingRegister, **options) as (nodes, regs):
+        async with cluster(tmp_path, protocol=protocol, make=CapturingRegister, **options) as (
+            nodes,
+            regs,
+        ):
             leader, lreg, gate, captured_at = await hold_a_snapshot(nodes, regs)
             assert await asyncio.wait_for(lreg.put("during"), 10) == 6, "applied meanwhile"
             assert leader.applied_index > captured_at
@@ -479,7 +521,7 @@ def release_write_completions(nodes: Sequence[Node]) -> None:
 
 
 def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
-    tmp_path: Path,
+    tmp_path: Path, protocol: str
 ) -> None:
     """A follower waits for its own log write in the loop thread and answers the leader at
     once: with the writer thread's wake-ups held back on the followers, calls still commit.
@@ -490,7 +532,9 @@ def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
     leadership while both followers wait."""
 
     async def main() -> None:
-        async with cluster(tmp_path, Register, election_timeout_ticks=100) as (nodes, regs):
+        async with cluster(
+            tmp_path, protocol=protocol, make=Register, election_timeout_ticks=100
+        ) as (nodes, regs):
             leader = next(n for n in nodes if n.role == "leader")
             followers = [n for n in nodes if n is not leader]
             lreg = regs[nodes.index(leader)]
@@ -515,14 +559,16 @@ def test_a_follower_answers_once_its_write_is_done_without_the_writers_wake_up(
     asyncio.run(main())
 
 
-def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
+def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path, protocol: str) -> None:
     """Every node's log writes finish late (their completions are held back, which is how a
     stalled disk looks to a node) for two election timeouts. Heartbeats and their answers go
     on meanwhile, so the leader keeps its quorum and nobody campaigns; the call made during
     the stall commits once the disks come back."""
 
     async def main() -> None:
-        async with cluster(tmp_path, Register, election_timeout_ticks=40) as (nodes, regs):
+        async with cluster(
+            tmp_path, protocol=protocol, make=Register, election_timeout_ticks=40
+        ) as (nodes, regs):
             leader = next(n for n in nodes if n.role == "leader")
             lreg = regs[nodes.index(leader)]
             await lreg.put(0)
@@ -550,7 +596,7 @@ def test_a_stalled_disk_does_not_cost_the_leadership(tmp_path: Path) -> None:
 
 
 def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
-    tmp_path: Path,
+    tmp_path: Path, protocol: str
 ) -> None:
     """With 64 writes allowed in flight, a stall long enough for heartbeats alone to make
     more than 64 Readies (they write nothing) stops taking Readies at the core's limit instead
@@ -558,7 +604,7 @@ def test_a_long_stall_keeps_the_readies_not_advanced_within_the_core_limit(
 
     async def main() -> None:
         options = {"election_timeout_ticks": 40, "max_writes_in_flight": 64}
-        async with cluster(tmp_path, Register, **options) as (nodes, regs):
+        async with cluster(tmp_path, protocol=protocol, make=Register, **options) as (nodes, regs):
             leader = next(n for n in nodes if n.role == "leader")
             lreg = regs[nodes.index(leader)]
             await lreg.put(0)
@@ -598,10 +644,12 @@ class FailingSnapshots(Register):
 
 
 def test_a_failing_snapshot_is_logged_and_retried_later_while_calls_go_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, protocol: str
 ) -> None:
     async def main() -> None:
-        async with cluster(tmp_path, FailingSnapshots, snapshot_entries=10) as (nodes, regs):
+        async with cluster(
+            tmp_path, protocol=protocol, make=FailingSnapshots, snapshot_entries=10
+        ) as (nodes, regs):
             leader = next(n for n in nodes if n.role == "leader")
             reg = regs[nodes.index(leader)]
             for k in range(35):
@@ -650,7 +698,7 @@ def test_calls_time_out_without_a_quorum(tmp_path: Path) -> None:
 
 
 def test_callbacks_get_each_call_outcome_once_and_their_errors_stop_nothing(
-    tmp_path: Path,
+    tmp_path: Path, protocol: str
 ) -> None:
     """`propose_with_callback`: the result or the command's own error reaches the callback,
     once; a callback that raises is logged and the node goes on; without a quorum the
@@ -658,7 +706,7 @@ def test_callbacks_get_each_call_outcome_once_and_their_errors_stop_nothing(
     from senate.statemachine import encode_call
 
     async def main() -> None:
-        async with cluster(tmp_path, Register) as (nodes, regs):
+        async with cluster(tmp_path, protocol=protocol, make=Register) as (nodes, regs):
             leader = next(n for n in nodes if n.role == "leader")
             outcomes: list[tuple[Any, BaseException | None]] = []
             done = asyncio.Event()
@@ -884,14 +932,14 @@ def test_readies_over_a_log_are_pipelined_and_advanced_in_order(tmp_path: Path) 
 
 
 def test_a_follower_whose_writes_outlast_its_wait_answers_through_the_writers_wake_up(
-    tmp_path: Path,
+    tmp_path: Path, protocol: str
 ) -> None:
     """With a wait bound shorter than any write, each follower's wait times out (or is
     skipped once a write was slower than the bound): the writer thread's wake-up answers the
     leader instead, and calls commit as before."""
 
     async def main() -> None:
-        async with cluster(tmp_path, Register) as (nodes, regs):
+        async with cluster(tmp_path, protocol=protocol, make=Register) as (nodes, regs):
             leader = next(n for n in nodes if n.role == "leader")
             for n in nodes:
                 n.follower_write_wait_s = 1e-6

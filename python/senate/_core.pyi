@@ -100,6 +100,8 @@ __all__ = [
     "NodeDriver",
     "NotInFlight",
     "NotLeader",
+    "PaxosNode",
+    "PaxosStatus",
     "PeakEwma",
     "PhiAccrualDetector",
     "ProposalDropped",
@@ -260,7 +262,12 @@ class Wal:
         max_segment_bytes: int | None = None,
         max_record_bytes: int | None = None,
         preallocate: bool = True,
+        protocol: str = "raft",
     ) -> Wal: ...
+    @property
+    def protocol(self) -> str:
+        """The protocol whose log this is ("raft" or "paxos"): its records are tagged with it,
+        and a node of the other protocol is refused it (`ConfigError`, field "wal")."""
     @property
     def path(self) -> pathlib.Path: ...
     def recovered_snapshot(self) -> Snapshot | None:
@@ -498,6 +505,67 @@ class RaftNode:
 
 # --- simulation ---------------------------------------------------------------------------
 
+@final
+class PaxosNode:
+    """A Multi-Paxos node, for a `NodeDriver` to drive (the runtime's `Node(protocol="paxos")`).
+
+    Ballots are (round, node id); node ids are in [1, 65535]. `phase1_quorum` and
+    `phase2_quorum` (None: a majority) set Flexible Paxos quorums, which must overlap:
+    q1 + q2 > voters, else `ConfigError`. Without `wal` the log is in memory; with `wal` (a
+    `Wal(..., protocol="paxos")`) it starts from what the log recovered. Limits left as `None`
+    keep the core's defaults (those of `RaftNode`).
+    """
+
+    def __new__(
+        cls,
+        id: int,
+        voters: list[int],
+        *,
+        election_timeout_ticks: int = ...,
+        heartbeat_interval_ticks: int = ...,
+        phase1_quorum: int | None = None,
+        phase2_quorum: int | None = None,
+        forward_proposals: bool = True,
+        applied: int = 0,
+        seed: int | None = None,
+        max_entries_per_msg: int | None = None,
+        max_bytes_per_msg: int | None = None,
+        max_inflight_msgs: int | None = None,
+        max_inflight_bytes: int | None = None,
+        max_uncommitted_bytes: int | None = None,
+        max_committed_entries_per_ready: int | None = None,
+        max_committed_bytes_per_ready: int | None = None,
+        max_pending_reads: int | None = None,
+        max_frame_bytes: int | None = None,
+        wal: Wal | None = None,
+    ) -> PaxosNode: ...
+    def status(self) -> PaxosStatus: ...
+
+@final
+class PaxosStatus:
+    """A Multi-Paxos node's state when `status()` was called."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def role(self) -> str:
+        """One of "follower", "candidate", "leader"."""
+    @property
+    def leader(self) -> int | None: ...
+    @property
+    def ballot(self) -> tuple[int, int]:
+        """The promised ballot (round, node id): the leader's own while it leads."""
+    @property
+    def chosen(self) -> int:
+        """The highest slot known chosen."""
+    @property
+    def first_slot(self) -> int: ...
+    @property
+    def last_slot(self) -> int: ...
+    @property
+    def connected_peers(self) -> int:
+        """Peers heard from within the election timeout."""
+
 #: The first item of each action `NodeDriver.poll` hands out; the rest of each tuple:
 #: SEND `(to, frames)`: send the frames now (report a peer that cannot take them with
 #: `report_unreachable`). APPLY `(payloads, last_index, deadline_ns)`: apply the committed
@@ -540,7 +608,7 @@ class NodeDriver:
 
     def __new__(
         cls,
-        core: RaftNode,
+        core: RaftNode | PaxosNode,
         *,
         tick_ms: float,
         now_ns: int,
@@ -583,7 +651,11 @@ class NodeDriver:
     def take_unserved_reads(self) -> list[int]: ...
     def transfer_leader(self, id: int) -> None: ...
     def campaign(self) -> None: ...
-    def status(self) -> Status: ...
+    def status(self) -> Status | PaxosStatus:
+        """The core's status: `Status` for Raft, `PaxosStatus` for Multi-Paxos."""
+    @property
+    def protocol(self) -> str:
+        """One of "raft", "paxos"."""
     @property
     def role(self) -> str:
         """One of "follower", "candidate", "leader"."""

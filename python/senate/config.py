@@ -60,6 +60,10 @@ def config_error(field_name: str, problem: str) -> ConfigError:
     return err
 
 
+#: The consensus protocols a node speaks.
+PROTOCOLS = ("raft", "paxos")
+
+
 @dataclass
 class NodeConfig:
     """One node of a cluster. Times are in milliseconds or ticks, as their names say."""
@@ -73,6 +77,11 @@ class NodeConfig:
     data_dir: str | None = None
     #: Peers refuse connections from another cluster id.
     cluster_id: str = "senate"
+    #: The consensus protocol, one of `PROTOCOLS`: "raft", or "paxos" (Multi-Paxos; its
+    #: elections need a quorum-connected node and keep a leader that hears from a quorum, so
+    #: `pre_vote` and `check_quorum` are Raft's only; no lease reads yet). Every node of a
+    #: cluster speaks the same one; a data directory keeps the protocol it was written with.
+    protocol: str = "raft"
     #: The period of a tick, the unit of the election and heartbeat settings.
     tick_ms: float = 10.0
     #: A follower campaigns after a randomized timeout in [t, 2t) ticks without a leader.
@@ -127,6 +136,12 @@ class NodeConfig:
                 parse_host_port(address)
             except ValueError as e:
                 raise config_error("peers", f"node {peer_id}: {e}") from None
+        if self.protocol not in PROTOCOLS:
+            raise config_error(
+                "protocol", f"must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
+            )
+        if self.protocol == "paxos" and self.lease_reads:
+            raise config_error("lease_reads", "not available with protocol paxos yet")
         if len(self.cluster_id.encode()) > MAX_CLUSTER_ID_BYTES:
             raise config_error("cluster_id", f"longer than {MAX_CLUSTER_ID_BYTES} bytes")
         positive = {
@@ -212,6 +227,7 @@ class ServerConfig:
 #: `seed` and `core_options` (for tests and experiments).
 FILE_NODE_FIELDS: dict[str, type] = {
     "cluster_id": str,
+    "protocol": str,
     "tick_ms": float,
     "election_timeout_ticks": int,
     "heartbeat_interval_ticks": int,

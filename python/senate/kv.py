@@ -489,6 +489,7 @@ class KvServer:
         senate: dict[str, Any] = {
             "node_id": status.id,
             "pid": os.getpid(),
+            "protocol": status.protocol,
             "role": status.role,
             "term": status.term,
             "leader": status.leader or 0,
@@ -497,6 +498,8 @@ class KvServer:
             "snapshot_index": status.snapshot_index,
             "last_index": status.last_index,
         }
+        if status.ballot is not None:
+            senate["ballot"] = f"{status.ballot[0]}.{status.ballot[1]}"
         for peer in status.peers:
             match = -1 if peer.match_index is None else peer.match_index
             senate[f"peer{peer.id}"] = f"connected={int(peer.connected)},match_index={match}"

@@ -24,6 +24,7 @@ from senate.bench import (
 from senate.bench_report import per_node_table, problems, result_table, write_json, write_plot
 from senate.client import DEFAULT_BALANCER, balancer_names
 from senate.commands.options import check_sizes, given, int_list
+from senate.config import PROTOCOLS
 from senate.launcher import LocalCluster, free_base_port
 from senate.loadgen import LoadError, run_load_subprocess
 from senate.loadspec import (
@@ -159,6 +160,13 @@ def _ratio(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the key choice.")
 @click.option(
+    "--protocol",
+    default="raft",
+    show_default=True,
+    type=click.Choice(PROTOCOLS),
+    help="The consensus protocol of the local cluster.",
+)
+@click.option(
     "--client",
     default="resp",
     show_default=True,
@@ -230,6 +238,7 @@ def bench(
     ratio: str,
     keys: int,
     seed: int,
+    protocol: str,
     client: str,
     stale: bool,
     balancer: str | None,
@@ -251,6 +260,8 @@ def bench(
     if sim:
         if misplaced := given(ctx, LOAD_OPTIONS):
             raise click.UsageError(f"{', '.join(misplaced)} cannot be used with --sim")
+        if protocol != "raft":
+            raise click.UsageError("--sim measures the Raft core only (Multi-Paxos: not yet)")
         check_sizes(nodes)
         _bench_sim(nodes, batch, entries, seconds, payload_bytes, json_path)
         return
@@ -284,30 +295,35 @@ def bench(
         _bench_load(spec, json_path, plot_path)
 
     if endpoints:
-        if given(ctx, ("nodes",)):
-            raise click.UsageError("--nodes cannot be used with --endpoints")
+        if misplaced := given(ctx, ("nodes", "protocol")):
+            raise click.UsageError(f"{', '.join(misplaced)} cannot be used with --endpoints")
         load(endpoints)
         return
     check_sizes(nodes)
     if len(nodes) != 1:
         raise click.BadParameter("one cluster size, without --sim", param_hint="--nodes")
-    with _local_cluster(nodes[0]) as client_endpoints:
+    with _local_cluster(nodes[0], protocol) as client_endpoints:
         load(client_endpoints)
 
 
 @contextlib.contextmanager
-def _local_cluster(nodes: int) -> Iterator[list[str]]:
-    """Starts a local cluster of `nodes` `senate serve` processes (fsync on) in a temporary
-    directory; yields their client endpoints ("host:port")."""
+def _local_cluster(nodes: int, protocol: str) -> Iterator[list[str]]:
+    """Starts a local cluster of `nodes` `senate serve` processes (fsync on) speaking
+    `protocol` in a temporary directory; yields their client endpoints ("host:port")."""
     console = Console()
     with tempfile.TemporaryDirectory(prefix="senate-bench-") as data_dir:
         cluster = LocalCluster(
-            nodes=nodes, data_dir=Path(data_dir), base_port=free_base_port(nodes), fsync=True
+            nodes=nodes,
+            data_dir=Path(data_dir),
+            base_port=free_base_port(nodes),
+            fsync=True,
+            overrides={"protocol": protocol},
         )
         with cluster:
             leader = cluster.wait_ready(LOCAL_CLUSTER_READY_TIMEOUT_S)
             console.print(
-                f"local cluster: {nodes} `senate serve` processes, fsync on, leader {leader}"
+                f"local cluster: {nodes} `senate serve` processes ({protocol}), fsync on,"
+                f" leader {leader}"
             )
             for node in cluster.nodes:
                 console.print(

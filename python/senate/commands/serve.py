@@ -17,6 +17,7 @@ import click
 
 import senate
 from senate.commands.options import load_cluster
+from senate.config import PROTOCOLS
 from senate.errors import ConfigError
 from senate.launcher import MAX_NODES, LauncherError, LocalCluster
 
@@ -102,7 +103,13 @@ DEFAULT_CLUSTER_DIR = Path("senate-data")
     type=click.IntRange(1, 65535),
     help="Node N listens on P+N (peers), P+100+N (clients), P+200+N (metrics).",
 )
-@click.option("--protocol", default="raft", show_default=True, help="The consensus protocol.")
+@click.option(
+    "--protocol",
+    default="raft",
+    show_default=True,
+    type=click.Choice(PROTOCOLS),
+    help="The consensus protocol.",
+)
 @click.option("--fsync/--no-fsync", default=True, show_default=True, help="fsync every write.")
 @click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Seconds to wait.")
 def cluster(
@@ -113,13 +120,15 @@ def cluster(
     Prints one line per node, then `cluster ready: leader <id>` once every node answers and a
     leader is elected. On Ctrl-C/SIGTERM it stops every node and exits with status 0.
     """
-    if protocol != "raft":
-        raise click.BadParameter(
-            f"only raft exists today, not {protocol!r}", param_hint="--protocol"
-        )
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    local = LocalCluster(nodes, data_dir=data_dir, base_port=base_port, fsync=fsync)
+    local = LocalCluster(
+        nodes,
+        data_dir=data_dir,
+        base_port=base_port,
+        fsync=fsync,
+        overrides={"protocol": protocol},
+    )
     try:
         local.start()
         for node in local.nodes:

@@ -231,13 +231,13 @@ class ReadyDriver:
 
     def _describe_state(self) -> str | None:
         """The node's state, for the log line of calls that timed out."""
-        if self.core is None:
+        core = self.core
+        if core is None:
             return None
-        s = self.core.status()
         return (
-            f"{s.role}, term {s.term}, leader {s.leader}, commit {s.commit},"
-            f" applied {self.state.applied_index}, last {s.last_index},"
-            f" log writes in flight {self.core.writes_in_flight}"
+            f"{core.protocol} {core.role}, epoch {core.epoch}, leader {core.leader},"
+            f" commit {core.commit_index}, applied {self.state.applied_index},"
+            f" log writes in flight {core.writes_in_flight}"
         )
 
     def on_writes_done(self, wake_fd: int) -> None:

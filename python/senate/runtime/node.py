@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from senate._core import NodeDriver, RaftNode, Wal, WalWriter
+from senate._core import NodeDriver, PaxosNode, PaxosStatus, RaftNode, Wal, WalWriter
 from senate.config import NodeConfig
 from senate.errors import NodeNotRunning
 from senate.runtime.calls import Calls, Waiter
@@ -48,7 +48,10 @@ class PeerInfo:
 @dataclass(frozen=True)
 class NodeStatus:
     id: int
+    #: "raft" or "paxos".
+    protocol: str
     role: str
+    #: Raft's term; for Multi-Paxos the round of the promised ballot (`ballot`).
     term: int
     leader: int | None
     commit_index: int
@@ -56,6 +59,8 @@ class NodeStatus:
     snapshot_index: int
     last_index: int
     peers: list[PeerInfo]
+    #: Multi-Paxos only: the promised ballot, (round, node id).
+    ballot: tuple[int, int] | None = None
 
 
 class Node:
@@ -174,12 +179,12 @@ class Node:
             if snapshot is not None:
                 self._snapshots.recover(snapshot)
                 snapshot_bytes = len(snapshot.data)
-            raft = RaftNode(cfg.id, sorted(cfg.peers), wal=wal, **self._core_options())
+            consensus = self._new_core(wal)
         else:
-            raft = RaftNode(cfg.id, sorted(cfg.peers), **self._core_options())
+            consensus = self._new_core(None)
         # The driver takes the core over: it is the one caller of the core from now on.
         self._core = core = NodeDriver(
-            raft,
+            consensus,
             tick_ms=cfg.tick_ms,
             now_ns=time.monotonic_ns(),
             writer=writer,
@@ -218,18 +223,23 @@ class Node:
         self._driver.start(loop, core, writer, self._transport)
         log.info("node %d: started (applied %d)", cfg.id, self.applied_index)
 
-    def _core_options(self) -> dict[str, Any]:
+    def _new_core(self, wal: Wal | None) -> RaftNode | PaxosNode:
+        """The consensus core of the configured protocol, over `wal` if any."""
         cfg = self.config
         options: dict[str, Any] = dict(
             election_timeout_ticks=cfg.election_timeout_ticks,
             heartbeat_interval_ticks=cfg.heartbeat_interval_ticks,
-            pre_vote=cfg.pre_vote,
-            check_quorum=cfg.check_quorum,
-            lease_reads=cfg.lease_reads,
             seed=cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(8), "little"),
         )
+        if cfg.protocol == "raft":
+            options.update(
+                pre_vote=cfg.pre_vote, check_quorum=cfg.check_quorum, lease_reads=cfg.lease_reads
+            )
         options.update(cfg.core_options)
-        return options
+        voters = sorted(cfg.peers)
+        if cfg.protocol == "paxos":
+            return PaxosNode(cfg.id, voters, wal=wal, **options)
+        return RaftNode(cfg.id, voters, wal=wal, **options)
 
     async def _open_wal(self, loop: asyncio.AbstractEventLoop) -> Wal:
         cfg = self.config
@@ -243,6 +253,7 @@ class Node:
                 fsync=cfg.fsync,
                 max_segment_bytes=cfg.max_segment_bytes,
                 max_record_bytes=cfg.max_record_bytes,
+                protocol=cfg.protocol,
             ),
         )
 
@@ -326,8 +337,14 @@ class Node:
         if self._core is None:
             raise NodeNotRunning(f"node {self.id} is not started")
         s = self._core.status()
-        match = {p[0]: p[1] for p in s.peers}
         connected = set(self._transport.connected()) if self._transport else set()
+        if isinstance(s, PaxosStatus):
+            round_, _node = s.ballot
+            match: dict[int, int] = {}
+            role, term, commit, last, ballot = s.role, round_, s.chosen, s.last_slot, s.ballot
+        else:
+            match = {p[0]: p[1] for p in s.peers}
+            role, term, commit, last, ballot = s.role, s.term, s.commit, s.last_index, None
         peers = [
             PeerInfo(i, i in connected, match.get(i))
             for i in sorted(self.config.peers)
@@ -335,14 +352,16 @@ class Node:
         ]
         return NodeStatus(
             id=self.id,
-            role=s.role,
-            term=s.term,
+            protocol=self.config.protocol,
+            role=role,
+            term=term,
             leader=s.leader,
-            commit_index=s.commit,
+            commit_index=commit,
             applied_index=self.applied_index,
             snapshot_index=self.snapshot_index,
-            last_index=s.last_index,
+            last_index=last,
             peers=peers,
+            ballot=ballot,
         )
 
     def transfer_leader(self, to: int) -> None:

@@ -1,9 +1,11 @@
-//! `NodeDriver`: the Python face of the core's `WalDriver<MemNode>` (the policy of carrying out
-//! Readies lives there; see `senate_core::driver`). Actions come out as small tuples whose
-//! first item is one of the `ACTION_*` constants, so the runtime's loop dispatches on an int.
+//! `NodeDriver`: the Python face of the core's `WalDriver` over either protocol's core (Raft's
+//! `MemNode`, Multi-Paxos's `PaxosNode`): the policy of carrying out Readies lives there (see
+//! `senate_core::driver`). Actions come out as small tuples whose first item is one of the
+//! `ACTION_*` constants, so the runtime's loop dispatches on an int.
 
 use crate::errors::{raft_error, step_error, WalError};
 use crate::node::{stream_bytes, RaftNode};
+use crate::paxos_node::{PaxosNode, PaxosStatus};
 use crate::ready::Snapshot;
 use crate::status::Status;
 use crate::wal_writer::WalWriter;
@@ -13,7 +15,8 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use senate_core::driver::{Action, Consensus, Driver, DriverError, DriverOptions, Next, WalDriver};
-use senate_core::MemNode;
+use senate_core::paxos::PaxosNode as CorePaxosNode;
+use senate_core::{MemNode, ProtocolId};
 use std::time::{Duration, Instant};
 
 pub const ACTION_SEND: u8 = 0;
@@ -50,10 +53,26 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NodeDriver>()
 }
 
+/// The driver of either protocol's core.
+enum AnyDriver {
+    Raft(WalDriver<MemNode>),
+    Paxos(WalDriver<CorePaxosNode>),
+}
+
+/// Runs `$body` with `$d` bound to the driver of whichever protocol (the same generic code).
+macro_rules! with {
+    ($driver:expr, $d:ident => $body:expr) => {
+        match $driver {
+            AnyDriver::Raft($d) => $body,
+            AnyDriver::Paxos($d) => $body,
+        }
+    };
+}
+
 /// Drives one node's core (see `_core.pyi`).
 #[pyclass(module = "senate._core")]
 pub struct NodeDriver {
-    inner: WalDriver<MemNode>,
+    inner: AnyDriver,
     /// How long a follower waits for its own write inside `poll` (zero: never).
     follower_write_wait: Duration,
     /// Reused between polls: the actions of one poll.
@@ -128,7 +147,7 @@ impl NodeDriver {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        mut core: PyRefMut<'_, RaftNode>,
+        core: &Bound<'_, PyAny>,
         tick_ms: f64,
         now_ns: u64,
         writer: Option<PyRef<'_, WalWriter>>,
@@ -146,38 +165,49 @@ impl NodeDriver {
         }
         let follower_write_wait = Duration::try_from_secs_f64(follower_write_wait_s)
             .map_err(|e| crate::errors::config_error("follower_write_wait_s", e.to_string()))?;
-        let node = core.take_core()?;
-        let mut options = DriverOptions::derive(node.timing(), (tick_ms * 1e6) as u64, node.id());
-        options.durable = writer.is_some();
-        options.first_read_id = first_read_id;
-        options.max_writes_in_flight = max_writes_in_flight;
-        options.max_batch_proposals = max_batch_proposals;
-        options.snapshot_entries = snapshot_entries;
-        options.snapshot_bytes = snapshot_bytes;
-        options.max_apply_backlog_bytes = max_apply_backlog_bytes;
-        let driver = Driver::new(node, options, applied, now_ns).map_err(|e| raft_error(py, e))?;
-        Ok(NodeDriver {
-            inner: WalDriver::new(driver, writer.map(|w| w.shared())),
-            follower_write_wait,
-            actions: Vec::new(),
-        })
+        let writer = writer.map(|w| w.shared());
+        let options = |node: &dyn Consensus| {
+            let mut options = DriverOptions::derive(node.timing(), (tick_ms * 1e6) as u64, node.id());
+            options.durable = writer.is_some();
+            options.first_read_id = first_read_id;
+            options.max_writes_in_flight = max_writes_in_flight;
+            options.max_batch_proposals = max_batch_proposals;
+            options.snapshot_entries = snapshot_entries;
+            options.snapshot_bytes = snapshot_bytes;
+            options.max_apply_backlog_bytes = max_apply_backlog_bytes;
+            options
+        };
+        let inner = if let Ok(mut raft) = core.cast::<RaftNode>().map(|c| c.borrow_mut()) {
+            let node = raft.take_core()?;
+            let options = options(&node);
+            let driver = Driver::new(node, options, applied, now_ns).map_err(|e| raft_error(py, e))?;
+            AnyDriver::Raft(WalDriver::new(driver, writer))
+        } else if let Ok(mut paxos) = core.cast::<PaxosNode>().map(|c| c.borrow_mut()) {
+            let node = paxos.take_core()?;
+            let options = options(&node);
+            let driver = Driver::new(node, options, applied, now_ns).map_err(|e| raft_error(py, e))?;
+            AnyDriver::Paxos(WalDriver::new(driver, writer))
+        } else {
+            return Err(pyo3::exceptions::PyTypeError::new_err("core must be a RaftNode or a PaxosNode"));
+        };
+        Ok(NodeDriver { inner, follower_write_wait, actions: Vec::new() })
     }
 
     /// One round of work at `now_ns`: `(next, actions)`.
     fn poll<'py>(&mut self, py: Python<'py>, now_ns: u64) -> PyResult<(u8, Bound<'py, PyList>)> {
-        let next = match self.inner.poll(now_ns, &mut self.actions) {
+        let next = match with!(&mut self.inner, d => d.poll(now_ns, &mut self.actions)) {
             Ok(next) => next,
             Err(err) => {
                 self.actions.clear();
                 return Err(driver_error(err));
             }
         };
-        if let Some((writer, id)) = self.inner.follower_wait(self.follower_write_wait) {
+        if let Some((writer, id)) = with!(&mut self.inner, d => d.follower_wait(self.follower_write_wait)) {
             let bound = self.follower_write_wait;
             let started = Instant::now();
             if py.detach(|| writer.wait(id, bound)) {
                 let waited_ns = started.elapsed().as_nanos() as u64;
-                self.inner.take_completions(now_ns + waited_ns, &mut self.actions);
+                with!(&mut self.inner, d => d.take_completions(now_ns + waited_ns, &mut self.actions));
             }
         }
         Ok((next_code(next), self.take_actions(py)?))
@@ -186,147 +216,163 @@ impl NodeDriver {
     /// Drains the log writer's finished writes: the actions they release (messages that
     /// waited for them, and a `Durable` each).
     fn take_completions<'py>(&mut self, py: Python<'py>, now_ns: u64) -> PyResult<Bound<'py, PyList>> {
-        self.inner.take_completions(now_ns, &mut self.actions);
+        with!(&mut self.inner, d => d.take_completions(now_ns, &mut self.actions));
         self.take_actions(py)
     }
 
     fn add_ticks(&mut self, n: u64) {
-        self.inner.driver_mut().add_ticks(n);
+        with!(&mut self.inner, d => d.driver_mut().add_ticks(n));
     }
 
     fn step_stream(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
         let buf = stream_bytes(data)?;
-        self.inner.driver_mut().step_stream(&buf).map_err(|e| step_error(py, e))
+        with!(&mut self.inner, d => d.driver_mut().step_stream(&buf).map_err(|e| step_error(py, e)))
     }
 
     fn report_unreachable(&mut self, id: u64) {
-        self.inner.driver_mut().report_unreachable(id);
+        with!(&mut self.inner, d => d.driver_mut().report_unreachable(id));
     }
 
     fn may_propose(&self) -> bool {
-        self.inner.driver().may_propose()
+        with!(&self.inner, d => d.driver().may_propose())
     }
 
     fn propose_batch(&mut self, py: Python<'_>, data: Vec<Bound<'_, PyBytes>>) -> PyResult<()> {
-        let max = self.inner.driver().options().max_batch_proposals;
+        let max = with!(&self.inner, d => d.driver().options().max_batch_proposals);
         if data.len() > max {
             return Err(PyValueError::new_err(format!("{} commands in one batch, at most {max}", data.len())));
         }
         let batch = data.iter().map(|item| Bytes::copy_from_slice(item.as_bytes())).collect();
-        self.inner.driver_mut().propose_batch(batch).map_err(|e| raft_error(py, e))
+        with!(&mut self.inner, d => d.driver_mut().propose_batch(batch).map_err(|e| raft_error(py, e)))
     }
 
     fn request_read(&mut self) -> u64 {
-        self.inner.driver_mut().request_read()
+        with!(&mut self.inner, d => d.driver_mut().request_read())
     }
 
     fn cancel_read(&mut self, id: u64) {
-        self.inner.driver_mut().cancel_read(id);
+        with!(&mut self.inner, d => d.driver_mut().cancel_read(id));
     }
 
     fn applied_to(&mut self, index: u64) {
-        self.inner.driver_mut().applied_to(index);
+        with!(&mut self.inner, d => d.driver_mut().applied_to(index));
     }
 
     fn snapshot_now(&mut self) {
-        self.inner.driver_mut().snapshot_now();
+        with!(&mut self.inner, d => d.driver_mut().snapshot_now());
     }
 
     fn snapshot_started(&mut self, index: u64, frozen: bool) {
-        self.inner.driver_mut().snapshot_started(index, frozen);
+        with!(&mut self.inner, d => d.driver_mut().snapshot_started(index, frozen));
     }
 
     fn snapshot_taken(&mut self, index: u64, data: PyBackedBytes) {
         // The core keeps the caller's bytes object, not a copy: a snapshot may be large.
-        self.inner.driver_mut().snapshot_taken(index, Bytes::from_owner(data));
+        with!(&mut self.inner, d => d.driver_mut().snapshot_taken(index, Bytes::from_owner(data)));
     }
 
     fn snapshot_failed(&mut self, index: u64) {
-        self.inner.driver_mut().snapshot_failed(index);
+        with!(&mut self.inner, d => d.driver_mut().snapshot_failed(index));
     }
 
     fn compaction_done(&mut self) {
-        self.inner.driver_mut().compaction_done();
+        with!(&mut self.inner, d => d.driver_mut().compaction_done());
     }
 
     fn recovered_snapshot(&mut self, data_bytes: u64) {
-        self.inner.driver_mut().recovered_snapshot(data_bytes);
+        with!(&mut self.inner, d => d.driver_mut().recovered_snapshot(data_bytes));
     }
 
     fn take_unserved_reads(&mut self) -> Vec<u64> {
-        self.inner.driver_mut().take_unserved_reads()
+        with!(&mut self.inner, d => d.driver_mut().take_unserved_reads())
     }
 
     fn transfer_leader(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
-        self.inner.driver_mut().core_mut().transfer_leader(id).map_err(|e| raft_error(py, e))
+        with!(&mut self.inner, d => d.driver_mut().core_mut().transfer_leader(id).map_err(|e| raft_error(py, e)))
     }
 
     fn campaign(&mut self) {
-        self.inner.driver_mut().core_mut().raw.campaign();
+        match &mut self.inner {
+            AnyDriver::Raft(d) => d.driver_mut().core_mut().raw.campaign(),
+            AnyDriver::Paxos(d) => d.driver_mut().core_mut().campaign(),
+        }
     }
 
-    fn status(&self) -> Status {
-        Status::from_core(self.inner.driver().core().status())
+    /// The core's status: a `Status` (Raft) or a `PaxosStatus`.
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.inner {
+            AnyDriver::Raft(d) => Ok(Bound::new(py, Status::from_core(d.driver().core().status()))?.into_any()),
+            AnyDriver::Paxos(d) => Ok(Bound::new(py, PaxosStatus::from_core(d.driver().core().status()))?.into_any()),
+        }
+    }
+
+    /// "raft" or "paxos".
+    #[getter]
+    fn protocol(&self) -> &'static str {
+        crate::wal::protocol_name(match self.inner {
+            AnyDriver::Raft(_) => ProtocolId::Raft,
+            AnyDriver::Paxos(_) => ProtocolId::Paxos,
+        })
     }
 
     #[getter]
     fn role(&self) -> &'static str {
-        self.inner.driver().role().as_str()
+        with!(&self.inner, d => d.driver().role().as_str())
     }
 
     #[getter]
     fn leader(&self) -> Option<u64> {
-        self.inner.driver().leader()
+        with!(&self.inner, d => d.driver().leader())
     }
 
     #[getter]
     fn epoch(&self) -> u64 {
-        self.inner.driver().epoch()
+        with!(&self.inner, d => d.driver().epoch())
     }
 
     #[getter]
     fn commit_index(&self) -> u64 {
-        self.inner.driver().core().commit_index()
+        with!(&self.inner, d => d.driver().core().commit_index())
     }
 
     #[getter]
     fn applied_index(&self) -> u64 {
-        self.inner.driver().applied_index()
+        with!(&self.inner, d => d.driver().applied_index())
     }
 
     #[getter]
     fn snapshot_index(&self) -> u64 {
-        self.inner.driver().snapshot_index()
+        with!(&self.inner, d => d.driver().snapshot_index())
     }
 
     #[getter]
     fn now_ticks(&self) -> u64 {
-        self.inner.driver().now_ticks()
+        with!(&self.inner, d => d.driver().now_ticks())
     }
 
     #[getter]
     fn ticks_due(&self) -> u64 {
-        self.inner.driver().ticks_due()
+        with!(&self.inner, d => d.driver().ticks_due())
     }
 
     #[getter]
     fn writes_in_flight(&self) -> usize {
-        self.inner.driver().writes_in_flight()
+        with!(&self.inner, d => d.driver().writes_in_flight())
     }
 
     #[getter]
     fn readies_unadvanced(&self) -> usize {
-        self.inner.driver().readies_unadvanced()
+        with!(&self.inner, d => d.driver().readies_unadvanced())
     }
 
     #[getter]
     fn apply_backlog_bytes(&self) -> usize {
-        self.inner.driver().apply_backlog_bytes()
+        with!(&self.inner, d => d.driver().apply_backlog_bytes())
     }
 
     #[getter]
     fn max_batch_proposals(&self) -> usize {
-        self.inner.driver().options().max_batch_proposals
+        with!(&self.inner, d => d.driver().options().max_batch_proposals)
     }
 
     #[getter]
@@ -344,7 +390,7 @@ impl NodeDriver {
     /// `(readies, readies_without_write, readies_past_limit, writes, entries_applied,
     /// snapshots_taken, snapshots_restored)` since the start.
     fn stats(&self) -> (u64, u64, u64, u64, u64, u64, u64) {
-        let s = self.inner.driver().stats();
+        let s = with!(&self.inner, d => d.driver().stats());
         (
             s.readies,
             s.readies_without_write,
@@ -357,13 +403,13 @@ impl NodeDriver {
     }
 
     fn __repr__(&self) -> String {
-        let driver = self.inner.driver();
-        format!(
-            "NodeDriver(id={}, role='{}', epoch={}, applied={})",
-            driver.core().id(),
-            driver.role().as_str(),
-            driver.epoch(),
-            driver.applied_index()
-        )
+        with!(&self.inner, d => format!(
+            "NodeDriver(protocol='{}', id={}, role='{}', epoch={}, applied={})",
+            self.protocol(),
+            d.driver().core().id(),
+            d.driver().role().as_str(),
+            d.driver().epoch(),
+            d.driver().applied_index()
+        ))
     }
 }

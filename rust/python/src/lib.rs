@@ -13,6 +13,7 @@ mod errors;
 mod kv;
 mod node;
 mod off_lock;
+mod paxos_node;
 mod ready;
 mod sim;
 mod status;
@@ -46,6 +47,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SNAPSHOT_STAGGER", senate_core::driver::SNAPSHOT_STAGGER)?;
     errors::register(m)?;
     m.add_class::<node::RaftNode>()?;
+    m.add_class::<paxos_node::PaxosNode>()?;
+    m.add_class::<paxos_node::PaxosStatus>()?;
     m.add_class::<ready::Ready>()?;
     m.add_class::<ready::Entry>()?;
     m.add_class::<ready::Snapshot>()?;

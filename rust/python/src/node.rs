@@ -165,7 +165,7 @@ impl RaftNode {
             Some(wal) => {
                 // Over a durable log: start from what it recovered (the application restores
                 // from the snapshot, so applying resumes after it), persist by the caller.
-                let recovered = wal.take_recovered()?;
+                let recovered = wal.take_recovered(senate_core::ProtocolId::Raft)?;
                 if let Some(snapshot) = &recovered.snapshot {
                     config.applied = config.applied.max(snapshot.meta.index);
                 }

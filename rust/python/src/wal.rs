@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use senate_core::wal::SnapshotFile;
-use senate_core::{Recovered, SharedWal, WalOptions};
+use senate_core::{ProtocolId, Recovered, SharedWal, WalOptions};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +21,8 @@ pub struct Wal {
     recovered: Mutex<Option<Recovered>>,
     dir: PathBuf,
     fsync: bool,
+    /// The protocol whose log this is (its records are tagged with it).
+    protocol: ProtocolId,
 }
 
 impl Wal {
@@ -28,8 +30,15 @@ impl Wal {
         self.inner.clone()
     }
 
-    /// The recovered state, taken once by the node built over this log.
-    pub fn take_recovered(&self) -> PyResult<Recovered> {
+    /// The recovered state, taken once by the node built over this log, which must speak the
+    /// log's protocol.
+    pub fn take_recovered(&self, protocol: ProtocolId) -> PyResult<Recovered> {
+        if protocol != self.protocol {
+            return Err(crate::errors::config_error(
+                "wal",
+                format!("this log is a {} log, the node speaks {protocol}", self.protocol),
+            ));
+        }
         self.recovered
             .lock()
             .expect("wal: poisoned lock")
@@ -56,10 +65,29 @@ impl Wal {
     }
 }
 
+/// A protocol by its name in configs ("raft", "paxos").
+pub fn parse_protocol(name: &str) -> PyResult<ProtocolId> {
+    match name {
+        "raft" => Ok(ProtocolId::Raft),
+        "paxos" => Ok(ProtocolId::Paxos),
+        other => Err(crate::errors::config_error("protocol", format!("must be \"raft\" or \"paxos\", got {other:?}"))),
+    }
+}
+
+/// The name of `protocol` in configs.
+pub fn protocol_name(protocol: ProtocolId) -> &'static str {
+    match protocol {
+        ProtocolId::Raft => "raft",
+        ProtocolId::Paxos => "paxos",
+    }
+}
+
 #[pymethods]
 impl Wal {
     #[new]
-    #[pyo3(signature = (path, *, fsync = true, max_segment_bytes = None, max_record_bytes = None, preallocate = true))]
+    #[pyo3(signature = (
+        path, *, fsync = true, max_segment_bytes = None, max_record_bytes = None, preallocate = true, protocol = "raft",
+    ))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
@@ -67,8 +95,10 @@ impl Wal {
         max_segment_bytes: Option<u64>,
         max_record_bytes: Option<usize>,
         preallocate: bool,
+        protocol: &str,
     ) -> PyResult<Wal> {
-        let mut options = WalOptions { fsync, preallocate, ..WalOptions::default() };
+        let protocol = parse_protocol(protocol)?;
+        let mut options = WalOptions { fsync, preallocate, protocol, ..WalOptions::default() };
         if let Some(bytes) = max_segment_bytes {
             options.max_segment_bytes = bytes;
         }
@@ -77,7 +107,13 @@ impl Wal {
         }
         let dir = path.clone();
         let (wal, recovered) = py.detach(|| senate_core::Wal::open(&path, options)).map_err(wal_error)?;
-        Ok(Wal { inner: Arc::new(Mutex::new(Some(wal))), recovered: Mutex::new(Some(recovered)), dir, fsync })
+        Ok(Wal { inner: Arc::new(Mutex::new(Some(wal))), recovered: Mutex::new(Some(recovered)), dir, fsync, protocol })
+    }
+
+    /// "raft" or "paxos".
+    #[getter]
+    fn protocol(&self) -> &'static str {
+        protocol_name(self.protocol)
     }
 
     #[getter]
