@@ -127,8 +127,31 @@ def test_a_core_panic_is_reported_as_a_violation(monkeypatch: pytest.MonkeyPatch
         ["bench", "--nodes", "2"],
         ["bench", "--batch", "0"],
         ["bench", "--entries", "many"],
+        ["bench", "--protocol", "zab"],
+        ["bench", "--protocol", "raft,raft"],
+        ["bench", "--sim", "--protocol", "paxos"],
+        ["bench", "--endpoints", "127.0.0.1:1", "--protocol", "paxos"],
     ],
 )
 def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
+
+
+def test_bench_runs_the_protocols_side_by_side() -> None:
+    """`--protocol raft,paxos` runs the same load on a fresh local cluster of each, and ends
+    with one table of both (ops/s, percentiles, the ratio to the first)."""
+    result = senate_command(
+        "bench", "--protocol", "raft,paxos", "--duration", "1", "--warmup", "0.5",
+        "--clients", "4", "--pipeline", "4", timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "raft, round 1 of 1" in result.stdout
+    assert "paxos, round 1 of 1" in result.stdout
+    side_by_side = result.stdout.split("protocols side by side")[1]
+    rows = [
+        line.split() for line in side_by_side.splitlines() if line.strip()[:5] in ("raft ", "paxos")
+    ]
+    assert [row[0] for row in rows] == ["raft", "paxos"]
+    assert rows[0][-1] == "1.00x"
+    assert float(rows[1][-1].rstrip("x")) > 0

@@ -7,6 +7,7 @@ only when a plot is asked for, with the Agg backend (no display needed).
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from rich import box
@@ -59,6 +60,39 @@ def result_table(result: LoadResult, title: str = "senate bench") -> Table:
         add_row(name.upper(), op_result.ops, op_result.errors, op_result.latency)
     if len(result.per_op) > 1:
         add_row("total", result.ops, result.errors, result.latency(), style="bold")
+    return table
+
+
+def protocols_table(rounds: list[dict[str, LoadResult]]) -> Table:
+    """Protocols side by side over alternated rounds (each round ran every protocol, in turn,
+    on a fresh cluster): the median over rounds of ops/s and of each latency percentile of
+    all operations, and the median of each round's ops/s ratio to the first protocol's (a
+    ratio taken within a round cancels the drift of a shared machine between rounds)."""
+    protocols = list(rounds[0])
+    first = protocols[0]
+    table = Table(
+        title=f"protocols side by side, {len(rounds)} alternated round(s)",
+        caption=f"{load_description(rounds[0][first].spec)}; medians over rounds",
+        box=box.SIMPLE_HEAVY,
+    )
+    table.add_column("protocol")
+    table.add_column("ops/s", justify="right")
+    for percent in REPORTED_PERCENTILES:
+        table.add_column(f"p{percent:g} ms", justify="right")
+    table.add_column(f"vs {first}", justify="right")
+    for protocol in protocols:
+        results = [r[protocol] for r in rounds]
+        latencies = [r.latency() for r in results]
+        ratio = statistics.median(r[protocol].ops_per_s / r[first].ops_per_s for r in rounds)
+        table.add_row(
+            protocol,
+            f"{statistics.median(r.ops_per_s for r in results):,.0f}",
+            *(
+                f"{statistics.median(h.percentile(p) for h in latencies) * 1e3:.3f}"
+                for p in REPORTED_PERCENTILES
+            ),
+            f"{ratio:.2f}x",
+        )
     return table
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -21,7 +21,14 @@ from senate.bench import (
     cpu_model,
     run_sim_bench,
 )
-from senate.bench_report import per_node_table, problems, result_table, write_json, write_plot
+from senate.bench_report import (
+    per_node_table,
+    problems,
+    protocols_table,
+    result_table,
+    write_json,
+    write_plot,
+)
 from senate.client import DEFAULT_BALANCER, balancer_names
 from senate.commands.options import check_sizes, given, int_list
 from senate.config import PROTOCOLS
@@ -52,6 +59,7 @@ LOAD_OPTIONS = (
     "stale",
     "balancer",
     "plot_path",
+    "rounds",
 )
 #: The options only `--client senate` takes.
 SENATE_CLIENT_OPTIONS = ("stale", "balancer")
@@ -87,6 +95,17 @@ def _endpoints(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     if not endpoints:
         raise click.BadParameter("expected host:port,host:port,...")
     return endpoints
+
+
+def _protocols(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    """Parses "raft,paxos": each a protocol, none twice."""
+    names = [name.strip() for name in value.split(",")]
+    for name in names:
+        if name not in PROTOCOLS:
+            raise click.BadParameter(f"{name!r} is not one of {', '.join(PROTOCOLS)}")
+    if len(set(names)) != len(names):
+        raise click.BadParameter("a protocol named twice")
+    return names
 
 
 def _ratio(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -161,10 +180,19 @@ def _ratio(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the key choice.")
 @click.option(
     "--protocol",
+    "protocol",
     default="raft",
     show_default=True,
-    type=click.Choice(PROTOCOLS),
-    help="The consensus protocol of the local cluster.",
+    callback=_protocols,
+    help="The consensus protocol of the local cluster; several (raft,paxos) run side by side, "
+    "alternating per round on fresh clusters.",
+)
+@click.option(
+    "--rounds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Rounds of every --protocol in turn; the side-by-side table gives medians over them.",
 )
 @click.option(
     "--client",
@@ -238,7 +266,8 @@ def bench(
     ratio: str,
     keys: int,
     seed: int,
-    protocol: str,
+    protocol: list[str],
+    rounds: int,
     client: str,
     stale: bool,
     balancer: str | None,
@@ -260,7 +289,7 @@ def bench(
     if sim:
         if misplaced := given(ctx, LOAD_OPTIONS):
             raise click.UsageError(f"{', '.join(misplaced)} cannot be used with --sim")
-        if protocol != "raft":
+        if protocol != ["raft"]:
             raise click.UsageError("--sim measures the Raft core only (Multi-Paxos: not yet)")
         check_sizes(nodes)
         _bench_sim(nodes, batch, entries, seconds, payload_bytes, json_path)
@@ -277,8 +306,8 @@ def bench(
     elif misplaced := given(ctx, SENATE_CLIENT_OPTIONS):
         raise click.UsageError(f"{', '.join(misplaced)} can only be used with --client senate")
 
-    def load(targets: list[str]) -> None:
-        spec = LoadSpec(
+    def spec_for(targets: list[str]) -> LoadSpec:
+        return LoadSpec(
             endpoints=tuple(targets),
             clients=clients,
             pipeline=pipeline,
@@ -292,18 +321,25 @@ def bench(
             stale=stale,
             balancer=balancer,
         )
-        _bench_load(spec, json_path, plot_path)
+
+    def load(targets: list[str]) -> None:
+        _bench_load(spec_for(targets), json_path, plot_path)
 
     if endpoints:
-        if misplaced := given(ctx, ("nodes", "protocol")):
+        if misplaced := given(ctx, ("nodes", "protocol", "rounds")):
             raise click.UsageError(f"{', '.join(misplaced)} cannot be used with --endpoints")
         load(endpoints)
         return
     check_sizes(nodes)
     if len(nodes) != 1:
         raise click.BadParameter("one cluster size, without --sim", param_hint="--nodes")
-    with _local_cluster(nodes[0], protocol) as client_endpoints:
-        load(client_endpoints)
+    if len(protocol) == 1 and rounds == 1:
+        with _local_cluster(nodes[0], protocol[0]) as client_endpoints:
+            load(client_endpoints)
+        return
+    if json_path is not None or plot_path is not None:
+        raise click.UsageError("--json and --plot take one run: one --protocol, one round")
+    _bench_side_by_side(nodes[0], protocol, rounds, spec_for)
 
 
 @contextlib.contextmanager
@@ -331,6 +367,30 @@ def _local_cluster(nodes: int, protocol: str) -> Iterator[list[str]]:
                     highlight=False,
                 )
             yield [str(node.client) for node in cluster.nodes]
+
+
+def _bench_side_by_side(
+    nodes: int, protocols: list[str], rounds: int, spec_for: Callable[[list[str]], LoadSpec]
+) -> None:
+    """Runs the load on a fresh local cluster of each protocol in turn, `rounds` times, and
+    prints each run and then the protocols side by side."""
+    console = Console()
+    console.print(f"[bold]senate bench[/bold]: {', '.join(protocols)}. CPU: {cpu_model()}")
+    results: list[dict[str, LoadResult]] = []
+    for round_number in range(1, rounds + 1):
+        this: dict[str, LoadResult] = {}
+        for protocol in protocols:
+            with _local_cluster(nodes, protocol) as client_endpoints:
+                result = _run_with_progress(console, spec_for(client_endpoints))
+            title = f"{protocol}, round {round_number} of {rounds}"
+            console.print(result_table(result, title=title))
+            if issues := problems(result):
+                for line in issues:
+                    console.print(f"[bold red]{line}[/bold red]", highlight=False)
+                raise SystemExit(1)
+            this[protocol] = result
+        results.append(this)
+    console.print(protocols_table(results))
 
 
 def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) -> None:
