@@ -111,8 +111,16 @@ impl Paxos {
         if let Some(from_slot) = next_page {
             self.send(from, ballot, Body::Prepare { from_slot, transfer: false });
         }
-        let complete = self.campaign.as_ref().map_or(0, |c| c.complete_promisers().count());
-        if complete >= self.cfg.q1() {
+        // Its own promise must be among them: the candidate's own log then bounds what it
+        // adopts (no slot of its own is left past the adopted ones at an older ballot), and
+        // it is durable before this node acts as leader. Peers' promises can arrive first
+        // (its Prepares leave once its promise is written, before `advance` steps it).
+        let (id, q1) = (self.id, self.cfg.q1());
+        let won = self
+            .campaign
+            .as_ref()
+            .is_some_and(|c| c.complete_promisers().count() >= q1 && c.complete_promisers().any(|p| p.id == id));
+        if won {
             self.become_leader();
         }
     }
@@ -132,7 +140,9 @@ impl Paxos {
     fn become_leader(&mut self) {
         let Some(campaign) = self.campaign.take() else { return };
         let ballot = self.own_ballot;
+        // Invariant: at least the candidate's own last slot (its promise is among these).
         let last_slot = campaign.complete_promisers().map(|p| p.last_slot).max().unwrap_or(0);
+        debug_assert!(last_slot >= self.log.last_slot(), "an own slot past the adopted ones");
         let chosen = campaign.complete_promisers().map(|p| p.chosen).max().unwrap_or(0).min(last_slot);
         let mut adopted = campaign.adopted;
         let entries: Vec<Entry> = (campaign.from_slot..=last_slot)

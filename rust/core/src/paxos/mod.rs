@@ -25,8 +25,8 @@
 //! promise is below `b` raises it to `b` (durably) and answers `Promise { accepted slots in
 //! [from_slot, last] with their ballots, chosen, first slot, last slot }`, cut at the message
 //! limits (the candidate asks for the next page with a Prepare at the same ballot); else
-//! `Nack { promised }`. With a phase 1 quorum of complete promises (its own counted once
-//! durable) the candidate leads: for every slot from `from_slot` to the highest slot reported
+//! `Nack { promised }`. With a phase 1 quorum of complete promises that includes its own
+//! (counted once durable) the candidate leads: for every slot from `from_slot` to the highest slot reported
 //! it adopts the value of the highest accepted ballot (a `NoOp` for a slot nobody reported),
 //! slots up to the highest reported chosen index are chosen, and it proposes all of them again
 //! at `b`. A promiser whose first slot is above `from_slot` compacted slots the candidate

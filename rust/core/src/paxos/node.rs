@@ -247,7 +247,14 @@ impl PaxosNode {
             || self.commit_only_change().is_some()
             || !self.core.msgs.is_empty()
             || !self.core.read_states.is_empty()
-            || self.core.log.has_next_chosen(|e| Self::durable(&self.storage, e))
+            || self.snapshot_durable() && self.core.log.has_next_chosen(|e| Self::durable(&self.storage, e))
+    }
+
+    /// Whether the storage holds the log's snapshot: while a snapshot installed from a peer is
+    /// not durable (or is being handed out), nothing after it is handed out to apply, so the
+    /// application restores it before it applies the slots that follow.
+    fn snapshot_durable(&self) -> bool {
+        self.core.pending_snapshot.is_none() && self.storage.first_index() > self.core.log.snapshot_index()
     }
 
     /// Takes the next Ready (see `MemNode::ready` for the contract); `None` when there is
@@ -296,7 +303,9 @@ impl PaxosNode {
         let cfg = &self.core.cfg;
         let (max_entries, max_bytes) = (cfg.max_committed_entries_per_ready, cfg.max_committed_bytes_per_ready);
         let storage = &self.storage;
-        out.committed_entries = self.core.log.next_chosen(|e| Self::durable(storage, e), max_entries, max_bytes);
+        if out.snapshot.is_none() && self.snapshot_durable() {
+            out.committed_entries = self.core.log.next_chosen(|e| Self::durable(storage, e), max_entries, max_bytes);
+        }
         if let Some(last) = out.committed_entries.last() {
             self.core.log.applying_to(last.index);
         }

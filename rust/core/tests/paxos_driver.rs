@@ -1,0 +1,296 @@
+//! Multi-Paxos through the production driver: three `Driver<PaxosNode>`s over durable logs
+//! (persistence by the caller) whose writes the test completes by hand with `writes_done`,
+//! frames passed between them. The `Consensus` impl must give the driver what it gives Raft:
+//! an election, commands applied in one order everywhere only once durable, reads served,
+//! snapshots taken, compacted and restored by a lagging follower, and a crash that loses only
+//! the writes in flight.
+
+mod paxos_common;
+
+use bytes::Bytes;
+use paxos_common::{decode_app, encode_app, App};
+use senate_core::driver::{Action, Consensus, Driver, DriverOptions, Next, NodeRole, WriteId};
+use senate_core::paxos::{PaxosConfig, PaxosNode};
+use senate_core::{EntryKind, MemStorage, NodeId, PersistMode, Storage};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+const TICK_NS: u64 = 10_000_000;
+
+struct Peer {
+    driver: Driver<PaxosNode>,
+    /// Writes handed out and not yet completed, oldest first.
+    writes: VecDeque<WriteId>,
+    app: App,
+    reads_served: Vec<u64>,
+    restores: usize,
+}
+
+struct Cluster {
+    peers: BTreeMap<NodeId, Peer>,
+    queue: VecDeque<(NodeId, NodeId, Bytes)>,
+    down: BTreeSet<NodeId>,
+    now_ns: u64,
+    /// Complete writes as soon as they are handed out.
+    auto_write: bool,
+}
+
+fn options(node: &PaxosNode, snapshot_entries: u64) -> DriverOptions {
+    let mut options = DriverOptions::derive(node.timing(), TICK_NS, node.id());
+    options.durable = true;
+    options.max_writes_in_flight = 4;
+    options.snapshot_entries = snapshot_entries;
+    options
+}
+
+impl Cluster {
+    fn new(snapshot_entries: u64) -> Cluster {
+        let voters = vec![1, 2, 3];
+        let mut peers = BTreeMap::new();
+        for &id in &voters {
+            let mut cfg = PaxosConfig::new(id, voters.clone());
+            cfg.seed = id * 31;
+            let node = PaxosNode::with_mode(&cfg, MemStorage::new(voters.clone()), PersistMode::ByCaller)
+                .expect("valid config");
+            let options = options(&node, snapshot_entries);
+            let driver = Driver::new(node, options, 0, 0).expect("valid options");
+            peers.insert(
+                id,
+                Peer { driver, writes: VecDeque::new(), app: Vec::new(), reads_served: Vec::new(), restores: 0 },
+            );
+        }
+        Cluster { peers, queue: VecDeque::new(), down: BTreeSet::new(), now_ns: 0, auto_write: true }
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.peers.iter().find(|(_, p)| p.driver.role() == NodeRole::Leader).map(|(&id, _)| id)
+    }
+
+    /// Polls `id` until idle, carrying out every action.
+    fn settle(&mut self, id: NodeId) {
+        for _ in 0..1_000 {
+            let now = self.now_ns;
+            let peer = self.peers.get_mut(&id).expect("peer");
+            let mut out = Vec::new();
+            let next = peer.driver.poll(now, &mut out).expect("no write fails");
+            for action in out {
+                self.carry_out(id, action);
+            }
+            if self.auto_write {
+                self.complete_writes(id);
+            }
+            if next == Next::Idle {
+                return;
+            }
+        }
+        panic!("node {id} never went idle");
+    }
+
+    fn carry_out(&mut self, id: NodeId, action: Action) {
+        let peer = self.peers.get_mut(&id).expect("peer");
+        match action {
+            Action::Send { to, frames } => self.queue.push_back((id, to, Bytes::from(frames))),
+            Action::Write { id: write, batch } => {
+                assert!(batch.must_sync, "only batches that promise something are written");
+                peer.writes.push_back(write);
+            }
+            Action::Apply { entries, .. } => {
+                let stored = peer.driver.core().storage().last_index();
+                let mut last = 0;
+                for e in &entries {
+                    assert!(e.index <= stored, "node {id} applies slot {} before it is durable", e.index);
+                    if e.kind == EntryKind::Normal {
+                        peer.app.push((e.index, e.data.to_vec()));
+                    }
+                    last = e.index;
+                }
+                peer.driver.applied_to(last);
+            }
+            Action::ServeReads { reads } => peer.reads_served.extend(reads.iter().map(|(batch, _)| *batch)),
+            Action::TakeSnapshot { index } => {
+                peer.driver.snapshot_started(index, false);
+                peer.driver.snapshot_taken(index, encode_app(&peer.app));
+            }
+            Action::Compact { .. } => peer.driver.compaction_done(),
+            Action::Restore { snapshot } => {
+                peer.app = decode_app(&snapshot.data);
+                peer.restores += 1;
+            }
+            Action::Durable { .. } | Action::Role { .. } | Action::SnapshotSkipped { .. } => {}
+        }
+    }
+
+    /// Completes every write `id` has in flight (the disk caught up).
+    fn complete_writes(&mut self, id: NodeId) {
+        let now = self.now_ns;
+        let peer = self.peers.get_mut(&id).expect("peer");
+        if let Some(&last) = peer.writes.back() {
+            peer.writes.clear();
+            let mut out = Vec::new();
+            peer.driver.writes_done(last, now, &mut out);
+            for action in out {
+                self.carry_out(id, action);
+            }
+        }
+    }
+
+    fn deliver(&mut self) {
+        while let Some((from, to, frames)) = self.queue.pop_front() {
+            if self.down.contains(&from) || self.down.contains(&to) {
+                continue;
+            }
+            let peer = self.peers.get_mut(&to).expect("peer");
+            let used = peer.driver.step_stream(&frames).expect("well-formed frames");
+            assert_eq!(used, frames.len(), "whole frames");
+        }
+    }
+
+    /// One tick of time: every node ticks, and the network settles.
+    fn tick(&mut self) {
+        self.now_ns += TICK_NS;
+        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+        for &id in &ids {
+            self.peers.get_mut(&id).expect("peer").driver.add_ticks(1);
+        }
+        for _ in 0..50 {
+            for &id in &ids {
+                self.settle(id);
+            }
+            if self.queue.is_empty() {
+                return;
+            }
+            self.deliver();
+        }
+    }
+
+    fn elect(&mut self) -> NodeId {
+        for _ in 0..100 {
+            self.tick();
+            if let Some(leader) = self.leader() {
+                return leader;
+            }
+        }
+        panic!("no leader");
+    }
+
+    fn app(&self, id: NodeId) -> Vec<Vec<u8>> {
+        self.peers[&id].app.iter().map(|(_, d)| d.clone()).collect()
+    }
+}
+
+fn payload(i: usize) -> Bytes {
+    Bytes::from(format!("cmd-{i}"))
+}
+
+#[test]
+fn the_driver_runs_a_paxos_cluster_commands_are_applied_in_one_order_once_durable() {
+    let mut cluster = Cluster::new(0);
+    let leader = cluster.elect();
+    let follower = if leader == 1 { 2 } else { 1 };
+    for i in 0..10 {
+        let at = if i % 2 == 0 { leader } else { follower };
+        cluster.peers.get_mut(&at).expect("peer").driver.propose_batch(vec![payload(i)]).expect("taken or forwarded");
+        cluster.tick();
+    }
+    for _ in 0..3 {
+        cluster.tick();
+    }
+    let expected: Vec<Vec<u8>> = (0..10).map(|i| payload(i).to_vec()).collect();
+    for id in 1..=3 {
+        assert_eq!(cluster.app(id), expected, "node {id}");
+    }
+    let epoch = cluster.peers[&leader].driver.epoch();
+    assert!(epoch > 0, "the epoch is the promised ballot");
+    for id in 1..=3 {
+        assert_eq!(cluster.peers[&id].driver.epoch(), epoch, "node {id} agrees on the epoch");
+        assert_eq!(cluster.peers[&id].driver.leader(), Some(leader));
+    }
+}
+
+#[test]
+fn the_leaders_own_write_must_complete_before_its_commands_are_applied() {
+    let mut cluster = Cluster::new(0);
+    let leader = cluster.elect();
+    cluster.auto_write = false;
+    cluster.peers.get_mut(&leader).expect("peer").driver.propose_batch(vec![payload(1)]).expect("leader");
+    for _ in 0..3 {
+        cluster.tick();
+        for id in 1..=3 {
+            if id != leader {
+                cluster.complete_writes(id);
+            }
+        }
+    }
+    assert!(cluster.app(leader).is_empty(), "the leader's own write is pending: nothing applied there");
+    cluster.auto_write = true;
+    cluster.complete_writes(leader);
+    cluster.tick();
+    cluster.tick();
+    for id in 1..=3 {
+        assert_eq!(cluster.app(id), vec![payload(1).to_vec()], "node {id}");
+    }
+}
+
+#[test]
+fn reads_are_served_through_the_driver_at_the_leader_and_a_follower() {
+    let mut cluster = Cluster::new(0);
+    let leader = cluster.elect();
+    let follower = if leader == 1 { 2 } else { 1 };
+    cluster.peers.get_mut(&leader).expect("peer").driver.propose_batch(vec![payload(1)]).expect("leader");
+    cluster.tick();
+    let at_leader = cluster.peers.get_mut(&leader).expect("peer").driver.request_read();
+    let at_follower = cluster.peers.get_mut(&follower).expect("peer").driver.request_read();
+    cluster.tick();
+    cluster.tick();
+    assert_eq!(cluster.peers[&leader].reads_served, vec![at_leader]);
+    assert_eq!(cluster.peers[&follower].reads_served, vec![at_follower]);
+}
+
+#[test]
+fn a_follower_that_was_down_restores_the_leaders_snapshot_through_the_driver() {
+    let mut cluster = Cluster::new(4);
+    let leader = cluster.elect();
+    let down = if leader == 3 { 2 } else { 3 };
+    cluster.down.insert(down);
+    for i in 0..20 {
+        cluster.peers.get_mut(&leader).expect("peer").driver.propose_batch(vec![payload(i)]).expect("leader");
+        cluster.tick();
+    }
+    assert!(cluster.peers[&leader].driver.snapshot_index() > 0, "the leader snapshotted and compacted");
+    cluster.down.clear();
+    for _ in 0..10 {
+        cluster.tick();
+    }
+    let expected: Vec<Vec<u8>> = (0..20).map(|i| payload(i).to_vec()).collect();
+    assert_eq!(cluster.app(down), expected);
+    assert_eq!(cluster.peers[&down].restores, 1, "caught up from the leader's snapshot");
+}
+
+#[test]
+fn a_crash_loses_only_the_writes_in_flight() {
+    let mut cluster = Cluster::new(0);
+    let leader = cluster.elect();
+    for i in 0..3 {
+        cluster.peers.get_mut(&leader).expect("peer").driver.propose_batch(vec![payload(i)]).expect("leader");
+        cluster.tick();
+    }
+    // The follower's writes now stay pending; it crashes with them.
+    let follower = if leader == 1 { 2 } else { 1 };
+    cluster.auto_write = false;
+    cluster.peers.get_mut(&leader).expect("peer").driver.propose_batch(vec![payload(3)]).expect("leader");
+    cluster.tick();
+    cluster.complete_writes(leader);
+    let peer = cluster.peers.get_mut(&follower).expect("peer");
+    let applied = peer.driver.applied_index();
+    assert!(!peer.writes.is_empty(), "the follower has a write in flight");
+    peer.writes.clear();
+    peer.driver.core_mut().crash_restart(applied).expect("restart");
+    peer.driver.crash(applied, cluster.now_ns);
+    cluster.auto_write = true;
+    for _ in 0..10 {
+        cluster.tick();
+    }
+    let expected: Vec<Vec<u8>> = (0..4).map(|i| payload(i).to_vec()).collect();
+    for id in 1..=3 {
+        assert_eq!(cluster.app(id), expected, "node {id}");
+    }
+}
