@@ -53,6 +53,11 @@
 //! encodes messages as frames, one buffer per destination: it is what the simulator and the
 //! Python binding drive.
 //!
+//! [`paxos::PaxosNode`] is Multi-Paxos with the same shape: the same `EncodedReady`, duties,
+//! persistence modes and pipelining, the same `MemStorage` and WAL records (a slot's ballot in
+//! an entry's term, the promise in the hard state's), and the same [`driver::Consensus`]
+//! surface; the [`paxos`] module docs give its rules.
+//!
 //! [`driver::Driver`] owns the policy of carrying out Readies for any core that implements
 //! [`driver::Consensus`]: when to take a Ready, pipelined writes and the stall rule, apply
 //! slices, the snapshot freeze and its backlog, restores and read serving. It is sans-IO (the

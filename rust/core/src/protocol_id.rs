@@ -15,9 +15,9 @@ use thiserror::Error;
 pub enum ProtocolId {
     /// Raft (`raft/`).
     Raft = 1,
-    /// Multi-Paxos: the tag is reserved for the Multi-Paxos core (`paxos/`, the next part of
-    /// the design). Nothing in this build reads its frames or records, and a Raft node or log
-    /// refuses them.
+    /// Multi-Paxos (`paxos/`): the frames of a `PaxosNode` (bodies in `codec/paxos.rs`) and
+    /// the records of a log opened with this protocol. A Raft node or log refuses them, and a
+    /// Paxos node or log refuses Raft's.
     Paxos = 2,
 }
 

@@ -254,3 +254,86 @@ fn bytes_of_another_protocol_are_refused() {
     senate_core::codec::encode_message(&raft, &mut frame);
     assert!(node.step_stream(&Bytes::from(frame)).is_err());
 }
+
+#[test]
+fn an_accept_that_overwrites_a_slot_keeps_the_accepted_slots_after_it_on_disk() {
+    use senate_core::paxos::{Ballot, Body, PaxosMessage};
+    use senate_core::{Entry, EntryKind, Storage};
+    let mut node = PaxosNode::new(&PaxosConfig::new(2, vec![1, 2, 3])).expect("valid");
+    let (old, new) = (Ballot::new(1, 1), Ballot::new(2, 3));
+    let entry = |slot: u64, ballot: Ballot, data: &'static [u8]| Entry {
+        index: slot,
+        term: ballot.to_u64(),
+        kind: EntryKind::Normal,
+        data: Bytes::from_static(data),
+    };
+    let accept = |from, ballot: Ballot, first_slot, entries| {
+        PaxosMessage::new(from, 2, ballot, Body::Accept { first_slot, chosen: 0, entries })
+    };
+    node.step(accept(1, old, 1, vec![entry(1, old, b"a"), entry(2, old, b"b"), entry(3, old, b"c")])).expect("valid");
+    while node.ready().is_some() {
+        node.advance();
+    }
+    // A new leader whose phase 1 quorum did not include this node proposes slot 1 only.
+    node.step(accept(3, new, 1, vec![entry(1, new, b"x")])).expect("valid");
+    while node.ready().is_some() {
+        node.advance();
+    }
+    let stored = node.storage().entries(1, 4, usize::MAX).expect("slots 1-3 are on disk");
+    let slots: Vec<(u64, Ballot, &[u8])> =
+        stored.iter().map(|e| (e.index, Ballot::from_u64(e.term), e.data.as_ref())).collect();
+    assert_eq!(slots, vec![(1, new, b"x" as &[u8]), (2, old, b"b"), (3, old, b"c")]);
+    assert_eq!(node.storage().hard_state().term, new.to_u64(), "the promise rose with the accept");
+}
+
+#[test]
+fn a_candidate_far_behind_pages_through_a_promisers_log_and_adopts_all_of_it() {
+    let mut net = Net::new(3, |c| c.max_entries_per_msg = 2);
+    net.tick_all(2);
+    net.elect(1);
+    net.isolate(3);
+    let values: Vec<String> = (0..7).map(|i| format!("v{i}")).collect();
+    for v in &values {
+        net.propose(1, v.as_bytes()).expect("leader with node 2");
+    }
+    net.heal();
+    net.isolate(1);
+    // Node 2 still hears of leader 1: only a transfer-flagged Prepare gets its promise.
+    net.node_mut(3).transfer_leader(3).expect("campaign");
+    net.stabilize();
+    assert_eq!(net.leaders(), vec![1, 3], "node 3 leads (node 1, cut off, does not know yet)");
+    net.propose(3, b"after").expect("new leader");
+    net.tick_all(2);
+    let mut expected: Vec<Vec<u8>> = values.iter().map(|v| v.as_bytes().to_vec()).collect();
+    expected.push(b"after".to_vec());
+    assert_eq!(net.app(3), expected);
+    assert_eq!(net.app(2), expected);
+}
+
+#[test]
+fn a_candidate_behind_a_promisers_snapshot_catches_up_from_it_then_wins() {
+    let mut net = Net::new(3, |_| {});
+    net.tick_all(2);
+    net.elect(1);
+    net.isolate(3);
+    for v in [b"a", b"b", b"c"] {
+        net.propose(1, v).expect("leader with node 2");
+    }
+    net.tick_all(1);
+    net.compact(1);
+    net.compact(2);
+    net.heal();
+    net.isolate(1);
+    net.node_mut(3).transfer_leader(3).expect("campaign");
+    net.stabilize();
+    assert_ne!(net.node(3).role(), NodeRole::Leader, "it cannot adopt slots node 2 compacted");
+    assert_eq!(net.peers[&3].snapshots_restored, 1, "it restored node 2's snapshot instead");
+    assert_eq!(net.app(3), payloads(&["a", "b", "c"]));
+    net.node_mut(3).transfer_leader(3).expect("campaign again");
+    net.stabilize();
+    assert_eq!(net.node(3).role(), NodeRole::Leader);
+    net.propose(3, b"d").expect("leader");
+    net.tick_all(2);
+    assert_eq!(net.app(2), payloads(&["a", "b", "c", "d"]));
+    assert_eq!(net.app(3), payloads(&["a", "b", "c", "d"]));
+}

@@ -2,7 +2,7 @@
 //! when it wins.
 
 use crate::driver::NodeRole;
-use crate::paxos::ballot::Ballot;
+use crate::paxos::ballot::{Ballot, MAX_ROUND};
 use crate::paxos::core::Paxos;
 use crate::paxos::message::{Body, Slot};
 use crate::raft::message::{Entry, EntryKind, NodeId, NO_NODE};
@@ -52,7 +52,13 @@ impl Paxos {
     /// through `advance`), and the Prepares leave then too. `transfer`: the old leader asked
     /// for it (acceptors grant it while they hear from a leader).
     pub fn campaign(&mut self, transfer: bool) {
-        let ballot = Ballot::next_after(self.max_seen.max(self.promised), self.id);
+        let seen = self.max_seen.max(self.promised);
+        if seen.round >= MAX_ROUND {
+            // No ballot above it exists (only a stored promise from a forged message could
+            // get here; messages at such rounds are refused).
+            return;
+        }
+        let ballot = Ballot::next_after(seen, self.id);
         let from_slot = self.log.chosen() + 1;
         self.become_candidate(ballot);
         self.campaign = Some(Campaign::new(from_slot));

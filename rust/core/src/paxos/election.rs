@@ -99,7 +99,8 @@ impl Paxos {
                 self.retransmit_stalled();
             }
         }
-        self.election.election_elapsed_ticks += 1;
+        // Saturating: a follower cut off from a quorum lets it run for as long as that lasts.
+        self.election.election_elapsed_ticks = self.election.election_elapsed_ticks.saturating_add(1);
         match self.role {
             NodeRole::Leader => self.tick_leader(),
             NodeRole::Follower | NodeRole::Candidate => self.tick_election(),
@@ -122,12 +123,14 @@ impl Paxos {
         }
         if self.election.connected_to(self.cfg.q1()) {
             self.campaign(false);
-        } else {
+        } else if self.role == NodeRole::Candidate {
             // Cut off from a phase 1 quorum: campaigning could only raise promises for
-            // nothing. Wait another timeout as a follower.
-            let leader = if self.role == NodeRole::Follower { self.leader } else { NO_NODE };
-            self.become_follower(leader);
+            // nothing.
+            self.become_follower(NO_NODE);
         }
+        // A follower cut off from a phase 1 quorum waits, its timer still expired, and
+        // campaigns on the first tick it is connected. It does not reset the timer: it has
+        // not heard from its leader, so it must not refuse other candidates for it.
     }
 
     /// Heartbeats every peer: "alive" from anyone, and from the leader its chosen index and

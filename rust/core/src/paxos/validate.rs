@@ -4,7 +4,7 @@
 //! `RaftError::InvalidMessage` before it changes any state (the caller drops that connection).
 
 use crate::error::{RaftError, Result};
-use crate::paxos::ballot::Ballot;
+use crate::paxos::ballot::{Ballot, MAX_ROUND};
 use crate::paxos::config::PaxosConfig;
 use crate::paxos::message::{Body, PaxosMessage, Slot, MAX_SLOT};
 use crate::raft::message::{Entry, NodeId};
@@ -17,9 +17,11 @@ fn is_member(cfg: &PaxosConfig, id: NodeId) -> bool {
     cfg.voters.contains(&id)
 }
 
-/// A ballot some member may have used: `ZERO`, or one whose node is a member.
+/// A ballot some member may have used: `ZERO`, or one whose node is a member and whose round
+/// leaves room to outbid it (`MAX_ROUND` is 2^48 elections away: only a forged ballot gets
+/// there, and a candidate could not pick a ballot above it).
 fn member_ballot(cfg: &PaxosConfig, ballot: Ballot) -> bool {
-    ballot == Ballot::ZERO || is_member(cfg, ballot.node)
+    ballot == Ballot::ZERO || is_member(cfg, ballot.node) && ballot.round < MAX_ROUND
 }
 
 fn slot_ok(slot: Slot) -> bool {
@@ -83,7 +85,7 @@ fn check_body(cfg: &PaxosConfig, m: &PaxosMessage) -> Result<()> {
             Err(invalid(m, format!("prepare from slot {from_slot}")))
         }
         Body::Promise { chosen, first_slot, last_slot, entries } => {
-            check_promise(m, *chosen, *first_slot, *last_slot, entries)
+            check_promise(cfg, m, *chosen, *first_slot, *last_slot, entries)
         }
         Body::Nack { promised } if !member_ballot(cfg, *promised) => {
             Err(invalid(m, format!("nack names ballot {promised} of a non-member")))
@@ -116,7 +118,14 @@ fn check_body(cfg: &PaxosConfig, m: &PaxosMessage) -> Result<()> {
     }
 }
 
-fn check_promise(m: &PaxosMessage, chosen: Slot, first_slot: Slot, last_slot: Slot, entries: &[Entry]) -> Result<()> {
+fn check_promise(
+    cfg: &PaxosConfig,
+    m: &PaxosMessage,
+    chosen: Slot,
+    first_slot: Slot,
+    last_slot: Slot,
+    entries: &[Entry],
+) -> Result<()> {
     let range_ok = first_slot >= 1
         && slot_ok(last_slot)
         && first_slot <= last_slot.saturating_add(1)
@@ -136,8 +145,12 @@ fn check_promise(m: &PaxosMessage, chosen: Slot, first_slot: Slot, last_slot: Sl
                 format!("promise entries from {} outside [{first_slot}, {last_slot}]", first.index),
             ));
         }
-        // Every reported slot was accepted at a real ballot no higher than the one promised.
-        if let Some(bad) = entries.iter().find(|e| e.term == 0 || Ballot::from_u64(e.term) > m.ballot) {
+        // Every reported slot was accepted at a member's ballot no higher than the one promised.
+        let bad_ballot = |e: &&Entry| {
+            let ballot = Ballot::from_u64(e.term);
+            ballot == Ballot::ZERO || ballot > m.ballot || !member_ballot(cfg, ballot)
+        };
+        if let Some(bad) = entries.iter().find(bad_ballot) {
             return Err(invalid(
                 m,
                 format!("promise reports slot {} at ballot {}", bad.index, Ballot::from_u64(bad.term)),
