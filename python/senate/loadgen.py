@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -88,7 +89,9 @@ MAX_LINE_BYTES = 64 << 20
 #: Seconds between progress reports; four ticks make a second of the series.
 TICK_S = 0.25
 TICKS_PER_SECOND = 4
-#: A series sample shorter than this (the end of a window a tick after a second) is not kept.
+#: A series sample shorter than this (the end of a window just after a second) is folded into
+#: the sample before it (its counts and length; the percentiles stay that sample's), so the
+#: series always counts every reply of the window.
 MIN_SAMPLE_S = 0.05
 CONNECT_TIMEOUT_S = 10.0
 #: How long the replies to the requests in flight at the end of the window are awaited.
@@ -194,9 +197,19 @@ class _Run:
 
     def end_second(self, t_s: float, seconds: float) -> None:
         """Closes the current second of the window: a series sample, then into the window."""
-        if seconds >= MIN_SAMPLE_S:
-            names = self.spec.op_names()
-            codes = [OP_NAMES.index(name) for name in names]
+        names = self.spec.op_names()
+        codes = [OP_NAMES.index(name) for name in names]
+        if seconds < MIN_SAMPLE_S and self.series:
+            last = self.series[-1]
+            self.series[-1] = dataclasses.replace(
+                last,
+                seconds=last.seconds + seconds,
+                ops={OP_NAMES[c]: last.ops[OP_NAMES[c]] + self.interval[c].count for c in codes},
+                errors={
+                    OP_NAMES[c]: last.errors[OP_NAMES[c]] + self.interval_errors[c] for c in codes
+                },
+            )
+        else:
             self.series.append(
                 SecondSample(
                     t_s=t_s,
