@@ -250,6 +250,9 @@ def test_error_replies_are_counted(redis: RedisServer) -> None:
     assert get.errors_total == redis.command_stats()["get"]["failed_calls"]
     assert 0.3 < get.errors_total / get.replies_total < 0.7
     assert 0 < get.errors <= get.ops
+    # The first few say what the server said, for the report.
+    assert result.error_messages
+    assert all(m.startswith("error reply: WRONGTYPE") for m in result.error_messages)
 
 
 @needs_redis

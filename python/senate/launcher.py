@@ -275,10 +275,10 @@ class LocalCluster:
 
     # --- waiting ------------------------------------------------------------------------
     def wait_ready(self, timeout_s: float = 30.0) -> int:
-        """Waits until every node answers PING on its client port and one reports itself the
-        leader in `INFO senate`; returns the leader's id. Nodes stopped with `kill` are left
-        out. Raises `LauncherError` with the tail of its log if a node exits meanwhile,
-        TimeoutError at the deadline."""
+        """Waits until every node answers PING on its client port and all of them name the same
+        leader in `INFO senate`, which says it leads; returns the leader's id. Nodes stopped
+        with `kill` are left out. Raises `LauncherError` with the tail of its log if a node
+        exits meanwhile, TimeoutError at the deadline."""
         deadline = time.monotonic() + timeout_s
         waiting_for = "every node to answer PING"
         while time.monotonic() < deadline:
@@ -311,13 +311,24 @@ class LocalCluster:
         return False
 
     def _leader(self, nodes: Sequence[NodeAddresses]) -> int | None:
+        """The leader every node in `nodes` names, one of them saying it is that leader; None
+        until they agree (a node that has not heard from the new leader yet, or a second
+        election right after the first, would fail the first requests sent to it)."""
+        leaders: set[int | None] = set()
+        leading: set[int] = set()
         for node in nodes:
+            info = None
             with contextlib.suppress(OSError, RespError, ValueError):
                 reply = resp_call(
                     parse_host_port(node.client), "INFO", "senate", timeout_s=PROBE_TIMEOUT_S
                 )
                 if isinstance(reply, bytes):
                     info = SenateInfo.parse(reply.decode(errors="replace"))
-                    if info.role == "leader":
-                        return info.node_id
+            if info is None:
+                return None
+            leaders.add(info.leader)
+            if info.role == "leader":
+                leading.add(info.node_id)
+        if len(leaders) == 1 and leading == leaders:
+            return leading.pop()
         return None

@@ -69,7 +69,7 @@ from senate.loadspec import (
     SecondSample,
     parse_endpoint,
 )
-from senate.resp import RespProtocolError, count_replies, error_flags
+from senate.resp import RespProtocolError, count_replies, error_flags, error_texts
 
 __all__ = [
     "LoadError",
@@ -311,6 +311,9 @@ class _Connection(asyncio.Protocol):
             self.fail(f"a reply longer than {MAX_PARTIAL_REPLY_BYTES} bytes")
             return
         if replies:
+            if errors:
+                for text in error_texts(data, replies):
+                    self._run.note_error(f"error reply: {text}")
             self._answered(replies, error_flags(data, replies) if errors else None)
             if self._run.sending:
                 self.send(replies)

@@ -213,6 +213,20 @@ def count_replies(data: bytes) -> tuple[int, int, int]:
         raise RespProtocolError(str(error)) from None
 
 
+def error_texts(data: bytes, replies: int) -> list[str]:
+    """The text of each top-level error reply among the first `replies` complete replies in
+    `data` (for reports: "TRYAGAIN ...", "ERR ...")."""
+    texts: list[str] = []
+    position = 0
+    for _ in range(replies):
+        end, is_error = reply_end(data, position)
+        assert end > 0, "fewer complete replies than counted"
+        if is_error:
+            texts.append(data[position + 1 : end].decode(errors="replace").strip())
+        position = end
+    return texts
+
+
 def error_flags(data: bytes, replies: int) -> list[bool]:
     """Whether each of the first `replies` complete replies in `data` is an error reply.
 
