@@ -140,7 +140,8 @@ def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
 
 def test_bench_runs_the_protocols_side_by_side() -> None:
     """`--protocol raft,paxos` runs the same load on a fresh local cluster of each, and ends
-    with one table of both (ops/s, percentiles, the ratio to the first)."""
+    with the two side by side: ops/s, percentiles and the ratio to the first, then the CPU
+    time per operation of the leader and the followers and the failover time."""
     result = senate_command(
         "bench", "--protocol", "raft,paxos", "--duration", "1", "--warmup", "0.5",
         "--clients", "4", "--pipeline", "4", timeout=180,
@@ -148,10 +149,25 @@ def test_bench_runs_the_protocols_side_by_side() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "raft, round 1 of 1" in result.stdout
     assert "paxos, round 1 of 1" in result.stdout
-    side_by_side = result.stdout.split("protocols side by side")[1]
-    rows = [
-        line.split() for line in side_by_side.splitlines() if line.strip()[:5] in ("raft ", "paxos")
-    ]
+    side_by_side, costs = result.stdout.split("protocols side by side")[1].split(
+        "CPU per operation and failover"
+    )
+    rows = protocol_rows(side_by_side)
     assert [row[0] for row in rows] == ["raft", "paxos"]
     assert rows[0][-1] == "1.00x"
     assert float(rows[1][-1].rstrip("x")) > 0
+    # protocol, CPU leader and followers µs/op, failover ms and ETs, max ETs, rounds <= 2 ETs
+    cost_rows = protocol_rows(costs)
+    assert [row[0] for row in cost_rows] == ["raft", "paxos"]
+    for _, leader_us, followers_us, failover_ms, ets, max_ets, within in cost_rows:
+        assert 0 < float(leader_us) < 1e5
+        assert 0 < float(followers_us) < 1e5
+        assert 0 < float(failover_ms) < 60_000
+        assert float(ets) == pytest.approx(float(failover_ms) / 150, abs=0.01)  # ET 150 ms
+        assert float(max_ets) == float(ets)  # one round
+        assert within in ("0/1", "1/1")
+
+
+def protocol_rows(table: str) -> list[list[str]]:
+    """The cells of a table's rows that start with a protocol's name."""
+    return [line.split() for line in table.splitlines() if line.strip()[:5] in ("raft ", "paxos")]

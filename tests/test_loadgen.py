@@ -230,9 +230,17 @@ def test_the_counts_agree_with_the_server(redis: RedisServer) -> None:
     assert sorted(redis.cli("KEYS", "*").split())[-1] == "key:000000000049"
     assert result.per_op["get"].ops == pytest.approx(result.per_op["set"].ops, abs=spec.clients)
     assert sum(sample.ops["set"] for sample in result.series) == result.per_op["set"].ops
-    assert progress[0].phase == "warmup"
-    assert progress[-1].phase == "measure"
+    # The window's edges are marked: its first "measure" report (none counted yet) and its
+    # one "drain" report, the last (every reply of the window counted).
+    phases = [update.phase for update in progress]
+    assert phases[0] == "warmup"
+    first_measure = progress[phases.index("measure")]
+    assert first_measure.ops == 0
+    assert first_measure.elapsed_s >= spec.warmup_s
+    assert phases.count("drain") == 1
+    assert progress[-1].phase == "drain"
     assert progress[-1].ops == result.ops
+    assert progress[-1].elapsed_s >= spec.warmup_s + spec.duration_s
     # The window lasts its duration at least (a wall-clock upper bound would be a timing
     # assert), and its seconds tile it but for a last piece shorter than a sample.
     assert result.window_s >= spec.duration_s

@@ -7,13 +7,16 @@ only when a plot is asked for, with the Agg backend (no display needed).
 from __future__ import annotations
 
 import json
+import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich import box
 from rich.table import Table
 
 from senate.client import DEFAULT_BALANCER
+from senate.failover import SET_TIMEOUT_ETS, Failover
 from senate.histogram import REPORTED_PERCENTILES, Histogram
 from senate.loadspec import LoadResult, LoadSpec
 
@@ -92,6 +95,107 @@ def protocols_table(rounds: list[dict[str, LoadResult]]) -> Table:
                 for p in REPORTED_PERCENTILES
             ),
             f"{ratio:.2f}x",
+        )
+    return table
+
+
+#: The failover the side-by-side bench aims at, in election timeouts (reported, not enforced).
+FAILOVER_TARGET_ETS = 2.0
+
+
+@dataclass(frozen=True)
+class ProtocolRun:
+    """One protocol's run in one round of the side-by-side bench: the load, the CPU time
+    each node used in its measured window, and the failover measured after it."""
+
+    result: LoadResult
+    leader: int  # the id of the node that led when the window started
+    leader_moved: bool  # another (or no) node led when it ended: the CPU per role is mixed
+    cpu_s: dict[int, float]  # node id -> CPU seconds (user + system) used in the window
+    failover: Failover
+
+    def cpu_us_per_op(self, node_id: int) -> float:
+        """The node's CPU time per operation of the window, in µs (NaN if none was done)."""
+        if self.result.ops == 0:
+            return math.nan
+        return self.cpu_s[node_id] / self.result.ops * 1e6
+
+    @property
+    def leader_us_per_op(self) -> float:
+        return self.cpu_us_per_op(self.leader)
+
+    @property
+    def followers_us_per_op(self) -> float:
+        """The followers' mean."""
+        followers = [node for node in self.cpu_s if node != self.leader]
+        assert followers, self.cpu_s
+        return statistics.fmean(self.cpu_us_per_op(node) for node in followers)
+
+
+def cpu_line(run: ProtocolRun) -> str:
+    """E.g. "CPU per op: leader (node 1) 45.2 µs, followers 30.1 µs (node 2 31.0, ...)"."""
+    followers = ", ".join(
+        f"node {node} {run.cpu_us_per_op(node):.1f}" for node in run.cpu_s if node != run.leader
+    )
+    return (
+        f"CPU per op: leader (node {run.leader}) {run.leader_us_per_op:.1f} µs, "
+        f"followers {run.followers_us_per_op:.1f} µs ({followers})"
+    )
+
+
+def failover_line(failover: Failover) -> str:
+    """E.g. "failover: leader 1 SIGKILLed, a SET acknowledged 207 ms later (1.38 election
+    timeouts) by 127.0.0.1:6402 (9 SET(s) sent since)"."""
+    return (
+        f"failover: leader {failover.killed} SIGKILLed, a SET acknowledged "
+        f"{failover.seconds * 1e3:.0f} ms later ({failover.election_timeouts:.2f} election "
+        f"timeouts) by {failover.acknowledged_by} ({failover.attempts} SET(s) sent since)"
+    )
+
+
+def protocols_cost_table(rounds: list[dict[str, ProtocolRun]]) -> Table:
+    """Protocols side by side, as `protocols_table`: the median over rounds of each node
+    role's CPU time per operation, and of the failover time (in ms and in election timeouts,
+    with the rounds within `FAILOVER_TARGET_ETS`)."""
+    protocols = list(rounds[0])
+    election_timeout_s = rounds[0][protocols[0]].failover.election_timeout_s
+    caption = (
+        "CPU: user+system time of each node in the measured window, per operation of the "
+        "window (followers: their mean). Failover: from the SIGKILL of the leader to the "
+        "first SET acknowledged after it (one writer, SET timeout "
+        f"{SET_TIMEOUT_ETS * election_timeout_s * 1e3:.0f} ms). ET: election timeout, "
+        f"{election_timeout_s * 1e3:.0f} ms. Medians over rounds."
+    )
+    if moved := sum(run.leader_moved for r in rounds for run in r.values()):
+        caption += f" The leader changed in {moved} window(s): CPU per role mixed there."
+    table = Table(
+        title=f"CPU per operation and failover, {len(rounds)} alternated round(s)",
+        caption=caption,
+        box=box.SIMPLE_HEAVY,
+    )
+    table.add_column("protocol")
+    columns = (
+        "CPU leader\nµs/op",
+        "CPU followers\nµs/op",
+        "failover\nms",
+        "failover\nETs",
+        "max\nETs",
+        f"rounds\n<= {FAILOVER_TARGET_ETS:g} ETs",
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    for protocol in protocols:
+        runs = [r[protocol] for r in rounds]
+        ets = [run.failover.election_timeouts for run in runs]
+        within = sum(e <= FAILOVER_TARGET_ETS for e in ets)
+        table.add_row(
+            protocol,
+            f"{statistics.median(run.leader_us_per_op for run in runs):.1f}",
+            f"{statistics.median(run.followers_us_per_op for run in runs):.1f}",
+            f"{statistics.median(run.failover.seconds for run in runs) * 1e3:.0f}",
+            f"{statistics.median(ets):.2f}",
+            f"{max(ets):.2f}",
+            f"{within}/{len(runs)}",
         )
     return table
 

@@ -34,6 +34,12 @@ Run it in its own process, away from the cluster it measures: `python -m senate.
 --endpoints ... ` writes JSON lines on stdout (`{"type": "progress", ...}` about every 0.25 s,
 then one `{"type": "result", ...}`, or `{"type": "error", "message": ...}` and exit status
 1); `run_load_subprocess` runs it and reads them. `run_load` runs in this process.
+
+Progress marks the window's edges: its first "measure" report is sent in the event loop's
+step that starts the window (ops 0), and one "drain" report in the step that ends it (ops:
+the window's, final), before the replies in flight are awaited. A parent reading them can
+sample something at the window's edges, late only by the pipe (`senate bench` reads the
+nodes' CPU time there).
 """
 
 from __future__ import annotations
@@ -428,6 +434,7 @@ async def _clock(run: _Run, on_progress: Callable[[Progress], None] | None) -> f
         )
     window_start = time.perf_counter()
     run.start_window()
+    report("measure", window_start)  # the window's start edge, in the same step
     second_start = window_start
 
     def on_tick(tick: int, now: float) -> None:
@@ -441,6 +448,7 @@ async def _clock(run: _Run, on_progress: Callable[[Progress], None] | None) -> f
     window_end = time.perf_counter()
     run.end_window()
     run.end_second(second_start - window_start, window_end - second_start)
+    report("drain", window_end)  # the window's end edge: nothing was answered since
     return window_end - window_start
 
 

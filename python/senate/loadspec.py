@@ -137,7 +137,9 @@ class Progress:
     elapsed_s: float  # since the start of the warm-up
     total_s: float  # warm-up plus duration
     ops: int  # replies received in the measured window so far
-    phase: str  # "warmup" or "measure"
+    #: "warmup", "measure" (the first sent as the window starts) or "drain" (sent once, as
+    #: the window ends: the replies in flight are awaited then, outside it).
+    phase: str
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "progress", **asdict(self)}

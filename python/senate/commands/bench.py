@@ -22,8 +22,12 @@ from senate.bench import (
     run_sim_bench,
 )
 from senate.bench_report import (
+    ProtocolRun,
+    cpu_line,
+    failover_line,
     per_node_table,
     problems,
+    protocols_cost_table,
     protocols_table,
     result_table,
     write_json,
@@ -32,6 +36,7 @@ from senate.bench_report import (
 from senate.client import DEFAULT_BALANCER, balancer_names
 from senate.commands.options import check_sizes, given, int_list
 from senate.config import PROTOCOLS
+from senate.failover import FailoverError, current_leader, measure_failover
 from senate.launcher import LocalCluster, free_base_port
 from senate.loadgen import LoadError, run_load_subprocess
 from senate.loadspec import (
@@ -42,6 +47,7 @@ from senate.loadspec import (
     parse_ratio,
 )
 from senate.loadspec import Progress as LoadProgress
+from senate.proc_cpu import CpuWindow
 
 #: The options of the simulated benchmark (`--sim`) and of the load generator (the others).
 SIM_OPTIONS = ("batch", "entries", "seconds", "payload_bytes")
@@ -61,6 +67,8 @@ LOAD_OPTIONS = (
     "plot_path",
     "rounds",
 )
+#: What the progress bar says in each phase of the load.
+PHASE_DESCRIPTIONS = {"warmup": "warming up", "measure": "measuring", "drain": "draining"}
 #: The options only `--client senate` takes.
 SENATE_CLIENT_OPTIONS = ("stale", "balancer")
 #: How long the local cluster plain `senate bench` starts may take to elect a leader.
@@ -346,6 +354,13 @@ def bench(
 def _local_cluster(nodes: int, protocol: str) -> Iterator[list[str]]:
     """Starts a local cluster of `nodes` `senate serve` processes (fsync on) speaking
     `protocol` in a temporary directory; yields their client endpoints ("host:port")."""
+    with _started_local_cluster(nodes, protocol) as cluster:
+        yield [str(node.client) for node in cluster.nodes]
+
+
+@contextlib.contextmanager
+def _started_local_cluster(nodes: int, protocol: str) -> Iterator[LocalCluster]:
+    """`_local_cluster`, yielding the cluster once it has a leader."""
     console = Console()
     with tempfile.TemporaryDirectory(prefix="senate-bench-") as data_dir:
         cluster = LocalCluster(
@@ -366,31 +381,81 @@ def _local_cluster(nodes: int, protocol: str) -> Iterator[list[str]]:
                     f"  node {node.id} pid={node.pid} peer={node.peer} client={node.client}",
                     highlight=False,
                 )
-            yield [str(node.client) for node in cluster.nodes]
+            yield cluster
 
 
 def _bench_side_by_side(
     nodes: int, protocols: list[str], rounds: int, spec_for: Callable[[list[str]], LoadSpec]
 ) -> None:
     """Runs the load on a fresh local cluster of each protocol in turn, `rounds` times, and
-    prints each run and then the protocols side by side."""
+    prints each run and then the protocols side by side. Each run also measures the CPU time
+    of every node in the load's window and, after the load, the failover time (the leader
+    SIGKILLed under one writer's SETs)."""
     console = Console()
     console.print(f"[bold]senate bench[/bold]: {', '.join(protocols)}. CPU: {cpu_model()}")
-    results: list[dict[str, LoadResult]] = []
+    runs: list[dict[str, ProtocolRun]] = []
     for round_number in range(1, rounds + 1):
-        this: dict[str, LoadResult] = {}
+        this: dict[str, ProtocolRun] = {}
         for protocol in protocols:
-            with _local_cluster(nodes, protocol) as client_endpoints:
-                result = _run_with_progress(console, spec_for(client_endpoints))
-            title = f"{protocol}, round {round_number} of {rounds}"
-            console.print(result_table(result, title=title))
-            if issues := problems(result):
-                for line in issues:
-                    console.print(f"[bold red]{line}[/bold red]", highlight=False)
-                raise SystemExit(1)
-            this[protocol] = result
-        results.append(this)
-    console.print(protocols_table(results))
+            with _started_local_cluster(nodes, protocol) as cluster:
+                title = f"{protocol}, round {round_number} of {rounds}"
+                this[protocol] = _measure_protocol(console, cluster, spec_for, title)
+        runs.append(this)
+    console.print(protocols_table([{p: run.result for p, run in r.items()} for r in runs]))
+    console.print(protocols_cost_table(runs))
+
+
+def _measure_protocol(
+    console: Console,
+    cluster: LocalCluster,
+    spec_for: Callable[[list[str]], LoadSpec],
+    title: str,
+) -> ProtocolRun:
+    """One run of the side-by-side bench on `cluster`: the load, with the nodes' CPU time
+    and the leader read at the edges of its measured window (the load generator's progress
+    reports mark them: the CPU is read first), then the failover."""
+    pids = {node.id: node.pid for node in cluster.nodes if node.pid is not None}
+    assert len(pids) == len(cluster.nodes), "a node is not running"
+    window = CpuWindow(pids.values())
+    leaders: list[int | None] = []  # at the window's start and end
+
+    def at_window_edges(update: LoadProgress) -> None:
+        if update.phase == "measure" and not window.started:
+            window.start()
+            leaders.append(current_leader(cluster))
+        elif update.phase == "drain":
+            window.stop()
+            leaders.append(current_leader(cluster))
+
+    spec = spec_for([node.client for node in cluster.nodes])
+    result = _run_with_progress(console, spec, at_window_edges)
+    console.print(result_table(result, title=title))
+    if issues := problems(result):
+        for line in issues:
+            console.print(f"[bold red]{line}[/bold red]", highlight=False)
+        raise SystemExit(1)
+    try:
+        failover = measure_failover(cluster)
+    except FailoverError as error:
+        raise click.ClickException(f"failover: {error}") from None
+    assert len(leaders) == 2, leaders
+    known = [leader for leader in leaders if leader is not None]
+    run = ProtocolRun(
+        result=result,
+        leader=known[0] if known else failover.killed,
+        leader_moved=len(set(leaders)) != 1 or None in leaders,
+        cpu_s={node: window.used[pid] for node, pid in pids.items()},
+        failover=failover,
+    )
+    console.print(cpu_line(run), highlight=False)
+    if run.leader_moved:
+        start, end = ("none" if leader is None else f"node {leader}" for leader in leaders)
+        console.print(
+            f"[yellow]leader at the window's start: {start}, at its end: {end}; "
+            "the CPU per role mixes them[/yellow]"
+        )
+    console.print(failover_line(failover), highlight=False)
+    return run
 
 
 def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) -> None:
@@ -414,8 +479,13 @@ def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) 
         raise SystemExit(1)
 
 
-def _run_with_progress(console: Console, spec: LoadSpec) -> LoadResult:
-    """`run_load_subprocess(spec)` under a progress bar (shown on terminals only)."""
+def _run_with_progress(
+    console: Console,
+    spec: LoadSpec,
+    on_update: Callable[[LoadProgress], None] | None = None,
+) -> LoadResult:
+    """`run_load_subprocess(spec)` under a progress bar (shown on terminals only); each
+    progress report goes to `on_update` first, as soon as it is read."""
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -429,9 +499,11 @@ def _run_with_progress(console: Console, spec: LoadSpec) -> LoadResult:
         task = progress.add_task("warming up", total=spec.warmup_s + spec.duration_s, rate="")
 
         def on_progress(update: LoadProgress) -> None:
+            if on_update is not None:
+                on_update(update)
             measured_s = update.elapsed_s - spec.warmup_s
             rate = f"{update.ops / measured_s:,.0f} ops/s" if measured_s > 0 else ""
-            description = "measuring" if update.phase == "measure" else "warming up"
+            description = PHASE_DESCRIPTIONS.get(update.phase, update.phase)
             progress.update(task, completed=update.elapsed_s, description=description, rate=rate)
 
         try:
