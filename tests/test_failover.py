@@ -9,7 +9,7 @@ import pytest
 
 from cluster import free_base_port
 from senate._core import DEFAULT_ELECTION_TIMEOUT_TICKS, DEFAULT_HEARTBEAT_INTERVAL_TICKS
-from senate.failover import election_timeout_s, is_leader, measure_failover
+from senate.failover import SET_TIMEOUT_ETS, election_timeout_s, is_leader, measure_failover
 from senate.launcher import LocalCluster
 
 READY_S = 30.0
@@ -34,6 +34,7 @@ def test_the_failover_is_from_the_kill_to_a_write_of_the_new_leader(
         assert killed.pid is None
         assert failover.acknowledged_by != killed.client
         assert failover.attempts >= 1
+        assert failover.set_timeout_s >= SET_TIMEOUT_ETS * failover.election_timeout_s
         assert failover.election_timeout_s == election_timeout_s(cluster.config)
         assert failover.election_timeout_s == DEFAULT_ELECTION_TIMEOUT_TICKS * TICK_MS / 1e3
         # No follower campaigns before an election timeout without its leader's heartbeat,

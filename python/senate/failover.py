@@ -6,17 +6,21 @@ SETs and goes on writing; the failover time is from the kill to the first SET ac
 after it. The kill falls between two SETs, so no SET is in flight across it: an
 acknowledgement after the kill is of a SET sent after it, committed by the new leader.
 
-A SET not answered within `set_timeout_s` (a quarter of an election timeout by default), or
-answered with an error (TRYAGAIN while there is no leader), or whose connection fails (the
-killed node's), is given up and the next SET goes to the next node in turn; a connection
-that timed out is closed (its late reply would answer the wrong SET). So the measure is late
-by at most one SET timeout and a round trip: the time a client with that timeout sees.
+After the kill, a SET not answered within the SET timeout, or answered with an error
+(TRYAGAIN while there is no leader), or whose connection fails (the killed node's), is given
+up and the next SET goes to the next node in turn; a connection that timed out is closed
+(its late reply would answer the wrong SET). So the measure is late by at most one SET
+timeout and a round trip: the time a client with that timeout sees. The timeout is a tenth
+of an election timeout, or four times the median SET before the kill if that is longer (a
+slow disk must not make every SET time out; the median, not the slowest, as the first SETs
+after a load wait behind its backlog).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import statistics
 import time
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -28,8 +32,12 @@ from senate.status import RespError, SenateInfo, encode_command, read_reply, res
 
 #: SETs in a row the leader acknowledges before the kill: the writer is writing through it.
 WRITES_BEFORE_KILL = 20
-#: A SET's timeout, in election timeouts: the resolution of the measure.
-SET_TIMEOUT_ETS = 0.25
+#: A SET's timeout after the kill, in election timeouts (at least): the measure's resolution.
+SET_TIMEOUT_ETS = 0.1
+#: ... or this many times the median SET acknowledged before the kill, if longer.
+MEDIAN_SET_FACTOR = 4.0
+#: A SET's timeout before the kill, in seconds: they are only to aim at the leader.
+SET_TIMEOUT_BEFORE_KILL_S = 2.0
 #: How long a failover measure may take, at most, in election timeouts and at least in seconds.
 MEASURE_TIMEOUT_ETS = 100
 MIN_MEASURE_TIMEOUT_S = 30.0
@@ -48,6 +56,7 @@ class Failover:
     election_timeout_s: float  # tick_ms x election_timeout_ticks of the cluster
     attempts: int  # SETs sent after the kill, the acknowledged one included
     acknowledged_by: str  # the client endpoint that acknowledged it
+    set_timeout_s: float  # of each SET after the kill: the resolution of `seconds`
 
     @property
     def election_timeouts(self) -> float:
@@ -84,6 +93,7 @@ class Writer:
         command = encode_command("SET", f"failover:{self._sent}", b"v" * VALUE_BYTES)
         try:
             sock, stream = self._connection(index)
+            sock.settimeout(self.timeout_s)
             sock.sendall(command)
             reply = read_reply(stream)
         except RespError:  # an error reply: the connection stays in step
@@ -141,9 +151,10 @@ def measure_failover(cluster: LocalCluster, timeout_s: float | None = None) -> F
         timeout_s = max(MIN_MEASURE_TIMEOUT_S, MEASURE_TIMEOUT_ETS * et_s)
     deadline = time.monotonic() + timeout_s
     endpoints = [node.client for node in cluster.nodes]
-    writer = Writer(endpoints, timeout_s=SET_TIMEOUT_ETS * et_s)
+    writer = Writer(endpoints, timeout_s=SET_TIMEOUT_BEFORE_KILL_S)
     try:
-        leader = _write_through_the_leader(cluster, writer, deadline)
+        leader, median_s = _write_through_the_leader(cluster, writer, deadline)
+        writer.timeout_s = max(SET_TIMEOUT_ETS * et_s, MEDIAN_SET_FACTOR * median_s)
         killed_at = time.monotonic()
         cluster.kill(leader)
         attempts = 1
@@ -155,28 +166,32 @@ def measure_failover(cluster: LocalCluster, timeout_s: float | None = None) -> F
                 )
             attempts += 1
         seconds = time.monotonic() - killed_at
-        return Failover(leader, seconds, et_s, attempts, endpoints[writer.current])
+        acknowledged_by = endpoints[writer.current]
+        return Failover(leader, seconds, et_s, attempts, acknowledged_by, writer.timeout_s)
     finally:
         writer.close()
 
 
-def _write_through_the_leader(cluster: LocalCluster, writer: Writer, deadline: float) -> int:
-    """Aims `writer` at the leader and returns its id once it acknowledged
-    `WRITES_BEFORE_KILL` SETs in a row and still says it leads."""
+def _write_through_the_leader(
+    cluster: LocalCluster, writer: Writer, deadline: float
+) -> tuple[int, float]:
+    """Aims `writer` at the leader until it acknowledged `WRITES_BEFORE_KILL` SETs and still
+    says it leads; returns its id and the median of those SETs, in seconds."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise FailoverError("no leader acknowledged SETs in a row before the deadline")
+            raise FailoverError(f"the leader acknowledged no {WRITES_BEFORE_KILL} SETs in time")
         try:
             leader = cluster.wait_ready(remaining)
         except TimeoutError as error:
             raise FailoverError(str(error)) from None
         endpoint = next(node.client for node in cluster.nodes if node.id == leader)
-        writer.aim_at(endpoint)
-        in_a_row = 0
-        while in_a_row < WRITES_BEFORE_KILL and time.monotonic() < deadline:
-            if not writer.set():
-                break
-            in_a_row += 1
-        if in_a_row == WRITES_BEFORE_KILL and is_leader(endpoint):
-            return leader
+        latencies_s: list[float] = []  # of the SETs acknowledged
+        while len(latencies_s) < WRITES_BEFORE_KILL and time.monotonic() < deadline:
+            writer.aim_at(endpoint)
+            sent_at = time.monotonic()
+            if writer.set():
+                latencies_s.append(time.monotonic() - sent_at)
+        if len(latencies_s) == WRITES_BEFORE_KILL and is_leader(endpoint):
+            writer.aim_at(endpoint)
+            return leader, statistics.median(latencies_s)
