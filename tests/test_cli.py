@@ -81,6 +81,35 @@ def test_bench_writes_json_rows(tmp_path: Path) -> None:
         assert row["entries"] >= 2048
 
 
+def test_bench_sim_measures_multi_paxos() -> None:
+    result = senate_command(
+        "bench", "--sim", "--protocol", "paxos", "--batch", "16", "--entries", "2000", timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    row = re.search(r"^\s*paxos\s+3\s+16\s+([\d,]+)\s", result.stdout, re.MULTILINE)
+    assert row is not None, result.stdout
+    assert int(row.group(1).replace(",", "")) == 2000
+    assert "raft" not in result.stdout
+
+
+def test_bench_sim_runs_both_protocols_batch_by_batch(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    result = senate_command(
+        "bench", "--sim", "--protocol", "raft,paxos", "--batch", "1,64", "--entries", "1000",
+        "--json", str(out), timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads(out.read_text())
+    assert [(row["protocol"], row["batch"]) for row in rows] == [
+        ("raft", 1),
+        ("paxos", 1),
+        ("raft", 64),
+        ("paxos", 64),
+    ]
+    assert all(row["entries"] == 1000 for row in rows)
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
 def test_sim_reports_violations_with_a_replay_command(monkeypatch: pytest.MonkeyPatch) -> None:
     class FakeReport:
         def __init__(self, nodes: int, seed: int, ticks: int, trace_lines: int = 0) -> None:
@@ -129,7 +158,7 @@ def test_a_core_panic_is_reported_as_a_violation(monkeypatch: pytest.MonkeyPatch
         ["bench", "--entries", "many"],
         ["bench", "--protocol", "zab"],
         ["bench", "--protocol", "raft,raft"],
-        ["bench", "--sim", "--protocol", "paxos"],
+        ["bench", "--sim", "--protocol", "raft,zab"],
         ["bench", "--endpoints", "127.0.0.1:1", "--protocol", "paxos"],
     ],
 )

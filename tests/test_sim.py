@@ -93,8 +93,20 @@ def test_throughput_reports_its_work() -> None:
     assert report.committed_entries >= 1000
     assert report.messages > 0
     assert report.bytes > 1000 * 64
+    assert report.protocol == "raft"
     failed = senate.run_throughput(0, 16, 64, 1000)
     assert failed.error
+
+
+def test_throughput_runs_multi_paxos() -> None:
+    report = senate.run_throughput(3, 16, 64, 1000, protocol="paxos")
+    assert report.error is None, report
+    assert report.protocol == "paxos"
+    assert report.committed_entries == 1000
+    assert report.bytes > 1000 * 64
+    assert "protocol='paxos'" in repr(report)
+    with pytest.raises(senate.ConfigError, match="protocol"):
+        senate.run_throughput(3, 16, 64, 1000, protocol="zab")
 
 
 def test_a_scenario_report_describes_its_run() -> None:

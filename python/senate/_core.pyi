@@ -738,6 +738,9 @@ class ThroughputReport:
     """What a fault-free throughput run did; the caller measures the time."""
 
     @property
+    def protocol(self) -> str:
+        """The protocol run: "raft" or "paxos"."""
+    @property
     def committed_entries(self) -> int: ...
     @property
     def messages(self) -> int: ...
@@ -758,9 +761,16 @@ def encode_snapshot_envelope(parts: list[bytes]) -> bytes:
     a worker thread does not stall the event loop. Raises ValueError for a part of 4 GiB or
     more (MessagePack's limit)."""
 
-def run_throughput(nodes: int, batch: int, payload_bytes: int, entries: int) -> ThroughputReport:
-    """Runs a fault-free cluster until `entries` entries are applied on every node.
-    Releases the GIL."""
+def run_throughput(
+    nodes: int,
+    batch: int,
+    payload_bytes: int,
+    entries: int,
+    *,
+    protocol: str = "raft",
+) -> ThroughputReport:
+    """Runs a fault-free cluster of `protocol` until `entries` entries are applied on every
+    node. Raises ConfigError for an unknown protocol. Releases the GIL."""
 
 # --- partial-connectivity scenarios -------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The benchmark behind `senate bench`.
 
-For now it measures the simulated cluster: a fault-free cluster of `nodes` nodes running in
-one thread, every message going through the wire codec, until a given number of entries is
-applied on every node. The Rust core never reads a clock: Python times each run.
+For now it measures the simulated cluster: a fault-free cluster of `nodes` nodes of one
+protocol (Raft or Multi-Paxos) running in one thread, every message going through the wire
+codec, until a given number of entries is applied on every node. The Rust core never reads a
+clock: Python times each run.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class BenchmarkFailed(RuntimeError):
 class BenchRow:
     """One measured run."""
 
+    protocol: str
     nodes: int
     batch: int
     payload_bytes: int
@@ -58,6 +60,7 @@ class BenchRow:
     def to_json(self) -> dict[str, Any]:
         return {
             "mode": "sim",
+            "protocol": self.protocol,
             "nodes": self.nodes,
             "batch": self.batch,
             "payload_bytes": self.payload_bytes,
@@ -84,14 +87,18 @@ def cpu_model() -> str:
     return f"{model} ({os.cpu_count() or 1} CPUs)"
 
 
-def measure(nodes: int, batch: int, payload_bytes: int, entries: int) -> BenchRow:
-    """Runs the simulated cluster once and times it; raises `BenchmarkFailed` if it stalls."""
+def measure(
+    nodes: int, batch: int, payload_bytes: int, entries: int, protocol: str = "raft"
+) -> BenchRow:
+    """Runs the simulated cluster of `protocol` once and times it; raises `BenchmarkFailed`
+    if it stalls."""
     start = time.perf_counter()
-    report = run_throughput(nodes, batch, payload_bytes, entries)
+    report = run_throughput(nodes, batch, payload_bytes, entries, protocol=protocol)
     seconds = max(time.perf_counter() - start, 1e-9)
     if report.error is not None:
-        raise BenchmarkFailed(f"nodes={nodes} batch={batch}: {report.error}")
+        raise BenchmarkFailed(f"{protocol} nodes={nodes} batch={batch}: {report.error}")
     return BenchRow(
+        protocol=protocol,
         nodes=nodes,
         batch=batch,
         payload_bytes=payload_bytes,
@@ -102,12 +109,14 @@ def measure(nodes: int, batch: int, payload_bytes: int, entries: int) -> BenchRo
     )
 
 
-def calibrate_entries(nodes: int, batch: int, payload_bytes: int, seconds: float) -> int:
-    """Entries that make one run last about `seconds` (doubles a trial run until it is long
-    enough to time, then scales)."""
+def calibrate_entries(
+    nodes: int, batch: int, payload_bytes: int, seconds: float, protocol: str = "raft"
+) -> int:
+    """Entries that make one run of `protocol` last about `seconds` (doubles a trial run until
+    it is long enough to time, then scales)."""
     entries = max(batch * 8, 1024)
     while True:
-        row = measure(nodes, batch, payload_bytes, entries)
+        row = measure(nodes, batch, payload_bytes, entries, protocol)
         if row.seconds >= CALIBRATION_MIN_SECONDS or entries >= MAX_ENTRIES_PER_RUN:
             break
         entries = min(entries * 2, MAX_ENTRIES_PER_RUN)
@@ -121,19 +130,24 @@ def run_sim_bench(
     payload_bytes: int,
     entries: int | None,
     *,
+    protocols: Sequence[str] = ("raft",),
     seconds_per_row: float = DEFAULT_SECONDS_PER_ROW,
     on_row: Callable[[BenchRow], None] | None = None,
 ) -> list[BenchRow]:
-    """Measures every (nodes, batch) pair. `entries=None` sizes each row to last about
-    `seconds_per_row`."""
+    """Measures every (nodes, batch, protocol), the protocols in turn for each (nodes, batch)
+    so that their rows sit together and run at nearly the same time. `entries=None` sizes each
+    row to last about `seconds_per_row`."""
     rows = []
     for node_count in nodes:
         for batch in batches:
-            row_entries = entries
-            if row_entries is None:
-                row_entries = calibrate_entries(node_count, batch, payload_bytes, seconds_per_row)
-            row = measure(node_count, batch, payload_bytes, row_entries)
-            rows.append(row)
-            if on_row is not None:
-                on_row(row)
+            for protocol in protocols:
+                row_entries = entries
+                if row_entries is None:
+                    row_entries = calibrate_entries(
+                        node_count, batch, payload_bytes, seconds_per_row, protocol
+                    )
+                row = measure(node_count, batch, payload_bytes, row_entries, protocol)
+                rows.append(row)
+                if on_row is not None:
+                    on_row(row)
     return rows

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use senate_core::codec::encode_message;
 use senate_core::sim::{run_throughput, ThroughputOptions};
-use senate_core::{Config, Entry, EntryKind, MemNode, Message, MessageType};
+use senate_core::{Config, Entry, EntryKind, MemNode, Message, MessageType, ProtocolId};
 use std::hint::black_box;
 
 const NODES: usize = 3;
@@ -31,7 +31,13 @@ fn bench_cluster_commit(c: &mut Criterion) {
     group.sample_size(10);
     for batch in BATCHES {
         let entries = entries_per_run(batch);
-        let options = ThroughputOptions { nodes: NODES, batch, payload_bytes: PAYLOAD_BYTES, entries };
+        let options = ThroughputOptions {
+            protocol: ProtocolId::Raft,
+            nodes: NODES,
+            batch,
+            payload_bytes: PAYLOAD_BYTES,
+            entries,
+        };
         group.throughput(Throughput::Elements(entries));
         group.bench_with_input(BenchmarkId::new("batch", batch), &options, |b, options| {
             b.iter(|| {

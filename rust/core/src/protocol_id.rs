@@ -10,10 +10,14 @@ use thiserror::Error;
 
 /// A consensus protocol, as tagged in frames and log records (one byte on the wire and on
 /// disk; the values are part of both formats and never reused).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// The default is Raft, as everywhere a protocol may go unnamed (node and cluster configs,
+/// `senate bench`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum ProtocolId {
     /// Raft (`raft/`).
+    #[default]
     Raft = 1,
     /// Multi-Paxos (`paxos/`): the frames of a `PaxosNode` (bodies in `codec/paxos.rs`) and
     /// the records of a log opened with this protocol. A Raft node or log refuses them, and a

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use senate_core::sim::app::AppState;
 use senate_core::sim::{self, Checker, Property, SimOptions, ThroughputOptions};
-use senate_core::{Entry, EntryKind, Index, MemStorage, NodeId, ReadState, Role, Storage, Term};
+use senate_core::{Entry, EntryKind, Index, MemStorage, NodeId, ProtocolId, ReadState, Role, Storage, Term};
 
 /// Seeds per cluster size, and ticks of each run's fault phase.
 const SEEDS_PER_SIZE: u64 = 25;
@@ -65,11 +65,27 @@ fn invalid_cluster_size_is_reported() {
 
 #[test]
 fn throughput_run_applies_every_entry_on_every_node() {
-    for batch in [1, 16, 256] {
-        let report = sim::run_throughput(&ThroughputOptions { nodes: 3, batch, payload_bytes: 64, entries: 2_000 });
-        assert_eq!(report.error, None);
-        assert!(report.committed_entries >= 2_000, "{report:?}");
-        assert!(report.messages > 0 && report.bytes > 64 * 2_000, "{report:?}");
+    for protocol in [ProtocolId::Raft, ProtocolId::Paxos] {
+        for batch in [1, 16, 256] {
+            let options = ThroughputOptions { protocol, nodes: 3, batch, payload_bytes: 64, entries: 2_000 };
+            let report = sim::run_throughput(&options);
+            assert_eq!(report.error, None, "{protocol}");
+            assert_eq!(report.protocol, protocol);
+            assert_eq!(report.committed_entries, 2_000, "{report:?}");
+            assert!(report.messages > 0 && report.bytes > 64 * 2_000, "{report:?}");
+        }
+    }
+}
+
+#[test]
+fn throughput_run_defaults_to_raft_and_reports_a_bad_cluster() {
+    assert_eq!(ProtocolId::default(), ProtocolId::Raft);
+    for protocol in [ProtocolId::Raft, ProtocolId::Paxos] {
+        let report =
+            sim::run_throughput(&ThroughputOptions { protocol, nodes: 0, batch: 1, payload_bytes: 8, entries: 10 });
+        assert_eq!(report.protocol, protocol);
+        assert_eq!(report.committed_entries, 0);
+        assert!(report.error.is_some(), "{report:?}");
     }
 }
 
@@ -85,7 +101,27 @@ proptest! {
         payload_bytes in 0usize..=100,
         entries in 1u64..=6_000,
     ) {
-        let report = sim::run_throughput(&ThroughputOptions { nodes, batch, payload_bytes, entries });
+        let protocol = ProtocolId::Raft;
+        let report = sim::run_throughput(&ThroughputOptions { protocol, nodes, batch, payload_bytes, entries });
+        prop_assert_eq!(report.error.as_deref(), None);
+        prop_assert_eq!(report.committed_entries, entries);
+        if nodes > 1 {
+            prop_assert!(report.bytes >= (nodes as u64 - 1) * entries * payload_bytes as u64, "{:?}", report);
+        }
+    }
+
+    /// The same of Multi-Paxos: every `PaxosNode` applies exactly the entries proposed (the run
+    /// reports an error for a node that applied any other count), whatever the cluster size,
+    /// batch and payload.
+    #[test]
+    fn paxos_throughput_run_applies_exactly_what_was_proposed(
+        nodes in 1usize..=5,
+        batch in prop_oneof![1usize..=64, 4000usize..=5000],
+        payload_bytes in 0usize..=100,
+        entries in 1u64..=6_000,
+    ) {
+        let protocol = ProtocolId::Paxos;
+        let report = sim::run_throughput(&ThroughputOptions { protocol, nodes, batch, payload_bytes, entries });
         prop_assert_eq!(report.error.as_deref(), None);
         prop_assert_eq!(report.committed_entries, entries);
         if nodes > 1 {

@@ -6,6 +6,8 @@ use pyo3::types::PyDict;
 use senate_core::sim::partial::{self, Scenario, ScenarioOptions, DEFAULT_DEADLINE_ELECTION_TIMEOUTS};
 use senate_core::sim::{self, FaultCounts, SimOptions, ThroughputOptions};
 
+use crate::wal::{parse_protocol, protocol_name};
+
 /// What one simulated run found.
 #[pyclass(frozen, module = "senate._core")]
 pub struct SimReport {
@@ -80,6 +82,9 @@ impl SimReport {
 /// What a fault-free throughput run did (the caller measures the time).
 #[pyclass(frozen, module = "senate._core")]
 pub struct ThroughputReport {
+    /// "raft" or "paxos".
+    #[pyo3(get)]
+    protocol: &'static str,
     #[pyo3(get)]
     committed_entries: u64,
     #[pyo3(get)]
@@ -95,8 +100,8 @@ pub struct ThroughputReport {
 impl ThroughputReport {
     fn __repr__(&self) -> String {
         format!(
-            "ThroughputReport(committed_entries={}, messages={}, bytes={}, error={:?})",
-            self.committed_entries, self.messages, self.bytes, self.error
+            "ThroughputReport(protocol='{}', committed_entries={}, messages={}, bytes={}, error={:?})",
+            self.protocol, self.committed_entries, self.messages, self.bytes, self.error
         )
     }
 }
@@ -128,24 +133,29 @@ pub fn run_sim(py: Python<'_>, nodes: usize, seed: u64, ticks: u64, trace_lines:
     }
 }
 
-/// Runs a fault-free cluster until `entries` entries of `payload_bytes` bytes, proposed in
-/// batches of `batch`, are applied on every node. Releases the GIL.
+/// Runs a fault-free cluster of `protocol` ("raft" or "paxos") until `entries` entries of
+/// `payload_bytes` bytes, proposed in batches of `batch`, are applied on every node. Raises
+/// ConfigError for an unknown protocol. Releases the GIL.
 #[pyfunction]
+#[pyo3(signature = (nodes, batch, payload_bytes, entries, *, protocol = "raft"))]
 pub fn run_throughput(
     py: Python<'_>,
     nodes: usize,
     batch: usize,
     payload_bytes: usize,
     entries: u64,
-) -> ThroughputReport {
-    let options = ThroughputOptions { nodes, batch, payload_bytes, entries };
+    protocol: &str,
+) -> PyResult<ThroughputReport> {
+    let protocol = parse_protocol(protocol)?;
+    let options = ThroughputOptions { protocol, nodes, batch, payload_bytes, entries };
     let report = py.detach(|| sim::run_throughput(&options));
-    ThroughputReport {
+    Ok(ThroughputReport {
+        protocol: protocol_name(report.protocol),
         committed_entries: report.committed_entries,
         messages: report.messages,
         bytes: report.bytes,
         error: report.error,
-    }
+    })
 }
 
 /// What one partial-connectivity scenario run found (see `senate_core::sim::partial`).

@@ -10,8 +10,9 @@
 //! every choice comes from one `ChaCha8Rng`, in a fixed order, and no clock, thread or hash
 //! order is involved.
 //!
-//! [`run_throughput`] drives a fault-free cluster as fast as the core and the driver allow,
-//! every node through the same production [`Driver`] over a log whose writes complete at once.
+//! [`run_throughput`] drives a fault-free cluster of either protocol (Raft or Multi-Paxos) as
+//! fast as the core and the driver allow, every node through the same production [`Driver`]
+//! over a log whose writes complete at once.
 //!
 //! [`partial`] runs the partial-connectivity scenarios of the Omni-Paxos paper (quorum-loss,
 //! constrained-election, chained) through the same driver and checker, and measures whether
@@ -37,6 +38,7 @@ pub mod trace;
 
 #[allow(unused_imports)] // for the docs
 use crate::driver::Driver;
+use crate::protocol_id::ProtocolId;
 
 pub use checker::{Checker, Property, Violation};
 pub use faults::FaultCounts;
@@ -102,6 +104,8 @@ pub fn run_traced(options: &SimOptions, trace_lines: usize) -> SimReport {
 /// A fault-free throughput run.
 #[derive(Clone, Debug)]
 pub struct ThroughputOptions {
+    /// The core every node runs: Raft's `MemNode` or Multi-Paxos's `PaxosNode`.
+    pub protocol: ProtocolId,
     pub nodes: usize,
     /// Entries per proposal batch.
     pub batch: usize,
@@ -113,6 +117,8 @@ pub struct ThroughputOptions {
 
 #[derive(Clone, Debug, Default)]
 pub struct ThroughputReport {
+    /// The protocol the run measured.
+    pub protocol: ProtocolId,
     /// Payload entries applied on every node.
     pub committed_entries: u64,
     /// Frames stepped by all nodes.

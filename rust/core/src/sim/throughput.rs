@@ -2,6 +2,10 @@
 //! costs are the core's and the driver's own (protocol, codec, Ready policy, in-memory
 //! persistence).
 //!
+//! Either protocol runs (`ThroughputOptions::protocol`): Raft's [`MemNode`] or Multi-Paxos's
+//! [`PaxosNode`], each over a `MemStorage` with persistence by the caller. The run is generic
+//! over the core ([`ThroughputCore`]), so both take the very same rounds, drains and disk.
+//!
 //! Every node runs through the production [`Driver`] in the runtime's mode: persistence by
 //! the caller (`durable`), so a Ready's entries travel as a write whose acknowledgements leave
 //! only once it is durable. Here the "disk" completes every write at once, in order, as soon
@@ -16,9 +20,12 @@
 //! that moves. The drivers snapshot every [`COMPACT_EVERY_ENTRIES`] applied entries (scaled by
 //! their stagger), so memory stays flat however long the run.
 
-use crate::driver::{Action, Driver, DriverOptions, Nanos, Next, NodeRole, WriteId};
+use crate::driver::{Action, Consensus, Driver, DriverOptions, Nanos, Next, NodeRole, WriteId};
+use crate::error::Result as CoreResult;
+use crate::paxos::{PaxosConfig, PaxosNode};
+use crate::protocol_id::ProtocolId;
 use crate::raft::config::Config;
-use crate::raft::mem_node::{MemNode, PersistMode};
+use crate::raft::mem_node::{MemNode, PersistMode, StepError};
 use crate::raft::message::{EntryKind, Index, NodeId};
 use crate::raft::storage::MemStorage;
 use crate::sim::{ThroughputOptions, ThroughputReport};
@@ -41,9 +48,19 @@ pub const ROUND_NS: Nanos = THROUGHPUT_TICK_NS / 10;
 /// Readies a drained wire can cause.
 pub const MAX_POLLS_PER_DRAIN: usize = 1 << 20;
 
-/// Runs a fault-free cluster until `options.entries` payloads are applied on every node.
+/// Runs a fault-free cluster of `options.protocol` until `options.entries` payloads are
+/// applied on every node.
 pub fn run_throughput(options: &ThroughputOptions) -> ThroughputReport {
-    let mut cluster = match ThroughputCluster::new(options.nodes) {
+    let mut report = match options.protocol {
+        ProtocolId::Raft => run_core::<MemNode>(options),
+        ProtocolId::Paxos => run_core::<PaxosNode>(options),
+    };
+    report.protocol = options.protocol;
+    report
+}
+
+fn run_core<C: ThroughputCore>(options: &ThroughputOptions) -> ThroughputReport {
+    let mut cluster = match ThroughputCluster::<C>::new(options.nodes) {
         Ok(cluster) => cluster,
         Err(error) => return ThroughputReport { error: Some(error), ..ThroughputReport::default() },
     };
@@ -54,15 +71,57 @@ pub fn run_throughput(options: &ThroughputOptions) -> ThroughputReport {
     report
 }
 
+/// What the run needs of a core beyond the driver's [`Consensus`]: a fresh node in the
+/// runtime's persistence mode, a campaign now, and a buffer of whole frames stepped.
+pub trait ThroughputCore: Consensus + Sized {
+    /// Node `id` of `voters` at first boot over an empty `MemStorage`, persistence by the caller.
+    fn start(id: NodeId, voters: &[NodeId]) -> CoreResult<Self>;
+    /// Campaigns at once (the first election).
+    fn campaign_now(&mut self);
+    /// Steps every frame in `frames` (which end on a frame boundary); returns how many.
+    fn step_whole_frames(&mut self, frames: &Bytes) -> Result<usize, StepError>;
+}
+
+impl ThroughputCore for MemNode {
+    fn start(id: NodeId, voters: &[NodeId]) -> CoreResult<MemNode> {
+        let config = Config::new(id, voters.to_vec());
+        MemNode::with_mode(&config, MemStorage::new(voters.to_vec()), PersistMode::ByCaller)
+    }
+
+    fn campaign_now(&mut self) {
+        self.raw.campaign();
+    }
+
+    fn step_whole_frames(&mut self, frames: &Bytes) -> Result<usize, StepError> {
+        self.step_frames(frames)
+    }
+}
+
+impl ThroughputCore for PaxosNode {
+    fn start(id: NodeId, voters: &[NodeId]) -> CoreResult<PaxosNode> {
+        let config = PaxosConfig::new(id, voters.to_vec());
+        config.validate()?;
+        PaxosNode::with_mode(&config, MemStorage::new(voters.to_vec()), PersistMode::ByCaller)
+    }
+
+    fn campaign_now(&mut self) {
+        self.campaign();
+    }
+
+    fn step_whole_frames(&mut self, frames: &Bytes) -> Result<usize, StepError> {
+        self.step_frames(frames)
+    }
+}
+
 /// One node: its driver and its application, whose whole state is a payload count.
-struct ThroughputNode {
-    driver: Driver<MemNode>,
+struct ThroughputNode<C: Consensus> {
+    driver: Driver<C>,
     /// Payload entries applied.
     applied_payloads: u64,
 }
 
-struct ThroughputCluster {
-    nodes: Vec<ThroughputNode>,
+struct ThroughputCluster<C: Consensus> {
+    nodes: Vec<ThroughputNode<C>>,
     /// The simulated monotonic clock every driver is given.
     now_ns: Nanos,
     /// Frame buffers on their way: (destination position, frames), delivered in order.
@@ -72,8 +131,8 @@ struct ThroughputCluster {
     report: ThroughputReport,
 }
 
-impl ThroughputCluster {
-    fn new(nodes: usize) -> Result<ThroughputCluster, String> {
+impl<C: ThroughputCore> ThroughputCluster<C> {
+    fn new(nodes: usize) -> Result<ThroughputCluster<C>, String> {
         if nodes == 0 {
             return Err("a cluster needs at least one node".to_string());
         }
@@ -81,10 +140,8 @@ impl ThroughputCluster {
         let mut members = Vec::with_capacity(nodes);
         for &id in &voters {
             let start = |e: crate::error::RaftError| format!("node {id} failed to start: {e}");
-            let config = Config::new(id, voters.clone());
-            let storage = MemStorage::new(voters.clone());
-            let node = MemNode::with_mode(&config, storage, PersistMode::ByCaller).map_err(start)?;
-            let mut options = DriverOptions::derive(crate::driver::Consensus::timing(&node), THROUGHPUT_TICK_NS, id);
+            let node = C::start(id, &voters).map_err(start)?;
+            let mut options = DriverOptions::derive(node.timing(), THROUGHPUT_TICK_NS, id);
             options.durable = true;
             options.snapshot_entries = COMPACT_EVERY_ENTRIES;
             let driver = Driver::new(node, options, 0, 0).map_err(start)?;
@@ -126,7 +183,15 @@ impl ThroughputCluster {
                 ));
             }
         }
-        Ok(())
+        // Exactly what was proposed, on every node: none lost (the loop), none twice.
+        match self.nodes.iter().position(|n| n.applied_payloads != proposed) {
+            Some(position) => Err(format!(
+                "node {} applied {} entries of {proposed} proposed",
+                position + 1,
+                self.nodes[position].applied_payloads
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Proposes `count` copies of `payload` at node `position`, in calls of at most the
@@ -147,7 +212,7 @@ impl ThroughputCluster {
     /// Node 1 campaigns; time passes a tick per round until one node leads. Returns the
     /// leader's position.
     fn elect(&mut self) -> Result<usize, String> {
-        self.nodes[0].driver.core_mut().raw.campaign();
+        self.nodes[0].driver.core_mut().campaign_now();
         for _ in 0..MAX_ELECTION_ROUNDS {
             self.drain_all()?;
             self.deliver_all()?;
@@ -247,7 +312,7 @@ impl ThroughputCluster {
     /// Delivers every queued buffer, and what the deliveries produce, until the wire is empty.
     fn deliver_all(&mut self) -> Result<(), String> {
         while let Some((position, frames)) = self.wire.pop_front() {
-            match self.nodes[position].driver.core_mut().step_frames(&frames) {
+            match self.nodes[position].driver.core_mut().step_whole_frames(&frames) {
                 Ok(count) => self.report.messages += count as u64,
                 Err(error) => return Err(format!("node {} failed to step frames: {error}", position + 1)),
             }
