@@ -17,7 +17,7 @@ const FAULT_TICKS: u64 = 1_000;
 fn run_seeds(nodes: usize, first_seed: u64) {
     let mut failures = Vec::new();
     for seed in first_seed..first_seed + SEEDS_PER_SIZE {
-        let report = sim::run(&SimOptions { nodes, seed, ticks: FAULT_TICKS });
+        let report = sim::run(&SimOptions::new(nodes, seed, FAULT_TICKS));
         assert!(report.steps_checked > 0, "seed {seed}: nothing was checked");
         failures.extend(report.violations);
     }
@@ -41,7 +41,7 @@ fn seven_node_clusters_stay_safe_and_live() {
 
 #[test]
 fn a_seed_replays_exactly() {
-    let options = SimOptions { nodes: 5, seed: 42, ticks: FAULT_TICKS };
+    let options = SimOptions::new(5, 42, FAULT_TICKS);
     let first = sim::run(&options);
     let second = sim::run(&options);
     assert_eq!(first, second);
@@ -52,14 +52,14 @@ fn a_seed_replays_exactly() {
 
 #[test]
 fn a_traced_run_keeps_its_last_events() {
-    let report = sim::run_traced(&SimOptions { nodes: 3, seed: 7, ticks: 50 }, 20);
+    let report = sim::run_traced(&SimOptions::new(3, 7, 50), 20);
     assert_eq!(report.trace.len(), 20);
-    assert_eq!(report.trace_fingerprint, sim::run(&SimOptions { nodes: 3, seed: 7, ticks: 50 }).trace_fingerprint);
+    assert_eq!(report.trace_fingerprint, sim::run(&SimOptions::new(3, 7, 50)).trace_fingerprint);
 }
 
 #[test]
 fn invalid_cluster_size_is_reported() {
-    let report = sim::run(&SimOptions { nodes: 0, seed: 1, ticks: 10 });
+    let report = sim::run(&SimOptions::new(0, 1, 10));
     assert_eq!(report.violations.len(), 1);
 }
 
@@ -306,7 +306,7 @@ fn many_seeds() {
     let mut failures = Vec::new();
     for &nodes in &sizes {
         for seed in first_seed..first_seed + seeds {
-            let report = sim::run(&SimOptions { nodes, seed, ticks });
+            let report = sim::run(&SimOptions::new(nodes, seed, ticks));
             runs += 1;
             steps += report.steps_checked;
             faults += report.faults_injected;
@@ -331,8 +331,7 @@ fn many_seeds() {
 #[ignore]
 fn replay_seed() {
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    let options =
-        SimOptions { nodes: env("SIM_NODES", 3) as usize, seed: env("SIM_SEED", 0), ticks: env("SIM_TICKS", 1_000) };
+    let options = SimOptions::new(env("SIM_NODES", 3) as usize, env("SIM_SEED", 0), env("SIM_TICKS", 1_000));
     let report = sim::run_traced(&options, env("SIM_TRACE_LINES", 200) as usize);
     for line in &report.trace {
         println!("{line}");

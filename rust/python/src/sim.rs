@@ -112,7 +112,7 @@ impl ThroughputReport {
 #[pyfunction]
 #[pyo3(signature = (nodes, seed, ticks, *, trace_lines = 0))]
 pub fn run_sim(py: Python<'_>, nodes: usize, seed: u64, ticks: u64, trace_lines: usize) -> SimReport {
-    let options = SimOptions { nodes, seed, ticks };
+    let options = SimOptions::new(nodes, seed, ticks);
     let report = py.detach(|| sim::run_traced(&options, trace_lines));
     SimReport {
         nodes: report.nodes,

@@ -32,6 +32,17 @@ impl AppState {
         }
     }
 
+    /// Applies `entry` by its value alone (slot, kind, data): Multi-Paxos replicas hold one
+    /// chosen value per slot, each accepted at whatever ballot reached that replica, so the
+    /// ballot (the entry's term) is no part of the replicated state.
+    pub fn apply_value(&mut self, entry: &Entry) {
+        self.applied_index = entry.index;
+        self.fingerprint = fold_value(self.fingerprint, entry);
+        if entry.kind == EntryKind::Normal {
+            self.payload_count += 1;
+        }
+    }
+
     /// The snapshot data of this state.
     pub fn encode(&self) -> Bytes {
         let mut out = Vec::with_capacity(APP_SNAPSHOT_BYTES);
@@ -58,6 +69,12 @@ impl AppState {
 /// The application fingerprint after applying `entry` on top of `state`.
 pub fn fold_entry(state: Fingerprint, entry: &Entry) -> Fingerprint {
     state.with_u64(entry.index).with_u64(entry.term).with_u64(entry.kind as u64).with_bytes(&entry.data)
+}
+
+/// The application fingerprint after applying `entry`'s value (its term taken as 0) on top of
+/// `state`.
+pub fn fold_value(state: Fingerprint, entry: &Entry) -> Fingerprint {
+    state.with_u64(entry.index).with_u64(0).with_u64(entry.kind as u64).with_bytes(&entry.data)
 }
 
 #[cfg(test)]

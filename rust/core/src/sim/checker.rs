@@ -19,6 +19,7 @@ use crate::raft::ready::{ReadState, Role};
 use crate::raft::storage::MemStorage;
 use crate::sim::app::AppState;
 use crate::sim::fingerprint::Fingerprint;
+use crate::sim::protocol::SafetyChecker;
 use crate::sim::shadow_log::{chain_after, entry_content, LogChange, ShadowLog, SyncError};
 use std::collections::btree_map::Entry as MapEntry;
 use std::collections::BTreeMap;
@@ -53,6 +54,15 @@ pub enum Property {
     ReadIndex,
     /// After faults heal, a leader is elected and new proposals commit on every node in time.
     Liveness,
+    /// Multi-Paxos: at most one value is chosen per slot; a ballot carries one value per slot;
+    /// once a value is chosen at ballot `b`, no acceptor accepts another one there above `b`.
+    ChosenValue,
+    /// Multi-Paxos: an acceptor's promise never goes down (across crashes too), and it never
+    /// holds an acceptance above its durable promise.
+    PromiseSafety,
+    /// Multi-Paxos: an acceptor replaces a slot's acceptance only by one at a higher ballot,
+    /// and never forgets one its snapshot does not cover.
+    AcceptorSafety,
     /// Frames decode as they were encoded; corrupted frames are refused.
     Codec,
     /// The node refused input or a snapshot it should have taken.
@@ -73,6 +83,9 @@ impl Property {
             Property::PersistentState => "Persistent State",
             Property::ReadIndex => "Read Index",
             Property::Liveness => "Liveness",
+            Property::ChosenValue => "Chosen Value",
+            Property::PromiseSafety => "Promise Safety",
+            Property::AcceptorSafety => "Acceptor Safety",
             Property::Codec => "Codec",
             Property::NodeError => "Node Error",
         }
@@ -600,5 +613,43 @@ impl Checker {
 
     fn track(&self, id: NodeId) -> Option<&NodeTrack> {
         self.position(id).map(|p| &self.nodes[p])
+    }
+}
+
+impl SafetyChecker for Checker {
+    fn steps_checked(&self) -> u64 {
+        Checker::steps_checked(self)
+    }
+
+    fn committed_index(&self) -> Index {
+        Checker::committed_index(self)
+    }
+
+    fn leader_terms(&self) -> usize {
+        Checker::leader_terms(self)
+    }
+
+    fn request_audit(&mut self, id: NodeId) {
+        Checker::request_audit(self, id);
+    }
+
+    fn observe_apply(&mut self, id: NodeId, entry: &Entry) -> Check {
+        Checker::observe_apply(self, id, entry)
+    }
+
+    fn observe_restore(&mut self, id: NodeId, snapshot: &Snapshot) -> Check {
+        Checker::observe_restore(self, id, snapshot)
+    }
+
+    fn observe_restart(&mut self, id: NodeId, app: AppState) -> Check {
+        Checker::observe_restart(self, id, app)
+    }
+
+    fn observe_read_issued(&mut self, request_id: u64) {
+        Checker::observe_read_issued(self, request_id);
+    }
+
+    fn observe_read_state(&self, id: NodeId, read: &ReadState) -> Check {
+        Checker::observe_read_state(self, id, read)
     }
 }

@@ -1,12 +1,13 @@
 //! Deterministic cluster simulation.
 //!
-//! [`run`] drives a seeded cluster of `MemNode`s, each run by the production [`Driver`]
+//! [`run`] drives a seeded cluster of Raft `MemNode`s or Multi-Paxos `PaxosNode`s
+//! ([`SimOptions::protocol`]), each run by the production [`Driver`]
 //! (persistence by the caller, pipelined writes on a simulated disk that completes them later
 //! or stalls), through the codec under message loss, delay,
 //! duplication, reordering and corruption, symmetric and one-way partitions, crashes with
-//! restart from persisted state only, slow nodes and client load; it checks the Raft safety
-//! properties after every step (see [`checker`]) and, once every fault heals, that the cluster
-//! commits again within ten election timeouts. The same seed replays the same run exactly:
+//! restart from persisted state only, slow nodes and client load; it checks the protocol's
+//! safety properties after every step (Raft's [`checker`], Multi-Paxos's [`paxos_checker`])
+//! and, once every fault heals, that the cluster commits again within ten election timeouts. The same seed replays the same run exactly:
 //! every choice comes from one `ChaCha8Rng`, in a fixed order, and no clock, thread or hash
 //! order is involved.
 //!
@@ -19,9 +20,10 @@
 //! and how fast the cluster commits again after the cut.
 //!
 //! One concept per module: `network` (packets in flight, cut links), `faults` (what strikes
-//! when), `client` (the workload), `app` (the replicated state machine), `shadow_log` and
-//! `checker` (the invariants), `cluster` (the driver), `throughput` (the fast driver), `trace`
-//! and `fingerprint` (determinism).
+//! when), `client` (the workload), `app` (the replicated state machine), `protocol` (what the
+//! simulators need of a protocol, and Raft's and Multi-Paxos's answers), `shadow_log`,
+//! `checker` and `paxos_checker` (the invariants), `cluster` (the driver), `throughput` (the
+//! fast driver), `trace` and `fingerprint` (determinism).
 
 pub mod app;
 pub mod checker;
@@ -32,6 +34,8 @@ pub mod faults;
 pub mod fingerprint;
 pub mod network;
 pub mod partial;
+pub mod paxos_checker;
+pub mod protocol;
 pub mod shadow_log;
 pub mod throughput;
 pub mod trace;
@@ -42,6 +46,10 @@ use crate::protocol_id::ProtocolId;
 
 pub use checker::{Checker, Property, Violation};
 pub use faults::FaultCounts;
+pub use paxos_checker::PaxosChecker;
+pub use protocol::{PaxosProtocol, RaftProtocol, SafetyChecker, SimProtocol};
+
+use crate::protocol_id::ProtocolId;
 
 /// What one simulated run does.
 #[derive(Clone, Debug)]
@@ -51,11 +59,22 @@ pub struct SimOptions {
     pub seed: u64,
     /// Ticks of the fault phase; the heal phase that checks liveness follows it.
     pub ticks: u64,
+    /// Raft or Multi-Paxos.
+    pub protocol: ProtocolId,
+}
+
+impl SimOptions {
+    /// A Raft run.
+    pub fn new(nodes: usize, seed: u64, ticks: u64) -> SimOptions {
+        SimOptions { nodes, seed, ticks, protocol: ProtocolId::Raft }
+    }
 }
 
 /// What one simulated run found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SimReport {
+    /// The protocol run ("raft", "paxos").
+    pub protocol: &'static str,
     pub nodes: usize,
     pub seed: u64,
     pub ticks: u64,
@@ -74,7 +93,7 @@ pub struct SimReport {
     pub ticks_run: u64,
     /// Client proposals some node accepted (a follower that forwards one accepts it too).
     pub proposals_accepted: u64,
-    /// Terms in which a leader was seen.
+    /// Terms (Raft) or ballots (Multi-Paxos) in which a leader was seen.
     pub leader_terms: u64,
     pub snapshots_restored: u64,
     pub reads_confirmed: u64,
@@ -92,13 +111,16 @@ impl SimReport {
 
 /// Runs one seeded simulation.
 pub fn run(options: &SimOptions) -> SimReport {
-    cluster::simulate(options, 0)
+    run_traced(options, 0)
 }
 
 /// Runs one seeded simulation keeping its last `trace_lines` events in words in
 /// `SimReport::trace` (to replay a failing seed by eye).
 pub fn run_traced(options: &SimOptions, trace_lines: usize) -> SimReport {
-    cluster::simulate(options, trace_lines)
+    match options.protocol {
+        ProtocolId::Raft => cluster::simulate(&RaftProtocol::default(), options, trace_lines),
+        ProtocolId::Paxos => cluster::simulate(&PaxosProtocol, options, trace_lines),
+    }
 }
 
 /// A fault-free throughput run.

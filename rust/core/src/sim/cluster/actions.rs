@@ -2,14 +2,16 @@
 //! the application compacts its log.
 
 use super::{tolerate, SimCluster};
+use crate::driver::Consensus;
 use crate::raft::storage::Storage;
 use crate::sim::app::AppState;
 use crate::sim::checker::{Check, Property, Violation};
 use crate::sim::client::ClientAction;
 use crate::sim::faults::{CrashPoint, FaultAction};
+use crate::sim::protocol::{SafetyChecker, SimProtocol};
 use crate::sim::trace::Event;
 
-impl SimCluster {
+impl<P: SimProtocol> SimCluster<'_, P> {
     pub(super) fn apply_fault(&mut self, fault: FaultAction) -> Check {
         self.trace.record_bytes(format!("{fault:?}").as_bytes());
         let tick = self.tick;
@@ -49,9 +51,7 @@ impl SimCluster {
         if point != CrashPoint::Idle {
             // One more input whose outcome dies with the node: a proposal and a tick.
             let payload = self.workload.payload(&mut self.rng);
-            let node = self.nodes[position].driver.core_mut();
-            let _outcome_lost_in_crash = node.raw.propose(payload);
-            node.raw.tick();
+            self.protocol.crash_input(self.nodes[position].driver.core_mut(), payload);
         }
         if point == CrashPoint::AfterPersist {
             // Every write in flight became durable, and so did the write of a Ready taken for
@@ -88,6 +88,7 @@ impl SimCluster {
     /// Restarts a crashed node from its storage. Its application either survived (`keep_app`)
     /// or is rebuilt from the latest snapshot.
     pub(super) fn restart(&mut self, position: usize, keep_app: bool) -> Check {
+        let protocol = self.protocol;
         let sim = &mut self.nodes[position];
         if !sim.down {
             return Ok(());
@@ -96,9 +97,9 @@ impl SimCluster {
         // An application that survived the crash but is older than the snapshot the log holds
         // (the crash came after a snapshot from the leader was persisted and before it was
         // restored) is rebuilt from that snapshot, as the runtime does at every start.
-        let stored_snapshot_index = sim.driver.core().raw.storage().snapshot().meta.index;
+        let stored_snapshot_index = protocol.storage(sim.driver.core()).snapshot().meta.index;
         if !keep_app || sim.app.applied_index < stored_snapshot_index {
-            let snapshot = sim.driver.core().raw.storage().snapshot();
+            let snapshot = protocol.storage(sim.driver.core()).snapshot();
             sim.app = if snapshot.is_empty() {
                 AppState::default()
             } else {
@@ -110,9 +111,8 @@ impl SimCluster {
                 })?
             };
         }
-        sim.driver
-            .core_mut()
-            .crash_restart(sim.app.applied_index)
+        protocol
+            .crash_restart(sim.driver.core_mut(), sim.app.applied_index)
             .map_err(|error| Violation::new(Property::NodeError, format!("node {id} failed to restart: {error}")))?;
         let now_ns = self.tick * super::SIM_TICK_NS;
         sim.driver.crash(sim.app.applied_index, now_ns);
@@ -152,10 +152,10 @@ impl SimCluster {
                 Ok(())
             }
             ClientAction::TransferLeader { to, .. } => {
-                tolerate(id, "a leadership transfer", driver.core_mut().raw.transfer_leader(to))
+                tolerate(id, "a leadership transfer", driver.core_mut().transfer_leader(to))
             }
             ClientAction::Campaign { .. } => {
-                driver.core_mut().raw.campaign();
+                self.protocol.campaign(driver.core_mut());
                 Ok(())
             }
             ClientAction::Compact { .. } => {

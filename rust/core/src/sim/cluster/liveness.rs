@@ -2,11 +2,12 @@
 //! within [`LIVENESS_BOUND_TICKS`], and every log gets a full audit.
 
 use super::{tolerate, SimCluster, ELECTION_TIMEOUT_TICKS, LIVENESS_BOUND_TICKS};
-use crate::raft::ready::Role;
+use crate::driver::NodeRole;
 use crate::sim::checker::{Check, Property, Violation};
+use crate::sim::protocol::{SafetyChecker, SimProtocol};
 use rand::Rng;
 
-impl SimCluster {
+impl<P: SimProtocol> SimCluster<'_, P> {
     /// Ends every fault, then proposes the marker (again every two election timeouts until some
     /// node applies it) and waits for every node to apply it.
     pub(super) fn heal_and_await_liveness(&mut self) -> Check {
@@ -37,8 +38,8 @@ impl SimCluster {
     /// node (which forwards it) when none does.
     pub(super) fn propose_marker(&mut self) -> Check {
         let leader = (0..self.nodes.len())
-            .filter(|&p| self.nodes[p].driver.core().status().role == Role::Leader)
-            .max_by_key(|&p| self.nodes[p].driver.core().status().term);
+            .filter(|&p| self.protocol.view(self.nodes[p].driver.core()).role == NodeRole::Leader)
+            .max_by_key(|&p| self.protocol.view(self.nodes[p].driver.core()).epoch);
         let position = leader.unwrap_or_else(|| self.rng.gen_range(0..self.nodes.len()));
         let id = self.nodes[position].id;
         let tick = self.tick;
@@ -61,15 +62,7 @@ impl SimCluster {
             .nodes
             .iter()
             .map(|n| {
-                let s = n.driver.core().status();
-                format!(
-                    "{}: {} term {} commit {} applied {}",
-                    n.id,
-                    s.role.as_str(),
-                    s.term,
-                    s.commit,
-                    n.app.applied_index
-                )
+                format!("{}: {} applied {}", n.id, self.protocol.describe_node(n.driver.core()), n.app.applied_index)
             })
             .collect();
         Violation::new(
@@ -81,12 +74,13 @@ impl SimCluster {
         )
     }
 
-    /// A full comparison of every node's log with its shadow, at the end of the run.
+    /// A full comparison of every node's log with its shadow, at the end of the run, then
+    /// what the checker could only judge at the end.
     pub(super) fn final_audit(&mut self) -> Check {
         for position in 0..self.nodes.len() {
             self.checker.request_audit(self.nodes[position].id);
             self.sync_checker(position)?;
         }
-        Ok(())
+        self.checker.finish()
     }
 }

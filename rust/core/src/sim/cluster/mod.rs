@@ -1,5 +1,6 @@
-//! The driver of one seeded run: a cluster of `MemNode`s on a simulated network, under faults
-//! and client load, checked after every step.
+//! The driver of one seeded run: a cluster of nodes of one protocol ([`SimProtocol`]: Raft's
+//! `MemNode`s or Multi-Paxos's `PaxosNode`s) on a simulated network, under faults and client
+//! load, checked after every step by the protocol's checker.
 //!
 //! Time is counted in ticks. Each tick of the fault phase runs, in this order: the fault
 //! schedule (partitions, crashes, restarts, slow periods), the clients' requests, one tick of
@@ -12,24 +13,22 @@
 //! After the fault phase every fault heals, and the run proposes a marker entry that must be
 //! applied on every node within [`LIVENESS_BOUND_TICKS`].
 
-use crate::codec::{decode_message, DEFAULT_MAX_FRAME_BYTES};
-use crate::driver::{Action, Driver, Nanos, Next};
+use crate::driver::{Action, Consensus, Driver, Nanos, Next, NodeRole};
 use crate::error::RaftError;
-use crate::raft::config::ReadOnlyOption;
-use crate::raft::mem_node::{MemNode, PersistMode, StepError};
+use crate::raft::mem_node::StepError;
 use crate::raft::message::{Index, NodeId, ENTRY_OVERHEAD_BYTES};
-use crate::raft::ready::{ReadState, Role};
-use crate::raft::storage::MemStorage;
+use crate::raft::ready::ReadState;
 use crate::sim::app::AppState;
-use crate::sim::checker::{Check, Checker, Property, Violation};
+use crate::sim::checker::{Check, Property, Violation};
 use crate::sim::client::{ClientAction, Workload};
 use crate::sim::disk::SimDisk;
 use crate::sim::faults::{chance, FaultAction, FaultCounts, FaultProfile, FaultSchedule, PacketFate};
 use crate::sim::network::{Network, Packet};
+use crate::sim::protocol::{SafetyChecker, SimProtocol};
 use crate::sim::trace::{Event, Trace};
 use crate::sim::{SimOptions, SimReport};
 use bytes::Bytes;
-use describe::{describe_packet, describe_setup};
+use describe::describe_packet;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::panic::AssertUnwindSafe;
@@ -70,11 +69,11 @@ struct PendingSnapshot {
     due_tick: u64,
 }
 
-/// One simulated node with its application: a `MemNode` persisting by the caller, run by the
+/// One simulated node with its application: a core persisting by the caller, run by the
 /// production driver over a simulated disk.
-struct SimNode {
+struct SimNode<C: Consensus> {
     id: NodeId,
-    driver: Driver<MemNode>,
+    driver: Driver<C>,
     disk: SimDisk,
     snapshot: Option<PendingSnapshot>,
     app: AppState,
@@ -92,17 +91,18 @@ struct RunStats {
     snapshots_restored: u64,
 }
 
-/// One seeded cluster under simulation.
-pub struct SimCluster {
+/// One seeded cluster of protocol `P` under simulation.
+pub struct SimCluster<'p, P: SimProtocol> {
+    protocol: &'p P,
     seed: u64,
     rng: ChaCha8Rng,
     /// Ticks elapsed.
     tick: u64,
-    nodes: Vec<SimNode>,
+    nodes: Vec<SimNode<P::Core>>,
     network: Network,
     schedule: FaultSchedule,
     workload: Workload,
-    checker: Checker,
+    checker: P::Checker,
     trace: Trace,
     faults: FaultCounts,
     stats: RunStats,
@@ -113,15 +113,21 @@ pub struct SimCluster {
     leader_hint: Option<usize>,
 }
 
-/// Runs one seeded simulation and reports it; `trace_lines` last events are kept in words.
-pub fn simulate(options: &SimOptions, trace_lines: usize) -> SimReport {
-    let mut report =
-        SimReport { nodes: options.nodes, seed: options.seed, ticks: options.ticks, ..SimReport::default() };
+/// Runs one seeded simulation of `protocol` and reports it; `trace_lines` last events are kept
+/// in words.
+pub fn simulate<P: SimProtocol>(protocol: &P, options: &SimOptions, trace_lines: usize) -> SimReport {
+    let mut report = SimReport {
+        protocol: protocol.name(),
+        nodes: options.nodes,
+        seed: options.seed,
+        ticks: options.ticks,
+        ..SimReport::default()
+    };
     if !(1..=MAX_SIM_NODES).contains(&options.nodes) {
         report.violations.push(format!("invalid options: nodes must be in 1..={MAX_SIM_NODES}, got {}", options.nodes));
         return report;
     }
-    match SimCluster::new(options, trace_lines) {
+    match SimCluster::new(protocol, options, trace_lines) {
         Ok(mut cluster) => {
             // A node that panics (a failed assertion in the core) ends the run as a violation
             // with its seed, like any other, instead of taking the caller down.
@@ -138,31 +144,30 @@ pub fn simulate(options: &SimOptions, trace_lines: usize) -> SimReport {
     }
 }
 
-impl SimCluster {
+impl<'p, P: SimProtocol> SimCluster<'p, P> {
     /// A cluster of `options.nodes` fresh nodes whose configuration, faults and workload are
     /// drawn from `options.seed`.
-    pub fn new(options: &SimOptions, trace_lines: usize) -> Result<SimCluster, Violation> {
+    pub fn new(protocol: &'p P, options: &SimOptions, trace_lines: usize) -> Result<Self, Violation> {
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-        let configs = setup::draw_configs(options.nodes, &mut rng);
+        let setup = protocol.draw_setup(options.nodes, &mut rng)?;
         let mut profile = FaultProfile::draw(&mut rng);
-        if configs[0].read_only == ReadOnlyOption::LeaseBased {
+        if setup.lease_reads {
             // A lease assumes the nodes' clocks (ticks) run at about the same rate; a slow node
             // is a slow clock, which leases do not tolerate by design (thesis 6.4.1).
             profile.slow_per_mille = 0;
         }
         let workload = Workload::draw(options.nodes, &mut rng);
         let driving = setup::draw_driving(&mut rng);
-        let mut nodes = Vec::with_capacity(configs.len());
-        for config in &configs {
-            let start = |error: RaftError| {
-                Violation::new(Property::NodeError, format!("node {} failed to start: {error}", config.id))
-            };
-            let storage = MemStorage::new(config.voters.clone());
-            let node = MemNode::with_mode(config, storage, PersistMode::ByCaller).map_err(start)?;
-            let options = driving.options(&node, config.id);
-            let driver = Driver::new(node, options, 0, 0).map_err(start)?;
+        let checker = protocol.checker(&setup.cores.iter().collect::<Vec<_>>());
+        let mut nodes = Vec::with_capacity(setup.cores.len());
+        for core in setup.cores {
+            let id = core.id();
+            let options = driving.options(&core, id);
+            let driver = Driver::new(core, options, 0, 0).map_err(|error: RaftError| {
+                Violation::new(Property::NodeError, format!("node {id} failed to start: {error}"))
+            })?;
             nodes.push(SimNode {
-                id: config.id,
+                id,
                 driver,
                 disk: SimDisk::default(),
                 snapshot: None,
@@ -172,10 +177,10 @@ impl SimCluster {
             });
         }
         let mut trace = Trace::new(trace_lines);
-        trace.note(|| describe_setup(&configs[0], &profile));
+        trace.note(|| format!("setup: {}, faults {profile:?}", setup.summary));
         trace.note(|| format!("driver: {driving:?}"));
-        let ids: Vec<NodeId> = configs.iter().map(|c| c.id).collect();
         Ok(SimCluster {
+            protocol,
             seed: options.seed,
             rng,
             tick: 0,
@@ -183,7 +188,7 @@ impl SimCluster {
             network: Network::new(options.nodes),
             schedule: FaultSchedule::new(profile, options.nodes),
             workload,
-            checker: Checker::new(&ids),
+            checker,
             trace,
             faults: FaultCounts::default(),
             stats: RunStats::default(),
@@ -289,8 +294,9 @@ impl SimCluster {
         self.trace.record(Event::Deliver, &[packet.from, packet.to, packet.corrupted as u64]);
         self.trace.record_bytes(&packet.frame);
         let tick = self.tick;
-        self.trace.note(|| format!("tick {tick}: deliver {}", describe_packet(&packet)));
-        let result = self.nodes[position].driver.core_mut().step_frames(&packet.frame);
+        let protocol = self.protocol;
+        self.trace.note(|| format!("tick {tick}: deliver {}", describe_packet(protocol, &packet)));
+        let result = self.protocol.step_frames(self.nodes[position].driver.core_mut(), &packet.frame);
         self.check_step(&packet, result)?;
         self.drain(position)
     }
@@ -358,7 +364,7 @@ impl SimCluster {
                     let last = entries.last().map(|e| e.index);
                     for entry in &entries {
                         self.checker.observe_apply(id, entry)?;
-                        self.nodes[position].app.apply(entry);
+                        self.protocol.apply(&mut self.nodes[position].app, entry);
                         self.trace.record(Event::Apply, &[id, entry.index]);
                         if self.marker_index.is_none() && entry.data == self.marker {
                             self.marker_index = Some(entry.index);
@@ -402,18 +408,14 @@ impl SimCluster {
 
     fn sync_checker(&mut self, position: usize) -> Check {
         let sim = &self.nodes[position];
-        let status = sim.driver.core().status();
-        self.trace.record(Event::Role, &[sim.id, status.role as u64, status.term, status.commit]);
-        if status.role == Role::Leader {
+        let view = self.protocol.view(sim.driver.core());
+        self.trace.record(Event::Role, &[sim.id, view.role_code, view.epoch, view.commit]);
+        if view.role == NodeRole::Leader {
             self.leader_hint = Some(position);
         } else if self.leader_hint == Some(position) {
             self.leader_hint = None;
         }
-        let raw = &sim.driver.core().raw;
-        // The commit index a node acts on is volatile; it vouches for the entries it holds
-        // durably and consistently with its in-memory log.
-        let commit = status.commit.min(raw.persisted_index());
-        self.checker.sync_node_with_commit(sim.id, raw.storage(), status.role, status.term, commit)
+        self.protocol.sync_checker(&mut self.checker, sim.driver.core())
     }
 
     /// Splits one destination's frames into packets and sends each through the link faults.
@@ -425,8 +427,8 @@ impl SimCluster {
         let mut offset = 0;
         while offset < buffer.len() {
             let rest = buffer.slice(offset..);
-            let consumed = match decode_message(&rest, DEFAULT_MAX_FRAME_BYTES) {
-                Ok(Some((_, consumed))) if consumed > 0 => consumed,
+            let consumed = match self.protocol.frame_bytes(&rest) {
+                Ok(Some(consumed)) if consumed > 0 => consumed,
                 Ok(_) => {
                     return Err(Violation::new(
                         Property::Codec,

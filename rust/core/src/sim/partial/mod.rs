@@ -47,10 +47,11 @@
 //!
 //! The scenarios ([`scenario`]: which links are up when) and the measure ([`recovery`]: what
 //! counts as recovered) know nothing of a protocol: the runner drives any
-//! [`protocol::ScenarioProtocol`] through the production `Driver`. [`run_scenario`] runs Raft
-//! with its defaults (pre-vote and check-quorum on); [`run_scenario_with`] runs any protocol.
+//! [`SimProtocol`] (the fault simulation's protocol trait) through the production `Driver`,
+//! checked by that protocol's checker. [`run_scenario`] runs Raft with its defaults (pre-vote
+//! and check-quorum on); [`run_scenario_with`] runs any protocol ([`PaxosProtocol`]:
+//! Multi-Paxos with majority quorums).
 
-pub mod protocol;
 pub mod recovery;
 pub mod runner;
 pub mod scenario;
@@ -58,10 +59,11 @@ pub mod topology;
 
 use crate::raft::message::NodeId;
 use crate::sim::checker::{Property, Violation};
-use protocol::{RaftProtocol, ScenarioProtocol};
+use crate::sim::protocol::{RaftProtocol, SimProtocol};
 use runner::ScenarioCluster;
 use std::panic::AssertUnwindSafe;
 
+pub use crate::sim::protocol::PaxosProtocol;
 pub use recovery::Recovery;
 pub use scenario::{Roles, Scenario};
 pub use topology::Topology;
@@ -133,7 +135,7 @@ pub fn run_scenario(options: &ScenarioOptions, trace_lines: usize) -> ScenarioRe
 
 /// Runs one seeded scenario on `protocol`, keeping the last `trace_lines` phases and role
 /// changes in words.
-pub fn run_scenario_with<P: ScenarioProtocol>(
+pub fn run_scenario_with<P: SimProtocol>(
     protocol: &P,
     options: &ScenarioOptions,
     trace_lines: usize,

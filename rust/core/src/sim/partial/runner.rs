@@ -1,4 +1,4 @@
-//! [`ScenarioCluster`]: one seeded run of a scenario, for any [`ScenarioProtocol`]. Every node
+//! [`ScenarioCluster`]: one seeded run of a scenario, for any [`SimProtocol`]. Every node
 //! runs through the production [`Driver`] in the runtime's mode (persistence by the caller);
 //! writes complete at once, in order, and packets take 0 or 1 tick (drawn), so the only
 //! faults are the scenario's cut links. The phases are those of the module docs of `partial`.
@@ -8,14 +8,14 @@ use crate::error::RaftError;
 use crate::raft::mem_node::StepError;
 use crate::raft::message::{EntryKind, NodeId};
 use crate::sim::app::AppState;
-use crate::sim::checker::{Check, Checker, Property, Violation};
+use crate::sim::checker::{Check, Property, Violation};
 use crate::sim::cluster::SIM_TICK_NS;
 use crate::sim::faults::{FaultProfile, PacketFate};
 use crate::sim::network::{Network, Packet};
-use crate::sim::partial::protocol::ScenarioProtocol;
 use crate::sim::partial::recovery::{Recovery, RecoveryMeter};
 use crate::sim::partial::scenario::{Roles, Scenario};
 use crate::sim::partial::topology::Topology;
+use crate::sim::protocol::{SafetyChecker, SimProtocol};
 use crate::sim::trace::{Event, Trace};
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
@@ -54,21 +54,21 @@ pub struct RunFacts {
 }
 
 /// One seeded cluster running one scenario.
-pub struct ScenarioCluster<'p, P: ScenarioProtocol> {
+pub struct ScenarioCluster<'p, P: SimProtocol> {
     protocol: &'p P,
     rng: ChaCha8Rng,
     /// Ticks elapsed.
     tick: u64,
     nodes: Vec<ScenarioNode<P::Core>>,
     network: Network,
-    checker: Checker,
+    checker: P::Checker,
     /// Set at the cut.
     meter: Option<RecoveryMeter>,
     pub(super) trace: Trace,
     pub(super) facts: RunFacts,
 }
 
-impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
+impl<'p, P: SimProtocol> ScenarioCluster<'p, P> {
     /// A cluster of `nodes` fresh nodes whose randomness comes from `seed`.
     pub fn new(protocol: &'p P, nodes: usize, seed: u64, trace_lines: usize) -> Result<Self, Violation> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -83,13 +83,14 @@ impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
             let driver = Driver::new(core, options, 0, 0).map_err(start)?;
             members.push(ScenarioNode { id, driver, app: AppState::default(), applied_payloads: 0 });
         }
+        let checker = protocol.checker(&members.iter().map(|m| m.driver.core()).collect::<Vec<_>>());
         Ok(ScenarioCluster {
             protocol,
             rng,
             tick: 0,
             nodes: members,
             network: Network::new(nodes),
-            checker: Checker::new(&voters),
+            checker,
             meter: None,
             trace: Trace::new(trace_lines),
             facts: RunFacts::default(),
@@ -133,13 +134,16 @@ impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
     }
 
     /// All links up until a leader is elected and [`WARMUP_ENTRIES`] proposed at it are applied
-    /// everywhere. Returns the leader's position.
+    /// everywhere. Returns the leader's position. A leader deposed before its entries were
+    /// chosen may take them along (Multi-Paxos forgets a value no phase 2 quorum accepted), so
+    /// they are proposed again at its successor.
     fn warm_up(&mut self) -> Result<usize, Violation> {
         let mut proposed_at = None;
         while self.tick < MAX_SETUP_TICKS {
             self.step_tick()?;
             let leader = self.claimed_leader();
-            if proposed_at.is_none() && leader.is_some_and(|p| self.nodes[p].driver.may_propose()) {
+            let deposed = proposed_at.is_some_and(|p| leader.is_some_and(|l| l != p));
+            if (proposed_at.is_none() || deposed) && leader.is_some_and(|p| self.nodes[p].driver.may_propose()) {
                 let leader = leader.expect("checked");
                 self.propose_setup_entries(leader, "warm-up", WARMUP_ENTRIES)?;
                 proposed_at = Some(leader);
@@ -177,7 +181,7 @@ impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
             return Err(self.setup_failure("the cut: the leader lost its leadership before it"));
         }
         let leader = &self.nodes[roles.leader].driver;
-        let incumbent = (leader.epoch(), self.nodes[roles.leader].id);
+        let incumbent = (self.protocol.epoch_number(leader.epoch()), self.nodes[roles.leader].id);
         let lag = leader.applied_index().saturating_sub(self.nodes[roles.hub].driver.applied_index());
         self.facts.hub_lag_entries = lag;
         self.facts.cut_tick = self.tick;
@@ -274,7 +278,7 @@ impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
                 self.carry_out(position, std::mem::take(&mut actions))?;
             }
             if next == Next::Idle && last_write.is_none() {
-                let epoch = self.nodes[position].driver.epoch();
+                let epoch = self.protocol.epoch_number(self.nodes[position].driver.epoch());
                 if let Some(meter) = self.meter.as_mut() {
                     meter.observe_epoch(epoch);
                 }
@@ -304,7 +308,7 @@ impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
                     for entry in entries.iter() {
                         self.checker.observe_apply(id, entry)?;
                         let node = &mut self.nodes[position];
-                        node.app.apply(entry);
+                        self.protocol.apply(&mut node.app, entry);
                         node.applied_payloads += (entry.kind == EntryKind::Normal && !entry.data.is_empty()) as u64;
                         self.trace.record(Event::Apply, &[id, entry.index]);
                         if let Some(meter) = self.meter.as_mut() {
@@ -336,10 +340,11 @@ impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
         self.trace.record(Event::Role, &[id, role as u64, epoch]);
         let tick = self.tick;
         self.note(|| format!("tick {tick}: node {id} {} epoch {epoch} leader {leader:?}", role.as_str()));
+        let number = self.protocol.epoch_number(epoch);
         if let Some(meter) = self.meter.as_mut() {
-            meter.observe_epoch(epoch);
+            meter.observe_epoch(number);
             if role == NodeRole::Leader {
-                meter.observe_leader(epoch, id);
+                meter.observe_leader(number, id);
             }
         }
     }
@@ -366,8 +371,9 @@ impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
             .max_by_key(|&p| (self.nodes[p].driver.epoch(), std::cmp::Reverse(p)))
     }
 
+    /// The highest epoch any node reached, as an election count.
     fn highest_epoch(&self) -> u64 {
-        self.nodes.iter().map(|n| n.driver.epoch()).max().unwrap_or(0)
+        self.nodes.iter().map(|n| self.protocol.epoch_number(n.driver.epoch())).max().unwrap_or(0)
     }
 
     /// Refusals a client must expect (not the leader, proposal dropped) are fine; any other
@@ -397,7 +403,7 @@ impl<'p, P: ScenarioProtocol> ScenarioCluster<'p, P> {
             self.checker.request_audit(node.id);
             self.protocol.sync_checker(&mut self.checker, node.driver.core())?;
         }
-        Ok(())
+        self.checker.finish()
     }
 
     fn note(&mut self, line: impl FnOnce() -> String) {
