@@ -112,8 +112,10 @@ def test_bench_sim_runs_both_protocols_batch_by_batch(tmp_path: Path) -> None:
 
 def test_sim_reports_violations_with_a_replay_command(monkeypatch: pytest.MonkeyPatch) -> None:
     class FakeReport:
-        def __init__(self, nodes: int, seed: int, ticks: int, trace_lines: int = 0) -> None:
-            self.nodes, self.seed, self.ticks = nodes, seed, ticks
+        def __init__(
+            self, nodes: int, seed: int, ticks: int, protocol: str = "raft", trace_lines: int = 0
+        ) -> None:
+            self.nodes, self.seed, self.ticks, self.protocol = nodes, seed, ticks, protocol
             self.steps_checked = 10
             self.faults_injected = 2
             self.faults = {"drops": 1, "crashes": 1}
@@ -128,9 +130,10 @@ def test_sim_reports_violations_with_a_replay_command(monkeypatch: pytest.Monkey
     assert result.exit_code == 1, result.output
     assert "event 2" in result.output
     assert re.search(r"drops\s+5\b", result.output)
-    assert "nodes=5 seed=12" in result.output
+    assert "protocol=raft nodes=5 seed=12" in result.output
     assert "log matching: nodes 1 and 2 differ at 4" in result.output
-    assert "senate sim --nodes 5 --seeds 1 --first-seed 12 --ticks 77" in result.output
+    replay = "senate sim --protocol raft --nodes 5 --seeds 1 --first-seed 12 --ticks 77"
+    assert replay in result.output
     assert re.search(r"violations found\s+1\b", result.output)
 
 
@@ -138,7 +141,7 @@ def test_a_core_panic_is_reported_as_a_violation(monkeypatch: pytest.MonkeyPatch
     class Panic(BaseException):
         pass
 
-    def panicking(nodes: int, seed: int, ticks: int) -> None:
+    def panicking(nodes: int, seed: int, ticks: int, protocol: str = "raft") -> None:
         raise Panic("assertion failed")
 
     monkeypatch.setattr(senate.sim, "run_sim", panicking)

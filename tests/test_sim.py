@@ -16,8 +16,8 @@ from senate.scenarios import (
     parse_scenarios,
     replay_command,
 )
+from senate.sim import PROTOCOLS, parse_protocols, run_seeds
 from senate.sim import replay_command as sim_replay_command
-from senate.sim import run_seeds
 
 
 def test_a_seed_replays_exactly() -> None:
@@ -64,7 +64,7 @@ def test_run_seeds_sums_every_run() -> None:
     assert summary.steps_checked == sum(r.steps_checked for r in singles)
     assert summary.faults_injected == sum(r.faults_injected for r in singles)
     assert summary.failures == []
-    command = "senate sim --nodes 5 --seeds 1 --first-seed 12 --ticks 200"
+    command = "senate sim --protocol raft --nodes 5 --seeds 1 --first-seed 12 --ticks 200"
     assert sim_replay_command(5, 12, 200) == command
 
 
@@ -142,8 +142,9 @@ def test_scenario_names_parse() -> None:
     assert parse_scenarios("chained, quorum-loss,chained") == ["chained", "quorum-loss"]
     with pytest.raises(ValueError, match="split-brain"):
         parse_scenarios("chained,split-brain")
-    command = "senate sim --scenario chained --seeds 1 --first-seed 4 --deadline 10"
+    command = "senate sim --scenario chained --protocol raft --seeds 1 --first-seed 4 --deadline 10"
     assert replay_command("chained", 4, 10) == command
+    assert "--protocol paxos" in replay_command("chained", 4, 10, "paxos")
 
 
 def test_sim_scenario_prints_a_table_per_scenario() -> None:
@@ -193,3 +194,64 @@ def test_sim_scenario_refuses_bad_options() -> None:
     ):
         result = runner.invoke(cli, args)
         assert result.exit_code == 2, (args, result.output)
+
+
+def test_a_paxos_run_is_checked_and_replays() -> None:
+    first = senate.run_sim(5, 42, 300, protocol="paxos")
+    assert first.protocol == "paxos"
+    assert first.violations == []
+    assert first.steps_checked > 0
+    assert first.committed_entries > 0
+    assert first.trace_fingerprint == senate.run_sim(5, 42, 300, protocol="paxos").trace_fingerprint
+    raft = senate.run_sim(5, 42, 300)
+    assert raft.protocol == "raft"
+    assert raft.trace_fingerprint != first.trace_fingerprint
+    with pytest.raises(ValueError, match="zab"):
+        senate.run_sim(3, 1, 10, protocol="zab")
+
+
+def test_protocol_names_parse() -> None:
+    assert PROTOCOLS == ("raft", "paxos")
+    assert parse_protocols("paxos, raft,paxos") == ["paxos", "raft"]
+    with pytest.raises(ValueError, match="zab"):
+        parse_protocols("raft,zab")
+    summary = run_seeds([3], 2, 100, protocol="paxos", jobs=2)
+    assert (summary.protocol, summary.runs, summary.violations) == ("paxos", 2, 0)
+    command = "senate sim --protocol paxos --nodes 3 --seeds 1 --first-seed 9 --ticks 50"
+    assert sim_replay_command(3, 9, 50, "paxos") == command
+
+
+def test_sim_prints_a_table_per_protocol() -> None:
+    args = ["sim", "--protocol", "raft,paxos", "--nodes", "3", "--seeds", "2", "--ticks", "100"]
+    result = CliRunner().invoke(cli, [*args, "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert "deterministic simulation: raft" in result.output
+    assert "deterministic simulation: paxos" in result.output
+    assert result.output.count("violations found") == 2
+    assert "leader terms" in result.output
+    assert "leader ballots" in result.output
+    paxos_only = CliRunner().invoke(
+        cli, ["sim", "--protocol", "paxos", "--nodes", "3", "--seeds", "1"]
+    )
+    assert paxos_only.exit_code == 0, paxos_only.output
+    assert "deterministic simulation: raft" not in paxos_only.output
+
+
+def test_sim_scenario_reports_per_protocol() -> None:
+    args = ["sim", "--scenario", "chained", "--protocol", "raft,paxos", "--seeds", "2", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(row["scenario"], row["protocol"]) for row in rows] == [
+        ("chained", "raft"),
+        ("chained", "paxos"),
+    ]
+    single = senate.run_scenario("chained", 0, protocol="paxos")
+    assert single.protocol == "paxos"
+    assert single.violations == []
+
+
+def test_sim_refuses_an_unknown_protocol() -> None:
+    result = CliRunner().invoke(cli, ["sim", "--protocol", "raft,zab", "--seeds", "1"])
+    assert result.exit_code == 2
+    assert "zab" in result.output

@@ -77,6 +77,7 @@ __all__ = [
     "NEXT_IDLE",
     "NEXT_YIELD",
     "SCENARIOS",
+    "SIM_PROTOCOLS",
     "SNAPSHOT_ENTRIES_CAP_FACTOR",
     "SNAPSHOT_STAGGER",
     "BoundedLoadHash",
@@ -695,6 +696,9 @@ class SimReport:
     """What one simulated run found."""
 
     @property
+    def protocol(self) -> str:
+        """The protocol run: "raft" or "paxos"."""
+    @property
     def nodes(self) -> int: ...
     @property
     def seed(self) -> int: ...
@@ -711,7 +715,7 @@ class SimReport:
         one_way_partitions, crashes, slow_periods."""
     @property
     def committed_entries(self) -> int:
-        """Highest index known committed (no-op entries included)."""
+        """Highest index known committed (Multi-Paxos: chosen), no-op entries included."""
     @property
     def violations(self) -> list[str]:
         """Human-readable violations; empty when the run was safe and live."""
@@ -721,7 +725,8 @@ class SimReport:
     @property
     def proposals_accepted(self) -> int: ...
     @property
-    def leader_terms(self) -> int: ...
+    def leader_terms(self) -> int:
+        """Terms (Raft) or ballots (Multi-Paxos) in which a leader was seen."""
     @property
     def snapshots_restored(self) -> int: ...
     @property
@@ -750,10 +755,16 @@ class ThroughputReport:
     def error(self) -> str | None:
         """Why the run stopped short of the entries asked for, if it did."""
 
-def run_sim(nodes: int, seed: int, ticks: int, *, trace_lines: int = 0) -> SimReport:
-    """Runs one seeded simulation of a `nodes`-node cluster: `ticks` ticks of faults, then a
-    heal phase that checks liveness; keeps the last `trace_lines` events in words.
-    The same arguments replay the same run exactly. Releases the GIL."""
+#: The protocols the simulators run: "raft", "paxos".
+SIM_PROTOCOLS: tuple[str, ...]
+
+def run_sim(
+    nodes: int, seed: int, ticks: int, *, protocol: str = "raft", trace_lines: int = 0
+) -> SimReport:
+    """Runs one seeded simulation of a `nodes`-node cluster of `protocol` ("raft" or
+    "paxos"): `ticks` ticks of faults, then a heal phase that checks liveness; keeps the last
+    `trace_lines` events in words. Raises ValueError for an unknown protocol. The same
+    arguments replay the same run exactly. Releases the GIL."""
 
 def encode_snapshot_envelope(parts: list[bytes]) -> bytes:
     """`msgpack.packb(parts)` for a list of bytes (the node runtime's snapshot: one part per
@@ -789,7 +800,8 @@ class ScenarioReport:
     def scenario(self) -> str: ...
     @property
     def protocol(self) -> str:
-        """The protocol run: "raft" (pre-vote and check-quorum on)."""
+        """The protocol run: "raft" (pre-vote and check-quorum on) or "paxos" (Multi-Paxos,
+        majority quorums)."""
     @property
     def nodes(self) -> int: ...
     @property
@@ -822,7 +834,8 @@ class ScenarioReport:
         """Leaderships begun after the cut (distinct epoch and leader)."""
     @property
     def epoch_changes(self) -> int:
-        """How far the highest epoch (Raft's term) rose after the cut."""
+        """How far the highest epoch (Raft's term, a Multi-Paxos ballot's round) rose after
+        the cut."""
     @property
     def probes_proposed(self) -> int:
         """Proposals made after the cut: one a tick, at the node claiming leadership."""
@@ -849,12 +862,14 @@ def run_scenario(
     scenario: str,
     seed: int,
     *,
+    protocol: str = "raft",
     deadline_election_timeouts: int = 10,
     trace_lines: int = 0,
 ) -> ScenarioReport:
-    """Runs one seeded partial-connectivity scenario on Raft, measuring recovery for
-    `deadline_election_timeouts` election timeouts after the cut. Raises ValueError for an
-    unknown scenario. The same arguments replay the same run exactly. Releases the GIL."""
+    """Runs one seeded partial-connectivity scenario on `protocol` ("raft" or "paxos"),
+    measuring recovery for `deadline_election_timeouts` election timeouts after the cut.
+    Raises ValueError for an unknown scenario or protocol. The same arguments replay the same
+    run exactly. Releases the GIL."""
 
 # --- failure detection --------------------------------------------------------------------
 # Times are float milliseconds on the caller's monotonic clock (`loop.time() * 1000`); they

@@ -3,8 +3,9 @@
 Each scenario (quorum-loss, constrained-election, chained; `senate_core::sim::partial`
 defines them) cuts links of a seeded cluster once a leader has committed entries, then
 measures whether a proposal made after the cut commits within a deadline, how many ticks
-that took, and how much leadership churned meanwhile. A run is fully determined by
-(scenario, seed, deadline), so any run is replayed exactly by `replay_command`.
+that took, and how much leadership churned meanwhile, on Raft or Multi-Paxos. A run is fully
+determined by (protocol, scenario, seed, deadline), so any run is replayed exactly by
+`replay_command`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from senate._core import (
     ScenarioReport,
     run_scenario,
 )
+from senate.sim import DEFAULT_PROTOCOL, check_protocol
 
 __all__ = [
     "DEFAULT_DEADLINE_ELECTION_TIMEOUTS",
@@ -47,10 +49,12 @@ def parse_scenarios(value: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def replay_command(scenario: str, seed: int, deadline_election_timeouts: int) -> str:
+def replay_command(
+    scenario: str, seed: int, deadline_election_timeouts: int, protocol: str = DEFAULT_PROTOCOL
+) -> str:
     """The command that runs exactly this one scenario run again."""
     return (
-        f"senate sim --scenario {scenario} --seeds 1 --first-seed {seed} "
+        f"senate sim --scenario {scenario} --protocol {protocol} --seeds 1 --first-seed {seed} "
         f"--deadline {deadline_election_timeouts}"
     )
 
@@ -72,20 +76,17 @@ class Spread:
 
 @dataclass
 class ScenarioSummary:
-    """Every run of one scenario."""
+    """Every run of one scenario on one protocol."""
 
     scenario: str
     first_seed: int
     deadline_election_timeouts: int
+    protocol: str = DEFAULT_PROTOCOL
     reports: list[ScenarioReport] = field(default_factory=list)
 
     @property
     def seeds(self) -> int:
         return len(self.reports)
-
-    @property
-    def protocol(self) -> str:
-        return self.reports[0].protocol if self.reports else ""
 
     @property
     def nodes(self) -> int:
@@ -160,7 +161,7 @@ class ScenarioSummary:
     def replay_commands(self) -> list[str]:
         """The commands that replay each failed run."""
         return [
-            replay_command(self.scenario, r.seed, self.deadline_election_timeouts)
+            replay_command(self.scenario, r.seed, self.deadline_election_timeouts, self.protocol)
             for r in self.failures
         ]
 
@@ -172,12 +173,17 @@ def run_scenarios(
     first_seed: int = 0,
     deadline_election_timeouts: int = DEFAULT_DEADLINE_ELECTION_TIMEOUTS,
     jobs: int | None = None,
+    protocols: Sequence[str] = (DEFAULT_PROTOCOL,),
 ) -> list[ScenarioSummary]:
-    """Runs seeds `[first_seed, first_seed + seeds)` of every scenario in `scenarios`, `jobs`
-    threads at once (default: one per CPU). Raises ValueError for bad arguments."""
+    """Runs seeds `[first_seed, first_seed + seeds)` of every scenario in `scenarios` on every
+    protocol in `protocols`, `jobs` threads at once (default: one per CPU). The summaries
+    come scenario by scenario, each protocol in the order given. Raises ValueError for bad
+    arguments."""
     for name in scenarios:
         if name not in SCENARIOS:
             raise ValueError(f"unknown scenario {name!r}")
+    for protocol in protocols:
+        check_protocol(protocol)
     if seeds < 0 or first_seed < 0:
         raise ValueError("seeds and first_seed must not be negative")
     if not 1 <= deadline_election_timeouts <= MAX_DEADLINE_ELECTION_TIMEOUTS:
@@ -185,14 +191,19 @@ def run_scenarios(
             f"the deadline must be 1 to {MAX_DEADLINE_ELECTION_TIMEOUTS} election timeouts"
         )
     summaries = [
-        ScenarioSummary(name, first_seed, deadline_election_timeouts) for name in scenarios
+        ScenarioSummary(name, first_seed, deadline_election_timeouts, protocol)
+        for name in scenarios
+        for protocol in protocols
     ]
     runs = [(s, seed) for s in summaries for seed in range(first_seed, first_seed + seeds)]
 
     def one(run: tuple[ScenarioSummary, int]) -> ScenarioReport:
         summary, seed = run
         return run_scenario(
-            summary.scenario, seed, deadline_election_timeouts=deadline_election_timeouts
+            summary.scenario,
+            seed,
+            protocol=summary.protocol,
+            deadline_election_timeouts=deadline_election_timeouts,
         )
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:

@@ -21,17 +21,19 @@ from senate.scenarios import (
     parse_scenarios,
     run_scenarios,
 )
-from senate.sim import SimSummary, run_seeds, trace
+from senate.sim import DEFAULT_PROTOCOL, PROTOCOLS, SimSummary, parse_protocols, run_seeds, trace
 
 #: Ticks of the fault phase of each `senate sim` run unless --ticks says otherwise.
 DEFAULT_SIM_TICKS = 2000
 
 
 def _print_sim_summary(console: Console, summary: SimSummary, seconds: float) -> None:
-    table = Table(title="deterministic simulation", box=box.SIMPLE_HEAVY, show_header=False)
+    title = f"deterministic simulation: {summary.protocol}"
+    table = Table(title=title, box=box.SIMPLE_HEAVY, show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
     last_seed = summary.first_seed + summary.seeds - 1
+    table.add_row("protocol", summary.protocol)
     table.add_row("cluster sizes", ", ".join(map(str, summary.sizes)))
     table.add_row("seeds run", f"{summary.seeds} ({summary.first_seed}..{last_seed} per size)")
     table.add_row("runs", f"{summary.runs}")
@@ -40,7 +42,8 @@ def _print_sim_summary(console: Console, summary: SimSummary, seconds: float) ->
     table.add_row("faults injected", f"{summary.faults_injected}")
     for kind, count in summary.faults.items():
         table.add_row(f"  {kind.replace('_', ' ')}", f"{count}")
-    table.add_row("leader terms", f"{summary.leader_terms}")
+    leaderships = "leader terms" if summary.protocol == "raft" else "leader ballots"
+    table.add_row(leaderships, f"{summary.leader_terms}")
     table.add_row("entries committed", f"{summary.committed_entries}")
     table.add_row("snapshots restored", f"{summary.snapshots_restored}")
     table.add_row("reads confirmed", f"{summary.reads_confirmed}")
@@ -52,13 +55,16 @@ def _print_sim_summary(console: Console, summary: SimSummary, seconds: float) ->
 
 def _print_failures(console: Console, summary: SimSummary, trace_lines: int) -> None:
     for failure in summary.failures:
-        console.print(f"[bold red]violation[/bold red] nodes={failure.nodes} seed={failure.seed}:")
+        where = f"protocol={failure.protocol} nodes={failure.nodes} seed={failure.seed}"
+        console.print(f"[bold red]violation[/bold red] {where}:")
         for violation in failure.violations:
             console.print(f"  {violation}", markup=False, highlight=False)
-        console.print(f"  replay: {failure.replay_command()}", markup=False, highlight=False)
+        replay = f"  replay: {failure.replay_command()}"
+        console.print(replay, markup=False, highlight=False, soft_wrap=True)
         if trace_lines > 0:
             console.print(f"  its last {trace_lines} events:")
-            for line in trace(failure.nodes, failure.seed, failure.ticks, trace_lines):
+            lines = trace(failure.nodes, failure.seed, failure.ticks, trace_lines, failure.protocol)
+            for line in lines:
                 console.print(f"    {line}", markup=False, highlight=False)
     if summary.failures and trace_lines == 0:
         console.print("(add --trace 100 to a replay command to see the last events of its run)")
@@ -107,14 +113,25 @@ def _print_scenario(console: Console, summary: ScenarioSummary) -> None:
         for violation in failure.violations:
             console.print(f"  {violation}", markup=False, highlight=False)
     for command in summary.replay_commands():
-        console.print(f"  replay: {command}", markup=False, highlight=False)
+        console.print(f"  replay: {command}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _run_scenarios(
-    names: list[str], seeds: int, first_seed: int, deadline: int, jobs: int | None, as_json: bool
+    names: list[str],
+    protocols: list[str],
+    seeds: int,
+    first_seed: int,
+    deadline: int,
+    jobs: int | None,
+    as_json: bool,
 ) -> None:
     summaries = run_scenarios(
-        names, seeds, first_seed=first_seed, deadline_election_timeouts=deadline, jobs=jobs
+        names,
+        seeds,
+        first_seed=first_seed,
+        deadline_election_timeouts=deadline,
+        jobs=jobs,
+        protocols=protocols,
     )
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
@@ -126,7 +143,23 @@ def _run_scenarios(
         raise SystemExit(1)
 
 
+def _protocols(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    try:
+        return parse_protocols(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @click.command()
+@click.option(
+    "--protocol",
+    "protocols",
+    default=DEFAULT_PROTOCOL,
+    show_default=True,
+    callback=_protocols,
+    metavar="|".join(PROTOCOLS) + "[,...]",
+    help="Protocols to run, comma-separated; each gets its own table.",
+)
 @click.option(
     "--nodes",
     default="3,5,7",
@@ -192,6 +225,7 @@ def _run_scenarios(
 @click.pass_context
 def sim(
     ctx: click.Context,
+    protocols: list[str],
     nodes: list[int],
     seeds: int,
     ticks: int,
@@ -204,18 +238,19 @@ def sim(
 ) -> None:
     """Run the deterministic cluster simulation over many seeds.
 
-    Every node runs the production driver, persisting by the caller: its log writes complete
-    later on a simulated disk (or stall, on a slow node) and a crash loses those in flight.
-    Every run injects faults (drops, delays, duplicates, corruption, partitions, crashes,
-    slow nodes), checks the Raft safety properties after every step, then heals and checks
-    liveness. The same nodes, seed and ticks replay a run exactly. Exits with status 1 if any
-    violation is found.
+    Every node (Raft, or Multi-Paxos with --protocol paxos) runs the production driver,
+    persisting by the caller: its log writes complete later on a simulated disk (or stall, on
+    a slow node) and a crash loses those in flight. Every run injects faults (drops, delays,
+    duplicates, corruption, partitions, crashes, slow nodes), checks the protocol's safety
+    properties after every step, then heals and checks liveness. The same protocol, nodes,
+    seed and ticks replay a run exactly. Exits with status 1 if any violation is found.
 
     With --scenario, runs the partial-connectivity scenarios of the Omni-Paxos paper instead
     (quorum-loss, constrained-election, chained): once a leader has committed entries, some
     links are cut, and each seed reports whether a proposal made after the cut commits within
-    --deadline election timeouts, how many ticks that took, and how many leader and term
-    changes happened meanwhile. Safety is checked throughout.
+    --deadline election timeouts, how many ticks that took, and how many leader and epoch
+    (term, ballot round) changes happened meanwhile, per protocol. Safety is checked
+    throughout.
     """
     if scenario is None:
         misplaced = _given(ctx, {"deadline": "--deadline", "as_json": "--json"})
@@ -229,14 +264,33 @@ def sim(
             names = parse_scenarios(scenario)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--scenario") from None
-        _run_scenarios(names, seeds, first_seed, deadline, jobs, as_json)
+        _run_scenarios(names, protocols, seeds, first_seed, deadline, jobs, as_json)
         return
     check_sizes(nodes)
     console = Console()
     jobs = jobs or os.cpu_count() or 1
+    failed = False
+    for protocol in protocols:
+        summary = _simulate(console, protocol, nodes, seeds, ticks, first_seed, jobs)
+        _print_failures(console, summary, trace_lines)
+        failed = failed or bool(summary.failures)
+    if failed:
+        raise SystemExit(1)
+
+
+def _simulate(
+    console: Console,
+    protocol: str,
+    nodes: list[int],
+    seeds: int,
+    ticks: int,
+    first_seed: int,
+    jobs: int,
+) -> SimSummary:
+    """Runs every seed of `protocol` with a progress bar and prints its table."""
     start = time.perf_counter()
     progress = Progress(
-        TextColumn("simulating"),
+        TextColumn(f"simulating {protocol}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -253,8 +307,7 @@ def sim(
             first_seed=first_seed,
             jobs=jobs,
             on_run=lambda: progress.advance(task),
+            protocol=protocol,
         )
     _print_sim_summary(console, summary, time.perf_counter() - start)
-    _print_failures(console, summary, trace_lines)
-    if summary.failures:
-        raise SystemExit(1)
+    return summary

@@ -63,6 +63,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sim::ScenarioReport>()?;
     m.add_function(wrap_pyfunction!(sim::run_scenario, m)?)?;
     m.add("SCENARIOS", pyo3::types::PyTuple::new(m.py(), sim::scenario_names())?)?;
+    m.add("SIM_PROTOCOLS", pyo3::types::PyTuple::new(m.py(), sim::SIM_PROTOCOLS)?)?;
     m.add("DEFAULT_DEADLINE_ELECTION_TIMEOUTS", senate_core::sim::partial::DEFAULT_DEADLINE_ELECTION_TIMEOUTS)?;
     m.add("MAX_DEADLINE_ELECTION_TIMEOUTS", senate_core::sim::partial::MAX_DEADLINE_ELECTION_TIMEOUTS)?;
     m.add_class::<detect::PhiAccrualDetector>()?;

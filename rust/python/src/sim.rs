@@ -3,14 +3,29 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use senate_core::sim::partial::{self, Scenario, ScenarioOptions, DEFAULT_DEADLINE_ELECTION_TIMEOUTS};
+use senate_core::sim::partial::{self, PaxosProtocol, Scenario, ScenarioOptions, DEFAULT_DEADLINE_ELECTION_TIMEOUTS};
 use senate_core::sim::{self, FaultCounts, SimOptions, ThroughputOptions};
+use senate_core::ProtocolId;
+
+/// The protocols the simulators run, by name, in their order.
+pub const SIM_PROTOCOLS: [&str; 2] = ["raft", "paxos"];
+
+/// The protocol named `name` ("raft" or "paxos"); ValueError otherwise.
+fn protocol_named(name: &str) -> PyResult<ProtocolId> {
+    match name {
+        "raft" => Ok(ProtocolId::Raft),
+        "paxos" => Ok(ProtocolId::Paxos),
+        _ => Err(PyValueError::new_err(format!("unknown protocol {name:?} (use {})", SIM_PROTOCOLS.join(", ")))),
+    }
+}
 
 use crate::wal::{parse_protocol, protocol_name};
 
 /// What one simulated run found.
 #[pyclass(frozen, module = "senate._core")]
 pub struct SimReport {
+    #[pyo3(get)]
+    protocol: &'static str,
     #[pyo3(get)]
     nodes: usize,
     #[pyo3(get)]
@@ -67,7 +82,8 @@ impl SimReport {
 
     fn __repr__(&self) -> String {
         format!(
-            "SimReport(nodes={}, seed={}, ticks={}, steps_checked={}, faults_injected={}, committed_entries={}, violations=<{}>)",
+            "SimReport(protocol='{}', nodes={}, seed={}, ticks={}, steps_checked={}, faults_injected={}, committed_entries={}, violations=<{}>)",
+            self.protocol,
             self.nodes,
             self.seed,
             self.ticks,
@@ -106,15 +122,24 @@ impl ThroughputReport {
     }
 }
 
-/// Runs one seeded simulation of a `nodes`-node cluster for `ticks` ticks of faults followed by
-/// a heal phase, keeping its last `trace_lines` events in words. Releases the GIL: runs of
-/// different seeds may go in parallel threads.
+/// Runs one seeded simulation of a `nodes`-node cluster of `protocol` ("raft" or "paxos") for
+/// `ticks` ticks of faults followed by a heal phase, keeping its last `trace_lines` events in
+/// words. Raises ValueError for an unknown protocol. Releases the GIL: runs of different seeds
+/// may go in parallel threads.
 #[pyfunction]
-#[pyo3(signature = (nodes, seed, ticks, *, trace_lines = 0))]
-pub fn run_sim(py: Python<'_>, nodes: usize, seed: u64, ticks: u64, trace_lines: usize) -> SimReport {
-    let options = SimOptions::new(nodes, seed, ticks);
+#[pyo3(signature = (nodes, seed, ticks, *, protocol = "raft", trace_lines = 0))]
+pub fn run_sim(
+    py: Python<'_>,
+    nodes: usize,
+    seed: u64,
+    ticks: u64,
+    protocol: &str,
+    trace_lines: usize,
+) -> PyResult<SimReport> {
+    let options = SimOptions { protocol: protocol_named(protocol)?, ..SimOptions::new(nodes, seed, ticks) };
     let report = py.detach(|| sim::run_traced(&options, trace_lines));
-    SimReport {
+    Ok(SimReport {
+        protocol: report.protocol,
         nodes: report.nodes,
         seed: report.seed,
         ticks: report.ticks,
@@ -130,7 +155,7 @@ pub fn run_sim(py: Python<'_>, nodes: usize, seed: u64, ticks: u64, trace_lines:
         reads_confirmed: report.reads_confirmed,
         trace_fingerprint: report.trace_fingerprint,
         trace: report.trace,
-    }
+    })
 }
 
 /// Runs a fault-free cluster of `protocol` ("raft" or "paxos") until `entries` entries of
@@ -233,23 +258,29 @@ pub fn scenario_names() -> Vec<&'static str> {
     Scenario::ALL.iter().map(|s| s.name()).collect()
 }
 
-/// Runs one seeded partial-connectivity scenario on Raft (pre-vote and check-quorum on),
-/// measuring recovery for `deadline_election_timeouts` election timeouts after the cut.
-/// Raises ValueError for an unknown scenario name. Releases the GIL.
+/// Runs one seeded partial-connectivity scenario on `protocol` ("raft": pre-vote and
+/// check-quorum on; "paxos": Multi-Paxos, majority quorums), measuring recovery for
+/// `deadline_election_timeouts` election timeouts after the cut. Raises ValueError for an
+/// unknown scenario or protocol name. Releases the GIL.
 #[pyfunction]
-#[pyo3(signature = (scenario, seed, *, deadline_election_timeouts = 10, trace_lines = 0))]
+#[pyo3(signature = (scenario, seed, *, protocol = "raft", deadline_election_timeouts = 10, trace_lines = 0))]
 pub fn run_scenario(
     py: Python<'_>,
     scenario: &str,
     seed: u64,
+    protocol: &str,
     deadline_election_timeouts: u64,
     trace_lines: usize,
 ) -> PyResult<ScenarioReport> {
+    let protocol = protocol_named(protocol)?;
     let named = Scenario::from_name(scenario).ok_or_else(|| {
         PyValueError::new_err(format!("unknown scenario {scenario:?} (use {})", scenario_names().join(", ")))
     })?;
     let options = ScenarioOptions { scenario: named, seed, deadline_election_timeouts };
-    let report = py.detach(|| partial::run_scenario(&options, trace_lines));
+    let report = py.detach(|| match protocol {
+        ProtocolId::Raft => partial::run_scenario(&options, trace_lines),
+        ProtocolId::Paxos => partial::run_scenario_with(&PaxosProtocol, &options, trace_lines),
+    });
     Ok(ScenarioReport {
         scenario: report.scenario.name(),
         protocol: report.protocol,
