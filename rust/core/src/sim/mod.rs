@@ -49,8 +49,6 @@ pub use faults::FaultCounts;
 pub use paxos_checker::PaxosChecker;
 pub use protocol::{PaxosProtocol, RaftProtocol, SafetyChecker, SimProtocol};
 
-use crate::protocol_id::ProtocolId;
-
 /// What one simulated run does.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
