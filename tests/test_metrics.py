@@ -27,14 +27,14 @@ def scrape(address: tuple[str, int]) -> dict[str, float]:
     return samples
 
 
-def test_a_cluster_records_its_progress_and_serves_it(tmp_path: Path) -> None:
+def test_a_cluster_records_its_progress_and_serves_it(tmp_path: Path, protocol: str) -> None:
     async def main() -> None:
         peers = peers_of(free_ports(3))
         counters = [ReplCounter() for _ in range(3)]
-        metrics = [NodeMetrics(i + 1) for i in range(3)]
+        metrics = [NodeMetrics(i + 1, protocol=protocol) for i in range(3)]
         nodes = [
             Node(counters[i], id=i + 1, peers=peers, data_dir=str(tmp_path / str(i + 1)),
-                 metrics=metrics[i], snapshot_entries=10)
+                 metrics=metrics[i], snapshot_entries=10, protocol=protocol)
             for i in range(3)
         ]  # fmt: skip
         # The metrics endpoints take ports the OS picks: after the nodes have bound theirs,
@@ -59,10 +59,13 @@ def test_a_cluster_records_its_progress_and_serves_it(tmp_path: Path) -> None:
 
         for i, samples in enumerate(scraped):
             label = f"node={i + 1}"
-            # Every node committed and applied the 20 commands (and the leader's no-op).
-            assert samples[f"senate_commit_index{{{label}}}"] >= 21
-            assert samples[f"senate_applied_index{{{label}}}"] >= 21
-            assert samples[f"senate_term{{{label}}}"] >= 1
+            # Every node committed and applied the 20 commands (and a Raft leader's no-op).
+            committed = 20 + (protocol == "raft")
+            assert samples[f"senate_commit_index{{{label}}}"] >= committed
+            assert samples[f"senate_applied_index{{{label}}}"] >= committed
+            # Raft's first term is 1; a Paxos ballot's first round is 0.
+            assert samples[f"senate_term{{{label}}}"] >= (1 if protocol == "raft" else 0)
+            assert samples[f"senate_node_info{{{label},protocol={protocol}}}"] == 1
             assert samples[f"senate_persist_seconds_count{{{label}}}"] > 0
             assert samples[f"senate_ready_entries_count{{{label}}}"] > 0
             assert samples[f"senate_leader_changes_total{{{label}}}"] >= 1

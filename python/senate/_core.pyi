@@ -664,7 +664,10 @@ class NodeDriver:
     def leader(self) -> int | None: ...
     @property
     def epoch(self) -> int:
-        """Raft's term."""
+        """Grows with every leadership: Raft's term, a Paxos ballot in its stored form."""
+    @property
+    def term(self) -> int:
+        """Raft's term; for Multi-Paxos the round of the promised ballot."""
     @property
     def commit_index(self) -> int: ...
     @property

@@ -562,7 +562,7 @@ def sized_for_values(node: NodeConfig, max_value_bytes: int) -> NodeConfig:
 async def serve(config: ServerConfig, ready: Callable[[KvServer], None] | None = None) -> None:
     """Runs one node and its client server (and its metrics endpoint, when the config names
     one) until cancelled."""
-    metrics = NodeMetrics(config.node.id)
+    metrics = NodeMetrics(config.node.id, protocol=config.node.protocol)
     machine = KvMachine()
     node = Node(machine, sized_for_values(config.node, config.max_value_bytes), metrics=metrics)
     metrics_server: MetricsServer | None = None

@@ -101,6 +101,7 @@ class SenateInfo:
     node_id: int
     pid: int
     role: str
+    #: Raft's term; for Multi-Paxos the round of the promised ballot.
     term: int
     #: None when the node knows no leader.
     leader: int | None
@@ -109,6 +110,10 @@ class SenateInfo:
     snapshot_index: int
     last_index: int
     peers: list[PeerView]
+    #: "raft" or "paxos" (a node that does not say is a Raft node of an older version).
+    protocol: str = "raft"
+    #: Multi-Paxos only: the promised ballot, "round.node id".
+    ballot: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> SenateInfo:
@@ -144,6 +149,8 @@ class SenateInfo:
             snapshot_index=number("snapshot_index"),
             last_index=number("last_index"),
             peers=sorted(peers, key=lambda p: p.id),
+            protocol=fields.get("protocol", "raft"),
+            ballot=fields.get("ballot"),
         )
 
     @property

@@ -40,7 +40,9 @@ STATUS_PIPED_WIDTH = 120
 
 
 def _status_table(reports: list[NodeReport], leader_commit_index: int | None) -> Table:
-    table = Table(title="senate status", box=box.SIMPLE_HEAVY)
+    protocols = sorted({r.info.protocol for r in reports if r.info is not None})
+    title = "senate status" + (f" ({', '.join(protocols)})" if protocols else "")
+    table = Table(title=title, box=box.SIMPLE_HEAVY)
     for column in ("id", "address", "pid", "role", "term", "leader", "commit", "applied", "lag"):
         table.add_column(
             column, justify="left" if column in ("address", "role") else "right", no_wrap=True

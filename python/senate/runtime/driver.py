@@ -235,7 +235,7 @@ class ReadyDriver:
         if core is None:
             return None
         return (
-            f"{core.protocol} {core.role}, epoch {core.epoch}, leader {core.leader},"
+            f"{core.protocol} {core.role}, term {core.term}, leader {core.leader},"
             f" commit {core.commit_index}, applied {self.state.applied_index},"
             f" log writes in flight {core.writes_in_flight}"
         )
@@ -267,7 +267,7 @@ class ReadyDriver:
                 applied = self.applier.apply(payloads, action[2], action[3])
                 core.applied_to(applied)
                 if self.metrics is not None:
-                    self.metrics.on_ready(len(payloads), core.epoch, core.commit_index, applied)
+                    self.metrics.on_ready(len(payloads), core.term, core.commit_index, applied)
             elif kind == ACTION_SERVE_READS:
                 self._reads.serve(action[1])
             elif kind == ACTION_DURABLE:

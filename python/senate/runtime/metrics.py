@@ -24,7 +24,14 @@ import threading
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    start_http_server,
+)
 
 from senate.runtime.transport import parse_host_port
 
@@ -70,7 +77,9 @@ class MetricsServer:
 class NodeMetrics:
     """The metrics of node `node_id`, in `registry` (a fresh one by default)."""
 
-    def __init__(self, node_id: int, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, node_id: int, registry: CollectorRegistry | None = None, protocol: str = "raft"
+    ) -> None:
         self.node_id = node_id
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
@@ -85,7 +94,12 @@ class NodeMetrics:
         def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
             return Histogram(name, doc, ["node"], registry=r, buckets=buckets).labels(node=node)
 
-        self.term = gauge("senate_term", "The current term.")
+        Info("senate_node", "The node's consensus protocol.", ["node"], registry=r).labels(
+            node=node
+        ).info({"protocol": protocol})
+        self.term = gauge(
+            "senate_term", "The current term (Multi-Paxos: the promised ballot's round)."
+        )
         self.commit_index = gauge("senate_commit_index", "The highest index known committed.")
         self.applied_index = gauge("senate_applied_index", "The highest index applied here.")
         self.is_leader = gauge("senate_is_leader", "1 while this node is the leader.")

@@ -330,6 +330,15 @@ impl NodeDriver {
         with!(&self.inner, d => d.driver().epoch())
     }
 
+    /// Raft's term; for Multi-Paxos the round of the promised ballot.
+    #[getter]
+    fn term(&self) -> u64 {
+        match &self.inner {
+            AnyDriver::Raft(d) => d.driver().core().raw.term(),
+            AnyDriver::Paxos(d) => d.driver().core().promised().round,
+        }
+    }
+
     #[getter]
     fn commit_index(&self) -> u64 {
         with!(&self.inner, d => d.driver().core().commit_index())
