@@ -337,3 +337,31 @@ fn a_candidate_behind_a_promisers_snapshot_catches_up_from_it_then_wins() {
     assert_eq!(net.app(2), payloads(&["a", "b", "c", "d"]));
     assert_eq!(net.app(3), payloads(&["a", "b", "c", "d"]));
 }
+
+/// Regression (3 nodes, seed 197 of the fault simulation): a candidate that adopted slots a
+/// promiser reported chosen counted their bytes as uncommitted, but they were chosen at once
+/// and nothing ever released them; once such leaks filled `max_uncommitted_bytes`, the leader
+/// refused every proposal forever while every node followed it.
+#[test]
+fn a_new_leader_does_not_count_adopted_chosen_slots_against_its_proposal_budget() {
+    // Room for four small proposals, fewer than the seven slots the new leader adopts.
+    let mut net = Net::new(3, |c| c.max_uncommitted_bytes = 4 * (24 + 8));
+    net.tick_all(2);
+    net.elect(1);
+    net.isolate(3);
+    for i in 0..7 {
+        net.propose(1, format!("v{i}").as_bytes()).expect("leader with node 2");
+    }
+    net.tick_all(1);
+    assert_eq!(net.node(2).chosen(), 7, "node 2 learned every slot chosen");
+    net.heal();
+    net.isolate(1);
+    net.node_mut(3).transfer_leader(3).expect("campaign");
+    net.stabilize();
+    assert_eq!(net.node(3).role(), NodeRole::Leader);
+    for i in 0..10 {
+        net.propose(3, format!("after{i}").as_bytes()).expect("the budget is released as slots are chosen");
+        net.tick_all(1);
+    }
+    assert_eq!(net.app(2).len(), 17);
+}

@@ -116,6 +116,10 @@ impl Paxos {
             if self.role == NodeRole::Candidate {
                 // The campaign's phase 1 started below this snapshot: start over later.
                 self.become_follower(crate::raft::message::NO_NODE);
+            } else if self.role == NodeRole::Leader {
+                // A promiser's snapshot that arrived after phase 1 was won: the slots it
+                // covers are chosen now and no longer count against the proposal budget.
+                self.recount_uncommitted_bytes();
             }
         }
         if from_leader {

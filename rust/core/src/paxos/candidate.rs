@@ -159,9 +159,11 @@ impl Paxos {
             .collect();
         self.become_leader_state();
         self.init_progress(campaign.from_slot);
-        self.uncommitted_bytes = entries.iter().map(Entry::size_bytes).sum();
         let id = self.id;
         self.on_accept(id, ballot, campaign.from_slot, chosen, entries);
+        // Counted after the accept: it marks the slots up to the reported chosen index chosen
+        // at once, and those must not count against the budget (nothing would release them).
+        self.recount_uncommitted_bytes();
         self.bcast_heartbeat();
         self.bcast_accepts();
     }

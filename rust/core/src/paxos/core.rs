@@ -58,6 +58,8 @@ pub struct Paxos {
     /// The newest snapshot this node holds (sent to followers behind its first slot).
     pub latest_snapshot: Snapshot,
     /// Leader: bytes of the slots after the chosen index (bounded by `max_uncommitted_bytes`).
+    /// Invariant: equals the sum of their sizes in the log, so whatever moves the chosen index
+    /// releases them (else proposals are refused forever once the leaks fill the budget).
     pub uncommitted_bytes: usize,
     rng: ChaCha8Rng,
 }

@@ -197,6 +197,14 @@ impl Paxos {
         }
     }
 
+    /// Sets `uncommitted_bytes` to the bytes of the slots after the chosen index, from the
+    /// log: for the paths that move the chosen index other than `maybe_choose` (winning phase
+    /// 1 with slots a promiser reported chosen, a snapshot installed while leading).
+    pub(super) fn recount_uncommitted_bytes(&mut self) {
+        let (chosen, last) = (self.log.chosen(), self.log.last_slot());
+        self.uncommitted_bytes = (chosen + 1..=last).filter_map(|s| self.log.get(s)).map(Entry::size_bytes).sum();
+    }
+
     /// Each heartbeat interval: a follower that answers heartbeats (so it is reachable, and
     /// its answers keep `matched` at its real position) but made no progress on outstanding
     /// slots for `STALLED_CHECKS` checks lost them; send again from its matched slot. A
