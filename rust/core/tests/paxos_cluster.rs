@@ -365,3 +365,44 @@ fn a_new_leader_does_not_count_adopted_chosen_slots_against_its_proposal_budget(
     }
     assert_eq!(net.app(2).len(), 17);
 }
+
+/// Regression (3 nodes, seed 805; 5 nodes, seed 700; 7 nodes, seed 803 of the fault
+/// simulation): a candidate paged its promise to itself like a peer's, one slot per
+/// `max_entries_per_msg`, and each page waited for a Ready and its `advance`; with many
+/// slots of its own after its chosen index the driver went round its Ready loop without end
+/// and phase 1 outlasted the election timeout. Its own promise now comes in one Ready.
+#[test]
+fn a_candidate_reads_its_own_log_in_one_promise_whatever_the_page_size() {
+    let mut net = Net::new(3, |c| c.max_entries_per_msg = 1);
+    net.tick_all(2);
+    net.elect(1);
+    // Node 2 accepts seven slots but node 1 never hears it, so nothing is chosen.
+    net.isolate(3);
+    net.cut.insert((2, 1));
+    for i in 0..7 {
+        net.propose(1, format!("v{i}").as_bytes()).expect("leader");
+    }
+    assert_eq!(net.node(2).status().last_slot, 7);
+    assert_eq!(net.node(2).chosen(), 0);
+    net.heal();
+    net.isolate(1);
+    net.node_mut(2).campaign();
+    let mut readies = 0;
+    while let Some(_rd) = net.node_mut(2).ready() {
+        // Frames to peers are dropped: only its own promise is under test.
+        net.node_mut(2).advance();
+        readies += 1;
+        assert!(readies <= 3, "the candidate pages its own promise one Ready at a time");
+    }
+    assert_eq!(net.node(2).role(), NodeRole::Candidate);
+    // Node 3 still hears of leader 1: only a transfer-flagged Prepare gets its promise.
+    net.node_mut(2).transfer_leader(2).expect("campaign");
+    net.stabilize();
+    assert_eq!(net.node(2).role(), NodeRole::Leader, "node 3's promise completes its quorum");
+    net.propose(2, b"after").expect("leader");
+    net.tick_all(2);
+    let mut expected: Vec<Vec<u8>> = (0..7).map(|i| format!("v{i}").into_bytes()).collect();
+    expected.push(b"after".to_vec());
+    assert_eq!(net.app(2), expected);
+    assert_eq!(net.app(3), expected);
+}

@@ -34,7 +34,17 @@ impl Paxos {
             self.election.reset_timers();
         }
         let (first_slot, last_slot, chosen) = (self.log.first_slot(), self.log.last_slot(), self.log.chosen());
-        let entries = self.log.slice(from_slot, last_slot, self.cfg.max_entries_per_msg, self.cfg.max_bytes_per_msg);
+        // The message limits bound frames on the wire. A candidate's promise to itself never
+        // travels (it is stepped on `advance`), and cut into pages it would cost one Ready
+        // round trip per page: far behind with a small `max_entries_per_msg`, phase 1 then
+        // outlasts the election timeout (and the driver's Ready loop) without progress. Its
+        // own log is in its phase 1 bound (`max_phase1_slots`), so one page holds it all.
+        let (max_entries, max_bytes) = if from == self.id {
+            (usize::MAX, usize::MAX)
+        } else {
+            (self.cfg.max_entries_per_msg, self.cfg.max_bytes_per_msg)
+        };
+        let entries = self.log.slice(from_slot, last_slot, max_entries, max_bytes);
         self.send(from, ballot, Body::Promise { chosen, first_slot, last_slot, entries });
         if first_slot > from_slot && from != self.id && !self.latest_snapshot.is_empty() {
             // The candidate lacks slots this node compacted: it gives up this campaign and
