@@ -406,3 +406,47 @@ fn a_candidate_reads_its_own_log_in_one_promise_whatever_the_page_size() {
     assert_eq!(net.app(2), expected);
     assert_eq!(net.app(3), expected);
 }
+
+/// Regression (3 nodes, seeds 268, 367 and 394; 7 nodes, seed 707 of the fault simulation;
+/// 3 nodes, seed 175 of the CI allow-list): a candidate paging a long log through one slot per round trip
+/// needed more than an election timeout, and its timeout restarted phase 1 at a higher ballot
+/// from scratch, so it never finished. A page that makes progress now restarts its timer.
+#[test]
+fn a_candidate_paging_for_longer_than_an_election_timeout_keeps_its_campaign() {
+    let mut net = Net::new(3, |c| c.max_entries_per_msg = 1);
+    net.tick_all(2);
+    net.elect(1);
+    net.isolate(3);
+    for i in 0..40 {
+        net.propose(1, format!("v{i}").as_bytes()).expect("leader with node 2");
+    }
+    net.heal();
+    net.isolate(1);
+    net.node_mut(3).transfer_leader(3).expect("campaign");
+    let ballot = net.node(3).promised();
+    // One network hop per tick: a page takes two ticks, the 40 slots 80, the election timeout
+    // at most 20. Only node 3 ticks (node 2, promised, has no reason to campaign).
+    for _ in 0..200 {
+        net.node_mut(3).tick();
+        for id in net.ids() {
+            net.handle_ready(id);
+        }
+        for _ in 0..net.queue.len() {
+            let (from, to, frames) = net.queue.pop_front().expect("counted");
+            if !net.cut.contains(&(from, to)) {
+                net.node_mut(to).step_frames(&frames).expect("a correct peer's frames step");
+            }
+        }
+        if net.node(3).role() == NodeRole::Leader {
+            break;
+        }
+        assert_eq!(net.node(3).promised(), ballot, "the campaign was restarted at a higher ballot");
+    }
+    assert_eq!(net.node(3).role(), NodeRole::Leader);
+    net.propose(3, b"after").expect("leader");
+    net.tick_all(2);
+    let mut expected: Vec<Vec<u8>> = (0..40).map(|i| format!("v{i}").into_bytes()).collect();
+    expected.push(b"after".to_vec());
+    assert_eq!(net.app(3), expected);
+    assert_eq!(net.app(2), expected);
+}

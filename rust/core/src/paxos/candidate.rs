@@ -110,7 +110,13 @@ impl Paxos {
                 campaign.promisers.last_mut().expect("just pushed")
             }
         };
+        let covered_before = promiser.covered_to;
         promiser.covered_to = promiser.covered_to.max(page_end.unwrap_or(last_slot)).max(from_slot - 1);
+        if from != self.id && promiser.covered_to > covered_before {
+            // Phase 1 is making progress: a log longer than an election timeout's worth of
+            // pages must not restart the campaign (at a higher ballot, from scratch) forever.
+            self.election.reset_timers();
+        }
         promiser.last_slot = last_slot;
         promiser.chosen = chosen;
         let next_page = (!promiser.complete()).then_some(promiser.covered_to + 1);
