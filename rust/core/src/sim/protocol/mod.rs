@@ -13,6 +13,7 @@
 //! Invariant: a protocol's hooks draw nothing from the run's RNG but what `draw_setup` draws,
 //! so the draws of a seed, and the run it replays, stay the same as long as that draw does.
 
+mod flow_limits;
 pub mod paxos;
 pub mod raft;
 

@@ -12,8 +12,9 @@ use crate::raft::message::{Entry, Index, NodeId};
 use crate::raft::storage::MemStorage;
 use crate::sim::app::AppState;
 use crate::sim::checker::{Check, Property, Violation};
-use crate::sim::cluster::{ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS, TYPICAL_ENTRY_BYTES};
+use crate::sim::cluster::{ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS};
 use crate::sim::paxos_checker::PaxosChecker;
+use crate::sim::protocol::flow_limits::FlowLimits;
 use crate::sim::protocol::{CoreView, SimProtocol, SimSetup};
 use bytes::Bytes;
 use rand::Rng;
@@ -155,15 +156,7 @@ fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<PaxosConfig> {
     let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
     let flexible = rng.gen_ratio(1, 3);
     let phase2_quorum = rng.gen_range(1..=nodes);
-    let small_limits = rng.gen_ratio(1, 2);
-    const ENTRIES_PER_MSG: [usize; 6] = [1, 1, 1, 2, 4, 8];
-    let max_entries_per_msg = ENTRIES_PER_MSG[rng.gen_range(0..ENTRIES_PER_MSG.len())];
-    let max_inflight_msgs = rng.gen_range(1..=4);
-    let max_committed_entries_per_ready = rng.gen_range(1..=8);
-    let max_committed_bytes_per_ready = (9 - max_committed_entries_per_ready) * TYPICAL_ENTRY_BYTES / 2;
-    // A backlog of a few round trips' worth (see Raft's draw); it also bounds the tail an
-    // acceptor rewrites after an accept.
-    let max_uncommitted_bytes = 8 * max_entries_per_msg * max_inflight_msgs * TYPICAL_ENTRY_BYTES;
+    let limits = FlowLimits::draw(rng);
     voters
         .iter()
         .map(|&id| {
@@ -175,12 +168,12 @@ fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<PaxosConfig> {
                 config.phase2_quorum = Some(phase2_quorum);
                 config.phase1_quorum = Some(nodes + 1 - phase2_quorum);
             }
-            if small_limits {
-                config.max_entries_per_msg = max_entries_per_msg;
-                config.max_inflight_msgs = max_inflight_msgs;
-                config.max_committed_entries_per_ready = max_committed_entries_per_ready;
-                config.max_committed_bytes_per_ready = max_committed_bytes_per_ready;
-                config.max_uncommitted_bytes = max_uncommitted_bytes;
+            if limits.small {
+                config.max_entries_per_msg = limits.max_entries_per_msg;
+                config.max_inflight_msgs = limits.max_inflight_msgs;
+                config.max_committed_entries_per_ready = limits.max_committed_entries_per_ready;
+                config.max_committed_bytes_per_ready = limits.max_committed_bytes_per_ready;
+                config.max_uncommitted_bytes = limits.max_uncommitted_bytes;
             }
             config.seed = rng.gen();
             config

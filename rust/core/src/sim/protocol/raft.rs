@@ -9,7 +9,8 @@ use crate::raft::message::{Entry, Index, NodeId};
 use crate::raft::storage::MemStorage;
 use crate::sim::app::AppState;
 use crate::sim::checker::{Check, Checker, Property, Violation};
-use crate::sim::cluster::{ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS, TYPICAL_ENTRY_BYTES};
+use crate::sim::cluster::{ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS};
+use crate::sim::protocol::flow_limits::FlowLimits;
 use crate::sim::protocol::{CoreView, SimProtocol, SimSetup};
 use bytes::Bytes;
 use rand::Rng;
@@ -154,20 +155,7 @@ fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
     // Lease reads need check-quorum, and bounded clock drift: runs that use them have no slow
     // nodes (a slow node is a slow clock; see `SimCluster::new`).
     let lease_reads = check_quorum && rng.gen_ratio(1, 3);
-    let small_limits = rng.gen_ratio(1, 2);
-    // One entry per message most often: it splits a new leader's no-op from the older entries
-    // before it, the window in which commit-rule bugs (Raft paper, figure 8) show.
-    const ENTRIES_PER_MSG: [usize; 6] = [1, 1, 1, 2, 4, 8];
-    let max_entries_per_msg = ENTRIES_PER_MSG[rng.gen_range(0..ENTRIES_PER_MSG.len())];
-    let max_inflight_msgs = rng.gen_range(1..=4);
-    let max_committed_entries_per_ready = rng.gen_range(1..=8);
-    // From half an entry's bytes (the bytes bind: one entry per Ready) to four entries' (the
-    // count binds), with no draw of its own, so that the seeds' other draws stay as they were.
-    let max_committed_bytes_per_ready = (9 - max_committed_entries_per_ready) * TYPICAL_ENTRY_BYTES / 2;
-    // With tiny messages and windows, replication moves a few entries per round trip; the
-    // leader's backlog is capped at a few round trips' worth so that, once faults heal,
-    // everything pending can commit within the liveness bound.
-    let max_uncommitted_bytes = 8 * max_entries_per_msg * max_inflight_msgs * TYPICAL_ENTRY_BYTES;
+    let limits = FlowLimits::draw(rng);
     voters
         .iter()
         .map(|&id| {
@@ -179,12 +167,12 @@ fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
             if lease_reads {
                 config.read_only = ReadOnlyOption::LeaseBased;
             }
-            if small_limits {
-                config.max_entries_per_msg = max_entries_per_msg;
-                config.max_inflight_msgs = max_inflight_msgs;
-                config.max_committed_entries_per_ready = max_committed_entries_per_ready;
-                config.max_committed_bytes_per_ready = max_committed_bytes_per_ready;
-                config.max_uncommitted_bytes = max_uncommitted_bytes;
+            if limits.small {
+                config.max_entries_per_msg = limits.max_entries_per_msg;
+                config.max_inflight_msgs = limits.max_inflight_msgs;
+                config.max_committed_entries_per_ready = limits.max_committed_entries_per_ready;
+                config.max_committed_bytes_per_ready = limits.max_committed_bytes_per_ready;
+                config.max_uncommitted_bytes = limits.max_uncommitted_bytes;
             }
             config.seed = rng.gen();
             config
