@@ -35,11 +35,6 @@ class Reads:
         #: Batch id -> the barriers waiting for it.
         self._batches: dict[int, list[asyncio.Future[None]]] = {}
 
-    @property
-    def waiting(self) -> int:
-        """Barriers waiting for their batch to be served."""
-        return sum(map(len, self._batches.values()))
-
     async def barrier(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
         """Returns once a round issued after the call is confirmed and applied here."""
         core = self.core

@@ -283,10 +283,6 @@ impl NodeDriver {
         with!(&mut self.inner, d => d.driver_mut().recovered_snapshot(data_bytes));
     }
 
-    fn take_unserved_reads(&mut self) -> Vec<u64> {
-        with!(&mut self.inner, d => d.driver_mut().take_unserved_reads())
-    }
-
     fn transfer_leader(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
         with!(&mut self.inner, d => d.driver_mut().core_mut().transfer_leader(id).map_err(|e| raft_error(py, e)))
     }
