@@ -170,13 +170,15 @@ def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
     assert result.exit_code == 2, result.output
 
 
-def test_bench_runs_the_protocols_side_by_side() -> None:
+def test_bench_runs_the_protocols_side_by_side(tmp_path: Path) -> None:
     """`--protocol raft,paxos` runs the same load on a fresh local cluster of each, and ends
     with the two side by side: ops/s, percentiles and the ratio to the first, then the CPU
-    time per operation of the leader and the followers and the failover time."""
+    time per operation of the leader and the followers and the failover time; `--json`
+    writes the same figures and every run in full."""
+    out = tmp_path / "sides.json"
     result = senate_command(
         "bench", "--protocol", "raft,paxos", "--duration", "1", "--warmup", "0.5",
-        "--clients", "4", "--pipeline", "4", timeout=180,
+        "--clients", "4", "--pipeline", "4", "--json", str(out), timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "raft, round 1 of 1" in result.stdout
@@ -198,6 +200,21 @@ def test_bench_runs_the_protocols_side_by_side() -> None:
         assert float(ets) == pytest.approx(float(failover_ms) / 150, abs=0.01)  # ET 150 ms
         assert float(max_ets) == float(ets)  # one round
         assert within in ("0/1", "1/1")
+    record = json.loads(out.read_text())
+    assert record["mode"] == "side_by_side"
+    assert record["protocols"] == ["raft", "paxos"]
+    summaries = {summary["protocol"]: summary for summary in record["summary"]}
+    assert summaries["raft"]["ops_ratio"] == 1.0
+    for (protocol, summary), row in zip(summaries.items(), rows, strict=True):
+        assert f"{summary['ops_per_s']:,.0f}" == row[1], protocol
+        assert summary["rounds"] == 1
+        assert summary["failover_ms"] > 0
+    [round_runs] = record["rounds"]
+    for protocol, run in round_runs.items():
+        assert run["result"]["ok"], protocol
+        assert run["result"]["ops"] > 0, protocol
+        assert run["failover"]["seconds"] * 1e3 == summaries[protocol]["failover_ms"]
+        assert str(run["leader"]) in run["cpu_s"]
 
 
 def protocol_rows(table: str) -> list[list[str]]:

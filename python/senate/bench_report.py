@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from rich import box
 from rich.table import Table
@@ -40,6 +41,10 @@ def result_table(result: LoadResult, title: str = "senate bench") -> Table:
         f"ratio {spec.ratio} (reads:writes), {spec.keys:,} keys, {spec.value_size} B values, "
         f"{result.window_s:.1f} s measured after {spec.warmup_s:g} s warm-up, {result.loop}"
     )
+    if spec.pipeline > 1 and len(result.per_op) > 1:
+        # RESP answers a connection's requests in order: a GET pipelined behind a SET waits
+        # for the SET's commit, and the replies of a batch arrive together.
+        caption += "; pipelined replies come in order, so the operations' latencies converge"
     table = Table(title=title, caption=caption, box=box.SIMPLE_HEAVY)
     table.add_column("op")
     for column in ("ops/s", "errors"):
@@ -66,35 +71,28 @@ def result_table(result: LoadResult, title: str = "senate bench") -> Table:
     return table
 
 
-def protocols_table(rounds: list[dict[str, LoadResult]]) -> Table:
+def protocols_table(summaries: list[ProtocolSummary]) -> Table:
     """Protocols side by side over alternated rounds (each round ran every protocol, in turn,
     on a fresh cluster): the median over rounds of ops/s and of each latency percentile of
     all operations, and the median of each round's ops/s ratio to the first protocol's (a
     ratio taken within a round cancels the drift of a shared machine between rounds)."""
-    protocols = list(rounds[0])
-    first = protocols[0]
+    first = summaries[0]
     table = Table(
-        title=f"protocols side by side, {len(rounds)} alternated round(s)",
-        caption=f"{load_description(rounds[0][first].spec)}; medians over rounds",
+        title=f"protocols side by side, {first.rounds} alternated round(s)",
+        caption=f"{first.load}; medians over rounds",
         box=box.SIMPLE_HEAVY,
     )
     table.add_column("protocol")
     table.add_column("ops/s", justify="right")
     for percent in REPORTED_PERCENTILES:
         table.add_column(f"p{percent:g} ms", justify="right")
-    table.add_column(f"vs {first}", justify="right")
-    for protocol in protocols:
-        results = [r[protocol] for r in rounds]
-        latencies = [r.latency() for r in results]
-        ratio = statistics.median(r[protocol].ops_per_s / r[first].ops_per_s for r in rounds)
+    table.add_column(f"vs {first.protocol}", justify="right")
+    for summary in summaries:
         table.add_row(
-            protocol,
-            f"{statistics.median(r.ops_per_s for r in results):,.0f}",
-            *(
-                f"{statistics.median(h.percentile(p) for h in latencies) * 1e3:.3f}"
-                for p in REPORTED_PERCENTILES
-            ),
-            f"{ratio:.2f}x",
+            summary.protocol,
+            f"{summary.ops_per_s:,.0f}",
+            *(f"{summary.latency_ms[f'p{p:g}']:.3f}" for p in REPORTED_PERCENTILES),
+            f"{summary.ops_ratio:.2f}x",
         )
     return table
 
@@ -120,6 +118,18 @@ class ProtocolRun:
             return math.nan
         return self.cpu_s[node_id] / self.result.ops * 1e6
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "leader": self.leader,
+            "leader_moved": self.leader_moved,
+            "cpu_s": {str(node): seconds for node, seconds in self.cpu_s.items()},
+            "leader_us_per_op": self.leader_us_per_op,
+            "followers_us_per_op": self.followers_us_per_op,
+            "failover": asdict(self.failover)
+            | {"election_timeouts": self.failover.election_timeouts},
+            "result": self.result.to_json(),
+        }
+
     @property
     def leader_us_per_op(self) -> float:
         return self.cpu_us_per_op(self.leader)
@@ -130,6 +140,77 @@ class ProtocolRun:
         followers = [node for node in self.cpu_s if node != self.leader]
         assert followers, self.cpu_s
         return statistics.fmean(self.cpu_us_per_op(node) for node in followers)
+
+
+@dataclass(frozen=True)
+class ProtocolSummary:
+    """One protocol over the rounds of the side-by-side bench: medians over rounds (a ratio
+    is taken within each round, then its median: that cancels the drift of a shared machine
+    between rounds). What the tables print and `--json` writes."""
+
+    protocol: str
+    rounds: int
+    load: str  # who sent the load, as `load_description`
+    ops_per_s: float
+    latency_ms: dict[str, float]  # "p50", "p90", ... of all operations
+    ops_ratio: float  # to the first protocol's ops/s
+    leader_us_per_op: float
+    followers_us_per_op: float
+    failover_ms: float
+    failover_ets: float
+    failover_ets_max: float
+    failover_rounds_within_target: int  # rounds with a failover <= FAILOVER_TARGET_ETS
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize_protocols(rounds: list[dict[str, ProtocolRun]]) -> list[ProtocolSummary]:
+    """Every protocol's `ProtocolSummary`, in the order they ran; `rounds` is not empty and
+    every round ran every protocol."""
+    protocols = list(rounds[0])
+    first = protocols[0]
+    summaries = []
+    for protocol in protocols:
+        runs = [r[protocol] for r in rounds]
+        latencies = [run.result.latency() for run in runs]
+        ets = [run.failover.election_timeouts for run in runs]
+        summaries.append(
+            ProtocolSummary(
+                protocol=protocol,
+                rounds=len(rounds),
+                load=load_description(runs[0].result.spec),
+                ops_per_s=statistics.median(run.result.ops_per_s for run in runs),
+                latency_ms={
+                    f"p{p:g}": statistics.median(h.percentile(p) for h in latencies) * 1e3
+                    for p in REPORTED_PERCENTILES
+                },
+                ops_ratio=statistics.median(
+                    r[protocol].result.ops_per_s / r[first].result.ops_per_s for r in rounds
+                ),
+                leader_us_per_op=statistics.median(run.leader_us_per_op for run in runs),
+                followers_us_per_op=statistics.median(run.followers_us_per_op for run in runs),
+                failover_ms=statistics.median(run.failover.seconds for run in runs) * 1e3,
+                failover_ets=statistics.median(ets),
+                failover_ets_max=max(ets),
+                failover_rounds_within_target=sum(e <= FAILOVER_TARGET_ETS for e in ets),
+            )
+        )
+    return summaries
+
+
+def write_side_by_side_json(
+    rounds: list[dict[str, ProtocolRun]], summaries: list[ProtocolSummary], path: Path
+) -> None:
+    """The side-by-side bench as JSON: the summaries, then every round's runs in full."""
+    record = {
+        "mode": "side_by_side",
+        "protocols": [summary.protocol for summary in summaries],
+        "failover_target_ets": FAILOVER_TARGET_ETS,
+        "summary": [summary.to_json() for summary in summaries],
+        "rounds": [{p: run.to_json() for p, run in r.items()} for r in rounds],
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def cpu_line(run: ProtocolRun) -> str:
@@ -154,12 +235,14 @@ def failover_line(failover: Failover) -> str:
     )
 
 
-def protocols_cost_table(rounds: list[dict[str, ProtocolRun]]) -> Table:
+def protocols_cost_table(
+    rounds: list[dict[str, ProtocolRun]], summaries: list[ProtocolSummary]
+) -> Table:
     """Protocols side by side, as `protocols_table`: the median over rounds of each node
     role's CPU time per operation, and of the failover time (in ms and in election timeouts,
     with the rounds within `FAILOVER_TARGET_ETS`)."""
-    protocols = list(rounds[0])
-    election_timeout_s = rounds[0][protocols[0]].failover.election_timeout_s
+    first_run = next(iter(rounds[0].values()))
+    election_timeout_s = first_run.failover.election_timeout_s
     set_timeout_s = max(run.failover.set_timeout_s for r in rounds for run in r.values())
     caption = (
         "CPU: user+system time of each node in the measured window, per operation of the "
@@ -186,18 +269,15 @@ def protocols_cost_table(rounds: list[dict[str, ProtocolRun]]) -> Table:
     )
     for column in columns:
         table.add_column(column, justify="right")
-    for protocol in protocols:
-        runs = [r[protocol] for r in rounds]
-        ets = [run.failover.election_timeouts for run in runs]
-        within = sum(e <= FAILOVER_TARGET_ETS for e in ets)
+    for summary in summaries:
         table.add_row(
-            protocol,
-            f"{statistics.median(run.leader_us_per_op for run in runs):.1f}",
-            f"{statistics.median(run.followers_us_per_op for run in runs):.1f}",
-            f"{statistics.median(run.failover.seconds for run in runs) * 1e3:.0f}",
-            f"{statistics.median(ets):.2f}",
-            f"{max(ets):.2f}",
-            f"{within}/{len(runs)}",
+            summary.protocol,
+            f"{summary.leader_us_per_op:.1f}",
+            f"{summary.followers_us_per_op:.1f}",
+            f"{summary.failover_ms:.0f}",
+            f"{summary.failover_ets:.2f}",
+            f"{summary.failover_ets_max:.2f}",
+            f"{summary.failover_rounds_within_target}/{summary.rounds}",
         )
     return table
 

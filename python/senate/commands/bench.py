@@ -30,8 +30,10 @@ from senate.bench_report import (
     protocols_cost_table,
     protocols_table,
     result_table,
+    summarize_protocols,
     write_json,
     write_plot,
+    write_side_by_side_json,
 )
 from senate.client import DEFAULT_BALANCER, balancer_names
 from senate.commands.options import check_sizes, given, int_list
@@ -344,9 +346,9 @@ def bench(
         with _local_cluster(nodes[0], protocol[0]) as client_endpoints:
             load(client_endpoints)
         return
-    if json_path is not None or plot_path is not None:
-        raise click.UsageError("--json and --plot take one run: one --protocol, one round")
-    _bench_side_by_side(nodes[0], protocol, rounds, spec_for)
+    if plot_path is not None:
+        raise click.UsageError("--plot takes one run: one --protocol, one round")
+    _bench_side_by_side(nodes[0], protocol, rounds, spec_for, json_path)
 
 
 @contextlib.contextmanager
@@ -384,12 +386,16 @@ def _started_local_cluster(nodes: int, protocol: str) -> Iterator[LocalCluster]:
 
 
 def _bench_side_by_side(
-    nodes: int, protocols: list[str], rounds: int, spec_for: Callable[[list[str]], LoadSpec]
+    nodes: int,
+    protocols: list[str],
+    rounds: int,
+    spec_for: Callable[[list[str]], LoadSpec],
+    json_path: Path | None,
 ) -> None:
     """Runs the load on a fresh local cluster of each protocol in turn, `rounds` times, and
-    prints each run and then the protocols side by side. Each run also measures the CPU time
-    of every node in the load's window and, after the load, the failover time (the leader
-    SIGKILLed under one writer's SETs)."""
+    prints each run and then the protocols side by side (and writes them to `json_path`).
+    Each run also measures the CPU time of every node in the load's window and, after the
+    load, the failover time (the leader SIGKILLed under one writer's SETs)."""
     console = Console()
     console.print(f"[bold]senate bench[/bold]: {', '.join(protocols)}. CPU: {cpu_model()}")
     runs: list[dict[str, ProtocolRun]] = []
@@ -400,8 +406,12 @@ def _bench_side_by_side(
                 title = f"{protocol}, round {round_number} of {rounds}"
                 this[protocol] = _measure_protocol(console, cluster, spec_for, title)
         runs.append(this)
-    console.print(protocols_table([{p: run.result for p, run in r.items()} for r in runs]))
-    console.print(protocols_cost_table(runs))
+    summaries = summarize_protocols(runs)
+    console.print(protocols_table(summaries))
+    console.print(protocols_cost_table(runs, summaries))
+    if json_path is not None:
+        write_side_by_side_json(runs, summaries, json_path)
+        console.print(f"wrote the rounds and their summary to {json_path}")
 
 
 def _measure_protocol(
