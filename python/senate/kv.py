@@ -36,6 +36,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from senate import _core
@@ -559,9 +560,14 @@ def sized_for_values(node: NodeConfig, max_value_bytes: int) -> NodeConfig:
     )
 
 
-async def serve(config: ServerConfig, ready: Callable[[KvServer], None] | None = None) -> None:
+async def serve(
+    config: ServerConfig,
+    ready: Callable[[KvServer], None] | None = None,
+    fault_control: Path | None = None,
+) -> None:
     """Runs one node and its client server (and its metrics endpoint, when the config names
-    one) until cancelled."""
+    one) until cancelled. With `fault_control`, the node's fault switches are served on that
+    Unix socket (`senate.chaos.control`: chaos tests only)."""
     metrics = NodeMetrics(config.node.id, protocol=config.node.protocol)
     machine = KvMachine()
     node = Node(machine, sized_for_values(config.node, config.max_value_bytes), metrics=metrics)
@@ -577,13 +583,21 @@ async def serve(config: ServerConfig, ready: Callable[[KvServer], None] | None =
             max_batch_commands=config.max_batch_commands,
         )
         await server.start()
+        control = None
         try:
             if config.metrics_address is not None:
                 metrics_server = metrics.start_http(config.metrics_address)
+            if fault_control is not None:
+                from senate.chaos.control import FaultControlServer
+
+                control = FaultControlServer(node, fault_control)
+                await control.start()
             if ready is not None:
                 ready(server)
             await asyncio.Event().wait()  # until cancelled
         finally:
+            if control is not None:
+                await control.stop()
             await server.stop()
             if metrics_server is not None:
                 metrics_server.close()

@@ -122,7 +122,8 @@ class LocalCluster:
 
     `data_dir` None makes a temporary directory, removed when the cluster stops (as a context
     manager, on exit). `overrides` are cluster file settings (e.g. `{"tick_ms": 5}`).
-    `command` is the program run per node, `--config FILE --id N` appended.
+    `command` is the program run per node, `--config FILE --id N` appended. With
+    `fault_control`, each node serves its fault switches on `fault_socket(N)` (chaos tests).
     """
 
     def __init__(
@@ -134,6 +135,7 @@ class LocalCluster:
         host: str = "127.0.0.1",
         overrides: dict[str, Any] | None = None,
         command: Sequence[str] = SERVE_COMMAND,
+        fault_control: bool = False,
     ) -> None:
         if not 1 <= nodes <= MAX_NODES:
             raise LauncherError(f"a local cluster has 1 to {MAX_NODES} nodes, not {nodes}")
@@ -142,6 +144,7 @@ class LocalCluster:
         self.host = host
         self.base_port = base_port
         self.command = list(command)
+        self.fault_control = fault_control
         self._temporary = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="senate-")) if data_dir is None else data_dir
         self.config_path = self.data_dir / "cluster.toml"
@@ -194,9 +197,12 @@ class LocalCluster:
         assert node_id not in self._procs or self._procs[node_id].poll() is not None
         self._killed.discard(node_id)
         log_path = self.log_path(node_id)
+        args = [*self.command, "--config", str(self.config_path), "--id", str(node_id)]
+        if self.fault_control:
+            args += ["--fault-control", str(self.fault_socket(node_id))]
         with log_path.open("ab") as log_file:
             self._procs[node_id] = subprocess.Popen(
-                [*self.command, "--config", str(self.config_path), "--id", str(node_id)],
+                args,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -262,6 +268,10 @@ class LocalCluster:
 
     def log_path(self, node_id: int) -> Path:
         return self.data_dir / f"node-{node_id}.log"
+
+    def fault_socket(self, node_id: int) -> Path:
+        """Where the node serves its fault switches, with `fault_control`."""
+        return self.data_dir / f"node-{node_id}.faults"
 
     @property
     def nodes(self) -> list[LocalNode]:

@@ -64,7 +64,13 @@ async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
     show_default=True,
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
 )
-def serve(config_path: Path, node_id: int, log_level: str) -> None:
+@click.option(
+    "--fault-control",
+    type=click.Path(dir_okay=False, path_type=Path),
+    hidden=True,  # for `senate chaos` and tests: whoever can reach it can partition the node
+    help="Serve the node's fault switches on this Unix socket (senate.chaos.control).",
+)
+def serve(config_path: Path, node_id: int, log_level: str, fault_control: Path | None) -> None:
     """Run one node of the key-value service (RESP2/3 on its client port) until SIGTERM/SIGINT.
 
     A bad cluster file prints `error: <what and where>` and exits with status 2.
@@ -78,7 +84,7 @@ def serve(config_path: Path, node_id: int, log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
     from senate import kv  # the service, imported only by the command that runs it
 
-    senate.run(_run_until_signalled(kv.serve(server_config)))
+    senate.run(_run_until_signalled(kv.serve(server_config, fault_control=fault_control)))
 
 
 # --- senate cluster --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from senate.errors import NodeNotRunning
 from senate.runtime.calls import Calls, Waiter
 from senate.runtime.core import AppliedState, Machine
 from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S, ReadyDriver
+from senate.runtime.faults import Faults
 from senate.runtime.inputs import Inputs
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.reads import Reads, first_read_id
@@ -97,6 +98,7 @@ class Node:
         self._follower_write_wait_s = FOLLOWER_WRITE_WAIT_S
         self._wal: Wal | None = None
         self._transport: Transport | None = None
+        self._faults: Faults | None = None
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"senate-{self.id}-disk")
         # The parts, all woken through one event: the driver waits on it.
         wake = asyncio.Event()
@@ -208,6 +210,7 @@ class Node:
             max_inbound_buffer_bytes=cfg.max_inbound_buffer_bytes,
         )
         inputs = self._inputs
+        self._faults = None
         self._transport = Transport(
             cfg.id,
             cfg.cluster_id,
@@ -363,6 +366,20 @@ class Node:
             peers=peers,
             ballot=ballot,
         )
+
+    @property
+    def faults(self) -> Faults:
+        """Fault switches of the started node, for chaos tests: cut links, a stalled disk."""
+        if self._faults is None:
+            assert self._transport is not None, "the node is not started"
+            self._faults = Faults(
+                self.id,
+                self._transport,
+                self._driver,
+                lambda seconds: setattr(self, "follower_write_wait_s", seconds),
+                lambda: self.follower_write_wait_s,
+            )
+        return self._faults
 
     def transfer_leader(self, to: int) -> None:
         assert self._core is not None

@@ -256,6 +256,10 @@ class Transport:
         self.refused_connections = 0
         self.bytes_sent: dict[int, int] = dict.fromkeys(self.peers, 0)
         self.frames_dropped: dict[int, int] = dict.fromkeys(self.peers, 0)
+        #: Peers whose frames are dropped as a lossy network would (`senate.runtime.faults`):
+        #: `send` says they left. Empty unless a chaos test cuts links.
+        self.cut_peers: set[int] = set()
+        self.frames_cut: dict[int, int] = dict.fromkeys(self.peers, 0)
         self._server: asyncio.base_events.Server | None = None
         self._dialers: list[asyncio.Task[None]] = []
         self._rng = random.Random(seed)
@@ -294,6 +298,9 @@ class Transport:
     def send(self, peer_id: int, frames: bytes) -> bool:
         """Queues `frames` to `peer_id`; False when the peer is not connected or its buffer is
         full (the frames are dropped: the caller reports the peer unreachable)."""
+        if self.cut_peers and peer_id in self.cut_peers:
+            self.frames_cut[peer_id] += 1
+            return True
         conn = self.links.get(peer_id)
         if conn is None or conn.transport is None or conn.transport.is_closing():
             self.frames_dropped[peer_id] = self.frames_dropped.get(peer_id, 0) + 1
