@@ -1,0 +1,227 @@
+"""One `senate chaos` run: a local cluster with fault control, the workload and the nemesis
+for the fault phase, then everything healed, the final reads, the checks and the report
+directory.
+
+The report directory holds `history.jsonl` (the operations, faults and leader changes:
+docs/history-format.md), `summary.json`, `plot.png`, `report.html` (the checker's) and the
+nodes' logs (`node-N.log`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from senate.chaos.nemesis import FAULT_KINDS, FaultEvent, Nemesis, schedule
+from senate.chaos.watch import LeaderChange, LeaderWatcher
+from senate.chaos.workload import Operation, Recorder, WorkloadSpec, final_reads, run_workload
+from senate.launcher import LocalCluster, free_base_port
+
+#: The cluster of a chaos run: short ticks so that elections fit in the faults, and small
+#: snapshot thresholds so that snapshots and compaction happen under faults.
+CHAOS_TICK_MS = 10.0
+CHAOS_SNAPSHOT_ENTRIES = 500
+#: How long the cluster may take to be ready (at the start, after the heal), in seconds.
+READY_TIMEOUT_S = 60.0
+#: How long the final reads may take after the heal, in seconds.
+FINAL_READS_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class ChaosSpec:
+    out_dir: Path
+    nodes: int = 3
+    protocol: str = "raft"
+    seed: int = 0
+    duration_s: float = 30.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    clients: int = 10
+    registers: int = WorkloadSpec.registers
+    counters: int = WorkloadSpec.counters
+    rate_per_client: float = WorkloadSpec.rate_per_client
+    op_timeout_s: float = WorkloadSpec.op_timeout_s
+
+
+@dataclass
+class ChaosRun:
+    """What a run recorded (times in seconds since its start)."""
+
+    spec: ChaosSpec
+    operations: list[Operation]
+    faults: list[FaultEvent]
+    leaders: list[LeaderChange]
+    fault_phase_end_s: float  # when the nemesis stopped and everything was healed
+    healed_ready_s: float  # when the healed cluster was ready again
+    anomalies: list[str] = field(default_factory=list)
+
+    def to_json_lines(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = [
+            {"type": "run", "nodes": self.spec.nodes, "protocol": self.spec.protocol,
+             "seed": self.spec.seed, "duration_s": self.spec.duration_s}
+        ]  # fmt: skip
+        lines += [{"type": "fault", **fault.to_json()} for fault in self.faults]
+        lines += [{"type": "leader", **change.to_json()} for change in self.leaders]
+        lines += [{"type": "op", **operation_json(op)} for op in self.operations]
+        return lines
+
+
+def operation_json(op: Operation) -> dict[str, Any]:
+    return {
+        "id": op.id,
+        "client": op.client,
+        "kind": op.kind,
+        "key": op.key,
+        "value": op.value,
+        "output": op.output,
+        "invoke_ns": op.invoke_ns,
+        "complete_ns": op.complete_ns,
+        "outcome": op.outcome,
+        "via": op.via,
+        "error": op.error,
+    }
+
+
+def run_chaos(spec: ChaosSpec) -> ChaosRun:
+    """Runs the cluster, the workload and the nemesis; returns what was recorded (the report
+    directory gets the nodes' logs and the history)."""
+    spec.out_dir.mkdir(parents=True, exist_ok=True)
+    cluster_dir = spec.out_dir / "cluster"
+    cluster = LocalCluster(
+        spec.nodes,
+        data_dir=cluster_dir,
+        base_port=free_base_port(spec.nodes),
+        fsync=True,
+        overrides={
+            "protocol": spec.protocol,
+            "tick_ms": CHAOS_TICK_MS,
+            "snapshot_entries": CHAOS_SNAPSHOT_ENTRIES,
+        },
+        fault_control=True,
+    )
+    recorder = Recorder()
+
+    def clock() -> float:
+        return recorder.now_ns() / 1e9
+
+    with cluster:
+        cluster.wait_ready(READY_TIMEOUT_S)
+        watcher = LeaderWatcher(cluster, clock)
+        watcher.start()
+        try:
+            run = asyncio.run(_phases(spec, cluster, recorder, watcher, clock))
+        finally:
+            watcher.stop()
+            for node_id in cluster.config.ids:
+                shutil.copyfile(cluster.log_path(node_id), spec.out_dir / f"node-{node_id}.log")
+    run.leaders = list(watcher.changes)
+    return run
+
+
+async def _phases(
+    spec: ChaosSpec,
+    cluster: LocalCluster,
+    recorder: Recorder,
+    watcher: LeaderWatcher,
+    clock: Any,
+) -> ChaosRun:
+    workload = WorkloadSpec(
+        endpoints=tuple(node.client for node in cluster.nodes),
+        clients=spec.clients,
+        registers=spec.registers,
+        counters=spec.counters,
+        rate_per_client=spec.rate_per_client,
+        op_timeout_s=spec.op_timeout_s,
+        seed=spec.seed,
+    )
+    stop = asyncio.Event()
+    clients = asyncio.ensure_future(run_workload(workload, recorder, stop))
+    planned = schedule(spec.seed, spec.kinds, spec.duration_s)
+    nemesis = Nemesis(cluster, planned, watcher.leader, clock)
+    nemesis.start()
+    try:
+        done, _ = await asyncio.wait({clients}, timeout=spec.duration_s)
+        if done:  # the clients stopped early: a crash, reported below
+            clients.result()
+    finally:
+        await asyncio.to_thread(nemesis.stop)  # heals everything
+    fault_phase_end_s = clock()
+    await asyncio.to_thread(cluster.wait_ready, READY_TIMEOUT_S)
+    healed_ready_s = clock()
+    # The clients go on across the heal, so that the recovery after the last fault shows.
+    await asyncio.sleep(min(5.0, spec.duration_s / 4))
+    stop.set()
+    await clients
+    if nemesis.error is not None:
+        raise RuntimeError(f"the nemesis failed: {nemesis.error}") from nemesis.error
+    await final_reads(workload, recorder, FINAL_READS_TIMEOUT_S)
+    return ChaosRun(
+        spec=spec,
+        operations=recorder.operations,
+        faults=nemesis.events,
+        leaders=[],
+        fault_phase_end_s=fault_phase_end_s,
+        healed_ready_s=healed_ready_s,
+    )
+
+
+def counter_anomalies(operations: list[Operation]) -> list[str]:
+    """Counters whose final value (the last read, made after the heal) is below the number
+    of acknowledged INCRs (a lost increment) or above the INCRs attempted (one applied
+    twice)."""
+    anomalies = []
+    keys = sorted({op.key for op in operations if op.kind == "incr"})
+    for key in keys:
+        incrs = [op for op in operations if op.key == key and op.kind == "incr"]
+        acknowledged = sum(op.outcome == "ok" for op in incrs)
+        attempted = sum(op.outcome != "failed" for op in incrs)
+        reads = [o for o in operations if o.key == key and o.kind == "get" and o.outcome == "ok"]
+        if not reads:
+            anomalies.append(f"{key}: never read")
+            continue
+        final = int(reads[-1].output or 0)
+        if final < acknowledged:
+            anomalies.append(f"{key}: {acknowledged} INCRs acknowledged, final value {final}")
+        if final > attempted:
+            anomalies.append(f"{key}: {attempted} INCRs attempted, final value {final}")
+    return anomalies
+
+
+def write_history(run: ChaosRun, path: Path) -> None:
+    with path.open("w") as f:
+        for line in run.to_json_lines():
+            f.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+
+def lost_appends(operations: list[Operation]) -> list[str]:
+    """Acknowledged APPENDs whose token is missing from the final read of their key although
+    no SET could have overwritten it (none completed, or stayed open, after the APPEND was
+    invoked)."""
+    anomalies = []
+    final: dict[str, str | int | None] = {}
+    for op in operations:
+        if op.kind == "get" and op.outcome == "ok":
+            final[op.key] = op.output  # the final reads come last
+    last_set_end_ns: dict[str, float] = {}  # per key, the latest end of a SET (inf: open)
+    for op in operations:
+        if op.kind == "set" and op.outcome != "failed":
+            end = float("inf") if op.complete_ns is None else op.complete_ns
+            last_set_end_ns[op.key] = max(end, last_set_end_ns.get(op.key, 0.0))
+    for op in operations:
+        if op.kind != "append" or op.outcome != "ok":
+            continue
+        overwritable = last_set_end_ns.get(op.key, 0.0) > op.invoke_ns
+        value = final.get(op.key)
+        if not overwritable and (not isinstance(value, str) or str(op.value) not in value):
+            anomalies.append(f"{op.key}: acknowledged APPEND {op.value!r} (op {op.id}) lost")
+    return anomalies
+
+
+def check_run(run: ChaosRun, history: Path, html: Path) -> None:
+    """Fills `run.anomalies`: counters off their acknowledged INCRs, acknowledged APPENDs
+    lost."""
+    del history, html  # the linearizability check comes with senate.check
+    run.anomalies = counter_anomalies(run.operations) + lost_appends(run.operations)

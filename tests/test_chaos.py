@@ -1,0 +1,119 @@
+"""`senate chaos`: the schedule, the checks (each shown an anomaly it must catch), the report,
+and short real runs: 3 and 5 nodes, every fault kind, both protocols (CI's chaos runs)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from senate.chaos.nemesis import FAULT_KINDS, FAULT_MAX_S, GAP_MAX_S, schedule
+from senate.chaos.report import summary
+from senate.chaos.runner import ChaosRun, ChaosSpec, counter_anomalies, lost_appends
+from senate.chaos.workload import Operation
+
+#: Seconds of faults of each CI run: one cycle of every kind fits in it for every seed.
+CI_CHAOS_S = len(FAULT_KINDS) * (FAULT_MAX_S + GAP_MAX_S) + GAP_MAX_S
+
+
+def test_a_schedule_is_the_seeds_and_has_every_kind_once_per_cycle() -> None:
+    first = schedule(7, FAULT_KINDS, CI_CHAOS_S)
+    assert first == schedule(7, FAULT_KINDS, CI_CHAOS_S)
+    assert first != schedule(8, FAULT_KINDS, CI_CHAOS_S)
+    assert sorted(f.kind for f in first[: len(FAULT_KINDS)]) == sorted(FAULT_KINDS)
+    for before, after in itertools.pairwise(first):
+        assert after.start_s > before.start_s + before.duration_s, "faults do not overlap"
+    assert first[-1].start_s + first[-1].duration_s <= CI_CHAOS_S
+    with pytest.raises(ValueError, match="fault kinds must be among"):
+        schedule(0, ("flood",), 10)
+
+
+def op(
+    i: int,
+    kind: str,
+    key: str,
+    value: str | None = None,
+    output: str | int | None = None,
+    span: tuple[int, int | None] = (0, 1),
+    outcome: str = "ok",
+) -> Operation:
+    return Operation(i, i, kind, key, value, output, span[0], span[1], outcome, "test")
+
+
+def test_a_lost_or_doubled_increment_is_caught() -> None:
+    incrs = [op(i, "incr", "c0", output=i + 1, span=(i * 10, i * 10 + 5)) for i in range(3)]
+    unknown = op(3, "incr", "c0", span=(40, None), outcome="indeterminate")
+    assert counter_anomalies([*incrs, unknown, op(4, "get", "c0", output="3")]) == []
+    assert counter_anomalies([*incrs, unknown, op(4, "get", "c0", output="4")]) == []
+    assert counter_anomalies([*incrs, unknown, op(4, "get", "c0", output="2")]) == [
+        "c0: 3 INCRs acknowledged, final value 2"
+    ]
+    assert counter_anomalies([*incrs, unknown, op(4, "get", "c0", output="5")]) == [
+        "c0: 4 INCRs attempted, final value 5"
+    ]
+
+
+def test_a_lost_append_is_caught_unless_a_set_may_have_overwritten_it() -> None:
+    append = op(0, "append", "r0", value="1:1;", output=4, span=(10, 20))
+    assert lost_appends([append, op(1, "get", "r0", output="1:1;", span=(30, 40))]) == []
+    lost = [append, op(1, "get", "r0", output="", span=(30, 40))]
+    assert lost_appends(lost) == ["r0: acknowledged APPEND '1:1;' (op 0) lost"]
+    overwritten = op(2, "set", "r0", value="2:1;", span=(5, 15))  # concurrent with it
+    assert lost_appends([*lost, overwritten]) == []
+    earlier = op(2, "set", "r0", value="2:1;", span=(1, 5))  # over before it began
+    assert len(lost_appends([*lost, earlier])) == 1
+
+
+def test_the_summary_counts_outcomes_faults_and_availability(tmp_path: Path) -> None:
+    from senate.chaos.nemesis import FaultEvent
+    from senate.chaos.watch import LeaderChange
+
+    s = 1_000_000_000
+    ops = [
+        op(0, "set", "r0", "a", span=(0, s // 10)),
+        op(1, "set", "r0", "b", span=(2 * s, None), outcome="indeterminate"),
+        op(2, "get", "r0", output="a", span=(2 * s + 1, 2 * s + 2)),
+        op(3, "set", "r0", "c", span=(4 * s, 4 * s + s // 4)),
+    ]
+    fault = FaultEvent("kill", 1.5, 3.0, [1], "SIGKILL node 1")
+    leaders = [LeaderChange(0.1, 1, 1), LeaderChange(2.5, 2, 2)]
+    run = ChaosRun(ChaosSpec(out_dir=tmp_path), ops, [fault], leaders, 3.5, 3.6)
+    figures = summary(run)
+    assert figures["operations"] == 4
+    assert figures["outcomes"] == {"get ok": 1, "set indeterminate": 1, "set ok": 2}
+    assert figures["faults"] == {"kill": 1}
+    assert figures["leader_changes"] == 1
+    [per_fault] = figures["per_fault"]
+    assert per_fault["availability_before"] == 1.0
+    assert per_fault["availability_during"] == 0.5
+    assert per_fault["recovery_s"] == pytest.approx(1.25)
+
+
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_a_chaos_run_with_every_fault_kind_finds_no_anomaly(
+    tmp_path: Path, protocol: str, nodes: int
+) -> None:
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [sys.executable, "-m", "senate", "chaos", "--nodes", str(nodes), "--protocol", protocol,
+         "--seed", str(nodes), "--duration", f"{CI_CHAOS_S:g}", "--out", str(out)],
+        capture_output=True, text=True, timeout=CI_CHAOS_S + 180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    figures = json.loads((out / "summary.json").read_text())
+    assert figures["anomalies"] == []
+    assert set(figures["faults"]) == set(FAULT_KINDS), figures["faults"]
+    assert figures["fault_errors"] == [], figures["fault_errors"]
+    assert figures["outcomes"].get("get ok", 0) > 0
+    assert figures["availability_after_heal"] >= 0.95, figures
+    for name in ("history.jsonl", "plot.png", *(f"node-{i}.log" for i in range(1, nodes + 1))):
+        assert (out / name).stat().st_size > 0, name
+    lines = (out / "history.jsonl").read_text().splitlines()
+    kinds = {json.loads(line)["type"] for line in lines}
+    assert kinds == {"run", "fault", "leader", "op"}
+    assert re.search(r"anomalies\s+0", done.stdout), done.stdout[-2000:]
