@@ -13,10 +13,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-system-deps: ## Install redis-tools and redis-server from Debian if missing (needs apt-get)
-	@if ! command -v redis-benchmark >/dev/null || ! command -v redis-server >/dev/null; then \
+system-deps: ## Install redis-tools, redis-server and nftables from Debian if missing (needs apt-get)
+	@if ! command -v redis-benchmark >/dev/null || ! command -v redis-server >/dev/null \
+			|| ! command -v nft >/dev/null; then \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server redis-tools >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server redis-tools nftables >/dev/null && \
 		($(SUDO) service redis-server stop >/dev/null 2>&1 || true); \
 	fi
 	@redis-benchmark --version

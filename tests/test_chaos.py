@@ -117,3 +117,26 @@ def test_a_chaos_run_with_every_fault_kind_finds_no_anomaly(
     kinds = {json.loads(line)["type"] for line in lines}
     assert kinds == {"run", "fault", "leader", "op"}
     assert re.search(r"anomalies\s+0", done.stdout), done.stdout[-2000:]
+
+
+def test_partitions_by_nftables_find_no_anomaly(tmp_path: Path) -> None:
+    """The partition kinds as nftables rules between the nodes' own loopback addresses
+    (where this machine lets the tests change the ruleset: root, nft installed)."""
+    from senate.chaos.netfilter import unavailable_reason
+
+    if (reason := unavailable_reason()) is not None:
+        pytest.skip(reason)
+    out = tmp_path / "report"
+    kinds = "isolate-leader,split,bridge,one-way"
+    duration_s = 4 * (FAULT_MAX_S + GAP_MAX_S) + GAP_MAX_S
+    done = subprocess.run(
+        [sys.executable, "-m", "senate", "chaos", "--network", "nftables", "--faults", kinds,
+         "--duration", f"{duration_s:g}", "--out", str(out)],
+        capture_output=True, text=True, timeout=duration_s + 180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    figures = json.loads((out / "summary.json").read_text())
+    assert figures["anomalies"] == []
+    assert set(figures["faults"]) == set(kinds.split(","))
+    assert figures["leader_changes"] >= 1, "isolating the leader moved the leadership"
+    assert "nftables" in done.stdout

@@ -44,6 +44,8 @@ CLIENT_PORT_OFFSET = 100
 METRICS_PORT_OFFSET = 200
 #: Nodes in a local cluster, at most (the port scheme leaves 99 ids per kind).
 MAX_NODES = 99
+#: With `host_per_node`, node N listens on 127.0.0.(LOOPBACK_HOST_BASE + N).
+LOOPBACK_HOST_BASE = 10
 #: Lines of a node's log shown when it dies, and the bytes read to find them.
 LOG_TAIL_LINES = 30
 LOG_TAIL_BYTES = 16 * 1024
@@ -124,6 +126,8 @@ class LocalCluster:
     manager, on exit). `overrides` are cluster file settings (e.g. `{"tick_ms": 5}`).
     `command` is the program run per node, `--config FILE --id N` appended. With
     `fault_control`, each node serves its fault switches on `fault_socket(N)` (chaos tests).
+    With `host_per_node`, node N listens on its own loopback address `node_host(N)`
+    (127.0.0.(10 + N)) instead of `host`, so that firewall rules can cut one pair of nodes.
     """
 
     def __init__(
@@ -136,6 +140,7 @@ class LocalCluster:
         overrides: dict[str, Any] | None = None,
         command: Sequence[str] = SERVE_COMMAND,
         fault_control: bool = False,
+        host_per_node: bool = False,
     ) -> None:
         if not 1 <= nodes <= MAX_NODES:
             raise LauncherError(f"a local cluster has 1 to {MAX_NODES} nodes, not {nodes}")
@@ -148,19 +153,15 @@ class LocalCluster:
         self._temporary = data_dir is None
         self.data_dir = Path(tempfile.mkdtemp(prefix="senate-")) if data_dir is None else data_dir
         self.config_path = self.data_dir / "cluster.toml"
-        address = f"[{host}]" if ":" in host else host
         table: dict[str, Any] = {"data_dir": ".", "fsync": fsync, **(overrides or {})}
-        table["nodes"] = [
-            dict(
-                zip(
-                    ("peer", "client", "metrics"),
-                    (f"{address}:{p}" for p in port_scheme(i, base_port)),
-                    strict=True,
-                ),
-                id=i,
+        table["nodes"] = []
+        for i in range(1, nodes + 1):
+            node_host = self.node_host(i) if host_per_node else host
+            address = f"[{node_host}]" if ":" in node_host else node_host
+            ports = (f"{address}:{p}" for p in port_scheme(i, base_port))
+            table["nodes"].append(
+                dict(zip(("peer", "client", "metrics"), ports, strict=True), id=i)
             )
-            for i in range(1, nodes + 1)
-        ]
         self.config = ClusterConfig.from_dict(table, base_dir=self.data_dir)
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         #: Nodes stopped on purpose (`kill`): `wait_ready` expects them neither up nor alive.
@@ -265,6 +266,12 @@ class LocalCluster:
                 proc.kill()
                 proc.wait()
         self._spawn(node_id)
+
+    @staticmethod
+    def node_host(node_id: int) -> str:
+        """The loopback address of a node with `host_per_node`."""
+        assert 1 <= node_id <= MAX_NODES, node_id
+        return f"127.0.0.{LOOPBACK_HOST_BASE + node_id}"
 
     def log_path(self, node_id: int) -> Path:
         return self.data_dir / f"node-{node_id}.log"

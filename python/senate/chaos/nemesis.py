@@ -15,6 +15,8 @@ Fault kinds (durations drawn in `[FAULT_MIN_S, FAULT_MAX_S)`, gaps in `[GAP_MIN_
     split           a random minority cut off from the majority, both ways
     bridge          two halves that reach each other only through one bridge node
     one-way         the leader's frames to its followers dropped; theirs still reach it
+                    (partitions: links cut in the peer transport, or with `netfilter`,
+                    nftables rules dropping the packets between the nodes' addresses)
     disk-stall      the leader's (or a follower's) log writes held back
     snapshot        every node snapshots and compacts its log, during a follower's pause
     transfer        leadership transferred to a random follower, during a disk stall
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from senate.chaos.control import ControlError, call
+from senate.chaos.netfilter import NetfilterPartitioner
 from senate.launcher import LocalCluster
 
 log = logging.getLogger("senate.chaos")
@@ -112,7 +115,8 @@ class FaultEvent:
 class Nemesis:
     """Carries out a schedule on `cluster` (started with `fault_control=True`) in its own
     thread. `leader()` says who leads now (None if unknown); `clock()` is seconds since the
-    run's start."""
+    run's start. With `netfilter` (the cluster started with `host_per_node=True`),
+    partitions are nftables rules between the nodes' addresses instead of cut links."""
 
     def __init__(
         self,
@@ -120,8 +124,10 @@ class Nemesis:
         planned: Sequence[PlannedFault],
         leader: Callable[[], int | None],
         clock: Callable[[], float],
+        netfilter: NetfilterPartitioner | None = None,
     ) -> None:
         self.cluster = cluster
+        self.netfilter = netfilter
         self.planned = list(planned)
         self.leader = leader
         self.clock = clock
@@ -209,8 +215,8 @@ class Nemesis:
         if kind == "one-way":
             event.nodes = [leader]
             event.detail = f"node {leader}'s frames to {followers} dropped (one way)"
-            self._control(event, leader, {"op": "cut", "peers": followers})
-            return lambda: self._control(event, leader, {"op": "heal"})
+            self._cut(event, leader, followers)
+            return lambda: self._heal(event, [leader])
         if kind == "disk-stall":
             event.nodes, event.detail = [target], f"node {target}'s log writes held back"
             self._control(event, target, {"op": "stall_disk"})
@@ -245,10 +251,23 @@ class Nemesis:
             others = [i for i in nodes if i not in side]
             for node_id in side:
                 if others:
-                    self._control(event, node_id, {"op": "cut", "peers": others})
+                    self._cut(event, node_id, others)
         return lambda: self._heal(event, event.nodes)
 
+    def _cut(self, event: FaultEvent, node_id: int, peers: list[int]) -> None:
+        """Drops what `node_id` sends to `peers` (one way)."""
+        if self.netfilter is None:
+            self._control(event, node_id, {"op": "cut", "peers": peers})
+            return
+        for peer in peers:
+            self.netfilter.cut_one_way(
+                self.cluster.node_host(node_id), self.cluster.node_host(peer)
+            )
+
     def _heal(self, event: FaultEvent, nodes: Iterable[int]) -> None:
+        if self.netfilter is not None:
+            self.netfilter.heal()
+            return
         for node_id in nodes:
             self._control(event, node_id, {"op": "heal"})
 
@@ -295,6 +314,8 @@ class Nemesis:
             self._resume(node_id)
         for node_id in list(self._killed):
             self._restart(node_id)
+        if self.netfilter is not None:
+            self.netfilter.heal()
         deadline = time.monotonic() + 30.0
         for node_id in self.cluster.config.ids:
             while True:

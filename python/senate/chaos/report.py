@@ -129,7 +129,7 @@ def faults_table(run: ChaosRun) -> Table:
         table.add_column(
             column,
             justify="left" if column in ("kind", "what") else "right",
-            min_width=44 if column == "what" else None,
+            no_wrap=column != "what",
         )
     for f in fault_figures(run):
         recovery = "-" if f.recovery_s is None else f"{f.recovery_s * 1e3:.0f}"

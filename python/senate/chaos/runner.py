@@ -10,16 +10,19 @@ nodes' logs (`node-N.log`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from senate.chaos.nemesis import FAULT_KINDS, FaultEvent, Nemesis, schedule
+from senate.chaos.netfilter import NetfilterPartitioner
 from senate.chaos.watch import LeaderChange, LeaderWatcher
 from senate.chaos.workload import Operation, Recorder, WorkloadSpec, final_reads, run_workload
-from senate.launcher import LocalCluster, free_base_port
+from senate.launcher import LauncherError, LocalCluster, free_base_port
 
 #: The cluster of a chaos run: short ticks so that elections fit in the faults, and small
 #: snapshot thresholds so that snapshots and compaction happen under faults.
@@ -27,6 +30,9 @@ CHAOS_TICK_MS = 10.0
 CHAOS_SNAPSHOT_ENTRIES = 500
 #: How long the cluster may take to be ready (at the start, after the heal), in seconds.
 READY_TIMEOUT_S = 60.0
+#: Clusters started, at most, when another process takes a port between the choice of the
+#: base port and the bind.
+START_ATTEMPTS = 3
 #: How long the final reads may take after the heal, in seconds.
 FINAL_READS_TIMEOUT_S = 60.0
 
@@ -44,6 +50,9 @@ class ChaosSpec:
     counters: int = WorkloadSpec.counters
     rate_per_client: float = WorkloadSpec.rate_per_client
     op_timeout_s: float = WorkloadSpec.op_timeout_s
+    #: How partitions are made: "transport" (links cut in the nodes' peer transport) or
+    #: "nftables" (packets dropped between per-node loopback addresses: `netfilter`).
+    network: str = "transport"
 
 
 @dataclass
@@ -89,34 +98,64 @@ def run_chaos(spec: ChaosSpec) -> ChaosRun:
     """Runs the cluster, the workload and the nemesis; returns what was recorded (the report
     directory gets the nodes' logs and the history)."""
     spec.out_dir.mkdir(parents=True, exist_ok=True)
-    cluster_dir = spec.out_dir / "cluster"
-    cluster = LocalCluster(
-        spec.nodes,
-        data_dir=cluster_dir,
-        base_port=free_base_port(spec.nodes),
-        fsync=True,
-        overrides={
-            "protocol": spec.protocol,
-            "tick_ms": CHAOS_TICK_MS,
-            "snapshot_entries": CHAOS_SNAPSHOT_ENTRIES,
-        },
-        fault_control=True,
-    )
+    netfilter = NetfilterPartitioner() if spec.network == "nftables" else None
+    try:
+        with _started_cluster(spec) as cluster:
+            return _run_on(spec, cluster, netfilter)
+    finally:
+        if netfilter is not None:
+            netfilter.close()
+
+
+@contextlib.contextmanager
+def _started_cluster(spec: ChaosSpec) -> Iterator[LocalCluster]:
+    """The run's cluster, started; a base port taken meanwhile by another process is
+    retried with another."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        cluster = LocalCluster(
+            spec.nodes,
+            data_dir=spec.out_dir / "cluster",
+            base_port=free_base_port(spec.nodes),
+            fsync=True,
+            overrides={
+                "protocol": spec.protocol,
+                "tick_ms": CHAOS_TICK_MS,
+                "snapshot_entries": CHAOS_SNAPSHOT_ENTRIES,
+            },
+            fault_control=True,
+            host_per_node=spec.network == "nftables",
+        )
+        try:
+            cluster.start()
+        except LauncherError as e:
+            cluster.stop()
+            if "not available" not in str(e) or attempt == START_ATTEMPTS:
+                raise
+            continue
+        try:
+            yield cluster
+        finally:
+            cluster.close()
+        return
+
+
+def _run_on(
+    spec: ChaosSpec, cluster: LocalCluster, netfilter: NetfilterPartitioner | None
+) -> ChaosRun:
     recorder = Recorder()
 
     def clock() -> float:
         return recorder.now_ns() / 1e9
 
-    with cluster:
-        cluster.wait_ready(READY_TIMEOUT_S)
-        watcher = LeaderWatcher(cluster, clock)
-        watcher.start()
-        try:
-            run = asyncio.run(_phases(spec, cluster, recorder, watcher, clock))
-        finally:
-            watcher.stop()
-            for node_id in cluster.config.ids:
-                shutil.copyfile(cluster.log_path(node_id), spec.out_dir / f"node-{node_id}.log")
+    cluster.wait_ready(READY_TIMEOUT_S)
+    watcher = LeaderWatcher(cluster, clock)
+    watcher.start()
+    try:
+        run = asyncio.run(_phases(spec, cluster, recorder, watcher, clock, netfilter))
+    finally:
+        watcher.stop()
+        for node_id in cluster.config.ids:
+            shutil.copyfile(cluster.log_path(node_id), spec.out_dir / f"node-{node_id}.log")
     run.leaders = list(watcher.changes)
     return run
 
@@ -127,6 +166,7 @@ async def _phases(
     recorder: Recorder,
     watcher: LeaderWatcher,
     clock: Any,
+    netfilter: NetfilterPartitioner | None,
 ) -> ChaosRun:
     workload = WorkloadSpec(
         endpoints=tuple(node.client for node in cluster.nodes),
@@ -140,7 +180,7 @@ async def _phases(
     stop = asyncio.Event()
     clients = asyncio.ensure_future(run_workload(workload, recorder, stop))
     planned = schedule(spec.seed, spec.kinds, spec.duration_s)
-    nemesis = Nemesis(cluster, planned, watcher.leader, clock)
+    nemesis = Nemesis(cluster, planned, watcher.leader, clock, netfilter)
     nemesis.start()
     try:
         done, _ = await asyncio.wait({clients}, timeout=spec.duration_s)

@@ -43,6 +43,14 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 )
 @click.option("--clients", default=10, show_default=True, type=click.IntRange(2, 1000))
 @click.option(
+    "--network",
+    default="transport",
+    show_default=True,
+    type=click.Choice(["transport", "nftables"]),
+    help="How partitions are made: links cut in the nodes' peer transport, or nftables rules "
+    "dropping packets between per-node loopback addresses (needs nft and root).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -55,6 +63,7 @@ def chaos(
     duration: float,
     kinds: tuple[str, ...],
     clients: int,
+    network: str,
     out_dir: Path | None,
 ) -> None:
     """Run a local cluster under faults, check what its clients saw, and report.
@@ -67,6 +76,7 @@ def chaos(
     key, checks the history and writes the report directory. Exits with status 1 if any
     anomaly was found.
     """
+    from senate.chaos.netfilter import unavailable_reason
     from senate.chaos.report import faults_table, summary, summary_table, write_plot
     from senate.chaos.runner import ChaosSpec, check_run, run_chaos, write_history
 
@@ -80,10 +90,14 @@ def chaos(
         duration_s=duration,
         kinds=kinds,
         clients=clients,
+        network=network,
     )
+    if network == "nftables" and (reason := unavailable_reason()) is not None:
+        raise click.UsageError(f"--network nftables: {reason}")
     console.print(
         f"[bold]senate chaos[/bold]: {nodes} nodes, {protocol}, seed {seed}, {duration:g} s "
-        f"of faults ({', '.join(kinds)}), {clients} clients; report in {out}"
+        f"of faults ({', '.join(kinds)}), partitions by {network}, {clients} clients; "
+        f"report in {out}"
     )
     run = run_chaos(spec)
     history = out / "history.jsonl"

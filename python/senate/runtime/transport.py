@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import random
 import socket
@@ -70,6 +71,22 @@ def parse_host_port(address: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{address!r} is not host:port")
     return host.strip("[]"), int(port)
+
+
+def source_address(listen_host: str, peer_host: str) -> tuple[str, int] | None:
+    """Where a connection to `peer_host` leaves from: the address this node listens on, when
+    that is one address (not a wildcard) of the peer's family, so that peers and firewalls
+    see a node's traffic come from the address it is known by (a local cluster on
+    127.0.0.x, partitioned by nftables rules per address pair); else the system's choice."""
+    try:
+        ours, theirs = ipaddress.ip_address(listen_host), ipaddress.ip_address(peer_host)
+    except ValueError:  # a host name: the system's choice
+        return None
+    if ours.is_unspecified or ours.version != theirs.version:
+        return None
+    if ours.is_loopback != theirs.is_loopback:  # a loopback address reaches no other host
+        return None
+    return (listen_host, 0)
 
 
 class PeerConnection(asyncio.Protocol):
@@ -337,11 +354,14 @@ class Transport:
     async def _dial_forever(self, peer_id: int) -> None:
         loop = asyncio.get_running_loop()
         host, port = self.peers[peer_id]
+        local_addr = source_address(self.listen[0], host)
         delay_s = self.limits.reconnect_min_s
         while not self._stopping:
             try:
                 _, conn = await asyncio.wait_for(
-                    loop.create_connection(lambda: PeerConnection(self, peer_id), host, port),
+                    loop.create_connection(
+                        lambda: PeerConnection(self, peer_id), host, port, local_addr=local_addr
+                    ),
                     timeout=self.limits.handshake_timeout_s,
                 )
                 if await conn.handshake_done:
