@@ -91,6 +91,7 @@ def test_the_summary_counts_outcomes_faults_and_availability(tmp_path: Path) -> 
     [per_fault] = figures["per_fault"]
     assert per_fault["availability_before"] == 1.0
     assert per_fault["availability_during"] == 0.5
+    assert per_fault["availability_after"] is None  # nothing invoked in [3.0, 3.5)
     assert per_fault["recovery_s"] == pytest.approx(1.25)
 
 

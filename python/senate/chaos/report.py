@@ -59,19 +59,22 @@ class FaultFigures:
     fault: FaultEvent
     before: Window  # from the end of the previous fault (or the start)
     during: Window
+    after: Window  # to the start of the next fault (or the end of the fault phase)
     recovery_s: float | None
 
 
 def fault_figures(run: ChaosRun) -> list[FaultFigures]:
     figures = []
+    ends_s = [f.end_s if f.end_s is not None else run.fault_phase_end_s for f in run.faults]
+    starts_s = [f.start_s for f in run.faults[1:]] + [run.fault_phase_end_s]
     previous_end_s = 0.0
-    for fault in run.faults:
-        end_s = fault.end_s if fault.end_s is not None else run.fault_phase_end_s
+    for fault, end_s, next_start_s in zip(run.faults, ends_s, starts_s, strict=True):
         figures.append(
             FaultFigures(
                 fault,
                 window(run.operations, previous_end_s, fault.start_s),
                 window(run.operations, fault.start_s, end_s),
+                window(run.operations, end_s, max(end_s, next_start_s)),
                 recovery_s(run.operations, end_s),
             )
         )
@@ -106,6 +109,7 @@ def summary(run: ChaosRun) -> dict[str, Any]:
                 **f.fault.to_json(),
                 "availability_before": f.before.availability,
                 "availability_during": f.during.availability,
+                "availability_after": f.after.availability,
                 "recovery_s": f.recovery_s,
             }
             for f in figures
@@ -124,8 +128,13 @@ def _percent(value: float | None) -> str:
 
 
 def faults_table(run: ChaosRun) -> Table:
-    table = Table(title="faults", box=box.SIMPLE_HEAVY)
-    for column in ("at s", "kind", "what", "avail before", "avail during", "recovery ms"):
+    table = Table(
+        title="faults",
+        caption="before, during, after: availability (operations invoked then that succeeded)",
+        box=box.SIMPLE_HEAVY,
+    )
+    columns = ("at s", "kind", "what", "before", "during", "after", "recovery ms")
+    for column in columns:
         table.add_column(
             column,
             justify="left" if column in ("kind", "what") else "right",
@@ -139,6 +148,7 @@ def faults_table(run: ChaosRun) -> Table:
             f.fault.detail,
             _percent(f.before.availability),
             _percent(f.during.availability),
+            _percent(f.after.availability),
             recovery,
         )
     return table
