@@ -88,6 +88,7 @@
 //! in the [`wal`] module docs.
 
 pub mod balance;
+pub mod check;
 pub mod codec;
 pub mod detect;
 pub mod driver;
