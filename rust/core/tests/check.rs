@@ -84,10 +84,8 @@ fn a_double_applied_increment_is_illegal_and_named() {
     let ops = [op(1, 1, KvInput::Incr(1), KvOutput::Int(1), 0, 10), get(2, 2, Some("2"), 20, 30)];
     assert_eq!(illegal(&check_kv(&ops)).0, 2);
     // Two INCRs, the second answered 3.
-    let ops = [
-        op(1, 1, KvInput::Incr(1), KvOutput::Int(1), 0, 10),
-        op(2, 1, KvInput::Incr(1), KvOutput::Int(3), 20, 30),
-    ];
+    let ops =
+        [op(1, 1, KvInput::Incr(1), KvOutput::Int(1), 0, 10), op(2, 1, KvInput::Incr(1), KvOutput::Int(3), 20, 30)];
     assert_eq!(illegal(&check_kv(&ops)).0, 2);
 }
 
@@ -235,7 +233,11 @@ fn the_counter_model_counts() {
         invoke_ns: t,
         complete_ns: Some(t + 5),
     };
-    let read = |id, n, t| Operation { input: CounterInput::Read, outcome: Outcome::Ok(CounterOutput::Value(n)), ..add(id, 0, t) };
+    let read = |id, n, t| Operation {
+        input: CounterInput::Read,
+        outcome: Outcome::Ok(CounterOutput::Value(n)),
+        ..add(id, 0, t)
+    };
     let good = [add(1, 1, 0), add(2, 1, 2), read(3, 2, 10)];
     assert!(check(&Counter, &good, &CheckOptions::default()).unwrap().is_ok());
     let bad = [add(1, 1, 0), add(2, 1, 10), read(3, 3, 20)];
@@ -245,7 +247,8 @@ fn the_counter_model_counts() {
 
 #[test]
 fn bad_histories_and_options_are_refused_naming_the_field() {
-    let err = check(&KvRegister, &[set(1, 1, "v", 0, 10), set(1, 2, "w", 0, 10)], &CheckOptions::default()).unwrap_err();
+    let err =
+        check(&KvRegister, &[set(1, 1, "v", 0, 10), set(1, 2, "w", 0, 10)], &CheckOptions::default()).unwrap_err();
     assert_eq!(err.to_string(), "operation 1: `id`: id 1 is used twice");
     let err = check(&KvRegister, &[set(1, 1, "v", 10, 5)], &CheckOptions::default()).unwrap_err();
     assert!(err.to_string().starts_with("operation 0: `complete_ns`"), "{err}");
@@ -277,10 +280,19 @@ fn records_decode_per_model_and_bad_ones_name_their_field() {
     let ok = [record("incr", RawValue::Int(2), RawValue::Int(2))];
     assert!(check_records(ModelKind::KvRegister, &ok, &options).unwrap().is_ok());
     let cases = [
-        (record("put", RawValue::Null, RawValue::Null), "operation 0: `kind`: unknown kind \"put\": expected one of get, set, incr, append, delete, set_if_absent"),
+        (
+            record("put", RawValue::Null, RawValue::Null),
+            "operation 0: `kind`: unknown kind \"put\": expected one of get, set, incr, append, delete, set_if_absent",
+        ),
         (record("set", RawValue::Int(1), RawValue::Null), "operation 0: `input`: expected a string, got an integer"),
-        (record("get", RawValue::Null, RawValue::Int(1)), "operation 0: `output`: expected a string or null, got an integer"),
-        (record("incr", RawValue::Int(1), RawValue::Str(b("1"))), "operation 0: `output`: expected an integer or an error, got a string"),
+        (
+            record("get", RawValue::Null, RawValue::Int(1)),
+            "operation 0: `output`: expected a string or null, got an integer",
+        ),
+        (
+            record("incr", RawValue::Int(1), RawValue::Str(b("1"))),
+            "operation 0: `output`: expected an integer or an error, got a string",
+        ),
         (record("delete", RawValue::Null, RawValue::Int(2)), "operation 0: `output`: expected 0 or 1, got an integer"),
     ];
     for (bad, message) in cases {
@@ -291,7 +303,8 @@ fn records_decode_per_model_and_bad_ones_name_their_field() {
     let mut lost = record("set", RawValue::Str(b("v")), RawValue::Int(7));
     lost.outcome = RecordOutcome::Indeterminate;
     assert!(check_records(ModelKind::KvRegister, &[lost], &options).unwrap().is_ok());
-    let err = check_records(ModelKind::Counter, &[record("incr", RawValue::Int(1), RawValue::Null)], &options).unwrap_err();
+    let err =
+        check_records(ModelKind::Counter, &[record("incr", RawValue::Int(1), RawValue::Null)], &options).unwrap_err();
     assert!(err.to_string().contains("expected one of add, read"), "{err}");
     assert_eq!(ModelKind::from_name("counter"), Some(ModelKind::Counter));
     assert_eq!(ModelKind::from_name("kv"), Some(ModelKind::KvRegister));

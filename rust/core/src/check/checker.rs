@@ -117,7 +117,8 @@ fn conclude<M: Model>(
         let id = |op: usize| part.ops[op].id;
         match searched.outcome {
             SearchOutcome::Linearizable { order } => {
-                linearizations.push(Linearization { key: part.key.to_string(), order: order.into_iter().map(id).collect() });
+                linearizations
+                    .push(Linearization { key: part.key.to_string(), order: order.into_iter().map(id).collect() });
             }
             SearchOutcome::Unknown => unknown.push(part.key.to_string()),
             SearchOutcome::Illegal { prefix, blocked, state } => {

@@ -149,9 +149,10 @@ impl RecordModel for KvRegister {
             (KvInput::Get, other) => return Err(FieldProblem::expected("output", "a string or null", other)),
             (KvInput::Set(_), other) => null("output", other).map(|()| KvOutput::Done)?,
             (KvInput::Incr(_), RawValue::Error(_)) => KvOutput::Error,
-            (KvInput::Incr(_), other) => KvOutput::Int(integer("output", other).map_err(|_| {
-                FieldProblem::expected("output", "an integer or an error", other)
-            })?),
+            (KvInput::Incr(_), other) => KvOutput::Int(
+                integer("output", other)
+                    .map_err(|_| FieldProblem::expected("output", "an integer or an error", other))?,
+            ),
             (KvInput::Append(_), other) => KvOutput::Int(integer("output", other)?),
             (KvInput::Delete, RawValue::Int(n @ (0 | 1))) => KvOutput::Int(*n),
             (KvInput::Delete, other) => return Err(FieldProblem::expected("output", "0 or 1", other)),

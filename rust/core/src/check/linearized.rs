@@ -22,7 +22,7 @@ fn split_mix64(state: &mut u64) -> u64 {
 
 impl Linearized {
     pub(crate) fn new(ops: usize) -> Linearized {
-        let mut seed = 0x5EA7_E_C4EC_u64;
+        let mut seed = 0x5EA7_EC4E_C0DE_u64;
         Linearized {
             words: vec![0; ops.div_ceil(64)],
             hash: 0,

@@ -49,7 +49,7 @@ pub use checker::{check, CheckError};
 pub use counter::{Counter, CounterInput, CounterOutput};
 pub use history::{validate, ClientId, HistoryError, OpId, Operation, Outcome};
 pub use kv_register::{KvInput, KvOutput, KvRegister};
-pub use model::Model;
+pub use model::{Model, ModelOperation};
 pub use model_kind::{check_records, ModelKind};
 pub use options::{CheckOptions, InvalidCheckOptions, DEFAULT_MAX_STEPS_PER_PART, MAX_CHECK_THREADS};
 pub use record::{decode_records, FieldProblem, RawValue, Record, RecordModel, RecordOutcome};

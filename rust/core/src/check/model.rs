@@ -1,5 +1,6 @@
 //! The sequential specification the checker holds a history to.
 
+use super::history::Operation;
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -42,3 +43,6 @@ pub trait Model: Sync {
     /// A short human-readable form of `state`, for reports.
     fn describe_state(&self, state: &Self::State) -> String;
 }
+
+/// An operation of a history checked against the model `M`.
+pub type ModelOperation<M> = Operation<<M as Model>::Input, <M as Model>::Output>;

@@ -2,7 +2,7 @@
 //! decoding into a model's typed operations.
 
 use super::history::{ClientId, HistoryError, OpId, Operation, Outcome};
-use super::model::Model;
+use super::model::{Model, ModelOperation};
 use bytes::Bytes;
 
 /// A JSON-like value of a record's `input` or `output`.
@@ -97,10 +97,7 @@ pub trait RecordModel: Model {
 
 /// The model's operations for `records`, in the same order; the first bad record is an error
 /// naming its position and field.
-pub fn decode_records<M: RecordModel>(
-    model: &M,
-    records: &[Record],
-) -> Result<Vec<Operation<M::Input, M::Output>>, HistoryError> {
+pub fn decode_records<M: RecordModel>(model: &M, records: &[Record]) -> Result<Vec<ModelOperation<M>>, HistoryError> {
     records
         .iter()
         .enumerate()

@@ -91,7 +91,7 @@ pub(crate) fn search<M: Model>(
                 break SearchOutcome::Unknown;
             }
             steps += 1;
-            if steps % CANCEL_POLL_STEPS == 0 && cancelled() {
+            if steps.is_multiple_of(CANCEL_POLL_STEPS) && cancelled() {
                 break SearchOutcome::Cancelled;
             }
             let Some(next) = model.step(&state, &ops[op].input, output(op)) else {
