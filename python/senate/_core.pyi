@@ -48,6 +48,7 @@ __all__ = [
     "ACTION_SERVE_READS",
     "ACTION_SNAPSHOT_SKIPPED",
     "ACTION_TAKE_SNAPSHOT",
+    "CHECK_MODELS",
     "DEFAULT_DEADLINE_ELECTION_TIMEOUTS",
     "DEFAULT_ELECTION_TIMEOUT_TICKS",
     "DEFAULT_HEARTBEAT_INTERVAL_TICKS",
@@ -56,6 +57,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH_PROPOSALS",
     "DEFAULT_MAX_BULK_BYTES",
     "DEFAULT_MAX_FRAME_BYTES",
+    "DEFAULT_MAX_STEPS_PER_PART",
     "DEFAULT_MAX_UNCOMMITTED_BYTES",
     "DEFAULT_MAX_VALUE_BYTES",
     "DEFAULT_MAX_WRITES_IN_FLIGHT",
@@ -70,6 +72,7 @@ __all__ = [
     "GROUP_READ",
     "GROUP_REPLY",
     "GROUP_STALE_READ",
+    "MAX_CHECK_THREADS",
     "MAX_DEADLINE_ELECTION_TIMEOUTS",
     "MAX_READIES_IN_FLIGHT",
     "MAX_TICKS_PER_POLL",
@@ -81,6 +84,7 @@ __all__ = [
     "SNAPSHOT_ENTRIES_CAP_FACTOR",
     "SNAPSHOT_STAGGER",
     "BoundedLoadHash",
+    "CheckReport",
     "Compacted",
     "ConfigError",
     "DecodeError",
@@ -89,6 +93,7 @@ __all__ = [
     "DuplicateBackend",
     "Entry",
     "HeartbeatDetector",
+    "HistoryError",
     "InvalidMessage",
     "InvalidTime",
     "JumpHash",
@@ -133,6 +138,7 @@ __all__ = [
     "WeightedRandom",
     "__version__",
     "batch_command_count",
+    "check_history",
     "count_replies",
     "decode_batch",
     "encode_command",
@@ -205,6 +211,14 @@ class SnapshotOutOfDate(StorageError):
 
 class DecodeError(SenateError):
     """Bytes received from a peer are not a valid frame."""
+
+class HistoryError(SenateError):
+    """A history the checker cannot read: operation `index` (0-based, in the order given) has
+    a bad `field`; `problem` says what."""
+
+    index: int | None
+    field: str | None
+    problem: str | None
 
 class InvalidTime(SenateError):
     """A failure detector was given a time that is not finite or lies before its last
@@ -1712,3 +1726,56 @@ def count_replies(data: bytes) -> tuple[int, int, int]:
     """`(replies, used_bytes, error_replies)`: the complete top-level RESP2 or RESP3 replies
     at the start of `data` (an array, map or set counts as one; errors are `-` and `!`; a
     RESP3 push is consumed but not counted). Raises `KvError` on bytes that are no reply."""
+
+# --- the linearizability checker ----------------------------------------------------------
+
+#: The models `check_history` knows: "kv" (a register per key), "counter".
+CHECK_MODELS: tuple[str, ...]
+#: Model steps each key's search may take by default before the answer is "unknown".
+DEFAULT_MAX_STEPS_PER_PART: int
+#: Threads a check may use, at most.
+MAX_CHECK_THREADS: int
+
+@final
+class CheckReport:
+    """What `check_history` found."""
+
+    @property
+    def status(self) -> str:
+        """ "ok", "illegal" or "unknown"."""
+    @property
+    def key(self) -> str | None:
+        """The illegal part's key (the first in key order)."""
+    @property
+    def prefix(self) -> list[int]:
+        """The longest linearizable prefix of the illegal part found, as operation ids."""
+    @property
+    def blocked(self) -> int | None:
+        """The operation that has to take effect after `prefix` and cannot."""
+    @property
+    def state(self) -> str | None:
+        """The object's state after `prefix`, as the model describes it."""
+    @property
+    def unknown_keys(self) -> list[str]:
+        """The keys whose search ran out of budget (status "unknown")."""
+    @property
+    def linearizations(self) -> list[tuple[str, list[int]]]:
+        """(key, operation ids in the order they took effect) per key linearized, in key order."""
+    @property
+    def parts(self) -> int:
+        """Keys in the history."""
+    @property
+    def steps(self) -> int:
+        """Model steps the verdict rests on (the same on every run)."""
+
+def check_history(
+    model: str,
+    operations: Iterable[object],
+    *,
+    max_steps_per_part: int = ...,
+    threads: int = 0,
+) -> CheckReport:
+    """Checks `operations` (objects with the attributes of `senate.check.Operation`) against
+    `model`, without the GIL. `threads` 0: one per core; the answer does not depend on it.
+    Raises `HistoryError` naming the first bad operation, `ConfigError` for a bad model or
+    option."""

@@ -7,6 +7,7 @@ import click
 from senate import __version__
 from senate.commands.bench import bench
 from senate.commands.chaos import chaos
+from senate.commands.check import check_command
 from senate.commands.serve import cluster, serve
 from senate.commands.sim import sim
 from senate.commands.status import status
@@ -18,5 +19,5 @@ def main() -> None:
     """senate: an embeddable consensus toolkit with a Rust core."""
 
 
-for command in (bench, chaos, sim, serve, cluster, status):
+for command in (bench, chaos, check_command, sim, serve, cluster, status):
     main.add_command(command)

@@ -17,6 +17,7 @@ SenateError
 ├── DecodeError
 ├── KvError          (a malformed key-value batch, snapshot or reply stream)
 ├── InvalidTime        .now_ms, .problem (a failure detector's time argument)
+├── HistoryError       .index, .field, .problem (a history the checker cannot read)
 ├── CallTimeout      (also a TimeoutError: a call or read of a node not answered in time)
 ├── Overloaded       (a node's `max_pending_calls` are waiting)
 └── NodeNotRunning
@@ -26,6 +27,7 @@ from senate._core import (
     Compacted,
     ConfigError,
     DecodeError,
+    HistoryError,
     InvalidMessage,
     InvalidTime,
     KvError,
@@ -46,6 +48,7 @@ __all__ = [
     "Compacted",
     "ConfigError",
     "DecodeError",
+    "HistoryError",
     "InvalidMessage",
     "InvalidTime",
     "KvError",

@@ -7,6 +7,7 @@
 use pyo3::create_exception;
 use pyo3::exceptions::{PyBaseException, PyException};
 use pyo3::prelude::*;
+use senate_core::check::HistoryError as CoreHistoryError;
 use senate_core::codec::DecodeError as CoreDecodeError;
 use senate_core::detect::DetectError;
 use senate_core::kv::KvError as CoreKvError;
@@ -90,6 +91,12 @@ create_exception!(
 );
 create_exception!(
     senate,
+    HistoryError,
+    SenateError,
+    "A history the checker cannot read: operation `index` (0-based, in the order given) has a bad `field` (`problem` says what)."
+);
+create_exception!(
+    senate,
     InvalidTime,
     SenateError,
     "A failure detector was given a time that is not finite or lies before its last heartbeat (`now_ms`, `problem`)."
@@ -106,6 +113,7 @@ const CLASS_ATTRIBUTES: &[(&str, &[&str])] = &[
     ("Unavailable", &["index", "last_index"]),
     ("SnapshotOutOfDate", &["index", "current"]),
     ("InvalidTime", &["now_ms", "problem"]),
+    ("HistoryError", &["index", "field", "problem"]),
     ("WalError", &["path"]),
     ("WalCorrupt", &["offset", "problem"]),
 ];
@@ -128,6 +136,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("WalCorrupt", py.get_type::<WalCorrupt>())?;
     m.add("InvalidTime", py.get_type::<InvalidTime>())?;
     m.add("KvError", py.get_type::<KvError>())?;
+    m.add("HistoryError", py.get_type::<HistoryError>())?;
     for (class, attributes) in CLASS_ATTRIBUTES {
         let class = m.getattr(*class)?;
         for attribute in *attributes {
@@ -260,4 +269,15 @@ pub fn kv_error(err: CoreKvError) -> PyErr {
         CoreKvError::InvalidLimits { field, problem } => config_error(field, problem.to_string()),
         other => KvError::new_err(other.to_string()),
     }
+}
+
+pub fn history_error(err: CoreHistoryError) -> PyErr {
+    let message = err.to_string();
+    Python::attach(|py| {
+        with_attributes(py, HistoryError::new_err(message), |e| {
+            e.setattr("index", err.index)?;
+            e.setattr("field", err.field)?;
+            e.setattr("problem", err.problem)
+        })
+    })
 }

@@ -7,6 +7,7 @@
 use pyo3::prelude::*;
 
 mod balance;
+mod check;
 mod detect;
 mod driver;
 mod errors;
@@ -73,6 +74,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(detect::run_detect_sim, m)?)?;
     driver::register(m)?;
     balance::register(m)?;
+    check::register(m)?;
     kv::register(m)?;
     Ok(())
 }
