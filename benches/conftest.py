@@ -64,6 +64,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                     f"{detect[name] / detect['noop_pair']:.2f}x two no-op calls"
                 )
 
+    checked = MEDIANS.get("check", {})
+    if {"json", "load", "check", "load_and_check"} <= checked.keys():
+        terminalreporter.write_sep("-", "check (10,000 ops, 100 keys, 50 clients)")
+        terminalreporter.write_line(
+            f"median load+check: {checked['load_and_check'] * 1e3:.0f} ms (target < 1 s); "
+            f"check alone {checked['check'] * 1e3:.0f} ms; load alone {checked['load'] * 1e3:.0f}"
+            f" ms, {checked['load'] / checked['json']:.1f}x json.loads of every line"
+        )
+
     picks = MEDIANS.get("balance-pick", {})
     if "noop" in picks:
         terminalreporter.write_sep("-", "balance-pick (10 backends)")

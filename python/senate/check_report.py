@@ -37,7 +37,10 @@ MAX_REPORT_OPS_PER_KEY = 2_000
 _WIDTH_PX = 1100
 _LABEL_PX = 90
 _ROW_PX = 22
-_AXIS_PX = 24
+#: The strip above the rows that labels the bands: leaders on its first line, faults below.
+_BANDS_PX = 26
+#: The time axis below the rows.
+_AXIS_PX = 16
 _BAR_PX = 14
 #: Band colours per event kind (leader bands alternate between two).
 _BAND_COLOURS = {
@@ -158,7 +161,8 @@ def _timeline(
 ) -> str:
     clients = sorted({op.client_id for op in ops})
     row = {client: i for i, client in enumerate(clients)}
-    height = _AXIS_PX + _ROW_PX * len(clients) + 6
+    rows_end = _BANDS_PX + _ROW_PX * len(clients) + 4
+    height = rows_end + _AXIS_PX
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH_PX}" height="{height}">',
         '<defs><linearGradient id="fade"><stop offset="0" stop-color="#f0c36d"/>'
@@ -166,22 +170,29 @@ def _timeline(
     ]
     for start, end, colour, label in bands:
         x0, x1 = axis.x(start), max(axis.x(end), axis.x(start) + 2)
+        # Leader names on the first line of the strip, faults on the second; a label is cut
+        # to its band's width (6 px a character), so neighbours do not overprint.
+        y = 10 if label.startswith("leader ") else 22
+        text = label[: max(0, int((x1 - x0 - 2) / 6.2))]
         out.append(
             f'<g><title>{html.escape(label)}</title><rect x="{x0:.1f}" y="0" '
-            f'width="{x1 - x0:.1f}" height="{height}" fill="{colour}" opacity="0.6"/>'
-            f'<text x="{x0 + 2:.1f}" y="10">{html.escape(label[:40])}</text></g>'
+            f'width="{x1 - x0:.1f}" height="{rows_end}" fill="{colour}" opacity="0.6"/>'
+            f'<text x="{x0 + 2:.1f}" y="{y}">{html.escape(text)}</text></g>'
         )
     for i in range(6):
         t = axis.start_ns + (axis.end_ns - axis.start_ns) * i // 5
         x = axis.x(t)
-        out.append(f'<line x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{height}" stroke="#ddd"/>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{_BANDS_PX}" x2="{x:.1f}" y2="{rows_end}" stroke="#ddd"/>'
+        )
         anchor = "end" if i == 5 else "middle" if i else "start"
-        out.append(f'<text x="{x:.1f}" y="22" text-anchor="{anchor}">{axis.ms(t)}</text>')
+        y = height - 4
+        out.append(f'<text x="{x:.1f}" y="{y}" text-anchor="{anchor}">{axis.ms(t)}</text>')
     for client in clients:
-        y = _AXIS_PX + row[client] * _ROW_PX + 11
+        y = _BANDS_PX + row[client] * _ROW_PX + 11
         out.append(f'<text x="4" y="{y + 4}">client {client}</text>')
     for op in ops:
-        y = _AXIS_PX + row[op.client_id] * _ROW_PX + 4
+        y = _BANDS_PX + row[op.client_id] * _ROW_PX + 4
         position = order.get(op.id)
         if op.id == blocked:
             colour, outline = "#f5b5b5", "#c00"
