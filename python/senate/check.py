@@ -65,15 +65,20 @@ MAX_LINE_BYTES = 1 << 20
 Outcome: TypeAlias = Literal["ok", "failed", "indeterminate"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
-#: Kinds of event a history may carry: faults (a band from `start_ns` to `end_ns`) and
-#: "leader" (a node became leader at `start_ns`; its band lasts until the next one).
+#: Kinds of event a history may carry: faults (a band from `start_ns` to `end_ns`; the kinds
+#: of `senate chaos`'s nemesis, and "partition" for any other cut) and "leader" (a node
+#: became leader at `start_ns`; its band lasts until the next one).
 EVENT_KINDS: tuple[str, ...] = (
     "kill",
     "pause",
+    "isolate-leader",
+    "split",
+    "bridge",
+    "one-way",
     "partition",
-    "disk_stall",
+    "disk-stall",
     "snapshot",
-    "leader_transfer",
+    "transfer",
     "leader",
 )
 

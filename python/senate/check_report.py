@@ -43,13 +43,18 @@ _BANDS_PX = 26
 _AXIS_PX = 16
 _BAR_PX = 14
 #: Band colours per event kind (leader bands alternate between two).
+_PARTITION_COLOUR = "#b9a3f4"
 _BAND_COLOURS = {
     "kill": "#f4a3a3",
     "pause": "#f7d08a",
-    "partition": "#b9a3f4",
-    "disk_stall": "#a3d3f4",
+    "isolate-leader": _PARTITION_COLOUR,
+    "split": _PARTITION_COLOUR,
+    "bridge": _PARTITION_COLOUR,
+    "one-way": _PARTITION_COLOUR,
+    "partition": _PARTITION_COLOUR,
+    "disk-stall": "#a3d3f4",
     "snapshot": "#c8e6c9",
-    "leader_transfer": "#f4c3e9",
+    "transfer": "#f4c3e9",
 }
 _LEADER_COLOURS = ("#eef3fb", "#fbf6ee")
 
