@@ -10,6 +10,7 @@ Series (all with label `node`; the byte counters also with `peer`):
 
     senate_term, senate_commit_index, senate_applied_index, senate_is_leader    gauges
     senate_proposals_total, senate_leader_changes_total, senate_snapshots_total counters
+    senate_snapshots_installed_total    counter of the leader's snapshots installed here
     senate_peer_bytes_sent_total, senate_peer_bytes_received_total              counters
     senate_ready_entries          histogram of committed entries per Ready
     senate_persist_seconds        histogram of write + fsync latency, as the node waits it
@@ -125,6 +126,9 @@ class NodeMetrics:
             LOOP_LAG_SECONDS_BUCKETS,
         )
         self.snapshots = counter("senate_snapshots", "Snapshots taken and recorded here.")
+        self.snapshots_installed = counter(
+            "senate_snapshots_installed", "Snapshots sent by the leader and installed here."
+        )
         self._bytes_sent = Counter(
             "senate_peer_bytes_sent", "Bytes written to a peer.", ["node", "peer"], registry=r
         )
@@ -150,6 +154,9 @@ class NodeMetrics:
 
     def on_snapshot(self) -> None:
         self.snapshots.inc()
+
+    def on_snapshot_installed(self) -> None:
+        self.snapshots_installed.inc()
 
     def on_role(self, role: str) -> None:
         self.is_leader.set(1 if role == "leader" else 0)

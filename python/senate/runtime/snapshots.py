@@ -74,6 +74,8 @@ class Snapshots:
         state = self.state
         state.applied_index = state.snapshot_index = index
         log.info("node %d: restored a snapshot at index %d", self.node_id, index)
+        if self.metrics is not None:
+            self.metrics.on_snapshot_installed()
 
     def _restore(self, data: bytes) -> None:
         machines = self.state.machines
