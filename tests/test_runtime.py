@@ -119,7 +119,10 @@ def test_config_errors_name_the_field() -> None:
         senate.NodeConfig(id=1, peers={1: "127.0.0.1:7000"}, protocol="zab")
     assert e.value.field == "protocol"
     with pytest.raises(ConfigError) as e:
-        senate.NodeConfig(id=1, peers={1: "127.0.0.1:7000"}, protocol="paxos", lease_reads=True)
+        # Too short an election timeout for any lease after the drift margin.
+        senate.PaxosNode(
+            1, [1, 2, 3], lease_reads=True, election_timeout_ticks=2, heartbeat_interval_ticks=1
+        )
     assert e.value.field == "lease_reads"
     with pytest.raises(ConfigError) as e:
         senate.PaxosNode(1, [1, 2, 3], phase1_quorum=1, phase2_quorum=2)
@@ -174,6 +177,29 @@ def test_replicated_calls_from_every_node_reads_and_errors(
             assert status.applied_index >= 200
             assert {p.id for p in status.peers} == {1, 2, 3} - {follower + 1}
             assert all(p.connected for p in status.peers)
+
+    asyncio.run(main())
+
+
+def test_lease_reads_see_the_last_write_at_every_node_and_after_a_failover(
+    tmp_path: Path, protocol: str
+) -> None:
+    async def main() -> None:
+        async with cluster(tmp_path, protocol=protocol, make=Register, lease_reads=True) as (
+            nodes,
+            regs,
+        ):
+            for i, reg in enumerate(regs):
+                assert await reg.put(f"from {i + 1}") == i + 1
+                for other in regs:
+                    assert await other.get() == f"from {i + 1}"
+            leader = next(i for i, n in enumerate(nodes) if n.role == "leader")
+            await nodes[leader].stop()
+            rest = [i for i in range(len(nodes)) if i != leader]
+            await until("a new leader", lambda: any(nodes[i].role == "leader" for i in rest))
+            assert await regs[rest[0]].put("after") == 4
+            for i in rest:
+                assert await regs[i].get() == "after"
 
     asyncio.run(main())
 

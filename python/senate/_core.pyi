@@ -526,7 +526,11 @@ class PaxosNode:
 
     Ballots are (round, node id); node ids are in [1, 65535]. `phase1_quorum` and
     `phase2_quorum` (None: a majority) set Flexible Paxos quorums, which must overlap:
-    q1 + q2 > voters, else `ConfigError`. Without `wal` the log is in memory; with `wal` (a
+    q1 + q2 > voters, else `ConfigError`. `lease_reads`: the leader answers reads from a lease
+    (the longest safe one: a tenth of the election timeout shorter than the acceptors' refusal
+    window) instead of a quorum round; every node of the cluster must set it alike, and
+    `ConfigError` names it when the election timeout is too short for a lease (under 3 ticks).
+    Without `wal` the log is in memory; with `wal` (a
     `Wal(..., protocol="paxos")`) it starts from what the log recovered. Limits left as `None`
     keep the core's defaults (those of `RaftNode`).
     """
@@ -540,6 +544,7 @@ class PaxosNode:
         heartbeat_interval_ticks: int = ...,
         phase1_quorum: int | None = None,
         phase2_quorum: int | None = None,
+        lease_reads: bool = False,
         forward_proposals: bool = True,
         applied: int = 0,
         seed: int | None = None,

@@ -79,8 +79,8 @@ class NodeConfig:
     cluster_id: str = "senate"
     #: The consensus protocol, one of `PROTOCOLS`: "raft", or "paxos" (Multi-Paxos; its
     #: elections need a quorum-connected node and keep a leader that hears from a quorum, so
-    #: `pre_vote` and `check_quorum` are Raft's only; no lease reads yet). Every node of a
-    #: cluster speaks the same one; a data directory keeps the protocol it was written with.
+    #: `pre_vote` and `check_quorum` are Raft's only). Every node of a cluster speaks the same
+    #: one; a data directory keeps the protocol it was written with.
     protocol: str = "raft"
     #: The period of a tick, the unit of the election and heartbeat settings.
     tick_ms: float = 10.0
@@ -91,6 +91,9 @@ class NodeConfig:
     heartbeat_interval_ticks: int = DEFAULT_HEARTBEAT_INTERVAL_TICKS
     pre_vote: bool = True
     check_quorum: bool = True
+    #: Linearizable reads answered from a leader lease instead of a quorum round, with either
+    #: protocol (Raft's needs `check_quorum`); assumes the nodes' clocks tick at nearly the same
+    #: rate. Every node of a cluster must set it alike.
     lease_reads: bool = False
     #: fsync every Ready (group commit). Off only for benchmarks: acknowledged writes may be
     #: lost on a machine crash.
@@ -140,8 +143,6 @@ class NodeConfig:
             raise config_error(
                 "protocol", f"must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
             )
-        if self.protocol == "paxos" and self.lease_reads:
-            raise config_error("lease_reads", "not available with protocol paxos yet")
         if len(self.cluster_id.encode()) > MAX_CLUSTER_ID_BYTES:
             raise config_error("cluster_id", f"longer than {MAX_CLUSTER_ID_BYTES} bytes")
         positive = {

@@ -234,10 +234,9 @@ class Node:
             heartbeat_interval_ticks=cfg.heartbeat_interval_ticks,
             seed=cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(8), "little"),
         )
+        options.update(lease_reads=cfg.lease_reads)
         if cfg.protocol == "raft":
-            options.update(
-                pre_vote=cfg.pre_vote, check_quorum=cfg.check_quorum, lease_reads=cfg.lease_reads
-            )
+            options.update(pre_vote=cfg.pre_vote, check_quorum=cfg.check_quorum)
         options.update(cfg.core_options)
         voters = sorted(cfg.peers)
         if cfg.protocol == "paxos":

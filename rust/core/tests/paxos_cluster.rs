@@ -450,3 +450,181 @@ fn a_candidate_paging_for_longer_than_an_election_timeout_keeps_its_campaign() {
     assert_eq!(net.app(3), expected);
     assert_eq!(net.app(2), expected);
 }
+
+fn with_leases(config: &mut PaxosConfig) {
+    config.lease_ticks = config.max_lease_ticks();
+}
+
+/// The highest slot any node knows chosen.
+fn max_chosen(net: &Net) -> u64 {
+    net.ids().into_iter().map(|id| net.node(id).chosen()).max().unwrap_or(0)
+}
+
+#[test]
+fn a_lease_read_is_answered_at_once_without_a_round() {
+    let mut net = Net::new(3, with_leases);
+    let leader = net.elect_by_ticks();
+    net.propose(leader, b"a").expect("leader");
+    net.tick_all(1);
+    let last = net.node(leader).status().last_slot;
+    net.node_mut(leader).read_index(7).expect("leader");
+    net.handle_ready(leader);
+    assert_eq!(net.peers[&leader].read_states, vec![(7, last)], "answered in the same Ready");
+    assert!(net.queue.is_empty(), "no heartbeat round went out for it");
+    // A follower's read costs one forward and one answer.
+    let follower = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    net.node_mut(follower).read_index(8).expect("forwarded");
+    net.stabilize();
+    assert_eq!(net.peers[&follower].read_states, vec![(8, last)]);
+    // Without leases the same read waits for a round.
+    let mut plain = Net::new(3, |_| {});
+    let leader = plain.elect_by_ticks();
+    plain.node_mut(leader).read_index(7).expect("leader");
+    plain.handle_ready(leader);
+    assert!(plain.peers[&leader].read_states.is_empty());
+    assert!(!plain.queue.is_empty(), "a heartbeat round went out");
+}
+
+/// The key safety property of leases: a leader cut off from the rest keeps leading (until
+/// check-quorum) while the others elect a new leader and choose a value; it may answer reads
+/// from its lease only while no value it does not have can be chosen.
+#[test]
+fn a_deposed_leader_serves_no_stale_lease_read() {
+    for n in [3, 5] {
+        let mut net = Net::new(n, with_leases);
+        let old = net.elect_by_ticks();
+        net.propose(old, b"a").expect("leader");
+        net.tick_all(1);
+        net.isolate(old);
+        // (request id, highest slot chosen anywhere when the read was issued)
+        let mut issued = Vec::new();
+        let (mut new_leader_chose_while_old_led, mut request_id, mut proposed) = (false, 0, false);
+        for _ in 0..60 {
+            if net.node(old).role() == NodeRole::Leader {
+                request_id += 1;
+                issued.push((request_id, max_chosen(&net)));
+                net.node_mut(old).read_index(request_id).expect("still leader");
+            }
+            net.tick_all(1);
+            let others: Vec<u64> = net.leaders().into_iter().filter(|&id| id != old).collect();
+            if let Some(&new) = others.first() {
+                if !proposed {
+                    net.propose(new, b"b").expect("new leader");
+                    proposed = true;
+                }
+                let chosen_beyond = max_chosen(&net) > net.node(old).status().last_slot;
+                new_leader_chose_while_old_led |= chosen_beyond && net.node(old).role() == NodeRole::Leader;
+            }
+        }
+        let served = &net.peers[&old].read_states;
+        assert!(!served.is_empty(), "{n} nodes: the lease answered reads early in the partition");
+        for &(id, index) in served {
+            let (_, chosen_then) = issued.iter().find(|(i, _)| *i == id).expect("issued");
+            assert!(index >= *chosen_then, "{n} nodes: read {id} at slot {index}, but {chosen_then} was chosen");
+        }
+        let last_served = served.iter().map(|(id, _)| *id).max().expect("some");
+        let old_last = net.node(old).status().last_slot;
+        assert!(
+            new_leader_chose_while_old_led,
+            "{n} nodes: the new leader chose past slot {old_last} while the old one still led"
+        );
+        assert!(
+            issued.iter().filter(|(id, _)| *id > last_served).any(|(_, chosen)| *chosen > old_last),
+            "{n} nodes: reads issued after the new leader chose were refused"
+        );
+        net.heal();
+        net.tick_all(30);
+        assert_eq!(net.app(old), payloads(&["a", "b"]), "{n} nodes: the old leader catches up");
+    }
+}
+
+#[test]
+fn a_transfer_voids_the_lease() {
+    let mut net = Net::new(3, with_leases);
+    let leader = net.elect_by_ticks();
+    net.tick_all(1);
+    let target = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    net.node_mut(leader).read_index(1).expect("leader");
+    net.handle_ready(leader);
+    assert_eq!(net.peers[&leader].read_states.len(), 1, "the lease holds");
+    net.node_mut(leader).transfer_leader(target).expect("leader");
+    net.node_mut(leader).read_index(2).expect("still leader");
+    net.handle_ready(leader);
+    assert_eq!(net.peers[&leader].read_states.len(), 1, "no read from a lease once TimeoutNow left");
+    net.stabilize();
+    assert_eq!(net.leaders(), vec![target], "the target won at once, despite the acceptors' refusals");
+    net.tick_all(1);
+    net.node_mut(target).read_index(3).expect("leader");
+    net.handle_ready(target);
+    assert_eq!(net.peers[&target].read_states.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
+}
+
+#[test]
+fn with_leases_a_node_asking_for_leadership_goes_through_its_leader() {
+    let mut net = Net::new(3, with_leases);
+    let leader = net.elect_by_ticks();
+    let other = net.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    net.node_mut(other).campaign();
+    net.stabilize();
+    assert_eq!(net.leaders(), vec![leader], "no campaign against a live leader's lease");
+    net.node_mut(other).transfer_leader(other).expect("forwarded to the leader");
+    net.stabilize();
+    assert_eq!(net.leaders(), vec![other]);
+}
+
+#[test]
+fn with_leases_an_acceptor_refuses_a_late_transfer_and_a_restarted_one_refuses_for_a_timeout() {
+    use senate_core::paxos::{Ballot, Body, PaxosMessage};
+    let mut config = PaxosConfig::new(2, vec![1, 2, 3]);
+    with_leases(&mut config);
+    let mut node = PaxosNode::new(&config).expect("valid");
+    let settle = |node: &mut PaxosNode| -> Vec<PaxosMessage> {
+        let mut out = Vec::new();
+        while let Some(rd) = node.ready() {
+            for (_, frames) in rd.messages.iter().chain(rd.persisted_messages.iter()) {
+                let mut buf = Bytes::from(frames.clone());
+                while let Ok(Some((m, used))) =
+                    senate_core::codec::decode_paxos_message(&buf, senate_core::codec::DEFAULT_MAX_FRAME_BYTES)
+                {
+                    out.push(m);
+                    buf = buf.slice(used..);
+                }
+            }
+            node.advance();
+        }
+        out
+    };
+    let heartbeat = |ballot: Ballot| {
+        PaxosMessage::new(ballot.node, 2, ballot, Body::Heartbeat { leader: true, chosen: 0, read_round: 1 })
+    };
+    let prepare =
+        |ballot: Ballot, transfer| PaxosMessage::new(ballot.node, 2, ballot, Body::Prepare { from_slot: 1, transfer });
+    let (first, second) = (Ballot::new(1, 1), Ballot::new(1, 3));
+    node.step(heartbeat(first)).expect("valid");
+    // Leader 1 handed over to node 3, which won; node 2 acknowledges leader 3 now.
+    node.step(prepare(second, Some(first))).expect("valid");
+    node.step(heartbeat(second)).expect("valid");
+    settle(&mut node);
+    assert_eq!(node.promised(), second);
+    // A transfer leader 1 asked for, arriving late (its target is node 1 itself here): refused.
+    node.step(prepare(Ballot::new(2, 1), Some(first))).expect("valid");
+    let replies = settle(&mut node);
+    assert!(matches!(replies.as_slice(), [m] if matches!(m.body, Body::Nack { .. })), "{replies:?}");
+    assert_eq!(node.promised(), second, "the promise did not move");
+    // A transfer leader 3 asked for: granted.
+    node.step(prepare(Ballot::new(2, 1), Some(second))).expect("valid");
+    settle(&mut node);
+    assert_eq!(node.promised(), Ballot::new(2, 1));
+    // Restarted, it refuses a candidate for its first election timeout, then grants it.
+    node.crash_restart(0).expect("restart");
+    for tick in 0..config.election_timeout_ticks {
+        node.step(prepare(Ballot::new(3, 3), None)).expect("valid");
+        settle(&mut node);
+        assert_eq!(node.promised(), Ballot::new(2, 1), "tick {tick}: refused");
+        node.tick();
+    }
+    // (Above any ballot it may have campaigned with on its last tick.)
+    node.step(prepare(Ballot::new(10, 3), None)).expect("valid");
+    settle(&mut node);
+    assert_eq!(node.promised(), Ballot::new(10, 3), "granted after an election timeout");
+}

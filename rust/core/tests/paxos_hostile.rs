@@ -38,7 +38,8 @@ fn entries() -> impl Strategy<Value = Vec<Entry>> {
 
 fn body() -> impl Strategy<Value = Body> {
     prop_oneof![
-        (small(), any::<bool>()).prop_map(|(from_slot, transfer)| Body::Prepare { from_slot, transfer }),
+        (small(), proptest::option::of(ballot()))
+            .prop_map(|(from_slot, transfer)| Body::Prepare { from_slot, transfer }),
         (small(), small(), small(), entries()).prop_map(|(chosen, first_slot, last_slot, entries)| Body::Promise {
             chosen,
             first_slot,

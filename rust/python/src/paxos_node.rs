@@ -21,6 +21,16 @@ impl PaxosNode {
     }
 }
 
+/// A config error naming the keyword argument that set the bad field.
+fn python_field_name(err: RaftError) -> RaftError {
+    match err {
+        RaftError::InvalidConfig { field: "lease_ticks", problem } => {
+            RaftError::InvalidConfig { field: "lease_reads", problem }
+        }
+        other => other,
+    }
+}
+
 fn moved_error() -> PyErr {
     pyo3::exceptions::PyRuntimeError::new_err("this PaxosNode was moved into a NodeDriver: call the driver")
 }
@@ -36,6 +46,7 @@ impl PaxosNode {
         heartbeat_interval_ticks = senate_core::DEFAULT_HEARTBEAT_INTERVAL_TICKS,
         phase1_quorum = None,
         phase2_quorum = None,
+        lease_reads = false,
         forward_proposals = true,
         applied = 0,
         seed = None,
@@ -59,6 +70,7 @@ impl PaxosNode {
         heartbeat_interval_ticks: u32,
         phase1_quorum: Option<usize>,
         phase2_quorum: Option<usize>,
+        lease_reads: bool,
         forward_proposals: bool,
         applied: u64,
         seed: Option<u64>,
@@ -78,6 +90,9 @@ impl PaxosNode {
         config.heartbeat_interval_ticks = heartbeat_interval_ticks;
         config.phase1_quorum = phase1_quorum;
         config.phase2_quorum = phase2_quorum;
+        if lease_reads {
+            config.enable_lease_reads();
+        }
         config.forward_proposals = forward_proposals;
         config.applied = applied;
         if let Some(seed) = seed {
@@ -100,7 +115,7 @@ impl PaxosNode {
                 *field = value;
             }
         }
-        config.validate().map_err(|e| raft_error(py, e))?;
+        config.validate().map_err(|e| raft_error(py, python_field_name(e)))?;
         let inner = match wal {
             None => CorePaxosNode::new(&config),
             Some(wal) => {

@@ -4,7 +4,7 @@
 //! ```text
 //! body_version u8 (PAXOS_BODY_VERSION) | type u8 | from | to | ballot      ballot as Ballot::to_u64
 //! then by type (varints unless noted):
-//!   1 Prepare         from_slot | transfer u8 (0|1)
+//!   1 Prepare         from_slot | transfer u8 (0|1) | [transfer_from, when 1]
 //!   2 Promise         chosen | first_slot | last_slot | count | [entries_from] |
 //!                     per entry: ballot | kind u8 | data_len | data
 //!   3 Nack            promised
@@ -38,8 +38,9 @@ use crate::protocol_id::ProtocolId;
 use crate::raft::message::{ConfState, Entry, EntryKind, Snapshot, SnapshotMeta};
 use bytes::Bytes;
 
-/// The layout version of Multi-Paxos bodies this build reads and writes.
-pub const PAXOS_BODY_VERSION: u8 = 1;
+/// The layout version of Multi-Paxos bodies this build reads and writes. 2: a transfer
+/// Prepare names the ballot of the leader that asked for it (1 had a flag only).
+pub const PAXOS_BODY_VERSION: u8 = 2;
 
 /// The fewest bytes one Accept entry can take: kind, data length.
 const MIN_ACCEPT_ENTRY_BYTES: usize = 2;
@@ -99,7 +100,10 @@ fn encode_body(msg: &PaxosMessage, out: &mut Vec<u8>) {
     match &msg.body {
         Body::Prepare { from_slot, transfer } => {
             put_varint(*from_slot, out);
-            out.push(u8::from(*transfer));
+            out.push(u8::from(transfer.is_some()));
+            if let Some(from) = transfer {
+                put_varint(from.to_u64(), out);
+            }
         }
         Body::Promise { chosen, first_slot, last_slot, entries } => {
             for value in [*chosen, *first_slot, *last_slot, entries.len() as u64] {
@@ -190,7 +194,12 @@ pub fn decode_paxos_body(body: &Bytes) -> Result<PaxosMessage, DecodeError> {
 
 fn decode_typed(reader: &mut BodyReader<'_>, tag: u8, ballot: Ballot) -> Result<Body, DecodeError> {
     Ok(match tag {
-        1 => Body::Prepare { from_slot: reader.read_varint()?, transfer: reader.read_flag("transfer")? },
+        1 => {
+            let from_slot = reader.read_varint()?;
+            let transfer =
+                if reader.read_flag("transfer")? { Some(Ballot::from_u64(reader.read_varint()?)) } else { None };
+            Body::Prepare { from_slot, transfer }
+        }
         2 => {
             let chosen = reader.read_varint()?;
             let first_slot = reader.read_varint()?;
@@ -290,7 +299,7 @@ mod tests {
         let b = Ballot::new(3, 2);
         let old = Ballot::new(1, 1);
         let bodies = vec![
-            Body::Prepare { from_slot: 7, transfer: true },
+            Body::Prepare { from_slot: 7, transfer: Some(Ballot::new(3, 2)) },
             Body::Promise {
                 chosen: 4,
                 first_slot: 2,

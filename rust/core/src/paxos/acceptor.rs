@@ -13,15 +13,20 @@ use crate::raft::message::{Entry, NodeId, Snapshot};
 impl Paxos {
     /// Phase 1b. Promises `ballot` if it is above the promise (or equal: the same candidate
     /// paging through this log) and no live leader holds this node (stickiness, unless the
-    /// Prepare is a transfer or comes from that leader). Answers with the accepted slots from
-    /// `from_slot` on, cut at the message limits.
-    pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, from_slot: Slot, transfer: bool) {
+    /// Prepare is a transfer or comes from that leader; with leases this refusal backs the
+    /// leader's lease, see `lease.rs`). Answers with the accepted slots from `from_slot` on,
+    /// cut at the message limits.
+    pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, from_slot: Slot, transfer: Option<Ballot>) {
         if ballot < self.promised {
             let promised = self.promised;
             self.send(from, ballot, Body::Nack { promised });
             return;
         }
         if ballot > self.promised {
+            // With leases only a transfer asked by the leader of the ballot this acceptor still
+            // promises: that leader voided its lease, and a late transfer from an older one
+            // must not bypass the refusal that backs a newer leader's lease.
+            let transfer = transfer.is_some_and(|asked_by| !self.cfg.lease_reads() || asked_by == self.promised);
             let sticky = from != self.id && from != self.leader && !transfer && self.leader_is_fresh();
             if sticky {
                 // Refused without raising the promise: the candidate learns nothing to outbid.

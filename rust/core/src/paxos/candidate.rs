@@ -49,9 +49,13 @@ impl Campaign {
 impl Paxos {
     /// Starts phase 1 with the smallest ballot of this node above every ballot seen. The
     /// node's own acceptor promises first; its promise counts once durable (it comes back
-    /// through `advance`), and the Prepares leave then too. `transfer`: the old leader asked
-    /// for it (acceptors grant it while they hear from a leader).
-    pub fn campaign(&mut self, transfer: bool) {
+    /// through `advance`), and the Prepares leave then too. `transfer`: the leader of that
+    /// ballot asked for it (acceptors grant it while they hear from a leader). With leases a
+    /// node that hears from a live leader campaigns only for a transfer (`lease.rs`).
+    pub fn campaign(&mut self, transfer: Option<Ballot>) {
+        if !self.may_campaign(transfer.is_some()) {
+            return;
+        }
         let seen = self.max_seen.max(self.promised);
         if seen.round >= MAX_ROUND {
             // No ballot above it exists (only a stored promise from a forged message could
@@ -121,7 +125,7 @@ impl Paxos {
         promiser.chosen = chosen;
         let next_page = (!promiser.complete()).then_some(promiser.covered_to + 1);
         if let Some(from_slot) = next_page {
-            self.send(from, ballot, Body::Prepare { from_slot, transfer: false });
+            self.send(from, ballot, Body::Prepare { from_slot, transfer: None });
         }
         // Its own promise must be among them: the candidate's own log then bounds what it
         // adopts (no slot of its own is left past the adopted ones at an older ballot), and

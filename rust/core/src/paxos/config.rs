@@ -13,6 +13,10 @@ use crate::raft::message::{Index, NodeId, NO_NODE};
 /// until it leads): a candidate further behind gives up and catches up instead.
 pub const DEFAULT_MAX_PHASE1_SLOTS: usize = 1 << 20;
 
+/// A lease is shorter than an acceptor's refusal window by `1 / LEASE_DRIFT_MARGIN_DIVISOR` of
+/// the election timeout (see `PaxosConfig::max_lease_ticks`).
+pub const LEASE_DRIFT_MARGIN_DIVISOR: u32 = 10;
+
 #[derive(Clone, Debug)]
 pub struct PaxosConfig {
     /// This node's id, in `[1, MAX_NODE_ID]` (a ballot holds it in 16 bits).
@@ -54,6 +58,11 @@ pub struct PaxosConfig {
     pub max_frame_bytes: usize,
     /// Followers forward proposals, reads and transfer requests to the leader.
     pub forward_proposals: bool,
+    /// Leader leases (`lease.rs`): 0 = off, reads take a quorum round; otherwise a leader
+    /// answers reads at once for this many ticks after sending a heartbeat round that a phase 2
+    /// quorum acknowledged. In `[0, max_lease_ticks()]`; every node of a cluster must set the
+    /// same value (the acceptors' refusals back the lease).
+    pub lease_ticks: u32,
     /// The slot the application has applied (restart position); 0 at first boot.
     pub applied: Index,
     /// Seed of the RNG that draws election timeouts.
@@ -82,6 +91,7 @@ impl PaxosConfig {
             max_pending_reads: DEFAULT_MAX_PENDING_READS,
             max_frame_bytes: crate::codec::DEFAULT_MAX_FRAME_BYTES,
             forward_proposals: true,
+            lease_ticks: 0,
             applied: 0,
             seed: id,
         }
@@ -99,6 +109,28 @@ impl PaxosConfig {
     /// Acceptors whose acceptances choose a slot.
     pub fn q2(&self) -> usize {
         self.phase2_quorum.unwrap_or_else(|| self.majority())
+    }
+
+    /// The longest safe lease: an acceptor that acknowledged a heartbeat refuses other
+    /// candidates for an election timeout after it arrived, of which at least
+    /// `election_timeout_ticks - 1` whole tick periods (its ticks and the leader's differ in
+    /// phase by up to one). The lease is shorter than that by the drift margin, a tenth of the
+    /// election timeout (rounded up): it holds while no acceptor's clock runs more than about
+    /// 10% faster than the leader's over an election timeout. 0 when the timeout is too short
+    /// for any lease.
+    pub fn max_lease_ticks(&self) -> u32 {
+        let et = self.election_timeout_ticks;
+        et.saturating_sub(1).saturating_sub(et.div_ceil(LEASE_DRIFT_MARGIN_DIVISOR))
+    }
+
+    pub fn lease_reads(&self) -> bool {
+        self.lease_ticks > 0
+    }
+
+    /// Turns leader leases on with the longest safe lease (at least one tick, which
+    /// `validate` refuses when the election timeout is too short for any lease).
+    pub fn enable_lease_reads(&mut self) {
+        self.lease_ticks = self.max_lease_ticks().max(1);
     }
 
     /// Bytes of the largest proposed batch: half a frame.
@@ -166,6 +198,17 @@ impl PaxosConfig {
         }
         if self.election_timeout_ticks > 1_000_000 {
             return bad("election_timeout_ticks", "must be at most 1000000".into());
+        }
+        let max_lease = self.max_lease_ticks();
+        if self.lease_ticks > max_lease {
+            return bad(
+                "lease_ticks",
+                format!(
+                    "must be at most election_timeout_ticks - 1 - ceil(election_timeout_ticks / \
+                     {LEASE_DRIFT_MARGIN_DIVISOR}) = {max_lease}, got {}",
+                    self.lease_ticks
+                ),
+            );
         }
         Ok(())
     }
@@ -251,5 +294,23 @@ mod tests {
         config = PaxosConfig::new(1, vec![1]);
         config.max_inflight_msgs = 0;
         assert_eq!(field_of(&config), Some("max_inflight_msgs"));
+    }
+
+    #[test]
+    fn a_lease_is_shorter_than_the_election_timeout_by_the_drift_margin() {
+        let mut config = PaxosConfig::new(1, vec![1, 2, 3]);
+        // 10 ticks: 9 whole periods of refusal, less a margin of 1.
+        assert_eq!(config.max_lease_ticks(), 8);
+        config.lease_ticks = 8;
+        assert_eq!(config.validate(), Ok(()));
+        config.lease_ticks = 9;
+        assert_eq!(field_of(&config), Some("lease_ticks"));
+        config.election_timeout_ticks = 15;
+        assert_eq!(config.max_lease_ticks(), 12);
+        config.election_timeout_ticks = 2;
+        config.heartbeat_interval_ticks = 1;
+        assert_eq!(config.max_lease_ticks(), 0, "too short for any lease");
+        config.lease_ticks = 1;
+        assert_eq!(field_of(&config), Some("lease_ticks"));
     }
 }

@@ -11,6 +11,7 @@ use crate::paxos::ballot::Ballot;
 use crate::paxos::candidate::Campaign;
 use crate::paxos::config::PaxosConfig;
 use crate::paxos::election::Election;
+use crate::paxos::lease::Lease;
 use crate::paxos::log::SlotLog;
 use crate::paxos::message::{Body, PaxosMessage};
 use crate::paxos::read_index::ReadIndex;
@@ -48,6 +49,7 @@ pub struct Paxos {
     /// Leader only: the highest slot its own acceptor accepted at `own_ballot`, durably.
     pub self_matched: u64,
     pub reads: ReadIndex,
+    pub lease: Lease,
     /// Messages that may leave at once.
     pub msgs: Vec<PaxosMessage>,
     /// Messages that leave once the state handed out so far is durable.
@@ -90,6 +92,7 @@ impl Paxos {
             progress: Vec::new(),
             self_matched: 0,
             reads: ReadIndex::default(),
+            lease: Lease::default(),
             msgs: Vec::new(),
             msgs_after_persist: Vec::new(),
             read_states: Vec::new(),
@@ -101,6 +104,8 @@ impl Paxos {
         paxos.peers.sort_unstable();
         paxos.log.set_run_ballot(promised);
         paxos.become_follower(NO_NODE);
+        // It may have acknowledged a heartbeat just before it stopped (`lease.rs`).
+        paxos.lease.boot = cfg.lease_reads() && promised != Ballot::ZERO;
         Ok(paxos)
     }
 
@@ -196,6 +201,7 @@ impl Paxos {
         self.progress.clear();
         self.self_matched = 0;
         self.reads.reset();
+        self.lease.reset_leader();
         self.uncommitted_bytes = 0;
         self.election.reset_timers();
         self.reset_randomized_election_timeout();
@@ -258,18 +264,26 @@ impl Paxos {
 
     /// Asks for leadership to move to `to`: the target campaigns at once with a
     /// transfer-flagged Prepare, which acceptors grant even while they hear from a leader.
+    /// With leases a node asking for leadership itself goes through its leader, which voids
+    /// its lease (`lease.rs`); without, it campaigns at once.
     pub fn transfer_leader(&mut self, to: NodeId) -> Result<()> {
         if to != self.id && !self.peers.contains(&to) {
             return Err(RaftError::UnknownPeer { id: to });
         }
-        if to == self.id {
-            if self.role != NodeRole::Leader {
-                self.campaign(true);
-            }
+        let forward = self.cfg.lease_reads() && self.leader != NO_NODE && self.cfg.forward_proposals;
+        if to == self.id && self.role != NodeRole::Leader && !forward {
+            let transfer = (!self.cfg.lease_reads()).then_some(self.promised);
+            self.campaign(transfer);
+            return Ok(());
+        }
+        if to == self.id && self.role == NodeRole::Leader {
             return Ok(());
         }
         match self.role {
             NodeRole::Leader => {
+                // The target may win without waiting out the acceptors' refusals: the lease is
+                // void until this ballot ends.
+                self.lease.void = true;
                 let ballot = self.own_ballot;
                 self.send(to, ballot, Body::TimeoutNow);
                 Ok(())
@@ -287,7 +301,7 @@ impl Paxos {
         // Only from the leader this node follows, at its current ballot: a stale TimeoutNow
         // must not start a disruptive campaign.
         if from == self.leader && ballot == self.promised && self.role == NodeRole::Follower {
-            self.campaign(true);
+            self.campaign(Some(ballot));
         }
     }
 

@@ -52,6 +52,11 @@ impl Election {
         }
     }
 
+    /// Ticks since this node started: the clock of leases.
+    pub fn now_ticks(&self) -> u64 {
+        self.now_ticks
+    }
+
     pub fn heard_from(&mut self, id: NodeId) {
         let now = self.now_ticks;
         if let Some((_, tick)) = self.heard.iter_mut().find(|(peer, _)| *peer == id) {
@@ -122,7 +127,7 @@ impl Paxos {
             return;
         }
         if self.election.connected_to(self.cfg.q1()) {
-            self.campaign(false);
+            self.campaign(None);
         } else if self.role == NodeRole::Candidate {
             // Cut off from a phase 1 quorum: campaigning could only raise promises for
             // nothing.
@@ -134,19 +139,29 @@ impl Paxos {
     }
 
     /// Heartbeats every peer: "alive" from anyone, and from the leader its chosen index and
-    /// read round too.
+    /// read round too. With leases every leader heartbeat opens a read round: its
+    /// acknowledgements extend the lease from the time it was sent (`lease.rs`).
     pub fn bcast_heartbeat(&mut self) {
+        if self.role == NodeRole::Leader && self.cfg.lease_reads() {
+            self.start_read_round();
+        }
+        self.send_heartbeats();
+    }
+
+    /// Heartbeats every peer, the leader's with its current read round.
+    pub fn send_heartbeats(&mut self) {
         let leading = self.role == NodeRole::Leader;
         let ballot = if leading { self.own_ballot } else { self.promised };
         let (chosen, read_round) = if leading { (self.log.chosen(), self.reads.round()) } else { (0, 0) };
         self.broadcast(ballot, |_, _| Body::Heartbeat { leader: leading, chosen, read_round });
     }
 
-    /// Whether this node heard from its leader recently enough to refuse other candidates.
+    /// Whether this node heard from its leader recently enough to refuse other candidates
+    /// (or, with leases, restarted less than an election timeout ago).
     pub fn leader_is_fresh(&self) -> bool {
         match self.role {
             NodeRole::Leader => true,
-            _ => self.leader != NO_NODE && self.election.leader_recent(),
+            _ => self.leader != NO_NODE && self.election.leader_recent() || self.in_boot_lease(),
         }
     }
 

@@ -23,10 +23,12 @@ pub const MAX_SLOT: Slot = 1 << 62;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     /// Phase 1a from a candidate at `ballot`: promise not to accept below it, and report what
-    /// you accepted from `from_slot` on. `transfer`: the old leader asked for this campaign
-    /// (an acceptor that hears from a leader grants it anyway). A candidate also sends it again
-    /// at the same ballot with a higher `from_slot` to page through a long log.
-    Prepare { from_slot: Slot, transfer: bool },
+    /// you accepted from `from_slot` on. `transfer`: `Some(b)` when the leader of ballot `b`
+    /// asked for this campaign (TimeoutNow): an acceptor that hears from a leader grants it
+    /// anyway (with leases, only while it still promises `b`: that leader's lease is void). A
+    /// candidate also sends it again at the same ballot with a higher `from_slot` to page
+    /// through a long log.
+    Prepare { from_slot: Slot, transfer: Option<Ballot> },
     /// Phase 1b: the acceptor promised `ballot`. `entries` are its accepted slots from the
     /// Prepare's `from_slot` on (contiguous, each with its accepted ballot in `term`), cut at
     /// the message limits; `last_slot` is its last slot, so the candidate knows whether more

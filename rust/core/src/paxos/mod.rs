@@ -60,7 +60,13 @@
 //! requests to its leader. A read gets the highest slot the leader has assigned as its index
 //! and is confirmed once a phase 2 quorum acknowledged a heartbeat round at `b` issued after it
 //! (`read_index.rs`); read states come out in `Ready.read_states`. `transfer_leader(to)` sends
-//! `to` a `TimeoutNow`; it campaigns at once with a transfer-flagged Prepare.
+//! `to` a `TimeoutNow`; it campaigns at once with a Prepare naming the ballot that asked.
+//!
+//! **Leader leases** (opt-in, `lease_ticks`; `lease.rs`). A leader answers reads at once for
+//! `lease_ticks` after a heartbeat round a phase 2 quorum acknowledged; the acknowledging
+//! acceptors refuse other candidates for an election timeout after the heartbeat, so no higher
+//! ballot chooses anything meanwhile. The lease is shorter than that by a drift margin, void
+//! after a TimeoutNow, and a restarted acceptor refuses for its first election timeout.
 //!
 //! **Catch-up.** A follower behind the leader's first slot gets the leader's snapshot; it is
 //! installed (slots after it are kept), persisted and handed out in `Ready.snapshot` for the
@@ -72,7 +78,7 @@
 //! **Roles and epoch.** Follower, Candidate (phase 1), Leader map to `NodeRole`; the epoch is
 //! the promised ballot's `to_u64`, which grows with every leadership.
 //!
-//! **Not yet:** leader leases (reads without a quorum round); membership changes.
+//! **Not yet:** membership changes.
 
 pub mod acceptor;
 pub mod ballot;
@@ -81,6 +87,7 @@ pub mod config;
 pub mod consensus;
 pub mod core;
 pub mod election;
+pub mod lease;
 pub mod log;
 pub mod message;
 pub mod node;

@@ -165,9 +165,10 @@ impl PaxosNode {
         self.core.transfer_leader(to)
     }
 
-    /// Campaigns now, connected to a quorum or not.
+    /// Campaigns now, connected to a quorum or not (with leases, not while it hears from a
+    /// live leader: `transfer_leader` to itself then).
     pub fn campaign(&mut self) {
-        self.core.campaign(false);
+        self.core.campaign(None);
     }
 
     /// Messages to `id` could not be delivered: the retransmit timer resends what was lost.

@@ -1,4 +1,5 @@
-//! Linearizable reads at the leader by a quorum round (no leases).
+//! Linearizable reads at the leader by a quorum round, or at once under a leader lease
+//! (`lease.rs`).
 //!
 //! A read that reaches the leader gets the highest slot the leader has assigned as its read
 //! index, and the next read round. Every leader heartbeat carries the newest round; a
@@ -55,7 +56,7 @@ impl ReadIndex {
     }
 
     /// The highest round a quorum of `q2` acknowledged, counting the leader (at `round`).
-    fn confirmed_round(&self, q2: usize) -> u64 {
+    pub(super) fn confirmed_round(&self, q2: usize) -> u64 {
         let mut rounds: Vec<u64> = self.acked.iter().map(|(_, r)| *r).collect();
         rounds.push(self.round);
         rounds.sort_unstable_by(|a, b| b.cmp(a));
@@ -70,15 +71,29 @@ impl Paxos {
         if self.reads.pending.len() >= self.cfg.max_pending_reads {
             return Err(RaftError::ProposalDropped { reason: DropReason::TooManyPendingReads });
         }
-        self.reads.round += 1;
-        let (index, round) = (self.log.last_slot(), self.reads.round);
+        let index = self.log.last_slot();
+        if self.lease_valid() {
+            self.answer_read(requester, request_id, index);
+            return Ok(());
+        }
+        let round = self.start_read_round();
         self.reads.pending.push_back(PendingRead { request_id, requester, index, round });
         if self.peers.is_empty() || self.cfg.q2() == 1 {
             self.confirm_reads();
         } else {
-            self.bcast_heartbeat();
+            self.send_heartbeats();
         }
         Ok(())
+    }
+
+    /// Opens the next read round (sent with the next heartbeats); returns its number.
+    pub(super) fn start_read_round(&mut self) -> u64 {
+        self.reads.round += 1;
+        if self.cfg.lease_reads() {
+            let now = self.election.now_ticks();
+            self.lease.record_round(self.reads.round, now);
+        }
+        self.reads.round
     }
 
     pub(super) fn ack_read_round(&mut self, from: NodeId, round: u64) {
@@ -96,16 +111,18 @@ impl Paxos {
         let confirmed = self.reads.confirmed_round(self.cfg.q2());
         while let Some(read) = self.reads.pending.front().copied().filter(|r| r.round <= confirmed) {
             self.reads.pending.pop_front();
-            if read.requester == self.id {
-                self.read_states.push(ReadState { index: read.index, request_id: read.request_id });
-            } else {
-                let ballot = self.own_ballot;
-                self.send(
-                    read.requester,
-                    ballot,
-                    Body::ReadIndexResp { request_id: read.request_id, index: read.index },
-                );
-            }
+            self.answer_read(read.requester, read.request_id, read.index);
+        }
+    }
+
+    /// Serves read `request_id` at `index`: to this node's read states, or back to the
+    /// follower that forwarded it.
+    fn answer_read(&mut self, requester: NodeId, request_id: u64, index: Slot) {
+        if requester == self.id {
+            self.read_states.push(ReadState { index, request_id });
+        } else {
+            let ballot = self.own_ballot;
+            self.send(requester, ballot, Body::ReadIndexResp { request_id, index });
         }
     }
 }

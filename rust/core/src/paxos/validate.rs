@@ -84,6 +84,10 @@ fn check_body(cfg: &PaxosConfig, m: &PaxosMessage) -> Result<()> {
         Body::Prepare { from_slot, .. } if *from_slot == 0 || !slot_ok(*from_slot) => {
             Err(invalid(m, format!("prepare from slot {from_slot}")))
         }
+        // The leader that asked for a transfer ran a ballot below the one the target runs.
+        Body::Prepare { transfer: Some(asked_by), .. } if !member_ballot(cfg, *asked_by) || *asked_by >= m.ballot => {
+            Err(invalid(m, format!("transfer asked by ballot {asked_by} under ballot {}", m.ballot)))
+        }
         Body::Promise { chosen, first_slot, last_slot, entries } => {
             check_promise(cfg, m, *chosen, *first_slot, *last_slot, entries)
         }

@@ -55,14 +55,15 @@ impl SimProtocol for PaxosProtocol {
         }
         let config = &configs[0];
         let summary = format!(
-            "{} nodes, phase1_quorum {}, phase2_quorum {}, max_entries_per_msg {}, max_inflight_msgs {}",
+            "{} nodes, phase1_quorum {}, phase2_quorum {}, lease_ticks {}, max_entries_per_msg {}, max_inflight_msgs {}",
             config.voters.len(),
             config.q1(),
             config.q2(),
+            config.lease_ticks,
             config.max_entries_per_msg,
             config.max_inflight_msgs
         );
-        Ok(SimSetup { cores, summary, lease_reads: false })
+        Ok(SimSetup { cores, summary, lease_reads: config.lease_reads() })
     }
 
     fn checker(&self, cores: &[&PaxosNode]) -> PaxosChecker {
@@ -150,14 +151,15 @@ fn describe_message(m: &PaxosMessage) -> String {
 }
 
 /// The configurations of one run: election timeout 10 ticks, heartbeat 1, with flexible
-/// quorums (a third of the seeds: any phase 2 quorum, the phase 1 quorum that meets it) and
-/// small flow-control limits (half of them) drawn per seed, as for Raft.
+/// quorums (a third of the seeds: any phase 2 quorum, the phase 1 quorum that meets it), leader
+/// leases (a third, as for Raft: the longest safe lease) and small flow-control limits (half of
+/// them) drawn per seed.
 fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<PaxosConfig> {
     let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
     let flexible = rng.gen_ratio(1, 3);
     let phase2_quorum = rng.gen_range(1..=nodes);
     let limits = FlowLimits::draw(rng);
-    voters
+    let mut configs: Vec<PaxosConfig> = voters
         .iter()
         .map(|&id| {
             let mut config = PaxosConfig::new(id, voters.clone());
@@ -178,5 +180,12 @@ fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<PaxosConfig> {
             config.seed = rng.gen();
             config
         })
-        .collect()
+        .collect();
+    // From a value already drawn rather than a draw of its own, so that every other draw of a
+    // seed, and every run without leases, stays as it was.
+    let lease_reads = configs[0].seed.is_multiple_of(3);
+    for config in &mut configs {
+        config.lease_ticks = if lease_reads { config.max_lease_ticks() } else { 0 };
+    }
+    configs
 }
