@@ -11,11 +11,13 @@ import json
 import re
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from senate.check import (
@@ -284,6 +286,56 @@ def test_a_read_of_a_value_never_written_is_caught(
     victim = data.draw(st.sampled_from(reads))
     history.operations[history.operations.index(victim)] = replace(victim, output="never")
     assert_illegal(check(history), victim.id)
+
+
+CLIENT_PLAN = st.lists(
+    st.tuples(
+        st.sampled_from(["get", "get", "set", "incr", "append", "delete", "set_if_absent"]),
+        st.sampled_from(["k0", "k1"]),
+        VALUES,
+        st.sampled_from(["ok"] * 6 + ["lost applied", "lost", "failed"]),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40)
+@given(st.lists(CLIENT_PLAN, min_size=2, max_size=6))
+def test_histories_of_a_register_shared_by_real_threads_pass(
+    plans: list[list[tuple[str, str, str, str]]],
+) -> None:
+    """Client threads call one register (a dict behind a lock) and record every operation
+    with the monotonic clock: each takes effect after its invocation is stamped and before
+    its completion is."""
+    register_lock, record_lock = threading.Lock(), threading.Lock()
+    recorder = Recorder()
+    store: dict[str, str] = {}
+
+    def client(client_id: int, plan: list[tuple[str, str, str, str]]) -> None:
+        for kind, key, value, fate in plan:
+            argument: Value = {"get": None, "delete": None, "incr": len(value)}.get(kind, value)
+            with record_lock:
+                op_id = recorder.invoke(client_id, key, kind, argument)
+            time.sleep(0)  # let another client in between
+            reply: Value = None
+            if fate in ("ok", "lost applied"):
+                with register_lock:
+                    reply = register_reply(store, key, kind, argument)
+            time.sleep(0)
+            with record_lock:
+                if fate == "ok":
+                    recorder.ok(op_id, reply)
+                elif fate == "failed":
+                    recorder.fail(op_id)
+                else:
+                    recorder.indeterminate(op_id)
+
+    threads = [threading.Thread(target=client, args=(i, plan)) for i, plan in enumerate(plans)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert_linearizable(check(recorder.history()))
 
 
 # --- the file format ----------------------------------------------------------------------

@@ -75,6 +75,7 @@ __all__ = [
     "MAX_CHECK_THREADS",
     "MAX_DEADLINE_ELECTION_TIMEOUTS",
     "MAX_READIES_IN_FLIGHT",
+    "MAX_STEPS_PER_PART",
     "MAX_TICKS_PER_POLL",
     "NEXT_CONTINUE",
     "NEXT_IDLE",
@@ -1740,6 +1741,8 @@ CHECK_MODELS: tuple[str, ...]
 DEFAULT_MAX_STEPS_PER_PART: int
 #: Threads a check may use, at most.
 MAX_CHECK_THREADS: int
+#: The largest `max_steps_per_part`.
+MAX_STEPS_PER_PART: int
 
 @final
 class CheckReport:

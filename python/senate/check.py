@@ -24,6 +24,7 @@ from senate._core import (
     CHECK_MODELS,
     DEFAULT_MAX_STEPS_PER_PART,
     MAX_CHECK_THREADS,
+    MAX_STEPS_PER_PART,
     HistoryError,
     check_history,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_CHECK_THREADS",
     "MAX_HISTORY_LINES",
     "MAX_LINE_BYTES",
+    "MAX_STEPS_PER_PART",
     "CheckIllegal",
     "CheckOk",
     "CheckResult",

@@ -10,6 +10,7 @@ import click
 from senate.check import (
     DEFAULT_MAX_STEPS_PER_PART,
     MAX_CHECK_THREADS,
+    MAX_STEPS_PER_PART,
     CheckIllegal,
     CheckResult,
     CheckUnknown,
@@ -64,7 +65,7 @@ def _print_result(history: History, result: CheckResult) -> None:
 )
 @click.option(
     "--max-steps",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_STEPS_PER_PART),
     default=DEFAULT_MAX_STEPS_PER_PART,
     show_default=True,
     help="Search steps per key before the answer is 'unknown'.",

@@ -86,6 +86,13 @@
 //! core starts: it writes the Readies submitted to it with group commit, in order, and tells
 //! an event loop through a pipe (or a bounded wait) that they are durable. The file format is
 //! in the [`wal`] module docs.
+//!
+//! ## Checking what clients saw
+//!
+//! [`check::check`] decides whether a recorded history of client operations (each with its
+//! invocation and completion times and an outcome: ok, failed, or indeterminate) is
+//! linearizable against a sequential model, key by key and in parallel, within a budget of
+//! search steps; the [`check`] module docs say how.
 
 pub mod balance;
 pub mod check;

@@ -149,5 +149,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CHECK_MODELS", pyo3::types::PyTuple::new(m.py(), model_names())?)?;
     m.add("DEFAULT_MAX_STEPS_PER_PART", core::DEFAULT_MAX_STEPS_PER_PART)?;
     m.add("MAX_CHECK_THREADS", core::MAX_CHECK_THREADS)?;
+    m.add("MAX_STEPS_PER_PART", core::MAX_STEPS_PER_PART)?;
     Ok(())
 }

@@ -51,6 +51,8 @@ pub use history::{validate, ClientId, HistoryError, OpId, Operation, Outcome};
 pub use kv_register::{KvInput, KvOutput, KvRegister};
 pub use model::{Model, ModelOperation};
 pub use model_kind::{check_records, ModelKind};
-pub use options::{CheckOptions, InvalidCheckOptions, DEFAULT_MAX_STEPS_PER_PART, MAX_CHECK_THREADS};
+pub use options::{
+    CheckOptions, InvalidCheckOptions, DEFAULT_MAX_STEPS_PER_PART, MAX_CHECK_THREADS, MAX_STEPS_PER_PART,
+};
 pub use record::{decode_records, FieldProblem, RawValue, Record, RecordModel, RecordOutcome};
 pub use verdict::{CheckResult, Illegal, Linearization, Verdict};

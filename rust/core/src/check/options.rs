@@ -4,12 +4,14 @@
 /// most one configuration per step (the linearized set, `ops / 8` bytes, and a state), so this
 /// also bounds its memory: about 200 MB for a 1,000-operation part.
 pub const DEFAULT_MAX_STEPS_PER_PART: u64 = 1_000_000;
+/// The largest budget a part may have: the memo numbers its entries with `u32`.
+pub const MAX_STEPS_PER_PART: u64 = u32::MAX as u64 - 1;
 /// Threads a check starts, at most.
 pub const MAX_CHECK_THREADS: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckOptions {
-    /// The budget of each part, in model steps: `[1, u64::MAX]`. A budget in steps, not in
+    /// The budget of each part, in model steps: `[1, MAX_STEPS_PER_PART]`. A budget in steps, not in
     /// time, keeps the answer the same on every machine and every run.
     pub max_steps_per_part: u64,
     /// Parts searched at once, each on its own thread: `[0, MAX_CHECK_THREADS]`; 0 = the
@@ -37,8 +39,9 @@ pub struct InvalidCheckOptions {
 
 impl CheckOptions {
     pub fn validate(&self) -> Result<(), InvalidCheckOptions> {
-        if self.max_steps_per_part == 0 {
-            return Err(InvalidCheckOptions { field: "max_steps_per_part", problem: "must be at least 1".into() });
+        if !(1..=MAX_STEPS_PER_PART).contains(&self.max_steps_per_part) {
+            let problem = format!("{} is outside [1, {MAX_STEPS_PER_PART}]", self.max_steps_per_part);
+            return Err(InvalidCheckOptions { field: "max_steps_per_part", problem });
         }
         if self.threads > MAX_CHECK_THREADS {
             let problem = format!("{} is more than {MAX_CHECK_THREADS}", self.threads);
