@@ -90,7 +90,7 @@ class _Axis:
         unit, scale = ("s", 1e9) if span >= 1e10 else ("ms", 1e6) if span >= 1e7 else ("µs", 1e3)
         if span < 1e4:
             unit, scale = "ns", 1.0
-        return f"{(t_ns - self.start_ns) / scale:.6g} {unit}"
+        return f"{(t_ns - self.start_ns) / scale:.4g} {unit}"
 
 
 def _axis(history: History) -> _Axis:

@@ -9,7 +9,7 @@
 //! be placed (they took effect) or left out (they did not), which the unbounded return they
 //! get in the list allows.
 
-use super::entries::{EntryList, Interval};
+use super::entries::{EntryList, Interval, TAIL};
 use super::history::{Operation, Outcome};
 use super::linearized::Linearized;
 use super::memo::Memo;
@@ -85,6 +85,9 @@ pub(crate) fn search<M: Model>(
         if unplaced == 0 {
             break SearchOutcome::Linearizable { order: calls.iter().map(|&(call, _)| list.op(call)).collect() };
         }
+        // A known-outcome operation is unplaced, so its return lies ahead of every unbounded
+        // one: the walk meets a return entry before it could reach the tail.
+        debug_assert!(entry != TAIL, "the walk ran off the entry list");
         let op = list.op(entry);
         if list.is_call(entry) {
             if steps == max_steps {
