@@ -628,3 +628,30 @@ fn with_leases_an_acceptor_refuses_a_late_transfer_and_a_restarted_one_refuses_f
     settle(&mut node);
     assert_eq!(node.promised(), Ballot::new(10, 3), "granted after an election timeout");
 }
+
+fn followers(net: &Net, leader: u64) -> Vec<u64> {
+    net.ids().into_iter().filter(|&id| id != leader).collect()
+}
+
+#[test]
+fn the_chosen_index_goes_at_once_to_a_follower_that_waits_for_it() {
+    let mut net = Net::new(3, |_| {});
+    let leader = net.elect_by_ticks();
+    net.tick_all(1);
+    let [waiting, other] = <[u64; 2]>::try_from(followers(&net, leader)).expect("two followers");
+    // A forwarded proposal: its follower applies it without a tick; the other follower, which
+    // waits for nothing, learns it with the next heartbeat.
+    net.propose(waiting, b"a").expect("forwarded");
+    assert_eq!(net.app(waiting), payloads(&["a"]), "applied without waiting for a tick");
+    assert!(net.app(other).is_empty(), "no extra message to a follower that waits for nothing");
+    net.tick_all(1);
+    assert_eq!(net.app(other), payloads(&["a"]));
+    // A read answered at a slot the follower holds but does not know chosen yet.
+    net.propose(leader, b"b").expect("leader");
+    assert_eq!(net.app(other), payloads(&["a"]), "chosen, not yet told");
+    net.node_mut(other).read_index(9).expect("forwarded");
+    net.stabilize();
+    let last = net.node(leader).status().last_slot;
+    assert_eq!(net.peers[&other].read_states, vec![(9, last)]);
+    assert_eq!(net.app(other), payloads(&["a", "b"]), "it can serve the read without a tick");
+}

@@ -160,8 +160,10 @@ impl Paxos {
             Body::Propose { commands } => {
                 // A forwarded batch the leader cannot take is dropped; the follower's caller
                 // retries on its own deadline, as with Raft.
-                if self.role == NodeRole::Leader {
-                    let _ = self.propose(commands);
+                if self.role == NodeRole::Leader && self.propose(commands).is_ok() {
+                    // The follower's caller waits for it to apply these slots.
+                    let last = self.log.last_slot();
+                    self.want_chosen(from, last);
                 }
             }
             Body::ReadIndex { request_id } => {

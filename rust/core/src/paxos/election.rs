@@ -153,6 +153,9 @@ impl Paxos {
         let leading = self.role == NodeRole::Leader;
         let ballot = if leading { self.own_ballot } else { self.promised };
         let (chosen, read_round) = if leading { (self.log.chosen(), self.reads.round()) } else { (0, 0) };
+        for (_, p) in &mut self.progress {
+            p.sent_chosen = p.sent_chosen.max(chosen.min(p.matched));
+        }
         self.broadcast(ballot, |_, _| Body::Heartbeat { leader: leading, chosen, read_round });
     }
 

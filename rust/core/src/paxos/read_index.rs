@@ -123,6 +123,8 @@ impl Paxos {
         } else {
             let ballot = self.own_ballot;
             self.send(requester, ballot, Body::ReadIndexResp { request_id, index });
+            // The follower serves the read once it applied `index`.
+            self.want_chosen(requester, index);
         }
     }
 }

@@ -34,6 +34,15 @@ pub struct Progress {
     /// Consecutive checks at which the follower answered, had slots outstanding and made no
     /// progress; at `STALLED_CHECKS` they count as lost.
     pub stalled_checks: u32,
+    /// The highest chosen index sent to this follower that it can learn: it learns no further
+    /// than the slots it holds at this ballot (`matched` for a heartbeat, the last slot of an
+    /// Accept once it accepts it). It may not have arrived: heartbeats repair that.
+    pub sent_chosen: Slot,
+    /// The highest slot this follower waits to see chosen: the last slot of a proposal it
+    /// forwarded, or the index of a read it was answered. Its callers wait for its own apply,
+    /// so a chosen index at or below this slot goes to it at once (`send_chosen_if_wanted`);
+    /// any other travels with the next Accept or heartbeat.
+    pub chosen_wanted: Slot,
 }
 
 /// Heartbeat intervals a live follower (it answers heartbeats) may go without progress on
@@ -59,6 +68,8 @@ impl Paxos {
                     matched_at_check: 0,
                     answered_since_check: false,
                     stalled_checks: 0,
+                    sent_chosen: 0,
+                    chosen_wanted: 0,
                 };
                 (id, p)
             })
@@ -122,10 +133,12 @@ impl Paxos {
             let Some(last) = entries.last().map(|e| e.index) else { return };
             let bytes = entries.iter().map(Entry::size_bytes).sum();
             let first_slot = p.next;
+            let chosen = self.log.chosen();
             let p = &mut self.progress[i].1;
             p.inflight.add(last, bytes);
             p.next = last + 1;
-            let chosen = self.log.chosen();
+            // Once it accepts these slots it learns the chosen index up to the last of them.
+            p.sent_chosen = p.sent_chosen.max(chosen.min(last));
             self.send(to, ballot, Body::Accept { first_slot, chosen, entries });
         }
     }
@@ -150,6 +163,33 @@ impl Paxos {
             self.send_accepts(i);
         }
         self.maybe_choose();
+        for i in 0..self.progress.len() {
+            self.send_chosen_if_wanted(i);
+        }
+    }
+
+    /// `to` waits to see `slot` chosen before it answers a caller.
+    pub(super) fn want_chosen(&mut self, to: NodeId, slot: Slot) {
+        let Some(i) = self.progress_index(to) else { return };
+        let p = &mut self.progress[i].1;
+        p.chosen_wanted = p.chosen_wanted.max(slot);
+        self.send_chosen_if_wanted(i);
+    }
+
+    /// Sends follower `i` the chosen index now, in a heartbeat of its own, if it waits for
+    /// chosen slots that it holds at this ballot (it learns no further than that) and was not
+    /// sent yet; as Raft's leader sends the commit index to a follower that waits for it.
+    fn send_chosen_if_wanted(&mut self, i: usize) {
+        let chosen = self.log.chosen();
+        let (to, p) = &self.progress[i];
+        if p.sent_chosen >= p.chosen_wanted.min(chosen).min(p.matched) {
+            return;
+        }
+        let to = *to;
+        let p = &mut self.progress[i].1;
+        p.sent_chosen = chosen.min(p.matched);
+        let (ballot, read_round) = (self.own_ballot, self.reads.round());
+        self.send(to, ballot, Body::Heartbeat { leader: true, chosen, read_round });
     }
 
     /// The follower's run at this ballot ends at `position`, before the Accept it got: back up
