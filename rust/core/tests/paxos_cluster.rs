@@ -633,6 +633,24 @@ fn followers(net: &Net, leader: u64) -> Vec<u64> {
     net.ids().into_iter().filter(|&id| id != leader).collect()
 }
 
+/// Messages of each kind queued from `from` to `to` (frames decoded).
+fn queued(net: &Net, from: u64, to: u64, kind: fn(&senate_core::paxos::Body) -> bool) -> usize {
+    let mut count = 0;
+    for (f, t, frames) in &net.queue {
+        if (*f, *t) != (from, to) {
+            continue;
+        }
+        let mut buf = frames.clone();
+        while let Ok(Some((m, used))) =
+            senate_core::codec::decode_paxos_message(&buf, senate_core::codec::DEFAULT_MAX_FRAME_BYTES)
+        {
+            count += kind(&m.body) as usize;
+            buf = buf.slice(used..);
+        }
+    }
+    count
+}
+
 #[test]
 fn the_chosen_index_goes_at_once_to_a_follower_that_waits_for_it() {
     let mut net = Net::new(3, |_| {});
@@ -654,4 +672,32 @@ fn the_chosen_index_goes_at_once_to_a_follower_that_waits_for_it() {
     let last = net.node(leader).status().last_slot;
     assert_eq!(net.peers[&other].read_states, vec![(9, last)]);
     assert_eq!(net.app(other), payloads(&["a", "b"]), "it can serve the read without a tick");
+}
+
+#[test]
+fn an_unreachable_follower_is_probed_instead_of_pipelined_into() {
+    let mut net = Net::new(3, |c| c.max_entries_per_msg = 1);
+    let leader = net.elect_by_ticks();
+    net.tick_all(1);
+    let lost = followers(&net, leader)[0];
+    let is_accept = |b: &senate_core::paxos::Body| matches!(b, senate_core::paxos::Body::Accept { .. });
+    let propose = |net: &mut Net, values: &[&str]| {
+        for v in values {
+            net.node_mut(leader).propose(Bytes::copy_from_slice(v.as_bytes())).expect("leader");
+        }
+        net.handle_ready(leader);
+        let accepts = queued(net, leader, lost, is_accept);
+        net.cut.insert((leader, lost));
+        net.stabilize();
+        net.cut.clear();
+        accepts
+    };
+    assert_eq!(propose(&mut net, &["a", "b", "c"]), 3, "pipelined: one Accept per slot");
+    net.node_mut(leader).report_unreachable(lost);
+    assert_eq!(propose(&mut net, &["d", "e", "f"]), 1, "probing: one Accept until it answers");
+    assert_eq!(propose(&mut net, &["g"]), 0, "still waiting for the probe's answer");
+    net.tick_all(10);
+    let all = payloads(&["a", "b", "c", "d", "e", "f", "g"]);
+    assert_eq!(net.app(lost), all, "once it answers, it catches up");
+    assert_eq!(propose(&mut net, &["h", "i"]), 2, "pipelined again");
 }

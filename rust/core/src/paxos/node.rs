@@ -171,8 +171,11 @@ impl PaxosNode {
         self.core.campaign(None);
     }
 
-    /// Messages to `id` could not be delivered: the retransmit timer resends what was lost.
-    pub fn report_unreachable(&mut self, _id: NodeId) {}
+    /// Messages to `id` could not be delivered: the leader probes it again instead of
+    /// pipelining (see `Paxos::report_unreachable`).
+    pub fn report_unreachable(&mut self, id: NodeId) {
+        self.core.report_unreachable(id);
+    }
 
     pub fn role(&self) -> NodeRole {
         self.core.role

@@ -192,6 +192,23 @@ impl Paxos {
         self.send(to, ballot, Body::Heartbeat { leader: true, chosen, read_round });
     }
 
+    /// The transport could not deliver to `id`: stop pipelining Accepts into a connection
+    /// that lost them, and probe from its matched slot, one Accept at a time until it answers
+    /// (as Raft's leader moves such a follower back to probing).
+    pub fn report_unreachable(&mut self, id: NodeId) {
+        if self.role != NodeRole::Leader {
+            return;
+        }
+        let Some(i) = self.progress_index(id) else { return };
+        let p = &mut self.progress[i].1;
+        if p.probing || p.snapshot_sent.is_some() {
+            return;
+        }
+        p.probing = true;
+        p.next = p.matched + 1;
+        p.inflight.reset();
+    }
+
     /// The follower's run at this ballot ends at `position`, before the Accept it got: back up
     /// and probe from there.
     pub(super) fn on_accept_rejected(&mut self, from: NodeId, ballot: Ballot, position: Slot) {
