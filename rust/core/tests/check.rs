@@ -160,6 +160,33 @@ fn a_retried_increment_counts_once_or_twice_when_the_first_try_is_indeterminate(
     assert!(check_kv(&ops).is_ok());
 }
 
+/// `timed_out` indeterminate INCRs from the start, then reads one after another that see
+/// each count from 0 to `seen`: which of the INCRs took effect is unknowable, and the search
+/// places them in invocation order only (they are interchangeable), so it stays linear
+/// where telling their subsets apart would take `2^timed_out` configurations.
+fn timed_out_increments_then_reads(timed_out: u64, seen: u64) -> Vec<KvOp> {
+    let increment = |id| with_outcome(op(id, id, KvInput::Incr(1), KvOutput::Int(0), id, id), Outcome::Indeterminate);
+    let reads = (0..=seen).map(|n| {
+        let at = 1_000 + 10 * n;
+        op(1_000 + n, 999, KvInput::Get, KvOutput::Value((n > 0).then(|| b(&n.to_string()))), at, at + 5)
+    });
+    (0..timed_out).map(increment).chain(reads).collect()
+}
+
+#[test]
+fn interchangeable_timed_out_increments_are_placed_in_invocation_order() {
+    let result = check_kv(&timed_out_increments_then_reads(40, 40));
+    assert!(result.is_ok(), "{:?}", result.verdict);
+    assert!(result.steps < 100_000, "{} steps", result.steps);
+    // More reads up than increments could explain is still caught.
+    let mut too_many = timed_out_increments_then_reads(40, 41);
+    assert_eq!(illegal(&check_kv(&too_many)).0, 1_041);
+    // And a count going down.
+    too_many.truncate(40 + 3);
+    too_many.push(op(2_000, 999, KvInput::Get, KvOutput::Value(Some(b("1"))), 2_000, 2_005));
+    assert_eq!(illegal(&check_kv(&too_many)).0, 2_000);
+}
+
 #[test]
 fn a_failed_write_is_known_not_to_have_taken_effect() {
     let ops = [with_outcome(set(1, 1, "v", 0, 10), Outcome::Failed), get(2, 2, Some("v"), 20, 30)];

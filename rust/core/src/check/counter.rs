@@ -4,7 +4,7 @@ use super::model::Model;
 use super::record::{FieldProblem, RawValue, RecordModel};
 
 /// An operation on the counter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CounterInput {
     /// Adds the amount (wrapping at the ends of `i64`); returns nothing.
     Add(i64),

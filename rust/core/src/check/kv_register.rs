@@ -7,7 +7,7 @@ use crate::codec::resp::parse_i64;
 use bytes::{Bytes, BytesMut};
 
 /// An operation on one key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KvInput {
     /// GET: returns the value, or nil.
     Get,

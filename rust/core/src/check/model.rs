@@ -24,8 +24,9 @@ use std::hash::Hash;
 ///    `model` line of a history file and `senate.check` then accept it.
 /// 4. Test it with a history it must accept and one it must refuse (see `tests/check.rs`).
 pub trait Model: Sync {
-    /// What the client asked for (the operation and its arguments).
-    type Input: Sync + Debug;
+    /// What the client asked for (the operation and its arguments). Equal inputs of two
+    /// indeterminate operations make them interchangeable (see `search.rs`).
+    type Input: Sync + Debug + Eq + Hash;
     /// What the client got back.
     type Output: Sync + Debug;
     /// The object's state. Equal states must behave the same from then on: the memo treats

@@ -8,12 +8,22 @@
 //! linearizable when every operation with a known outcome is placed; indeterminate ones may
 //! be placed (they took effect) or left out (they did not), which the unbounded return they
 //! get in the list allows.
+//!
+//! Symmetry: indeterminate operations with equal inputs are interchangeable (nobody saw
+//! their outputs, and each may take effect any time after its invocation), so the search
+//! places them in invocation order only. A linearization that places a later one first (or
+//! alone) becomes one that places the earlier one there by swapping the two: the earlier one
+//! was invoked before that point too. Without this, `k` timed-out INCRs of one counter make
+//! the memo tell apart every subset of them that took effect: `2^k` configurations where
+//! `k + 1` say the same.
 
 use super::entries::{EntryList, Interval, TAIL};
 use super::history::{Operation, Outcome};
 use super::linearized::Linearized;
 use super::memo::Memo;
 use super::model::Model;
+use std::collections::HashMap;
+use std::hash::Hash;
 
 /// The search polls for cancellation once per this many steps.
 const CANCEL_POLL_STEPS: u64 = 1024;
@@ -71,6 +81,7 @@ pub(crate) fn search<M: Model>(
         Outcome::Ok(output) => Some(output),
         Outcome::Failed | Outcome::Indeterminate => None,
     };
+    let earlier_twin = earlier_twins(ops);
     let mut list = EntryList::new(&intervals);
     let mut linearized = Linearized::new(ops.len());
     let mut state = model.init();
@@ -96,6 +107,10 @@ pub(crate) fn search<M: Model>(
             steps += 1;
             if steps.is_multiple_of(CANCEL_POLL_STEPS) && cancelled() {
                 break SearchOutcome::Cancelled;
+            }
+            if earlier_twin[op].is_some_and(|twin| !linearized.contains(twin)) {
+                entry = list.next(entry); // the twin goes first (see the module docs)
+                continue;
             }
             let Some(next) = model.step(&state, &ops[op].input, output(op)) else {
                 entry = list.next(entry);
@@ -130,4 +145,18 @@ pub(crate) fn search<M: Model>(
         }
     };
     Searched { outcome, steps }
+}
+
+/// For each indeterminate operation, the indeterminate one with an equal input invoked last
+/// before it (invocation time, then index), if any; `None` for the others.
+fn earlier_twins<I: Eq + Hash, O>(ops: &[&Operation<I, O>]) -> Vec<Option<usize>> {
+    let mut indeterminate: Vec<usize> =
+        (0..ops.len()).filter(|&op| matches!(ops[op].outcome, Outcome::Indeterminate)).collect();
+    indeterminate.sort_by_key(|&op| (ops[op].invoke_ns, op));
+    let mut twins = vec![None; ops.len()];
+    let mut last_with_input: HashMap<&I, usize> = HashMap::with_capacity(indeterminate.len());
+    for op in indeterminate {
+        twins[op] = last_with_input.insert(&ops[op].input, op);
+    }
+    twins
 }
