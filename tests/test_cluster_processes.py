@@ -194,8 +194,10 @@ def test_calls_survive_kill_9_of_the_leader_and_restart(cluster: ProcCluster) ->
         tags = c.tags(i)
         assert set(acked) <= set(tags), f"node {i} lost acknowledged calls"
         assert tags == c.tags(new_leader), f"node {i} applied in another order"
-    status = c.status(leader)
-    assert status["role"] == "follower"
+    # It rejoined: every node names one leader. Usually the new one; on a busy machine the
+    # restarted node may win an election of its own, which is as correct.
+    agreed = wait_for("every node to name one leader", c.leader)
+    assert c.status(leader)["role"] == ("leader" if agreed == leader else "follower")
 
 
 def test_a_restarted_node_catches_up_by_snapshot_after_compaction(
