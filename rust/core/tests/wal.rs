@@ -6,6 +6,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use senate_core::wal::{
     Corruption, SnapshotFile, ENTRY_FIELDS_BYTES, PREALLOCATE_STEP_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+    SYNC_MARK_RECORD_BYTES,
 };
 use senate_core::{
     ConfState, Entry, EntryKind, HardState, Index, MemStorage, ProtocolId, Recovered, Snapshot, SnapshotMeta, Storage,
@@ -117,6 +118,17 @@ fn record_offsets(file: &[u8]) -> Vec<usize> {
     }
     assert_eq!(start, file.len(), "records fill the file");
     offsets
+}
+
+/// Whether the record at `offset` of a segment file is a sync mark (record type 4, at byte 17
+/// of the header).
+fn is_sync_mark(file: &[u8], offset: usize) -> bool {
+    file[offset + 17] == 4
+}
+
+/// Where the records of a write start that follows a synced write: after its sync mark.
+fn after_sync_mark(before_bytes: u64) -> u64 {
+    before_bytes + SYNC_MARK_RECORD_BYTES as u64
 }
 
 fn entry_record_bytes(entry: &Entry) -> u64 {
@@ -492,7 +504,7 @@ fn a_cut_at_every_byte_of_the_last_write_recovers_every_acknowledged_batch() {
         std::fs::OpenOptions::new().write(true).open(&cut_segment).unwrap().set_len(cut).unwrap();
         // The entry records wholly before the cut survive; the hard state is the last record.
         let mut expected = acknowledged.clone();
-        expected.write(None, &entries_wholly_before(&last_batch, before_bytes, cut), None);
+        expected.write(None, &entries_wholly_before(&last_batch, after_sync_mark(before_bytes), cut), None);
         let (wal, recovered) = open(copy.path(), &options);
         drop(wal);
         assert_eq!(recovered, expected.expected(), "cut at {cut}");
@@ -605,7 +617,8 @@ fn a_crash_at_every_byte_of_the_last_write_into_a_preallocated_segment_loses_not
         let wholly_written = after[cut..after_bytes].iter().all(|&b| b == 0);
         let mut expected = if wholly_written { model.clone() } else { acknowledged.clone() };
         if !wholly_written {
-            expected.write(None, &entries_wholly_before(&last_batch, before_bytes as u64, cut as u64), None);
+            let start = after_sync_mark(before_bytes as u64);
+            expected.write(None, &entries_wholly_before(&last_batch, start, cut as u64), None);
         }
         recovers_then_takes_a_write(copy.path(), &options, expected, &format!("crash at {cut}"));
     }
@@ -666,11 +679,13 @@ fn a_bit_flip_before_the_zero_tail_of_a_preallocated_segment_is_corruption() {
     let mut model = Model::new();
     write_both(&mut wal, &mut model, None, &ents(1..=3, 1), None);
     write_both(&mut wal, &mut model, None, &ents(4..=6, 1), None);
+    // Its sync mark proves the write before durable.
+    write_both(&mut wal, &mut model, None, &ents(7..=7, 1), None);
     drop(wal);
     let segment = segment_files(dir.path()).pop().unwrap();
     let mut contents = std::fs::read(&segment).unwrap();
     let offsets = record_offsets(&contents[..records_end(&contents)]);
-    let victim = offsets[offsets.len() - 3]; // entry 4: whole records follow it
+    let victim = offsets[offsets.len() - 5]; // entry 4: entries 5, 6, a mark and 7 follow it
     contents[victim + RECORD_HEADER_BYTES + 2] ^= 0x10;
     std::fs::write(&segment, &contents).unwrap();
     let (path, offset, _) = expect_corrupt(dir.path(), &options);
@@ -694,8 +709,10 @@ fn a_bit_flip_in_any_record_but_the_tail_is_corruption_naming_file_and_offset() 
         let original = std::fs::read(segment).unwrap();
         let offsets = record_offsets(&original);
         let is_last = position + 1 == segments.len();
-        // Every byte, except those of the last segment's final record (a torn tail).
-        let end = if is_last { *offsets.last().unwrap() } else { original.len() };
+        // Every byte, except those of the last segment's last write (a torn tail): from its
+        // sync mark on (no mark: the segment holds one write after its starting records).
+        let last_mark = offsets.iter().rev().find(|&&offset| is_sync_mark(&original, offset));
+        let end = if is_last { last_mark.copied().unwrap_or(0) } else { original.len() };
         for byte in 0..end {
             let mut damaged = original.clone();
             damaged[byte] ^= 1 << (byte % 8);
@@ -798,12 +815,13 @@ fn a_header_claiming_two_to_the_forty_bytes_is_corruption_even_at_the_tail() {
     append_bytes(&segment, &[1; 100]);
     assert_eq!(expect_corrupt(dir.path(), &options).1, good.len() as u64);
 
-    // A header with a bad checksum is never trusted for its length: corruption unless it
-    // reaches into a zero-filled tail.
+    // A header with a bad checksum is never trusted for its length: a torn write, unless a
+    // sync mark after it proves it durable.
     let mut bad_checksum = huge.clone();
     bad_checksum[0] ^= 1;
-    std::fs::write(&segment, [&good[..], &bad_checksum[..]].concat()).unwrap();
-    assert!(matches!(expect_corrupt(dir.path(), &options).2, Corruption::HeaderChecksum { .. }));
+    std::fs::write(&segment, [&good[..], &bad_checksum[..], &[1; 100][..]].concat()).unwrap();
+    assert_eq!(reopened(dir.path(), &options), model.expected());
+    assert_eq!(std::fs::read(&segment).unwrap(), good);
 
     // An incomplete header at the tail is torn, whatever length it starts to state.
     std::fs::write(&segment, [&good[..], &huge[..12]].concat()).unwrap();
@@ -995,8 +1013,11 @@ fn a_crash_during_a_write_that_rolls_keeps_a_prefix_of_whole_records() {
     drop(wal);
     let segments = segment_files(dir.path());
     assert_eq!(segments.len(), 2, "the last write rolled once");
-    let in_old_segment =
-        record_offsets(&std::fs::read(&old_segment).unwrap()).into_iter().filter(|&offset| offset >= old_bytes).count();
+    let old_contents = std::fs::read(&old_segment).unwrap();
+    let in_old_segment = record_offsets(&old_contents)
+        .into_iter()
+        .filter(|&offset| offset >= old_bytes && !is_sync_mark(&old_contents, offset))
+        .count();
     assert!(in_old_segment > 0 && in_old_segment < last_batch.len(), "the batch spans both segments");
     let new_segment = std::fs::read(&segments[1]).unwrap();
     let new_offsets = record_offsets(&new_segment);

@@ -1,8 +1,7 @@
 //! The few file-system steps the log takes, each mapping its error to the path involved.
 
 use super::error::WalError;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use super::file_system::{FileSystem, OsFileSystem, WalFile};
 use std::path::{Path, PathBuf};
 
 /// The extension of a file written but not yet renamed into place.
@@ -20,29 +19,22 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WalError +
 }
 
 /// Makes the entries of `dir` (creations, renames, deletions) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
+pub(crate) fn sync_dir<F: FileSystem>(fs: &F, dir: &Path) -> Result<(), WalError> {
+    fs.sync_dir(dir).map_err(io_error(dir))
 }
 
-/// The names of the files in `dir` that are valid UTF-8 (the log writes no others).
-pub(crate) fn file_names(dir: &Path) -> Result<Vec<String>, WalError> {
-    let mut names = Vec::new();
-    for dir_entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
-        let dir_entry = dir_entry.map_err(io_error(dir))?;
-        if let Ok(name) = dir_entry.file_name().into_string() {
-            names.push(name);
-        }
-    }
-    names.sort_unstable();
-    Ok(names)
+/// The names of the files in `dir` that are valid UTF-8 (the log writes no others), sorted.
+pub(crate) fn file_names<F: FileSystem>(fs: &F, dir: &Path) -> Result<Vec<String>, WalError> {
+    fs.list(dir).map_err(io_error(dir))
 }
 
 /// Writes `bytes` as `dir/name` atomically: to `name.tmp`, synced, renamed, then (when
 /// `fsync`) the directory synced. After an `Ok` with `fsync`, the file survives a crash whole;
 /// before, a crash leaves either the old state or a `.tmp` file that recovery deletes. With
 /// `preallocate_bytes` above the length of `bytes`, the file is first allocated to that size
-/// (see [`preallocate`]), so it ends in zeros.
-pub(crate) fn write_file_atomically(
+/// (see [`WalFile::allocate`]), so it ends in zeros.
+pub(crate) fn write_file_atomically<F: FileSystem>(
+    fs: &F,
     dir: &Path,
     name: &str,
     bytes: &[u8],
@@ -51,17 +43,16 @@ pub(crate) fn write_file_atomically(
 ) -> Result<PathBuf, WalError> {
     let temp_path = dir.join(format!("{name}{TEMP_EXTENSION}"));
     let final_path = dir.join(name);
-    let mut file =
-        OpenOptions::new().write(true).create(true).truncate(true).open(&temp_path).map_err(io_error(&temp_path))?;
-    preallocate(&file, preallocate_bytes);
-    write_behind(&mut file, bytes, fsync).map_err(io_error(&temp_path))?;
+    let file = fs.create(&temp_path).map_err(io_error(&temp_path))?;
+    file.allocate(preallocate_bytes);
+    write_behind(&file, bytes, fsync).map_err(io_error(&temp_path))?;
     if fsync {
         file.sync_all().map_err(io_error(&temp_path))?;
     }
     drop(file);
-    std::fs::rename(&temp_path, &final_path).map_err(io_error(&final_path))?;
+    fs.rename(&temp_path, &final_path).map_err(io_error(&final_path))?;
     if fsync {
-        sync_dir(dir)?;
+        sync_dir(fs, dir)?;
     }
     Ok(final_path)
 }
@@ -69,76 +60,34 @@ pub(crate) fn write_file_atomically(
 /// Bytes of a large file (a snapshot) written between two steps of its write-behind.
 pub(crate) const WRITE_BEHIND_BYTES: usize = 1 << 20;
 
-/// Writes `bytes` to `file`; with `sync`, `WRITE_BEHIND_BYTES` at a time, starting each
-/// chunk's writeback once it is written and waiting for the chunk before. At most two chunks
-/// are dirty at once, so the log's own fdatasync (whose journal commit first flushes the dirty
-/// data of files allocated in the same transaction: ext4, data=ordered) waits for those at
-/// most, not for a whole snapshot; the caller's final sync has little left to write.
-pub(crate) fn write_behind(file: &mut File, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+/// Writes `bytes` to the start of `file`; with `sync`, `WRITE_BEHIND_BYTES` at a time,
+/// starting each chunk's writeback once it is written and waiting for the chunk before. At
+/// most two chunks are dirty at once, so the log's own fdatasync (whose journal commit first
+/// flushes the dirty data of files allocated in the same transaction: ext4, data=ordered)
+/// waits for those at most, not for a whole snapshot; the caller's final sync has little left
+/// to write.
+pub(crate) fn write_behind<W: WalFile>(file: &W, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     if !sync || bytes.len() <= WRITE_BEHIND_BYTES {
-        return file.write_all(bytes);
+        return file.write_all_at(bytes, 0);
     }
-    let mut offset = 0usize;
+    let mut offset = 0u64;
     for chunk in bytes.chunks(WRITE_BEHIND_BYTES) {
-        file.write_all(chunk)?;
-        start_writeback(file, offset, chunk.len(), false);
-        if let Some(previous) = offset.checked_sub(WRITE_BEHIND_BYTES) {
-            start_writeback(file, previous, WRITE_BEHIND_BYTES, true);
+        file.write_all_at(chunk, offset)?;
+        file.start_writeback(offset, chunk.len() as u64, false);
+        if let Some(previous) = offset.checked_sub(WRITE_BEHIND_BYTES as u64) {
+            file.start_writeback(previous, WRITE_BEHIND_BYTES as u64, true);
         }
-        offset += chunk.len();
+        offset += chunk.len() as u64;
     }
     Ok(())
 }
 
-/// Starts writing back `[offset, offset + len)` of `file` (with `wait`, and waits until it is
-/// written). A hint on the way to the caller's sync: an error (or a system other than Linux)
-/// leaves the data to that sync.
-fn start_writeback(file: &File, offset: usize, len: usize, wait: bool) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len)) else {
-            return;
-        };
-        let flags = if wait {
-            libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER
-        } else {
-            libc::SYNC_FILE_RANGE_WRITE
-        };
-        // SAFETY: `file` owns an open descriptor for the duration of the call; the call only
-        // schedules (and may wait for) the writeback of data already written.
-        let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (file, offset, len, wait);
-}
-
-/// Allocates `[0, bytes)` of `file` on disk, extending its length to `bytes` (new bytes read as
-/// zeros), so that later writes there and their fdatasync change no file size or block map.
-/// Best effort: a file system that cannot (or a full disk) leaves the file as it was, and
-/// writes then extend it as usual. `bytes == 0` does nothing.
-pub(crate) fn preallocate(file: &File, bytes: u64) {
-    if bytes == 0 {
-        return;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let Ok(len) = libc::off_t::try_from(bytes) else { return };
-        // SAFETY: `file` owns an open descriptor for the duration of the call; mode 0 only
-        // allocates (and extends the length), it never touches existing data.
-        let _ = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
-}
-
 /// Renames `dir/name` to `dir/name.released` (quick: it frees no blocks) and returns the new
 /// path, for `delete_gradually` once the log's lock is released.
-pub(crate) fn release_file(dir: &Path, name: &str) -> Result<PathBuf, WalError> {
+pub(crate) fn release_file<F: FileSystem>(fs: &F, dir: &Path, name: &str) -> Result<PathBuf, WalError> {
     let from = dir.join(name);
     let to = dir.join(format!("{name}{RELEASED_EXTENSION}"));
-    std::fs::rename(&from, &to).map_err(io_error(&from))?;
+    fs.rename(&from, &to).map_err(io_error(&from))?;
     Ok(to)
 }
 
@@ -148,9 +97,14 @@ pub(crate) fn release_file(dir: &Path, name: &str) -> Result<PathBuf, WalError> 
 /// writes of 150 ms were seen when three nodes of a local cluster did it at once. RocksDB
 /// deletes its files in chunks for the same reason. A file already gone is fine.
 pub fn delete_gradually(path: &Path) -> Result<(), WalError> {
-    match OpenOptions::new().write(true).open(path) {
+    delete_gradually_in(&OsFileSystem, path)
+}
+
+/// [`delete_gradually`] on the file system `fs`.
+pub fn delete_gradually_in<F: FileSystem>(fs: &F, path: &Path) -> Result<(), WalError> {
+    match fs.open_write(path) {
         Ok(file) => {
-            let mut len = file.metadata().map_err(io_error(path))?.len();
+            let mut len = file.file_bytes().map_err(io_error(path))?;
             while len > DELETE_STEP_BYTES {
                 len -= DELETE_STEP_BYTES;
                 file.set_len(len).map_err(io_error(path))?;
@@ -160,17 +114,17 @@ pub fn delete_gradually(path: &Path) -> Result<(), WalError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_error(path)(e)),
     }
-    remove_path(path)
+    remove_path(fs, path)
 }
 
 /// Deletes `dir/name`; a file already gone is fine.
-pub(crate) fn remove_file(dir: &Path, name: &str) -> Result<(), WalError> {
-    remove_path(&dir.join(name))
+pub(crate) fn remove_file<F: FileSystem>(fs: &F, dir: &Path, name: &str) -> Result<(), WalError> {
+    remove_path(fs, &dir.join(name))
 }
 
 /// Deletes the file at `path`; a file already gone is fine.
-fn remove_path(path: &Path) -> Result<(), WalError> {
-    match std::fs::remove_file(path) {
+fn remove_path<F: FileSystem>(fs: &F, path: &Path) -> Result<(), WalError> {
+    match fs.remove(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(path)(e)),
         _ => Ok(()),
     }
@@ -187,7 +141,7 @@ mod tests {
         for len in [0, 10, WRITE_BEHIND_BYTES, 3 * WRITE_BEHIND_BYTES + 12345] {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             for fsync in [true, false] {
-                let path = write_file_atomically(dir.path(), "f", &bytes, 0, fsync).unwrap();
+                let path = write_file_atomically(&OsFileSystem, dir.path(), "f", &bytes, 0, fsync).unwrap();
                 assert_eq!(std::fs::read(&path).unwrap(), bytes, "len {len} fsync {fsync}");
             }
         }

@@ -9,10 +9,10 @@
 //! A log directory holds
 //!
 //! * segment files `{seq:016x}.wal`, consecutive sequence numbers, each at most about
-//!   `max_segment_bytes`: a 12-byte header (magic `senatwal`, version `u32` LE, now 2) and
+//!   `max_segment_bytes`: a 12-byte header (magic `senatwal`, version `u32` LE, now 3) and
 //!   records; the last one may end in zeros, space allocated ahead of its records
-//!   (`preallocate`). A segment of another version is [`WalError::UnsupportedVersion`]: the
-//!   log refuses to open (version 1 logs are not migrated: no user holds one);
+//!   (`preallocate`). A segment of another version is [`Corruption::UnsupportedVersion`]: the
+//!   log refuses to open (older logs are not migrated: no user holds one);
 //! * snapshot files `{index:016x}.snap`: magic `senasnap`, version, index, term, voters, data,
 //!   and a CRC32C of all of it;
 //! * transient `*.tmp` files: a segment or snapshot file being written. Every such file is
@@ -32,6 +32,8 @@
 //!            1 entry           index u64, term u64, kind u8, data (the rest)
 //!            2 hard state      term u64, vote u64, commit u64
 //!            3 snapshot marker index u64, term u64, last_index u64
+//!            4 sync mark       synced_bytes u64: [0, synced_bytes) of this file was durable
+//!                              before this record was written
 //! ```
 //!
 //! All integers are little-endian. Every record names its protocol (why per record and not per
@@ -58,11 +60,14 @@
 //!    written, and the marker is durable before any segment or older snapshot file is deleted.
 //! 2. A segment is deleted only when every entry it holds is at or below a durable snapshot,
 //!    only from the oldest end, and never the last segment.
-//! 3. Before rolling, the current segment is synced and trimmed to its records (the trim
-//!    synced too: only the last segment may end in zeros); the new one is created whole
+//! 3. Before rolling, the current segment is synced (also under a batch that syncs nothing:
+//!    earlier unsynced hard states may be in it) and trimmed to its records (the trim synced
+//!    too: only the last segment may end in zeros or be torn); the new one is created whole
 //!    (header, hard state, marker) under a temporary name and renamed.
 //! 4. `write` builds its batch in one buffer, issues one `write_all` and one fdatasync; it
 //!    returns `Ok` only after that. An error leaves the handle failed: reopen to continue.
+//!    A batch written after a sync starts with a sync mark stating what that sync made
+//!    durable (26 bytes per synced batch).
 //!
 //! # Recovery
 //!
@@ -72,20 +77,28 @@
 //! entries lost with deleted segments, or a marker newer than every valid snapshot file is
 //! [`WalError::Corrupt`].
 //!
-//! Only the tail of the last segment may be torn by a crash; it is truncated to the last whole
-//! record and writing continues there. A tail is torn when the file ends inside a record header
-//! or before the end a valid header states, when it is all zero bytes (a file extended before
-//! its data reached the disk), or when the last record fails a checksum and nothing but zero
-//! bytes follows it. Every other failure — a bad record followed by more data, any bad record
-//! in an earlier segment, an unknown record type or protocol — is [`WalError::Corrupt`] naming the file and
-//! the record's byte offset, and the log refuses to open.
+//! Only the tail of the last segment may be torn by a crash; it is truncated before its first
+//! bad record and writing continues there. A power cut may keep any sectors of the writes
+//! since the last sync and lose others (torn and reordered writes), so valid records may
+//! follow the first bad one; the sync marks tell them apart from damage to durable records
+//! (`segment.rs`): a bad record (incomplete, or failing a checksum) of the last segment is a
+//! torn tail unless a sync mark after it states it durable. Every other failure — a bad
+//! record a sync mark proves durable, any bad record in an earlier segment, an unknown record
+//! type or protocol — is [`WalError::Corrupt`] naming the file and the record's byte offset,
+//! and the log refuses to open. Damage to the records of the last write (and of unsynced
+//! writes just before it) cannot be told from a torn write and is cut as one.
+//!
+//! `rust/core/tests/wal_power_loss.rs` checks this at every step of random workloads on a
+//! [`CrashDisk`], a file system in memory that loses power the way disks do.
 //!
 //! A record header whose checksum is valid but whose length exceeds `max_record_bytes` (say
 //! 2^40) is `Corrupt` even at the tail: a torn write cannot produce a valid header we never
 //! wrote. The length is checked right after the header checksum, before the body is touched;
 //! a header failing its checksum is never trusted for a length at all.
 
+mod crash_disk;
 mod error;
+mod file_system;
 mod fs;
 mod group_writer;
 mod options;
@@ -97,8 +110,10 @@ mod shape;
 mod snapshot_file;
 mod writer;
 
+pub use crash_disk::{CrashDisk, CrashDiskStats, CrashFile, CrashLock, PowerCut, SECTOR_BYTES};
 pub use error::{Corruption, WalError};
-pub use fs::delete_gradually;
+pub use file_system::{FileSystem, OsFileSystem, WalFile};
+pub use fs::{delete_gradually, delete_gradually_in};
 pub use group_writer::{GroupWriter, SharedWal, WriteId, WriteOutcome, MAX_WRITES_IN_FLIGHT};
 pub use options::{
     WalOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SEGMENT_BYTES, MAX_RECORD_BYTES, MIN_RECORD_BYTES,
@@ -111,6 +126,8 @@ pub use writer::{SnapshotFile, Wal, WalStats, WriteBatch};
 pub const RECORD_HEADER_BYTES: usize = record::RECORD_HEADER_BYTES;
 /// Bytes of an entry record's payload before the entry data: index, term, kind.
 pub const ENTRY_FIELDS_BYTES: usize = record::ENTRY_FIELDS_BYTES;
+/// Bytes of a whole sync mark record (see `segment.rs`): a write after a sync starts with one.
+pub const SYNC_MARK_RECORD_BYTES: usize = record::SYNC_MARK_RECORD_BYTES;
 /// Bytes of a segment file header.
 pub const SEGMENT_HEADER_BYTES: usize = segment::SEGMENT_HEADER_BYTES;
 

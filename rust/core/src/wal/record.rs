@@ -6,9 +6,15 @@
 //! offset 12  body_crc32c    u32 LE   CRC32C of bytes [16, 18 + payload_bytes): protocol,
 //!                                    type and payload
 //! offset 16  protocol       u8       ProtocolId tag: 1 Raft, 2 Multi-Paxos
-//! offset 17  record_type    u8       Raft: 1 entry, 2 hard state, 3 snapshot marker
+//! offset 17  record_type    u8       1 entry, 2 hard state, 3 snapshot marker, 4 sync mark
 //! offset 18  payload
 //! ```
+//!
+//! A sync mark (payload: `synced_bytes` u64) states that bytes `[0, synced_bytes)` of its
+//! segment file were durable (fdatasync returned) before the mark was written, so
+//! `synced_bytes` is at most the mark's own offset. It changes nothing in the log; recovery
+//! uses it to tell damage to durable records (corruption) from a write a power cut tore or
+//! reordered (a torn tail): see `segment.rs`.
 //!
 //! The header has its own checksum so that a damaged length is never trusted: without it, a
 //! flipped bit in the length of a record in the middle of the last segment could make it look
@@ -34,6 +40,10 @@ pub(crate) const ENTRY_FIELDS_BYTES: usize = 17;
 pub(crate) const HARD_STATE_PAYLOAD_BYTES: usize = 24;
 /// Payload bytes of a snapshot marker record: index, term, last index kept.
 pub(crate) const MARKER_PAYLOAD_BYTES: usize = 24;
+/// Payload bytes of a sync mark: the synced length.
+pub(crate) const SYNC_MARK_PAYLOAD_BYTES: usize = 8;
+/// Bytes of a whole sync mark record.
+pub(crate) const SYNC_MARK_RECORD_BYTES: usize = RECORD_HEADER_BYTES + SYNC_MARK_PAYLOAD_BYTES;
 
 const HEADER_CRC32C_OFFSET: usize = 0;
 const PAYLOAD_BYTES_OFFSET: usize = 4;
@@ -44,6 +54,7 @@ const RECORD_TYPE_OFFSET: usize = 17;
 const TAG_ENTRY: u8 = 1;
 const TAG_HARD_STATE: u8 = 2;
 const TAG_MARKER: u8 = 3;
+const TAG_SYNC_MARK: u8 = 4;
 
 /// A snapshot took effect: the log now starts after `index` (whose entry had `term`) and holds
 /// `(index, last_index]`. The record states the outcome of the snapshot rule (suffix kept or
@@ -62,6 +73,10 @@ pub(crate) enum Record {
     Entry(Entry),
     HardState(HardState),
     Marker(Marker),
+    /// A sync mark: bytes `[0, synced_bytes)` of the file were durable when it was written.
+    SyncMark {
+        synced_bytes: u64,
+    },
 }
 
 /// Payload bytes of the record holding `entry`.
@@ -96,6 +111,30 @@ pub(crate) fn encode_marker(protocol: ProtocolId, marker: &Marker, out: &mut Vec
         out.extend_from_slice(&field.to_le_bytes());
     }
     finish_record(out, start);
+}
+
+/// Appends a sync mark stating that `[0, synced_bytes)` of its file is durable.
+pub(crate) fn encode_sync_mark(protocol: ProtocolId, synced_bytes: u64, out: &mut Vec<u8>) {
+    let start = begin_record(out, protocol, TAG_SYNC_MARK, SYNC_MARK_PAYLOAD_BYTES);
+    out.extend_from_slice(&synced_bytes.to_le_bytes());
+    finish_record(out, start);
+}
+
+/// The `synced_bytes` of a whole, valid sync mark of `protocol` at `start` of `buf`, if one is
+/// there. Cheap where none is (the fixed length and type are compared before any checksum),
+/// for searching damaged bytes for marks.
+pub(crate) fn sync_mark_at(buf: &Bytes, start: usize, protocol: ProtocolId) -> Option<u64> {
+    let record = buf.get(start..start.checked_add(SYNC_MARK_RECORD_BYTES)?)?;
+    let looks_like_one = read_u64(record, PAYLOAD_BYTES_OFFSET) == SYNC_MARK_PAYLOAD_BYTES as u64
+        && record[RECORD_TYPE_OFFSET] == TAG_SYNC_MARK
+        && record[PROTOCOL_OFFSET] == protocol.tag();
+    if !looks_like_one {
+        return None;
+    }
+    match decode_record(buf, start, SYNC_MARK_PAYLOAD_BYTES, protocol) {
+        Decoded::Record { record: Record::SyncMark { synced_bytes }, .. } => Some(synced_bytes),
+        _ => None,
+    }
 }
 
 /// Writes the header with the checksums left zero; returns where the record starts.
@@ -214,7 +253,10 @@ fn decode_payload(tag: u8, buf: &Bytes, range: std::ops::Range<usize>) -> Result
             }
             Ok(Record::Marker(marker))
         }
-        TAG_HARD_STATE | TAG_MARKER => Err(bad_length),
+        TAG_SYNC_MARK if payload.len() == SYNC_MARK_PAYLOAD_BYTES => {
+            Ok(Record::SyncMark { synced_bytes: read_u64(payload, 0) })
+        }
+        TAG_HARD_STATE | TAG_MARKER | TAG_SYNC_MARK => Err(bad_length),
         _ => Err(Corruption::UnknownRecordType { tag }),
     }
 }
@@ -269,9 +311,19 @@ mod tests {
         encode_entry(RAFT, &noop, &mut out);
         encode_hard_state(RAFT, &hs, &mut out);
         encode_marker(RAFT, &marker, &mut out);
-        assert_eq!(out.len(), 4 * RECORD_HEADER_BYTES + 2 * ENTRY_FIELDS_BYTES + 7 + 24 + 24);
+        let mark_start = out.len();
+        encode_sync_mark(RAFT, 12, &mut out);
+        assert_eq!(out.len(), 4 * RECORD_HEADER_BYTES + 2 * ENTRY_FIELDS_BYTES + 7 + 24 + 24 + SYNC_MARK_RECORD_BYTES);
+        let buf = Bytes::from(out.clone());
+        assert_eq!(sync_mark_at(&buf, mark_start, RAFT), Some(12));
+        assert_eq!((0..mark_start).find_map(|at| sync_mark_at(&buf, at, RAFT)), None);
+        assert_eq!(sync_mark_at(&buf, mark_start, ProtocolId::Paxos), None);
         let records = decode_all(out);
-        assert_eq!(records, [Record::Entry(e), Record::Entry(noop), Record::HardState(hs), Record::Marker(marker)]);
+        let mark = Record::SyncMark { synced_bytes: 12 };
+        assert_eq!(
+            records,
+            [Record::Entry(e), Record::Entry(noop), Record::HardState(hs), Record::Marker(marker), mark]
+        );
     }
 
     #[test]

@@ -2,9 +2,8 @@
 //! tail, and handing back what was durable.
 
 use super::error::{Corruption, WalError};
-use super::fs::{
-    file_names, io_error, preallocate, remove_file, write_file_atomically, RELEASED_EXTENSION, TEMP_EXTENSION,
-};
+use super::file_system::{FileSystem, OsFileSystem, WalFile};
+use super::fs::{file_names, io_error, remove_file, write_file_atomically, RELEASED_EXTENSION, TEMP_EXTENSION};
 use super::options::WalOptions;
 use super::record::{encode_hard_state, encode_marker, Marker};
 use super::replay::{Replay, Replayed, SEGMENT_START_RECORDS};
@@ -15,7 +14,6 @@ use super::writer::{SegmentInfo, SnapshotFileInfo, Wal};
 use crate::raft::message::{Entry, HardState, Snapshot};
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::fs::OpenOptions;
 use std::path::Path;
 
 /// The sequence number of the first segment of a new log.
@@ -40,20 +38,27 @@ impl Wal {
     /// (see the module docs). Any other damage is [`WalError::Corrupt`] naming the file and byte
     /// offset, and nothing is served.
     pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
+        Wal::open_in(OsFileSystem, dir, options)
+    }
+}
+
+impl<F: FileSystem> Wal<F> {
+    /// [`Wal::open`] on the file system `fs`.
+    pub fn open_in(fs: F, dir: &Path, options: WalOptions) -> Result<(Wal<F>, Recovered), WalError> {
         options.validate()?;
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let dir_lock = if options.lock_dir { Some(lock_dir(dir)?) } else { None };
-        let (mut wal, recovered) = Wal::open_locked(dir, options)?;
+        fs.create_dir_all(dir).map_err(io_error(dir))?;
+        let dir_lock = if options.lock_dir { Some(lock_dir(&fs, dir)?) } else { None };
+        let (mut wal, recovered) = Wal::open_locked(fs, dir, options)?;
         wal.dir_lock = dir_lock;
         Ok((wal, recovered))
     }
 
-    fn open_locked(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
+    fn open_locked(fs: F, dir: &Path, options: WalOptions) -> Result<(Wal<F>, Recovered), WalError> {
         let mut segment_seqs = Vec::new();
         let mut snapshot_indexes = Vec::new();
-        for name in file_names(dir)? {
+        for name in file_names(&fs, dir)? {
             if name.ends_with(TEMP_EXTENSION) || name.ends_with(RELEASED_EXTENSION) {
-                remove_file(dir, &name)?;
+                remove_file(&fs, dir, &name)?;
             } else if let Some(seq) = parse_segment_file_name(&name) {
                 segment_seqs.push(seq);
             } else if let Some(index) = parse_snapshot_file_name(&name).filter(|&index| index > 0) {
@@ -64,22 +69,20 @@ impl Wal {
             if !snapshot_indexes.is_empty() {
                 return Err(WalError::Corrupt { path: dir.to_path_buf(), offset: 0, problem: Corruption::NoSegments });
             }
-            return create(dir, options);
+            return create(fs, dir, options);
         }
-        recover(dir, options, &segment_seqs, &snapshot_indexes)
+        recover(fs, dir, options, &segment_seqs, &snapshot_indexes)
     }
 }
 
 /// Takes the advisory lock of `dir` (a `LOCK` file, never removed), held while the `Wal` lives:
 /// two processes appending to one log would interleave their records.
-fn lock_dir(dir: &Path) -> Result<std::fs::File, WalError> {
+fn lock_dir<F: FileSystem>(fs: &F, dir: &Path) -> Result<F::Lock, WalError> {
     let path = dir.join(LOCK_FILE_NAME);
-    let file =
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_error(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(WalError::Locked { path }),
-        Err(std::fs::TryLockError::Error(source)) => Err(WalError::Io { path, source }),
+    match fs.try_lock(&path) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(WalError::Locked { path }),
+        Err(source) => Err(WalError::Io { path, source }),
     }
 }
 
@@ -87,12 +90,13 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, WalError> {
 pub const LOCK_FILE_NAME: &str = "LOCK";
 
 /// Starts a new, empty log in `dir`.
-fn create(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
+fn create<F: FileSystem>(fs: F, dir: &Path, options: WalOptions) -> Result<(Wal<F>, Recovered), WalError> {
     let mut start = Vec::new();
     encode_segment_header(&mut start);
     encode_hard_state(options.protocol, &HardState::default(), &mut start);
     encode_marker(options.protocol, &Marker::default(), &mut start);
     let path = write_file_atomically(
+        &fs,
         dir,
         &segment_file_name(FIRST_SEGMENT_SEQ),
         &start,
@@ -110,17 +114,18 @@ fn create(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError>
         pending_marker: None,
     };
     let fsync_count = if options.fsync { 2 } else { 0 };
-    finish_open(dir, options, VecDeque::from([segment]), Vec::new(), replayed, fsync_count, &path)
+    finish_open(fs, dir, options, VecDeque::from([segment]), Vec::new(), replayed, fsync_count, &path)
 }
 
 /// Replays the segments `seqs` (ascending) with the newest valid of the snapshot files
 /// `snapshot_indexes`.
-fn recover(
+fn recover<F: FileSystem>(
+    fs: F,
     dir: &Path,
     options: WalOptions,
     seqs: &[u64],
     snapshot_indexes: &[u64],
-) -> Result<(Wal, Recovered), WalError> {
+) -> Result<(Wal<F>, Recovered), WalError> {
     let corrupt = |name: String, (offset, problem): (u64, Corruption)| WalError::Corrupt {
         path: dir.join(name),
         offset,
@@ -137,7 +142,7 @@ fn recover(
         let (is_first, is_last) = (position == 0, position + 1 == seqs.len());
         let name = segment_file_name(seq);
         let path = dir.join(&name);
-        let buf = Bytes::from(std::fs::read(&path).map_err(io_error(&path))?);
+        let buf = Bytes::from(fs.read(&path).map_err(io_error(&path))?);
         let scanned = scan_segment(&buf, is_last, options.max_record_bytes, options.protocol)
             .map_err(|found| corrupt(name.clone(), found))?;
         let max_entry_index =
@@ -150,10 +155,10 @@ fn recover(
         let tail_is_zero = buf[scanned.valid_bytes as usize..].iter().all(|&b| b == 0);
         let keeps_tail = tail_is_zero && (options.preallocate || file_bytes == scanned.valid_bytes);
         if is_last && !keeps_tail {
-            let file = OpenOptions::new().write(true).open(&path).map_err(io_error(&path))?;
+            let file = fs.open_write(&path).map_err(io_error(&path))?;
             file.set_len(scanned.valid_bytes).map_err(io_error(&path))?;
             let allocation = options.allocation_for(scanned.valid_bytes);
-            preallocate(&file, allocation);
+            file.allocate(allocation);
             if options.fsync {
                 file.sync_all().map_err(io_error(&path))?;
                 fsync_count += 1;
@@ -162,14 +167,14 @@ fn recover(
         let start_bytes = scanned.records.get(SEGMENT_START_RECORDS).map_or(scanned.valid_bytes, |r| r.0);
         segments.push_back(SegmentInfo { seq, bytes: scanned.valid_bytes, start_bytes, max_entry_index });
     }
-    let (snapshot, snapshot_files) = read_snapshot_files(dir, snapshot_indexes)?;
+    let (snapshot, snapshot_files) = read_snapshot_files(&fs, dir, snapshot_indexes)?;
     let replayed = replay.finish(snapshot).map_err(|problem| {
         let index = replayed_problem_index(&problem);
         let path = index.map_or_else(|| dir.to_path_buf(), |index| dir.join(snapshot_file_name(index)));
         WalError::Corrupt { path, offset: 0, problem }
     })?;
     let last_path = dir.join(segment_file_name(*seqs.last().expect("at least one segment")));
-    finish_open(dir, options, segments, snapshot_files, replayed, fsync_count, &last_path)
+    finish_open(fs, dir, options, segments, snapshot_files, replayed, fsync_count, &last_path)
 }
 
 /// The snapshot file a whole-log problem is about, if it is about one.
@@ -182,15 +187,19 @@ fn replayed_problem_index(problem: &Corruption) -> Option<u64> {
 
 /// Reads the snapshot files `indexes` (ascending): the newest valid snapshot, and the list of
 /// all of them with their sizes.
-fn read_snapshot_files(dir: &Path, indexes: &[u64]) -> Result<(Option<Snapshot>, Vec<SnapshotFileInfo>), WalError> {
+fn read_snapshot_files<F: FileSystem>(
+    fs: &F,
+    dir: &Path,
+    indexes: &[u64],
+) -> Result<(Option<Snapshot>, Vec<SnapshotFileInfo>), WalError> {
     let mut newest_valid = None;
     let mut files = Vec::with_capacity(indexes.len());
     for &index in indexes.iter().rev() {
         let path = dir.join(snapshot_file_name(index));
-        let bytes = std::fs::metadata(&path).map_err(io_error(&path))?.len();
+        let bytes = fs.file_bytes(&path).map_err(io_error(&path))?;
         files.push(SnapshotFileInfo { index, bytes });
         if newest_valid.is_none() {
-            let contents = Bytes::from(std::fs::read(&path).map_err(io_error(&path))?);
+            let contents = Bytes::from(fs.read(&path).map_err(io_error(&path))?);
             newest_valid = decode_snapshot(contents).filter(|s| s.meta.index == index);
         }
     }
@@ -199,7 +208,9 @@ fn read_snapshot_files(dir: &Path, indexes: &[u64]) -> Result<(Option<Snapshot>,
 }
 
 /// Builds the handle over the recovered state; `last_path` is the last segment's file.
-fn finish_open(
+#[allow(clippy::too_many_arguments)]
+fn finish_open<F: FileSystem>(
+    fs: F,
     dir: &Path,
     options: WalOptions,
     segments: VecDeque<SegmentInfo>,
@@ -207,19 +218,23 @@ fn finish_open(
     replayed: Replayed,
     fsync_count: u64,
     last_path: &Path,
-) -> Result<(Wal, Recovered), WalError> {
-    let file = OpenOptions::new().write(true).open(last_path).map_err(io_error(last_path))?;
-    let file_bytes = file.metadata().map_err(io_error(last_path))?.len();
+) -> Result<(Wal<F>, Recovered), WalError> {
+    let file = fs.open_write(last_path).map_err(io_error(last_path))?;
+    let file_bytes = file.file_bytes().map_err(io_error(last_path))?;
     let mut shape = LogShape::new(replayed.snapshot_index, replayed.snapshot_term);
     for entry in &replayed.entries {
         shape.append(entry.index, entry.term);
     }
     let mut wal = Wal {
+        fs,
         dir: dir.to_path_buf(),
         options,
         segments,
         file,
         file_bytes,
+        synced_bytes: 0,
+        marked_bytes: 0,
+        mark_in_buf: None,
         hard_state: replayed.hard_state,
         shape,
         snapshot_files,

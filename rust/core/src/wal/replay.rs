@@ -89,6 +89,8 @@ impl Replay {
                     Ok(())
                 }
                 Record::Marker(marker) => self.apply_marker(marker),
+                // `scan_segment` keeps sync marks out of the records it returns.
+                Record::SyncMark { .. } => Ok(()),
             };
             applied.map_err(|problem| (*offset, problem))?;
         }

@@ -9,23 +9,39 @@
 //!            marker current when the segment was created
 //! ```
 //!
-//! Version 2 added the protocol byte to every record (`record.rs`). A segment of any other
-//! version is refused on open ([`Corruption::UnsupportedVersion`], naming the version found and
-//! the one expected, with the file): version 1 logs are not migrated, since no user holds one
-//! (the format changed before any release).
+//! Version 2 added the protocol byte to every record (`record.rs`), version 3 the sync mark
+//! record. A segment of any other version is refused on open
+//! ([`Corruption::UnsupportedVersion`], naming the version found and the one expected, with the
+//! file): older logs are not migrated, since no user holds one (the format changed before any
+//! release).
 //!
 //! A segment is created whole under a temporary name and renamed, so every segment file has
 //! its header and starting records. Only the last segment can have a torn tail.
+//!
+//! # Torn tail or corruption
+//!
+//! A power cut keeps what was synced; of the writes since the last sync, a disk may keep any
+//! sectors and lose others, in any order (a write torn at 512-byte granularity, a later write
+//! on disk and an earlier one not). The space a log writes into reads as zeros where its
+//! write did not reach the disk (the file was allocated ahead or extended, never holding
+//! older data there), so after the first bad record of the last segment there may still be
+//! valid records: written, not synced, not acknowledged. Checksums cannot tell such a record
+//! from a durable one damaged later; the sync marks can. Every write after a sync begins with
+//! a mark stating how much of the file that sync made durable. A bad record at `offset` in the
+//! last segment is a torn tail unless a valid mark anywhere after it states more than `offset`
+//! bytes durable: then the bad record was durable, and it is corruption. So damage to any
+//! record but those of the last write (and of unsynced writes just before it) is detected;
+//! damage to those is indistinguishable from a torn write and cut as one.
 
 use super::error::Corruption;
-use super::record::{decode_record, Decoded, Record, RECORD_HEADER_BYTES};
+use super::record::{decode_record, sync_mark_at, Decoded, Record};
 use crate::protocol_id::ProtocolId;
 use bytes::Bytes;
 
 /// The first bytes of every segment file.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"senatwal";
 /// The version of the segment and record layout this build writes and reads.
-pub(crate) const SEGMENT_VERSION: u32 = 2;
+pub(crate) const SEGMENT_VERSION: u32 = 3;
 /// Bytes of the segment file header: magic and version.
 pub(crate) const SEGMENT_HEADER_BYTES: usize = 12;
 
@@ -76,22 +92,22 @@ pub(crate) type LocatedRecord = (u64, Record);
 /// The records of one segment file as found on disk.
 #[derive(Debug)]
 pub(crate) struct ScannedSegment {
-    /// Every whole, valid record in file order.
+    /// Every whole, valid record in file order, but the sync marks.
     pub records: Vec<LocatedRecord>,
     /// Bytes of the valid prefix (header and whole records). Below the file length only for
     /// the last segment with a torn tail, which recovery truncates to this length.
     pub valid_bytes: u64,
 }
 
-/// Decodes the segment file contents `buf`, records of `protocol`. `is_last`: whether it is the newest segment, the
-/// only one whose tail may be torn by a crash. A torn tail is one of
+/// Decodes the segment file contents `buf`, records of `protocol`. `is_last`: whether it is
+/// the newest segment, the only one whose tail may be torn by a crash. The last segment ends
+/// at its first bad record (incomplete, or failing a checksum) unless a sync mark after it
+/// proves it durable (see the module docs), or where only zero bytes follow.
 ///
-/// * fewer bytes left than a record header, or a valid header whose length runs past the end;
-/// * only zero bytes from the record on (a file extended before its data was written);
-/// * a header checksum failure where the header reaches into the zero-filled tail;
-/// * a body checksum failure of a record followed only by zero bytes or nothing.
-///
-/// Anything else that is not a valid record is corruption, returned with its byte offset.
+/// Anything else that is not a valid record is corruption, returned with its byte offset: any
+/// bad record of an earlier segment, a proven-durable bad record, and whole records no torn
+/// write produces (a header with a valid checksum stating a length above the limit, an unknown
+/// type or protocol, a payload of the wrong length).
 pub(crate) fn scan_segment(
     buf: &Bytes,
     is_last: bool,
@@ -103,40 +119,48 @@ pub(crate) fn scan_segment(
     let zero_tail_start = if is_last { buf.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1) } else { buf.len() };
     let mut records = Vec::new();
     let mut start = SEGMENT_HEADER_BYTES;
-    while start < buf.len() {
-        if start >= zero_tail_start {
-            break;
-        }
+    while start < zero_tail_start {
         let problem = match decode_record(buf, start, max_record_bytes, protocol) {
+            Decoded::Record { record: Record::SyncMark { .. }, record_bytes } => {
+                start += record_bytes;
+                continue;
+            }
             Decoded::Record { record, record_bytes } => {
                 records.push((start as u64, record));
                 start += record_bytes;
                 continue;
             }
-            Decoded::Incomplete if is_last => break,
             Decoded::Incomplete => Corruption::Truncated,
-            Decoded::Damaged { problem, end } => {
-                let is_torn = match (&problem, end) {
-                    (Corruption::HeaderChecksum { .. }, _) => start + RECORD_HEADER_BYTES > zero_tail_start,
-                    (Corruption::BodyChecksum { .. }, Some(end)) => end >= zero_tail_start,
-                    _ => false,
-                };
-                if is_last && is_torn {
-                    break;
-                }
-                problem
-            }
+            Decoded::Damaged { problem, .. } => problem,
         };
+        let may_be_torn = matches!(
+            problem,
+            Corruption::Truncated | Corruption::HeaderChecksum { .. } | Corruption::BodyChecksum { .. }
+        );
+        if is_last && may_be_torn && !proven_durable(buf, start, zero_tail_start, protocol) {
+            break;
+        }
         return Err((start as u64, problem));
     }
     Ok(ScannedSegment { records, valid_bytes: start.min(buf.len()) as u64 })
+}
+
+/// Whether a valid sync mark in `buf[bad_start + 1..end)` states that the byte at `bad_start`
+/// was durable. A mark never states more than its own offset (it speaks of what came before
+/// it), so one claiming more is no mark this log wrote and proves nothing. Searched byte by
+/// byte, since the bad record's length is not to be trusted; only a damaged last segment
+/// pays for it.
+fn proven_durable(buf: &Bytes, bad_start: usize, end: usize, protocol: ProtocolId) -> bool {
+    (bad_start + 1..end).any(|at| {
+        sync_mark_at(buf, at, protocol).is_some_and(|synced| synced > bad_start as u64 && synced <= at as u64)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::raft::message::{Entry, EntryKind, HardState};
-    use crate::wal::record::{encode_entry, encode_hard_state};
+    use crate::wal::record::{encode_entry, encode_hard_state, encode_sync_mark, RECORD_HEADER_BYTES};
 
     const LIMIT: usize = 1 << 20;
     const RAFT: ProtocolId = ProtocolId::Raft;
@@ -177,17 +201,43 @@ mod tests {
     }
 
     #[test]
-    fn damage_before_more_data_is_corruption() {
-        let (full, second) = segment_with_two_records();
+    fn damage_a_later_sync_mark_proves_durable_is_corruption() {
+        // The mark proves the first record durable, not the second.
+        let (mut full, second) = segment_with_two_records();
+        let mark = full.len();
+        encode_sync_mark(RAFT, second as u64, &mut full);
         let mut damaged = full.clone();
         damaged[SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES] ^= 1;
-        let err = scan_segment(&Bytes::from(damaged), true, LIMIT, RAFT).unwrap_err();
+        let err = scan_segment(&Bytes::from(damaged.clone()), true, LIMIT, RAFT).unwrap_err();
         assert_eq!(err.0, SEGMENT_HEADER_BYTES as u64);
         assert!(matches!(err.1, Corruption::BodyChecksum { .. }));
-        // The same damage in the final record is a torn tail.
+        // Damage to the header too (the record's length cannot be trusted).
+        damaged[SEGMENT_HEADER_BYTES + 5] ^= 1;
+        let err = scan_segment(&Bytes::from(damaged), true, LIMIT, RAFT).unwrap_err();
+        assert_eq!(err.0, SEGMENT_HEADER_BYTES as u64);
+        assert!(matches!(err.1, Corruption::HeaderChecksum { .. }));
+        // Damage after what the mark proves, and damage to the mark itself, is a torn tail.
+        let mut damaged = full.clone();
+        damaged[mark - 1] ^= 1;
+        assert_eq!(scan_segment(&Bytes::from(damaged), true, LIMIT, RAFT).unwrap().valid_bytes, second as u64);
         let mut damaged = full.clone();
         *damaged.last_mut().unwrap() ^= 1;
-        assert_eq!(scan_segment(&Bytes::from(damaged), true, LIMIT, RAFT).unwrap().valid_bytes, second as u64);
+        assert_eq!(scan_segment(&Bytes::from(damaged), true, LIMIT, RAFT).unwrap().valid_bytes, mark as u64);
+        // Sync marks are no records of the log.
+        assert_eq!(scan_segment(&Bytes::from(full), true, LIMIT, RAFT).unwrap().records.len(), 2);
+    }
+
+    #[test]
+    fn damage_no_sync_mark_proves_durable_is_a_torn_tail_with_valid_records_after_it() {
+        // A torn write whose later sectors reached the disk and an earlier one did not.
+        let (mut full, second) = segment_with_two_records();
+        encode_hard_state(RAFT, &HardState { term: 2, vote: 1, commit: 1 }, &mut full);
+        let mut damaged = full.clone();
+        damaged[second..second + RECORD_HEADER_BYTES].fill(0);
+        assert_eq!(scan_segment(&Bytes::from(damaged.clone()), true, LIMIT, RAFT).unwrap().valid_bytes, second as u64);
+        // In a segment before the last, it is corruption.
+        let err = scan_segment(&Bytes::from(damaged), false, LIMIT, RAFT).unwrap_err();
+        assert!(matches!(err, (offset, Corruption::HeaderChecksum { .. }) if offset == second as u64));
     }
 
     #[test]

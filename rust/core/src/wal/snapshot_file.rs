@@ -16,6 +16,7 @@
 //! bytes present before anything is allocated for it. A file failing any check is skipped:
 //! recovery falls back to an older snapshot, and fails if the log needs the newer one.
 
+use super::file_system::FileSystem;
 use super::fs::write_file_atomically;
 use super::record::read_u64;
 use super::segment::parse_hex_name;
@@ -96,12 +97,13 @@ pub(crate) fn decode_snapshot(file: Bytes) -> Option<Snapshot> {
 }
 
 /// Writes `snapshot` to its file in `dir`, durably when `fsync` (see `write_file_atomically`).
-pub(crate) fn write_snapshot_file(
+pub(crate) fn write_snapshot_file<F: FileSystem>(
+    fs: &F,
     dir: &Path,
     snapshot: &Snapshot,
     fsync: bool,
 ) -> Result<PathBuf, crate::wal::WalError> {
-    write_file_atomically(dir, &snapshot_file_name(snapshot.meta.index), &encode_snapshot(snapshot), 0, fsync)
+    write_file_atomically(fs, dir, &snapshot_file_name(snapshot.meta.index), &encode_snapshot(snapshot), 0, fsync)
 }
 
 #[cfg(test)]

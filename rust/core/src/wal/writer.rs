@@ -1,16 +1,18 @@
 //! The log handle: group-committed writes, segment rolling, compaction.
 
 use super::error::WalError;
-use super::fs::{delete_gradually, io_error, preallocate, release_file, sync_dir, write_file_atomically};
+use super::file_system::{FileSystem, OsFileSystem, WalFile};
+use super::fs::{delete_gradually_in, io_error, release_file, sync_dir, write_file_atomically};
 use super::options::WalOptions;
-use super::record::{encode_entry, encode_hard_state, encode_marker, entry_payload_bytes, Marker};
+use super::record::{
+    encode_entry, encode_hard_state, encode_marker, encode_sync_mark, entry_payload_bytes, Marker,
+    SYNC_MARK_RECORD_BYTES,
+};
 use super::segment::{encode_segment_header, segment_file_name};
 use super::shape::LogShape;
 use super::snapshot_file::{snapshot_file_name, write_snapshot_file};
 use crate::raft::message::{Entry, HardState, Index, Snapshot, Term};
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Capacity of the batch buffer kept between writes; a larger one is shrunk back after use.
@@ -52,8 +54,18 @@ impl SnapshotFile {
     /// Writes `snapshot` to a temporary file in `dir`, fsyncs it, renames it into place and
     /// fsyncs `dir` (no fsync at all when `fsync` is false).
     pub fn write(dir: &Path, snapshot: &Snapshot, fsync: bool) -> Result<SnapshotFile, WalError> {
-        let path = write_snapshot_file(dir, snapshot, fsync)?;
-        let bytes = std::fs::metadata(&path).map_err(io_error(&path))?.len();
+        SnapshotFile::write_in(&OsFileSystem, dir, snapshot, fsync)
+    }
+
+    /// [`SnapshotFile::write`] on the file system `fs`.
+    pub fn write_in<F: FileSystem>(
+        fs: &F,
+        dir: &Path,
+        snapshot: &Snapshot,
+        fsync: bool,
+    ) -> Result<SnapshotFile, WalError> {
+        let path = write_snapshot_file(fs, dir, snapshot, fsync)?;
+        let bytes = fs.file_bytes(&path).map_err(io_error(&path))?;
         Ok(SnapshotFile { index: snapshot.meta.index, term: snapshot.meta.term, bytes })
     }
 }
@@ -75,22 +87,32 @@ pub struct WalStats {
     pub last_index: Index,
 }
 
-/// A durable, segmented write-ahead log of Raft state: entries, hard state and snapshots.
+/// A durable, segmented write-ahead log of Raft state: entries, hard state and snapshots, on
+/// the file system `F` (the operating system's unless a test gives another).
 ///
 /// Invariants: `segments` is never empty and its last element is the file open in `file`;
 /// `shape`, `hard_state` and the files on disk describe the same log whenever no call is in
 /// progress, and after any error from `write` or `compact` the handle is `failed` for good.
 #[derive(Debug)]
-pub struct Wal {
+pub struct Wal<F: FileSystem = OsFileSystem> {
+    pub(crate) fs: F,
     pub(crate) dir: PathBuf,
     pub(crate) options: WalOptions,
     /// Oldest first; the sequence numbers are consecutive.
     pub(crate) segments: VecDeque<SegmentInfo>,
     /// The last segment, opened for writing at `segments.back().bytes` (positioned writes,
     /// since the file may be allocated ahead).
-    pub(crate) file: File,
+    pub(crate) file: F::File,
     /// The length of `file`, allocated ahead of its records when `options.preallocate`.
     pub(crate) file_bytes: u64,
+    /// `[0, synced_bytes)` of the last segment is known durable: synced by this handle (0
+    /// after open: what recovery read may not have reached the disk yet).
+    pub(crate) synced_bytes: u64,
+    /// The largest `synced_bytes` a sync mark in the last segment states (see `segment.rs`).
+    /// Invariant: `<= synced_bytes`.
+    pub(crate) marked_bytes: u64,
+    /// The `synced_bytes` of the sync mark `buf` starts with, until it is written.
+    pub(crate) mark_in_buf: Option<u64>,
     /// The hard state last written.
     pub(crate) hard_state: HardState,
     pub(crate) shape: LogShape,
@@ -104,7 +126,7 @@ pub struct Wal {
     pub(crate) sync_batch: bool,
     pub(crate) failed: bool,
     /// The directory's lock, held while this handle lives (set by `open`).
-    pub(crate) dir_lock: Option<File>,
+    pub(crate) dir_lock: Option<F::Lock>,
     /// Files released by compaction and not yet deleted (see `take_released`).
     pub(crate) released: Vec<PathBuf>,
 }
@@ -126,7 +148,7 @@ enum Pending<'a> {
     Marker(Marker),
 }
 
-impl Wal {
+impl<F: FileSystem> Wal<F> {
     /// Duty 1 of a `Ready`, in its order: make `snapshot` a durable snapshot file and append
     /// its marker; append `entries` (an entry at index `i` replaces the log from `i` on;
     /// entries at or below the snapshot are skipped); append `hard_state`; then one
@@ -166,10 +188,10 @@ impl Wal {
     /// are all at or below the index and older snapshot files are deleted.
     pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
         self.check_usable()?;
-        let file = SnapshotFile::write(&self.dir, snapshot, self.options.fsync)?;
+        let file = SnapshotFile::write_in(&self.fs, &self.dir, snapshot, self.options.fsync)?;
         self.compact_prepared(&file)?;
         for path in self.take_released() {
-            delete_gradually(&path)?;
+            delete_gradually_in(&self.fs, &path)?;
         }
         Ok(())
     }
@@ -267,7 +289,7 @@ impl Wal {
     /// Appends a snapshot's marker (its file is durable already), syncs it, then deletes what
     /// it covers.
     fn write_marker(&mut self, marker: Marker) -> Result<(), WalError> {
-        self.buf.clear();
+        self.begin_batch();
         self.sync_batch = true;
         let written =
             self.encode_batch(None, Some(marker), &[], None).and_then(|()| self.flush_and_release(Some(marker.index)));
@@ -296,7 +318,7 @@ impl Wal {
         hard_state: Option<HardState>,
     ) -> Result<(), WalError> {
         if let Some(snapshot) = snapshot {
-            let file = SnapshotFile::write(&self.dir, snapshot, self.options.fsync)?;
+            let file = SnapshotFile::write_in(&self.fs, &self.dir, snapshot, self.options.fsync)?;
             self.count_fsyncs(2);
             self.register_snapshot_file(file.index, file.bytes);
         }
@@ -319,7 +341,7 @@ impl Wal {
     /// log (as every write error does), so no later batch is written either.
     pub fn write_group(&mut self, batches: &[WriteBatch<'_>]) -> Result<(), WalError> {
         self.check_usable()?;
-        self.buf.clear();
+        self.begin_batch();
         // Set before encoding: a segment rolled on the way is synced with it.
         self.sync_batch = batches.iter().any(|b| b.sync);
         let mut released_through = None;
@@ -343,6 +365,19 @@ impl Wal {
         }
         let written = self.flush_and_release(released_through);
         self.fail_on_error(written)
+    }
+
+    /// Empties the batch buffer and, when the last segment was synced further than its last
+    /// sync mark states, starts the batch with a new mark: it proves the records before it
+    /// durable, so that recovery takes damage to them for corruption, not a torn tail. With
+    /// `fsync` off nothing is durable, so no mark is written.
+    fn begin_batch(&mut self) {
+        self.buf.clear();
+        self.mark_in_buf = None;
+        if self.options.fsync && self.synced_bytes > self.marked_bytes {
+            encode_sync_mark(self.options.protocol, self.synced_bytes, &mut self.buf);
+            self.mark_in_buf = Some(self.synced_bytes);
+        }
     }
 
     /// The checks of `write_synced` for `batch` after what is encoded so far: its snapshot's
@@ -388,19 +423,31 @@ impl Wal {
     /// records, then starts the next segment with the current hard state and marker;
     /// `buf[split..]` stays for the new one.
     fn roll(&mut self, split: usize) -> Result<(), WalError> {
-        self.write_out(split)?;
+        if self.mark_in_buf.is_some() && split == SYNC_MARK_RECORD_BYTES {
+            // A mark before no record of its segment proves nothing worth its bytes.
+            self.mark_in_buf = None;
+        } else {
+            self.write_out(split)?;
+        }
         self.buf.drain(..split);
         let (seq, bytes) = {
             let segment = self.segments.back().expect("a segment is open");
             (segment.seq + 1, segment.bytes)
         };
+        // Only the last segment may have a torn tail or end in zeros (recovery takes any other
+        // damage for corruption), so the segment rolled past is durable to its last record,
+        // and trimmed to it, before the next one exists: also when the batch syncs nothing
+        // or wrote nothing to it (records of earlier unsynced batches may be there).
+        let path = self.dir.join(segment_file_name(seq - 1));
         if self.options.preallocate {
-            // Only the last segment may end in zeros (recovery takes any other damage for
-            // corruption), so the trim is durable before the next segment exists.
-            let path = self.dir.join(segment_file_name(seq - 1));
             self.file.set_len(bytes).map_err(io_error(&path))?;
             if self.options.fsync {
                 self.file.sync_all().map_err(io_error(&path))?;
+            }
+            self.count_fsyncs(1);
+        } else if self.synced_bytes < bytes {
+            if self.options.fsync {
+                self.file.sync_data().map_err(io_error(&path))?;
             }
             self.count_fsyncs(1);
         }
@@ -410,17 +457,23 @@ impl Wal {
         encode_marker(self.options.protocol, &self.shape.current_marker(), &mut start);
         let name = segment_file_name(seq);
         let allocation = self.options.allocation_for(start.len() as u64);
-        let path = write_file_atomically(&self.dir, &name, &start, allocation, self.options.fsync)?;
+        let path = write_file_atomically(&self.fs, &self.dir, &name, &start, allocation, self.options.fsync)?;
         self.count_fsyncs(2);
-        self.file = OpenOptions::new().write(true).open(&path).map_err(io_error(&path))?;
+        self.file = self.fs.open_write(&path).map_err(io_error(&path))?;
         self.file_bytes = allocation.max(start.len() as u64);
         let start_bytes = start.len() as u64;
+        // Created whole and synced (when fsync): nothing of it needs a mark.
+        (self.synced_bytes, self.marked_bytes) = (start_bytes, start_bytes);
         self.segments.push_back(SegmentInfo { seq, bytes: start_bytes, start_bytes, max_entry_index: 0 });
         Ok(())
     }
 
-    /// Writes the whole batch and syncs it.
+    /// Writes the whole batch and syncs it; a batch of nothing but its sync mark writes
+    /// nothing.
     fn flush(&mut self) -> Result<(), WalError> {
+        if self.mark_in_buf.is_some() && self.buf.len() == SYNC_MARK_RECORD_BYTES {
+            return Ok(());
+        }
         let batch_bytes = self.buf.len();
         self.write_out(batch_bytes)
     }
@@ -438,16 +491,20 @@ impl Wal {
             // Past the allocated space: allocate the next step (this write's sync pays for the
             // new size; the writes up to the next step do not).
             let allocation = self.options.allocation_for(end);
-            preallocate(&self.file, allocation);
+            self.file.allocate(allocation);
             self.file_bytes = allocation.max(end);
         }
         self.file.write_all_at(&self.buf[..len], segment.bytes).map_err(io_error(&path))?;
         segment.bytes = end;
+        if let Some(marked) = self.mark_in_buf.take() {
+            self.marked_bytes = marked;
+        }
         if !self.sync_batch {
             return Ok(());
         }
         if self.options.fsync {
             self.file.sync_data().map_err(io_error(&path))?;
+            self.synced_bytes = end;
         }
         self.count_fsyncs(1);
         Ok(())
@@ -466,16 +523,16 @@ impl Wal {
         let mut removed_any = false;
         while self.segments.len() > 1 && self.segments[0].max_entry_index <= index {
             let segment = self.segments.pop_front().expect("more than one segment");
-            self.released.push(release_file(&self.dir, &segment_file_name(segment.seq))?);
+            self.released.push(release_file(&self.fs, &self.dir, &segment_file_name(segment.seq))?);
             removed_any = true;
         }
         let older_count = self.snapshot_files.partition_point(|s| s.index < index);
         for old in self.snapshot_files.drain(..older_count) {
-            self.released.push(release_file(&self.dir, &snapshot_file_name(old.index))?);
+            self.released.push(release_file(&self.fs, &self.dir, &snapshot_file_name(old.index))?);
             removed_any = true;
         }
         if removed_any && self.options.fsync {
-            sync_dir(&self.dir)?;
+            sync_dir(&self.fs, &self.dir)?;
             self.fsync_count += 1;
         }
         Ok(())
