@@ -273,6 +273,16 @@ class LocalCluster:
         assert 1 <= node_id <= MAX_NODES, node_id
         return f"127.0.0.{LOOPBACK_HOST_BASE + node_id}"
 
+    def wait_exit(self, node_id: int, timeout_s: float) -> int:
+        """Waits for a node to exit on its own (a node refusing to start); returns its exit
+        status, TimeoutError at the deadline. The node then counts as stopped on purpose."""
+        try:
+            status = self._procs[node_id].wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"node {node_id} still running after {timeout_s:g} s") from None
+        self._killed.add(node_id)
+        return status
+
     def log_path(self, node_id: int) -> Path:
         return self.data_dir / f"node-{node_id}.log"
 

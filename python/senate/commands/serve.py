@@ -18,12 +18,14 @@ import click
 import senate
 from senate.commands.options import load_cluster
 from senate.config import PROTOCOLS
-from senate.errors import ConfigError
+from senate.errors import ConfigError, WalCorrupt, WalError
 from senate.launcher import MAX_NODES, LauncherError, LocalCluster
 
 #: One line per event: time, level, logger, message (senate's messages name the node).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: The exit status of `senate serve` when its log cannot be opened.
+WAL_ERROR_STATUS = 3
 
 
 async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
@@ -73,7 +75,10 @@ async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
 def serve(config_path: Path, node_id: int, log_level: str, fault_control: Path | None) -> None:
     """Run one node of the key-value service (RESP2/3 on its client port) until SIGTERM/SIGINT.
 
-    A bad cluster file prints `error: <what and where>` and exits with status 2.
+    A bad cluster file prints `error: <what and where>` and exits with status 2. A log that
+    cannot be opened (damaged: `WalCorrupt`, naming the file and byte offset; or unreadable)
+    prints `error: <the log's error>` and exits with status 3: the node serves nothing from a
+    damaged log, and the rest of the cluster goes on without it.
     """
     cluster = load_cluster(config_path)
     try:
@@ -84,7 +89,12 @@ def serve(config_path: Path, node_id: int, log_level: str, fault_control: Path |
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
     from senate import kv  # the service, imported only by the command that runs it
 
-    senate.run(_run_until_signalled(kv.serve(server_config, fault_control=fault_control)))
+    try:
+        senate.run(_run_until_signalled(kv.serve(server_config, fault_control=fault_control)))
+    except WalError as e:
+        what = "damaged" if isinstance(e, WalCorrupt) else "unusable"
+        click.echo(f"error: node {node_id} refuses to start, its log is {what}: {e}", err=True)
+        raise SystemExit(WAL_ERROR_STATUS) from None
 
 
 # --- senate cluster --------------------------------------------------------------------------

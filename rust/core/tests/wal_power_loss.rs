@@ -225,7 +225,8 @@ fn run_call(wal: &mut Wal<CrashDisk>, disk: &CrashDisk, options: &WalOptions, ca
         }
         Call::Compact(s) => wal.compact(s).expect("compact"),
         Call::Reopen => {
-            let (reopened, _) = open(disk, &WalOptions { lock_dir: false, ..options.clone() }).expect("reopen");
+            // A second handle while the first lives: the options leave the directory unlocked.
+            let (reopened, _) = open(disk, options).expect("reopen");
             *wal = reopened;
         }
     }
@@ -286,7 +287,7 @@ fn record_workload(seed: u64) -> Workload {
     }
     // A crash point after the last operation too.
     let mut frozen = disk.take_recorded();
-    frozen.push(disk.after_power_cut(PowerCut::KeepAll));
+    frozen.push(disk.copy());
     progress_by_operation.push(Progress { durable_steps, issued_steps: steps.len() });
     assert_eq!(frozen.len(), progress_by_operation.len());
     Workload { options, end: disk, steps, crash_points: frozen.into_iter().zip(progress_by_operation).collect() }
@@ -325,10 +326,28 @@ fn is_valid_prefix(steps: &[Step], progress: Progress, recovered: &Recovered) ->
 }
 
 /// Reopens the log on `disk` after a power cut and checks it; then one more synced write must
-/// survive a second power cut.
-fn check_crash_point(workload: &Workload, disk: &CrashDisk, progress: Progress) -> Result<(), String> {
+/// survive a second power cut. With `cut_recovery`, power is also cut at every step of the
+/// recovery itself (truncating a torn tail, completing a snapshot, deleting leftovers), and
+/// the log must open from each of those states too; returns how many there were.
+fn check_crash_point(
+    workload: &Workload,
+    disk: &CrashDisk,
+    progress: Progress,
+    cut_recovery: bool,
+) -> Result<u64, String> {
+    if cut_recovery {
+        disk.record_crash_points();
+    }
     let (mut wal, recovered) = open(disk, &workload.options).map_err(|e| format!("the log does not open: {e}"))?;
     is_valid_prefix(&workload.steps, progress, &recovered)?;
+    let recovery_points = disk.take_recorded();
+    for (point, frozen) in recovery_points.iter().enumerate() {
+        let again = frozen.after_power_cut(PowerCut::Random(point as u64));
+        let (_, recovered) = open(&again, &workload.options)
+            .map_err(|e| format!("the log does not open after a cut at step {point} of recovery: {e}"))?;
+        is_valid_prefix(&workload.steps, progress, &recovered)
+            .map_err(|problem| format!("after a cut at step {point} of recovery: {problem}"))?;
+    }
     let mut model = Model {
         hard_state: recovered.hard_state,
         snapshot: recovered.snapshot.clone(),
@@ -350,7 +369,7 @@ fn check_crash_point(workload: &Workload, disk: &CrashDisk, progress: Progress) 
     if again != model.expected() {
         return Err("the write after recovery was lost".into());
     }
-    Ok(())
+    Ok(recovery_points.len() as u64)
 }
 
 /// The record offsets of a segment file (the length is the u64 LE at byte 4 of a header; a
@@ -410,14 +429,16 @@ fn check_bit_flip(workload: &Workload, rng: &mut ChaCha8Rng) -> Result<(), Strin
 fn every_crash_point_of_random_workloads_reopens_with_every_durable_record() {
     let workloads =
         std::env::var("WAL_POWER_LOSS_WORKLOADS").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_WORKLOADS);
-    let mut checked = 0u64;
+    let (mut checked, mut recovery_checked) = (0u64, 0u64);
     for seed in 0..workloads {
         let workload = record_workload(seed);
         for (point, (frozen, progress)) in workload.crash_points.iter().enumerate() {
             let cut_seed = seed << 32 | point as u64;
             let disk = frozen.after_power_cut(PowerCut::Random(cut_seed));
-            if let Err(problem) = check_crash_point(&workload, &disk, *progress) {
-                panic!("workload {seed}, crash point {point} (cut {cut_seed}): {problem}");
+            // Every fourth crash point also cuts the power during the recovery from it.
+            match check_crash_point(&workload, &disk, *progress, point % 4 == 0) {
+                Ok(recovery_points) => recovery_checked += recovery_points,
+                Err(problem) => panic!("workload {seed}, crash point {point} (cut {cut_seed}): {problem}"),
             }
             checked += 1;
         }
@@ -426,7 +447,9 @@ fn every_crash_point_of_random_workloads_reopens_with_every_durable_record() {
             check_bit_flip(&workload, &mut rng).unwrap_or_else(|problem| panic!("workload {seed}: {problem}"));
         }
     }
-    eprintln!("{checked} crash points checked over {workloads} workloads");
+    eprintln!(
+        "{checked} crash points checked over {workloads} workloads, and {recovery_checked} during recovery from them"
+    );
     if workloads >= DEFAULT_WORKLOADS {
         assert!(checked >= MIN_CRASH_POINTS, "only {checked} crash points");
     }

@@ -161,6 +161,11 @@ impl CrashDisk {
         self.lock().recorded.take().unwrap_or_default()
     }
 
+    /// A separate disk holding this one's files as they are now, unsynced changes included.
+    pub fn copy(&self) -> CrashDisk {
+        CrashDisk::frozen(self.lock().files.clone())
+    }
+
     fn frozen(files: Files) -> CrashDisk {
         CrashDisk { state: Arc::new(Mutex::new(DiskState { files, ..DiskState::default() })) }
     }
@@ -309,7 +314,12 @@ fn to_usize(bytes: u64) -> usize {
     usize::try_from(bytes).expect("a crash disk file fits in memory")
 }
 
+/// Writes `bytes` at `at`, extending `contents` with zeros as needed (a write of nothing
+/// extends nothing, as `pwrite` of nothing).
 fn write_into(contents: &mut Vec<u8>, at: usize, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
     if contents.len() < at + bytes.len() {
         contents.resize(at + bytes.len(), 0);
     }

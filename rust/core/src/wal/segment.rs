@@ -31,7 +31,10 @@
 //! last segment is a torn tail unless a valid mark anywhere after it states more than `offset`
 //! bytes durable: then the bad record was durable, and it is corruption. So damage to any
 //! record but those of the last write (and of unsynced writes just before it) is detected;
-//! damage to those is indistinguishable from a torn write and cut as one.
+//! damage to those is indistinguishable from a torn write and cut as one. The search for a
+//! mark after a bad record cannot trust that record's length, so it tries every offset: entry
+//! data holding the bytes of a valid mark there could make recovery refuse a log whose tail
+//! was merely torn (a false alarm that stops the node), never cut a durable record.
 
 use super::error::Corruption;
 use super::record::{decode_record, sync_mark_at, Decoded, Record};
