@@ -79,9 +79,11 @@
 //! duty 1. [`Wal::open`] recovers what was durable as a [`Recovered`] (hard state, newest
 //! snapshot, entries after it) to seed a [`MemStorage`]; [`Wal::write`] persists one `Ready`'s
 //! snapshot, entries and hard state with a single fsync (group commit); [`Wal::compact`]
-//! records a snapshot the application took and deletes the segments it covers. A torn tail
-//! left by a crash is truncated; any other damage is a [`WalError::Corrupt`] naming file and
-//! byte offset, and the log refuses to open. `Wal` is `Send`: it blocks on fsync, so run it in
+//! records a snapshot the application took and deletes the segments it covers. What a power
+//! cut tore or reordered among unsynced writes is truncated; damage to records proven durable
+//! is a [`WalError::Corrupt`] naming file and byte offset, and the log refuses to open. The log
+//! is generic over its file system ([`wal::FileSystem`]): the operating system's by default,
+//! [`wal::CrashDisk`] (in memory, losing power like a disk) in power-loss tests. `Wal` is `Send`: it blocks on fsync, so run it in
 //! a worker thread, never on an event loop. [`GroupWriter`] is that thread, the one thread the
 //! core starts: it writes the Readies submitted to it with group commit, in order, and tells
 //! an event loop through a pipe (or a bounded wait) that they are durable. The file format is
