@@ -126,6 +126,66 @@ fn drain(node: &mut PaxosNode) {
     }
 }
 
+/// A Promise to node 1 from node 2 or 3, with any slot range: the
+/// forgeries a candidate must refuse (a `last_slot` far past what it reports, entries that skip
+/// the page asked for) among ones a correct acceptor could send.
+fn promise_to_candidate() -> impl Strategy<Value = PaxosMessage> {
+    let last_slot = prop_oneof![0..12u64, Just(1 << 40), Just(1 << 62)];
+    (2..4u64, 0..4u64, last_slot, 0..12u64, 0..4usize).prop_map(|(from, chosen, last_slot, first, count)| {
+        let entries = (0..count as u64)
+            .map(|i| Entry {
+                index: first + i,
+                term: Ballot::new(1, 1).to_u64(),
+                kind: EntryKind::Normal,
+                data: Bytes::new(),
+            })
+            .collect();
+        let body = Body::Promise { chosen: chosen.min(last_slot), first_slot: 1, last_slot, entries };
+        // The ballot is set to the candidate's by the test.
+        PaxosMessage::new(from, 1, Ballot::ZERO, body)
+    })
+}
+
+fn is_invalid(result: &senate_core::Result<()>) -> bool {
+    matches!(result, Err(senate_core::RaftError::InvalidMessage { .. }))
+}
+
+#[test]
+fn a_forged_promise_with_a_huge_last_slot_is_refused_and_changes_nothing() {
+    let mut net = cluster(2);
+    let node = net.node_mut(1);
+    let ballot = node.promised();
+    let before = (node.status(), node.has_ready());
+    for last_slot in [1 << 40, senate_core::paxos::MAX_SLOT] {
+        // No entries, yet slots claimed far past the chosen ones the candidate asked from.
+        let forged = Body::Promise { chosen: 4, first_slot: 1, last_slot, entries: Vec::new() };
+        let result = node.step(PaxosMessage::new(2, 1, ballot, forged));
+        assert!(is_invalid(&result), "{result:?}");
+        assert_eq!((node.status(), node.has_ready()), before);
+    }
+    // Entries that skip the page asked for (slot 5 on).
+    let entry = Entry { index: 9, term: Ballot::new(1, 1).to_u64(), kind: EntryKind::Normal, data: Bytes::new() };
+    let skipping = Body::Promise { chosen: 4, first_slot: 1, last_slot: 9, entries: vec![entry] };
+    assert!(is_invalid(&node.step(PaxosMessage::new(2, 1, ballot, skipping))));
+    assert_eq!((node.status(), node.has_ready()), before);
+    // Entries that are not at consecutive slots (only a message stepped directly can have
+    // them: frames carry the first slot alone).
+    let at = |index| Entry { index, term: Ballot::new(1, 1).to_u64(), kind: EntryKind::Normal, data: Bytes::new() };
+    for body in [
+        Body::Accept { first_slot: 5, chosen: 0, entries: vec![at(5), at(7)] },
+        Body::Promise { chosen: 4, first_slot: 1, last_slot: 9, entries: vec![at(5), at(9)] },
+    ] {
+        let ballot = if matches!(body, Body::Accept { .. }) { Ballot::new(9, 2) } else { ballot };
+        assert!(is_invalid(&node.step(PaxosMessage::new(2, 1, ballot, body))));
+        assert_eq!((node.status(), node.has_ready()), before);
+    }
+    // The promise node 2 would send: taken, and with node 1's own it wins.
+    let correct = Body::Promise { chosen: 4, first_slot: 1, last_slot: 4, entries: Vec::new() };
+    node.step(PaxosMessage::new(2, 1, ballot, correct)).expect("a correct promise");
+    drain(node);
+    assert_eq!(node.role(), senate_core::driver::NodeRole::Leader);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(512),
@@ -148,6 +208,28 @@ proptest! {
             node.tick();
             drain(node);
         }
+    }
+
+    #[test]
+    fn promises_at_a_candidates_ballot_that_do_not_fit_are_refused_and_change_nothing(m in promise_to_candidate()) {
+        let mut net = cluster(2);
+        let node = net.node_mut(1);
+        prop_assert_eq!(node.role(), senate_core::driver::NodeRole::Candidate);
+        let m = PaxosMessage { ballot: node.promised(), ..m };
+        // What the candidate asked every promiser for: the slots after its chosen ones.
+        let covered = node.chosen();
+        let Body::Promise { first_slot, last_slot, ref entries, .. } = m.body else { unreachable!() };
+        let before = (node.status(), node.has_ready());
+        let result = node.step(m.clone());
+        if result.is_err() {
+            prop_assert_eq!((node.status(), node.has_ready()), before, "a refused promise changed state: {:?}", m);
+        }
+        let claims_unreported = entries.is_empty() && last_slot > covered;
+        let skips = entries.first().is_some_and(|e| e.index > covered + 1);
+        if first_slot <= covered + 1 && (claims_unreported || skips) {
+            prop_assert!(is_invalid(&result), "a forged promise was taken: {:?} -> {:?}", m, result);
+        }
+        drain(node);
     }
 
     #[test]

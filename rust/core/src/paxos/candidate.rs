@@ -2,9 +2,10 @@
 //! when it wins.
 
 use crate::driver::NodeRole;
+use crate::error::{RaftError, Result};
 use crate::paxos::ballot::{Ballot, MAX_ROUND};
 use crate::paxos::core::Paxos;
-use crate::paxos::message::{Body, Slot};
+use crate::paxos::message::{Body, PaxosMessage, Slot};
 use crate::raft::message::{Entry, EntryKind, NodeId, NO_NODE};
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -139,6 +140,42 @@ impl Paxos {
         if won {
             self.become_leader();
         }
+    }
+
+    /// Refuses a promise for this campaign that no correct acceptor sends, before it changes
+    /// anything: one that claims slots past those it already covered without reporting the
+    /// next of them (an acceptor reports every slot it holds from the page asked for on, at
+    /// least one per page), or whose entries start past the page asked for. Taken, a forged
+    /// `last_slot` would make the candidate give up, or adopt up to `max_phase1_slots` no-ops.
+    /// A promise that shows compacted slots (`first_slot` past the campaign's) is the
+    /// catch-up path, left to `on_promise`.
+    pub(super) fn check_promise_fits(
+        &self,
+        m: &PaxosMessage,
+        first_slot: Slot,
+        last_slot: Slot,
+        entries: &[Entry],
+    ) -> Result<()> {
+        let Some(campaign) = self.campaign.as_ref() else { return Ok(()) };
+        if self.role != NodeRole::Candidate || m.ballot != self.own_ballot || first_slot > campaign.from_slot {
+            return Ok(());
+        }
+        // Pages are asked in order, from the first slot not covered: a correct page (or a
+        // duplicate of an earlier one) starts at most one past what is covered.
+        let covered =
+            campaign.promisers.iter().find(|p| p.id == m.from).map_or(campaign.from_slot - 1, |p| p.covered_to);
+        let fits = match entries.first() {
+            None => last_slot <= covered,
+            Some(first) => first.index <= covered + 1,
+        };
+        if fits {
+            return Ok(());
+        }
+        let problem = format!(
+            "promise of slots up to {last_slot} with entries from {:?}, slots up to {covered} covered",
+            entries.first().map(|e| e.index)
+        );
+        Err(RaftError::InvalidMessage { from: m.from, problem })
     }
 
     /// A refusal: remember the ballot to outbid. A leader refused at its own ballot (an

@@ -134,6 +134,9 @@ impl Paxos {
     /// nothing.
     pub fn step(&mut self, m: PaxosMessage) -> Result<()> {
         check_message(&self.cfg, &m)?;
+        if let Body::Promise { first_slot, last_slot, entries, .. } = &m.body {
+            self.check_promise_fits(&m, *first_slot, *last_slot, entries)?;
+        }
         if m.from != self.id {
             self.election.heard_from(m.from);
         }

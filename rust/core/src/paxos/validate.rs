@@ -2,6 +2,8 @@
 //! outside the cluster, a ballot that names another node than the one that must own it,
 //! slots past [`MAX_SLOT`] or ranges that do not fit. Such a message is refused as
 //! `RaftError::InvalidMessage` before it changes any state (the caller drops that connection).
+//! A Promise that fits no page the candidate asked for (slots claimed and not reported) needs
+//! the campaign's state, and is refused the same way by `Paxos::check_promise_fits`.
 
 use crate::error::{RaftError, Result};
 use crate::paxos::ballot::{Ballot, MAX_ROUND};
@@ -30,7 +32,9 @@ fn slot_ok(slot: Slot) -> bool {
 
 /// Entries at consecutive slots from `first`, all within `[1, MAX_SLOT]`.
 fn entries_fit(first: Slot, entries: &[Entry]) -> bool {
-    first >= 1 && slot_ok(first.saturating_add(entries.len() as u64))
+    first >= 1
+        && slot_ok(first.saturating_add(entries.len() as u64))
+        && entries.iter().zip(first..).all(|(e, slot)| e.index == slot)
 }
 
 /// Who must own the message's ballot: the sender (what a proposer sends) or the receiver
