@@ -42,9 +42,12 @@
 //! there. It answers `Accepted { b, accepted_to: position }` once durable. The leader chooses
 //! the highest slot that a phase 2 quorum (itself included, once its own write is durable) has
 //! accepted, with every slot before it, at `b`. The chosen index travels with every Accept and
-//! leader heartbeat; a follower sets `chosen = max(chosen, min(leader_chosen, position at
-//! b))`: only slots that hold the leader's values. A follower that answers heartbeats but
-//! makes no progress for two heartbeat intervals gets its outstanding slots again.
+//! leader heartbeat, and at once (a heartbeat of its own) to a follower that waits for it: one
+//! that forwarded a proposal or was answered a read; a follower sets `chosen = max(chosen,
+//! min(leader_chosen, position at b))`: only slots that hold the leader's values. A follower
+//! that answers heartbeats but makes no progress for two heartbeat intervals gets its
+//! outstanding slots again; one the transport reports unreachable is probed (one Accept until
+//! it answers) instead of pipelined into.
 //!
 //! **Leader election under partial connectivity** (OmniPaxos's quorum-connected
 //! heartbeats, `election.rs`). Every node heartbeats every peer each heartbeat interval and
