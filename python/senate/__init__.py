@@ -53,7 +53,7 @@ from senate.balance import (
     WeightedRandom,
 )
 from senate.batteries import ReplCounter, ReplDict, ReplLock
-from senate.client import Client, ClientError, ClientOverloaded, NoLeader
+from senate.client import Client, ClientError, ClientOverloaded, NoLeader, SessionExpired
 from senate.config import NodeConfig
 from senate.errors import (
     CallTimeout,
@@ -69,6 +69,7 @@ from senate.errors import (
     Overloaded,
     ProposalDropped,
     ReadyNotAdvanced,
+    RequestFailed,
     SenateError,
     SnapshotOutOfDate,
     StorageError,
@@ -138,11 +139,13 @@ __all__ = [
     "ReplCounter",
     "ReplDict",
     "ReplLock",
+    "RequestFailed",
     "RespSession",
     "RingHash",
     "RoundRobin",
     "ScenarioReport",
     "SenateError",
+    "SessionExpired",
     "SimReport",
     "SmoothWeighted",
     "Snapshot",

@@ -148,6 +148,7 @@ __all__ = [
     "run_scenario",
     "run_sim",
     "run_throughput",
+    "write_command_names",
 ]
 
 # --- errors -------------------------------------------------------------------------------
@@ -1635,7 +1636,7 @@ class KvStore:
 
     Every replica applies the same log batches (`apply`) in the same order and so holds the
     same keys. The store's clock is the largest `now_ms` of the applied batches; each applied
-    batch deletes at most 64 expired keys. KEYS refuses to return more than
+    batch deletes at most 64 expired keys and expires at most 64 idle client sessions. KEYS refuses to return more than
     `max_keys_result` keys.
     """
 
@@ -1667,6 +1668,9 @@ class KvStore:
     @property
     def now_ms(self) -> int:
         """The store's clock: the largest `now_ms` of any applied batch."""
+    @property
+    def session_count(self) -> int:
+        """Client sessions open (`SENATE.SESSION OPEN`; see docs/exactly-once.md)."""
 
 @final
 class KvCapture:
@@ -1727,6 +1731,10 @@ def batch_command_count(batch: bytes) -> int:
 
 def encode_command(args: list[bytes]) -> bytes:
     """One command as a RESP multibulk request."""
+
+def write_command_names() -> list[str]:
+    """The names of the key-value commands that change the store, uppercase (the commands
+    `SENATE.EXEC` wraps; see docs/exactly-once.md)."""
 
 def count_replies(data: bytes) -> tuple[int, int, int]:
     """`(replies, used_bytes, error_replies)`: the complete top-level RESP2 or RESP3 replies

@@ -28,10 +28,18 @@ attempt gets at most half of `timeout_s`, so a leader that stopped committing le
 a retry elsewhere. Any other error reply is the command's own (`WRONGTYPE ...`, `ERR value is
 not an integer ...`) and is raised at once as `redis.ResponseError`, never retried.
 
-**Writes are at least once.** When a connection dies (or an attempt times out) after the node
-committed the write but before its reply arrived, the retry applies the write again. SET and
-DEL are idempotent; INCR, INCRBY and the like can count twice on failover. Make such writes
-idempotent where it matters (SET a value computed by the caller, or a key per operation).
+**Writes are exactly once** (`exactly_once=True`, the default). The client opens a session
+through the log on its first write, numbers its writes, and sends each inside `SENATE.EXEC`
+with its session and number; a retry after a lost connection, a timeout or a leader change
+carries the same numbers, and the store answers it with the reply it kept instead of
+applying it again (`senate.client_session`, docs/exactly-once.md). So a retried INCR counts
+once. A write that raises `ClientError` at its deadline may or may not have been applied
+(as with any system); a late copy of it is refused once a later write of the client has
+reached the store. If the store expired the session (idle for an hour of log time, or pushed
+out by the bounds on sessions and kept replies), a write whose first attempt learns it is
+sent again in a new session; one that learns it on a retry raises `SessionExpired` (its
+outcome is unknown). With `exactly_once=False` writes are at least once: a retry may apply
+a write twice, as with a plain Redis client.
 
 Connections: per node, one connection for PING and INFO (`single_connection_client`, so
 heartbeats never wait behind commands), a pool for writes and linearizable reads, and a pool
@@ -60,6 +68,12 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 from senate._core import NoBackendAvailable, SenateError
 from senate.balance import ALGORITHMS, Balancer, Key, Request
+from senate.client_session import (
+    MAX_WRITES_IN_FLIGHT_PER_SESSION,
+    WRITE_COMMANDS,
+    WriteSession,
+    error_code,
+)
 from senate.detect import Detector, HeartbeatDetector, PhiAccrualDetector
 from senate.runtime.transport import parse_host_port
 from senate.status import SenateInfo
@@ -79,6 +93,7 @@ __all__ = [
     "ClusterView",
     "NoLeader",
     "NodeView",
+    "SessionExpired",
     "balancer_class",
     "balancer_names",
     "choose_leader",
@@ -143,6 +158,18 @@ class NoLeader(ClientError):
 
 class ClientOverloaded(ClientError):
     """`max_calls_in_flight` calls are already in progress."""
+
+
+class SessionExpired(ClientError):
+    """The store expired the client's session while a write was being retried: whether that
+    write was applied is unknown. The client's next write opens a new session."""
+
+
+@dataclass
+class _Tally:
+    """Attempts of one call that reached a node."""
+
+    sent: int = 0
 
 
 class _AttemptFailed(Exception):
@@ -407,6 +434,9 @@ async def _readonly_on_connect(connection: Any) -> None:
 class _Redis(Protocol):
     """The part of `redis.asyncio.Redis` used here (its `execute_command` is untyped)."""
 
+    #: redis-py's reply parsers by command name.
+    response_callbacks: Mapping[str, Callable[..., Any]]
+
     async def execute_command(self, *args: Any, **options: Any) -> Any: ...
     async def aclose(self) -> None: ...
 
@@ -438,8 +468,10 @@ class Client:
     `endpoints` are the nodes' client addresses ("host:port"). `balancer` spreads stale
     reads: a snake_case name of a `senate.balance` class or the class. `detector` is "phi"
     (phi accrual) or "timeout" (a fixed timeout), tuned to `heartbeat_interval_s`.
-    `timeout_s` is the deadline of each call, retries included. Use it as an async context
-    manager (or `start()` and `close()`), from one event loop.
+    `timeout_s` is the deadline of each call, retries included. `exactly_once` (default
+    True) runs writes in a session so that retries never apply one twice (see the module
+    documentation). Use it as an async context manager (or `start()` and `close()`), from
+    one event loop.
     """
 
     def __init__(
@@ -452,6 +484,7 @@ class Client:
         timeout_s: float = 5.0,
         max_connections_per_node: int = DEFAULT_MAX_CONNECTIONS_PER_NODE,
         max_calls_in_flight: int = DEFAULT_MAX_CALLS_IN_FLIGHT,
+        exactly_once: bool = True,
     ) -> None:
         self._redis = _import_redis()
         if not 1 <= len(endpoints) <= MAX_ENDPOINTS:
@@ -481,6 +514,10 @@ class Client:
         self._last_discovery_s = float("-inf")
         self._calls_in_flight = 0
         self._closed = False
+        self.exactly_once = exactly_once
+        #: The session of the writes (None until the first write, or after it expired).
+        self._session: WriteSession | None = None
+        self._session_opening: asyncio.Lock | None = None
 
     # --- life cycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -582,11 +619,11 @@ class Client:
         return int(await self._call(["DEL", *keys], write=True))
 
     async def incr(self, key: Key) -> int:
-        """INCR. Not idempotent: it may apply twice when retried on failover."""
+        """INCR; applied once however often it is retried (unless `exactly_once=False`)."""
         return int(await self._call(["INCR", key], write=True))
 
     async def incrby(self, key: Key, amount: int) -> int:
-        """INCRBY. Not idempotent: it may apply twice when retried on failover."""
+        """INCRBY; applied once however often it is retried (unless `exactly_once=False`)."""
         return int(await self._call(["INCRBY", key, amount], write=True))
 
     async def mget(self, keys: Sequence[Key], *, stale: bool = False) -> list[bytes | None]:
@@ -628,22 +665,91 @@ class Client:
             )
         self._calls_in_flight += 1
         try:
+            if write and self.exactly_once and command in WRITE_COMMANDS:
+                return await self._write_once(command, args)
             return await self._call_until_deadline(command, args, stale and not write, key)
         finally:
             self._calls_in_flight -= 1
 
-    async def _call_until_deadline(
-        self, command: str, args: list[Any], stale: bool, key: Key | None
-    ) -> Any:
+    async def _write_once(self, command: str, args: list[Any]) -> Any:
+        """A write in the client's session: numbered once, retried with the same number."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
+        for renewal in range(2):
+            session = await self._open_session(command, deadline)
+            if session.in_flight >= MAX_WRITES_IN_FLIGHT_PER_SESSION:
+                raise ClientOverloaded(
+                    f"{command}: {session.in_flight} writes in flight in the session already",
+                    command,
+                    0,
+                    None,
+                )
+            seq = session.number()
+            tally = _Tally()
+            try:
+                reply = await self._call_until_deadline(
+                    command, session.wrap(seq, args), False, None, deadline, tally
+                )
+            except self._redis.exceptions.ResponseError as e:
+                if error_code(e) != "NOSESSION":
+                    raise
+                if self._session is session:
+                    self._session = None  # the next write opens a new one
+                if tally.sent == 1 and renewal == 0:
+                    continue  # refused at once, never applied: number it anew
+                raise SessionExpired(
+                    f"{command}: the session expired while the write was retried "
+                    f"({tally.sent} attempts); it may or may not have been applied",
+                    command,
+                    tally.sent,
+                    e,
+                ) from e
+            finally:
+                session.done(seq)
+            # redis-py's response callbacks key on the command's name: apply the
+            # wrapped command's (SET's reply b"OK" becomes True, as without a session).
+            callback = self._conns[0].commands.response_callbacks.get(command)
+            return reply if callback is None else callback(reply)
+        raise AssertionError("unreachable: the second renewal raises or returns")
+
+    async def _open_session(self, command: str, deadline: float) -> WriteSession:
+        """The client's session, opened through the log if it has none (one at a time);
+        a failure to open it is the failure of write `command`, by its deadline."""
+        if self._session_opening is None:
+            self._session_opening = asyncio.Lock()
+        async with self._session_opening:
+            if self._session is None:
+                # A retried OPEN may open a second session: the first expires unused.
+                reply = await self._call_until_deadline(
+                    command, ["SENATE.SESSION", "OPEN"], False, None, deadline
+                )
+                self._session = WriteSession(int(reply))
+                log.info("opened session %d", self._session.id)
+            return self._session
+
+    async def _call_until_deadline(
+        self,
+        command: str,
+        args: list[Any],
+        stale: bool,
+        key: Key | None,
+        deadline: float | None = None,
+        tally: _Tally | None = None,
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + self.timeout_s
         backoff_s = BACKOFF_INITIAL_S
         attempts, last_error = 0, None
         while (remaining_s := deadline - loop.time()) > 0:
             try:
+                if tally is not None:
+                    tally.sent += 1
                 return await self._attempt(args, stale, key, remaining_s)
             except _AttemptFailed as failed:
                 attempts += failed.error is not None
+                if tally is not None and failed.error is None:
+                    tally.sent -= 1  # no node was tried
                 last_error = failed.error or last_error
             await asyncio.sleep(max(0.0, min(backoff_s, deadline - loop.time())))
             backoff_s = min(2 * backoff_s, BACKOFF_MAX_S)

@@ -19,6 +19,8 @@ SenateError
 ├── InvalidTime        .now_ms, .problem (a failure detector's time argument)
 ├── HistoryError       .index, .field, .problem (a history the checker cannot read)
 ├── CallTimeout      (also a TimeoutError: a call or read of a node not answered in time)
+│                      .request_id (the call's, if it named one)
+├── RequestFailed      .type_name, .message (a retried named call had raised)
 ├── Overloaded       (a node's `max_pending_calls` are waiting)
 └── NodeNotRunning
 """
@@ -57,6 +59,7 @@ __all__ = [
     "Overloaded",
     "ProposalDropped",
     "ReadyNotAdvanced",
+    "RequestFailed",
     "SenateError",
     "SnapshotOutOfDate",
     "StorageError",
@@ -69,7 +72,20 @@ __all__ = [
 
 class CallTimeout(SenateError, TimeoutError):
     """A replicated call or read was not answered in time. A call that timed out may still be
-    committed and applied later: make commands idempotent where that matters."""
+    committed and applied later. `request_id` is the id the call named (None if it named
+    none): retry it with the same id and it runs at most once (docs/exactly-once.md)."""
+
+    request_id: str | bytes | None = None
+
+
+class RequestFailed(SenateError):
+    """A retried call (same `request_id`) had raised, on the node whose snapshot this node
+    restored since it ran: `type_name` and the message say what it raised."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
 
 
 class Overloaded(SenateError):

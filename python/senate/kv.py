@@ -498,6 +498,7 @@ class KvServer:
             "applied_index": status.applied_index,
             "snapshot_index": status.snapshot_index,
             "last_index": status.last_index,
+            "client_sessions": self.machine.store.session_count,
         }
         if status.ballot is not None:
             senate["ballot"] = f"{status.ballot[0]}.{status.ballot[1]}"

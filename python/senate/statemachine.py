@@ -26,7 +26,10 @@ From a thread while the node runs in a `NodeThread`: `counter.add.sync(5)`.
 Calls are encoded with msgpack (never pickle): arguments and results must be msgpack types
 (None, bool, int, float, str, bytes, list, tuple (arrives as a list), dict). Every node runs
 `apply` on every command, so methods must be deterministic: no clocks, no randomness, no I/O
-(pass such values in as arguments). The keyword `timeout` is reserved on replicated methods.
+(pass such values in as arguments). The keywords `timeout` and `request_id` are reserved on
+replicated methods: `await counter.add(5, request_id="order-17")` runs at most once among all
+calls naming "order-17", so a call that raised `CallTimeout` can be retried safely with the
+same id (docs/exactly-once.md).
 """
 
 from __future__ import annotations
@@ -146,12 +149,17 @@ class replicated(Generic[R]):
     Calling it on an attached instance proposes the call and returns an awaitable of its
     result on this node once committed and applied; `.sync(...)` blocks instead (from a
     thread other than the node's loop). Both take a keyword `timeout` in seconds (the node's
-    `call_timeout_s` by default) and raise `CallTimeout` when it passes.
+    `call_timeout_s` by default) and raise `CallTimeout` when it passes, and a keyword
+    `request_id` (str or bytes): the call then runs at most once among all calls naming that
+    id, so the one that timed out can be retried with it (`Node.propose`).
     """
 
     def __init__(self, func: Callable[..., R]) -> None:
-        if "timeout" in inspect.signature(func).parameters:
-            raise TypeError(f"{func.__name__}: the keyword 'timeout' is reserved by @replicated")
+        for reserved in ("timeout", "request_id"):
+            if reserved in inspect.signature(func).parameters:
+                raise TypeError(
+                    f"{func.__name__}: the keyword {reserved!r} is reserved by @replicated"
+                )
         self.func = func
         self.name = func.__name__
         self.__doc__ = func.__doc__
@@ -169,17 +177,31 @@ class BoundReplicated(Generic[R]):
         self._method = method
         self._sm = sm
 
-    def __call__(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Awaitable[R]:
+    def __call__(
+        self,
+        *args: Any,
+        timeout: float | None = None,
+        request_id: str | bytes | None = None,
+        **kwargs: Any,
+    ) -> Awaitable[R]:
         sm = self._sm
         node = sm.node
         command = encode_call(self._method.name, args, kwargs)
-        fut: Awaitable[R] = node.propose(command, sm._senate_slot, timeout)
+        fut: Awaitable[R] = node.propose(command, sm._senate_slot, timeout, request_id)
         return fut
 
-    def sync(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> R:
+    def sync(
+        self,
+        *args: Any,
+        timeout: float | None = None,
+        request_id: str | bytes | None = None,
+        **kwargs: Any,
+    ) -> R:
         node = self._sm.node
         wait_s = node.config.call_timeout_s if timeout is None else timeout
-        return _run_sync(node, lambda: self(*args, timeout=timeout, **kwargs), wait_s)
+        return _run_sync(
+            node, lambda: self(*args, timeout=timeout, request_id=request_id, **kwargs), wait_s
+        )
 
 
 class linearizable(Generic[R]):

@@ -1,9 +1,9 @@
 """Calls in flight: each proposal's envelope, its deadline, and what waits for its outcome.
 
 A call is proposed as an entry that starts with its envelope (origin node id, the origin's
-call sequence number, state machine slot); the origin answers its caller when it applies
-the entry (`senate.runtime.driver.Applier`), or when the call expires, is dropped, or the
-node stops.
+call sequence number, state machine slot, and the call's request id if it names one:
+`senate.runtime.envelope`); the origin answers its caller when it applies the entry
+(`senate.runtime.driver.Applier`), or when the call expires, is dropped, or the node stops.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import heapq
 import logging
 import os
-import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -20,14 +19,13 @@ from typing import Any
 from senate._core import NotLeader, ProposalDropped
 from senate.errors import CallTimeout, Overloaded
 from senate.runtime.core import Core
+from senate.runtime.envelope import ENVELOPE, keyed_entry, request_id_bytes
 from senate.runtime.metrics import NodeMetrics
 
 # The runtime's parts log under the name the node always logged under (users filter on it).
 log = logging.getLogger("senate.node")
 
-#: Every proposal's entry starts with (origin node id, origin's call sequence, state machine
-#: slot); the origin resolves its caller's future when it applies the entry.
-ENVELOPE = struct.Struct("<QQH")
+__all__ = ["ENVELOPE", "Calls", "Waiter", "first_sequence", "resolve"]
 #: The first sequence number of a start is drawn below this bound: the 2**63 numbers above it
 #: are left to count up through, which no node does without wrapping the envelope's u64.
 FIRST_SEQUENCE_BOUND = 1 << 63
@@ -98,18 +96,28 @@ class Calls:
         self._deadlines: list[tuple[float, int]] = []
         #: Envelope + command of the calls not yet proposed to the core, in call order.
         self.outbox: list[bytes] = []
+        #: seq -> request id, of the pending calls that name one (for their `CallTimeout`).
+        self._request_ids: dict[int, str | bytes] = {}
         #: Loop time of the last "calls not committed" line, and calls expired since.
         self._expired_logged_s = float("-inf")
         self._expired_unlogged = 0
 
     def add(
-        self, command: bytes, on_done: Waiter, slot: int, timeout: float | None, now: float
+        self,
+        command: bytes,
+        on_done: Waiter,
+        slot: int,
+        timeout: float | None,
+        now: float,
+        request_id: str | bytes | None = None,
     ) -> None:
         """Registers a call of `command` on `slot`, answered through `on_done`, expiring
-        `timeout` seconds (the default when None) after `now`."""
+        `timeout` seconds (the default when None) after `now`; named `request_id` if given
+        (it then runs at most once however often it is retried: `senate.runtime.requests`)."""
         pending = self.pending
         if len(pending) >= self.max_pending_calls:
             raise Overloaded(f"{len(pending)} calls waiting (max_pending_calls)")
+        rid = None if request_id is None else request_id_bytes(request_id)
         seq = self.next_seq
         self.next_seq = seq + 1
         pending[seq] = on_done
@@ -123,7 +131,12 @@ class Calls:
             # when it could not: a write finishing, the next tick), so only the first
             # proposal of a batch wakes it: one Python call less for the others.
             self._wake.set()
-        outbox.append(ENVELOPE.pack(self.node_id, seq, slot) + command)
+        if rid is None:
+            outbox.append(ENVELOPE.pack(self.node_id, seq, slot) + command)
+        else:
+            assert request_id is not None
+            self._request_ids[seq] = request_id
+            outbox.append(keyed_entry(self.node_id, seq, slot, rid, command))
 
     def propose(self, core: Core, max_batch_proposals: int) -> None:
         """Hands the core the oldest `max_batch_proposals` proposals of the outbox."""
@@ -147,22 +160,30 @@ class Calls:
         """Fails the calls whose deadline passed at loop time `now` with `CallTimeout`, and
         logs them (rate-limited) with `describe_node()`, the node's state then."""
         pending = self.pending
-        expired: list[Waiter] = []
+        expired: list[tuple[int, Waiter]] = []
         # Pops expired calls, and answered ones at the front (calls are mostly answered in the
         # order of their deadlines, so this keeps both about as small as `pending`).
         in_order = self._default_deadlines
         while in_order and (in_order[0][0] <= now or in_order[0][1] not in pending):
-            waiter = pending.pop(in_order.popleft()[1], None)
+            seq = in_order.popleft()[1]
+            waiter = pending.pop(seq, None)
             if waiter is not None:
-                expired.append(waiter)
+                expired.append((seq, waiter))
         heap = self._deadlines
         while heap and (heap[0][0] <= now or heap[0][1] not in pending):
-            waiter = pending.pop(heapq.heappop(heap)[1], None)
+            seq = heapq.heappop(heap)[1]
+            waiter = pending.pop(seq, None)
             if waiter is not None:
-                expired.append(waiter)
-        for waiter in expired:
+                expired.append((seq, waiter))
+        request_ids = self._request_ids
+        for seq, waiter in expired:
             error = CallTimeout(f"node {self.node_id}: call not committed in time")
+            if request_ids:
+                error.request_id = request_ids.pop(seq, None)
             resolve(self.node_id, waiter, None, error)
+        if request_ids:  # the ids of calls answered meanwhile
+            for seq in [s for s in request_ids if s not in pending]:
+                del request_ids[seq]
         if expired:
             self._log_expired(len(expired), now, describe_node)
         if self.outbox:  # calls that expired waiting for a leader are not proposed
@@ -187,6 +208,7 @@ class Calls:
     def fail_all(self, error: BaseException) -> None:
         """Fails every call waiting (the node stops) and drops the proposals not made."""
         pending, self.pending = self.pending, {}
+        self._request_ids.clear()
         for waiter in pending.values():
             resolve(self.node_id, waiter, None, error)
         self.outbox.clear()

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from senate.runtime.requests import RequestTable
+
 
 class Core(Protocol):
     """What the parts that feed a node's core need of it (`NodeDriver` offers it)."""
@@ -43,3 +45,6 @@ class AppliedState:
         self.applied_index = 0
         #: The index of the last snapshot taken or restored.
         self.snapshot_index = 0
+        #: The outcomes of the calls applied that named a request id (replicated state: in
+        #: the snapshots with the machines).
+        self.requests = RequestTable()

@@ -40,8 +40,9 @@ from senate._core import (
     WalWriter,
 )
 from senate.config import NodeConfig
-from senate.runtime.calls import ENVELOPE, Calls, resolve
+from senate.runtime.calls import Calls, resolve
 from senate.runtime.core import AppliedState
+from senate.runtime.envelope import ENVELOPE, KEYED_SLOT_FLAG
 from senate.runtime.inputs import Inputs
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.reads import Reads
@@ -68,7 +69,8 @@ class Applier:
     def apply(self, payloads: list[bytes], last_index: int, deadline_ns: int) -> int:
         """Applies `payloads`, the entries up to `last_index`, in order, and answers their
         callers; stops after the first entry applied past `deadline_ns` (`time.monotonic_ns`).
-        Returns the index of the last entry applied."""
+        An entry naming a request id that ran before is not run again: its caller gets the
+        kept outcome (`senate.runtime.requests`). Returns the index of the last entry applied."""
         state = self.state
         apply = [sm.apply for sm in state.machines]
         pending = self._calls.pending
@@ -84,10 +86,14 @@ class Applier:
                 continue  # a leader's no-op entry
             origin, seq, slot = ENVELOPE.unpack_from(data)
             failed = False
-            try:
-                result = apply[slot](data[size:])
-            except Exception as e:  # the command's own error, the same on every node
-                result, failed = e, True
+            if slot < KEYED_SLOT_FLAG:
+                try:
+                    result = apply[slot](data[size:])
+                except Exception as e:  # the command's own error, the same on every node
+                    result, failed = e, True
+            else:
+                index = last_index - len(payloads) + 1 + position
+                result, failed = state.requests.apply_once(data, index, apply)
             if origin == my_id:
                 waiter = pending.pop(seq, None)
                 if waiter is None:

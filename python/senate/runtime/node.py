@@ -294,17 +294,26 @@ class Node:
 
     # --- the public calls ---------------------------------------------------------------
     def propose(
-        self, command: bytes, slot: int = 0, timeout: float | None = None
+        self,
+        command: bytes,
+        slot: int = 0,
+        timeout: float | None = None,
+        request_id: str | bytes | None = None,
     ) -> Awaitable[Any]:
         """Replicates `command`; the awaitable gives what `apply` returned for it on this node
-        (or raises what it raised), once the command is committed and applied here."""
+        (or raises what it raised), once the command is committed and applied here.
+
+        With `request_id` (1 to 255 bytes, a str as UTF-8) the command runs at most once
+        among all calls naming that id, on any node, within the bounds of
+        `senate.runtime.requests`: retry a call that raised `CallTimeout` with the same id
+        and it gets the outcome of the one run (docs/exactly-once.md)."""
         # The hot path of every call: the driver's flag and the calls' `add` directly, without
         # `running` and `propose_with_callback` in between: three Python calls less per call.
         loop = self.loop
         if loop is None or not self._driver.running:
             raise NodeNotRunning(f"node {self.id} is not running")
         fut: asyncio.Future[Any] = loop.create_future()
-        self._calls.add(command, fut, slot, timeout, loop.time())
+        self._calls.add(command, fut, slot, timeout, loop.time(), request_id)
         return fut
 
     def propose_with_callback(
@@ -313,17 +322,19 @@ class Node:
         on_done: Waiter,
         slot: int = 0,
         timeout: float | None = None,
+        request_id: str | bytes | None = None,
     ) -> None:
         """`propose` for callers that answer many requests (a server): `on_done(result,
         error)` is called once, from the node's driver, when the command was applied here
         (`error` is None) or failed (`result` is None: `error` is what `apply` raised, or
         `CallTimeout`, `ProposalDropped`, `NodeNotRunning`). It must not block or raise. No
         future is made: a future and its callbacks cost a server more than the rest of its
-        Python work per request. A future may be passed as `on_done`: it gets the outcome."""
+        Python work per request. A future may be passed as `on_done`: it gets the outcome.
+        `request_id` as for `propose`."""
         loop = self.loop
         if loop is None or not self._driver.running:
             raise NodeNotRunning(f"node {self.id} is not running")
-        self._calls.add(command, on_done, slot, timeout, loop.time())
+        self._calls.add(command, on_done, slot, timeout, loop.time(), request_id)
 
     async def read_barrier(self, timeout: float | None = None) -> None:
         """Returns once this node has applied everything committed before the call (a

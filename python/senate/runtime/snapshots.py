@@ -78,20 +78,26 @@ class Snapshots:
             self.metrics.on_snapshot_installed()
 
     def _restore(self, data: bytes) -> None:
+        """The parts: one per state machine, then the request table's if it held any (a
+        snapshot of a node without named calls has none, as before they existed)."""
         machines = self.state.machines
         parts = msgpack.unpackb(data)
-        if len(parts) != len(machines):
+        if len(parts) not in (len(machines), len(machines) + 1):
             raise SenateError(
-                f"snapshot holds {len(parts)} state machines, this node has {len(machines)}"
+                f"snapshot holds {len(parts)} parts, this node has {len(machines)} state machines"
             )
-        for sm, part in zip(machines, parts, strict=True):
+        for sm, part in zip(machines, parts, strict=False):
             sm.restore(part)
+        self.state.requests.restore(parts[-1] if len(parts) > len(machines) else None)
 
     # --- taking ---------------------------------------------------------------------------
     def _snapshot_bytes(self) -> bytes:
         """The snapshot of every state machine (msgpack: a list of their bytes). Runs in a
         worker thread; the envelope is built without the interpreter lock."""
-        return encode_snapshot_envelope([sm.snapshot() for sm in self.state.machines])
+        parts = [sm.snapshot() for sm in self.state.machines]
+        if len(self.state.requests):
+            parts.append(self.state.requests.snapshot())
+        return encode_snapshot_envelope(parts)
 
     def start(self, index: int) -> bool:
         """Starts a snapshot of the state machines at the applied index `index` in a worker
@@ -110,6 +116,8 @@ class Snapshots:
                 break
             parts.append(part)
         self.frozen = len(parts) < len(self.state.machines)
+        if not self.frozen and len(self.state.requests):
+            parts.append(self.state.requests.capture())
         take: Callable[[], bytes] = (
             self._snapshot_bytes
             if self.frozen

@@ -1,5 +1,6 @@
 //! The RESP hot path: parsing and grouping a 16-command SET pipeline, applying a batch of 16
-//! SETs, reading a batch of 16 GETs. Throughput is in commands, so criterion's time per
+//! SETs (plain, and each wrapped in `SENATE.EXEC` of one client session: the cost of the
+//! exactly-once bookkeeping, as the ratio of the two), reading a batch of 16 GETs. Throughput is in commands, so criterion's time per
 //! element is the time per command.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -40,6 +41,42 @@ fn bench(c: &mut Criterion) {
     let mut warm = KvStore::default();
     group.bench_function("apply_batch_16_sets_overwrite", |b| {
         b.iter(|| black_box(apply_batch(&mut warm, &batch).unwrap()))
+    });
+
+    // The same overwrites, batch by batch, plain and in a session (new seqs each batch, the
+    // earlier ones acknowledged, as a client with 16 writes in flight sends them).
+    let mut plain = KvStore::default();
+    group.bench_function("apply_batch_16_sets_batched", |b| {
+        b.iter_batched(
+            || batch.clone(),
+            |batch| black_box(apply_batch(&mut plain, &batch).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    let mut in_session = KvStore::default();
+    let id = in_session.sessions.open(0);
+    let mut next_seq = 1u64;
+    group.bench_function("apply_batch_16_sets_in_session", |b| {
+        b.iter_batched(
+            || {
+                let first_unacked = next_seq;
+                let wrapped: Vec<Vec<Vec<u8>>> = sets
+                    .iter()
+                    .map(|set| {
+                        let mut c = vec![b"SENATE.EXEC".to_vec()];
+                        for n in [id, next_seq, first_unacked] {
+                            c.push(n.to_string().into_bytes());
+                        }
+                        next_seq += 1;
+                        c.extend(set.iter().cloned());
+                        c
+                    })
+                    .collect();
+                encode_batch(1, &wrapped)
+            },
+            |batch| black_box(apply_batch(&mut in_session, &batch).unwrap()),
+            BatchSize::SmallInput,
+        )
     });
 
     let gets = encode_batch(1, &commands("GET", false));

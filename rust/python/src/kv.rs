@@ -90,7 +90,8 @@ impl KvStore {
 
     fn restore(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
         let max_keys_result = self.inner.max_keys_result;
-        let restored = py.detach(|| kv::decode_snapshot(data, max_keys_result)).map_err(kv_error)?;
+        let mut restored = py.detach(|| kv::decode_snapshot(data, max_keys_result)).map_err(kv_error)?;
+        restored.sessions.limits = self.inner.sessions.limits;
         drop_elsewhere(std::mem::replace(&mut self.inner, restored));
         Ok(())
     }
@@ -110,6 +111,12 @@ impl KvStore {
     #[getter]
     fn now_ms(&self) -> u64 {
         self.inner.now_ms()
+    }
+
+    /// Client sessions open (`SENATE.SESSION`).
+    #[getter]
+    fn session_count(&self) -> usize {
+        self.inner.sessions.len()
     }
 
     fn __repr__(&self) -> String {
@@ -199,6 +206,16 @@ fn encode_command<'py>(py: Python<'py>, args: Vec<Vec<u8>>) -> Bound<'py, PyByte
     PyBytes::new(py, &kv::encode_command(&args))
 }
 
+/// The names of the commands that change the store (uppercase, as `SENATE.EXEC` wraps them).
+#[pyfunction]
+fn write_command_names() -> Vec<String> {
+    kv::command::COMMANDS
+        .iter()
+        .filter(|spec| spec.class == kv::command::Class::Write && !spec.name.starts_with("senate."))
+        .map(|spec| spec.name.to_ascii_uppercase())
+        .collect()
+}
+
 #[pyfunction]
 fn count_replies(data: &[u8]) -> PyResult<(usize, usize, usize)> {
     senate_core::codec::count_replies(data).map_err(|err| kv_error(err.into()))
@@ -212,6 +229,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(batch_command_count, m)?)?;
     m.add_function(wrap_pyfunction!(encode_command, m)?)?;
     m.add_function(wrap_pyfunction!(count_replies, m)?)?;
+    m.add_function(wrap_pyfunction!(write_command_names, m)?)?;
     m.add("GROUP_REPLY", kv::GROUP_REPLY)?;
     m.add("GROUP_LOG", kv::GROUP_LOG)?;
     m.add("GROUP_READ", kv::GROUP_READ)?;

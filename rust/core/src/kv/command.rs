@@ -44,6 +44,10 @@ pub enum Cmd {
     ReadWrite,
     Quit,
     Info,
+    /// `SENATE.SESSION OPEN | CLOSE id`: a client session (`client_sessions`).
+    SenateSession,
+    /// `SENATE.EXEC session seq first_unacked command...`: a write run at most once.
+    SenateExec,
 }
 
 /// One row of the table.
@@ -73,7 +77,7 @@ const fn spec(cmd: Cmd, name: &'static str, arity: i32, class: Class) -> Command
 }
 
 /// Every command, in table order (the answer of `COMMAND COUNT` is its length).
-pub static COMMANDS: [CommandSpec; 27] = [
+pub static COMMANDS: [CommandSpec; 29] = [
     spec(Cmd::Set, "set", -3, Class::Write),
     spec(Cmd::Del, "del", -2, Class::Write),
     spec(Cmd::Incr, "incr", 2, Class::Write),
@@ -101,10 +105,12 @@ pub static COMMANDS: [CommandSpec; 27] = [
     spec(Cmd::ReadWrite, "readwrite", 1, Class::Session),
     spec(Cmd::Quit, "quit", -1, Class::Session),
     spec(Cmd::Info, "info", -1, Class::Node),
+    spec(Cmd::SenateSession, "senate.session", -2, Class::Write),
+    spec(Cmd::SenateExec, "senate.exec", -5, Class::Write),
 ];
 
 /// Longest command name in the table.
-const MAX_NAME_BYTES: usize = 9;
+const MAX_NAME_BYTES: usize = 14;
 
 /// The command named `name`, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {

@@ -3,6 +3,7 @@
 //! [`read_batch`] a batch of reads.
 
 use super::batch::BatchReader;
+use super::client_sessions::{Verdict, MAX_EXPIRED_SESSIONS_PER_BATCH};
 use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
 use super::error::Result;
 use super::glob::glob_match;
@@ -18,7 +19,8 @@ const READONLY: &[u8] = b"READONLY You can't write against a read only replica."
 const NOT_IN_BATCH: &[u8] = b"ERR this command is not run by the store";
 
 /// Runs every command of a log batch in order at the batch's clock, then deletes up to
-/// [`MAX_EXPIRED_PER_BATCH`] expired keys; returns the concatenated replies, in the protocol
+/// [`MAX_EXPIRED_PER_BATCH`] expired keys and expires up to [`MAX_EXPIRED_SESSIONS_PER_BATCH`]
+/// idle client sessions; returns the concatenated replies, in the protocol
 /// the batch names. A malformed batch is refused before any command runs.
 pub fn apply_batch(store: &mut KvStore, batch: &[u8]) -> Result<Vec<u8>> {
     let mut reader = BatchReader::new(batch)?;
@@ -29,6 +31,7 @@ pub fn apply_batch(store: &mut KvStore, batch: &[u8]) -> Result<Vec<u8>> {
         execute(store, now_ms, reader.protocol, &args, &mut out);
     }
     store.expire_some(now_ms, MAX_EXPIRED_PER_BATCH);
+    store.sessions.expire_idle(now_ms, MAX_EXPIRED_SESSIONS_PER_BATCH);
     Ok(out)
 }
 
@@ -78,6 +81,8 @@ pub fn execute(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u
             }
             Some(_) => put_error(out, SYNTAX),
         },
+        Cmd::SenateSession => session_command(store, now_ms, args, out),
+        Cmd::SenateExec => exec_in_session(store, now_ms, protocol, args, out),
         _ => read(store, now_ms, protocol, cmd, args, out),
     }
 }
@@ -293,4 +298,51 @@ fn keys(store: &KvStore, now_ms: u64, pattern: &[u8], out: &mut Vec<u8>) {
     for key in found {
         put_bulk(out, key);
     }
+}
+
+/// `SENATE.SESSION OPEN` (the new session's id) or `SENATE.SESSION CLOSE id` (1 if it was
+/// open, else 0).
+fn session_command(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u8>) {
+    match args {
+        [_, sub] if eq_nocase(sub, b"open") => {
+            let id = store.sessions.open(now_ms);
+            put_integer(out, id as i64);
+        }
+        [_, sub, id] if eq_nocase(sub, b"close") => match parse_u64(id) {
+            Some(id) => put_integer(out, i64::from(store.sessions.close(id))),
+            None => put_error(out, NOT_INTEGER),
+        },
+        _ => put_error(out, b"ERR SENATE.SESSION takes OPEN or CLOSE <id>"),
+    }
+}
+
+/// `SENATE.EXEC session seq first_unacked command...`: runs the wrapped write unless its
+/// session already ran `seq` (then its kept reply is sent again) or refuses it (see
+/// `client_sessions`). A malformed wrapper is refused before the session is looked at.
+fn exec_in_session(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out: &mut Vec<u8>) {
+    let (Some(id), Some(seq), Some(first_unacked)) = (parse_u64(args[1]), parse_u64(args[2]), parse_u64(args[3]))
+    else {
+        return put_error(out, b"ERR SENATE.EXEC session, seq and first_unacked must be integers >= 0");
+    };
+    let inner = &args[4..];
+    let spec = match lookup(inner[0]) {
+        Some(spec) if spec.class == Class::Write && !matches!(spec.cmd, Cmd::SenateExec | Cmd::SenateSession) => spec,
+        _ => return put_error(out, b"ERR SENATE.EXEC wraps one write command (SET, INCR, DEL, ...)"),
+    };
+    if !spec.arity_ok(inner.len()) || (spec.cmd == Cmd::MSet && inner.len().is_multiple_of(2)) {
+        return put_error(out, &arity_error(spec.name));
+    }
+    match store.sessions.begin(id, seq, first_unacked, now_ms) {
+        Verdict::Run => {
+            let start = out.len();
+            execute(store, now_ms, protocol, inner, out);
+            store.sessions.record(id, seq, &out[start..]);
+        }
+        Verdict::Replay(reply) => out.extend_from_slice(&reply),
+        Verdict::Refuse(message) => put_error(out, &message),
+    }
+}
+
+fn parse_u64(arg: &[u8]) -> Option<u64> {
+    parse_i64(arg).and_then(|n| u64::try_from(n).ok())
 }

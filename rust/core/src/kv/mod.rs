@@ -8,9 +8,12 @@
 //! also names its connection's protocol (RESP3 after `HELLO 3`), so that every replica encodes
 //! the replies of a log batch as that client expects them.
 //! [`encode_snapshot`] and [`decode_snapshot`] turn a whole store into bytes and back.
+//! [`client_sessions`] make writes exactly once: a write wrapped in `SENATE.EXEC` with its
+//! client's session and sequence number runs at most once, whatever the retries.
 
 mod answer;
 pub mod batch;
+pub mod client_sessions;
 pub mod command;
 mod error;
 mod exec;
@@ -21,6 +24,7 @@ mod store;
 
 pub use answer::REDIS_COMPAT_VERSION;
 pub use batch::{decode_batch, encode_batch, encode_batch_for, BatchBuilder, BatchReader};
+pub use client_sessions::{ClientSessions, Session, SessionLimits, Verdict};
 pub use error::{KvError, Result};
 pub use exec::{apply_batch, execute, execute_read, read_batch};
 pub use session::{

@@ -1,21 +1,31 @@
-//! The whole store as bytes, for Raft snapshots:
+//! The whole store as bytes, for snapshots:
 //!
 //! ```text
-//! version: u8 (= SNAPSHOT_VERSION)
+//! version: u8 (1 or 2)
 //! now_ms:  u64 little-endian (the store's clock)
 //! count:   u64 little-endian (entries that follow)
 //! count × { key_len: varint, key, value_len: varint, value, expires_at_ms: varint (0 = none) }
+//! version 2 only, the client sessions:
+//!   next_id: varint, uses: varint, sessions: varint
+//!   sessions × { id: varint, first_unacked: varint, last_use: varint, last_use_ms: varint,
+//!                replies: varint, replies × { seq: varint, len: varint, reply } }
 //! ```
 //!
 //! Expired entries not yet deleted are included: a restored replica deletes them at the same
-//! log positions as the others.
+//! log positions as the others. A store where no client session was ever opened is written as
+//! version 1 (nodes that only know version 1 keep reading the snapshots of clusters that use
+//! no sessions during a rolling upgrade); version 1 is read as a store without sessions.
 
+use super::client_sessions::{ClientSessions, Session};
 use super::error::{KvError, Result};
 use super::store::{KvStore, Value};
 use crate::codec::{get_varint, put_varint};
 use std::sync::Arc;
 
-pub const SNAPSHOT_VERSION: u8 = 1;
+/// Keys and values only.
+pub const SNAPSHOT_VERSION_KEYS: u8 = 1;
+/// Keys and values, then the client sessions.
+pub const SNAPSHOT_VERSION_SESSIONS: u8 = 2;
 const HEADER_BYTES: usize = 17;
 /// The most bytes the varints of one entry take.
 const MAX_ENTRY_OVERHEAD_BYTES: usize = 30;
@@ -27,8 +37,10 @@ fn malformed(problem: &'static str) -> KvError {
 /// Encodes the store in one pass into a buffer sized up front.
 pub fn encode_snapshot(store: &KvStore) -> Vec<u8> {
     let capacity = HEADER_BYTES + store.data_bytes() + store.stored_len() * MAX_ENTRY_OVERHEAD_BYTES;
+    let with_sessions = !store.sessions.never_used();
+    let capacity = capacity + if with_sessions { sessions_capacity(&store.sessions) } else { 0 };
     let mut out = Vec::with_capacity(capacity);
-    out.push(SNAPSHOT_VERSION);
+    out.push(if with_sessions { SNAPSHOT_VERSION_SESSIONS } else { SNAPSHOT_VERSION_KEYS });
     out.extend_from_slice(&store.now_ms().to_le_bytes());
     out.extend_from_slice(&(store.stored_len() as u64).to_le_bytes());
     for (key, value) in store.iter() {
@@ -37,6 +49,9 @@ pub fn encode_snapshot(store: &KvStore) -> Vec<u8> {
         put_varint(value.data.len() as u64, &mut out);
         out.extend_from_slice(&value.data);
         put_varint(value.expires_at_ms().unwrap_or(0), &mut out);
+    }
+    if with_sessions {
+        encode_sessions(&store.sessions, &mut out);
     }
     debug_assert!(out.len() <= capacity, "snapshot outgrew its estimate");
     out
@@ -47,9 +62,11 @@ pub fn decode_snapshot(data: &[u8], max_keys_result: usize) -> Result<KvStore> {
     if data.len() < HEADER_BYTES {
         return Err(malformed("shorter than its header"));
     }
-    if data[0] != SNAPSHOT_VERSION {
-        return Err(malformed("unknown version"));
-    }
+    let with_sessions = match data[0] {
+        SNAPSHOT_VERSION_KEYS => false,
+        SNAPSHOT_VERSION_SESSIONS => true,
+        _ => return Err(malformed("unknown version")),
+    };
     let now_ms = u64::from_le_bytes(data[1..9].try_into().map_err(|_| malformed("header"))?);
     let count = u64::from_le_bytes(data[9..17].try_into().map_err(|_| malformed("header"))?);
     let mut rest = &data[HEADER_BYTES..];
@@ -70,10 +87,73 @@ pub fn decode_snapshot(data: &[u8], max_keys_result: usize) -> Result<KvStore> {
             return Err(malformed("duplicate key"));
         }
     }
+    if with_sessions {
+        store.sessions = decode_sessions(&mut rest, store.sessions.limits)?;
+    }
     if !rest.is_empty() {
         return Err(malformed("trailing bytes after the last entry"));
     }
     Ok(store)
+}
+
+/// The most bytes the session section takes.
+fn sessions_capacity(sessions: &ClientSessions) -> usize {
+    let (_, _, all) = sessions.parts();
+    3 * 10 + all.iter().map(|(_, s)| 6 * 10 + s.replies.values().map(|r| 20 + r.len()).sum::<usize>()).sum::<usize>()
+}
+
+fn encode_sessions(sessions: &ClientSessions, out: &mut Vec<u8>) {
+    let (next_id, uses, all) = sessions.parts();
+    put_varint(next_id, out);
+    put_varint(uses, out);
+    put_varint(all.len() as u64, out);
+    for (id, session) in all {
+        for n in [id, session.first_unacked, session.last_use, session.last_use_ms, session.replies.len() as u64] {
+            put_varint(n, out);
+        }
+        for (seq, reply) in &session.replies {
+            put_varint(*seq, out);
+            put_varint(reply.len() as u64, out);
+            out.extend_from_slice(reply);
+        }
+    }
+}
+
+fn decode_sessions(rest: &mut &[u8], limits: super::SessionLimits) -> Result<ClientSessions> {
+    let next_id = take_varint(rest)?;
+    let uses = take_varint(rest)?;
+    let count = take_varint(rest)?;
+    // Each session takes at least five bytes.
+    if count > (rest.len() / 5) as u64 {
+        return Err(malformed("session count exceeds the bytes left"));
+    }
+    let mut sessions = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let id = take_varint(rest)?;
+        let first_unacked = take_varint(rest)?;
+        let last_use = take_varint(rest)?;
+        let last_use_ms = take_varint(rest)?;
+        let replies = take_varint(rest)?;
+        if replies > (rest.len() / 2) as u64 {
+            return Err(malformed("reply count exceeds the bytes left"));
+        }
+        let mut session = Session { first_unacked, last_use, last_use_ms, ..Session::default() };
+        for _ in 0..replies {
+            let seq = take_varint(rest)?;
+            let reply = take_bytes(rest)?;
+            if session.replies.insert(seq, Arc::from(reply)).is_some() {
+                return Err(malformed("a session's reply repeats a seq"));
+            }
+        }
+        sessions.push((id, session));
+    }
+    ClientSessions::from_parts(limits, next_id, uses, sessions).ok_or(malformed("inconsistent sessions"))
+}
+
+fn take_varint(rest: &mut &[u8]) -> Result<u64> {
+    let (n, used) = get_varint(rest).map_err(|_| malformed("bad varint"))?;
+    *rest = &rest[used..];
+    Ok(n)
 }
 
 fn take_bytes<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8]> {

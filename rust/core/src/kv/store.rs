@@ -28,6 +28,7 @@
 //! then deletes at most [`MAX_EXPIRED_PER_BATCH`] expired keys, oldest deadline first, so every
 //! replica deletes the same keys at the same log position.
 
+use super::client_sessions::ClientSessions;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -167,6 +168,8 @@ pub struct KvStore {
     pub max_keys_result: usize,
     /// What the last `clear` emptied, until `take_retired` (a later `clear` drops it).
     retired: Retired,
+    /// The clients' sessions (exactly-once writes); FLUSHDB keeps them.
+    pub sessions: ClientSessions,
 }
 
 impl Default for KvStore {
@@ -185,6 +188,7 @@ impl KvStore {
             expiry_key_bytes: 0,
             max_keys_result,
             retired: Retired::default(),
+            sessions: ClientSessions::default(),
         }
     }
 
