@@ -32,7 +32,7 @@
 //! Copies: the table sits behind an `Arc` like the store's tables; the first session command
 //! after a snapshot capture copies it (sessions are few: one per client, not per key).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Sessions kept at most, by default.
@@ -79,7 +79,69 @@ pub struct Session {
     /// The store's clock at its last command.
     pub last_use_ms: u64,
     /// `seq -> reply` of every command run with `seq >= first_unacked`.
-    pub replies: BTreeMap<u64, Arc<[u8]>>,
+    pub replies: Replies,
+}
+
+/// A session's kept replies in `seq` order. Clients number their writes in order and
+/// acknowledge the oldest first, so replies come in at the back and leave at the front: a
+/// deque, binary-searched, costs less per command than a B-tree (a node per few replies).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replies(VecDeque<(u64, Arc<[u8]>)>);
+
+impl Replies {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn position(&self, seq: u64) -> Result<usize, usize> {
+        match self.0.back() {
+            Some((last, _)) if *last < seq => Err(self.0.len()),
+            _ => self.0.binary_search_by_key(&seq, |(s, _)| *s),
+        }
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&Arc<[u8]>> {
+        self.position(seq).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Keeps `reply` for `seq`; false (and nothing changed) if `seq` has one already.
+    pub fn insert(&mut self, seq: u64, reply: Arc<[u8]>) -> bool {
+        match self.position(seq) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, (seq, reply));
+                true
+            }
+        }
+    }
+
+    /// The lowest `seq` kept.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.0.front().map(|(seq, _)| *seq)
+    }
+
+    /// Drops the replies below `seq`; returns the bytes charged for them.
+    fn drop_below(&mut self, seq: u64) -> usize {
+        let mut freed = 0;
+        while self.0.front().is_some_and(|(s, _)| *s < seq) {
+            freed += self.0.pop_front().map_or(0, |(_, r)| charge(&r));
+        }
+        freed
+    }
+
+    /// Bytes charged for all of them.
+    fn charged(&self) -> usize {
+        self.0.iter().map(|(_, r)| charge(r)).sum()
+    }
+
+    /// `(seq, reply)` in `seq` order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.0.iter().map(|(seq, reply)| (*seq, &**reply))
+    }
 }
 
 /// What to do with a command of a session.
@@ -99,7 +161,7 @@ struct Table {
     next_id: u64,
     /// Counts session commands; `Session::last_use` values are unique and below it.
     uses: u64,
-    sessions: HashMap<u64, Session>,
+    sessions: BTreeMap<u64, Session>,
     /// `last_use -> id` of every session: least recently used first. Since the store's clock
     /// never goes back, it is also in `last_use_ms` order.
     by_use: BTreeMap<u64, u64>,
@@ -109,7 +171,7 @@ struct Table {
 
 impl Default for Table {
     fn default() -> Table {
-        Table { next_id: 1, uses: 0, sessions: HashMap::new(), by_use: BTreeMap::new(), reply_bytes: 0 }
+        Table { next_id: 1, uses: 0, sessions: BTreeMap::new(), by_use: BTreeMap::new(), reply_bytes: 0 }
     }
 }
 
@@ -175,7 +237,7 @@ impl ClientSessions {
         let last_use = table.touch_new();
         table
             .sessions
-            .insert(id, Session { first_unacked: 0, last_use, last_use_ms: now_ms, replies: BTreeMap::new() });
+            .insert(id, Session { first_unacked: 0, last_use, last_use_ms: now_ms, replies: Replies::default() });
         table.by_use.insert(last_use, id);
         id
     }
@@ -208,21 +270,21 @@ impl ClientSessions {
         }
         let max_replies = self.limits.max_replies_per_session;
         let table = self.table_mut();
-        let last_use = table.touch_new();
+        let latest = table.uses.saturating_sub(1);
         let session = table.sessions.get_mut(&id).expect("checked above");
-        table.by_use.remove(&session.last_use);
-        table.by_use.insert(last_use, id);
-        session.last_use = last_use;
+        if session.last_use != latest {
+            // Not the most recently used session already (one busy client's is): move it
+            // to the back of the LRU order.
+            let last_use = table.uses;
+            table.uses += 1;
+            table.by_use.remove(&session.last_use);
+            table.by_use.insert(last_use, id);
+            session.last_use = last_use;
+        }
         session.last_use_ms = session.last_use_ms.max(now_ms);
         if first_unacked > session.first_unacked {
             session.first_unacked = first_unacked;
-            // Usually one or two replies, oldest first: no new map as `split_off` makes.
-            while let Some(entry) = session.replies.first_entry() {
-                if *entry.key() >= first_unacked {
-                    break;
-                }
-                table.reply_bytes -= charge(&entry.remove());
-            }
+            table.reply_bytes -= session.replies.drop_below(first_unacked);
         }
         if seq < session.first_unacked {
             let acked = session.first_unacked;
@@ -233,7 +295,7 @@ impl ClientSessions {
                 .into_bytes(),
             );
         }
-        if let Some(reply) = session.replies.get(&seq) {
+        if let Some(reply) = session.replies.get(seq) {
             return Verdict::Replay(reply.clone());
         }
         if session.replies.len() >= max_replies {
@@ -253,8 +315,9 @@ impl ClientSessions {
         let max_bytes = self.limits.max_reply_bytes;
         let table = self.table_mut();
         let Some(session) = table.sessions.get_mut(&id) else { return };
-        debug_assert!(seq >= session.first_unacked && !session.replies.contains_key(&seq), "record without begin");
-        session.replies.insert(seq, Arc::from(reply));
+        debug_assert!(seq >= session.first_unacked, "record without begin");
+        let new = session.replies.insert(seq, Arc::from(reply));
+        debug_assert!(new, "record of a seq kept already");
         table.reply_bytes += charge(reply);
         while table.reply_bytes > max_bytes {
             let Some((&_, &oldest)) = table.by_use.iter().next() else { break };
@@ -307,11 +370,11 @@ impl ClientSessions {
             let consistent = id >= 1
                 && id < next_id
                 && session.last_use < uses
-                && session.replies.keys().next().is_none_or(|&seq| seq >= session.first_unacked);
+                && session.replies.first_seq().is_none_or(|seq| seq >= session.first_unacked);
             if !consistent || table.by_use.insert(session.last_use, id).is_some() {
                 return None;
             }
-            table.reply_bytes += session.replies.values().map(|r| charge(r)).sum::<usize>();
+            table.reply_bytes += session.replies.charged();
             if table.sessions.insert(id, session).is_some() {
                 return None;
             }
@@ -331,14 +394,14 @@ impl Table {
     fn remove(&mut self, id: u64) {
         if let Some(session) = self.sessions.remove(&id) {
             self.by_use.remove(&session.last_use);
-            self.reply_bytes -= session.replies.values().map(|r| charge(r)).sum::<usize>();
+            self.reply_bytes -= session.replies.charged();
         }
     }
 
     fn expire_oldest(&mut self) {
         if let Some((_, id)) = self.by_use.pop_first() {
             let session = self.sessions.remove(&id).expect("by_use names live sessions");
-            self.reply_bytes -= session.replies.values().map(|r| charge(r)).sum::<usize>();
+            self.reply_bytes -= session.replies.charged();
         }
     }
 }

@@ -109,6 +109,8 @@ pub static COMMANDS: [CommandSpec; 29] = [
     spec(Cmd::SenateExec, "senate.exec", -5, Class::Write),
 ];
 
+const _: () = assert!(matches!(COMMANDS[28].cmd, Cmd::SenateExec) && matches!(COMMANDS[10].cmd, Cmd::Get));
+
 /// Longest command name in the table.
 const MAX_NAME_BYTES: usize = 14;
 
@@ -122,10 +124,12 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         *slot = b.to_ascii_lowercase();
     }
     let lower = &lower[..name.len()];
-    // The hot commands first; the table is small enough for a scan after that.
+    // The hot commands first (every exactly-once write is a SENATE.EXEC); the table is small
+    // enough for a scan after that.
     let index = match lower {
         b"set" => 0,
         b"get" => 10,
+        b"senate.exec" => 28,
         _ => return COMMANDS.iter().find(|c| c.name.as_bytes() == lower),
     };
     Some(&COMMANDS[index])

@@ -99,7 +99,7 @@ pub fn decode_snapshot(data: &[u8], max_keys_result: usize) -> Result<KvStore> {
 /// The most bytes the session section takes.
 fn sessions_capacity(sessions: &ClientSessions) -> usize {
     let (_, _, all) = sessions.parts();
-    3 * 10 + all.iter().map(|(_, s)| 6 * 10 + s.replies.values().map(|r| 20 + r.len()).sum::<usize>()).sum::<usize>()
+    3 * 10 + all.iter().map(|(_, s)| 6 * 10 + s.replies.iter().map(|(_, r)| 20 + r.len()).sum::<usize>()).sum::<usize>()
 }
 
 fn encode_sessions(sessions: &ClientSessions, out: &mut Vec<u8>) {
@@ -111,8 +111,8 @@ fn encode_sessions(sessions: &ClientSessions, out: &mut Vec<u8>) {
         for n in [id, session.first_unacked, session.last_use, session.last_use_ms, session.replies.len() as u64] {
             put_varint(n, out);
         }
-        for (seq, reply) in &session.replies {
-            put_varint(*seq, out);
+        for (seq, reply) in session.replies.iter() {
+            put_varint(seq, out);
             put_varint(reply.len() as u64, out);
             out.extend_from_slice(reply);
         }
@@ -141,7 +141,7 @@ fn decode_sessions(rest: &mut &[u8], limits: super::SessionLimits) -> Result<Cli
         for _ in 0..replies {
             let seq = take_varint(rest)?;
             let reply = take_bytes(rest)?;
-            if session.replies.insert(seq, Arc::from(reply)).is_some() {
+            if !session.replies.insert(seq, Arc::from(reply)) {
                 return Err(malformed("a session's reply repeats a seq"));
             }
         }
