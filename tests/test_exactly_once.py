@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +88,32 @@ def test_increments_count_once_through_leader_kills(protocol: str, tmp_path: Pat
                 assert sorted(acked) == list(range(1, total + 1))
                 retried = sum(n.requests for n in c.nodes()) - len(acked)
                 print(f"{protocol}: {total} increments, {retried} more attempts than calls")
+                await until_async(lambda: sessions_open(endpoints[0]), 1, READY_S)
+            # Closing the client closed its session (through the log: every node forgets it).
+            for endpoint in endpoints:
+                await until_async(lambda e=endpoint: sessions_open(e), 0, READY_S)  # type: ignore[misc]
 
         asyncio.run(scenario())
+
+
+async def sessions_open(endpoint: str) -> int:
+    """The `client_sessions` of a node's `INFO senate`."""
+    host, port = endpoint.rsplit(":", 1)
+    r = redis.asyncio.Redis(host=host, port=int(port))
+    try:
+        info = await r.info("senate")
+    finally:
+        await r.aclose()
+    return int(info["client_sessions"])
+
+
+async def until_async(probe: Callable[[], Awaitable[int]], expected: int, timeout_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (value := await probe()) != expected:
+        if loop.time() > deadline:
+            raise AssertionError(f"{value} instead of {expected} within {timeout_s} s")
+        await asyncio.sleep(0.01)
 
 
 async def ask(r: Any, *args: Any) -> Any:

@@ -120,6 +120,8 @@ LEADER_REFRESH_S = 1.0
 CONNECT_TIMEOUT_S = 1.0
 #: Timeout of one INFO during leader discovery (capped by the call timeout).
 INFO_TIMEOUT_S = 1.0
+#: How long `close` tries to close the write session before leaving it to expire.
+SESSION_CLOSE_TIMEOUT_S = 1.0
 #: Error codes (the first word of an error reply) that mean "not now, try again".
 RETRYABLE_CODES = frozenset({"TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "BUSY", "LOADING"})
 #: The phi detector's settings are Akka's for a 1 s heartbeat, scaled to the interval:
@@ -533,6 +535,14 @@ class Client:
         self._heartbeat.add_done_callback(_log_crash)
 
     async def close(self) -> None:
+        """Closes the write session (best effort, within `SESSION_CLOSE_TIMEOUT_S`: the
+        store would expire it anyway), stops the heartbeats and closes the connections."""
+        if self._session is not None and self._conns and not self._closed:
+            session, self._session = self._session, None
+            deadline = asyncio.get_running_loop().time() + SESSION_CLOSE_TIMEOUT_S
+            close = ["SENATE.SESSION", "CLOSE", session.id]
+            with contextlib.suppress(Exception):
+                await self._call_until_deadline("SENATE.SESSION", close, False, None, deadline)
         self._closed = True
         tasks = [t for t in (self._heartbeat, self._discovery, *self._pings) if t is not None]
         for task in tasks:
