@@ -4,8 +4,10 @@
 //! positions.
 
 use proptest::prelude::*;
+use senate_core::codec::RespLimits;
 use senate_core::kv::{
-    apply_batch, decode_snapshot, encode_batch, encode_snapshot, ClientSessions, KvStore, SessionLimits,
+    apply_batch, decode_batch, decode_snapshot, encode_batch, encode_command, encode_snapshot, ClientSessions, Group,
+    KvStore, RespSession, SessionLimits,
 };
 
 fn words(text: &str) -> Vec<Vec<u8>> {
@@ -50,6 +52,22 @@ fn a_retried_incr_counts_once_and_gets_its_first_reply() {
     let first = apply(&mut s, 5, &[exec(id, 3, 3, "INCR word")]);
     assert!(first.starts_with("-ERR value is not an integer"));
     assert_eq!(apply(&mut s, 6, &[exec(id, 3, 3, "INCR word")]), first);
+}
+
+#[test]
+fn a_connection_sends_session_commands_through_the_log() {
+    let mut session = RespSession::new(RespLimits::default(), 1024, 1).unwrap();
+    let mut wire = encode_command(&words("SENATE.SESSION OPEN"));
+    wire.extend(encode_command(&words("senate.exec 1 1 1 INCR n")));
+    wire.extend(encode_command(&words("GET n")));
+    let groups = session.feed(&wire, 5);
+    // One log batch, the read after the writes included (a client reads its own writes).
+    let [Group::Log(batch)] = &groups[..] else { panic!("{groups:?}") };
+    let commands = decode_batch(batch).unwrap();
+    assert_eq!(commands.len(), 3);
+    let mut store = KvStore::default();
+    let replies = String::from_utf8(apply_batch(&mut store, batch).unwrap()).unwrap();
+    assert_eq!(replies, ":1\r\n:1\r\n$1\r\n1\r\n");
 }
 
 #[test]
