@@ -701,3 +701,44 @@ fn an_unreachable_follower_is_probed_instead_of_pipelined_into() {
     assert_eq!(net.app(lost), all, "once it answers, it catches up");
     assert_eq!(propose(&mut net, &["h", "i"]), 2, "pipelined again");
 }
+
+/// Regression (5 nodes, seed 367 of the fault simulation, with no fault at all): with a phase 2
+/// quorum of one the leader chose every slot alone, so its proposal budget never filled;
+/// clients proposed faster than one entry per round trip replicates, the followers fell
+/// hundreds of slots behind, and the liveness marker was not applied everywhere in time. The
+/// budget now counts the chosen slots a majority does not hold too.
+#[test]
+fn a_leader_choosing_alone_stays_within_its_budget_of_a_majority() {
+    let entry_bytes = 24 + 2;
+    let mut net = Net::new(5, |c| {
+        c.phase1_quorum = Some(5);
+        c.phase2_quorum = Some(1);
+        c.max_uncommitted_bytes = 4 * entry_bytes;
+    });
+    net.tick_all(2);
+    net.elect(1);
+    // Two followers of four keep up: with the leader they are a majority, nothing binds.
+    net.isolate(4);
+    net.isolate(5);
+    for i in 0..8 {
+        net.propose(1, format!("a{i}").as_bytes()).expect("a majority keeps up");
+    }
+    // Three followers cut off: the leader still chooses alone, a budget's worth.
+    net.isolate(3);
+    let chosen = net.node(1).chosen();
+    for i in 0..4 {
+        net.propose(1, format!("b{i}").as_bytes()).expect("within the budget");
+    }
+    assert_eq!(net.node(1).chosen(), chosen + 4, "chosen by the leader alone");
+    match net.propose(1, b"b4") {
+        Err(RaftError::ProposalDropped { reason: senate_core::DropReason::UncommittedLimit }) => {}
+        other => panic!("expected the uncommitted limit, got {other:?}"),
+    }
+    net.heal();
+    net.tick_all(3);
+    net.propose(1, b"b4").expect("a majority holds the slots again");
+    net.tick_all(2);
+    let mut expected = payloads(&["a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7"]);
+    expected.extend(payloads(&["b0", "b1", "b2", "b3", "b4"]));
+    all_applied(&net, &expected);
+}

@@ -211,6 +211,9 @@ impl Paxos {
         // Counted after the accept: it marks the slots up to the reported chosen index chosen
         // at once, and those must not count against the budget (nothing would release them).
         self.recount_uncommitted_bytes();
+        // Chosen before this leadership (by this node or as its promisers reported): the
+        // back-pressure counts the slots after them.
+        self.lead_start_chosen = self.log.chosen();
         self.bcast_heartbeat();
         self.bcast_accepts();
     }

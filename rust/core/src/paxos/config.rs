@@ -44,8 +44,10 @@ pub struct PaxosConfig {
     pub max_inflight_msgs: usize,
     /// Entry bytes in flight to one follower; 0 = unlimited.
     pub max_inflight_bytes: usize,
-    /// Bytes of proposed and not yet chosen entries a leader holds before refusing proposals;
-    /// also bounds the tail an acceptor may rewrite after an accept (see `log.rs`).
+    /// Bytes of proposed entries a leader holds that are not yet chosen, or chosen but not yet
+    /// on a majority (with a phase 2 quorum below a majority), before it refuses proposals
+    /// (see `replication.rs`); also bounds the tail an acceptor may rewrite after an accept
+    /// (see `log.rs`).
     pub max_uncommitted_bytes: usize,
     /// Slots a candidate adopts in one phase 1, at most.
     pub max_phase1_slots: usize,

@@ -13,7 +13,7 @@ use crate::paxos::config::PaxosConfig;
 use crate::paxos::election::Election;
 use crate::paxos::lease::Lease;
 use crate::paxos::log::SlotLog;
-use crate::paxos::message::{Body, PaxosMessage};
+use crate::paxos::message::{Body, PaxosMessage, Slot};
 use crate::paxos::read_index::ReadIndex;
 use crate::paxos::replication::Progress;
 use crate::paxos::validate::check_message;
@@ -48,6 +48,9 @@ pub struct Paxos {
     pub progress: Vec<(NodeId, Progress)>,
     /// Leader only: the highest slot its own acceptor accepted at `own_ballot`, durably.
     pub self_matched: u64,
+    /// Leader only: its chosen index when it won phase 1; a chosen slot after it counts
+    /// against the proposal budget until a majority holds it (`replication.rs`).
+    pub lead_start_chosen: Slot,
     pub reads: ReadIndex,
     pub lease: Lease,
     /// Messages that may leave at once.
@@ -91,6 +94,7 @@ impl Paxos {
             campaign: None,
             progress: Vec::new(),
             self_matched: 0,
+            lead_start_chosen: 0,
             reads: ReadIndex::default(),
             lease: Lease::default(),
             msgs: Vec::new(),
@@ -205,6 +209,7 @@ impl Paxos {
         self.campaign = None;
         self.progress.clear();
         self.self_matched = 0;
+        self.lead_start_chosen = 0;
         self.reads.reset();
         self.lease.reset_leader();
         self.uncommitted_bytes = 0;

@@ -1,6 +1,16 @@
 //! Phase 2 at the leader: proposals get slots, Accepts are pipelined to each follower within
 //! a bounded window, and a slot is chosen once a phase 2 quorum accepted every slot up to it
 //! at the leader's ballot.
+//!
+//! **Back-pressure.** The leader refuses proposals once its *backlog* would pass
+//! `max_uncommitted_bytes`: the bytes of its slots that are not chosen, or chosen but not yet
+//! held by a majority of the nodes. With majority quorums the second part is empty (a chosen
+//! slot is on a phase 2 quorum, a majority). With a smaller phase 2 quorum (Flexible Paxos) a
+//! slot is chosen before a majority holds it, and without the second part the leader would run
+//! ahead of its followers as fast as clients propose: they would fall behind without bound
+//! (one window per round trip cannot catch up with a faster client), and the next phase 1,
+//! which pages the most advanced log, would grow with the lag. So a small phase 2 quorum
+//! shortens the commit latency, not the replication a majority keeps up with (as Raft's).
 
 use crate::driver::NodeRole;
 use crate::error::{DropReason, RaftError, Result};
@@ -84,7 +94,8 @@ impl Paxos {
     /// The leader's proposal path: the next slots, accepted by its own acceptor (counted once
     /// durable), then sent to every follower.
     pub(super) fn propose_as_leader(&mut self, commands: Vec<Bytes>, bytes: usize) -> Result<()> {
-        if self.uncommitted_bytes + bytes > self.cfg.max_uncommitted_bytes {
+        let budget = self.cfg.max_uncommitted_bytes;
+        if self.uncommitted_bytes + self.unreplicated_chosen_bytes(budget) + bytes > budget {
             return Err(RaftError::ProposalDropped { reason: DropReason::UncommittedLimit });
         }
         self.uncommitted_bytes += bytes;
@@ -252,6 +263,31 @@ impl Paxos {
                 (before + 1..=self.log.chosen()).filter_map(|s| self.log.get(s)).map(Entry::size_bytes).sum();
             self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(freed);
         }
+    }
+
+    /// The highest slot that a majority of the nodes (this one's durable acceptance included)
+    /// accepted at this ballot, or the chosen index this leadership started from if higher.
+    fn majority_matched(&self) -> Slot {
+        let mut matched: Vec<Slot> = self.progress.iter().map(|(_, p)| p.matched).collect();
+        matched.push(self.self_matched);
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let majority = matched.len() / 2 + 1;
+        matched[majority - 1].max(self.lead_start_chosen)
+    }
+
+    /// Bytes of the chosen slots that a majority does not hold yet (the back-pressure of the
+    /// module docs), counted down from the chosen index and stopping once past `cap`: the
+    /// cost is bounded by the budget, not by the lag.
+    fn unreplicated_chosen_bytes(&self, cap: usize) -> usize {
+        // Compacted slots are in a snapshot, which a follower that lacks them gets whole.
+        let floor = self.majority_matched().max(self.log.snapshot_index());
+        let mut bytes = 0;
+        let mut slot = self.log.chosen();
+        while slot > floor && bytes <= cap {
+            bytes += self.log.get(slot).map_or(0, Entry::size_bytes);
+            slot -= 1;
+        }
+        bytes
     }
 
     /// Sets `uncommitted_bytes` to the bytes of the slots after the chosen index, from the
