@@ -292,6 +292,9 @@ fn a_candidate_far_behind_pages_through_a_promisers_log_and_adopts_all_of_it() {
     net.tick_all(2);
     net.elect(1);
     net.isolate(3);
+    // Node 1 does not hear node 2 accept: nothing is chosen, so node 3 pages node 2's
+    // accepted slots (it would hand its campaign to a node ahead in chosen slots).
+    net.cut.insert((2, 1));
     let values: Vec<String> = (0..7).map(|i| format!("v{i}")).collect();
     for v in &values {
         net.propose(1, v.as_bytes()).expect("leader with node 2");
@@ -417,6 +420,9 @@ fn a_candidate_paging_for_longer_than_an_election_timeout_keeps_its_campaign() {
     net.tick_all(2);
     net.elect(1);
     net.isolate(3);
+    // Nothing is chosen (node 1 does not hear node 2 accept): node 3 pages node 2's accepted
+    // slots instead of handing its campaign to a node ahead in chosen slots.
+    net.cut.insert((2, 1));
     for i in 0..40 {
         net.propose(1, format!("v{i}").as_bytes()).expect("leader with node 2");
     }
@@ -741,4 +747,88 @@ fn a_leader_choosing_alone_stays_within_its_budget_of_a_majority() {
     let mut expected = payloads(&["a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7"]);
     expected.extend(payloads(&["b0", "b1", "b2", "b3", "b4"]));
     all_applied(&net, &expected);
+}
+
+/// Regression (5 nodes, seed 697; 7 nodes, seed 367 of the fault simulation): with a phase 1
+/// quorum of every node, each candidate behind the old leader paged its log one slot per round
+/// trip, for longer than an election timeout, and other nodes' campaigns overtook it, round
+/// after round. A candidate now hands its campaign to a promiser more than a page of chosen
+/// slots ahead of it.
+#[test]
+fn a_candidate_far_behind_a_promiser_hands_the_campaign_to_it() {
+    let mut net = Net::new(3, |c| c.max_entries_per_msg = 1);
+    net.tick_all(2);
+    net.elect(1);
+    net.isolate(3);
+    let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+    for v in &values {
+        net.propose(1, v.as_bytes()).expect("leader with node 2");
+    }
+    net.tick_all(1);
+    assert_eq!(net.node(2).chosen(), 10, "node 2 learned every slot chosen");
+    net.heal();
+    net.isolate(1);
+    net.node_mut(3).transfer_leader(3).expect("campaign");
+    net.stabilize();
+    assert_eq!(net.leaders(), vec![1, 2], "node 2 leads (node 1, cut off, does not know yet)");
+    assert_eq!(net.node(3).leader(), Some(2));
+    net.propose(3, b"after").expect("forwarded to the new leader");
+    net.tick_all(2);
+    let mut expected: Vec<Vec<u8>> = values.iter().map(|v| v.as_bytes().to_vec()).collect();
+    expected.push(b"after".to_vec());
+    assert_eq!(net.app(2), expected);
+    assert_eq!(net.app(3), expected);
+}
+
+/// Regression (7 nodes, seed 560 of the fault simulation): every node held the same chosen
+/// index and a tail of unchosen slots, which a candidate paged from each promiser one slot per
+/// round trip; a promiser with a short log, done after one page, campaigned against it an
+/// election timeout later, round after round. The candidate now tells the promisers it has
+/// done with that its campaign goes on.
+#[test]
+fn a_promiser_done_early_does_not_campaign_while_the_candidate_pages_another() {
+    let mut net = Net::new(5, |c| c.max_entries_per_msg = 1);
+    net.tick_all(2);
+    net.elect(1);
+    // Node 2 accepts 40 slots that nothing chooses (no phase 2 quorum hears them).
+    for id in [3, 4, 5] {
+        net.isolate(id);
+    }
+    for i in 0..40 {
+        net.propose(1, format!("v{i}").as_bytes()).expect("leader");
+    }
+    assert_eq!(net.node(2).chosen(), 0);
+    net.heal();
+    net.isolate(1);
+    net.isolate(5);
+    // Node 3 needs the promises of nodes 2 (40 slots, one a page) and 4 (none).
+    net.node_mut(3).transfer_leader(3).expect("campaign");
+    let ballot = net.node(3).promised();
+    // One network hop per tick: the pages take 80 ticks, node 4's timeout at most 20.
+    for _ in 0..200 {
+        for id in [2, 3, 4] {
+            net.node_mut(id).tick();
+        }
+        for id in net.ids() {
+            net.handle_ready(id);
+        }
+        for _ in 0..net.queue.len() {
+            let (from, to, frames) = net.queue.pop_front().expect("counted");
+            if !net.cut.contains(&(from, to)) {
+                net.node_mut(to).step_frames(&frames).expect("a correct peer's frames step");
+            }
+        }
+        if net.node(3).role() == NodeRole::Leader {
+            break;
+        }
+        assert_eq!(net.node(4).role(), NodeRole::Follower, "node 4 campaigned against the candidate");
+        assert_eq!(net.node(3).promised(), ballot, "the campaign was overtaken");
+    }
+    assert_eq!(net.node(3).role(), NodeRole::Leader);
+    net.propose(3, b"after").expect("new leader");
+    net.tick_all(2);
+    let mut expected: Vec<Vec<u8>> = (0..40).map(|i| format!("v{i}").into_bytes()).collect();
+    expected.push(b"after".to_vec());
+    assert_eq!(net.app(3), expected);
+    assert_eq!(net.app(4), expected);
 }

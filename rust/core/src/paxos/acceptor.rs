@@ -27,7 +27,11 @@ impl Paxos {
             // promises: that leader voided its lease, and a late transfer from an older one
             // must not bypass the refusal that backs a newer leader's lease.
             let transfer = transfer.is_some_and(|asked_by| !self.cfg.lease_reads() || asked_by == self.promised);
-            let sticky = from != self.id && from != self.leader && !transfer && self.leader_is_fresh();
+            // The candidate this node promised is not refused when it campaigns again: the
+            // leader it would protect was given up with that promise.
+            let promised_candidate = from == self.promised.node;
+            let sticky =
+                from != self.id && from != self.leader && !promised_candidate && !transfer && self.leader_is_fresh();
             if sticky {
                 // Refused without raising the promise: the candidate learns nothing to outbid.
                 let promised = self.promised;
@@ -36,6 +40,11 @@ impl Paxos {
             }
             self.raise_promise(ballot);
             // Give the candidate an election timeout before campaigning against it.
+            self.election.reset_timers();
+        } else if from != self.id {
+            // The candidate promised is still campaigning (a page request or a keep-alive,
+            // `candidate.rs`): a phase 1 that pages long logs outlasts an election timeout,
+            // and a promiser that campaigned then would only start a duel.
             self.election.reset_timers();
         }
         let (first_slot, last_slot, chosen) = (self.log.first_slot(), self.log.last_slot(), self.log.chosen());

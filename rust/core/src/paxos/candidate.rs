@@ -32,6 +32,8 @@ pub struct Campaign {
     /// The first slot the candidate asks about: its chosen index + 1 at the start.
     pub from_slot: Slot,
     promisers: Vec<Promiser>,
+    /// A promiser far ahead was asked to campaign in this node's place (once per campaign).
+    handed_over: bool,
     /// Per slot in `[from_slot, ..]`, the value accepted at the highest ballot reported so
     /// far (its ballot in `term`). At most `max_phase1_slots` slots.
     adopted: BTreeMap<Slot, Entry>,
@@ -39,7 +41,7 @@ pub struct Campaign {
 
 impl Campaign {
     fn new(from_slot: Slot) -> Campaign {
-        Campaign { from_slot, promisers: Vec::new(), adopted: BTreeMap::new() }
+        Campaign { from_slot, promisers: Vec::new(), handed_over: false, adopted: BTreeMap::new() }
     }
 
     fn complete_promisers(&self) -> impl Iterator<Item = &Promiser> {
@@ -88,6 +90,20 @@ impl Paxos {
             return;
         }
         let max_slots = self.cfg.max_phase1_slots as u64;
+        let page_slots = self.cfg.max_entries_per_msg as u64;
+        let Some(campaign) = self.campaign.as_mut() else { return };
+        let far_ahead = from != self.id && chosen >= campaign.from_slot + page_slots;
+        if far_ahead && !campaign.handed_over {
+            // The promiser holds more than a page of chosen slots this candidate lacks. Paging
+            // them costs a round trip per page: far behind, longer than an election timeout,
+            // and the other promisers' timers expire and their campaigns duel with this one
+            // (with a phase 1 quorum of every node, each of them pages the same log). The
+            // promiser campaigns at once in this node's place (its phase 1 pages only what
+            // was accepted past its chosen index); this campaign goes on meanwhile, in case
+            // the promiser cannot (it campaigns only if connected to a phase 1 quorum).
+            campaign.handed_over = true;
+            self.send(from, ballot, Body::TimeoutNow);
+        }
         let Some(campaign) = self.campaign.as_mut() else { return };
         if first_slot > campaign.from_slot {
             // The acceptor compacted slots this candidate never learned: it cannot adopt
@@ -176,6 +192,25 @@ impl Paxos {
             entries.first().map(|e| e.index)
         );
         Err(RaftError::InvalidMessage { from: m.from, problem })
+    }
+
+    /// Each heartbeat interval of a campaign that holds a phase 1 quorum of promises (some
+    /// still being paged): a promiser that has sent its whole log gets a Prepare for the slots
+    /// past it (answered with an empty page), which tells it that the campaign goes on, so it
+    /// does not campaign against it while other promisers' long logs are still being paged
+    /// (`acceptor.rs`). Promisers still paging hear the page requests. A campaign short of a
+    /// quorum may never get one (its node cut off from the rest): it holds nobody back.
+    pub(super) fn keep_campaign_alive(&mut self) {
+        let (id, ballot, q1) = (self.id, self.own_ballot, self.cfg.q1());
+        let Some(campaign) = self.campaign.as_ref() else { return };
+        if campaign.promisers.len() < q1 {
+            return;
+        }
+        let waiting: Vec<(NodeId, Slot)> =
+            campaign.complete_promisers().filter(|p| p.id != id).map(|p| (p.id, p.covered_to + 1)).collect();
+        for (to, from_slot) in waiting {
+            self.send(to, ballot, Body::Prepare { from_slot, transfer: None });
+        }
     }
 
     /// A refusal: remember the ballot to outbid. A leader refused at its own ballot (an

@@ -308,9 +308,15 @@ impl Paxos {
     }
 
     fn on_timeout_now(&mut self, from: NodeId, ballot: Ballot) {
-        // Only from the leader this node follows, at its current ballot: a stale TimeoutNow
-        // must not start a disruptive campaign.
-        if from == self.leader && ballot == self.promised && self.role == NodeRole::Follower {
+        // Only at the ballot this node promised (a stale TimeoutNow must not start a
+        // disruptive campaign): from the leader it follows (a transfer), or from the candidate
+        // it promised, which found this node far ahead (`candidate.rs`) and is answered only
+        // if this node could win.
+        if self.role != NodeRole::Follower || ballot != self.promised {
+            return;
+        }
+        let from_candidate = from == ballot.node && self.election.connected_to(self.cfg.q1());
+        if from == self.leader || from_candidate {
             self.campaign(Some(ballot));
         }
     }

@@ -100,8 +100,10 @@ impl Paxos {
         self.election.now_ticks += 1;
         if self.election.heartbeat_due() {
             self.bcast_heartbeat();
-            if self.role == NodeRole::Leader {
-                self.retransmit_stalled();
+            match self.role {
+                NodeRole::Leader => self.retransmit_stalled(),
+                NodeRole::Candidate => self.keep_campaign_alive(),
+                NodeRole::Follower => {}
             }
         }
         // Saturating: a follower cut off from a quorum lets it run for as long as that lasts.

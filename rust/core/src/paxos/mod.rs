@@ -32,7 +32,12 @@
 //! at `b`. A promiser whose first slot is above `from_slot` compacted slots the candidate
 //! lacks: the candidate gives up the campaign and catches up from the snapshot that promiser
 //! sends with its promise. A candidate that would adopt more than `max_phase1_slots` gives up
-//! too.
+//! too. Paging costs a round trip per page, so a long phase 1 must not be overtaken: an
+//! acceptor that gets a Prepare at the ballot it promised (a page request, or the keep-alive a
+//! candidate sends each heartbeat interval to the promisers it has done with) restarts its
+//! election timer; and a candidate that hears from a promiser more than a page of chosen slots
+//! ahead of it sends that promiser a `TimeoutNow`, so the most advanced node campaigns (it
+//! pages only what was accepted past its chosen index) while this campaign goes on.
 //!
 //! **Phase 2.** The leader pipelines `Accept { b, first_slot, entries, chosen }` to each
 //! follower within a window (`max_inflight_msgs`, `max_inflight_bytes`; `max_entries_per_msg`
