@@ -47,8 +47,8 @@ pub const HEARTBEAT_INTERVAL_TICKS: u64 = 1;
 pub const LIVENESS_BOUND_TICKS: u64 = 10 * 2 * ELECTION_TIMEOUT_TICKS;
 /// Packets delivered per tick at most; the rest wait for the next tick.
 pub const MAX_DELIVERIES_PER_TICK: usize = 100_000;
-/// Driver rounds that apply nothing one input may cause before the node is declared stuck in
-/// a loop.
+/// Driver rounds that neither apply nor queue anything to apply one input may cause before the
+/// node is declared stuck in a loop.
 pub const MAX_IDLE_READY_ROUNDS_PER_INPUT: usize = 256;
 /// Simulated time per tick: the driver's knobs (write stall, slices) derive from it.
 pub const SIM_TICK_NS: Nanos = 1_000_000;
@@ -320,26 +320,34 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
     /// Drives node `position` until its driver is idle: carries out every action, completing
     /// the writes its disk makes durable in the same step.
     fn drain(&mut self, position: usize) -> Check {
-        // Rounds that apply entries make progress through a bounded log; only the others count.
+        // Rounds that apply entries, or queue committed ones for the application, make progress
+        // through a bounded log; only the others count. (While a snapshot being taken holds
+        // applies, a node far behind moves its committed entries into the driver's apply queue
+        // one Ready per round, up to `max_apply_backlog_bytes`: hundreds of rounds that apply
+        // nothing, and no loop.)
         let mut idle_rounds = 0;
         let mut actions = Vec::new();
         while idle_rounds < MAX_IDLE_READY_ROUNDS_PER_INPUT {
             let now_ns = self.now_ns();
+            let applied_before = self.nodes[position].app.applied_index;
+            let queued_before = self.nodes[position].driver.apply_backlog_bytes();
             let next = self.nodes[position].driver.poll(now_ns, &mut actions).map_err(|error| {
                 Violation::new(Property::NodeError, format!("node {}: {error}", self.nodes[position].id))
             })?;
-            let applied_before = self.nodes[position].app.applied_index;
             self.carry_out(position, std::mem::take(&mut actions))?;
             let wrote = self.complete_writes(position)?;
             if next == Next::Idle && !wrote {
                 return Ok(());
             }
-            idle_rounds += (self.nodes[position].app.applied_index == applied_before) as usize;
+            let node = &self.nodes[position];
+            let progressed =
+                node.app.applied_index > applied_before || node.driver.apply_backlog_bytes() > queued_before;
+            idle_rounds += (!progressed) as usize;
         }
         Err(Violation::new(
             Property::NodeError,
             format!(
-                "node {} still had work after {MAX_IDLE_READY_ROUNDS_PER_INPUT} rounds that applied nothing",
+                "node {} still had work after {MAX_IDLE_READY_ROUNDS_PER_INPUT} rounds that applied and queued nothing",
                 self.nodes[position].id
             ),
         ))
