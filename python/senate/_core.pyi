@@ -528,7 +528,9 @@ class PaxosNode:
 
     Ballots are (round, node id); node ids are in [1, 65535]. `phase1_quorum` and
     `phase2_quorum` (None: a majority) set Flexible Paxos quorums, which must overlap:
-    q1 + q2 > voters, else `ConfigError`. `lease_reads`: the leader answers reads from a lease
+    q1 + q2 > voters, else `ConfigError`; a phase 2 quorum below a majority shortens the commit
+    latency, not the replication a majority keeps up with (the leader refuses proposals once
+    `max_uncommitted_bytes` of its slots are not yet on a majority). `lease_reads`: the leader answers reads from a lease
     (the longest safe one: a tenth of the election timeout shorter than the acceptors' refusal
     window) instead of a quorum round; every node of the cluster must set it alike, and
     `ConfigError` names it when the election timeout is too short for a lease (under 3 ticks).
