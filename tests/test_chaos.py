@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from senate.chaos.checks import counter_anomalies, lost_appends
 from senate.chaos.nemesis import FAULT_KINDS, FAULT_MAX_S, GAP_MAX_S, schedule
 from senate.chaos.report import summary
-from senate.chaos.runner import ChaosRun, ChaosSpec, counter_anomalies, lost_appends
+from senate.chaos.runner import ChaosRun, ChaosSpec
 from senate.chaos.workload import Operation
 
 #: Seconds of faults of each CI run: one cycle of every kind fits in it for every seed.
@@ -112,11 +113,13 @@ def test_a_chaos_run_with_every_fault_kind_finds_no_anomaly(
     assert figures["fault_errors"] == [], figures["fault_errors"]
     assert figures["outcomes"].get("get ok", 0) > 0
     assert figures["availability_after_heal"] >= 0.95, figures
-    for name in ("history.jsonl", "plot.png", *(f"node-{i}.log" for i in range(1, nodes + 1))):
+    names = ("history.jsonl", "report.html", "plot.png", "summary.json")
+    for name in (*names, *(f"node-{i}.log" for i in range(1, nodes + 1))):
         assert (out / name).stat().st_size > 0, name
     lines = (out / "history.jsonl").read_text().splitlines()
     kinds = {json.loads(line)["type"] for line in lines}
-    assert kinds == {"run", "fault", "leader", "op"}
+    assert kinds == {"history", "event", "op"}
+    assert "linearizability: ok" in done.stdout
     assert re.search(r"anomalies\s+0", done.stdout), done.stdout[-2000:]
 
 

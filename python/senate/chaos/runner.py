@@ -1,17 +1,12 @@
 """One `senate chaos` run: a local cluster with fault control, the workload and the nemesis
-for the fault phase, then everything healed, the final reads, the checks and the report
-directory.
-
-The report directory holds `history.jsonl` (the operations, faults and leader changes:
-docs/history-format.md), `summary.json`, `plot.png`, `report.html` (the checker's) and the
-nodes' logs (`node-N.log`).
+for the fault phase, then everything healed and the final reads. `checks` checks what was
+recorded; the command writes the report directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,32 +61,6 @@ class ChaosRun:
     fault_phase_end_s: float  # when the nemesis stopped and everything was healed
     healed_ready_s: float  # when the healed cluster was ready again
     anomalies: list[str] = field(default_factory=list)
-
-    def to_json_lines(self) -> list[dict[str, Any]]:
-        lines: list[dict[str, Any]] = [
-            {"type": "run", "nodes": self.spec.nodes, "protocol": self.spec.protocol,
-             "seed": self.spec.seed, "duration_s": self.spec.duration_s}
-        ]  # fmt: skip
-        lines += [{"type": "fault", **fault.to_json()} for fault in self.faults]
-        lines += [{"type": "leader", **change.to_json()} for change in self.leaders]
-        lines += [{"type": "op", **operation_json(op)} for op in self.operations]
-        return lines
-
-
-def operation_json(op: Operation) -> dict[str, Any]:
-    return {
-        "id": op.id,
-        "client": op.client,
-        "kind": op.kind,
-        "key": op.key,
-        "value": op.value,
-        "output": op.output,
-        "invoke_ns": op.invoke_ns,
-        "complete_ns": op.complete_ns,
-        "outcome": op.outcome,
-        "via": op.via,
-        "error": op.error,
-    }
 
 
 def run_chaos(spec: ChaosSpec) -> ChaosRun:
@@ -206,62 +175,3 @@ async def _phases(
         fault_phase_end_s=fault_phase_end_s,
         healed_ready_s=healed_ready_s,
     )
-
-
-def counter_anomalies(operations: list[Operation]) -> list[str]:
-    """Counters whose final value (the last read, made after the heal) is below the number
-    of acknowledged INCRs (a lost increment) or above the INCRs attempted (one applied
-    twice)."""
-    anomalies = []
-    keys = sorted({op.key for op in operations if op.kind == "incr"})
-    for key in keys:
-        incrs = [op for op in operations if op.key == key and op.kind == "incr"]
-        acknowledged = sum(op.outcome == "ok" for op in incrs)
-        attempted = sum(op.outcome != "failed" for op in incrs)
-        reads = [o for o in operations if o.key == key and o.kind == "get" and o.outcome == "ok"]
-        if not reads:
-            anomalies.append(f"{key}: never read")
-            continue
-        final = int(reads[-1].output or 0)
-        if final < acknowledged:
-            anomalies.append(f"{key}: {acknowledged} INCRs acknowledged, final value {final}")
-        if final > attempted:
-            anomalies.append(f"{key}: {attempted} INCRs attempted, final value {final}")
-    return anomalies
-
-
-def write_history(run: ChaosRun, path: Path) -> None:
-    with path.open("w") as f:
-        for line in run.to_json_lines():
-            f.write(json.dumps(line, separators=(",", ":")) + "\n")
-
-
-def lost_appends(operations: list[Operation]) -> list[str]:
-    """Acknowledged APPENDs whose token is missing from the final read of their key although
-    no SET could have overwritten it (none completed, or stayed open, after the APPEND was
-    invoked)."""
-    anomalies = []
-    final: dict[str, str | int | None] = {}
-    for op in operations:
-        if op.kind == "get" and op.outcome == "ok":
-            final[op.key] = op.output  # the final reads come last
-    last_set_end_ns: dict[str, float] = {}  # per key, the latest end of a SET (inf: open)
-    for op in operations:
-        if op.kind == "set" and op.outcome != "failed":
-            end = float("inf") if op.complete_ns is None else op.complete_ns
-            last_set_end_ns[op.key] = max(end, last_set_end_ns.get(op.key, 0.0))
-    for op in operations:
-        if op.kind != "append" or op.outcome != "ok":
-            continue
-        overwritable = last_set_end_ns.get(op.key, 0.0) > op.invoke_ns
-        value = final.get(op.key)
-        if not overwritable and (not isinstance(value, str) or str(op.value) not in value):
-            anomalies.append(f"{op.key}: acknowledged APPEND {op.value!r} (op {op.id}) lost")
-    return anomalies
-
-
-def check_run(run: ChaosRun, history: Path, html: Path) -> None:
-    """Fills `run.anomalies`: counters off their acknowledged INCRs, acknowledged APPENDs
-    lost."""
-    del history, html  # the linearizability check comes with senate.check
-    run.anomalies = counter_anomalies(run.operations) + lost_appends(run.operations)

@@ -232,7 +232,7 @@ class RedisPyWorker(Worker):
 class SenateClientWorker(Worker):
     """A caller of a `senate.Client` shared by such workers (to the leader, with retries)."""
 
-    via = "senate.Client"
+    via = "senate.Client"  # which node answered is the client's choice
 
     def __init__(self, number: int, spec: WorkloadSpec, recorder: Recorder, client: Any) -> None:
         super().__init__(number, spec, recorder)

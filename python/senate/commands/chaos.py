@@ -76,9 +76,10 @@ def chaos(
     key, checks the history and writes the report directory. Exits with status 1 if any
     anomaly was found.
     """
+    from senate.chaos.checks import check_run
     from senate.chaos.netfilter import unavailable_reason
     from senate.chaos.report import faults_table, summary, summary_table, write_plot
-    from senate.chaos.runner import ChaosSpec, check_run, run_chaos, write_history
+    from senate.chaos.runner import ChaosSpec, run_chaos
 
     out = out_dir or Path(time.strftime("chaos-%Y%m%d-%H%M%S"))
     console = Console()
@@ -100,14 +101,17 @@ def chaos(
         f"report in {out}"
     )
     run = run_chaos(spec)
-    history = out / "history.jsonl"
-    write_history(run, history)
-    check_run(run, history, out / "report.html")
+    result = check_run(run, out)
     figures = summary(run)
     (out / "summary.json").write_text(json.dumps(figures, indent=2) + "\n")
     write_plot(run, out / "plot.png")
     console.print(faults_table(run))
     console.print(summary_table(figures))
+    console.print(
+        f"linearizability: {result.status} ({len(run.operations):,} operations, "
+        f"{result.parts} keys, {result.steps:,} search steps)",
+        highlight=False,
+    )
     for anomaly in run.anomalies:
         console.print(f"[bold red]anomaly:[/bold red] {anomaly}", highlight=False)
     console.print(f"history, report.html, plot.png and the nodes' logs in {out}")
