@@ -113,6 +113,10 @@ def test_a_chaos_run_with_every_fault_kind_finds_no_anomaly(
     assert figures["fault_errors"] == [], figures["fault_errors"]
     assert figures["outcomes"].get("get ok", 0) > 0
     assert figures["availability_after_heal"] >= 0.95, figures
+    # Every INCR of a patient counter went through senate.Client's sessions: exactly once.
+    [counter] = figures["exactly_once_counters"].values()
+    assert counter["acknowledged_incrs"] > 0
+    assert counter["final_value"] == counter["acknowledged_incrs"]
     names = ("history.jsonl", "report.html", "plot.png", "summary.json")
     for name in (*names, *(f"node-{i}.log" for i in range(1, nodes + 1))):
         assert (out / name).stat().st_size > 0, name

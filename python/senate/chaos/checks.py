@@ -14,7 +14,7 @@ from pathlib import Path
 
 from senate import check
 from senate.chaos.runner import ChaosRun
-from senate.chaos.workload import Operation
+from senate.chaos.workload import Operation, is_patient
 from senate.check_report import write_html
 
 
@@ -80,7 +80,7 @@ def check_run(run: ChaosRun, out_dir: Path) -> check.CheckResult:
 def counter_anomalies(operations: list[Operation]) -> list[str]:
     """Counters whose final value (the last read, made after the heal) is below the number
     of acknowledged INCRs (a lost increment) or above the INCRs attempted (one applied
-    twice)."""
+    twice); when every INCR was acknowledged (the patient counters), they must be equal."""
     anomalies = []
     keys = sorted({op.key for op in operations if op.kind == "incr"})
     for key in keys:
@@ -96,7 +96,22 @@ def counter_anomalies(operations: list[Operation]) -> list[str]:
             anomalies.append(f"{key}: {acknowledged} INCRs acknowledged, final value {final}")
         if final > attempted:
             anomalies.append(f"{key}: {attempted} INCRs attempted, final value {final}")
+        if is_patient(key) and acknowledged < attempted:
+            anomalies.append(f"{key}: {attempted - acknowledged} of {attempted} patient INCRs "
+                             "never acknowledged")  # fmt: skip
     return anomalies
+
+
+def exactly_once_counters(operations: list[Operation]) -> dict[str, dict[str, int]]:
+    """Per patient counter: INCRs acknowledged and the final value (equal when exactly once)."""
+    figures = {}
+    for key in sorted({op.key for op in operations if is_patient(op.key)}):
+        ok = [o for o in operations if o.key == key and o.outcome == "ok"]
+        acknowledged = sum(o.kind == "incr" for o in ok)
+        reads = [o for o in ok if o.kind == "get"]
+        final = int(reads[-1].output or 0) if reads else -1
+        figures[key] = {"acknowledged_incrs": acknowledged, "final_value": final}
+    return figures
 
 
 def lost_appends(operations: list[Operation]) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from senate.chaos.checks import exactly_once_counters
 from senate.chaos.nemesis import FaultEvent
 from senate.chaos.runner import ChaosRun
 from senate.chaos.workload import WRITES, Operation
@@ -114,6 +115,7 @@ def summary(run: ChaosRun) -> dict[str, Any]:
             }
             for f in figures
         ],
+        "exactly_once_counters": exactly_once_counters(run.operations),
         "anomalies": run.anomalies,
     }
 
@@ -175,6 +177,11 @@ def summary_table(figures: dict[str, Any]) -> Table:
     table.add_row("availability after the heal", _percent(figures["availability_after_heal"]))
     recovery = figures["recovery_s_max"]
     table.add_row("slowest recovery", "-" if recovery is None else f"{recovery * 1e3:.0f} ms")
+    for key, counter in figures["exactly_once_counters"].items():
+        table.add_row(
+            f"{key}: INCRs acknowledged, final",
+            f"{counter['acknowledged_incrs']:,}, {counter['final_value']:,}",
+        )
     anomalies = len(figures["anomalies"])
     table.add_row("anomalies", f"[bold red]{anomalies}[/bold red]" if anomalies else "0")
     return table

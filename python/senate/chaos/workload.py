@@ -4,7 +4,10 @@ small key space, through redis-py (one node at a time, moving on when it fails) 
 
 Registers (`r0`, `r1`, ...) get GET, SET and APPEND; counters (`c0`, ...) GET and INCR (an
 INCR of a register's string would only be an error). Every SET value and APPEND token is
-unique (`<client>:<n>;`), so a read names the writes it saw.
+unique (`<client>:<n>;`), so a read names the writes it saw. Patient counters (`p0`, ...) get
+INCRs from the `senate.Client` workers only, each retried by the client (with the same
+session and sequence number: exactly once) until acknowledged, for up to
+`PATIENT_TIMEOUT_S`; so their final values must equal their acknowledged INCRs.
 
 Outcomes, as a checker must read them:
 - `ok`: the reply arrived (its value is the output);
@@ -36,6 +39,9 @@ DEFAULT_COUNTERS = 2
 DEFAULT_RATE_PER_CLIENT = 40.0
 #: How long one operation may take before it is given up (indeterminate if a write).
 DEFAULT_OP_TIMEOUT_S = 1.0
+#: Default number of patient counter keys, and how long an INCR of one may take.
+DEFAULT_PATIENT_COUNTERS = 1
+PATIENT_TIMEOUT_S = 60.0
 #: The operations kept, at most: a run that would record more stops its clients.
 MAX_OPERATIONS = 1_000_000
 
@@ -85,21 +91,33 @@ class WorkloadSpec:
     clients: int = 10
     registers: int = DEFAULT_REGISTERS
     counters: int = DEFAULT_COUNTERS
+    patient_counters: int = DEFAULT_PATIENT_COUNTERS
     rate_per_client: float = DEFAULT_RATE_PER_CLIENT
     op_timeout_s: float = DEFAULT_OP_TIMEOUT_S
     seed: int = 0
 
     @property
     def keys(self) -> list[str]:
-        return [f"r{i}" for i in range(self.registers)] + [f"c{i}" for i in range(self.counters)]
+        return (
+            [f"r{i}" for i in range(self.registers)]
+            + [f"c{i}" for i in range(self.counters)]
+            + [f"p{i}" for i in range(self.patient_counters)]
+        )
 
 
-def draw_operation(rng: random.Random, spec: WorkloadSpec) -> tuple[str, str]:
-    """(kind, key): half reads; registers get SET and APPEND, counters INCR."""
+def is_patient(key: str) -> bool:
+    return key.startswith("p")
+
+
+def draw_operation(
+    rng: random.Random, spec: WorkloadSpec, exactly_once: bool = False
+) -> tuple[str, str]:
+    """(kind, key): half reads; registers get SET and APPEND, counters INCR, patient
+    counters INCR from an `exactly_once` client only (reads from the others)."""
     key = rng.choice(spec.keys)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 or (is_patient(key) and not exactly_once):
         return "get", key
-    if key.startswith("c"):
+    if key.startswith(("c", "p")):
         return "incr", key
     return ("set" if rng.random() < 0.5 else "append"), key
 
@@ -137,7 +155,8 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), max(0.0, started + period_s - loop.time()))
 
     async def one(self) -> Operation:
-        kind, key = draw_operation(self.rng, self.spec)
+        kind, key = draw_operation(self.rng, self.spec, self.exactly_once)
+        patient = kind == "incr" and is_patient(key)
         value = None
         if kind in ("set", "append"):
             self._written += 1
@@ -157,7 +176,8 @@ class Worker:
         )
         self.recorder.operations.append(op)
         try:
-            reply = await asyncio.wait_for(self.execute(args), self.spec.op_timeout_s)
+            timeout_s = PATIENT_TIMEOUT_S if patient else self.spec.op_timeout_s
+            reply = await asyncio.wait_for(self.execute(args), timeout_s)
         except Exception as e:  # every failure is classified
             self._failed(op, e)
             await self.on_error()
@@ -178,6 +198,7 @@ class Worker:
 
     # --- what a kind of client does -----------------------------------------------------
     via = "?"
+    exactly_once = False  # whether its retries carry the same identity
 
     async def execute(self, args: Sequence[str]) -> Any:
         raise NotImplementedError
@@ -230,20 +251,27 @@ class RedisPyWorker(Worker):
 
 
 class SenateClientWorker(Worker):
-    """A caller of a `senate.Client` shared by such workers (to the leader, with retries)."""
+    """A caller of the `senate.Client`s shared by such workers (to the leader, with retries,
+    exactly once): `client` times out after the operation timeout, `patient` after
+    `PATIENT_TIMEOUT_S` (for the patient counters)."""
+
+    exactly_once = True
 
     via = "senate.Client"  # which node answered is the client's choice
 
-    def __init__(self, number: int, spec: WorkloadSpec, recorder: Recorder, client: Any) -> None:
+    def __init__(
+        self, number: int, spec: WorkloadSpec, recorder: Recorder, client: Any, patient: Any
+    ) -> None:
         super().__init__(number, spec, recorder)
         self._client = client
+        self._patient = patient
 
     async def execute(self, args: Sequence[str]) -> Any:
         kind, key = args[0], args[1]
         if kind == "GET":
             return await self._client.get(key)
         if kind == "INCR":
-            return await self._client.incr(key)
+            return await (self._patient if is_patient(key) else self._client).incr(key)
         if kind == "SET":
             return await self._client.set(key, args[2])
         return await self._client.execute(*args, write=True)
@@ -292,14 +320,18 @@ async def final_reads(spec: WorkloadSpec, recorder: Recorder, deadline_s: float)
 
 async def run_workload(spec: WorkloadSpec, recorder: Recorder, stop: asyncio.Event) -> list[Worker]:
     """Runs `spec.clients` workers until `stop`: even-numbered ones through redis-py, odd
-    ones through one shared `senate.Client`."""
+    ones through shared `senate.Client`s."""
     from senate.client import Client
 
-    async with Client(list(spec.endpoints), timeout_s=spec.op_timeout_s) as shared:
+    endpoints = list(spec.endpoints)
+    async with (
+        Client(endpoints, timeout_s=spec.op_timeout_s) as shared,
+        Client(endpoints, timeout_s=PATIENT_TIMEOUT_S) as patient,
+    ):
         workers: list[Worker] = [
             RedisPyWorker(n, spec, recorder)
             if n % 2 == 0
-            else SenateClientWorker(n, spec, recorder, shared)
+            else SenateClientWorker(n, spec, recorder, shared, patient)
             for n in range(spec.clients)
         ]
         try:
