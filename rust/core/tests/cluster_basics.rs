@@ -186,13 +186,37 @@ fn restarted_node_in_lease_mode_votes_only_after_an_election_timeout() {
     net.node_mut(3).campaign();
     net.stabilize();
     assert_ne!(net.role(3), Role::Leader, "2 must not vote while 1's lease may hold");
+    // An election timeout later for 2 and 3 (3 hears nothing from the isolated 1 either):
+    // 1's lease, shorter, has run out.
     for _ in 0..10 {
         net.node_mut(2).tick();
+        net.node_mut(3).tick();
     }
     net.stabilize();
     net.node_mut(3).campaign();
     net.stabilize();
     assert_eq!(net.role(3), Role::Leader, "after an election timeout 2 votes again");
+}
+
+#[test]
+fn in_lease_mode_a_follower_that_may_back_the_lease_campaigns_through_its_leader() {
+    let mut net = Net::new(3, |c| c.read_only = ReadOnlyOption::LeaseBased);
+    net.elect(1);
+    net.node_mut(1).tick(); // a heartbeat round 2 and 3 acknowledge: 1's lease holds
+    net.stabilize();
+    // Voting for itself now could elect 2 while 1 still answers reads from its lease: 2 asks
+    // 1 to hand over, and 1's TimeoutNow voids its lease first.
+    net.node_mut(2).campaign();
+    net.stabilize();
+    assert_eq!(net.role(2), Role::Leader);
+    assert_eq!(net.role(1), Role::Follower);
+    // With the leader unreachable, a follower that heard from it just now elects nobody.
+    net.node_mut(2).tick();
+    net.stabilize();
+    net.isolate(2);
+    net.node_mut(3).campaign();
+    net.stabilize();
+    assert_eq!(net.role(3), Role::Follower, "3 may back 2's lease: no campaign of its own");
 }
 
 #[test]

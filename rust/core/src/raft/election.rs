@@ -24,6 +24,27 @@ impl<S: Storage> Raft<S> {
         }
     }
 
+    /// An election asked for by the application (`RawNode::campaign`), not by the timer.
+    /// With lease reads, a node that may be backing its leader's lease (it heard from the
+    /// leader within an election timeout, or it restarted within one) must not vote for
+    /// itself: a new leader could then be elected while the old one still answers reads from
+    /// its lease. It asks the leader to hand over instead (the leader's TimeoutNow voids its
+    /// lease first), and does nothing when it knows no leader to ask.
+    pub fn campaign_requested(&mut self) {
+        let may_back_a_lease = self.lease_reads()
+            && self.role != Role::Leader
+            && (self.leader != NO_NODE || self.boot_lease)
+            && self.election_elapsed_ticks < self.cfg.election_timeout_ticks;
+        if may_back_a_lease {
+            if self.leader != NO_NODE && self.leader != self.id {
+                // Refused only when forwarding is off or the leader is unknown: no campaign.
+                let _ = self.transfer_leader(self.id);
+            }
+            return;
+        }
+        self.hup(false);
+    }
+
     fn campaign_pre_vote(&mut self) {
         self.become_pre_candidate();
         let vote_term = self.term + 1;

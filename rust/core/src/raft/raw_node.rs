@@ -78,9 +78,11 @@ impl<S: Storage> RawNode<S> {
         self.raft.transfer_leader(to)
     }
 
-    /// Starts an election now (with a pre-vote round when pre-vote is on).
+    /// Starts an election now (with a pre-vote round when pre-vote is on). With lease reads,
+    /// a node that may be backing its leader's lease asks the leader to hand over instead
+    /// (see `Raft::campaign_requested`).
     pub fn campaign(&mut self) {
-        self.raft.hup(false);
+        self.raft.campaign_requested();
     }
 
     /// Tells the leader that messages to `id` could not be delivered.
