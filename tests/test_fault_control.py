@@ -5,10 +5,8 @@ snapshot on request; bad requests get errors. Waits are conditions with deadline
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,17 +15,9 @@ from senate.chaos.control import MAX_REQUEST_BYTES, ControlError, call
 from senate.launcher import LocalCluster
 from senate.runtime.transport import parse_host_port
 from senate.status import RespError, SenateInfo, resp_call
+from waiting import wait_until
 
 DEADLINE_S = 30.0
-
-
-def wait_for(what: str, probe: Callable[[], Any], deadline_s: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if value := probe():
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not {what} within {deadline_s} s")
 
 
 @pytest.fixture
@@ -77,16 +67,16 @@ def test_a_leader_cut_off_both_ways_loses_the_leadership_and_heals(
         leader = leaders.pop() if len(leaders) == 1 else None
         return leader if leader in others else None
 
-    leader = wait_for("a leader among the majority", new_leader)
-    wait_for("a write through the majority", lambda: set_ok(cluster, leader, "k", "v"))
+    leader = wait_until("a leader among the majority", new_leader)
+    wait_until("a write through the majority", lambda: set_ok(cluster, leader, "k", "v"))
     # The old leader hears nobody: check-quorum (Raft) or the quorum-connected rule (Paxos)
     # makes it step down, and it cannot commit.
-    wait_for("the old leader stepping down", lambda: info(cluster, old).role != "leader")
+    wait_until("the old leader stepping down", lambda: info(cluster, old).role != "leader")
     assert not set_ok(cluster, old, "k", "lost")
     for node_id in cluster.config.ids:
         assert call(cluster.fault_socket(node_id), {"op": "heal"})["cut"] == []
     assert cluster.wait_ready(DEADLINE_S) in cluster.config.ids
-    wait_for("the old leader serving", lambda: set_ok(cluster, old, "k", "healed"))
+    wait_until("the old leader serving", lambda: set_ok(cluster, old, "k", "healed"))
     reply = resp_call(client_of(cluster, old), "GET", "k", timeout_s=2.0)
     assert reply == b"healed"
 
@@ -99,7 +89,7 @@ def test_a_stalled_disk_holds_writes_until_it_resumes(chaos_cluster: LocalCluste
     assert not set_ok(cluster, leader, "k", "held"), "nothing is durable, nothing commits"
     for node_id in cluster.config.ids:
         assert not call(cluster.fault_socket(node_id), {"op": "resume_disk"})["disk_stalled"]
-    wait_for("a write once the disks resume", lambda: set_ok(cluster, leader, "k", "v"))
+    wait_until("a write once the disks resume", lambda: set_ok(cluster, leader, "k", "v"))
 
 
 def test_transfer_and_snapshot_on_request(chaos_cluster: LocalCluster) -> None:
@@ -108,11 +98,11 @@ def test_transfer_and_snapshot_on_request(chaos_cluster: LocalCluster) -> None:
     target = next(i for i in cluster.config.ids if i != leader)
     for n in range(20):
         key = f"k{n}"
-        wait_for("a write", lambda: set_ok(cluster, leader, key, "v"))  # noqa: B023
+        wait_until("a write", lambda: set_ok(cluster, leader, key, "v"))  # noqa: B023
     call(cluster.fault_socket(leader), {"op": "snapshot"})
-    wait_for("a snapshot", lambda: info(cluster, leader).snapshot_index > 0)
+    wait_until("a snapshot", lambda: info(cluster, leader).snapshot_index > 0)
     call(cluster.fault_socket(leader), {"op": "transfer_leader", "to": target})
-    wait_for("the transfer", lambda: cluster.wait_ready(DEADLINE_S) == target)
+    wait_until("the transfer", lambda: cluster.wait_ready(DEADLINE_S) == target)
 
 
 def test_bad_requests_are_refused_with_the_reason(chaos_cluster: LocalCluster) -> None:

@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from cluster import free_ports
 from senate import Node, ReplCounter
 from senate.runtime.metrics import MetricsServer, NodeMetrics
-from test_runtime import peers_of, until
+from test_runtime import peers_of
+from waiting import until
 
 
 def scrape(address: tuple[str, int]) -> dict[str, float]:

@@ -6,7 +6,6 @@ determinism as a property. Waits are conditions with deadlines."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,7 @@ from cluster import free_ports
 from senate import CallTimeout, Node, RequestFailed, StateMachine, linearizable, replicated
 from senate.runtime.envelope import MAX_REQUEST_ID_BYTES, keyed_entry
 from senate.runtime.requests import RequestTable
-
-
-async def until(what: str, cond: Callable[[], Any], deadline_s: float = 20.0) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not (value := cond()):
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-    return value
+from waiting import until
 
 
 class Ledger(StateMachine):

@@ -40,16 +40,7 @@ from senate import (
 from senate._core import NodeDriver, WalWriter
 from senate.runtime.calls import ENVELOPE
 from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S
-
-
-async def until(what: str, cond: Callable[[], Any], deadline_s: float = 20.0) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not (value := cond()):
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-    return value
+from waiting import until
 
 
 class Register(StateMachine):

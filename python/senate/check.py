@@ -30,6 +30,7 @@ from senate._core import (
 )
 
 __all__ = [
+    "CHAOS_FAULT_KINDS",
     "CHECK_MODELS",
     "DEFAULT_MAX_STEPS_PER_PART",
     "EVENT_KINDS",
@@ -67,22 +68,22 @@ MAX_LINE_BYTES = 1 << 20
 Outcome: TypeAlias = Literal["ok", "failed", "indeterminate"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
-#: Kinds of event a history may carry: faults (a band from `start_ns` to `end_ns`; the kinds
-#: of `senate chaos`'s nemesis, and "partition" for any other cut) and "leader" (a node
-#: became leader at `start_ns`; its band lasts until the next one).
-EVENT_KINDS: tuple[str, ...] = (
+#: The faults of `senate chaos`'s nemesis (`senate.chaos.nemesis` draws from these).
+CHAOS_FAULT_KINDS: tuple[str, ...] = (
     "kill",
     "pause",
     "isolate-leader",
     "split",
     "bridge",
     "one-way",
-    "partition",
     "disk-stall",
     "snapshot",
     "transfer",
-    "leader",
 )
+#: Kinds of event a history may carry: faults (a band from `start_ns` to `end_ns`; the kinds
+#: of `senate chaos`'s nemesis, and "partition" for any other cut) and "leader" (a node
+#: became leader at `start_ns`; its band lasts until the next one).
+EVENT_KINDS: tuple[str, ...] = (*CHAOS_FAULT_KINDS, "partition", "leader")
 
 
 @dataclass(frozen=True)

@@ -36,21 +36,13 @@ from typing import Any
 
 from senate.chaos.control import ControlError, call
 from senate.chaos.netfilter import NetfilterPartitioner
+from senate.check import CHAOS_FAULT_KINDS
 from senate.launcher import LocalCluster
 
 log = logging.getLogger("senate.chaos")
 
-FAULT_KINDS: tuple[str, ...] = (
-    "kill",
-    "pause",
-    "isolate-leader",
-    "split",
-    "bridge",
-    "one-way",
-    "disk-stall",
-    "snapshot",
-    "transfer",
-)
+#: The fault kinds, as the history format names them (see the module docs for each).
+FAULT_KINDS: tuple[str, ...] = CHAOS_FAULT_KINDS
 #: A fault lasts `[FAULT_MIN_S, FAULT_MAX_S)` seconds, a quiet gap `[GAP_MIN_S, GAP_MAX_S)`.
 FAULT_MIN_S = 1.0
 FAULT_MAX_S = 2.5
@@ -58,6 +50,8 @@ GAP_MIN_S = 0.5
 GAP_MAX_S = 1.5
 #: How long one control call may take (a paused node does not answer).
 CONTROL_TIMEOUT_S = 2.0
+#: How long a restarted node may take to answer on its control socket.
+RESTART_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -287,9 +281,21 @@ class Nemesis:
         self.cluster.kill(node_id, signal.SIGKILL)
 
     def _restart(self, node_id: int) -> None:
-        if node_id in self._killed:
-            self._killed.discard(node_id)
-            self.cluster.restart(node_id)
+        """Starts a killed node again and waits until it answers on its control socket, so
+        that the next fault finds it listening (a fault that starts while a node boots would
+        find its socket closed)."""
+        if node_id not in self._killed:
+            return
+        self._killed.discard(node_id)
+        self.cluster.restart(node_id)
+        deadline = time.monotonic() + RESTART_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                call(self.cluster.fault_socket(node_id), {"op": "status"}, CONTROL_TIMEOUT_S)
+                return
+            except ControlError:
+                time.sleep(0.02)
+        raise ControlError(f"node {node_id} did not answer within {RESTART_TIMEOUT_S:g} s")
 
     def _pause(self, node_id: int) -> None:
         pid = self._pid(node_id)
