@@ -17,6 +17,11 @@ from senate.chaos.runner import ChaosRun
 from senate.chaos.workload import Operation, is_patient
 from senate.check_report import write_html
 
+#: The checker's budget per key: a 10-minute run's counter keys (about 20,000 operations
+#: each, some of them indeterminate) take about 15,000,000 steps and 3 GB at the peak; the
+#: default (1,000,000) suits short runs only.
+CHAOS_MAX_STEPS_PER_PART = 50_000_000
+
 
 def to_history(run: ChaosRun) -> check.History:
     """The run as the checker reads it: the operations (INCR is `incr` by 1), the faults and
@@ -61,7 +66,7 @@ def check_run(run: ChaosRun, out_dir: Path) -> check.CheckResult:
     with (out_dir / "clients.jsonl").open("w") as f:
         for op in run.operations:
             f.write(json.dumps({"id": op.id, "via": op.via, "error": op.error}) + "\n")
-    result = check.check(history)
+    result = check.check(history, max_steps_per_part=CHAOS_MAX_STEPS_PER_PART)
     write_html(out_dir / "report.html", history, result)
     anomalies = []
     if isinstance(result, check.CheckIllegal):
