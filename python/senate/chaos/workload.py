@@ -25,7 +25,8 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,11 +131,7 @@ def _decode(reply: Any) -> str | int | None:
     raise TypeError(f"unexpected reply {reply!r}")
 
 
-#: Sends one command (the args) and returns its reply.
-Execute = Callable[[Sequence[str]], Awaitable[Any]]
-
-
-class Worker:
+class Worker(ABC):
     """One client: draws operations and records them, until `stop` is set."""
 
     def __init__(self, number: int, spec: WorkloadSpec, recorder: Recorder) -> None:
@@ -200,14 +197,17 @@ class Worker:
     via = "?"
     exactly_once = False  # whether its retries carry the same identity
 
+    @abstractmethod
     async def execute(self, args: Sequence[str]) -> Any:
-        raise NotImplementedError
+        """Sends one command (its args) through this kind of client; its reply."""
 
     async def on_error(self) -> None:
         """After a failed operation (a redis-py worker moves to the next node)."""
+        return  # a senate.Client worker's client routes and reconnects by itself
 
     async def close(self) -> None:
         """Releases the worker's connections."""
+        return  # a senate.Client worker's clients are closed by `run_workload`
 
 
 class RedisPyWorker(Worker):
