@@ -6,6 +6,7 @@ import click
 
 from senate import __version__
 from senate.commands.bench import bench
+from senate.commands.certs import certs
 from senate.commands.chaos import chaos
 from senate.commands.check import check_command
 from senate.commands.serve import cluster, serve
@@ -19,5 +20,5 @@ def main() -> None:
     """senate: an embeddable consensus toolkit with a Rust core."""
 
 
-for command in (bench, chaos, check_command, sim, serve, cluster, status):
+for command in (bench, certs, chaos, check_command, sim, serve, cluster, status):
     main.add_command(command)

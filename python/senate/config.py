@@ -15,6 +15,17 @@ client server; `ClusterConfig` a cluster file (TOML) describing every node of a 
     client = "127.0.0.1:6401"  # the RESP client address
     metrics = "127.0.0.1:9101" # optional: the Prometheus endpoint
 
+With a `[tls]` table, peers speak mutual TLS and clients and metrics TLS (each can be turned
+off); node N's certificate and key are `node-N.crt` and `node-N.key` beside the CA unless its
+`[[nodes]]` table names them (`cert`, `key`); `senate certs` makes them all:
+
+    [tls]
+    ca = "certs/ca.crt"        # the cluster's CA (relative to the file)
+    peers = true               # mutual TLS between peers, identities bound to certificates
+    clients = true             # TLS on the client ports
+    metrics = true             # HTTPS on the metrics endpoints
+    client_certs = "none"      # or "optional", "required": clients show a certificate
+
 Errors name the field with its place, as `nodes[2].client` (tables counted from 0).
 """
 
@@ -43,6 +54,7 @@ from senate._core import (
 from senate._core import DEFAULT_MAX_BATCH_COMMANDS as CORE_MAX_BATCH_COMMANDS
 from senate._core import DEFAULT_MAX_VALUE_BYTES as CORE_MAX_VALUE_BYTES
 from senate.runtime.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
+from senate.security.tls_files import CLIENT_CERT_MODES, TlsFiles
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -120,6 +132,11 @@ class NodeConfig:
     max_send_buffer_bytes: int = 64 * 1024 * 1024
     max_inbound_buffer_bytes: int = 8 * 1024 * 1024
     seed: int | None = None
+    #: Mutual TLS between peers: the cluster's CA, this node's certificate and key. A peer
+    #: is accepted only if its certificate chains to the CA and names the id it claims
+    #: (`senate.security.tls_files.node_dns_name`). None: plain TCP, where any process that
+    #: reaches the peer port and knows the cluster id is taken as a member.
+    tls: TlsFiles | None = None
     #: Extra keyword arguments for `RaftNode` (its flow-control limits).
     core_options: dict[str, Any] = field(default_factory=dict)
 
@@ -172,6 +189,7 @@ class NodeConfig:
                 "heartbeat_interval_ticks",
                 f"must be below election_timeout_ticks ({self.election_timeout_ticks})",
             )
+        check_tls_files("tls", self.tls)
 
     @classmethod
     def field_names(cls) -> set[str]:
@@ -205,6 +223,13 @@ class ServerConfig:
     max_reply_buffer_bytes: int = DEFAULT_MAX_REPLY_BUFFER_BYTES
     #: Commands of one client taken in one batch, at most.
     max_batch_commands: int = DEFAULT_MAX_BATCH_COMMANDS
+    #: TLS on the client port (the node's certificate; clients verify it against the CA).
+    #: None: plain TCP.
+    client_tls: TlsFiles | None = None
+    #: Whether clients show a certificate the CA signed: one of `CLIENT_CERT_MODES`.
+    client_certs: str = "none"
+    #: HTTPS on the metrics endpoint. None: plain HTTP.
+    metrics_tls: TlsFiles | None = None
 
     def __post_init__(self) -> None:
         addresses = {"client_address": self.client_address, "metrics_address": self.metrics_address}
@@ -219,6 +244,21 @@ class ServerConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise config_error(name, f"must be positive, got {value}")
+        if self.client_certs not in CLIENT_CERT_MODES:
+            raise config_error(
+                "client_certs",
+                f"must be one of {', '.join(CLIENT_CERT_MODES)}, got {self.client_certs!r}",
+            )
+        check_tls_files("client_tls", self.client_tls)
+        check_tls_files("metrics_tls", self.metrics_tls)
+
+
+def check_tls_files(name: str, files: TlsFiles | None) -> None:
+    """Raises a `ConfigError` naming the first of `files` that cannot be read."""
+    if files is None:
+        return
+    for attribute, path in files.missing():
+        raise config_error(f"{name}.{attribute}", f"no such file: {path}")
 
 
 # --- the cluster file --------------------------------------------------------------------------
@@ -255,7 +295,15 @@ SERVER_FIELDS: dict[str, int] = {
 }
 #: The keys of one `[[nodes]]` table: required ones, then optional ones.
 NODE_KEYS_REQUIRED = ("id", "peer", "client")
-NODE_KEYS_OPTIONAL = ("metrics",)
+NODE_KEYS_OPTIONAL = ("metrics", "cert", "key")
+#: The keys of the `[tls]` table, with their TOML type; every one but `ca` is optional.
+TLS_KEYS: dict[str, type] = {
+    "ca": str,
+    "peers": bool,
+    "clients": bool,
+    "metrics": bool,
+    "client_certs": str,
+}
 #: Where the nodes' logs go unless the file says: relative to the file's directory.
 DEFAULT_DATA_DIR = "senate-data"
 _TYPE_NAMES = {str: "a string", float: "a number", int: "an integer", bool: "a boolean"}
@@ -272,6 +320,26 @@ class NodeAddresses:
     client: str
     #: The Prometheus endpoint, "host:port", if any.
     metrics: str | None = None
+    #: This node's certificate and key (PEM), as the file names them; None: `node-<id>.crt`
+    #: and `node-<id>.key` beside the CA. Used only with a `[tls]` table.
+    cert: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """The `[tls]` table of a cluster file: where the CA is (as the file says it: relative
+    to the file's directory), and which of a node's ports speak TLS."""
+
+    ca: str
+    #: Mutual TLS between peers.
+    peers: bool = True
+    #: TLS on the client ports.
+    clients: bool = True
+    #: HTTPS on the metrics endpoints.
+    metrics: bool = True
+    #: Whether clients show a certificate: one of `CLIENT_CERT_MODES`.
+    client_certs: str = "none"
 
 
 def _node_defaults() -> dict[str, Any]:
@@ -295,6 +363,8 @@ class ClusterConfig:
     max_reply_buffer_bytes: int = DEFAULT_MAX_REPLY_BUFFER_BYTES
     max_batch_commands: int = DEFAULT_MAX_BATCH_COMMANDS
     base_dir: Path | None = None
+    #: The `[tls]` table; None: no TLS anywhere.
+    tls: TlsSettings | None = None
 
     def __post_init__(self) -> None:
         self.node_options = {**_node_defaults(), **self.node_options}
@@ -302,6 +372,7 @@ class ClusterConfig:
         if unknown:
             raise config_error(sorted(unknown)[0], "not settable in a cluster file")
         self._check_nodes()
+        self._check_tls()
         # Validates the shared settings through NodeConfig and ServerConfig, once.
         self.server_config(self.nodes[0].id)
 
@@ -331,6 +402,24 @@ class ClusterConfig:
                     raise config_error(where, f"{address} is also {used[host_port]}")
                 used[host_port] = where
 
+    def _check_tls(self) -> None:
+        tls = self.tls
+        if tls is None:
+            return
+        if tls.client_certs not in CLIENT_CERT_MODES:
+            raise config_error(
+                "tls.client_certs",
+                f"must be one of {', '.join(CLIENT_CERT_MODES)}, got {tls.client_certs!r}",
+            )
+        if not self.resolve(tls.ca).is_file():
+            raise config_error("tls.ca", f"no such file: {self.resolve(tls.ca)}")
+        for i, node in enumerate(self.nodes):
+            files = self.tls_files(node.id)
+            assert files is not None
+            for kind, path in (("cert", files.cert_file), ("key", files.key_file)):
+                if not Path(path).is_file():
+                    raise config_error(f"nodes[{i}].{kind}", f"no such file: {path}")
+
     # --- reading ------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
@@ -349,7 +438,7 @@ class ClusterConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: Path | None = None) -> ClusterConfig:
         """A cluster from a parsed file's tables; `base_dir` anchors a relative data_dir."""
-        top = {"cluster_id", "data_dir", "nodes", *FILE_NODE_FIELDS, *SERVER_FIELDS}
+        top = {"cluster_id", "data_dir", "nodes", "tls", *FILE_NODE_FIELDS, *SERVER_FIELDS}
         for key in data:
             if key not in top:
                 raise config_error(key, f"unknown field {key!r}{_did_you_mean(key, top)}")
@@ -368,7 +457,8 @@ class ClusterConfig:
         if not data_dir:
             raise config_error("data_dir", "must not be empty")
         nodes = [_node_from_dict(i, raw) for i, raw in enumerate(raw_nodes)]
-        return cls(nodes, data_dir, options, base_dir=base_dir, **limits)
+        tls = _tls_from_dict(data["tls"]) if "tls" in data else None
+        return cls(nodes, data_dir, options, base_dir=base_dir, tls=tls, **limits)
 
     # --- per node -----------------------------------------------------------------------
     @property
@@ -378,7 +468,22 @@ class ClusterConfig:
     @property
     def data_path(self) -> Path:
         """The data directory, resolved against `base_dir`."""
-        return (self.base_dir or Path.cwd()) / self.data_dir
+        return self.resolve(self.data_dir)
+
+    def resolve(self, path: str) -> Path:
+        """`path` as the file means it: relative to `base_dir` (the working directory when
+        None) unless absolute."""
+        return (self.base_dir or Path.cwd()) / path
+
+    def tls_files(self, node_id: int) -> TlsFiles | None:
+        """Node `node_id`'s CA, certificate and key, resolved; None without a `[tls]` table."""
+        if self.tls is None:
+            return None
+        node = self.addresses(node_id)
+        ca = self.resolve(self.tls.ca)
+        cert = self.resolve(node.cert) if node.cert else ca.parent / f"node-{node_id}.crt"
+        key = self.resolve(node.key) if node.key else ca.parent / f"node-{node_id}.key"
+        return TlsFiles(str(ca), str(cert), str(key))
 
     def addresses(self, node_id: int) -> NodeAddresses:
         for node in self.nodes:
@@ -393,11 +498,13 @@ class ClusterConfig:
             id=node_id,
             peers={n.id: n.peer for n in self.nodes},
             data_dir=str(self.data_path / f"node-{node_id}"),
+            tls=self.tls_files(node_id) if self.tls is not None and self.tls.peers else None,
             **self.node_options,
         )
 
     def server_config(self, node_id: int) -> ServerConfig:
         node = self.addresses(node_id)
+        tls, files = self.tls, self.tls_files(node_id)
         return ServerConfig(
             node=self.node_config(node_id),
             client_address=node.client,
@@ -406,6 +513,9 @@ class ClusterConfig:
             max_clients=self.max_clients,
             max_reply_buffer_bytes=self.max_reply_buffer_bytes,
             max_batch_commands=self.max_batch_commands,
+            client_tls=files if tls is not None and tls.clients else None,
+            client_certs=tls.client_certs if tls is not None else "none",
+            metrics_tls=files if tls is not None and tls.metrics else None,
         )
 
     # --- writing ------------------------------------------------------------------------
@@ -414,11 +524,16 @@ class ClusterConfig:
         lines = [f"data_dir = {_toml_value(self.data_dir)}"]
         lines += [f"{k} = {_toml_value(v)}" for k, v in self.node_options.items()]
         lines += [f"{k} = {_toml_value(getattr(self, k))}" for k in SERVER_FIELDS]
+        if self.tls is not None:
+            lines += ["", "[tls]"]
+            lines += [f"{k} = {_toml_value(getattr(self.tls, k))}" for k in TLS_KEYS]
         for node in self.nodes:
             lines += ["", "[[nodes]]", f"id = {node.id}"]
             lines += [f"peer = {_toml_value(node.peer)}", f"client = {_toml_value(node.client)}"]
-            if node.metrics is not None:
-                lines.append(f"metrics = {_toml_value(node.metrics)}")
+            for key in NODE_KEYS_OPTIONAL:
+                value = getattr(node, key)
+                if value is not None:
+                    lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
 
@@ -431,13 +546,26 @@ def _node_from_dict(i: int, raw: Mapping[str, Any]) -> NodeAddresses:
     for key in NODE_KEYS_REQUIRED:
         if key not in raw:
             raise config_error(f"nodes[{i}].{key}", "missing")
-    metrics = raw.get("metrics")
+    optional = {
+        key: _typed(f"nodes[{i}].{key}", raw[key], str) for key in NODE_KEYS_OPTIONAL if key in raw
+    }
     return NodeAddresses(
         id=_typed(f"nodes[{i}].id", raw["id"], int),
         peer=_typed(f"nodes[{i}].peer", raw["peer"], str),
         client=_typed(f"nodes[{i}].client", raw["client"], str),
-        metrics=None if metrics is None else _typed(f"nodes[{i}].metrics", metrics, str),
+        **optional,
     )
+
+
+def _tls_from_dict(raw: Any) -> TlsSettings:
+    if not isinstance(raw, dict):
+        raise config_error("tls", "expected a table ([tls])")
+    for key in raw:
+        if key not in TLS_KEYS:
+            raise config_error(f"tls.{key}", f"unknown field {key!r}{_did_you_mean(key, TLS_KEYS)}")
+    if "ca" not in raw:
+        raise config_error("tls.ca", "missing: the CA certificate that signs the nodes'")
+    return TlsSettings(**{key: _typed(f"tls.{key}", raw[key], TLS_KEYS[key]) for key in raw})
 
 
 def _typed(name: str, value: Any, kind: type[T]) -> T:
