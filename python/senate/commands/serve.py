@@ -28,8 +28,17 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 WAL_ERROR_STATUS = 3
 
 
+def _reload_tls() -> None:
+    """SIGHUP: the node's TLS files are read again (they are also polled for changes)."""
+    from senate.security import peer_tls
+
+    taken = peer_tls.reload_all()
+    logging.getLogger("senate.cli").info("SIGHUP: TLS files reloaded by %d node(s)", taken)
+
+
 async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
-    """Runs `coro` until it returns or SIGTERM/SIGINT cancels it (a clean stop)."""
+    """Runs `coro` until it returns or SIGTERM/SIGINT cancels it (a clean stop); SIGHUP
+    reloads the TLS files (new certificates without a restart)."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(coro)
     signalled: list[int] = []
@@ -40,6 +49,7 @@ async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, _reload_tls)
     try:
         await task
     except asyncio.CancelledError:
@@ -47,7 +57,7 @@ async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
             raise
         logging.getLogger("senate.cli").info("stopped on %s", signal.Signals(signalled[0]).name)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
 
 

@@ -12,6 +12,8 @@ Series (all with label `node`; the byte counters also with `peer`):
     senate_proposals_total, senate_leader_changes_total, senate_snapshots_total counters
     senate_snapshots_installed_total    counter of the leader's snapshots installed here
     senate_peer_bytes_sent_total, senate_peer_bytes_received_total              counters
+    senate_peer_connections_refused_total   counter of peer connections refused, with label
+                                  `reason` (`senate.security.peer_tls.REFUSAL_REASONS`)
     senate_ready_entries          histogram of committed entries per Ready
     senate_persist_seconds        histogram of write + fsync latency, as the node waits it
     senate_loop_lag_seconds       histogram of how late the node's tick timer ran: the time
@@ -135,6 +137,12 @@ class NodeMetrics:
         self._bytes_received = Counter(
             "senate_peer_bytes_received", "Bytes read from a peer.", ["node", "peer"], registry=r
         )
+        self._refused = Counter(
+            "senate_peer_connections_refused",
+            "Peer connections refused (bad TLS, identity or hello).",
+            ["node", "reason"],
+            registry=r,
+        )
         # The labelled children, per peer id, made on first use.
         self._sent: dict[int, Counter] = {}
         self._received: dict[int, Counter] = {}
@@ -179,6 +187,9 @@ class NodeMetrics:
             child = self._bytes_received.labels(node=str(self.node_id), peer=peer)
             self._received[peer] = child
         child.inc(n)
+
+    def on_peer_refused(self, reason: str) -> None:
+        self._refused.labels(node=str(self.node_id), reason=reason).inc()
 
     # --- serving ------------------------------------------------------------------------
     def start_http(self, address: str) -> MetricsServer:

@@ -26,6 +26,7 @@ from senate.runtime.metrics import NodeMetrics
 from senate.runtime.reads import Reads, first_read_id
 from senate.runtime.snapshots import Snapshots
 from senate.runtime.transport import Transport, TransportLimits, parse_host_port
+from senate.security.peer_tls import PeerTls
 
 log = logging.getLogger("senate.node")
 
@@ -211,6 +212,8 @@ class Node:
         )
         inputs = self._inputs
         self._faults = None
+        # Loaded before anything listens: bad TLS files stop the start (ConfigError).
+        tls = PeerTls(cfg.tls, cfg.cluster_id, cfg.id) if cfg.tls is not None else None
         self._transport = Transport(
             cfg.id,
             cfg.cluster_id,
@@ -220,6 +223,7 @@ class Node:
             inputs.on_peer_change,
             limits,
             metrics=self.metrics,
+            tls=tls,
         )
         await self._transport.start()
         inputs.start(loop, core)
@@ -376,6 +380,13 @@ class Node:
             peers=peers,
             ballot=ballot,
         )
+
+    def reload_tls(self) -> bool:
+        """Re-reads the peer TLS files (`NodeConfig.tls`) now, as a change to them or SIGHUP
+        in `senate serve` does; True if new ones were taken. New peer connections use them,
+        established ones are kept; files that cannot be loaded are logged and the ones in use
+        kept (False). False too without TLS or before `start`."""
+        return self._transport is not None and self._transport.reload_tls()
 
     @property
     def faults(self) -> Faults:

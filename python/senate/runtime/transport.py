@@ -7,6 +7,13 @@ the handshake the bytes are the core's wire frames: this module never parses the
 does (`RaftNode.step_stream`), so a malformed frame is found there and only that connection
 is closed.
 
+With a `PeerTls` (`senate.security.peer_tls`) every connection is mutual TLS 1.3 and the hello
+runs inside it: the accepting node takes plain TCP and runs the TLS handshake itself
+(`loop.start_tls`), so that a failed handshake is seen, logged with its reason and counted
+(asyncio's TLS servers drop those silently); then each end checks that the other's
+certificate names the node id it claims (the dialer before it sends its hello). Without one,
+the plain TCP path is as it always was.
+
 Limits (every buffer is bounded):
 - outbound: a peer whose socket buffer holds more than `max_send_buffer_bytes` gets no more
   frames; `send` returns False and the node reports the peer unreachable (Raft retries);
@@ -23,12 +30,15 @@ import ipaddress
 import logging
 import random
 import socket
+import ssl
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from senate._core import FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES
+from senate.security.peer_tls import PeerTls, classify_handshake_error, identity_problem
+from senate.security.tls_files import node_dns_name
 
 log = logging.getLogger("senate.transport")
 
@@ -37,6 +47,12 @@ HELLO = struct.Struct("<4sBQQB")
 HELLO_MAGIC = b"SNT\x01"
 HELLO_VERSION = 1
 MAX_CLUSTER_ID_BYTES = 255
+#: With TLS: accepted connections whose TLS handshake is under way, at most (more are closed
+#: at once, refused as "busy"), the listening socket's backlog, and the pause after a
+#: failed accept (out of file descriptors).
+MAX_TLS_HANDSHAKES = 64
+LISTEN_BACKLOG = 128
+ACCEPT_RETRY_S = 0.1
 
 
 class PeerByteCounter(Protocol):
@@ -46,6 +62,7 @@ class PeerByteCounter(Protocol):
 
     def on_bytes_sent(self, peer: int, n: int) -> None: ...
     def on_bytes_received(self, peer: int, n: int) -> None: ...
+    def on_peer_refused(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,17 @@ def parse_host_port(address: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{address!r} is not host:port")
     return host.strip("[]"), int(port)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking socket listening on `host:port` (the first address `host` resolves
+    to), with SO_REUSEADDR as asyncio's servers have it."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.create_server(address, family=family, backlog=LISTEN_BACKLOG)
+    sock.setblocking(False)
+    return sock
 
 
 def source_address(listen_host: str, peer_host: str) -> tuple[str, int] | None:
@@ -121,6 +149,13 @@ class PeerConnection(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.peer_id is not None:  # we dialed: speak first
+            tls = self.owner.tls
+            if tls is not None:
+                peercert = self.transport.get_extra_info("peercert")
+                problem = identity_problem(peercert, self.owner.cluster_id, self.peer_id)
+                if problem is not None:
+                    self._refuse("identity", f"dialed node {self.peer_id}: {problem}")
+                    return
             self.transport.write(
                 encode_hello(self.owner.cluster_id, self.owner.node_id, self.peer_id)
             )
@@ -171,40 +206,53 @@ class PeerConnection(asyncio.Protocol):
         magic, version, from_id, to_id, cid_len = HELLO.unpack_from(self._hello)
         end = HELLO.size + cid_len
         if magic != HELLO_MAGIC or version != HELLO_VERSION:
-            return self._refuse(f"bad handshake (magic {bytes(magic)!r}, version {version})")
+            return self._refuse(
+                "bad_hello", f"bad handshake (magic {bytes(magic)!r}, version {version})"
+            )
         if len(self._hello) < end:
             return b""
         cluster_id = bytes(self._hello[HELLO.size : end]).decode(errors="replace")
         rest = bytes(self._hello[end:])
         self._hello = bytearray()
         if cluster_id != self.owner.cluster_id:
-            return self._refuse(f"peer {from_id} is of cluster {cluster_id!r}")
+            return self._refuse("wrong_cluster", f"peer {from_id} is of cluster {cluster_id!r}")
         if to_id != self.owner.node_id:
-            return self._refuse(f"peer {from_id} wanted node {to_id}")
+            return self._refuse("wrong_node", f"peer {from_id} wanted node {to_id}")
         if self.peer_id is None:  # accepting side: learn who it is, answer
             if from_id not in self.owner.peers or from_id >= self.owner.node_id:
-                return self._refuse(f"unknown or unexpected peer id {from_id}")
+                return self._refuse("unknown_peer", f"unknown or unexpected peer id {from_id}")
+            if self.owner.tls is not None:
+                assert self.transport is not None
+                peercert = self.transport.get_extra_info("peercert")
+                problem = identity_problem(peercert, self.owner.cluster_id, from_id)
+                if problem is not None:
+                    return self._refuse("identity", f"{self._address()}: {problem}")
             self.peer_id = from_id
             assert self.transport is not None
             self.transport.write(encode_hello(self.owner.cluster_id, self.owner.node_id, from_id))
         elif from_id != self.peer_id:
-            return self._refuse(f"dialed node {self.peer_id} but node {from_id} answered")
+            return self._refuse(
+                "wrong_node", f"dialed node {self.peer_id} but node {from_id} answered"
+            )
         self.established = True
         self.owner._established(self)
         if not self.handshake_done.done():
             self.handshake_done.set_result(True)
         return rest
 
-    def _refuse(self, why: str) -> bytes:
-        log.warning("node %d: refused connection: %s", self.owner.node_id, why)
-        self.owner.refused_connections += 1
+    def _address(self) -> str:
+        """The other end's address, for logs."""
+        peername = self.transport.get_extra_info("peername") if self.transport else None
+        return f"{peername[0]}:{peername[1]}" if peername else "a peer"
+
+    def _refuse(self, reason: str, why: str) -> bytes:
+        self.owner._refused(reason, why)
         self.close()
         return b""
 
     def _handshake_deadline(self) -> None:
         if not self.established and self.transport is not None and not self.closed.done():
-            log.warning("node %d: handshake timed out", self.owner.node_id)
-            self.close()
+            self._refuse("timeout", f"{self._address()}: handshake timed out")
 
     # --- used by the node ---------------------------------------------------------------
     def take_input(self) -> bytes:
@@ -259,6 +307,7 @@ class Transport:
         limits: TransportLimits | None = None,
         seed: int | None = None,
         metrics: PeerByteCounter | None = None,
+        tls: PeerTls | None = None,
     ) -> None:
         self.node_id = node_id
         self.cluster_id = cluster_id
@@ -269,8 +318,12 @@ class Transport:
         self.limits = limits or TransportLimits()
         #: Records bytes per peer, per write and per receive call, when set.
         self.metrics = metrics
+        #: Mutual TLS on every connection when set (`senate.security.peer_tls`).
+        self.tls = tls
         self.links: dict[int, PeerConnection] = {}
         self.refused_connections = 0
+        #: Refused connections by reason (`senate.security.peer_tls.REFUSAL_REASONS`).
+        self.refused_by_reason: dict[str, int] = {}
         self.bytes_sent: dict[int, int] = dict.fromkeys(self.peers, 0)
         self.frames_dropped: dict[int, int] = dict.fromkeys(self.peers, 0)
         #: Peers whose frames are dropped as a lossy network would (`senate.runtime.faults`):
@@ -278,35 +331,54 @@ class Transport:
         self.cut_peers: set[int] = set()
         self.frames_cut: dict[int, int] = dict.fromkeys(self.peers, 0)
         self._server: asyncio.base_events.Server | None = None
+        #: The listening socket with TLS (accepted by `_accept_tls_forever`).
+        self._listener: socket.socket | None = None
+        self._handshakes = 0
         self._dialers: list[asyncio.Task[None]] = []
+        #: TLS handshakes of accepted connections under way, and the file watcher.
+        self._tls_tasks: set[asyncio.Task[None]] = set()
+        #: Per dialed peer, the last TLS failure logged as a warning (repeats go to debug).
+        self._dial_failures: dict[int, str] = {}
         self._rng = random.Random(seed)
         self._stopping = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         host, port = self.listen
-        self._server = await loop.create_server(
-            lambda: PeerConnection(self, None), host, port, reuse_address=True
-        )
+        if self.tls is None:
+            self._server = await loop.create_server(
+                lambda: PeerConnection(self, None), host, port, reuse_address=True
+            )
+        else:
+            # Accepted here, not by a TLS server of asyncio's: that one drops a failed
+            # handshake without a word, and a refusal must be logged with its reason.
+            self._listener = listening_socket(host, port)
+            self._spawn_tls_task(self._accept_tls_forever(self._listener))
+            self._spawn_tls_task(self.tls.watch())
         for peer_id in sorted(self.peers):
             if peer_id > self.node_id:
                 self._dialers.append(asyncio.create_task(self._dial_forever(peer_id)))
 
     @property
     def port(self) -> int:
+        if self._listener is not None:
+            port: int = self._listener.getsockname()[1]
+            return port
         assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
+        port = self._server.sockets[0].getsockname()[1]
         return port
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in self._dialers:
+        for task in [*self._dialers, *self._tls_tasks]:
             task.cancel()
-        for task in self._dialers:
+        for task in [*self._dialers, *self._tls_tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._server is not None:
             self._server.close()
+        if self._listener is not None:
+            self._listener.close()
         for conn in list(self.links.values()):
             conn.close()
         if self._server is not None:
@@ -334,7 +406,82 @@ class Transport:
     def connected(self) -> list[int]:
         return sorted(self.links)
 
+    def reload_tls(self) -> bool:
+        """Re-reads the TLS files now (they are also polled); True if new ones were taken.
+        New connections use them; established ones keep theirs."""
+        return self.tls is not None and self.tls.reload()
+
     # --- connection bookkeeping ---------------------------------------------------------
+    def _refused(self, reason: str, why: str) -> None:
+        log.warning("node %d: refused connection (%s): %s", self.node_id, reason, why)
+        self.refused_connections += 1
+        self.refused_by_reason[reason] = self.refused_by_reason.get(reason, 0) + 1
+        if self.metrics is not None:
+            self.metrics.on_peer_refused(reason)
+
+    def _spawn_tls_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tls_tasks.add(task)
+        task.add_done_callback(self._tls_tasks.discard)
+
+    async def _accept_tls_forever(self, listener: socket.socket) -> None:
+        """Accepts connections on `listener` and runs each one's TLS handshake in a task."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, address = await loop.sock_accept(listener)
+            except OSError as e:  # out of file descriptors, say: the listener stays
+                log.warning("node %d: accepting a peer failed: %s", self.node_id, e)
+                await asyncio.sleep(ACCEPT_RETRY_S)
+                continue
+            where = f"{address[0]}:{address[1]}"
+            if self._handshakes >= MAX_TLS_HANDSHAKES:
+                self._refused("busy", f"{where}: {MAX_TLS_HANDSHAKES} TLS handshakes under way")
+                sock.close()
+                continue
+            self._spawn_tls_task(self._accept_tls(sock, where))
+
+    async def _accept_tls(self, sock: socket.socket, where: str) -> None:
+        """Runs the TLS handshake of an accepted connection; the `PeerConnection` gets it once
+        the handshake is done. A failed handshake is refused with its reason."""
+        assert self.tls is not None
+        self._handshakes += 1
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: PeerConnection(self, None),
+                sock,
+                ssl=self.tls.server_context,
+                ssl_handshake_timeout=self.limits.handshake_timeout_s,
+            )
+        except asyncio.CancelledError:
+            sock.close()
+            raise
+        except (OSError, EOFError, asyncio.TimeoutError) as e:
+            reason, message = classify_handshake_error(e)
+            self._refused(reason, f"{where}: {message}")
+            sock.close()
+        finally:
+            self._handshakes -= 1
+
+    def _dial_refused(self, peer_id: int, error: ssl.SSLError) -> None:
+        """A TLS handshake of a dial failed: counted, and logged as a warning unless the same
+        failure was just logged for this peer (a dialer retries about once a second)."""
+        reason, message = classify_handshake_error(error)
+        self.refused_connections += 1
+        self.refused_by_reason[reason] = self.refused_by_reason.get(reason, 0) + 1
+        if self.metrics is not None:
+            self.metrics.on_peer_refused(reason)
+        level = logging.DEBUG if self._dial_failures.get(peer_id) == message else logging.WARNING
+        self._dial_failures[peer_id] = message
+        log.log(
+            level,
+            "node %d: dialing peer %d refused (%s): %s",
+            self.node_id,
+            peer_id,
+            reason,
+            message,
+        )
+
     def _established(self, conn: PeerConnection) -> None:
         assert conn.peer_id is not None
         old = self.links.get(conn.peer_id)
@@ -356,17 +503,31 @@ class Transport:
         host, port = self.peers[peer_id]
         local_addr = source_address(self.listen[0], host)
         delay_s = self.limits.reconnect_min_s
+        tls: dict[str, Any] = {}
         while not self._stopping:
+            if self.tls is not None:  # the context of now: the files may have changed
+                tls = dict(
+                    ssl=self.tls.client_context,
+                    server_hostname=node_dns_name(self.cluster_id, peer_id),
+                    ssl_handshake_timeout=self.limits.handshake_timeout_s,
+                )
             try:
                 _, conn = await asyncio.wait_for(
                     loop.create_connection(
-                        lambda: PeerConnection(self, peer_id), host, port, local_addr=local_addr
+                        lambda: PeerConnection(self, peer_id),
+                        host,
+                        port,
+                        local_addr=local_addr,
+                        **tls,
                     ),
                     timeout=self.limits.handshake_timeout_s,
                 )
                 if await conn.handshake_done:
                     delay_s = self.limits.reconnect_min_s
+                    self._dial_failures.pop(peer_id, None)
                 await conn.closed
+            except ssl.SSLError as e:
+                self._dial_refused(peer_id, e)
             except (OSError, asyncio.TimeoutError):
                 pass
             if self._stopping:
