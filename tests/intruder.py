@@ -93,8 +93,10 @@ def presented_serial(address: tuple[str, int], context: ssl.SSLContext) -> int:
     """The serial number of the certificate a node presents to a new connection."""
     from cryptography import x509
 
-    with socket.create_connection(address, timeout=SOCKET_TIMEOUT_S) as raw:
-        with context.wrap_socket(raw) as sock:
-            der = sock.getpeercert(binary_form=True)
+    with (
+        socket.create_connection(address, timeout=SOCKET_TIMEOUT_S) as raw,
+        context.wrap_socket(raw) as sock,
+    ):
+        der = sock.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number

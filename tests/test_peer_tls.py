@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
+import socket
 import ssl
+import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,7 @@ import pytest
 
 from intruder import client_context, high_term_frames, intrude, presented_serial
 from senate.errors import ConfigError
-from senate.runtime.transport import PeerConnection, Transport
+from senate.runtime.transport import HELLO, HELLO_MAGIC, PeerConnection, Transport, encode_hello
 from senate.security.certs import (
     Issued,
     issue_node,
@@ -33,6 +36,7 @@ from waiting import until
 CLUSTER = "senate"
 IDS = (1, 2, 3)
 LOCALHOST = "127.0.0.1"
+DEADLINE_S = 20.0
 
 
 @dataclass
@@ -89,10 +93,14 @@ def test_three_transports_connect_over_tls_and_carry_frames(
             nodes[i] = transport(i, certs.files[i], peers, got[i])
             await nodes[i].start()
         try:
-            await until("every pair connected", lambda: all(len(nodes[i].connected()) == 2 for i in IDS))
-            assert nodes[1].send(3, b"from one") and nodes[3].send(1, b"from three")
+            await until(
+                "every pair connected", lambda: all(len(nodes[i].connected()) == 2 for i in IDS)
+            )
+            assert nodes[1].send(3, b"from one")
+            assert nodes[3].send(1, b"from three")
             await until("frames both ways", lambda: got[3].data.get(1) and got[1].data.get(3))
-            assert got[3].data[1] == b"from one" and got[1].data[3] == b"from three"
+            assert got[3].data[1] == b"from one"
+            assert got[1].data[3] == b"from three"
             assert all(nodes[i].refused_connections == 0 for i in IDS)
         finally:
             for node in nodes.values():
@@ -160,39 +168,37 @@ def test_an_intruder_is_refused_with_its_reason_and_reaches_nothing(
             reason = INTRUDERS[case]
             await until("the refusal", lambda: node.refused_by_reason.get(reason) == 1)
             assert node.refused_connections == 1, node.refused_by_reason
-            assert node.connected() == [] and got.data == {}
+            assert node.connected() == []
+            assert got.data == {}
             assert f"refused connection ({reason})" in caplog.text
             # The same frames from the holder of node 1's certificate do arrive: the refusal
             # above is what kept them out.
             own = client_context(ca, certs.files[1].cert_file, certs.files[1].key_file)
-            result = await asyncio.to_thread(_intrude_briefly, address, own, frames, node, got)
-            assert got.data.get(1) == frames
+            arrived = threading.Event()
+            member = asyncio.create_task(
+                asyncio.to_thread(_speak_as_member, address, own, frames, arrived)
+            )
+            await until("the member's frames", lambda: got.data.get(1) == frames)
+            arrived.set()
+            await member
         finally:
             await node.stop()
 
     run(scenario())
 
 
-def _intrude_briefly(
-    address: tuple[str, int], context: ssl.SSLContext, frames: bytes, node: Transport, got: Received
+def _speak_as_member(
+    address: tuple[str, int], context: ssl.SSLContext, frames: bytes, arrived: threading.Event
 ) -> None:
-    """Node 1's own certificate: the node answers; the connection is closed by the test."""
-    import socket
-
-    from senate.runtime.transport import HELLO, encode_hello
-
+    """Node 1, with its own certificate: the node answers its hello; the connection stays
+    open until the frames `arrived`."""
     with socket.create_connection(address, timeout=5) as raw, context.wrap_socket(raw) as sock:
         sock.sendall(encode_hello(CLUSTER, 1, 2) + frames)
         answer = b""
         while len(answer) < HELLO.size:
             answer += sock.recv(4096)
-        assert answer.startswith(b"SNT\x01")
-        # Wait (in this thread) for the frames to reach the node before closing.
-        import time
-
-        end = time.monotonic() + 10
-        while got.data.get(1) != frames and time.monotonic() < end:
-            time.sleep(0.01)
+        assert answer.startswith(HELLO_MAGIC)
+        assert arrived.wait(DEADLINE_S)
 
 
 def test_the_dialer_refuses_a_node_whose_certificate_names_another(
@@ -236,14 +242,14 @@ def test_identity_problem_names_what_the_certificate_says() -> None:
 
 
 def test_a_node_does_not_start_with_files_that_do_not_fit(certs: Certs, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="names node-3.senate, not this node"):
+    with pytest.raises(ConfigError, match=re.escape("names node-3.senate, not this node")):
         PeerTls(certs.files[3], CLUSTER, 1)  # another node's certificate
     mismatched = TlsFiles(certs.files[1].ca_file, certs.files[1].cert_file, certs.files[2].key_file)
     with pytest.raises(ConfigError, match="do they match"):
         PeerTls(mismatched, CLUSTER, 1)
     garbage = tmp_path / "garbage.crt"
     garbage.write_bytes(b"not a certificate")
-    with pytest.raises(ConfigError, match="garbage.crt"):
+    with pytest.raises(ConfigError, match=re.escape(str(tmp_path / "garbage.crt"))):
         PeerTls(TlsFiles(certs.files[1].ca_file, str(garbage), certs.files[1].key_file), CLUSTER, 1)
 
 
@@ -279,11 +285,21 @@ def test_rotated_certificates_are_taken_without_a_restart(
                 f.write(new_ca.cert_pem)
             write_issued(certs.directory, "node-2", issue_node(new_ca, CLUSTER, 2))
             assert node.reload_tls()
-            both_cas = client_context(files.ca_file, certs.files[1].cert_file, certs.files[1].key_file)
-            assert await asyncio.to_thread(presented_serial, address, both_cas) == node.tls.contexts.serial
-            renewed = write_issued(certs.directory.parent / "next", "node-1", issue_node(new_ca, CLUSTER, 1))
+            both_cas = client_context(
+                files.ca_file, certs.files[1].cert_file, certs.files[1].key_file
+            )
+            assert (
+                await asyncio.to_thread(presented_serial, address, both_cas)
+                == node.tls.contexts.serial
+            )
+            renewed = write_issued(
+                certs.directory.parent / "next", "node-1", issue_node(new_ca, CLUSTER, 1)
+            )
             of_new_ca = client_context(files.ca_file, renewed.cert_file, renewed.key_file)
-            assert await asyncio.to_thread(presented_serial, address, of_new_ca) == node.tls.contexts.serial
+            assert (
+                await asyncio.to_thread(presented_serial, address, of_new_ca)
+                == node.tls.contexts.serial
+            )
             assert node.refused_connections == 0, node.refused_by_reason
         finally:
             await node.stop()

@@ -8,12 +8,15 @@ here: their TLS is tested with the clients."""
 from __future__ import annotations
 
 import datetime
+import os
 import signal
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -177,8 +180,6 @@ def test_random_bytes_on_a_peer_port_change_nothing(
     stand in for it. The node stays up and its term does not move."""
     certs = certs_dir(tls_cluster)
     address = peer_address(tls_cluster, 3)
-    import socket
-
     before = info(tls_cluster, 3).term
     raw = socket.create_connection(address, timeout=5)
     sock: socket.socket = raw
@@ -221,16 +222,17 @@ def test_a_certificate_replaced_and_announced_with_sighup_is_presented(
     first = presented_serial(address, as_node_1)
     issued = issue_node(load_ca(certs), CLUSTER, 2)
     write_issued(certs, "node-2", issued)
-    from cryptography import x509
-
     new_serial = x509.load_pem_x509_certificate(issued.cert_pem).serial_number
     assert new_serial != first
-    proc = tls_cluster._procs[2]
-    proc.send_signal(signal.SIGHUP)
+    pid = next(n.pid for n in tls_cluster.nodes if n.id == 2)
+    assert pid is not None
+    os.kill(pid, signal.SIGHUP)
     wait_until("the new certificate", lambda: presented_serial(address, as_node_1) == new_serial)
     log = tls_cluster.log_path(2).read_text()
     assert "TLS files reloaded" in log
-    wait_until("the SIGHUP", lambda: "SIGHUP: TLS files reloaded" in tls_cluster.log_path(2).read_text())
+    wait_until(
+        "the SIGHUP", lambda: "SIGHUP: TLS files reloaded" in tls_cluster.log_path(2).read_text()
+    )
     # Established links were kept; a node restarting later dials with the new certificate.
     leader = tls_cluster.wait_ready(DEADLINE_S)
     wait_until("a write", lambda: set_ok(tls_cluster, leader, "rotated", "yes"))
@@ -246,12 +248,12 @@ def test_a_member_with_its_own_key_does_move_the_term(tmp_path: Path) -> None:
         context = client_context(
             str(certs / "ca.crt"), str(certs / "node-1.crt"), str(certs / "node-1.key")
         )
-        import socket
-
-        with socket.create_connection(peer_address(cluster, 3), timeout=5) as raw:
-            with context.wrap_socket(raw) as sock:
-                sock.sendall(encode_hello(CLUSTER, 1, 3) + high_term_frames(1, 3))
-                wait_until("node 3 taking term 1000", lambda: info(cluster, 3).term > 1000)
+        with (
+            socket.create_connection(peer_address(cluster, 3), timeout=5) as raw,
+            context.wrap_socket(raw) as sock,
+        ):
+            sock.sendall(encode_hello(CLUSTER, 1, 3) + high_term_frames(1, 3))
+            wait_until("node 3 taking term 1000", lambda: info(cluster, 3).term > 1000)
         assert before[3][0] < 1000
     finally:
         cluster.close()

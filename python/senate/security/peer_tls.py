@@ -236,7 +236,9 @@ class PeerTls:
         _LIVE.add(self)
 
     def _read_signatures(self) -> tuple[tuple[int, int, int] | None, ...]:
-        return tuple(map(_signature, (self.files.ca_file, self.files.cert_file, self.files.key_file)))
+        return tuple(
+            map(_signature, (self.files.ca_file, self.files.cert_file, self.files.key_file))
+        )
 
     @property
     def server_context(self) -> ssl.SSLContext:
