@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
 .DEFAULT_GOAL := help
-.PHONY: help system-deps install build lint test test-rust test-python bench bench-rust
+.PHONY: help system-deps install build lint test test-rust test-python bench bench-rust capi header c-example
 
 # Debian's redis-tools (redis-cli, redis-benchmark) and redis-server: real Redis clients drive
 # the key-value service in the tests, and redis-server is the baseline of the benchmarks.
@@ -36,7 +36,7 @@ lint: ## rustfmt, clippy (warnings are errors), ruff, mypy and stubtest (needs `
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest senate._core
 
-test-rust: ## cargo test of the workspace (the core; the bindings have no Rust tests)
+test-rust: ## cargo test of the workspace (the core, and the C ABI's header check)
 	cargo test --workspace
 
 test-python: ## pytest (unit, property, stateful, CLI; benchmarks run once, untimed)
@@ -51,3 +51,18 @@ bench: ## senate bench, then the pytest-benchmark suites (needs `make install`)
 
 bench-rust: ## The criterion benches of the core
 	cargo bench -p senate-core
+
+# The C ABI. The header is checked by `cargo test` (rust/capi/tests/header.rs runs cbindgen as
+# a library, pinned in Cargo.lock: nothing to install); tests/test_capi*.py build the library.
+CARGO_TARGET := $(or $(CARGO_TARGET_DIR),target)
+
+capi: ## Build the C ABI: $(CARGO_TARGET)/release/libsenate_capi.{a,so}
+	cargo build --release -p senate-capi
+
+header: ## Regenerate rust/capi/include/senate.h with cbindgen (review the diff, commit it)
+	SENATE_REWRITE=1 cargo test -p senate-capi --test header
+
+c-example: capi ## Build and run examples/c/cluster.c against the static library
+	$(CC) -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I rust/capi/include examples/c/cluster.c \
+		$(CARGO_TARGET)/release/libsenate_capi.a -lpthread -ldl -lm -o $(CARGO_TARGET)/cluster
+	$(CARGO_TARGET)/cluster
