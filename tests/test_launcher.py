@@ -7,6 +7,8 @@ deadlines.
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -205,6 +207,44 @@ def test_cluster_command_runs_until_sigterm(tmp_path: Path, protocol: str) -> No
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         assert "node 1 exit 0" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli is not installed")
+def test_cluster_command_with_tls_prints_how_to_connect(tmp_path: Path) -> None:
+    """`senate cluster --tls` makes certificates in its data directory, writes a `[tls]`
+    table, and prints a redis-cli command line that works as printed."""
+    base = free_base_port(1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "senate", "cluster", "--nodes", "1", "--data-dir", str(tmp_path),
+         "--base-port", str(base), "--no-fsync", "--tls"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[1].startswith("cluster ready: leader 1"), lines
+        prefix = "connect with: "
+        assert lines[2].startswith(prefix + "redis-cli --tls --cacert "), lines
+        assert (tmp_path / "certs" / "ca.crt").is_file()
+        assert "[tls]" in (tmp_path / "cluster.toml").read_text()
+        command = shlex.split(lines[2].removeprefix(prefix))
+        done = subprocess.run([*command, "PING"], capture_output=True, text=True, timeout=30)
+        assert done.stdout.strip() == "PONG"
+        plain = subprocess.run(
+            ["redis-cli", "-p", str(base + 101), "PING"], capture_output=True, text=True, timeout=30
+        )
+        assert plain.stdout.strip() != "PONG"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

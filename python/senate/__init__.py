@@ -80,6 +80,7 @@ from senate.errors import (
 )
 from senate.runtime.loop import run
 from senate.runtime.node import Node, NodeStatus, PeerInfo
+from senate.security.client_security import ClientSecurity
 from senate.statemachine import (
     NodeThread,
     NotAttached,
@@ -101,6 +102,7 @@ __all__ = [
     "Client",
     "ClientError",
     "ClientOverloaded",
+    "ClientSecurity",
     "Compacted",
     "ConfigError",
     "DecodeError",

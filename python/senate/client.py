@@ -84,6 +84,7 @@ from senate.routing import (
     detector_factory,
 )
 from senate.runtime.transport import parse_host_port
+from senate.security.client_security import ClientSecurity
 from senate.status import SenateInfo
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "Client",
     "ClientError",
     "ClientOverloaded",
+    "ClientSecurity",
     "ClusterView",
     "NoLeader",
     "NodeView",
@@ -251,7 +253,9 @@ class Client:
     (phi accrual) or "timeout" (a fixed timeout), tuned to `heartbeat_interval_s`.
     `timeout_s` is the deadline of each call, retries included. `exactly_once` (default
     True) runs writes in a session so that retries never apply one twice (see the module
-    documentation). Use it as an async context manager (or `start()` and `close()`), from
+    documentation). `security` says how to connect: TLS (the CA, a client certificate) and
+    credentials (AUTH on every connection), as redis-py's `ssl_*`, `username` and
+    `password`. Use it as an async context manager (or `start()` and `close()`), from
     one event loop.
     """
 
@@ -266,6 +270,7 @@ class Client:
         max_connections_per_node: int = DEFAULT_MAX_CONNECTIONS_PER_NODE,
         max_calls_in_flight: int = DEFAULT_MAX_CALLS_IN_FLIGHT,
         exactly_once: bool = True,
+        security: ClientSecurity | None = None,
     ) -> None:
         self._redis = _import_redis()
         if not 1 <= len(endpoints) <= MAX_ENDPOINTS:
@@ -283,6 +288,7 @@ class Client:
         self.timeout_s = timeout_s
         self.max_connections_per_node = max_connections_per_node
         self.max_calls_in_flight = max_calls_in_flight
+        self.security = security or ClientSecurity()
         # panic_threshold=0: a follower marked down is never picked, whatever the others do.
         lb = balancer_class(balancer)([], panic_threshold=0.0)
         self._view = ClusterView(
@@ -347,13 +353,17 @@ class Client:
             "socket_connect_timeout": min(CONNECT_TIMEOUT_S, self.timeout_s),
             "socket_timeout": self.timeout_s,
             "retry": no_retry,
+            **self.security.redis_kwargs(),
         }
-        control = aio.Redis(single_connection_client=True, **common)
+        tls = {"ssl": True} if self.security.tls else {}
+        control = aio.Redis(single_connection_client=True, **common, **tls)
         control.set_response_callback("INFO", lambda response, **options: response)
 
         def pool(**extra: Any) -> _Redis:
             # timeout=None: waiting for a free connection is bounded by the call's deadline;
             # the pool's own timeout would raise a ConnectionError, taken for a dead node.
+            if self.security.tls:
+                extra["connection_class"] = aio.SSLConnection
             blocking = aio.BlockingConnectionPool(
                 max_connections=self.max_connections_per_node, timeout=None, **common, **extra
             )

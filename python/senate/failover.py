@@ -28,7 +28,8 @@ from typing import BinaryIO
 from senate.config import ClusterConfig
 from senate.launcher import LocalCluster
 from senate.runtime.transport import parse_host_port
-from senate.status import RespError, SenateInfo, encode_command, read_reply, resp_call
+from senate.security.client_security import ClientSecurity
+from senate.status import RespError, SenateInfo, connect, encode_command, read_reply, resp_call
 
 #: SETs in a row the leader acknowledges before the kill: the writer is writing through it.
 WRITES_BEFORE_KILL = 20
@@ -74,11 +75,14 @@ class Writer:
     """One client, one SET at a time, to `endpoints[current]`; a SET that fails moves it on
     to the next endpoint (round robin)."""
 
-    def __init__(self, endpoints: list[str], timeout_s: float) -> None:
+    def __init__(
+        self, endpoints: list[str], timeout_s: float, security: ClientSecurity | None = None
+    ) -> None:
         assert endpoints
         assert timeout_s > 0, timeout_s
         self.endpoints = endpoints
         self.timeout_s = timeout_s
+        self.security = security
         self.current = 0  # an index into endpoints
         self._connections: dict[int, tuple[socket.socket, BinaryIO]] = {}
         self._sent = 0  # SETs sent, for distinct keys
@@ -108,7 +112,7 @@ class Writer:
     def _connection(self, index: int) -> tuple[socket.socket, BinaryIO]:
         if index not in self._connections:
             address = parse_host_port(self.endpoints[index])
-            sock = socket.create_connection(address, timeout=self.timeout_s)
+            sock = connect(address, self.timeout_s, self.security)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._connections[index] = (sock, sock.makefile("rb"))
         return self._connections[index]
@@ -125,10 +129,11 @@ class Writer:
             self._close(index)
 
 
-def is_leader(client_endpoint: str) -> bool:
+def is_leader(client_endpoint: str, security: ClientSecurity | None = None) -> bool:
     """Whether the node at `client_endpoint` says in INFO that it leads now."""
     with contextlib.suppress(OSError, RespError, ValueError):
-        reply = resp_call(parse_host_port(client_endpoint), "INFO", "senate", timeout_s=1.0)
+        address = parse_host_port(client_endpoint)
+        reply = resp_call(address, "INFO", "senate", timeout_s=1.0, security=security)
         if isinstance(reply, bytes):
             return SenateInfo.parse(reply.decode(errors="replace")).role == "leader"
     return False
@@ -137,7 +142,7 @@ def is_leader(client_endpoint: str) -> bool:
 def current_leader(cluster: LocalCluster) -> int | None:
     """The id of a running node of `cluster` that says it leads, None if none does."""
     for node in cluster.nodes:
-        if node.pid is not None and is_leader(node.client):
+        if node.pid is not None and is_leader(node.client, cluster.client_security):
             return node.id
     return None
 
@@ -151,7 +156,7 @@ def measure_failover(cluster: LocalCluster, timeout_s: float | None = None) -> F
         timeout_s = max(MIN_MEASURE_TIMEOUT_S, MEASURE_TIMEOUT_ETS * et_s)
     deadline = time.monotonic() + timeout_s
     endpoints = [node.client for node in cluster.nodes]
-    writer = Writer(endpoints, timeout_s=SET_TIMEOUT_BEFORE_KILL_S)
+    writer = Writer(endpoints, SET_TIMEOUT_BEFORE_KILL_S, cluster.client_security)
     try:
         leader, median_s = _write_through_the_leader(cluster, writer, deadline)
         writer.timeout_s = max(SET_TIMEOUT_ETS * et_s, MEDIAN_SET_FACTOR * median_s)
@@ -192,6 +197,6 @@ def _write_through_the_leader(
             sent_at = time.monotonic()
             if writer.set():
                 latencies_s.append(time.monotonic() - sent_at)
-        if len(latencies_s) == WRITES_BEFORE_KILL and is_leader(endpoint):
+        if len(latencies_s) == WRITES_BEFORE_KILL and is_leader(endpoint, writer.security):
             writer.aim_at(endpoint)
             return leader, statistics.median(latencies_s)

@@ -58,6 +58,7 @@ from senate.errors import CallTimeout, NodeNotRunning, Overloaded
 from senate.runtime.metrics import MetricsServer, NodeMetrics
 from senate.runtime.node import Node
 from senate.runtime.transport import parse_host_port
+from senate.security.server_tls import ServerTls, watch_files
 from senate.statemachine import StateMachine
 
 if TYPE_CHECKING:
@@ -421,6 +422,7 @@ class KvServer:
         max_value_bytes: int = 512 << 20,
         max_reply_buffer_bytes: int = DEFAULT_MAX_REPLY_BUFFER_BYTES,
         max_batch_commands: int = 1024,
+        tls: ServerTls | None = None,
     ) -> None:
         self.node = node
         self.machine = machine
@@ -429,6 +431,8 @@ class KvServer:
         self.max_value_bytes = max_value_bytes
         self.max_reply_buffer_bytes = max_reply_buffer_bytes
         self.max_batch_commands = max_batch_commands
+        #: TLS on the client port (None: plain TCP); `tls.reload()` takes new certificates.
+        self.tls = tls
         self.timeout_s = node.config.call_timeout_s
         self.reads = ReadBatcher(node, self.timeout_s)
         self.clients: set[ClientConnection] = set()
@@ -440,11 +444,16 @@ class KvServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: ClientConnection(self), self.host, self.port, reuse_address=True
+            lambda: ClientConnection(self),
+            self.host,
+            self.port,
+            reuse_address=True,
+            ssl=None if self.tls is None else self.tls.context,
         )
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
-        log.info("node %d: serving clients on %s:%d", self.node.id, self.host, self.port)
+        over = "TCP" if self.tls is None else f"TLS, client certificates {self.tls.client_certs}"
+        log.info("node %d: serving clients on %s:%d (%s)", self.node.id, self.host, self.port, over)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -573,6 +582,8 @@ async def serve(
     machine = KvMachine()
     node = Node(machine, sized_for_values(config.node, config.max_value_bytes), metrics=metrics)
     metrics_server: MetricsServer | None = None
+    files, certs = config.client_tls, config.client_certs
+    client_tls = None if files is None else ServerTls(files, certs)
     async with node:
         server = KvServer(
             node,
@@ -582,12 +593,19 @@ async def serve(
             max_value_bytes=config.max_value_bytes,
             max_reply_buffer_bytes=config.max_reply_buffer_bytes,
             max_batch_commands=config.max_batch_commands,
+            tls=client_tls,
         )
         await server.start()
         control = None
+        watching: asyncio.Task[None] | None = None
         try:
             if config.metrics_address is not None:
-                metrics_server = metrics.start_http(config.metrics_address)
+                metrics_server = metrics.start_http(
+                    config.metrics_address, config.metrics_tls, config.client_certs
+                )
+            tls = [t for t in (client_tls, metrics_server and metrics_server.tls) if t]
+            if tls:  # new certificate files are taken without a restart
+                watching = asyncio.get_running_loop().create_task(watch_files(tls))
             if fault_control is not None:
                 from senate.chaos.control import FaultControlServer
 
@@ -597,6 +615,8 @@ async def serve(
                 ready(server)
             await asyncio.Event().wait()  # until cancelled
         finally:
+            if watching is not None:
+                watching.cancel()
             if control is not None:
                 await control.stop()
             await server.stop()

@@ -12,7 +12,10 @@ Ports, from `base_port` (P) and node id N (1 <= N <= 99):
 
 All must be free on `host` when the cluster starts, or `LauncherError` names the one taken.
 The data directory holds `cluster.toml`, each node's log in `node-N/` and each process's
-output (stdout and stderr, appended across restarts) in `node-N.log`.
+output (stdout and stderr, appended across restarts) in `node-N.log`. With `tls`, also
+`certs/`: a throwaway CA, a certificate per node and one for clients (`client.crt`), made
+when the cluster is created; the cluster file's `[tls]` table points at them, so peers speak
+mutual TLS and clients TLS (`client_security` is how to connect).
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from senate.config import ClusterConfig, NodeAddresses
+from senate.config import ClusterConfig, NodeAddresses, NodeConfig
 from senate.errors import ConfigError
 from senate.runtime.transport import parse_host_port
+from senate.security.certs import CA_CERT, CLIENT_NAME, write_cluster_certs
+from senate.security.client_security import ClientSecurity
 from senate.status import RespError, SenateInfo, resp_call
 
 #: Offsets of the client and metrics ports from the base port (the peer port is base + id).
@@ -51,6 +56,8 @@ LOG_TAIL_LINES = 30
 LOG_TAIL_BYTES = 16 * 1024
 #: Timeout of one probe of one node while waiting for the cluster.
 PROBE_TIMEOUT_S = 0.5
+#: Where a cluster made with `tls` keeps its certificates, in its data directory.
+CERTS_DIR = "certs"
 #: The program that runs one node; `--config FILE --id N` follow.
 SERVE_COMMAND = (sys.executable, "-m", "senate", "serve")
 
@@ -128,6 +135,8 @@ class LocalCluster:
     `fault_control`, each node serves its fault switches on `fault_socket(N)` (chaos tests).
     With `host_per_node`, node N listens on its own loopback address `node_host(N)`
     (127.0.0.(10 + N)) instead of `host`, so that firewall rules can cut one pair of nodes.
+    With `tls`, certificates are made in `data_dir/certs` and the cluster file has a `[tls]`
+    table (`client_certs` says whether clients must show one: see `senate.config`).
     """
 
     def __init__(
@@ -141,6 +150,8 @@ class LocalCluster:
         command: Sequence[str] = SERVE_COMMAND,
         fault_control: bool = False,
         host_per_node: bool = False,
+        tls: bool = False,
+        client_certs: str = "none",
     ) -> None:
         if not 1 <= nodes <= MAX_NODES:
             raise LauncherError(f"a local cluster has 1 to {MAX_NODES} nodes, not {nodes}")
@@ -162,10 +173,35 @@ class LocalCluster:
             table["nodes"].append(
                 dict(zip(("peer", "client", "metrics"), ports, strict=True), id=i)
             )
+        if tls:
+            table["tls"] = self._make_certs(table, client_certs)
         self.config = ClusterConfig.from_dict(table, base_dir=self.data_dir)
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         #: Nodes stopped on purpose (`kill`): `wait_ready` expects them neither up nor alive.
         self._killed: set[int] = set()
+
+    def _make_certs(self, table: dict[str, Any], client_certs: str) -> dict[str, Any]:
+        """Writes the CA and certificates of the cluster `table` describes; its `[tls]`."""
+        hosts = {
+            node["id"]: sorted({parse_host_port(node[kind])[0] for kind in ("peer", "client")})
+            for node in table["nodes"]
+        }
+        cluster_id = str(table.get("cluster_id", NodeConfig.cluster_id))
+        write_cluster_certs(self.data_dir / CERTS_DIR, cluster_id, hosts)
+        return {"ca": f"{CERTS_DIR}/{CA_CERT}", "client_certs": client_certs}
+
+    @property
+    def client_security(self) -> ClientSecurity | None:
+        """How clients connect: with TLS, verifying the nodes against the cluster's CA (and
+        showing the client certificate if the nodes ask for one); None over plain TCP."""
+        tls = self.config.tls
+        if tls is None or not tls.clients:
+            return None
+        ca = self.config.resolve(tls.ca)
+        if tls.client_certs == "none":
+            return ClientSecurity(tls=True, ca_file=str(ca))
+        cert, key = (str(ca.parent / f"{CLIENT_NAME}.{kind}") for kind in ("crt", "key"))
+        return ClientSecurity(tls=True, ca_file=str(ca), cert_file=cert, key_file=key)
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -311,7 +347,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             self._check_alive()
             running = [n for n in self.config.nodes if n.id not in self._killed]
-            if all(self._pings(n.client) for n in running):
+            if all(self._pings(n.client, self.client_security) for n in running):
                 waiting_for = "a leader"
                 leader = self._leader(running)
                 if leader is not None:
@@ -332,9 +368,12 @@ class LocalCluster:
                 )
 
     @staticmethod
-    def _pings(address: str) -> bool:
+    def _pings(address: str, security: ClientSecurity | None) -> bool:
         with contextlib.suppress(OSError, RespError):
-            return resp_call(parse_host_port(address), "PING", timeout_s=PROBE_TIMEOUT_S) == "PONG"
+            reply = resp_call(
+                parse_host_port(address), "PING", timeout_s=PROBE_TIMEOUT_S, security=security
+            )
+            return reply == "PONG"
         return False
 
     def _leader(self, nodes: Sequence[NodeAddresses]) -> int | None:
@@ -347,7 +386,11 @@ class LocalCluster:
             info = None
             with contextlib.suppress(OSError, RespError, ValueError):
                 reply = resp_call(
-                    parse_host_port(node.client), "INFO", "senate", timeout_s=PROBE_TIMEOUT_S
+                    parse_host_port(node.client),
+                    "INFO",
+                    "senate",
+                    timeout_s=PROBE_TIMEOUT_S,
+                    security=self.client_security,
                 )
                 if isinstance(reply, bytes):
                     info = SenateInfo.parse(reply.decode(errors="replace"))

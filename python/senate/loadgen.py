@@ -76,6 +76,8 @@ from senate.loadspec import (
     parse_endpoint,
 )
 from senate.resp import RespProtocolError, count_replies, error_flags, error_texts
+from senate.security.client_security import PASSWORD_ENV, ClientSecurity
+from senate.status import encode_command
 
 __all__ = [
     "LoadError",
@@ -272,6 +274,8 @@ class _Connection(asyncio.Protocol):
         self._rest = b""  # the start of a reply not complete yet
         self._transport: asyncio.Transport | None = None
         self._closing = False
+        #: Set while the reply to AUTH is awaited (before any request is sent).
+        self._auth_reply: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -279,6 +283,33 @@ class _Connection(asyncio.Protocol):
 
     def start(self) -> None:
         self.send(self._run.spec.pipeline)
+
+    def authenticate(self, command: bytes) -> asyncio.Future[None]:
+        """Sends AUTH; the future is done at its +OK, or fails with LoadError."""
+        assert self._transport is not None
+        assert not self._sent_at, "AUTH goes first"
+        self._auth_reply = asyncio.get_running_loop().create_future()
+        self._transport.write(command)
+        return self._auth_reply
+
+    def _take_auth_reply(self, data: bytes) -> None:
+        waiter = self._auth_reply
+        assert waiter is not None
+        data = self._rest + data
+        try:
+            replies, used, errors = count_replies(data)
+        except RespProtocolError as error:
+            self._auth_reply = None
+            waiter.set_exception(LoadError(f"AUTH answered something not RESP: {error}"))
+            return
+        if not replies:
+            self._rest = data
+            return
+        self._auth_reply, self._rest = None, data[used:]
+        if errors:
+            waiter.set_exception(LoadError(f"AUTH refused: {error_texts(data, 1)[0]}"))
+        else:
+            waiter.set_result(None)
 
     def send(self, requests: int) -> None:
         """Sends `requests` requests in one write."""
@@ -303,6 +334,9 @@ class _Connection(asyncio.Protocol):
         self._transport.write(out)
 
     def data_received(self, data: bytes) -> None:
+        if self._auth_reply is not None:
+            self._take_auth_reply(data)
+            return
         if self._rest:
             data = self._rest + data
         try:
@@ -374,19 +408,31 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._auth_reply is not None and not self._auth_reply.done():
+            self._auth_reply.set_exception(LoadError(f"connection lost at AUTH: {exc}"))
         self._run.open_connections -= 1
         if not self._closing:
             self.fail(f"connection lost: {exc or 'closed by the server'}")
 
 
 async def _connect(run: _Run) -> list[_Connection]:
-    """`clients` connections, round robin over the endpoints; LoadError if any fails."""
+    """`clients` connections, round robin over the endpoints, over TLS and authenticated as
+    the spec's security says; LoadError if any fails."""
     loop = asyncio.get_running_loop()
     connections = [_Connection(run, index) for index in range(run.spec.clients)]
+    security = run.spec.security
+    context = security.ssl_context()
+    auth = security.auth_args()
+    auth_command = None if auth is None else encode_command(*auth)
 
     async def connect(index: int) -> None:
         host, port = parse_endpoint(connections[index].endpoint)
-        await loop.create_connection(lambda: connections[index], host, port)
+        server_hostname = host if context is not None else None
+        await loop.create_connection(
+            lambda: connections[index], host, port, ssl=context, server_hostname=server_hostname
+        )
+        if auth_command is not None:
+            await connections[index].authenticate(auth_command)
 
     attempts = [connect(index) for index in range(len(connections))]
     outcomes = await asyncio.wait_for(
@@ -506,7 +552,12 @@ async def _run_through_client(run: _Run, on_progress: Callable[[Progress], None]
     try:
         from redis.exceptions import ResponseError
 
-        client = Client(spec.endpoints, balancer=balancer, max_connections_per_node=spec.clients)
+        client = Client(
+            spec.endpoints,
+            balancer=balancer,
+            max_connections_per_node=spec.clients,
+            security=spec.security,
+        )
     except (ImportError, ValueError) as error:
         raise LoadError(f"senate.Client: {error}") from error
     await client.start()
@@ -597,7 +648,11 @@ def run_load_subprocess(
     command = [sys.executable, "-m", "senate.loadgen", *spec.to_args()]
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=spec.security.environment(),  # the password, kept off the command line
         )
         try:
             assert process.stdout is not None
@@ -674,6 +729,12 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--balancer", choices=balancer_names(), help="--client senate: of the stale reads"
     )
+    parser.add_argument("--tls", action="store_true", help="speak TLS")
+    parser.add_argument("--cacert", help="the CA of the servers' certificates (PEM)")
+    parser.add_argument("--cert", help="a client certificate (PEM), with --key")
+    parser.add_argument("--key", help="its key (PEM)")
+    parser.add_argument("--no-check-hostname", action="store_true")
+    parser.add_argument("--user", help=f"AUTH as this user; the password is in {PASSWORD_ENV}")
     return parser
 
 
@@ -695,6 +756,15 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
         client=args.client,
         stale=args.stale,
         balancer=args.balancer,
+        security=ClientSecurity(
+            tls=args.tls,
+            ca_file=args.cacert,
+            cert_file=args.cert,
+            key_file=args.key,
+            check_hostname=not args.no_check_hostname,
+            username=args.user,
+            password=os.environ.get(PASSWORD_ENV),
+        ),
     )
 
 

@@ -6,11 +6,12 @@ mean."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from senate.client import balancer_names
 from senate.histogram import Histogram
+from senate.security.client_security import ClientSecurity
 
 #: Operation codes, indexes into per-operation lists, and their names.
 GET, SET = 0, 1
@@ -68,6 +69,8 @@ class LoadSpec:
     client: str = "resp"  # one of CLIENT_KINDS
     stale: bool = False  # reads from the followers; client "senate" only
     balancer: str | None = None  # of the stale reads; client "senate" only, None: its default
+    #: TLS and credentials of every connection (AUTH is sent before the warm-up).
+    security: ClientSecurity = field(default_factory=ClientSecurity)
 
     def __post_init__(self) -> None:
         if not self.endpoints:
@@ -112,19 +115,25 @@ class LoadSpec:
     def to_args(self) -> list[str]:
         """The `python -m senate.loadgen` arguments for this spec."""
         args = ["--endpoints", ",".join(self.endpoints)]
-        for name, value in asdict(self).items():
+        for name, value in self._fields().items():
             if name == "endpoints" or value is None or value is False:
                 continue  # None is the default; a flag is given when true
             flag = "--" + name.removesuffix("_s").replace("_", "-")
             args += [flag] if value is True else [flag, str(value)]
-        return args
+        return args + self.security.to_args()  # the password goes in the environment
+
+    def _fields(self) -> dict[str, Any]:
+        """The fields but `security`."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "security"}
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field; the security without the password."""
+        return dict(self._fields(), security=self.security.to_json())
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoadSpec:
-        return cls(**dict(data, endpoints=tuple(data["endpoints"])))
+        security = ClientSecurity(**data.get("security", {}))
+        return cls(**dict(data, endpoints=tuple(data["endpoints"]), security=security))
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:

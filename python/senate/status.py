@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
 from senate import _core, resp
+from senate.security.client_security import ClientSecurity
 
 #: The largest bulk string or array a reply may hold here (INFO replies are small).
 MAX_BULK_BYTES = 1024 * 1024
@@ -54,10 +55,39 @@ def read_reply(stream: BinaryIO) -> RespValue:
     return value
 
 
-def resp_call(address: tuple[str, int], *args: str | bytes, timeout_s: float = 1.0) -> RespValue:
-    """Connects, sends one command, returns its reply. Raises OSError (refused, timed out),
-    ConnectionError or RespError."""
-    with socket.create_connection(address, timeout=timeout_s) as sock:
+def connect(
+    address: tuple[str, int], timeout_s: float = 1.0, security: ClientSecurity | None = None
+) -> socket.socket:
+    """A connection to a node's client port, over TLS and authenticated as `security` says
+    (each step within `timeout_s`). Raises OSError (refused, timed out; `ssl.SSLError`, a
+    subclass, for a failed handshake) or RespError (AUTH refused)."""
+    sock = socket.create_connection(address, timeout=timeout_s)
+    try:
+        if security is None:
+            return sock
+        context = security.ssl_context()
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname=address[0])
+        auth = security.auth_args()
+        if auth is not None:
+            sock.sendall(encode_command(*auth))
+            with sock.makefile("rb") as stream:
+                read_reply(stream)  # +OK, or RespError naming why not
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def resp_call(
+    address: tuple[str, int],
+    *args: str | bytes,
+    timeout_s: float = 1.0,
+    security: ClientSecurity | None = None,
+) -> RespValue:
+    """Connects (see `connect`), sends one command, returns its reply. Raises OSError
+    (refused, timed out), ConnectionError or RespError."""
+    with connect(address, timeout_s, security) as sock:
         sock.sendall(encode_command(*args))
         with sock.makefile("rb") as stream:
             return read_reply(stream)
@@ -185,13 +215,21 @@ class NodeReport:
         return self.info is not None
 
 
-def probe(address: str, timeout_s: float = 1.0, expected_id: int | None = None) -> NodeReport:
-    """`INFO senate` of the node at `address` ("host:port"); a node that cannot be reached or
-    answers nonsense is reported down with the reason, never raised."""
+def probe(
+    address: str,
+    timeout_s: float = 1.0,
+    expected_id: int | None = None,
+    security: ClientSecurity | None = None,
+) -> NodeReport:
+    """`INFO senate` of the node at `address` ("host:port"), connecting as `security` says;
+    a node that cannot be reached, refuses the handshake or the credentials, or answers
+    nonsense is reported down with the reason, never raised."""
     from senate.runtime.transport import parse_host_port
 
     try:
-        reply = resp_call(parse_host_port(address), "INFO", "senate", timeout_s=timeout_s)
+        reply = resp_call(
+            parse_host_port(address), "INFO", "senate", timeout_s=timeout_s, security=security
+        )
         if not isinstance(reply, bytes):
             raise RespError(f"INFO answered {reply!r}")
         info = SenateInfo.parse(reply.decode(errors="replace"))

@@ -20,6 +20,8 @@ from senate.commands.options import load_cluster
 from senate.config import PROTOCOLS
 from senate.errors import ConfigError, WalCorrupt, WalError
 from senate.launcher import MAX_NODES, LauncherError, LocalCluster
+from senate.runtime.transport import parse_host_port
+from senate.security.tls_files import CLIENT_CERT_MODES
 
 #: One line per event: time, level, logger, message (senate's messages name the node).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -138,8 +140,28 @@ DEFAULT_CLUSTER_DIR = Path("senate-data")
 )
 @click.option("--fsync/--no-fsync", default=True, show_default=True, help="fsync every write.")
 @click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Make a throwaway CA and certificates in DATA_DIR/certs: mutual TLS between peers, "
+    "TLS for clients and metrics.",
+)
+@click.option(
+    "--client-certs",
+    type=click.Choice(CLIENT_CERT_MODES),
+    default="none",
+    show_default=True,
+    help="With --tls: whether clients show a certificate (DATA_DIR/certs/client.crt).",
+)
 def cluster(
-    nodes: int, data_dir: Path, base_port: int, protocol: str, fsync: bool, timeout_s: float
+    nodes: int,
+    data_dir: Path,
+    base_port: int,
+    protocol: str,
+    fsync: bool,
+    timeout_s: float,
+    tls: bool,
+    client_certs: str,
 ) -> None:
     """Run a local cluster of NODES `senate serve` processes until Ctrl-C or SIGTERM.
 
@@ -154,6 +176,8 @@ def cluster(
         base_port=base_port,
         fsync=fsync,
         overrides={"protocol": protocol},
+        tls=tls,
+        client_certs=client_certs,
     )
     try:
         local.start()
@@ -163,6 +187,10 @@ def cluster(
         leader = _wait_or_stop(local, stop, timeout_s)
         if leader is not None:
             click.echo(f"cluster ready: leader {leader}")
+            if (security := local.client_security) is not None:
+                host, port = parse_host_port(local.nodes[0].client)
+                flags = " ".join(security.to_args()[1:])  # redis-cli's --cacert, --cert, --key
+                click.echo(f"connect with: redis-cli --tls {flags} -h {host} -p {port}")
             sys.stdout.flush()
             _watch(local, stop)
     except (LauncherError, TimeoutError) as e:

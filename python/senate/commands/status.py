@@ -5,24 +5,26 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from senate.commands.options import load_cluster
+from senate.commands.options import client_security, client_security_options, load_cluster
+from senate.config import ClusterConfig
 from senate.runtime.transport import parse_host_port
 from senate.status import NodeReport, leader_commit, probe, report_json
 
 
 def _status_targets(
-    config_path: Path | None, endpoints: str | None
+    cluster: ClusterConfig | None, endpoints: str | None
 ) -> list[tuple[str, int | None]]:
-    if (config_path is None) == (endpoints is None):
+    if (cluster is None) == (endpoints is None):
         raise click.UsageError("give either --config or --endpoints")
-    if config_path is not None:
-        return [(n.client, n.id) for n in load_cluster(config_path).nodes]
+    if cluster is not None:
+        return [(n.client, n.id) for n in cluster.nodes]
     assert endpoints is not None
     addresses = [a.strip() for a in endpoints.split(",") if a.strip()]
     for address in addresses:
@@ -92,17 +94,26 @@ def _status_table(reports: list[NodeReport], leader_commit_index: int | None) ->
     type=click.FloatRange(min=0.01),
     help="Seconds to wait for each node.",
 )
+@client_security_options
 def status(
-    config_path: Path | None, endpoints: str | None, as_json: bool, timeout_s: float
+    config_path: Path | None,
+    endpoints: str | None,
+    as_json: bool,
+    timeout_s: float,
+    **security_options: Any,
 ) -> None:
     """Ask every node for its state (`INFO senate` on its client port).
 
     Nodes that do not answer are shown as down. Lag is the leader's commit index minus the
-    node's applied index. Exits with status 1 when no node answers.
+    node's applied index. Exits with status 1 when no node answers. Over TLS and with
+    credentials as redis-cli's options say; a cluster file with a `[tls]` table means TLS
+    with its CA.
     """
-    targets = _status_targets(config_path, endpoints)
+    cluster = None if config_path is None else load_cluster(config_path)
+    targets = _status_targets(cluster, endpoints)
+    security = client_security(cluster, **security_options)
     with ThreadPoolExecutor(max_workers=min(len(targets), 32)) as pool:
-        reports = list(pool.map(lambda t: probe(t[0], timeout_s, t[1]), targets))
+        reports = list(pool.map(lambda t: probe(t[0], timeout_s, t[1], security), targets))
     commit = leader_commit(reports)
     if as_json:
         click.echo(json.dumps([report_json(r, commit) for r in reports], indent=2))

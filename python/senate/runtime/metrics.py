@@ -23,6 +23,7 @@ Series (all with label `node`; the byte counters also with `peer`):
 
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
@@ -37,6 +38,8 @@ from prometheus_client import (
 )
 
 from senate.runtime.transport import parse_host_port
+from senate.security.server_tls import MIN_TLS_VERSION, ServerTls
+from senate.security.tls_files import TlsFiles
 
 #: Buckets of `senate_ready_entries`: committed entries per Ready.
 READY_ENTRIES_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
@@ -65,6 +68,8 @@ class MetricsServer:
 
     server: WSGIServer
     thread: threading.Thread
+    #: With HTTPS: its files and context (`reload` takes new certificates).
+    tls: ServerTls | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -192,12 +197,31 @@ class NodeMetrics:
         self._refused.labels(node=str(self.node_id), reason=reason).inc()
 
     # --- serving ------------------------------------------------------------------------
-    def start_http(self, address: str) -> MetricsServer:
+    def start_http(
+        self, address: str, tls: TlsFiles | None = None, client_certs: str = "none"
+    ) -> MetricsServer:
         """Serves this registry at http://address/metrics (any path) from a daemon thread;
-        port 0 picks a free port (see `MetricsServer.address`)."""
+        port 0 picks a free port (see `MetricsServer.address`). With `tls`, HTTPS (TLS 1.2
+        at least) with that certificate; with `client_certs` "required", scrapers must show
+        one the CA signed (prometheus_client asks for none otherwise: "optional" is none)."""
         if address.endswith(":0"):
             host, port = address[:-2].strip("[]"), 0
         else:
             host, port = parse_host_port(address)
-        server, thread = start_http_server(port, host, registry=self.registry)
-        return MetricsServer(server, thread)
+        if tls is None:
+            server, thread = start_http_server(port, host, registry=self.registry)
+        else:
+            server, thread = start_http_server(
+                port,
+                host,
+                registry=self.registry,
+                certfile=tls.cert_file,
+                keyfile=tls.key_file,
+                client_cafile=tls.ca_file,
+                client_auth_required=client_certs == "required",
+            )
+        if tls is None or not isinstance(server.socket, ssl.SSLSocket):
+            return MetricsServer(server, thread)
+        context = server.socket.context  # new connections take new files loaded into it
+        context.minimum_version = MIN_TLS_VERSION
+        return MetricsServer(server, thread, ServerTls(tls, client_certs, [context]))
