@@ -31,11 +31,12 @@ WAL_ERROR_STATUS = 3
 
 
 def _reload_tls() -> None:
-    """SIGHUP: the node's TLS files are read again (they are also polled for changes)."""
-    from senate.security import peer_tls
+    """SIGHUP: the node's TLS files are read again (they are also polled for changes): the
+    peers', and the client port's and metrics endpoint's."""
+    from senate.security import peer_tls, server_tls
 
-    taken = peer_tls.reload_all()
-    logging.getLogger("senate.cli").info("SIGHUP: TLS files reloaded by %d node(s)", taken)
+    taken = peer_tls.reload_all() + server_tls.reload_all()
+    logging.getLogger("senate.cli").info("SIGHUP: TLS files reloaded by %d part(s)", taken)
 
 
 async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:

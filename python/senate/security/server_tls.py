@@ -13,8 +13,9 @@ cluster's CA as `client_certs` says (Redis's `tls-auth-clients`):
 get the new certificate, connections open keep theirs (as Redis does after
 `CONFIG SET tls-cert-file`). The files are first loaded into a scratch context, so a
 half-written or mismatched pair is refused with the old certificate kept. `reload_if_changed`
-does it when a file's modification time or size changed: `senate serve` calls it every
-`CERT_CHECK_INTERVAL_S`, and a SIGHUP handler may call `reload` at once.
+does it when a file's inode, size or modification time changed: `senate serve` calls it
+every `CERT_CHECK_INTERVAL_S`, and on SIGHUP `reload_all` (beside the peers' reload,
+`senate.security.peer_tls`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import asyncio
 import logging
 import os
 import ssl
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -33,8 +35,9 @@ log = logging.getLogger("senate.security")
 #: The oldest TLS version the client port takes: redis-cli and redis-py speak TLS 1.2 at
 #: least; anything older has known breaks.
 MIN_TLS_VERSION = ssl.TLSVersion.TLSv1_2
-#: How often `senate serve` looks for new certificate files (a `stat` of three files).
-CERT_CHECK_INTERVAL_S = 2.0
+#: How often `senate serve` looks for new certificate files (a `stat` of three files), as
+#: often as the peers' (`senate.security.peer_tls.CERT_POLL_INTERVAL_S`).
+CERT_CHECK_INTERVAL_S = 1.0
 #: `client_certs` as an `ssl` verify mode.
 VERIFY_MODES = {
     "none": ssl.CERT_NONE,
@@ -58,19 +61,30 @@ def server_context(files: TlsFiles, client_certs: str = "none") -> ssl.SSLContex
     return context
 
 
-def _file_stamps(files: TlsFiles) -> tuple[tuple[int, int], ...]:
-    """(mtime in ns, size) of each file; (-1, -1) for one that cannot be read."""
-    stamps = []
+def _file_stamps(files: TlsFiles) -> tuple[tuple[int, int, int] | None, ...]:
+    """(inode, size, mtime in ns) of each file (a file renamed over another is a new inode);
+    None for one that cannot be read."""
+    stamps: list[tuple[int, int, int] | None] = []
     for path in (files.ca_file, files.cert_file, files.key_file):
         try:
             stat = os.stat(path)
-            stamps.append((stat.st_mtime_ns, stat.st_size))
+            stamps.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
         except OSError:
-            stamps.append((-1, -1))
+            stamps.append(None)
     return tuple(stamps)
 
 
-@dataclass
+#: Every live `ServerTls` of this process, for `reload_all` (weakly: a stopped server's go).
+_LIVE: weakref.WeakSet[ServerTls] = weakref.WeakSet()
+
+
+def reload_all() -> int:
+    """Re-reads the files of every `ServerTls` of this process (SIGHUP in `senate serve`);
+    returns how many took new files."""
+    return sum(tls.reload() for tls in list(_LIVE))
+
+
+@dataclass(eq=False)  # identity: kept in a WeakSet
 class ServerTls:
     """The TLS of one server: its files, and the contexts serving them. Without `contexts`
     it makes one (`context`); given them (made elsewhere from the same files, such as the
@@ -87,6 +101,7 @@ class ServerTls:
         self._stamps = _file_stamps(self.files)
         if not self.contexts:
             self.contexts.append(server_context(self.files, self.client_certs))
+        _LIVE.add(self)
 
     @property
     def context(self) -> ssl.SSLContext:
