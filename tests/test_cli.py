@@ -170,6 +170,9 @@ def test_a_core_panic_is_reported_as_a_violation(monkeypatch: pytest.MonkeyPatch
         ["bench", "--protocol", "raft,raft"],
         ["bench", "--sim", "--protocol", "raft,zab"],
         ["bench", "--endpoints", "127.0.0.1:1", "--protocol", "paxos"],
+        ["bench", "--sim", "--tls"],
+        ["bench", "--tls", "--user", "app"],  # a local cluster has no users
+        ["bench", "--endpoints", "127.0.0.1:1", "--config", "cluster.toml"],
     ],
 )
 def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
@@ -227,3 +230,34 @@ def test_bench_runs_the_protocols_side_by_side(tmp_path: Path) -> None:
 def protocol_rows(table: str) -> list[list[str]]:
     """The cells of a table's rows that start with a protocol's name."""
     return [line.split() for line in table.splitlines() if line.strip()[:5] in ("raft ", "paxos")]
+
+
+def test_bench_tls_measures_tls_against_plain_tcp_in_the_same_run(tmp_path: Path) -> None:
+    """`--tls` on a local cluster runs the same load on a cluster with TLS between peers and
+    for clients and on one without, in turn on fresh clusters, and reports the TLS cost as
+    the ratio of their throughputs within each round (and in `--json`)."""
+    out = tmp_path / "tls.json"
+    result = senate_command(
+        "bench", "--tls", "--duration", "0.5", "--warmup", "0.2",
+        "--clients", "4", "--pipeline", "4", "--json", str(out), timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "raft, round 1 of 1" in result.stdout
+    assert "raft+tls, round 1 of 1" in result.stdout
+    assert "TLS for peers and clients" in result.stdout
+    side_by_side = result.stdout.split("protocols side by side")[1].split("CPU per operation")[0]
+    labels = [line.split()[0] for line in side_by_side.splitlines() if line.strip()[:4] == "raft"]
+    assert labels == ["raft", "raft+tls"]
+    match = re.search(r"TLS, raft: (\d+\.\d+)x the ops/s of plain TCP", result.stdout)
+    assert match is not None, result.stdout
+    record = json.loads(out.read_text())
+    assert record["protocols"] == ["raft", "raft+tls"]
+    [ratio] = record["tls_ops_ratios"]["raft"]
+    assert f"{ratio:.2f}" == match.group(1)
+    [round_runs] = record["rounds"]
+    plain, tls = round_runs["raft"]["result"], round_runs["raft+tls"]["result"]
+    assert plain["ok"]
+    assert tls["ok"]
+    assert ratio == pytest.approx(tls["ops"] / tls["window_s"] / (plain["ops"] / plain["window_s"]))
+    assert tls["spec"]["security"]["tls"]
+    assert not plain["spec"]["security"]["tls"]

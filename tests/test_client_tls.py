@@ -320,3 +320,17 @@ def test_client_certificate_modes(
         return outcomes
 
     assert asyncio.run(main()) == [without_cert, with_cert, with_a_strangers_cert]
+
+
+def test_senate_bench_takes_tls_from_the_cluster_file(tls_cluster: LocalCluster) -> None:
+    """`senate bench --config` loads the cluster of the file, over TLS with its CA and the
+    client certificate beside it (its nodes require one)."""
+    command = [
+        sys.executable, "-m", "senate", "bench", "--config", str(tls_cluster.config_path),
+        "--duration", "0.3", "--warmup", "0", "--clients", "2", "--pipeline", "2",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    total = next(line for line in done.stdout.splitlines() if line.strip().startswith("total"))
+    assert int(total.split()[1].replace(",", "")) > 0  # ops/s
+    assert int(total.split()[2]) == 0  # errors

@@ -202,15 +202,54 @@ def summarize_protocols(rounds: list[dict[str, ProtocolRun]]) -> list[ProtocolSu
 def write_side_by_side_json(
     rounds: list[dict[str, ProtocolRun]], summaries: list[ProtocolSummary], path: Path
 ) -> None:
-    """The side-by-side bench as JSON: the summaries, then every round's runs in full."""
+    """The side-by-side bench as JSON: the summaries, the ratios of TLS to plain runs (with
+    `--tls`), then every round's runs in full."""
     record = {
         "mode": "side_by_side",
         "protocols": [summary.protocol for summary in summaries],
         "failover_target_ets": FAILOVER_TARGET_ETS,
         "summary": [summary.to_json() for summary in summaries],
+        "tls_target_ratio": TLS_TARGET_RATIO,
+        "tls_ops_ratios": tls_ratios(rounds),
         "rounds": [{p: run.to_json() for p, run in r.items()} for r in rounds],
     }
     path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+#: The cost of TLS the bench aims at, as ops/s over TLS / ops/s without, within a round:
+#: at most 25% of the throughput lost (reported, not enforced).
+TLS_TARGET_RATIO = 0.75
+#: A TLS run's label is its plain run's with this suffix ("raft+tls" and "raft").
+TLS_LABEL_SUFFIX = "+tls"
+
+
+def tls_ratios(rounds: list[dict[str, ProtocolRun]]) -> dict[str, list[float]]:
+    """For each label with a TLS twin in the runs ("raft" and "raft+tls"), the ratio of the
+    twin's ops/s to its own in each round, in round order."""
+    labels = list(rounds[0]) if rounds else []
+    return {
+        label: [
+            r[label + TLS_LABEL_SUFFIX].result.ops_per_s / r[label].result.ops_per_s for r in rounds
+        ]
+        for label in labels
+        if label + TLS_LABEL_SUFFIX in labels
+    }
+
+
+def tls_cost_lines(rounds: list[dict[str, ProtocolRun]]) -> list[str]:
+    """E.g. "TLS, raft: 0.82x the ops/s of plain TCP (rounds: 0.80x, 0.82x, 0.85x), 18% of
+    the throughput; target: at most 25%"."""
+    lines = []
+    for label, ratios in tls_ratios(rounds).items():
+        median = statistics.median(ratios)
+        each = ", ".join(f"{ratio:.2f}x" for ratio in ratios)
+        verdict = "within" if median >= TLS_TARGET_RATIO else "over"
+        lines.append(
+            f"TLS, {label}: {median:.2f}x the ops/s of plain TCP (median of the rounds' "
+            f"ratios: {each}), {1 - median:.0%} of the throughput; {verdict} the target of "
+            f"at most {1 - TLS_TARGET_RATIO:.0%}"
+        )
+    return lines
 
 
 def cpu_line(run: ProtocolRun) -> str:

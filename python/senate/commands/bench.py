@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from senate.bench import (
@@ -22,39 +19,44 @@ from senate.bench import (
     run_sim_bench,
 )
 from senate.bench_report import (
-    ProtocolRun,
-    cpu_line,
-    failover_line,
     per_node_table,
     problems,
-    protocols_cost_table,
-    protocols_table,
     result_table,
-    summarize_protocols,
     write_json,
     write_plot,
-    write_side_by_side_json,
 )
 from senate.client import DEFAULT_BALANCER, balancer_names
-from senate.commands.options import check_sizes, given, int_list
+from senate.commands.bench_local import (
+    Variant,
+    bench_side_by_side,
+    load_spec,
+    run_with_progress,
+    started_local_cluster,
+    variants,
+)
+from senate.commands.options import (
+    CLIENT_SECURITY_OPTIONS,
+    check_sizes,
+    client_security,
+    client_security_options,
+    given,
+    int_list,
+    load_cluster,
+)
 from senate.config import PROTOCOLS
-from senate.failover import FailoverError, current_leader, measure_failover
-from senate.launcher import LocalCluster, free_base_port
-from senate.loadgen import LoadError, run_load_subprocess
 from senate.loadspec import (
     CLIENT_KINDS,
-    LoadResult,
     LoadSpec,
     parse_endpoint,
     parse_ratio,
 )
-from senate.loadspec import Progress as LoadProgress
-from senate.proc_cpu import CpuWindow
+from senate.security.client_security import ClientSecurity
 
 #: The options of the simulated benchmark (`--sim`) and of the load generator (the others).
 SIM_OPTIONS = ("batch", "entries", "seconds", "payload_bytes")
 LOAD_OPTIONS = (
     "endpoints",
+    "config_path",
     "clients",
     "pipeline",
     "duration",
@@ -68,13 +70,12 @@ LOAD_OPTIONS = (
     "balancer",
     "plot_path",
     "rounds",
+    *CLIENT_SECURITY_OPTIONS,
 )
-#: What the progress bar says in each phase of the load.
-PHASE_DESCRIPTIONS = {"warmup": "warming up", "measure": "measuring", "drain": "draining"}
+#: The client options a local cluster makes for itself (its certificates; it has no users).
+LOCAL_CLUSTER_MADE = ("cacert", "cert", "key", "no_check_hostname", "user", "password")
 #: The options only `--client senate` takes.
 SENATE_CLIENT_OPTIONS = ("stale", "balancer")
-#: How long the local cluster plain `senate bench` starts may take to elect a leader.
-LOCAL_CLUSTER_READY_TIMEOUT_S = 60.0
 #: Bytes per value unless --value-size says otherwise: YCSB's field size, a small record;
 #: the benchmark measures the cost of an operation, not the bandwidth of the log.
 DEFAULT_VALUE_SIZE = 100
@@ -143,6 +144,12 @@ def _ratio(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     "--endpoints",
     callback=_endpoints,
     help="Load a running cluster (or any RESP server) at host:port,... instead of a local one.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Load the running cluster of this cluster file (its client addresses; its [tls]).",
 )
 @click.option("--clients", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option(
@@ -263,9 +270,11 @@ def _ratio(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write throughput and latency over time as a PNG (needs the `plot` extra).",
 )
+@client_security_options
 @click.pass_context
 def bench(
     ctx: click.Context,
+    /,
     sim: bool,
     nodes: list[int],
     endpoints: list[str],
@@ -288,14 +297,21 @@ def bench(
     payload_bytes: int,
     json_path: Path | None,
     plot_path: Path | None,
+    config_path: Path | None,
+    **security_options: Any,
 ) -> None:
     """Measure a cluster: GET/SET operations per second and their latency.
 
     Starts a local cluster of --nodes nodes and loads it from a separate process, or loads
-    the cluster at --endpoints. With --client senate, the load goes through senate.Client
-    (to the leader; with --stale, reads to the followers). With --sim, measures committed
-    entries per second of a fault-free simulated cluster instead, every message going through
-    the wire codec, of each --protocol in turn.
+    the cluster at --endpoints (or of --config), over TLS and with credentials as --tls,
+    --cacert, --cert, --key, --user and --pass say. With --client senate, the load goes
+    through senate.Client (to the leader; with --stale, reads to the followers). With --sim,
+    measures committed entries per second of a fault-free simulated cluster instead, every
+    message going through the wire codec, of each --protocol in turn.
+
+    With --tls and a local cluster, the same load runs on clusters with TLS between peers
+    and for clients and on clusters without, alternating on fresh clusters for --rounds,
+    and the TLS cost is reported as the ratio of their throughputs within each round.
     """
     if sim:
         if misplaced := given(ctx, LOAD_OPTIONS):
@@ -315,7 +331,7 @@ def bench(
     elif misplaced := given(ctx, SENATE_CLIENT_OPTIONS):
         raise click.UsageError(f"{', '.join(misplaced)} can only be used with --client senate")
 
-    def spec_for(targets: list[str]) -> LoadSpec:
+    def spec_for(targets: list[str], security: ClientSecurity) -> LoadSpec:
         return LoadSpec(
             endpoints=tuple(targets),
             clients=clients,
@@ -329,142 +345,37 @@ def bench(
             client=client,
             stale=stale,
             balancer=balancer,
+            security=security,
         )
 
-    def load(targets: list[str]) -> None:
-        _bench_load(spec_for(targets), json_path, plot_path)
-
-    if endpoints:
+    if endpoints or config_path is not None:
         if misplaced := given(ctx, ("nodes", "protocol", "rounds")):
-            raise click.UsageError(f"{', '.join(misplaced)} cannot be used with --endpoints")
-        load(endpoints)
+            raise click.UsageError(
+                f"{', '.join(misplaced)} cannot be used with --endpoints or --config"
+            )
+        if endpoints and config_path is not None:
+            raise click.UsageError("give --endpoints or --config, not both")
+        cluster = None if config_path is None else load_cluster(config_path)
+        targets = endpoints if cluster is None else [node.client for node in cluster.nodes]
+        security = client_security(cluster, **security_options)
+        _bench_load(spec_for(targets, security), json_path, plot_path)
         return
+    if misplaced := given(ctx, LOCAL_CLUSTER_MADE):
+        raise click.UsageError(
+            f"{', '.join(misplaced)} cannot be used with a local cluster: with --tls it makes "
+            "its certificates"
+        )
     check_sizes(nodes)
     if len(nodes) != 1:
         raise click.BadParameter("one cluster size, without --sim", param_hint="--nodes")
-    if len(protocol) == 1 and rounds == 1:
-        with _local_cluster(nodes[0], protocol[0]) as client_endpoints:
-            load(client_endpoints)
+    tls = bool(security_options["tls"])
+    if len(protocol) == 1 and rounds == 1 and not tls:
+        with started_local_cluster(nodes[0], Variant(protocol[0])) as local:
+            _bench_load(load_spec(local, spec_for), json_path, plot_path)
         return
     if plot_path is not None:
-        raise click.UsageError("--plot takes one run: one --protocol, one round")
-    _bench_side_by_side(nodes[0], protocol, rounds, spec_for, json_path)
-
-
-@contextlib.contextmanager
-def _local_cluster(nodes: int, protocol: str) -> Iterator[list[str]]:
-    """Starts a local cluster of `nodes` `senate serve` processes (fsync on) speaking
-    `protocol` in a temporary directory; yields their client endpoints ("host:port")."""
-    with _started_local_cluster(nodes, protocol) as cluster:
-        yield [str(node.client) for node in cluster.nodes]
-
-
-@contextlib.contextmanager
-def _started_local_cluster(nodes: int, protocol: str) -> Iterator[LocalCluster]:
-    """`_local_cluster`, yielding the cluster once it has a leader."""
-    console = Console()
-    with tempfile.TemporaryDirectory(prefix="senate-bench-") as data_dir:
-        cluster = LocalCluster(
-            nodes=nodes,
-            data_dir=Path(data_dir),
-            base_port=free_base_port(nodes),
-            fsync=True,
-            overrides={"protocol": protocol},
-        )
-        with cluster:
-            leader = cluster.wait_ready(LOCAL_CLUSTER_READY_TIMEOUT_S)
-            console.print(
-                f"local cluster: {nodes} `senate serve` processes ({protocol}), fsync on,"
-                f" leader {leader}"
-            )
-            for node in cluster.nodes:
-                console.print(
-                    f"  node {node.id} pid={node.pid} peer={node.peer} client={node.client}",
-                    highlight=False,
-                )
-            yield cluster
-
-
-def _bench_side_by_side(
-    nodes: int,
-    protocols: list[str],
-    rounds: int,
-    spec_for: Callable[[list[str]], LoadSpec],
-    json_path: Path | None,
-) -> None:
-    """Runs the load on a fresh local cluster of each protocol in turn, `rounds` times, and
-    prints each run and then the protocols side by side (and writes them to `json_path`).
-    Each run also measures the CPU time of every node in the load's window and, after the
-    load, the failover time (the leader SIGKILLed under one writer's SETs)."""
-    console = Console()
-    console.print(f"[bold]senate bench[/bold]: {', '.join(protocols)}. CPU: {cpu_model()}")
-    runs: list[dict[str, ProtocolRun]] = []
-    for round_number in range(1, rounds + 1):
-        this: dict[str, ProtocolRun] = {}
-        for protocol in protocols:
-            with _started_local_cluster(nodes, protocol) as cluster:
-                title = f"{protocol}, round {round_number} of {rounds}"
-                this[protocol] = _measure_protocol(console, cluster, spec_for, title)
-        runs.append(this)
-    summaries = summarize_protocols(runs)
-    console.print(protocols_table(summaries))
-    console.print(protocols_cost_table(runs, summaries))
-    if json_path is not None:
-        write_side_by_side_json(runs, summaries, json_path)
-        console.print(f"wrote the rounds and their summary to {json_path}")
-
-
-def _measure_protocol(
-    console: Console,
-    cluster: LocalCluster,
-    spec_for: Callable[[list[str]], LoadSpec],
-    title: str,
-) -> ProtocolRun:
-    """One run of the side-by-side bench on `cluster`: the load, with the nodes' CPU time
-    and the leader read at the edges of its measured window (the load generator's progress
-    reports mark them: the CPU is read first), then the failover."""
-    pids = {node.id: node.pid for node in cluster.nodes if node.pid is not None}
-    assert len(pids) == len(cluster.nodes), "a node is not running"
-    window = CpuWindow(pids.values())
-    leaders: list[int | None] = []  # at the window's start and end
-
-    def at_window_edges(update: LoadProgress) -> None:
-        if update.phase == "measure" and not window.started:
-            window.start()
-            leaders.append(current_leader(cluster))
-        elif update.phase == "drain":
-            window.stop()
-            leaders.append(current_leader(cluster))
-
-    spec = spec_for([node.client for node in cluster.nodes])
-    result = _run_with_progress(console, spec, at_window_edges)
-    console.print(result_table(result, title=title))
-    if issues := problems(result):
-        for line in issues:
-            console.print(f"[bold red]{line}[/bold red]", highlight=False)
-        raise SystemExit(1)
-    try:
-        failover = measure_failover(cluster)
-    except FailoverError as error:
-        raise click.ClickException(f"failover: {error}") from None
-    assert len(leaders) == 2, leaders
-    known = [leader for leader in leaders if leader is not None]
-    run = ProtocolRun(
-        result=result,
-        leader=known[0] if known else failover.killed,
-        leader_moved=len(set(leaders)) != 1 or None in leaders,
-        cpu_s={node: window.used[pid] for node, pid in pids.items()},
-        failover=failover,
-    )
-    console.print(cpu_line(run), highlight=False)
-    if run.leader_moved:
-        start, end = ("none" if leader is None else f"node {leader}" for leader in leaders)
-        console.print(
-            f"[yellow]leader at the window's start: {start}, at its end: {end}; "
-            "the CPU per role mixes them[/yellow]"
-        )
-    console.print(failover_line(failover), highlight=False)
-    return run
+        raise click.UsageError("--plot takes one run: one --protocol, one round, no --tls")
+    bench_side_by_side(nodes[0], variants(protocol, tls), rounds, spec_for, json_path)
 
 
 def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) -> None:
@@ -472,7 +383,7 @@ def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) 
     console = Console()
     cpu = cpu_model()
     console.print(f"[bold]senate bench[/bold]: {', '.join(spec.endpoints)}. CPU: {cpu}")
-    result = _run_with_progress(console, spec)
+    result = run_with_progress(console, spec)
     console.print(result_table(result))
     if (by_node := per_node_table(result)) is not None:
         console.print(by_node)
@@ -486,39 +397,6 @@ def _bench_load(spec: LoadSpec, json_path: Path | None, plot_path: Path | None) 
         for line in issues:
             console.print(f"[bold red]{line}[/bold red]", highlight=False)
         raise SystemExit(1)
-
-
-def _run_with_progress(
-    console: Console,
-    spec: LoadSpec,
-    on_update: Callable[[LoadProgress], None] | None = None,
-) -> LoadResult:
-    """`run_load_subprocess(spec)` under a progress bar (shown on terminals only); each
-    progress report goes to `on_update` first, as soon as it is read."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
-    with progress:
-        task = progress.add_task("warming up", total=spec.warmup_s + spec.duration_s, rate="")
-
-        def on_progress(update: LoadProgress) -> None:
-            if on_update is not None:
-                on_update(update)
-            measured_s = update.elapsed_s - spec.warmup_s
-            rate = f"{update.ops / measured_s:,.0f} ops/s" if measured_s > 0 else ""
-            description = PHASE_DESCRIPTIONS.get(update.phase, update.phase)
-            progress.update(task, completed=update.elapsed_s, description=description, rate=rate)
-
-        try:
-            return run_load_subprocess(spec, on_progress)
-        except LoadError as error:
-            raise click.ClickException(str(error)) from None
 
 
 def _bench_sim(

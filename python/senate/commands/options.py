@@ -33,13 +33,18 @@ def check_sizes(nodes: list[int]) -> None:
 
 
 def given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
-    """The options among `names` given on the command line (or in the environment)."""
-    sources = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    """The options among `names` given on the command line (not those from the environment:
+    a `REDISCLI_AUTH` exported for redis-cli must not make a command refuse to run)."""
+    source = click.core.ParameterSource.COMMANDLINE
     return [
-        "--" + n.removesuffix("_path").replace("_", "-")
+        FLAGS.get(n, "--" + n.removesuffix("_path").replace("_", "-"))
         for n in names
-        if ctx.get_parameter_source(n) in sources
+        if ctx.get_parameter_source(n) == source
     ]
+
+
+#: Options whose flag is not their parameter's name.
+FLAGS = {"password": "--pass"}
 
 
 def load_cluster(path: Path) -> ClusterConfig:
@@ -54,7 +59,7 @@ def load_cluster(path: Path) -> ClusterConfig:
 # --- how clients connect: TLS and credentials, named as redis-cli names them -----------------
 
 #: The options `client_security_options` adds, by parameter name.
-CLIENT_SECURITY_OPTIONS = ("tls", "cacert", "cert", "key", "user", "password")
+CLIENT_SECURITY_OPTIONS = ("tls", "cacert", "cert", "key", "no_check_hostname", "user", "password")
 
 
 def client_security_options(command: Callable[..., Any]) -> Callable[..., Any]:
