@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import errno
 import re
 import socket
 import ssl
@@ -18,8 +19,11 @@ from typing import Any
 
 import pytest
 
+from cluster import free_ports
 from intruder import client_context, high_term_frames, intrude, presented_serial
+from senate import Node, ReplCounter
 from senate.errors import ConfigError
+from senate.runtime.metrics import NodeMetrics
 from senate.runtime.transport import HELLO, HELLO_MAGIC, PeerConnection, Transport, encode_hello
 from senate.security.certs import (
     Issued,
@@ -37,6 +41,8 @@ CLUSTER = "senate"
 IDS = (1, 2, 3)
 LOCALHOST = "127.0.0.1"
 DEADLINE_S = 20.0
+#: Tries at starting in-process nodes on ports picked free (another process may take one).
+PORT_ATTEMPTS = 3
 
 
 @dataclass
@@ -322,3 +328,56 @@ async def _wait_serial(
         assert loop.time() < end, f"still presenting serial {seen[-1]:x}"
         await asyncio.sleep(0.05)
     return seen[-1]
+
+
+def test_embedded_nodes_with_tls_elect_commit_reload_and_count_refusals(
+    certs: Certs, tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    """`Node(tls=...)`, the embedding API: three nodes elect and commit over TLS; a node's
+    `reload_tls` takes its files again; a refused peer shows in the node's metrics."""
+
+    async def scenario() -> None:
+        for attempt in range(PORT_ATTEMPTS):  # ports picked then bound: retried if taken
+            peers = {i: f"{LOCALHOST}:{p}" for i, p in zip(IDS, free_ports(len(IDS)), strict=True)}
+            counters = {i: ReplCounter() for i in IDS}
+            metrics = {i: NodeMetrics(i) for i in IDS}
+            nodes = {
+                i: Node(counters[i], metrics=metrics[i], id=i, peers=peers, tls=certs.files[i])
+                for i in IDS
+            }
+            try:
+                for node in nodes.values():
+                    await node.start()
+                break
+            except OSError as e:
+                for node in nodes.values():
+                    await node.stop()
+                if e.errno != errno.EADDRINUSE or attempt == PORT_ATTEMPTS - 1:
+                    raise
+        try:
+            leader = await until(
+                "a leader", lambda: next((i for i in IDS if nodes[i].role == "leader"), None)
+            )
+            assert await counters[leader].add(5) == 5
+            applied = nodes[leader].applied_index
+            await until(
+                "every node applying",
+                lambda: all(n.applied_index >= applied for n in nodes.values()),
+            )
+            assert nodes[2].reload_tls()
+            address = (LOCALHOST, nodes[3].peer_port)
+            no_cert = client_context(certs.files[3].ca_file, None, None)
+            result = await asyncio.to_thread(intrude, address, no_cert, 1, 3, b"")
+            assert not result.answered
+            sample = "senate_peer_connections_refused_total"
+            labels = {"node": "3", "reason": "no_certificate"}
+            await until(
+                "the refusal counted",
+                lambda: metrics[3].registry.get_sample_value(sample, labels) == 1,
+            )
+            assert await counters[leader].add(1) == 6, "the cluster goes on"
+        finally:
+            for node in nodes.values():
+                await node.stop()
+
+    run(scenario())

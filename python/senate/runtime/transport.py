@@ -124,6 +124,7 @@ class PeerConnection(asyncio.Protocol):
         self.owner = owner
         #: The peer this side dialed, or None on the accepting side until the hello names it.
         self.peer_id = expect_peer
+        self.dialed = expect_peer is not None
         self.transport: asyncio.Transport | None = None
         self.established = False
         self._hello = bytearray()
@@ -154,7 +155,7 @@ class PeerConnection(asyncio.Protocol):
                 peercert = self.transport.get_extra_info("peercert")
                 problem = identity_problem(peercert, self.owner.cluster_id, self.peer_id)
                 if problem is not None:
-                    self._refuse("identity", f"dialed node {self.peer_id}: {problem}")
+                    self._refuse("identity", problem)
                     return
             self.transport.write(
                 encode_hello(self.owner.cluster_id, self.owner.node_id, self.peer_id)
@@ -246,7 +247,7 @@ class PeerConnection(asyncio.Protocol):
         return f"{peername[0]}:{peername[1]}" if peername else "a peer"
 
     def _refuse(self, reason: str, why: str) -> bytes:
-        self.owner._refused(reason, why)
+        self.owner._refused(reason, why, dialed=self.peer_id if self.dialed else None)
         self.close()
         return b""
 
@@ -412,12 +413,27 @@ class Transport:
         return self.tls is not None and self.tls.reload()
 
     # --- connection bookkeeping ---------------------------------------------------------
-    def _refused(self, reason: str, why: str) -> None:
-        log.warning("node %d: refused connection (%s): %s", self.node_id, reason, why)
+    def _refused(self, reason: str, why: str, dialed: int | None = None) -> None:
+        """Counts and logs a refused connection; `dialed`: the peer this node dialed. A dialer
+        retries about once a second, so a failure that repeats the last one logged for its
+        peer is logged at debug level."""
         self.refused_connections += 1
         self.refused_by_reason[reason] = self.refused_by_reason.get(reason, 0) + 1
         if self.metrics is not None:
             self.metrics.on_peer_refused(reason)
+        if dialed is None:
+            log.warning("node %d: refused connection (%s): %s", self.node_id, reason, why)
+            return
+        repeated = self._dial_failures.get(dialed) == why
+        self._dial_failures[dialed] = why
+        log.log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "node %d: dialing peer %d refused (%s): %s",
+            self.node_id,
+            dialed,
+            reason,
+            why,
+        )
 
     def _spawn_tls_task(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -462,25 +478,6 @@ class Transport:
             sock.close()
         finally:
             self._handshakes -= 1
-
-    def _dial_refused(self, peer_id: int, error: ssl.SSLError) -> None:
-        """A TLS handshake of a dial failed: counted, and logged as a warning unless the same
-        failure was just logged for this peer (a dialer retries about once a second)."""
-        reason, message = classify_handshake_error(error)
-        self.refused_connections += 1
-        self.refused_by_reason[reason] = self.refused_by_reason.get(reason, 0) + 1
-        if self.metrics is not None:
-            self.metrics.on_peer_refused(reason)
-        level = logging.DEBUG if self._dial_failures.get(peer_id) == message else logging.WARNING
-        self._dial_failures[peer_id] = message
-        log.log(
-            level,
-            "node %d: dialing peer %d refused (%s): %s",
-            self.node_id,
-            peer_id,
-            reason,
-            message,
-        )
 
     def _established(self, conn: PeerConnection) -> None:
         assert conn.peer_id is not None
@@ -527,7 +524,7 @@ class Transport:
                     self._dial_failures.pop(peer_id, None)
                 await conn.closed
             except ssl.SSLError as e:
-                self._dial_refused(peer_id, e)
+                self._refused(*classify_handshake_error(e), dialed=peer_id)
             except (OSError, asyncio.TimeoutError):
                 pass
             if self._stopping:
