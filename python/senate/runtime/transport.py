@@ -8,11 +8,11 @@ does (`RaftNode.step_stream`), so a malformed frame is found there and only that
 is closed.
 
 With a `PeerTls` (`senate.security.peer_tls`) every connection is mutual TLS 1.3 and the hello
-runs inside it: the accepting node takes plain TCP and runs the TLS handshake itself
-(`loop.start_tls`), so that a failed handshake is seen, logged with its reason and counted
-(asyncio's TLS servers drop those silently); then each end checks that the other's
-certificate names the node id it claims (the dialer before it sends its hello). Without one,
-the plain TCP path is as it always was.
+runs inside it: the accepting node accepts plain TCP and runs each TLS handshake in a task of
+its own (`loop.connect_accepted_socket`), so that a failed handshake is seen, logged with its
+reason and counted (asyncio's TLS servers drop those silently); then each end checks that the
+other's certificate names the node id it claims (the dialer before it sends its hello).
+Without one, the plain TCP path is as it always was.
 
 Limits (every buffer is bounded):
 - outbound: a peer whose socket buffer holds more than `max_send_buffer_bytes` gets no more
