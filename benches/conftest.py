@@ -11,6 +11,9 @@ MEDIANS: dict[str, dict[str, float]] = {}
 #: Balancer name -> median over rounds of (time of `pick()` calls / time of as many no-op
 #: calls), the two timed back to back in each round: see `paired_ratio`.
 PICK_RATIOS: dict[str, float] = {}
+#: cffi benchmark -> median over rounds of (its time / the time of the PyO3 call it is paired
+#: with), timed back to back: see `bench_capi.PAIRS`.
+CAPI_RATIOS: dict[str, float] = {}
 
 
 def _record_median(group: str, name: str, benchmark: object) -> None:
@@ -24,6 +27,12 @@ def _record_median(group: str, name: str, benchmark: object) -> None:
 def record_pick_ratio() -> Callable[[str, float], None]:
     """`record_pick_ratio(balancer_name, ratio)` keeps a paired pick/no-op ratio."""
     return PICK_RATIOS.__setitem__
+
+
+@pytest.fixture
+def record_capi_ratio() -> Callable[[str, float], None]:
+    """`record_capi_ratio(cffi_benchmark, ratio)` keeps a paired cffi/PyO3 ratio."""
+    return CAPI_RATIOS.__setitem__
 
 
 @pytest.fixture
@@ -98,3 +107,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"Maglev build, 1,000 backends, M=65,537: {build['maglev-1000'] * 1e3:.2f} ms"
             " (median; budget 5 ms)"
         )
+    capi = MEDIANS.get("capi-pick", {})
+    if capi:
+        terminalreporter.write_sep("-", "capi-pick (Maglev, 10 backends: C ABI via cffi vs PyO3)")
+        for name, median in capi.items():
+            capi_ratio = CAPI_RATIOS.get(name)
+            paired = f"  {capi_ratio:.2f}x PyO3 (paired)" if capi_ratio is not None else ""
+            terminalreporter.write_line(f"{name:22} {median * 1e9:7.1f} ns{paired}")
