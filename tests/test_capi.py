@@ -22,55 +22,70 @@ def capi() -> tuple[Any, Any]:
 
 
 class CNode:
-    """A Raft node through the C ABI: each method is one C call (or a few for `ready`)."""
+    """A Raft or Multi-Paxos node through the C ABI: each method is one C call (or a few for
+    `ready`). The two node types have the same functions, named after the protocol."""
 
     def __init__(
-        self, capi: tuple[Any, Any], node_id: int, voters: list[int], **config: Any
+        self,
+        capi: tuple[Any, Any],
+        node_id: int,
+        voters: list[int],
+        protocol: str = "raft",
+        **config: Any,
     ) -> None:
         self.ffi, self.lib = capi
-        cfg = self.ffi.new("senate_raft_config *")
-        check(self.lib, self.lib.senate_raft_config_default(node_id, cfg))
+        self.protocol = protocol
+        cfg = self.ffi.new(f"senate_{protocol}_config *")
+        check(self.lib, self.c("config_default", node_id, cfg, prefix=f"senate_{protocol}_"))
         for field, value in config.items():
             setattr(cfg, field, value)
-        handle = self.ffi.new("senate_raft_node **")
-        check(self.lib, self.lib.senate_raft_node_new(cfg, voters, len(voters), handle))
-        self.handle = self.ffi.gc(handle[0], self.lib.senate_raft_node_free)
+        handle = self.ffi.new(f"senate_{protocol}_node **")
+        check(self.lib, self.c("new", cfg, voters, len(voters), handle))
+        self.handle = self.ffi.gc(handle[0], getattr(self.lib, f"senate_{protocol}_node_free"))
+
+    def c(self, function: str, *args: Any, prefix: str = "") -> int:
+        """Calls `senate_<protocol>_node_<function>(*args)` (or `<prefix><function>`)."""
+        name = f"{prefix or f'senate_{self.protocol}_node_'}{function}"
+        code: int = getattr(self.lib, name)(*args)
+        return code
 
     def tick(self, n: int = 1) -> None:
-        check(self.lib, self.lib.senate_raft_node_tick(self.handle, n))
+        check(self.lib, self.c("tick", self.handle, n))
 
     def step(self, frames: bytes) -> int:
         stepped = self.ffi.new("size_t *")
-        check(self.lib, self.lib.senate_raft_node_step(self.handle, frames, len(frames), stepped))
+        check(self.lib, self.c("step", self.handle, frames, len(frames), stepped))
         return int(stepped[0])
 
     def propose(self, data: bytes) -> None:
-        check(self.lib, self.lib.senate_raft_node_propose(self.handle, data, len(data)))
+        check(self.lib, self.c("propose", self.handle, data, len(data)))
 
     def propose_batch(self, batch: list[bytes]) -> None:
         buffers = [self.ffi.from_buffer(item) for item in batch]
         datas = self.ffi.new("const uint8_t *[]", buffers)
         lens = self.ffi.new("size_t[]", [len(item) for item in batch])
-        check(
-            self.lib, self.lib.senate_raft_node_propose_batch(self.handle, datas, lens, len(batch))
-        )
+        check(self.lib, self.c("propose_batch", self.handle, datas, lens, len(batch)))
 
     def read_index(self, request_id: int) -> None:
-        check(self.lib, self.lib.senate_raft_node_read_index(self.handle, request_id))
+        check(self.lib, self.c("read_index", self.handle, request_id))
 
     def advance(self) -> None:
-        check(self.lib, self.lib.senate_raft_node_advance(self.handle))
+        check(self.lib, self.c("advance", self.handle))
 
     def status(self) -> Any:
-        status = self.ffi.new("senate_raft_status *")
-        check(self.lib, self.lib.senate_raft_node_status(self.handle, status))
+        status = self.ffi.new(f"senate_{self.protocol}_status *")
+        check(self.lib, self.c("status", self.handle, status))
         return status
+
+    def commit(self) -> int:
+        status = self.status()
+        return int(status.commit if self.protocol == "raft" else status.chosen)
 
     def ready(self) -> dict[str, Any] | None:
         """The parts of the next Ready as Python values (copied), or None."""
         ffi, lib = self.ffi, self.lib
         out = ffi.new("senate_ready **")
-        check(lib, lib.senate_raft_node_ready(self.handle, out))
+        check(lib, self.c("ready", self.handle, out))
         if out[0] == ffi.NULL:
             return None
         ready = ffi.gc(out[0], lib.senate_ready_free)
@@ -138,8 +153,10 @@ def leader_of(nodes: dict[int, CNode], capi: tuple[Any, Any]) -> int | None:
     return leaders[0] if leaders else None
 
 
-def test_three_nodes_commit_on_all_three_through_the_c_abi(capi: tuple[Any, Any]) -> None:
-    nodes = {i: CNode(capi, i, VOTERS) for i in VOTERS}
+def test_three_nodes_commit_on_all_three_through_the_c_abi(
+    capi: tuple[Any, Any], protocol: str
+) -> None:
+    nodes = {i: CNode(capi, i, VOTERS, protocol) for i in VOTERS}
     applied: dict[int, list[bytes]] = {i: [] for i in VOTERS}
     run_until(nodes, lambda: leader_of(nodes, capi) is not None, applied, "a leader")
     leader = leader_of(nodes, capi)
@@ -152,23 +169,25 @@ def test_three_nodes_commit_on_all_three_through_the_c_abi(capi: tuple[Any, Any]
         nodes, lambda: all(len(a) == len(entries) for a in applied.values()), applied, "commit"
     )
     assert all(a == entries for a in applied.values())
-    statuses = [node.status() for node in nodes.values()]
-    assert len({s.commit for s in statuses}) == 1
-    assert {s.leader for s in statuses} == {leader}
-    assert statuses[0].commit >= len(entries)
+    commits = {node.commit() for node in nodes.values()}
+    assert len(commits) == 1
+    commit = commits.pop()
+    assert commit >= len(entries)
+    assert {node.status().leader for node in nodes.values()} == {leader}
 
-    peers = capi[0].new("senate_peer_status[4]")
-    count = capi[0].new("size_t *")
-    check(capi[1], capi[1].senate_raft_node_peers(nodes[leader].handle, peers, 4, count))
-    assert count[0] == 2
-    assert {peers[i].id for i in range(2)} == set(VOTERS) - {leader}
-    assert all(peers[i].match_index == statuses[0].commit for i in range(2))
+    if protocol == "raft":
+        peers = capi[0].new("senate_peer_status[4]")
+        count = capi[0].new("size_t *")
+        check(capi[1], capi[1].senate_raft_node_peers(nodes[leader].handle, peers, 4, count))
+        assert count[0] == 2
+        assert {peers[i].id for i in range(2)} == set(VOTERS) - {leader}
+        assert all(peers[i].match_index == commit for i in range(2))
 
     # A linearizable read: confirmed at an index already committed.
     nodes[leader].read_index(77)
     reads = run_until(nodes, lambda: True, applied, "the read")
     reads += run_until(nodes, lambda: True, applied, "the read")
-    assert (77, statuses[0].commit) in reads
+    assert (77, commit) in reads
 
 
 def test_a_follower_forwards_and_refuses_when_told_not_to(capi: tuple[Any, Any]) -> None:

@@ -17,6 +17,7 @@ FFI, LIB = load()
 #: The C type of each handle kind.
 HANDLE_TYPES = {
     "node": "senate_raft_node *",
+    "paxos": "senate_paxos_node *",
     "ready": "senate_ready *",
     "balancer": "senate_balancer *",
     "phi": "senate_phi_detector *",
@@ -51,6 +52,20 @@ SIGNATURES: dict[str, list[str]] = {
     "senate_raft_node_crash_restart": ["node", "u64"],
     "senate_raft_node_propose_batch": ["node", "batch"],
     "senate_raft_node_peers": ["node", "peers", "out:size_t"],
+    "senate_paxos_node_tick": ["paxos", "ticks"],
+    "senate_paxos_node_step": ["paxos", "buf", "opt:size_t"],
+    "senate_paxos_node_step_stream": ["paxos", "buf", "out:size_t"],
+    "senate_paxos_node_report_unreachable": ["paxos", "u64"],
+    "senate_paxos_node_propose": ["paxos", "buf"],
+    "senate_paxos_node_propose_batch": ["paxos", "batch"],
+    "senate_paxos_node_read_index": ["paxos", "u64"],
+    "senate_paxos_node_transfer_leader": ["paxos", "u64"],
+    "senate_paxos_node_campaign": ["paxos"],
+    "senate_paxos_node_has_ready": ["paxos", "out:bool"],
+    "senate_paxos_node_ready": ["paxos", "out:senate_ready *"],
+    "senate_paxos_node_advance": ["paxos"],
+    "senate_paxos_node_status": ["paxos", "out:senate_paxos_status"],
+    "senate_paxos_node_compact": ["paxos", "u64", "buf"],
     "senate_ready_get_info": ["ready", "out:senate_ready_info"],
     "senate_ready_message": ["ready", "index", *FRAMES_OUT],
     "senate_ready_persisted_message": ["ready", "index", *FRAMES_OUT],
@@ -81,6 +96,7 @@ SIGNATURES: dict[str, list[str]] = {
     "senate_heartbeat_detector_elapsed_ms": ["heartbeat", "f64", "out:double"],
     "senate_heartbeat_detector_last_heartbeat_ms": ["heartbeat", "out:bool", "out:double"],
     "senate_raft_node_free": ["node"],
+    "senate_paxos_node_free": ["paxos"],
     "senate_ready_free": ["ready"],
     "senate_balancer_free": ["balancer"],
     "senate_phi_detector_free": ["phi"],
@@ -98,6 +114,7 @@ def test_every_entry_point_is_exercised() -> None:
         "senate_encode_snapshot_envelope", "senate_raft_config_default", "senate_raft_node_new",
         "senate_balancer_options_default", "senate_balancer_new", "senate_phi_config_default",
         "senate_phi_detector_new", "senate_heartbeat_detector_new",
+        "senate_paxos_config_default", "senate_paxos_node_new",
     }  # fmt: skip
     assert functions - without_handle == set(SIGNATURES)
 
@@ -114,6 +131,10 @@ class Handles:
         ready = FFI.new("senate_ready **")
         check(LIB, LIB.senate_raft_node_ready(node[0], ready))
         assert ready[0] != FFI.NULL
+        paxos_config = FFI.new("senate_paxos_config *")
+        check(LIB, LIB.senate_paxos_config_default(1, paxos_config))
+        paxos = FFI.new("senate_paxos_node **")
+        check(LIB, LIB.senate_paxos_node_new(paxos_config, [1], 1, paxos))
         options = FFI.new("senate_balancer_options *")
         check(LIB, LIB.senate_balancer_options_default(LIB.SENATE_ALGORITHM_PEAK_EWMA, options))
         names = [FFI.new("char[]", name) for name in (b"a", b"b", b"c")]
@@ -128,6 +149,7 @@ class Handles:
         check(LIB, LIB.senate_heartbeat_detector_new(1000.0, heartbeat))
         self.live: dict[str, Any] = {
             "node": node[0],
+            "paxos": paxos[0],
             "ready": ready[0],
             "balancer": balancer[0],
             "phi": phi[0],
@@ -252,7 +274,7 @@ def test_one_mistake_gives_its_code_and_nothing_else(data: st.DataObject) -> Non
     freed: set[str] = set()
     if name.endswith("_free") and code == LIB.SENATE_CODE_OK and mistake is None:
         freed.add(slots[0])
-    taking = name in ("senate_raft_node_ready", "senate_raft_node_ready_without_write")
+    taking = name.endswith(("_node_ready", "_node_ready_without_write"))
     if taking and code == LIB.SENATE_CODE_OK and keep[0][0] != FFI.NULL:
         check(LIB, LIB.senate_ready_free(keep[0][0]))
     handles.free(freed)
@@ -272,25 +294,33 @@ def test_freeing_null_is_a_no_op() -> None:
 # ---- hostile input to real handles -------------------------------------------------------
 
 
-def cluster_frames() -> list[bytes]:
+def node_call(protocol: str, function: str, *args: Any) -> int:
+    """`senate_<protocol>_node_<function>(*args)`."""
+    code: int = getattr(LIB, f"senate_{protocol}_node_{function}")(*args)
+    return code
+
+
+def new_node(protocol: str, node_id: int) -> Any:
+    config = FFI.new(f"senate_{protocol}_config *")
+    check(LIB, getattr(LIB, f"senate_{protocol}_config_default")(node_id, config))
+    node = FFI.new(f"senate_{protocol}_node **")
+    check(LIB, node_call(protocol, "new", config, [1, 2, 3], 3, node))
+    return FFI.gc(node[0], getattr(LIB, f"senate_{protocol}_node_free"))
+
+
+def cluster_frames(protocol: str) -> list[bytes]:
     """Real frames: what a 3-node cluster sends while it elects and replicates."""
     frames = []
-    nodes = {}
-    for node_id in (1, 2, 3):
-        config = FFI.new("senate_raft_config *")
-        check(LIB, LIB.senate_raft_config_default(node_id, config))
-        node = FFI.new("senate_raft_node **")
-        check(LIB, LIB.senate_raft_node_new(config, [1, 2, 3], 3, node))
-        nodes[node_id] = FFI.gc(node[0], LIB.senate_raft_node_free)
-    check(LIB, LIB.senate_raft_node_campaign(nodes[1]))
+    nodes = {node_id: new_node(protocol, node_id) for node_id in (1, 2, 3)}
+    check(LIB, node_call(protocol, "campaign", nodes[1]))
     to, buf, length = FFI.new("uint64_t *"), FFI.new("const uint8_t **"), FFI.new("size_t *")
     info = FFI.new("senate_ready_info *")
     for round_ in range(8):
         if round_ == 4:
-            check(LIB, LIB.senate_raft_node_propose(nodes[1], b"payload", 7))
+            check(LIB, node_call(protocol, "propose", nodes[1], b"payload", 7))
         for node in nodes.values():
             ready = FFI.new("senate_ready **")
-            check(LIB, LIB.senate_raft_node_ready(node, ready))
+            check(LIB, node_call(protocol, "ready", node, ready))
             if ready[0] == FFI.NULL:
                 continue
             check(LIB, LIB.senate_ready_get_info(ready[0], info))
@@ -298,14 +328,15 @@ def cluster_frames() -> list[bytes]:
                 check(LIB, LIB.senate_ready_message(ready[0], i, to, buf, length))
                 frame = bytes(FFI.buffer(buf[0], length[0]))
                 frames.append(frame)
-                check(LIB, LIB.senate_raft_node_step(nodes[to[0]], frame, len(frame), FFI.NULL))
-            check(LIB, LIB.senate_raft_node_advance(node))
+                check(LIB, node_call(protocol, "step", nodes[to[0]], frame, len(frame), FFI.NULL))
+            check(LIB, node_call(protocol, "advance", node))
             check(LIB, LIB.senate_ready_free(ready[0]))
     assert len(frames) >= 6
     return frames
 
 
-FRAMES = cluster_frames()
+#: Real frames of each protocol, and frames of the other protocol (a misrouted connection).
+FRAMES = {protocol: cluster_frames(protocol) for protocol in ("raft", "paxos")}
 STEP_CODES = {
     "SENATE_CODE_OK",
     "SENATE_CODE_MALFORMED_FRAME",
@@ -315,32 +346,27 @@ STEP_CODES = {
 
 
 @given(
-    frame=st.sampled_from(FRAMES),
+    protocol=st.sampled_from(["raft", "paxos"]),
+    frame=st.sampled_from(FRAMES["raft"] + FRAMES["paxos"]),
     flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=4),
     cut=st.integers(0, 10_000),
     stream=st.booleans(),
 )
 def test_damaged_frames_are_refused_and_the_node_lives_on(
-    frame: bytes, flips: list[tuple[int, int]], cut: int, stream: bool
+    protocol: str, frame: bytes, flips: list[tuple[int, int]], cut: int, stream: bool
 ) -> None:
     damaged = bytearray(frame[: max(1, min(cut, len(frame)))] if cut % 3 == 0 else frame)
     for position, flip in flips:
         damaged[position % len(damaged)] ^= flip
-    config = FFI.new("senate_raft_config *")
-    check(LIB, LIB.senate_raft_config_default(2, config))
-    out = FFI.new("senate_raft_node **")
-    check(LIB, LIB.senate_raft_node_new(config, [1, 2, 3], 3, out))
-    node = FFI.gc(out[0], LIB.senate_raft_node_free)
+    node = new_node(protocol, 2)
     count = FFI.new("size_t *")
-    if stream:
-        code = LIB.senate_raft_node_step_stream(node, bytes(damaged), len(damaged), count)
-    else:
-        code = LIB.senate_raft_node_step(node, bytes(damaged), len(damaged), count)
+    function = "step_stream" if stream else "step"
+    code = node_call(protocol, function, node, bytes(damaged), len(damaged), count)
     assert code in {getattr(LIB, name) for name in STEP_CODES}, FFI.string(
         LIB.senate_last_error_message()
     )
-    status = FFI.new("senate_raft_status *")
-    check(LIB, LIB.senate_raft_node_status(node, status))
+    status = FFI.new(f"senate_{protocol}_status *")
+    check(LIB, node_call(protocol, "status", node, status))
     assert status.id == 2
 
 

@@ -192,6 +192,12 @@ typedef struct senate_balancer senate_balancer;
 typedef struct senate_heartbeat_detector senate_heartbeat_detector;
 
 /**
+ * A Multi-Paxos node over an in-memory log (the core's `PaxosNode`). Not thread-safe: use it
+ * from one thread at a time (it may move between threads).
+ */
+typedef struct senate_paxos_node senate_paxos_node;
+
+/**
  * A phi accrual failure detector for one monitored node. Not thread-safe: one thread at
  * a time; it may move between threads.
  */
@@ -327,6 +333,130 @@ typedef struct senate_phi_config {
    */
   double first_heartbeat_estimate_ms;
 } senate_phi_config;
+
+/**
+ * The settings of a Multi-Paxos node. Fill it with `senate_paxos_config_default`, then
+ * change what you need. Times are in ticks.
+ */
+typedef struct senate_paxos_config {
+  /**
+   * This node's id, > 0.
+   */
+  uint64_t id;
+  /**
+   * Ticks without a leader before a node runs phase 1 (randomised in `[t, 2t)`).
+   */
+  uint32_t election_timeout_ticks;
+  /**
+   * Ticks between a leader's heartbeats; below `election_timeout_ticks`.
+   */
+  uint32_t heartbeat_interval_ticks;
+  /**
+   * Acceptors whose promises elect a leader (Flexible Paxos); 0: a majority.
+   */
+  size_t phase1_quorum;
+  /**
+   * Acceptors whose acceptances choose a slot; 0: a majority. Quorums must intersect:
+   * `phase1_quorum + phase2_quorum > voters`.
+   */
+  size_t phase2_quorum;
+  /**
+   * Serve reads from the leader's lease (the longest safe one) instead of a quorum round.
+   */
+  bool lease_reads;
+  /**
+   * A follower forwards proposals and reads to the leader instead of refusing them.
+   */
+  bool forward_proposals;
+  /**
+   * The slot already applied to the application's state (0 at first boot).
+   */
+  uint64_t applied;
+  /**
+   * The seed of the randomised election timeout; `senate_paxos_config_default` sets the id.
+   */
+  uint64_t seed;
+  /**
+   * Entries per accept message.
+   */
+  size_t max_entries_per_msg;
+  /**
+   * Bytes per accept message.
+   */
+  size_t max_bytes_per_msg;
+  /**
+   * Accept messages in flight per acceptor.
+   */
+  size_t max_inflight_msgs;
+  /**
+   * Bytes in flight per acceptor.
+   */
+  size_t max_inflight_bytes;
+  /**
+   * Unchosen bytes a leader holds before it drops proposals.
+   */
+  size_t max_uncommitted_bytes;
+  /**
+   * Chosen entries per Ready.
+   */
+  size_t max_committed_entries_per_ready;
+  /**
+   * Chosen bytes per Ready.
+   */
+  size_t max_committed_bytes_per_ready;
+  /**
+   * Read-index requests pending at once.
+   */
+  size_t max_pending_reads;
+  /**
+   * The largest frame accepted from a peer; a proposal may be half of it.
+   */
+  size_t max_frame_bytes;
+} senate_paxos_config;
+
+/**
+ * A Multi-Paxos node's state at the moment `senate_paxos_node_status` was called. Node ids
+ * are > 0; 0 means "none".
+ */
+typedef struct senate_paxos_status {
+  uint64_t id;
+  /**
+   * Follower, candidate (phase 1) or leader; never `SENATE_ROLE_PRE_CANDIDATE`.
+   */
+  enum senate_role role;
+  /**
+   * The known leader, or 0.
+   */
+  uint64_t leader;
+  /**
+   * The promised ballot (the leader's own while it leads): its round ...
+   */
+  uint64_t ballot_round;
+  /**
+   * ... and the node that owns it. Ballots order by round, then node.
+   */
+  uint64_t ballot_node;
+  /**
+   * The highest slot known chosen.
+   */
+  uint64_t chosen;
+  /**
+   * The highest slot handed out to apply.
+   */
+  uint64_t applying;
+  /**
+   * The first slot still in the log (after the snapshot).
+   */
+  uint64_t first_slot;
+  /**
+   * The last slot in the log.
+   */
+  uint64_t last_slot;
+  /**
+   * Peers heard from within the election timeout.
+   */
+  size_t connected_peers;
+} senate_paxos_status;
 
 /**
  * The settings of a Raft node. Fill it with `senate_raft_config_default`, then change what
@@ -904,6 +1034,173 @@ enum senate_code senate_heartbeat_detector_last_heartbeat_ms(const struct senate
  * failing call on the same thread; copy it to keep it. Thread-safe: each thread has its own.
  */
 const char *senate_last_error_message(void);
+
+/**
+ * Fills `*config` with the defaults for node `id`, those of the Python binding (the seed is
+ * the id). Thread-safe.
+ *
+ * # Safety
+ * `config` is NULL or valid for writes.
+ */
+enum senate_code senate_paxos_config_default(uint64_t id, struct senate_paxos_config *config);
+
+/**
+ * Makes a node of the cluster whose members are the `voter_count` ids at `voters` (this
+ * node among them), over an empty in-memory log; the handle goes to `*node`. Free it with
+ * `senate_paxos_node_free`. `SENATE_CODE_INVALID_CONFIG` names the bad field. Thread-safe.
+ *
+ * # Safety
+ * `config` is NULL or valid for reads; `voters` holds `voter_count` ids; `node` is NULL or
+ * valid for writes.
+ */
+enum senate_code senate_paxos_node_new(const struct senate_paxos_config *config,
+                                       const uint64_t *voters,
+                                       size_t voter_count,
+                                       struct senate_paxos_node **node);
+
+/**
+ * Frees a node; NULL is a no-op. Readies it handed out stay valid (they own their data).
+ *
+ * # Safety
+ * `node` is NULL or a live node handle, not used again.
+ */
+enum senate_code senate_paxos_node_free(struct senate_paxos_node *node);
+
+/**
+ * Advances the node's clock by `ticks` ticks.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle.
+ */
+enum senate_code senate_paxos_node_tick(struct senate_paxos_node *node, uint64_t ticks);
+
+/**
+ * Steps every frame in the `len` bytes at `frames`; `*stepped` (may be NULL) gets how many.
+ * As `senate_raft_node_step`.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle; `frames` holds `len` bytes; `stepped` is NULL or
+ * valid for writes.
+ */
+enum senate_code senate_paxos_node_step(struct senate_paxos_node *node,
+                                        const uint8_t *frames,
+                                        size_t len,
+                                        size_t *stepped);
+
+/**
+ * Steps the whole frames at the start of a peer's byte stream; `*consumed` gets the bytes
+ * they took. As `senate_raft_node_step_stream`.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle; `data` holds `len` bytes; `consumed` is NULL or
+ * valid for writes.
+ */
+enum senate_code senate_paxos_node_step_stream(struct senate_paxos_node *node,
+                                               const uint8_t *data,
+                                               size_t len,
+                                               size_t *consumed);
+
+/**
+ * Tells the node that its last message to `peer` could not be delivered.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle.
+ */
+enum senate_code senate_paxos_node_report_unreachable(struct senate_paxos_node *node,
+                                                      uint64_t peer);
+
+/**
+ * Proposes one entry of `len` bytes (copied).
+ *
+ * # Safety
+ * `node` is NULL or a live node handle; `data` holds `len` bytes.
+ */
+enum senate_code senate_paxos_node_propose(struct senate_paxos_node *node,
+                                           const uint8_t *data,
+                                           size_t len);
+
+/**
+ * Proposes `count` entries at once: entry `i` is `lens[i]` bytes at `datas[i]` (copied).
+ *
+ * # Safety
+ * `node` is NULL or a live node handle; `datas` and `lens` hold `count` elements each;
+ * `datas[i]` holds `lens[i]` bytes.
+ */
+enum senate_code senate_paxos_node_propose_batch(struct senate_paxos_node *node,
+                                                 const uint8_t *const *datas,
+                                                 const size_t *lens,
+                                                 size_t count);
+
+/**
+ * Asks for a linearizable read; a later Ready's read states carry `request_id`.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle.
+ */
+enum senate_code senate_paxos_node_read_index(struct senate_paxos_node *node, uint64_t request_id);
+
+/**
+ * Asks the leader to hand leadership to `peer`.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle.
+ */
+enum senate_code senate_paxos_node_transfer_leader(struct senate_paxos_node *node, uint64_t peer);
+
+/**
+ * Runs for leadership now (phase 1 with a higher ballot).
+ *
+ * # Safety
+ * `node` is NULL or a live node handle.
+ */
+enum senate_code senate_paxos_node_campaign(struct senate_paxos_node *node);
+
+/**
+ * `*has_ready` becomes true when `senate_paxos_node_ready` has work to hand out.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle; `has_ready` is NULL or valid for writes.
+ */
+enum senate_code senate_paxos_node_has_ready(const struct senate_paxos_node *node, bool *has_ready);
+
+/**
+ * Takes the work the node asks of its caller, as `senate_raft_node_ready`: `*ready` gets a
+ * Ready handle (free it with `senate_ready_free`), or NULL when there is none.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle; `ready` is NULL or valid for writes.
+ */
+enum senate_code senate_paxos_node_ready(struct senate_paxos_node *node,
+                                         struct senate_ready **ready);
+
+/**
+ * Reports the oldest Ready handed out and not yet advanced as carried out.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle.
+ */
+enum senate_code senate_paxos_node_advance(struct senate_paxos_node *node);
+
+/**
+ * Fills `*status` with the node's state now.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle; `status` is NULL or valid for writes.
+ */
+enum senate_code senate_paxos_node_status(const struct senate_paxos_node *node,
+                                          struct senate_paxos_status *status);
+
+/**
+ * Compacts the log up to slot `index` (applied), keeping the `len` bytes at `data` (copied)
+ * as the application's snapshot at that slot.
+ *
+ * # Safety
+ * `node` is NULL or a live node handle; `data` holds `len` bytes.
+ */
+enum senate_code senate_paxos_node_compact(struct senate_paxos_node *node,
+                                           uint64_t index,
+                                           const uint8_t *data,
+                                           size_t len);
 
 /**
  * Fills `*config` with the defaults for node `id`, those of the Python binding (the seed is

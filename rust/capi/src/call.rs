@@ -7,6 +7,7 @@
 
 use crate::code::{senate_code, Error, Result};
 use crate::last_error;
+use bytes::Bytes;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -89,4 +90,19 @@ pub unsafe fn string<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
     CStr::from_ptr(ptr)
         .to_str()
         .map_err(|e| Error::new(senate_code::InvalidArgument, format!("{name} is not UTF-8: {e}")))
+}
+
+/// `count` buffers, buffer `i` being `lens[i]` bytes at `pointers[i]`, copied.
+///
+/// # Safety
+/// `pointers` and `lens` hold `count` elements each (or are NULL); `pointers[i]` holds
+/// `lens[i]` bytes.
+pub unsafe fn buffers(pointers: *const *const u8, lens: *const usize, count: usize, name: &str) -> Result<Vec<Bytes>> {
+    let pointers = slice(pointers, count, name)?;
+    let lens = slice(lens, count, "lens")?;
+    let mut copied = Vec::with_capacity(count);
+    for (i, (&ptr, &len)) in pointers.iter().zip(lens).enumerate() {
+        copied.push(Bytes::copy_from_slice(slice(ptr, len, &format!("{name}[{i}]"))?));
+    }
+    Ok(copied)
 }

@@ -34,6 +34,7 @@ mod code;
 mod detect;
 mod handle;
 mod last_error;
+mod paxos_node;
 mod raft_node;
 mod ready;
 mod status;
@@ -43,6 +44,7 @@ pub use bytes::*;
 pub use code::senate_code;
 pub use detect::*;
 pub use last_error::senate_last_error_message;
+pub use paxos_node::*;
 pub use raft_node::*;
 pub use ready::*;
 pub use status::*;
@@ -60,6 +62,7 @@ pub extern "C" fn senate_version() -> *const c_char {
 const _: () = {
     const fn send<T: Send>() {}
     send::<senate_core::MemNode>();
+    send::<senate_core::paxos::PaxosNode>();
     send::<senate_core::EncodedReady>();
     send::<senate_core::PhiAccrualDetector>();
     send::<senate_core::HeartbeatDetector>();

@@ -2,13 +2,13 @@
 //! frames, driven as from Python (`senate._core.RaftNode`): tick, step, propose, read index,
 //! ready, advance, status.
 
-use crate::call::{call, input, out, slice};
+use crate::call::{buffers, call, input, out, slice};
 use crate::code::{senate_code, Result};
 use crate::handle::{self, opaque_handle};
-use crate::ready::senate_ready;
+use crate::ready::{hand_out, senate_ready};
 use crate::status::{senate_peer_status, senate_raft_status};
 use bytes::Bytes;
-use senate_core::{Config, EncodedReady, MemNode, RaftError, ReadOnlyOption};
+use senate_core::{Config, MemNode, RaftError, ReadOnlyOption};
 
 /// A Raft node over an in-memory log (the core's `MemNode`). Not thread-safe: use it from
 /// one thread at a time (it may move between threads).
@@ -277,12 +277,7 @@ pub unsafe extern "C" fn senate_raft_node_propose_batch(
     count: usize,
 ) -> senate_code {
     call(|| {
-        let pointers = slice(datas, count, "datas")?;
-        let lens = slice(lens, count, "lens")?;
-        let mut batch = Vec::with_capacity(count);
-        for (i, (&ptr, &len)) in pointers.iter().zip(lens).enumerate() {
-            batch.push(Bytes::copy_from_slice(slice(ptr, len, &format!("datas[{i}]"))?));
-        }
+        let batch = buffers(datas, lens, count, "datas")?;
         Ok(node_mut(node)?.raw.propose_batch(batch)?)
     })
 }
@@ -332,10 +327,6 @@ pub unsafe extern "C" fn senate_raft_node_has_ready(
         *has_ready = handle::get(node, "node")?.raw.has_ready();
         Ok(())
     })
-}
-
-fn hand_out(ready: Option<EncodedReady>, out_ready: &mut *mut senate_ready) {
-    *out_ready = ready.map_or(std::ptr::null_mut(), handle::into_raw::<senate_ready>);
 }
 
 /// Takes the work the node asks of its caller: `*ready` gets a Ready handle (free it with

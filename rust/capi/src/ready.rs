@@ -72,6 +72,11 @@ pub struct senate_entry {
     pub is_noop: bool,
 }
 
+/// Hands a Ready out as a handle (NULL when there is none).
+pub fn hand_out(ready: Option<EncodedReady>, out_ready: &mut *mut senate_ready) {
+    *out_ready = ready.map_or(std::ptr::null_mut(), handle::into_raw::<senate_ready>);
+}
+
 /// Frees a Ready; NULL is a no-op. Every buffer borrowed from it becomes invalid.
 ///
 /// # Safety
