@@ -92,6 +92,20 @@ typedef enum senate_code {
    */
   SENATE_CODE_UNSUPPORTED = 17,
   /**
+   * An operating-system call of the durable log failed (the message names the file).
+   * After a failed write the log refuses every later call: free it and open it again.
+   */
+  SENATE_CODE_IO = 18,
+  /**
+   * The durable log holds data no correct run writes (the message names the file and byte
+   * offset); it refuses to open rather than serve a damaged log.
+   */
+  SENATE_CODE_CORRUPT = 19,
+  /**
+   * Another open log (in this process or another) holds the directory.
+   */
+  SENATE_CODE_LOCKED = 20,
+  /**
    * A bug: the call panicked inside the library. The panic was caught; the handle it was
    * made on may be inconsistent and should only be freed.
    */
@@ -180,6 +194,15 @@ typedef enum senate_algorithm {
 } senate_algorithm;
 
 /**
+ * The consensus protocol a log belongs to: its records are tagged with it, and a node of the
+ * other protocol refuses it.
+ */
+typedef enum senate_protocol {
+  SENATE_PROTOCOL_RAFT = 0,
+  SENATE_PROTOCOL_PAXOS = 1,
+} senate_protocol;
+
+/**
  * A balancer of any algorithm. Not thread-safe: one thread at a time (a pick changes its
  * state), and it may move between threads.
  */
@@ -214,6 +237,13 @@ typedef struct senate_raft_node senate_raft_node;
  * from several threads at once is safe; freeing it is not concurrent with reading.
  */
 typedef struct senate_ready senate_ready;
+
+/**
+ * An open durable log: a directory of segment files, locked while open. Not thread-safe:
+ * one thread at a time; it may move between threads (run its writes off an event loop: they
+ * block on fsync).
+ */
+typedef struct senate_wal senate_wal;
 
 /**
  * How to make a balancer. Fill it with `senate_balancer_options_default`, then change what
@@ -678,6 +708,32 @@ typedef struct senate_entry {
   bool is_noop;
 } senate_entry;
 
+/**
+ * How a log writes. Fill it with `senate_wal_options_default`.
+ */
+typedef struct senate_wal_options {
+  /**
+   * Make every write durable before it returns (fdatasync). False only for benchmarks.
+   */
+  bool fsync;
+  /**
+   * Allocate segment files ahead of their records (faster syncs where supported).
+   */
+  bool preallocate;
+  /**
+   * Roll to a new segment file past this size (bytes).
+   */
+  uint64_t max_segment_bytes;
+  /**
+   * The largest record written or read (bytes).
+   */
+  size_t max_record_bytes;
+  /**
+   * A `senate_protocol` value: the protocol of the node that persists through this log.
+   */
+  uint32_t protocol;
+} senate_wal_options;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1059,6 +1115,19 @@ enum senate_code senate_paxos_node_new(const struct senate_paxos_config *config,
                                        struct senate_paxos_node **node);
 
 /**
+ * As `senate_paxos_node_new`, but the node starts from what the log `wal` (a Paxos log)
+ * recovered and persists through it, as `senate_raft_node_new_from_wal`.
+ *
+ * # Safety
+ * As `senate_paxos_node_new`; `wal` is NULL or a live log handle.
+ */
+enum senate_code senate_paxos_node_new_from_wal(const struct senate_paxos_config *config,
+                                                const uint64_t *voters,
+                                                size_t voter_count,
+                                                struct senate_wal *wal,
+                                                struct senate_paxos_node **node);
+
+/**
  * Frees a node; NULL is a no-op. Readies it handed out stay valid (they own their data).
  *
  * # Safety
@@ -1226,6 +1295,22 @@ enum senate_code senate_raft_node_new(const struct senate_raft_config *config,
                                       struct senate_raft_node **node);
 
 /**
+ * As `senate_raft_node_new`, but the node starts from what the log `wal` recovered (its
+ * hard state, snapshot and entries; `config->applied` is raised to the snapshot's index, as
+ * the application restores from it) and persists through that log: write each Ready with
+ * `senate_wal_write` before sending its persisted messages and before `advance`. A log gives
+ * its recovered state to one node only. Thread-safe (for distinct logs).
+ *
+ * # Safety
+ * As `senate_raft_node_new`; `wal` is NULL or a live log handle.
+ */
+enum senate_code senate_raft_node_new_from_wal(const struct senate_raft_config *config,
+                                               const uint64_t *voters,
+                                               size_t voter_count,
+                                               struct senate_wal *wal,
+                                               struct senate_raft_node **node);
+
+/**
  * Frees a node; NULL is a no-op. Readies it handed out stay valid (they own their data).
  *
  * # Safety
@@ -1338,7 +1423,8 @@ enum senate_code senate_raft_node_has_ready(const struct senate_raft_node *node,
  * Takes the work the node asks of its caller: `*ready` gets a Ready handle (free it with
  * `senate_ready_free`), or NULL when there is none. The node persisted it to its in-memory
  * log already: send its messages, apply its committed entries, serve its read states, then
- * call `senate_raft_node_advance`.
+ * call `senate_raft_node_advance`. (A node started from a log persists nothing itself: see
+ * `senate_raft_node_new_from_wal`.)
  *
  * # Safety
  * `node` is NULL or a live node handle; `ready` is NULL or valid for writes.
@@ -1487,6 +1573,48 @@ enum senate_code senate_ready_snapshot(const struct senate_ready *ready,
                                        uint64_t *term,
                                        const uint8_t **data,
                                        size_t *len);
+
+/**
+ * Fills `*options` with the defaults (durable writes, a Raft log). Thread-safe.
+ *
+ * # Safety
+ * `options` is NULL or valid for writes.
+ */
+enum senate_code senate_wal_options_default(struct senate_wal_options *options);
+
+/**
+ * Opens (or creates) the log in the directory `path` and recovers what was durable; the
+ * handle goes to `*wal` (free it with `senate_wal_free`, which closes the log). A node
+ * starts from what it recovered with `senate_raft_node_new_from_wal` (or the Paxos one).
+ * Blocks on the disk. Thread-safe.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string; `options` is NULL or valid for reads; `wal` is
+ * NULL or valid for writes.
+ */
+enum senate_code senate_wal_open(const char *path,
+                                 const struct senate_wal_options *options,
+                                 struct senate_wal **wal);
+
+/**
+ * Closes the log and frees its handle; NULL is a no-op. Free the nodes persisting through
+ * it first, or stop using them.
+ *
+ * # Safety
+ * `wal` is NULL or a live log handle, not used again.
+ */
+enum senate_code senate_wal_free(struct senate_wal *wal);
+
+/**
+ * Persists what a Ready asks to (its snapshot, entries and hard state) with one fsync when it
+ * needs one; nothing when it asks for nothing. Call it for every Ready of a node started from
+ * a log, in order, before sending its persisted messages and before `advance`. Blocks on
+ * the disk.
+ *
+ * # Safety
+ * `wal` is NULL or a live log handle; `ready` is NULL or a live Ready handle.
+ */
+enum senate_code senate_wal_write(struct senate_wal *wal, const struct senate_ready *ready);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -4,7 +4,7 @@
 use senate_core::balance::BalanceError;
 use senate_core::codec::DecodeError;
 use senate_core::raft::mem_node::StepError;
-use senate_core::{DetectError, RaftError};
+use senate_core::{DetectError, RaftError, WalError};
 
 /// What a call did. `SENATE_CODE_OK` (0) is success; every other value is an error, whose
 /// message `senate_last_error_message` returns on the same thread.
@@ -53,6 +53,14 @@ pub enum senate_code {
     InvalidTime = 16,
     /// The call does not apply to this handle (a Maglev-only call on another balancer).
     Unsupported = 17,
+    /// An operating-system call of the durable log failed (the message names the file).
+    /// After a failed write the log refuses every later call: free it and open it again.
+    Io = 18,
+    /// The durable log holds data no correct run writes (the message names the file and byte
+    /// offset); it refuses to open rather than serve a damaged log.
+    Corrupt = 19,
+    /// Another open log (in this process or another) holds the directory.
+    Locked = 20,
     /// A bug: the call panicked inside the library. The panic was caught; the handle it was
     /// made on may be inconsistent and should only be freed.
     Panic = 99,
@@ -120,6 +128,20 @@ impl From<DetectError> for Error {
         let code = match &err {
             DetectError::InvalidConfig { .. } => senate_code::InvalidConfig,
             DetectError::InvalidTime { .. } => senate_code::InvalidTime,
+        };
+        Error::new(code, err.to_string())
+    }
+}
+
+impl From<WalError> for Error {
+    fn from(err: WalError) -> Error {
+        let code = match &err {
+            WalError::Corrupt { .. } => senate_code::Corrupt,
+            WalError::Locked { .. } => senate_code::Locked,
+            WalError::RecordTooLarge { .. } => senate_code::InvalidArgument,
+            WalError::SnapshotOutOfDate { .. } => senate_code::Storage,
+            WalError::InvalidOptions { .. } => senate_code::InvalidConfig,
+            _ => senate_code::Io,
         };
         Error::new(code, err.to_string())
     }

@@ -21,7 +21,7 @@
 //! * **Ownership** is written next to each function: buffers handed out are either borrowed
 //!   from a handle (valid until that handle changes or is freed, as each function says) or
 //!   owned by the caller as a `senate_bytes` (freed by `senate_bytes_free`).
-//! * **Threads**: functions that make no handle use (`*_default`, `*_new`,
+//! * **Threads**: functions that make no handle use (`*_default`, `*_new`, `senate_wal_open`,
 //!   `senate_last_error_message`, `senate_version`, `senate_encode_snapshot_envelope`) are
 //!   thread-safe. A handle is not synchronised: use it from one thread at a time (it may move
 //!   between threads); distinct handles are independent. A Ready may be read from several
@@ -38,6 +38,7 @@ mod paxos_node;
 mod raft_node;
 mod ready;
 mod status;
+mod wal;
 
 pub use balancer::*;
 pub use bytes::*;
@@ -48,6 +49,7 @@ pub use paxos_node::*;
 pub use raft_node::*;
 pub use ready::*;
 pub use status::*;
+pub use wal::*;
 
 use std::ffi::c_char;
 
@@ -67,4 +69,5 @@ const _: () = {
     send::<senate_core::PhiAccrualDetector>();
     send::<senate_core::HeartbeatDetector>();
     send::<balancer::BalancerState>();
+    send::<wal::WalState>();
 };

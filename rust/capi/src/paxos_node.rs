@@ -7,10 +7,11 @@ use crate::code::{senate_code, Result};
 use crate::handle::{self, opaque_handle};
 use crate::ready::{hand_out, senate_ready};
 use crate::status::senate_role;
+use crate::wal::{senate_wal, take_storage};
 use bytes::Bytes;
 use senate_core::driver::NodeRole;
 use senate_core::paxos::{PaxosConfig, PaxosNode, PaxosStatus};
-use senate_core::RaftError;
+use senate_core::{PersistMode, ProtocolId, RaftError};
 
 /// A Multi-Paxos node over an in-memory log (the core's `PaxosNode`). Not thread-safe: use it
 /// from one thread at a time (it may move between threads).
@@ -202,6 +203,30 @@ pub unsafe extern "C" fn senate_paxos_node_new(
         let config = input(config, "config")?.to_core(slice(voters, voter_count, "voters")?.to_vec());
         config.validate().map_err(c_field_name)?;
         *node = handle::into_raw::<senate_paxos_node>(PaxosNode::new(&config).map_err(c_field_name)?);
+        Ok(())
+    })
+}
+
+/// As `senate_paxos_node_new`, but the node starts from what the log `wal` (a Paxos log)
+/// recovered and persists through it, as `senate_raft_node_new_from_wal`.
+///
+/// # Safety
+/// As `senate_paxos_node_new`; `wal` is NULL or a live log handle.
+#[no_mangle]
+pub unsafe extern "C" fn senate_paxos_node_new_from_wal(
+    config: *const senate_paxos_config,
+    voters: *const u64,
+    voter_count: usize,
+    wal: *mut senate_wal,
+    node: *mut *mut senate_paxos_node,
+) -> senate_code {
+    call(|| {
+        let node = out(node, "node")?;
+        let mut config = input(config, "config")?.to_core(slice(voters, voter_count, "voters")?.to_vec());
+        config.validate().map_err(c_field_name)?;
+        let storage = take_storage(wal, ProtocolId::Paxos, &config.voters, &mut config.applied)?;
+        let core = PaxosNode::with_mode(&config, storage, PersistMode::ByCaller)?;
+        *node = handle::into_raw::<senate_paxos_node>(core);
         Ok(())
     })
 }

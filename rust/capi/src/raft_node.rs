@@ -7,8 +7,9 @@ use crate::code::{senate_code, Result};
 use crate::handle::{self, opaque_handle};
 use crate::ready::{hand_out, senate_ready};
 use crate::status::{senate_peer_status, senate_raft_status};
+use crate::wal::{senate_wal, take_storage};
 use bytes::Bytes;
-use senate_core::{Config, MemNode, RaftError, ReadOnlyOption};
+use senate_core::{Config, MemNode, PersistMode, ProtocolId, RaftError, ReadOnlyOption};
 
 /// A Raft node over an in-memory log (the core's `MemNode`). Not thread-safe: use it from
 /// one thread at a time (it may move between threads).
@@ -156,6 +157,33 @@ pub unsafe extern "C" fn senate_raft_node_new(
         // Validated before anything is built; errors name the C field.
         config.validate().map_err(c_field_name)?;
         *node = handle::into_raw::<senate_raft_node>(MemNode::new(&config).map_err(c_field_name)?);
+        Ok(())
+    })
+}
+
+/// As `senate_raft_node_new`, but the node starts from what the log `wal` recovered (its
+/// hard state, snapshot and entries; `config->applied` is raised to the snapshot's index, as
+/// the application restores from it) and persists through that log: write each Ready with
+/// `senate_wal_write` before sending its persisted messages and before `advance`. A log gives
+/// its recovered state to one node only. Thread-safe (for distinct logs).
+///
+/// # Safety
+/// As `senate_raft_node_new`; `wal` is NULL or a live log handle.
+#[no_mangle]
+pub unsafe extern "C" fn senate_raft_node_new_from_wal(
+    config: *const senate_raft_config,
+    voters: *const u64,
+    voter_count: usize,
+    wal: *mut senate_wal,
+    node: *mut *mut senate_raft_node,
+) -> senate_code {
+    call(|| {
+        let node = out(node, "node")?;
+        let mut config = input(config, "config")?.to_core(slice(voters, voter_count, "voters")?.to_vec());
+        config.validate().map_err(c_field_name)?;
+        let storage = take_storage(wal, ProtocolId::Raft, &config.voters, &mut config.applied)?;
+        let core = MemNode::with_mode(&config, storage, PersistMode::ByCaller).map_err(c_field_name)?;
+        *node = handle::into_raw::<senate_raft_node>(core);
         Ok(())
     })
 }
@@ -332,7 +360,8 @@ pub unsafe extern "C" fn senate_raft_node_has_ready(
 /// Takes the work the node asks of its caller: `*ready` gets a Ready handle (free it with
 /// `senate_ready_free`), or NULL when there is none. The node persisted it to its in-memory
 /// log already: send its messages, apply its committed entries, serve its read states, then
-/// call `senate_raft_node_advance`.
+/// call `senate_raft_node_advance`. (A node started from a log persists nothing itself: see
+/// `senate_raft_node_new_from_wal`.)
 ///
 /// # Safety
 /// `node` is NULL or a live node handle; `ready` is NULL or valid for writes.
