@@ -75,7 +75,7 @@ fn hello_3_takes_setname_and_auth() {
     assert_eq!(ask(&mut s, &mut store, "HELLO 3 AUTH default secret SETNAME worker"), HELLO_3);
     assert_eq!(s.name(), Some(&b"worker"[..]));
     assert_eq!(s.protocol(), Protocol::Resp3);
-    assert!(ask(&mut s, &mut store, "CLIENT INFO").ends_with(" name=worker db=0 resp=3\n\r\n"));
+    assert!(ask(&mut s, &mut store, "CLIENT INFO").ends_with(" name=worker db=0 user=default resp=3\n\r\n"));
 }
 
 // --- replies, byte-exact against redis-server 7 ---

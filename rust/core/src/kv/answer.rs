@@ -1,6 +1,7 @@
 //! The session-class commands, answered at once from the connection's own state: PING, ECHO,
-//! SELECT, CLIENT, HELLO, COMMAND, CONFIG, READONLY, READWRITE.
+//! SELECT, CLIENT, HELLO, COMMAND, CONFIG, READONLY, READWRITE (and AUTH, ACL: `acl_command`).
 
+use super::acl_command::{self, Login, NOAUTH_HELLO};
 use super::command::{arity_error, Cmd, COMMANDS};
 use super::exec::{eq_nocase, NOT_INTEGER};
 use super::glob::glob_match;
@@ -26,6 +27,8 @@ pub struct ClientState {
     pub max_value_bytes: usize,
     /// The protocol of the replies: RESP2 until HELLO 3.
     pub protocol: Protocol,
+    /// The user it is authenticated as, and what it may run.
+    pub login: Login,
 }
 
 /// Appends the reply of the session command `cmd` (arity already checked).
@@ -54,11 +57,13 @@ pub fn answer(client: &mut ClientState, cmd: Cmd, args: &[&[u8]], out: &mut Vec<
             client.readonly = false;
             put_ok(out);
         }
+        Cmd::Auth => acl_command::auth(client, args, out),
+        Cmd::Acl => acl_command::acl(client, args, out),
         _ => put_error(out, b"ERR this command is not answered by the session"),
     }
 }
 
-fn unknown_subcommand(out: &mut Vec<u8>, command: &str, sub: &[u8]) {
+pub(super) fn unknown_subcommand(out: &mut Vec<u8>, command: &str, sub: &[u8]) {
     let mut message = b"ERR unknown subcommand '".to_vec();
     message.extend_from_slice(&sub[..sub.len().min(128)]);
     message.extend_from_slice(format!("'. Try {} HELP.", command.to_ascii_uppercase()).as_bytes());
@@ -82,7 +87,8 @@ fn set_name(client: &mut ClientState, name: &[u8], out: &mut Vec<u8>) -> bool {
 fn client_info(client: &ClientState) -> Vec<u8> {
     let mut line = format!("id={} name=", client.id).into_bytes();
     line.extend_from_slice(client.name.as_deref().unwrap_or_default());
-    line.extend_from_slice(format!(" db=0 resp={}\n", client.protocol.version()).as_bytes());
+    let (user, resp) = (client.login.user_name(), client.protocol.version());
+    line.extend_from_slice(format!(" db=0 user={user} resp={resp}\n").as_bytes());
     line
 }
 
@@ -145,11 +151,11 @@ fn hello(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
     };
     let mut i = 2;
     let mut new_name = None;
+    let mut credentials = None;
     while i < args.len() {
         let more = args.len() - i - 1;
-        if eq_nocase(args[i], b"auth") && more >= 2 {
-            // No users are configured: the default user accepts any password, as Redis's
-            // `nopass` default user does.
+        if acl_command::is_auth_option(args[i]) && more >= 2 {
+            credentials = Some((args[i + 1], args[i + 2]));
             i += 3;
         } else if eq_nocase(args[i], b"setname") && more >= 1 {
             new_name = Some(args[i + 1]);
@@ -160,6 +166,14 @@ fn hello(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
             message.push(b'\'');
             return put_error(out, &message);
         }
+    }
+    if let Some((user, password)) = credentials {
+        if !acl_command::hello_auth(client, user, password, out) {
+            return;
+        }
+    }
+    if client.login.user.is_none() {
+        return put_error(out, NOAUTH_HELLO);
     }
     if let Some(name) = new_name {
         if !set_name(client, name, out) {

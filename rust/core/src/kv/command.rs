@@ -1,5 +1,10 @@
-//! The command table: every command the service knows, with its Redis arity and its class
-//! (who answers it: the replicated store, the session, or the node).
+//! The command table: every command the service knows, with its Redis arity, its class (who
+//! answers it: the replicated store, the session, or the node) and its ACL categories (those
+//! Redis 7 gives it). Commands with subcommands whose categories differ (ACL, CLIENT, CONFIG,
+//! COMMAND) list them in [`SUBCOMMANDS`]; a user's permissions are a bit per row of both
+//! tables ([`PermissionIndex`]).
+
+use super::acl_category::{Categories, ADMIN, CONNECTION, DANGEROUS, FAST, KEYSPACE, READ, SLOW, STRING, WRITE};
 
 /// Who answers a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +53,10 @@ pub enum Cmd {
     SenateSession,
     /// `SENATE.EXEC session seq first_unacked command...`: a write run at most once.
     SenateExec,
+    /// `AUTH [username] password`.
+    Auth,
+    /// `ACL WHOAMI | LIST | USERS | CAT [category] | ...`.
+    Acl,
 }
 
 /// One row of the table.
@@ -59,7 +68,30 @@ pub struct CommandSpec {
     /// Redis arity, the name included: positive = exactly, negative = at least `-arity`.
     pub arity: i32,
     pub class: Class,
+    /// The ACL categories Redis 7 gives the command (of a container: none; see
+    /// [`SUBCOMMANDS`]).
+    pub categories: Categories,
+    /// Its first argument is a subcommand listed in [`SUBCOMMANDS`].
+    pub container: bool,
+    /// It takes key names as arguments (a user without `~*` may not run it).
+    pub keys: bool,
 }
+
+/// One subcommand of a container command.
+#[derive(Debug)]
+pub struct SubcommandSpec {
+    pub parent: Cmd,
+    /// Lowercase, as Redis names it in `parent|name`.
+    pub name: &'static str,
+    pub categories: Categories,
+}
+
+/// The index of a command or subcommand in a user's permissions: `[0, COMMANDS.len())` for
+/// the rows of [`COMMANDS`], `COMMANDS.len() + i` for row `i` of [`SUBCOMMANDS`].
+pub type PermissionIndex = usize;
+
+/// Rows of both tables: every permission index is below it.
+pub const PERMISSION_COUNT: usize = COMMANDS.len() + SUBCOMMANDS.len();
 
 impl CommandSpec {
     pub fn arity_ok(&self, argc: usize) -> bool {
@@ -72,44 +104,154 @@ impl CommandSpec {
     }
 }
 
-const fn spec(cmd: Cmd, name: &'static str, arity: i32, class: Class) -> CommandSpec {
-    CommandSpec { cmd, name, arity, class }
+impl Cmd {
+    /// Its row in [`COMMANDS`] and its permission index.
+    pub const fn index(self) -> PermissionIndex {
+        self as usize
+    }
 }
 
-/// Every command, in table order (the answer of `COMMAND COUNT` is its length).
-pub static COMMANDS: [CommandSpec; 29] = [
-    spec(Cmd::Set, "set", -3, Class::Write),
-    spec(Cmd::Del, "del", -2, Class::Write),
-    spec(Cmd::Incr, "incr", 2, Class::Write),
-    spec(Cmd::IncrBy, "incrby", 3, Class::Write),
-    spec(Cmd::Decr, "decr", 2, Class::Write),
-    spec(Cmd::DecrBy, "decrby", 3, Class::Write),
-    spec(Cmd::Append, "append", 3, Class::Write),
-    spec(Cmd::MSet, "mset", -3, Class::Write),
-    spec(Cmd::GetSet, "getset", 3, Class::Write),
-    spec(Cmd::FlushDb, "flushdb", -1, Class::Write),
-    spec(Cmd::Get, "get", 2, Class::Read),
-    spec(Cmd::Exists, "exists", -2, Class::Read),
-    spec(Cmd::StrLen, "strlen", 2, Class::Read),
-    spec(Cmd::MGet, "mget", -2, Class::Read),
-    spec(Cmd::DbSize, "dbsize", 1, Class::Read),
-    spec(Cmd::Keys, "keys", 2, Class::Read),
-    spec(Cmd::Ping, "ping", -1, Class::Session),
-    spec(Cmd::Echo, "echo", 2, Class::Session),
-    spec(Cmd::Select, "select", 2, Class::Session),
-    spec(Cmd::Client, "client", -2, Class::Session),
-    spec(Cmd::Hello, "hello", -1, Class::Session),
-    spec(Cmd::Command, "command", -1, Class::Session),
-    spec(Cmd::Config, "config", -2, Class::Session),
-    spec(Cmd::ReadOnly, "readonly", 1, Class::Session),
-    spec(Cmd::ReadWrite, "readwrite", 1, Class::Session),
-    spec(Cmd::Quit, "quit", -1, Class::Session),
-    spec(Cmd::Info, "info", -1, Class::Node),
-    spec(Cmd::SenateSession, "senate.session", -2, Class::Write),
-    spec(Cmd::SenateExec, "senate.exec", -5, Class::Write),
+const fn spec(cmd: Cmd, name: &'static str, arity: i32, class: Class, categories: Categories) -> CommandSpec {
+    // Reads and writes name keys, except these three (KEYS takes a pattern).
+    let keys = matches!(class, Class::Write | Class::Read)
+        && !matches!(cmd, Cmd::FlushDb | Cmd::DbSize | Cmd::Keys | Cmd::SenateSession | Cmd::SenateExec);
+    CommandSpec { cmd, name, arity, class, categories, container: false, keys }
+}
+
+const fn container(cmd: Cmd, name: &'static str, arity: i32) -> CommandSpec {
+    CommandSpec { cmd, name, arity, class: Class::Session, categories: Categories::NONE, container: true, keys: false }
+}
+
+const fn sub(parent: Cmd, name: &'static str, categories: Categories) -> SubcommandSpec {
+    SubcommandSpec { parent, name, categories }
+}
+
+const fn cats(bits: &[Categories]) -> Categories {
+    let mut all = Categories::NONE;
+    let mut i = 0;
+    while i < bits.len() {
+        all = all.with(bits[i]);
+        i += 1;
+    }
+    all
+}
+
+const W_STRING_FAST: Categories = cats(&[WRITE, STRING, FAST]);
+const R_STRING_FAST: Categories = cats(&[READ, STRING, FAST]);
+const FAST_CONNECTION: Categories = cats(&[FAST, CONNECTION]);
+const SLOW_CONNECTION: Categories = cats(&[SLOW, CONNECTION]);
+const ADMIN_SLOW_DANGEROUS: Categories = cats(&[ADMIN, SLOW, DANGEROUS]);
+
+/// Every command, in table order: row `i` is the command whose `Cmd` is `i` (the answer of
+/// `COMMAND COUNT` is its length). Categories as Redis 7.0 gives them; the senate commands:
+/// SENATE.SESSION opens or closes a client session, a replicated write of the connection's
+/// own (@write @fast @connection); SENATE.EXEC is @write @fast, and the command it wraps must
+/// be allowed too.
+pub static COMMANDS: [CommandSpec; 31] = [
+    spec(Cmd::Set, "set", -3, Class::Write, cats(&[WRITE, STRING, SLOW])),
+    spec(Cmd::Del, "del", -2, Class::Write, cats(&[KEYSPACE, WRITE, SLOW])),
+    spec(Cmd::Incr, "incr", 2, Class::Write, W_STRING_FAST),
+    spec(Cmd::IncrBy, "incrby", 3, Class::Write, W_STRING_FAST),
+    spec(Cmd::Decr, "decr", 2, Class::Write, W_STRING_FAST),
+    spec(Cmd::DecrBy, "decrby", 3, Class::Write, W_STRING_FAST),
+    spec(Cmd::Append, "append", 3, Class::Write, W_STRING_FAST),
+    spec(Cmd::MSet, "mset", -3, Class::Write, cats(&[WRITE, STRING, SLOW])),
+    spec(Cmd::GetSet, "getset", 3, Class::Write, W_STRING_FAST),
+    spec(Cmd::FlushDb, "flushdb", -1, Class::Write, cats(&[KEYSPACE, WRITE, SLOW, DANGEROUS])),
+    spec(Cmd::Get, "get", 2, Class::Read, R_STRING_FAST),
+    spec(Cmd::Exists, "exists", -2, Class::Read, cats(&[KEYSPACE, READ, FAST])),
+    spec(Cmd::StrLen, "strlen", 2, Class::Read, R_STRING_FAST),
+    spec(Cmd::MGet, "mget", -2, Class::Read, R_STRING_FAST),
+    spec(Cmd::DbSize, "dbsize", 1, Class::Read, cats(&[KEYSPACE, READ, FAST])),
+    spec(Cmd::Keys, "keys", 2, Class::Read, cats(&[KEYSPACE, READ, SLOW, DANGEROUS])),
+    spec(Cmd::Ping, "ping", -1, Class::Session, FAST_CONNECTION),
+    spec(Cmd::Echo, "echo", 2, Class::Session, FAST_CONNECTION),
+    spec(Cmd::Select, "select", 2, Class::Session, FAST_CONNECTION),
+    container(Cmd::Client, "client", -2),
+    spec(Cmd::Hello, "hello", -1, Class::Session, FAST_CONNECTION),
+    spec(Cmd::Command, "command", -1, Class::Session, SLOW_CONNECTION),
+    container(Cmd::Config, "config", -2),
+    spec(Cmd::ReadOnly, "readonly", 1, Class::Session, FAST_CONNECTION),
+    spec(Cmd::ReadWrite, "readwrite", 1, Class::Session, FAST_CONNECTION),
+    spec(Cmd::Quit, "quit", -1, Class::Session, FAST_CONNECTION),
+    spec(Cmd::Info, "info", -1, Class::Node, cats(&[SLOW, DANGEROUS])),
+    spec(Cmd::SenateSession, "senate.session", -2, Class::Write, cats(&[WRITE, FAST, CONNECTION])),
+    spec(Cmd::SenateExec, "senate.exec", -5, Class::Write, cats(&[WRITE, FAST])),
+    spec(Cmd::Auth, "auth", -2, Class::Session, FAST_CONNECTION),
+    container(Cmd::Acl, "acl", -2),
 ];
 
-const _: () = assert!(matches!(COMMANDS[28].cmd, Cmd::SenateExec) && matches!(COMMANDS[10].cmd, Cmd::Get));
+/// The subcommands of the containers (and of COMMAND, whose subcommands Redis lists
+/// apart), with Redis 7's categories.
+pub static SUBCOMMANDS: [SubcommandSpec; 29] = [
+    sub(Cmd::Client, "setname", SLOW_CONNECTION),
+    sub(Cmd::Client, "getname", SLOW_CONNECTION),
+    sub(Cmd::Client, "id", SLOW_CONNECTION),
+    sub(Cmd::Client, "info", SLOW_CONNECTION),
+    sub(Cmd::Client, "list", cats(&[ADMIN, SLOW, DANGEROUS, CONNECTION])),
+    sub(Cmd::Client, "setinfo", SLOW_CONNECTION),
+    sub(Cmd::Client, "no-evict", cats(&[ADMIN, SLOW, DANGEROUS, CONNECTION])),
+    sub(Cmd::Client, "no-touch", SLOW_CONNECTION),
+    sub(Cmd::Client, "reply", SLOW_CONNECTION),
+    sub(Cmd::Command, "count", SLOW_CONNECTION),
+    sub(Cmd::Command, "docs", SLOW_CONNECTION),
+    sub(Cmd::Command, "info", SLOW_CONNECTION),
+    sub(Cmd::Command, "list", SLOW_CONNECTION),
+    sub(Cmd::Config, "get", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Config, "set", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Config, "resetstat", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "whoami", SLOW),
+    sub(Cmd::Acl, "cat", SLOW),
+    sub(Cmd::Acl, "list", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "users", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "getuser", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "setuser", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "deluser", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "save", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "load", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "log", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "dryrun", ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "genpass", SLOW),
+    sub(Cmd::Acl, "help", SLOW),
+];
+
+const fn table_in_order() -> bool {
+    let mut i = 0;
+    while i < COMMANDS.len() {
+        if COMMANDS[i].cmd as usize != i {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const _: () = assert!(table_in_order());
+
+/// The permission index of `parent`'s subcommand `name` (any case), if the table lists it.
+pub fn lookup_subcommand(parent: Cmd, name: &[u8]) -> Option<PermissionIndex> {
+    SUBCOMMANDS
+        .iter()
+        .position(|sub| sub.parent == parent && sub.name.as_bytes().eq_ignore_ascii_case(name))
+        .map(|i| COMMANDS.len() + i)
+}
+
+/// `client|list` for a subcommand, `get` for a command: how Redis names it in errors and in
+/// ACL rules.
+pub fn permission_name(index: PermissionIndex) -> String {
+    match index.checked_sub(COMMANDS.len()) {
+        None => COMMANDS[index].name.to_string(),
+        Some(i) => format!("{}|{}", COMMANDS[SUBCOMMANDS[i].parent.index()].name, SUBCOMMANDS[i].name),
+    }
+}
+
+/// The categories of a command or subcommand.
+pub fn permission_categories(index: PermissionIndex) -> Categories {
+    match index.checked_sub(COMMANDS.len()) {
+        None => COMMANDS[index].categories,
+        Some(i) => SUBCOMMANDS[i].categories,
+    }
+}
 
 /// Longest command name in the table.
 const MAX_NAME_BYTES: usize = 14;
@@ -127,9 +269,9 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     // The hot commands first (every exactly-once write is a SENATE.EXEC); the table is small
     // enough for a scan after that.
     let index = match lower {
-        b"set" => 0,
-        b"get" => 10,
-        b"senate.exec" => 28,
+        b"set" => Cmd::Set.index(),
+        b"get" => Cmd::Get.index(),
+        b"senate.exec" => Cmd::SenateExec.index(),
         _ => return COMMANDS.iter().find(|c| c.name.as_bytes() == lower),
     };
     Some(&COMMANDS[index])

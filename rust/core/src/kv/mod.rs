@@ -10,7 +10,13 @@
 //! [`encode_snapshot`] and [`decode_snapshot`] turn a whole store into bytes and back.
 //! [`client_sessions`] make writes exactly once: a write wrapped in `SENATE.EXEC` with its
 //! client's session and sequence number runs at most once, whatever the retries.
+//! [`acl`] users (Redis 6 ACLs: AUTH, `+@read -@dangerous`, ...) decide what each session may
+//! run; with none configured every connection is Redis's `nopass` default user.
 
+pub mod acl;
+pub mod acl_category;
+mod acl_command;
+pub mod acl_rules;
 mod answer;
 pub mod batch;
 pub mod client_sessions;
@@ -22,6 +28,7 @@ mod session;
 mod snapshot;
 mod store;
 
+pub use acl::{AclError, User, Users};
 pub use answer::REDIS_COMPAT_VERSION;
 pub use batch::{decode_batch, encode_batch, encode_batch_for, BatchBuilder, BatchReader};
 pub use client_sessions::{ClientSessions, Session, SessionLimits, Verdict};

@@ -3,13 +3,16 @@
 //! to send at once, batches to replicate through the log, batches of reads to run after a read
 //! barrier (or at once, on a READONLY connection), node commands, and a final close.
 
+use super::acl::Users;
+use super::acl_command::Login;
 use super::answer::{answer, ClientState};
 use super::batch::BatchBuilder;
-use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
+use super::command::{arity_error, lookup, lookup_subcommand, unknown_command_error, Class, Cmd};
 use super::error::{KvError, Result};
 use crate::codec::resp::{parse_bulk_header, parse_command, put_error, ParseStep, Protocol};
 use crate::codec::{RespError, RespLimits};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Default most commands in one Log or Read batch.
 pub const DEFAULT_MAX_BATCH_COMMANDS: usize = 1024;
@@ -198,6 +201,23 @@ impl RespSession {
         })
     }
 
+    /// The session with `users` (shared by every session of a server): it starts as their
+    /// default user, or unauthenticated when that one is off or has passwords.
+    pub fn with_users(mut self, users: Arc<Users>) -> RespSession {
+        self.client.login = Login::new(users);
+        self
+    }
+
+    /// The user the connection is authenticated as (`default` before it is).
+    pub fn user_name(&self) -> &str {
+        self.client.login.user_name()
+    }
+
+    /// Whether the connection has authenticated (or needed not to).
+    pub fn authenticated(&self) -> bool {
+        self.client.login.user.is_some()
+    }
+
     pub fn name(&self) -> Option<&[u8]> {
         self.client.name.as_deref()
     }
@@ -328,6 +348,18 @@ impl RespSession {
         };
         if !spec.arity_ok(argc) || (spec.cmd == Cmd::MSet && argc.is_multiple_of(2)) {
             return put_error(groups.reply(), &arity_error(spec.name));
+        }
+        // One bit test per command (two for SENATE.EXEC); a container's unknown subcommand
+        // is left to its answer (an error, as Redis gives before any ACL check).
+        let index = if spec.container { lookup_subcommand(spec.cmd, arg(&ranges[1])) } else { Some(spec.cmd.index()) };
+        let allowed = self.client.login.allowed;
+        if let Some(index) = index.filter(|&index| !allowed.contains(index)) {
+            return put_error(groups.reply(), &self.client.login.refusal(index));
+        }
+        if spec.cmd == Cmd::SenateExec {
+            if let Some(wrapped) = lookup(arg(&ranges[4])).filter(|wrapped| !allowed.contains(wrapped.cmd.index())) {
+                return put_error(groups.reply(), &self.client.login.refusal(wrapped.cmd.index()));
+            }
         }
         match spec.class {
             Class::Write => {
