@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from cluster import free_ports
@@ -20,13 +21,14 @@ REDIS_CLI = shutil.which("redis-cli")
 
 
 class RedisServer:
-    """`redis-server --save '' --appendonly no` on 127.0.0.1; `stop()` ends it."""
+    """`redis-server --save '' --appendonly no` on 127.0.0.1, with `extra_options` (such as
+    `["--aclfile", path]`); `stop()` ends it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra_options: Sequence[str] = ()) -> None:
         assert REDIS_SERVER is not None
         for _ in range(START_ATTEMPTS):
             self.port = free_ports(1)[0]
-            options = ["--save", "", "--appendonly", "no", "--dir", str(directory)]
+            options = ["--save", "", "--appendonly", "no", "--dir", str(directory), *extra_options]
             self.process = subprocess.Popen(
                 [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", *options],
                 stdout=subprocess.DEVNULL,
@@ -47,7 +49,8 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    # With users that need a password, NOAUTH says it is up too.
+                    if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                         return True
             except OSError:
                 time.sleep(0.02)  # the next attempt; the deadline bounds the wait

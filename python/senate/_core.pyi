@@ -84,6 +84,7 @@ __all__ = [
     "SIM_PROTOCOLS",
     "SNAPSHOT_ENTRIES_CAP_FACTOR",
     "SNAPSHOT_STAGGER",
+    "AclUsers",
     "BoundedLoadHash",
     "CheckReport",
     "Compacted",
@@ -1692,7 +1693,11 @@ class RespSession:
     has batched a write, its later reads join Log batches (so a pipelined `SET k v; GET k`
     reads its write). A value longer than `max_value_bytes` is skipped as it arrives and its
     command answered `-ERR value too large`. A protocol error gives a final `GROUP_CLOSE`.
-    `client_id` is what CLIENT ID and HELLO report. Raises `ConfigError` naming a bad field.
+    `client_id` is what CLIENT ID and HELLO report. With `users`, the connection starts as
+    their default user, or unauthenticated (`-NOAUTH` to all but AUTH, HELLO and QUIT) when
+    that one is off or has passwords; each command is checked against its user's permissions
+    (`-NOPERM`). Without, it is Redis's `nopass` default user, allowed everything. Raises
+    `ConfigError` naming a bad field.
     """
 
     def __new__(
@@ -1702,6 +1707,7 @@ class RespSession:
         max_args: int = 65_536,
         max_batch_commands: int = 1024,
         client_id: int = 0,
+        users: AclUsers | None = None,
     ) -> RespSession: ...
     def feed(self, data: bytes, now_ms: int) -> list[tuple[int, bytes]]:
         """Parses what `data` completes; batches carry `now_ms` (wall clock, ms) as their
@@ -1714,6 +1720,12 @@ class RespSession:
     def readonly(self) -> bool:
         """Whether READONLY switched this connection to stale reads."""
     @property
+    def user(self) -> str:
+        """The ACL user the connection is authenticated as (`default` before it is)."""
+    @property
+    def authenticated(self) -> bool:
+        """Whether the connection authenticated (or needed not to)."""
+    @property
     def protocol(self) -> int:
         """The reply protocol: 2 (RESP2), or 3 after `HELLO 3`."""
     @property
@@ -1722,6 +1734,28 @@ class RespSession:
     @property
     def closed(self) -> bool:
         """Whether a `GROUP_CLOSE` was returned (QUIT or a protocol error)."""
+
+@final
+class AclUsers:
+    """The ACL users of a key-value server, fixed for its life and shared by its sessions.
+
+    `users` are lines of a Redis ACL file (`user app on #<sha256 hex> ~* +@read -@dangerous`),
+    the enforced subset of the syntax: `on`/`off`, `#<hex>`, `nopass`, `resetpass`, `~*` or
+    `allkeys` (no other key pattern), `+@category`/`-@category`, `+command`/`-command` (and
+    `command|subcommand`), `allcommands`, `nocommands`, `reset`; channel rules are taken and
+    mean nothing. `requirepass` (`#<hex>`) is the default user's only password. A `default`
+    user the lines do not name is Redis's: `on nopass ~* +@all`. A refused line or rule
+    raises `ConfigError` whose `field` names it (`auth.users[1]`, `auth.requirepass`).
+    """
+
+    def __new__(cls, users: list[str] = ..., requirepass: str | None = None) -> AclUsers: ...
+    def describe(self) -> list[str]:
+        """Every user as `ACL LIST` shows it (a line that parses back to the same user), by
+        name."""
+    @property
+    def auth_required(self) -> bool:
+        """Whether connections must authenticate: the default user is off or has passwords."""
+    def __len__(self) -> int: ...
 
 def decode_batch(batch: bytes) -> list[list[bytes]]:
     """The commands of an encoded batch (for `GROUP_NODE`: INFO and its arguments).

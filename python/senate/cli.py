@@ -9,6 +9,7 @@ from senate.commands.bench import bench
 from senate.commands.certs import certs
 from senate.commands.chaos import chaos
 from senate.commands.check import check_command
+from senate.commands.passwd import passwd
 from senate.commands.serve import cluster, serve
 from senate.commands.sim import sim
 from senate.commands.status import status
@@ -20,5 +21,5 @@ def main() -> None:
     """senate: an embeddable consensus toolkit with a Rust core."""
 
 
-for command in (bench, certs, chaos, check_command, sim, serve, cluster, status):
+for command in (bench, certs, chaos, check_command, sim, serve, cluster, status, passwd):
     main.add_command(command)

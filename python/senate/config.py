@@ -26,6 +26,11 @@ off); node N's certificate and key are `node-N.crt` and `node-N.key` beside the 
     metrics = true             # HTTPS on the metrics endpoints
     client_certs = "none"      # or "optional", "required": clients show a certificate
 
+With an `[auth]` table, clients authenticate as ACL users (`senate.auth`, docs/security.md):
+
+    [auth]
+    users = ["user default off", "user app on #<sha256 hex> ~* +@read +@write -@dangerous"]
+
 Errors name the field with its place, as `nodes[2].client` (tables counted from 0).
 """
 
@@ -53,6 +58,7 @@ from senate._core import (
 )
 from senate._core import DEFAULT_MAX_BATCH_COMMANDS as CORE_MAX_BATCH_COMMANDS
 from senate._core import DEFAULT_MAX_VALUE_BYTES as CORE_MAX_VALUE_BYTES
+from senate.auth import AuthConfig
 from senate.runtime.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
 from senate.security.tls_files import CLIENT_CERT_MODES, TlsFiles
 
@@ -230,6 +236,8 @@ class ServerConfig:
     client_certs: str = "none"
     #: HTTPS on the metrics endpoint. None: plain HTTP.
     metrics_tls: TlsFiles | None = None
+    #: The client users (ACLs); none: every client may run everything.
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     def __post_init__(self) -> None:
         addresses = {"client_address": self.client_address, "metrics_address": self.metrics_address}
@@ -365,6 +373,8 @@ class ClusterConfig:
     base_dir: Path | None = None
     #: The `[tls]` table; None: no TLS anywhere.
     tls: TlsSettings | None = None
+    #: The `[auth]` table.
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     def __post_init__(self) -> None:
         self.node_options = {**_node_defaults(), **self.node_options}
@@ -438,7 +448,7 @@ class ClusterConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], base_dir: Path | None = None) -> ClusterConfig:
         """A cluster from a parsed file's tables; `base_dir` anchors a relative data_dir."""
-        top = {"cluster_id", "data_dir", "nodes", "tls", *FILE_NODE_FIELDS, *SERVER_FIELDS}
+        top = {"cluster_id", "data_dir", "nodes", "tls", "auth", *FILE_NODE_FIELDS, *SERVER_FIELDS}
         for key in data:
             if key not in top:
                 raise config_error(key, f"unknown field {key!r}{_did_you_mean(key, top)}")
@@ -458,7 +468,8 @@ class ClusterConfig:
             raise config_error("data_dir", "must not be empty")
         nodes = [_node_from_dict(i, raw) for i, raw in enumerate(raw_nodes)]
         tls = _tls_from_dict(data["tls"]) if "tls" in data else None
-        return cls(nodes, data_dir, options, base_dir=base_dir, tls=tls, **limits)
+        auth = AuthConfig.from_dict(data["auth"]) if "auth" in data else AuthConfig()
+        return cls(nodes, data_dir, options, base_dir=base_dir, tls=tls, auth=auth, **limits)
 
     # --- per node -----------------------------------------------------------------------
     @property
@@ -516,6 +527,7 @@ class ClusterConfig:
             client_tls=files if tls is not None and tls.clients else None,
             client_certs=tls.client_certs if tls is not None else "none",
             metrics_tls=files if tls is not None and tls.metrics else None,
+            auth=self.auth,
         )
 
     # --- writing ------------------------------------------------------------------------
@@ -527,6 +539,7 @@ class ClusterConfig:
         if self.tls is not None:
             lines += ["", "[tls]"]
             lines += [f"{k} = {_toml_value(getattr(self.tls, k))}" for k in TLS_KEYS]
+        lines += self.auth.to_toml(_toml_value)
         for node in self.nodes:
             lines += ["", "[[nodes]]", f"id = {node.id}"]
             lines += [f"peer = {_toml_value(node.peer)}", f"client = {_toml_value(node.client)}"]

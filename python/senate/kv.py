@@ -54,6 +54,7 @@ from senate._core import (
     batch_command_count,
     decode_batch,
 )
+from senate.auth import AuthConfig
 from senate.errors import CallTimeout, NodeNotRunning, Overloaded
 from senate.runtime.metrics import MetricsServer, NodeMetrics
 from senate.runtime.node import Node
@@ -212,6 +213,7 @@ class ClientConnection(asyncio.Protocol):
             max_value_bytes=server.max_value_bytes,
             max_batch_commands=server.max_batch_commands,
             client_id=server.last_client_id,
+            users=server.users,
         )
         self.transport: asyncio.Transport | None = None
         #: Replies in command order: bytes ready to send, or a slot still waiting. Only a
@@ -423,8 +425,11 @@ class KvServer:
         max_reply_buffer_bytes: int = DEFAULT_MAX_REPLY_BUFFER_BYTES,
         max_batch_commands: int = 1024,
         tls: ServerTls | None = None,
+        auth: AuthConfig | None = None,
     ) -> None:
         self.node = node
+        #: The ACL users every session shares (`auth`: none, every client may run everything).
+        self.users = (auth or AuthConfig()).acl_users()
         self.machine = machine
         self.host, self.port = parse_host_port(address)
         self.max_clients = max_clients
@@ -594,6 +599,7 @@ async def serve(
             max_reply_buffer_bytes=config.max_reply_buffer_bytes,
             max_batch_commands=config.max_batch_commands,
             tls=client_tls,
+            auth=config.auth,
         )
         await server.start()
         control = None

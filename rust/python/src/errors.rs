@@ -254,7 +254,7 @@ pub fn wal_error(err: CoreWalError) -> PyErr {
 }
 
 /// A `ConfigError` naming `field`.
-pub fn config_error(field: &'static str, problem: String) -> PyErr {
+pub fn config_error(field: &str, problem: String) -> PyErr {
     let message = format!("invalid {field}: {problem}");
     Python::attach(|py| {
         with_attributes(py, ConfigError::new_err(message), |e| {

@@ -2,6 +2,7 @@
 //! connection), and the helpers `decode_batch`, `batch_command_count`, `encode_command`,
 //! `count_replies`.
 
+use crate::acl::AclUsers;
 use crate::errors::{config_error, kv_error};
 use crate::off_lock::bytes_filled_off_lock;
 use pyo3::prelude::*;
@@ -139,8 +140,15 @@ impl RespSession {
         max_args = 65_536,
         max_batch_commands = 1024,
         client_id = 0,
+        users = None,
     ))]
-    fn new(max_value_bytes: i64, max_args: i64, max_batch_commands: i64, client_id: u64) -> PyResult<RespSession> {
+    fn new(
+        max_value_bytes: i64,
+        max_args: i64,
+        max_batch_commands: i64,
+        client_id: u64,
+        users: Option<PyRef<'_, AclUsers>>,
+    ) -> PyResult<RespSession> {
         let max_value_bytes = non_negative("max_value_bytes", max_value_bytes)?;
         let limits = RespLimits {
             // The protocol limit follows the value limit up when that is raised.
@@ -156,6 +164,10 @@ impl RespSession {
             }
             other => kv_error(other),
         })?;
+        let inner = match users {
+            Some(users) => inner.with_users(users.inner.clone()),
+            None => inner,
+        };
         Ok(RespSession { inner })
     }
 
@@ -172,6 +184,16 @@ impl RespSession {
     #[getter]
     fn readonly(&self) -> bool {
         self.inner.readonly()
+    }
+
+    #[getter]
+    fn user(&self) -> &str {
+        self.inner.user_name()
+    }
+
+    #[getter]
+    fn authenticated(&self) -> bool {
+        self.inner.authenticated()
     }
 
     #[getter]
@@ -225,6 +247,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<KvStore>()?;
     m.add_class::<KvCapture>()?;
     m.add_class::<RespSession>()?;
+    m.add_class::<AclUsers>()?;
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(batch_command_count, m)?)?;
     m.add_function(wrap_pyfunction!(encode_command, m)?)?;

@@ -6,6 +6,7 @@
 
 use pyo3::prelude::*;
 
+mod acl;
 mod balance;
 mod check;
 mod detect;
