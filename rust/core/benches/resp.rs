@@ -1,12 +1,14 @@
-//! The RESP hot path: parsing and grouping a 16-command SET pipeline, applying a batch of 16
+//! The RESP hot path: parsing and grouping a 16-command SET pipeline (also as an ACL user
+//! with rules, whose every command is checked against its permissions), applying a batch of 16
 //! SETs (plain, and each wrapped in `SENATE.EXEC` of one client session: the cost of the
 //! exactly-once bookkeeping, as the ratio of the two), reading a batch of 16 GETs. Throughput is in commands, so criterion's time per
 //! element is the time per command.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use senate_core::codec::RespLimits;
-use senate_core::kv::{apply_batch, encode_batch, encode_command, read_batch, KvStore, RespSession};
+use senate_core::kv::{apply_batch, encode_batch, encode_command, read_batch, KvStore, RespSession, Users};
 use std::hint::black_box;
+use std::sync::Arc;
 
 const PIPELINE: usize = 16;
 
@@ -29,6 +31,11 @@ fn bench(c: &mut Criterion) {
     let wire: Vec<u8> = sets.iter().flat_map(|c| encode_command(c)).collect();
     let mut session = RespSession::new(RespLimits::default(), 1024, 1).unwrap();
     group.bench_function("parse_group_16_sets", |b| b.iter(|| black_box(session.feed(black_box(&wire), 1))));
+    let users = Users::new(&["user app on nopass ~* +@read +@write -@dangerous"], None).unwrap();
+    let mut as_app = RespSession::new(RespLimits::default(), 1024, 1).unwrap().with_users(Arc::new(users));
+    let auth = encode_command(&["AUTH", "app", "x"]);
+    assert_eq!(as_app.feed(&auth, 1), [senate_core::kv::Group::Reply(b"+OK\r\n".to_vec())]);
+    group.bench_function("parse_group_16_sets_acl_user", |b| b.iter(|| black_box(as_app.feed(black_box(&wire), 1))));
 
     let batch = encode_batch(1, &sets);
     group.bench_function("apply_batch_16_sets", |b| {
