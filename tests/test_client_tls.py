@@ -2,8 +2,9 @@
 `senate status`, the load generator and an HTTPS scrape of the metrics, against a local
 cluster of `senate serve` processes made with `tls=True` (the certificates of
 `senate cluster --tls`) whose nodes require client certificates; a certificate replaced
-on disk is served without a restart. The verify modes none / optional / required are
-checked against an in-process server.
+on disk is served without a restart; random bytes, before or inside TLS, leave a node
+serving. The verify modes none / optional / required are checked against an in-process
+server.
 
 One cluster serves the module; waits are conditions with deadlines.
 """
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cluster import free_base_port, free_ports
 from senate import Client, ClientSecurity, Node, kv
@@ -263,6 +266,37 @@ def test_a_renewed_certificate_is_served_without_a_restart(tls_cluster: LocalClu
     assert tls_cluster.nodes[2].pid == node.pid, "the node was not restarted"
     address = parse_host_port(node.client)
     assert resp_call(address, "PING", timeout_s=10, security=client) == "PONG"
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=512), after_tls=st.booleans())
+def test_random_bytes_on_the_client_port_leave_the_node_serving(
+    tls_cluster: LocalCluster, data: bytes, after_tls: bool
+) -> None:
+    """Random bytes as the TLS handshake, or inside TLS with the client certificate (as RESP
+    input): the connection is answered or closed, and the node serves the next client."""
+    node = tls_cluster.nodes[0]
+    address = parse_host_port(node.client)
+    raw = socket.create_connection(address, timeout=5)
+    sock: socket.socket = raw
+    try:
+        if after_tls:
+            context = security(tls_cluster).ssl_context()
+            assert context is not None
+            sock = context.wrap_socket(raw, server_hostname=address[0])
+        sock.sendall(data)
+        sock.settimeout(0.2)
+        while sock.recv(4096):
+            pass
+    except OSError:
+        pass  # refused, closed or timed out: each is fine
+    finally:
+        sock.close()
+        raw.close()
+    assert resp_call(address, "PING", timeout_s=10, security=security(tls_cluster)) == "PONG"
+    assert tls_cluster.nodes[0].pid == node.pid
 
 
 # --- the verify modes, on an in-process server ---------------------------------------------
