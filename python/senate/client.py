@@ -48,7 +48,8 @@ for stale reads whose every connection sends `READONLY` right after connecting (
 that reconnects is READONLY again, whichever pool size). Both pools are
 `redis.asyncio.BlockingConnectionPool`s of `max_connections_per_node` connections: a call
 waits for a free connection within its deadline rather than opening more. redis-py's own
-retries are off; this client retries.
+retries are off; this client retries. Every connection speaks TLS and authenticates
+first (`AUTH [user] password`) as the client's `security` (a `ClientSecurity`) says.
 
 Limits, all named: at most `MAX_ENDPOINTS` endpoints, `max_connections_per_node` connections
 per pool, `max_calls_in_flight` calls at once (one more raises `ClientOverloaded`), one PING

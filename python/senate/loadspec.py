@@ -132,7 +132,7 @@ class LoadSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoadSpec:
-        security = ClientSecurity(**data.get("security", {}))
+        security = ClientSecurity.from_json(data.get("security", {}))
         return cls(**dict(data, endpoints=tuple(data["endpoints"]), security=security))
 
 

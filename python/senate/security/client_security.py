@@ -87,8 +87,7 @@ class ClientSecurity:
                 ssl_keyfile=self.key_file,
                 ssl_check_hostname=self.check_hostname,
                 ssl_cert_reqs="required",
-                ssl_min_version=MIN_TLS_VERSION,
-            )
+            )  # TLS 1.2 at least: Python's default minimum
         if self.password is not None:
             kwargs.update(username=self.username, password=self.password)
         return kwargs
