@@ -300,6 +300,8 @@ class Client:
         self._heartbeat: asyncio.Task[None] | None = None
         self._discovery: asyncio.Task[None] | None = None
         self._last_discovery_s = float("-inf")
+        #: The last connection error a discovery met (None: none yet), reported by NoLeader.
+        self._discovery_error: BaseException | None = None
         self._calls_in_flight = 0
         self._closed = False
         self.exactly_once = exactly_once
@@ -553,6 +555,8 @@ class Client:
                 last_error = failed.error or last_error
             await asyncio.sleep(max(0.0, min(backoff_s, deadline - loop.time())))
             backoff_s = min(2 * backoff_s, BACKOFF_MAX_S)
+        # No node tried: what the discovery met (a refused password, a failed handshake).
+        last_error = last_error or self._discovery_error
         why = f"{type(last_error).__name__}: {last_error}" if last_error else "no node to try"
         message = f"{command} not done within {self.timeout_s:g} s, {attempts} attempts ({why})"
         if self._view.leader is None:
@@ -642,6 +646,7 @@ class Client:
         for node, reply in zip(targets, replies, strict=True):
             if isinstance(reply, redis.exceptions.ConnectionError | OSError):
                 self._log(self._view.failed(node.index, f"{type(reply).__name__}: {reply}"))
+                self._discovery_error = reply  # AuthenticationError is a ConnectionError
                 continue
             if isinstance(reply, BaseException):
                 if isinstance(reply, asyncio.CancelledError):

@@ -137,6 +137,8 @@ class LocalCluster:
     (127.0.0.(10 + N)) instead of `host`, so that firewall rules can cut one pair of nodes.
     With `tls`, certificates are made in `data_dir/certs` and the cluster file has a `[tls]`
     table (`client_certs` says whether clients must show one: see `senate.config`).
+    `credentials` (user name or None, password) are what the launcher's own probes send in
+    AUTH, for a cluster whose `[auth]` table (in `overrides`) lets no anonymous client in.
     """
 
     def __init__(
@@ -152,6 +154,7 @@ class LocalCluster:
         host_per_node: bool = False,
         tls: bool = False,
         client_certs: str = "none",
+        credentials: tuple[str | None, str] | None = None,
     ) -> None:
         if not 1 <= nodes <= MAX_NODES:
             raise LauncherError(f"a local cluster has 1 to {MAX_NODES} nodes, not {nodes}")
@@ -173,6 +176,7 @@ class LocalCluster:
             table["nodes"].append(
                 dict(zip(("peer", "client", "metrics"), ports, strict=True), id=i)
             )
+        self.credentials = credentials
         if tls:
             table["tls"] = self._make_certs(table, client_certs)
         self.config = ClusterConfig.from_dict(table, base_dir=self.data_dir)
@@ -193,15 +197,19 @@ class LocalCluster:
     @property
     def client_security(self) -> ClientSecurity | None:
         """How clients connect: with TLS, verifying the nodes against the cluster's CA (and
-        showing the client certificate if the nodes ask for one); None over plain TCP."""
+        showing the client certificate if the nodes ask for one), with `credentials`; None
+        over plain TCP without credentials."""
+        username, password = self.credentials or (None, None)
         tls = self.config.tls
         if tls is None or not tls.clients:
-            return None
+            return (
+                None if password is None else ClientSecurity(username=username, password=password)
+            )
         ca = self.config.resolve(tls.ca)
-        if tls.client_certs == "none":
-            return ClientSecurity(tls=True, ca_file=str(ca))
-        cert, key = (str(ca.parent / f"{CLIENT_NAME}.{kind}") for kind in ("crt", "key"))
-        return ClientSecurity(tls=True, ca_file=str(ca), cert_file=cert, key_file=key)
+        cert = key = None
+        if tls.client_certs != "none":
+            cert, key = (str(ca.parent / f"{CLIENT_NAME}.{kind}") for kind in ("crt", "key"))
+        return ClientSecurity(True, str(ca), cert, key, username=username, password=password)
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:

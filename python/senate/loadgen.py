@@ -743,6 +743,9 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
     pipeline = args.pipeline
     if pipeline is None:
         pipeline = 1 if args.client == "senate" else LoadSpec.pipeline
+    password = os.environ.get(PASSWORD_ENV)
+    if args.user is not None and password is None:
+        raise ValueError(f"--user needs the password in {PASSWORD_ENV}")
     return LoadSpec(
         endpoints=tuple(e.strip() for e in args.endpoints.split(",") if e.strip()),
         clients=args.clients,
@@ -763,7 +766,7 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
             key_file=args.key,
             check_hostname=not args.no_check_hostname,
             username=args.user,
-            password=os.environ.get(PASSWORD_ENV),
+            password=password,
         ),
     )
 

@@ -121,6 +121,8 @@ def client_security(
         asked = settings.client_certs != "none"
         if asked and cert is None and key is None and all(p.is_file() for p in mine):
             cert, key = (str(p) for p in mine)
+    if user is not None and password is None:
+        raise click.UsageError(f"--user {user} needs --pass (or {PASSWORD_ENV})")
     try:
         return ClientSecurity(
             tls=bool(tls),

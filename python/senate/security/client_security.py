@@ -39,7 +39,8 @@ class ClientSecurity:
     key_file: str | None = None
     #: Whether the server's certificate must name the host connected to.
     check_hostname: bool = True
-    #: `AUTH username password`; None: `AUTH password` (the `default` user).
+    #: `AUTH username password`; None: `AUTH password` (the `default` user). Without a
+    #: password no AUTH is sent (a spec read back from JSON has no password).
     username: str | None = None
     #: None: no AUTH. Kept out of `repr` and of every file and command line written.
     password: str | None = field(default=None, repr=False)
@@ -49,8 +50,6 @@ class ClientSecurity:
             raise ValueError("a client certificate needs its key, and a key its certificate")
         if not self.tls and (self.ca_file or self.cert_file):
             raise ValueError("a CA or a client certificate is given without TLS")
-        if self.username is not None and self.password is None:
-            raise ValueError("a user name is given without a password")
 
     @property
     def plain(self) -> bool:
