@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from cluster import free_base_port
 from intruder import client_context, high_term_frames, intrude, presented_serial
-from senate.launcher import LocalCluster
+from senate.launcher import SERVE_COMMAND, LocalCluster
 from senate.runtime.transport import encode_hello, parse_host_port
 from senate.security.certs import (
     issue_node,
@@ -257,3 +258,27 @@ def test_a_member_with_its_own_key_does_move_the_term(tmp_path: Path) -> None:
         assert before[3][0] < 1000
     finally:
         cluster.close()
+
+
+def test_a_node_given_another_nodes_certificate_refuses_to_start(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    write_cluster_certs(certs, CLUSTER, {1: [], 2: [], 3: []})
+    base = free_base_port(3)
+    lines = [f'data_dir = "{tmp_path / "data"}"', "", "[tls]", f'ca = "{certs / "ca.crt"}"']
+    for i in (1, 2, 3):
+        cert = "node-3" if i == 1 else f"node-{i}"
+        lines += ["", "[[nodes]]", f"id = {i}", f'peer = "127.0.0.1:{base + i}"']
+        lines += [f'client = "127.0.0.1:{base + 100 + i}"']
+        lines += [f'cert = "{certs / cert}.crt"', f'key = "{certs / cert}.key"']
+    config = tmp_path / "cluster.toml"
+    config.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [*SERVE_COMMAND, "--config", str(config), "--id", "1"],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "error: node 1 refuses to start" in done.stderr
+    assert "names node-3.senate, not this node (node-1.senate)" in done.stderr

@@ -88,10 +88,11 @@ async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
 def serve(config_path: Path, node_id: int, log_level: str, fault_control: Path | None) -> None:
     """Run one node of the key-value service (RESP2/3 on its client port) until SIGTERM/SIGINT.
 
-    A bad cluster file prints `error: <what and where>` and exits with status 2. A log that
-    cannot be opened (damaged: `WalCorrupt`, naming the file and byte offset; or unreadable)
-    prints `error: <the log's error>` and exits with status 3: the node serves nothing from a
-    damaged log, and the rest of the cluster goes on without it.
+    A bad cluster file prints `error: <what and where>` and exits with status 2, and so do
+    TLS files that do not fit the node (a certificate of another node, a key that does not
+    match). A log that cannot be opened (damaged: `WalCorrupt`, naming the file and byte
+    offset; or unreadable) prints `error: <the log's error>` and exits with status 3: the
+    node serves nothing from a damaged log, and the rest of the cluster goes on without it.
     """
     cluster = load_cluster(config_path)
     try:
@@ -104,6 +105,9 @@ def serve(config_path: Path, node_id: int, log_level: str, fault_control: Path |
 
     try:
         senate.run(_run_until_signalled(kv.serve(server_config, fault_control=fault_control)))
+    except ConfigError as e:  # found at start: TLS files that do not fit the node
+        click.echo(f"error: node {node_id} refuses to start: {e}", err=True)
+        raise SystemExit(2) from None
     except WalError as e:
         what = "damaged" if isinstance(e, WalCorrupt) else "unusable"
         click.echo(f"error: node {node_id} refuses to start, its log is {what}: {e}", err=True)
