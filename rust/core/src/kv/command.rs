@@ -75,6 +75,9 @@ pub struct CommandSpec {
     pub container: bool,
     /// It takes key names as arguments (a user without `~*` may not run it).
     pub keys: bool,
+    /// Its bit in a user's permissions when one test decides (`1 << index`); 0 for a
+    /// container and SENATE.EXEC, which are checked apart (`Login::refusal_of`).
+    pub fast_bit: u64,
 }
 
 /// One subcommand of a container command.
@@ -115,11 +118,13 @@ const fn spec(cmd: Cmd, name: &'static str, arity: i32, class: Class, categories
     // Reads and writes name keys, except these three (KEYS takes a pattern).
     let keys = matches!(class, Class::Write | Class::Read)
         && !matches!(cmd, Cmd::FlushDb | Cmd::DbSize | Cmd::Keys | Cmd::SenateSession | Cmd::SenateExec);
-    CommandSpec { cmd, name, arity, class, categories, container: false, keys }
+    let fast_bit = if matches!(cmd, Cmd::SenateExec) { 0 } else { 1 << cmd as usize };
+    CommandSpec { cmd, name, arity, class, categories, container: false, keys, fast_bit }
 }
 
 const fn container(cmd: Cmd, name: &'static str, arity: i32) -> CommandSpec {
-    CommandSpec { cmd, name, arity, class: Class::Session, categories: Categories::NONE, container: true, keys: false }
+    let categories = Categories::NONE;
+    CommandSpec { cmd, name, arity, class: Class::Session, categories, container: true, keys: false, fast_bit: 0 }
 }
 
 const fn sub(parent: Cmd, name: &'static str, categories: Categories) -> SubcommandSpec {

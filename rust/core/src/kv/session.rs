@@ -7,7 +7,7 @@ use super::acl::Users;
 use super::acl_command::Login;
 use super::answer::{answer, ClientState};
 use super::batch::BatchBuilder;
-use super::command::{arity_error, lookup, lookup_subcommand, unknown_command_error, Class, Cmd};
+use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
 use super::error::{KvError, Result};
 use crate::codec::resp::{parse_bulk_header, parse_command, put_error, ParseStep, Protocol};
 use crate::codec::{RespError, RespLimits};
@@ -349,16 +349,11 @@ impl RespSession {
         if !spec.arity_ok(argc) || (spec.cmd == Cmd::MSet && argc.is_multiple_of(2)) {
             return put_error(groups.reply(), &arity_error(spec.name));
         }
-        // One bit test per command (two for SENATE.EXEC); a container's unknown subcommand
-        // is left to its answer (an error, as Redis gives before any ACL check).
-        let index = if spec.container { lookup_subcommand(spec.cmd, arg(&ranges[1])) } else { Some(spec.cmd.index()) };
-        let allowed = self.client.login.allowed;
-        if let Some(index) = index.filter(|&index| !allowed.contains(index)) {
-            return put_error(groups.reply(), &self.client.login.refusal(index));
-        }
-        if spec.cmd == Cmd::SenateExec {
-            if let Some(wrapped) = lookup(arg(&ranges[4])).filter(|wrapped| !allowed.contains(wrapped.cmd.index())) {
-                return put_error(groups.reply(), &self.client.login.refusal(wrapped.cmd.index()));
+        // One bit test per plain command. Containers (their subcommand's bit) and SENATE.EXEC
+        // (the wrapped command's bit too) take the slower path, as does a refusal.
+        if !self.client.login.allowed.holds_bit(spec.fast_bit) {
+            if let Some(error) = self.client.login.refusal_of(spec, input, ranges) {
+                return put_error(groups.reply(), &error);
             }
         }
         match spec.class {
