@@ -18,6 +18,7 @@ fn users() -> Arc<Users> {
         format!("user ro on {SECRET} ~* +@read +senate.exec +senate.session"),
         format!("user gone off {SECRET} ~* +@all"),
         "user nokeys on nopass +@all".to_string(),
+        "user nocount on nopass ~* +@all -command|count -client|list".to_string(),
     ];
     Arc::new(Users::new(&lines, None).unwrap())
 }
@@ -127,6 +128,18 @@ fn refused_commands_get_redis_7_0_noperm() {
 }
 
 #[test]
+fn subcommands_are_checked_by_their_own_bit() {
+    let (mut s, mut store) = (session(users()), KvStore::default());
+    ask(&mut s, &mut store, "AUTH nocount x");
+    let noperm = |name: &str| format!("-NOPERM this user has no permissions to run the '{name}' command\r\n");
+    assert_eq!(ask(&mut s, &mut store, "COMMAND COUNT"), noperm("command|count"));
+    assert_eq!(ask(&mut s, &mut store, "CLIENT LIST"), noperm("client|list"));
+    assert_eq!(ask(&mut s, &mut store, "COMMAND"), "*0\r\n");
+    assert!(ask(&mut s, &mut store, "COMMAND LIST").starts_with("*31\r\n"));
+    assert_eq!(ask(&mut s, &mut store, "CLIENT ID"), ":7\r\n");
+}
+
+#[test]
 fn a_user_without_all_keys_runs_no_command_that_names_a_key() {
     let (mut s, mut store) = (session(users()), KvStore::default());
     ask(&mut s, &mut store, "AUTH nokeys x");
@@ -150,12 +163,12 @@ fn admins_see_the_users_and_client_info_shows_the_user() {
     let (mut s, mut store) = (session(users()), KvStore::default());
     ask(&mut s, &mut store, "AUTH default secret");
     let list = ask(&mut s, &mut store, "ACL LIST");
-    assert!(list.starts_with("*5\r\n$"), "{list}");
+    assert!(list.starts_with("*6\r\n$"), "{list}");
     assert!(list.contains(&format!("user app on {SECRET} ~* -@all +@read +@write -@dangerous\r\n")), "{list}");
     assert!(list.contains("user gone off "), "{list}");
     assert_eq!(
         ask(&mut s, &mut store, "ACL USERS"),
-        "*5\r\n$3\r\napp\r\n$7\r\ndefault\r\n$4\r\ngone\r\n$6\r\nnokeys\r\n$2\r\nro\r\n"
+        "*6\r\n$3\r\napp\r\n$7\r\ndefault\r\n$4\r\ngone\r\n$7\r\nnocount\r\n$6\r\nnokeys\r\n$2\r\nro\r\n"
     );
     assert!(ask(&mut s, &mut store, "ACL CAT").starts_with("*21\r\n$8\r\nkeyspace\r\n"));
     assert!(ask(&mut s, &mut store, "ACL CAT dangerous").contains("$7\r\nflushdb\r\n"));

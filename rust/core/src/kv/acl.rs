@@ -356,9 +356,9 @@ mod tests {
     }
 
     #[test]
-    fn one_bit_decides_every_command_but_containers_and_senate_exec() {
+    fn one_bit_decides_every_command_but_containers_command_and_senate_exec() {
         for spec in &COMMANDS {
-            let apart = spec.container || spec.cmd == Cmd::SenateExec;
+            let apart = spec.container || matches!(spec.cmd, Cmd::SenateExec | Cmd::Command);
             let bit = if apart { 0 } else { 1 << spec.cmd.index() };
             assert_eq!(spec.fast_bit, bit, "{}", spec.name);
             assert_eq!(CommandSet::ALL.holds_bit(spec.fast_bit), !apart);

@@ -66,14 +66,16 @@ impl Login {
     }
 
     /// The error for the command `spec` (arity checked; `ranges` index its arguments in
-    /// `input`) if the user may not run it: a container is checked by its subcommand (an
+    /// `input`) if the user may not run it: a container (and COMMAND with an argument) is
+    /// checked by its subcommand (an
     /// unknown one is left to its answer, as Redis tells it before any ACL check), and
     /// SENATE.EXEC by the command it wraps too. Kept apart from the hot path.
     #[cold]
     #[inline(never)]
     pub fn refusal_of(&self, spec: &CommandSpec, input: &[u8], ranges: &[Range<usize>]) -> Option<Vec<u8>> {
         let arg = |i: usize| &input[ranges[i].clone()];
-        let index = if spec.container { lookup_subcommand(spec.cmd, arg(1))? } else { spec.cmd.index() };
+        let by_subcommand = spec.container || (spec.cmd == Cmd::Command && ranges.len() > 1);
+        let index = if by_subcommand { lookup_subcommand(spec.cmd, arg(1))? } else { spec.cmd.index() };
         if !self.allowed.contains(index) {
             return Some(self.refusal(index));
         }

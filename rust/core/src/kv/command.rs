@@ -76,7 +76,7 @@ pub struct CommandSpec {
     /// It takes key names as arguments (a user without `~*` may not run it).
     pub keys: bool,
     /// Its bit in a user's permissions when one test decides (`1 << index`); 0 for a
-    /// container and SENATE.EXEC, which are checked apart (`Login::refusal_of`).
+    /// container, COMMAND and SENATE.EXEC, which are checked apart (`Login::refusal_of`).
     pub fast_bit: u64,
 }
 
@@ -118,7 +118,8 @@ const fn spec(cmd: Cmd, name: &'static str, arity: i32, class: Class, categories
     // Reads and writes name keys, except these three (KEYS takes a pattern).
     let keys = matches!(class, Class::Write | Class::Read)
         && !matches!(cmd, Cmd::FlushDb | Cmd::DbSize | Cmd::Keys | Cmd::SenateSession | Cmd::SenateExec);
-    let fast_bit = if matches!(cmd, Cmd::SenateExec) { 0 } else { 1 << cmd as usize };
+    // COMMAND alone is a command, with an argument a subcommand: checked apart too.
+    let fast_bit = if matches!(cmd, Cmd::SenateExec | Cmd::Command) { 0 } else { 1 << cmd as usize };
     CommandSpec { cmd, name, arity, class, categories, container: false, keys, fast_bit }
 }
 
