@@ -240,7 +240,8 @@ def test_bad_options_name_the_field(capi: tuple[Any, Any]) -> None:
     check(lib, lib.senate_balancer_options_default(lib.SENATE_ALGORITHM_RING_HASH, options))
     options.vnodes = 0
     handle = ffi.new("senate_balancer **")
-    names = ffi.new("const char *[]", [ffi.new("char[]", b"a")])
+    name = ffi.new("char[]", b"a")  # alive while names is used
+    names = ffi.new("const char *[]", [name])
     assert lib.senate_balancer_new(options, names, ffi.NULL, 1, handle) == (
         lib.SENATE_CODE_INVALID_CONFIG
     )

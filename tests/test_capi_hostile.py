@@ -24,6 +24,7 @@ HANDLE_TYPES = {
     "phi": "senate_phi_detector *",
     "heartbeat": "senate_heartbeat_detector *",
     "wal": "senate_wal *",
+    "report": "senate_check_report *",
 }
 #: The function that frees each handle kind.
 FREE = {kind: f"senate_{c_type[7:-2]}_free" for kind, c_type in HANDLE_TYPES.items()}
@@ -98,6 +99,9 @@ SIGNATURES: dict[str, list[str]] = {
     "senate_heartbeat_detector_elapsed_ms": ["heartbeat", "f64", "out:double"],
     "senate_heartbeat_detector_last_heartbeat_ms": ["heartbeat", "out:bool", "out:double"],
     "senate_wal_write": ["wal", "ready"],
+    "senate_check_report_get_info": ["report", "out:senate_check_info"],
+    "senate_check_report_prefix": ["report", "index", "out:uint64_t"],
+    "senate_check_report_unknown_key": ["report", "index", "out:const char *"],
     "senate_raft_node_free": ["node"],
     "senate_paxos_node_free": ["paxos"],
     "senate_ready_free": ["ready"],
@@ -105,6 +109,7 @@ SIGNATURES: dict[str, list[str]] = {
     "senate_phi_detector_free": ["phi"],
     "senate_heartbeat_detector_free": ["heartbeat"],
     "senate_wal_free": ["wal"],
+    "senate_check_report_free": ["report"],
 }
 #: Every code the header defines.
 CODES = {getattr(LIB, name) for name in dir(LIB) if name.startswith("SENATE_CODE_")}
@@ -120,6 +125,7 @@ def test_every_entry_point_is_exercised() -> None:
         "senate_phi_detector_new", "senate_heartbeat_detector_new",
         "senate_paxos_config_default", "senate_paxos_node_new",
         "senate_wal_options_default", "senate_wal_open",
+        "senate_check_options_default", "senate_check_history",
         # Made as the nodes are, from a log (tests/test_capi_wal.py gives them bad logs).
         "senate_raft_node_new_from_wal", "senate_paxos_node_new_from_wal",
     }  # fmt: skip
@@ -154,6 +160,10 @@ class Handles:
         check(LIB, LIB.senate_phi_detector_new(phi_config, phi))
         heartbeat = FFI.new("senate_heartbeat_detector **")
         check(LIB, LIB.senate_heartbeat_detector_new(1000.0, heartbeat))
+        check_options = FFI.new("senate_check_options *")
+        check(LIB, LIB.senate_check_options_default(check_options))
+        report = FFI.new("senate_check_report **")
+        check(LIB, LIB.senate_check_history(b"kv", FFI.NULL, 0, check_options, report))
         self.wal_dir = tempfile.TemporaryDirectory()
         wal_options = FFI.new("senate_wal_options *")
         check(LIB, LIB.senate_wal_options_default(wal_options))
@@ -168,6 +178,7 @@ class Handles:
             "phi": phi[0],
             "heartbeat": heartbeat[0],
             "wal": wal[0],
+            "report": report[0],
         }
         #: Not a handle at all: a buffer whose first word is no kind.
         self.garbage = FFI.new("uint64_t[4]", [0x0123_4567_89AB_CDEF, 0, 0, 0])
@@ -445,7 +456,8 @@ def test_any_balancer_options_are_made_or_refused(
     # Keep the build small: a huge vnode count or table is refused or takes its time.
     options.vnodes = vnodes % 1000
     options.table_size = table_size if table_size > 2**40 else table_size % 100_000
-    names = FFI.new("char *[]", [FFI.new("char[]", n) for n in (b"a", b"b", b"c")])
+    strings = [FFI.new("char[]", n) for n in (b"a", b"b", b"c")]  # alive while names is used
+    names = FFI.new("char *[]", strings)
     out = FFI.new("senate_balancer **")
     code = LIB.senate_balancer_new(options, names, weights, 3, out)
     valid = {LIB.SENATE_CODE_OK, LIB.SENATE_CODE_INVALID_CONFIG, LIB.SENATE_CODE_INVALID_ARGUMENT}

@@ -113,6 +113,24 @@ typedef enum senate_code {
 } senate_code;
 
 /**
+ * The verdict of a check.
+ */
+typedef enum senate_check_status {
+  /**
+   * Linearizable.
+   */
+  SENATE_CHECK_STATUS_OK = 0,
+  /**
+   * Not linearizable: `key`, `blocked` and `state` say where.
+   */
+  SENATE_CHECK_STATUS_ILLEGAL = 1,
+  /**
+   * A key's search ran out of its budget: not a pass.
+   */
+  SENATE_CHECK_STATUS_UNKNOWN = 2,
+} senate_check_status;
+
+/**
  * A node's role.
  */
 typedef enum senate_role {
@@ -203,10 +221,59 @@ typedef enum senate_protocol {
 } senate_protocol;
 
 /**
+ * What a `senate_value` holds.
+ */
+typedef enum senate_value_kind {
+  /**
+   * No value (JSON `null`).
+   */
+  SENATE_VALUE_KIND_NULL = 0,
+  /**
+   * `int_value` is 0 or 1.
+   */
+  SENATE_VALUE_KIND_BOOL = 1,
+  /**
+   * `int_value`.
+   */
+  SENATE_VALUE_KIND_INT = 2,
+  /**
+   * `len` bytes at `data` (a string value).
+   */
+  SENATE_VALUE_KIND_STR = 3,
+  /**
+   * An error reply whose text is the `len` UTF-8 bytes at `data`.
+   */
+  SENATE_VALUE_KIND_ERROR = 4,
+} senate_value_kind;
+
+/**
+ * How an operation ended, for the client that invoked it.
+ */
+typedef enum senate_outcome {
+  /**
+   * It took effect and returned `output`.
+   */
+  SENATE_OUTCOME_OK = 0,
+  /**
+   * It is known not to have taken effect.
+   */
+  SENATE_OUTCOME_FAILED = 1,
+  /**
+   * It may have taken effect at any time after its invocation, or never.
+   */
+  SENATE_OUTCOME_INDETERMINATE = 2,
+} senate_outcome;
+
+/**
  * A balancer of any algorithm. Not thread-safe: one thread at a time (a pick changes its
  * state), and it may move between threads.
  */
 typedef struct senate_balancer senate_balancer;
+
+/**
+ * The report of a linearizability check. Immutable: several threads may read it at once.
+ */
+typedef struct senate_check_report senate_check_report;
 
 /**
  * A fixed-timeout heartbeat detector for one monitored node. Not thread-safe: one thread
@@ -337,6 +404,105 @@ typedef struct senate_bytes {
    */
   size_t len;
 } senate_bytes;
+
+/**
+ * The search's limits; `senate_check_options_default` fills the defaults.
+ */
+typedef struct senate_check_options {
+  /**
+   * The budget of each key's search, in model steps; past it the answer is unknown.
+   */
+  uint64_t max_steps_per_part;
+  /**
+   * Keys searched at once, each on its own thread; 0: the machine's parallelism. The
+   * answer does not depend on it.
+   */
+  size_t threads;
+} senate_check_options;
+
+/**
+ * An operation's input or output.
+ */
+typedef struct senate_value {
+  /**
+   * A `senate_value_kind` value.
+   */
+  uint32_t kind;
+  int64_t int_value;
+  /**
+   * The bytes of a string or of an error's text (NULL when `len` is 0).
+   */
+  const uint8_t *data;
+  size_t len;
+} senate_value;
+
+/**
+ * One operation of a history: the fields of an operation line of a history file (see
+ * docs/check.md). The strings are NUL-terminated UTF-8.
+ */
+typedef struct senate_operation {
+  uint64_t id;
+  /**
+   * The client (a sequential process) that invoked it.
+   */
+  uint64_t client_id;
+  const char *key;
+  /**
+   * The operation, as the model names it (kv: get, set, incr, append, delete,
+   * set_if_absent; counter: add, read).
+   */
+  const char *kind;
+  struct senate_value input;
+  /**
+   * Read only for `SENATE_OUTCOME_OK`.
+   */
+  struct senate_value output;
+  uint64_t invoke_ns;
+  /**
+   * Whether `complete_ns` is set (required for `SENATE_OUTCOME_OK`).
+   */
+  bool completed;
+  uint64_t complete_ns;
+  /**
+   * A `senate_outcome` value.
+   */
+  uint32_t outcome;
+} senate_operation;
+
+/**
+ * What a report says, in one call; the strings are borrowed from the report.
+ */
+typedef struct senate_check_info {
+  enum senate_check_status status;
+  /**
+   * Illegal: the key whose operations no order explains; else NULL.
+   */
+  const char *key;
+  /**
+   * Illegal: the operation that cannot be placed after the longest linearizable prefix.
+   */
+  uint64_t blocked;
+  /**
+   * Illegal: the model's state after that prefix, as text; else NULL.
+   */
+  const char *state;
+  /**
+   * Illegal: the number of operations of that prefix (`senate_check_report_prefix`).
+   */
+  size_t prefix_len;
+  /**
+   * Unknown: the number of keys whose search ran out (`senate_check_report_unknown_key`).
+   */
+  size_t unknown_key_count;
+  /**
+   * The parts (keys) checked.
+   */
+  size_t parts;
+  /**
+   * Model steps taken in all.
+   */
+  uint64_t steps;
+} senate_check_info;
 
 /**
  * The settings of a phi accrual detector; `senate_phi_config_default` fills Akka's.
@@ -955,6 +1121,72 @@ enum senate_code senate_encode_snapshot_envelope(const uint8_t *const *parts,
                                                  const size_t *lens,
                                                  size_t count,
                                                  struct senate_bytes *out_bytes);
+
+/**
+ * Fills `*options` with the defaults. Thread-safe.
+ *
+ * # Safety
+ * `options` is NULL or valid for writes.
+ */
+enum senate_code senate_check_options_default(struct senate_check_options *options);
+
+/**
+ * Checks whether the `count` operations at `operations` are linearizable against `model`
+ * ("kv" or "counter"), key by key; the report goes to `*report` (free it with
+ * `senate_check_report_free`). A bad operation gives `SENATE_CODE_INVALID_ARGUMENT` naming
+ * its index and field; bad options `SENATE_CODE_INVALID_CONFIG`. The operations are read
+ * during the call only. Runs the search on up to `options->threads` threads and returns
+ * when it is done. Thread-safe.
+ *
+ * # Safety
+ * `model` is NULL or a NUL-terminated string; `operations` holds `count` operations whose
+ * pointers are valid as their fields say; `options` is NULL or valid for reads; `report` is
+ * NULL or valid for writes.
+ */
+enum senate_code senate_check_history(const char *model,
+                                      const struct senate_operation *operations,
+                                      size_t count,
+                                      const struct senate_check_options *options,
+                                      struct senate_check_report **report);
+
+/**
+ * Frees a report; NULL is a no-op. The strings borrowed from it become invalid.
+ *
+ * # Safety
+ * `report` is NULL or a live report handle, not used again.
+ */
+enum senate_code senate_check_report_free(struct senate_check_report *report);
+
+/**
+ * Fills `*info` with what the report says.
+ *
+ * # Safety
+ * `report` is NULL or a live report handle; `info` is NULL or valid for writes.
+ */
+enum senate_code senate_check_report_get_info(const struct senate_check_report *report,
+                                              struct senate_check_info *info);
+
+/**
+ * Illegal: `*op_id` gets operation `index` (below `prefix_len`) of the longest linearizable
+ * prefix, in the order it took effect.
+ *
+ * # Safety
+ * `report` is NULL or a live report handle; `op_id` is NULL or valid for writes.
+ */
+enum senate_code senate_check_report_prefix(const struct senate_check_report *report,
+                                            size_t index,
+                                            uint64_t *op_id);
+
+/**
+ * Unknown: `*key` gets key `index` (below `unknown_key_count`) whose search ran out,
+ * borrowed from the report.
+ *
+ * # Safety
+ * `report` is NULL or a live report handle; `key` is NULL or valid for writes.
+ */
+enum senate_code senate_check_report_unknown_key(const struct senate_check_report *report,
+                                                 size_t index,
+                                                 const char **key);
 
 /**
  * Fills `*config` with the defaults (Akka's). Thread-safe.

@@ -22,14 +22,16 @@
 //!   from a handle (valid until that handle changes or is freed, as each function says) or
 //!   owned by the caller as a `senate_bytes` (freed by `senate_bytes_free`).
 //! * **Threads**: functions that make no handle use (`*_default`, `*_new`, `senate_wal_open`,
-//!   `senate_last_error_message`, `senate_version`, `senate_encode_snapshot_envelope`) are
-//!   thread-safe. A handle is not synchronised: use it from one thread at a time (it may move
-//!   between threads); distinct handles are independent. A Ready may be read from several
-//!   threads at once.
+//!   `senate_check_history`, `senate_last_error_message`, `senate_version`,
+//!   `senate_encode_snapshot_envelope`) are thread-safe. A handle is not synchronised: use it
+//!   from one thread at a time (it may move between threads); distinct handles are
+//!   independent. A Ready or a check's report (immutable once handed out) may be read from
+//!   several threads at once.
 
 mod balancer;
 mod bytes;
 mod call;
+mod check;
 mod code;
 mod detect;
 mod handle;
@@ -42,6 +44,7 @@ mod wal;
 
 pub use balancer::*;
 pub use bytes::*;
+pub use check::*;
 pub use code::senate_code;
 pub use detect::*;
 pub use last_error::senate_last_error_message;
@@ -60,9 +63,13 @@ pub extern "C" fn senate_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-// Handles may move between threads: what they hold must be `Send`.
+// Handles may move between threads: what they hold must be `Send`; the immutable ones may be
+// read from several threads at once: `Sync`.
 const _: () = {
     const fn send<T: Send>() {}
+    const fn sync<T: Sync>() {}
+    sync::<senate_core::EncodedReady>();
+    sync::<check::Report>();
     send::<senate_core::MemNode>();
     send::<senate_core::paxos::PaxosNode>();
     send::<senate_core::EncodedReady>();
@@ -70,4 +77,5 @@ const _: () = {
     send::<senate_core::HeartbeatDetector>();
     send::<balancer::BalancerState>();
     send::<wal::WalState>();
+    send::<check::Report>();
 };
