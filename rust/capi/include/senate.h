@@ -1,4 +1,25 @@
-/* senate: the C ABI of the senate consensus core. See docs/c-api.md. */
+/*
+ * senate.h: the C ABI of senate's consensus core (Raft and Multi-Paxos nodes, the durable
+ * log, balancers, failure detectors, the linearizability checker). Manual: docs/c-api.md.
+ *
+ * Conventions:
+ * - Handles are opaque: senate_X_new (senate_wal_open) makes one into an out-parameter,
+ *   senate_X_free frees it; freeing NULL does nothing. A handle of another kind is refused
+ *   with SENATE_CODE_BAD_HANDLE; a freed handle must not be used (undefined behaviour).
+ * - Every function returns a senate_code; SENATE_CODE_OK is 0. After an error,
+ *   senate_last_error_message() gives its message, kept per thread until the next failing
+ *   call on that thread.
+ * - NULL pointers and impossible lengths give an error code, never a crash; no panic
+ *   crosses the boundary (SENATE_CODE_PANIC: a bug, free the handle).
+ * - Ownership: a buffer handed out is borrowed from its handle (valid as the function says)
+ *   or is the caller's senate_bytes, freed once with senate_bytes_free. Input buffers are
+ *   only read during the call.
+ * - Threads: functions without a handle (the *_default and *_new functions,
+ *   senate_wal_open, senate_check_history, senate_last_error_message, senate_version,
+ *   senate_encode_snapshot_envelope) are thread-safe. A handle is not synchronised: one
+ *   thread at a time (it may move between threads); distinct handles are independent. A
+ *   Ready or a check report may be read from several threads at once.
+ */
 
 #ifndef SENATE_H
 #define SENATE_H
