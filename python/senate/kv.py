@@ -33,11 +33,10 @@ import collections
 import contextlib
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from senate import _core
 from senate._core import (
@@ -56,6 +55,7 @@ from senate._core import (
 )
 from senate.auth import AuthConfig
 from senate.errors import CallTimeout, NodeNotRunning, Overloaded
+from senate.kv_info import info_reply, info_sections
 from senate.runtime.metrics import MetricsServer, NodeMetrics
 from senate.runtime.node import Node
 from senate.runtime.transport import parse_host_port
@@ -77,7 +77,6 @@ MAX_QUERY_BUFFER_BYTES = 1 << 30
 #: The transport's high water mark of unsent replies per client, by default.
 DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 << 20
 
-REDIS_VERSION = "7.0.0"
 #: The most keys a snapshot captures (`KvMachine.capture`); past it the node encodes the
 #: store itself, applying nothing meanwhile. A capture costs the loop nothing at once, but
 #: the first write to each of the store's 256 tables after it copies that table, and one
@@ -96,10 +95,6 @@ def _now_ms() -> int:
 def error_reply(message: str) -> bytes:
     """A RESP error; `message` starts with its code (ERR, TRYAGAIN, ...)."""
     return b"-" + message.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
-
-
-def bulk_reply(data: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
 def replies_for_error(error: BaseException, timeout_s: float, batch: bytes) -> bytes:
@@ -444,7 +439,8 @@ class KvServer:
         #: CLIENT ID of the last client accepted (ids count up from 1, as Redis's do).
         self.last_client_id = 0
         self._server: asyncio.AbstractServer | None = None
-        self._started_s = time.monotonic()
+        #: When the server was made, for INFO's uptime (`time.monotonic()`).
+        self.started_s = time.monotonic()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -483,67 +479,11 @@ class KvServer:
         return handler(self, args)
 
     def _info(self, args: list[bytes]) -> bytes:
-        wanted = {a.decode(errors="replace").lower() for a in args[1:]}
-        sections = self.info_sections()
-        if not wanted or wanted & {"all", "everything", "default"}:
-            chosen = list(sections)
-        else:
-            chosen = [name for name in sections if name.lower() in wanted]
-        text = "\r\n".join(
-            f"# {name}\r\n" + "".join(f"{k}:{v}\r\n" for k, v in sections[name].items())
-            for name in chosen
-        )
-        return bulk_reply(text.encode())
+        return info_reply(info_sections(self), args)
 
     _node_commands: ClassVar[dict[bytes, Callable[[KvServer, list[bytes]], bytes]]] = {
         b"info": _info,
     }
-
-    def info_sections(self) -> dict[str, dict[str, Any]]:
-        status = self.node.status()
-        senate: dict[str, Any] = {
-            "node_id": status.id,
-            "pid": os.getpid(),
-            "protocol": status.protocol,
-            "role": status.role,
-            "term": status.term,
-            "leader": status.leader or 0,
-            "commit_index": status.commit_index,
-            "applied_index": status.applied_index,
-            "snapshot_index": status.snapshot_index,
-            "last_index": status.last_index,
-            "client_sessions": self.machine.store.session_count,
-        }
-        if status.ballot is not None:
-            senate["ballot"] = f"{status.ballot[0]}.{status.ballot[1]}"
-        for peer in status.peers:
-            match = -1 if peer.match_index is None else peer.match_index
-            senate[f"peer{peer.id}"] = f"connected={int(peer.connected)},match_index={match}"
-        store = self.machine.store
-        return {
-            "Server": {
-                "redis_version": REDIS_VERSION,
-                "senate_version": _version(),
-                "redis_mode": "standalone",
-                "process_id": os.getpid(),
-                "tcp_port": self.port,
-                "uptime_in_seconds": int(time.monotonic() - self._started_s),
-            },
-            "Clients": {"connected_clients": len(self.clients)},
-            "Memory": {"used_memory_dataset": store.memory_bytes()},
-            "Replication": {
-                "role": "master" if status.role == "leader" else "slave",
-                "connected_slaves": sum(p.connected for p in status.peers),
-            },
-            "Senate": senate,
-            "Keyspace": {"db0": f"keys={len(store)},expires={store.expiring_len()},avg_ttl=0"},
-        }
-
-
-def _version() -> str:
-    from senate import __version__
-
-    return __version__
 
 
 #: Bytes of framing and batch headers around one value, at most (generous).

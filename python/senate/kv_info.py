@@ -1,0 +1,82 @@
+"""`INFO` of the key-value service: the sections a node reports, as Redis's clients read them
+(`# Section` headers, `field:value` lines), and the `senate` section that `senate status`
+and `senate.Client` parse (node id, role, term, leader, indexes, each peer)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from senate.kv import KvServer
+
+#: The Redis version the service reports: the protocol and errors it follows.
+REDIS_VERSION = "7.0.0"
+
+
+def bulk_reply(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def info_reply(sections: dict[str, dict[str, Any]], args: list[bytes]) -> bytes:
+    """`INFO [section ...]`: the sections asked for (all of them for none, `all`,
+    `everything` or `default`), as one bulk string."""
+    wanted = {a.decode(errors="replace").lower() for a in args[1:]}
+    if not wanted or wanted & {"all", "everything", "default"}:
+        chosen = list(sections)
+    else:
+        chosen = [name for name in sections if name.lower() in wanted]
+    text = "\r\n".join(
+        f"# {name}\r\n" + "".join(f"{k}:{v}\r\n" for k, v in sections[name].items())
+        for name in chosen
+    )
+    return bulk_reply(text.encode())
+
+
+def info_sections(server: KvServer) -> dict[str, dict[str, Any]]:
+    """Every section of `server`'s INFO, in order."""
+    status = server.node.status()
+    senate: dict[str, Any] = {
+        "node_id": status.id,
+        "pid": os.getpid(),
+        "protocol": status.protocol,
+        "role": status.role,
+        "term": status.term,
+        "leader": status.leader or 0,
+        "commit_index": status.commit_index,
+        "applied_index": status.applied_index,
+        "snapshot_index": status.snapshot_index,
+        "last_index": status.last_index,
+        "client_sessions": server.machine.store.session_count,
+    }
+    if status.ballot is not None:
+        senate["ballot"] = f"{status.ballot[0]}.{status.ballot[1]}"
+    for peer in status.peers:
+        match = -1 if peer.match_index is None else peer.match_index
+        senate[f"peer{peer.id}"] = f"connected={int(peer.connected)},match_index={match}"
+    store = server.machine.store
+    return {
+        "Server": {
+            "redis_version": REDIS_VERSION,
+            "senate_version": _version(),
+            "redis_mode": "standalone",
+            "process_id": os.getpid(),
+            "tcp_port": server.port,
+            "uptime_in_seconds": int(time.monotonic() - server.started_s),
+        },
+        "Clients": {"connected_clients": len(server.clients)},
+        "Memory": {"used_memory_dataset": store.memory_bytes()},
+        "Replication": {
+            "role": "master" if status.role == "leader" else "slave",
+            "connected_slaves": sum(p.connected for p in status.peers),
+        },
+        "Senate": senate,
+        "Keyspace": {"db0": f"keys={len(store)},expires={store.expiring_len()},avg_ttl=0"},
+    }
+
+
+def _version() -> str:
+    from senate import __version__
+
+    return __version__
