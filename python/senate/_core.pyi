@@ -168,7 +168,7 @@ class ProposalDropped(SenateError):
 
     reason: str | None
     """One of "transferring", "uncommitted_limit", "too_large", "empty",
-    "too_many_pending_reads"."""
+    "too_many_pending_reads", "conf_change_pending"."""
 
 class ConfigError(SenateError):
     """A configuration value is invalid."""

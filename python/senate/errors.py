@@ -3,7 +3,7 @@
 SenateError
 ├── NotLeader          .leader_hint: int | None
 ├── ProposalDropped    .reason: "transferring" | "uncommitted_limit" | "too_large" | "empty"
-│                                | "too_many_pending_reads"
+│                                | "too_many_pending_reads" | "conf_change_pending"
 ├── ConfigError        .field, .problem
 ├── UnknownPeer        .id
 ├── InvalidMessage     .from_id, .problem

@@ -17,6 +17,8 @@ pub enum DropReason {
     Empty,
     /// `max_pending_reads` read-index requests are pending already.
     TooManyPendingReads,
+    /// Another membership change is not yet applied; propose again once it is.
+    ConfChangePending,
 }
 
 impl std::fmt::Display for DropReason {
@@ -27,6 +29,7 @@ impl std::fmt::Display for DropReason {
             DropReason::TooLarge => "batch exceeds max_frame_bytes / 2 or max_uncommitted_bytes",
             DropReason::Empty => "empty batch",
             DropReason::TooManyPendingReads => "max_pending_reads read requests are pending",
+            DropReason::ConfChangePending => "another membership change is not yet applied",
         })
     }
 }

@@ -17,7 +17,9 @@
 //! * feed every message from a peer to [`RawNode::step`] (decode frames with
 //!   [`codec::decode_message`]);
 //! * propose with [`RawNode::propose`] / [`RawNode::propose_batch`], read with
-//!   [`RawNode::read_index`];
+//!   [`RawNode::read_index`], change the membership with [`RawNode::propose_conf_change`] (a
+//!   [`ConfChange`]: voters and learners added, promoted or removed, in one step or through a
+//!   joint configuration; see [`raft::conf_change`]);
 //! * whenever [`RawNode::has_ready`] is true, take a [`Ready`] and carry out its duties in
 //!   this order, then call [`RawNode::advance`].
 //!
@@ -37,9 +39,11 @@
 //!    assert that the state in step 1 is durable; sending them early breaks that promise.
 //! 3. **Apply** `committed_entries` to the state machine in order, after step 1 (an entry may
 //!    be committed by a quorum that this node joins in the same `Ready`), and restore the state
-//!    machine from `snapshot` if there was one. `NoOp` entries carry no data; apply them as
-//!    "nothing" but do count their index as applied. Serve each entry of `read_states` once
-//!    the applied index reaches its `index`.
+//!    machine from `snapshot` if there was one. `NoOp` and `ConfChange` entries are the
+//!    core's own; apply them as "nothing" but do count their index as applied (the core put a
+//!    `ConfChange` in force as it handed it out). Serve each entry of `read_states` once the
+//!    applied index reaches its `index`. When `conf_state` is set the configuration changed:
+//!    connect to the members that joined, forget those that left.
 //! 4. **Advance**: call [`RawNode::advance`]. It marks the entries durable (a leader may now
 //!    count itself) and records the applied index.
 //!
@@ -112,6 +116,7 @@ pub mod wal;
 pub use detect::{DetectError, FailureDetector, HeartbeatDetector, PhiAccrualDetector};
 pub use error::{DropReason, RaftError, Result, StorageError};
 pub use protocol_id::{ProtocolId, UnknownProtocol};
+pub use raft::conf_change::{ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType};
 pub use raft::config::{Config, ReadOnlyOption, DEFAULT_ELECTION_TIMEOUT_TICKS, DEFAULT_HEARTBEAT_INTERVAL_TICKS};
 pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode, MAX_READIES_IN_FLIGHT};
 pub use raft::message::{
@@ -120,6 +125,6 @@ pub use raft::message::{
 pub use raft::progress::ProgressState;
 pub use raft::raw_node::RawNode;
 pub use raft::ready::{ReadState, Ready, Role, SoftState};
-pub use raft::status::{PeerStatus, Status};
+pub use raft::status::{MemberRole, PeerStatus, Status};
 pub use raft::storage::{MemStorage, Storage};
 pub use wal::{GroupWriter, Recovered, SharedWal, Wal, WalError, WalOptions, WalStats, WriteBatch};

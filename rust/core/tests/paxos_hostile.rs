@@ -62,7 +62,7 @@ fn body() -> impl Strategy<Value = Body> {
         (small(), small()).prop_map(|(read_round, accepted_to)| Body::HeartbeatAck { read_round, accepted_to }),
         (small(), small()).prop_map(|(index, term)| Body::Snapshot {
             snapshot: Snapshot {
-                meta: SnapshotMeta { index, term, conf_state: ConfState { voters: vec![1, 2, 3] } },
+                meta: SnapshotMeta { index, term, conf_state: ConfState::from_voters(vec![1, 2, 3]) },
                 data: Bytes::new(),
             }
         }),

@@ -34,7 +34,7 @@ fn ents(range: std::ops::RangeInclusive<Index>, term: Term) -> Vec<Entry> {
 
 fn snap(index: Index, term: Term) -> Snapshot {
     Snapshot {
-        meta: SnapshotMeta { index, term, conf_state: ConfState { voters: vec![1, 2, 3] } },
+        meta: SnapshotMeta { index, term, conf_state: ConfState::from_voters(vec![1, 2, 3]) },
         data: Bytes::from(format!("state at {index}")),
     }
 }

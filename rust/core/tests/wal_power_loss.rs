@@ -47,7 +47,7 @@ fn entry(index: Index, term: Term, rng: &mut ChaCha8Rng) -> Entry {
 fn snapshot(index: Index, term: Term, rng: &mut ChaCha8Rng) -> Snapshot {
     let data_bytes = rng.gen_range(0..1200);
     Snapshot {
-        meta: SnapshotMeta { index, term, conf_state: ConfState { voters: vec![1, 2, 3] } },
+        meta: SnapshotMeta { index, term, conf_state: ConfState::from_voters(vec![1, 2, 3]) },
         data: Bytes::from(vec![(index as u8) ^ 0x5a; data_bytes]),
     }
 }

@@ -162,6 +162,7 @@ fn drop_reason_id(reason: DropReason) -> &'static str {
         DropReason::TooLarge => "too_large",
         DropReason::Empty => "empty",
         DropReason::TooManyPendingReads => "too_many_pending_reads",
+        DropReason::ConfChangePending => "conf_change_pending",
     }
 }
 

@@ -48,6 +48,15 @@ pub enum DecodeError {
     /// refused before anything is allocated for it.
     #[error("`{field}` states {count} items but only {remaining_bytes} bytes remain in the body")]
     TooManyItems { field: &'static str, count: u64, remaining_bytes: usize },
+    /// A membership change encoded in a layout this build does not read.
+    #[error("unsupported conf change version {found} (this build speaks version {supported})")]
+    BadConfChangeVersion { found: u8, supported: u8 },
+    /// A one-byte tag (a conf change's type or transition) names nothing this build knows.
+    #[error("unknown {field} tag {tag}")]
+    UnknownTag { field: &'static str, tag: u8 },
+    /// A value encoded in a longer form than its one canonical encoding.
+    #[error("`{field}` is not in its canonical encoding")]
+    NonCanonical { field: &'static str },
     #[error("{count} trailing bytes after the message in the frame body")]
     TrailingBytes { count: usize },
 }

@@ -7,9 +7,15 @@
 //!     term    zigzag(term - previous entry's term; the first: - log_term)
 //!     index   zigzag(index - previous entry's index; the first: - msg.index)
 //!     kind u8 | data_len | data
-//! snapshot flag u8 (0|1), then when 1:
+//! snapshot flag u8: 0 none; 1 a snapshot whose configuration is voters alone:
 //!     index | term | voter_count | voters... | data_len | data
+//! 2 a snapshot of any other configuration (learners, or a joint one):
+//!     index | term | voter_count | voters... | outgoing_count | voters_outgoing...
+//!     | learner_count | learners... | auto_leave u8 (0|1) | data_len | data
 //! ```
+//!
+//! Flag 1 is the layout of the nodes that predate membership changes, so those still read the
+//! snapshots of a cluster that never changed; flag 2 is used only when flag 1 cannot say it.
 //!
 //! Integers are LEB128 varints and differences wrap, so every `u64` round-trips. The deltas
 //! make the common AppendEntries (consecutive indexes, one term) cost 4 bytes per entry plus
@@ -18,12 +24,14 @@
 use super::error::DecodeError;
 use super::reader::BodyReader;
 use super::varint::{put_varint, unzigzag, zigzag, MAX_VARINT_BYTES};
-use crate::raft::message::{ConfState, Entry, EntryKind, Index, Message, MessageType, Snapshot, SnapshotMeta, Term};
+use crate::raft::message::{
+    ConfState, Entry, EntryKind, Index, Message, MessageType, NodeId, Snapshot, SnapshotMeta, Term,
+};
 use bytes::Bytes;
 
 /// The fewest bytes one entry can take: term delta, index delta, kind, data length.
 const MIN_ENTRY_BYTES: usize = 4;
-/// The fewest bytes one voter id can take.
+/// The fewest bytes one node id (voter or learner) can take.
 const MIN_VOTER_BYTES: usize = 1;
 
 /// Bytes of the fixed fields at most: type, six varints, reject, two varints, entry count,
@@ -35,10 +43,9 @@ const MAX_ENTRY_OVERHEAD_BYTES: usize = 3 * MAX_VARINT_BYTES + 1;
 /// An upper bound of the encoded body length of `msg`, to reserve the output once.
 pub(super) fn max_body_bytes(msg: &Message) -> usize {
     let entries_bytes: usize = msg.entries.iter().map(|entry| MAX_ENTRY_OVERHEAD_BYTES + entry.data.len()).sum();
-    let snapshot_bytes = msg
-        .snapshot
-        .as_ref()
-        .map_or(0, |snapshot| (4 + snapshot.meta.conf_state.voters.len()) * MAX_VARINT_BYTES + snapshot.data.len());
+    let snapshot_bytes = msg.snapshot.as_ref().map_or(0, |snapshot| {
+        (7 + snapshot.meta.conf_state.listed_id_count()) * MAX_VARINT_BYTES + snapshot.data.len()
+    });
     MAX_FIXED_FIELDS_BYTES + entries_bytes + snapshot_bytes
 }
 
@@ -71,18 +78,33 @@ fn encode_entries(entries: &[Entry], log_term: Term, index: Index, out: &mut Vec
 
 fn encode_snapshot(snapshot: Option<&Snapshot>, out: &mut Vec<u8>) {
     let Some(snapshot) = snapshot else {
-        out.push(0);
+        out.push(SNAPSHOT_NONE);
         return;
     };
-    out.push(1);
+    let conf = &snapshot.meta.conf_state;
+    let voters_only = conf.is_voters_only();
+    out.push(if voters_only { SNAPSHOT_VOTERS_ONLY } else { SNAPSHOT_FULL_CONF });
     put_varint(snapshot.meta.index, out);
     put_varint(snapshot.meta.term, out);
-    let voters = &snapshot.meta.conf_state.voters;
-    put_varint(voters.len() as u64, out);
-    for &voter in voters {
-        put_varint(voter, out);
+    put_ids(&conf.voters, out);
+    if !voters_only {
+        put_ids(&conf.voters_outgoing, out);
+        put_ids(&conf.learners, out);
+        out.push(u8::from(conf.auto_leave));
     }
     put_bytes(&snapshot.data, out);
+}
+
+/// Snapshot flags: none, a configuration of voters alone, any configuration.
+const SNAPSHOT_NONE: u8 = 0;
+const SNAPSHOT_VOTERS_ONLY: u8 = 1;
+const SNAPSHOT_FULL_CONF: u8 = 2;
+
+fn put_ids(ids: &[NodeId], out: &mut Vec<u8>) {
+    put_varint(ids.len() as u64, out);
+    for &id in ids {
+        put_varint(id, out);
+    }
 }
 
 fn put_bytes(data: &[u8], out: &mut Vec<u8>) {
@@ -137,17 +159,34 @@ fn decode_entries(reader: &mut BodyReader<'_>, log_term: Term, index: Index) -> 
 }
 
 fn decode_snapshot(reader: &mut BodyReader<'_>) -> Result<Option<Snapshot>, DecodeError> {
-    if !reader.read_flag("snapshot present")? {
+    let flag = reader.read_u8()?;
+    if flag == SNAPSHOT_NONE {
         return Ok(None);
+    }
+    if flag != SNAPSHOT_VOTERS_ONLY && flag != SNAPSHOT_FULL_CONF {
+        return Err(DecodeError::UnknownTag { field: "snapshot flag", tag: flag });
     }
     let index = reader.read_varint()?;
     let term = reader.read_varint()?;
-    let voter_count = reader.read_count("voters", MIN_VOTER_BYTES)?;
-    let mut voters = Vec::with_capacity(voter_count);
-    for _ in 0..voter_count {
-        voters.push(reader.read_varint()?);
+    let mut conf_state = ConfState { voters: read_ids(reader, "voters")?, ..ConfState::default() };
+    if flag == SNAPSHOT_FULL_CONF {
+        conf_state.voters_outgoing = read_ids(reader, "outgoing voters")?;
+        conf_state.learners = read_ids(reader, "learners")?;
+        conf_state.auto_leave = reader.read_flag("auto_leave")?;
+        if conf_state.is_voters_only() {
+            return Err(DecodeError::NonCanonical { field: "snapshot configuration" });
+        }
     }
     let data = reader.read_bytes("snapshot data")?;
-    let meta = SnapshotMeta { index, term, conf_state: ConfState { voters } };
+    let meta = SnapshotMeta { index, term, conf_state };
     Ok(Some(Snapshot { meta, data }))
+}
+
+fn read_ids(reader: &mut BodyReader<'_>, field: &'static str) -> Result<Vec<NodeId>, DecodeError> {
+    let count = reader.read_count(field, MIN_VOTER_BYTES)?;
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        ids.push(reader.read_varint()?);
+    }
+    Ok(ids)
 }

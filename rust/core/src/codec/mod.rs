@@ -5,6 +5,8 @@
 //!
 //! The client protocol: RESP requests parsed and RESP2/RESP3 replies encoded (`resp`).
 //!
+//! The data of a membership-change entry, versioned (`conf_change`).
+//!
 //! The node's snapshot envelope: a MessagePack array of binary strings (`bin_array`).
 //!
 //! Decoding is safe against any input: it never panics, checks every stated length and count
@@ -12,6 +14,7 @@
 //! hands out entry and snapshot data as zero-copy slices of the received buffer.
 
 mod bin_array;
+mod conf_change;
 mod error;
 mod frame;
 mod message;
@@ -21,6 +24,7 @@ pub mod resp;
 mod varint;
 
 pub use bin_array::{bin_array_bytes, encode_bin_array, write_bin_array, BinArrayTooLarge, MAX_BIN_ARRAY_LEN};
+pub use conf_change::{decode_conf_change, encode_conf_change, CONF_CHANGE_VERSION};
 pub use error::DecodeError;
 pub use frame::{
     decode_all, decode_frame, decode_message, encode_frame, encode_message, DEFAULT_MAX_FRAME_BYTES,

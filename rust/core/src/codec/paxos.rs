@@ -283,7 +283,7 @@ fn decode_snapshot(reader: &mut BodyReader<'_>) -> Result<Snapshot, DecodeError>
         voters.push(reader.read_varint()?);
     }
     let data = reader.read_bytes("snapshot data")?;
-    Ok(Snapshot { meta: SnapshotMeta { index, term, conf_state: ConfState { voters } }, data })
+    Ok(Snapshot { meta: SnapshotMeta { index, term, conf_state: ConfState { voters, ..ConfState::default() } }, data })
 }
 
 #[cfg(test)]
@@ -315,7 +315,11 @@ mod tests {
             Body::HeartbeatAck { read_round: 4, accepted_to: 12 },
             Body::Snapshot {
                 snapshot: Snapshot {
-                    meta: SnapshotMeta { index: 8, term: b.to_u64(), conf_state: ConfState { voters: vec![1, 2, 3] } },
+                    meta: SnapshotMeta {
+                        index: 8,
+                        term: b.to_u64(),
+                        conf_state: ConfState::from_voters(vec![1, 2, 3]),
+                    },
                     data: Bytes::from_static(b"state"),
                 },
             },

@@ -7,9 +7,10 @@
 //! reads), `advance` says the oldest Ready handed out was carried out. A protocol keeps its own
 //! words (terms, ballots, pre-candidates) behind [`NodeRole`] and an `epoch`.
 
-use crate::error::Result;
+use crate::error::{RaftError, Result};
+use crate::raft::conf_change::ConfChange;
 use crate::raft::mem_node::{EncodedReady, MemNode, StepError};
-use crate::raft::message::{Index, NodeId, Snapshot, NO_NODE};
+use crate::raft::message::{ConfState, Index, NodeId, Snapshot, NO_NODE};
 use crate::raft::ready::Role;
 use bytes::Bytes;
 
@@ -83,6 +84,14 @@ pub trait Consensus {
     fn timing(&self) -> Timing;
     /// Readies that may be handed out and not yet advanced.
     fn max_readies_in_flight(&self) -> usize;
+    /// Proposes a membership change (at the leader). A protocol without membership changes
+    /// refuses it naming the field.
+    fn propose_conf_change(&mut self, change: &ConfChange) -> Result<()> {
+        let _ = change;
+        Err(RaftError::InvalidConfig { field: "conf_change", problem: "this protocol has fixed membership".into() })
+    }
+    /// The configuration in force (the voters, for a protocol without membership changes).
+    fn conf_state(&self) -> ConfState;
 }
 
 impl Consensus for MemNode {
@@ -168,5 +177,13 @@ impl Consensus for MemNode {
 
     fn max_readies_in_flight(&self) -> usize {
         MemNode::max_readies_in_flight(self)
+    }
+
+    fn propose_conf_change(&mut self, change: &ConfChange) -> Result<()> {
+        MemNode::propose_conf_change(self, change)
+    }
+
+    fn conf_state(&self) -> ConfState {
+        MemNode::conf_state(self).clone()
     }
 }

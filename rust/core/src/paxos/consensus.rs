@@ -11,7 +11,7 @@ use crate::driver::{Consensus, NodeRole, Timing};
 use crate::error::Result;
 use crate::paxos::node::PaxosNode;
 use crate::raft::mem_node::{EncodedReady, StepError};
-use crate::raft::message::{Index, NodeId, Snapshot};
+use crate::raft::message::{ConfState, Index, NodeId, Snapshot};
 use bytes::Bytes;
 
 impl Consensus for PaxosNode {
@@ -93,5 +93,10 @@ impl Consensus for PaxosNode {
 
     fn max_readies_in_flight(&self) -> usize {
         PaxosNode::max_readies_in_flight(self)
+    }
+
+    /// Fixed membership (for now): the configured voters.
+    fn conf_state(&self) -> ConfState {
+        ConfState::from_voters(self.config().voters.clone())
     }
 }

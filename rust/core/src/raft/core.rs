@@ -7,7 +7,7 @@
 use crate::error::{RaftError, Result};
 use crate::raft::config::{Config, ReadOnlyOption};
 use crate::raft::log::RaftLog;
-use crate::raft::message::{Entry, Message, MessageType, NodeId, Term, CAMPAIGN_TRANSFER, NO_NODE};
+use crate::raft::message::{ConfState, Entry, Index, Message, MessageType, NodeId, Term, CAMPAIGN_TRANSFER, NO_NODE};
 use crate::raft::progress::Progress;
 use crate::raft::quorum::JointConfig;
 use crate::raft::read_only::ReadOnly;
@@ -26,12 +26,36 @@ pub struct Raft<S: Storage> {
     /// Known leader of `term`, or `NO_NODE`.
     pub leader: NodeId,
     pub log: RaftLog<S>,
+    /// The configuration in force: that of the snapshot, moved on by every membership change
+    /// handed out to apply (`membership.rs`).
+    pub conf_state: ConfState,
+    /// The quorums of `conf_state` (its voters, and while joint its outgoing voters).
     pub conf: JointConfig,
-    /// Every voter except this node, ascending (cached from `conf`: used on every append).
+    /// Every member (voters and learners) except this node, ascending (cached from
+    /// `conf_state`: used on every append).
     pub peers: Vec<NodeId>,
-    /// Progress of every voter (including this node), ascending by id. Only meaningful at a
+    /// Progress of every member (including this node), ascending by id. Only meaningful at a
     /// leader; reset on every role change.
     pub progress: Vec<(NodeId, Progress)>,
+    /// The index of the last membership change a leader appended (at election: its last
+    /// index, which may hold one of an earlier leader). Another is refused until the log is
+    /// applied past it (etcd's `pendingConfIndex`).
+    pub pending_conf_index: Index,
+    /// The index of the last membership change that took effect here (or of the snapshot the
+    /// configuration came with); changes at or below it are not applied again.
+    pub conf_applied_index: Index,
+    /// At a leader: the highest index the quorums in force commit alone (see
+    /// `refresh_pending_confs`); `Index::MAX` unless two changes wait in its log.
+    pub conf_commit_bound: Index,
+    /// The quorums of the configuration the leader's log leads to, needed past
+    /// `conf_commit_bound` (empty, so neutral, otherwise).
+    pub latest_conf_quorums: JointConfig,
+    /// During a campaign: the quorums of the configuration the log leads to, needed besides
+    /// those of `conf` (`latest_log_conf_quorums`; empty, so neutral, when they are the same).
+    pub election_conf: JointConfig,
+    /// How many times the configuration in force was switched (at start and on every change):
+    /// tells `RawNode` to report it in the next Ready.
+    pub conf_switches: u64,
     /// Votes received in the current (pre-)election.
     pub votes: Vec<(NodeId, bool)>,
     /// Messages that may leave at once.
@@ -86,16 +110,15 @@ fn may_send_before_persist(t: MessageType) -> bool {
 impl<S: Storage> Raft<S> {
     pub fn new(cfg: &Config, storage: S) -> Result<Raft<S>> {
         cfg.validate()?;
-        let (hard_state, conf_state) = storage.initial_state();
-        let voters = if conf_state.voters.is_empty() { cfg.voters.clone() } else { conf_state.voters };
-        let conf = JointConfig::new(voters);
-        if !conf.contains(cfg.id) {
-            return Err(RaftError::InvalidConfig {
-                field: "id",
-                problem: format!("node {} is not among the voters {:?}", cfg.id, conf.ids()),
-            });
+        let (hard_state, mut conf_state) = storage.initial_state();
+        if conf_state.voters.is_empty() {
+            conf_state = ConfState::from_voters(cfg.voters.clone());
         }
+        // A node outside `conf_state` (one about to be added) starts as a non-member: it
+        // campaigns only once a change that makes it a voter has taken effect here.
         let log = RaftLog::new(storage, hard_state.commit, cfg.applied);
+        let snapshot_index = log.first_index() - 1;
+        let committed = log.committed;
         let mut raft = Raft {
             id: cfg.id,
             term: hard_state.term,
@@ -103,9 +126,16 @@ impl<S: Storage> Raft<S> {
             role: Role::Follower,
             leader: NO_NODE,
             log,
-            peers: conf.ids().into_iter().filter(|&id| id != cfg.id).collect(),
-            conf,
+            conf_state: ConfState::default(),
+            conf: JointConfig::default(),
+            peers: Vec::new(),
             progress: Vec::new(),
+            pending_conf_index: 0,
+            conf_applied_index: snapshot_index,
+            conf_switches: 0,
+            conf_commit_bound: Index::MAX,
+            latest_conf_quorums: JointConfig::default(),
+            election_conf: JointConfig::default(),
             votes: Vec::new(),
             msgs: Vec::new(),
             msgs_after_persist: Vec::new(),
@@ -122,13 +152,16 @@ impl<S: Storage> Raft<S> {
             cfg: cfg.clone(),
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
         };
+        raft.conf_state = conf_state;
+        raft.replay_conf_changes(committed);
         raft.become_follower(hard_state.term, NO_NODE);
         raft.boot_lease = cfg.read_only == ReadOnlyOption::LeaseBased && hard_state.term > 0;
         Ok(raft)
     }
 
+    /// This node is the only voter (learners aside): it is the leader by itself.
     pub fn is_single_voter(&self) -> bool {
-        self.peers.is_empty()
+        self.conf.outgoing.voters.is_empty() && self.conf.incoming.voters == [self.id]
     }
 
     /// Queues `m` for sending, stamping sender and (for non-forwarded messages) term.
@@ -187,8 +220,11 @@ impl<S: Storage> Raft<S> {
         self.uncommitted_bytes = 0;
         let next_index = self.log.last_index() + 1;
         let (max_msgs, max_bytes) = (self.cfg.max_inflight_msgs, self.cfg.max_inflight_bytes);
-        self.progress =
-            self.conf.ids().into_iter().map(|id| (id, Progress::new(next_index, max_msgs, max_bytes))).collect();
+        let members = self.conf_state.members();
+        let id = self.id;
+        // A leader may widen both to the members of changes not yet in force.
+        self.peers = members.iter().copied().filter(|&member| member != id).collect();
+        self.progress = members.into_iter().map(|id| (id, Progress::new(next_index, max_msgs, max_bytes))).collect();
         let persisted = self.log.persisted;
         let id = self.id;
         if let Some(p) = self.progress_mut(id) {
@@ -232,6 +268,10 @@ impl<S: Storage> Raft<S> {
         if let Some(p) = self.progress_mut(id) {
             p.become_replicate();
         }
+        // The log may hold a change of an earlier leader, not yet applied: no other until it is,
+        // and nothing past it commits before it is in force.
+        self.pending_conf_index = last_index;
+        self.refresh_pending_confs();
         self.append_noop();
     }
 
@@ -250,11 +290,14 @@ impl<S: Storage> Raft<S> {
     }
 
     fn tick_election(&mut self) {
-        self.election_elapsed_ticks += 1;
+        self.election_elapsed_ticks = self.election_elapsed_ticks.saturating_add(1);
         if self.election_elapsed_ticks >= self.cfg.election_timeout_ticks {
             self.boot_lease = false;
         }
-        if self.past_election_timeout() {
+        // A node that may not campaign (a learner, a node removed or not yet added) lets its
+        // timer run on, as etcd does: past an election timeout it no longer counts on a leader,
+        // so it answers the votes of the members that must elect one.
+        if self.past_election_timeout() && self.promotable() {
             self.election_elapsed_ticks = 0;
             self.hup(false);
         }
@@ -270,8 +313,15 @@ impl<S: Storage> Raft<S> {
                 self.become_follower(self.term, NO_NODE);
                 return;
             }
-            // A transfer that did not finish within an election timeout is abandoned.
+            // A transfer that did not finish within an election timeout is abandoned; a leader
+            // that is no longer a voter (it was handing over) tries again, and leads meanwhile.
             self.lead_transferee = NO_NODE;
+            if !self.promotable() {
+                self.hand_over_leadership();
+            }
+            if self.conf_state.auto_leave {
+                self.maybe_auto_leave();
+            }
         }
         if self.heartbeat_elapsed_ticks >= self.cfg.heartbeat_interval_ticks {
             self.heartbeat_elapsed_ticks = 0;
@@ -295,7 +345,9 @@ impl<S: Storage> Raft<S> {
 
     /// Handles one message from a peer.
     pub fn step(&mut self, m: Message) -> Result<()> {
-        if !self.conf.contains(m.from) || m.from == self.id {
+        // Any other node may write: members come and go, and one that joined (or a leader
+        // this node has not yet learned of) must be heard before the change is applied here.
+        if m.from == NO_NODE || m.from == self.id {
             return Err(RaftError::UnknownPeer { id: m.from });
         }
         check_message(&m).map_err(|problem| RaftError::InvalidMessage { from: m.from, problem })?;
@@ -380,7 +432,11 @@ impl<S: Storage> Raft<S> {
             MessageType::ReadIndex => {
                 let _ = self.read_index(m.from, m.context);
             }
-            MessageType::TransferLeader => self.handle_transfer_leader(m.context)?,
+            MessageType::TransferLeader => {
+                // The follower's configuration may be older or newer than ours: a target that
+                // is no voter here is dropped, as other refused forwarded requests are.
+                let _ = self.handle_transfer_leader(m.context);
+            }
             _ => {}
         }
         Ok(())

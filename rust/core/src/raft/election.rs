@@ -10,7 +10,7 @@ impl<S: Storage> Raft<S> {
     /// The election timer fired, or an election was requested. `transfer`: the leader asked
     /// for it (TimeoutNow), so skip pre-vote and make voters ignore their leader lease.
     pub fn hup(&mut self, transfer: bool) {
-        if self.role == Role::Leader {
+        if self.role == Role::Leader || !self.promotable() {
             return;
         }
         if self.log.unstable.snapshot.is_some() {
@@ -60,6 +60,7 @@ impl<S: Storage> Raft<S> {
 
     fn record_vote_and_request(&mut self, msg_type: MessageType, vote_term: u64, transfer: bool) {
         let id = self.id;
+        self.election_conf = self.latest_log_conf_quorums();
         self.votes.push((id, true));
         if self.tally() == VoteResult::Won {
             // Single voter: the election is won by our own vote.
@@ -67,8 +68,7 @@ impl<S: Storage> Raft<S> {
             return;
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
-        for i in 0..self.peers.len() {
-            let to = self.peers[i];
+        for to in self.election_voters() {
             let mut m = Message::new(msg_type, id, to, vote_term);
             m.index = last_index;
             m.log_term = last_term;
@@ -79,8 +79,15 @@ impl<S: Storage> Raft<S> {
         }
     }
 
+    /// The election is won with a quorum of the configuration in force and one of the
+    /// configuration the log leads to (`Raft::election_conf`); lost when either is out of reach.
     fn tally(&self) -> VoteResult {
-        self.conf.vote_result(|id| self.votes.iter().find(|(v, _)| *v == id).map(|(_, g)| *g))
+        let vote = |id| self.votes.iter().find(|(v, _)| *v == id).map(|(_, g)| *g);
+        match (self.conf.vote_result(vote), self.election_conf.vote_result(vote)) {
+            (VoteResult::Won, VoteResult::Won) => VoteResult::Won,
+            (VoteResult::Lost, _) | (_, VoteResult::Lost) => VoteResult::Lost,
+            _ => VoteResult::Pending,
+        }
     }
 
     fn on_election_won(&mut self) {

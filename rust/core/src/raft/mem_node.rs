@@ -10,8 +10,9 @@
 
 use crate::codec::{decode_message, encode_message, DecodeError};
 use crate::error::{RaftError, Result, StorageError};
+use crate::raft::conf_change::ConfChange;
 use crate::raft::config::Config;
-use crate::raft::message::{Entry, HardState, Index, Message, NodeId, Snapshot, Term};
+use crate::raft::message::{ConfState, Entry, HardState, Index, Message, NodeId, Snapshot, Term};
 use crate::raft::raw_node::RawNode;
 use crate::raft::ready::{ReadState, Ready, SoftState};
 use crate::raft::status::Status;
@@ -65,6 +66,8 @@ pub struct EncodedReady {
     pub persist: Option<Arc<PersistBatch>>,
     pub committed_entries: Vec<Entry>,
     pub read_states: Vec<ReadState>,
+    /// The configuration in force, when it changed (see `Ready::conf_state`).
+    pub conf_state: Option<ConfState>,
 }
 
 /// Errors of stepping encoded input.
@@ -198,7 +201,7 @@ impl MemNode {
             return None;
         }
         let rd = self.raw.ready();
-        Some(self.encode_ready(rd))
+        Some(self.encode_ready(rd, true))
     }
 
     /// A `Ready` that writes nothing (see `RawNode::ready_without_write`): for a caller with
@@ -209,17 +212,21 @@ impl MemNode {
             return None;
         }
         let rd = self.raw.ready_without_write();
-        Some(self.encode_ready(rd))
+        Some(self.encode_ready(rd, false))
     }
 
-    fn encode_ready(&mut self, rd: Ready) -> EncodedReady {
+    /// `with_write`: from `ready` (it hands out every entry not yet handed out, so once its
+    /// batch is durable the whole log up to the commit index is), not `ready_without_write`.
+    fn encode_ready(&mut self, rd: Ready, with_write: bool) -> EncodedReady {
         let must_sync = rd.must_sync();
+        let conf_changed = with_write && rd.conf_state.is_some();
         let mut out = EncodedReady {
             soft_state: rd.soft_state,
             hard_state: rd.hard_state,
             snapshot: rd.snapshot.clone(),
             committed_entries: rd.committed_entries,
             read_states: rd.read_states,
+            conf_state: rd.conf_state,
             ..EncodedReady::default()
         };
         match self.persist_mode {
@@ -236,8 +243,13 @@ impl MemNode {
                 let mut pending = None;
                 if must_sync {
                     let term_vote = rd.hard_state.map_or(self.term_vote_persisted, |hs| (hs.term, hs.vote));
-                    let promises =
-                        rd.snapshot.is_some() || !rd.entries.is_empty() || term_vote != self.term_vote_persisted;
+                    // A commit index that puts a membership change in force is written too: a
+                    // node that came back with an older configuration could need a removed
+                    // member to elect anyone.
+                    let promises = rd.snapshot.is_some()
+                        || !rd.entries.is_empty()
+                        || term_vote != self.term_vote_persisted
+                        || (conf_changed && rd.hard_state.is_some());
                     self.term_vote_persisted = term_vote;
                     let batch = Arc::new(PersistBatch {
                         snapshot: rd.snapshot,
@@ -293,6 +305,16 @@ impl MemNode {
 
     pub fn status(&self) -> Status {
         self.raw.status()
+    }
+
+    /// Proposes a membership change (see `RawNode::propose_conf_change`).
+    pub fn propose_conf_change(&mut self, change: &ConfChange) -> Result<()> {
+        self.raw.propose_conf_change(change)
+    }
+
+    /// The configuration in force.
+    pub fn conf_state(&self) -> &ConfState {
+        self.raw.conf_state()
     }
 
     /// Records an application snapshot at `index` (at most the index handed out to apply,

@@ -24,6 +24,10 @@ pub enum EntryKind {
     /// The empty entry a new leader appends at the start of its term, so that it can commit
     /// entries of earlier terms (Raft paper, section 5.4.2) and serve read-index requests.
     NoOp = 1,
+    /// A membership change: `data` is an encoded [`ConfChange`](crate::raft::conf_change::ConfChange)
+    /// (`codec::encode_conf_change`). The core applies it when it hands the entry out to apply;
+    /// the application counts it and applies nothing.
+    ConfChange = 2,
 }
 
 impl EntryKind {
@@ -32,6 +36,7 @@ impl EntryKind {
         match tag {
             0 => Some(EntryKind::Normal),
             1 => Some(EntryKind::NoOp),
+            2 => Some(EntryKind::ConfChange),
             _ => None,
         }
     }
@@ -67,10 +72,70 @@ pub struct HardState {
     pub commit: Index,
 }
 
-/// The voter set, as stored with snapshots and at boot. Sorted, no duplicates, no zero id.
+/// The membership of a cluster, as stored with snapshots and at boot, and as a `Ready` reports
+/// it after a change (etcd's `ConfState`, without `learners_next`: demoting a voter to a
+/// learner is refused here). Every list is sorted, without duplicates or the zero id, and
+/// `learners` is disjoint from both voter lists.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfState {
+    /// The voters of the configuration being entered (or of the only one, outside a change).
     pub voters: Vec<NodeId>,
+    /// The voters of the configuration being left while joint; empty outside a joint change.
+    /// While it is not empty, elections and commits need a majority of both lists.
+    pub voters_outgoing: Vec<NodeId>,
+    /// Members that receive the log but neither vote nor count for commit.
+    pub learners: Vec<NodeId>,
+    /// While joint: the leader leaves the joint configuration by itself once it is applied
+    /// (etcd's auto-leave); false: the application proposes the leave.
+    pub auto_leave: bool,
+}
+
+impl ConfState {
+    /// A configuration of `voters` alone (sorted and deduplicated here).
+    pub fn from_voters(mut voters: Vec<NodeId>) -> ConfState {
+        voters.sort_unstable();
+        voters.dedup();
+        ConfState { voters, ..ConfState::default() }
+    }
+
+    /// While joint (C_old,new): `voters_outgoing` is not empty.
+    pub fn is_joint(&self) -> bool {
+        !self.voters_outgoing.is_empty()
+    }
+
+    /// Only voters, no change under way: what a cluster that never changed holds (and what
+    /// the older layouts of snapshots could store).
+    pub fn is_voters_only(&self) -> bool {
+        self.voters_outgoing.is_empty() && self.learners.is_empty() && !self.auto_leave
+    }
+
+    /// `id` votes in either half of the configuration.
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.binary_search(&id).is_ok() || self.voters_outgoing.binary_search(&id).is_ok()
+    }
+
+    pub fn is_learner(&self, id: NodeId) -> bool {
+        self.learners.binary_search(&id).is_ok()
+    }
+
+    /// `id` is a voter or a learner: it receives the log.
+    pub fn is_member(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.is_learner(id)
+    }
+
+    /// Ids in all three lists, counting an id once per list.
+    pub fn listed_id_count(&self) -> usize {
+        self.voters.len() + self.voters_outgoing.len() + self.learners.len()
+    }
+
+    /// Every member (voters of both halves and learners), ascending.
+    pub fn members(&self) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> =
+            self.voters.iter().chain(&self.voters_outgoing).chain(&self.learners).copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 }
 
 /// What a snapshot covers: the log up to and including `index`, whose entry had `term`.

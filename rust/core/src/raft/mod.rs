@@ -1,11 +1,13 @@
 //! The Raft state machine (the feature set of etcd's raft library).
 
+pub mod conf_change;
 pub mod config;
 pub(crate) mod core;
 mod election;
 pub mod inflights;
 pub mod log;
 pub mod mem_node;
+mod membership;
 pub mod message;
 pub mod progress;
 pub mod quorum;

@@ -1,9 +1,10 @@
 //! The public node API: tick, step, propose, read_index, ready, advance.
 
 use crate::error::Result;
+use crate::raft::conf_change::ConfChange;
 use crate::raft::config::Config;
 use crate::raft::core::Raft;
-use crate::raft::message::{HardState, Index, Message, NodeId, Term};
+use crate::raft::message::{ConfState, HardState, Index, Message, NodeId, Term};
 use crate::raft::ready::{Ready, SoftState};
 use crate::raft::status::{PeerStatus, Status};
 use crate::raft::storage::Storage;
@@ -31,6 +32,8 @@ pub struct RawNode<S: Storage> {
     prev_soft_state: SoftState,
     /// The hard state last handed out (durable once its Ready is advanced).
     prev_hard_state: HardState,
+    /// `Raft::conf_switches` when a Ready last reported the configuration (or at start).
+    prev_conf_switches: u64,
     /// The Readies handed out and not yet advanced, oldest first.
     in_flight: VecDeque<ReadyMarks>,
 }
@@ -41,7 +44,8 @@ impl<S: Storage> RawNode<S> {
         let raft = Raft::new(config, storage)?;
         let prev_soft_state = SoftState { leader: raft.leader, role: raft.role };
         let prev_hard_state = raft.log.storage.initial_state().0;
-        Ok(RawNode { raft, prev_soft_state, prev_hard_state, in_flight: VecDeque::new() })
+        let prev_conf_switches = raft.conf_switches;
+        Ok(RawNode { raft, prev_soft_state, prev_hard_state, prev_conf_switches, in_flight: VecDeque::new() })
     }
 
     /// Advances logical time by one tick (elections, heartbeats, check-quorum).
@@ -63,6 +67,27 @@ impl<S: Storage> RawNode<S> {
     /// Proposes a batch of commands; at the leader they get consecutive indexes.
     pub fn propose_batch(&mut self, data: Vec<Bytes>) -> Result<()> {
         self.raft.propose(data)
+    }
+
+    /// Proposes a membership change (at the leader only: elsewhere `NotLeader`). Refused with
+    /// `ProposalDropped(ConfChangePending)` while another change is not yet applied, and with
+    /// `InvalidConfig { field: "conf_change" }` when it does not apply to the configuration in
+    /// force. It takes effect when its entry is handed out to apply; a `Ready` then reports the
+    /// new configuration (`Ready::conf_state`).
+    pub fn propose_conf_change(&mut self, change: &ConfChange) -> Result<()> {
+        self.raft.propose_conf_change(change)
+    }
+
+    /// The configuration in force.
+    pub fn conf_state(&self) -> &ConfState {
+        &self.raft.conf_state
+    }
+
+    /// The index of the membership change (or of the snapshot) the configuration in force
+    /// comes from: configurations are a function of the committed log, so two nodes with the
+    /// same `conf_index` have the same configuration.
+    pub fn conf_index(&self) -> Index {
+        self.raft.conf_applied_index
     }
 
     /// Requests a linearizable read under `request_id`; a `ReadState` with that id comes out
@@ -124,6 +149,7 @@ impl<S: Storage> RawNode<S> {
     pub fn has_ready_without_write(&self) -> bool {
         let r = &self.raft;
         self.soft_state() != self.prev_soft_state
+            || r.conf_switches != self.prev_conf_switches
             || self.commit_only_change().is_some()
             || !r.msgs.is_empty()
             || !r.read_states.is_empty()
@@ -186,6 +212,11 @@ impl<S: Storage> RawNode<S> {
             log.applying_to(last.index);
             marks.applying = Some(last.index);
             self.raft.reduce_uncommitted_bytes(&rd.committed_entries);
+            self.raft.apply_conf_entries(&rd.committed_entries);
+        }
+        if self.raft.conf_switches != self.prev_conf_switches {
+            self.prev_conf_switches = self.raft.conf_switches;
+            rd.conf_state = Some(self.raft.conf_state.clone());
         }
         rd.messages = std::mem::take(&mut self.raft.msgs);
         if with_write {
@@ -245,6 +276,7 @@ impl<S: Storage> RawNode<S> {
             last_index: r.log.last_index(),
             peers,
             lead_transferee: r.lead_transferee,
+            conf_state: r.conf_state.clone(),
         }
     }
 

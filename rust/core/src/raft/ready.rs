@@ -1,6 +1,6 @@
 //! The batch of work a node hands its caller: what to persist, send and apply.
 
-use crate::raft::message::{Entry, HardState, Index, Message, NodeId, Snapshot};
+use crate::raft::message::{ConfState, Entry, HardState, Index, Message, NodeId, Snapshot};
 
 /// A node's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,6 +62,10 @@ pub struct Ready {
     pub committed_entries: Vec<Entry>,
     /// Confirmed read indexes (duty 3: serve each once its index is applied).
     pub read_states: Vec<ReadState>,
+    /// The configuration in force, set when it changed since the last `Ready`: a membership
+    /// change among `committed_entries` took effect, or a snapshot brought another one. The
+    /// caller connects to new members and forgets removed ones.
+    pub conf_state: Option<ConfState>,
 }
 
 impl Ready {
@@ -79,5 +83,6 @@ impl Ready {
             && self.persisted_messages.is_empty()
             && self.committed_entries.is_empty()
             && self.read_states.is_empty()
+            && self.conf_state.is_none()
     }
 }

@@ -56,11 +56,11 @@ impl<S: Storage> Raft<S> {
         self.append_as_leader(&[e]);
     }
 
-    fn append_as_leader(&mut self, entries: &[Entry]) {
+    pub(crate) fn append_as_leader(&mut self, entries: &[Entry]) {
         self.log.append(entries);
         // The leader counts itself only once its own append is durable (`on_persisted`), so
         // followers can be sent the entries at once, in parallel with the local fsync.
-        if self.is_single_voter() {
+        if self.peers.is_empty() {
             return;
         }
         self.bcast_append();
@@ -170,7 +170,7 @@ impl<S: Storage> Raft<S> {
     /// Commits the highest index a quorum holds, if of this term. On success the followers
     /// learn the new commit index at once.
     pub fn maybe_commit(&mut self) -> bool {
-        let index = self.conf.committed_index(|id| self.progress(id).map_or(0, |p| p.match_index));
+        let index = self.quorum_index(|id| self.progress(id).map_or(0, |p| p.match_index));
         let term = self.term;
         if self.log.maybe_commit(index, term) {
             self.on_commit_advanced();
@@ -290,7 +290,9 @@ impl<S: Storage> Raft<S> {
             self.log.commit_to(index);
             return false;
         }
+        let conf = snapshot.meta.conf_state.clone();
         self.log.restore(snapshot);
+        self.restore_conf(conf, index);
         true
     }
 

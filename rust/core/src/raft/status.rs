@@ -1,6 +1,6 @@
 //! A read-only view of a node for operators and tests.
 
-use crate::raft::message::{Index, NodeId, Term};
+use crate::raft::message::{ConfState, Index, NodeId, Term};
 use crate::raft::progress::ProgressState;
 use crate::raft::ready::Role;
 
@@ -33,4 +33,61 @@ pub struct Status {
     pub peers: Vec<PeerStatus>,
     /// The transfer target while a leadership transfer runs, else `NO_NODE`.
     pub lead_transferee: NodeId,
+    /// The configuration in force (joint while `conf_state.voters_outgoing` is not empty).
+    pub conf_state: ConfState,
+}
+
+/// What a node is in a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemberRole {
+    /// Votes (in the configuration being entered, and in the outgoing one if it is there too).
+    Voter,
+    /// Votes only in the outgoing half of a joint configuration: it is being removed (or
+    /// demoted) and leaves when the joint configuration is left.
+    OutgoingVoter,
+    /// Receives the log, neither votes nor counts for commit.
+    Learner,
+    /// Not in the configuration (removed, or not yet added).
+    NonMember,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Voter => "voter",
+            MemberRole::OutgoingVoter => "outgoing-voter",
+            MemberRole::Learner => "learner",
+            MemberRole::NonMember => "non-member",
+        }
+    }
+
+    /// The role of `id` in `conf`.
+    pub fn of(conf: &ConfState, id: NodeId) -> MemberRole {
+        if conf.voters.binary_search(&id).is_ok() {
+            MemberRole::Voter
+        } else if conf.voters_outgoing.binary_search(&id).is_ok() {
+            MemberRole::OutgoingVoter
+        } else if conf.learners.binary_search(&id).is_ok() {
+            MemberRole::Learner
+        } else {
+            MemberRole::NonMember
+        }
+    }
+}
+
+impl Status {
+    /// Whether the configuration is joint (a change between two voter sets is under way).
+    pub fn is_joint(&self) -> bool {
+        self.conf_state.is_joint()
+    }
+
+    /// Every member with its role, ascending by id (this node included when it is a member).
+    pub fn members(&self) -> Vec<(NodeId, MemberRole)> {
+        self.conf_state.members().into_iter().map(|id| (id, MemberRole::of(&self.conf_state, id))).collect()
+    }
+
+    /// This node's own role in the configuration.
+    pub fn member_role(&self) -> MemberRole {
+        MemberRole::of(&self.conf_state, self.id)
+    }
 }

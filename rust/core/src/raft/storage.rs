@@ -4,8 +4,10 @@
 //! in the crate docs) and the core reads back through this trait. The durable segmented log
 //! implements the same trait.
 
+use crate::codec::decode_conf_change;
 use crate::error::StorageError;
-use crate::raft::message::{ConfState, Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
+use crate::raft::conf_change::apply_conf_change;
+use crate::raft::message::{ConfState, Entry, EntryKind, HardState, Index, Snapshot, SnapshotMeta, Term};
 use bytes::Bytes;
 
 /// Read access to persisted Raft state.
@@ -42,7 +44,7 @@ impl MemStorage {
     /// Empty storage for a node of a cluster with `voters`.
     pub fn new(voters: Vec<u64>) -> MemStorage {
         let mut s = MemStorage::default();
-        s.snapshot.meta.conf_state.voters = voters;
+        s.snapshot.meta.conf_state = ConfState::from_voters(voters);
         s
     }
 
@@ -143,14 +145,23 @@ impl MemStorage {
     }
 
     /// Records a snapshot of the application at `index` (which must be in the log) with `data`,
-    /// and drops the log up to and including `index`.
+    /// and drops the log up to and including `index`. The snapshot's configuration is the one
+    /// at `index` (the changes it covers applied as every node applies them).
     pub fn create_snapshot(&mut self, index: Index, data: Bytes) -> Result<(), StorageError> {
         if index <= self.snapshot.meta.index {
             return Err(StorageError::SnapshotOutOfDate { index, current: self.snapshot.meta.index });
         }
         let term = self.term(index)?;
-        let conf_state = self.snapshot.meta.conf_state.clone();
         let drop_count = (index - self.offset()) as usize;
+        // The configuration at `index`: the snapshot's, moved on by the changes it now covers.
+        let mut conf_state = self.snapshot.meta.conf_state.clone();
+        for entry in self.entries[..drop_count].iter().filter(|entry| entry.kind == EntryKind::ConfChange) {
+            if let Some(next) =
+                decode_conf_change(&entry.data).ok().and_then(|change| apply_conf_change(&conf_state, &change).ok())
+            {
+                conf_state = next;
+            }
+        }
         self.entries.drain(..drop_count);
         self.snapshot = Snapshot { meta: SnapshotMeta { index, term, conf_state }, data };
         Ok(())
@@ -222,7 +233,6 @@ impl Storage for MemStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::message::EntryKind;
 
     fn ent(index: Index, term: Term) -> Entry {
         Entry { index, term, kind: EntryKind::Normal, data: Bytes::from_static(b"x") }

@@ -2,7 +2,8 @@
 //! never fails them; a buggy or corrupted one gets a typed error (the caller drops that
 //! connection) instead of a panic or a corrupted log.
 
-use crate::raft::message::{Index, Message, MessageType, Term};
+use crate::codec::decode_conf_change;
+use crate::raft::message::{EntryKind, Index, Message, MessageType, Term};
 
 /// The largest term or index a message may carry. Real values never come near it (one
 /// election per nanosecond would take centuries); the headroom keeps `+ 1` arithmetic on
@@ -26,6 +27,12 @@ pub fn check_message(m: &Message) -> Result<(), String> {
     }
     for e in &m.entries {
         check_position(e.index, e.term)?;
+        if e.kind == EntryKind::ConfChange {
+            // Every node applies a committed change alike: one that does not decode never
+            // enters a log.
+            decode_conf_change(&e.data)
+                .map_err(|error| format!("entry {}: bad membership change: {error}", e.index))?;
+        }
     }
     match m.msg_type {
         MessageType::Append => check_append(m),

@@ -13,8 +13,9 @@
 //!   records; the last one may end in zeros, space allocated ahead of its records
 //!   (`preallocate`). A segment of another version is [`Corruption::UnsupportedVersion`]: the
 //!   log refuses to open (older logs are not migrated: no user holds one);
-//! * snapshot files `{index:016x}.snap`: magic `senasnap`, version, index, term, voters, data,
-//!   and a CRC32C of all of it;
+//! * snapshot files `{index:016x}.snap`: magic `senasnap`, version, index, term, the configuration
+//!   (voters, outgoing voters, learners, auto-leave; version 1 files, voters alone, are still
+//!   read), data, and a CRC32C of all of it;
 //! * transient `*.tmp` files: a segment or snapshot file being written. Every such file is
 //!   written whole, synced, renamed into place and the directory synced, so a name without
 //!   `.tmp` always refers to a complete file. Recovery deletes leftover `.tmp` files.

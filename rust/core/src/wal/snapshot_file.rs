@@ -2,15 +2,22 @@
 //!
 //! ```text
 //! offset 0   magic         8 bytes  SNAPSHOT_MAGIC
-//! offset 8   version       u32 LE   SNAPSHOT_VERSION
+//! offset 8   version       u32 LE   SNAPSHOT_VERSION (2; version 1 is still read)
 //! offset 12  index         u64 LE
 //! offset 20  term          u64 LE
 //! offset 28  voter_count   u32 LE
 //! offset 32  voters        voter_count x u64 LE
+//! version 2 only, the rest of the configuration:
+//!            outgoing_count u32 LE, voters_outgoing  outgoing_count x u64 LE
+//!            learner_count  u32 LE, learners         learner_count x u64 LE
+//!            auto_leave     u8 (0|1)
 //! then       data_bytes    u64 LE
 //! then       data          data_bytes bytes
 //! then       crc32c        u32 LE   CRC32C of every byte before it
 //! ```
+//!
+//! Version 1 files (written before membership changes) hold voters alone; they are read as a
+//! configuration of those voters, so older data directories open unchanged.
 //!
 //! The whole file is read, then the checksum checked, then every stated count compared with the
 //! bytes present before anything is allocated for it. A file failing any check is skipped:
@@ -20,19 +27,23 @@ use super::file_system::FileSystem;
 use super::fs::write_file_atomically;
 use super::record::read_u64;
 use super::segment::parse_hex_name;
-use crate::raft::message::{ConfState, Index, Snapshot, SnapshotMeta};
+use crate::raft::message::{ConfState, Index, NodeId, Snapshot, SnapshotMeta};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 
 /// The first bytes of every snapshot file.
 pub(crate) const SNAPSHOT_MAGIC: [u8; 8] = *b"senasnap";
-/// The version of the snapshot file layout.
-pub(crate) const SNAPSHOT_VERSION: u32 = 1;
+/// The version of the snapshot file layout written.
+pub(crate) const SNAPSHOT_VERSION: u32 = 2;
+/// The layout of the files written before membership changes: voters only.
+const SNAPSHOT_VERSION_VOTERS_ONLY: u32 = 1;
 
 const SNAPSHOT_EXTENSION: &str = ".snap";
-/// Bytes before the voters: magic, version, index, term, voter count.
-const FIXED_HEAD_BYTES: usize = 32;
-const VOTER_BYTES: usize = 8;
+/// Bytes of magic, version, index and term.
+const FIXED_HEAD_BYTES: usize = 28;
+const COUNT_BYTES: usize = 4;
+const ID_BYTES: usize = 8;
+const FLAG_BYTES: usize = 1;
 const DATA_BYTES_FIELD_BYTES: usize = 8;
 const CRC32C_BYTES: usize = 4;
 
@@ -48,19 +59,27 @@ pub(crate) fn parse_snapshot_file_name(name: &str) -> Option<Index> {
 
 /// The file contents holding `snapshot`.
 pub(crate) fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
-    let voters = &snapshot.meta.conf_state.voters;
-    let total_bytes =
-        FIXED_HEAD_BYTES + voters.len() * VOTER_BYTES + DATA_BYTES_FIELD_BYTES + snapshot.data.len() + CRC32C_BYTES;
+    let conf = &snapshot.meta.conf_state;
+    let total_bytes = FIXED_HEAD_BYTES
+        + 3 * COUNT_BYTES
+        + conf.listed_id_count() * ID_BYTES
+        + FLAG_BYTES
+        + DATA_BYTES_FIELD_BYTES
+        + snapshot.data.len()
+        + CRC32C_BYTES;
     let mut out = Vec::with_capacity(total_bytes);
     out.extend_from_slice(&SNAPSHOT_MAGIC);
     out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
     out.extend_from_slice(&snapshot.meta.index.to_le_bytes());
     out.extend_from_slice(&snapshot.meta.term.to_le_bytes());
-    let voter_count = u32::try_from(voters.len()).expect("voter count fits in u32");
-    out.extend_from_slice(&voter_count.to_le_bytes());
-    for voter in voters {
-        out.extend_from_slice(&voter.to_le_bytes());
+    for ids in [&conf.voters, &conf.voters_outgoing, &conf.learners] {
+        let count = u32::try_from(ids.len()).expect("member count fits in u32");
+        out.extend_from_slice(&count.to_le_bytes());
+        for id in ids {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
     }
+    out.push(u8::from(conf.auto_leave));
     out.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
     out.extend_from_slice(&snapshot.data);
     let crc32c = crc32c::crc32c(&out);
@@ -69,7 +88,7 @@ pub(crate) fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
     out
 }
 
-/// Decodes snapshot file contents, or `None` if they are damaged in any way.
+/// Decodes snapshot file contents (either version), or `None` if they are damaged in any way.
 pub(crate) fn decode_snapshot(file: Bytes) -> Option<Snapshot> {
     let body_bytes = file.len().checked_sub(CRC32C_BYTES)?;
     let stated: [u8; 4] = file[body_bytes..].try_into().ok()?;
@@ -77,23 +96,47 @@ pub(crate) fn decode_snapshot(file: Bytes) -> Option<Snapshot> {
         return None;
     }
     let body = &file[..body_bytes];
-    if body[..8] != SNAPSHOT_MAGIC || body[8..12] != SNAPSHOT_VERSION.to_le_bytes() {
+    let version = u32::from_le_bytes(body[8..12].try_into().ok()?);
+    if body[..8] != SNAPSHOT_MAGIC || !(version == SNAPSHOT_VERSION || version == SNAPSHOT_VERSION_VOTERS_ONLY) {
         return None;
     }
     let (index, term) = (read_u64(body, 12), read_u64(body, 20));
-    let voter_count = u32::from_le_bytes(body[28..32].try_into().ok()?) as usize;
-    let voters_end = FIXED_HEAD_BYTES.checked_add(voter_count.checked_mul(VOTER_BYTES)?)?;
-    if voters_end.checked_add(DATA_BYTES_FIELD_BYTES)? > body_bytes {
+    let mut offset = FIXED_HEAD_BYTES;
+    let mut conf_state = ConfState { voters: read_ids(body, &mut offset)?, ..ConfState::default() };
+    if version == SNAPSHOT_VERSION {
+        conf_state.voters_outgoing = read_ids(body, &mut offset)?;
+        conf_state.learners = read_ids(body, &mut offset)?;
+        conf_state.auto_leave = match *body.get(offset)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        offset += FLAG_BYTES;
+    }
+    if offset.checked_add(DATA_BYTES_FIELD_BYTES)? > body_bytes {
         return None;
     }
-    let voters = (0..voter_count).map(|i| read_u64(body, FIXED_HEAD_BYTES + i * VOTER_BYTES)).collect();
-    let data_bytes = read_u64(body, voters_end);
-    let data_start = voters_end + DATA_BYTES_FIELD_BYTES;
+    let data_bytes = read_u64(body, offset);
+    let data_start = offset + DATA_BYTES_FIELD_BYTES;
     if data_bytes != (body_bytes - data_start) as u64 {
         return None;
     }
-    let meta = SnapshotMeta { index, term, conf_state: ConfState { voters } };
+    let meta = SnapshotMeta { index, term, conf_state };
     Some(Snapshot { meta, data: file.slice(data_start..body_bytes) })
+}
+
+/// A u32 count and that many u64 ids at `offset`, which moves past them; `None` when the body
+/// cannot hold them (checked before anything is allocated).
+fn read_ids(body: &[u8], offset: &mut usize) -> Option<Vec<NodeId>> {
+    let count_end = offset.checked_add(COUNT_BYTES)?;
+    let count = u32::from_le_bytes(body.get(*offset..count_end)?.try_into().ok()?) as usize;
+    let ids_end = count_end.checked_add(count.checked_mul(ID_BYTES)?)?;
+    if ids_end > body.len() {
+        return None;
+    }
+    let ids = (0..count).map(|i| read_u64(body, count_end + i * ID_BYTES)).collect();
+    *offset = ids_end;
+    Some(ids)
 }
 
 /// Writes `snapshot` to its file in `dir`, durably when `fsync` (see `write_file_atomically`).
@@ -112,7 +155,7 @@ mod tests {
 
     fn snapshot() -> Snapshot {
         Snapshot {
-            meta: SnapshotMeta { index: 9, term: 4, conf_state: ConfState { voters: vec![1, 2, 3] } },
+            meta: SnapshotMeta { index: 9, term: 4, conf_state: ConfState::from_voters(vec![1, 2, 3]) },
             data: Bytes::from_static(b"state machine"),
         }
     }
@@ -122,6 +165,39 @@ mod tests {
         let file = encode_snapshot(&snapshot());
         assert_eq!(decode_snapshot(Bytes::from(file)), Some(snapshot()));
         assert_eq!(parse_snapshot_file_name(&snapshot_file_name(9)), Some(9));
+    }
+
+    #[test]
+    fn a_joint_configuration_with_learners_round_trips() {
+        let mut joint = snapshot();
+        joint.meta.conf_state =
+            ConfState { voters: vec![2, 3, 4], voters_outgoing: vec![1, 2, 3], learners: vec![5], auto_leave: true };
+        let file = encode_snapshot(&joint);
+        assert_eq!(decode_snapshot(Bytes::from(file)), Some(joint));
+    }
+
+    /// A file in the layout of version 1 (voters only), as older builds wrote it.
+    fn version_one_file(snapshot: &Snapshot) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_VERSION_VOTERS_ONLY.to_le_bytes());
+        out.extend_from_slice(&snapshot.meta.index.to_le_bytes());
+        out.extend_from_slice(&snapshot.meta.term.to_le_bytes());
+        out.extend_from_slice(&(snapshot.meta.conf_state.voters.len() as u32).to_le_bytes());
+        for voter in &snapshot.meta.conf_state.voters {
+            out.extend_from_slice(&voter.to_le_bytes());
+        }
+        out.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
+        out.extend_from_slice(&snapshot.data);
+        let crc32c = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc32c.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn version_one_files_are_still_read() {
+        let file = version_one_file(&snapshot());
+        assert_eq!(decode_snapshot(Bytes::from(file)), Some(snapshot()));
     }
 
     #[test]

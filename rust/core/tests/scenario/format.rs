@@ -16,6 +16,10 @@ pub fn entry(e: &Entry) -> String {
     match e.kind {
         EntryKind::NoOp => format!("{}/{} NoOp", e.index, e.term),
         EntryKind::Normal => format!("{}/{} {}", e.index, e.term, data(&e.data)),
+        EntryKind::ConfChange => match senate_core::codec::decode_conf_change(&e.data) {
+            Ok(change) => format!("{}/{} ConfChange {}", e.index, e.term, change.describe()),
+            Err(error) => format!("{}/{} ConfChange undecodable: {error}", e.index, e.term),
+        },
     }
 }
 
