@@ -39,6 +39,51 @@ fn seven_node_clusters_stay_safe_and_live() {
     run_seeds(7, 7_000);
 }
 
+/// Membership runs: a pool of ids, three of them voters at first; learners added, promoted,
+/// members removed and replaced through joint configurations during the faults. Safety must
+/// hold in every run. Liveness has one known gap (about one run in a hundred, see
+/// `sim::cluster::membership`): a removed leader that restarts before the voter left alone
+/// learns that the removal committed holds a longer log than that voter and may no longer
+/// campaign itself; so here liveness may fail in at most one run of the sweep.
+fn run_membership_seeds(nodes: usize, first_seed: u64) {
+    let (mut failures, mut stalls, mut changes, mut retired) = (Vec::new(), Vec::new(), 0, 0);
+    for seed in first_seed..first_seed + SEEDS_PER_SIZE {
+        let report = sim::run(&SimOptions { membership: true, ..SimOptions::new(nodes, seed, FAULT_TICKS) });
+        assert!(report.steps_checked > 0, "seed {seed}: nothing was checked");
+        changes += report.conf_changes_proposed;
+        retired += report.nodes_retired;
+        let (liveness, safety): (Vec<String>, Vec<String>) =
+            report.violations.into_iter().partition(|v| v.contains("Liveness:"));
+        failures.extend(safety);
+        stalls.extend(liveness);
+    }
+    assert!(failures.is_empty(), "violations:\n{}", failures.join("\n"));
+    assert!(stalls.len() <= 1, "liveness failures:\n{}", stalls.join("\n"));
+    assert!(changes > SEEDS_PER_SIZE && retired > 0, "{changes} changes, {retired} nodes retired");
+}
+
+#[test]
+fn clusters_that_change_their_members_stay_safe_and_live() {
+    run_membership_seeds(5, 50_000);
+}
+
+#[test]
+fn larger_pools_that_change_their_members_stay_safe_and_live() {
+    run_membership_seeds(9, 90_000);
+}
+
+#[test]
+fn a_membership_run_replays_exactly_and_a_fixed_run_is_unchanged_by_the_option() {
+    let options = SimOptions { membership: true, ..SimOptions::new(7, 42, FAULT_TICKS) };
+    let first = sim::run(&options);
+    assert_eq!(first, sim::run(&options));
+    assert!(first.conf_changes_proposed > 0, "{first:?}");
+    let fixed = SimOptions::new(7, 42, FAULT_TICKS);
+    assert_eq!(sim::run(&fixed).conf_changes_proposed, 0);
+    let paxos = sim::run(&SimOptions { protocol: ProtocolId::Paxos, ..options });
+    assert_eq!(paxos.violations.len(), 1, "Multi-Paxos refuses membership runs (for now): {paxos:?}");
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     let options = SimOptions::new(5, 42, FAULT_TICKS);
@@ -288,7 +333,8 @@ fn checker_accepts_a_correct_history_with_compaction_and_snapshot_install() {
 }
 
 /// Many seeds on demand, in release: `SIM_SEEDS=1000 SIM_TICKS=1000 cargo test --release -p
-/// senate-core --test sim -- --ignored many_seeds --nocapture` (SIM_NODES=3,5,7, SIM_FIRST_SEED).
+/// senate-core --test sim -- --ignored many_seeds --nocapture` (SIM_NODES=3,5,7, SIM_FIRST_SEED;
+/// SIM_MEMBERSHIP=1 for membership changes among a pool of SIM_NODES ids).
 #[test]
 #[ignore]
 fn many_seeds() {
@@ -301,13 +347,17 @@ fn many_seeds() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let membership = std::env::var("SIM_MEMBERSHIP").is_ok_and(|v| v == "1");
     let started = std::time::Instant::now();
     let (mut steps, mut faults, mut committed, mut runs) = (0u64, 0u64, 0u64, 0u64);
+    let (mut changes, mut retired) = (0u64, 0u64);
     let mut failures = Vec::new();
     for &nodes in &sizes {
         for seed in first_seed..first_seed + seeds {
-            let report = sim::run(&SimOptions::new(nodes, seed, ticks));
+            let report = sim::run(&SimOptions { membership, ..SimOptions::new(nodes, seed, ticks) });
             runs += 1;
+            changes += report.conf_changes_proposed;
+            retired += report.nodes_retired;
             steps += report.steps_checked;
             faults += report.faults_injected;
             committed += report.committed_entries;
@@ -318,7 +368,7 @@ fn many_seeds() {
         }
     }
     println!(
-        "{runs} runs ({sizes:?} nodes x {seeds} seeds, {ticks} ticks) in {:.1?}: {steps} steps checked, {faults} faults, {committed} committed, {} violations",
+        "{runs} runs ({sizes:?} nodes x {seeds} seeds, {ticks} ticks, membership {membership}) in {:.1?}: {steps} steps checked, {faults} faults, {committed} committed, {changes} membership changes, {retired} nodes retired, {} violations",
         started.elapsed(),
         failures.len()
     );
@@ -331,7 +381,11 @@ fn many_seeds() {
 #[ignore]
 fn replay_seed() {
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    let options = SimOptions::new(env("SIM_NODES", 3) as usize, env("SIM_SEED", 0), env("SIM_TICKS", 1_000));
+    let membership = std::env::var("SIM_MEMBERSHIP").is_ok_and(|v| v == "1");
+    let options = SimOptions {
+        membership,
+        ..SimOptions::new(env("SIM_NODES", 3) as usize, env("SIM_SEED", 0), env("SIM_TICKS", 1_000))
+    };
     let report = sim::run_traced(&options, env("SIM_TRACE_LINES", 200) as usize);
     for line in &report.trace {
         println!("{line}");

@@ -59,12 +59,17 @@ pub struct SimOptions {
     pub ticks: u64,
     /// Raft or Multi-Paxos.
     pub protocol: ProtocolId,
+    /// Membership changes during the faults (Raft): `nodes` is a pool of ids of which the
+    /// first few start as the voters; the run adds learners from the pool, promotes them once
+    /// caught up, removes members and replaces them through joint configurations, and shuts
+    /// down every node once its removal is in force (see `cluster::membership`).
+    pub membership: bool,
 }
 
 impl SimOptions {
-    /// A Raft run.
+    /// A Raft run with a fixed membership.
     pub fn new(nodes: usize, seed: u64, ticks: u64) -> SimOptions {
-        SimOptions { nodes, seed, ticks, protocol: ProtocolId::Raft }
+        SimOptions { nodes, seed, ticks, protocol: ProtocolId::Raft, membership: false }
     }
 }
 
@@ -95,6 +100,10 @@ pub struct SimReport {
     pub leader_terms: u64,
     pub snapshots_restored: u64,
     pub reads_confirmed: u64,
+    /// Membership changes a leader accepted (`SimOptions::membership` runs).
+    pub conf_changes_proposed: u64,
+    /// Nodes shut down once their removal was in force.
+    pub nodes_retired: u64,
     /// Fingerprint of every event of the run: equal for two runs of one seed.
     pub trace_fingerprint: u64,
     /// The last events in words, when asked for with [`run_traced`].

@@ -27,6 +27,7 @@ impl<P: SimProtocol> SimCluster<'_, P> {
             self.begin_tick();
             self.tick_nodes()?;
             self.deliver_due()?;
+            self.retire_removed();
             if self.marker_applied_everywhere() {
                 return Ok(());
             }
@@ -38,9 +39,14 @@ impl<P: SimProtocol> SimCluster<'_, P> {
     /// node (which forwards it) when none does.
     pub(super) fn propose_marker(&mut self) -> Check {
         let leader = (0..self.nodes.len())
+            .filter(|&p| !self.nodes[p].down)
             .filter(|&p| self.protocol.view(self.nodes[p].driver.core()).role == NodeRole::Leader)
             .max_by_key(|&p| self.protocol.view(self.nodes[p].driver.core()).epoch);
         let position = leader.unwrap_or_else(|| self.rng.gen_range(0..self.nodes.len()));
+        if self.nodes[position].down {
+            // A retired node (membership runs): the next attempt draws again.
+            return Ok(());
+        }
         let id = self.nodes[position].id;
         let tick = self.tick;
         self.trace.note(|| format!("tick {tick}: propose the liveness marker at node {id}"));
@@ -50,7 +56,11 @@ impl<P: SimProtocol> SimCluster<'_, P> {
     }
 
     pub(super) fn marker_applied_everywhere(&self) -> bool {
-        self.marker_index.is_some_and(|m| self.nodes.iter().all(|n| n.app.applied_index >= m))
+        self.marker_index.is_some_and(|m| {
+            self.nodes.iter().enumerate().all(|(position, n)| {
+                n.retired || !self.membership.counts_for_liveness(position, n.id) || n.app.applied_index >= m
+            })
+        })
     }
 
     pub(super) fn liveness_violation(&self, healed_tick: u64) -> Violation {

@@ -36,6 +36,7 @@ use std::panic::AssertUnwindSafe;
 mod actions;
 mod describe;
 mod liveness;
+pub mod membership;
 mod setup;
 
 /// Largest cluster the simulator runs.
@@ -81,6 +82,8 @@ struct SimNode<C: Consensus> {
     down: bool,
     /// Gets only some of its ticks and deliveries.
     slow: bool,
+    /// Removed from the configuration and shut down for good (membership runs): stays down.
+    retired: bool,
 }
 
 /// Counters of the run that are not faults.
@@ -111,6 +114,7 @@ pub struct SimCluster<'p, P: SimProtocol> {
     marker_index: Option<Index>,
     /// The node last seen as leader, while it still is (by its own account).
     leader_hint: Option<usize>,
+    membership: membership::MembershipPlan,
 }
 
 /// Runs one seeded simulation of `protocol` and reports it; `trace_lines` last events are kept
@@ -149,7 +153,11 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
     /// drawn from `options.seed`.
     pub fn new(protocol: &'p P, options: &SimOptions, trace_lines: usize) -> Result<Self, Violation> {
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-        let setup = protocol.draw_setup(options.nodes, &mut rng)?;
+        let setup = if options.membership {
+            protocol.draw_setup_members(options.nodes, membership::initial_voters(options.nodes), &mut rng)?
+        } else {
+            protocol.draw_setup(options.nodes, &mut rng)?
+        };
         let mut profile = FaultProfile::draw(&mut rng);
         if setup.lease_reads {
             // A lease assumes the nodes' clocks (ticks) run at about the same rate; a slow node
@@ -174,6 +182,7 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
                 app: AppState::default(),
                 down: false,
                 slow: false,
+                retired: false,
             });
         }
         let mut trace = Trace::new(trace_lines);
@@ -195,6 +204,7 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
             marker: Bytes::from(format!("liveness-marker/{}", options.seed)),
             marker_index: None,
             leader_hint: None,
+            membership: membership::MembershipPlan::new(options.membership, options.nodes),
         })
     }
 
@@ -216,12 +226,15 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
         for fault in faults.drain(..) {
             self.apply_fault(fault)?;
         }
+        self.plan_membership()?;
         self.workload.plan_tick(self.leader_hint, &mut self.rng, requests);
         for request in requests.drain(..) {
             self.apply_request(request)?;
         }
         self.tick_nodes()?;
-        self.deliver_due()
+        self.deliver_due()?;
+        self.retire_removed();
+        Ok(())
     }
 
     fn begin_tick(&mut self) {
@@ -497,6 +510,8 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
         report.leader_terms = self.checker.leader_terms() as u64;
         report.snapshots_restored = self.stats.snapshots_restored;
         report.reads_confirmed = self.stats.reads_confirmed;
+        report.conf_changes_proposed = self.membership.proposed;
+        report.nodes_retired = self.membership.retired;
         report.trace_fingerprint = self.trace.fingerprint().value();
         report.trace = self.trace.into_lines();
         report

@@ -25,7 +25,7 @@ use crate::raft::message::{Entry, Index, NodeId, Snapshot};
 use crate::raft::ready::ReadState;
 use crate::raft::storage::MemStorage;
 use crate::sim::app::AppState;
-use crate::sim::checker::{Check, Violation};
+use crate::sim::checker::{Check, Property, Violation};
 use bytes::Bytes;
 use rand_chacha::ChaCha8Rng;
 
@@ -98,6 +98,35 @@ pub trait SimProtocol {
     /// The nodes of a fault-simulation run of `nodes` nodes, their configurations drawn from
     /// `rng` (the first draws of the seed).
     fn draw_setup(&self, nodes: usize, rng: &mut ChaCha8Rng) -> Result<SimSetup<Self::Core>, Violation>;
+
+    /// The nodes of a membership run (`SimOptions::membership`): `nodes` of them, of which the
+    /// first `voters` are the voters and the others know them but are not members yet. Drawn
+    /// like `draw_setup` (the same draws of the seed). A protocol without membership changes
+    /// refuses.
+    fn draw_setup_members(
+        &self,
+        nodes: usize,
+        voters: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<SimSetup<Self::Core>, Violation> {
+        let _ = (nodes, voters, rng);
+        Err(Violation::new(
+            Property::NodeError,
+            format!("{} does not change its membership in the simulation yet", self.name()),
+        ))
+    }
+
+    /// The index of the membership change in force at `core` (0: the initial configuration).
+    fn conf_index(&self, core: &Self::Core) -> Index {
+        let _ = core;
+        0
+    }
+
+    /// At the leader `core`: the learner `id` holds every committed entry (it may be promoted).
+    fn caught_up(&self, core: &Self::Core, id: NodeId) -> bool {
+        let _ = (core, id);
+        false
+    }
 
     /// A checker for the cluster of `cores`, all fresh.
     fn checker(&self, cores: &[&Self::Core]) -> Self::Checker;

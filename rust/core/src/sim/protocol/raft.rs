@@ -50,7 +50,16 @@ impl SimProtocol for RaftProtocol {
     }
 
     fn draw_setup(&self, nodes: usize, rng: &mut ChaCha8Rng) -> Result<SimSetup<MemNode>, Violation> {
-        let configs = draw_configs(nodes, rng);
+        self.draw_setup_members(nodes, nodes, rng)
+    }
+
+    fn draw_setup_members(
+        &self,
+        nodes: usize,
+        voters: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<SimSetup<MemNode>, Violation> {
+        let configs = draw_configs(nodes, voters, rng);
         let mut cores = Vec::with_capacity(configs.len());
         for config in &configs {
             let storage = MemStorage::new(config.voters.clone());
@@ -61,7 +70,8 @@ impl SimProtocol for RaftProtocol {
         }
         let config = &configs[0];
         let summary = format!(
-            "{} nodes, pre_vote {}, check_quorum {}, read_only {:?}, max_entries_per_msg {}, max_inflight_msgs {}",
+            "{} nodes ({} voters), pre_vote {}, check_quorum {}, read_only {:?}, max_entries_per_msg {}, max_inflight_msgs {}",
+            nodes,
             config.voters.len(),
             config.pre_vote,
             config.check_quorum,
@@ -84,6 +94,15 @@ impl SimProtocol for RaftProtocol {
         // durably and consistently with its in-memory log.
         let commit = status.commit.min(raw.persisted_index());
         checker.sync_node_with_commit(core.id(), raw.storage(), status.role, status.term, commit)
+    }
+
+    fn conf_index(&self, core: &MemNode) -> Index {
+        core.raw.conf_index()
+    }
+
+    fn caught_up(&self, core: &MemNode, id: NodeId) -> bool {
+        let status = core.status();
+        status.peers.iter().any(|peer| peer.id == id && peer.match_index >= status.commit)
     }
 
     fn view(&self, core: &MemNode) -> CoreView {
@@ -141,23 +160,28 @@ impl SimProtocol for RaftProtocol {
 
     fn describe_node(&self, core: &MemNode) -> String {
         let s = core.status();
-        format!("{} term {} commit {}", s.role.as_str(), s.term, s.commit)
+        let conf = &s.conf_state;
+        let mut members = format!(" voters {:?}", conf.voters);
+        if !conf.is_voters_only() {
+            members += &format!(" outgoing {:?} learners {:?}", conf.voters_outgoing, conf.learners);
+        }
+        format!("{} term {} commit {} last {}{members}", s.role.as_str(), s.term, s.commit, s.last_index)
     }
 }
 
-/// The configurations of one run: the defaults of the brief (election timeout 10 ticks,
-/// heartbeat 1) with pre-vote, check-quorum, lease reads and the flow-control limits varied
-/// by seed.
-fn draw_configs(nodes: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
-    let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
+/// The configurations of one run of `nodes` nodes of which the first `voters` vote: the
+/// defaults of the brief (election timeout 10 ticks, heartbeat 1) with pre-vote,
+/// check-quorum, lease reads and the flow-control limits varied by seed.
+fn draw_configs(nodes: usize, voters: usize, rng: &mut ChaCha8Rng) -> Vec<Config> {
+    let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
+    let voters: Vec<NodeId> = (1..=voters as NodeId).collect();
     let pre_vote = rng.gen_ratio(3, 4);
     let check_quorum = rng.gen_ratio(3, 4);
     // Lease reads need check-quorum, and bounded clock drift: runs that use them have no slow
     // nodes (a slow node is a slow clock; see `SimCluster::new`).
     let lease_reads = check_quorum && rng.gen_ratio(1, 3);
     let limits = FlowLimits::draw(rng);
-    voters
-        .iter()
+    ids.iter()
         .map(|&id| {
             let mut config = Config::new(id, voters.clone());
             config.election_timeout_ticks = ELECTION_TIMEOUT_TICKS as u32;
