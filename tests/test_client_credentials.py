@@ -24,7 +24,8 @@ from redis_server import REDIS_CLI, REDIS_SERVER, RedisServer
 from senate import Client, ClientError
 from senate.auth import password_hash
 from senate.launcher import LocalCluster
-from senate.loadgen import LoadError, run_load, run_load_subprocess
+from senate.loadgen import LoadError, run_load
+from senate.loadgen_process import run_load_subprocess
 from senate.loadspec import LoadSpec
 from senate.security.client_security import PASSWORD_ENV, ClientSecurity
 from senate.status import RespError, probe, resp_call

@@ -20,14 +20,8 @@ from hypothesis import strategies as st
 from redis_server import REDIS_CLI, REDIS_SERVER, RedisServer
 from senate.cli import main
 from senate.histogram import BUCKETS, Histogram
-from senate.loadgen import (
-    MIN_SAMPLE_S,
-    LoadError,
-    argument_parser,
-    run_load,
-    run_load_subprocess,
-    spec_from_args,
-)
+from senate.loadgen import MIN_SAMPLE_S, LoadError, run_load
+from senate.loadgen_process import argument_parser, run_load_subprocess, spec_from_args
 from senate.loadspec import LoadSpec, Progress, parse_endpoint, parse_ratio
 from senate.resp import RespProtocolError, count_replies
 

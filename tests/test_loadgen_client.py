@@ -16,13 +16,14 @@ import redis.exceptions
 from click.testing import CliRunner
 
 from cluster import free_base_port
-from senate import Client, ClientError
+from senate import Client, ClientError, loadgen_process
 from senate import loadgen as loadgen_module
 from senate.cli import main
 from senate.client import NodeView
 from senate.histogram import Histogram
 from senate.launcher import LocalCluster
-from senate.loadgen import argument_parser, run_load, spec_from_args
+from senate.loadgen import run_load
+from senate.loadgen_process import argument_parser, spec_from_args
 from senate.loadspec import LoadResult, LoadSpec, OpResult
 
 READY_S = 30.0
@@ -215,7 +216,7 @@ def test_the_subprocess_rejects_them_too(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        loadgen_module.main(["--endpoints", "127.0.0.1:1", *args])
+        loadgen_process.main(["--endpoints", "127.0.0.1:1", *args])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 

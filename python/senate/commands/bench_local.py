@@ -34,7 +34,8 @@ from senate.bench_report import (
 )
 from senate.failover import FailoverError, current_leader, measure_failover
 from senate.launcher import LocalCluster, free_base_port
-from senate.loadgen import LoadError, run_load_subprocess
+from senate.loadgen import LoadError
+from senate.loadgen_process import run_load_subprocess
 from senate.loadspec import LoadResult, LoadSpec
 from senate.loadspec import Progress as LoadProgress
 from senate.proc_cpu import CpuWindow
