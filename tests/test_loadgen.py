@@ -284,7 +284,7 @@ def free_port() -> int:
 
 
 def loadgen(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "senate.loadgen", *args]
+    command = [sys.executable, "-m", "senate.loadgen_process", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 

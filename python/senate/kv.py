@@ -479,7 +479,14 @@ class KvServer:
         return handler(self, args)
 
     def _info(self, args: list[bytes]) -> bytes:
-        return info_reply(info_sections(self), args)
+        sections = info_sections(
+            self.node.status(),
+            self.machine.store,
+            self.port,
+            len(self.clients),
+            time.monotonic() - self.started_s,
+        )
+        return info_reply(sections, args)
 
     _node_commands: ClassVar[dict[bytes, Callable[[KvServer, list[bytes]], bytes]]] = {
         b"info": _info,

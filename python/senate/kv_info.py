@@ -5,11 +5,10 @@ and `senate.Client` parse (node id, role, term, leader, indexes, each peer)."""
 from __future__ import annotations
 
 import os
-import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from senate.kv import KvServer
+from senate._core import KvStore
+from senate.runtime.node import NodeStatus
 
 #: The Redis version the service reports: the protocol and errors it follows.
 REDIS_VERSION = "7.0.0"
@@ -34,9 +33,11 @@ def info_reply(sections: dict[str, dict[str, Any]], args: list[bytes]) -> bytes:
     return bulk_reply(text.encode())
 
 
-def info_sections(server: KvServer) -> dict[str, dict[str, Any]]:
-    """Every section of `server`'s INFO, in order."""
-    status = server.node.status()
+def info_sections(
+    status: NodeStatus, store: KvStore, port: int, connected_clients: int, uptime_s: float
+) -> dict[str, dict[str, Any]]:
+    """Every section of a node's INFO, in order: `status` is the node's, `store` its
+    key-value store, `port` its client port."""
     senate: dict[str, Any] = {
         "node_id": status.id,
         "pid": os.getpid(),
@@ -48,24 +49,23 @@ def info_sections(server: KvServer) -> dict[str, dict[str, Any]]:
         "applied_index": status.applied_index,
         "snapshot_index": status.snapshot_index,
         "last_index": status.last_index,
-        "client_sessions": server.machine.store.session_count,
+        "client_sessions": store.session_count,
     }
     if status.ballot is not None:
         senate["ballot"] = f"{status.ballot[0]}.{status.ballot[1]}"
     for peer in status.peers:
         match = -1 if peer.match_index is None else peer.match_index
         senate[f"peer{peer.id}"] = f"connected={int(peer.connected)},match_index={match}"
-    store = server.machine.store
     return {
         "Server": {
             "redis_version": REDIS_VERSION,
             "senate_version": _version(),
             "redis_mode": "standalone",
             "process_id": os.getpid(),
-            "tcp_port": server.port,
-            "uptime_in_seconds": int(time.monotonic() - server.started_s),
+            "tcp_port": port,
+            "uptime_in_seconds": int(uptime_s),
         },
-        "Clients": {"connected_clients": len(server.clients)},
+        "Clients": {"connected_clients": connected_clients},
         "Memory": {"used_memory_dataset": store.memory_bytes()},
         "Replication": {
             "role": "master" if status.role == "leader" else "slave",

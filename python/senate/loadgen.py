@@ -30,7 +30,7 @@ also counted by the endpoint that sent them (`LoadResult.per_node`): over raw co
 endpoint each connection is to (a follower forwards writes to the leader), through
 `senate.Client` the node the client sent the call to and that answered it.
 
-Run it in its own process, away from the cluster it measures: `python -m senate.loadgen
+Run it in its own process, away from the cluster it measures: `python -m senate.loadgen_process
 --endpoints ... ` writes JSON lines on stdout (`{"type": "progress", ...}` about every 0.25 s,
 then one `{"type": "result", ...}`, or `{"type": "error", "message": ...}` and exit status
 1); `senate.loadgen_process` holds that command line and `run_load_subprocess`, which runs
@@ -49,7 +49,6 @@ import asyncio
 import contextlib
 import dataclasses
 import random
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -615,9 +614,3 @@ def run_load(spec: LoadSpec, on_progress: Callable[[Progress], None] | None = No
         return loop.run_until_complete(run_load_async(spec, on_progress))
     finally:
         loop.close()
-
-
-if __name__ == "__main__":  # `python -m senate.loadgen`: the command line lives there
-    from senate.loadgen_process import main
-
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The load generator as a process of its own: its command line (`python -m senate.loadgen`,
+"""The load generator as a process of its own: its command line (`python -m senate.loadgen_process`,
 JSON lines on stdout: progress, then a result or an error) and the parent that runs it and
 reads them (`run_load_subprocess`). `senate.loadgen` is the load itself."""
 
@@ -32,7 +32,7 @@ def run_load_subprocess(
     on_progress: Callable[[Progress], None] | None = None,
     timeout_s: float | None = None,
 ) -> LoadResult:
-    """Runs `spec` in a `python -m senate.loadgen` subprocess, passing on its progress.
+    """Runs `spec` in a `python -m senate.loadgen_process` subprocess, passing on its progress.
 
     Raises LoadError if the subprocess reports an error, fails, or is not done within
     `timeout_s` (by default warm-up + duration + SUBPROCESS_SLACK_S); it is killed then.
@@ -40,7 +40,7 @@ def run_load_subprocess(
     if timeout_s is None:
         timeout_s = spec.warmup_s + spec.duration_s + SUBPROCESS_SLACK_S
     deadline = time.monotonic() + timeout_s
-    command = [sys.executable, "-m", "senate.loadgen", *spec.to_args()]
+    command = [sys.executable, "-m", "senate.loadgen_process", *spec.to_args()]
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
             command,
@@ -79,7 +79,7 @@ def _read_lines(
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not selector.select(remaining):
-                raise subprocess.TimeoutExpired("senate.loadgen", 0)
+                raise subprocess.TimeoutExpired("senate.loadgen_process", 0)
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 return result
@@ -99,7 +99,7 @@ def _read_lines(
 def argument_parser() -> argparse.ArgumentParser:
     defaults = LoadSpec(endpoints=("localhost:6379",))
     parser = argparse.ArgumentParser(
-        prog="python -m senate.loadgen",
+        prog="python -m senate.loadgen_process",
         description="GET/SET load over RESP2 (or through senate.Client); JSON lines "
         "(progress, then result) on stdout.",
     )
@@ -134,7 +134,7 @@ def argument_parser() -> argparse.ArgumentParser:
 
 
 def spec_from_args(args: argparse.Namespace) -> LoadSpec:
-    """The spec `python -m senate.loadgen` arguments describe; ValueError if out of range."""
+    """The spec the command line's arguments describe; ValueError if out of range."""
     pipeline = args.pipeline
     if pipeline is None:
         pipeline = 1 if args.client == "senate" else LoadSpec.pipeline
@@ -172,7 +172,7 @@ def _emit(message: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m senate.loadgen`: exit status 0 with a result line, 1 after an error line."""
+    """The command line: exit status 0 with a result line, 1 after an error line."""
     parser = argument_parser()
     try:
         spec = spec_from_args(parser.parse_args(argv))
@@ -185,3 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     _emit({"type": "result", **result.to_json()})
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

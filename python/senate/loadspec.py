@@ -113,7 +113,7 @@ class LoadSpec:
         return tuple(name for name, n in zip(OP_NAMES, (reads, writes), strict=True) if n)
 
     def to_args(self) -> list[str]:
-        """The `python -m senate.loadgen` arguments for this spec."""
+        """The `python -m senate.loadgen_process` arguments for this spec."""
         args = ["--endpoints", ",".join(self.endpoints)]
         for name, value in self._fields().items():
             if name == "endpoints" or value is None or value is False:

@@ -93,7 +93,7 @@ class ClientSecurity:
 
     def to_args(self) -> list[str]:
         """Command-line options that say the same, as `senate status`, `senate bench` and
-        `python -m senate.loadgen` take them; the password is not among them (pass it in
+        `python -m senate.loadgen_process` take them; the password is not among them (pass it in
         `PASSWORD_ENV`, see `environment`)."""
         args: list[str] = []
         if self.tls:
