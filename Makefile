@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
 .DEFAULT_GOAL := help
-.PHONY: help system-deps install build wheel sdist wheel-check sdist-check lint test \
+.PHONY: help system-deps install build wheel sdist wheel-check sdist-check docs lint test \
 	test-rust test-python bench bench-rust capi capi-dist header c-example
 
 # Debian's redis-tools (redis-cli, redis-benchmark) and redis-server: real Redis clients drive
@@ -31,9 +31,9 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 WHEEL_GLOB := dist/senate-$(VERSION)-cp310-abi3-*.whl
 SDIST := dist/senate-$(VERSION).tar.gz
 
-install: wheel ## Install the wheel of `make wheel` with the test extras
+install: wheel ## Install the wheel of `make wheel` with the test and docs extras
 	$(PIP) uninstall -q -y senate
-	$(PIP) install "senate[test] @ file://$(CURDIR)/$$(ls $(WHEEL_GLOB))"
+	$(PIP) install "senate[test,docs] @ file://$(CURDIR)/$$(ls $(WHEEL_GLOB))"
 
 build: wheel ## The same as `make wheel`
 
@@ -86,6 +86,9 @@ sdist-check: sdist ## Install the sdist in a fresh venv (compiles the Rust: minu
 		assert senate.__version__ == "$(VERSION)", senate.__version__; print(senate.__file__)'
 	cd build/venv-sdist-check && bin/senate --version
 
+docs: ## Build the manual and the API reference into site/ (warnings are errors; offline)
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --quiet
+
 lint: ## rustfmt, clippy (warnings are errors), ruff, mypy and stubtest (needs `make install`)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -100,7 +103,7 @@ test-rust: ## cargo test of the workspace (the core, and the C ABI's header chec
 test-python: ## pytest (unit, property, stateful, CLI; benchmarks run once, untimed)
 	$(PYTHON) -m pytest
 
-test: system-deps install lint test-rust test-python sdist wheel-check ## Install, lint, every test, the wheel in a fresh venv
+test: system-deps install lint test-rust test-python sdist docs wheel-check ## Install, lint, every test, the docs, the wheel in a fresh venv
 
 bench: ## senate bench, then the pytest-benchmark suites (needs `make install`)
 	$(PYTHON) -m senate bench --sim
