@@ -33,9 +33,9 @@ WAL_ERROR_STATUS = 3
 def _reload_tls() -> None:
     """SIGHUP: the node's TLS files are read again (they are also polled for changes): the
     peers', and the client port's and metrics endpoint's."""
-    from senate.security import peer_tls, server_tls
+    from senate.security import tls_files
 
-    taken = peer_tls.reload_all() + server_tls.reload_all()
+    taken = tls_files.reload_all()
     logging.getLogger("senate.cli").info("SIGHUP: TLS files reloaded by %d part(s)", taken)
 
 

@@ -21,23 +21,19 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import os
 import ssl
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from senate._core import ConfigError
-from senate.security.tls_files import TlsFiles, node_dns_name
+from senate.security.tls_files import CERT_POLL_INTERVAL_S, TlsFiles, node_dns_name, register
 
 log = logging.getLogger("senate.tls")
 
 #: Peers speak TLS 1.3 only: a shorter handshake (one round trip), no renegotiation, no
 #: cipher suites with known weaknesses to configure away.
 TLS_MIN_VERSION = ssl.TLSVersion.TLSv1_3
-#: How often the certificate files are checked for a change, in seconds.
-CERT_POLL_INTERVAL_S = 1.0
 
 #: Why a peer connection was refused: the label of `senate_peer_connections_refused_total`.
 #: TLS handshake failures first, then the transport's hello.
@@ -136,15 +132,6 @@ def classify_handshake_error(error: BaseException) -> tuple[str, str]:
 # --- the files and the contexts made of them ------------------------------------------------
 
 
-def _signature(path: str) -> tuple[int, int, int] | None:
-    """What tells that a file changed: its inode (a file renamed over it), size and mtime."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 @dataclass(frozen=True)
 class PeerContexts:
     """The contexts of one generation of a node's files."""
@@ -206,16 +193,6 @@ def load_peer_contexts(files: TlsFiles, cluster_id: str, node_id: int) -> PeerCo
     return PeerContexts(server, client, cert.serial_number, cert.not_valid_after_utc)
 
 
-#: Every live `PeerTls` of this process, for `reload_all` (weakly: a stopped node's goes).
-_LIVE: weakref.WeakSet[PeerTls] = weakref.WeakSet()
-
-
-def reload_all() -> int:
-    """Re-reads the files of every `PeerTls` of this process (SIGHUP in `senate serve`);
-    returns how many took new files."""
-    return sum(tls.reload() for tls in list(_LIVE))
-
-
 class PeerTls:
     """The peer TLS of node `node_id` of `cluster_id`, from `files`, re-read when they change.
 
@@ -227,18 +204,13 @@ class PeerTls:
         self.files = files
         self.cluster_id = cluster_id
         self.node_id = node_id
-        self._signatures = self._read_signatures()
+        self._signatures = self.files.stamps()
         self.contexts = load_peer_contexts(files, cluster_id, node_id)
         #: Times new files were taken, and times a change could not be loaded.
         self.reloads = 0
         self.reload_failures = 0
         self._warn_if_expiring()
-        _LIVE.add(self)
-
-    def _read_signatures(self) -> tuple[tuple[int, int, int] | None, ...]:
-        return tuple(
-            map(_signature, (self.files.ca_file, self.files.cert_file, self.files.key_file))
-        )
+        register(self)
 
     @property
     def server_context(self) -> ssl.SSLContext:
@@ -250,12 +222,12 @@ class PeerTls:
 
     def changed(self) -> bool:
         """Whether a file changed since it was last loaded (or tried)."""
-        return self._read_signatures() != self._signatures
+        return self.files.stamps() != self._signatures
 
     def reload(self) -> bool:
         """Loads the files again; True if they loaded (new connections use them). On failure
         logs why and keeps the contexts in use."""
-        self._signatures = self._read_signatures()
+        self._signatures = self.files.stamps()
         try:
             contexts = load_peer_contexts(self.files, self.cluster_id, self.node_id)
         except ConfigError as e:

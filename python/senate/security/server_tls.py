@@ -14,7 +14,7 @@ get the new certificate, connections open keep theirs (as Redis does after
 `CONFIG SET tls-cert-file`). The files are first loaded into a scratch context, so a
 half-written or mismatched pair is refused with the old certificate kept. `reload_if_changed`
 does it when a file's inode, size or modification time changed: `senate serve` calls it
-every `CERT_CHECK_INTERVAL_S`, and on SIGHUP `reload_all` (beside the peers' reload,
+every `CERT_POLL_INTERVAL_S`, and on SIGHUP `tls_files.reload_all` (with the peers' reload,
 `senate.security.peer_tls`).
 """
 
@@ -22,22 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from senate.security.tls_files import CLIENT_CERT_MODES, TlsFiles
+from senate.security.tls_files import CERT_POLL_INTERVAL_S, CLIENT_CERT_MODES, TlsFiles, register
 
 log = logging.getLogger("senate.security")
 
 #: The oldest TLS version the client port takes: redis-cli and redis-py speak TLS 1.2 at
 #: least; anything older has known breaks.
 MIN_TLS_VERSION = ssl.TLSVersion.TLSv1_2
-#: How often `senate serve` looks for new certificate files (a `stat` of three files), as
-#: often as the peers' (`senate.security.peer_tls.CERT_POLL_INTERVAL_S`).
-CERT_CHECK_INTERVAL_S = 1.0
 #: `client_certs` as an `ssl` verify mode.
 VERIFY_MODES = {
     "none": ssl.CERT_NONE,
@@ -61,29 +56,6 @@ def server_context(files: TlsFiles, client_certs: str = "none") -> ssl.SSLContex
     return context
 
 
-def _file_stamps(files: TlsFiles) -> tuple[tuple[int, int, int] | None, ...]:
-    """(inode, size, mtime in ns) of each file (a file renamed over another is a new inode);
-    None for one that cannot be read."""
-    stamps: list[tuple[int, int, int] | None] = []
-    for path in (files.ca_file, files.cert_file, files.key_file):
-        try:
-            stat = os.stat(path)
-            stamps.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
-        except OSError:
-            stamps.append(None)
-    return tuple(stamps)
-
-
-#: Every live `ServerTls` of this process, for `reload_all` (weakly: a stopped server's go).
-_LIVE: weakref.WeakSet[ServerTls] = weakref.WeakSet()
-
-
-def reload_all() -> int:
-    """Re-reads the files of every `ServerTls` of this process (SIGHUP in `senate serve`);
-    returns how many took new files."""
-    return sum(tls.reload() for tls in list(_LIVE))
-
-
 @dataclass(eq=False)  # identity: kept in a WeakSet
 class ServerTls:
     """The TLS of one server: its files, and the contexts serving them. Without `contexts`
@@ -98,10 +70,10 @@ class ServerTls:
     reloads: int = 0
 
     def __post_init__(self) -> None:
-        self._stamps = _file_stamps(self.files)
+        self._stamps = self.files.stamps()
         if not self.contexts:
             self.contexts.append(server_context(self.files, self.client_certs))
-        _LIVE.add(self)
+        register(self)
 
     @property
     def context(self) -> ssl.SSLContext:
@@ -110,7 +82,7 @@ class ServerTls:
     def reload(self) -> bool:
         """Re-reads the files into every context; False (the old certificate kept, the
         reason logged) if they cannot be read or do not fit together."""
-        stamps = _file_stamps(self.files)
+        stamps = self.files.stamps()
         try:
             server_context(self.files, self.client_certs)  # all of it loads, or nothing changes
             for context in self.contexts:
@@ -126,13 +98,13 @@ class ServerTls:
 
     def reload_if_changed(self) -> bool:
         """`reload` if a file changed since the last load; whether new files were taken."""
-        if _file_stamps(self.files) == self._stamps:
+        if self.files.stamps() == self._stamps:
             return False
         return self.reload()
 
 
 async def watch_files(
-    servers: Sequence[ServerTls], interval_s: float = CERT_CHECK_INTERVAL_S
+    servers: Sequence[ServerTls], interval_s: float = CERT_POLL_INTERVAL_S
 ) -> None:
     """Calls `reload_if_changed` on each of `servers` every `interval_s`, until cancelled."""
     while True:
