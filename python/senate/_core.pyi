@@ -1732,8 +1732,19 @@ class RespSession:
     def buffered_bytes(self) -> int:
         """Received bytes held for an incomplete command (the server bounds this)."""
     @property
+    def over_maxmemory(self) -> bool:
+        """While True, writes that can take memory (Redis's `denyoom` ones: all but DEL,
+        FLUSHDB, SENATE.SESSION, and SENATE.EXEC of one of those) are answered
+        `-OOM command not allowed when used memory > 'maxmemory'.` and never batched. The
+        server sets it before each feed from its store."""
+    @over_maxmemory.setter
+    def over_maxmemory(self, over: bool) -> None: ...
+    @property
     def closed(self) -> bool:
-        """Whether a `GROUP_CLOSE` was returned (QUIT or a protocol error)."""
+        """Whether a `GROUP_CLOSE` was returned (QUIT or a protocol error), or `close` called."""
+    def close(self) -> None:
+        """Drops the buffered input at once and ignores every later feed (the server closed
+        the connection)."""
 
 @final
 class AclUsers:

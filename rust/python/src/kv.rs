@@ -207,6 +207,20 @@ impl RespSession {
     }
 
     #[getter]
+    fn over_maxmemory(&self) -> bool {
+        self.inner.over_maxmemory()
+    }
+
+    #[setter]
+    fn set_over_maxmemory(&mut self, over: bool) {
+        self.inner.set_over_maxmemory(over);
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+
+    #[getter]
     fn closed(&self) -> bool {
         self.inner.is_closed()
     }

@@ -78,6 +78,9 @@ pub struct CommandSpec {
     /// Its bit in a user's permissions when one test decides (`1 << index`); 0 for a
     /// container, COMMAND and SENATE.EXEC, which are checked apart (`Login::refusal_of`).
     pub fast_bit: u64,
+    /// Redis's `denyoom` flag: refused with `-OOM` while the store is over `maxmemory`
+    /// (every write but those that only free memory, [`frees_memory`]).
+    pub denyoom: bool,
 }
 
 /// One subcommand of a container command.
@@ -120,12 +123,30 @@ const fn spec(cmd: Cmd, name: &'static str, arity: i32, class: Class, categories
         && !matches!(cmd, Cmd::FlushDb | Cmd::DbSize | Cmd::Keys | Cmd::SenateSession | Cmd::SenateExec);
     // COMMAND alone is a command, with an argument a subcommand: checked apart too.
     let fast_bit = if matches!(cmd, Cmd::SenateExec | Cmd::Command) { 0 } else { 1 << cmd as usize };
-    CommandSpec { cmd, name, arity, class, categories, container: false, keys, fast_bit }
+    let denyoom = matches!(class, Class::Write) && !frees_memory(cmd);
+    CommandSpec { cmd, name, arity, class, categories, container: false, keys, fast_bit, denyoom }
+}
+
+/// The writes a store over `maxmemory` still takes (Redis gives them no `denyoom` flag): they
+/// only remove keys or sessions, or, SENATE.EXEC, are decided by the command they wrap. A new
+/// write that only frees memory belongs here, or `-OOM` would refuse the way out.
+const fn frees_memory(cmd: Cmd) -> bool {
+    matches!(cmd, Cmd::Del | Cmd::FlushDb | Cmd::SenateSession | Cmd::SenateExec)
 }
 
 const fn container(cmd: Cmd, name: &'static str, arity: i32) -> CommandSpec {
     let categories = Categories::NONE;
-    CommandSpec { cmd, name, arity, class: Class::Session, categories, container: true, keys: false, fast_bit: 0 }
+    CommandSpec {
+        cmd,
+        name,
+        arity,
+        class: Class::Session,
+        categories,
+        container: true,
+        keys: false,
+        fast_bit: 0,
+        denyoom: false,
+    }
 }
 
 const fn sub(parent: Cmd, name: &'static str, categories: Categories) -> SubcommandSpec {

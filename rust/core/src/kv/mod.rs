@@ -36,7 +36,7 @@ pub use error::{KvError, Result};
 pub use exec::{apply_batch, execute, execute_read, read_batch};
 pub use session::{
     Group, RespSession, DEFAULT_MAX_BATCH_COMMANDS, GROUP_CLOSE, GROUP_LOG, GROUP_NODE, GROUP_READ, GROUP_REPLY,
-    GROUP_STALE_READ, MAX_BATCH_COMMANDS,
+    GROUP_STALE_READ, MAX_BATCH_COMMANDS, OOM_ERROR,
 };
 pub use snapshot::{decode_snapshot, encode_snapshot};
 pub use store::{KvStore, Retired, Value, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};

@@ -7,7 +7,7 @@ use super::acl::Users;
 use super::acl_command::Login;
 use super::answer::{answer, ClientState};
 use super::batch::BatchBuilder;
-use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
+use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd, CommandSpec};
 use super::error::{KvError, Result};
 use crate::codec::resp::{parse_bulk_header, parse_command, put_error, ParseStep, Protocol};
 use crate::codec::{RespError, RespLimits};
@@ -18,6 +18,12 @@ use std::sync::Arc;
 pub const DEFAULT_MAX_BATCH_COMMANDS: usize = 1024;
 /// The largest `max_batch_commands` accepted (the batch count is a `u32`).
 pub const MAX_BATCH_COMMANDS: usize = 1 << 20;
+/// A query buffer whose capacity passes this is shrunk to its contents once at most half of
+/// it is used (and an empty one freed): a client that sent one large value does not keep its
+/// memory while idle.
+const SHRINK_ABOVE_BYTES: usize = 64 << 10;
+/// Redis's reply to a write refused while the store is over `maxmemory`.
+pub const OOM_ERROR: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
 
 pub const GROUP_REPLY: u8 = 0;
 pub const GROUP_LOG: u8 = 1;
@@ -176,6 +182,9 @@ pub struct RespSession {
     closed: bool,
     /// Argument ranges of the command being parsed (reused).
     args: Vec<Range<usize>>,
+    /// The store is over its `maxmemory`: `denyoom` writes get `-OOM` (set by the server
+    /// before each feed, from the store of the node that proposes them).
+    over_maxmemory: bool,
 }
 
 impl RespSession {
@@ -198,6 +207,7 @@ impl RespSession {
             client,
             closed: false,
             args: Vec::new(),
+            over_maxmemory: false,
         })
     }
 
@@ -240,6 +250,23 @@ impl RespSession {
         self.tail.len()
     }
 
+    /// Whether `denyoom` writes are refused with `-OOM` (the store is over `maxmemory`).
+    pub fn over_maxmemory(&self) -> bool {
+        self.over_maxmemory
+    }
+
+    pub fn set_over_maxmemory(&mut self, over: bool) {
+        self.over_maxmemory = over;
+    }
+
+    /// Drops the query buffer and ignores every later feed (the server closed the
+    /// connection): its memory goes now, not when the last reference to the session does.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.tail = Vec::new();
+        self.discard = None;
+    }
+
     /// Parses what `data` completes and returns the groups, in command order. Batches carry
     /// `now_ms` as their clock. After a Close group, later feeds return nothing.
     pub fn feed(&mut self, data: &[u8], now_ms: u64) -> Vec<Group> {
@@ -260,6 +287,11 @@ impl RespSession {
             tail.drain(..used);
         } else {
             tail.extend_from_slice(&data[used..]);
+        }
+        if tail.is_empty() {
+            tail = Vec::new();
+        } else if tail.capacity() > SHRINK_ABOVE_BYTES && tail.len() < tail.capacity() / 2 {
+            tail.shrink_to_fit();
         }
         self.tail = tail;
         groups.finish()
@@ -357,6 +389,9 @@ impl RespSession {
             }
         }
         match spec.class {
+            Class::Write if self.over_maxmemory && denied_when_full(spec, input, ranges) => {
+                put_error(groups.reply(), OOM_ERROR);
+            }
             Class::Write => {
                 groups.wrote = true;
                 groups.batch(BatchKind::Log, protocol).push(argc, ranges.iter().map(arg));
@@ -386,4 +421,13 @@ impl RespSession {
             }
         }
     }
+}
+
+/// Whether a write is refused while the store is over `maxmemory`: its `denyoom` flag, or,
+/// for SENATE.EXEC (`session seq first_unacked command...`), that of the command it wraps.
+fn denied_when_full(spec: &CommandSpec, input: &[u8], ranges: &[Range<usize>]) -> bool {
+    if spec.cmd != Cmd::SenateExec {
+        return spec.denyoom;
+    }
+    ranges.get(4).and_then(|name| lookup(&input[name.clone()])).is_some_and(|wrapped| wrapped.denyoom)
 }
