@@ -15,6 +15,9 @@ client server; `ClusterConfig` a cluster file (TOML) describing every node of a 
     client = "127.0.0.1:6401"  # the RESP client address
     metrics = "127.0.0.1:9101" # optional: the Prometheus endpoint
 
+The bounds on memory and time a node keeps for its clients and its store (`maxmemory_bytes`,
+`clients_memory_bytes`, ...) are top-level settings too: `senate.server_limits`.
+
 With a `[tls]` table, peers speak mutual TLS and clients and metrics TLS (each can be turned
 off); node N's certificate and key are `node-N.crt` and `node-N.key` beside the CA unless its
 `[[nodes]]` table names them (`cert`, `key`); `senate certs` makes them all:
@@ -61,6 +64,7 @@ from senate._core import DEFAULT_MAX_VALUE_BYTES as CORE_MAX_VALUE_BYTES
 from senate.auth import AuthConfig
 from senate.runtime.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
 from senate.security.tls_files import CLIENT_CERT_MODES, TlsFiles
+from senate.server_limits import LIMIT_FIELDS, ServerLimits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -238,6 +242,8 @@ class ServerConfig:
     metrics_tls: TlsFiles | None = None
     #: The client users (ACLs); none: every client may run everything.
     auth: AuthConfig = field(default_factory=AuthConfig)
+    #: The bounds on the store's and the clients' memory, and the clients' deadlines.
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
     def __post_init__(self) -> None:
         addresses = {"client_address": self.client_address, "metrics_address": self.metrics_address}
@@ -375,6 +381,8 @@ class ClusterConfig:
     tls: TlsSettings | None = None
     #: The `[auth]` table.
     auth: AuthConfig = field(default_factory=AuthConfig)
+    #: The `senate.server_limits` settings.
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
     def __post_init__(self) -> None:
         self.node_options = {**_node_defaults(), **self.node_options}
@@ -449,6 +457,7 @@ class ClusterConfig:
     def from_dict(cls, data: Mapping[str, Any], base_dir: Path | None = None) -> ClusterConfig:
         """A cluster from a parsed file's tables; `base_dir` anchors a relative data_dir."""
         top = {"cluster_id", "data_dir", "nodes", "tls", "auth", *FILE_NODE_FIELDS, *SERVER_FIELDS}
+        top |= set(LIMIT_FIELDS)
         for key in data:
             if key not in top:
                 raise config_error(key, f"unknown field {key!r}{_did_you_mean(key, top)}")
@@ -469,7 +478,16 @@ class ClusterConfig:
         nodes = [_node_from_dict(i, raw) for i, raw in enumerate(raw_nodes)]
         tls = _tls_from_dict(data["tls"]) if "tls" in data else None
         auth = AuthConfig.from_dict(data["auth"]) if "auth" in data else AuthConfig()
-        return cls(nodes, data_dir, options, base_dir=base_dir, tls=tls, auth=auth, **limits)
+        bounds = ServerLimits(
+            **{
+                name: _typed(name, data[name], kind)
+                for name, kind in LIMIT_FIELDS.items()
+                if name in data
+            }
+        )
+        return cls(
+            nodes, data_dir, options, base_dir=base_dir, tls=tls, auth=auth, limits=bounds, **limits
+        )
 
     # --- per node -----------------------------------------------------------------------
     @property
@@ -528,6 +546,7 @@ class ClusterConfig:
             client_certs=tls.client_certs if tls is not None else "none",
             metrics_tls=files if tls is not None and tls.metrics else None,
             auth=self.auth,
+            limits=self.limits,
         )
 
     # --- writing ------------------------------------------------------------------------
@@ -536,6 +555,8 @@ class ClusterConfig:
         lines = [f"data_dir = {_toml_value(self.data_dir)}"]
         lines += [f"{k} = {_toml_value(v)}" for k, v in self.node_options.items()]
         lines += [f"{k} = {_toml_value(getattr(self, k))}" for k in SERVER_FIELDS]
+        bounds = ((k, getattr(self.limits, k)) for k in LIMIT_FIELDS)
+        lines += [f"{k} = {_toml_value(v)}" for k, v in bounds if v is not None]
         if self.tls is not None:
             lines += ["", "[tls]"]
             lines += [f"{k} = {_toml_value(getattr(self.tls, k))}" for k in TLS_KEYS]

@@ -22,8 +22,9 @@ client input, the key-value store and the execution of commands are Rust (`RespS
 
 Limits: `max_clients` connections; a client whose unsent replies pass the transport's high
 water mark, or with more than `MAX_GROUPS_IN_FLIGHT` groups waiting, is not read from until
-it drains; the session bounds its unparsed input (`max_value_bytes` per value, Redis's
-query-buffer limit for the rest).
+it drains; the session skips a value over `max_value_bytes`; `senate.kv_guard` keeps the
+query buffers, all clients' buffers together, idle and slow clients, and the store's
+`maxmemory` within `senate.server_limits`.
 """
 
 from __future__ import annotations
@@ -55,11 +56,14 @@ from senate._core import (
 )
 from senate.auth import AuthConfig
 from senate.errors import CallTimeout, NodeNotRunning, Overloaded
+from senate.kv_guard import ClientGuard
 from senate.kv_info import info_reply, info_sections
+from senate.kv_reads import ReadBatcher
 from senate.runtime.metrics import MetricsServer, NodeMetrics
 from senate.runtime.node import Node
 from senate.runtime.transport import parse_host_port
 from senate.security.server_tls import ServerTls, watch_files
+from senate.server_limits import ServerLimits
 from senate.statemachine import StateMachine
 
 if TYPE_CHECKING:
@@ -72,8 +76,8 @@ log = logging.getLogger("senate.kv")
 #: `max_batch_commands` commands), so this bounds a mass insert (`redis-cli --pipe`) to a few
 #: MiB in flight per client instead of letting it queue more than can commit in time.
 MAX_GROUPS_IN_FLIGHT = 64
-#: Unparsed bytes one client may leave buffered: Redis's `client-query-buffer-limit`.
-MAX_QUERY_BUFFER_BYTES = 1 << 30
+#: Unsent replies past which a client closed for a limit is cut off without being told.
+HANG_UP_FLUSH_BYTES = 64 << 10
 #: The transport's high water mark of unsent replies per client, by default.
 DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 << 20
 
@@ -147,49 +151,6 @@ class KvMachine(StateMachine):
         self.store.restore(data)
 
 
-class ReadBatcher:
-    """Linearizable reads: a read runs after a read barrier that started after it arrived.
-
-    One barrier (a ReadIndex round of the node) is in flight at a time; reads arriving while
-    it is out wait for the next one, which starts as soon as it returns. So the cost is one
-    round per batch of reads, whatever the number of clients.
-    """
-
-    def __init__(self, node: Node, timeout_s: float) -> None:
-        self.node = node
-        self.timeout_s = timeout_s
-        self._waiting: list[asyncio.Future[None]] = []
-        self._round: asyncio.Task[None] | None = None
-
-    def wait(self) -> asyncio.Future[None]:
-        assert self.node.loop is not None
-        fut: asyncio.Future[None] = self.node.loop.create_future()
-        self._waiting.append(fut)
-        if self._round is None:
-            self._start_round()
-        return fut
-
-    def _start_round(self) -> None:
-        waiters, self._waiting = self._waiting, []
-        self._round = asyncio.ensure_future(self._run_round(waiters))
-
-    async def _run_round(self, waiters: list[asyncio.Future[None]]) -> None:
-        try:
-            await self.node.read_barrier(self.timeout_s)
-        except Exception as e:  # every waiter of the round gets the error
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_exception(e)
-        else:
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
-        finally:
-            self._round = None
-            if self._waiting and self.node.running:
-                self._start_round()
-
-
 class _Slot:
     """A place in a client's line of replies whose reply is not known yet (`reply` None).
     It has no `__init__` (one Python frame less for every request): set `reply` at once."""
@@ -223,6 +184,12 @@ class ClientConnection(asyncio.Protocol):
         self._deferred_writes: list[tuple[bytes, _Slot]] = []
         self._closing = False
         self._paused_by: set[str] = set()
+        # What `ClientGuard` keeps of this client: its partial request's bytes (as counted
+        # in the guard's total) and when it began, its unsent replies at the last sweep, when
+        # it went over its share of the clients' memory, and when it last sent anything.
+        self.query_bytes = self.reply_bytes = 0
+        self.request_started_ms = self.over_since_ms = 0
+        self.last_data_ms = _now_ms()
 
     # --- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -241,21 +208,28 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # Calls in flight still complete (the node answers nobody then); their slots go.
         self._closing = True
+        self.session.close()
         self.server.clients.discard(self)
+        self.server.guard.forget(self)
         self._slots.clear()
         self._deferred_writes.clear()
 
     def pause_writing(self) -> None:
-        self._pause("replies")
+        self.pause("replies")
 
     def resume_writing(self) -> None:
-        self._resume("replies")
+        self.resume("replies")
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        now_ms = self.last_data_ms = time.time_ns() // 1_000_000  # `_now_ms()`
+        server = self.server
+        if server.maxmemory_bytes:  # decided here, before proposing: every replica alike
+            over = server.machine.store.memory_bytes() > server.maxmemory_bytes
+            self.session.over_maxmemory = over
         try:
-            groups = self.session.feed(data, time.time_ns() // 1_000_000)  # `_now_ms()`
+            groups = self.session.feed(data, now_ms)
         except SenateError as e:  # the session refused the input: answer and hang up
             self._push(error_reply(f"ERR Protocol error: {e}"))
             self._close_after_replies()
@@ -281,11 +255,11 @@ class ClientConnection(asyncio.Protocol):
                 self._push(payload)
                 self._close_after_replies()
                 return
-        if self.session.buffered_bytes > MAX_QUERY_BUFFER_BYTES:
-            self._push(error_reply("ERR Protocol error: query buffer limit exceeded"))
-            self._close_after_replies()
-        elif len(self._slots) > MAX_GROUPS_IN_FLIGHT:
-            self._pause("groups")
+        held = self.session.buffered_bytes
+        if (held or self.query_bytes) and not server.guard.on_query_buffer(self, held, now_ms):
+            return
+        if len(self._slots) > MAX_GROUPS_IN_FLIGHT:
+            self.pause("groups")
 
     # --- groups -------------------------------------------------------------------------
     def _push(self, reply: bytes) -> None:
@@ -386,7 +360,7 @@ class ClientConnection(asyncio.Protocol):
         if out and transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
         if "groups" in self._paused_by and len(slots) <= MAX_GROUPS_IN_FLIGHT // 2:
-            self._resume("groups")
+            self.resume("groups")
         if not slots and self._closing and transport is not None:
             transport.close()
 
@@ -395,15 +369,54 @@ class ClientConnection(asyncio.Protocol):
         if not self._slots and self.transport is not None:
             self.transport.close()
 
-    def _pause(self, why: str) -> None:
-        if not self._paused_by and self.transport is not None:
-            self.transport.pause_reading()
+    def pause(self, why: str) -> None:
+        """Stops reading the client until every `why` is resumed."""
+        transport = self.transport
+        if not self._paused_by and transport is not None and not transport.is_closing():
+            transport.pause_reading()
         self._paused_by.add(why)
 
-    def _resume(self, why: str) -> None:
+    def resume(self, why: str) -> None:
         self._paused_by.discard(why)
         if not self._paused_by and self.transport is not None and not self._closing:
             self.transport.resume_reading()
+            if self.request_started_ms:  # the time it was not read is not the client's
+                self.request_started_ms = _now_ms()
+
+    # --- for `ClientGuard` --------------------------------------------------------------
+    def hang_up(self, message: str | None) -> None:
+        """Sends `-message` (None: nothing) and closes the connection now, dropping what
+        the client is owed and its partial request: their memory goes at once. Unsent
+        replies past `HANG_UP_FLUSH_BYTES` are dropped too, and the message with them."""
+        self._closing = True
+        self.session.close()
+        self._slots.clear()
+        self._deferred_writes.clear()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > HANG_UP_FLUSH_BYTES:
+            transport.abort()
+            return
+        if message is not None:
+            transport.write(error_reply(message))
+        transport.close()
+
+    def peer_name(self) -> str:
+        """The client's address, `host:port`."""
+        peer = None if self.transport is None else self.transport.get_extra_info("peername")
+        return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+    def unsent_bytes(self) -> int:
+        """Replies written and not yet sent."""
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
+
+    def paused_by_server(self) -> bool:
+        return bool(self._paused_by)
+
+    def owes_nothing(self) -> bool:
+        """No reply is pending for this client."""
+        return not self._slots and not self._writes_waiting and not self._reads_waiting
 
 
 class KvServer:
@@ -421,6 +434,7 @@ class KvServer:
         max_batch_commands: int = 1024,
         tls: ServerTls | None = None,
         auth: AuthConfig | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.node = node
         #: The ACL users every session shares (`auth`: none, every client may run everything).
@@ -436,6 +450,11 @@ class KvServer:
         self.timeout_s = node.config.call_timeout_s
         self.reads = ReadBatcher(node, self.timeout_s)
         self.clients: set[ClientConnection] = set()
+        self.limits = limits or ServerLimits()
+        #: The store's bound (0: none); see `ServerLimits.maxmemory_bytes`.
+        self.maxmemory_bytes = self.limits.maxmemory_bytes
+        self.guard = ClientGuard(self.clients, self.limits, node.id, node.metrics)
+        self._guarding: asyncio.Task[None] | None = None
         #: CLIENT ID of the last client accepted (ids count up from 1, as Redis's do).
         self.last_client_id = 0
         self._server: asyncio.AbstractServer | None = None
@@ -453,10 +472,14 @@ class KvServer:
         )
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
+        self._guarding = loop.create_task(self.guard.run(_now_ms))
         over = "TCP" if self.tls is None else f"TLS, client certificates {self.tls.client_certs}"
         log.info("node %d: serving clients on %s:%d (%s)", self.node.id, self.host, self.port, over)
 
     async def stop(self) -> None:
+        if self._guarding is not None:
+            self._guarding.cancel()
+            self._guarding = None
         if self._server is not None:
             self._server.close()
             for client in list(self.clients):
@@ -485,6 +508,12 @@ class KvServer:
             self.port,
             len(self.clients),
             time.monotonic() - self.started_s,
+            memory={
+                "maxmemory": self.maxmemory_bytes,
+                "maxmemory_policy": "noeviction",
+                "mem_clients_normal": self.guard.total_bytes,
+                "maxmemory_clients": self.guard.clients_bytes,
+            },
         )
         return info_reply(sections, args)
 
@@ -547,6 +576,7 @@ async def serve(
             max_batch_commands=config.max_batch_commands,
             tls=client_tls,
             auth=config.auth,
+            limits=config.limits,
         )
         await server.start()
         control = None

@@ -34,10 +34,16 @@ def info_reply(sections: dict[str, dict[str, Any]], args: list[bytes]) -> bytes:
 
 
 def info_sections(
-    status: NodeStatus, store: KvStore, port: int, connected_clients: int, uptime_s: float
+    status: NodeStatus,
+    store: KvStore,
+    port: int,
+    connected_clients: int,
+    uptime_s: float,
+    memory: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every section of a node's INFO, in order: `status` is the node's, `store` its
-    key-value store, `port` its client port."""
+    key-value store, `port` its client port; `memory` more fields of the Memory section (the
+    server's bounds)."""
     senate: dict[str, Any] = {
         "node_id": status.id,
         "pid": os.getpid(),
@@ -66,7 +72,12 @@ def info_sections(
             "uptime_in_seconds": int(uptime_s),
         },
         "Clients": {"connected_clients": connected_clients},
-        "Memory": {"used_memory_dataset": store.memory_bytes()},
+        "Memory": {
+            # What `maxmemory` bounds: the store's estimate (`KvStore.memory_bytes`).
+            "used_memory": store.memory_bytes(),
+            "used_memory_dataset": store.memory_bytes(),
+            **(memory or {}),
+        },
         "Replication": {
             "role": "master" if status.role == "leader" else "slave",
             "connected_slaves": sum(p.connected for p in status.peers),

@@ -19,6 +19,10 @@ Series (all with label `node`; the byte counters also with `peer`):
     senate_loop_lag_seconds       histogram of how late the node's tick timer ran: the time
                                   its event loop was busy elsewhere (a lag near the election
                                   timeout costs the leadership)
+    senate_clients_buffered_bytes gauge of the bytes the key-value server buffers for its
+                                  clients (partial requests and unsent replies)
+    senate_clients_closed_total   counter of clients the server closed for a limit, with label
+                                  `reason` (`senate.kv_guard.CLOSE_REASONS`)
 """
 
 from __future__ import annotations
@@ -148,6 +152,16 @@ class NodeMetrics:
             ["node", "reason"],
             registry=r,
         )
+        self.clients_buffered_bytes = gauge(
+            "senate_clients_buffered_bytes",
+            "Bytes buffered for clients: partial requests and unsent replies.",
+        )
+        self._clients_closed = Counter(
+            "senate_clients_closed",
+            "Clients closed for a limit (query buffer, memory, idle, slow request).",
+            ["node", "reason"],
+            registry=r,
+        )
         # The labelled children, per peer id, made on first use.
         self._sent: dict[int, Counter] = {}
         self._received: dict[int, Counter] = {}
@@ -195,6 +209,9 @@ class NodeMetrics:
 
     def on_peer_refused(self, reason: str) -> None:
         self._refused.labels(node=str(self.node_id), reason=reason).inc()
+
+    def on_client_closed(self, reason: str) -> None:
+        self._clients_closed.labels(node=str(self.node_id), reason=reason).inc()
 
     # --- serving ------------------------------------------------------------------------
     def start_http(
