@@ -32,14 +32,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from senate import _core
 from senate._core import (
     GROUP_CLOSE,
     GROUP_LOG,
@@ -59,6 +57,7 @@ from senate.errors import CallTimeout, NodeNotRunning, Overloaded
 from senate.kv_guard import ClientGuard
 from senate.kv_info import info_reply, info_sections
 from senate.kv_reads import ReadBatcher
+from senate.kv_sizing import sized_for_values
 from senate.runtime.metrics import MetricsServer, NodeMetrics
 from senate.runtime.node import Node
 from senate.runtime.transport import parse_host_port
@@ -67,7 +66,7 @@ from senate.server_limits import ServerLimits
 from senate.statemachine import StateMachine
 
 if TYPE_CHECKING:
-    from senate.config import NodeConfig, ServerConfig
+    from senate.config import ServerConfig
 
 log = logging.getLogger("senate.kv")
 
@@ -78,6 +77,9 @@ log = logging.getLogger("senate.kv")
 MAX_GROUPS_IN_FLIGHT = 64
 #: Unsent replies past which a client closed for a limit is cut off without being told.
 HANG_UP_FLUSH_BYTES = 64 << 10
+#: How long a client closed for a limit is still read (and what it sends dropped) after its
+#: side is shut, so that the close does not reset the connection before it read why.
+HANG_UP_LINGER_S = 2.0
 #: The transport's high water mark of unsent replies per client, by default.
 DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 << 20
 
@@ -385,9 +387,9 @@ class ClientConnection(asyncio.Protocol):
 
     # --- for `ClientGuard` --------------------------------------------------------------
     def hang_up(self, message: str | None) -> None:
-        """Sends `-message` (None: nothing) and closes the connection now, dropping what
-        the client is owed and its partial request: their memory goes at once. Unsent
-        replies past `HANG_UP_FLUSH_BYTES` are dropped too, and the message with them."""
+        """Sends `-message` (None: nothing) and closes the connection, dropping what the
+        client is owed and its partial request: their memory goes at once. Unsent replies
+        past `HANG_UP_FLUSH_BYTES` are dropped too, and the message with them."""
         self._closing = True
         self.session.close()
         self._slots.clear()
@@ -400,7 +402,18 @@ class ClientConnection(asyncio.Protocol):
             return
         if message is not None:
             transport.write(error_reply(message))
-        transport.close()
+        if not transport.can_write_eof():  # TLS
+            transport.close()
+            return
+        # A close with the client's bytes unread makes the kernel reset the connection, and
+        # a reset can drop the message before the client reads it: shut our side instead, drop
+        # what still comes, and close at the client's EOF or after the linger (Apache's
+        # lingering close).
+        transport.write_eof()
+        if self._paused_by:
+            self._paused_by.clear()
+            transport.resume_reading()
+        asyncio.get_running_loop().call_later(HANG_UP_LINGER_S, transport.abort)
 
     def peer_name(self) -> str:
         """The client's address, `host:port`."""
@@ -520,35 +533,6 @@ class KvServer:
     _node_commands: ClassVar[dict[bytes, Callable[[KvServer, list[bytes]], bytes]]] = {
         b"info": _info,
     }
-
-
-#: Bytes of framing and batch headers around one value, at most (generous).
-VALUE_OVERHEAD_BYTES = 1 << 20
-#: The peer frame limit and the log's record limit when values are small.
-DEFAULT_MAX_FRAME_BYTES = _core.DEFAULT_MAX_FRAME_BYTES
-DEFAULT_MAX_UNCOMMITTED_BYTES = _core.DEFAULT_MAX_UNCOMMITTED_BYTES
-#: The log's cap on a record.
-MAX_RECORD_BYTES = 1 << 30
-
-
-def sized_for_values(node: NodeConfig, max_value_bytes: int) -> NodeConfig:
-    """`node` with the limits a value of `max_value_bytes` must pass raised to fit it: the
-    peer frame (the core takes proposals up to half of it), the leader's uncommitted bytes,
-    the send buffer towards a peer and the log's record."""
-    entry_bytes = max_value_bytes + VALUE_OVERHEAD_BYTES
-    frame_bytes = max(DEFAULT_MAX_FRAME_BYTES, 2 * entry_bytes)
-    options = dict(node.core_options)
-    options.setdefault("max_frame_bytes", frame_bytes)
-    options.setdefault("max_uncommitted_bytes", max(DEFAULT_MAX_UNCOMMITTED_BYTES, 2 * entry_bytes))
-    record_bytes = node.max_record_bytes
-    if record_bytes is None and entry_bytes > DEFAULT_MAX_FRAME_BYTES:
-        record_bytes = min(MAX_RECORD_BYTES, entry_bytes)
-    return dataclasses.replace(
-        node,
-        core_options=options,
-        max_record_bytes=record_bytes,
-        max_send_buffer_bytes=max(node.max_send_buffer_bytes, frame_bytes),
-    )
 
 
 async def serve(
