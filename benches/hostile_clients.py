@@ -217,6 +217,10 @@ async def attack(cluster: LocalCluster, leader: int, args: argparse.Namespace) -
     await asyncio.wait(tasks, timeout=args.duration_s)
     attack_s = time.monotonic() - started
     rss_end = rss[-1]
+    try:  # a client arriving at the end of the attack: is it let in and answered?
+        new_client = (await asyncio.wait_for(call(address, b"PING"), 10.0)).decode().strip()
+    except (TimeoutError, OSError, asyncio.IncompleteReadError) as e:
+        new_client = type(e).__name__
     stop.set()
     for task in tasks:
         task.cancel()
@@ -234,6 +238,7 @@ async def attack(cluster: LocalCluster, leader: int, args: argparse.Namespace) -
             "end": round(rss_end, 1),
         },
         "probe": probe_summary,
+        "new_client_ping_at_end": new_client,
         "attackers": len(attackers),
         "told": len(told),
         "told_examples": sorted(set(told))[:3],

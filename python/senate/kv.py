@@ -77,8 +77,8 @@ log = logging.getLogger("senate.kv")
 MAX_GROUPS_IN_FLIGHT = 64
 #: Unsent replies past which a client closed for a limit is cut off without being told.
 HANG_UP_FLUSH_BYTES = 64 << 10
-#: How long a client closed for a limit is still read (and what it sends dropped) after its
-#: side is shut, so that the close does not reset the connection before it read why.
+#: How long the connection of a client closed for a limit stays half-open (our side shut)
+#: before it is reset, so that the reset does not drop the message before it is read.
 HANG_UP_LINGER_S = 2.0
 #: The transport's high water mark of unsent replies per client, by default.
 DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 << 20
@@ -406,13 +406,11 @@ class ClientConnection(asyncio.Protocol):
             transport.close()
             return
         # A close with the client's bytes unread makes the kernel reset the connection, and
-        # a reset can drop the message before the client reads it: shut our side instead, drop
-        # what still comes, and close at the client's EOF or after the linger (Apache's
-        # lingering close).
+        # a reset can drop the message before the client reads it: shut our side at once (the
+        # client reads the message, then EOF), read nothing more (a client sending at full
+        # speed would cost the loop), and reset the connection after the linger.
         transport.write_eof()
-        if self._paused_by:
-            self._paused_by.clear()
-            transport.resume_reading()
+        self.pause("closed")
         asyncio.get_running_loop().call_later(HANG_UP_LINGER_S, transport.abort)
 
     def peer_name(self) -> str:
