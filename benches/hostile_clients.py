@@ -3,7 +3,7 @@
     python benches/hostile_clients.py big-values [--clients 100] [--send-mib 20]
     python benches/hostile_clients.py slowloris [--clients 1000]
     python benches/hostile_clients.py maxmemory [--maxmemory-mib 64]
-    ... [--set name=value ...] [--duration-s 30] [--json FILE]
+    ... [--set name=value ...] [--requirepass PASSWORD] [--duration-s 30] [--json FILE]
 
 Starts a local 3-node cluster of `senate serve` processes (fsync on) and attacks its leader:
 
@@ -18,7 +18,9 @@ Starts a local 3-node cluster of `senate serve` processes (fsync on) and attacks
 Meanwhile a well-behaved client sends PING and GET (one at a time, `--probe-interval-s`
 apart) and the leader's RSS is sampled from /proc every 100 ms. Printed: RSS before, at
 its peak and at the end; PING and GET latency (p50, p99, max) during the attack, and probes
-that failed; how many attackers the node told (an error reply) and closed. `--set` passes
+that failed; how many attackers the node told (an error reply) and closed; from the leader's
+metrics during the attack, its ticks more than 100 ms and 1 s late (its loop busy elsewhere),
+its leader changes and the clients it closed, by reason. `--set` passes
 cluster file settings (`--set client_eviction_timeout_s=2`); a number is taken as one.
 """
 
@@ -31,15 +33,50 @@ import json
 import statistics
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from senate.auth import password_hash
 from senate.launcher import LocalCluster, free_base_port
 from senate.runtime.transport import parse_host_port
 
 SET_HEADER = b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n"
 CHUNK_BYTES = 1 << 20
+
+
+def node_metrics(address: str | None) -> dict[str, float]:
+    """The node's loop lag (ticks over 100 ms and over 1 s late), leader changes and the
+    clients closed for a limit, from its Prometheus endpoint."""
+    if address is None:
+        return {}
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name, labels = sample.name, sample.labels
+            if name == "senate_loop_lag_seconds_bucket" and labels["le"] in ("0.1", "1.0", "+Inf"):
+                found[f"loop_lag_le_{labels['le']}"] = sample.value
+            elif name == "senate_leader_changes_total":
+                found["leader_changes"] = sample.value
+            elif name == "senate_clients_closed_total":
+                found[f"closed_{labels['reason']}"] = sample.value
+    return found
+
+
+def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    delta = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    every = delta.pop("loop_lag_le_+Inf", 0.0)
+    return {
+        "ticks": every,
+        "ticks_over_100ms": every - delta.pop("loop_lag_le_0.1", 0.0),
+        "ticks_over_1s": every - delta.pop("loop_lag_le_1.0", 0.0),
+        **delta,
+    }
 
 
 def rss_mib(pid: int) -> float:
@@ -66,9 +103,15 @@ class Probe:
     get_ms: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    async def run(self, address: tuple[str, int], interval_s: float, stop: asyncio.Event) -> None:
-        """PING, then GET, `interval_s` apart until `stop`; a reply not back in 10 s is a
-        failure, and the probe reconnects."""
+    async def run(
+        self,
+        address: tuple[str, int],
+        interval_s: float,
+        stop: asyncio.Event,
+        password: str | None = None,
+    ) -> None:
+        """PING, then GET, `interval_s` apart until `stop` (after AUTH `password`); a reply
+        not back in 10 s is a failure, and the probe reconnects."""
         requests = (
             (b"PING", b"*1\r\n$4\r\nPING\r\n", self.ping_ms),
             (b"GET", b"*2\r\n$3\r\nGET\r\n$5\r\nprobe\r\n", self.get_ms),
@@ -80,6 +123,11 @@ class Probe:
                 self.failures.append(f"connect: {type(e).__name__}")
                 continue
             try:
+                if password is not None:
+                    writer.write(
+                        b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(password), password.encode())
+                    )
+                    await asyncio.wait_for(read_reply(reader), 10.0)
                 while not stop.is_set():
                     for name, request, into in requests:
                         start = time.perf_counter()
@@ -194,6 +242,7 @@ async def attack(cluster: LocalCluster, leader: int, args: argparse.Namespace) -
     sampling = asyncio.ensure_future(sample_rss(node.pid, rss, stop))
     await asyncio.sleep(1.0)
     rss_before = max(rss)
+    metrics_before = node_metrics(node.metrics)
     # The well-behaved client runs in a process of its own: the attackers' loop here would
     # otherwise delay its replies, not the node.
     probing = await asyncio.create_subprocess_exec(
@@ -206,6 +255,7 @@ async def attack(cluster: LocalCluster, leader: int, args: argparse.Namespace) -
         str(args.duration_s + 1),
         "--probe-interval-s",
         str(args.probe_interval_s),
+        *(["--requirepass", args.requirepass] if args.requirepass else []),
         stdout=asyncio.subprocess.PIPE,
     )
     attackers = [Attacker() for _ in range(args.clients)]
@@ -217,6 +267,7 @@ async def attack(cluster: LocalCluster, leader: int, args: argparse.Namespace) -
     await asyncio.wait(tasks, timeout=args.duration_s)
     attack_s = time.monotonic() - started
     rss_end = rss[-1]
+    metrics_during = metrics_delta(metrics_before, node_metrics(node.metrics))
     try:  # a client arriving at the end of the attack: is it let in and answered?
         new_client = (await asyncio.wait_for(call(address, b"PING"), 10.0)).decode().strip()
     except (TimeoutError, OSError, asyncio.IncompleteReadError) as e:
@@ -239,6 +290,7 @@ async def attack(cluster: LocalCluster, leader: int, args: argparse.Namespace) -
         },
         "probe": probe_summary,
         "new_client_ping_at_end": new_client,
+        "leader_metrics_during": metrics_during,
         "attackers": len(attackers),
         "told": len(told),
         "told_examples": sorted(set(told))[:3],
@@ -252,7 +304,7 @@ async def attack(cluster: LocalCluster, leader: int, args: argparse.Namespace) -
 async def probe_alone(args: argparse.Namespace) -> dict[str, Any]:
     probe, stop = Probe(), asyncio.Event()
     asyncio.get_running_loop().call_later(args.duration_s, stop.set)
-    await probe.run(parse_host_port(args.address), args.probe_interval_s, stop)
+    await probe.run(parse_host_port(args.address), args.probe_interval_s, stop, args.requirepass)
     return probe.summary()
 
 
@@ -339,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-interval-s", type=float, default=0.05)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--requirepass", help="an [auth] table with this password: the attackers are anonymous"
+    )
     args = parser.parse_args(argv)
     if args.clients is None:
         args.clients = 1000 if args.attack == "slowloris" else 100
@@ -348,7 +403,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides = parse_settings(args.set)
     if args.attack == "maxmemory":
         overrides.setdefault("maxmemory_bytes", args.maxmemory_mib << 20)
-    with LocalCluster(3, base_port=free_base_port(3), overrides=overrides) as cluster:
+    credentials = None
+    if args.requirepass:
+        overrides["auth"] = {"requirepass": password_hash(args.requirepass.encode())}
+        credentials = (None, args.requirepass)
+    with LocalCluster(
+        3, base_port=free_base_port(3), overrides=overrides, credentials=credentials
+    ) as cluster:
         leader = cluster.wait_ready()
         run = fill if args.attack == "maxmemory" else attack
         result = {

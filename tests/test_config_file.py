@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from senate.config import ClusterConfig, NodeAddresses, ServerConfig
 from senate.errors import ConfigError
+from senate.server_limits import ServerLimits
 
 EXAMPLE = """
 cluster_id = "senate"
@@ -98,6 +99,13 @@ def clusters(draw: st.DrawFn) -> ClusterConfig:
         max_value_bytes=draw(st.integers(1, 2**40)),
         max_clients=draw(st.integers(1, 10**6)),
         max_batch_commands=draw(st.integers(1, 10**6)),
+        limits=ServerLimits(
+            maxmemory_bytes=draw(st.integers(0, 2**50)),
+            clients_memory_bytes=draw(st.none() | st.integers(1, 2**50)),
+            client_idle_timeout_s=draw(st.floats(0, 1e6)),
+            client_request_timeout_s=draw(st.floats(0, 1e6)),
+            client_eviction_timeout_s=draw(st.floats(1e-3, 1e6)),
+        ),
     )
 
 
@@ -130,6 +138,14 @@ BAD_FILES = [
     ("max_clients = 0\n" + NODE, "max_clients", "must be positive"),
     ("max_reply_buffer_bytes = -1\n" + NODE, "max_reply_buffer_bytes", "must be positive"),
     ("cluster_id = 7\n" + NODE, "cluster_id", "expected a string"),
+    ("maxmemory_bytes = -1\n" + NODE, "maxmemory_bytes", "must not be negative"),
+    ("clients_memory_bytes = 0\n" + NODE, "clients_memory_bytes", "must be positive"),
+    ('client_idle_timeout_s = "1"\n' + NODE, "client_idle_timeout_s", "expected a number"),
+    (
+        "unauthenticated_query_buffer_bytes = 2048\nclient_query_buffer_bytes = 1024\n" + NODE,
+        "unauthenticated_query_buffer_bytes",
+        "must be at most client_query_buffer_bytes (1024)",
+    ),
     (f'cluster_id = "{"x" * 256}"\n' + NODE, "cluster_id", "longer than 255 bytes"),
     ('data_dir = ""\n' + NODE, "data_dir", "must not be empty"),
     ("tick_ms = 10\n", "nodes", "missing"),

@@ -66,7 +66,7 @@ fn a_session_closed_by_the_server_drops_its_partial_request() {
     let wire = encode_command(&["SET", "k", &"x".repeat(100_000)]);
     assert!(s.feed(&wire[..50_000], 1).is_empty());
     assert_eq!(s.buffered_bytes(), 50_000);
-    s.close();
+    assert_eq!(s.close().len(), 50_000);
     assert!(s.is_closed());
     assert_eq!(s.buffered_bytes(), 0);
     assert!(s.feed(&wire[50_000..], 1).is_empty());

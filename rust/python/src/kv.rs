@@ -53,6 +53,10 @@ fn drop_elsewhere<T: Send + 'static>(value: T) {
     let _ = std::thread::Builder::new().name("senate-kv-free".into()).spawn(move || drop(value));
 }
 
+/// A closed session's query buffer at least this large is freed in another thread: the
+/// event loop would wait for the kernel to unmap it (an evicted client can hold 100 MiB).
+const FREE_ELSEWHERE_BYTES: usize = 1 << 20;
+
 /// A non-negative keyword argument as `usize`, or a `ConfigError` naming it.
 fn non_negative(field: &'static str, value: i64) -> PyResult<usize> {
     usize::try_from(value).map_err(|_| config_error(field, "must not be negative".to_string()))
@@ -217,7 +221,10 @@ impl RespSession {
     }
 
     fn close(&mut self) {
-        self.inner.close();
+        let input = self.inner.close();
+        if input.capacity() >= FREE_ELSEWHERE_BYTES {
+            drop_elsewhere(input);
+        }
     }
 
     #[getter]
