@@ -5,6 +5,7 @@ and `senate.Client` parse (node id, role, term, leader, indexes, each peer)."""
 from __future__ import annotations
 
 import os
+import struct
 from typing import Any
 
 from senate._core import KvStore
@@ -62,11 +63,13 @@ def info_sections(
     for peer in status.peers:
         match = -1 if peer.match_index is None else peer.match_index
         senate[f"peer{peer.id}"] = f"connected={int(peer.connected)},match_index={match}"
+    keys = len(store)
     return {
         "Server": {
             "redis_version": REDIS_VERSION,
             "senate_version": _version(),
             "redis_mode": "standalone",
+            "arch_bits": struct.calcsize("P") * 8,
             "process_id": os.getpid(),
             "tcp_port": port,
             "uptime_in_seconds": int(uptime_s),
@@ -83,7 +86,11 @@ def info_sections(
             "connected_slaves": sum(p.connected for p in status.peers),
         },
         "Senate": senate,
-        "Keyspace": {"db0": f"keys={len(store)},expires={store.expiring_len()},avg_ttl=0"},
+        "Cluster": {"cluster_enabled": 0},
+        # As in Redis, an empty database has no line.
+        "Keyspace": {"db0": f"keys={keys},expires={store.expiring_len()},avg_ttl=0"}
+        if keys
+        else {},
     }
 
 

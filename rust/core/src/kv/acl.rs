@@ -47,18 +47,17 @@ impl AclError {
     }
 }
 
-/// A set of permission indices (`[0, PERMISSION_COUNT)`), one bit each. A `u64` while the
-/// tables hold at most 64 rows (a test of one is then a single shift and mask, the cost a
-/// command pays); past that, a `u128`.
+/// A set of permission indices (`[0, PERMISSION_COUNT)`), one bit each: a `u128`, since
+/// the tables hold more than 64 rows (a test of one is then two ANDs and an OR).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct CommandSet(u64);
+pub struct CommandSet(u128);
 
-const _: () = assert!(PERMISSION_COUNT <= 64);
+const _: () = assert!(PERMISSION_COUNT <= 128);
 
 impl CommandSet {
     pub const EMPTY: CommandSet = CommandSet(0);
     /// Every command and subcommand.
-    pub const ALL: CommandSet = CommandSet(u64::MAX >> (64 - PERMISSION_COUNT));
+    pub const ALL: CommandSet = CommandSet(u128::MAX >> (128 - PERMISSION_COUNT));
     /// What a connection may run before it authenticates (and any user, whatever its rules):
     /// the commands Redis flags `no-auth`.
     pub const NO_AUTH: CommandSet =
@@ -66,7 +65,7 @@ impl CommandSet {
 
     /// Whether the set holds the bit of `mask` (a `CommandSpec::fast_bit`); false for 0.
     #[inline]
-    pub fn holds_bit(self, mask: u64) -> bool {
+    pub fn holds_bit(self, mask: u128) -> bool {
         self.0 & mask != 0
     }
 

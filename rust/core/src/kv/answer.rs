@@ -1,8 +1,9 @@
 //! The session-class commands, answered at once from the connection's own state: PING, ECHO,
 //! SELECT, CLIENT, HELLO, COMMAND, CONFIG, READONLY, READWRITE (and AUTH, ACL: `acl_command`).
 
+use super::acl_category::{Categories, CONNECTION, FAST, KEYSPACE, STRING};
 use super::acl_command::{self, Login, NOAUTH_HELLO};
-use super::command::{arity_error, Cmd, COMMANDS};
+use super::command::{arity_error, lookup, Class, Cmd, CommandSpec, COMMANDS, SUBCOMMANDS};
 use super::exec::{eq_nocase, NOT_INTEGER};
 use super::glob::glob_match;
 use crate::codec::resp::{
@@ -199,18 +200,43 @@ fn hello(client: &mut ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
 }
 
 fn command_command(client: &ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
+    let protocol = client.protocol;
     let Some(sub) = args.get(1) else {
-        // The command table in Redis's format is not offered: an empty table.
-        return put_array_header(out, 0);
+        put_array_header(out, COMMANDS.len());
+        for spec in &COMMANDS {
+            put_command_info(out, spec);
+        }
+        return;
     };
     if eq_nocase(sub, b"count") && args.len() == 2 {
         put_integer(out, COMMANDS.len() as i64);
     } else if eq_nocase(sub, b"docs") {
-        put_array_header(out, 0);
+        let wanted: Vec<&CommandSpec> = if args.len() == 2 {
+            COMMANDS.iter().collect()
+        } else {
+            args[2..].iter().filter_map(|name| lookup(name)).collect()
+        };
+        put_map_header(out, wanted.len(), protocol);
+        for spec in wanted {
+            put_bulk(out, spec.name.as_bytes());
+            put_map_header(out, 1, protocol);
+            put_bulk(out, b"group");
+            put_bulk(out, command_group(spec).as_bytes());
+        }
     } else if eq_nocase(sub, b"info") {
+        if args.len() == 2 {
+            put_array_header(out, COMMANDS.len());
+            for spec in &COMMANDS {
+                put_command_info(out, spec);
+            }
+            return;
+        }
         put_array_header(out, args.len() - 2);
-        for _ in 2..args.len() {
-            put_null_aggregate(out, client.protocol);
+        for name in &args[2..] {
+            match lookup(name) {
+                Some(spec) => put_command_info(out, spec),
+                None => put_null_aggregate(out, protocol),
+            }
         }
     } else if eq_nocase(sub, b"list") {
         put_array_header(out, COMMANDS.len());
@@ -219,6 +245,70 @@ fn command_command(client: &ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
         }
     } else {
         unknown_subcommand(out, "command", sub);
+    }
+}
+
+/// The group COMMAND DOCS names for a command, as Redis groups them.
+fn command_group(spec: &CommandSpec) -> &'static str {
+    if spec.categories.intersects(STRING) {
+        "string"
+    } else if spec.categories.intersects(KEYSPACE) {
+        "generic"
+    } else if spec.categories.intersects(CONNECTION) || spec.cmd == Cmd::Client {
+        "connection"
+    } else {
+        "server"
+    }
+}
+
+/// One command in COMMAND INFO's format (Redis 7): name, arity, flags, first key, last
+/// key, step, ACL categories, tips, key specs (none given), subcommands.
+fn put_command_info(out: &mut Vec<u8>, spec: &CommandSpec) {
+    put_array_header(out, 10);
+    put_bulk(out, spec.name.as_bytes());
+    put_integer(out, i64::from(spec.arity));
+    let flags: Vec<&[u8]> = [
+        (spec.class == Class::Write, b"write" as &[u8]),
+        (spec.denyoom, b"denyoom"),
+        (spec.class == Class::Read && spec.cmd != Cmd::Time, b"readonly"),
+        (spec.categories.intersects(FAST), b"fast"),
+    ]
+    .into_iter()
+    .filter_map(|(holds, flag)| holds.then_some(flag))
+    .collect();
+    put_array_header(out, flags.len());
+    for flag in flags {
+        put_simple(out, flag);
+    }
+    let (first, last, step) = spec.key_positions();
+    for n in [first, last, step] {
+        put_integer(out, n);
+    }
+    put_categories(out, spec.categories);
+    put_array_header(out, 0);
+    put_array_header(out, 0);
+    let subs: Vec<_> = SUBCOMMANDS.iter().filter(|sub| sub.parent == spec.cmd).collect();
+    put_array_header(out, subs.len());
+    for sub in subs {
+        put_array_header(out, 10);
+        put_bulk(out, format!("{}|{}", spec.name, sub.name).as_bytes());
+        put_integer(out, -2);
+        put_array_header(out, 0);
+        for n in [0, 0, 0] {
+            put_integer(out, n);
+        }
+        put_categories(out, sub.categories);
+        for _ in 0..3 {
+            put_array_header(out, 0);
+        }
+    }
+}
+
+fn put_categories(out: &mut Vec<u8>, categories: Categories) {
+    let names: Vec<&str> = categories.names().collect();
+    put_array_header(out, names.len());
+    for name in names {
+        put_simple(out, format!("@{name}").as_bytes());
     }
 }
 

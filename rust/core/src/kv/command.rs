@@ -57,6 +57,34 @@ pub enum Cmd {
     Auth,
     /// `ACL WHOAMI | LIST | USERS | CAT [category] | ...`.
     Acl,
+    Ttl,
+    PTtl,
+    Expire,
+    PExpire,
+    ExpireAt,
+    PExpireAt,
+    ExpireTime,
+    PExpireTime,
+    Persist,
+    SetEx,
+    PSetEx,
+    GetEx,
+    Type,
+    Rename,
+    RenameNx,
+    Unlink,
+    Copy,
+    Touch,
+    RandomKey,
+    Scan,
+    Time,
+    SetNx,
+    MSetNx,
+    IncrByFloat,
+    GetDel,
+    GetRange,
+    SetRange,
+    Lcs,
 }
 
 /// One row of the table.
@@ -77,7 +105,7 @@ pub struct CommandSpec {
     pub keys: bool,
     /// Its bit in a user's permissions when one test decides (`1 << index`); 0 for a
     /// container, COMMAND and SENATE.EXEC, which are checked apart (`Login::refusal_of`).
-    pub fast_bit: u64,
+    pub fast_bit: u128,
     /// Redis's `denyoom` flag: refused with `-OOM` while the store is over `maxmemory`
     /// (every write but those that only free memory, [`frees_memory`]).
     pub denyoom: bool,
@@ -108,6 +136,25 @@ impl CommandSpec {
             argc >= needed
         }
     }
+
+    /// The arity and, for MSET and MSETNX, key-value pairs: what Redis checks before running
+    /// a command (both say `wrong number of arguments`).
+    #[inline]
+    pub fn args_ok(&self, argc: usize) -> bool {
+        self.arity_ok(argc) && !(matches!(self.cmd, Cmd::MSet | Cmd::MSetNx) && argc.is_multiple_of(2))
+    }
+
+    /// `(first, last, step)` of its key arguments as COMMAND INFO states them (`last` -1:
+    /// to the end), `(0, 0, 0)` for none.
+    pub fn key_positions(&self) -> (i64, i64, i64) {
+        match self.cmd {
+            _ if !self.keys => (0, 0, 0),
+            Cmd::Del | Cmd::Exists | Cmd::MGet | Cmd::Unlink | Cmd::Touch => (1, -1, 1),
+            Cmd::MSet | Cmd::MSetNx => (1, -1, 2),
+            Cmd::Rename | Cmd::RenameNx | Cmd::Copy | Cmd::Lcs => (1, 2, 1),
+            _ => (1, 1, 1),
+        }
+    }
 }
 
 impl Cmd {
@@ -120,18 +167,45 @@ impl Cmd {
 const fn spec(cmd: Cmd, name: &'static str, arity: i32, class: Class, categories: Categories) -> CommandSpec {
     // Reads and writes name keys, except these three (KEYS takes a pattern).
     let keys = matches!(class, Class::Write | Class::Read)
-        && !matches!(cmd, Cmd::FlushDb | Cmd::DbSize | Cmd::Keys | Cmd::SenateSession | Cmd::SenateExec);
+        && !matches!(
+            cmd,
+            Cmd::FlushDb
+                | Cmd::DbSize
+                | Cmd::Keys
+                | Cmd::SenateSession
+                | Cmd::SenateExec
+                | Cmd::RandomKey
+                | Cmd::Scan
+                | Cmd::Time
+        );
     // COMMAND alone is a command, with an argument a subcommand: checked apart too.
-    let fast_bit = if matches!(cmd, Cmd::SenateExec | Cmd::Command) { 0 } else { 1 << cmd as usize };
+    let fast_bit = if matches!(cmd, Cmd::SenateExec | Cmd::Command) { 0 } else { 1u128 << cmd as usize };
     let denyoom = matches!(class, Class::Write) && !frees_memory(cmd);
     CommandSpec { cmd, name, arity, class, categories, container: false, keys, fast_bit, denyoom }
 }
 
 /// The writes a store over `maxmemory` still takes (Redis gives them no `denyoom` flag): they
-/// only remove keys or sessions, or, SENATE.EXEC, are decided by the command they wrap. A new
-/// write that only frees memory belongs here, or `-OOM` would refuse the way out.
+/// only remove keys, sessions or deadlines, or rename a key, or, SENATE.EXEC, are decided by
+/// the command they wrap. A new write that only frees memory belongs here, or `-OOM` would
+/// refuse the way out.
 const fn frees_memory(cmd: Cmd) -> bool {
-    matches!(cmd, Cmd::Del | Cmd::FlushDb | Cmd::SenateSession | Cmd::SenateExec)
+    matches!(
+        cmd,
+        Cmd::Del
+            | Cmd::FlushDb
+            | Cmd::SenateSession
+            | Cmd::SenateExec
+            | Cmd::Unlink
+            | Cmd::GetDel
+            | Cmd::GetEx
+            | Cmd::Expire
+            | Cmd::PExpire
+            | Cmd::ExpireAt
+            | Cmd::PExpireAt
+            | Cmd::Persist
+            | Cmd::Rename
+            | Cmd::RenameNx
+    )
 }
 
 const fn container(cmd: Cmd, name: &'static str, arity: i32) -> CommandSpec {
@@ -168,13 +242,19 @@ const R_STRING_FAST: Categories = cats(&[READ, STRING, FAST]);
 const FAST_CONNECTION: Categories = cats(&[FAST, CONNECTION]);
 const SLOW_CONNECTION: Categories = cats(&[SLOW, CONNECTION]);
 const ADMIN_SLOW_DANGEROUS: Categories = cats(&[ADMIN, SLOW, DANGEROUS]);
+const W_STRING_SLOW: Categories = cats(&[WRITE, STRING, SLOW]);
+const R_STRING_SLOW: Categories = cats(&[READ, STRING, SLOW]);
+const KEYSPACE_R_FAST: Categories = cats(&[KEYSPACE, READ, FAST]);
+const KEYSPACE_R_SLOW: Categories = cats(&[KEYSPACE, READ, SLOW]);
+const KEYSPACE_W_FAST: Categories = cats(&[KEYSPACE, WRITE, FAST]);
+const KEYSPACE_W_SLOW: Categories = cats(&[KEYSPACE, WRITE, SLOW]);
 
 /// Every command, in table order: row `i` is the command whose `Cmd` is `i` (the answer of
 /// `COMMAND COUNT` is its length). Categories as Redis 7.0 gives them; the senate commands:
 /// SENATE.SESSION opens or closes a client session, a replicated write of the connection's
 /// own (@write @fast @connection); SENATE.EXEC is @write @fast, and the command it wraps must
 /// be allowed too.
-pub static COMMANDS: [CommandSpec; 31] = [
+pub static COMMANDS: [CommandSpec; 59] = [
     spec(Cmd::Set, "set", -3, Class::Write, cats(&[WRITE, STRING, SLOW])),
     spec(Cmd::Del, "del", -2, Class::Write, cats(&[KEYSPACE, WRITE, SLOW])),
     spec(Cmd::Incr, "incr", 2, Class::Write, W_STRING_FAST),
@@ -206,6 +286,34 @@ pub static COMMANDS: [CommandSpec; 31] = [
     spec(Cmd::SenateExec, "senate.exec", -5, Class::Write, cats(&[WRITE, FAST])),
     spec(Cmd::Auth, "auth", -2, Class::Session, FAST_CONNECTION),
     container(Cmd::Acl, "acl", -2),
+    spec(Cmd::Ttl, "ttl", 2, Class::Read, KEYSPACE_R_FAST),
+    spec(Cmd::PTtl, "pttl", 2, Class::Read, KEYSPACE_R_FAST),
+    spec(Cmd::Expire, "expire", -3, Class::Write, KEYSPACE_W_FAST),
+    spec(Cmd::PExpire, "pexpire", -3, Class::Write, KEYSPACE_W_FAST),
+    spec(Cmd::ExpireAt, "expireat", -3, Class::Write, KEYSPACE_W_FAST),
+    spec(Cmd::PExpireAt, "pexpireat", -3, Class::Write, KEYSPACE_W_FAST),
+    spec(Cmd::ExpireTime, "expiretime", 2, Class::Read, KEYSPACE_R_FAST),
+    spec(Cmd::PExpireTime, "pexpiretime", 2, Class::Read, KEYSPACE_R_FAST),
+    spec(Cmd::Persist, "persist", 2, Class::Write, KEYSPACE_W_FAST),
+    spec(Cmd::SetEx, "setex", 4, Class::Write, W_STRING_SLOW),
+    spec(Cmd::PSetEx, "psetex", 4, Class::Write, W_STRING_SLOW),
+    spec(Cmd::GetEx, "getex", -2, Class::Write, W_STRING_FAST),
+    spec(Cmd::Type, "type", 2, Class::Read, KEYSPACE_R_FAST),
+    spec(Cmd::Rename, "rename", 3, Class::Write, KEYSPACE_W_SLOW),
+    spec(Cmd::RenameNx, "renamenx", 3, Class::Write, KEYSPACE_W_FAST),
+    spec(Cmd::Unlink, "unlink", -2, Class::Write, KEYSPACE_W_FAST),
+    spec(Cmd::Copy, "copy", -3, Class::Write, KEYSPACE_W_SLOW),
+    spec(Cmd::Touch, "touch", -2, Class::Read, KEYSPACE_R_FAST),
+    spec(Cmd::RandomKey, "randomkey", 1, Class::Read, KEYSPACE_R_SLOW),
+    spec(Cmd::Scan, "scan", -2, Class::Read, KEYSPACE_R_SLOW),
+    spec(Cmd::Time, "time", 1, Class::Read, FAST),
+    spec(Cmd::SetNx, "setnx", 3, Class::Write, W_STRING_FAST),
+    spec(Cmd::MSetNx, "msetnx", -3, Class::Write, W_STRING_SLOW),
+    spec(Cmd::IncrByFloat, "incrbyfloat", 3, Class::Write, W_STRING_FAST),
+    spec(Cmd::GetDel, "getdel", 2, Class::Write, W_STRING_FAST),
+    spec(Cmd::GetRange, "getrange", 4, Class::Read, R_STRING_SLOW),
+    spec(Cmd::SetRange, "setrange", 4, Class::Write, W_STRING_SLOW),
+    spec(Cmd::Lcs, "lcs", -3, Class::Read, R_STRING_SLOW),
 ];
 
 /// The subcommands of the containers (and of COMMAND, whose subcommands Redis lists

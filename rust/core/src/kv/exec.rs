@@ -6,15 +6,16 @@ use super::batch::BatchReader;
 use super::client_sessions::{Verdict, MAX_EXPIRED_SESSIONS_PER_BATCH};
 use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
 use super::error::Result;
+use super::expiry::{self, expire_deadline, TtlReport};
 use super::glob::glob_match;
 use super::store::{KvStore, Value, MAX_EXPIRED_PER_BATCH};
+use super::{keyspace, strings};
 use crate::codec::resp::{parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null, put_ok, Protocol};
 use std::sync::Arc;
 
 pub(crate) const NOT_INTEGER: &[u8] = b"ERR value is not an integer or out of range";
 const OVERFLOW: &[u8] = b"ERR increment or decrement would overflow";
-const SYNTAX: &[u8] = b"ERR syntax error";
-const INVALID_EXPIRE: &[u8] = b"ERR invalid expire time in 'set' command";
+pub(crate) const SYNTAX: &[u8] = b"ERR syntax error";
 const READONLY: &[u8] = b"READONLY You can't write against a read only replica.";
 const NOT_IN_BATCH: &[u8] = b"ERR this command is not run by the store";
 
@@ -81,6 +82,26 @@ pub fn execute(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u
             }
             Some(_) => put_error(out, SYNTAX),
         },
+        Cmd::Expire => expiry::expire(store, now_ms, args, 1000, false, "expire", out),
+        Cmd::PExpire => expiry::expire(store, now_ms, args, 1, false, "pexpire", out),
+        Cmd::ExpireAt => expiry::expire(store, now_ms, args, 1000, true, "expireat", out),
+        Cmd::PExpireAt => expiry::expire(store, now_ms, args, 1, true, "pexpireat", out),
+        Cmd::Persist => expiry::persist(store, now_ms, args[1], out),
+        Cmd::SetEx => expiry::set_with_expiry(store, now_ms, args, 1000, "setex", out),
+        Cmd::PSetEx => expiry::set_with_expiry(store, now_ms, args, 1, "psetex", out),
+        Cmd::GetEx => expiry::getex(store, now_ms, protocol, args, out),
+        Cmd::Rename => keyspace::rename(store, now_ms, args, false, out),
+        Cmd::RenameNx => keyspace::rename(store, now_ms, args, true, out),
+        Cmd::Unlink => {
+            let deleted = args[1..].iter().filter(|key| store.remove(key, now_ms)).count();
+            put_integer(out, deleted as i64);
+        }
+        Cmd::Copy => keyspace::copy(store, now_ms, args, out),
+        Cmd::SetNx => strings::setnx(store, now_ms, args[1], args[2], out),
+        Cmd::MSetNx => strings::msetnx(store, now_ms, args, out),
+        Cmd::IncrByFloat => strings::incr_by_float(store, now_ms, args[1], args[2], out),
+        Cmd::GetDel => strings::getdel(store, now_ms, protocol, args[1], out),
+        Cmd::SetRange => strings::setrange(store, now_ms, args, out),
         Cmd::SenateSession => session_command(store, now_ms, args, out),
         Cmd::SenateExec => exec_in_session(store, now_ms, protocol, args, out),
         _ => read(store, now_ms, protocol, cmd, args, out),
@@ -101,16 +122,12 @@ fn checked(args: &[&[u8]], out: &mut Vec<u8>) -> Option<Cmd> {
         put_error(out, &unknown_command_error(args));
         return None;
     };
-    if !spec.arity_ok(args.len()) {
+    if !spec.args_ok(args.len()) {
         put_error(out, &arity_error(spec.name));
         return None;
     }
     if matches!(spec.class, Class::Session | Class::Node) {
         put_error(out, NOT_IN_BATCH);
-        return None;
-    }
-    if spec.cmd == Cmd::MSet && args.len().is_multiple_of(2) {
-        put_error(out, &arity_error(spec.name));
         return None;
     }
     Some(spec.cmd)
@@ -132,11 +149,22 @@ fn read(store: &KvStore, now_ms: u64, protocol: Protocol, cmd: Cmd, args: &[&[u8
         }
         Cmd::DbSize => put_integer(out, store.live_len(now_ms) as i64),
         Cmd::Keys => keys(store, now_ms, args[1], out),
+        Cmd::Ttl => expiry::ttl(store, now_ms, args[1], TtlReport::Seconds, out),
+        Cmd::PTtl => expiry::ttl(store, now_ms, args[1], TtlReport::Millis, out),
+        Cmd::ExpireTime => expiry::ttl(store, now_ms, args[1], TtlReport::AtSeconds, out),
+        Cmd::PExpireTime => expiry::ttl(store, now_ms, args[1], TtlReport::AtMillis, out),
+        Cmd::Type => keyspace::type_of(store, now_ms, args[1], out),
+        Cmd::Touch => keyspace::touch(store, now_ms, &args[1..], out),
+        Cmd::RandomKey => keyspace::random_key(store, now_ms, protocol, out),
+        Cmd::Scan => keyspace::scan(store, now_ms, args, out),
+        Cmd::Time => keyspace::time(now_ms, out),
+        Cmd::GetRange => strings::getrange(store, now_ms, args, out),
+        Cmd::Lcs => strings::lcs(store, now_ms, protocol, args, out),
         _ => put_error(out, READONLY),
     }
 }
 
-fn put_optional_bulk(out: &mut Vec<u8>, protocol: Protocol, value: Option<&[u8]>) {
+pub(crate) fn put_optional_bulk(out: &mut Vec<u8>, protocol: Protocol, value: Option<&[u8]>) {
     match value {
         Some(bytes) => put_bulk(out, bytes),
         None => put_null(out, protocol),
@@ -176,7 +204,8 @@ fn parse_set_options(args: &[&[u8]]) -> Option<SetOptions> {
         } else if eq_nocase(arg, b"keepttl") && options.expire.is_none() {
             options.keep_ttl = true;
         } else if let Some((_, unit, absolute)) = expire_unit.filter(|_| has_next) {
-            if options.keep_ttl || options.expire.is_some() {
+            // The same option again replaces the first (as in Redis), another is refused.
+            if options.keep_ttl || options.expire.is_some_and(|(u, a, _)| (u, a) != (unit, absolute)) {
                 return None;
             }
             options.expire = Some((unit, absolute, i + 1));
@@ -189,28 +218,15 @@ fn parse_set_options(args: &[&[u8]]) -> Option<SetOptions> {
     Some(options)
 }
 
-/// The deadline an expire option states, or its error.
-fn expire_deadline(now_ms: u64, arg: &[u8], unit: u64, absolute: bool) -> std::result::Result<u64, &'static [u8]> {
-    let amount = parse_i64(arg).ok_or(NOT_INTEGER)?;
-    if amount <= 0 {
-        return Err(INVALID_EXPIRE);
-    }
-    let ms = (amount as u64).checked_mul(unit).filter(|&ms| ms <= i64::MAX as u64).ok_or(INVALID_EXPIRE)?;
-    if absolute {
-        return Ok(ms);
-    }
-    now_ms.checked_add(ms).filter(|&t| t <= i64::MAX as u64).ok_or(INVALID_EXPIRE)
-}
-
 fn set(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out: &mut Vec<u8>) {
     let Some(options) = parse_set_options(args) else {
         return put_error(out, SYNTAX);
     };
     let deadline = match options.expire {
         None => None,
-        Some((unit, absolute, at)) => match expire_deadline(now_ms, args[at], unit, absolute) {
+        Some((unit, absolute, at)) => match expire_deadline(now_ms, args[at], unit, absolute, "set") {
             Ok(deadline) => Some(deadline),
-            Err(message) => return put_error(out, message),
+            Err(message) => return put_error(out, &message),
         },
     };
     let (key, data) = (args[1], args[2]);
@@ -253,6 +269,10 @@ fn incr_by(store: &mut KvStore, now_ms: u64, key: &[u8], by: i64, out: &mut Vec<
 }
 
 fn append(store: &mut KvStore, now_ms: u64, key: &[u8], suffix: &[u8], out: &mut Vec<u8>) {
+    let old_len = store.get(key, now_ms).map_or(0, |value| value.data.len());
+    if old_len.saturating_add(suffix.len()) > strings::MAX_STRING_BYTES {
+        return put_error(out, strings::STRING_TOO_LONG);
+    }
     let new_len = match store.get(key, now_ms) {
         Some(value) => {
             let mut data = Vec::with_capacity(value.data.len() + suffix.len());
@@ -329,7 +349,7 @@ fn exec_in_session(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &
         Some(spec) if spec.class == Class::Write && !matches!(spec.cmd, Cmd::SenateExec | Cmd::SenateSession) => spec,
         _ => return put_error(out, b"ERR SENATE.EXEC wraps one write command (SET, INCR, DEL, ...)"),
     };
-    if !spec.arity_ok(inner.len()) || (spec.cmd == Cmd::MSet && inner.len().is_multiple_of(2)) {
+    if !spec.args_ok(inner.len()) {
         return put_error(out, &arity_error(spec.name));
     }
     match store.sessions.begin(id, seq, first_unacked, now_ms) {

@@ -23,10 +23,13 @@ pub mod client_sessions;
 pub mod command;
 mod error;
 mod exec;
+mod expiry;
 pub mod glob;
+mod keyspace;
 mod session;
 mod snapshot;
 mod store;
+mod strings;
 
 pub use acl::{AclError, User, Users};
 pub use answer::REDIS_COMPAT_VERSION;

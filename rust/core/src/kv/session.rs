@@ -379,7 +379,7 @@ impl RespSession {
             let args: Vec<&[u8]> = ranges.iter().map(arg).collect();
             return put_error(groups.reply(), &unknown_command_error(&args));
         };
-        if !spec.arity_ok(argc) || (spec.cmd == Cmd::MSet && argc.is_multiple_of(2)) {
+        if !spec.args_ok(argc) {
             return put_error(groups.reply(), &arity_error(spec.name));
         }
         // One bit test per plain command. Containers (their subcommand's bit) and SENATE.EXEC

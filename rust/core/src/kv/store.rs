@@ -418,6 +418,88 @@ impl KvStore {
     }
 }
 
+/// SCAN and RANDOMKEY: walking the keys by a position fixed for each key, so that a cursor
+/// stays valid whatever is written between two calls.
+impl KvStore {
+    /// Sets the deadline of the live `key` (`None`: none); false if there is no live key.
+    pub fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>, now_ms: u64) -> bool {
+        let new = deadline_ms.map_or(NO_EXPIRY, |t| t.max(1));
+        let shard = shard_of(key);
+        let old = match self.tables[shard].get(key) {
+            Some(value) if !value.expired(now_ms) => value.expires_at,
+            _ => return false,
+        };
+        if old != new {
+            if let Some(value) = self.table_for_write(shard).get_mut(key) {
+                value.expires_at = new;
+            }
+            self.unindex(old, key);
+            self.index(new, key);
+        }
+        true
+    }
+
+    /// The live entries whose scan position is at or after `cursor`, in position order: at
+    /// least `count` of them unless the store ends first (more when several share the last
+    /// position, so that no position is split between two calls), with the cursor that
+    /// follows them (0 once the walk is done).
+    ///
+    /// A key's position is its hash rotated so that its table's bits come first (see
+    /// `scan_position`): a key keeps its position while it lives, so every key live for a
+    /// whole walk is returned by it, exactly once, whatever else is written meanwhile (Redis
+    /// promises at least once). Each call hashes the keys of the tables it visits: at least
+    /// one, `1/SHARDS` of the store.
+    pub fn scan(&self, cursor: u64, count: usize, now_ms: u64) -> (Vec<(&[u8], &Value)>, u64) {
+        let count = count.max(1);
+        let mut found: Vec<(&[u8], &Value)> = Vec::new();
+        let mut from = cursor;
+        for shard in (cursor >> SCAN_SHARD_SHIFT) as usize..SHARDS {
+            let mut here: Vec<(u64, &[u8], &Value)> = self.tables[shard]
+                .iter()
+                .filter(|(_, value)| !value.expired(now_ms))
+                .map(|(key, value)| (scan_position(key), &**key, value))
+                .filter(|(position, _, _)| *position >= from)
+                .collect();
+            here.sort_unstable_by_key(|(position, _, _)| *position);
+            let wanted = count - found.len();
+            if here.len() > wanted {
+                let last = here[wanted - 1].0;
+                let end = wanted + here[wanted..].iter().take_while(|(position, _, _)| *position == last).count();
+                found.extend(here[..end].iter().map(|(_, key, value)| (*key, *value)));
+                return (found, last.wrapping_add(1));
+            }
+            found.extend(here.iter().map(|(_, key, value)| (*key, *value)));
+            if found.len() == count {
+                let next = (shard as u64 + 1) << SCAN_SHARD_SHIFT;
+                return (found, if shard + 1 == SHARDS { 0 } else { next });
+            }
+            from = 0;
+        }
+        (found, 0)
+    }
+
+    /// A live key picked by `seed` (RANDOMKEY), if there is one: the `seed`-th live entry of
+    /// the first table, from the `seed`-th on, that holds one.
+    pub fn pick_key(&self, seed: u64, now_ms: u64) -> Option<&[u8]> {
+        (0..SHARDS).map(|i| (seed as usize + i) % SHARDS).find_map(|shard| {
+            let live = self.tables[shard].iter().filter(|(_, value)| !value.expired(now_ms));
+            let len = live.clone().count();
+            let nth = (seed >> 8) as usize % len.max(1);
+            live.map(|(key, _)| &**key).nth(nth)
+        })
+    }
+}
+
+/// Bits a scan position is shifted by to give its table.
+const SCAN_SHARD_SHIFT: u32 = 64 - SHARDS.trailing_zeros();
+
+/// Where SCAN meets `key`: its hash with the bits that pick its table (`shard_of`) on top,
+/// so that the keys of one table are one range of positions.
+#[inline]
+fn scan_position(key: &[u8]) -> u64 {
+    BuildKeyHasher.hash_one(key).rotate_left(SCAN_SHARD_SHIFT - 32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
