@@ -223,6 +223,38 @@ def test_clients_announcing_large_values_are_held_back_then_closed(guarded: Loca
     assert re.search(r"closing client 127\.0\.0\.1:\d+: client evicted", log)
 
 
+def test_clients_that_leave_their_replies_unread_are_closed(guarded: LocalNode) -> None:
+    """3 clients each ask for a 1 MiB value 32 times and read nothing: their unsent replies
+    (96 MiB, less what the kernel's socket buffers take) pass the 16 MiB bound, so they are
+    closed (reset: the replies they left unread go with them) and the evictions counted,
+    while the well-behaved client is answered."""
+    host, port = address = parse_host_port(guarded.client)
+    redis.Redis(host=host, port=port, password=PASSWORD).set("big-reply", b"r" * (1 << 20))
+    evicted_before = closed_count(guarded, "memory")
+    closed = 0
+
+    async def greedy() -> None:
+        nonlocal closed
+        reader, writer = await asyncio.open_connection(*address)
+        writer.write(AUTH + encode_command([b"GET", b"big-reply"]) * 32)
+        await writer.drain()
+        evicted = evicted_before + 3
+        while closed_count(guarded, "memory") < evicted:  # reads nothing meanwhile
+            await asyncio.sleep(0.05)
+        with contextlib.suppress(OSError):
+            while await reader.read(1 << 20):  # what the kernel still held, then the end
+                pass
+        closed += 1
+        writer.close()
+
+    async def main() -> None:
+        await under_attack(guarded, [asyncio.ensure_future(greedy()) for _ in range(3)])
+
+    asyncio.run(main())
+    assert closed == 3
+    assert closed_count(guarded, "memory") >= evicted_before + 3
+
+
 def test_one_client_past_its_query_buffer_is_told_and_closed(guarded: LocalNode) -> None:
     """An anonymous client may not buffer more than 256 KiB, an authenticated one 12 MiB: past
     that, each is told and closed; a value under the limit is stored."""
