@@ -60,9 +60,17 @@ fn body() -> impl Strategy<Value = Body> {
             read_round
         }),
         (small(), small()).prop_map(|(read_round, accepted_to)| Body::HeartbeatAck { read_round, accepted_to }),
-        (small(), small()).prop_map(|(index, term)| Body::Snapshot {
+        (small(), small(), any::<bool>()).prop_map(|(index, term, learners)| Body::Snapshot {
             snapshot: Snapshot {
-                meta: SnapshotMeta { index, term, conf_state: ConfState::from_voters(vec![1, 2, 3]) },
+                meta: SnapshotMeta {
+                    index,
+                    term,
+                    conf_state: ConfState {
+                        voters: vec![1, 2, 3],
+                        learners: if learners { vec![4] } else { Vec::new() },
+                        ..ConfState::default()
+                    }
+                },
                 data: Bytes::new(),
             }
         }),

@@ -19,6 +19,8 @@
 //!  12 ReadIndex       request_id
 //!  13 ReadIndexResp   request_id | index
 //!  14 TransferLeader  target
+//!  15 Snapshot        index | term | voter_count | voters... | learner_count (> 0) |
+//!                     learners... | data_len | data        (a configuration with learners)
 //! ```
 //!
 //! Entries' slots are implicit (consecutive from `first_slot` / `entries_from`, present only
@@ -79,7 +81,8 @@ fn max_body_bytes(msg: &PaxosMessage) -> usize {
         }
         Body::Propose { commands } => commands.iter().map(|c| per_item + c.len()).sum(),
         Body::Snapshot { snapshot } => {
-            (4 + snapshot.meta.conf_state.voters.len()) * MAX_VARINT_BYTES + snapshot.data.len()
+            let conf = &snapshot.meta.conf_state;
+            (5 + conf.voters.len() + conf.learners.len()) * MAX_VARINT_BYTES + snapshot.data.len()
         }
         _ => 0,
     };
@@ -159,12 +162,19 @@ fn encode_body(msg: &PaxosMessage, out: &mut Vec<u8>) {
 fn encode_snapshot(snapshot: &Snapshot, out: &mut Vec<u8>) {
     put_varint(snapshot.meta.index, out);
     put_varint(snapshot.meta.term, out);
-    let voters = &snapshot.meta.conf_state.voters;
-    put_varint(voters.len() as u64, out);
-    for &voter in voters {
-        put_varint(voter, out);
+    let conf = &snapshot.meta.conf_state;
+    put_ids(&conf.voters, out);
+    if !conf.learners.is_empty() {
+        put_ids(&conf.learners, out);
     }
     put_bytes(&snapshot.data, out);
+}
+
+fn put_ids(ids: &[u64], out: &mut Vec<u8>) {
+    put_varint(ids.len() as u64, out);
+    for &id in ids {
+        put_varint(id, out);
+    }
 }
 
 fn put_bytes(data: &[u8], out: &mut Vec<u8>) {
@@ -220,7 +230,8 @@ fn decode_typed(reader: &mut BodyReader<'_>, tag: u8, ballot: Ballot) -> Result<
             read_round: reader.read_varint()?,
         },
         8 => Body::HeartbeatAck { read_round: reader.read_varint()?, accepted_to: reader.read_varint()? },
-        9 => Body::Snapshot { snapshot: decode_snapshot(reader)? },
+        9 => Body::Snapshot { snapshot: decode_snapshot(reader, false)? },
+        15 => Body::Snapshot { snapshot: decode_snapshot(reader, true)? },
         10 => Body::TimeoutNow,
         11 => {
             let count = reader.read_count("commands", MIN_COMMAND_BYTES)?;
@@ -274,16 +285,28 @@ fn decode_accept_entries(
     Ok(entries)
 }
 
-fn decode_snapshot(reader: &mut BodyReader<'_>) -> Result<Snapshot, DecodeError> {
+/// `with_learners`: the layout of type 15, whose learner list is not empty (one encoding per
+/// value: a configuration without learners goes as type 9).
+fn decode_snapshot(reader: &mut BodyReader<'_>, with_learners: bool) -> Result<Snapshot, DecodeError> {
     let index = reader.read_varint()?;
     let term = reader.read_varint()?;
-    let voter_count = reader.read_count("voters", MIN_VOTER_BYTES)?;
-    let mut voters = Vec::with_capacity(voter_count);
-    for _ in 0..voter_count {
-        voters.push(reader.read_varint()?);
+    let voters = read_ids(reader, "voters")?;
+    let learners = if with_learners { read_ids(reader, "learners")? } else { Vec::new() };
+    if with_learners && learners.is_empty() {
+        return Err(DecodeError::NonCanonical { field: "snapshot learners" });
     }
     let data = reader.read_bytes("snapshot data")?;
-    Ok(Snapshot { meta: SnapshotMeta { index, term, conf_state: ConfState { voters, ..ConfState::default() } }, data })
+    let conf_state = ConfState { voters, learners, ..ConfState::default() };
+    Ok(Snapshot { meta: SnapshotMeta { index, term, conf_state }, data })
+}
+
+fn read_ids(reader: &mut BodyReader<'_>, what: &'static str) -> Result<Vec<u64>, DecodeError> {
+    let count = reader.read_count(what, MIN_VOTER_BYTES)?;
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        ids.push(reader.read_varint()?);
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]
@@ -323,6 +346,16 @@ mod tests {
                     data: Bytes::from_static(b"state"),
                 },
             },
+            Body::Snapshot {
+                snapshot: Snapshot {
+                    meta: SnapshotMeta {
+                        index: 9,
+                        term: b.to_u64(),
+                        conf_state: ConfState { voters: vec![2, 3], learners: vec![4, 5], ..ConfState::default() },
+                    },
+                    data: Bytes::from_static(b"state"),
+                },
+            },
             Body::TimeoutNow,
             Body::Propose { commands: vec![Bytes::from_static(b"set"), Bytes::new()] },
             Body::ReadIndex { request_id: 77 },
@@ -330,6 +363,27 @@ mod tests {
             Body::TransferLeader { target: 3 },
         ];
         bodies.into_iter().map(|body| PaxosMessage::new(2, 1, b, body)).collect()
+    }
+
+    #[test]
+    fn a_snapshot_with_learners_has_a_layout_of_its_own_and_one_encoding() {
+        let with = samples()
+            .into_iter()
+            .find(|m| matches!(&m.body, Body::Snapshot { snapshot } if !snapshot.meta.conf_state.learners.is_empty()));
+        let with = with.expect("a sample with learners");
+        let mut body = Vec::new();
+        encode_paxos_body(&with, &mut body);
+        assert_eq!(body[1], 15);
+        // The same bytes under type 15 with no learners: refused, that is type 9's layout.
+        let mut empty = body[..2].to_vec();
+        for value in [with.from, with.to, with.ballot.to_u64(), 9, with.ballot.to_u64(), 1, 2, 0] {
+            put_varint(value, &mut empty);
+        }
+        put_bytes(b"", &mut empty);
+        assert_eq!(
+            decode_paxos_body(&Bytes::from(empty)),
+            Err(DecodeError::NonCanonical { field: "snapshot learners" })
+        );
     }
 
     #[test]

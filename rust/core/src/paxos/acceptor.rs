@@ -135,6 +135,8 @@ impl Paxos {
         }
         if snapshot.meta.index > self.log.chosen() {
             self.log.install_snapshot(&snapshot.meta);
+            let voters = self.cfg.voters.clone();
+            self.membership.reset_to_snapshot(&snapshot.meta, &voters);
             self.latest_snapshot = snapshot.clone();
             self.pending_snapshot = Some(snapshot);
             if self.role == NodeRole::Candidate {

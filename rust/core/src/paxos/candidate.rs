@@ -56,7 +56,9 @@ impl Paxos {
     /// ballot asked for it (acceptors grant it while they hear from a leader). With leases a
     /// node that hears from a live leader campaigns only for a transfer (`lease.rs`).
     pub fn campaign(&mut self, transfer: Option<Ballot>) {
-        if !self.may_campaign(transfer.is_some()) {
+        // A node that is no voter of the latest configuration it knows leads only to hand over
+        // to the new voters (`membership.rs`, `may_lead`).
+        if !self.may_campaign(transfer.is_some()) || !self.may_lead() {
             return;
         }
         let seen = self.max_seen.max(self.promised);
@@ -148,14 +150,41 @@ impl Paxos {
         // adopts (no slot of its own is left past the adopted ones at an older ballot), and
         // it is durable before this node acts as leader. Peers' promises can arrive first
         // (its Prepares leave once its promise is written, before `advance` steps it).
-        let (id, q1) = (self.id, self.cfg.q1());
-        let won = self
-            .campaign
-            .as_ref()
-            .is_some_and(|c| c.complete_promisers().count() >= q1 && c.complete_promisers().any(|p| p.id == id));
-        if won {
+        let id = self.id;
+        let own = self.campaign.as_ref().is_some_and(|c| c.complete_promisers().any(|p| p.id == id));
+        if own && self.promises_cover_every_conf() {
             self.become_leader();
         }
+    }
+
+    /// Whether the complete promises hold a phase 1 quorum of every configuration that governs
+    /// a slot from the campaign's first slot to α past the highest slot reported, as the values
+    /// it adopts decide them (`membership.rs`). Voters of such a configuration that are no
+    /// peers of this node yet (added by a change it adopts) are asked for their promise.
+    fn promises_cover_every_conf(&mut self) -> bool {
+        let Some(campaign) = self.campaign.as_ref() else { return false };
+        let promisers: Vec<NodeId> = campaign.complete_promisers().map(|p| p.id).collect();
+        let from_slot = campaign.from_slot;
+        if !self.promises_cover(std::slice::from_ref(self.membership.conf_at(from_slot)), &promisers) {
+            return false;
+        }
+        let confs = self.membership.adopted_confs(from_slot, campaign.adopted.values());
+        if self.promises_cover(&confs, &promisers) {
+            return true;
+        }
+        let asked: Vec<NodeId> = campaign.promisers.iter().map(|p| p.id).collect();
+        let mut missing: Vec<NodeId> = confs
+            .iter()
+            .flat_map(|conf| conf.voters.iter().copied())
+            .filter(|id| !asked.contains(id) && !self.peers.contains(id) && *id != self.id)
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let ballot = self.own_ballot;
+        for to in missing {
+            self.send(to, ballot, Body::Prepare { from_slot, transfer: None });
+        }
+        false
     }
 
     /// Refuses a promise for this campaign that no correct acceptor sends, before it changes
@@ -201,8 +230,10 @@ impl Paxos {
     /// (`acceptor.rs`). Promisers still paging hear the page requests. A campaign short of a
     /// quorum may never get one (its node cut off from the rest): it holds nobody back.
     pub(super) fn keep_campaign_alive(&mut self) {
-        let (id, ballot, q1) = (self.id, self.own_ballot, self.cfg.q1());
+        let (id, ballot) = (self.id, self.own_ballot);
         let Some(campaign) = self.campaign.as_ref() else { return };
+        let base = self.membership.conf_at(campaign.from_slot);
+        let q1 = self.cfg.phase1_quorum.unwrap_or_else(|| crate::paxos::membership::majority(base));
         if campaign.promisers.len() < q1 {
             return;
         }
@@ -249,6 +280,7 @@ impl Paxos {
         // Chosen before this leadership (by this node or as its promisers reported): the
         // back-pressure counts the slots after them.
         self.lead_start_chosen = self.log.chosen();
+        self.lead_covered_to = last_slot;
         self.bcast_heartbeat();
         self.bcast_accepts();
     }

@@ -17,11 +17,23 @@ pub const DEFAULT_MAX_PHASE1_SLOTS: usize = 1 << 20;
 /// the election timeout (see `PaxosConfig::max_lease_ticks`).
 pub const LEASE_DRIFT_MARGIN_DIVISOR: u32 = 10;
 
+/// Lamport's α (`PaxosConfig::conf_window_slots`): a membership change chosen at slot `s` governs
+/// slots from `s + α` on, and a leader proposes slot `t` only once every slot up to `t - α` is
+/// chosen (see `membership.rs`). It bounds the slots in flight: 1024 is above what one leader
+/// pipelines under the default flow limits, and padding a change's window with no-ops costs
+/// `α - 1` small slots.
+pub const DEFAULT_CONF_WINDOW_SLOTS: u64 = 1024;
+
+/// Largest `conf_window_slots`: the no-ops that pad a change's window stay a small write.
+pub const MAX_CONF_WINDOW_SLOTS: u64 = 1 << 16;
+
 #[derive(Clone, Debug)]
 pub struct PaxosConfig {
     /// This node's id, in `[1, MAX_NODE_ID]` (a ballot holds it in 16 bits).
     pub id: NodeId,
-    /// Every acceptor's id including this node's, each in `[1, MAX_NODE_ID]`.
+    /// The initial acceptors (voters), each in `[1, MAX_NODE_ID]`: the configuration before any
+    /// membership change (later ones come from the log and snapshots, `membership.rs`). A node
+    /// that is not among them waits to be added (as a learner, then promoted).
     pub voters: Vec<NodeId>,
     /// A follower that has not heard from a leader for a timeout drawn from
     /// `[election_timeout_ticks, 2 * election_timeout_ticks)` campaigns (if quorum-connected);
@@ -69,6 +81,10 @@ pub struct PaxosConfig {
     pub applied: Index,
     /// Seed of the RNG that draws election timeouts.
     pub seed: u64,
+    /// Lamport's α for membership changes, in `[1, MAX_CONF_WINDOW_SLOTS]`: a change chosen at
+    /// slot `s` governs slots `>= s + α`, and a leader has at most α slots past its chosen
+    /// index (`membership.rs`). Every node of a cluster must set the same value.
+    pub conf_window_slots: u64,
 }
 
 impl PaxosConfig {
@@ -96,6 +112,7 @@ impl PaxosConfig {
             lease_ticks: 0,
             applied: 0,
             seed: id,
+            conf_window_slots: DEFAULT_CONF_WINDOW_SLOTS,
         }
     }
 
@@ -157,8 +174,11 @@ impl PaxosConfig {
         if sorted.windows(2).any(|w| w[0] == w[1]) {
             return bad("voters", "duplicate node id".into());
         }
-        if !sorted.contains(&self.id) {
-            return bad("id", format!("node {} is not among the voters {sorted:?}", self.id));
+        if !(1..=MAX_CONF_WINDOW_SLOTS).contains(&self.conf_window_slots) {
+            return bad(
+                "conf_window_slots",
+                format!("must be in [1, {MAX_CONF_WINDOW_SLOTS}], got {}", self.conf_window_slots),
+            );
         }
         self.validate_quorums()?;
         self.validate_timing()?;
@@ -287,7 +307,9 @@ mod tests {
         let mut config = PaxosConfig::new(70_000, vec![1, 70_000]);
         assert_eq!(field_of(&config), Some("id"));
         config = PaxosConfig::new(4, vec![1, 2, 3]);
-        assert_eq!(field_of(&config), Some("id"));
+        assert_eq!(config.validate(), Ok(()), "a node waiting to be added");
+        config.conf_window_slots = 0;
+        assert_eq!(field_of(&config), Some("conf_window_slots"));
         config = PaxosConfig::new(1, vec![1, 1]);
         assert_eq!(field_of(&config), Some("voters"));
         config = PaxosConfig::new(1, vec![1]);

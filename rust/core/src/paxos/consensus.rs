@@ -10,6 +10,7 @@
 use crate::driver::{Consensus, NodeRole, Timing};
 use crate::error::Result;
 use crate::paxos::node::PaxosNode;
+use crate::raft::conf_change::ConfChange;
 use crate::raft::mem_node::{EncodedReady, StepError};
 use crate::raft::message::{ConfState, Index, NodeId, Snapshot};
 use bytes::Bytes;
@@ -95,8 +96,13 @@ impl Consensus for PaxosNode {
         PaxosNode::max_readies_in_flight(self)
     }
 
-    /// Fixed membership (for now): the configured voters.
+    fn propose_conf_change(&mut self, change: &ConfChange) -> Result<()> {
+        PaxosNode::propose_conf_change(self, change)
+    }
+
+    /// The configuration in force after the chosen index (a change chosen at slot `s` is in
+    /// force from slot `s + α`, `paxos/membership.rs`).
     fn conf_state(&self) -> ConfState {
-        ConfState::from_voters(self.config().voters.clone())
+        PaxosNode::conf_state(self)
     }
 }

@@ -13,11 +13,12 @@ use crate::paxos::config::PaxosConfig;
 use crate::paxos::election::Election;
 use crate::paxos::lease::Lease;
 use crate::paxos::log::SlotLog;
+use crate::paxos::membership::Membership;
 use crate::paxos::message::{Body, PaxosMessage, Slot};
 use crate::paxos::read_index::ReadIndex;
 use crate::paxos::replication::Progress;
 use crate::paxos::validate::check_message;
-use crate::raft::message::{NodeId, Snapshot, NO_NODE};
+use crate::raft::message::{EntryKind, NodeId, Snapshot, NO_NODE};
 use crate::raft::ready::ReadState;
 use crate::raft::storage::{MemStorage, Storage};
 use bytes::Bytes;
@@ -27,8 +28,11 @@ use rand_chacha::ChaCha8Rng;
 pub struct Paxos {
     pub id: NodeId,
     pub cfg: PaxosConfig,
-    /// Every acceptor but this node, ascending.
+    /// Every member (voter or learner) of a configuration that governs a slot after the chosen
+    /// index, but this node, ascending; none while this node is no member (`membership.rs`).
     pub peers: Vec<NodeId>,
+    /// The configurations the chosen log decides (`membership.rs`).
+    pub membership: Membership,
     pub role: NodeRole,
     /// The leader this node follows (itself when leading), or `NO_NODE`.
     pub leader: NodeId,
@@ -51,6 +55,9 @@ pub struct Paxos {
     /// Leader only: its chosen index when it won phase 1; a chosen slot after it counts
     /// against the proposal budget until a majority holds it (`replication.rs`).
     pub lead_start_chosen: Slot,
+    /// Leader only: the last slot its phase 1 adopted. A membership change chosen past it was
+    /// proposed by this ballot, whose phase 1 did not cover its configuration.
+    pub lead_covered_to: Slot,
     pub reads: ReadIndex,
     pub lease: Lease,
     /// Messages that may leave at once.
@@ -83,7 +90,8 @@ impl Paxos {
         let mut paxos = Paxos {
             id: cfg.id,
             cfg: cfg.clone(),
-            peers: cfg.voters.iter().copied().filter(|&id| id != cfg.id).collect(),
+            peers: Vec::new(),
+            membership: Membership::new(&cfg.voters, &snapshot.meta, cfg.conf_window_slots),
             role: NodeRole::Follower,
             leader: NO_NODE,
             promised,
@@ -95,6 +103,7 @@ impl Paxos {
             progress: Vec::new(),
             self_matched: 0,
             lead_start_chosen: 0,
+            lead_covered_to: 0,
             reads: ReadIndex::default(),
             lease: Lease::default(),
             msgs: Vec::new(),
@@ -105,7 +114,9 @@ impl Paxos {
             uncommitted_bytes: 0,
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
         };
-        paxos.peers.sort_unstable();
+        // The changes in the chosen log after the snapshot, replayed.
+        paxos.membership.learn_chosen(&paxos.log);
+        paxos.update_peers();
         paxos.log.set_run_ballot(promised);
         paxos.become_follower(NO_NODE);
         // It may have acknowledged a heartbeat just before it stopped (`lease.rs`).
@@ -189,6 +200,7 @@ impl Paxos {
                 }
             }
         }
+        self.refresh_membership();
         Ok(())
     }
 
@@ -210,6 +222,7 @@ impl Paxos {
         self.progress.clear();
         self.self_matched = 0;
         self.lead_start_chosen = 0;
+        self.lead_covered_to = 0;
         self.reads.reset();
         self.lease.reset_leader();
         self.uncommitted_bytes = 0;
@@ -258,7 +271,7 @@ impl Paxos {
             return Err(RaftError::ProposalDropped { reason: DropReason::TooLarge });
         }
         match self.role {
-            NodeRole::Leader => self.propose_as_leader(commands, bytes),
+            NodeRole::Leader => self.propose_as_leader(commands, bytes, EntryKind::Normal),
             _ if self.leader != NO_NODE && self.cfg.forward_proposals => {
                 let (leader, ballot) = (self.leader, self.promised);
                 self.send(leader, ballot, Body::Propose { commands });
@@ -277,7 +290,7 @@ impl Paxos {
     /// With leases a node asking for leadership itself goes through its leader, which voids
     /// its lease (`lease.rs`); without, it campaigns at once.
     pub fn transfer_leader(&mut self, to: NodeId) -> Result<()> {
-        if to != self.id && !self.peers.contains(&to) {
+        if to != self.id && !self.is_latest_voter(to) {
             return Err(RaftError::UnknownPeer { id: to });
         }
         let forward = self.cfg.lease_reads() && self.leader != NO_NODE && self.cfg.forward_proposals;
@@ -315,7 +328,7 @@ impl Paxos {
         if self.role != NodeRole::Follower || ballot != self.promised {
             return;
         }
-        let from_candidate = from == ballot.node && self.election.connected_to(self.cfg.q1());
+        let from_candidate = from == ballot.node && self.connected_to_quorum(true);
         if from == self.leader || from_candidate {
             self.campaign(Some(ballot));
         }

@@ -64,6 +64,22 @@ impl Election {
         }
     }
 
+    /// The peers to track are `peers` now (membership changes): the others are forgotten, the
+    /// new ones never heard from.
+    pub fn set_peers(&mut self, peers: &[NodeId]) {
+        let old = std::mem::take(&mut self.heard);
+        self.heard = peers
+            .iter()
+            .map(|&id| (id, old.iter().find(|(peer, _)| *peer == id).and_then(|(_, tick)| *tick)))
+            .collect();
+    }
+
+    /// Of `ids`, the peers heard from within the last election timeout.
+    pub fn connected_among(&self, ids: &[NodeId]) -> usize {
+        let horizon = self.now_ticks.saturating_sub(self.election_timeout_ticks as u64);
+        self.heard.iter().filter(|(id, tick)| ids.contains(id) && tick.is_some_and(|t| t >= horizon)).count()
+    }
+
     /// Peers heard from within the last election timeout.
     pub fn connected_peers(&self) -> usize {
         let horizon = self.now_ticks.saturating_sub(self.election_timeout_ticks as u64);
@@ -119,16 +135,23 @@ impl Paxos {
             return;
         }
         self.election.election_elapsed_ticks = 0;
-        if !self.election.connected_to(self.cfg.q2()) {
+        // A removed leader hands over instead (`membership.rs`): it may be the only node that
+        // can bring the new voters up to date, which say nothing until someone does.
+        if !self.connected_to_quorum(false) && self.is_latest_voter(self.id) {
             self.become_follower(NO_NODE);
         }
     }
 
     fn tick_election(&mut self) {
-        if self.election.election_elapsed_ticks < self.election.randomized_election_timeout_ticks {
+        // A node that voted only in the configuration the latest one replaced campaigns after
+        // twice its timeout: it leads only to hand over, and the new voters go first (else the
+        // two duel, each Prepare ending the other's phase 1).
+        let timeout = self.election.randomized_election_timeout_ticks;
+        let timeout = if self.is_latest_voter(self.id) { timeout } else { timeout.saturating_mul(2) };
+        if self.election.election_elapsed_ticks < timeout {
             return;
         }
-        if self.election.connected_to(self.cfg.q1()) {
+        if self.connected_to_quorum(true) && self.may_lead() {
             self.campaign(None);
         } else if self.role == NodeRole::Candidate {
             // Cut off from a phase 1 quorum: campaigning could only raise promises for

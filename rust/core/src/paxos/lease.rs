@@ -87,7 +87,7 @@ impl Paxos {
         if !self.cfg.lease_reads() || self.role != NodeRole::Leader || self.lease.void {
             return false;
         }
-        let confirmed = self.reads.confirmed_round(self.cfg.q2());
+        let confirmed = self.confirmed_read_round();
         let Some(sent) = self.lease.sent_tick(confirmed) else { return false };
         self.election.now_ticks() < sent + u64::from(self.cfg.lease_ticks)
     }

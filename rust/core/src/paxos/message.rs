@@ -78,6 +78,10 @@ impl Body {
             Body::AcceptRejected { .. } => 6,
             Body::Heartbeat { .. } => 7,
             Body::HeartbeatAck { .. } => 8,
+            // With learners (membership changes) the snapshot's configuration needs the
+            // longer layout; without, the original one, so that such clusters send what they
+            // always sent.
+            Body::Snapshot { snapshot } if !snapshot.meta.conf_state.learners.is_empty() => 15,
             Body::Snapshot { .. } => 9,
             Body::TimeoutNow => 10,
             Body::Propose { .. } => 11,

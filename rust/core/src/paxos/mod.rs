@@ -86,7 +86,10 @@
 //! **Roles and epoch.** Follower, Candidate (phase 1), Leader map to `NodeRole`; the epoch is
 //! the promised ballot's `to_u64`, which grows with every leadership.
 //!
-//! **Not yet:** membership changes.
+//! **Membership changes** (`membership.rs`): a `ConfChange` is chosen in a slot `s` like any
+//! command and governs the slots from `s + α` on (Lamport's α, `conf_window_slots`); a leader
+//! keeps its log within α slots of its chosen index, and phase 1 needs a majority of every
+//! configuration that governs a slot the candidate may propose. One log, no new instance.
 
 pub mod acceptor;
 pub mod ballot;
@@ -97,6 +100,7 @@ pub mod core;
 pub mod election;
 pub mod lease;
 pub mod log;
+pub mod membership;
 pub mod message;
 pub mod node;
 pub mod read_index;

@@ -16,8 +16,9 @@ use crate::paxos::ballot::Ballot;
 use crate::paxos::config::PaxosConfig;
 use crate::paxos::core::Paxos;
 use crate::paxos::message::{PaxosMessage, Slot};
+use crate::raft::conf_change::ConfChange;
 use crate::raft::mem_node::{EncodedReady, PersistBatch, PersistMode, StepError, MAX_READIES_IN_FLIGHT};
-use crate::raft::message::{Entry, HardState, NodeId, Snapshot};
+use crate::raft::message::{ConfState, Entry, HardState, NodeId, Snapshot};
 use crate::raft::ready::{Role, SoftState};
 use crate::raft::storage::{MemStorage, Storage};
 use bytes::Bytes;
@@ -159,6 +160,34 @@ impl PaxosNode {
 
     pub fn read_index(&mut self, request_id: u64) -> Result<()> {
         self.core.read_index(request_id)
+    }
+
+    /// Proposes a membership change (at the leader); see `paxos/membership.rs`.
+    pub fn propose_conf_change(&mut self, change: &ConfChange) -> Result<()> {
+        self.core.propose_conf_change(change)
+    }
+
+    /// The configuration in force for the slot after the chosen index (voters and learners).
+    pub fn conf_state(&self) -> ConfState {
+        self.core.conf_in_force().0.clone()
+    }
+
+    /// The last slot the configuration before the one in force governed (0: the initial
+    /// configuration is in force): the configuration is in force on every node whose chosen
+    /// index reached it.
+    pub fn conf_index(&self) -> Slot {
+        self.core.conf_in_force().1
+    }
+
+    /// The configuration after every chosen change, in force or not yet.
+    pub fn latest_conf_state(&self) -> ConfState {
+        self.core.membership.latest().clone()
+    }
+
+    /// The highest slot the leader knows `id` holds at its ballot (`None`: not leading, or
+    /// not a peer).
+    pub fn matched(&self, id: NodeId) -> Option<Slot> {
+        self.core.progress.iter().find(|(peer, _)| *peer == id).map(|(_, p)| p.matched)
     }
 
     pub fn transfer_leader(&mut self, to: NodeId) -> Result<()> {
@@ -413,7 +442,13 @@ impl PaxosNode {
         if index <= current {
             return Err(RaftError::Storage(StorageError::SnapshotOutOfDate { index, current }));
         }
+        if self.core.snapshot_cuts_change(index) {
+            // One configuration must describe every slot after a snapshot (`membership.rs`).
+            return Err(RaftError::ProposalDropped { reason: crate::error::DropReason::ConfChangePending });
+        }
+        let conf_state = self.core.membership.conf_at(index + 1).clone();
         self.storage.create_snapshot(index, data)?;
+        self.storage.set_snapshot_conf_state(conf_state);
         let snapshot = self.storage.snapshot();
         self.core.log.compact(index, snapshot.meta.term);
         self.core.latest_snapshot = snapshot.clone();

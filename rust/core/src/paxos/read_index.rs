@@ -55,10 +55,16 @@ impl ReadIndex {
         }
     }
 
-    /// The highest round a quorum of `q2` acknowledged, counting the leader (at `round`).
-    pub(super) fn confirmed_round(&self, q2: usize) -> u64 {
-        let mut rounds: Vec<u64> = self.acked.iter().map(|(_, r)| *r).collect();
-        rounds.push(self.round);
+    /// The highest round a quorum of `q2` of `voters` acknowledged, counting the leader `own`
+    /// (at `round`) if it is one of them.
+    pub(super) fn confirmed_round(&self, own: NodeId, voters: &[NodeId], q2: usize) -> u64 {
+        let mut rounds: Vec<u64> = voters
+            .iter()
+            .map(|id| match id {
+                id if *id == own => self.round,
+                id => self.acked.iter().find(|(peer, _)| peer == id).map_or(0, |(_, r)| *r),
+            })
+            .collect();
         rounds.sort_unstable_by(|a, b| b.cmp(a));
         rounds.get(q2 - 1).copied().unwrap_or(0)
     }
@@ -78,12 +84,23 @@ impl Paxos {
         }
         let round = self.start_read_round();
         self.reads.pending.push_back(PendingRead { request_id, requester, index, round });
-        if self.peers.is_empty() || self.cfg.q2() == 1 {
-            self.confirm_reads();
-        } else {
+        self.confirm_reads();
+        if !self.reads.pending.is_empty() {
             self.send_heartbeats();
         }
         Ok(())
+    }
+
+    /// The highest read round a phase 2 quorum of every configuration that governs a slot
+    /// after the chosen index acknowledged (a later leader's phase 1 covers at least one of
+    /// them, `membership.rs`).
+    pub(super) fn confirmed_read_round(&self) -> u64 {
+        let from = self.log.chosen() + 1;
+        self.membership
+            .confs_from(from)
+            .map(|conf| self.reads.confirmed_round(self.id, &conf.voters, self.q2_of(conf)))
+            .min()
+            .unwrap_or(0)
     }
 
     /// Opens the next read round (sent with the next heartbeats); returns its number.
@@ -108,7 +125,7 @@ impl Paxos {
     /// Hands out every read whose round a quorum acknowledged: to this node's read states, or
     /// back to the follower that forwarded it.
     fn confirm_reads(&mut self) {
-        let confirmed = self.reads.confirmed_round(self.cfg.q2());
+        let confirmed = self.confirmed_read_round();
         while let Some(read) = self.reads.pending.front().copied().filter(|r| r.round <= confirmed) {
             self.reads.pending.pop_front();
             self.answer_read(read.requester, read.request_id, read.index);

@@ -61,39 +61,62 @@ pub struct Progress {
 const STALLED_CHECKS: u32 = 2;
 
 impl Paxos {
+    fn new_progress(&self, next: Slot, probing: bool) -> Progress {
+        Progress {
+            next,
+            matched: 0,
+            probing,
+            inflight: Inflights::new(self.cfg.max_inflight_msgs, self.cfg.max_inflight_bytes),
+            snapshot_sent: None,
+            matched_at_check: 0,
+            answered_since_check: false,
+            stalled_checks: 0,
+            sent_chosen: 0,
+            chosen_wanted: 0,
+        }
+    }
+
     /// Every follower starts at the first slot the leader proposes again.
     pub(super) fn init_progress(&mut self, next: Slot) {
-        let (msgs, bytes) = (self.cfg.max_inflight_msgs, self.cfg.max_inflight_bytes);
-        self.progress = self
-            .peers
-            .iter()
-            .map(|&id| {
-                let inflight = Inflights::new(msgs, bytes);
-                let p = Progress {
-                    next,
-                    matched: 0,
-                    probing: false,
-                    inflight,
-                    snapshot_sent: None,
-                    matched_at_check: 0,
-                    answered_since_check: false,
-                    stalled_checks: 0,
-                    sent_chosen: 0,
-                    chosen_wanted: 0,
-                };
-                (id, p)
-            })
-            .collect();
+        self.progress = self.peers.iter().map(|&id| (id, self.new_progress(next, false))).collect();
         self.self_matched = 0;
+    }
+
+    /// The peers changed (a membership change chosen): a new one is probed from the end of the
+    /// log (it answers with its position and the leader backs up, to the snapshot if need be),
+    /// one no longer a peer is dropped.
+    pub(super) fn sync_progress(&mut self) {
+        self.progress.retain(|(id, _)| self.peers.contains(id));
+        let next = self.log.last_slot() + 1;
+        for i in 0..self.peers.len() {
+            let id = self.peers[i];
+            if let Err(position) = self.progress.binary_search_by_key(&id, |(peer, _)| *peer) {
+                let p = self.new_progress(next, true);
+                self.progress.insert(position, (id, p));
+                self.send_accepts(position);
+            }
+        }
     }
 
     fn progress_index(&self, id: NodeId) -> Option<usize> {
         self.progress.iter().position(|(peer, _)| *peer == id)
     }
 
-    /// The leader's proposal path: the next slots, accepted by its own acceptor (counted once
-    /// durable), then sent to every follower.
-    pub(super) fn propose_as_leader(&mut self, commands: Vec<Bytes>, bytes: usize) -> Result<()> {
+    /// The leader's proposal path: the next slots (of `kind`), accepted by its own acceptor
+    /// (counted once durable), then sent to every follower. The window of `membership.rs`: the
+    /// last slot stays within α of the chosen index.
+    pub(super) fn propose_as_leader(&mut self, commands: Vec<Bytes>, bytes: usize, kind: EntryKind) -> Result<()> {
+        if kind != EntryKind::NoOp && !self.is_latest_voter(self.id) {
+            // Removed: it only brings the new voters up to date and hands over.
+            return Err(RaftError::ProposalDropped { reason: DropReason::Transferring });
+        }
+        let window = self.membership.window_slots();
+        if commands.len() as u64 > window {
+            return Err(RaftError::ProposalDropped { reason: DropReason::TooLarge });
+        }
+        if self.log.last_slot() + commands.len() as u64 > self.max_proposable_slot() {
+            return Err(RaftError::ProposalDropped { reason: DropReason::UncommittedLimit });
+        }
         let budget = self.cfg.max_uncommitted_bytes;
         if self.uncommitted_bytes + self.unreplicated_chosen_bytes(budget) + bytes > budget {
             return Err(RaftError::ProposalDropped { reason: DropReason::UncommittedLimit });
@@ -103,12 +126,7 @@ impl Paxos {
         let entries: Vec<Entry> = commands
             .into_iter()
             .enumerate()
-            .map(|(i, data)| Entry {
-                index: first_slot + i as Slot,
-                term: ballot.to_u64(),
-                kind: EntryKind::Normal,
-                data,
-            })
+            .map(|(i, data)| Entry { index: first_slot + i as Slot, term: ballot.to_u64(), kind, data })
             .collect();
         let (id, chosen) = (self.id, self.log.chosen());
         self.on_accept(id, ballot, first_slot, chosen, entries);
@@ -251,14 +269,39 @@ impl Paxos {
 
     /// Marks chosen the highest slot that a phase 2 quorum (this node's durable acceptance
     /// included) accepted, with every slot before it, at this ballot.
+    /// Membership changes (`membership.rs`): slot `t` counts the voters of `K(t)` only, so the
+    /// chosen index moves one configuration at a time, and a change chosen on the way may
+    /// start the next.
     fn maybe_choose(&mut self) {
-        let mut matched: Vec<Slot> = self.progress.iter().map(|(_, p)| p.matched).collect();
-        matched.push(self.self_matched);
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&quorum_matched) = matched.get(self.cfg.q2() - 1) else { return };
         let before = self.log.chosen();
-        if quorum_matched > before {
-            self.log.mark_chosen(quorum_matched);
+        loop {
+            let next = self.log.chosen() + 1;
+            if next > self.log.last_slot() {
+                break;
+            }
+            let conf = self.membership.conf_at(next);
+            let matched_of = |id: &NodeId| match id {
+                id if *id == self.id => self.self_matched,
+                id => self.progress.iter().find(|(peer, _)| peer == id).map_or(0, |(_, p)| p.matched),
+            };
+            let mut matched: Vec<Slot> = conf.voters.iter().map(matched_of).collect();
+            matched.sort_unstable_by(|a, b| b.cmp(a));
+            let Some(&quorum_matched) = matched.get(self.q2_of(conf) - 1) else { break };
+            let mut to = quorum_matched.min(self.membership.last_slot_of(next));
+            if to < next {
+                break;
+            }
+            // A change among these slots may start a configuration α after it: choose up to
+            // it, read it, and go on from there.
+            if let Some(change) =
+                (next..=to).find(|&s| self.log.get(s).is_some_and(|e| e.kind == EntryKind::ConfChange))
+            {
+                to = change;
+            }
+            self.log.mark_chosen(to);
+            self.membership.learn_chosen(&self.log);
+        }
+        if self.log.chosen() > before {
             let freed: usize =
                 (before + 1..=self.log.chosen()).filter_map(|s| self.log.get(s)).map(Entry::size_bytes).sum();
             self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(freed);
@@ -268,7 +311,9 @@ impl Paxos {
     /// The highest slot that a majority of the nodes (this one's durable acceptance included)
     /// accepted at this ballot, or the chosen index this leadership started from if higher.
     fn majority_matched(&self) -> Slot {
-        let mut matched: Vec<Slot> = self.progress.iter().map(|(_, p)| p.matched).collect();
+        let voters = &self.membership.latest().voters;
+        let mut matched: Vec<Slot> =
+            self.progress.iter().filter(|(id, _)| voters.contains(id)).map(|(_, p)| p.matched).collect();
         matched.push(self.self_matched);
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let majority = matched.len() / 2 + 1;
@@ -278,7 +323,7 @@ impl Paxos {
     /// Bytes of the chosen slots that a majority does not hold yet (the back-pressure of the
     /// module docs), counted down from the chosen index and stopping once past `cap`: the
     /// cost is bounded by the budget, not by the lag.
-    fn unreplicated_chosen_bytes(&self, cap: usize) -> usize {
+    pub(super) fn unreplicated_chosen_bytes(&self, cap: usize) -> usize {
         // Compacted slots are in a snapshot, which a follower that lacks them gets whole.
         let floor = self.majority_matched().max(self.log.snapshot_index());
         let mut bytes = 0;

@@ -6,24 +6,25 @@
 //! the campaign's state, and is refused the same way by `Paxos::check_promise_fits`.
 
 use crate::error::{RaftError, Result};
-use crate::paxos::ballot::{Ballot, MAX_ROUND};
+use crate::paxos::ballot::{Ballot, MAX_NODE_ID, MAX_ROUND};
 use crate::paxos::config::PaxosConfig;
 use crate::paxos::message::{Body, PaxosMessage, Slot, MAX_SLOT};
-use crate::raft::message::{Entry, NodeId};
+use crate::raft::message::{Entry, NodeId, NO_NODE};
 
 fn invalid(m: &PaxosMessage, problem: impl Into<String>) -> RaftError {
     RaftError::InvalidMessage { from: m.from, problem: problem.into() }
 }
 
-fn is_member(cfg: &PaxosConfig, id: NodeId) -> bool {
-    cfg.voters.contains(&id)
+/// A ballot some member may have used: `ZERO`, or one whose node id is valid and whose round
+/// leaves room to outbid it (`MAX_ROUND` is 2^48 elections away: only a forged ballot gets
+/// there, and a candidate could not pick a ballot above it). Any valid node: with membership
+/// changes, a node removed (and forgotten after a snapshot) may own a ballot still promised.
+fn member_ballot(ballot: Ballot) -> bool {
+    ballot == Ballot::ZERO || valid_node(ballot.node) && ballot.round < MAX_ROUND
 }
 
-/// A ballot some member may have used: `ZERO`, or one whose node is a member and whose round
-/// leaves room to outbid it (`MAX_ROUND` is 2^48 elections away: only a forged ballot gets
-/// there, and a candidate could not pick a ballot above it).
-fn member_ballot(cfg: &PaxosConfig, ballot: Ballot) -> bool {
-    ballot == Ballot::ZERO || is_member(cfg, ballot.node) && ballot.round < MAX_ROUND
+fn valid_node(id: NodeId) -> bool {
+    id != NO_NODE && id <= MAX_NODE_ID
 }
 
 fn slot_ok(slot: Slot) -> bool {
@@ -61,15 +62,18 @@ fn owner(body: &Body) -> Owner {
     }
 }
 
-/// Refuses `m` unless a correct member of `cfg` could have sent it to `cfg.id`.
+/// Refuses `m` unless a correct node could have sent it to `cfg.id`. Any valid node id may
+/// send: with membership changes (`membership.rs`) a node added by a change this node has not
+/// learned yet (its new leader, say) is a correct sender, and so is a removed one that still
+/// runs (its messages are answered like any, and count for nothing).
 pub fn check_message(cfg: &PaxosConfig, m: &PaxosMessage) -> Result<()> {
     if m.to != cfg.id {
         return Err(RaftError::UnknownPeer { id: m.to });
     }
-    if !is_member(cfg, m.from) {
+    if !valid_node(m.from) {
         return Err(RaftError::UnknownPeer { id: m.from });
     }
-    if !member_ballot(cfg, m.ballot) {
+    if !member_ballot(m.ballot) {
         return Err(invalid(m, format!("ballot {} of a non-member", m.ballot)));
     }
     let owner_ok = match owner(&m.body) {
@@ -80,22 +84,22 @@ pub fn check_message(cfg: &PaxosConfig, m: &PaxosMessage) -> Result<()> {
     if !owner_ok {
         return Err(invalid(m, format!("ballot {} does not belong to the node that must own it", m.ballot)));
     }
-    check_body(cfg, m)
+    check_body(m)
 }
 
-fn check_body(cfg: &PaxosConfig, m: &PaxosMessage) -> Result<()> {
+fn check_body(m: &PaxosMessage) -> Result<()> {
     match &m.body {
         Body::Prepare { from_slot, .. } if *from_slot == 0 || !slot_ok(*from_slot) => {
             Err(invalid(m, format!("prepare from slot {from_slot}")))
         }
         // The leader that asked for a transfer ran a ballot below the one the target runs.
-        Body::Prepare { transfer: Some(asked_by), .. } if !member_ballot(cfg, *asked_by) || *asked_by >= m.ballot => {
+        Body::Prepare { transfer: Some(asked_by), .. } if !member_ballot(*asked_by) || *asked_by >= m.ballot => {
             Err(invalid(m, format!("transfer asked by ballot {asked_by} under ballot {}", m.ballot)))
         }
         Body::Promise { chosen, first_slot, last_slot, entries } => {
-            check_promise(cfg, m, *chosen, *first_slot, *last_slot, entries)
+            check_promise(m, *chosen, *first_slot, *last_slot, entries)
         }
-        Body::Nack { promised } if !member_ballot(cfg, *promised) => {
+        Body::Nack { promised } if !member_ballot(*promised) => {
             Err(invalid(m, format!("nack names ballot {promised} of a non-member")))
         }
         Body::Accept { first_slot, chosen, entries } if !entries_fit(*first_slot, entries) || !slot_ok(*chosen) => {
@@ -119,21 +123,14 @@ fn check_body(cfg: &PaxosConfig, m: &PaxosMessage) -> Result<()> {
             Ok(())
         }
         Body::Propose { commands } if commands.is_empty() => Err(invalid(m, "empty proposal")),
-        Body::TransferLeader { target } if !is_member(cfg, *target) => {
+        Body::TransferLeader { target } if !valid_node(*target) => {
             Err(invalid(m, format!("transfer to non-member {target}")))
         }
         _ => Ok(()),
     }
 }
 
-fn check_promise(
-    cfg: &PaxosConfig,
-    m: &PaxosMessage,
-    chosen: Slot,
-    first_slot: Slot,
-    last_slot: Slot,
-    entries: &[Entry],
-) -> Result<()> {
+fn check_promise(m: &PaxosMessage, chosen: Slot, first_slot: Slot, last_slot: Slot, entries: &[Entry]) -> Result<()> {
     let range_ok = first_slot >= 1
         && slot_ok(last_slot)
         && first_slot <= last_slot.saturating_add(1)
@@ -156,7 +153,7 @@ fn check_promise(
         // Every reported slot was accepted at a member's ballot no higher than the one promised.
         let bad_ballot = |e: &&Entry| {
             let ballot = Ballot::from_u64(e.term);
-            ballot == Ballot::ZERO || ballot > m.ballot || !member_ballot(cfg, ballot)
+            ballot == Ballot::ZERO || ballot > m.ballot || !member_ballot(ballot)
         };
         if let Some(bad) = entries.iter().find(bad_ballot) {
             return Err(invalid(

@@ -167,6 +167,12 @@ impl MemStorage {
         Ok(())
     }
 
+    /// Replaces the configuration recorded in the snapshot (a protocol whose configurations
+    /// take effect otherwise than Raft's, Multi-Paxos's window, records its own).
+    pub fn set_snapshot_conf_state(&mut self, conf_state: ConfState) {
+        self.snapshot.meta.conf_state = conf_state;
+    }
+
     /// Number of entries held (not counting those covered by the snapshot).
     pub fn len(&self) -> usize {
         self.entries.len()
