@@ -43,6 +43,37 @@ fn many_seeds_per_size_stay_safe_and_live() {
     assert!(failures.is_empty(), "violations:\n{}", failures.join("\n"));
 }
 
+/// Membership runs (`SimOptions::membership`): a pool of ids, three voters at first; learners
+/// added, promoted, members removed and replaced during the faults, with α drawn per seed. The
+/// checker judges each slot by the configuration the chosen log gives it; safety must hold in
+/// every run. Liveness has known gaps (about one run in a hundred, see docs/simulation.md): a
+/// removed voter and a new one that lags behind it can duel for leadership, and a voter added
+/// just before the faults end may not catch up within the bound under the smallest flow
+/// limits; so here liveness may fail in at most one run in fifty.
+#[test]
+fn clusters_that_change_their_members_stay_safe_and_live() {
+    let seeds = if cfg!(debug_assertions) { MEMBERSHIP_SEEDS / 10 } else { MEMBERSHIP_SEEDS };
+    let (mut failures, mut stalls, mut changes, mut retired) = (Vec::new(), Vec::new(), 0, 0);
+    for nodes in [4, 6] {
+        for seed in 0..seeds {
+            let report = sim::run(&SimOptions { membership: true, ..paxos(nodes, seed, FAULT_TICKS) });
+            assert!(report.steps_checked > 0 && report.committed_entries > 0, "seed {seed}: {report:?}");
+            changes += report.conf_changes_proposed;
+            retired += report.nodes_retired;
+            let (liveness, safety): (Vec<String>, Vec<String>) =
+                report.violations.into_iter().partition(|v| v.contains("Liveness:"));
+            failures.extend(safety);
+            stalls.extend(liveness);
+        }
+    }
+    assert!(failures.is_empty(), "violations:\n{}", failures.join("\n"));
+    assert!(stalls.len() as u64 <= (2 * seeds).div_ceil(50), "liveness failures:\n{}", stalls.join("\n"));
+    assert!(changes > seeds && retired > 0, "{changes} changes, {retired} nodes retired");
+}
+
+/// Seeds per pool size of the membership runs (release; a tenth in debug builds).
+const MEMBERSHIP_SEEDS: u64 = 100;
+
 #[test]
 fn a_seed_replays_exactly() {
     let first = sim::run(&paxos(5, 42, FAULT_TICKS));
@@ -71,7 +102,7 @@ fn partial_connectivity_scenarios_stay_safe_and_recover() {
 
 /// Many seeds on demand, in release: `SIM_SEEDS=1000 SIM_TICKS=500 cargo test --release -p
 /// senate-core --test paxos_sim -- --ignored many_seeds --nocapture` (SIM_NODES=3,5,7,
-/// SIM_FIRST_SEED).
+/// SIM_FIRST_SEED; SIM_MEMBERSHIP=1 for membership changes among a pool of SIM_NODES ids).
 #[test]
 #[ignore]
 fn many_seeds() {
@@ -84,13 +115,18 @@ fn many_seeds() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let membership = std::env::var("SIM_MEMBERSHIP").is_ok_and(|v| v == "1");
     let started = std::time::Instant::now();
     let (mut steps, mut faults, mut committed, mut runs) = (0u64, 0u64, 0u64, 0u64);
+    let (mut changes, mut retired, mut liveness) = (0u64, 0u64, 0usize);
     let mut failures = Vec::new();
     for &nodes in &sizes {
         for seed in first_seed..first_seed + seeds {
-            let report = sim::run(&paxos(nodes, seed, ticks));
+            let report = sim::run(&SimOptions { membership, ..paxos(nodes, seed, ticks) });
             runs += 1;
+            changes += report.conf_changes_proposed;
+            retired += report.nodes_retired;
+            liveness += report.violations.iter().filter(|v| is_liveness(v)).count();
             steps += report.steps_checked;
             faults += report.faults_injected;
             committed += report.committed_entries;
@@ -101,7 +137,7 @@ fn many_seeds() {
         }
     }
     println!(
-        "{runs} runs ({sizes:?} nodes x {seeds} seeds, {ticks} ticks) in {:.1?}: {steps} steps checked, {faults} faults, {committed} committed, {} violations",
+        "{runs} runs ({sizes:?} nodes x {seeds} seeds, {ticks} ticks, membership {membership}) in {:.1?}: {steps} steps checked, {faults} faults, {committed} committed, {changes} membership changes, {retired} nodes retired, {} violations ({liveness} of liveness)",
         started.elapsed(),
         failures.len()
     );
@@ -114,7 +150,9 @@ fn many_seeds() {
 #[ignore]
 fn replay_seed() {
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    let options = paxos(env("SIM_NODES", 3) as usize, env("SIM_SEED", 0), env("SIM_TICKS", 1_000));
+    let membership = std::env::var("SIM_MEMBERSHIP").is_ok_and(|v| v == "1");
+    let options =
+        SimOptions { membership, ..paxos(env("SIM_NODES", 3) as usize, env("SIM_SEED", 0), env("SIM_TICKS", 1_000)) };
     let report = sim::run_traced(&options, env("SIM_TRACE_LINES", 200) as usize);
     for line in &report.trace {
         println!("{line}");

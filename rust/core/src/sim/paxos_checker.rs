@@ -10,7 +10,11 @@
 //!   with it the record of every `(slot, ballot, value)` any acceptor ever durably accepted,
 //!   with the acceptors that did;
 //! - per slot, the value chosen: the first value a phase 2 quorum durably accepted at one
-//!   ballot (Flexible Paxos: `phase2_quorum` acceptors);
+//!   ballot (Flexible Paxos: `phase2_quorum` acceptors). With membership changes
+//!   ([`PaxosChecker::with_membership`]) the quorum of slot `t` is a majority of the voters of
+//!   the configuration the chosen log gives it: the initial one moved on by every change the
+//!   checker saw chosen at a slot `<= t - α`, computed here from the chosen values alone. A
+//!   slot more than α past the chosen prefix is judged once the prefix reaches it;
 //! - one global applied sequence (by value: the ballot a replica accepted a value at is no
 //!   part of the replicated state) that every node's applied sequence must be a prefix of.
 //!
@@ -34,10 +38,12 @@
 //! chosen and never rewritten), and every [`AUDIT_EVERY_SYNCS`] syncs, and after a restart, all
 //! of them. A check that fails returns a [`Violation`]; the checker never panics on a bad node.
 
+use crate::codec::decode_conf_change;
 use crate::driver::NodeRole;
 use crate::paxos::ballot::Ballot;
 use crate::paxos::message::Slot;
-use crate::raft::message::{Entry, HardState, Index, NodeId, Snapshot};
+use crate::raft::conf_change::ConfChange;
+use crate::raft::message::{ConfState, Entry, EntryKind, HardState, Index, NodeId, Snapshot};
 use crate::raft::ready::ReadState;
 use crate::raft::storage::{MemStorage, Storage};
 use crate::sim::app::AppState;
@@ -107,7 +113,13 @@ struct Unconfirmed {
 #[derive(Clone, Debug)]
 pub struct PaxosChecker {
     nodes: Vec<AcceptorTrack>,
-    phase2_quorum: usize,
+    /// The configurations the chosen prefix decides: (first slot governed, voters as a mask of
+    /// positions, phase 2 quorum, the configuration), ascending.
+    eras: Vec<(Slot, u32, usize, ConfState)>,
+    /// α of membership runs (`Slot::MAX` for a fixed cluster: every slot's quorum is known).
+    window_slots: Slot,
+    /// The membership changes among the values seen accepted, by slot and value.
+    conf_changes: BTreeMap<(Slot, Fingerprint), ConfChange>,
     /// `slots[s - 1]` describes slot `s`.
     slots: Vec<SlotRecord>,
     /// Every slot in `[1, chosen_prefix]` is chosen.
@@ -142,9 +154,12 @@ impl PaxosChecker {
                 syncs_until_audit: AUDIT_EVERY_SYNCS,
             })
             .collect();
+        let all = ids.iter().enumerate().fold(0u32, |mask, (position, _)| mask | 1 << position);
         PaxosChecker {
             nodes,
-            phase2_quorum,
+            eras: vec![(0, all, phase2_quorum, ConfState::from_voters(ids.to_vec()))],
+            window_slots: Slot::MAX,
+            conf_changes: BTreeMap::new(),
             slots: Vec::new(),
             chosen_prefix: 0,
             max_chosen: 0,
@@ -154,6 +169,67 @@ impl PaxosChecker {
             leader_ballots: BTreeSet::new(),
             steps_checked: 0,
         }
+    }
+
+    /// A checker for a membership run over the nodes `ids`, of which `voters` are the initial
+    /// configuration, with majority quorums and Lamport's α `window_slots`.
+    pub fn with_membership(ids: &[NodeId], voters: &[NodeId], window_slots: Slot) -> PaxosChecker {
+        let mut checker = PaxosChecker::new(ids, 1);
+        let conf = ConfState::from_voters(voters.to_vec());
+        let era = checker.era_of(conf);
+        checker.eras = vec![era];
+        checker.window_slots = window_slots;
+        checker
+    }
+
+    fn era_of(&self, conf: ConfState) -> (Slot, u32, usize, ConfState) {
+        let mask = conf.voters.iter().filter_map(|&id| self.position(id)).fold(0u32, |mask, p| mask | 1 << p);
+        (0, mask, conf.voters.len() / 2 + 1, conf)
+    }
+
+    /// Whether `acceptors` hold a phase 2 quorum of slot `slot`'s configuration; `false` while
+    /// the chosen prefix does not decide it yet.
+    fn quorum_at(&self, slot: Slot, acceptors: u32) -> bool {
+        if slot > self.chosen_prefix.saturating_add(self.window_slots) {
+            return false;
+        }
+        let Some((_, mask, quorum, _)) = self.eras.iter().rev().find(|era| era.0 <= slot) else { return false };
+        (acceptors & mask).count_ones() as usize >= *quorum
+    }
+
+    /// The chosen prefix grew from `before`: the changes it now holds start configurations α
+    /// later, and the slots whose configuration it now decides are judged.
+    fn prefix_grew(&mut self, before: Slot) -> Check {
+        if self.window_slots == Slot::MAX {
+            return Ok(());
+        }
+        for slot in before + 1..=self.chosen_prefix {
+            let Some((_, value)) = self.slot(slot).and_then(|r| r.chosen) else { continue };
+            let Some(change) = self.conf_changes.get(&(slot, value)) else { continue };
+            let latest = &self.eras.last().expect("never empty").3;
+            if let Ok(next) = crate::paxos::membership::next_conf(latest, change) {
+                let (_, mask, quorum, conf) = self.era_of(next);
+                self.eras.push((slot + self.window_slots, mask, quorum, conf));
+            }
+        }
+        let (lo, hi) =
+            (before.saturating_add(self.window_slots) + 1, self.chosen_prefix.saturating_add(self.window_slots));
+        let mut newly = Vec::new();
+        for slot in lo..=hi.min(self.slots.len() as Slot) {
+            let record = &self.slots[(slot - 1) as usize];
+            if record.chosen.is_some() {
+                continue;
+            }
+            if let Some(b) = record.ballots.iter().find(|b| self.quorum_at(slot, b.acceptors)) {
+                newly.push((slot, b.ballot, b.value));
+            }
+        }
+        for (slot, ballot, value) in newly {
+            if self.slot(slot).is_some_and(|r| r.chosen.is_none()) {
+                self.choose(slot, ballot, value)?;
+            }
+        }
+        Ok(())
     }
 
     /// The value chosen at `slot`, if the checker saw it chosen.
@@ -278,6 +354,11 @@ impl PaxosChecker {
                 track.accepted.push((ballot, value));
             }
         }
+        if entry.kind == EntryKind::ConfChange && self.window_slots != Slot::MAX {
+            if let Ok(change) = decode_conf_change(&entry.data) {
+                self.conf_changes.entry((slot, value)).or_insert(change);
+            }
+        }
         self.record_acceptance(position, slot, ballot, value)
     }
 
@@ -306,7 +387,9 @@ impl PaxosChecker {
             ));
         }
         ballot_record.acceptors |= 1 << position;
-        let quorum = ballot_record.acceptors.count_ones() as usize >= self.phase2_quorum;
+        let acceptors = ballot_record.acceptors;
+        let quorum = self.quorum_at(slot, acceptors);
+        let record = &mut self.slots[(slot - 1) as usize];
         if let Some((chosen_ballot, chosen_value)) = record.chosen {
             if value != chosen_value && (ballot > chosen_ballot || quorum) {
                 let how =
@@ -343,6 +426,7 @@ impl PaxosChecker {
             ));
         }
         self.max_chosen = self.max_chosen.max(slot);
+        let before = self.chosen_prefix;
         while self.slot(self.chosen_prefix + 1).is_some_and(|r| r.chosen.is_some()) {
             self.chosen_prefix += 1;
         }
@@ -351,7 +435,7 @@ impl PaxosChecker {
                 Property::StateMachineSafety,
                 format!("node {} {} slot {slot} with a value that is not the one chosen there", seen.node, seen.what),
             )),
-            _ => Ok(()),
+            _ => self.prefix_grew(before),
         }
     }
 
@@ -567,7 +651,6 @@ impl SafetyChecker for PaxosChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::message::EntryKind;
     use bytes::Bytes;
 
     /// Slot `slot` accepted at ballot `(round, node)` with `data`.

@@ -43,33 +43,49 @@ impl SimProtocol for PaxosProtocol {
     }
 
     fn draw_setup(&self, nodes: usize, rng: &mut ChaCha8Rng) -> Result<SimSetup<PaxosNode>, Violation> {
-        let configs = draw_configs(nodes, rng);
-        let mut cores = Vec::with_capacity(configs.len());
-        for config in &configs {
-            let start = |error: RaftError| {
-                Violation::new(Property::NodeError, format!("node {} failed to start: {error}", config.id))
-            };
-            config.validate().map_err(start)?;
-            let storage = MemStorage::new(config.voters.clone());
-            cores.push(PaxosNode::with_mode(config, storage, PersistMode::ByCaller).map_err(start)?);
+        start_all(&draw_configs(nodes, rng))
+    }
+
+    /// The nodes of a membership run: drawn as `draw_setup` draws them (the same draws of the
+    /// seed), but with majority quorums (membership changes need them), the first `voters`
+    /// ids as the initial configuration, and α drawn from a value already drawn.
+    fn draw_setup_members(
+        &self,
+        nodes: usize,
+        voters: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<SimSetup<PaxosNode>, Violation> {
+        let mut configs = draw_configs(nodes, rng);
+        let initial: Vec<NodeId> = (1..=voters as NodeId).collect();
+        let window_slots = MEMBERSHIP_WINDOW_SLOTS[(configs[0].seed % MEMBERSHIP_WINDOW_SLOTS.len() as u64) as usize];
+        for config in &mut configs {
+            config.voters = initial.clone();
+            config.phase1_quorum = None;
+            config.phase2_quorum = None;
+            config.conf_window_slots = window_slots;
         }
-        let config = &configs[0];
-        let summary = format!(
-            "{} nodes, phase1_quorum {}, phase2_quorum {}, lease_ticks {}, max_entries_per_msg {}, max_inflight_msgs {}",
-            config.voters.len(),
-            config.q1(),
-            config.q2(),
-            config.lease_ticks,
-            config.max_entries_per_msg,
-            config.max_inflight_msgs
-        );
-        Ok(SimSetup { cores, summary, lease_reads: config.lease_reads() })
+        let mut setup = start_all(&configs)?;
+        setup.summary =
+            format!("{} (membership: {voters} voters at first, window {window_slots} slots)", setup.summary);
+        Ok(setup)
+    }
+
+    fn conf_index(&self, core: &PaxosNode) -> Index {
+        core.conf_index()
+    }
+
+    fn caught_up(&self, core: &PaxosNode, id: NodeId) -> bool {
+        core.matched(id).is_some_and(|matched| matched >= core.chosen())
     }
 
     fn checker(&self, cores: &[&PaxosNode]) -> PaxosChecker {
         let ids: Vec<NodeId> = cores.iter().map(|core| core.id()).collect();
-        let phase2_quorum = cores.first().map_or(1, |core| core.config().q2());
-        PaxosChecker::new(&ids, phase2_quorum)
+        let Some(config) = cores.first().map(|core| core.config()) else { return PaxosChecker::new(&ids, 1) };
+        if config.voters.len() < ids.len() {
+            // A membership run: some nodes wait to be added.
+            return PaxosChecker::with_membership(&ids, &config.voters, config.conf_window_slots);
+        }
+        PaxosChecker::new(&ids, config.q2())
     }
 
     fn sync_checker(&self, checker: &mut PaxosChecker, core: &PaxosNode) -> Check {
@@ -123,16 +139,48 @@ impl SimProtocol for PaxosProtocol {
 
     fn describe_node(&self, core: &PaxosNode) -> String {
         let s = core.status();
+        let conf = core.latest_conf_state();
         format!(
-            "{} promised {} chosen {} slots {}..={} connected {}",
+            "{} promised {} chosen {} slots {}..={} connected {} voters {:?} learners {:?}",
             s.role.as_str(),
             s.promised,
             s.chosen,
             s.first_slot,
             s.last_slot,
-            s.connected_peers
+            s.connected_peers,
+            conf.voters,
+            conf.learners
         )
     }
+}
+
+/// α values a membership run draws from: a change in force after two slots (windows crossed
+/// all the time, with a leader short of window while phase 1 is redone) to one that takes many
+/// slots of padding.
+const MEMBERSHIP_WINDOW_SLOTS: [u64; 4] = [2, 4, 16, 64];
+
+/// Starts a node per config, persisting by the caller.
+fn start_all(configs: &[PaxosConfig]) -> Result<SimSetup<PaxosNode>, Violation> {
+    let mut cores = Vec::with_capacity(configs.len());
+    for config in configs {
+        let start = |error: RaftError| {
+            Violation::new(Property::NodeError, format!("node {} failed to start: {error}", config.id))
+        };
+        config.validate().map_err(start)?;
+        let storage = MemStorage::new(config.voters.clone());
+        cores.push(PaxosNode::with_mode(config, storage, PersistMode::ByCaller).map_err(start)?);
+    }
+    let config = &configs[0];
+    let summary = format!(
+        "{} nodes, phase1_quorum {}, phase2_quorum {}, lease_ticks {}, max_entries_per_msg {}, max_inflight_msgs {}",
+        config.voters.len(),
+        config.q1(),
+        config.q2(),
+        config.lease_ticks,
+        config.max_entries_per_msg,
+        config.max_inflight_msgs
+    );
+    Ok(SimSetup { cores, summary, lease_reads: config.lease_reads() })
 }
 
 fn describe_message(m: &PaxosMessage) -> String {
