@@ -19,10 +19,10 @@ pub const LEASE_DRIFT_MARGIN_DIVISOR: u32 = 10;
 
 /// Lamport's α (`PaxosConfig::conf_window_slots`): a membership change chosen at slot `s` governs
 /// slots from `s + α` on, and a leader proposes slot `t` only once every slot up to `t - α` is
-/// chosen (see `membership.rs`). It bounds the slots in flight: 1024 is above what one leader
-/// pipelines under the default flow limits, and padding a change's window with no-ops costs
-/// `α - 1` small slots.
-pub const DEFAULT_CONF_WINDOW_SLOTS: u64 = 1024;
+/// chosen (see `membership.rs`). It bounds the slots in flight, so it is four of the driver's
+/// largest batches (`DEFAULT_MAX_BATCH_PROPOSALS`); padding a change's window with no-ops costs
+/// `α - 1` empty slots (about 0.4 MB of log per change).
+pub const DEFAULT_CONF_WINDOW_SLOTS: u64 = 16_384;
 
 /// Largest `conf_window_slots`: the no-ops that pad a change's window stay a small write.
 pub const MAX_CONF_WINDOW_SLOTS: u64 = 1 << 16;
