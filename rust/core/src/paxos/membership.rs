@@ -32,8 +32,10 @@
 //! round trip per change and keeps phase 1 to the configurations it saw.
 //!
 //! **Leaving.** A leader that is no voter of the latest configuration (its own removal chosen)
-//! hands leadership to the most caught-up voter of it and steps down; a node that is no voter
-//! of the latest configuration it knows never campaigns.
+//! takes no more commands, brings the new voters up to date, hands leadership to the most
+//! caught-up of them and steps down. A node that is no voter of the latest configuration it
+//! knows campaigns only if it voted in the one that configuration replaced, after twice the
+//! election timeout, and only to hand over (`may_lead`); others never do.
 //!
 //! **Snapshots.** A snapshot at `i` records `K(i + 1)`; compaction is refused while a chosen
 //! change at `s <= i` is not yet in force at `i + 1` (`s + α > i + 1`), so one configuration
