@@ -1733,8 +1733,8 @@ class RespSession:
         """Received bytes held for an incomplete command (the server bounds this)."""
     @property
     def over_maxmemory(self) -> bool:
-        """While True, writes that can take memory (Redis's `denyoom` ones: all but DEL,
-        FLUSHDB, SENATE.SESSION, and SENATE.EXEC of one of those) are answered
+        """While True, writes that can take memory (Redis's `denyoom` ones, as COMMAND INFO
+        lists them; SENATE.EXEC by the command it wraps) are answered
         `-OOM command not allowed when used memory > 'maxmemory'.` and never batched. The
         server sets it before each feed from its store."""
     @over_maxmemory.setter

@@ -32,20 +32,35 @@ fn oom_reply() -> Vec<u8> {
 fn writes_that_take_memory_get_oom_and_deletes_go_on() {
     let mut s = session();
     s.set_over_maxmemory(true);
-    let refused: [&[&str]; 6] = [
+    let refused: [&[&str]; 10] = [
         &["SET", "k", "v"],
         &["INCR", "n"],
         &["APPEND", "k", "more"],
         &["MSET", "a", "1", "b", "2"],
         &["GETSET", "k", "w"],
+        &["SETEX", "k", "10", "v"],
+        &["SETNX", "k", "v"],
+        &["COPY", "k", "k2"],
+        &["SETRANGE", "k", "0", "v"],
         &["SENATE.EXEC", "1", "1", "0", "SET", "k", "v"],
     ];
     for words in refused {
         let groups = s.feed(&encode_command(words), 1);
         assert_eq!(groups, vec![Group::Reply(oom_reply())], "{words:?}");
     }
-    let taken: [&[&str]; 4] =
-        [&["DEL", "k"], &["FLUSHDB"], &["SENATE.SESSION", "OPEN"], &["SENATE.EXEC", "1", "1", "0", "DEL", "k"]];
+    let taken: [&[&str]; 11] = [
+        &["DEL", "k"],
+        &["UNLINK", "k"],
+        &["GETDEL", "k"],
+        &["EXPIRE", "k", "10"],
+        &["PERSIST", "k"],
+        &["RENAME", "k", "k2"],
+        &["GETEX", "k", "PERSIST"],
+        &["FLUSHDB"],
+        &["SENATE.SESSION", "OPEN"],
+        &["SENATE.EXEC", "1", "1", "0", "DEL", "k"],
+        &["SENATE.EXEC", "1", "1", "0", "UNLINK", "k"],
+    ];
     for words in taken {
         let groups = s.feed(&encode_command(words), 1);
         let (logged, replies) = logged_and_replies(&groups);
