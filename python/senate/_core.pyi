@@ -41,6 +41,7 @@ SNAPSHOT_STAGGER: float
 __all__ = [
     "ACTION_APPLY",
     "ACTION_COMPACT",
+    "ACTION_CONF_CHANGED",
     "ACTION_DURABLE",
     "ACTION_RESTORE",
     "ACTION_ROLE",
@@ -612,6 +613,11 @@ ACTION_TAKE_SNAPSHOT: int
 ACTION_COMPACT: int
 ACTION_SNAPSHOT_SKIPPED: int
 ACTION_RESTORE: int
+#: `(ACTION_CONF_CHANGED, voters, learners, voters_outgoing, addresses)`: the configuration
+#: in force changed (or committed membership changes were handed out); `addresses` are the
+#: `(id, "host:port")` the changes carried. Comes before the `Apply` of those entries, whose
+#: payloads are `b""` (the core carries a membership change out itself).
+ACTION_CONF_CHANGED: int
 #: What the caller does after a poll: wait for input (IDLE), poll again (CONTINUE), let its
 #: event loop run once, then poll again (YIELD: the drive slice, half a tick, is used).
 NEXT_IDLE: int
@@ -674,6 +680,14 @@ class NodeDriver:
     def recovered_snapshot(self, data_bytes: int) -> None:
         """The application was restored at start from a snapshot of that many bytes."""
     def transfer_leader(self, id: int) -> None: ...
+    def propose_conf_change(self, changes: list[tuple[str, int, str]]) -> None:
+        """Proposes a membership change at the leader: `(type, id, address)` per member, the
+        type "add-voter", "add-learner" or "remove", the address `""` when not given. Raises
+        `NotLeader` at a follower, `ProposalDropped` ("conf_change_pending") while another
+        change is under way, `ConfigError` for a change that does not apply."""
+    def conf_state(self) -> tuple[list[int], list[int], list[int], bool]:
+        """The configuration in force: `(voters, learners, voters_outgoing, auto_leave)`;
+        `voters_outgoing` is not empty while it is joint."""
     def campaign(self) -> None: ...
     def status(self) -> Status | PaxosStatus:
         """The core's status: `Status` for Raft, `PaxosStatus` for Multi-Paxos."""

@@ -116,7 +116,9 @@ pub mod wal;
 pub use detect::{DetectError, FailureDetector, HeartbeatDetector, PhiAccrualDetector};
 pub use error::{DropReason, RaftError, Result, StorageError};
 pub use protocol_id::{ProtocolId, UnknownProtocol};
-pub use raft::conf_change::{ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType};
+pub use raft::conf_change::{
+    ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, MAX_MEMBER_ADDRESS_BYTES,
+};
 pub use raft::config::{Config, ReadOnlyOption, DEFAULT_ELECTION_TIMEOUT_TICKS, DEFAULT_HEARTBEAT_INTERVAL_TICKS};
 pub use raft::mem_node::{EncodedReady, MemNode, PersistBatch, PersistMode, MAX_READIES_IN_FLIGHT};
 pub use raft::message::{

@@ -518,7 +518,9 @@ mod codec_protocols {
 
 mod conf_change {
     use super::*;
-    use senate_core::codec::{decode_conf_change, encode_conf_change, CONF_CHANGE_VERSION};
+    use senate_core::codec::{
+        decode_conf_change, encode_conf_change, CONF_CHANGE_VERSION, CONF_CHANGE_VERSION_WITHOUT_ADDRESSES as V1,
+    };
     use senate_core::{ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType};
 
     fn any_conf_change() -> impl Strategy<Value = ConfChange> {
@@ -532,22 +534,47 @@ mod conf_change {
             Just(ConfChangeType::AddLearner),
             Just(ConfChangeType::RemoveNode)
         ];
-        let single =
-            (change_type, any_u64()).prop_map(|(change_type, node_id)| ConfChangeSingle { change_type, node_id });
+        // Addresses absent half the time: both layouts are drawn.
+        let address = prop_oneof![Just(String::new()), "[a-z0-9.:\\[\\]-]{1,40}", "\\PC{0,20}"];
+        let single = (change_type, any_u64(), address).prop_map(|(change_type, node_id, address)| ConfChangeSingle {
+            change_type,
+            node_id,
+            address,
+        });
         (transition, vec(single, 0..8)).prop_map(|(transition, changes)| ConfChange { transition, changes })
     }
 
     #[test]
     fn the_layout_is_versioned_and_compact() {
         let change = ConfChange::add_voter(4);
-        assert_eq!(encode_conf_change(&change).as_ref(), &[CONF_CHANGE_VERSION, 0, 1, 0, 4]);
-        assert_eq!(encode_conf_change(&ConfChange::leave_joint()).as_ref(), &[CONF_CHANGE_VERSION, 0, 0]);
+        assert_eq!(encode_conf_change(&change).as_ref(), &[V1, 0, 1, 0, 4]);
+        assert_eq!(encode_conf_change(&ConfChange::leave_joint()).as_ref(), &[V1, 0, 0]);
+        let with_address = ConfChange::add_member_at(4, "h:1", false);
+        assert_eq!(encode_conf_change(&with_address).as_ref(), &[CONF_CHANGE_VERSION, 0, 1, 1, 4, 3, b'h', b':', b'1']);
+    }
+
+    #[test]
+    fn version_1_entries_stay_readable_and_carry_no_address() {
+        let old = decode_conf_change(&Bytes::from_static(&[1, 0, 1, 1, 4])).unwrap();
+        assert_eq!(old, ConfChange::add_learner(4));
+        assert_eq!(old.changes[0].address, "");
+    }
+
+    #[test]
+    fn a_bad_address_is_refused_naming_it() {
+        let refused = decode_conf_change(&Bytes::from_static(&[2, 0, 1, 1, 4, 1, 0xff]));
+        assert_eq!(refused, Err(DecodeError::NonCanonical { field: "member address (not UTF-8)" }));
+        let refused = decode_conf_change(&Bytes::from_static(&[2, 0, 1, 1, 4, 0]));
+        assert!(matches!(refused, Err(DecodeError::NonCanonical { .. })), "version 2 without an address");
+        let mut long = vec![2, 0, 1, 1, 4, 0x80, 0x02];
+        long.extend(std::iter::repeat_n(b'a', 256));
+        assert!(matches!(decode_conf_change(&Bytes::from(long)), Err(DecodeError::NonCanonical { .. })));
     }
 
     #[test]
     fn another_version_or_an_unknown_tag_is_refused_naming_it() {
-        let refused = decode_conf_change(&Bytes::from_static(&[2, 0, 0]));
-        assert_eq!(refused, Err(DecodeError::BadConfChangeVersion { found: 2, supported: CONF_CHANGE_VERSION }));
+        let refused = decode_conf_change(&Bytes::from_static(&[3, 0, 0]));
+        assert_eq!(refused, Err(DecodeError::BadConfChangeVersion { found: 3, supported: CONF_CHANGE_VERSION }));
         let refused = decode_conf_change(&Bytes::from_static(&[1, 3, 0]));
         assert_eq!(refused, Err(DecodeError::UnknownTag { field: "conf change transition", tag: 3 }));
         let refused = decode_conf_change(&Bytes::from_static(&[1, 0, 1, 7, 4]));

@@ -280,3 +280,36 @@ fn bad_options_name_the_field() {
         other => panic!("expected InvalidConfig, got {:?}", other.err()),
     }
 }
+
+/// A membership change comes out as `ConfChanged` (the configuration in force, and the address
+/// the change carried) before the `Apply` of its entry, which gives the application nothing.
+#[test]
+fn a_membership_change_is_announced_with_its_address_and_applies_nothing() {
+    let mut driver = leader(options);
+    let change = senate_core::ConfChange::add_member_at(2, "10.0.0.2:7101", false);
+    driver.core_mut().propose_conf_change(&change).expect("the leader takes it");
+    let mut actions = Vec::new();
+    for _ in 0..10 {
+        let more = settle(&mut driver, 0);
+        let last_write = writes(&more).last().copied();
+        actions.extend(more);
+        let Some(id) = last_write else { break };
+        driver.writes_done(id, 0, &mut Vec::new());
+    }
+    let announced = actions.iter().position(|a| matches!(a, Action::ConfChanged { .. }));
+    let Some(Action::ConfChanged { conf_state, addresses }) = announced.map(|i| &actions[i]) else {
+        panic!("no ConfChanged in {actions:?}");
+    };
+    assert_eq!((conf_state.voters.clone(), conf_state.learners.clone()), (vec![1], vec![2]));
+    assert_eq!(addresses, &vec![(2, "10.0.0.2:7101".to_string())]);
+    let apply = actions
+        .iter()
+        .position(|a| matches!(a, Action::Apply { entries, .. } if entries.iter().any(|e| e.kind == senate_core::EntryKind::ConfChange)))
+        .expect("the change's entry is applied");
+    assert!(announced.expect("found") < apply, "announced before its Apply");
+    let Action::Apply { entries, .. } = &actions[apply] else { unreachable!() };
+    let change_entry = entries.iter().find(|e| e.kind == senate_core::EntryKind::ConfChange).expect("in the batch");
+    assert!(change_entry.application_data().is_empty());
+    assert!(!change_entry.data.is_empty(), "the log keeps the change itself");
+    assert_eq!(Consensus::conf_state(driver.core()).learners, vec![2]);
+}

@@ -28,7 +28,7 @@ fn conf(net: &Net, id: NodeId) -> ConfState {
 fn change(transition: ConfChangeTransition, changes: &[(ConfChangeType, NodeId)]) -> ConfChange {
     ConfChange {
         transition,
-        changes: changes.iter().map(|&(change_type, node_id)| ConfChangeSingle { change_type, node_id }).collect(),
+        changes: changes.iter().map(|&(change_type, node_id)| ConfChangeSingle::new(change_type, node_id)).collect(),
     }
 }
 

@@ -116,6 +116,7 @@ impl Cluster {
                 peer.restores += 1;
             }
             Action::Durable { .. } | Action::Role { .. } | Action::SnapshotSkipped { .. } => {}
+            Action::ConfChanged { .. } => {}
         }
     }
 

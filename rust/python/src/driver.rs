@@ -16,7 +16,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use senate_core::driver::{Action, Consensus, Driver, DriverError, DriverOptions, Next, WalDriver};
 use senate_core::paxos::PaxosNode as CorePaxosNode;
-use senate_core::{MemNode, ProtocolId};
+use senate_core::{ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfState, MemNode, ProtocolId};
 use std::time::{Duration, Instant};
 
 pub const ACTION_SEND: u8 = 0;
@@ -28,6 +28,7 @@ pub const ACTION_TAKE_SNAPSHOT: u8 = 5;
 pub const ACTION_COMPACT: u8 = 6;
 pub const ACTION_SNAPSHOT_SKIPPED: u8 = 7;
 pub const ACTION_RESTORE: u8 = 8;
+pub const ACTION_CONF_CHANGED: u8 = 9;
 
 pub const NEXT_IDLE: u8 = 0;
 pub const NEXT_CONTINUE: u8 = 1;
@@ -44,6 +45,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("ACTION_COMPACT", ACTION_COMPACT),
         ("ACTION_SNAPSHOT_SKIPPED", ACTION_SNAPSHOT_SKIPPED),
         ("ACTION_RESTORE", ACTION_RESTORE),
+        ("ACTION_CONF_CHANGED", ACTION_CONF_CHANGED),
         ("NEXT_IDLE", NEXT_IDLE),
         ("NEXT_CONTINUE", NEXT_CONTINUE),
         ("NEXT_YIELD", NEXT_YIELD),
@@ -96,7 +98,7 @@ fn action_tuple<'py>(py: Python<'py>, action: Action) -> PyResult<Bound<'py, PyT
         Action::Send { to, frames } => (ACTION_SEND, to, PyBytes::new(py, &frames)).into_pyobject(py),
         Action::Apply { entries, deadline_ns } => {
             let last = entries.last().map_or(0, |e| e.index);
-            let payloads = PyList::new(py, entries.iter().map(|e| PyBytes::new(py, &e.data)))?;
+            let payloads = PyList::new(py, entries.iter().map(|e| PyBytes::new(py, e.application_data())))?;
             (ACTION_APPLY, payloads, last, deadline_ns).into_pyobject(py)
         }
         Action::ServeReads { reads } => {
@@ -111,6 +113,10 @@ fn action_tuple<'py>(py: Python<'py>, action: Action) -> PyResult<Bound<'py, PyT
         Action::Compact { snapshot } => (ACTION_COMPACT, Snapshot::new(snapshot)).into_pyobject(py),
         Action::SnapshotSkipped { index, reason } => (ACTION_SNAPSHOT_SKIPPED, index, reason).into_pyobject(py),
         Action::Restore { snapshot } => (ACTION_RESTORE, Snapshot::new(snapshot)).into_pyobject(py),
+        Action::ConfChanged { conf_state, addresses } => {
+            let ConfState { voters, learners, voters_outgoing, .. } = conf_state;
+            (ACTION_CONF_CHANGED, voters, learners, voters_outgoing, addresses).into_pyobject(py)
+        }
         // Carried out by `WalDriver::poll`: never handed to Python.
         Action::Write { id, .. } => Err(PyValueError::new_err(format!("write {id} was not submitted to the log"))),
     }
@@ -285,6 +291,26 @@ impl NodeDriver {
 
     fn transfer_leader(&mut self, py: Python<'_>, id: u64) -> PyResult<()> {
         with!(&mut self.inner, d => d.driver_mut().core_mut().transfer_leader(id).map_err(|e| raft_error(py, e)))
+    }
+
+    /// Proposes a membership change at the leader: `changes` as `(type, id, address)`, the
+    /// type one of "add-voter", "add-learner", "remove", the address empty when not given.
+    fn propose_conf_change(&mut self, py: Python<'_>, changes: Vec<(String, u64, String)>) -> PyResult<()> {
+        let mut singles = Vec::with_capacity(changes.len());
+        for (name, node_id, address) in changes {
+            let change_type = ConfChangeType::from_name(&name)
+                .ok_or_else(|| crate::errors::config_error("conf_change", format!("unknown change type {name:?}")))?;
+            singles.push(ConfChangeSingle { change_type, node_id, address });
+        }
+        let change = ConfChange { transition: ConfChangeTransition::Auto, changes: singles };
+        with!(&mut self.inner, d => d.driver_mut().core_mut().propose_conf_change(&change).map_err(|e| raft_error(py, e)))
+    }
+
+    /// The configuration in force: `(voters, learners, voters_outgoing, auto_leave)`;
+    /// `voters_outgoing` is not empty while the configuration is joint.
+    fn conf_state(&self) -> (Vec<u64>, Vec<u64>, Vec<u64>, bool) {
+        let conf = with!(&self.inner, d => Consensus::conf_state(d.driver().core()));
+        (conf.voters, conf.learners, conf.voters_outgoing, conf.auto_leave)
     }
 
     fn campaign(&mut self) {

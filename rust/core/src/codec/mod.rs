@@ -24,7 +24,9 @@ pub mod resp;
 mod varint;
 
 pub use bin_array::{bin_array_bytes, encode_bin_array, write_bin_array, BinArrayTooLarge, MAX_BIN_ARRAY_LEN};
-pub use conf_change::{decode_conf_change, encode_conf_change, CONF_CHANGE_VERSION};
+pub use conf_change::{
+    decode_conf_change, encode_conf_change, CONF_CHANGE_VERSION, CONF_CHANGE_VERSION_WITHOUT_ADDRESSES,
+};
 pub use error::DecodeError;
 pub use frame::{
     decode_all, decode_frame, decode_message, encode_frame, encode_message, DEFAULT_MAX_FRAME_BYTES,

@@ -4,7 +4,7 @@ use crate::driver::apply_queue::ApplyBatch;
 use crate::driver::options::Nanos;
 use crate::driver::protocol::NodeRole;
 use crate::raft::mem_node::PersistBatch;
-use crate::raft::message::{Index, NodeId, Snapshot};
+use crate::raft::message::{ConfState, Index, NodeId, Snapshot};
 use std::sync::Arc;
 
 /// Identifies one write handed out by [`Action::Write`]: 1, 2, 3, ... in the order they were
@@ -24,8 +24,14 @@ pub enum Action {
     /// A write became durable `elapsed_ns` after it was handed out; `slow` when that took an
     /// election timeout or more (a disk that would have cost the leadership).
     Durable { id: WriteId, elapsed_ns: Nanos, slow: bool },
-    /// Apply these committed entries in order (an entry with empty data is a leader's no-op:
-    /// count it, apply nothing), stopping once the clock passes `deadline_ns`, then report the
+    /// The configuration in force changed (or a Ready handed out membership changes to
+    /// apply, which a restart replays): `conf_state` is the one in force now, `addresses` the
+    /// member addresses the changes carried (`(id, "host:port")`, in log order). The caller
+    /// connects to new members and drops removed ones. Comes before the `Apply` of the
+    /// entries.
+    ConfChanged { conf_state: ConfState, addresses: Vec<(NodeId, String)> },
+    /// Apply these committed entries in order (an entry of empty `Entry::application_data`,
+    /// a leader's no-op or a membership change, is counted and not applied), stopping once the clock passes `deadline_ns`, then report the
     /// last index applied with `Driver::applied_to` (always, even when all were applied).
     Apply { entries: ApplyBatch, deadline_ns: Nanos },
     /// Read batches (ids from `Driver::request_read`, each with the index its round was

@@ -1,5 +1,6 @@
 //! [`Driver`]: the policy that carries out a core's Readies, given the time as an argument.
 
+use crate::codec::decode_conf_change;
 use crate::driver::action::{Action, WriteId};
 use crate::driver::apply_queue::ApplyQueue;
 use crate::driver::options::{DriverOptions, Nanos, MAX_TICKS_PER_POLL};
@@ -9,7 +10,7 @@ use crate::driver::snapshots::{SnapshotJob, Snapshots};
 use crate::driver::writes::Writes;
 use crate::error::Result;
 use crate::raft::mem_node::{EncodedReady, StepError};
-use crate::raft::message::{Index, NodeId, Snapshot};
+use crate::raft::message::{Entry, EntryKind, Index, NodeId, Snapshot};
 use bytes::Bytes;
 
 /// The kind of Ready the rules allow taking.
@@ -444,11 +445,13 @@ impl<C: Consensus> Driver<C> {
             persist,
             committed_entries,
             read_states,
+            conf_state,
             ..
         } = ready;
         if soft_state.is_some() {
             self.note_role(out);
         }
+        self.note_conf_change(conf_state.is_some(), &committed_entries, out);
         out.extend(messages.into_iter().map(|(to, frames)| Action::Send { to, frames }));
         // A batch that only moved the commit index (not `must_sync`) is not written at all:
         // the commit index is volatile state (Raft paper, figure 2); after a restart the
@@ -487,6 +490,22 @@ impl<C: Consensus> Driver<C> {
         if (role, leader, epoch) != (self.role, self.leader, self.epoch) {
             (self.role, self.leader, self.epoch) = (role, leader, epoch);
             out.push(Action::Role { role, leader, epoch });
+        }
+    }
+
+    /// Tells the caller the configuration in force when it changed, or when committed
+    /// membership changes are handed out (a restart replays them before handing them out
+    /// again: their addresses are news to the caller all the same).
+    fn note_conf_change(&mut self, changed: bool, committed: &[Entry], out: &mut Vec<Action>) {
+        let changes = committed.iter().filter(|entry| entry.kind == EntryKind::ConfChange);
+        let addresses: Vec<(NodeId, String)> = changes
+            .filter_map(|entry| decode_conf_change(&entry.data).ok())
+            .flat_map(|change| change.changes)
+            .filter(|single| !single.address.is_empty())
+            .map(|single| (single.node_id, single.address))
+            .collect();
+        if changed || !addresses.is_empty() {
+            out.push(Action::ConfChanged { conf_state: self.core.conf_state(), addresses });
         }
     }
 

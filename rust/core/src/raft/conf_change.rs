@@ -47,6 +47,13 @@ impl ConfChangeType {
         }
     }
 
+    /// The type named `name` (as `as_str` spells it).
+    pub fn from_name(name: &str) -> Option<ConfChangeType> {
+        [ConfChangeType::AddVoter, ConfChangeType::AddLearner, ConfChangeType::RemoveNode]
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ConfChangeType::AddVoter => "add-voter",
@@ -79,10 +86,24 @@ impl ConfChangeTransition {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ConfChangeSingle {
     pub change_type: ConfChangeType,
     pub node_id: NodeId,
+    /// Where the member listens for its peers (`host:port`), carried with an addition so
+    /// that every node learns it from the log; empty: not given (a removal, or an older
+    /// entry). Opaque to the core, at most [`MAX_MEMBER_ADDRESS_BYTES`].
+    pub address: String,
+}
+
+/// The longest member address a change may carry (a DNS name is at most 253 bytes).
+pub const MAX_MEMBER_ADDRESS_BYTES: usize = 255;
+
+impl ConfChangeSingle {
+    /// A single change without an address.
+    pub fn new(change_type: ConfChangeType, node_id: NodeId) -> ConfChangeSingle {
+        ConfChangeSingle { change_type, node_id, address: String::new() }
+    }
 }
 
 /// A membership change as proposed and stored in the log (`EntryKind::ConfChange`). No single
@@ -107,6 +128,15 @@ impl ConfChange {
         ConfChange::single(ConfChangeType::AddLearner, node_id)
     }
 
+    /// Adds `node_id`, listening for its peers at `address`, as a learner (`voter` false) or
+    /// a voter.
+    pub fn add_member_at(node_id: NodeId, address: &str, voter: bool) -> ConfChange {
+        let change_type = if voter { ConfChangeType::AddVoter } else { ConfChangeType::AddLearner };
+        let mut change = ConfChange::single(change_type, node_id);
+        change.changes[0].address = address.to_string();
+        change
+    }
+
     pub fn remove(node_id: NodeId) -> ConfChange {
         ConfChange::single(ConfChangeType::RemoveNode, node_id)
     }
@@ -117,7 +147,10 @@ impl ConfChange {
     }
 
     fn single(change_type: ConfChangeType, node_id: NodeId) -> ConfChange {
-        ConfChange { transition: ConfChangeTransition::Auto, changes: vec![ConfChangeSingle { change_type, node_id }] }
+        ConfChange {
+            transition: ConfChangeTransition::Auto,
+            changes: vec![ConfChangeSingle::new(change_type, node_id)],
+        }
     }
 
     pub fn is_leave_joint(&self) -> bool {
@@ -185,6 +218,12 @@ fn apply_single(conf: &mut ConfState, single: &ConfChangeSingle) -> Result<(), S
     let id = single.node_id;
     if id == NO_NODE {
         return Err("node id 0 is reserved".into());
+    }
+    if single.address.len() > MAX_MEMBER_ADDRESS_BYTES {
+        return Err(format!(
+            "the address of node {id} has {} bytes, at most {MAX_MEMBER_ADDRESS_BYTES}",
+            single.address.len()
+        ));
     }
     match single.change_type {
         ConfChangeType::AddVoter => {
@@ -262,8 +301,8 @@ mod tests {
         let replace = ConfChange {
             transition: ConfChangeTransition::Auto,
             changes: vec![
-                ConfChangeSingle { change_type: ConfChangeType::AddVoter, node_id: 4 },
-                ConfChangeSingle { change_type: ConfChangeType::RemoveNode, node_id: 1 },
+                ConfChangeSingle::new(ConfChangeType::AddVoter, 4),
+                ConfChangeSingle::new(ConfChangeType::RemoveNode, 1),
             ],
         };
         let joint = apply_conf_change(&voters(&[1, 2, 3]), &replace).unwrap();

@@ -57,6 +57,15 @@ impl Entry {
     pub fn size_bytes(&self) -> usize {
         self.data.len() + ENTRY_OVERHEAD_BYTES
     }
+
+    /// What the application applies: the data of a normal entry; nothing (empty) for a
+    /// leader's no-op and for a membership change, which the core carries out itself.
+    pub fn application_data(&self) -> &[u8] {
+        match self.kind {
+            EntryKind::Normal => &self.data,
+            EntryKind::NoOp | EntryKind::ConfChange => &[],
+        }
+    }
 }
 
 /// A fixed per-entry cost added to the payload length when sizing batches, so that a stream of

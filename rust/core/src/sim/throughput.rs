@@ -271,7 +271,7 @@ impl<C: ThroughputCore> ThroughputCluster<C> {
         for action in actions.drain(..) {
             match action {
                 Action::Role { .. } | Action::Durable { .. } | Action::ServeReads { .. } => {}
-                Action::SnapshotSkipped { .. } => {}
+                Action::SnapshotSkipped { .. } | Action::ConfChanged { .. } => {}
                 Action::Send { to, frames } => self.send(position, to, frames)?,
                 // The batch is dropped here, so the core's advance takes it without a copy.
                 Action::Write { id, .. } => last_write = Some(id),

@@ -93,7 +93,7 @@ fn draw_change<P: SimProtocol>(
         // Only the leave may follow; the leader proposes it itself under auto-leave.
         return (!conf.auto_leave).then(ConfChange::leave_joint);
     }
-    let single = |change_type, node_id| ConfChangeSingle { change_type, node_id };
+    let single = ConfChangeSingle::new;
     match rng.gen_range(0..4) {
         0 => fresh.first().map(|&id| ConfChange::add_learner(id)),
         1 => {

@@ -376,6 +376,7 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
         for action in actions {
             match action {
                 Action::Role { .. } | Action::Durable { .. } | Action::SnapshotSkipped { .. } => {}
+                Action::ConfChanged { .. } => {}
                 Action::Send { to, frames } => self.send_frames(id, to, frames)?,
                 Action::Write { id: write_id, .. } => {
                     let sim = &mut self.nodes[position];

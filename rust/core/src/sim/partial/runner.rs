@@ -301,6 +301,7 @@ impl<'p, P: SimProtocol> ScenarioCluster<'p, P> {
         for action in actions {
             match action {
                 Action::Durable { .. } | Action::ServeReads { .. } | Action::SnapshotSkipped { .. } => {}
+                Action::ConfChanged { .. } => {}
                 Action::Role { role, leader, epoch } => self.observe_role(id, role, leader, epoch),
                 Action::Send { to, frames } => self.send(id, to, frames)?,
                 Action::Write { id: write_id, .. } => last_write = Some(write_id),

@@ -189,6 +189,8 @@ impl Cluster {
                 Action::SnapshotSkipped { index, reason } => {
                     self.print(format!("snapshot at {index} skipped: {reason}"))
                 }
+                // The driven scenarios change no membership (the raw harness covers changes).
+                Action::ConfChanged { .. } => {}
                 Action::Restore { snapshot } => {
                     self.print(format!("restore app from snapshot at {}", snapshot.meta.index));
                     let node = self.node_mut(id);
