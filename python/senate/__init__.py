@@ -79,6 +79,7 @@ from senate.errors import (
     WalError,
 )
 from senate.runtime.loop import run
+from senate.runtime.members import Membership
 from senate.runtime.node import Node, NodeStatus, PeerInfo
 from senate.security.client_security import ClientSecurity
 from senate.statemachine import (
@@ -118,6 +119,7 @@ __all__ = [
     "KvStore",
     "LeastRequest",
     "Maglev",
+    "Membership",
     "NoLeader",
     "Node",
     "NodeConfig",

@@ -9,6 +9,7 @@ from senate.commands.bench import bench
 from senate.commands.certs import certs
 from senate.commands.chaos import chaos
 from senate.commands.check import check_command
+from senate.commands.member import member, transfer_leader
 from senate.commands.passwd import passwd
 from senate.commands.serve import cluster, serve
 from senate.commands.sim import sim
@@ -21,5 +22,17 @@ def main() -> None:
     """senate: an embeddable consensus toolkit with a Rust core."""
 
 
-for command in (bench, certs, chaos, check_command, sim, serve, cluster, status, passwd):
+for command in (
+    bench,
+    certs,
+    chaos,
+    check_command,
+    sim,
+    serve,
+    cluster,
+    status,
+    passwd,
+    member,
+    transfer_leader,
+):
     main.add_command(command)

@@ -147,11 +147,17 @@ class NodeConfig:
     #: (`senate.security.tls_files.node_dns_name`). None: plain TCP, where any process that
     #: reaches the peer port and knows the cluster id is taken as a member.
     tls: TlsFiles | None = None
+    #: Ids of `peers` that were not voters of the cluster's first configuration: they join a
+    #: running cluster through membership changes (`Node.add_learner`, `senate member add`).
+    #: With this node's id among them the node joins: it neither campaigns nor counts until a
+    #: change makes it a voter, and `peers` names the current members (where to find them).
+    joining: frozenset[int] = frozenset()
     #: Extra keyword arguments for `RaftNode` (its flow-control limits).
     core_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.peers = {int(k): v for k, v in self.peers.items()}
+        self.joining = frozenset(int(i) for i in self.joining)
         self.validate()
 
     def validate(self) -> None:
@@ -166,6 +172,10 @@ class NodeConfig:
                 parse_host_port(address)
             except ValueError as e:
                 raise config_error("peers", f"node {peer_id}: {e}") from None
+        if not self.joining <= set(self.peers):
+            raise config_error("joining", "every joining id must be in peers")
+        if not set(self.peers) - self.joining:
+            raise config_error("joining", "the first configuration needs at least one voter")
         if self.protocol not in PROTOCOLS:
             raise config_error(
                 "protocol", f"must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"
@@ -338,6 +348,11 @@ class NodeAddresses:
     #: and `node-<id>.key` beside the CA. Used only with a `[tls]` table.
     cert: str | None = None
     key: str | None = None
+    #: Not a voter of the cluster's first configuration: the node joins the running cluster
+    #: through membership changes (`senate serve --join`, `senate member add`; see
+    #: docs/membership.md). Keep it set after the node was added: the first configuration
+    #: does not change.
+    join: bool = False
 
 
 @dataclass(frozen=True)
@@ -528,6 +543,7 @@ class ClusterConfig:
             peers={n.id: n.peer for n in self.nodes},
             data_dir=str(self.data_path / f"node-{node_id}"),
             tls=self.tls_files(node_id) if self.tls is not None and self.tls.peers else None,
+            joining=frozenset(n.id for n in self.nodes if n.join),
             **self.node_options,
         )
 
@@ -568,11 +584,13 @@ class ClusterConfig:
                 value = getattr(node, key)
                 if value is not None:
                     lines.append(f"{key} = {_toml_value(value)}")
+            if node.join:
+                lines.append("join = true")
         return "\n".join(lines) + "\n"
 
 
 def _node_from_dict(i: int, raw: Mapping[str, Any]) -> NodeAddresses:
-    known = (*NODE_KEYS_REQUIRED, *NODE_KEYS_OPTIONAL)
+    known = (*NODE_KEYS_REQUIRED, *NODE_KEYS_OPTIONAL, "join")
     for key in raw:
         if key not in known:
             where = f"nodes[{i}].{key}"
@@ -587,6 +605,7 @@ def _node_from_dict(i: int, raw: Mapping[str, Any]) -> NodeAddresses:
         id=_typed(f"nodes[{i}].id", raw["id"], int),
         peer=_typed(f"nodes[{i}].peer", raw["peer"], str),
         client=_typed(f"nodes[{i}].client", raw["client"], str),
+        join=_typed(f"nodes[{i}].join", raw.get("join", False), bool),
         **optional,
     )
 

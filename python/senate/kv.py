@@ -34,10 +34,11 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from senate import kv_admin
 from senate._core import (
     GROUP_CLOSE,
     GROUP_LOG,
@@ -252,7 +253,11 @@ class ClientConnection(asyncio.Protocol):
                 else:
                     self._push(self.server.machine.store.read(payload, _now_ms()))
             elif kind == GROUP_NODE:
-                self._push(self.server.node_command(payload))
+                reply = self.server.node_command(payload)
+                if isinstance(reply, bytes):
+                    self._push(reply)
+                else:
+                    self._push_later(reply)
             elif kind == GROUP_CLOSE:
                 self._push(payload)
                 self._close_after_replies()
@@ -302,6 +307,21 @@ class ClientConnection(asyncio.Protocol):
             slot.reply = replies_for_error(e, self.server.timeout_s, batch)
             return False
         return True
+
+    def _push_later(self, reply: Awaitable[bytes]) -> None:
+        """A reply the node gives later (an admin command: a membership change)."""
+        slot = _Slot()
+        slot.reply = None
+        task = asyncio.ensure_future(reply)
+        self.server.admin_tasks.add(task)
+
+        def done(task: asyncio.Future[bytes]) -> None:
+            self.server.admin_tasks.discard(task)
+            slot.reply = task.result()  # the admin commands turn their errors into replies
+            self._slot_done(slot)
+
+        task.add_done_callback(done)
+        self._slots.append(slot)
 
     def _push_read(self, batch: bytes) -> None:
         server = self.server
@@ -469,6 +489,8 @@ class KvServer:
         #: CLIENT ID of the last client accepted (ids count up from 1, as Redis's do).
         self.last_client_id = 0
         self._server: asyncio.AbstractServer | None = None
+        #: Admin commands under way (membership changes), kept until they reply.
+        self.admin_tasks: set[asyncio.Future[bytes]] = set()
         #: When the server was made, for INFO's uptime (`time.monotonic()`).
         self.started_s = time.monotonic()
 
@@ -501,7 +523,7 @@ class KvServer:
             self._server = None
 
     # --- node commands ------------------------------------------------------------------
-    def node_command(self, payload: bytes) -> bytes:
+    def node_command(self, payload: bytes) -> bytes | Awaitable[bytes]:
         try:
             (args,) = decode_batch(payload)
         except (SenateError, ValueError) as e:
@@ -515,6 +537,7 @@ class KvServer:
     def _info(self, args: list[bytes]) -> bytes:
         sections = info_sections(
             self.node.status(),
+            self.node.conf_state(),
             self.machine.store,
             self.port,
             len(self.clients),
@@ -528,8 +551,18 @@ class KvServer:
         )
         return info_reply(sections, args)
 
-    _node_commands: ClassVar[dict[bytes, Callable[[KvServer, list[bytes]], bytes]]] = {
+    def _member(self, args: list[bytes]) -> bytes | Awaitable[bytes]:
+        return kv_admin.member_command(self.node, args)
+
+    def _transfer_leader(self, args: list[bytes]) -> bytes | Awaitable[bytes]:
+        return kv_admin.transfer_leader_command(self.node, args)
+
+    _node_commands: ClassVar[
+        dict[bytes, Callable[[KvServer, list[bytes]], bytes | Awaitable[bytes]]]
+    ] = {
         b"info": _info,
+        b"senate.member": _member,
+        b"senate.transferleader": _transfer_leader,
     }
 
 

@@ -9,6 +9,7 @@ import struct
 from typing import Any
 
 from senate._core import KvStore
+from senate.runtime.members import Membership
 from senate.runtime.node import NodeStatus
 
 #: The Redis version the service reports: the protocol and errors it follows.
@@ -34,17 +35,34 @@ def info_reply(sections: dict[str, dict[str, Any]], args: list[bytes]) -> bytes:
     return bulk_reply(text.encode())
 
 
+def cluster_section(membership: Membership) -> dict[str, Any]:
+    """`# Cluster`: the configuration in force at this node, joint or not, and each member's
+    role and peer address (`memberN:role=voter,address=host:port`)."""
+    section: dict[str, Any] = {
+        "members": len(membership.members),
+        "voters": ",".join(map(str, membership.voters)),
+        "learners": ",".join(map(str, membership.learners)),
+        "voters_outgoing": ",".join(map(str, membership.voters_outgoing)),
+        "joint": int(membership.joint),
+    }
+    for member, role in membership.roles().items():
+        address = membership.addresses.get(member, "")
+        section[f"member{member}"] = f"role={role},address={address}"
+    return section
+
+
 def info_sections(
     status: NodeStatus,
+    membership: Membership,
     store: KvStore,
     port: int,
     connected_clients: int,
     uptime_s: float,
     memory: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every section of a node's INFO, in order: `status` is the node's, `store` its
-    key-value store, `port` its client port; `memory` more fields of the Memory section (the
-    server's bounds)."""
+    """Every section of a node's INFO, in order: `status` is the node's, `membership` its
+    configuration in force, `store` its key-value store, `port` its client port; `memory`
+    more fields of the Memory section (the server's bounds)."""
     senate: dict[str, Any] = {
         "node_id": status.id,
         "pid": os.getpid(),
@@ -86,7 +104,7 @@ def info_sections(
             "connected_slaves": sum(p.connected for p in status.peers),
         },
         "Senate": senate,
-        "Cluster": {"cluster_enabled": 0},
+        "Cluster": {"cluster_enabled": 0, **cluster_section(membership)},
         # As in Redis, an empty database has no line.
         "Keyspace": {"db0": f"keys={keys},expires={store.expiring_len()},avg_ttl=0"}
         if keys

@@ -21,6 +21,7 @@ mutual TLS and clients TLS (`client_security` is how to connect).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import random
@@ -161,6 +162,7 @@ class LocalCluster:
         if not 0 < base_port < 65536 - METRICS_PORT_OFFSET - nodes:
             raise LauncherError(f"base port {base_port} leaves no room for {nodes} nodes")
         self.host = host
+        self.host_per_node = host_per_node
         self.base_port = base_port
         self.command = list(command)
         self.fault_control = fault_control
@@ -290,6 +292,24 @@ class LocalCluster:
         self.close()
 
     # --- one node -----------------------------------------------------------------------
+    def add_node(self) -> int:
+        """Adds the next node (id one above the highest) to the cluster file as one that joins
+        (`join = true`: no voter of the first configuration) and starts it; returns its id.
+        It serves once a member adds it (`senate member add`, docs/membership.md)."""
+        node_id = max(self.config.ids) + 1
+        if node_id > MAX_NODES:
+            raise LauncherError(f"a local cluster has at most {MAX_NODES} node ids")
+        node_host = self.node_host(node_id) if self.host_per_node else self.host
+        address = f"[{node_host}]" if ":" in node_host else node_host
+        peer, client, metrics = (f"{address}:{p}" for p in port_scheme(node_id, self.base_port))
+        added = NodeAddresses(node_id, peer, client, metrics, join=True)
+        for kind in ("peer", "client", "metrics"):
+            check_port_free(*parse_host_port(getattr(added, kind)), f"node {node_id} {kind}")
+        self.config = dataclasses.replace(self.config, nodes=[*self.config.nodes, added])
+        self.config_path.write_text(self.config.to_toml())
+        self._spawn(node_id)
+        return node_id
+
     def kill(self, node_id: int, sig: int = signal.SIGKILL) -> int:
         """Sends `sig` to a node and waits for it to exit; returns its exit status."""
         proc = self._procs[node_id]

@@ -4,6 +4,7 @@ cluster of them)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -85,7 +86,16 @@ async def _run_until_signalled(coro: Coroutine[Any, Any, None]) -> None:
     hidden=True,  # for `senate chaos` and tests: whoever can reach it can partition the node
     help="Serve the node's fault switches on this Unix socket (senate.chaos.control).",
 )
-def serve(config_path: Path, node_id: int, log_level: str, fault_control: Path | None) -> None:
+@click.option(
+    "--join",
+    is_flag=True,
+    help="Join a running cluster: this node is no voter of the first configuration; it waits "
+    "to be added (`senate member add`) and receives the log from the leader. Same as `join = "
+    "true` in its [[nodes]] table (docs/membership.md).",
+)
+def serve(
+    config_path: Path, node_id: int, log_level: str, fault_control: Path | None, join: bool
+) -> None:
     """Run one node of the key-value service (RESP2/3 on its client port) until SIGTERM/SIGINT.
 
     A bad cluster file prints `error: <what and where>` and exits with status 2, and so do
@@ -97,6 +107,9 @@ def serve(config_path: Path, node_id: int, log_level: str, fault_control: Path |
     cluster = load_cluster(config_path)
     try:
         server_config = cluster.server_config(node_id)
+        if join:
+            node = server_config.node
+            server_config.node = dataclasses.replace(node, joining=node.joining | {node_id})
     except ConfigError as e:
         click.echo(f"error: {e}", err=True)
         raise SystemExit(2) from None

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from senate._core import (
     ACTION_APPLY,
     ACTION_COMPACT,
+    ACTION_CONF_CHANGED,
     ACTION_DURABLE,
     ACTION_RESTORE,
     ACTION_ROLE,
@@ -44,6 +45,7 @@ from senate.runtime.calls import Calls, resolve
 from senate.runtime.core import AppliedState
 from senate.runtime.envelope import ENVELOPE, KEYED_SLOT_FLAG
 from senate.runtime.inputs import Inputs
+from senate.runtime.members import Members
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.reads import Reads
 from senate.runtime.snapshots import Snapshots
@@ -126,6 +128,7 @@ class ReadyDriver:
         wake: asyncio.Event,
         metrics: NodeMetrics | None,
         on_fatal: Callable[[BaseException], None],
+        members: Members,
     ) -> None:
         self.config = config
         self.node_id = config.id
@@ -138,6 +141,9 @@ class ReadyDriver:
         self._wake = wake
         #: Called with the error when one stopped the driver (the node stops).
         self._on_fatal = on_fatal
+        self._members = members
+        #: Calls of `Node.transfer_leader` waiting for their target to lead, by target.
+        self.leader_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.applier = Applier(config.id, state, calls)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.core: NodeDriver | None = None
@@ -295,6 +301,8 @@ class ReadyDriver:
             elif kind == ACTION_RESTORE:
                 snapshot = action[1]
                 self._snapshots.install(snapshot.index, snapshot.data)
+            elif kind == ACTION_CONF_CHANGED:
+                self._members.on_conf_changed(action[1], action[2], action[3], action[4])
 
     def _on_durable(self, took_s: float, slow: bool) -> None:
         if self.metrics is not None:
@@ -314,3 +322,9 @@ class ReadyDriver:
                 if leader != self.leader:
                     self.metrics.on_leader_change()
         self.role, self.leader = role, leader
+        if self.leader_waiters:
+            waiting = self.leader_waiters
+            self.leader_waiters = [(to, fut) for to, fut in waiting if to != leader]
+            for to, fut in waiting:
+                if to == leader and not fut.done():
+                    fut.set_result(None)

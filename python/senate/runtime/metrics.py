@@ -14,6 +14,9 @@ Series (all with label `node`; the byte counters also with `peer`):
     senate_peer_bytes_sent_total, senate_peer_bytes_received_total              counters
     senate_peer_connections_refused_total   counter of peer connections refused, with label
                                   `reason` (`senate.security.peer_tls.REFUSAL_REASONS`)
+    senate_members                gauge of the members of the configuration in force, with
+                                  label `role` (voter, outgoing-voter, learner)
+    senate_config_joint           gauge: 1 while the configuration is joint
     senate_ready_entries          histogram of committed entries per Ready
     senate_persist_seconds        histogram of write + fsync latency, as the node waits it
     senate_loop_lag_seconds       histogram of how late the node's tick timer ran: the time
@@ -41,6 +44,7 @@ from prometheus_client import (
     start_http_server,
 )
 
+from senate.runtime.members import ROLES, Membership
 from senate.runtime.transport import parse_host_port
 from senate.security.server_tls import MIN_TLS_VERSION, ServerTls
 from senate.security.tls_files import TlsFiles
@@ -162,11 +166,30 @@ class NodeMetrics:
             ["node", "reason"],
             registry=r,
         )
+        self._members = Gauge(
+            "senate_members",
+            "Members of the configuration in force, by role.",
+            ["node", "role"],
+            registry=r,
+        )
+        self.config_joint = gauge(
+            "senate_config_joint", "1 while the configuration is joint (a change under way)."
+        )
         # The labelled children, per peer id, made on first use.
         self._sent: dict[int, Counter] = {}
         self._received: dict[int, Counter] = {}
 
     # --- called by the runtime ----------------------------------------------------------
+    def on_membership(self, membership: Membership) -> None:
+        """The configuration in force changed (`senate.runtime.members`)."""
+        roles = membership.roles().values()
+        for role in ROLES:
+            if role != "non-member":
+                self._members.labels(node=str(self.node_id), role=role).set(
+                    sum(1 for r in roles if r == role)
+                )
+        self.config_joint.set(int(membership.joint))
+
     def on_ready(self, entries: int, term: int, commit: int, applied: int) -> None:
         self.ready_entries.observe(entries)
         # Read at scrape time: setting three gauges (a lock each) after every Ready cost

@@ -9,19 +9,20 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from senate._core import NodeDriver, PaxosNode, PaxosStatus, RaftNode, Wal, WalWriter
-from senate.config import NodeConfig
-from senate.errors import NodeNotRunning
+from senate.config import NodeConfig, config_error
+from senate.errors import CallTimeout, NodeNotRunning
 from senate.runtime.calls import Calls, Waiter
 from senate.runtime.core import AppliedState, Machine
 from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S, ReadyDriver
 from senate.runtime.faults import Faults
 from senate.runtime.inputs import Inputs
+from senate.runtime.members import Members, Membership, caught_up, require_leader
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.reads import Reads, first_read_id
 from senate.runtime.snapshots import Snapshots
@@ -111,6 +112,9 @@ class Node:
         self._reads = Reads(config.id, wake)
         self._snapshots = Snapshots(config, self._state, wake, metrics)
         self._inputs = Inputs(config.id, config.tick_ms / 1000, wake, metrics)
+        self._members = Members(config.id, config.peers, config.data_dir, parse_host_port)
+        if metrics is not None:
+            self._members.on_change = metrics.on_membership
         self._driver = ReadyDriver(
             config,
             self._state,
@@ -121,6 +125,7 @@ class Node:
             wake,
             metrics,
             on_fatal=self._on_fatal,
+            members=self._members,
         )
 
     # --- what the parts know --------------------------------------------------------------
@@ -225,6 +230,8 @@ class Node:
             metrics=self.metrics,
             tls=tls,
         )
+        # The configuration in force (replayed from the log) names the peers to connect to.
+        self._members.start(core.conf_state(), self._transport, self._wake.set)
         await self._transport.start()
         inputs.start(loop, core)
         self._driver.start(loop, core, writer, self._transport)
@@ -242,7 +249,9 @@ class Node:
         if cfg.protocol == "raft":
             options.update(pre_vote=cfg.pre_vote, check_quorum=cfg.check_quorum)
         options.update(cfg.core_options)
-        voters = sorted(cfg.peers)
+        # A joining node is no voter of the first configuration: it campaigns and counts only
+        # once a membership change makes it one (having received the log by then).
+        voters = sorted(set(cfg.peers) - set(cfg.joining))
         if cfg.protocol == "paxos":
             return PaxosNode(cfg.id, voters, wal=wal, **options)
         return RaftNode(cfg.id, voters, wal=wal, **options)
@@ -288,6 +297,11 @@ class Node:
     def _fail_all(self, error: BaseException) -> None:
         self._calls.fail_all(error)
         self._reads.fail_all(error)
+        self._members.fail_all(error)
+        for _to, fut in self._driver.leader_waiters:
+            if not fut.done():
+                fut.set_exception(error)
+        self._driver.leader_waiters.clear()
 
     async def __aenter__(self) -> Node:
         await self.start()
@@ -364,7 +378,7 @@ class Node:
             role, term, commit, last, ballot = s.role, s.term, s.commit, s.last_index, None
         peers = [
             PeerInfo(i, i in connected, match.get(i))
-            for i in sorted(self.config.peers)
+            for i in self._members.current.members
             if i != self.id
         ]
         return NodeStatus(
@@ -402,10 +416,103 @@ class Node:
             )
         return self._faults
 
-    def transfer_leader(self, to: int) -> None:
-        assert self._core is not None
-        self._core.transfer_leader(to)
+    def transfer_leader(self, to: int, timeout: float | None = None) -> asyncio.Future[None]:
+        """Asks the leader (this node, or the one a follower forwards it to) to hand its
+        leadership to node `to`, a voter. Starts at once; the future completes when this node
+        hears `to` lead, or fails with `CallTimeout` (a transfer may fail: the leader keeps its
+        place). Awaiting it is optional."""
+        core = self._running_core()
+        assert self.loop is not None
+        core.transfer_leader(to)
         self._wake.set()
+        fut: asyncio.Future[None] = self.loop.create_future()
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # awaiting is optional
+        if self.leader == to:
+            fut.set_result(None)
+            return fut
+        self._driver.leader_waiters.append((to, fut))
+        timeout_s = self.config.call_timeout_s if timeout is None else timeout
+
+        def expire() -> None:
+            if not fut.done():
+                fut.set_exception(CallTimeout(f"node {to} did not take the leadership in time"))
+
+        self.loop.call_later(timeout_s, expire)
+        return fut
+
+    # --- membership -------------------------------------------------------------------------
+    def conf_state(self) -> Membership:
+        """The configuration in force at this node: voters, learners, the outgoing voters
+        while joint, each member's role (`Membership.roles()`) and address."""
+        return self._members.current
+
+    async def add_learner(
+        self, node_id: int, address: str, timeout: float | None = None
+    ) -> Membership:
+        """Adds node `node_id`, listening for peers at `address` ("host:port"), as a learner:
+        it receives the log (or a snapshot) and neither votes nor counts. Returns the
+        configuration once the change is in force here. At the leader only: a follower raises
+        `NotLeader` (its `leader_hint` names the leader); `ProposalDropped`
+        ("conf_change_pending") while another change is under way; `CallTimeout` when the
+        change did not take effect in time (leadership lost: try again)."""
+        try:
+            parse_host_port(address)
+        except ValueError as e:
+            raise config_error("address", str(e)) from None
+        return await self._change_members(
+            [("add-learner", node_id, address)],
+            lambda m: node_id in m.learners or node_id in m.voters,
+            f"add learner {node_id}",
+            timeout,
+        )
+
+    async def promote(self, node_id: int, timeout: float | None = None) -> Membership:
+        """Makes learner `node_id` a voter, once it holds every entry committed when the call
+        was made (so the cluster does not count on a member still catching up). Errors as
+        for `add_learner`; `CallTimeout` also when it does not catch up in time."""
+        timeout_s = self.config.call_timeout_s if timeout is None else timeout
+        deadline = self._running_loop().time() + timeout_s
+        core = self._running_core()
+        require_leader(core, self.id)
+        if node_id not in self._members.current.learners:
+            raise config_error("promote", f"node {node_id} is not a learner")
+        await caught_up(core, node_id, self.id, deadline, self.config.tick_ms / 1000)
+        return await self._change_members(
+            [("add-voter", node_id, "")],
+            lambda m: node_id in m.voters and not m.joint,
+            f"promote {node_id}",
+            max(0.0, deadline - self._running_loop().time()),
+        )
+
+    async def remove(self, node_id: int, timeout: float | None = None) -> Membership:
+        """Removes member `node_id` (voter or learner). A leader that removes itself hands
+        its leadership over to the voter holding the most of its log once the change is
+        committed. Errors as for `add_learner`."""
+        return await self._change_members(
+            [("remove", node_id, "")],
+            lambda m: node_id not in m.members and not m.joint,
+            f"remove {node_id}",
+            timeout,
+        )
+
+    async def _change_members(
+        self,
+        changes: list[tuple[str, int, str]],
+        done: Callable[[Membership], bool],
+        what: str,
+        timeout: float | None,
+    ) -> Membership:
+        timeout_s = self.config.call_timeout_s if timeout is None else timeout
+        return await self._members.change(self._running_core(), changes, done, what, timeout_s)
+
+    def _running_core(self) -> NodeDriver:
+        if self._core is None or not self.running:
+            raise NodeNotRunning(f"node {self.id} is not running")
+        return self._core
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        assert self.loop is not None
+        return self.loop
 
     def snapshot_now(self) -> None:
         """Starts a snapshot of the state machines at the applied index; once taken (in a

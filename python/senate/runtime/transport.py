@@ -336,6 +336,9 @@ class Transport:
         self._listener: socket.socket | None = None
         self._handshakes = 0
         self._dialers: list[asyncio.Task[None]] = []
+        #: The dialer of each peer this node dials (a membership change cancels one).
+        self._dialers_by_peer: dict[int, asyncio.Task[None]] = {}
+        self._started = False
         #: TLS handshakes of accepted connections under way, and the file watcher.
         self._tls_tasks: set[asyncio.Task[None]] = set()
         #: Per dialed peer, the last TLS failure logged as a warning (repeats go to debug).
@@ -356,9 +359,10 @@ class Transport:
             self._listener = listening_socket(host, port)
             self._spawn_tls_task(self._accept_tls_forever(self._listener))
             self._spawn_tls_task(self.tls.watch())
+        self._started = True
         for peer_id in sorted(self.peers):
             if peer_id > self.node_id:
-                self._dialers.append(asyncio.create_task(self._dial_forever(peer_id)))
+                self._start_dialer(peer_id)
 
     @property
     def port(self) -> int:
@@ -406,6 +410,42 @@ class Transport:
 
     def connected(self) -> list[int]:
         return sorted(self.links)
+
+    def set_peers(self, peers: Mapping[int, tuple[str, int]]) -> None:
+        """The members to keep connections with changed (a membership change took effect):
+        dials the new ones this node dials (those of higher ids), accepts the others, and
+        closes the connection to each peer no longer named. Unchanged peers keep theirs."""
+        if self._stopping or dict(peers) == self.peers:
+            return
+        gone = [p for p in self.peers if p not in peers]
+        moved = [p for p, a in peers.items() if p in self.peers and self.peers[p] != a]
+        for peer_id in gone + moved:
+            del self.peers[peer_id]
+            dialer = self._dialers_by_peer.pop(peer_id, None)
+            if dialer is not None:
+                dialer.cancel()
+            conn = self.links.get(peer_id)
+            if conn is not None:
+                conn.close()
+        for peer_id, address in peers.items():
+            if peer_id in self.peers:
+                continue
+            self.peers[peer_id] = address
+            for counts in (self.bytes_sent, self.frames_dropped, self.frames_cut):
+                counts.setdefault(peer_id, 0)
+            if self._started and peer_id > self.node_id:
+                self._start_dialer(peer_id)
+        log.info("node %d: peers now %s", self.node_id, sorted(self.peers))
+
+    def _start_dialer(self, peer_id: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._dial_forever(peer_id))
+        self._dialers.append(task)
+        self._dialers_by_peer[peer_id] = task
+        task.add_done_callback(self._dialer_done)
+
+    def _dialer_done(self, task: asyncio.Task[None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._dialers.remove(task)
 
     def reload_tls(self) -> bool:
         """Re-reads the TLS files now (they are also polled); True if new ones were taken.

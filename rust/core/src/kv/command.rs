@@ -85,6 +85,11 @@ pub enum Cmd {
     GetRange,
     SetRange,
     Lcs,
+    /// `SENATE.MEMBER LIST | ADD id host:port | PROMOTE id | REMOVE id`: the cluster's
+    /// membership (docs/membership.md).
+    SenateMember,
+    /// `SENATE.TRANSFERLEADER id`: the leader hands its leadership to voter `id`.
+    SenateTransferLeader,
 }
 
 /// One row of the table.
@@ -253,8 +258,11 @@ const KEYSPACE_W_SLOW: Categories = cats(&[KEYSPACE, WRITE, SLOW]);
 /// `COMMAND COUNT` is its length). Categories as Redis 7.0 gives them; the senate commands:
 /// SENATE.SESSION opens or closes a client session, a replicated write of the connection's
 /// own (@write @fast @connection); SENATE.EXEC is @write @fast, and the command it wraps must
-/// be allowed too.
-pub static COMMANDS: [CommandSpec; 59] = [
+/// be allowed too. SENATE.MEMBER and SENATE.TRANSFERLEADER change the cluster itself:
+/// @admin @slow @dangerous, as Redis's CLUSTER and FAILOVER are, so a user needs `+@admin`
+/// (or the commands by name) to run them; the node answers them (their arguments are read
+/// there).
+pub static COMMANDS: [CommandSpec; 61] = [
     spec(Cmd::Set, "set", -3, Class::Write, cats(&[WRITE, STRING, SLOW])),
     spec(Cmd::Del, "del", -2, Class::Write, cats(&[KEYSPACE, WRITE, SLOW])),
     spec(Cmd::Incr, "incr", 2, Class::Write, W_STRING_FAST),
@@ -314,6 +322,8 @@ pub static COMMANDS: [CommandSpec; 59] = [
     spec(Cmd::GetRange, "getrange", 4, Class::Read, R_STRING_SLOW),
     spec(Cmd::SetRange, "setrange", 4, Class::Write, W_STRING_SLOW),
     spec(Cmd::Lcs, "lcs", -3, Class::Read, R_STRING_SLOW),
+    spec(Cmd::SenateMember, "senate.member", -2, Class::Node, ADMIN_SLOW_DANGEROUS),
+    spec(Cmd::SenateTransferLeader, "senate.transferleader", 2, Class::Node, ADMIN_SLOW_DANGEROUS),
 ];
 
 /// The subcommands of the containers (and of COMMAND, whose subcommands Redis lists
@@ -388,8 +398,21 @@ pub fn permission_categories(index: PermissionIndex) -> Categories {
     }
 }
 
-/// Longest command name in the table.
-const MAX_NAME_BYTES: usize = 14;
+/// Longest command name in the table ("senate.transferleader").
+const MAX_NAME_BYTES: usize = 21;
+
+const fn names_fit() -> bool {
+    let mut i = 0;
+    while i < COMMANDS.len() {
+        if COMMANDS[i].name.len() > MAX_NAME_BYTES {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const _: () = assert!(names_fit(), "a command name is longer than MAX_NAME_BYTES: lookup would miss it");
 
 /// The command named `name`, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
