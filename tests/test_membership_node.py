@@ -115,3 +115,17 @@ def test_a_change_that_cannot_take_effect_times_out(tmp_path: Path) -> None:
             assert solo.conf_state().voters == (1,)
 
     asyncio.run(main())
+
+
+def test_a_paxos_node_refuses_membership_changes_naming_why(tmp_path: Path) -> None:
+    async def main() -> None:
+        (port,) = free_ports(1)
+        solo = node(tmp_path, 1, {1: f"127.0.0.1:{port}"}, protocol="paxos")
+        async with solo:
+            await until("it leads", lambda: solo.role == "leader")
+            with pytest.raises(ConfigError, match="fixed membership"):
+                await solo.add_learner(2, "127.0.0.1:1")
+            assert solo.conf_state().voters == (1,)
+            assert solo.conf_state().roles() == {1: "voter"}
+
+    asyncio.run(main())
