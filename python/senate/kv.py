@@ -551,18 +551,12 @@ class KvServer:
         )
         return info_reply(sections, args)
 
-    def _member(self, args: list[bytes]) -> bytes | Awaitable[bytes]:
-        return kv_admin.member_command(self.node, args)
-
-    def _transfer_leader(self, args: list[bytes]) -> bytes | Awaitable[bytes]:
-        return kv_admin.transfer_leader_command(self.node, args)
-
     _node_commands: ClassVar[
         dict[bytes, Callable[[KvServer, list[bytes]], bytes | Awaitable[bytes]]]
     ] = {
         b"info": _info,
-        b"senate.member": _member,
-        b"senate.transferleader": _transfer_leader,
+        b"senate.member": lambda server, args: kv_admin.member_command(server.node, args),
+        b"senate.transferleader": lambda s, args: kv_admin.transfer_leader_command(s.node, args),
     }
 
 
