@@ -211,8 +211,8 @@ fn a_voter_is_replaced_in_one_change_while_proposals_flow() {
     let replace = ConfChange {
         transition: ConfChangeTransition::Auto,
         changes: vec![
-            ConfChangeSingle { change_type: ConfChangeType::AddVoter, node_id: 4 },
-            ConfChangeSingle { change_type: ConfChangeType::RemoveNode, node_id: victim },
+            ConfChangeSingle::new(ConfChangeType::AddVoter, 4),
+            ConfChangeSingle::new(ConfChangeType::RemoveNode, victim),
         ],
     };
     net.node_mut(id).propose_conf_change(&replace).expect("leader takes it");
@@ -447,8 +447,8 @@ fn run_ops(ops: Vec<Op>) {
                     let replace = ConfChange {
                         transition: ConfChangeTransition::Auto,
                         changes: vec![
-                            ConfChangeSingle { change_type: ConfChangeType::AddVoter, node_id: new },
-                            ConfChangeSingle { change_type: ConfChangeType::RemoveNode, node_id: old },
+                            ConfChangeSingle::new(ConfChangeType::AddVoter, new),
+                            ConfChangeSingle::new(ConfChangeType::RemoveNode, old),
                         ],
                     };
                     if net.node_mut(id).propose_conf_change(&replace).is_ok() {

@@ -10,7 +10,7 @@ use crate::driver::snapshots::{SnapshotJob, Snapshots};
 use crate::driver::writes::Writes;
 use crate::error::Result;
 use crate::raft::mem_node::{EncodedReady, StepError};
-use crate::raft::message::{Entry, EntryKind, Index, NodeId, Snapshot};
+use crate::raft::message::{ConfState, Entry, EntryKind, Index, NodeId, Snapshot};
 use bytes::Bytes;
 
 /// The kind of Ready the rules allow taking.
@@ -89,6 +89,8 @@ pub struct Driver<C: Consensus> {
     role: NodeRole,
     leader: Option<NodeId>,
     epoch: u64,
+    /// The configuration in force last announced (`Action::ConfChanged`).
+    conf_state: ConfState,
     error: Option<DriverError>,
     stats: DriverStats,
 }
@@ -111,6 +113,7 @@ impl<C: Consensus> Driver<C> {
     pub fn new(core: C, options: DriverOptions, applied_index: Index, now_ns: Nanos) -> Result<Driver<C>> {
         options.validate(core.max_readies_in_flight())?;
         let (role, leader, epoch) = (core.role(), core.leader(), core.epoch());
+        let conf_state = core.conf_state();
         let first_read_id = options.first_read_id;
         Ok(Driver {
             core,
@@ -129,6 +132,7 @@ impl<C: Consensus> Driver<C> {
             role,
             leader,
             epoch,
+            conf_state,
             error: None,
             stats: DriverStats::default(),
         })
@@ -325,6 +329,7 @@ impl<C: Consensus> Driver<C> {
         self.role = self.core.role();
         self.leader = self.core.leader();
         self.epoch = self.core.epoch();
+        self.conf_state = self.core.conf_state();
     }
 
     /// Every read batch not yet served, forgotten (the node stops: their readers fail).
@@ -495,17 +500,25 @@ impl<C: Consensus> Driver<C> {
 
     /// Tells the caller the configuration in force when it changed, or when committed
     /// membership changes are handed out (a restart replays them before handing them out
-    /// again: their addresses are news to the caller all the same).
+    /// again: their addresses are news to the caller all the same). A protocol whose changes
+    /// take effect later than they commit (Multi-Paxos: α slots on) moves the configuration
+    /// in a Ready without any: it is compared whenever entries commit.
     fn note_conf_change(&mut self, changed: bool, committed: &[Entry], out: &mut Vec<Action>) {
-        let changes = committed.iter().filter(|entry| entry.kind == EntryKind::ConfChange);
-        let addresses: Vec<(NodeId, String)> = changes
+        if !changed && committed.is_empty() {
+            return;
+        }
+        let addresses: Vec<(NodeId, String)> = committed
+            .iter()
+            .filter(|entry| entry.kind == EntryKind::ConfChange)
             .filter_map(|entry| decode_conf_change(&entry.data).ok())
             .flat_map(|change| change.changes)
             .filter(|single| !single.address.is_empty())
             .map(|single| (single.node_id, single.address))
             .collect();
-        if changed || !addresses.is_empty() {
-            out.push(Action::ConfChanged { conf_state: self.core.conf_state(), addresses });
+        let conf_state = self.core.conf_state();
+        if changed || !addresses.is_empty() || conf_state != self.conf_state {
+            self.conf_state = conf_state.clone();
+            out.push(Action::ConfChanged { conf_state, addresses });
         }
     }
 
