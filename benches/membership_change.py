@@ -39,6 +39,7 @@ def one_round(keys: int, value_bytes: int) -> tuple[float, float, int]:
         ) as cluster:
             port, _pid = leader_port(cluster)
             load_keys(port, keys, value_bytes)
+            port, _pid = leader_port(cluster)  # a heavy load may have moved the leadership
             new = cluster.add_node()
             peer = cluster.config.addresses(new).peer
             leader = ("127.0.0.1", port)
