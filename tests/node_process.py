@@ -73,8 +73,11 @@ async def serve(args: argparse.Namespace) -> None:
         tick_ms=args.tick_ms,
         snapshot_entries=args.snapshot_entries,
         protocol=args.protocol,
+        snapshot_chunk_bytes=args.snapshot_chunk_bytes,
     )
     await node.start()
+    if args.break_snapshot_stream:
+        node.faults.break_snapshot_stream(args.break_snapshot_stream)
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
@@ -102,6 +105,9 @@ def main() -> None:
     parser.add_argument("--tick-ms", type=float, default=10.0)
     parser.add_argument("--snapshot-entries", type=int, default=100_000)
     parser.add_argument("--protocol", default="raft")
+    parser.add_argument("--snapshot-chunk-bytes", type=int, default=1 << 20)
+    #: Cut the first snapshot stream received after that many bytes (0: never).
+    parser.add_argument("--break-snapshot-stream", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     run(serve(args))  # uvloop when installed

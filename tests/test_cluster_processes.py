@@ -62,9 +62,16 @@ class Control:
 
 class ProcCluster:
     def __init__(
-        self, root: Path, size: int = 3, snapshot_entries: int = 100_000, protocol: str = "raft"
+        self,
+        root: Path,
+        size: int = 3,
+        snapshot_entries: int = 100_000,
+        protocol: str = "raft",
+        extra_args: list[str] | None = None,
     ) -> None:
         self.root = root
+        #: More arguments for every node process (`tests/node_process.py`).
+        self.extra_args = extra_args or []
         self.protocol = protocol
         self.ids = list(range(1, size + 1))
         ports = free_ports(2 * size)
@@ -90,6 +97,7 @@ class ProcCluster:
                 f"--tick-ms={TICK_MS}",
                 f"--snapshot-entries={self.snapshot_entries}",
                 f"--protocol={self.protocol}",
+                *self.extra_args,
             ],
             stdout=subprocess.PIPE,
             stderr=log_file,

@@ -46,6 +46,7 @@ __all__ = [
     "ACTION_RESTORE",
     "ACTION_ROLE",
     "ACTION_SEND",
+    "ACTION_SEND_SNAPSHOT",
     "ACTION_SERVE_READS",
     "ACTION_SNAPSHOT_SKIPPED",
     "ACTION_TAKE_SNAPSHOT",
@@ -127,6 +128,7 @@ __all__ = [
     "SimReport",
     "SmoothWeighted",
     "Snapshot",
+    "SnapshotData",
     "SnapshotOutOfDate",
     "Status",
     "StorageError",
@@ -338,6 +340,23 @@ class Snapshot:
     def data(self) -> bytes: ...
 
 @final
+class SnapshotData:
+    """A snapshot's data, shared with the core that holds it (no copy), for streaming it out
+    of band in chunks (`senate.runtime.snapshot_stream`) and handing it back to a core."""
+
+    @staticmethod
+    def read_file(path: str) -> SnapshotData:
+        """The whole file at `path`, read without the interpreter lock; `OSError` if it
+        cannot be read."""
+    @staticmethod
+    def from_bytes(data: bytes) -> SnapshotData: ...
+    def __len__(self) -> int: ...
+    def chunk(self, offset: int, size: int) -> bytes:
+        """Bytes `[offset, offset + size)`, cut at the end; `ValueError` past the end."""
+    def crc32c(self) -> int:
+        """CRC32C (Castagnoli) of the whole, computed without the interpreter lock."""
+
+@final
 class Ready:
     """The work a node asks of its caller after some input, in this order.
 
@@ -457,6 +476,7 @@ class RaftNode:
         max_committed_bytes_per_ready: int | None = None,
         max_pending_reads: int | None = None,
         max_frame_bytes: int | None = None,
+        stream_snapshots: bool = False,
         wal: Wal | None = None,
     ) -> RaftNode: ...
     @property
@@ -603,7 +623,10 @@ class PaxosStatus:
 #: the applied index; answer `snapshot_started`, then `snapshot_taken` or `snapshot_failed`.
 #: COMPACT `(snapshot,)`: compact the durable log with it, then `compaction_done`.
 #: SNAPSHOT_SKIPPED `(index, reason)`. RESTORE `(snapshot,)`: replace the application's
-#: state with the leader's snapshot.
+#: state with the leader's snapshot. SEND_SNAPSHOT `(to, index, term, head, data)` (a core
+#: made with `stream_snapshots`): stream the snapshot message to `to` out of band, its `head`
+#: frame then its `data` (`SnapshotData`); the peer steps both with `step_snapshot`. Asked
+#: again while the peer has not acknowledged it.
 ACTION_SEND: int
 ACTION_APPLY: int
 ACTION_SERVE_READS: int
@@ -618,6 +641,7 @@ ACTION_RESTORE: int
 #: `(id, "host:port")` the changes carried. Comes before the `Apply` of those entries, whose
 #: payloads are `b""` (the core carries a membership change out itself).
 ACTION_CONF_CHANGED: int
+ACTION_SEND_SNAPSHOT: int
 #: What the caller does after a poll: wait for input (IDLE), poll again (CONTINUE), let its
 #: event loop run once, then poll again (YIELD: the drive slice, half a tick, is used).
 NEXT_IDLE: int
@@ -661,6 +685,9 @@ class NodeDriver:
         """The actions the log writes finished since the last call release."""
     def add_ticks(self, n: int) -> None: ...
     def step_stream(self, data: bytes | bytearray) -> int: ...
+    def step_snapshot(self, head: bytes, data: SnapshotData) -> None:
+        """Steps a snapshot message received out of band (`ACTION_SEND_SNAPSHOT` at the
+        sender): `DecodeError` for a head that is not one."""
     def report_unreachable(self, id: int) -> None: ...
     def may_propose(self) -> bool:
         """False while a leader's writes are at their limit: proposals then wait to share

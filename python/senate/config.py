@@ -62,6 +62,11 @@ from senate._core import (
 from senate._core import DEFAULT_MAX_BATCH_COMMANDS as CORE_MAX_BATCH_COMMANDS
 from senate._core import DEFAULT_MAX_VALUE_BYTES as CORE_MAX_VALUE_BYTES
 from senate.auth import AuthConfig
+from senate.runtime.snapshot_codec import (
+    DEFAULT_CHUNK_BYTES,
+    DEFAULT_CHUNKS_IN_FLIGHT,
+    MAX_CHUNK_BYTES,
+)
 from senate.runtime.transport import MAX_CLUSTER_ID_BYTES, parse_host_port
 from senate.security.tls_files import CLIENT_CERT_MODES, TlsFiles
 from senate.server_limits import LIMIT_FIELDS, ServerLimits
@@ -141,6 +146,11 @@ class NodeConfig:
     max_writes_in_flight: int = DEFAULT_MAX_WRITES_IN_FLIGHT
     max_send_buffer_bytes: int = 64 * 1024 * 1024
     max_inbound_buffer_bytes: int = 8 * 1024 * 1024
+    #: A leader streams its snapshot to a follower that needs one in chunks of this many
+    #: bytes (at most `MAX_CHUNK_BYTES`, 4 MiB), at most `snapshot_chunks_in_flight` of them
+    #: unacknowledged: what a stream holds in memory (`senate.runtime.snapshot_stream`).
+    snapshot_chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    snapshot_chunks_in_flight: int = DEFAULT_CHUNKS_IN_FLIGHT
     seed: int | None = None
     #: Mutual TLS between peers: the cluster's CA, this node's certificate and key. A peer
     #: is accepted only if its certificate chains to the CA and names the id it claims
@@ -195,6 +205,8 @@ class NodeConfig:
             "max_writes_in_flight": self.max_writes_in_flight,
             "max_send_buffer_bytes": self.max_send_buffer_bytes,
             "max_inbound_buffer_bytes": self.max_inbound_buffer_bytes,
+            "snapshot_chunk_bytes": self.snapshot_chunk_bytes,
+            "snapshot_chunks_in_flight": self.snapshot_chunks_in_flight,
         }
         for name, value in positive.items():
             if not value > 0:
@@ -203,6 +215,11 @@ class NodeConfig:
             raise config_error(
                 "max_writes_in_flight",
                 f"must be at most {MAX_READIES_IN_FLIGHT}, got {self.max_writes_in_flight}",
+            )
+        if self.snapshot_chunk_bytes > MAX_CHUNK_BYTES:
+            raise config_error(
+                "snapshot_chunk_bytes",
+                f"must be at most {MAX_CHUNK_BYTES}, got {self.snapshot_chunk_bytes}",
             )
         if self.heartbeat_interval_ticks >= self.election_timeout_ticks:
             raise config_error(
@@ -309,6 +326,8 @@ FILE_NODE_FIELDS: dict[str, type] = {
     "max_writes_in_flight": int,
     "max_send_buffer_bytes": int,
     "max_inbound_buffer_bytes": int,
+    "snapshot_chunk_bytes": int,
+    "snapshot_chunks_in_flight": int,
 }
 #: `ServerConfig` limits a cluster file may set (for every node); all are integers.
 SERVER_FIELDS: dict[str, int] = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from senate._core import SnapshotData
 from senate.runtime.requests import RequestTable
 
 
@@ -19,6 +20,7 @@ class Core(Protocol):
     """What the parts that feed a node's core need of it (`NodeDriver` offers it)."""
 
     def step_stream(self, data: bytes | bytearray) -> int: ...
+    def step_snapshot(self, head: bytes, data: SnapshotData) -> None: ...
     def propose_batch(self, data: list[bytes]) -> None: ...
     def report_unreachable(self, id: int) -> None: ...
 

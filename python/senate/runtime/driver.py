@@ -32,6 +32,7 @@ from senate._core import (
     ACTION_RESTORE,
     ACTION_ROLE,
     ACTION_SEND,
+    ACTION_SEND_SNAPSHOT,
     ACTION_SERVE_READS,
     ACTION_SNAPSHOT_SKIPPED,
     ACTION_TAKE_SNAPSHOT,
@@ -48,6 +49,7 @@ from senate.runtime.inputs import Inputs
 from senate.runtime.members import Members
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.reads import Reads
+from senate.runtime.snapshot_stream import Limits, SnapshotSender
 from senate.runtime.snapshots import Snapshots
 from senate.runtime.transport import Transport
 
@@ -148,6 +150,8 @@ class ReadyDriver:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.core: NodeDriver | None = None
         self.transport: Transport | None = None
+        #: Streams the core's snapshots to peers (`ACTION_SEND_SNAPSHOT`), once started.
+        self.snapshot_sender: SnapshotSender | None = None
         self.writer: WalWriter | None = None
         self.running = False
         self._task: asyncio.Task[None] | None = None
@@ -171,6 +175,8 @@ class ReadyDriver:
         self.loop = loop
         self.core = core
         self.transport = transport
+        limits = Limits(self.config.snapshot_chunk_bytes, self.config.snapshot_chunks_in_flight)
+        self.snapshot_sender = SnapshotSender(transport, limits)
         self.writer = writer
         if writer is not None:
             wake_fd = writer.fileno()
@@ -186,6 +192,8 @@ class ReadyDriver:
         if self._task is not None:
             with contextlib.suppress(Exception):  # already logged by the driver
                 await self._task
+        if self.snapshot_sender is not None:
+            await self.snapshot_sender.stop()
 
     def close_writer(self) -> None:
         """Stops hearing the log writer and closes it (once the driver stopped)."""
@@ -230,6 +238,8 @@ class ReadyDriver:
         inputs = self._inputs
         if inputs.inbound:
             inputs.step_inbound(core)
+        if inputs.snapshots:
+            inputs.step_snapshots(core)
         if inputs.ticks_due:
             core.add_ticks(inputs.ticks_due)
             inputs.ticks_due = 0
@@ -303,6 +313,9 @@ class ReadyDriver:
                 self._snapshots.install(snapshot.index, snapshot.data)
             elif kind == ACTION_CONF_CHANGED:
                 self._members.on_conf_changed(action[1], action[2], action[3], action[4])
+            elif kind == ACTION_SEND_SNAPSHOT:
+                assert self.snapshot_sender is not None
+                self.snapshot_sender.send(*action[1:])
 
     def _on_durable(self, took_s: float, slow: bool) -> None:
         if self.metrics is not None:
@@ -315,6 +328,8 @@ class ReadyDriver:
             )
 
     def _note_role(self, role: str, leader: int | None) -> None:
+        if role != "leader" and self.snapshot_sender is not None:
+            self.snapshot_sender.cancel_all()  # a former leader's snapshots are not needed
         if role != self.role or leader != self.leader:
             log.info("node %d: %s, leader %s", self.node_id, role, leader)
             if self.metrics is not None:

@@ -5,6 +5,8 @@ that stalls. Nothing here runs unless a test or `senate chaos` asks for it (`Nod
   would: the connection stays up, the sender is not told (no unreachable report), and frames
   from the peer still arrive. A partition between two nodes cuts both ends; a one-way
   partition cuts one.
+- A snapshot stream cut: the next snapshot stream this node receives is closed once it has
+  brought a given number of bytes, as a lost connection would (the leader resumes it).
 - A stalled disk: the node stops hearing that its log writes finished (the writer thread
   still writes them), which is how a disk that stops answering looks to the node; a follower
   stops waiting for its own writes meanwhile. Resuming delivers the completions held back.
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from senate.runtime.driver import ReadyDriver
+    from senate.runtime.snapshot_stream import SnapshotReceiver
     from senate.runtime.transport import Transport
 
 
@@ -29,12 +32,14 @@ class Faults:
         node_id: int,
         transport: Transport,
         driver: ReadyDriver,
+        snapshot_receiver: SnapshotReceiver,
         set_follower_write_wait_s: Callable[[float], None],
         follower_write_wait_s: Callable[[], float],
     ) -> None:
         self.node_id = node_id
         self._transport = transport
         self._driver = driver
+        self._snapshot_receiver = snapshot_receiver
         self._set_follower_write_wait_s = set_follower_write_wait_s
         self._follower_write_wait_s = follower_write_wait_s
         #: The follower write wait to restore when the disk resumes; None while not stalled.
@@ -57,6 +62,13 @@ class Faults:
     def heal_links(self) -> None:
         """Sends to every peer again."""
         self._transport.cut_peers.clear()
+
+    # --- snapshot streams ---------------------------------------------------------------------
+    def break_snapshot_stream(self, after_bytes: int) -> None:
+        """Closes the next snapshot stream received once it brought `after_bytes` (>= 1)."""
+        if after_bytes < 1:
+            raise ValueError("after_bytes must be at least 1")
+        self._snapshot_receiver.break_after_bytes = after_bytes
 
     # --- disk -------------------------------------------------------------------------------
     @property

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from senate._core import DecodeError, InvalidMessage, SenateError, UnknownPeer
+from senate._core import DecodeError, InvalidMessage, SenateError, SnapshotData, UnknownPeer
 from senate.runtime.core import Core
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.transport import PeerConnection
@@ -34,6 +34,9 @@ class Inputs:
         self._last_tick_s = 0.0
         #: Connections with frames not yet stepped, by peer id.
         self.inbound: dict[int, PeerConnection] = {}
+        #: Snapshots received out of band and not yet stepped: (head, data) by peer id, the
+        #: latest only (`senate.runtime.snapshot_stream` receives one at a time).
+        self.snapshots: dict[int, tuple[bytes, SnapshotData]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._core: Core | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -72,6 +75,20 @@ class Inputs:
         assert conn.peer_id is not None
         self.inbound[conn.peer_id] = conn
         self._wake.set()
+
+    def on_snapshot(self, peer_id: int, head: bytes, data: SnapshotData) -> None:
+        self.snapshots[peer_id] = (head, data)
+        self._wake.set()
+
+    def step_snapshots(self, core: Core) -> None:
+        """Steps the snapshots received out of band into `core` (by the driver)."""
+        snapshots = list(self.snapshots.items())
+        self.snapshots.clear()
+        for peer_id, (head, data) in snapshots:
+            try:
+                core.step_snapshot(head, data)
+            except SenateError as e:
+                log.warning("node %d: snapshot from peer %d refused: %s", self.node_id, peer_id, e)
 
     def on_peer_change(self, peer_id: int, connected: bool) -> None:
         if not connected and self._core is not None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from senate._core import NodeDriver, PaxosNode, PaxosStatus, RaftNode, Wal, WalWriter
@@ -25,6 +27,7 @@ from senate.runtime.inputs import Inputs
 from senate.runtime.members import Members, Membership, caught_up, require_leader
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.reads import Reads, first_read_id
+from senate.runtime.snapshot_stream import INCOMING_DIR, Limits, SnapshotReceiver
 from senate.runtime.snapshots import Snapshots
 from senate.runtime.transport import Transport, TransportLimits, parse_host_port
 from senate.security.peer_tls import PeerTls
@@ -100,6 +103,8 @@ class Node:
         self._follower_write_wait_s = FOLLOWER_WRITE_WAIT_S
         self._wal: Wal | None = None
         self._transport: Transport | None = None
+        self._snapshot_receiver: SnapshotReceiver | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._faults: Faults | None = None
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"senate-{self.id}-disk")
         # The parts, all woken through one event: the driver waits on it.
@@ -232,10 +237,26 @@ class Node:
         )
         # The configuration in force (replayed from the log) names the peers to connect to.
         self._members.start(core.conf_state(), self._transport, self._wake.set)
+        self._snapshot_receiver = self._new_snapshot_receiver()
+        self._transport.on_stream = self._snapshot_receiver.accept
         await self._transport.start()
         inputs.start(loop, core)
         self._driver.start(loop, core, writer, self._transport)
         log.info("node %d: started (applied %d)", cfg.id, self.applied_index)
+
+    def _new_snapshot_receiver(self) -> SnapshotReceiver:
+        """Receives the leader's snapshots streamed out of band, into part files in the data
+        directory (a temporary one without: removed when the node stops)."""
+        cfg = self.config
+        if cfg.data_dir is not None:
+            directory = Path(cfg.data_dir) / INCOMING_DIR
+        else:
+            self._scratch = tempfile.TemporaryDirectory(prefix=f"senate-{cfg.id}-")
+            directory = Path(self._scratch.name)
+        limits = Limits(cfg.snapshot_chunk_bytes, cfg.snapshot_chunks_in_flight)
+        return SnapshotReceiver(
+            cfg.id, directory, self._inputs.on_snapshot, lambda: self._state.applied_index, limits
+        )
 
     def _new_core(self, wal: Wal | None) -> RaftNode | PaxosNode:
         """The consensus core of the configured protocol, over `wal` if any."""
@@ -254,7 +275,8 @@ class Node:
         voters = sorted(set(cfg.peers) - set(cfg.joining))
         if cfg.protocol == "paxos":
             return PaxosNode(cfg.id, voters, wal=wal, **options)
-        return RaftNode(cfg.id, voters, wal=wal, **options)
+        # Snapshots leave as ACTION_SEND_SNAPSHOT, streamed in chunks (`snapshot_stream`).
+        return RaftNode(cfg.id, voters, wal=wal, stream_snapshots=True, **options)
 
     async def _open_wal(self, loop: asyncio.AbstractEventLoop) -> Wal:
         cfg = self.config
@@ -280,6 +302,10 @@ class Node:
         await self._driver.stop()
         if self._transport is not None:
             await self._transport.stop()
+        if self._snapshot_receiver is not None:
+            self._snapshot_receiver.shutdown()
+        if self._scratch is not None:
+            self._scratch.cleanup()
         await self._snapshots.wait_idle()
         self._fail_all(NodeNotRunning(f"node {self.id} stopped"))
         self._disk.shutdown(wait=True)
@@ -407,10 +433,12 @@ class Node:
         """Fault switches of the started node, for chaos tests: cut links, a stalled disk."""
         if self._faults is None:
             assert self._transport is not None, "the node is not started"
+            assert self._snapshot_receiver is not None
             self._faults = Faults(
                 self.id,
                 self._transport,
                 self._driver,
+                self._snapshot_receiver,
                 lambda seconds: setattr(self, "follower_write_wait_s", seconds),
                 lambda: self.follower_write_wait_s,
             )

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from senate._core import FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES
+from senate.runtime.snapshot_codec import STREAM_MAGIC, STREAM_VERSION
 from senate.security.peer_tls import PeerTls, classify_handshake_error, identity_problem
 from senate.security.tls_files import node_dns_name
 
@@ -75,11 +76,19 @@ class TransportLimits:
     reconnect_max_s: float = 1.0
 
 
-def encode_hello(cluster_id: str, from_id: int, to_id: int) -> bytes:
+def encode_hello(
+    cluster_id: str,
+    from_id: int,
+    to_id: int,
+    magic: bytes = HELLO_MAGIC,
+    version: int = HELLO_VERSION,
+) -> bytes:
+    """The hello of a peer connection (or, with `snapshot_codec.STREAM_MAGIC`, of a snapshot
+    stream)."""
     cid = cluster_id.encode()
     if len(cid) > MAX_CLUSTER_ID_BYTES:
         raise ValueError(f"cluster id longer than {MAX_CLUSTER_ID_BYTES} bytes")
-    return HELLO.pack(HELLO_MAGIC, HELLO_VERSION, from_id, to_id, len(cid)) + cid
+    return HELLO.pack(magic, version, from_id, to_id, len(cid)) + cid
 
 
 def parse_host_port(address: str) -> tuple[str, int]:
@@ -206,7 +215,12 @@ class PeerConnection(asyncio.Protocol):
             return b""
         magic, version, from_id, to_id, cid_len = HELLO.unpack_from(self._hello)
         end = HELLO.size + cid_len
-        if magic != HELLO_MAGIC or version != HELLO_VERSION:
+        # A snapshot stream (`senate.runtime.snapshot_stream`): accepted from any peer, since
+        # the leader dials, and handed over after the checks below.
+        stream = (magic, version) == (STREAM_MAGIC, STREAM_VERSION) and self.peer_id is None
+        if stream and self.owner.on_stream is None:
+            return self._refuse("bad_hello", "snapshot stream to a node that takes none")
+        if not stream and (magic != HELLO_MAGIC or version != HELLO_VERSION):
             return self._refuse(
                 "bad_hello", f"bad handshake (magic {bytes(magic)!r}, version {version})"
             )
@@ -220,7 +234,7 @@ class PeerConnection(asyncio.Protocol):
         if to_id != self.owner.node_id:
             return self._refuse("wrong_node", f"peer {from_id} wanted node {to_id}")
         if self.peer_id is None:  # accepting side: learn who it is, answer
-            if from_id not in self.owner.peers or from_id >= self.owner.node_id:
+            if from_id not in self.owner.peers or (from_id >= self.owner.node_id and not stream):
                 return self._refuse("unknown_peer", f"unknown or unexpected peer id {from_id}")
             if self.owner.tls is not None:
                 assert self.transport is not None
@@ -228,6 +242,12 @@ class PeerConnection(asyncio.Protocol):
                 problem = identity_problem(peercert, self.owner.cluster_id, from_id)
                 if problem is not None:
                     return self._refuse("identity", f"{self._address()}: {problem}")
+            if stream:
+                assert self.transport is not None
+                assert self.owner.on_stream is not None
+                self.established = True  # no handshake deadline: the stream's own rules
+                self.owner.on_stream(self.transport, from_id, rest)
+                return b""
             self.peer_id = from_id
             assert self.transport is not None
             self.transport.write(encode_hello(self.owner.cluster_id, self.owner.node_id, from_id))
@@ -345,6 +365,9 @@ class Transport:
         self._dial_failures: dict[int, str] = {}
         self._rng = random.Random(seed)
         self._stopping = False
+        #: Takes over accepted snapshot streams (transport, peer id, bytes after the hello);
+        #: None: they are refused.
+        self.on_stream: Callable[[asyncio.Transport, int, bytes], None] | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

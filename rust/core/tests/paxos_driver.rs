@@ -117,6 +117,7 @@ impl Cluster {
             }
             Action::Durable { .. } | Action::Role { .. } | Action::SnapshotSkipped { .. } => {}
             Action::ConfChanged { .. } => {}
+            Action::SendSnapshot { .. } => panic!("node {id}: Multi-Paxos streams no snapshots"),
         }
     }
 

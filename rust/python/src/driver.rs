@@ -7,6 +7,7 @@ use crate::errors::{raft_error, step_error, WalError};
 use crate::node::{stream_bytes, RaftNode};
 use crate::paxos_node::{PaxosNode, PaxosStatus};
 use crate::ready::Snapshot;
+use crate::snapshot_data::SnapshotData;
 use crate::status::Status;
 use crate::wal_writer::WalWriter;
 use bytes::Bytes;
@@ -29,6 +30,7 @@ pub const ACTION_COMPACT: u8 = 6;
 pub const ACTION_SNAPSHOT_SKIPPED: u8 = 7;
 pub const ACTION_RESTORE: u8 = 8;
 pub const ACTION_CONF_CHANGED: u8 = 9;
+pub const ACTION_SEND_SNAPSHOT: u8 = 10;
 
 pub const NEXT_IDLE: u8 = 0;
 pub const NEXT_CONTINUE: u8 = 1;
@@ -46,6 +48,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("ACTION_SNAPSHOT_SKIPPED", ACTION_SNAPSHOT_SKIPPED),
         ("ACTION_RESTORE", ACTION_RESTORE),
         ("ACTION_CONF_CHANGED", ACTION_CONF_CHANGED),
+        ("ACTION_SEND_SNAPSHOT", ACTION_SEND_SNAPSHOT),
         ("NEXT_IDLE", NEXT_IDLE),
         ("NEXT_CONTINUE", NEXT_CONTINUE),
         ("NEXT_YIELD", NEXT_YIELD),
@@ -116,6 +119,11 @@ fn action_tuple<'py>(py: Python<'py>, action: Action) -> PyResult<Bound<'py, PyT
         Action::ConfChanged { conf_state, addresses } => {
             let ConfState { voters, learners, voters_outgoing, .. } = conf_state;
             (ACTION_CONF_CHANGED, voters, learners, voters_outgoing, addresses).into_pyobject(py)
+        }
+        Action::SendSnapshot { send } => {
+            let meta = &send.snapshot.meta;
+            let data = SnapshotData::new(send.snapshot.data.clone());
+            (ACTION_SEND_SNAPSHOT, send.to, meta.index, meta.term, PyBytes::new(py, &send.head), data).into_pyobject(py)
         }
         // Carried out by `WalDriver::poll`: never handed to Python.
         Action::Write { id, .. } => Err(PyValueError::new_err(format!("write {id} was not submitted to the log"))),
@@ -233,6 +241,12 @@ impl NodeDriver {
     fn step_stream(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
         let buf = stream_bytes(data)?;
         with!(&mut self.inner, d => d.driver_mut().step_stream(&buf).map_err(|e| step_error(py, e)))
+    }
+
+    /// Steps a snapshot message that arrived out of band: its head frame and its data.
+    fn step_snapshot(&mut self, py: Python<'_>, head: &[u8], data: PyRef<'_, SnapshotData>) -> PyResult<()> {
+        let head = Bytes::copy_from_slice(head);
+        with!(&mut self.inner, d => d.driver_mut().step_snapshot(&head, data.bytes()).map_err(|e| step_error(py, e)))
     }
 
     fn report_unreachable(&mut self, id: u64) {

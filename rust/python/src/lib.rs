@@ -18,6 +18,7 @@ mod off_lock;
 mod paxos_node;
 mod ready;
 mod sim;
+mod snapshot_data;
 mod status;
 mod wal;
 mod wal_writer;
@@ -54,6 +55,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ready::Ready>()?;
     m.add_class::<ready::Entry>()?;
     m.add_class::<ready::Snapshot>()?;
+    m.add_class::<snapshot_data::SnapshotData>()?;
     m.add_class::<status::Status>()?;
     m.add_class::<wal::Wal>()?;
     m.add_class::<wal_writer::WalWriter>()?;

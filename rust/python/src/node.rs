@@ -104,6 +104,7 @@ impl RaftNode {
         max_committed_bytes_per_ready = None,
         max_pending_reads = None,
         max_frame_bytes = None,
+        stream_snapshots = false,
         wal = None,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -128,6 +129,7 @@ impl RaftNode {
         max_committed_bytes_per_ready: Option<usize>,
         max_pending_reads: Option<usize>,
         max_frame_bytes: Option<usize>,
+        stream_snapshots: bool,
         wal: Option<PyRef<'_, Wal>>,
     ) -> PyResult<RaftNode> {
         let mut config = Config::new(id, voters);
@@ -180,6 +182,8 @@ impl RaftNode {
             }
         }
         .map_err(|e| raft_error(py, python_field_name(e)))?;
+        let mut inner = inner;
+        inner.stream_snapshots = stream_snapshots;
         Ok(RaftNode { inner: Some(inner) })
     }
 

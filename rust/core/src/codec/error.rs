@@ -59,4 +59,8 @@ pub enum DecodeError {
     NonCanonical { field: &'static str },
     #[error("{count} trailing bytes after the message in the frame body")]
     TrailingBytes { count: usize },
+    /// The head of a snapshot sent out of band (`raft::snapshot_send`) is not a snapshot
+    /// message whose snapshot holds no data.
+    #[error("not the head of a snapshot sent out of band: {problem}")]
+    NotASnapshotHead { problem: &'static str },
 }

@@ -5,6 +5,7 @@ use crate::driver::options::Nanos;
 use crate::driver::protocol::NodeRole;
 use crate::raft::mem_node::PersistBatch;
 use crate::raft::message::{ConfState, Index, NodeId, Snapshot};
+use crate::raft::snapshot_send::SnapshotSend;
 use std::sync::Arc;
 
 /// Identifies one write handed out by [`Action::Write`]: 1, 2, 3, ... in the order they were
@@ -18,6 +19,10 @@ pub enum Action {
     Role { role: NodeRole, leader: Option<NodeId>, epoch: u64 },
     /// Send these frames (one buffer of concatenated frames) to peer `to` now.
     Send { to: NodeId, frames: Vec<u8> },
+    /// Stream this snapshot message to its peer out of band (`raft::snapshot_send`): `head`,
+    /// then `snapshot.data` in chunks; the peer steps both with `step_snapshot`. The core asks
+    /// again (same index) while the peer has not acknowledged it; a newer index supersedes it.
+    SendSnapshot { send: SnapshotSend },
     /// Make `batch` durable (write + fsync; writes queued behind one in progress may share its
     /// fsync), then report it with `Driver::writes_done(id)`.
     Write { id: WriteId, batch: Arc<PersistBatch> },

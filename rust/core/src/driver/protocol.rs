@@ -7,6 +7,7 @@
 //! reads), `advance` says the oldest Ready handed out was carried out. A protocol keeps its own
 //! words (terms, ballots, pre-candidates) behind [`NodeRole`] and an `epoch`.
 
+use crate::codec::DecodeError;
 use crate::error::{RaftError, Result};
 use crate::raft::conf_change::ConfChange;
 use crate::raft::mem_node::{EncodedReady, MemNode, StepError};
@@ -55,6 +56,13 @@ pub trait Consensus {
     /// bytes they took; a partial frame at the end is left for more input. A malformed frame is
     /// an error: the caller closes that connection.
     fn step_stream(&mut self, buf: &Bytes) -> std::result::Result<usize, StepError>;
+    /// Steps a snapshot message sent out of band (`raft::snapshot_send`): its `head` frame and
+    /// the snapshot's `data`. A protocol that sends no snapshot out of band refuses it as
+    /// malformed input (the caller drops that stream).
+    fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        let _ = (head, data);
+        Err(StepError::Decode(DecodeError::NotASnapshotHead { problem: "this protocol streams no snapshots" }))
+    }
     /// Proposes commands; at a follower they are forwarded to the leader when it is known.
     fn propose_batch(&mut self, commands: Vec<Bytes>) -> Result<()>;
     /// Asks for a linearizable read; a read state under `request_id` comes out in a later
@@ -105,6 +113,10 @@ impl Consensus for MemNode {
 
     fn step_stream(&mut self, buf: &Bytes) -> std::result::Result<usize, StepError> {
         MemNode::step_stream(self, buf)
+    }
+
+    fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        MemNode::step_snapshot(self, head, data)
     }
 
     fn propose_batch(&mut self, commands: Vec<Bytes>) -> Result<()> {

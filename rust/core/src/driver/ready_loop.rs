@@ -217,6 +217,11 @@ impl<C: Consensus> Driver<C> {
         self.ticks_due
     }
 
+    /// Steps a snapshot message that arrived out of band (see [`Consensus::step_snapshot`]).
+    pub fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        self.core.step_snapshot(head, data)
+    }
+
     /// Steps a peer's byte stream (see [`Consensus::step_stream`]).
     pub fn step_stream(&mut self, data: &Bytes) -> std::result::Result<usize, StepError> {
         self.core.step_stream(data)
@@ -451,6 +456,7 @@ impl<C: Consensus> Driver<C> {
             committed_entries,
             read_states,
             conf_state,
+            snapshot_sends,
             ..
         } = ready;
         if soft_state.is_some() {
@@ -458,6 +464,7 @@ impl<C: Consensus> Driver<C> {
         }
         self.note_conf_change(conf_state.is_some(), &committed_entries, out);
         out.extend(messages.into_iter().map(|(to, frames)| Action::Send { to, frames }));
+        out.extend(snapshot_sends.into_iter().map(|send| Action::SendSnapshot { send }));
         // A batch that only moved the commit index (not `must_sync`) is not written at all:
         // the commit index is volatile state (Raft paper, figure 2); after a restart the
         // leader tells it again.

@@ -12,9 +12,10 @@ use crate::codec::{decode_message, encode_message, DecodeError};
 use crate::error::{RaftError, Result, StorageError};
 use crate::raft::conf_change::ConfChange;
 use crate::raft::config::Config;
-use crate::raft::message::{ConfState, Entry, HardState, Index, Message, NodeId, Snapshot, Term};
+use crate::raft::message::{ConfState, Entry, HardState, Index, Message, MessageType, NodeId, Snapshot, Term};
 use crate::raft::raw_node::RawNode;
 use crate::raft::ready::{ReadState, Ready, SoftState};
+use crate::raft::snapshot_send::{decode_snapshot_head, SnapshotSend};
 use crate::raft::status::Status;
 use crate::raft::storage::{MemStorage, Storage};
 use bytes::Bytes;
@@ -68,6 +69,10 @@ pub struct EncodedReady {
     pub read_states: Vec<ReadState>,
     /// The configuration in force, when it changed (see `Ready::conf_state`).
     pub conf_state: Option<ConfState>,
+    /// Snapshot messages to send out of band (`MemNode::stream_snapshots`; they are in neither
+    /// `messages` nor `persisted_messages`). They may leave at once: a snapshot message promises
+    /// nothing about what the sender has yet to write.
+    pub snapshot_sends: Vec<SnapshotSend>,
 }
 
 /// Errors of stepping encoded input.
@@ -89,6 +94,9 @@ pub struct MemNode {
     pending_persist: VecDeque<Option<Arc<PersistBatch>>>,
     /// The term and vote last handed out for persisting (`ByCaller` mode).
     term_vote_persisted: (Term, NodeId),
+    /// Snapshot messages leave as `EncodedReady::snapshot_sends`, for the caller to stream
+    /// (`raft::snapshot_send`), instead of as one frame among the messages.
+    pub stream_snapshots: bool,
 }
 
 impl MemNode {
@@ -116,6 +124,7 @@ impl MemNode {
             persist_mode,
             pending_persist: VecDeque::new(),
             term_vote_persisted: (hs.term, hs.vote),
+            stream_snapshots: false,
         })
     }
 
@@ -153,6 +162,14 @@ impl MemNode {
             stepped += 1;
         }
         Ok((consumed, stepped))
+    }
+
+    /// Steps a snapshot message that arrived out of band: `head` as the sender's core encoded
+    /// it (`SnapshotSend::head`) and the snapshot's `data`, received whole and checked by the
+    /// caller. A malformed head is an error (the caller drops that stream).
+    pub fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        let msg = decode_snapshot_head(head, data, self.max_frame_bytes)?;
+        Ok(self.step_message(msg)?)
     }
 
     fn step_message(&mut self, msg: Message) -> Result<()> {
@@ -217,8 +234,20 @@ impl MemNode {
 
     /// `with_write`: from `ready` (it hands out every entry not yet handed out, so once its
     /// batch is durable the whole log up to the commit index is), not `ready_without_write`.
-    fn encode_ready(&mut self, rd: Ready, with_write: bool) -> EncodedReady {
+    fn encode_ready(&mut self, mut rd: Ready, with_write: bool) -> EncodedReady {
         let must_sync = rd.must_sync();
+        let mut snapshot_sends = Vec::new();
+        if self.stream_snapshots {
+            for msgs in [&mut rd.messages, &mut rd.persisted_messages] {
+                msgs.retain(|m| {
+                    let streamed = m.msg_type == MessageType::Snapshot && m.snapshot.is_some();
+                    if streamed {
+                        snapshot_sends.push(SnapshotSend::from_message(m));
+                    }
+                    !streamed
+                });
+            }
+        }
         let conf_changed = with_write && rd.conf_state.is_some();
         let mut out = EncodedReady {
             soft_state: rd.soft_state,
@@ -227,6 +256,7 @@ impl MemNode {
             committed_entries: rd.committed_entries,
             read_states: rd.read_states,
             conf_state: rd.conf_state,
+            snapshot_sends,
             ..EncodedReady::default()
         };
         match self.persist_mode {

@@ -16,6 +16,7 @@ mod read_index;
 pub mod read_only;
 pub mod ready;
 mod replication;
+pub mod snapshot_send;
 pub mod status;
 pub mod storage;
 mod transfer;

@@ -292,6 +292,9 @@ impl<C: ThroughputCore> ThroughputCluster<C> {
                 }
                 // The core compacted its storage, which is this node's whole durable log.
                 Action::Compact { .. } => self.nodes[position].driver.compaction_done(),
+                Action::SendSnapshot { .. } => {
+                    unreachable!("SendSnapshot: simulated nodes send snapshots in frames")
+                }
                 Action::Restore { snapshot } => {
                     self.nodes[position].applied_payloads = decode_count(&snapshot.data);
                 }

@@ -405,6 +405,9 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
                 }
                 Action::TakeSnapshot { index } => self.start_snapshot(position, index),
                 Action::Compact { .. } => self.nodes[position].driver.compaction_done(),
+                Action::SendSnapshot { .. } => {
+                    unreachable!("SendSnapshot: simulated nodes send snapshots in frames")
+                }
                 Action::Restore { snapshot } => {
                     self.checker.observe_restore(id, &snapshot)?;
                     // The checker verified the data decodes to the state at the snapshot's index.

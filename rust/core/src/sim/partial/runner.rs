@@ -327,6 +327,9 @@ impl<'p, P: SimProtocol> ScenarioCluster<'p, P> {
                     node.driver.snapshot_taken(index, node.app.encode());
                 }
                 Action::Compact { .. } => self.nodes[position].driver.compaction_done(),
+                Action::SendSnapshot { .. } => {
+                    unreachable!("SendSnapshot: simulated nodes send snapshots in frames")
+                }
                 Action::Restore { snapshot } => {
                     self.checker.observe_restore(id, &snapshot)?;
                     // The checker verified the data decodes to the state at the snapshot's index.

@@ -191,6 +191,16 @@ impl Cluster {
                 }
                 // The driven scenarios change no membership (the raw harness covers changes).
                 Action::ConfChanged { .. } => {}
+                Action::SendSnapshot { send } => {
+                    // Streamed out of band in production; here head and data arrive together.
+                    let head = Bytes::from(send.head);
+                    let data = send.snapshot.data.clone();
+                    let m =
+                        senate_core::raft::snapshot_send::decode_snapshot_head(&head, data, DEFAULT_MAX_FRAME_BYTES)
+                            .expect("the core's own head decodes");
+                    self.print(format!("send snapshot: {}", super::format::message(&m)));
+                    self.queue.push(m);
+                }
                 Action::Restore { snapshot } => {
                     self.print(format!("restore app from snapshot at {}", snapshot.meta.index));
                     let node = self.node_mut(id);

@@ -1,0 +1,277 @@
+"""Snapshots streamed out of band in chunks (`senate.runtime.snapshot_stream`): the wire codec
+(property tests), a stream between two real transports over TCP (resumed after a cut,
+refusing bad input), and a lagging node process catching up by a stream cut mid-transfer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import zlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from senate._core import SnapshotData
+from senate.runtime import snapshot_codec as codec
+from senate.runtime.snapshot_codec import (
+    Ack,
+    Chunk,
+    Decoder,
+    Done,
+    Offer,
+    Resume,
+    StreamError,
+    decode_body,
+    encode,
+)
+from senate.runtime.snapshot_stream import Limits, SnapshotReceiver, SnapshotSender
+from senate.runtime.transport import Transport, encode_hello
+from test_cluster_processes import ProcCluster, add_many, wait_for
+
+U64 = st.integers(0, 2**64 - 1)
+messages = st.one_of(
+    st.builds(Offer, U64, U64, U64, st.integers(0, 2**32 - 1), st.binary(max_size=64)),
+    st.builds(Resume, U64),
+    st.builds(Chunk, U64, st.binary(min_size=1, max_size=300)),
+    st.builds(Ack, U64),
+    st.builds(Done, st.sampled_from(codec.DONE_OUTCOMES)),
+)
+
+
+# --- the codec --------------------------------------------------------------------------
+@given(st.lists(messages, max_size=8), st.data())
+def test_messages_round_trip_however_the_stream_is_cut(msgs: list[Any], data: Any) -> None:
+    wire = b"".join(encode(m) for m in msgs)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=6)))
+    decoder, out, start = Decoder(), [], 0
+    for cut in [*cuts, len(wire)]:
+        out += decoder.feed(wire[start:cut])
+        start = cut
+    assert out == msgs
+    assert decoder.buffered_bytes == 0
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_decode_or_are_refused(data: bytes) -> None:
+    with contextlib.suppress(StreamError):
+        Decoder().feed(data)
+
+
+@given(messages, st.data())
+def test_a_flipped_bit_is_refused_or_decodes_to_a_wellformed_message(msg: Any, data: Any) -> None:
+    wire = bytearray(encode(msg))
+    bit = data.draw(st.integers(0, 8 * len(wire) - 1))
+    wire[bit // 8] ^= 1 << (bit % 8)
+    try:
+        for decoded in Decoder().feed(bytes(wire)):
+            assert encode(decoded) == encode(decoded)  # re-encodes: every field in range
+    except StreamError:
+        pass
+
+
+def test_an_oversized_body_is_refused_from_its_header() -> None:
+    header = codec.HEADER.pack(codec.KIND_CHUNK, codec.MAX_BODY_BYTES[codec.KIND_CHUNK] + 1)
+    with pytest.raises(StreamError, match="at most"):
+        Decoder().feed(header)  # the body is never awaited
+    with pytest.raises(StreamError, match="unknown message kind"):
+        Decoder().feed(codec.HEADER.pack(9, 0))
+
+
+def test_a_chunk_whose_checksum_fails_is_refused() -> None:
+    body = codec.CHUNK.pack(0, zlib.crc32(b"abc") ^ 1) + b"abc"
+    with pytest.raises(StreamError, match="checksum"):
+        decode_body(codec.KIND_CHUNK, body)
+
+
+def test_encoding_refuses_out_of_range_messages() -> None:
+    with pytest.raises(ValueError, match="chunk of 0 bytes"):
+        encode(Chunk(0, b""))
+    with pytest.raises(ValueError, match="chunk of"):
+        encode(Chunk(0, bytes(codec.MAX_CHUNK_BYTES + 1)))
+    with pytest.raises(ValueError, match="unknown outcome"):
+        encode(Done(7))
+
+
+# --- two transports over TCP --------------------------------------------------------------
+class Pair:
+    """A receiving transport (node 2) and a sending one (node 1) on 127.0.0.1."""
+
+    def __init__(self, directory: Path, limits: Limits) -> None:
+        self.received: list[tuple[int, bytes, bytes]] = []
+        self.directory = directory
+        self.limits = limits
+        self.applied = 0
+
+    async def __aenter__(self) -> Pair:
+        self.receiver_transport = Transport(2, "t", ("127.0.0.1", 0), {}, lambda _c: None)
+        self.receiver = SnapshotReceiver(
+            2, self.directory, self._hand_over, lambda: self.applied, self.limits
+        )
+        self.receiver_transport.peers = {1: ("127.0.0.1", 1)}
+        self.receiver_transport.on_stream = self.receiver.accept
+        await self.receiver_transport.start()
+        port = self.receiver_transport.port
+        self.sender_transport = Transport(1, "t", ("127.0.0.1", 0), {}, lambda _c: None)
+        self.sender_transport.peers = {2: ("127.0.0.1", port)}
+        self.sender = SnapshotSender(self.sender_transport, self.limits)
+        return self
+
+    def _hand_over(self, peer: int, head: bytes, data: SnapshotData) -> None:
+        self.received.append((peer, head, data.chunk(0, len(data))))
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sender.stop()
+        self.receiver.shutdown()
+        await self.receiver_transport.stop()
+
+
+async def until(what: str, cond: Callable[[], Any], deadline_s: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def run(coro: Awaitable[None]) -> None:
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_a_stream_cut_mid_transfer_resumes_where_it_stopped(tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+
+    async def main() -> None:
+        async with Pair(tmp_path, Limits(chunk_bytes=4096, chunks_in_flight=3)) as p:
+            p.receiver.break_after_bytes = 100_000
+            p.sender.send(2, 7, 3, b"head", SnapshotData.from_bytes(data))
+            await until("the snapshot handed over", lambda: p.received)
+            assert p.received == [(1, b"head", data)]
+            assert p.receiver.break_after_bytes is None, "the cut did not happen"
+            # Resumed where the written bytes ended (the chunks in flight at the cut were
+            # lost with the connection), not from the start: no byte was written twice.
+            first, resumed = p.receiver.resumed_offsets
+            assert first == 0
+            assert 100_000 - 3 * 4096 <= resumed <= 100_000
+            assert p.receiver.bytes_written == len(data)
+            await until("the sender to finish", lambda: not p.sender.active())
+            assert p.sender.completed == 1
+            assert not list(tmp_path.glob("*.part")), "the part file was left behind"
+
+    run(main())
+
+
+def test_a_node_that_has_the_entries_already_takes_no_bytes(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Pair(tmp_path, Limits(chunk_bytes=1024)) as p:
+            p.applied = 7
+            p.sender.send(2, 7, 3, b"head", SnapshotData.from_bytes(bytes(10_000)))
+            await until("the sender to give up", lambda: not p.sender.active())
+            assert p.received == []
+            assert p.receiver.bytes_written == 0
+
+    run(main())
+
+
+class RawStream:
+    """A hand-driven snapshot stream to node 2, as a faulty or hostile sender would drive it."""
+
+    async def open(self, port: int, offer: Offer) -> list[codec.Message]:
+        """Sends the hello and `offer`; returns the first answer."""
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.decoder = Decoder()
+        hello = encode_hello("t", 1, 2, codec.STREAM_MAGIC, codec.STREAM_VERSION)
+        self.writer.write(hello + encode(offer))
+        return self.decoder.feed(await asyncio.wait_for(self.reader.read(1 << 16), 20))
+
+    async def send_then_read_to_end(self, payload: bytes) -> list[codec.Message]:
+        """Sends `payload`; returns every answer until the node closes the stream."""
+        self.writer.write(payload)
+        out: list[codec.Message] = []
+        while data := await asyncio.wait_for(self.reader.read(1 << 16), 20):
+            out += self.decoder.feed(data)
+        self.writer.close()
+        return out
+
+
+def test_bad_input_closes_the_stream_and_loses_nothing(tmp_path: Path) -> None:
+    data = os.urandom(5000)
+    crc = SnapshotData.from_bytes(data).crc32c()
+    chunks = b"".join(encode(Chunk(k, data[k : k + 1024])) for k in range(0, 5000, 1024))
+
+    async def main() -> None:
+        async with Pair(tmp_path, Limits(chunk_bytes=1024)) as p:
+            port = p.receiver_transport.port
+            # Garbage after the hello: closed without an answer.
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(encode_hello("t", 1, 2, codec.STREAM_MAGIC, 1) + b"\xff" * 64)
+            assert await asyncio.wait_for(reader.read(), 20) == b""
+            writer.close()
+            # A chunk that skips ahead of the offset the receiver asked for: closed.
+            raw = RawStream()
+            assert await raw.open(port, Offer(5, 1, len(data), crc, b"head")) == [Resume(0)]
+            assert await raw.send_then_read_to_end(encode(Chunk(1024, data[1024:2048]))) == []
+            # The right bytes under a wrong checksum of the whole: refused, the file deleted.
+            raw = RawStream()
+            assert await raw.open(port, Offer(6, 1, len(data), crc ^ 1, b"head")) == [Resume(0)]
+            answers = await raw.send_then_read_to_end(chunks)
+            assert answers[-1] == Done(codec.DONE_CHECKSUM_MISMATCH)
+            assert Ack(len(data)) in answers
+            assert p.received == []
+            # The node still takes a good stream.
+            p.sender.send(2, 8, 1, b"head", SnapshotData.from_bytes(data))
+            await until("the snapshot handed over", lambda: p.received)
+            assert p.received == [(1, b"head", data)]
+            assert not list(tmp_path.glob("*.part"))
+
+    run(main())
+
+
+def test_a_stream_hello_from_an_unknown_peer_is_refused(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Pair(tmp_path, Limits()) as p:
+            reader, writer = await asyncio.open_connection("127.0.0.1", p.receiver_transport.port)
+            writer.write(encode_hello("t", 9, 2, codec.STREAM_MAGIC, codec.STREAM_VERSION))
+            assert await asyncio.wait_for(reader.read(), 20) == b""
+            writer.close()
+            assert p.receiver_transport.refused_by_reason.get("unknown_peer") == 1
+
+    run(main())
+
+
+# --- a node process catching up -------------------------------------------------------------
+def test_a_lagging_node_catches_up_by_a_stream_cut_mid_transfer(tmp_path: Path) -> None:
+    """The leader's snapshot reaches a restarted node in 2 KiB chunks; the node cuts the first
+    stream after 40 KB; the leader resumes it where it stopped, and the node ends with the
+    leader's state."""
+    args = ["--snapshot-chunk-bytes=2048", "--break-snapshot-stream=40000"]
+    c = ProcCluster(tmp_path, snapshot_entries=50, extra_args=args)
+    try:
+        for i in c.ids:
+            c.start(i)
+        leader = wait_for("a leader", c.leader)
+        lagging = next(i for i in c.ids if i != leader)
+        c.kill(lagging)
+        acked: list[str] = []
+        add_many(c, leader, [f"{k:03d}" + "x" * 500 for k in range(240)], acked)
+        assert len(acked) == 240
+        wait_for("the leader to compact", lambda: c.status(leader)["snapshot_index"] > 100)
+        c.start(lagging)
+        wait_for("the lagging node to catch up", lambda: len(c.tags(lagging)) >= len(acked))
+        assert c.tags(lagging) == c.tags(leader)
+        log = c.log_text(lagging)
+        assert "cut at" in log, "the stream was not cut"
+        offsets = [
+            int(o) for o in re.findall(r"receiving snapshot \d+ from \d+ at offset (\d+)", log)
+        ]
+        assert offsets[0] == 0, offsets
+        assert max(offsets) >= 40000 - 4 * 2048, offsets  # the window in flight at the cut
+        assert "restored a snapshot" in log
+    finally:
+        c.stop_all()
