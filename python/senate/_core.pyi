@@ -438,6 +438,14 @@ class Status:
         state is "probe", "replicate" or "snapshot"."""
     @property
     def lead_transferee(self) -> int | None: ...
+    @property
+    def empty_disk(self) -> str:
+        """ "no", "abstaining" (this node came back with an empty disk into a cluster with a
+        log: it neither votes nor campaigns until a leader gave it the log) or "recovered"."""
+    @property
+    def lost_logs(self) -> list[tuple[int, int]]:
+        """At the leader: (id, match index it had) per follower found to have lost its log
+        (an empty disk), until it holds that again."""
 
 @final
 class RaftNode:
@@ -477,6 +485,7 @@ class RaftNode:
         max_pending_reads: int | None = None,
         max_frame_bytes: int | None = None,
         stream_snapshots: bool = False,
+        empty_disk_guard: bool = False,
         wal: Wal | None = None,
     ) -> RaftNode: ...
     @property
@@ -738,6 +747,13 @@ class NodeDriver:
     def applied_index(self) -> int: ...
     @property
     def snapshot_index(self) -> int: ...
+    @property
+    def empty_disk(self) -> str:
+        """See `Status.empty_disk` ("no" for Multi-Paxos)."""
+    @property
+    def lost_logs_seen(self) -> tuple[int, int]:
+        """Raft: (count, last peer id) of the followers this node, as a leader, found to have
+        lost their log (see `Status.lost_logs`) since the start; (0, 0) when none."""
     @property
     def now_ticks(self) -> int: ...
     @property

@@ -151,6 +151,11 @@ class NodeConfig:
     #: unacknowledged: what a stream holds in memory (`senate.runtime.snapshot_stream`).
     snapshot_chunk_bytes: int = DEFAULT_CHUNK_BYTES
     snapshot_chunks_in_flight: int = DEFAULT_CHUNKS_IN_FLIGHT
+    #: Raft: a node that starts with an empty data directory in a cluster that has a log
+    #: neither votes nor campaigns until the leader has sent it the log (a machine that lost
+    #: its disk must not elect a leader lacking entries it acknowledged). See
+    #: docs/operations.md, "A machine that lost its disk".
+    empty_disk_guard: bool = True
     seed: int | None = None
     #: Mutual TLS between peers: the cluster's CA, this node's certificate and key. A peer
     #: is accepted only if its certificate chains to the CA and names the id it claims
@@ -328,6 +333,7 @@ FILE_NODE_FIELDS: dict[str, type] = {
     "max_inbound_buffer_bytes": int,
     "snapshot_chunk_bytes": int,
     "snapshot_chunks_in_flight": int,
+    "empty_disk_guard": bool,
 }
 #: `ServerConfig` limits a cluster file may set (for every node); all are integers.
 SERVER_FIELDS: dict[str, int] = {

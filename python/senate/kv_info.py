@@ -78,6 +78,10 @@ def info_sections(
     }
     if status.ballot is not None:
         senate["ballot"] = f"{status.ballot[0]}.{status.ballot[1]}"
+    if status.empty_disk != "no":  # docs/operations.md, "A machine that lost its disk"
+        senate["empty_disk"] = status.empty_disk
+    if status.lost_log_peers:
+        senate["peers_lost_log"] = ",".join(map(str, status.lost_log_peers))
     for peer in status.peers:
         match = -1 if peer.match_index is None else peer.match_index
         senate[f"peer{peer.id}"] = f"connected={int(peer.connected)},match_index={match}"

@@ -157,6 +157,10 @@ class ReadyDriver:
         self._task: asyncio.Task[None] | None = None
         self.role = "follower"
         self.leader: int | None = None
+        #: What the core says of an empty disk (its own, and followers' at a leader): checked
+        #: every tick, logged and recorded when it changes.
+        self.empty_disk = "no"
+        self.lost_logs_seen = (0, 0)
         self.fatal_error: BaseException | None = None
 
     @property
@@ -243,6 +247,7 @@ class ReadyDriver:
         if inputs.ticks_due:
             core.add_ticks(inputs.ticks_due)
             inputs.ticks_due = 0
+            self._check_empty_disk(core)
             assert self.loop is not None
             self._calls.expire(self.loop.time(), self._describe_state)
         calls = self._calls
@@ -250,6 +255,34 @@ class ReadyDriver:
             calls.propose(core, self.config.max_batch_proposals)
         if self._snapshots.job_done():
             self._snapshots.settle(core)
+
+    def _check_empty_disk(self, core: NodeDriver) -> None:
+        empty_disk, lost = core.empty_disk, core.lost_logs_seen
+        if empty_disk == self.empty_disk and lost == self.lost_logs_seen:
+            return
+        if empty_disk != self.empty_disk:
+            if empty_disk == "abstaining":
+                log.warning(
+                    "node %d: started with an empty disk in a cluster that has a log: it neither"
+                    " votes nor campaigns until the leader has sent it the log",
+                    self.node_id,
+                )
+            elif empty_disk == "recovered":
+                log.info(
+                    "node %d: has the log again after its empty disk: votes again", self.node_id
+                )
+        new_losses = lost[0] - self.lost_logs_seen[0]
+        if new_losses > 0:
+            log.warning(
+                "node %d: peer %d lost entries it had acknowledged (an empty disk?): sending"
+                " it the log again (%d such losses seen)",
+                self.node_id,
+                lost[1],
+                lost[0],
+            )
+        self.empty_disk, self.lost_logs_seen = empty_disk, lost
+        if self.metrics is not None:
+            self.metrics.on_empty_disk(empty_disk, max(new_losses, 0))
 
     def _describe_state(self) -> str | None:
         """The node's state, for the log line of calls that timed out."""

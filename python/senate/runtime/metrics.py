@@ -11,6 +11,10 @@ Series (all with label `node`; the byte counters also with `peer`):
     senate_term, senate_commit_index, senate_applied_index, senate_is_leader    gauges
     senate_proposals_total, senate_leader_changes_total, senate_snapshots_total counters
     senate_snapshots_installed_total    counter of the leader's snapshots installed here
+    senate_empty_disk_abstaining  gauge: 1 while this node, back with an empty disk, neither
+                                  votes nor campaigns (docs/operations.md)
+    senate_peer_logs_lost_total   counter: followers this node, as leader, found to have lost
+                                  entries they had acknowledged
     senate_peer_bytes_sent_total, senate_peer_bytes_received_total              counters
     senate_peer_connections_refused_total   counter of peer connections refused, with label
                                   `reason` (`senate.security.peer_tls.REFUSAL_REASONS`)
@@ -140,6 +144,14 @@ class NodeMetrics:
             "How late the node's tick timer ran (its event loop busy elsewhere).",
             LOOP_LAG_SECONDS_BUCKETS,
         )
+        self.empty_disk = gauge(
+            "senate_empty_disk_abstaining",
+            "1 while this node, back with an empty disk, neither votes nor campaigns.",
+        )
+        self.peer_logs_lost = counter(
+            "senate_peer_logs_lost",
+            "Followers this node, as leader, found to have lost entries they acknowledged.",
+        )
         self.snapshots = counter("senate_snapshots", "Snapshots taken and recorded here.")
         self.snapshots_installed = counter(
             "senate_snapshots_installed", "Snapshots sent by the leader and installed here."
@@ -210,6 +222,11 @@ class NodeMetrics:
 
     def on_role(self, role: str) -> None:
         self.is_leader.set(1 if role == "leader" else 0)
+
+    def on_empty_disk(self, state: str, new_peer_logs_lost: int) -> None:
+        self.empty_disk.set(1 if state == "abstaining" else 0)
+        if new_peer_logs_lost:
+            self.peer_logs_lost.inc(new_peer_logs_lost)
 
     def on_leader_change(self) -> None:
         self.leader_changes.inc()

@@ -67,6 +67,11 @@ class NodeStatus:
     peers: list[PeerInfo]
     #: Multi-Paxos only: the promised ballot, (round, node id).
     ballot: tuple[int, int] | None = None
+    #: Raft: "abstaining" while this node, back with an empty disk in a cluster that has a
+    #: log, neither votes nor campaigns; "recovered" once it has the log again; else "no".
+    empty_disk: str = "no"
+    #: At a Raft leader: followers found to have lost their log, not yet caught up.
+    lost_log_peers: tuple[int, ...] = ()
 
 
 class Node:
@@ -276,6 +281,7 @@ class Node:
         if cfg.protocol == "paxos":
             return PaxosNode(cfg.id, voters, wal=wal, **options)
         # Snapshots leave as ACTION_SEND_SNAPSHOT, streamed in chunks (`snapshot_stream`).
+        options.setdefault("empty_disk_guard", cfg.empty_disk_guard)
         return RaftNode(cfg.id, voters, wal=wal, stream_snapshots=True, **options)
 
     async def _open_wal(self, loop: asyncio.AbstractEventLoop) -> Wal:
@@ -395,13 +401,16 @@ class Node:
             raise NodeNotRunning(f"node {self.id} is not started")
         s = self._core.status()
         connected = set(self._transport.connected()) if self._transport else set()
+        lost: tuple[int, ...] = ()
         if isinstance(s, PaxosStatus):
             round_, _node = s.ballot
             match: dict[int, int] = {}
             role, term, commit, last, ballot = s.role, round_, s.chosen, s.last_slot, s.ballot
+            empty_disk = "no"
         else:
             match = {p[0]: p[1] for p in s.peers}
             role, term, commit, last, ballot = s.role, s.term, s.commit, s.last_index, None
+            empty_disk, lost = s.empty_disk, tuple(peer for peer, _ in s.lost_logs)
         peers = [
             PeerInfo(i, i in connected, match.get(i))
             for i in self._members.current.members
@@ -419,6 +428,8 @@ class Node:
             last_index=last,
             peers=peers,
             ballot=ballot,
+            empty_disk=empty_disk,
+            lost_log_peers=lost,
         )
 
     def reload_tls(self) -> bool:

@@ -460,13 +460,14 @@ class IncomingStream(asyncio.Protocol):
         self.writing = False
         if future.exception() is not None:
             self.close(f"writing the part file: {future.exception()}", logging.ERROR)
+        else:  # in the part file, where a resumed stream goes on from
+            self.owner.bytes_written += end - self.written
+            self.written = end
+            if synced:
+                self.synced = end
         if self.closed:
             self._close_file()
             return
-        self.owner.bytes_written += end - self.written
-        self.written = end
-        if synced:
-            self.synced = end
         self._send(Ack(end))
         if self.queue:
             self._write_next()

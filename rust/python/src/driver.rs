@@ -334,6 +334,27 @@ impl NodeDriver {
         }
     }
 
+    /// Raft: whether this node came back with an empty disk ("no", "abstaining",
+    /// "recovered"), and the followers the leader found to have lost their log; cheap
+    /// enough to read every tick. Multi-Paxos: "no", none.
+    #[getter]
+    fn empty_disk(&self) -> &'static str {
+        match &self.inner {
+            AnyDriver::Raft(d) => d.driver().core().raw.empty_disk().as_str(),
+            AnyDriver::Paxos(_) => "no",
+        }
+    }
+
+    /// `(count, last peer)`: followers found (as a leader) to have lost their log since the
+    /// start, and the last of them (0: none).
+    #[getter]
+    fn lost_logs_seen(&self) -> (u64, u64) {
+        match &self.inner {
+            AnyDriver::Raft(d) => d.driver().core().raw.lost_logs_seen(),
+            AnyDriver::Paxos(_) => (0, 0),
+        }
+    }
+
     /// The core's status: a `Status` (Raft) or a `PaxosStatus`.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match &self.inner {

@@ -105,6 +105,7 @@ impl RaftNode {
         max_pending_reads = None,
         max_frame_bytes = None,
         stream_snapshots = false,
+        empty_disk_guard = false,
         wal = None,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -130,6 +131,7 @@ impl RaftNode {
         max_pending_reads: Option<usize>,
         max_frame_bytes: Option<usize>,
         stream_snapshots: bool,
+        empty_disk_guard: bool,
         wal: Option<PyRef<'_, Wal>>,
     ) -> PyResult<RaftNode> {
         let mut config = Config::new(id, voters);
@@ -139,6 +141,7 @@ impl RaftNode {
         config.check_quorum = check_quorum;
         config.read_only = if lease_reads { ReadOnlyOption::LeaseBased } else { ReadOnlyOption::Safe };
         config.forward_proposals = forward_proposals;
+        config.empty_disk_guard = empty_disk_guard;
         config.applied = applied;
         if let Some(seed) = seed {
             config.seed = seed;

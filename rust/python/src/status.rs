@@ -32,6 +32,12 @@ pub struct Status {
     /// The transfer target while a leadership transfer runs, else `None`.
     #[pyo3(get)]
     lead_transferee: Option<u64>,
+    /// "no", "abstaining" or "recovered": whether this node came back with an empty disk.
+    #[pyo3(get)]
+    empty_disk: &'static str,
+    /// At the leader: `(id, match_index_lost)` per follower found to have lost its log.
+    #[pyo3(get)]
+    lost_logs: Vec<(u64, u64)>,
 }
 
 fn some_node(id: u64) -> Option<u64> {
@@ -64,6 +70,8 @@ impl Status {
                 .map(|p| (p.id, p.match_index, p.next_index, progress_state_name(p.state), p.recent_active))
                 .collect(),
             lead_transferee: some_node(status.lead_transferee),
+            empty_disk: status.empty_disk.as_str(),
+            lost_logs: status.peers.iter().filter(|p| p.lost_log_at > 0).map(|p| (p.id, p.lost_log_at)).collect(),
         }
     }
 }

@@ -92,6 +92,11 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// Followers forward proposals, read-index and transfer requests to the leader.
     pub forward_proposals: bool,
+    /// A node that started blank and learns the cluster has a log neither votes nor
+    /// campaigns until a leader gave it the log (`raft::empty_disk`): a machine that lost its
+    /// disk cannot elect a leader that lacks entries it had acknowledged. The price: a new
+    /// cluster's node that missed every entry while no leader is left waits like one.
+    pub empty_disk_guard: bool,
     /// The index the application has already applied (restart position); 0 at first boot.
     pub applied: Index,
     /// Seed of the RNG that randomizes election timeouts. Same seed, same inputs: same outputs.
@@ -120,6 +125,7 @@ impl Config {
             max_pending_reads: DEFAULT_MAX_PENDING_READS,
             max_frame_bytes: crate::codec::DEFAULT_MAX_FRAME_BYTES,
             forward_proposals: true,
+            empty_disk_guard: false,
             applied: 0,
             seed: id,
         }

@@ -6,6 +6,7 @@
 
 use crate::error::{RaftError, Result};
 use crate::raft::config::{Config, ReadOnlyOption};
+use crate::raft::empty_disk::EmptyDisk;
 use crate::raft::log::RaftLog;
 use crate::raft::message::{ConfState, Entry, Index, Message, MessageType, NodeId, Term, CAMPAIGN_TRANSFER, NO_NODE};
 use crate::raft::progress::Progress;
@@ -82,6 +83,14 @@ pub struct Raft<S: Storage> {
     pub boot_lease: bool,
     /// Bytes of entries appended by this leader and not yet handed out to apply.
     pub uncommitted_bytes: usize,
+    /// The node started with nothing durable (term 0, no vote, no entry, no snapshot).
+    pub started_blank: bool,
+    /// Whether it came back blank into a cluster with a log (`empty_disk.rs`).
+    pub empty_disk: EmptyDisk,
+    /// As a leader: followers found to have lost their log, counted since the start, and the
+    /// last one (a loss may be repaired within a tick: the caller logs it from these).
+    pub lost_logs_seen: u64,
+    pub last_lost_log_peer: NodeId,
     pub cfg: Config,
     rng: ChaCha8Rng,
 }
@@ -119,6 +128,9 @@ impl<S: Storage> Raft<S> {
         let log = RaftLog::new(storage, hard_state.commit, cfg.applied);
         let snapshot_index = log.first_index() - 1;
         let committed = log.committed;
+        // Blank, under an id that votes: a member added later starts blank by design.
+        let started_blank =
+            hard_state.term == 0 && hard_state.vote == NO_NODE && log.last_index() == 0 && conf_state.is_voter(cfg.id);
         let mut raft = Raft {
             id: cfg.id,
             term: hard_state.term,
@@ -149,6 +161,10 @@ impl<S: Storage> Raft<S> {
             now_ticks: 0,
             boot_lease: false,
             uncommitted_bytes: 0,
+            started_blank,
+            empty_disk: EmptyDisk::No,
+            lost_logs_seen: 0,
+            last_lost_log_peer: NO_NODE,
             cfg: cfg.clone(),
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
         };
@@ -351,6 +367,7 @@ impl<S: Storage> Raft<S> {
             return Err(RaftError::UnknownPeer { id: m.from });
         }
         check_message(&m).map_err(|problem| RaftError::InvalidMessage { from: m.from, problem })?;
+        self.note_history(&m);
         if m.term == 0 {
             // Forwarded requests carry no term.
         } else if m.term > self.term {
@@ -463,6 +480,7 @@ impl<S: Storage> Raft<S> {
                 self.election_elapsed_ticks = 0;
                 self.leader = m.from;
                 self.handle_append(&m)?;
+                self.note_log_received(m.from);
             }
             MessageType::Heartbeat => {
                 self.election_elapsed_ticks = 0;
@@ -472,7 +490,9 @@ impl<S: Storage> Raft<S> {
             MessageType::Snapshot => {
                 self.election_elapsed_ticks = 0;
                 self.leader = m.from;
+                let leader = m.from;
                 self.handle_snapshot(m);
+                self.note_log_received(leader);
             }
             MessageType::TimeoutNow => self.hup(true),
             MessageType::ReadIndexResp if !m.reject => {

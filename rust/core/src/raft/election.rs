@@ -10,7 +10,7 @@ impl<S: Storage> Raft<S> {
     /// The election timer fired, or an election was requested. `transfer`: the leader asked
     /// for it (TimeoutNow), so skip pre-vote and make voters ignore their leader lease.
     pub fn hup(&mut self, transfer: bool) {
-        if self.role == Role::Leader || !self.promotable() {
+        if self.role == Role::Leader || !self.promotable() || self.abstains() {
             return;
         }
         if self.log.unstable.snapshot.is_some() {
@@ -101,10 +101,12 @@ impl<S: Storage> Raft<S> {
     /// A Vote or PreVote whose term is not below ours.
     pub fn handle_vote_request(&mut self, m: &Message) {
         let is_pre = m.msg_type == MessageType::PreVote;
-        let can_vote = self.vote == m.from
-            || (self.vote == NO_NODE && self.leader == NO_NODE)
-            // A pre-vote for a future term does not bind us.
-            || (is_pre && m.term > self.term);
+        // A node back with an empty disk may have voted in this term already (`empty_disk`).
+        let can_vote = !self.abstains()
+            && (self.vote == m.from
+                || (self.vote == NO_NODE && self.leader == NO_NODE)
+                // A pre-vote for a future term does not bind us.
+                || (is_pre && m.term > self.term));
         let resp_type = if is_pre { MessageType::PreVoteResp } else { MessageType::VoteResp };
         if can_vote && self.log.is_up_to_date(m.index, m.log_term) {
             // Answer in the term of the request so the candidate counts it (for pre-vote our

@@ -4,6 +4,7 @@ pub mod conf_change;
 pub mod config;
 pub(crate) mod core;
 mod election;
+pub mod empty_disk;
 pub mod inflights;
 pub mod log;
 pub mod mem_node;

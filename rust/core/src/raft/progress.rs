@@ -48,6 +48,9 @@ pub struct Progress {
     /// index travels with the next append, or at the next tick.
     pub commit_wanted: Index,
     pub inflights: Inflights,
+    /// The match index this follower had when it was found to have lost entries it
+    /// acknowledged (an empty disk: `raft::empty_disk`), until it matches that again; 0: none.
+    pub lost_log_at: Index,
 }
 
 impl Progress {
@@ -57,6 +60,7 @@ impl Progress {
             next_index,
             state: ProgressState::Probe,
             pending_snapshot: 0,
+            lost_log_at: 0,
             snapshot_elapsed_ticks: 0,
             recent_active: false,
             probe_sent: false,
@@ -102,6 +106,9 @@ impl Progress {
         if updated {
             self.match_index = index;
             self.probe_sent = false;
+            if self.match_index >= self.lost_log_at {
+                self.lost_log_at = 0;
+            }
         }
         self.next_index = self.next_index.max(index + 1);
         updated
@@ -128,6 +135,17 @@ impl Progress {
         self.next_index = rejected.min(match_hint + 1).max(self.match_index + 1);
         self.probe_sent = false;
         true
+    }
+
+    /// The follower holds only `[.., last_index]` of what it acknowledged (`match_index`): it
+    /// lost its log. Replication restarts from what it holds; the loss is recorded until it
+    /// matches again. The one place a match index goes down: commits already made stand.
+    pub fn lost_log(&mut self, last_index: Index) {
+        debug_assert!(last_index < self.match_index, "lost_log: nothing was lost");
+        self.lost_log_at = self.lost_log_at.max(self.match_index);
+        self.match_index = last_index;
+        self.next_index = last_index + 1;
+        self.become_probe();
     }
 
     /// No AppendEntries may be sent now.

@@ -259,6 +259,7 @@ impl<S: Storage> RawNode<S> {
                     next_index: p.next_index,
                     state: p.state,
                     recent_active: p.recent_active,
+                    lost_log_at: p.lost_log_at,
                 })
                 .collect()
         } else {
@@ -277,7 +278,18 @@ impl<S: Storage> RawNode<S> {
             peers,
             lead_transferee: r.lead_transferee,
             conf_state: r.conf_state.clone(),
+            empty_disk: r.empty_disk,
         }
+    }
+
+    /// Whether this node came back with an empty disk (`raft::empty_disk`).
+    pub fn empty_disk(&self) -> crate::raft::empty_disk::EmptyDisk {
+        self.raft.empty_disk
+    }
+
+    /// Followers found to have lost their log (as a leader) since the start, and the last one.
+    pub fn lost_logs_seen(&self) -> (u64, NodeId) {
+        (self.raft.lost_logs_seen, self.raft.last_lost_log_peer)
     }
 
     /// The role, without building a `Status`.

@@ -265,11 +265,21 @@ impl<S: Storage> Raft<S> {
     }
 
     pub fn handle_heartbeat(&mut self, m: &Message) {
-        let commit = m.commit.min(self.log.last_index());
-        self.log.commit_to(commit);
+        let last_index = self.log.last_index();
+        self.log.commit_to(m.commit.min(last_index));
         let mut resp = Message::new(MessageType::HeartbeatResp, self.id, m.from, self.term);
         resp.context = m.context;
         self.send(resp);
+        if m.commit > last_index {
+            // The leader sends at most what we acknowledged: we lost entries we had (an empty
+            // disk, `empty_disk.rs`). Tell it what we hold, as a rejected append would.
+            let mut lost = Message::new(MessageType::AppendResp, self.id, m.from, self.term);
+            lost.index = m.commit;
+            lost.reject = true;
+            lost.reject_hint = last_index;
+            lost.log_term = self.log.term_or_zero(last_index);
+            self.send(lost);
+        }
     }
 
     pub fn handle_snapshot(&mut self, m: Message) {
@@ -344,6 +354,15 @@ impl<S: Storage> Raft<S> {
             next_probe_index = self.log.find_conflict_by_term(m.reject_hint, m.log_term);
         }
         let pr = self.progress_mut(m.from).expect("handle_append_reject: progress exists");
+        if m.reject_hint < pr.match_index {
+            // In our term the follower held `match_index` entries of our log and no leader of
+            // this term shortens it: it lost what it acknowledged (`empty_disk.rs`).
+            pr.lost_log(m.reject_hint);
+            self.lost_logs_seen += 1;
+            self.last_lost_log_peer = m.from;
+            self.send_append(m.from, true);
+            return;
+        }
         if pr.maybe_decr_to(m.index, next_probe_index) {
             if pr.state == ProgressState::Replicate {
                 pr.become_probe();

@@ -1,5 +1,6 @@
 //! A read-only view of a node for operators and tests.
 
+use crate::raft::empty_disk::EmptyDisk;
 use crate::raft::message::{ConfState, Index, NodeId, Term};
 use crate::raft::progress::ProgressState;
 use crate::raft::ready::Role;
@@ -14,6 +15,9 @@ pub struct PeerStatus {
     pub state: ProgressState,
     /// The peer was heard from within the current check-quorum window.
     pub recent_active: bool,
+    /// The match index the peer had when it was found to have lost its log (an empty disk),
+    /// until it holds that again; 0: no loss seen.
+    pub lost_log_at: Index,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +39,9 @@ pub struct Status {
     pub lead_transferee: NodeId,
     /// The configuration in force (joint while `conf_state.voters_outgoing` is not empty).
     pub conf_state: ConfState,
+    /// Whether this node came back with an empty disk into a cluster with a log, and abstains
+    /// from elections meanwhile (`raft::empty_disk`).
+    pub empty_disk: EmptyDisk,
 }
 
 /// What a node is in a configuration.

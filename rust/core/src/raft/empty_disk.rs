@@ -1,0 +1,93 @@
+//! A member that comes back with an empty disk (issue 21, "replacing a dead machine").
+//!
+//! Raft's safety rests on what a node made durable: its vote (one per term) and the entries it
+//! acknowledged. A node restarted under its old id with an empty disk has forgotten both: it
+//! could vote a second time in a term it voted in, and its acknowledgements, counted by the
+//! leader for commits, are gone. Two rules, each checkable by one node alone:
+//!
+//! - **The node abstains** (with `Config::empty_disk_guard`). A node that started blank (term 0, no vote, no entry, no snapshot)
+//!   cannot tell a first boot from a wiped disk by itself; the cluster tells it: a message
+//!   that shows the cluster has a log (an index, a log term or a commit index above 0, or a
+//!   snapshot) proves it is not in a new cluster's first election. From then on
+//!   ([`EmptyDisk::Abstaining`]) it grants no vote and never campaigns, until it holds a log
+//!   again, received from a leader ([`EmptyDisk::Recovered`]). Receiving it from the leader of
+//!   term `t` counts as its vote in `t` (for that leader, which has won `t` already): it cannot
+//!   then vote for another candidate in `t`, in which it may have voted before its disk was
+//!   lost.
+//! - **The leader notices.** A heartbeat tells a follower the commit index up to what the
+//!   follower acknowledged (`min(commit, match)`); a follower holding less than that lost
+//!   entries it acknowledged, and says so (an append rejection hinting its last index). A
+//!   leader that hears a follower hint below its match index records the loss
+//!   (`Progress::lost_log_at`) and replicates to it from its real log (by snapshot if need
+//!   be): without this it would send it nothing, since it never lowers a match index.
+//!
+//! What is left open: a node wiped during a new cluster's very first election, before any
+//! entry was written anywhere, looks like a first boot (no message can show it otherwise).
+//! And the other way round, a new cluster's node that missed every entry (down since the
+//! start) looks like a wiped one: it abstains too, which costs liveness (not safety) when a
+//! majority of such nodes is left without the leader, as in the property test of
+//! `async_persist.rs`, which crashes nodes before their first write (the guard is off there).
+//! And under message reordering (not over one TCP connection) an old rejection can look like
+//! a loss: the leader then only replicates again what the follower holds.
+
+use crate::raft::core::Raft;
+use crate::raft::message::{Message, NodeId, NO_NODE};
+use crate::raft::storage::Storage;
+
+/// Whether this node came back with an empty disk into a cluster that has a log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EmptyDisk {
+    /// It did not start blank, or nothing showed it a cluster with a log while it was.
+    #[default]
+    No,
+    /// It started blank in a cluster that has a log: it neither votes nor campaigns.
+    Abstaining,
+    /// It was `Abstaining` and has received a log from a leader: it votes again.
+    Recovered,
+}
+
+impl EmptyDisk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmptyDisk::No => "no",
+            EmptyDisk::Abstaining => "abstaining",
+            EmptyDisk::Recovered => "recovered",
+        }
+    }
+}
+
+/// Whether `m` shows that its sender's cluster has a log (so this is no first boot).
+pub fn shows_a_log(m: &Message) -> bool {
+    m.index > 0 || m.log_term > 0 || m.commit > 0 || m.snapshot.is_some()
+}
+
+impl<S: Storage> Raft<S> {
+    /// Looks at every message while this node is blank: one that shows a log makes it abstain.
+    pub(crate) fn note_history(&mut self, m: &Message) {
+        if self.cfg.empty_disk_guard
+            && self.started_blank
+            && self.empty_disk == EmptyDisk::No
+            && self.log.last_index() == 0
+            && shows_a_log(m)
+        {
+            self.empty_disk = EmptyDisk::Abstaining;
+        }
+    }
+
+    /// Whether this node must neither vote nor campaign now.
+    pub fn abstains(&self) -> bool {
+        self.empty_disk == EmptyDisk::Abstaining
+    }
+
+    /// After stepping a leader's append or snapshot: an abstaining node that holds a log again
+    /// votes again, its vote in this term given to `leader`.
+    pub(crate) fn note_log_received(&mut self, leader: NodeId) {
+        if self.empty_disk != EmptyDisk::Abstaining || self.log.last_index() == 0 {
+            return;
+        }
+        self.empty_disk = EmptyDisk::Recovered;
+        if self.vote == NO_NODE {
+            self.vote = leader;
+        }
+    }
+}
