@@ -10,7 +10,6 @@ need `+@admin`; bad ones get RESP errors."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -24,10 +23,6 @@ from senate.cli import main
 from senate.launcher import LocalCluster, free_base_port
 from senate.status import parse_info, resp_call
 from waiting import wait_until
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="redis-server not installed"
-)
 
 PASSWORD = "secret"
 USERS = [

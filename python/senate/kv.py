@@ -317,6 +317,8 @@ class ClientConnection(asyncio.Protocol):
 
         def done(task: asyncio.Future[bytes]) -> None:
             self.server.admin_tasks.discard(task)
+            if task.cancelled():  # the server is stopping: nobody waits for the reply
+                return
             slot.reply = task.result()  # the admin commands turn their errors into replies
             self._slot_done(slot)
 

@@ -203,6 +203,8 @@ class ClientGuard:
         closes the largest of those over it for longer than `client_eviction_timeout_s`."""
         if self.total_bytes <= self.clients_bytes:
             for conn in self.held_back:
+                # Back under the bound: its next excursion gets the whole grace period.
+                conn.over_since_ms = 0
                 conn.resume("memory")
             self.held_back.clear()
             return

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,8 +91,12 @@ class Members:
         peers: Mapping[int, str],
         data_dir: str | None,
         parse_address: Callable[[str], tuple[str, int]],
+        disk: Executor | None = None,
     ) -> None:
         self.node_id = node_id
+        #: Where the address file is written (the node's disk thread: fsync stays off the
+        #: event loop); None writes it in the caller's thread.
+        self._disk = disk
         self._parse = parse_address
         self._path = None if data_dir is None else os.path.join(data_dir, MEMBERS_FILE)
         #: Every member's (and former member's) peer address known, this node's included.
@@ -244,15 +249,28 @@ class Members:
     def _save(self) -> None:
         if self._path is None:
             return
-        tmp = self._path + ".tmp"
+        text = json.dumps({"addresses": {str(i): a for i, a in sorted(self.addresses.items())}})
+        if self._disk is None:
+            self._write(self._path, text)
+        else:
+            self._disk.submit(self._write, self._path, text)
+
+    def _write(self, path: str, text: str) -> None:
+        """Replaces the address file durably: the data, then the rename, are synced."""
+        tmp = path + ".tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"addresses": {str(i): a for i, a in sorted(self.addresses.items())}}, f)
+                f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, self._path)
+            os.replace(tmp, path)
+            dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
         except OSError as e:
-            log.error("node %d: could not write %s: %s", self.node_id, self._path, e)
+            log.error("node %d: could not write %s: %s", self.node_id, path, e)
 
 
 def require_leader(core: NodeDriver, node_id: int) -> None:

@@ -6,6 +6,7 @@ driver (`inputs`), the calls and read barriers waiting (`calls`, `reads`), the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -18,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from senate._core import NodeDriver, PaxosNode, PaxosStatus, RaftNode, Wal, WalWriter
 from senate.config import NodeConfig, config_error
-from senate.errors import CallTimeout, NodeNotRunning
+from senate.errors import CallTimeout, NodeNotRunning, Overloaded
 from senate.runtime.calls import Calls, Waiter
 from senate.runtime.core import AppliedState, Machine
 from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S, ReadyDriver
@@ -33,6 +34,10 @@ from senate.runtime.transport import Transport, TransportLimits, parse_host_port
 from senate.security.peer_tls import PeerTls
 
 log = logging.getLogger("senate.node")
+
+#: Calls of `transfer_leader` that may wait at once for their target to lead (each leaves
+#: when its target leads or its timeout fires); more are refused with `Overloaded`.
+MAX_TRANSFER_WAITERS = 64
 
 
 @runtime_checkable
@@ -122,7 +127,9 @@ class Node:
         self._reads = Reads(config.id, wake)
         self._snapshots = Snapshots(config, self._state, wake, metrics)
         self._inputs = Inputs(config.id, config.tick_ms / 1000, wake, metrics)
-        self._members = Members(config.id, config.peers, config.data_dir, parse_host_port)
+        self._members = Members(
+            config.id, config.peers, config.data_dir, parse_host_port, self._disk
+        )
         if metrics is not None:
             self._members.on_change = metrics.on_membership
         self._driver = ReadyDriver(
@@ -462,6 +469,9 @@ class Node:
         place). Awaiting it is optional."""
         core = self._running_core()
         assert self.loop is not None
+        waiters = self._driver.leader_waiters
+        if len(waiters) >= MAX_TRANSFER_WAITERS:
+            raise Overloaded(f"{MAX_TRANSFER_WAITERS} calls wait for a leadership transfer")
         core.transfer_leader(to)
         self._wake.set()
         fut: asyncio.Future[None] = self.loop.create_future()
@@ -469,14 +479,18 @@ class Node:
         if self.leader == to:
             fut.set_result(None)
             return fut
-        self._driver.leader_waiters.append((to, fut))
+        entry = (to, fut)
+        waiters.append(entry)
         timeout_s = self.config.call_timeout_s if timeout is None else timeout
 
         def expire() -> None:
+            with contextlib.suppress(ValueError):  # the driver took it: `to` leads
+                self._driver.leader_waiters.remove(entry)
             if not fut.done():
                 fut.set_exception(CallTimeout(f"node {to} did not take the leadership in time"))
 
-        self.loop.call_later(timeout_s, expire)
+        timer = self.loop.call_later(timeout_s, expire)
+        fut.add_done_callback(lambda _f: timer.cancel())
         return fut
 
     # --- membership -------------------------------------------------------------------------

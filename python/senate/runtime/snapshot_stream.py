@@ -172,6 +172,9 @@ class SnapshotSender:
                 log.warning("node %d: snapshot %d to %d: checksum mismatch", node_id, index, to)
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, RETRY_MAX_S)
+            if to not in self.transport.peers:
+                log.info("node %d: snapshot %d to %d: no longer a peer", node_id, index, to)
+                return
 
     async def _connect(self, to: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         t = self.transport

@@ -355,9 +355,8 @@ class Transport:
         #: The listening socket with TLS (accepted by `_accept_tls_forever`).
         self._listener: socket.socket | None = None
         self._handshakes = 0
-        self._dialers: list[asyncio.Task[None]] = []
         #: The dialer of each peer this node dials (a membership change cancels one).
-        self._dialers_by_peer: dict[int, asyncio.Task[None]] = {}
+        self._dialers: dict[int, asyncio.Task[None]] = {}
         self._started = False
         #: TLS handshakes of accepted connections under way, and the file watcher.
         self._tls_tasks: set[asyncio.Task[None]] = set()
@@ -398,9 +397,9 @@ class Transport:
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in [*self._dialers, *self._tls_tasks]:
+        for task in [*self._dialers.values(), *self._tls_tasks]:
             task.cancel()
-        for task in [*self._dialers, *self._tls_tasks]:
+        for task in [*self._dialers.values(), *self._tls_tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._server is not None:
@@ -444,7 +443,7 @@ class Transport:
         moved = [p for p, a in peers.items() if p in self.peers and self.peers[p] != a]
         for peer_id in gone + moved:
             del self.peers[peer_id]
-            dialer = self._dialers_by_peer.pop(peer_id, None)
+            dialer = self._dialers.pop(peer_id, None)
             if dialer is not None:
                 dialer.cancel()
             conn = self.links.get(peer_id)
@@ -462,13 +461,12 @@ class Transport:
 
     def _start_dialer(self, peer_id: int) -> None:
         task = asyncio.get_running_loop().create_task(self._dial_forever(peer_id))
-        self._dialers.append(task)
-        self._dialers_by_peer[peer_id] = task
-        task.add_done_callback(self._dialer_done)
+        self._dialers[peer_id] = task
+        task.add_done_callback(lambda done: self._dialer_done(peer_id, done))
 
-    def _dialer_done(self, task: asyncio.Task[None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._dialers.remove(task)
+    def _dialer_done(self, peer_id: int, task: asyncio.Task[None]) -> None:
+        if self._dialers.get(peer_id) is task:
+            del self._dialers[peer_id]
 
     def reload_tls(self) -> bool:
         """Re-reads the TLS files now (they are also polled); True if new ones were taken.
