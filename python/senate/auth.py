@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from senate._core import AclUsers, ConfigError
+from senate._core import AclUsers
+from senate.errors import config_error
 
 #: The keys of the `[auth]` table.
 AUTH_KEYS = ("users", "requirepass")
@@ -32,13 +33,6 @@ def password_hash(password: bytes) -> str:
     """`#` and the SHA-256 of `password` in hex: how the `[auth]` table (and a Redis ACL file)
     stores a password."""
     return "#" + hashlib.sha256(password).hexdigest()
-
-
-def _error(field_name: str, problem: str) -> ConfigError:
-    err = ConfigError(f"invalid config: {field_name}: {problem}")
-    err.field = field_name
-    err.problem = problem
-    return err
 
 
 @dataclass(frozen=True)
@@ -66,21 +60,23 @@ class AuthConfig:
     def from_dict(cls, data: Any) -> AuthConfig:
         """The `[auth]` table of a parsed cluster file."""
         if not isinstance(data, Mapping):
-            raise _error("auth", "expected a table ([auth])")
+            raise config_error("auth", "expected a table ([auth])")
         for key in data:
             if key not in AUTH_KEYS:
-                raise _error(
+                raise config_error(
                     f"auth.{key}", f"unknown field {key!r} (known: {', '.join(AUTH_KEYS)})"
                 )
         users = data.get("users", [])
         if not isinstance(users, list):
-            raise _error("auth.users", "expected an array of strings (lines of a Redis ACL file)")
+            raise config_error(
+                "auth.users", "expected an array of strings (lines of a Redis ACL file)"
+            )
         for i, line in enumerate(users):
             if not isinstance(line, str):
-                raise _error(f"auth.users[{i}]", f"expected a string, got {line!r}")
+                raise config_error(f"auth.users[{i}]", f"expected a string, got {line!r}")
         requirepass = data.get("requirepass")
         if requirepass is not None and not isinstance(requirepass, str):
-            raise _error("auth.requirepass", f"expected a string, got {requirepass!r}")
+            raise config_error("auth.requirepass", f"expected a string, got {requirepass!r}")
         return cls(tuple(users), requirepass)
 
     def to_toml(self, quote: Any) -> list[str]:

@@ -57,11 +57,11 @@ from senate._core import (
     DEFAULT_SNAPSHOT_BYTES,
     DEFAULT_SNAPSHOT_ENTRIES,
     MAX_READIES_IN_FLIGHT,
-    ConfigError,
 )
 from senate._core import DEFAULT_MAX_BATCH_COMMANDS as CORE_MAX_BATCH_COMMANDS
 from senate._core import DEFAULT_MAX_VALUE_BYTES as CORE_MAX_VALUE_BYTES
 from senate.auth import AuthConfig
+from senate.errors import config_error
 from senate.runtime.snapshot_codec import (
     DEFAULT_CHUNK_BYTES,
     DEFAULT_CHUNKS_IN_FLIGHT,
@@ -77,14 +77,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 T = TypeVar("T")
-
-
-def config_error(field_name: str, problem: str) -> ConfigError:
-    """A `ConfigError` with `field` and `problem` set, as the core raises them."""
-    err = ConfigError(f"invalid config: {field_name}: {problem}")
-    err.field = field_name
-    err.problem = problem
-    return err
 
 
 #: The consensus protocols a node speaks.

@@ -67,7 +67,16 @@ __all__ = [
     "UnknownPeer",
     "WalCorrupt",
     "WalError",
+    "config_error",
 ]
+
+
+def config_error(field_name: str, problem: str) -> ConfigError:
+    """A `ConfigError` with `field` and `problem` set, as the core raises them."""
+    err = ConfigError(f"invalid config: {field_name}: {problem}")
+    err.field = field_name
+    err.problem = problem
+    return err
 
 
 class CallTimeout(SenateError, TimeoutError):

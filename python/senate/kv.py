@@ -47,17 +47,16 @@ from senate._core import (
     GROUP_REPLY,
     GROUP_STALE_READ,
     KvStore,
-    ProposalDropped,
     RespSession,
     SenateError,
-    batch_command_count,
     decode_batch,
 )
 from senate.auth import AuthConfig
-from senate.errors import CallTimeout, NodeNotRunning, Overloaded
+from senate.errors import NodeNotRunning, Overloaded
 from senate.kv_guard import ClientGuard
 from senate.kv_info import info_reply, info_sections
 from senate.kv_reads import ReadBatcher
+from senate.kv_replies import error_reply, replies_for_error
 from senate.kv_sizing import sized_for_values
 from senate.runtime.metrics import MetricsServer, NodeMetrics
 from senate.runtime.node import Node
@@ -97,32 +96,6 @@ MAX_CAPTURE_KEYS = 500_000
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def error_reply(message: str) -> bytes:
-    """A RESP error; `message` starts with its code (ERR, TRYAGAIN, ...)."""
-    return b"-" + message.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
-
-
-def replies_for_error(error: BaseException, timeout_s: float, batch: bytes) -> bytes:
-    """What a client gets when `batch` could not be committed or read: the error once per
-    command of the batch, so that a pipelining client (which counts replies) stays in step.
-    A batch holds what one read of the socket brought: a mass insert that timed out gave one
-    error for hundreds of SETs, and redis-cli --pipe counted 952,337 replies to 1,000,000."""
-    return reply_for_error(error, timeout_s) * batch_command_count(batch)
-
-
-def reply_for_error(error: BaseException, timeout_s: float) -> bytes:
-    """The RESP error for one command that could not be committed or read."""
-    if isinstance(error, CallTimeout):
-        return error_reply(f"TRYAGAIN not committed within {timeout_s:g} s (is there a leader?)")
-    if isinstance(error, Overloaded):
-        return error_reply("BUSY too many requests waiting for commit; try again")
-    if isinstance(error, ProposalDropped):
-        return error_reply(f"TRYAGAIN proposal dropped by the leader: {error}")
-    if isinstance(error, NodeNotRunning):
-        return error_reply("TRYAGAIN this node is shutting down; ask another")
-    return error_reply(f"ERR {type(error).__name__}: {error}")
 
 
 class KvMachine(StateMachine):

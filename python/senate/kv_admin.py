@@ -21,26 +21,19 @@ from collections.abc import Awaitable, Callable
 
 from senate._core import ConfigError, NotLeader, ProposalDropped
 from senate.errors import CallTimeout, NodeNotRunning, Overloaded
+from senate.kv_replies import bulk_reply, error_reply
 from senate.runtime.node import Node
 
 #: The syntax, for error replies.
 MEMBER_USAGE = "SENATE.MEMBER LIST | ADD id host:port | PROMOTE id | REMOVE id"
 
 
-def error_reply(message: str) -> bytes:
-    return b"-" + message.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
-
-
-def bulk(text: str) -> bytes:
-    data = text.encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
 def member_list_reply(node: Node) -> bytes:
     """`*n` arrays of `[id, role, address]`, ascending by id."""
     membership = node.conf_state()
     rows = [
-        b"*3\r\n:%d\r\n%s%s" % (m, bulk(role), bulk(membership.addresses.get(m, "")))
+        b"*3\r\n:%d\r\n%s%s"
+        % (m, bulk_reply(role.encode()), bulk_reply(membership.addresses.get(m, "").encode()))
         for m, role in membership.roles().items()
     ]
     return b"*%d\r\n" % len(rows) + b"".join(rows)
@@ -96,7 +89,9 @@ def reply_for_admin_error(error: BaseException) -> bytes:
     if isinstance(error, NotLeader):
         hint = error.leader_hint
         return error_reply("NOTLEADER " + ("no leader known" if hint is None else f"leader {hint}"))
-    if isinstance(error, (ProposalDropped, CallTimeout, Overloaded, NodeNotRunning)):
+    if isinstance(error, Overloaded):  # as the data path answers it (kv_replies)
+        return error_reply(f"BUSY {error}")
+    if isinstance(error, (ProposalDropped, CallTimeout, NodeNotRunning)):
         return error_reply(f"TRYAGAIN {error}")
     if isinstance(error, ConfigError):
         return error_reply(f"ERR {getattr(error, 'problem', None) or error}")

@@ -9,15 +9,12 @@ import struct
 from typing import Any
 
 from senate._core import KvStore
+from senate.kv_replies import bulk_reply
 from senate.runtime.members import Membership
 from senate.runtime.node import NodeStatus
 
 #: The Redis version the service reports: the protocol and errors it follows.
 REDIS_VERSION = "7.0.0"
-
-
-def bulk_reply(data: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
 def info_reply(sections: dict[str, dict[str, Any]], args: list[bytes]) -> bytes:

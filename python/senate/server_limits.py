@@ -21,7 +21,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from senate._core import ConfigError
+from senate.errors import config_error
 
 #: The share of the machine's memory that the clients' buffers may take by default.
 CLIENTS_MEMORY_SHARE = 1 / 8
@@ -42,13 +42,6 @@ def default_clients_memory_bytes() -> int:
     `MIN_DEFAULT_CLIENTS_MEMORY_BYTES`."""
     share = int(machine_memory_bytes() * CLIENTS_MEMORY_SHARE)
     return max(MIN_DEFAULT_CLIENTS_MEMORY_BYTES, share)
-
-
-def _error(field_name: str, problem: str) -> ConfigError:
-    err = ConfigError(f"invalid config: {field_name}: {problem}")
-    err.field = field_name
-    err.problem = problem
-    return err
 
 
 @dataclass(frozen=True)
@@ -89,9 +82,9 @@ class ServerLimits:
             zero_ok = f.name in ZERO_MEANS_OFF
             if not (value >= 0 if zero_ok else value > 0):
                 limit = "must not be negative" if zero_ok else "must be positive"
-                raise _error(f.name, f"{limit}, got {value}")
+                raise config_error(f.name, f"{limit}, got {value}")
         if self.unauthenticated_query_buffer_bytes > self.client_query_buffer_bytes:
-            raise _error(
+            raise config_error(
                 "unauthenticated_query_buffer_bytes",
                 f"must be at most client_query_buffer_bytes ({self.client_query_buffer_bytes})",
             )

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from senate._core import NodeDriver, PaxosNode, PaxosStatus, RaftNode, Wal, WalWriter
-from senate.config import NodeConfig, config_error
-from senate.errors import CallTimeout, NodeNotRunning, Overloaded
+from senate.config import NodeConfig
+from senate.errors import CallTimeout, NodeNotRunning, Overloaded, config_error
 from senate.runtime.calls import Calls, Waiter
 from senate.runtime.core import AppliedState, Machine
 from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S, ReadyDriver
