@@ -441,7 +441,8 @@ class Status:
     @property
     def empty_disk(self) -> str:
         """ "no", "abstaining" (this node came back with an empty disk into a cluster with a
-        log: it neither votes nor campaigns until a leader gave it the log) or "recovered"."""
+        log: it neither votes nor campaigns until a leader gave it the committed log) or
+        "recovered"."""
     @property
     def lost_logs(self) -> list[tuple[int, int]]:
         """At the leader: (id, match index it had) per follower found to have lost its log

@@ -1,5 +1,5 @@
 //! A member that comes back with an empty disk (`raft::empty_disk`): it neither votes nor
-//! campaigns until a leader gave it a log, and the leader notices the loss and replicates to
+//! campaigns until a leader gave it the committed log, and the leader notices the loss and replicates to
 //! it again. Deterministic: the in-memory network of `common`.
 
 mod common;
@@ -141,4 +141,99 @@ fn the_leader_reports_a_lost_log_until_the_follower_matches_again() {
     assert_eq!(peer3(&net).lost_log_at, 0);
     assert!(peer3(&net).match_index >= matched);
     assert_eq!(empty_disk(&net, 3), EmptyDisk::Recovered);
+}
+
+/// Delivers messages one at a time (each node's ready handled first) until `id` holds at least
+/// `index` entries: a wiped node caught mid-replication, holding part of the leader's log.
+fn deliver_until_holds(net: &mut Net, id: NodeId, index: u64) {
+    for _ in 0..10_000 {
+        if net.node(id).status().last_index >= index {
+            return;
+        }
+        let ids: Vec<NodeId> = net.peers.keys().copied().collect();
+        let mut busy = false;
+        for other in ids {
+            busy |= net.handle_ready(other);
+        }
+        busy |= net.deliver_one();
+        assert!(busy, "node {id} never reached index {index}");
+    }
+    panic!("node {id} never reached index {index}");
+}
+
+/// Commits entries with {1, 3} while 2 is cut off, 2's log ending at `lagging_last`; wipes 3
+/// and lets leader 1 replicate to it until 3 holds `lagging_last` entries (a part of the
+/// committed log); then 1 goes away. 2 is as up to date as 3: had 3 voted for it, 2 would
+/// lead without the entries committed after `lagging_last`. 3 must abstain until a leader
+/// told it a commit index its log reaches, and then hold the whole committed log.
+fn a_partly_refilled_node_does_not_elect_a_lagging_leader(net: &mut Net, lagging_last: u64) {
+    let committed = net.node(1).status().commit;
+    assert!(committed > lagging_last, "committed {committed}, lagging node at {lagging_last}");
+    assert_eq!(net.node(2).status().last_index, lagging_last);
+
+    wipe(net, 3);
+    net.heal();
+    net.node_mut(1).tick(); // a heartbeat shows 3 the loss; the leader replicates again
+    deliver_until_holds(net, 3, lagging_last);
+    assert!(net.node(3).status().last_index < committed, "3 got the whole log: the case is not set up");
+    net.isolate(1);
+    net.queue.clear();
+    run_ticks(net, 200); // many election timeouts: node 2 campaigns again and again
+    assert_ne!(net.role(2), Role::Leader, "node 2 won with the vote of a node holding part of the log");
+    assert_ne!(net.role(3), Role::Leader);
+    assert_eq!(empty_disk(net, 3), EmptyDisk::Abstaining, "a part of the log ended the abstention");
+
+    net.heal();
+    run_ticks(net, 200);
+    let leader = (1..=3).find(|&id| net.role(id) == Role::Leader).expect("a leader");
+    assert_ne!(leader, 3, "the wiped node campaigned");
+    run_ticks(net, 5);
+    assert_eq!(empty_disk(net, 3), EmptyDisk::Recovered);
+    assert!(net.node(3).status().commit >= committed);
+    assert_eq!(net.applied_data(3), net.applied_data(leader));
+}
+
+/// One entry per append: the wiped node receives the log in pieces and holds a prefix of it
+/// after each, shorter than the commit index every one of those appends states.
+#[test]
+fn a_wiped_node_holding_part_of_the_log_does_not_elect_a_lagging_leader() {
+    let mut net = Net::new(3, |cfg| {
+        cfg.empty_disk_guard = true;
+        cfg.max_entries_per_msg = 1;
+    });
+    net.elect(1);
+    net.propose(1, b"both").unwrap();
+    net.stabilize();
+    net.spread_commit();
+    let lagging_last = net.node(2).status().last_index;
+    net.isolate(2);
+    for i in 0..5u8 {
+        net.propose(1, &[i]).unwrap();
+    }
+    net.stabilize();
+    net.spread_commit();
+    a_partly_refilled_node_does_not_elect_a_lagging_leader(&mut net, lagging_last);
+}
+
+/// The leader's log is compacted at an index below its commit index: the wiped node gets a
+/// snapshot that ends where the lagging node's log ends, short of the commit index.
+#[test]
+fn a_wiped_node_holding_a_snapshot_short_of_the_commit_does_not_elect_a_lagging_leader() {
+    let mut net = Net::new(3, |cfg| cfg.empty_disk_guard = true);
+    net.elect(1);
+    for i in 0..3u8 {
+        net.propose(1, &[i]).unwrap();
+    }
+    net.stabilize();
+    net.spread_commit();
+    let lagging_last = net.node(2).status().last_index;
+    net.compact(1, lagging_last);
+    net.isolate(2);
+    for i in 3..8u8 {
+        net.propose(1, &[i]).unwrap();
+    }
+    net.stabilize();
+    net.spread_commit();
+    a_partly_refilled_node_does_not_elect_a_lagging_leader(&mut net, lagging_last);
+    assert!(net.snapshots_restored(3) >= 1, "the wiped node got no snapshot");
 }

@@ -93,7 +93,7 @@ pub struct Config {
     /// Followers forward proposals, read-index and transfer requests to the leader.
     pub forward_proposals: bool,
     /// A node that started blank and learns the cluster has a log neither votes nor
-    /// campaigns until a leader gave it the log (`raft::empty_disk`): a machine that lost its
+    /// campaigns until a leader gave it the committed log (`raft::empty_disk`): a machine that lost its
     /// disk cannot elect a leader that lacks entries it had acknowledged. The price: a new
     /// cluster's node that missed every entry while no leader is left waits like one.
     pub empty_disk_guard: bool,

@@ -480,19 +480,23 @@ impl<S: Storage> Raft<S> {
                 self.election_elapsed_ticks = 0;
                 self.leader = m.from;
                 self.handle_append(&m)?;
-                self.note_log_received(m.from);
+                self.note_log_received(m.from, m.commit);
             }
             MessageType::Heartbeat => {
                 self.election_elapsed_ticks = 0;
                 self.leader = m.from;
                 self.handle_heartbeat(&m);
+                if m.commit == m.index {
+                    // Not capped at what we acknowledged: the leader's whole commit index.
+                    self.note_log_received(m.from, m.commit);
+                }
             }
             MessageType::Snapshot => {
                 self.election_elapsed_ticks = 0;
                 self.leader = m.from;
-                let leader = m.from;
+                // No end of an empty-disk abstention here: a snapshot may end below the commit
+                // index; the append that follows its acknowledgement states that (`empty_disk`).
                 self.handle_snapshot(m);
-                self.note_log_received(leader);
             }
             MessageType::TimeoutNow => self.hup(true),
             MessageType::ReadIndexResp if !m.reject => {

@@ -5,13 +5,22 @@
 //! could vote a second time in a term it voted in, and its acknowledgements, counted by the
 //! leader for commits, are gone. Two rules, each checkable by one node alone:
 //!
-//! - **The node abstains** (with `Config::empty_disk_guard`). A node that started blank (term 0, no vote, no entry, no snapshot)
-//!   cannot tell a first boot from a wiped disk by itself; the cluster tells it: a message
-//!   that shows the cluster has a log (an index, a log term or a commit index above 0, or a
-//!   snapshot) proves it is not in a new cluster's first election. From then on
-//!   ([`EmptyDisk::Abstaining`]) it grants no vote and never campaigns, until it holds a log
-//!   again, received from a leader ([`EmptyDisk::Recovered`]). Receiving it from the leader of
-//!   term `t` counts as its vote in `t` (for that leader, which has won `t` already): it cannot
+//! - **The node abstains** (with `Config::empty_disk_guard`). A node that started blank (term
+//!   0, no vote, no entry, no snapshot) cannot tell a first boot from a wiped disk by itself;
+//!   the cluster tells it: a message that shows the cluster has a log (an index, a log term or
+//!   a commit index above 0, or a snapshot) proves it is not in a new cluster's first
+//!   election. From then on ([`EmptyDisk::Abstaining`]) it grants no vote and never
+//!   campaigns, until it holds every committed entry again ([`EmptyDisk::Recovered`]): until
+//!   a message from the leader of its term `t` states a commit index of an entry of term `t`
+//!   (which covers all that earlier leaders committed) and its log matches the leader's up to
+//!   there. Any part of the log is not enough: appends are capped in entries and bytes, and a
+//!   snapshot may end below the commit index; a node holding a prefix would vote for a
+//!   candidate lacking the rest, which may have been committed with the acknowledgements it
+//!   lost. A heartbeat counts only if its commit index is not capped at what the follower
+//!   acknowledged (it then equals the leader's whole one, which heartbeats carry in `index`);
+//!   a snapshot alone does not count: a leader follows an acknowledged snapshot with an
+//!   append, even an empty one, to state its commit index. Recovering from the leader of `t`
+//!   counts as the node's vote in `t` (for that leader, which has won `t` already): it cannot
 //!   then vote for another candidate in `t`, in which it may have voted before its disk was
 //!   lost.
 //! - **The leader notices.** A heartbeat tells a follower the commit index up to what the
@@ -29,9 +38,11 @@
 //! `async_persist.rs`, which crashes nodes before their first write (the guard is off there).
 //! And under message reordering (not over one TCP connection) an old rejection can look like
 //! a loss: the leader then only replicates again what the follower holds.
+//! And an abstaining node that crashes again with a part of the log on disk no longer starts
+//! blank and votes: the abstention is not made durable.
 
 use crate::raft::core::Raft;
-use crate::raft::message::{Message, NodeId, NO_NODE};
+use crate::raft::message::{Index, Message, NodeId, NO_NODE};
 use crate::raft::storage::Storage;
 
 /// Whether this node came back with an empty disk into a cluster that has a log.
@@ -42,7 +53,8 @@ pub enum EmptyDisk {
     No,
     /// It started blank in a cluster that has a log: it neither votes nor campaigns.
     Abstaining,
-    /// It was `Abstaining` and has received a log from a leader: it votes again.
+    /// It was `Abstaining` and holds every committed entry again, as a leader told it: it votes
+    /// again.
     Recovered,
 }
 
@@ -79,10 +91,15 @@ impl<S: Storage> Raft<S> {
         self.empty_disk == EmptyDisk::Abstaining
     }
 
-    /// After stepping a leader's append or snapshot: an abstaining node that holds a log again
-    /// votes again, its vote in this term given to `leader`.
-    pub(crate) fn note_log_received(&mut self, leader: NodeId) {
-        if self.empty_disk != EmptyDisk::Abstaining || self.log.last_index() == 0 {
+    /// After stepping an append, or a heartbeat not capped, from `leader`, this term's leader,
+    /// stating its commit index `leader_commit`: an abstaining node that holds the leader's
+    /// log up to there (`committed` reaches it only where the log matches the leader's), an
+    /// index of an entry of this term, votes again, its vote in this term given to `leader`.
+    pub(crate) fn note_log_received(&mut self, leader: NodeId, leader_commit: Index) {
+        if self.empty_disk != EmptyDisk::Abstaining
+            || self.log.committed < leader_commit
+            || !self.log.match_term(leader_commit, self.term)
+        {
             return;
         }
         self.empty_disk = EmptyDisk::Recovered;

@@ -184,7 +184,8 @@ pub enum MessageType {
     /// `index`: the last index the follower now matches (accept) or the rejected `index`
     /// (reject), with `reject_hint`/`log_term` giving the follower's conflict hint.
     AppendResp = 6,
-    /// Heartbeat; `commit` is min(leader commit, follower match); `context` is the read round.
+    /// Heartbeat; `commit` is min(leader commit, follower match), `index` the leader commit;
+    /// `context` is the read round.
     Heartbeat = 7,
     /// `context` echoes the heartbeat's read round.
     HeartbeatResp = 8,

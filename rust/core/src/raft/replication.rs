@@ -162,6 +162,9 @@ impl<S: Storage> Raft<S> {
             pr.sent_commit = pr.sent_commit.max(commit);
             let mut m = Message::new(MessageType::Heartbeat, self.id, to, self.term);
             m.commit = commit;
+            // Our whole commit index: equal to `commit`, it tells the follower its log matches
+            // ours up to there (a node back with an empty disk waits for that, `empty_disk`).
+            m.index = committed;
             m.context = round;
             self.send(m);
         }
@@ -324,11 +327,13 @@ impl<S: Storage> Raft<S> {
         if !pr.maybe_update(m.index) {
             return Ok(());
         }
+        let mut snapshot_done = false;
         match pr.state {
             ProgressState::Probe => pr.become_replicate(),
             ProgressState::Snapshot if pr.match_index >= pr.pending_snapshot => {
                 pr.become_probe();
                 pr.become_replicate();
+                snapshot_done = true;
             }
             ProgressState::Snapshot => {}
             ProgressState::Replicate => pr.inflights.free_le(m.index),
@@ -339,8 +344,10 @@ impl<S: Storage> Raft<S> {
             // The follower may have missed the latest commit index while it was paused:
             // send even an empty append, if it was not sent that index yet, so it learns it
             // now rather than at the leader's next tick.
+            // After a snapshot, send one even so: it states our commit index with a log the
+            // follower can match, which a node back with an empty disk waits for (`empty_disk`).
             let stale_commit = self.progress(from).is_some_and(|p| p.sent_commit < self.log.committed);
-            self.send_append(from, stale_commit);
+            self.send_append(from, stale_commit || snapshot_done);
         }
         // Keep the pipeline full: send while the window and the log allow.
         while self.send_append(from, false) {}
