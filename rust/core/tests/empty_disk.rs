@@ -237,3 +237,47 @@ fn a_wiped_node_holding_a_snapshot_short_of_the_commit_does_not_elect_a_lagging_
     a_partly_refilled_node_does_not_elect_a_lagging_leader(&mut net, lagging_last);
     assert!(net.snapshots_restored(3) >= 1, "the wiped node got no snapshot");
 }
+
+/// A new leader's commit index may lag what its predecessor committed, until it commits an
+/// entry of its own term: reaching that stale index is not holding the committed log.
+/// Five nodes; 1 commits 3..7 with 2 and 4 while 3 and 5 are cut off, and 4 is not told.
+/// 2 is wiped, 1 dies, 4 wins (3 and 5 vote for its longer log) with commit index 2 and
+/// sends 2 the log one entry per append; 4 dies while 2 holds [1, 2]. 3's log ends there
+/// too: with 2's vote, 3 and 5 would elect a leader lacking 3..7.
+#[test]
+fn a_wiped_node_does_not_take_a_new_leaders_lagging_commit_index_for_the_whole_log() {
+    let mut net = Net::new(5, |cfg| {
+        cfg.empty_disk_guard = true;
+        cfg.max_entries_per_msg = 1;
+        cfg.check_quorum = false; // 3 and 5 may vote at once, without waiting out a lease
+    });
+    net.elect(1);
+    net.propose(1, b"all").unwrap();
+    net.stabilize();
+    net.spread_commit();
+    let lagging_last = net.node(3).status().last_index;
+    net.isolate(3);
+    net.isolate(5);
+    for i in 0..5u8 {
+        net.propose(1, &[i]).unwrap();
+    }
+    net.stabilize(); // no tick: 2 and 4 hold 3..7 but are told commit index `lagging_last`
+    let committed = net.node(1).status().commit;
+    assert!(committed > lagging_last, "1 committed {committed}");
+    assert_eq!(net.node(4).status().commit, lagging_last);
+
+    wipe(&mut net, 2);
+    net.heal();
+    net.isolate(1);
+    net.node_mut(4).campaign();
+    deliver_until_holds(&mut net, 2, lagging_last);
+    assert_eq!(net.role(4), Role::Leader);
+    assert!(net.node(4).status().commit < committed, "4 committed its own entry: the case is not set up");
+    net.isolate(4);
+    net.queue.clear();
+    run_ticks(&mut net, 200);
+    for id in [2, 3, 5] {
+        assert_ne!(net.role(id), Role::Leader, "node {id} leads without entries 1 committed");
+    }
+    assert_eq!(empty_disk(&net, 2), EmptyDisk::Abstaining, "a lagging commit index ended the abstention");
+}
