@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from senate.launcher import LocalCluster, LocalNode, free_base_port
+from senate.status import parse_info, resp_call
 
 # Run as a script from anywhere: the repository's root holds the `benches` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -91,16 +92,9 @@ class Round:
 
 def info(port: int) -> dict[str, str]:
     """INFO senate of the node on client port `port`."""
-    text = subprocess.run(
-        ["redis-cli", "-p", str(port), "INFO", "senate"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return dict(
-        line.strip().split(":", 1) for line in text.splitlines() if ":" in line and line[0] != "#"
-    )
+    text = resp_call(("127.0.0.1", port), "INFO", "senate", timeout_s=30)
+    assert isinstance(text, bytes), text
+    return parse_info(text.decode())["senate"]
 
 
 def proc_status_kib(pid: int, field: str) -> int:
@@ -167,7 +161,7 @@ def one_round(keys: int, value_bytes: int, snapshot_entries: int) -> Round:
                 if time.monotonic() - started > CATCH_UP_TIMEOUT_S:
                     raise TimeoutError(f"follower at {applied} of {commit}")
                 follower_peak = max(follower_peak, proc_status_kib(follower_pid, "VmHWM"))
-                with contextlib.suppress(subprocess.CalledProcessError, KeyError, ValueError):
+                with contextlib.suppress(OSError, KeyError, ValueError):
                     applied = int(info(follower_port)["applied_index"])  # fails while starting
                 time.sleep(POLL_S)
             catch_up_s = time.monotonic() - started
