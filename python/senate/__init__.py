@@ -80,7 +80,8 @@ from senate.errors import (
 )
 from senate.runtime.loop import run
 from senate.runtime.members import Membership
-from senate.runtime.node import Node, NodeStatus, PeerInfo
+from senate.runtime.node import Node
+from senate.runtime.node_status import NodeStatus, PeerInfo
 from senate.security.client_security import ClientSecurity
 from senate.statemachine import (
     NodeThread,

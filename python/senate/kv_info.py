@@ -11,7 +11,7 @@ from typing import Any
 from senate._core import KvStore
 from senate.kv_replies import bulk_reply
 from senate.runtime.members import Membership
-from senate.runtime.node import NodeStatus
+from senate.runtime.node_status import NodeStatus
 
 #: The Redis version the service reports: the protocol and errors it follows.
 REDIS_VERSION = "7.0.0"

@@ -25,7 +25,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from senate._core import NodeDriver, NotLeader, PaxosStatus
+from senate._core import NodeDriver
 from senate.errors import CallTimeout, Overloaded
 
 log = logging.getLogger("senate.node")
@@ -271,34 +271,3 @@ class Members:
                 os.close(dir_fd)
         except OSError as e:
             log.error("node %d: could not write %s: %s", self.node_id, path, e)
-
-
-def require_leader(core: NodeDriver, node_id: int) -> None:
-    """Raises `NotLeader` (naming the leader when known) unless node `node_id` leads."""
-    if core.role != "leader":
-        err = NotLeader(f"node {node_id} is not the leader")
-        err.leader_hint = core.leader
-        raise err
-
-
-async def caught_up(
-    core: NodeDriver, learner: int, node_id: int, deadline: float, tick_s: float
-) -> None:
-    """Waits (checking once a tick, until the loop time `deadline`) until leader `node_id`
-    knows `learner` holds the entries committed now. Only Raft's status says what a follower
-    holds; a protocol whose does not is taken as caught up."""
-    status = core.status()
-    if isinstance(status, PaxosStatus):
-        return
-    target = status.commit
-    loop = asyncio.get_running_loop()
-    while True:
-        require_leader(core, node_id)
-        status = core.status()
-        peers = [] if isinstance(status, PaxosStatus) else status.peers
-        match = {p[0]: p[1] for p in peers}.get(learner)
-        if match is not None and match >= target:
-            return
-        if loop.time() >= deadline:
-            raise CallTimeout(f"node {learner} did not catch up to index {target} in time")
-        await asyncio.sleep(tick_s)

@@ -6,27 +6,28 @@ driver (`inputs`), the calls and read barriers waiting (`calls`, `reads`), the s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from senate._core import NodeDriver, PaxosNode, PaxosStatus, RaftNode, Wal, WalWriter
+from senate._core import NodeDriver, Wal, WalWriter
 from senate.config import NodeConfig
-from senate.errors import CallTimeout, NodeNotRunning, Overloaded, config_error
+from senate.errors import NodeNotRunning
+from senate.runtime import member_changes
 from senate.runtime.calls import Calls, Waiter
+from senate.runtime.consensus import new_core, open_wal
 from senate.runtime.core import AppliedState, Machine
 from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S, ReadyDriver
 from senate.runtime.faults import Faults
 from senate.runtime.inputs import Inputs
-from senate.runtime.members import Members, Membership, caught_up, require_leader
+from senate.runtime.member_changes import MAX_TRANSFER_WAITERS
+from senate.runtime.members import Members, Membership
 from senate.runtime.metrics import NodeMetrics
+from senate.runtime.node_status import NodeStatus, PeerInfo, node_status
 from senate.runtime.reads import Reads, first_read_id
 from senate.runtime.snapshot_stream import INCOMING_DIR, Limits, SnapshotReceiver
 from senate.runtime.snapshots import Snapshots
@@ -35,9 +36,7 @@ from senate.security.peer_tls import PeerTls
 
 log = logging.getLogger("senate.node")
 
-#: Calls of `transfer_leader` that may wait at once for their target to lead (each leaves
-#: when its target leads or its timeout fires); more are refused with `Overloaded`.
-MAX_TRANSFER_WAITERS = 64
+__all__ = ["MAX_TRANSFER_WAITERS", "AttachableMachine", "Node", "NodeStatus", "PeerInfo"]
 
 
 @runtime_checkable
@@ -46,37 +45,6 @@ class AttachableMachine(Machine, Protocol):
     tells it which node and slot are its own, for the calls it makes."""
 
     def _senate_attach(self, node: Node, slot: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class PeerInfo:
-    id: int
-    connected: bool
-    #: The highest log index known replicated on that peer (known at the leader only).
-    match_index: int | None
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    id: int
-    #: "raft" or "paxos".
-    protocol: str
-    role: str
-    #: Raft's term; for Multi-Paxos the round of the promised ballot (`ballot`).
-    term: int
-    leader: int | None
-    commit_index: int
-    applied_index: int
-    snapshot_index: int
-    last_index: int
-    peers: list[PeerInfo]
-    #: Multi-Paxos only: the promised ballot, (round, node id).
-    ballot: tuple[int, int] | None = None
-    #: Raft: "abstaining" while this node, back with an empty disk in a cluster that has a
-    #: log, neither votes nor campaigns; "recovered" once it has the log again; else "no".
-    empty_disk: str = "no"
-    #: At a Raft leader: followers found to have lost their log, not yet caught up.
-    lost_log_peers: tuple[int, ...] = ()
 
 
 class Node:
@@ -198,15 +166,15 @@ class Node:
         writer = None
         snapshot_bytes = 0
         if cfg.data_dir is not None:
-            self._wal = wal = await self._open_wal(loop)
+            self._wal = wal = await open_wal(cfg, loop, self._disk)
             writer = WalWriter(wal)
             snapshot = wal.recovered_snapshot()
             if snapshot is not None:
                 self._snapshots.recover(snapshot)
                 snapshot_bytes = len(snapshot.data)
-            consensus = self._new_core(wal)
+            consensus = new_core(cfg, wal)
         else:
-            consensus = self._new_core(None)
+            consensus = new_core(cfg, None)
         # The driver takes the core over: it is the one caller of the core from now on.
         self._core = core = NodeDriver(
             consensus,
@@ -268,43 +236,6 @@ class Node:
         limits = Limits(cfg.snapshot_chunk_bytes, cfg.snapshot_chunks_in_flight)
         return SnapshotReceiver(
             cfg.id, directory, self._inputs.on_snapshot, lambda: self._state.applied_index, limits
-        )
-
-    def _new_core(self, wal: Wal | None) -> RaftNode | PaxosNode:
-        """The consensus core of the configured protocol, over `wal` if any."""
-        cfg = self.config
-        options: dict[str, Any] = dict(
-            election_timeout_ticks=cfg.election_timeout_ticks,
-            heartbeat_interval_ticks=cfg.heartbeat_interval_ticks,
-            seed=cfg.seed if cfg.seed is not None else int.from_bytes(os.urandom(8), "little"),
-        )
-        options.update(lease_reads=cfg.lease_reads)
-        if cfg.protocol == "raft":
-            options.update(pre_vote=cfg.pre_vote, check_quorum=cfg.check_quorum)
-        options.update(cfg.core_options)
-        # A joining node is no voter of the first configuration: it campaigns and counts only
-        # once a membership change makes it one (having received the log by then).
-        voters = sorted(set(cfg.peers) - set(cfg.joining))
-        if cfg.protocol == "paxos":
-            return PaxosNode(cfg.id, voters, wal=wal, **options)
-        # Snapshots leave as ACTION_SEND_SNAPSHOT, streamed in chunks (`snapshot_stream`).
-        options.setdefault("empty_disk_guard", cfg.empty_disk_guard)
-        return RaftNode(cfg.id, voters, wal=wal, stream_snapshots=True, **options)
-
-    async def _open_wal(self, loop: asyncio.AbstractEventLoop) -> Wal:
-        cfg = self.config
-        data_dir = cfg.data_dir
-        assert data_dir is not None
-        os.makedirs(data_dir, exist_ok=True)
-        return await loop.run_in_executor(
-            self._disk,
-            lambda: Wal(
-                data_dir,
-                fsync=cfg.fsync,
-                max_segment_bytes=cfg.max_segment_bytes,
-                max_record_bytes=cfg.max_record_bytes,
-                protocol=cfg.protocol,
-            ),
         )
 
     async def stop(self) -> None:
@@ -406,37 +337,13 @@ class Node:
     def status(self) -> NodeStatus:
         if self._core is None:
             raise NodeNotRunning(f"node {self.id} is not started")
-        s = self._core.status()
-        connected = set(self._transport.connected()) if self._transport else set()
-        lost: tuple[int, ...] = ()
-        if isinstance(s, PaxosStatus):
-            round_, _node = s.ballot
-            match: dict[int, int] = {}
-            role, term, commit, last, ballot = s.role, round_, s.chosen, s.last_slot, s.ballot
-            empty_disk = "no"
-        else:
-            match = {p[0]: p[1] for p in s.peers}
-            role, term, commit, last, ballot = s.role, s.term, s.commit, s.last_index, None
-            empty_disk, lost = s.empty_disk, tuple(peer for peer, _ in s.lost_logs)
-        peers = [
-            PeerInfo(i, i in connected, match.get(i))
-            for i in self._members.current.members
-            if i != self.id
-        ]
-        return NodeStatus(
-            id=self.id,
-            protocol=self.config.protocol,
-            role=role,
-            term=term,
-            leader=s.leader,
-            commit_index=commit,
-            applied_index=self.applied_index,
-            snapshot_index=self.snapshot_index,
-            last_index=last,
-            peers=peers,
-            ballot=ballot,
-            empty_disk=empty_disk,
-            lost_log_peers=lost,
+        return node_status(
+            self.config,
+            self._core.status(),
+            self._transport.connected() if self._transport else (),
+            self._members.current,
+            self.applied_index,
+            self.snapshot_index,
         )
 
     def reload_tls(self) -> bool:
@@ -466,32 +373,16 @@ class Node:
         """Asks the leader (this node, or the one a follower forwards it to) to hand its
         leadership to node `to`, a voter. Starts at once; the future completes when this node
         hears `to` lead, or fails with `CallTimeout` (a transfer may fail: the leader keeps its
-        place). Awaiting it is optional."""
-        core = self._running_core()
-        assert self.loop is not None
-        waiters = self._driver.leader_waiters
-        if len(waiters) >= MAX_TRANSFER_WAITERS:
-            raise Overloaded(f"{MAX_TRANSFER_WAITERS} calls wait for a leadership transfer")
-        core.transfer_leader(to)
-        self._wake.set()
-        fut: asyncio.Future[None] = self.loop.create_future()
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # awaiting is optional
-        if self.leader == to:
-            fut.set_result(None)
-            return fut
-        entry = (to, fut)
-        waiters.append(entry)
-        timeout_s = self.config.call_timeout_s if timeout is None else timeout
-
-        def expire() -> None:
-            with contextlib.suppress(ValueError):  # the driver took it: `to` leads
-                self._driver.leader_waiters.remove(entry)
-            if not fut.done():
-                fut.set_exception(CallTimeout(f"node {to} did not take the leadership in time"))
-
-        timer = self.loop.call_later(timeout_s, expire)
-        fut.add_done_callback(lambda _f: timer.cancel())
-        return fut
+        place). Awaiting it is optional. At most `MAX_TRANSFER_WAITERS` wait at once: more
+        raise `Overloaded`."""
+        return member_changes.transfer_leader(
+            self._running_core(),
+            self._driver,
+            self._running_loop(),
+            to,
+            self._timeout_s(timeout),
+            self._wake.set,
+        )
 
     # --- membership -------------------------------------------------------------------------
     def conf_state(self) -> Membership:
@@ -508,55 +399,37 @@ class Node:
         `NotLeader` (its `leader_hint` names the leader); `ProposalDropped`
         ("conf_change_pending") while another change is under way; `CallTimeout` when the
         change did not take effect in time (leadership lost: try again)."""
-        try:
-            parse_host_port(address)
-        except ValueError as e:
-            raise config_error("address", str(e)) from None
-        return await self._change_members(
-            [("add-learner", node_id, address)],
-            lambda m: node_id in m.learners or node_id in m.voters,
-            f"add learner {node_id}",
-            timeout,
+        return await member_changes.add_learner(
+            self._members,
+            self._running_core(),
+            node_id,
+            address,
+            parse_host_port,
+            self._timeout_s(timeout),
         )
 
     async def promote(self, node_id: int, timeout: float | None = None) -> Membership:
         """Makes learner `node_id` a voter, once it holds every entry committed when the call
         was made (so the cluster does not count on a member still catching up). Errors as
         for `add_learner`; `CallTimeout` also when it does not catch up in time."""
-        timeout_s = self.config.call_timeout_s if timeout is None else timeout
-        deadline = self._running_loop().time() + timeout_s
-        core = self._running_core()
-        require_leader(core, self.id)
-        if node_id not in self._members.current.learners:
-            raise config_error("promote", f"node {node_id} is not a learner")
-        await caught_up(core, node_id, self.id, deadline, self.config.tick_ms / 1000)
-        return await self._change_members(
-            [("add-voter", node_id, "")],
-            lambda m: node_id in m.voters and not m.joint,
-            f"promote {node_id}",
-            max(0.0, deadline - self._running_loop().time()),
+        return await member_changes.promote(
+            self._members,
+            self._running_core(),
+            node_id,
+            self._timeout_s(timeout),
+            self.config.tick_ms / 1000,
         )
 
     async def remove(self, node_id: int, timeout: float | None = None) -> Membership:
         """Removes member `node_id` (voter or learner). A leader that removes itself hands
         its leadership over to the voter holding the most of its log once the change is
         committed. Errors as for `add_learner`."""
-        return await self._change_members(
-            [("remove", node_id, "")],
-            lambda m: node_id not in m.members and not m.joint,
-            f"remove {node_id}",
-            timeout,
+        return await member_changes.remove(
+            self._members, self._running_core(), node_id, self._timeout_s(timeout)
         )
 
-    async def _change_members(
-        self,
-        changes: list[tuple[str, int, str]],
-        done: Callable[[Membership], bool],
-        what: str,
-        timeout: float | None,
-    ) -> Membership:
-        timeout_s = self.config.call_timeout_s if timeout is None else timeout
-        return await self._members.change(self._running_core(), changes, done, what, timeout_s)
+    def _timeout_s(self, timeout: float | None) -> float:
+        return self.config.call_timeout_s if timeout is None else timeout
 
     def _running_core(self) -> NodeDriver:
         if self._core is None or not self.running:
