@@ -202,8 +202,7 @@ class ClientConnection(asyncio.Protocol):
         now_ms = self.last_data_ms = time.time_ns() // 1_000_000  # `_now_ms()`
         server = self.server
         if server.maxmemory_bytes:  # decided here, before proposing: every replica alike
-            over = server.machine.store.memory_bytes() > server.maxmemory_bytes
-            self.session.over_maxmemory = over
+            self.session.over_maxmemory = server.over_maxmemory()
         try:
             groups = self.session.feed(data, now_ms)
         except SenateError as e:  # the session refused the input: answer and hang up
@@ -459,6 +458,8 @@ class KvServer:
         self.limits = limits or ServerLimits()
         #: The store's bound (0: none); see `ServerLimits.maxmemory_bytes`.
         self.maxmemory_bytes = self.limits.maxmemory_bytes
+        #: `over_maxmemory`'s answer and the applied index it was computed at (-1: never).
+        self._over_maxmemory = (-1, False)
         self.guard = ClientGuard(self.clients, self.limits, node.id, node.metrics)
         self._guarding: asyncio.Task[None] | None = None
         #: CLIENT ID of the last client accepted (ids count up from 1, as Redis's do).
@@ -468,6 +469,17 @@ class KvServer:
         self.admin_tasks: set[asyncio.Future[bytes]] = set()
         #: When the server was made, for INFO's uptime (`time.monotonic()`).
         self.started_s = time.monotonic()
+
+    def over_maxmemory(self) -> bool:
+        """Whether the store's estimate passes `maxmemory_bytes`. The estimate walks the
+        store's 256 tables, and the store changes only when the node applies: it is computed
+        once per applied index, not on every client read."""
+        applied = self.node.applied_index
+        at, over = self._over_maxmemory
+        if at != applied:
+            over = self.machine.store.memory_bytes() > self.maxmemory_bytes
+            self._over_maxmemory = (applied, over)
+        return over
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
