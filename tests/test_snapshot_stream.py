@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from senate._core import SnapshotData
 from senate.runtime import snapshot_codec as codec
+from senate.runtime.metrics import NodeMetrics
 from senate.runtime.snapshot_codec import (
     Ack,
     Chunk,
@@ -119,8 +120,13 @@ class Pair:
         port = self.receiver_transport.port
         self.sender_transport = Transport(1, "t", ("127.0.0.1", 0), {}, lambda _c: None)
         self.sender_transport.peers = {2: ("127.0.0.1", port)}
-        self.sender = SnapshotSender(self.sender_transport, self.limits)
+        self.metrics = NodeMetrics(1)
+        self.sender = SnapshotSender(self.sender_transport, self.limits, self.metrics)
         return self
+
+    def sample(self, name: str, **labels: str) -> float:
+        value = self.metrics.registry.get_sample_value(name, {"node": "1", **labels})
+        return 0.0 if value is None else value
 
     def _hand_over(self, peer: int, head: bytes, data: SnapshotData) -> None:
         self.received.append((peer, head, data.chunk(0, len(data))))
@@ -163,6 +169,13 @@ def test_a_stream_cut_mid_transfer_resumes_where_it_stopped(tmp_path: Path) -> N
             await until("the sender to finish", lambda: not p.sender.active())
             assert p.sender.completed == 1
             assert not list(tmp_path.glob("*.part")), "the part file was left behind"
+            # The metrics saw the cut, the hand-over, and every byte (those resent included).
+            ended = "senate_snapshot_streams_total"
+            assert p.sample(ended, outcome="interrupted") >= 1
+            assert p.sample(ended, outcome="handed_over") == 1
+            sent = p.sample("senate_snapshot_stream_bytes_sent_total", peer="2")
+            # Resent at most what was in flight around the cut: a window on either side.
+            assert len(data) <= sent <= len(data) + 6 * 4096
 
     run(main())
 

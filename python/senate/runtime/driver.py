@@ -180,7 +180,7 @@ class ReadyDriver:
         self.core = core
         self.transport = transport
         limits = Limits(self.config.snapshot_chunk_bytes, self.config.snapshot_chunks_in_flight)
-        self.snapshot_sender = SnapshotSender(transport, limits)
+        self.snapshot_sender = SnapshotSender(transport, limits, self.metrics)
         self.writer = writer
         if writer is not None:
             wake_fd = writer.fileno()

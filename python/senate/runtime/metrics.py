@@ -16,6 +16,10 @@ Series (all with label `node`; the byte counters also with `peer`):
     senate_peer_logs_lost_total   counter: followers this node, as leader, found to have lost
                                   entries they had acknowledged
     senate_peer_bytes_sent_total, senate_peer_bytes_received_total              counters
+    senate_snapshot_stream_bytes_sent_total  counter of snapshot bytes streamed to a peer,
+                                  with label `peer` (`senate.runtime.snapshot_stream`)
+    senate_snapshot_streams_total counter of snapshot stream attempts ended, with label
+                                  `outcome` (`snapshot_stream.STREAM_OUTCOMES`)
     senate_peer_connections_refused_total   counter of peer connections refused, with label
                                   `reason` (`senate.security.peer_tls.REFUSAL_REASONS`)
     senate_members                gauge of the members of the configuration in force, with
@@ -162,6 +166,18 @@ class NodeMetrics:
         self._bytes_received = Counter(
             "senate_peer_bytes_received", "Bytes read from a peer.", ["node", "peer"], registry=r
         )
+        self._stream_bytes_sent = Counter(
+            "senate_snapshot_stream_bytes_sent",
+            "Snapshot bytes streamed to a peer.",
+            ["node", "peer"],
+            registry=r,
+        )
+        self._streams_ended = Counter(
+            "senate_snapshot_streams",
+            "Snapshot stream attempts ended, by outcome.",
+            ["node", "outcome"],
+            registry=r,
+        )
         self._refused = Counter(
             "senate_peer_connections_refused",
             "Peer connections refused (bad TLS, identity or hello).",
@@ -246,6 +262,12 @@ class NodeMetrics:
             child = self._bytes_received.labels(node=str(self.node_id), peer=peer)
             self._received[peer] = child
         child.inc(n)
+
+    def on_stream_bytes_sent(self, peer: int, n: int) -> None:
+        self._stream_bytes_sent.labels(node=str(self.node_id), peer=peer).inc(n)
+
+    def on_stream_ended(self, outcome: str) -> None:
+        self._streams_ended.labels(node=str(self.node_id), outcome=outcome).inc()
 
     def on_peer_refused(self, reason: str) -> None:
         self._refused.labels(node=str(self.node_id), reason=reason).inc()

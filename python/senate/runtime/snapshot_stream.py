@@ -38,7 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from senate._core import SnapshotData
 from senate.runtime import snapshot_codec as codec
@@ -51,9 +51,7 @@ from senate.runtime.snapshot_codec import (
     Resume,
     StreamError,
 )
-from senate.runtime.transport import Transport, encode_hello, source_address
-from senate.security.peer_tls import identity_problem
-from senate.security.tls_files import node_dns_name
+from senate.runtime.transport import Transport, encode_hello
 
 log = logging.getLogger("senate.snapshots")
 
@@ -94,6 +92,25 @@ class Limits:
 
 
 # --- the sending side ---------------------------------------------------------------------
+#: How a stream attempt ended, as `StreamMetrics.on_stream_ended` names it: the receiver took
+#: the snapshot, did not need it (it holds a newer one), found the checksum wrong (the stream
+#: starts over), or the connection broke (the stream resumes).
+STREAM_OUTCOMES = ("handed_over", "not_needed", "checksum_mismatch", "interrupted")
+_OUTCOME_NAMES = {
+    codec.DONE_HANDED_OVER: "handed_over",
+    codec.DONE_NOT_NEEDED: "not_needed",
+    codec.DONE_CHECKSUM_MISMATCH: "checksum_mismatch",
+}
+
+
+class StreamMetrics(Protocol):
+    """What the sender records (`senate.runtime.metrics.NodeMetrics` is one)."""
+
+    def on_stream_bytes_sent(self, peer: int, n: int) -> None: ...
+
+    def on_stream_ended(self, outcome: str) -> None: ...
+
+
 @dataclass
 class _Outgoing:
     index: int
@@ -104,13 +121,18 @@ class SnapshotSender:
     """Streams the core's snapshot messages to peers: one stream per peer, each retried (and
     resumed) until the peer has the snapshot or a newer one replaces it."""
 
-    def __init__(self, transport: Transport, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        limits: Limits | None = None,
+        metrics: StreamMetrics | None = None,
+    ) -> None:
         self.transport = transport
         self.limits = limits or Limits()
+        self.metrics = metrics
         self._streams: dict[int, _Outgoing] = {}
-        #: Streams that ended with the snapshot handed over, and bytes sent, for tests and logs.
+        #: Streams that ended with the snapshot handed over.
         self.completed = 0
-        self.bytes_sent = 0
 
     def send(self, to: int, index: int, term: int, head: bytes, data: SnapshotData) -> None:
         """Streams the snapshot at `index` to `to`, unless a stream of it runs already (the
@@ -163,7 +185,9 @@ class SnapshotSender:
                 outcome = await self._attempt(to, offer, data)
             except (OSError, EOFError, StreamError, asyncio.TimeoutError) as e:
                 log.info("node %d: snapshot %d to %d interrupted: %s", node_id, index, to, e)
+                self._ended("interrupted")
             else:
+                self._ended(_OUTCOME_NAMES.get(outcome, "interrupted"))
                 if outcome != codec.DONE_CHECKSUM_MISMATCH:
                     if outcome == codec.DONE_HANDED_OVER:
                         self.completed += 1
@@ -176,27 +200,23 @@ class SnapshotSender:
                 log.info("node %d: snapshot %d to %d: no longer a peer", node_id, index, to)
                 return
 
+    def _ended(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.on_stream_ended(outcome)
+
     async def _connect(self, to: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to peer `to`, dialed as the transport dials its peers (TLS, source
+        address, the peer's identity checked)."""
         t = self.transport
-        host, port = t.peers[to]
-        tls: dict[str, Any] = {}
-        if t.tls is not None:
-            tls = dict(
-                ssl=t.tls.client_context,
-                server_hostname=node_dns_name(t.cluster_id, to),
-                ssl_handshake_timeout=t.limits.handshake_timeout_s,
-            )
+        host, port, options = t.dial_options(to)
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                host, port, local_addr=source_address(t.listen[0], host), **tls
-            ),
+            asyncio.open_connection(host, port, **options),
             timeout=t.limits.handshake_timeout_s,
         )
-        if t.tls is not None:
-            problem = identity_problem(writer.get_extra_info("peercert"), t.cluster_id, to)
-            if problem is not None:
-                writer.close()
-                raise OSError(f"peer {to}: {problem}")
+        problem = t.identity_problem(writer.get_extra_info("peercert"), to)
+        if problem is not None:
+            writer.close()
+            raise OSError(f"peer {to}: {problem}")
         return reader, writer
 
     async def _attempt(self, to: int, offer: Offer, data: SnapshotData) -> int:
@@ -221,7 +241,8 @@ class SnapshotSender:
                     piece = data.chunk(sent, self.limits.chunk_bytes)
                     writer.write(codec.encode(Chunk(sent, piece)))
                     sent += len(piece)
-                    self.bytes_sent += len(piece)
+                    if self.metrics is not None:
+                        self.metrics.on_stream_bytes_sent(to, len(piece))
                 await writer.drain()
                 reply = await inbox.next()
                 if isinstance(reply, Done):

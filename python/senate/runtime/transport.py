@@ -556,27 +556,38 @@ class Transport:
                 log.info("node %d: lost peer %d (%s)", self.node_id, conn.peer_id, exc or "closed")
             self.on_peer_change(conn.peer_id, False)
 
+    def dial_options(self, peer_id: int) -> tuple[str, int, dict[str, Any]]:
+        """Where to dial peer `peer_id`, and the keywords of `create_connection` (or
+        `open_connection`) to do it with: the source address on this node's listening host,
+        and with TLS the client context of now (the files may have changed), the name the
+        peer's certificate must carry and the handshake's timeout. Snapshot streams dial
+        with it too."""
+        host, port = self.peers[peer_id]
+        options: dict[str, Any] = dict(local_addr=source_address(self.listen[0], host))
+        if self.tls is not None:
+            options.update(
+                ssl=self.tls.client_context,
+                server_hostname=node_dns_name(self.cluster_id, peer_id),
+                ssl_handshake_timeout=self.limits.handshake_timeout_s,
+            )
+        return host, port, options
+
+    def identity_problem(self, peercert: Any, peer_id: int) -> str | None:
+        """What is wrong with the certificate a connection presented as node `peer_id` of
+        this cluster (None: nothing, or no TLS)."""
+        if self.tls is None:
+            return None
+        return identity_problem(peercert, self.cluster_id, peer_id)
+
     async def _dial_forever(self, peer_id: int) -> None:
         loop = asyncio.get_running_loop()
-        host, port = self.peers[peer_id]
-        local_addr = source_address(self.listen[0], host)
         delay_s = self.limits.reconnect_min_s
-        tls: dict[str, Any] = {}
         while not self._stopping:
-            if self.tls is not None:  # the context of now: the files may have changed
-                tls = dict(
-                    ssl=self.tls.client_context,
-                    server_hostname=node_dns_name(self.cluster_id, peer_id),
-                    ssl_handshake_timeout=self.limits.handshake_timeout_s,
-                )
+            host, port, options = self.dial_options(peer_id)
             try:
                 _, conn = await asyncio.wait_for(
                     loop.create_connection(
-                        lambda: PeerConnection(self, peer_id),
-                        host,
-                        port,
-                        local_addr=local_addr,
-                        **tls,
+                        lambda: PeerConnection(self, peer_id), host, port, **options
                     ),
                     timeout=self.limits.handshake_timeout_s,
                 )
