@@ -13,11 +13,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cluster import free_ports
-from senate import CallTimeout, ConfigError, Node, NotLeader, StateMachine, replicated
-from senate.runtime.members import MEMBERS_FILE, Membership
+from senate import CallTimeout, ConfigError, Node, NotLeader, SenateError, StateMachine, replicated
+from senate._core import encode_snapshot_envelope
+from senate.config import NodeConfig
+from senate.runtime.core import AppliedState
+from senate.runtime.members import MEMBERS_FILE, Members, Membership, decode_addresses
+from senate.runtime.snapshots import Snapshots
+from senate.runtime.transport import parse_host_port
 from waiting import until
 
 
@@ -39,6 +47,16 @@ def machine(n: Node) -> Log:
     sm = n.state_machines[0]
     assert isinstance(sm, Log)
     return sm
+
+
+def kept(data_dir: Path, member: int) -> str | None:
+    """The address of `member` in the address file of `data_dir`, if any yet."""
+    try:
+        with open(data_dir / MEMBERS_FILE) as f:
+            address: str | None = json.load(f)["addresses"].get(str(member))
+            return address
+    except FileNotFoundError:
+        return None
 
 
 def sees(n: Node, conf: Membership) -> Callable[[], bool]:
@@ -118,3 +136,106 @@ def test_a_change_that_cannot_take_effect_times_out(tmp_path: Path) -> None:
             assert solo.conf_state().voters == (1,)
 
     asyncio.run(main())
+
+
+def test_a_node_caught_up_by_a_snapshot_learns_the_addresses_of_members_added_before_it(
+    tmp_path: Path, protocol: str
+) -> None:
+    """Node 5 is added (its address in the log), the leader's log is compacted past that
+    change, then node 4 joins knowing only the first members: it gets a snapshot instead of
+    the change, and it must still reach node 5 (node 4 dials it: the lower id dials)."""
+
+    async def main() -> None:
+        ports = free_ports(5)
+        addresses = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(ports)}
+        first = {i: addresses[i] for i in (1, 2, 3)}
+        nodes = {i: node(tmp_path, i, first, protocol=protocol) for i in first}
+        for n in nodes.values():
+            await n.start()
+        try:
+            await until("a leader", lambda: any(n.role == "leader" for n in nodes.values()))
+            leader = next(n for n in nodes.values() if n.role == "leader")
+            nodes[5] = node(tmp_path, 5, {**first, 5: addresses[5]}, joining={5}, protocol=protocol)
+            await nodes[5].start()
+            await leader.add_learner(5, addresses[5])
+            for k in range(5):
+                await machine(leader).add(k)
+            applied = leader.applied_index
+            leader.snapshot_now()
+            await until("the leader's log is compacted", lambda: leader.snapshot_index >= applied)
+            joiner = node(tmp_path, 4, {**first, 4: addresses[4]}, joining={4}, protocol=protocol)
+            nodes[4] = joiner
+            await joiner.start()
+            await leader.add_learner(4, addresses[4])
+            await until("node 4 has the log", lambda: len(machine(joiner).items) == 5)
+            assert joiner.snapshot_index >= applied, "node 4 caught up by the log, not a snapshot"
+            await until(
+                "node 4 knows node 5's address",
+                lambda: joiner.conf_state().addresses.get(5) == addresses[5],
+            )
+            transport = joiner._transport
+            assert transport is not None
+            await until("node 4 is connected to node 5", lambda: 5 in transport.connected())
+            await until(
+                "node 4 keeps node 5's address", lambda: kept(tmp_path / "4", 5) == addresses[5]
+            )
+        finally:
+            for n in nodes.values():
+                await n.stop()
+
+    asyncio.run(main())
+
+
+ids = st.integers(min_value=1, max_value=2**64 - 1)
+address_books = st.dictionaries(ids, st.text(min_size=1, max_size=80), max_size=12)
+
+
+@given(book=address_books)
+def test_the_address_book_of_a_snapshot_round_trips(book: dict[int, str]) -> None:
+    members = Members(1, book, None, parse_host_port)
+    assert decode_addresses(members.encode_addresses()) == book
+
+
+@given(
+    data=st.binary(max_size=64)
+    | st.builds(msgpack.packb, st.lists(st.lists(ids | st.text(), max_size=3)))
+)
+def test_a_malformed_address_book_is_refused_by_name(data: bytes) -> None:
+    """Any bytes: an address book of integer ids and text addresses, or `SenateError`."""
+    refused: SenateError | None = None
+    try:
+        book = decode_addresses(data)
+    except SenateError as e:
+        refused = e
+    if refused is not None:
+        assert "address book" in str(refused)
+    else:
+        assert all(isinstance(i, int) and isinstance(a, str) for i, a in book.items())
+        assert len(book) == len(msgpack.unpackb(data))
+
+
+@given(
+    book=address_books,
+    known=address_books,
+    layout=st.sampled_from(["machines", "requests", "book"]),
+)
+def test_a_restored_snapshot_adds_the_addresses_this_node_lacks_and_older_layouts_still_restore(
+    book: dict[int, str], known: dict[int, str], layout: str
+) -> None:
+    """The envelope of the runtime's snapshots: the machines' parts, the request table's, the
+    address book's; the two older layouts (machines alone, or with the request table) restore
+    as before and add no address."""
+    config = NodeConfig(id=1, peers={1: "127.0.0.1:1"})
+    log = Log()
+    members = Members(1, known, None, parse_host_port)
+    snapshots = Snapshots(config, AppliedState([log]), asyncio.Event(), None, members)
+    parts = [msgpack.packb({"items": ["x", 1]})]
+    if layout != "machines":
+        parts.append(b"")
+    if layout == "book":
+        parts.append(Members(2, book, None, parse_host_port).encode_addresses())
+    snapshots.install(7, encode_snapshot_envelope(parts))
+    assert log.items == ["x", 1]
+    assert snapshots.state.applied_index == 7
+    expected = {**book, **known} if layout == "book" else known
+    assert members.addresses == expected

@@ -6,7 +6,10 @@ A change that adds a member carries its peer address in the log entry (the core'
 (`ACTION_CONF_CHANGED`); the transport then connects to the new member, and drops a removed
 one. The addresses a node learned are kept in `<data_dir>/members.json` (written atomically,
 fsync'ed: changes are rare), so that a restart whose log was compacted past a change still
-knows where that member lives. The configured `peers` are the starting point.
+knows where that member lives. The configured `peers` are the starting point. A node that
+catches up by a snapshot instead of the changes learns the addresses from the snapshot, which
+carries the address book of the node that took it (`senate.runtime.snapshots`): it fills in
+the members this node has no address for.
 
 The runtime waits for a change it proposed by waiting for the configuration in force to
 satisfy what the change asks (`wait_for`): a change lost with the leadership that proposed it
@@ -25,7 +28,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from senate._core import NodeDriver
+import msgpack
+
+from senate._core import NodeDriver, SenateError
 from senate.errors import CallTimeout, Overloaded
 
 log = logging.getLogger("senate.node")
@@ -138,6 +143,32 @@ class Members:
             self.addresses.update(learned)
             self._save()
         self._set(voters, learners, outgoing)
+
+    def encode_addresses(self) -> bytes:
+        """The address book as a snapshot carries it (`decode_addresses`)."""
+        data: bytes = msgpack.packb(sorted(self.addresses.items()))
+        return data
+
+    def learn(self, addresses: Mapping[int, str]) -> None:
+        """A restored snapshot's address book: adds the addresses of members this node knows
+        none for (one it knows came from its configuration or from a change it applied, which
+        it keeps) and dials the members of the configuration in force it can now reach."""
+        learned = {i: a for i, a in addresses.items() if i not in self.addresses}
+        if not learned:
+            return
+        log.info(
+            "node %d: learned from a snapshot the addresses of %s",
+            self.node_id,
+            ", ".join(map(str, sorted(learned))),
+        )
+        self.addresses.update(learned)
+        self._save()
+        voters, learners, outgoing = (
+            self.current.voters,
+            self.current.learners,
+            self.current.voters_outgoing,
+        )
+        self._set(list(voters), list(learners), list(outgoing))
 
     def _set(self, voters: list[int], learners: list[int], outgoing: list[int]) -> None:
         before = self.current
@@ -271,3 +302,16 @@ class Members:
                 os.close(dir_fd)
         except OSError as e:
             log.error("node %d: could not write %s: %s", self.node_id, path, e)
+
+
+def decode_addresses(data: bytes) -> dict[int, str]:
+    """A snapshot's address book (`Members.encode_addresses`: a MessagePack array of
+    [id, "host:port"] pairs); `SenateError` when it is not one."""
+    try:
+        pairs = msgpack.unpackb(data)
+        book = {int(i): a for i, a in pairs if isinstance(i, int) and isinstance(a, str)}
+        if len(book) != len(pairs):
+            raise ValueError("an id that is no integer or an address that is no string")
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        raise SenateError(f"snapshot's address book is malformed: {e}") from None
+    return book

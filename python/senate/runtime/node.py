@@ -93,11 +93,11 @@ class Node:
             config.id, config.max_pending_calls, config.call_timeout_s, wake, metrics
         )
         self._reads = Reads(config.id, wake)
-        self._snapshots = Snapshots(config, self._state, wake, metrics)
-        self._inputs = Inputs(config.id, config.tick_ms / 1000, wake, metrics)
         self._members = Members(
             config.id, config.peers, config.data_dir, parse_host_port, self._disk
         )
+        self._snapshots = Snapshots(config, self._state, wake, metrics, self._members)
+        self._inputs = Inputs(config.id, config.tick_ms / 1000, wake, metrics)
         if metrics is not None:
             self._members.on_change = metrics.on_membership
         self._driver = ReadyDriver(

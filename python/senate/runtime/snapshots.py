@@ -5,6 +5,16 @@ machines meanwhile), compacting the durable log with one the driver recorded
 
 When a snapshot is due, what waits while the machines are frozen (the apply backlog), and
 when the leader's snapshot may be restored are the driver's policy (`senate_core::driver`).
+
+The snapshot's bytes (the runtime's envelope, a MessagePack array of byte strings):
+
+    machines' parts (one per state machine), request table's part, address book's part
+
+The address book (`senate.runtime.members.encode_addresses`) is every member address the
+node knew when the snapshot was taken: a node that catches up by the snapshot instead of the
+changes that carried them can dial the members they added. Older envelopes, read as ever:
+the machines' parts alone, or with the request table's (a node without named calls wrote
+none); the request table's part is empty when the table is.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from senate._core import (
 )
 from senate.config import NodeConfig
 from senate.runtime.core import AppliedState
+from senate.runtime.members import Members, decode_addresses
 from senate.runtime.metrics import NodeMetrics
 
 log = logging.getLogger("senate.node")
@@ -40,8 +51,11 @@ class Snapshots:
         state: AppliedState,
         wake: asyncio.Event,
         metrics: NodeMetrics | None,
+        members: Members,
     ) -> None:
         self.config = config
+        #: The address book a snapshot carries and a restored one adds to.
+        self.members = members
         self.node_id = config.id
         self.state = state
         self.metrics = metrics
@@ -78,25 +92,30 @@ class Snapshots:
             self.metrics.on_snapshot_installed()
 
     def _restore(self, data: bytes) -> None:
-        """The parts: one per state machine, then the request table's if it held any (a
-        snapshot of a node without named calls has none, as before they existed)."""
+        """The parts: one per state machine, the request table's, the address book's (see the
+        module doc for the older envelopes)."""
         machines = self.state.machines
         parts = msgpack.unpackb(data)
-        if len(parts) not in (len(machines), len(machines) + 1):
-            raise SenateError(
-                f"snapshot holds {len(parts)} parts, this node has {len(machines)} state machines"
-            )
+        n = len(machines)
+        if not isinstance(parts, list) or len(parts) not in (n, n + 1, n + 2):
+            count = len(parts) if isinstance(parts, list) else "no list of"
+            raise SenateError(f"snapshot holds {count} parts, this node has {n} state machines")
+        # Checked before anything is replaced: a bad book fails the restore as a whole.
+        addresses = decode_addresses(parts[n + 1]) if len(parts) == n + 2 else {}
         for sm, part in zip(machines, parts, strict=False):
             sm.restore(part)
-        self.state.requests.restore(parts[-1] if len(parts) > len(machines) else None)
+        requests = parts[n] if len(parts) > n else None
+        self.state.requests.restore(requests or None)
+        self.members.learn(addresses)
 
     # --- taking ---------------------------------------------------------------------------
-    def _snapshot_bytes(self) -> bytes:
-        """The snapshot of every state machine (msgpack: a list of their bytes). Runs in a
-        worker thread; the envelope is built without the interpreter lock."""
+    def _snapshot_bytes(self, addresses: bytes) -> bytes:
+        """The snapshot of every state machine, the request table and `addresses` (the
+        envelope of the module doc). Runs in a worker thread; the envelope is built without
+        the interpreter lock."""
         parts = [sm.snapshot() for sm in self.state.machines]
-        if len(self.state.requests):
-            parts.append(self.state.requests.snapshot())
+        parts.append(self.state.requests.snapshot() if len(self.state.requests) else b"")
+        parts.append(addresses)
         return encode_snapshot_envelope(parts)
 
     def start(self, index: int) -> bool:
@@ -116,10 +135,15 @@ class Snapshots:
                 break
             parts.append(part)
         self.frozen = len(parts) < len(self.state.machines)
-        if not self.frozen and len(self.state.requests):
-            parts.append(self.state.requests.capture())
+        # The book as it is at the applied index (a change's addresses are learned as it is
+        # applied); small, so encoded here.
+        addresses = self.members.encode_addresses()
+        if not self.frozen:
+            requests = self.state.requests
+            parts.append(requests.capture() if len(requests) else lambda: b"")
+            parts.append(lambda: addresses)
         take: Callable[[], bytes] = (
-            self._snapshot_bytes
+            (lambda: self._snapshot_bytes(addresses))
             if self.frozen
             else lambda: encode_snapshot_envelope([part() for part in parts])
         )
