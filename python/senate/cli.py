@@ -9,9 +9,10 @@ from senate.commands.bench import bench
 from senate.commands.certs import certs
 from senate.commands.chaos import chaos
 from senate.commands.check import check_command
+from senate.commands.cluster import cluster
 from senate.commands.member import member, transfer_leader
 from senate.commands.passwd import passwd
-from senate.commands.serve import cluster, serve
+from senate.commands.serve import serve
 from senate.commands.sim import sim
 from senate.commands.status import status
 

@@ -310,6 +310,24 @@ class LocalCluster:
         self._spawn(node_id)
         return node_id
 
+    def stop_node(self, node_id: int, timeout_s: float = 10.0) -> int:
+        """Stops one node for good (a member removed from the configuration): SIGTERM, SIGKILL
+        at the deadline; returns its exit status. It counts as stopped on purpose."""
+        proc = self._procs[node_id]
+        self._killed.add(node_id)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                return proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        return proc.wait()
+
+    def stopped_on_purpose(self, node_id: int) -> bool:
+        """Whether the node was stopped by `kill`, `stop_node` or found exited by
+        `wait_exit` (and not started again since)."""
+        return node_id in self._killed
+
     def kill(self, node_id: int, sig: int = signal.SIGKILL) -> int:
         """Sends `sig` to a node and waits for it to exit; returns its exit status."""
         proc = self._procs[node_id]

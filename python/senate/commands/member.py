@@ -4,13 +4,12 @@ membership and leadership, through the nodes' client ports (the admin commands o
 
 A change must reach the leader: the command asks the nodes in turn and follows a
 `NOTLEADER leader <id>` reply to that node (by its client address in the cluster file, or
-the next endpoint without one).
+the next endpoint without one: `senate.member_calls.call_leader`).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,12 @@ import click
 
 from senate.commands.options import client_security, client_security_options, load_cluster
 from senate.config import ClusterConfig
+from senate.member_calls import MemberCallError, call_leader
 from senate.runtime.transport import parse_host_port
 from senate.security.client_security import ClientSecurity
-from senate.status import RespError, resp_call
 
 #: Seconds a change may take to be in force (the node's own call timeout bounds it too).
 DEFAULT_CHANGE_TIMEOUT_S = 30.0
-#: The pause between rounds of asking the nodes (no leader known, none answering).
-RETRY_PAUSE_S = 0.1
 
 
 class Targets:
@@ -54,40 +51,16 @@ class Targets:
 def _call(
     targets: Targets, security: ClientSecurity, timeout_s: float, *args: str
 ) -> tuple[str, Any]:
-    """Sends `args` to the nodes until one answers other than NOTLEADER (following the
-    leader it names), in rounds until `timeout_s` passed (an election may be under way);
-    returns that node's address and its reply. Exits with status 1 naming the problem of
-    an error reply, or the last problem when no node answered in time."""
-    deadline = time.monotonic() + timeout_s
-    problem = "no node answered"
-    while True:
-        queue = list(targets.addresses)
-        tried: set[str] = set()
-        while queue:
-            address = queue.pop(0)
-            if address in tried:
-                continue
-            tried.add(address)
-            try:
-                reply = resp_call(
-                    parse_host_port(address), *args, timeout_s=timeout_s, security=security
-                )
-                return address, reply
-            except RespError as e:
-                message = str(e)
-                if not message.startswith("NOTLEADER"):
-                    click.echo(f"error: {address}: {message}", err=True)
-                    raise SystemExit(1) from None
-                problem = f"{address}: {message}"
-                leader = message.rsplit(" ", 1)[-1]
-                if leader.isdigit() and int(leader) in targets.by_id:
-                    queue.insert(0, targets.by_id[int(leader)])
-            except OSError as e:
-                problem = f"{address}: {e}"
-        if time.monotonic() >= deadline:
-            click.echo(f"error: {problem}", err=True)
-            raise SystemExit(1)
-        time.sleep(RETRY_PAUSE_S)
+    """Sends `args` to the leader (`senate.member_calls.call_leader`); returns the address
+    that answered and its reply. Exits with status 1 naming the problem of an error reply,
+    or the last problem when no node answered in time."""
+    try:
+        return call_leader(
+            targets.addresses, *args, by_id=targets.by_id, timeout_s=timeout_s, security=security
+        )
+    except MemberCallError as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(1) from None
 
 
 def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
