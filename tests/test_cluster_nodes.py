@@ -78,7 +78,7 @@ def roles_at_leader(clients: dict[int, str]) -> dict[int, str]:
     assert leader is not None
     reply = resp_call(_host_port(leader), "SENATE.MEMBER", "LIST", timeout_s=5)
     assert isinstance(reply, list)
-    return {int(row[0]): row[1].decode() for row in reply}  # type: ignore[index, union-attr]
+    return {int(row[0]): row[1].decode() for row in reply}
 
 
 def _host_port(address: str) -> tuple[str, int]:
