@@ -18,8 +18,15 @@ from senate.chaos.report import summary
 from senate.chaos.runner import ChaosRun, ChaosSpec
 from senate.chaos.workload import Operation
 
+#: The kinds of the CI runs of every kind: all but "replace", which has a run of its own (a
+#: replacement changes the cluster for the rest of the run, and costs CI seconds per run).
+CI_KINDS = tuple(kind for kind in FAULT_KINDS if kind != "replace")
 #: Seconds of faults of each CI run: one cycle of every kind fits in it for every seed.
-CI_CHAOS_S = len(FAULT_KINDS) * (FAULT_MAX_S + GAP_MAX_S) + GAP_MAX_S
+CI_CHAOS_S = len(CI_KINDS) * (FAULT_MAX_S + GAP_MAX_S) + GAP_MAX_S
+#: Seconds of faults of a run of "replace" alone (the shortest `senate chaos` takes): one
+#: replacement starts in it at least, exactly one with the seeds of `REPLACE_SEEDS`.
+CI_REPLACE_S = 5.0
+assert GAP_MAX_S + FAULT_MAX_S <= CI_REPLACE_S
 
 
 def test_a_schedule_is_the_seeds_and_has_every_kind_once_per_cycle() -> None:
@@ -103,13 +110,14 @@ def test_a_chaos_run_with_every_fault_kind_finds_no_anomaly(
     out = tmp_path / "report"
     done = subprocess.run(
         [sys.executable, "-m", "senate", "chaos", "--nodes", str(nodes), "--protocol", protocol,
-         "--seed", str(nodes), "--duration", f"{CI_CHAOS_S:g}", "--out", str(out)],
+         "--seed", str(nodes), "--duration", f"{CI_CHAOS_S:g}", "--faults", ",".join(CI_KINDS),
+         "--out", str(out)],
         capture_output=True, text=True, timeout=CI_CHAOS_S + 180, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     figures = json.loads((out / "summary.json").read_text())
     assert figures["anomalies"] == []
-    assert set(figures["faults"]) == set(FAULT_KINDS), figures["faults"]
+    assert set(figures["faults"]) == set(CI_KINDS), figures["faults"]
     assert figures["fault_errors"] == [], figures["fault_errors"]
     assert figures["outcomes"].get("get ok", 0) > 0
     assert figures["availability_after_heal"] >= 0.95, figures
@@ -125,6 +133,43 @@ def test_a_chaos_run_with_every_fault_kind_finds_no_anomaly(
     assert kinds == {"history", "event", "op"}
     assert "linearizability: ok" in done.stdout
     assert re.search(r"anomalies\s+0", done.stdout), done.stdout[-2000:]
+
+
+#: Seeds of one "replace" in `CI_REPLACE_S`: with paxos it kills the leader first, with raft
+#: it replaces a running follower (the draws of the fault's seed).
+REPLACE_SEEDS = {"raft": 3, "paxos": 2}
+
+
+def test_a_member_replaced_under_load_leaves_a_linearizable_history(
+    tmp_path: Path, protocol: str
+) -> None:
+    """The "replace" fault: a fresh node under a new id joins as a learner, is promoted, and
+    the old id is removed and stopped, while the clients run; the history checks."""
+    out = tmp_path / "report"
+    assert len(schedule(REPLACE_SEEDS[protocol], ("replace",), CI_REPLACE_S)) == 1
+    done = subprocess.run(
+        [sys.executable, "-m", "senate", "chaos", "--nodes", "3", "--protocol", protocol,
+         "--seed", str(REPLACE_SEEDS[protocol]), "--duration", f"{CI_REPLACE_S:g}",
+         "--faults", "replace", "--out", str(out)],
+        capture_output=True, text=True, timeout=CI_REPLACE_S + 180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    figures = json.loads((out / "summary.json").read_text())
+    assert figures["anomalies"] == []
+    assert figures["fault_errors"] == []
+    [replace] = figures["per_fault"]
+    assert replace["kind"] == "replace"
+    old, new = replace["nodes"]
+    assert new == 4, replace
+    how = "SIGKILLed" if protocol == "paxos" else "running"
+    assert f"node {old} ({how}) replaced by node {new}: add" in replace["detail"], replace
+    assert "old process stopped" in replace["detail"], replace
+    members = {int(i): role for i, role in figures["members_after_heal"].items()}
+    assert old not in members
+    assert members[new] == "voter"
+    assert sorted(members) == sorted({1, 2, 3, 4} - {old}), members
+    assert figures["outcomes"].get("set ok", 0) > 0
+    assert "linearizability: ok" in done.stdout
 
 
 def test_partitions_by_nftables_find_no_anomaly(tmp_path: Path) -> None:

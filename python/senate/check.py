@@ -79,6 +79,7 @@ CHAOS_FAULT_KINDS: tuple[str, ...] = (
     "disk-stall",
     "snapshot",
     "transfer",
+    "replace",
 )
 #: Kinds of event a history may carry: faults (a band from `start_ns` to `end_ns`; the kinds
 #: of `senate chaos`'s nemesis, and "partition" for any other cut) and "leader" (a node

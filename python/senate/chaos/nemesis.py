@@ -20,6 +20,12 @@ Fault kinds (durations drawn in `[FAULT_MIN_S, FAULT_MAX_S)`, gaps in `[GAP_MIN_
     disk-stall      the leader's (or a follower's) log writes held back
     snapshot        every node snapshots and compacts its log, during a follower's pause
     transfer        leadership transferred to a random follower, during a disk stall
+    replace         a member (the leader or a follower; SIGKILLed first or not, drawn)
+                    replaced as docs/membership.md says: a fresh node under a new id with
+                    an empty data directory (`join = true`) added as a learner, promoted,
+                    the old id removed and its process stopped; a replacement is skipped
+                    (and said so) when it would leave fewer than `MIN_FIRST_MEMBERS` of
+                    the first members, which the clients know as their endpoints
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from senate.chaos.control import ControlError, call
 from senate.chaos.netfilter import NetfilterPartitioner
 from senate.check import CHAOS_FAULT_KINDS
 from senate.launcher import LocalCluster
+from senate.member_calls import MemberCallError, replace_member
 
 log = logging.getLogger("senate.chaos")
 
@@ -52,6 +59,11 @@ GAP_MAX_S = 1.5
 CONTROL_TIMEOUT_S = 2.0
 #: How long a restarted node may take to answer on its control socket.
 RESTART_TIMEOUT_S = 30.0
+#: How long a replacement (add, promote, remove) may take, in seconds.
+REPLACE_TIMEOUT_S = 60.0
+#: Members of the first configuration a replacement leaves at least: the clients' endpoints
+#: are the first members' client addresses.
+MIN_FIRST_MEMBERS = 2
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,11 @@ class Nemesis:
         self._thread: threading.Thread | None = None
         self._paused: set[int] = set()
         self._killed: set[int] = set()
+        #: Members replaced (removed from the configuration, their process stopped).
+        self.removed: set[int] = set()
+        #: The nodes that replaced them.
+        self.added: set[int] = set()
+        self._first_members = frozenset(cluster.config.ids)
         self._origin_s = 0.0
         self.error: BaseException | None = None
 
@@ -162,9 +179,9 @@ class Nemesis:
 
     def _carry_out(self, fault: PlannedFault) -> None:
         rng = random.Random(fault.draw)
-        ids = list(self.cluster.config.ids)
+        ids = self.members()
         leader = self.leader()
-        leader_or_any = leader if leader is not None else rng.choice(ids)
+        leader_or_any = leader if leader in ids else rng.choice(ids)
         followers = [i for i in ids if i != leader_or_any]
         event = FaultEvent(fault.kind, self.clock(), None, [], "")
         self.events.append(event)
@@ -183,7 +200,7 @@ class Nemesis:
         followers: list[int],
     ) -> Callable[[], None]:
         """Starts one fault; returns what ends it."""
-        ids = list(self.cluster.config.ids)
+        ids = self.members()
         target = leader if rng.random() < 0.5 else rng.choice(followers)
         if kind == "kill":
             event.nodes, event.detail = [target], f"SIGKILL node {target}"
@@ -231,9 +248,53 @@ class Nemesis:
             self._control(event, to, {"op": "stall_disk"})
             self._control(event, leader, {"op": "transfer_leader", "to": to})
             return lambda: self._control(event, to, {"op": "resume_disk"})
+        if kind == "replace":
+            self._replace(event, target, kill=rng.random() < 0.5)
+            return lambda: None
         raise ValueError(f"unknown fault kind {kind!r}")
 
+    def members(self) -> list[int]:
+        """The cluster's nodes but those replaced."""
+        return [i for i in self.cluster.config.ids if i not in self.removed]
+
     # --- the means ------------------------------------------------------------------------
+    def _replace(self, event: FaultEvent, target: int, kill: bool) -> None:
+        """Replaces member `target` by a fresh node (see the module docs), killing it first
+        if `kill`; the steps and their times go in `event.detail`, a failure in `errors`."""
+        first_left = self._first_members - self.removed - {target}
+        if len(first_left) < MIN_FIRST_MEMBERS:
+            event.detail = (
+                f"replacement of node {target} skipped: it would leave {len(first_left)} of "
+                f"the first members, the clients' endpoints"
+            )
+            return
+        if kill:
+            self._kill(target)
+        asking = {n.id: n.client for n in self.cluster.nodes if n.id in self.members()}
+        new_id = self.cluster.add_node()  # started empty, with join = true
+        self.added.add(new_id)
+        event.nodes = [target, new_id]
+        how = "SIGKILLed" if kill else "running"
+        event.detail = f"node {target} ({how}) replaced by node {new_id}:"
+        try:
+            done = replace_member(
+                asking,
+                target,
+                new_id,
+                self.cluster.config.addresses(new_id).peer,
+                timeout_s=REPLACE_TIMEOUT_S,
+                security=self.cluster.client_security,
+            )
+        except MemberCallError as e:
+            event.errors.append(f"replace node {target} by {new_id}: {e}")
+            return
+        event.detail += "".join(f" {step} {t:.2f} s," for step, t in done.step_end_s.items())
+        self.removed.add(target)
+        self._killed.discard(target)  # not to be restarted: it is no member
+        self._paused.discard(target)
+        self.cluster.stop_node(target)
+        event.detail += " old process stopped"
+
     def _partition(
         self, event: FaultEvent, sides: list[list[int]], bridge: int | None = None
     ) -> Callable[[], None]:
@@ -323,7 +384,7 @@ class Nemesis:
         if self.netfilter is not None:
             self.netfilter.heal()
         deadline = time.monotonic() + 30.0
-        for node_id in self.cluster.config.ids:
+        for node_id in self.members():
             while True:
                 try:
                     path = self.cluster.fault_socket(node_id)

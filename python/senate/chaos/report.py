@@ -115,6 +115,7 @@ def summary(run: ChaosRun) -> dict[str, Any]:
             }
             for f in figures
         ],
+        "members_after_heal": {str(i): role for i, role in sorted(run.members.items())},
         "exactly_once_counters": exactly_once_counters(run.operations),
         "anomalies": run.anomalies,
     }

@@ -18,6 +18,7 @@ from senate.chaos.netfilter import NetfilterPartitioner
 from senate.chaos.watch import LeaderChange, LeaderWatcher
 from senate.chaos.workload import Operation, Recorder, WorkloadSpec, final_reads, run_workload
 from senate.launcher import LauncherError, LocalCluster, free_base_port
+from senate.member_calls import member_roles
 
 #: The cluster of a chaos run: short ticks so that elections fit in the faults, and small
 #: snapshot thresholds so that snapshots and compaction happen under faults.
@@ -61,6 +62,8 @@ class ChaosRun:
     fault_phase_end_s: float  # when the nemesis stopped and everything was healed
     healed_ready_s: float  # when the healed cluster was ready again
     anomalies: list[str] = field(default_factory=list)
+    #: The configuration at the leader after the heal, {id: role} (a "replace" changes it).
+    members: dict[int, str] = field(default_factory=dict)
 
 
 def run_chaos(spec: ChaosSpec) -> ChaosRun:
@@ -158,8 +161,9 @@ async def _phases(
     finally:
         await asyncio.to_thread(nemesis.stop)  # heals everything
     fault_phase_end_s = clock()
-    await asyncio.to_thread(cluster.wait_ready, READY_TIMEOUT_S)
+    leader = await asyncio.to_thread(cluster.wait_ready, READY_TIMEOUT_S)
     healed_ready_s = clock()
+    members = await asyncio.to_thread(_members_at, cluster, leader)
     # The clients go on across the heal, so that the recovery after the last fault shows.
     await asyncio.sleep(min(5.0, spec.duration_s / 4))
     stop.set()
@@ -174,4 +178,11 @@ async def _phases(
         leaders=[],
         fault_phase_end_s=fault_phase_end_s,
         healed_ready_s=healed_ready_s,
+        members=members,
     )
+
+
+def _members_at(cluster: LocalCluster, node_id: int) -> dict[int, str]:
+    """The configuration in force at node `node_id` (the leader after the heal): {id: role}."""
+    client = next(n.client for n in cluster.nodes if n.id == node_id)
+    return member_roles({node_id: client}, security=cluster.client_security)
