@@ -234,7 +234,7 @@ def test_auth_errors_name_the_field(tmp_path: Path) -> None:
     cases: list[tuple[Any, str, str]] = [
         ({"users": ["user a on >plain"]}, "auth.users[0]", "senate passwd"),
         ({"users": [USERS[1], "user b on ~app:* +@all"]}, "auth.users[1]", "only all keys"),
-        ({"users": ["user b on +hset"]}, "auth.users[0]", "unknown command 'hset'"),
+        ({"users": ["user b on +lpush"]}, "auth.users[0]", "unknown command 'lpush'"),
         ({"users": ["nope"]}, "auth.users[0]", "expected 'user <name>"),
         ({"users": [USERS[1], USERS[1]]}, "auth.users[1]", "duplicate user 'app'"),
         ({"users": [3]}, "auth.users[0]", "expected a string"),

@@ -520,7 +520,11 @@ fn session_commands_answer_like_redis() {
     assert_eq!(ask(&mut s, "HELLO 4"), "-NOPROTO unsupported protocol version\r\n");
     assert!(ask(&mut s, "HELLO 2").starts_with("*14\r\n$6\r\nserver\r\n$6\r\nsenate\r\n"));
     assert_eq!(ask(&mut s, "COMMAND DOCS ttl nope"), "*2\r\n$3\r\nttl\r\n*2\r\n$5\r\ngroup\r\n$7\r\ngeneric\r\n");
-    assert_eq!(ask(&mut s, "COMMAND COUNT"), ":61\r\n");
+    assert_eq!(ask(&mut s, "COMMAND COUNT"), ":78\r\n");
+    assert_eq!(ask(&mut s, "COMMAND DOCS hset"), "*2\r\n$4\r\nhset\r\n*2\r\n$5\r\ngroup\r\n$4\r\nhash\r\n");
+    // HDEL only frees memory: no denyoom, as in Redis.
+    assert!(ask(&mut s, "COMMAND INFO hdel").contains("*2\r\n+write\r\n+fast\r\n"));
+    assert!(ask(&mut s, "COMMAND INFO hset").contains("*3\r\n+write\r\n+denyoom\r\n+fast\r\n"));
     assert_eq!(
         ask(&mut s, "COMMAND INFO get nope"),
         "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\

@@ -134,8 +134,8 @@ fn subcommands_are_checked_by_their_own_bit() {
     let noperm = |name: &str| format!("-NOPERM this user has no permissions to run the '{name}' command\r\n");
     assert_eq!(ask(&mut s, &mut store, "COMMAND COUNT"), noperm("command|count"));
     assert_eq!(ask(&mut s, &mut store, "CLIENT LIST"), noperm("client|list"));
-    assert!(ask(&mut s, &mut store, "COMMAND").starts_with("*61\r\n*10\r\n$3\r\nset\r\n"));
-    assert!(ask(&mut s, &mut store, "COMMAND LIST").starts_with("*61\r\n"));
+    assert!(ask(&mut s, &mut store, "COMMAND").starts_with("*78\r\n*10\r\n$3\r\nset\r\n"));
+    assert!(ask(&mut s, &mut store, "COMMAND LIST").starts_with("*78\r\n"));
     assert_eq!(ask(&mut s, &mut store, "CLIENT ID"), ":7\r\n");
 }
 

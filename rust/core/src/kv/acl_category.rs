@@ -1,6 +1,6 @@
 //! ACL categories: Redis 7's groups of commands (`@read`, `@write`, `@dangerous`, ...) as a set
 //! of bits. Every Redis category is known, so that a pasted Redis ACL line parses; those of
-//! data types this service does not have (`@hash`, `@stream`, ...) hold no command.
+//! data types this service does not have (`@list`, `@stream`, ...) hold no command.
 
 /// A set of categories: bit `i` is `CATEGORY_NAMES[i]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -61,6 +61,7 @@ pub const CATEGORY_NAMES: [&str; 21] = [
 pub const KEYSPACE: Categories = Categories::bit(0);
 pub const READ: Categories = Categories::bit(1);
 pub const WRITE: Categories = Categories::bit(2);
+pub const HASH: Categories = Categories::bit(6);
 pub const STRING: Categories = Categories::bit(7);
 pub const ADMIN: Categories = Categories::bit(13);
 pub const FAST: Categories = Categories::bit(14);
@@ -78,6 +79,7 @@ mod tests {
             (KEYSPACE, "keyspace"),
             (READ, "read"),
             (WRITE, "write"),
+            (HASH, "hash"),
             (STRING, "string"),
             (ADMIN, "admin"),
             (FAST, "fast"),

@@ -248,7 +248,7 @@ mod tests {
         assert!(refused("user u ~app:*").contains("only all keys"));
         assert!(refused("user u %R~*").contains("only all keys"));
         assert_eq!(refused("user u +@nope"), "unknown category 'nope'");
-        assert_eq!(refused("user u +hset"), "unknown command 'hset'");
+        assert_eq!(refused("user u +lpush"), "unknown command 'lpush'");
         assert_eq!(refused("user u +client|kill"), "unknown subcommand 'client|kill'");
         assert_eq!(refused("user u #abc"), "a password hash is # and 64 hex digits (a SHA-256)");
         assert_eq!(refused("user u (+get)"), "selectors are not supported");

@@ -1,7 +1,7 @@
 //! The session-class commands, answered at once from the connection's own state: PING, ECHO,
 //! SELECT, CLIENT, HELLO, COMMAND, CONFIG, READONLY, READWRITE (and AUTH, ACL: `acl_command`).
 
-use super::acl_category::{Categories, CONNECTION, FAST, KEYSPACE, STRING};
+use super::acl_category::{Categories, CONNECTION, FAST, HASH, KEYSPACE, STRING};
 use super::acl_command::{self, Login, NOAUTH_HELLO};
 use super::command::{arity_error, lookup, Class, Cmd, CommandSpec, COMMANDS, SUBCOMMANDS};
 use super::exec::{eq_nocase, NOT_INTEGER};
@@ -252,6 +252,8 @@ fn command_command(client: &ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
 fn command_group(spec: &CommandSpec) -> &'static str {
     if spec.categories.intersects(STRING) {
         "string"
+    } else if spec.categories.intersects(HASH) {
+        "hash"
     } else if spec.categories.intersects(KEYSPACE) {
         "generic"
     } else if spec.categories.intersects(CONNECTION) || spec.cmd == Cmd::Client {

@@ -4,7 +4,7 @@
 //! COMMAND) list them in [`SUBCOMMANDS`]; a user's permissions are a bit per row of both
 //! tables ([`PermissionIndex`]).
 
-use super::acl_category::{Categories, ADMIN, CONNECTION, DANGEROUS, FAST, KEYSPACE, READ, SLOW, STRING, WRITE};
+use super::acl_category::{Categories, ADMIN, CONNECTION, DANGEROUS, FAST, HASH, KEYSPACE, READ, SLOW, STRING, WRITE};
 
 /// Who answers a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +90,24 @@ pub enum Cmd {
     SenateMember,
     /// `SENATE.TRANSFERLEADER id`: the leader hands its leadership to voter `id`.
     SenateTransferLeader,
+    HSet,
+    HMSet,
+    HSetNx,
+    HGet,
+    HMGet,
+    HDel,
+    HGetAll,
+    HKeys,
+    HVals,
+    HLen,
+    HExists,
+    HIncrBy,
+    HIncrByFloat,
+    HStrLen,
+    HScan,
+    HRandField,
+    /// GETRANGE's old name.
+    Substr,
 }
 
 /// One row of the table.
@@ -142,11 +160,13 @@ impl CommandSpec {
         }
     }
 
-    /// The arity and, for MSET and MSETNX, key-value pairs: what Redis checks before running
-    /// a command (both say `wrong number of arguments`).
+    /// The arity and, for MSET, MSETNX, HSET and HMSET, whole pairs: what Redis checks before
+    /// running a command (all say `wrong number of arguments`).
     #[inline]
     pub fn args_ok(&self, argc: usize) -> bool {
-        self.arity_ok(argc) && !(matches!(self.cmd, Cmd::MSet | Cmd::MSetNx) && argc.is_multiple_of(2))
+        self.arity_ok(argc)
+            && !(matches!(self.cmd, Cmd::MSet | Cmd::MSetNx) && argc.is_multiple_of(2))
+            && !(matches!(self.cmd, Cmd::HSet | Cmd::HMSet) && !argc.is_multiple_of(2))
     }
 
     /// `(first, last, step)` of its key arguments as COMMAND INFO states them (`last` -1:
@@ -210,6 +230,7 @@ const fn frees_memory(cmd: Cmd) -> bool {
             | Cmd::Persist
             | Cmd::Rename
             | Cmd::RenameNx
+            | Cmd::HDel
     )
 }
 
@@ -253,6 +274,9 @@ const KEYSPACE_R_FAST: Categories = cats(&[KEYSPACE, READ, FAST]);
 const KEYSPACE_R_SLOW: Categories = cats(&[KEYSPACE, READ, SLOW]);
 const KEYSPACE_W_FAST: Categories = cats(&[KEYSPACE, WRITE, FAST]);
 const KEYSPACE_W_SLOW: Categories = cats(&[KEYSPACE, WRITE, SLOW]);
+const W_HASH_FAST: Categories = cats(&[WRITE, HASH, FAST]);
+const R_HASH_FAST: Categories = cats(&[READ, HASH, FAST]);
+const R_HASH_SLOW: Categories = cats(&[READ, HASH, SLOW]);
 
 /// Every command, in table order: row `i` is the command whose `Cmd` is `i` (the answer of
 /// `COMMAND COUNT` is its length). Categories as Redis 7.0 gives them; the senate commands:
@@ -262,7 +286,7 @@ const KEYSPACE_W_SLOW: Categories = cats(&[KEYSPACE, WRITE, SLOW]);
 /// @admin @slow @dangerous, as Redis's CLUSTER and FAILOVER are, so a user needs `+@admin`
 /// (or the commands by name) to run them; the node answers them (their arguments are read
 /// there).
-pub static COMMANDS: [CommandSpec; 61] = [
+pub static COMMANDS: [CommandSpec; 78] = [
     spec(Cmd::Set, "set", -3, Class::Write, cats(&[WRITE, STRING, SLOW])),
     spec(Cmd::Del, "del", -2, Class::Write, cats(&[KEYSPACE, WRITE, SLOW])),
     spec(Cmd::Incr, "incr", 2, Class::Write, W_STRING_FAST),
@@ -324,6 +348,23 @@ pub static COMMANDS: [CommandSpec; 61] = [
     spec(Cmd::Lcs, "lcs", -3, Class::Read, R_STRING_SLOW),
     spec(Cmd::SenateMember, "senate.member", -2, Class::Node, ADMIN_SLOW_DANGEROUS),
     spec(Cmd::SenateTransferLeader, "senate.transferleader", 2, Class::Node, ADMIN_SLOW_DANGEROUS),
+    spec(Cmd::HSet, "hset", -4, Class::Write, W_HASH_FAST),
+    spec(Cmd::HMSet, "hmset", -4, Class::Write, W_HASH_FAST),
+    spec(Cmd::HSetNx, "hsetnx", 4, Class::Write, W_HASH_FAST),
+    spec(Cmd::HGet, "hget", 3, Class::Read, R_HASH_FAST),
+    spec(Cmd::HMGet, "hmget", -3, Class::Read, R_HASH_FAST),
+    spec(Cmd::HDel, "hdel", -3, Class::Write, W_HASH_FAST),
+    spec(Cmd::HGetAll, "hgetall", 2, Class::Read, R_HASH_SLOW),
+    spec(Cmd::HKeys, "hkeys", 2, Class::Read, R_HASH_SLOW),
+    spec(Cmd::HVals, "hvals", 2, Class::Read, R_HASH_SLOW),
+    spec(Cmd::HLen, "hlen", 2, Class::Read, R_HASH_FAST),
+    spec(Cmd::HExists, "hexists", 3, Class::Read, R_HASH_FAST),
+    spec(Cmd::HIncrBy, "hincrby", 4, Class::Write, W_HASH_FAST),
+    spec(Cmd::HIncrByFloat, "hincrbyfloat", 4, Class::Write, W_HASH_FAST),
+    spec(Cmd::HStrLen, "hstrlen", 3, Class::Read, R_HASH_FAST),
+    spec(Cmd::HScan, "hscan", -3, Class::Read, R_HASH_SLOW),
+    spec(Cmd::HRandField, "hrandfield", -2, Class::Read, R_HASH_SLOW),
+    spec(Cmd::Substr, "substr", 4, Class::Read, R_STRING_SLOW),
 ];
 
 /// The subcommands of the containers (and of COMMAND, whose subcommands Redis lists

@@ -8,7 +8,8 @@ use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd};
 use super::error::Result;
 use super::expiry::{self, expire_deadline, TtlReport};
 use super::glob::glob_match;
-use super::store::{KvStore, Value, MAX_EXPIRED_PER_BATCH};
+use super::hashes::{self, Listing};
+use super::store::{KvStore, Value, WrongType, MAX_EXPIRED_PER_BATCH};
 use super::{keyspace, strings};
 use crate::codec::resp::{parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null, put_ok, Protocol};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub(crate) const NOT_INTEGER: &[u8] = b"ERR value is not an integer or out of range";
 const OVERFLOW: &[u8] = b"ERR increment or decrement would overflow";
 pub(crate) const SYNTAX: &[u8] = b"ERR syntax error";
+pub(crate) const WRONGTYPE: &[u8] = b"WRONGTYPE Operation against a key holding the wrong kind of value";
 const READONLY: &[u8] = b"READONLY You can't write against a read only replica.";
 const NOT_IN_BATCH: &[u8] = b"ERR this command is not run by the store";
 
@@ -71,10 +73,13 @@ pub fn execute(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u
         },
         Cmd::Append => append(store, now_ms, args[1], args[2], out),
         Cmd::MSet => mset(store, now_ms, args, out),
-        Cmd::GetSet => {
-            let old = store.set(args[1], Value::new(Arc::from(args[2]), None), now_ms);
-            put_optional_bulk(out, protocol, old.as_ref().map(|v| &*v.data));
-        }
+        Cmd::GetSet => match store.get(args[1], now_ms).map(Value::string) {
+            Some(Err(WrongType)) => put_error(out, WRONGTYPE),
+            _ => {
+                let old = store.set(args[1], Value::new(Arc::from(args[2]), None), now_ms);
+                put_optional_bulk(out, protocol, old.as_ref().and_then(|v| v.string().ok()).map(|data| &**data));
+            }
+        },
         Cmd::FlushDb => match args.get(1) {
             None => flushdb(store, out),
             Some(mode) if args.len() == 2 && (eq_nocase(mode, b"async") || eq_nocase(mode, b"sync")) => {
@@ -102,6 +107,12 @@ pub fn execute(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u
         Cmd::IncrByFloat => strings::incr_by_float(store, now_ms, args[1], args[2], out),
         Cmd::GetDel => strings::getdel(store, now_ms, protocol, args[1], out),
         Cmd::SetRange => strings::setrange(store, now_ms, args, out),
+        Cmd::HSet => hashes::hset(store, now_ms, args, false, out),
+        Cmd::HMSet => hashes::hset(store, now_ms, args, true, out),
+        Cmd::HSetNx => hashes::hsetnx(store, now_ms, args, out),
+        Cmd::HDel => hashes::hdel(store, now_ms, args, out),
+        Cmd::HIncrBy => hashes::hincrby(store, now_ms, args, out),
+        Cmd::HIncrByFloat => hashes::hincrbyfloat(store, now_ms, args, out),
         Cmd::SenateSession => session_command(store, now_ms, args, out),
         Cmd::SenateExec => exec_in_session(store, now_ms, protocol, args, out),
         _ => read(store, now_ms, protocol, cmd, args, out),
@@ -135,16 +146,26 @@ fn checked(args: &[&[u8]], out: &mut Vec<u8>) -> Option<Cmd> {
 
 fn read(store: &KvStore, now_ms: u64, protocol: Protocol, cmd: Cmd, args: &[&[u8]], out: &mut Vec<u8>) {
     match cmd {
-        Cmd::Get => put_optional_bulk(out, protocol, store.get(args[1], now_ms).map(|v| &*v.data)),
+        Cmd::Get => match store.get(args[1], now_ms).map(Value::string) {
+            None => put_null(out, protocol),
+            Some(Ok(data)) => put_bulk(out, data),
+            Some(Err(WrongType)) => put_error(out, WRONGTYPE),
+        },
         Cmd::Exists => {
             let live = args[1..].iter().filter(|key| store.get(key, now_ms).is_some()).count();
             put_integer(out, live as i64);
         }
-        Cmd::StrLen => put_integer(out, store.get(args[1], now_ms).map_or(0, |v| v.data.len()) as i64),
+        Cmd::StrLen => match store.get(args[1], now_ms).map(Value::string) {
+            None => put_integer(out, 0),
+            Some(Ok(data)) => put_integer(out, data.len() as i64),
+            Some(Err(WrongType)) => put_error(out, WRONGTYPE),
+        },
         Cmd::MGet => {
             put_array_header(out, args.len() - 1);
             for key in &args[1..] {
-                put_optional_bulk(out, protocol, store.get(key, now_ms).map(|v| &*v.data));
+                // A key of another type reads as absent, as in Redis.
+                let data = store.get(key, now_ms).and_then(|v| v.string().ok());
+                put_optional_bulk(out, protocol, data.map(|data| &**data));
             }
         }
         Cmd::DbSize => put_integer(out, store.live_len(now_ms) as i64),
@@ -158,7 +179,17 @@ fn read(store: &KvStore, now_ms: u64, protocol: Protocol, cmd: Cmd, args: &[&[u8
         Cmd::RandomKey => keyspace::random_key(store, now_ms, protocol, out),
         Cmd::Scan => keyspace::scan(store, now_ms, args, out),
         Cmd::Time => keyspace::time(now_ms, out),
-        Cmd::GetRange => strings::getrange(store, now_ms, args, out),
+        Cmd::GetRange | Cmd::Substr => strings::getrange(store, now_ms, args, out),
+        Cmd::HGet => hashes::hget(store, now_ms, protocol, args, out),
+        Cmd::HMGet => hashes::hmget(store, now_ms, protocol, args, out),
+        Cmd::HGetAll => hashes::list(store, now_ms, protocol, args[1], Listing::All, out),
+        Cmd::HKeys => hashes::list(store, now_ms, protocol, args[1], Listing::Keys, out),
+        Cmd::HVals => hashes::list(store, now_ms, protocol, args[1], Listing::Values, out),
+        Cmd::HLen => hashes::count(store, now_ms, args[1], None, false, out),
+        Cmd::HExists => hashes::count(store, now_ms, args[1], Some(args[2]), false, out),
+        Cmd::HStrLen => hashes::count(store, now_ms, args[1], Some(args[2]), true, out),
+        Cmd::HScan => hashes::hscan(store, now_ms, args, out),
+        Cmd::HRandField => hashes::hrandfield(store, now_ms, protocol, args, out),
         Cmd::Lcs => strings::lcs(store, now_ms, protocol, args, out),
         _ => put_error(out, READONLY),
     }
@@ -232,7 +263,12 @@ fn set(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out
     let (key, data) = (args[1], args[2]);
     let old = store.get(key, now_ms);
     if options.get {
-        put_optional_bulk(out, protocol, old.map(|v| &*v.data));
+        // SET overwrites a key of any type, but GET needs a string there.
+        match old.map(Value::string) {
+            Some(Err(WrongType)) => return put_error(out, WRONGTYPE),
+            Some(Ok(data)) => put_bulk(out, data),
+            None => put_null(out, protocol),
+        }
     }
     if (options.nx && old.is_some()) || (options.xx && old.is_none()) {
         if !options.get {
@@ -248,9 +284,10 @@ fn set(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out
 }
 
 fn incr_by(store: &mut KvStore, now_ms: u64, key: &[u8], by: i64, out: &mut Vec<u8>) {
-    let current = match store.get(key, now_ms) {
+    let current = match store.get(key, now_ms).map(Value::string) {
         None => None,
-        Some(value) => match parse_i64(&value.data) {
+        Some(Err(WrongType)) => return put_error(out, WRONGTYPE),
+        Some(Ok(data)) => match parse_i64(data) {
             Some(n) => Some(n),
             None => return put_error(out, NOT_INTEGER),
         },
@@ -269,14 +306,18 @@ fn incr_by(store: &mut KvStore, now_ms: u64, key: &[u8], by: i64, out: &mut Vec<
 }
 
 fn append(store: &mut KvStore, now_ms: u64, key: &[u8], suffix: &[u8], out: &mut Vec<u8>) {
-    let old_len = store.get(key, now_ms).map_or(0, |value| value.data.len());
+    let old = match store.get(key, now_ms).map(Value::string) {
+        Some(Err(WrongType)) => return put_error(out, WRONGTYPE),
+        old => old.and_then(|data| data.ok()),
+    };
+    let old_len = old.map_or(0, |data| data.len());
     if old_len.saturating_add(suffix.len()) > strings::MAX_STRING_BYTES {
         return put_error(out, strings::STRING_TOO_LONG);
     }
-    let new_len = match store.get(key, now_ms) {
-        Some(value) => {
-            let mut data = Vec::with_capacity(value.data.len() + suffix.len());
-            data.extend_from_slice(&value.data);
+    let new_len = match old {
+        Some(old) => {
+            let mut data = Vec::with_capacity(old.len() + suffix.len());
+            data.extend_from_slice(old);
             data.extend_from_slice(suffix);
             let len = data.len();
             store.set_data_keep_ttl(key, Arc::from(data));

@@ -5,8 +5,8 @@
 //! A relative time becomes a deadline at the clock of the log batch it runs in: the
 //! proposer's clock, written into the batch, so every replica stores the same deadline.
 
-use super::exec::{eq_nocase, put_optional_bulk, NOT_INTEGER, SYNTAX};
-use super::store::{KvStore, Value};
+use super::exec::{eq_nocase, put_optional_bulk, NOT_INTEGER, SYNTAX, WRONGTYPE};
+use super::store::{KvStore, Value, WrongType};
 use crate::codec::resp::{parse_i64, put_error, put_integer, put_ok, Protocol};
 use std::sync::Arc;
 
@@ -221,8 +221,10 @@ pub(crate) fn getex(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: 
         }
     }
     let key = args[1];
-    if store.get(key, now_ms).is_none() {
-        return put_optional_bulk(out, protocol, None);
+    match store.get(key, now_ms).map(Value::string) {
+        None => return put_optional_bulk(out, protocol, None),
+        Some(Err(WrongType)) => return put_error(out, WRONGTYPE),
+        Some(Ok(_)) => {}
     }
     let deadline = match change {
         Some(Some((unit, absolute, at))) => match expire_deadline(now_ms, args[at], unit, absolute, "getex") {
@@ -232,8 +234,8 @@ pub(crate) fn getex(store: &mut KvStore, now_ms: u64, protocol: Protocol, args: 
         Some(None) => Some(None),
         None => None,
     };
-    let Some(value) = store.get(key, now_ms) else { return };
-    put_optional_bulk(out, protocol, Some(&value.data));
+    let Some(Ok(value)) = store.get(key, now_ms).map(Value::string) else { return };
+    put_optional_bulk(out, protocol, Some(value));
     match deadline {
         Some(Some(deadline)) if deadline <= now_ms => {
             store.remove(key, now_ms);

@@ -3,15 +3,12 @@
 
 use super::exec::{eq_nocase, put_optional_bulk, NOT_INTEGER, SYNTAX};
 use super::glob::glob_match;
-use super::store::KvStore;
+use super::store::{KvStore, Value};
 use crate::codec::resp::{parse_i64, put_array_header, put_bulk, put_error, put_integer, put_ok, put_simple, Protocol};
 
-/// The one type of value the store holds.
-const STRING_TYPE: &[u8] = b"string";
-
-/// TYPE: `+string` or `+none`.
+/// TYPE: `+string`, `+hash` or `+none`.
 pub(crate) fn type_of(store: &KvStore, now_ms: u64, key: &[u8], out: &mut Vec<u8>) {
-    put_simple(out, if store.get(key, now_ms).is_some() { STRING_TYPE } else { b"none" });
+    put_simple(out, store.get(key, now_ms).map_or(b"none", Value::type_name));
 }
 
 /// TOUCH: how many of the keys are live (the store keeps no access times to update).
@@ -121,9 +118,9 @@ pub(crate) fn scan(store: &KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u
     let (entries, next) = store.scan(cursor, count.min(store.max_keys_result.max(1)), now_ms);
     let keys: Vec<&[u8]> = entries
         .into_iter()
+        .filter(|(_, value)| type_name.is_none_or(|name| eq_nocase(name, value.type_name())))
         .map(|(key, _)| key)
         .filter(|key| pattern.is_none_or(|pattern| pattern == b"*" || glob_match(pattern, key, false)))
-        .filter(|_| type_name.is_none_or(|name| eq_nocase(name, STRING_TYPE)))
         .collect();
     put_array_header(out, 2);
     put_bulk(out, itoa::Buffer::new().format(next).as_bytes());
@@ -134,7 +131,7 @@ pub(crate) fn scan(store: &KvStore, now_ms: u64, args: &[&[u8]], out: &mut Vec<u
 }
 
 /// A cursor as Redis reads one: an unsigned 64-bit decimal number, nothing else.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     if arg.is_empty() || !arg.iter().all(u8::is_ascii_digit) {
         return None;
     }

@@ -25,6 +25,8 @@ mod error;
 mod exec;
 mod expiry;
 pub mod glob;
+mod hash_value;
+mod hashes;
 mod keyspace;
 mod session;
 mod snapshot;
@@ -37,12 +39,13 @@ pub use batch::{decode_batch, encode_batch, encode_batch_for, BatchBuilder, Batc
 pub use client_sessions::{ClientSessions, Session, SessionLimits, Verdict};
 pub use error::{KvError, Result};
 pub use exec::{apply_batch, execute, execute_read, read_batch};
+pub use hash_value::HashValue;
 pub use session::{
     Group, RespSession, DEFAULT_MAX_BATCH_COMMANDS, GROUP_CLOSE, GROUP_LOG, GROUP_NODE, GROUP_READ, GROUP_REPLY,
     GROUP_STALE_READ, MAX_BATCH_COMMANDS, OOM_ERROR,
 };
 pub use snapshot::{decode_snapshot, encode_snapshot};
-pub use store::{KvStore, Retired, Value, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};
+pub use store::{Data, KvStore, Retired, Value, WrongType, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};
 
 /// Encodes one command as a RESP multibulk request (clients, tests).
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {

@@ -1,11 +1,18 @@
 //! The whole store as bytes, for snapshots:
 //!
 //! ```text
-//! version: u8 (1 or 2)
+//! version: u8 (1, 2 or 3)
 //! now_ms:  u64 little-endian (the store's clock)
 //! count:   u64 little-endian (entries that follow)
-//! count × { key_len: varint, key, value_len: varint, value, expires_at_ms: varint (0 = none) }
-//! version 2 only, the client sessions:
+//! versions 1 and 2, strings only:
+//!   count × { key_len: varint, key, value_len: varint, value, expires_at_ms: varint (0 = none) }
+//! version 3, typed:
+//!   count × { key_len: varint, key, kind: u8, body, expires_at_ms: varint (0 = none) }
+//!   kind 0, a string: value_len: varint, value
+//!   kind 1 (compact) or 2 (converted, see `hash_value`), a hash:
+//!     fields: varint (>= 1), fields × { field_len: varint, field, value_len: varint, value }
+//!     in the hash's order
+//! versions 2 and 3, the client sessions:
 //!   next_id: varint, uses: varint, sessions: varint
 //!   sessions × { id: varint, first_unacked: varint, last_use: varint, last_use_ms: varint,
 //!                replies: varint, replies × { seq: varint, len: varint, reply } }
@@ -15,10 +22,13 @@
 //! log positions as the others. A store where no client session was ever opened is written as
 //! version 1 (nodes that only know version 1 keep reading the snapshots of clusters that use
 //! no sessions during a rolling upgrade); version 1 is read as a store without sessions.
+//! Likewise a store without a hash is written as version 1 or 2, and version 3 only once a
+//! hash exists.
 
 use super::client_sessions::{ClientSessions, Session};
 use super::error::{KvError, Result};
-use super::store::{KvStore, Value};
+use super::hash_value::HashValue;
+use super::store::{Data, KvStore, Value};
 use crate::codec::{get_varint, put_varint};
 use std::sync::Arc;
 
@@ -26,9 +36,15 @@ use std::sync::Arc;
 pub const SNAPSHOT_VERSION_KEYS: u8 = 1;
 /// Keys and values, then the client sessions.
 pub const SNAPSHOT_VERSION_SESSIONS: u8 = 2;
+/// Keys and typed values (strings and hashes), then the client sessions.
+pub const SNAPSHOT_VERSION_TYPED: u8 = 3;
+const KIND_STRING: u8 = 0;
+const KIND_COMPACT_HASH: u8 = 1;
+const KIND_WIDE_HASH: u8 = 2;
 const HEADER_BYTES: usize = 17;
-/// The most bytes the varints of one entry take.
-const MAX_ENTRY_OVERHEAD_BYTES: usize = 30;
+/// The most bytes the varints of one entry take (its kind byte included). A hash's fields
+/// take at most 20 bytes of varints each, within the overhead its `weight_bytes` counts.
+const MAX_ENTRY_OVERHEAD_BYTES: usize = 31;
 
 fn malformed(problem: &'static str) -> KvError {
     KvError::MalformedSnapshot { problem }
@@ -37,17 +53,39 @@ fn malformed(problem: &'static str) -> KvError {
 /// Encodes the store in one pass into a buffer sized up front.
 pub fn encode_snapshot(store: &KvStore) -> Vec<u8> {
     let capacity = HEADER_BYTES + store.data_bytes() + store.stored_len() * MAX_ENTRY_OVERHEAD_BYTES;
-    let with_sessions = !store.sessions.never_used();
+    let typed = store.iter().any(|(_, value)| value.hash().is_ok());
+    let with_sessions = typed || !store.sessions.never_used();
     let capacity = capacity + if with_sessions { sessions_capacity(&store.sessions) } else { 0 };
     let mut out = Vec::with_capacity(capacity);
-    out.push(if with_sessions { SNAPSHOT_VERSION_SESSIONS } else { SNAPSHOT_VERSION_KEYS });
+    out.push(match (typed, with_sessions) {
+        (true, _) => SNAPSHOT_VERSION_TYPED,
+        (false, true) => SNAPSHOT_VERSION_SESSIONS,
+        (false, false) => SNAPSHOT_VERSION_KEYS,
+    });
     out.extend_from_slice(&store.now_ms().to_le_bytes());
     out.extend_from_slice(&(store.stored_len() as u64).to_le_bytes());
     for (key, value) in store.iter() {
         put_varint(key.len() as u64, &mut out);
         out.extend_from_slice(key);
-        put_varint(value.data.len() as u64, &mut out);
-        out.extend_from_slice(&value.data);
+        match &value.data {
+            Data::String(data) => {
+                if typed {
+                    out.push(KIND_STRING);
+                }
+                put_varint(data.len() as u64, &mut out);
+                out.extend_from_slice(data);
+            }
+            Data::Hash(hash) => {
+                out.push(if hash.is_wide() { KIND_WIDE_HASH } else { KIND_COMPACT_HASH });
+                put_varint(hash.len() as u64, &mut out);
+                for (field, value) in hash.iter() {
+                    put_varint(field.len() as u64, &mut out);
+                    out.extend_from_slice(field);
+                    put_varint(value.len() as u64, &mut out);
+                    out.extend_from_slice(value);
+                }
+            }
+        }
         put_varint(value.expires_at_ms().unwrap_or(0), &mut out);
     }
     if with_sessions {
@@ -62,9 +100,10 @@ pub fn decode_snapshot(data: &[u8], max_keys_result: usize) -> Result<KvStore> {
     if data.len() < HEADER_BYTES {
         return Err(malformed("shorter than its header"));
     }
-    let with_sessions = match data[0] {
-        SNAPSHOT_VERSION_KEYS => false,
-        SNAPSHOT_VERSION_SESSIONS => true,
+    let (typed, with_sessions) = match data[0] {
+        SNAPSHOT_VERSION_KEYS => (false, false),
+        SNAPSHOT_VERSION_SESSIONS => (false, true),
+        SNAPSHOT_VERSION_TYPED => (true, true),
         _ => return Err(malformed("unknown version")),
     };
     let now_ms = u64::from_le_bytes(data[1..9].try_into().map_err(|_| malformed("header"))?);
@@ -79,10 +118,15 @@ pub fn decode_snapshot(data: &[u8], max_keys_result: usize) -> Result<KvStore> {
     store.reserve(count as usize);
     for _ in 0..count {
         let key = take_bytes(&mut rest)?;
-        let data = take_bytes(&mut rest)?;
+        let kind = if typed { take_kind(&mut rest)? } else { KIND_STRING };
+        let data = match kind {
+            KIND_STRING => Data::String(Arc::from(take_bytes(&mut rest)?)),
+            KIND_COMPACT_HASH | KIND_WIDE_HASH => Data::Hash(Arc::new(take_hash(&mut rest, kind == KIND_WIDE_HASH)?)),
+            _ => return Err(malformed("unknown kind of value")),
+        };
         let (deadline, used) = get_varint(rest).map_err(|_| malformed("bad varint"))?;
         rest = &rest[used..];
-        let value = Value::new(Arc::from(data), (deadline != 0).then_some(deadline));
+        let value = Value::of(data, (deadline != 0).then_some(deadline));
         if !store.insert_restored(Arc::from(key), value) {
             return Err(malformed("duplicate key"));
         }
@@ -148,6 +192,26 @@ fn decode_sessions(rest: &mut &[u8], limits: super::SessionLimits) -> Result<Cli
         sessions.push((id, session));
     }
     ClientSessions::from_parts(limits, next_id, uses, sessions).ok_or(malformed("inconsistent sessions"))
+}
+
+fn take_kind(rest: &mut &[u8]) -> Result<u8> {
+    let (&kind, tail) = rest.split_first().ok_or(malformed("an entry ends before its kind"))?;
+    *rest = tail;
+    Ok(kind)
+}
+
+fn take_hash(rest: &mut &[u8], wide: bool) -> Result<HashValue> {
+    let count = take_varint(rest)?;
+    // Each field takes at least two bytes.
+    if count == 0 || count > (rest.len() / 2) as u64 {
+        return Err(malformed("a hash's field count is 0 or exceeds the bytes left"));
+    }
+    let mut fields = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let field = Box::from(take_bytes(rest)?);
+        fields.push((field, Box::from(take_bytes(rest)?)));
+    }
+    HashValue::restored(fields, wide).ok_or(malformed("a hash repeats a field"))
 }
 
 fn take_varint(rest: &mut &[u8]) -> Result<u64> {

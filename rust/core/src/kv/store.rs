@@ -29,6 +29,7 @@
 //! replica deletes the same keys at the same log position.
 
 use super::client_sessions::ClientSessions;
+use super::hash_value::HashValue;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -124,10 +125,24 @@ impl BuildHasher for BuildKeyHasher {
     }
 }
 
-/// A stored string.
+/// What a key holds: a string or a hash. The string arm is the one pointer (and length) a
+/// string always was, and the hash arm fits in the string's pointer with its niche, so a
+/// `Value` is as small as before (24 bytes on 64-bit: `value_stays_small`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Data {
+    String(Arc<[u8]>),
+    /// Shared with the store's clones (and COPY's copy) until written (`Arc::make_mut`).
+    Hash(Arc<HashValue>),
+}
+
+/// `WRONGTYPE`: a command met a key holding the other kind of value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongType;
+
+/// A stored value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Value {
-    pub data: Arc<[u8]>,
+    pub data: Data,
     /// Deadline in store milliseconds; `NO_EXPIRY` (0) for none (deadlines are at least 1).
     expires_at: u64,
 }
@@ -135,7 +150,12 @@ pub struct Value {
 const NO_EXPIRY: u64 = 0;
 
 impl Value {
+    /// A string.
     pub fn new(data: Arc<[u8]>, expires_at_ms: Option<u64>) -> Value {
+        Value::of(Data::String(data), expires_at_ms)
+    }
+
+    pub fn of(data: Data, expires_at_ms: Option<u64>) -> Value {
         Value { data, expires_at: expires_at_ms.map_or(NO_EXPIRY, |t| t.max(1)) }
     }
 
@@ -145,6 +165,41 @@ impl Value {
 
     fn expired(&self, now_ms: u64) -> bool {
         self.expires_at != NO_EXPIRY && self.expires_at <= now_ms
+    }
+
+    /// The string, or `WrongType`.
+    #[inline]
+    pub fn string(&self) -> Result<&Arc<[u8]>, WrongType> {
+        match &self.data {
+            Data::String(bytes) => Ok(bytes),
+            Data::Hash(_) => Err(WrongType),
+        }
+    }
+
+    /// The hash, or `WrongType`.
+    pub fn hash(&self) -> Result<&HashValue, WrongType> {
+        match &self.data {
+            Data::Hash(hash) => Ok(hash),
+            Data::String(_) => Err(WrongType),
+        }
+    }
+
+    /// TYPE's name for it.
+    pub fn type_name(&self) -> &'static [u8] {
+        match self.data {
+            Data::String(_) => b"string",
+            Data::Hash(_) => b"hash",
+        }
+    }
+
+    /// What it adds to the store's `data_bytes`: a string's bytes, a hash's estimate
+    /// (`HashValue::weight_bytes`: its fields, values and their overhead).
+    #[inline]
+    pub fn weight_bytes(&self) -> usize {
+        match &self.data {
+            Data::String(bytes) => bytes.len(),
+            Data::Hash(hash) => hash.weight_bytes(),
+        }
     }
 }
 
@@ -160,7 +215,8 @@ pub struct KvStore {
     expiries: Arc<ExpiryIndex>,
     /// The store's clock: the largest `now_ms` of any applied batch.
     now_ms: u64,
-    /// Bytes of all keys and values (for the memory estimate).
+    /// Bytes of all keys and values, a hash's its estimate with its fields' overhead
+    /// (`Value::weight_bytes`; for the memory estimate).
     data_bytes: usize,
     /// Bytes of the keys in `expiries`.
     expiry_key_bytes: usize,
@@ -252,7 +308,7 @@ impl KvStore {
     /// Stores `value` under `key`, replacing any value and its deadline; returns the old
     /// live value.
     pub fn set(&mut self, key: &[u8], value: Value, now_ms: u64) -> Option<Value> {
-        let new_bytes = value.data.len();
+        let new_bytes = value.weight_bytes();
         let new_deadline = value.expires_at;
         let shard = shard_of(key);
         let table = self.table_for_write(shard);
@@ -272,7 +328,7 @@ impl KvStore {
             }
         };
         self.data_bytes = match &old {
-            Some(old) => self.data_bytes - old.data.len() + new_bytes,
+            Some(old) => self.data_bytes - old.weight_bytes() + new_bytes,
             None => self.data_bytes + key.len() + new_bytes,
         };
         let old_deadline = old.as_ref().map_or(NO_EXPIRY, |v| v.expires_at);
@@ -287,9 +343,32 @@ impl KvStore {
     pub fn set_data_keep_ttl(&mut self, key: &[u8], data: Arc<[u8]>) {
         let new_bytes = data.len();
         if let Some(slot) = Arc::make_mut(&mut self.tables[shard_of(key)]).get_mut(key) {
-            let old_bytes = std::mem::replace(&mut slot.data, data).len();
+            let old_bytes = slot.weight_bytes();
+            slot.data = Data::String(data);
             self.data_bytes = self.data_bytes - old_bytes + new_bytes;
         }
+    }
+
+    /// Runs `change` on the hash of `key`, made empty first when the key is absent (the
+    /// caller has checked that a live key there is a hash); the key is deleted if the hash is
+    /// left empty. A hash shared with a clone of the store is copied first (all its fields).
+    pub fn update_hash<R>(&mut self, key: &[u8], now_ms: u64, change: impl FnOnce(&mut HashValue) -> R) -> R {
+        if self.get(key, now_ms).is_none() {
+            self.set(key, Value::of(Data::Hash(Arc::default()), None), now_ms);
+        }
+        let shard = shard_of(key);
+        let Some(Value { data: Data::Hash(hash), .. }) = self.table_for_write(shard).get_mut(key) else {
+            unreachable!("update_hash on a key that holds no hash");
+        };
+        let hash = Arc::make_mut(hash);
+        let old_bytes = hash.weight_bytes();
+        let result = change(hash);
+        let (new_bytes, empty) = (hash.weight_bytes(), hash.is_empty());
+        self.data_bytes = self.data_bytes - old_bytes + new_bytes;
+        if empty {
+            self.remove(key, now_ms);
+        }
+        result
     }
 
     /// Deletes `key`; returns whether it was live.
@@ -300,7 +379,7 @@ impl KvStore {
         }
         match self.table_for_write(shard).remove_entry(key) {
             Some((key, value)) => {
-                self.data_bytes -= key.len() + value.data.len();
+                self.data_bytes -= key.len() + value.weight_bytes();
                 self.unindex(value.expires_at, &key);
                 !value.expired(now_ms)
             }
@@ -329,7 +408,7 @@ impl KvStore {
             let Some((_, key)) = self.expiries_for_write().pop_first() else { break };
             self.expiry_key_bytes -= key.len();
             if let Some(value) = self.table_for_write(shard_of(&key)).remove(&key) {
-                self.data_bytes -= key.len() + value.data.len();
+                self.data_bytes -= key.len() + value.weight_bytes();
             }
             deleted += 1;
         }
@@ -346,7 +425,7 @@ impl KvStore {
         self.iter().filter(move |(_, v)| !v.expired(now_ms))
     }
 
-    /// Bytes of keys and values.
+    /// Bytes of keys and values (a hash's: `HashValue::weight_bytes`).
     pub fn data_bytes(&self) -> usize {
         self.data_bytes
     }
@@ -392,7 +471,7 @@ impl KvStore {
         if self.tables[shard].contains_key(&key) {
             return false;
         }
-        self.data_bytes += key.len() + value.data.len();
+        self.data_bytes += key.len() + value.weight_bytes();
         self.index(value.expires_at, &key);
         self.table_for_write(shard).insert(key, value);
         true
@@ -510,6 +589,12 @@ mod tests {
     }
 
     #[test]
+    fn value_stays_small() {
+        // A string's pointer and length and the deadline: the hash arm adds nothing.
+        assert_eq!(std::mem::size_of::<Value>(), 3 * std::mem::size_of::<usize>());
+    }
+
+    #[test]
     fn clear_keeps_the_old_entries_aside_once_and_copies_do_not_share_them() {
         let mut store = KvStore::default();
         let value: Arc<[u8]> = Arc::from(&b"v"[..]);
@@ -555,8 +640,8 @@ mod tests {
         store.set(b"key:1", Value::new(Arc::from(&b"new"[..]), None), 0);
         assert_eq!(shared_tables(&store, &copy), SHARDS - 1);
         assert!(!Arc::ptr_eq(&store.tables[shard_of(b"key:1")], &copy.tables[shard_of(b"key:1")]));
-        assert_eq!(&*copy.get(b"key:1", 0).unwrap().data, b"v");
-        assert_eq!(&*store.get(b"key:1", 0).unwrap().data, b"new");
+        assert_eq!(&**copy.get(b"key:1", 0).unwrap().string().unwrap(), b"v");
+        assert_eq!(&**store.get(b"key:1", 0).unwrap().string().unwrap(), b"new");
         // A second write to the same table copies nothing more.
         store.set(b"key:1", Value::new(value.clone(), None), 0);
         assert_eq!(shared_tables(&store, &copy), SHARDS - 1);

@@ -1,8 +1,8 @@
 //! The string commands beyond GET and SET: SETNX, MSETNX, INCRBYFLOAT, GETDEL, SETRANGE
 //! (writes), GETRANGE, LCS (reads), with Redis 7's replies and errors.
 
-use super::exec::{eq_nocase, put_optional_bulk, NOT_INTEGER, SYNTAX};
-use super::store::{KvStore, Value};
+use super::exec::{eq_nocase, put_optional_bulk, NOT_INTEGER, SYNTAX, WRONGTYPE};
+use super::store::{KvStore, Value, WrongType};
 use crate::codec::resp::{
     parse_i64, put_array_header, put_bulk, put_error, put_integer, put_map_header, Protocol, DEFAULT_MAX_VALUE_BYTES,
 };
@@ -17,12 +17,12 @@ pub(crate) const STRING_TOO_LONG: &[u8] = b"ERR string exceeds maximum allowed s
 pub(crate) const MAX_LCS_CELLS: u64 = 1 << 22;
 /// The longest reply of INCRBYFLOAT, and longest float it reads (Redis's
 /// `MAX_LONG_DOUBLE_CHARS`).
-const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
+pub(crate) const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
 
 extern "C" {
     /// `long_double.c`: the sum of two floats given as text (`current` NULL: 0), written as
     /// Redis writes it; its length, or -1 (not a float), -2 (NaN or infinite), -3 (too long).
-    fn senate_incr_by_float(
+    pub(crate) fn senate_incr_by_float(
         current: *const u8,
         current_len: usize,
         by: *const u8,
@@ -30,6 +30,11 @@ extern "C" {
         out: *mut u8,
         out_len: usize,
     ) -> std::os::raw::c_long;
+}
+
+/// The live string at `key` (shared, not copied), `None` without one, or `WrongType`.
+pub(crate) fn string_at(store: &KvStore, key: &[u8], now_ms: u64) -> Result<Option<Arc<[u8]>>, WrongType> {
+    store.get(key, now_ms).map(|value| value.string().cloned()).transpose()
 }
 
 /// SETNX: 1 when the key was set (it was absent).
@@ -55,7 +60,10 @@ pub(crate) fn msetnx(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &mut
 
 /// INCRBYFLOAT: the new value as a bulk string, Redis's long double arithmetic and text.
 pub(crate) fn incr_by_float(store: &mut KvStore, now_ms: u64, key: &[u8], by: &[u8], out: &mut Vec<u8>) {
-    let current = store.get(key, now_ms).map(|value| value.data.clone());
+    let current = match string_at(store, key, now_ms) {
+        Ok(current) => current,
+        Err(WrongType) => return put_error(out, WRONGTYPE),
+    };
     let mut text = vec![0u8; MAX_LONG_DOUBLE_CHARS + 64];
     let (current_ptr, current_len) = current.as_deref().map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
     // SAFETY: every pointer is valid for the length given beside it (`current` and `by`
@@ -84,7 +92,10 @@ pub(crate) fn incr_by_float(store: &mut KvStore, now_ms: u64, key: &[u8], by: &[
 
 /// GETDEL: the value, deleted.
 pub(crate) fn getdel(store: &mut KvStore, now_ms: u64, protocol: Protocol, key: &[u8], out: &mut Vec<u8>) {
-    let value = store.get(key, now_ms).map(|value| value.data.clone());
+    let value = match string_at(store, key, now_ms) {
+        Ok(value) => value,
+        Err(WrongType) => return put_error(out, WRONGTYPE),
+    };
     if value.is_some() {
         store.remove(key, now_ms);
     }
@@ -96,7 +107,11 @@ pub(crate) fn getrange(store: &KvStore, now_ms: u64, args: &[&[u8]], out: &mut V
     let (Some(mut start), Some(mut end)) = (parse_i64(args[2]), parse_i64(args[3])) else {
         return put_error(out, NOT_INTEGER);
     };
-    let data: &[u8] = store.get(args[1], now_ms).map_or(&[], |value| &value.data);
+    let data: &[u8] = match store.get(args[1], now_ms).map(Value::string) {
+        None => &[],
+        Some(Ok(data)) => data,
+        Some(Err(WrongType)) => return put_error(out, WRONGTYPE),
+    };
     let len = data.len() as i64;
     if start < 0 && end < 0 && start > end {
         return put_bulk(out, b"");
@@ -124,7 +139,10 @@ pub(crate) fn setrange(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &m
         return put_error(out, b"ERR offset is out of range");
     }
     let (key, patch) = (args[1], args[3]);
-    let current = store.get(key, now_ms).map(|value| value.data.clone());
+    let current = match string_at(store, key, now_ms) {
+        Ok(current) => current,
+        Err(WrongType) => return put_error(out, WRONGTYPE),
+    };
     if patch.is_empty() {
         return put_integer(out, current.map_or(0, |data| data.len()) as i64);
     }
@@ -153,6 +171,10 @@ pub(crate) fn setrange(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out: &m
 /// subsequence, its length, or its matching ranges, walked as Redis 7 walks them. Refused
 /// when its table would pass [`MAX_LCS_CELLS`].
 pub(crate) fn lcs(store: &KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8]], out: &mut Vec<u8>) {
+    // Redis looks at the keys' types before the options.
+    let (Ok(a), Ok(b)) = (string_at(store, args[1], now_ms), string_at(store, args[2], now_ms)) else {
+        return put_error(out, b"ERR The specified keys must contain string values");
+    };
     let (mut get_idx, mut get_len, mut with_match_len, mut min_match_len) = (false, false, false, 0i64);
     let mut j = 3;
     while j < args.len() {
@@ -178,8 +200,7 @@ pub(crate) fn lcs(store: &KvStore, now_ms: u64, protocol: Protocol, args: &[&[u8
     if get_idx && get_len {
         return put_error(out, b"ERR If you want both the length and indexes, please just use IDX.");
     }
-    let a: &[u8] = store.get(args[1], now_ms).map_or(&[], |value| &value.data);
-    let b: &[u8] = store.get(args[2], now_ms).map_or(&[], |value| &value.data);
+    let (a, b): (&[u8], &[u8]) = (a.as_deref().unwrap_or_default(), b.as_deref().unwrap_or_default());
     let (alen, blen) = (a.len(), b.len());
     if (alen as u64 + 1).saturating_mul(blen as u64 + 1) > MAX_LCS_CELLS {
         return put_error(out, b"ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
