@@ -1,9 +1,12 @@
 """The key-value service replies as redis-server does: random command sequences over the
-supported set (strings, expiry, keyspace) run on a 3-node senate cluster and on Debian's
+supported set (strings, hashes, expiry, keyspace; the same keys hold strings and hashes in
+turn, so every command meets the other type too) run on a 3-node senate cluster and on Debian's
 redis-server, and every reply is compared byte for byte after parsing (a simple string
 stays apart from a bulk one), but for what depends on the moment or on the hash order:
 remaining times (TTL, PTTL, EXPIRETIME, PEXPIRETIME and RANDOMKEY are compared by kind),
-TIME (by shape), the keys of KEYS and SCAN (as sets).
+TIME (by shape), the keys of KEYS and SCAN (as sets), HRANDFIELD's picks (by count). Hashes
+stay small (values of at most 64 bytes, a few fields), so redis-server keeps them as listpacks,
+whose order senate follows (docs/kv-service.md).
 
 Each example pipelines its commands on one connection to each server (a random node of the
 cluster), so an example costs the cluster a few log rounds; at the end the whole keyspace
@@ -164,9 +167,30 @@ getex_option = st.one_of(
 )
 scan_option = st.one_of(
     st.tuples(st.just(b"MATCH"), st.sampled_from([b"k*", b"*1", b"n?", b"[kn]2", b"*"])).map(list),
-    st.tuples(st.just(b"TYPE"), st.sampled_from([b"string", b"list", b"STRING"])).map(list),
+    st.tuples(st.just(b"TYPE"), st.sampled_from([b"string", b"hash", b"list", b"STRING"])).map(
+        list
+    ),
     st.just([b"COUNT", b"1000"]),
     st.just([b"COUNT", b"0"]),
+)
+field = st.sampled_from([b"f1", b"f2", b"f3", b"g"])
+fields = st.lists(field, min_size=1, max_size=3)
+field_values = st.lists(st.tuples(field, value), min_size=1, max_size=3).map(
+    lambda fvs: [w for fv in fvs for w in fv]
+)
+#: Increments whose sums stay short (a value over 64 bytes would make redis-server convert the
+#: hash to a hash table, whose order is its own).
+hash_floats = floats.filter(lambda f: f != b"1e400")
+hscan_option = st.one_of(
+    st.tuples(st.just(b"MATCH"), st.sampled_from([b"f*", b"*1", b"[fg]?", b"*"])).map(list),
+    st.sampled_from([[b"COUNT", b"1"], [b"COUNT", b"0"], [b"TYPE", b"hash"], [b"NOVALUES"]]),
+)
+hrandfield_args: st.SearchStrategy[list[bytes]] = st.one_of(
+    st.just([]),
+    st.tuples(st.sampled_from([b"0", b"1", b"2", b"5", b"-1", b"-5", b"x"])).map(list),
+    st.tuples(st.sampled_from([b"2", b"-3", b"9"]), st.sampled_from([b"WITHVALUES", b"BAD"])).map(
+        list
+    ),
 )
 lcs_option = st.sampled_from(
     [[b"LEN"], [b"IDX"], [b"WITHMATCHLEN"], [b"MINMATCHLEN", b"2"], [b"BAD"]]
@@ -212,11 +236,27 @@ command = st.one_of(
     cmd(b"DBSIZE"),
     cmd(b"RANDOMKEY"),
     cmd(b"TIME"),
+    cmd(b"SUBSTR", key, small_int, small_int),
+    # Hashes.
+    st.tuples(st.sampled_from([b"HSET", b"HMSET"]), key, field_values).map(
+        lambda t: [t[0], t[1], *t[2]]
+    ),
+    cmd(b"HSETNX", key, field, value),
+    cmd(st.sampled_from([b"HGET", b"HEXISTS", b"HSTRLEN"]), key, field),
+    st.tuples(st.sampled_from([b"HMGET", b"HDEL"]), key, fields).map(lambda t: [t[0], t[1], *t[2]]),
+    cmd(st.sampled_from([b"HGETALL", b"HKEYS", b"HVALS", b"HLEN"]), key),
+    cmd(b"HINCRBY", key, field, st.one_of(small_int, st.just(b"x"))),
+    cmd(b"HINCRBYFLOAT", key, field, hash_floats),
+    with_options(cmd(b"HSCAN", key, st.sampled_from([b"0", b"0", b"x"])), hscan_option),
+    st.tuples(key, hrandfield_args).map(lambda t: [b"HRANDFIELD", t[0], *t[1]]),
     # Malformed: wrong arities and stray options.
     cmd(
-        st.sampled_from([b"TTL", b"EXPIRE", b"RENAME", b"SETEX", b"GETRANGE", b"COPY", b"MSETNX"]),
+        st.sampled_from(
+            [b"TTL", b"EXPIRE", b"RENAME", b"SETEX", b"GETRANGE", b"COPY", b"MSETNX", b"HGET"]
+        ),
         key,
     ),
+    cmd(st.sampled_from([b"HSET", b"HMSET", b"HINCRBY"]), key, field),
     with_options(cmd(b"SET", key, value), st.tuples(junk).map(list)),
 )
 
@@ -237,15 +277,21 @@ def normalized(args: list[bytes], reply: Reply) -> Reply:
         return (kind, sorted(b for _, b in body))
     if name == b"SCAN":
         return (kind, body[0], sorted(b for _, b in body[1][1]))
+    if name == b"HRANDFIELD":
+        return (kind, body is not None if kind == b"$" else len(body))
     return reply
 
 
-def keyspace(conn: Connection) -> dict[bytes, tuple[Reply, Reply]]:
-    """Every key's value and kind of deadline."""
+def keyspace(conn: Connection) -> dict[bytes, tuple[Reply, Reply, Reply]]:
+    """Every key's value (GET of a string, HGETALL of a hash) and kind of deadline."""
     keys = [b for _, b in conn.call(b"KEYS", b"*")[1]]
-    replies = conn.pipeline([[b"GET", k] for k in keys] + [[b"PTTL", k] for k in keys])
+    n = len(keys)
+    replies = conn.pipeline(
+        [[b"GET", k] for k in keys] + [[b"HGETALL", k] for k in keys] + [[b"PTTL", k] for k in keys]
+    )
     return {
-        k: (replies[i], normalized([b"PTTL"], replies[len(keys) + i])) for i, k in enumerate(keys)
+        k: (replies[i], replies[n + i], normalized([b"PTTL"], replies[2 * n + i]))
+        for i, k in enumerate(keys)
     }
 
 

@@ -32,7 +32,7 @@ fn oom_reply() -> Vec<u8> {
 fn writes_that_take_memory_get_oom_and_deletes_go_on() {
     let mut s = session();
     s.set_over_maxmemory(true);
-    let refused: [&[&str]; 10] = [
+    let refused: [&[&str]; 15] = [
         &["SET", "k", "v"],
         &["INCR", "n"],
         &["APPEND", "k", "more"],
@@ -43,12 +43,17 @@ fn writes_that_take_memory_get_oom_and_deletes_go_on() {
         &["COPY", "k", "k2"],
         &["SETRANGE", "k", "0", "v"],
         &["SENATE.EXEC", "1", "1", "0", "SET", "k", "v"],
+        &["HSET", "h", "f", "v"],
+        &["HMSET", "h", "f", "v"],
+        &["HSETNX", "h", "f", "v"],
+        &["HINCRBY", "h", "f", "1"],
+        &["HINCRBYFLOAT", "h", "f", "1.5"],
     ];
     for words in refused {
         let groups = s.feed(&encode_command(words), 1);
         assert_eq!(groups, vec![Group::Reply(oom_reply())], "{words:?}");
     }
-    let taken: [&[&str]; 11] = [
+    let taken: [&[&str]; 13] = [
         &["DEL", "k"],
         &["UNLINK", "k"],
         &["GETDEL", "k"],
@@ -60,6 +65,8 @@ fn writes_that_take_memory_get_oom_and_deletes_go_on() {
         &["SENATE.SESSION", "OPEN"],
         &["SENATE.EXEC", "1", "1", "0", "DEL", "k"],
         &["SENATE.EXEC", "1", "1", "0", "UNLINK", "k"],
+        &["HDEL", "h", "f"],
+        &["SENATE.EXEC", "1", "1", "0", "HDEL", "h", "f"],
     ];
     for words in taken {
         let groups = s.feed(&encode_command(words), 1);
@@ -68,6 +75,7 @@ fn writes_that_take_memory_get_oom_and_deletes_go_on() {
         assert!(replies.is_empty(), "{words:?}");
     }
     assert!(matches!(&s.feed(&encode_command(&["GET", "k"]), 1)[..], [Group::Read(_)]));
+    assert!(matches!(&s.feed(&encode_command(&["HGETALL", "h"]), 1)[..], [Group::Read(_)]));
     assert_eq!(s.feed(&encode_command(&["PING"]), 1), vec![Group::Reply(b"+PONG\r\n".to_vec())]);
     // Back under the bound: writes are batched again.
     s.set_over_maxmemory(false);

@@ -166,7 +166,7 @@ impl CommandSpec {
     pub fn args_ok(&self, argc: usize) -> bool {
         self.arity_ok(argc)
             && !(matches!(self.cmd, Cmd::MSet | Cmd::MSetNx) && argc.is_multiple_of(2))
-            && !(matches!(self.cmd, Cmd::HSet | Cmd::HMSet) && !argc.is_multiple_of(2))
+            && (!matches!(self.cmd, Cmd::HSet | Cmd::HMSet) || argc.is_multiple_of(2))
     }
 
     /// `(first, last, step)` of its key arguments as COMMAND INFO states them (`last` -1:

@@ -26,6 +26,10 @@ pub const FIELD_OVERHEAD_BYTES: usize = 64;
 pub const HASH_OVERHEAD_BYTES: usize = 96;
 
 type Fields = IndexMap<Box<[u8]>, Box<[u8]>, BuildKeyHasher>;
+/// Fields and values met by one HSCAN call, and the cursor that follows.
+pub type Scanned<'a> = (Vec<(&'a [u8], &'a [u8])>, u64);
+/// A hash's fields and values in its order, as a snapshot holds them.
+pub type FieldList = Vec<(Box<[u8]>, Box<[u8]>)>;
 
 /// The fields of a hash and their values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,7 +118,7 @@ impl HashValue {
     /// 0, as Redis does with a listpack. A field's position is its hash (XXH3): it keeps it
     /// while it lives, so every field present for a whole walk is met exactly once whatever is
     /// written meanwhile. Each call hashes every field: O(fields).
-    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<(&[u8], &[u8])>, u64) {
+    pub fn scan(&self, cursor: u64, count: usize) -> Scanned<'_> {
         if !self.wide {
             return (self.iter().collect(), 0);
         }
@@ -136,7 +140,7 @@ impl HashValue {
     }
 
     /// A hash rebuilt from a snapshot: `fields` in their order, and whether it was wide.
-    pub(crate) fn restored(fields: Vec<(Box<[u8]>, Box<[u8]>)>, wide: bool) -> Option<HashValue> {
+    pub(crate) fn restored(fields: FieldList, wide: bool) -> Option<HashValue> {
         let mut hash =
             HashValue { fields: Fields::with_capacity_and_hasher(fields.len(), BuildKeyHasher), ..Default::default() };
         for (field, value) in fields {

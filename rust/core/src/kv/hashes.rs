@@ -114,13 +114,11 @@ pub(crate) fn hincrbyfloat(store: &mut KvStore, now_ms: u64, args: &[&[u8]], out
 
 /// `current + by` written into `text` (see `senate_incr_by_float`): its length or a negative
 /// code.
-fn incr_by_float(current: Option<&[u8]>, by: &[u8], text: &mut [u8]) -> i64 {
+fn incr_by_float(current: Option<&[u8]>, by: &[u8], text: &mut [u8]) -> std::os::raw::c_long {
     let (current_ptr, current_len) = current.map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
     // SAFETY: every pointer is valid for the length given beside it (`current` and `by`
     // for reading, `text` for writing) for the whole call, which keeps none of them.
-    let len =
-        unsafe { senate_incr_by_float(current_ptr, current_len, by.as_ptr(), by.len(), text.as_mut_ptr(), text.len()) };
-    i64::from(len)
+    unsafe { senate_incr_by_float(current_ptr, current_len, by.as_ptr(), by.len(), text.as_mut_ptr(), text.len()) }
 }
 
 /// `HGET key field`.
