@@ -12,6 +12,9 @@ divided by the SETs between them:
 
     valgrind --tool=callgrind python benches/bench_kv_path.py 200
     valgrind --tool=callgrind python benches/bench_kv_path.py 700   # (Ir700 - Ir200) / 25,000
+
+`... bench_kv_path.py 200 GET` plays rounds of one GET (of a key SET before the first round)
+instead: the read path (a read barrier on the one node, then the store).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from senate.runtime.loop import new_event_loop
 
 CLIENTS = 50
 SET = b"*3\r\n$3\r\nSET\r\n$16\r\nkey:__rand_int__\r\n$3\r\nxxx\r\n"
+GET = b"*2\r\n$3\r\nGET\r\n$16\r\nkey:__rand_int__\r\n"
 
 
 class CountingTransport(asyncio.Transport):
@@ -109,15 +113,15 @@ def running_leader_server() -> Iterator[Server]:
             loop.close()
 
 
-def one_round(server: Server) -> None:
-    """One SET from each client; returns once every reply was written."""
+def one_round(server: Server, request: bytes = SET) -> None:
+    """One request (a SET) from each client; returns once every reply was written."""
     loop, clients, counter = server
 
     async def round_trip() -> None:
         counter.expected = counter.replies + CLIENTS
         counter.round_done = loop.create_future()
         for conn in clients:
-            conn.data_received(SET)
+            conn.data_received(request)
         await counter.round_done
 
     loop.run_until_complete(round_trip())
@@ -156,9 +160,12 @@ def test_request_path(
 
 if __name__ == "__main__":
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    name = sys.argv[2].upper() if len(sys.argv) > 2 else "SET"
+    request = {"SET": SET, "GET": GET}[name]
     with running_leader_server() as server:
+        one_round(server)  # the key GET reads
         started = time.perf_counter()
         for _ in range(rounds):
-            one_round(server)
+            one_round(server, request)
         took_s = time.perf_counter() - started
-    print(f"{rounds * CLIENTS} SETs: {took_s / (rounds * CLIENTS) * 1e6:.2f} us each")
+    print(f"{rounds * CLIENTS} {name}s: {took_s / (rounds * CLIENTS) * 1e6:.2f} us each")
