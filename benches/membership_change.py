@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 from senate.launcher import LocalCluster, free_base_port
-from senate.status import RespError, resp_call
+from senate.member_calls import call_leader
+from senate.status import RespError, parse_info, resp_call
 
 # Run as a script from anywhere: the repository's root holds the `benches` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -48,18 +49,44 @@ def one_round(keys: int, value_bytes: int, protocol: str) -> tuple[float, float,
             port, _pid = leader_port(cluster)
             loaded = load_keys_mset(("127.0.0.1", port), keys, value_bytes)
             print(f"loaded: {loaded}", flush=True)
-            port, _pid = leader_port(cluster)  # a heavy load may have moved the leadership
+            members = {n.id: n.client for n in cluster.nodes}
+            term_before = _term(members)
             new = cluster.add_node()
             peer = cluster.config.addresses(new).peer
-            leader = ("127.0.0.1", port)
             started = time.perf_counter()
-            resp_call(leader, "SENATE.MEMBER", "ADD", str(new), peer, timeout_s=CHANGE_TIMEOUT_S)
+            # To the leader, wherever it is: an election during the catch-up moves it.
+            call_leader(
+                list(members.values()),
+                *("SENATE.MEMBER", "ADD", str(new), peer),
+                by_id=members,
+                timeout_s=CHANGE_TIMEOUT_S,
+            )
             added = time.perf_counter()
-            resp_call(leader, "SENATE.MEMBER", "PROMOTE", str(new), timeout_s=CHANGE_TIMEOUT_S)
+            call_leader(
+                list(members.values()),
+                *("SENATE.MEMBER", "PROMOTE", str(new)),
+                by_id=members,
+                timeout_s=CHANGE_TIMEOUT_S,
+                retry_transient=True,
+            )
             new_port = int(cluster.config.addresses(new).client.rsplit(":", 1)[1])
             size = _wait_size(("127.0.0.1", new_port), keys)
             promoted = time.perf_counter()
+            elections = _term(members) - term_before
+            print(f"elections during the change (term raised by): {elections}", flush=True)
             return added - started, promoted - added, size
+
+
+def _term(members: dict[int, str]) -> int:
+    """The highest term the nodes report."""
+    terms = []
+    for client in members.values():
+        with contextlib.suppress(OSError, RespError, KeyError, ValueError):
+            host, port = client.rsplit(":", 1)
+            info = resp_call((host, int(port)), "INFO", "senate", timeout_s=10)
+            assert isinstance(info, bytes)
+            terms.append(int(parse_info(info.decode())["senate"]["term"]))
+    return max(terms, default=0)
 
 
 def _wait_size(address: tuple[str, int], keys: int) -> int:

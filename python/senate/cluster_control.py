@@ -95,6 +95,9 @@ class ClusterControl:
             raise ClusterControlError(f"{' '.join(args)}: {e}") from None
 
     def add_node(self) -> dict[str, Any]:
+        if self.local.config.tls is not None:
+            # The certificates are made with the cluster, one per node: none for a new id.
+            raise ClusterControlError("add-node does not work on a cluster started with --tls")
         new_id = self.local.add_node()
         peer = self.local.config.addresses(new_id).peer
         try:
