@@ -7,8 +7,9 @@ every read of the socket becomes one batch of proposals; a flood fills the node'
 requests waiting for commit (`BUSY`) and the batches that wait longer than the call timeout
 (`TRYAGAIN not committed within 5 s`), and redis-cli has no way to send those again: it
 counts them as errors. This loader keeps `connections * keys_per_batch` keys in flight, at
-most, and sends a refused batch again, so that every key is written exactly as asked (MSET
-of the same values is idempotent).
+most, and sends a refused batch again (or one unanswered within `REPLY_TIMEOUT_S`, on a new
+connection), so that every key is written exactly as asked (MSET of the same values is
+idempotent).
 
     report = load_keys_mset(("127.0.0.1", port), keys=1_000_000, value_bytes=1024)
 """
@@ -30,6 +31,10 @@ RETRY_PREFIXES = (b"-BUSY", b"-TRYAGAIN")
 RETRY_PAUSE_S = 0.2
 #: Times one batch is sent, at most, before the load fails.
 MAX_ATTEMPTS = 50
+#: How long a batch's reply may take before the connection is closed and the batch sent
+#: again on a new one, in seconds: a request held by a node that lost its leadership is
+#: answered only at the node's call timeout (benches set it to minutes for the catch-up).
+REPLY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -106,14 +111,19 @@ async def _connection(
             for _attempt in range(MAX_ATTEMPTS):
                 writer.write(command)
                 await writer.drain()
-                reply = await reader.readline()
                 report.batches += 1
+                try:
+                    reply = await asyncio.wait_for(reader.readline(), REPLY_TIMEOUT_S)
+                except asyncio.TimeoutError:
+                    reply = b"-TIMEOUT no reply within %d s" % REPLY_TIMEOUT_S
+                    writer.close()  # the late reply must not answer the next batch
+                    reader, writer = await asyncio.open_connection(*address)
                 if reply.startswith(b"+"):
                     break
                 kind = reply.split(b" ", 1)[0].decode(errors="replace")
                 report.refused[kind] += 1
                 report.examples.setdefault(kind, reply.decode(errors="replace").strip())
-                if not reply.startswith(RETRY_PREFIXES):
+                if not reply.startswith((*RETRY_PREFIXES, b"-TIMEOUT")):
                     raise LoadFailed(f"MSET from key {start}: {reply!r}")
                 await asyncio.sleep(RETRY_PAUSE_S)
             else:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from senate.launcher import LocalCluster
-from senate.member_calls import MemberCallError, call_leader
+from senate.member_calls import MemberCallError, change_member
 from senate.runtime.transport import parse_host_port
 from senate.status import RespError, resp_call
 
@@ -80,19 +80,14 @@ class ClusterControl:
             n.id: n.client for n in self.local.nodes if n.pid is not None and n.id != leaving_out
         }
 
-    def _change(self, *args: str, leaving_out: int | None = None) -> None:
-        members = self._members(leaving_out)
+    def _change(self, step: str, node_id: int, peer: str | None = None) -> None:
+        members = self._members(leaving_out=node_id if step != "remove" else None)
         try:
-            call_leader(
-                list(members.values()),
-                *args,
-                by_id=members,
-                timeout_s=self.change_timeout_s,
-                security=self.local.client_security,
-                retry_transient=True,
+            change_member(
+                members, step, node_id, peer, self.change_timeout_s, self.local.client_security
             )
         except MemberCallError as e:
-            raise ClusterControlError(f"{' '.join(args)}: {e}") from None
+            raise ClusterControlError(f"{step} node {node_id}: {e}") from None
 
     def add_node(self) -> dict[str, Any]:
         if self.local.config.tls is not None:
@@ -101,11 +96,11 @@ class ClusterControl:
         new_id = self.local.add_node()
         peer = self.local.config.addresses(new_id).peer
         try:
-            self._change("SENATE.MEMBER", "ADD", str(new_id), peer, leaving_out=new_id)
+            self._change("add", new_id, peer)
         except ClusterControlError:
             self.local.stop_node(new_id)  # no member: nothing else would stop it
             raise
-        self._change("SENATE.MEMBER", "PROMOTE", str(new_id), leaving_out=new_id)
+        self._change("promote", new_id)
         node = next(n for n in self.local.nodes if n.id == new_id)
         self._wait_serving(node.client)
         return {"ok": True, "id": new_id, "pid": node.pid, "peer": node.peer, "client": node.client}
@@ -135,7 +130,7 @@ class ClusterControl:
         if node_id not in running:
             known = ", ".join(map(str, sorted(running)))
             raise ValueError(f"node {node_id} is not a running node of this cluster ({known})")
-        self._change("SENATE.MEMBER", "REMOVE", str(node_id))
+        self._change("remove", node_id)
         status = self.local.stop_node(node_id)
         return {"ok": True, "id": node_id, "exit": status}
 

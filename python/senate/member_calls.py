@@ -29,11 +29,15 @@ class MemberCallError(Exception):
     """A node refused the command (`final`: an error reply that asking again will not
     change), or no node answered it within the deadline."""
 
-    def __init__(self, message: str, final: bool, address: str | None = None) -> None:
+    def __init__(
+        self, message: str, final: bool, address: str | None = None, retried: bool = False
+    ) -> None:
         super().__init__(message)
         self.final = final
         #: The node that answered the error reply (the leader, for a change it refused).
         self.address = address
+        #: Whether the command was sent again after a TRYAGAIN or BUSY before this reply.
+        self.retried = retried
 
 
 def call_leader(
@@ -55,6 +59,7 @@ def call_leader(
     by_id = dict(by_id or {})
     deadline = time.monotonic() + timeout_s
     problem = "no node answered"
+    retried = False
     while True:
         queue = list(addresses)
         tried: set[str] = set()
@@ -76,8 +81,10 @@ def call_leader(
                     leader = message.rsplit(" ", 1)[-1]
                     if leader.isdigit() and int(leader) in by_id:
                         queue.insert(0, by_id[int(leader)])
-                elif not (retry_transient and message.startswith(TRANSIENT_PREFIXES)):
-                    raise MemberCallError(problem, final=True, address=address) from None
+                elif retry_transient and message.startswith(TRANSIENT_PREFIXES):
+                    retried = True
+                else:
+                    raise MemberCallError(problem, True, address, retried) from None
             except OSError as e:
                 problem = f"{address}: {e}"
         if time.monotonic() >= deadline:
@@ -99,6 +106,62 @@ class Replacement:
         return max(self.step_end_s.values(), default=0.0)
 
 
+#: The changes `change_member` makes: the admin command of each, by step name.
+CHANGE_COMMANDS: dict[str, tuple[str, ...]] = {
+    "add": ("SENATE.MEMBER", "ADD"),
+    "promote": ("SENATE.MEMBER", "PROMOTE"),
+    "remove": ("SENATE.MEMBER", "REMOVE"),
+    "transfer": ("SENATE.TRANSFERLEADER",),
+}
+
+
+def change_member(
+    members: Mapping[int, str],
+    step: str,
+    node_id: int,
+    peer: str | None = None,
+    timeout_s: float = 60.0,
+    security: ClientSecurity | None = None,
+) -> str:
+    """One change at the leader (`step` among `CHANGE_COMMANDS`; `peer` the address of a
+    node added), asked again on TRYAGAIN (an election, a change under way) until `timeout_s`.
+    A change asked again (after a TRYAGAIN) that the leader refuses because it is in force
+    already (`ADD` of a member, `PROMOTE` of a voter, `REMOVE` of a non-member) is done: a
+    removed Multi-Paxos leader, for one, answers TRYAGAIN as it does not apply its own
+    removal. Returns the address of the node that answered (the leader); raises
+    `MemberCallError` otherwise."""
+    args = (*CHANGE_COMMANDS[step], str(node_id), *([peer] if peer is not None else []))
+    try:
+        address, _reply = call_leader(
+            list(members.values()),
+            *args,
+            by_id=members,
+            timeout_s=timeout_s,
+            security=security,
+            retry_transient=True,
+        )
+    except MemberCallError as e:
+        if not e.retried or e.address is None:
+            raise
+        if not _in_force(step, e.address, node_id, security):
+            raise
+        return e.address
+    return address
+
+
+def _in_force(step: str, leader: str, node_id: int, security: ClientSecurity | None) -> bool:
+    """Whether `step` of `node_id` is in force in the configuration at `leader` (the node
+    that refused it: only the leader checks a change)."""
+    roles = member_roles({0: leader}, security=security)
+    if step == "add":
+        return node_id in roles
+    if step == "promote":
+        return roles.get(node_id) == "voter"
+    if step == "remove":
+        return node_id not in roles
+    return False
+
+
 def replace_member(
     members: Mapping[int, str],
     old_id: int,
@@ -111,57 +174,26 @@ def replace_member(
 ) -> Replacement:
     """Replaces member `old_id` by `new_id` (started with `--join`, listening for peers at
     `new_peer`) as docs/membership.md says: add it as a learner, promote it, remove the old
-    id. `members` maps the ids to ask to their client addresses. With `transfer_to`, the
-    leadership moves to that voter first (when the old member leads, before stopping it);
-    without, a removed leader hands it over by itself. Each step is asked again on TRYAGAIN
-    (an election, a change under way) until `timeout_s`; `MemberCallError` otherwise.
-    `on_step(name)` is called as each step ends."""
-    addresses = list(members.values())
+    id (each step by `change_member`). `members` maps the ids to ask to their client
+    addresses. With `transfer_to`, the leadership moves to that voter first (when the old
+    member leads, before stopping it); without, a removed leader hands it over by itself.
+    The whole takes `timeout_s` at most. `on_step(name)` is called as each step ends."""
     done = Replacement(old_id, new_id)
     started = time.monotonic()
-    steps: list[tuple[str, tuple[str, ...]]] = [
-        ("add", ("SENATE.MEMBER", "ADD", str(new_id), new_peer)),
-        ("promote", ("SENATE.MEMBER", "PROMOTE", str(new_id))),
+    steps: list[tuple[str, int, str | None]] = [
+        ("add", new_id, new_peer),
+        ("promote", new_id, None),
     ]
     if transfer_to is not None:
-        steps.append(("transfer", ("SENATE.TRANSFERLEADER", str(transfer_to))))
-    steps.append(("remove", ("SENATE.MEMBER", "REMOVE", str(old_id))))
-    for name, args in steps:
+        steps.append(("transfer", transfer_to, None))
+    steps.append(("remove", old_id, None))
+    for name, node_id, peer in steps:
         remaining_s = max(0.01, timeout_s - (time.monotonic() - started))
-        try:
-            call_leader(
-                addresses,
-                *args,
-                by_id=members,
-                timeout_s=remaining_s,
-                security=security,
-                retry_transient=True,
-            )
-        except MemberCallError as e:
-            # A step asked again after a TRYAGAIN may find its first attempt in force
-            # (`ADD` of a learner, `PROMOTE` of a voter, `REMOVE` of a non-member refused):
-            # a removed Multi-Paxos leader, for one, does not apply its own removal.
-            if e.address is None or not _step_done(name, e.address, old_id, new_id, security):
-                raise
+        change_member(members, name, node_id, peer, remaining_s, security)
         done.step_end_s[name] = time.monotonic() - started
         if on_step is not None:
             on_step(name)
     return done
-
-
-def _step_done(
-    step: str, leader: str, old_id: int, new_id: int, security: ClientSecurity | None
-) -> bool:
-    """Whether `step` is in force in the configuration at `leader` (the node that refused
-    it: only the leader checks a change)."""
-    roles = member_roles({0: leader}, security=security)
-    if step == "add":
-        return new_id in roles
-    if step == "promote":
-        return roles.get(new_id) == "voter"
-    if step == "remove":
-        return old_id not in roles
-    return False
 
 
 def member_roles(

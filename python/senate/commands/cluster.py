@@ -118,8 +118,11 @@ def cluster(
                 flags = " ".join(security.to_args()[1:])  # redis-cli's --cacert, --cert, --key
                 click.echo(f"connect with: redis-cli --tls {flags} -h {host} -p {port}")
             sys.stdout.flush()
-            control = ClusterControlServer(ClusterControl(local), socket_path(data_dir))
-            control.start()
+            try:
+                control = ClusterControlServer(ClusterControl(local), socket_path(data_dir))
+                control.start()
+            except OSError as e:  # a path too long for a Unix socket (108 bytes), say
+                click.echo(f"warning: add-node and remove-node unavailable: {e}", err=True)
             _watch(local, stop)
     except (LauncherError, TimeoutError) as e:
         click.echo(f"error: {e}", err=True)

@@ -18,7 +18,7 @@ import click
 
 from senate.commands.options import client_security, client_security_options, load_cluster
 from senate.config import ClusterConfig
-from senate.member_calls import MemberCallError, call_leader
+from senate.member_calls import MemberCallError, call_leader, change_member
 from senate.runtime.transport import parse_host_port
 from senate.security.client_security import ClientSecurity
 
@@ -58,6 +58,30 @@ def _call(
         return call_leader(
             targets.addresses, *args, by_id=targets.by_id, timeout_s=timeout_s, security=security
         )
+    except MemberCallError as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(1) from None
+
+
+def _change(
+    config_path: Path | None,
+    endpoints: str | None,
+    timeout_s: float,
+    security_options: dict[str, Any],
+    step: str,
+    node_id: int,
+    peer: str | None = None,
+) -> str:
+    """One change at the leader (`senate.member_calls.change_member`: asked again on
+    TRYAGAIN, done if found in force then); the address that answered. Exits with status 1
+    naming the problem otherwise."""
+    cluster = None if config_path is None else load_cluster(config_path)
+    targets = Targets(cluster, endpoints)
+    security = client_security(cluster, **security_options)
+    # --endpoints name no ids: keys below 1, which no NOTLEADER reply names.
+    members = targets.by_id or dict(enumerate(targets.addresses, start=-len(targets.addresses)))
+    try:
+        return change_member(members, step, node_id, peer, timeout_s, security)
     except MemberCallError as e:
         click.echo(f"error: {e}", err=True)
         raise SystemExit(1) from None
@@ -150,8 +174,9 @@ def member_add(
         parse_host_port(peer_address)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="PEER_ADDRESS") from None
-    args = ("SENATE.MEMBER", "ADD", str(node_id), peer_address)
-    address, _ = _run(config_path, endpoints, timeout_s, security_options, *args)
+    address = _change(
+        config_path, endpoints, timeout_s, security_options, "add", node_id, peer_address
+    )
     click.echo(f"node {node_id} added as a learner (by {address})")
 
 
@@ -166,8 +191,7 @@ def member_promote(
     **security_options: Any,
 ) -> None:
     """Make learner NODE_ID a voter, once it holds every committed entry."""
-    args = ("SENATE.MEMBER", "PROMOTE", str(node_id))
-    address, _ = _run(config_path, endpoints, timeout_s, security_options, *args)
+    address = _change(config_path, endpoints, timeout_s, security_options, "promote", node_id)
     click.echo(f"node {node_id} is a voter (by {address})")
 
 
@@ -182,8 +206,7 @@ def member_remove(
     **security_options: Any,
 ) -> None:
     """Remove member NODE_ID (a voter or a learner). Stop its process afterwards."""
-    args = ("SENATE.MEMBER", "REMOVE", str(node_id))
-    address, _ = _run(config_path, endpoints, timeout_s, security_options, *args)
+    address = _change(config_path, endpoints, timeout_s, security_options, "remove", node_id)
     click.echo(f"node {node_id} removed (by {address})")
 
 
@@ -198,6 +221,5 @@ def transfer_leader(
     **security_options: Any,
 ) -> None:
     """Ask the leader to hand its leadership to voter NODE_ID; returns once it leads."""
-    args = ("SENATE.TRANSFERLEADER", str(node_id))
-    address, _ = _run(config_path, endpoints, timeout_s, security_options, *args)
+    address = _change(config_path, endpoints, timeout_s, security_options, "transfer", node_id)
     click.echo(f"node {node_id} leads (asked {address})")
