@@ -100,7 +100,7 @@ fn propose(net: &mut Net, id: NodeId, data: &str) -> senate_core::Result<()> {
 fn change(net: &mut Net, change: &ConfChange) -> ConfState {
     for _ in 0..200 {
         let id = await_leader(net);
-        let before = net.node(id).conf_state();
+        let before = net.node(id).conf_state().clone();
         match net.node_mut(id).propose_conf_change(change) {
             Ok(()) => {
                 settle(net);
@@ -118,7 +118,7 @@ fn change(net: &mut Net, change: &ConfChange) -> ConfState {
 fn await_conf(net: &mut Net, before: &ConfState, change: &ConfChange) -> ConfState {
     for _ in 0..300 {
         let id = await_leader(net);
-        let conf = net.node(id).conf_state();
+        let conf = net.node(id).conf_state().clone();
         if conf != *before && conf == net.node(id).latest_conf_state() {
             return conf;
         }
@@ -313,14 +313,14 @@ fn the_configuration_survives_restarts_and_snapshots() {
     assert_eq!(net.node(3).storage().snapshot().meta.conf_state, conf);
     for id in [2, 3] {
         net.crash(id);
-        assert_eq!(net.node(id).conf_state(), conf, "node {id} after a restart");
+        assert_eq!(net.node(id).conf_state(), &conf, "node {id} after a restart");
     }
     // Every node restarts; the four voters elect and choose.
     for id in net.ids() {
         net.crash(id);
     }
     let id = await_leader(&mut net);
-    assert_eq!(net.node(id).conf_state(), conf);
+    assert_eq!(net.node(id).conf_state(), &conf);
     propose(&mut net, id, "c").expect("taken");
     ticks(&mut net, 3);
     assert_one_sequence(&net, &[1, 2, 3, 4]);
@@ -362,7 +362,7 @@ fn a_snapshot_without_a_configuration_stands_for_the_configured_voters() {
     storage.apply_snapshot(snapshot).expect("installs");
     let cfg = PaxosConfig::new(1, vec![1, 2, 3]);
     let node = PaxosNode::with_mode(&cfg, storage, senate_core::PersistMode::InReady).expect("starts");
-    assert_eq!(node.conf_state(), ConfState::from_voters(vec![1, 2, 3]));
+    assert_eq!(node.conf_state(), &ConfState::from_voters(vec![1, 2, 3]));
     assert_eq!(node.conf_index(), 0);
 }
 

@@ -323,7 +323,7 @@ impl NodeDriver {
     /// The configuration in force: `(voters, learners, voters_outgoing, auto_leave)`;
     /// `voters_outgoing` is not empty while the configuration is joint.
     fn conf_state(&self) -> (Vec<u64>, Vec<u64>, Vec<u64>, bool) {
-        let conf = with!(&self.inner, d => Consensus::conf_state(d.driver().core()));
+        let conf = with!(&self.inner, d => Consensus::conf_state(d.driver().core()).clone());
         (conf.voters, conf.learners, conf.voters_outgoing, conf.auto_leave)
     }
 

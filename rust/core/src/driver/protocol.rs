@@ -99,7 +99,9 @@ pub trait Consensus {
         Err(RaftError::InvalidConfig { field: "conf_change", problem: "this protocol has fixed membership".into() })
     }
     /// The configuration in force (the voters, for a protocol without membership changes).
-    fn conf_state(&self) -> ConfState;
+    /// Borrowed: the driver compares it whenever entries commit, and clones it only when it
+    /// moved.
+    fn conf_state(&self) -> &ConfState;
 }
 
 impl Consensus for MemNode {
@@ -195,7 +197,7 @@ impl Consensus for MemNode {
         MemNode::propose_conf_change(self, change)
     }
 
-    fn conf_state(&self) -> ConfState {
-        MemNode::conf_state(self).clone()
+    fn conf_state(&self) -> &ConfState {
+        MemNode::conf_state(self)
     }
 }

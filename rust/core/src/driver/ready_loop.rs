@@ -113,7 +113,7 @@ impl<C: Consensus> Driver<C> {
     pub fn new(core: C, options: DriverOptions, applied_index: Index, now_ns: Nanos) -> Result<Driver<C>> {
         options.validate(core.max_readies_in_flight())?;
         let (role, leader, epoch) = (core.role(), core.leader(), core.epoch());
-        let conf_state = core.conf_state();
+        let conf_state = core.conf_state().clone();
         let first_read_id = options.first_read_id;
         Ok(Driver {
             core,
@@ -334,7 +334,7 @@ impl<C: Consensus> Driver<C> {
         self.role = self.core.role();
         self.leader = self.core.leader();
         self.epoch = self.core.epoch();
-        self.conf_state = self.core.conf_state();
+        self.conf_state = self.core.conf_state().clone();
     }
 
     /// Every read batch not yet served, forgotten (the node stops: their readers fail).
@@ -523,9 +523,9 @@ impl<C: Consensus> Driver<C> {
             .map(|single| (single.node_id, single.address))
             .collect();
         let conf_state = self.core.conf_state();
-        if changed || !addresses.is_empty() || conf_state != self.conf_state {
+        if changed || !addresses.is_empty() || *conf_state != self.conf_state {
             self.conf_state = conf_state.clone();
-            out.push(Action::ConfChanged { conf_state, addresses });
+            out.push(Action::ConfChanged { conf_state: self.conf_state.clone(), addresses });
         }
     }
 

@@ -102,7 +102,7 @@ impl Consensus for PaxosNode {
 
     /// The configuration in force after the chosen index (a change chosen at slot `s` is in
     /// force from slot `s + α`, `paxos/membership.rs`).
-    fn conf_state(&self) -> ConfState {
+    fn conf_state(&self) -> &ConfState {
         PaxosNode::conf_state(self)
     }
 }

@@ -168,8 +168,8 @@ impl PaxosNode {
     }
 
     /// The configuration in force for the slot after the chosen index (voters and learners).
-    pub fn conf_state(&self) -> ConfState {
-        self.core.conf_in_force().0.clone()
+    pub fn conf_state(&self) -> &ConfState {
+        self.core.conf_in_force().0
     }
 
     /// The last slot the configuration before the one in force governed (0: the initial

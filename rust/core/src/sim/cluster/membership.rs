@@ -157,7 +157,7 @@ impl<P: SimProtocol> SimCluster<'_, P> {
             let core = sim.driver.core();
             let index = self.protocol.conf_index(core);
             if self.membership.latest.as_ref().is_none_or(|(latest, _)| index > *latest) {
-                self.membership.latest = Some((index, core.conf_state()));
+                self.membership.latest = Some((index, core.conf_state().clone()));
             }
         }
         let Some((index, conf)) = self.membership.latest.clone() else { return };
