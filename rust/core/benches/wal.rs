@@ -51,7 +51,7 @@ fn bench_batch(c: &mut Criterion, batch: usize) {
             entry.index = next_index + offset as u64;
         }
         next_index += batch as u64;
-        let hard_state = HardState { term: 1, vote: 1, commit: next_index - 1 };
+        let hard_state = HardState::new(1, 1, next_index - 1);
         wal.write(None, &entries, Some(hard_state)).expect("write");
     };
     // The raw loop writes as many bytes per batch as the log does.

@@ -165,8 +165,10 @@ fn deliver_until_holds(net: &mut Net, id: NodeId, index: u64) {
 /// and lets leader 1 replicate to it until 3 holds `lagging_last` entries (a part of the
 /// committed log); then 1 goes away. 2 is as up to date as 3: had 3 voted for it, 2 would
 /// lead without the entries committed after `lagging_last`. 3 must abstain until a leader
-/// told it a commit index its log reaches, and then hold the whole committed log.
-fn a_partly_refilled_node_does_not_elect_a_lagging_leader(net: &mut Net, lagging_last: u64) {
+/// told it a commit index its log reaches, and then hold the whole committed log. With
+/// `crash`, 3 crashes and restarts while it holds that part of the log: no longer blank, it
+/// must still abstain (the abstention is durable).
+fn a_partly_refilled_node_does_not_elect_a_lagging_leader(net: &mut Net, lagging_last: u64, crash: bool) {
     let committed = net.node(1).status().commit;
     assert!(committed > lagging_last, "committed {committed}, lagging node at {lagging_last}");
     assert_eq!(net.node(2).status().last_index, lagging_last);
@@ -176,6 +178,13 @@ fn a_partly_refilled_node_does_not_elect_a_lagging_leader(net: &mut Net, lagging
     net.node_mut(1).tick(); // a heartbeat shows 3 the loss; the leader replicates again
     deliver_until_holds(net, 3, lagging_last);
     assert!(net.node(3).status().last_index < committed, "3 got the whole log: the case is not set up");
+    if crash {
+        net.handle_ready(3);
+        assert!(net.node(3).storage().hard_state().abstaining, "the abstention is not durable");
+        net.crash_restart(3);
+        assert!(net.node(3).status().last_index >= lagging_last, "the restarted node lost its part of the log");
+        assert_eq!(empty_disk(net, 3), EmptyDisk::Abstaining, "the restart ended the abstention");
+    }
     net.isolate(1);
     net.queue.clear();
     run_ticks(net, 200); // many election timeouts: node 2 campaigns again and again
@@ -191,12 +200,17 @@ fn a_partly_refilled_node_does_not_elect_a_lagging_leader(net: &mut Net, lagging
     assert_eq!(empty_disk(net, 3), EmptyDisk::Recovered);
     assert!(net.node(3).status().commit >= committed);
     assert_eq!(net.applied_data(3), net.applied_data(leader));
+    // Recovering is durable too: a restart now finds a node like any other.
+    net.handle_ready(3);
+    assert!(!net.node(3).storage().hard_state().abstaining, "the recovery is not durable");
+    net.crash_restart(3);
+    assert_eq!(empty_disk(net, 3), EmptyDisk::No);
 }
 
-/// One entry per append: the wiped node receives the log in pieces and holds a prefix of it
-/// after each, shorter than the commit index every one of those appends states.
-#[test]
-fn a_wiped_node_holding_part_of_the_log_does_not_elect_a_lagging_leader() {
+/// One entry per append, node 2 cut off after the first entry, five more committed: the wiped
+/// node receives the log in pieces and holds a prefix of it after each, shorter than the
+/// commit index every one of those appends states.
+fn one_entry_per_append_with_a_lagging_node() -> (Net, u64) {
     let mut net = Net::new(3, |cfg| {
         cfg.empty_disk_guard = true;
         cfg.max_entries_per_msg = 1;
@@ -212,7 +226,21 @@ fn a_wiped_node_holding_part_of_the_log_does_not_elect_a_lagging_leader() {
     }
     net.stabilize();
     net.spread_commit();
-    a_partly_refilled_node_does_not_elect_a_lagging_leader(&mut net, lagging_last);
+    (net, lagging_last)
+}
+
+#[test]
+fn a_wiped_node_holding_part_of_the_log_does_not_elect_a_lagging_leader() {
+    let (mut net, lagging_last) = one_entry_per_append_with_a_lagging_node();
+    a_partly_refilled_node_does_not_elect_a_lagging_leader(&mut net, lagging_last, false);
+}
+
+/// The wiped node crashes again while it abstains, holding a part of the log: it comes back
+/// abstaining (before the abstention was durable, it came back voting and 2 won).
+#[test]
+fn a_wiped_node_that_crashes_while_abstaining_still_abstains() {
+    let (mut net, lagging_last) = one_entry_per_append_with_a_lagging_node();
+    a_partly_refilled_node_does_not_elect_a_lagging_leader(&mut net, lagging_last, true);
 }
 
 /// The leader's log is compacted at an index below its commit index: the wiped node gets a
@@ -234,7 +262,7 @@ fn a_wiped_node_holding_a_snapshot_short_of_the_commit_does_not_elect_a_lagging_
     }
     net.stabilize();
     net.spread_commit();
-    a_partly_refilled_node_does_not_elect_a_lagging_leader(&mut net, lagging_last);
+    a_partly_refilled_node_does_not_elect_a_lagging_leader(&mut net, lagging_last, true);
     assert!(net.snapshots_restored(3) >= 1, "the wiped node got no snapshot");
 }
 

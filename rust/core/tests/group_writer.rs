@@ -31,7 +31,7 @@ fn batch_of(entry: Entry) -> Arc<PersistBatch> {
     Arc::new(PersistBatch {
         snapshot: None,
         entries: vec![entry],
-        hard_state: Some(HardState { term: 1, vote: 1, commit }),
+        hard_state: Some(HardState::new(1, 1, commit)),
         must_sync: true,
     })
 }

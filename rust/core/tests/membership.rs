@@ -340,7 +340,7 @@ fn a_node_restarted_from_its_wal_recovers_the_configuration() {
             entry(3, EntryKind::ConfChange, encode_conf_change(&ConfChange::leave_joint())),
             entry(4, EntryKind::ConfChange, encode_conf_change(&ConfChange::add_learner(6))),
         ];
-        wal.write(None, &entries, Some(HardState { term: 2, vote: 1, commit: 3 })).unwrap();
+        wal.write(None, &entries, Some(HardState::new(2, 1, 3))).unwrap();
         let snapshot =
             Snapshot { meta: SnapshotMeta { index: 2, term: 2, conf_state: joint.clone() }, data: bytes::Bytes::new() };
         wal.compact(&snapshot).unwrap();

@@ -131,7 +131,7 @@ fn follower_without_communication_starts_an_election() {
 /// their authority."
 #[test]
 fn follower_hearing_from_leader_does_not_start_an_election() {
-    let mut n = node_with(1, 3, HardState { term: 1, vote: 2, commit: 0 }, &[]);
+    let mut n = node_with(1, 3, HardState::new(1, 2, 0), &[]);
     for _ in 0..10 * ELECTION_TICKS {
         n.tick();
         n.step(msg(MessageType::Heartbeat, 2, 1, 1)).unwrap();
@@ -148,7 +148,7 @@ fn candidate_votes_for_itself_and_persists_the_vote_before_asking() {
     let mut n = fresh(1, 3);
     n.campaign();
     let rd = take_ready(&mut n);
-    assert_eq!(rd.hard_state, Some(HardState { term: 1, vote: 1, commit: 0 }));
+    assert_eq!(rd.hard_state, Some(HardState::new(1, 1, 0)));
     assert!(rd.messages.iter().all(|m| m.msg_type != MessageType::Vote), "votes must wait for the fsync");
     assert_eq!(of_type(&rd.persisted_messages, MessageType::Vote).len(), 2);
 }
@@ -157,7 +157,7 @@ fn candidate_votes_for_itself_and_persists_the_vote_before_asking() {
 /// lastLogTerm: term of candidate's last log entry".
 #[test]
 fn candidate_sends_its_last_log_position() {
-    let mut n = node_with(1, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1, 1, 2]);
+    let mut n = node_with(1, 3, HardState::new(2, 0, 0), &[1, 1, 2]);
     n.campaign();
     for m in of_type(&take_msgs(&mut n), MessageType::Vote) {
         assert_eq!((m.term, m.index, m.log_term), (3, 3, 2));
@@ -241,7 +241,7 @@ fn votes_go_to_candidates_with_up_to_date_logs_only() {
         (0, 0, false), // empty log
     ];
     for (last_index, last_term, granted) in cases {
-        let mut n = node_with(1, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1, 2, 2]);
+        let mut n = node_with(1, 3, HardState::new(2, 0, 0), &[1, 2, 2]);
         n.step(vote_req(2, 1, 3, last_index, last_term)).unwrap();
         let resp = take_msgs(&mut n).into_iter().find(|m| m.msg_type == MessageType::VoteResp).expect("an answer");
         assert_eq!(!resp.reject, granted, "candidate log ending at {last_index}/{last_term}");
@@ -267,7 +267,7 @@ fn a_leader_or_candidate_seeing_a_higher_term_becomes_a_follower() {
 /// §5.1: "If a server receives a request with a stale term number, it rejects the request."
 #[test]
 fn requests_with_a_stale_term_are_rejected() {
-    let mut n = node_with(1, 3, HardState { term: 3, vote: 0, commit: 0 }, &[1, 1]);
+    let mut n = node_with(1, 3, HardState::new(3, 0, 0), &[1, 1]);
     n.step(vote_req(2, 1, 2, 9, 2)).unwrap();
     n.step(append(2, 1, 2, (2, 1), &[(3, 2)], 0)).unwrap();
     let msgs = take_msgs(&mut n);
@@ -281,7 +281,7 @@ fn requests_with_a_stale_term_are_rejected() {
 /// then issues AppendEntries RPCs in parallel to each of the other servers".
 #[test]
 fn a_new_leader_appends_a_noop_and_replicates_it() {
-    let mut n = node_with(1, 3, HardState { term: 1, vote: 0, commit: 0 }, &[1]);
+    let mut n = node_with(1, 3, HardState::new(1, 0, 0), &[1]);
     elect(&mut n, &[2]);
     let rd = take_ready(&mut n);
     assert_eq!(rd.entries.len(), 1);
@@ -314,7 +314,7 @@ fn a_leader_sends_heartbeats_every_interval() {
 #[test]
 fn a_follower_rejects_append_entries_whose_prev_does_not_match() {
     for prev in [(3, 2), (4, 1)] {
-        let mut n = node_with(1, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1, 1, 1]);
+        let mut n = node_with(1, 3, HardState::new(2, 0, 0), &[1, 1, 1]);
         n.step(append(2, 1, 2, prev, &[(prev.0 + 1, 2)], 0)).unwrap();
         let resp = take_msgs(&mut n).into_iter().find(|m| m.msg_type == MessageType::AppendResp).expect("answer");
         assert!(resp.reject, "prev {prev:?}");
@@ -327,7 +327,7 @@ fn a_follower_rejects_append_entries_whose_prev_does_not_match() {
 /// log."
 #[test]
 fn a_follower_deletes_conflicting_entries_and_appends_new_ones() {
-    let mut n = node_with(1, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1, 1, 1, 1]);
+    let mut n = node_with(1, 3, HardState::new(2, 0, 0), &[1, 1, 1, 1]);
     n.step(append(2, 1, 2, (2, 1), &[(3, 2), (4, 2), (5, 2)], 0)).unwrap();
     let resp = take_msgs(&mut n).into_iter().find(|m| m.msg_type == MessageType::AppendResp).expect("answer");
     assert_eq!((resp.reject, resp.index), (false, 5));
@@ -338,7 +338,7 @@ fn a_follower_deletes_conflicting_entries_and_appends_new_ones() {
 /// already has (a delayed or duplicated RPC) must not truncate the entries after them.
 #[test]
 fn a_follower_keeps_its_log_on_entries_it_already_has() {
-    let mut n = node_with(1, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1, 2, 2]);
+    let mut n = node_with(1, 3, HardState::new(2, 0, 0), &[1, 2, 2]);
     n.step(append(2, 1, 2, (1, 1), &[(2, 2)], 0)).unwrap();
     take_msgs(&mut n);
     assert_eq!(log_terms(&n), vec![1, 2, 2]);
@@ -348,7 +348,7 @@ fn a_follower_keeps_its_log_on_entries_it_already_has() {
 /// new entry)".
 #[test]
 fn a_follower_commits_up_to_the_leader_commit_within_what_it_was_sent() {
-    let mut n = node_with(1, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1, 1, 1, 7]);
+    let mut n = node_with(1, 3, HardState::new(2, 0, 0), &[1, 1, 1, 7]);
     // Entries up to 3 are known to match; the leader has committed 4, but the entry at 4 here
     // is stale (term 7 does not come from this leader): only 3 may be committed.
     n.step(append(2, 1, 8, (2, 1), &[(3, 1)], 4)).unwrap();
@@ -382,7 +382,7 @@ fn a_leader_commits_an_entry_stored_on_a_majority() {
 #[test]
 fn a_leader_commits_only_entries_of_its_own_term_by_counting() {
     // 1 leads term 3 with old entries 1/1 and 2/2 and its no-op at 3/3.
-    let mut n = node_with(1, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1, 2]);
+    let mut n = node_with(1, 3, HardState::new(2, 0, 0), &[1, 2]);
     elect(&mut n, &[2]);
     take_msgs(&mut n);
     n.step(append_resp(2, 1, 3, 2)).unwrap();
@@ -396,8 +396,8 @@ fn a_leader_commits_only_entries_of_its_own_term_by_counting() {
 #[test]
 fn a_leader_backs_up_after_a_rejection_until_the_logs_match() {
     // The leader's log: 1/1 2/1 3/2, then its no-op 4/3. The follower holds 1/1 only.
-    let mut leader = node_with(1, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1, 1, 2]);
-    let mut follower = node_with(2, 3, HardState { term: 2, vote: 0, commit: 0 }, &[1]);
+    let mut leader = node_with(1, 3, HardState::new(2, 0, 0), &[1, 1, 2]);
+    let mut follower = node_with(2, 3, HardState::new(2, 0, 0), &[1]);
     elect(&mut leader, &[3]);
     let mut to_follower: Vec<Message> =
         take_msgs(&mut leader).into_iter().filter(|m| m.to == 2 && m.msg_type == MessageType::Append).collect();
@@ -442,14 +442,14 @@ fn election_timeouts_are_randomized_within_the_interval() {
 #[test]
 fn a_node_missing_a_committed_entry_cannot_win() {
     // 1 has the committed entry 2/1; 2 and 3 as well; 4 and 5 do not.
-    let with_entry = HardState { term: 1, vote: 0, commit: 2 };
-    let mut candidate = node_with(5, 5, HardState { term: 1, vote: 0, commit: 1 }, &[1]);
+    let with_entry = HardState::new(1, 0, 2);
+    let mut candidate = node_with(5, 5, HardState::new(1, 0, 1), &[1]);
     candidate.campaign();
     let requests = of_type(&take_msgs(&mut candidate), MessageType::Vote);
     let mut granted = 1;
     for req in requests {
         let (hs, log): (HardState, &[Term]) =
-            if req.to <= 3 { (with_entry, &[1, 1]) } else { (HardState { term: 1, vote: 0, commit: 1 }, &[1]) };
+            if req.to <= 3 { (with_entry, &[1, 1]) } else { (HardState::new(1, 0, 1), &[1]) };
         let mut voter = node_with(req.to, 5, hs, log);
         voter.step(req).unwrap();
         let resp = take_msgs(&mut voter).into_iter().find(|m| m.msg_type == MessageType::VoteResp).expect("answer");

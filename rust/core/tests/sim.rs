@@ -186,7 +186,7 @@ fn entry(index: Index, term: Term, data: &'static [u8]) -> Entry {
 fn storage(entries: &[Entry], term: Term, vote: NodeId, commit: Index) -> MemStorage {
     let mut storage = MemStorage::new(vec![1, 2, 3]);
     storage.append(entries);
-    storage.set_hard_state(senate_core::HardState { term, vote, commit });
+    storage.set_hard_state(senate_core::HardState::new(term, vote, commit));
     storage
 }
 
@@ -328,7 +328,7 @@ fn checker_accepts_a_correct_history_with_compaction_and_snapshot_install() {
     assert_eq!(checker.applied_index(2), 3);
     // A later leader that holds everything committed passes Leader Completeness.
     follower.append(&[entry(4, 2, b"")]);
-    follower.set_hard_state(senate_core::HardState { term: 2, vote: 2, commit: 3 });
+    follower.set_hard_state(senate_core::HardState::new(2, 2, 3));
     checker.sync_node(2, &follower, Role::Leader, 2).unwrap();
 }
 

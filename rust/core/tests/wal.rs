@@ -40,7 +40,7 @@ fn snap(index: Index, term: Term) -> Snapshot {
 }
 
 fn hs(term: Term, vote: u64, commit: Index) -> HardState {
-    HardState { term, vote, commit }
+    HardState::new(term, vote, commit)
 }
 
 /// Options for tests that reopen a log while the "crashed" handle still exists. Segments
@@ -1169,4 +1169,23 @@ fn a_record_of_another_protocol_in_a_raft_log_is_corruption_naming_file_and_offs
         "record of protocol Multi-Paxos (tag 2) in a log opened for Raft (tag 1)",
         "the message names both protocols"
     );
+}
+
+/// A node back with an empty disk abstains across restarts (`raft::empty_disk`): the flag is
+/// in the hard state record, read back, and cleared by a later record.
+#[test]
+fn an_abstaining_hard_state_survives_a_reopen_until_a_later_one_clears_it() {
+    let dir = TempDir::new().unwrap();
+    let abstaining = HardState { abstaining: true, ..hs(3, 0, 0) };
+    let (mut wal, _) = open(dir.path(), &unlocked());
+    wal.write(None, &[], Some(abstaining)).unwrap();
+    wal.write(None, &ents(1..=2, 3), Some(HardState { commit: 1, ..abstaining })).unwrap();
+    drop(wal);
+    let recovered = reopened(dir.path(), &unlocked());
+    assert_eq!(recovered.hard_state, HardState { commit: 1, ..abstaining });
+    assert_eq!(recovered.entries.len(), 2);
+    let (mut wal, _) = open(dir.path(), &unlocked());
+    wal.write(None, &[], Some(hs(3, 2, 2))).unwrap();
+    drop(wal);
+    assert_eq!(reopened(dir.path(), &unlocked()).hard_state, hs(3, 2, 2));
 }

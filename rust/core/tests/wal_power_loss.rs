@@ -169,7 +169,7 @@ fn next_call(model: &Model, term: &mut Term, rng: &mut ChaCha8Rng) -> Call {
         let from = last.saturating_sub(rng.gen_range(0..4)).max(first).max(commit + 1).min(last + 1);
         let count = rng.gen_range(1..6);
         let entries: Vec<Entry> = (from..from + count).map(|i| entry(i, *term, rng)).collect();
-        (None, entries, Some(HardState { term: *term, vote: 1, commit }), true)
+        (None, entries, Some(HardState::new(*term, 1, commit)), true)
     };
     // Only the commit moves: term and vote are durable already (what allows skipping the fsync).
     let commit_to_last = HardState { commit: commit.max(last), ..model.hard_state };
@@ -196,7 +196,7 @@ fn next_call(model: &Model, term: &mut Term, rng: &mut ChaCha8Rng) -> Call {
                     *term
                 }
             };
-            let hard_state = HardState { term: *term, vote: 0, commit: commit.max(index) };
+            let hard_state = HardState::new(*term, 0, commit.max(index));
             Call::Write(vec![(Some(snapshot(index, snapshot_term, rng)), Vec::new(), Some(hard_state), true)])
         }
         _ => Call::Reopen,
@@ -359,7 +359,7 @@ fn check_crash_point(
         kind: EntryKind::Normal,
         data: Bytes::from_static(b"after"),
     };
-    let hard_state = HardState { term: 1_000, vote: 2, commit: model.hard_state.commit };
+    let hard_state = HardState::new(1_000, 2, model.hard_state.commit);
     wal.write(None, std::slice::from_ref(&next), Some(hard_state)).map_err(|e| format!("write after recovery: {e}"))?;
     drop(wal);
     model.apply(&Step::Entry(next));

@@ -248,7 +248,7 @@ impl PaxosNode {
     }
 
     fn hard_state(&self) -> HardState {
-        HardState { term: self.core.promised.to_u64(), vote: 0, commit: self.core.log.chosen() }
+        HardState::new(self.core.promised.to_u64(), 0, self.core.log.chosen())
     }
 
     fn soft(&self) -> (NodeRole, NodeId, Ballot) {

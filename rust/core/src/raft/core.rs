@@ -162,7 +162,12 @@ impl<S: Storage> Raft<S> {
             boot_lease: false,
             uncommitted_bytes: 0,
             started_blank,
-            empty_disk: EmptyDisk::No,
+            // An abstention survives restarts until the node holds the committed log again.
+            empty_disk: if cfg.empty_disk_guard && hard_state.abstaining {
+                EmptyDisk::Abstaining
+            } else {
+                EmptyDisk::No
+            },
             lost_logs_seen: 0,
             last_lost_log_peer: NO_NODE,
             cfg: cfg.clone(),
@@ -367,7 +372,12 @@ impl<S: Storage> Raft<S> {
             return Err(RaftError::UnknownPeer { id: m.from });
         }
         check_message(&m).map_err(|problem| RaftError::InvalidMessage { from: m.from, problem })?;
-        self.note_history(&m);
+        if self.note_history(&m) && (!m.entries.is_empty() || m.snapshot.is_some()) {
+            // The abstention must be durable before any part of the log is: a node that
+            // crashed with a part of it and not the abstention would come back voting. The
+            // sender sends the log again (to a follower that did not answer).
+            return Ok(());
+        }
         if m.term == 0 {
             // Forwarded requests carry no term.
         } else if m.term > self.term {

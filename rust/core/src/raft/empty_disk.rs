@@ -38,8 +38,14 @@
 //! `async_persist.rs`, which crashes nodes before their first write (the guard is off there).
 //! And under message reordering (not over one TCP connection) an old rejection can look like
 //! a loss: the leader then only replicates again what the follower holds.
-//! And an abstaining node that crashes again with a part of the log on disk no longer starts
-//! blank and votes: the abstention is not made durable.
+//!
+//! The abstention is durable: it is in the hard state (`HardState::abstaining`), so a node
+//! that crashes again while abstaining, with a part of the log on disk, comes back abstaining
+//! (it no longer starts blank); recovering clears it with the vote it counts as, in one hard
+//! state. The message that shows a log is not taken further when it carries entries or a
+//! snapshot (the sender sends them again): the Ready that makes the abstention durable comes
+//! before any that writes a part of the log, and the log (`wal`) writes a group's records
+//! before a snapshot file of a later batch in it, so no crash keeps log without abstention.
 
 use crate::raft::core::Raft;
 use crate::raft::message::{Index, Message, NodeId, NO_NODE};
@@ -75,15 +81,18 @@ pub fn shows_a_log(m: &Message) -> bool {
 
 impl<S: Storage> Raft<S> {
     /// Looks at every message while this node is blank: one that shows a log makes it abstain.
-    pub(crate) fn note_history(&mut self, m: &Message) {
-        if self.cfg.empty_disk_guard
+    /// Returns whether it began to abstain now (the caller then takes no part of the log
+    /// from `m`: the abstention is made durable first).
+    pub(crate) fn note_history(&mut self, m: &Message) -> bool {
+        let begins = self.cfg.empty_disk_guard
             && self.started_blank
             && self.empty_disk == EmptyDisk::No
             && self.log.last_index() == 0
-            && shows_a_log(m)
-        {
+            && shows_a_log(m);
+        if begins {
             self.empty_disk = EmptyDisk::Abstaining;
         }
+        begins
     }
 
     /// Whether this node must neither vote nor campaign now.

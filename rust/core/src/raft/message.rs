@@ -72,13 +72,25 @@ impl Entry {
 /// empty entries is still bounded by byte limits.
 pub const ENTRY_OVERHEAD_BYTES: usize = 24;
 
-/// The state that must be durable before a node answers anyone: term, vote and commit index.
+/// The state that must be durable before a node answers anyone: term, vote and commit index,
+/// and whether the node abstains from elections (back with an empty disk).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HardState {
     pub term: Term,
     /// The node voted for in `term`, or [`NO_NODE`].
     pub vote: NodeId,
     pub commit: Index,
+    /// The node came back with an empty disk into a cluster that has a log and does not hold
+    /// the committed log yet (`raft::empty_disk`): it neither votes nor campaigns, across
+    /// restarts until it is cleared. Always false for Multi-Paxos.
+    pub abstaining: bool,
+}
+
+impl HardState {
+    /// Term, vote and commit index, not abstaining.
+    pub const fn new(term: Term, vote: NodeId, commit: Index) -> HardState {
+        HardState { term, vote, commit, abstaining: false }
+    }
 }
 
 /// The membership of a cluster, as stored with snapshots and at boot, and as a `Ready` reports

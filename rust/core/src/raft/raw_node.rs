@@ -120,7 +120,10 @@ impl<S: Storage> RawNode<S> {
     }
 
     fn hard_state(&self) -> HardState {
-        HardState { term: self.raft.term, vote: self.raft.vote, commit: self.raft.log.committed }
+        HardState {
+            abstaining: self.raft.abstains(),
+            ..HardState::new(self.raft.term, self.raft.vote, self.raft.log.committed)
+        }
     }
 
     /// How many Readies were handed out and not yet advanced.
@@ -158,11 +161,12 @@ impl<S: Storage> RawNode<S> {
     }
 
     /// The hard state to hand out when only its commit index moved since the last one: it
-    /// promises nothing, so it needs no write (`None` when it did not move, or when the term
-    /// or vote moved too).
+    /// promises nothing, so it needs no write (`None` when it did not move, or when the term,
+    /// vote or abstention moved too).
     fn commit_only_change(&self) -> Option<HardState> {
         let (hard, prev) = (self.hard_state(), self.prev_hard_state);
-        (hard.commit != prev.commit && hard.term == prev.term && hard.vote == prev.vote).then_some(hard)
+        let same_promises = hard.term == prev.term && hard.vote == prev.vote && hard.abstaining == prev.abstaining;
+        (hard.commit != prev.commit && same_promises).then_some(hard)
     }
 
     /// Hands out the work accumulated since the last `Ready`. Each `Ready` is followed by one

@@ -663,7 +663,7 @@ mod tests {
     fn storage(entries: &[Entry], round: u64, node: NodeId, commit: Slot) -> MemStorage {
         let mut storage = MemStorage::new(vec![1, 2, 3]);
         storage.append(entries);
-        storage.set_hard_state(HardState { term: Ballot::new(round, node).to_u64(), vote: 0, commit });
+        storage.set_hard_state(HardState::new(Ballot::new(round, node).to_u64(), 0, commit));
         storage
     }
 

@@ -92,6 +92,9 @@ pub enum Corruption {
     /// An entry of unknown kind.
     #[error("unknown entry kind {tag}")]
     UnknownEntryKind { tag: u8 },
+    /// A hard state record with flags this version does not define (or none set).
+    #[error("unknown hard state flags {flags:#04x}")]
+    UnknownHardStateFlags { flags: u8 },
     /// An entry does not follow the log before it.
     #[error("gap in the log: expected an index up to {expected}, found {found}")]
     IndexGap { expected: Index, found: Index },

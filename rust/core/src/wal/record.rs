@@ -38,6 +38,12 @@ pub(crate) const RECORD_HEADER_BYTES: usize = 18;
 pub(crate) const ENTRY_FIELDS_BYTES: usize = 17;
 /// Payload bytes of a hard state record: term, vote, commit.
 pub(crate) const HARD_STATE_PAYLOAD_BYTES: usize = 24;
+/// Payload bytes of a hard state record with flags: term, vote, commit, flags (u8). Written
+/// only when a flag is set, so a log without them is byte for byte what it always was and
+/// older logs are read as they are.
+pub(crate) const HARD_STATE_FLAGGED_PAYLOAD_BYTES: usize = 25;
+/// The hard state flag of `HardState::abstaining`; no other bit is defined.
+const HARD_STATE_FLAG_ABSTAINING: u8 = 1;
 /// Payload bytes of a snapshot marker record: index, term, last index kept.
 pub(crate) const MARKER_PAYLOAD_BYTES: usize = 24;
 /// Payload bytes of a sync mark: the synced length.
@@ -96,9 +102,14 @@ pub(crate) fn encode_entry(protocol: ProtocolId, entry: &Entry, out: &mut Vec<u8
 
 /// Appends the record of `hard_state` to `out`.
 pub(crate) fn encode_hard_state(protocol: ProtocolId, hard_state: &HardState, out: &mut Vec<u8>) {
-    let start = begin_record(out, protocol, TAG_HARD_STATE, HARD_STATE_PAYLOAD_BYTES);
+    let flags = if hard_state.abstaining { HARD_STATE_FLAG_ABSTAINING } else { 0 };
+    let payload_bytes = if flags == 0 { HARD_STATE_PAYLOAD_BYTES } else { HARD_STATE_FLAGGED_PAYLOAD_BYTES };
+    let start = begin_record(out, protocol, TAG_HARD_STATE, payload_bytes);
     for field in [hard_state.term, hard_state.vote, hard_state.commit] {
         out.extend_from_slice(&field.to_le_bytes());
+    }
+    if flags != 0 {
+        out.push(flags);
     }
     finish_record(out, start);
 }
@@ -237,11 +248,19 @@ fn decode_payload(tag: u8, buf: &Bytes, range: std::ops::Range<usize>) -> Result
                 data: buf.slice(range.start + ENTRY_FIELDS_BYTES..range.end),
             }))
         }
-        TAG_HARD_STATE if payload.len() == HARD_STATE_PAYLOAD_BYTES => Ok(Record::HardState(HardState {
-            term: read_u64(payload, 0),
-            vote: read_u64(payload, 8),
-            commit: read_u64(payload, 16),
-        })),
+        TAG_HARD_STATE
+            if payload.len() == HARD_STATE_PAYLOAD_BYTES || payload.len() == HARD_STATE_FLAGGED_PAYLOAD_BYTES =>
+        {
+            let flags = payload.get(HARD_STATE_PAYLOAD_BYTES).copied();
+            // Flags are written only when one is set: a zero byte is no record this writes.
+            if let Some(flags) = flags.filter(|f| *f != HARD_STATE_FLAG_ABSTAINING) {
+                return Err(Corruption::UnknownHardStateFlags { flags });
+            }
+            Ok(Record::HardState(HardState {
+                abstaining: flags.is_some(),
+                ..HardState::new(read_u64(payload, 0), read_u64(payload, 8), read_u64(payload, 16))
+            }))
+        }
         TAG_MARKER if payload.len() == MARKER_PAYLOAD_BYTES => {
             let marker =
                 Marker { index: read_u64(payload, 0), term: read_u64(payload, 8), last_index: read_u64(payload, 16) };
@@ -305,7 +324,7 @@ mod tests {
         let mut out = Vec::new();
         let e = entry(7, 3, b"payload");
         let noop = Entry { index: 8, term: 3, kind: EntryKind::NoOp, data: Bytes::new() };
-        let hs = HardState { term: 3, vote: 2, commit: 6 };
+        let hs = HardState::new(3, 2, 6);
         let marker = Marker { index: 5, term: 2, last_index: 8 };
         encode_entry(RAFT, &e, &mut out);
         encode_entry(RAFT, &noop, &mut out);
@@ -324,6 +343,30 @@ mod tests {
             records,
             [Record::Entry(e), Record::Entry(noop), Record::HardState(hs), Record::Marker(marker), mark]
         );
+    }
+
+    #[test]
+    fn a_hard_state_without_flags_keeps_the_old_layout_and_an_abstaining_one_round_trips() {
+        let mut plain = Vec::new();
+        encode_hard_state(RAFT, &HardState::new(3, 2, 6), &mut plain);
+        assert_eq!(plain.len(), RECORD_HEADER_BYTES + HARD_STATE_PAYLOAD_BYTES);
+        let abstaining = HardState { abstaining: true, ..HardState::new(3, 2, 6) };
+        let mut flagged = Vec::new();
+        encode_hard_state(RAFT, &abstaining, &mut flagged);
+        assert_eq!(flagged.len(), RECORD_HEADER_BYTES + HARD_STATE_FLAGGED_PAYLOAD_BYTES);
+        assert_eq!(flagged[..RECORD_HEADER_BYTES + 24][RECORD_HEADER_BYTES..], plain[RECORD_HEADER_BYTES..]);
+        assert_eq!(decode_all(flagged), [Record::HardState(abstaining)]);
+        // Flags this version does not write: none set, or an unknown bit.
+        for flags in [0u8, 2, 3, 0x80] {
+            let mut out = Vec::new();
+            let start = begin_record(&mut out, RAFT, TAG_HARD_STATE, HARD_STATE_FLAGGED_PAYLOAD_BYTES);
+            out.extend_from_slice(&[0; HARD_STATE_PAYLOAD_BYTES]);
+            out.push(flags);
+            finish_record(&mut out, start);
+            let end = Some(out.len());
+            let problem = Corruption::UnknownHardStateFlags { flags };
+            assert_eq!(decode_record(&Bytes::from(out), 0, LIMIT, RAFT), Decoded::Damaged { problem, end }, "{flags}");
+        }
     }
 
     #[test]

@@ -171,7 +171,7 @@ mod tests {
     fn segment_with_two_records() -> (Vec<u8>, usize) {
         let mut out = Vec::new();
         encode_segment_header(&mut out);
-        encode_hard_state(RAFT, &HardState { term: 1, vote: 1, commit: 0 }, &mut out);
+        encode_hard_state(RAFT, &HardState::new(1, 1, 0), &mut out);
         let second = out.len();
         let e = Entry { index: 1, term: 1, kind: EntryKind::Normal, data: Bytes::from_static(b"x") };
         encode_entry(RAFT, &e, &mut out);
@@ -234,7 +234,7 @@ mod tests {
     fn damage_no_sync_mark_proves_durable_is_a_torn_tail_with_valid_records_after_it() {
         // A torn write whose later sectors reached the disk and an earlier one did not.
         let (mut full, second) = segment_with_two_records();
-        encode_hard_state(RAFT, &HardState { term: 2, vote: 1, commit: 1 }, &mut full);
+        encode_hard_state(RAFT, &HardState::new(2, 1, 1), &mut full);
         let mut damaged = full.clone();
         damaged[second..second + RECORD_HEADER_BYTES].fill(0);
         assert_eq!(scan_segment(&Bytes::from(damaged.clone()), true, LIMIT, RAFT).unwrap().valid_bytes, second as u64);

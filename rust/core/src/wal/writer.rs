@@ -318,6 +318,15 @@ impl<F: FileSystem> Wal<F> {
         hard_state: Option<HardState>,
     ) -> Result<(), WalError> {
         if let Some(snapshot) = snapshot {
+            // Recovery applies the newest snapshot file whatever records follow it, so the
+            // records of the batches before this one in a group are made durable first: a
+            // snapshot must not overtake a hard state written before it (the abstention of a
+            // node back with an empty disk, `raft::empty_disk`). Snapshots are rare; the sync
+            // is too.
+            if self.buf_holds_records() {
+                self.flush()?;
+                self.begin_batch();
+            }
             let file = SnapshotFile::write_in(&self.fs, &self.dir, snapshot, self.options.fsync)?;
             self.count_fsyncs(2);
             self.register_snapshot_file(file.index, file.bytes);
@@ -471,11 +480,17 @@ impl<F: FileSystem> Wal<F> {
     /// Writes the whole batch and syncs it; a batch of nothing but its sync mark writes
     /// nothing.
     fn flush(&mut self) -> Result<(), WalError> {
-        if self.mark_in_buf.is_some() && self.buf.len() == SYNC_MARK_RECORD_BYTES {
+        if !self.buf_holds_records() {
             return Ok(());
         }
         let batch_bytes = self.buf.len();
         self.write_out(batch_bytes)
+    }
+
+    /// Whether the batch buffer holds records other than its starting sync mark.
+    fn buf_holds_records(&self) -> bool {
+        let mark_bytes = if self.mark_in_buf.is_some() { SYNC_MARK_RECORD_BYTES } else { 0 };
+        self.buf.len() > mark_bytes
     }
 
     /// Writes `buf[..len]` after the current segment's records with one `write_all_at`, then

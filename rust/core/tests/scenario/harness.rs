@@ -346,7 +346,7 @@ impl Cluster {
             None => assert_eq!(node.reported_soft, soft_now, "node {id}: role/leader changed, Ready did not say"),
         }
         if let Some(hs) = rd.hard_state {
-            let expect = HardState { term: st.term, vote: st.vote, commit: st.commit };
+            let expect = HardState::new(st.term, st.vote, st.commit);
             assert_eq!(hs, expect, "node {id}: Ready hard state differs from status");
         }
     }
