@@ -308,16 +308,19 @@ impl Paxos {
     }
 
     /// A leader that is no voter of the latest configuration (removed) leads on, padding the
-    /// window and bringing the new voters up to date, until one of them holds the change: then
-    /// it tells that voter the chosen index, sends it a `TimeoutNow` (the most caught-up one)
-    /// and steps down. Its ballot proposes nothing the new configuration governs
-    /// (`propose_as_leader`).
+    /// window and bringing the new voters up to date, until one of them holds the change and
+    /// every slot chosen: then it tells that voter the chosen index, sends it a `TimeoutNow`
+    /// (the most caught-up one) and steps down. Its ballot proposes nothing the new
+    /// configuration governs (`propose_as_leader`). Handing over to a voter that lacks chosen
+    /// slots would be handed back: its campaign finds this node more than a page ahead and
+    /// asks it to campaign instead (`candidate.rs`), and the two would duel forever.
     fn hand_over_leadership(&mut self) {
         let (voters, change_slot) = (self.membership.latest().voters.clone(), self.membership.latest_change_slot());
+        let chosen = self.log.chosen();
         let best = self
             .progress
             .iter()
-            .filter(|(id, p)| voters.contains(id) && p.matched >= change_slot)
+            .filter(|(id, p)| voters.contains(id) && p.matched >= change_slot.max(chosen))
             .max_by_key(|(id, p)| (p.matched, std::cmp::Reverse(*id)))
             .map(|(id, _)| *id);
         let Some(to) = best else { return };

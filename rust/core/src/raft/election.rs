@@ -95,6 +95,10 @@ impl<S: Storage> Raft<S> {
             self.campaign(false);
         } else {
             self.become_leader();
+            if !self.promotable() {
+                // It campaigned to hand over (`campaign_to_hand_over`).
+                self.hand_over_leadership();
+            }
         }
     }
 
@@ -121,6 +125,31 @@ impl<S: Storage> Raft<S> {
             let mut resp = Message::new(resp_type, self.id, m.from, self.term);
             resp.reject = true;
             self.send(resp);
+            if can_vote && !self.promotable() && self.role != Role::Leader {
+                // The candidate counts this node as a voter, which it is not in the
+                // configuration in force here (it was removed, or it is promoted in the
+                // candidate's log only): it never campaigns by itself, and its longer log
+                // refuses the candidate, which may need its vote (a voter that does not know
+                // the removal committed counts by the configuration before it). Nobody could
+                // win: it campaigns to hand over (`campaign_to_hand_over`).
+                self.campaign_to_hand_over();
+            }
+        }
+    }
+
+    /// A node that is no voter of the configuration in force campaigns (by the quorums of
+    /// that configuration and of the one its log leads to, as any candidate: its own vote
+    /// does not count) only when a candidate it refuses for a shorter log asked for its vote.
+    /// Winning, it leads only to bring the voters up to date and hand over to one of them
+    /// (`hand_over_leadership`), as a leader that removed itself does (thesis 4.2.2).
+    fn campaign_to_hand_over(&mut self) {
+        if self.log.unstable.snapshot.is_some() {
+            return;
+        }
+        if self.cfg.pre_vote {
+            self.campaign_pre_vote();
+        } else {
+            self.campaign(false);
         }
     }
 

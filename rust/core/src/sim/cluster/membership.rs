@@ -9,12 +9,11 @@
 //! The checker is the same as for fixed clusters: at most one leader per term and one
 //! committed log across every configuration, and nothing committed is ever lost.
 //!
-//! Liveness has a known gap, about one run in a hundred: configurations take effect when
+//! Liveness misses about one run in a hundred (docs/simulation.md), mostly a member still
+//! catching up when the bound expires. One cause is closed: configurations take effect when
 //! applied, so a voter left alone by a removal that it does not know committed still needs the
-//! removed node's vote; when that node (a removed leader, say, restarted) holds a longer log,
-//! it refuses and, being no voter, never campaigns itself. etcd has the same gap. Closing it
-//! needs the removed node to pass on what it knows (its commit index) or the configuration to
-//! take effect when appended (raft-rs); both are left for later.
+//! removed node's vote; when that node holds a longer log it refuses and, being no voter, never
+//! campaigned itself (etcd's gap). Now it campaigns to hand over (`raft::election`).
 
 use super::{tolerate, SimCluster};
 use crate::driver::Consensus;
