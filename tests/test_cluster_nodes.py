@@ -60,9 +60,13 @@ def running_cluster(data_dir: Path, protocol: str) -> Iterator[tuple[int, list[s
             assert proc.wait(30) == 0
             return
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            if proc.poll() is None:  # a failed test: SIGTERM first, so it stops its nodes
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
