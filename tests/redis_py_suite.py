@@ -1,5 +1,6 @@
-"""Which of redis-py's own tests (tests/test_commands.py of its sdist, MIT-licensed) run
-against a senate cluster, and why the others do not (tests/test_redis_py_suite.py runs them).
+"""Which of redis-py's own tests (tests/test_commands.py and tests/test_pipeline.py of its
+sdist, MIT-licensed) run against a senate cluster, and why the others do not
+(tests/test_redis_py_suite.py runs them).
 
 The suite is fetched at test time (`pip download` of the pinned sdist) and runs with the
 redis package of that same sdist, so the tests and the client match whatever redis-py the
@@ -10,8 +11,15 @@ from __future__ import annotations
 
 #: The redis-py release whose sdist holds the suite.
 REDIS_PY_VERSION = "7.4.1"
-#: The test file, inside the sdist.
+#: The test file of the command tests, inside the sdist.
 TEST_FILE = "tests/test_commands.py"
+#: The test file of each class of `SELECTED`, inside the sdist.
+CLASS_FILES = {
+    "TestResponseCallbacks": TEST_FILE,
+    "TestRedisCommands": TEST_FILE,
+    "TestBinarySave": TEST_FILE,
+    "TestPipeline": "tests/test_pipeline.py",
+}
 
 #: The tests run, by class: every one must pass (none may skip).
 SELECTED: dict[str, list[str]] = {
@@ -146,13 +154,41 @@ SELECTED: dict[str, list[str]] = {
         "test_ttl_nokey",
     ],
     "TestBinarySave": ["test_binary_get_set", "test_large_responses"],
+    # Pipelines, MULTI/EXEC transactions and WATCH (redis-py's `pipeline()`, which is a
+    # transaction by default, and `transaction()`).
+    "TestPipeline": [
+        "test_pipeline_is_true",
+        "test_pipeline_memoryview",
+        "test_pipeline_length",
+        "test_pipeline_no_transaction",
+        "test_pipeline_no_transaction_watch",
+        "test_pipeline_no_transaction_watch_failure",
+        "test_exec_error_raised",
+        "test_transaction_with_empty_error_command",
+        "test_pipeline_with_empty_error_command",
+        "test_parse_error_raised",
+        "test_parse_error_raised_transaction",
+        "test_watch_succeed",
+        "test_watch_failure",
+        "test_watch_failure_in_empty_transaction",
+        "test_unwatch",
+        "test_close_is_reset",
+        "test_closing",
+        "test_transaction_callable",
+        "test_transaction_callable_returns_value_from_callable",
+        "test_exec_error_in_no_transaction_pipeline",
+        "test_exec_error_in_no_transaction_pipeline_unicode_command",
+        "test_exec_error_in_pipeline_truncated",
+        "test_pipeline_discard",
+        "test_send_set_commands_over_pipeline",
+    ],
 }
 
 #: Tests of the commands senate has that still do not run, and why. Every other test of the
-#: file is deselected because it exercises what senate does not have: lists, sets, sorted
-#: sets, streams, geo, bitmaps, HyperLogLog, pub/sub, scripting, modules,
-#: transactions, replication, persistence (SAVE, DUMP/RESTORE), runtime configuration
-#: (CONFIG SET, ACL SETUSER), SLOWLOG, CLIENT KILL/PAUSE/TRACKING, or a Redis Cluster.
+#: files is deselected because it exercises what senate does not have: lists, sets, sorted
+#: sets, streams, geo, bitmaps, HyperLogLog, pub/sub, scripting, modules, replication,
+#: persistence (SAVE, DUMP/RESTORE), runtime configuration (CONFIG SET, ACL SETUSER),
+#: SLOWLOG, CLIENT KILL/PAUSE/TRACKING, or a Redis Cluster.
 DESELECTED: dict[str, str] = {
     "test_type": "stores lists, sets and sorted sets to check their TYPE",
     "test_scan_type": "stores sets to filter them out by TYPE",
@@ -163,7 +199,7 @@ DESELECTED: dict[str, str] = {
     "test_command": "expects at least 100 commands (a full Redis); senate lists its own",
     "test_command_count": "expects at least 100 commands (a full Redis); senate lists its own",
     "test_command_list": "filters COMMAND LIST by module, ACL category and pattern",
-    "test_command_getkeys": "COMMAND GETKEYS is not implemented",
+    "test_command_getkeys": "also asks the keys of EVAL (scripting), which senate lacks",
     "test_command_getkeysandflags": "COMMAND GETKEYSANDFLAGS is not implemented",
     "test_command_on_invalid_key_type": "stores a list to provoke WRONGTYPE",
     "test_client_info": "expects CLIENT INFO fields senate does not track (addr, laddr, ...)",
@@ -171,9 +207,18 @@ DESELECTED: dict[str, str] = {
     "test_get_set_bit": "SETBIT/GETBIT (bitmaps) are not implemented",
     "test_dump_and_restore_absttl": "DUMP/RESTORE are not implemented",
     "test_auth": "changes users at runtime (ACL SETUSER); senate's users come from its config",
+    # tests/test_pipeline.py
+    "test_pipeline": "pipelines ZADD and ZINCRBY (sorted sets)",
+    "test_exec_error_in_response": "provokes its error with LPUSH on a string (lists)",
+    "test_watch_exec_no_unwatch": "checks what the client sent with MONITOR, not implemented",
+    "test_watch_reset_unwatch": "checks what the client sent with MONITOR, not implemented",
+    "test_pipeline_with_bitfield": "BITFIELD (bitmaps) is not implemented",
+    "test_pipeline_with_msetex": "for a Redis Cluster, and MSETEX of Redis 8.4",
 }
 
 
 def node_ids() -> list[str]:
     """The pytest node ids of the selected tests."""
-    return [f"{TEST_FILE}::{cls}::{name}" for cls, names in SELECTED.items() for name in names]
+    return [
+        f"{CLASS_FILES[cls]}::{cls}::{name}" for cls, names in SELECTED.items() for name in names
+    ]

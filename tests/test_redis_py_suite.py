@@ -1,4 +1,4 @@
-"""redis-py's own command tests against a 3-node senate cluster: the tests of
+"""redis-py's own command and pipeline tests against a 3-node senate cluster: the tests of
 tests/redis_py_suite.py's list, from the pinned redis-py sdist fetched by `pip download`,
 run by pytest in a subprocess with that sdist's redis package (the tests and the client of
 one release); every selected test must pass, none skip.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cluster import free_base_port
-from redis_py_suite import DESELECTED, REDIS_PY_VERSION, SELECTED, TEST_FILE, node_ids
+from redis_py_suite import CLASS_FILES, DESELECTED, REDIS_PY_VERSION, SELECTED, TEST_FILE, node_ids
 from senate.launcher import LocalCluster
 
 #: How long `pip download` of the sdist may take.
@@ -59,12 +59,12 @@ def kv_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluste
 
 def test_the_lists_name_tests_that_exist(suite_dir: Path) -> None:
     """A new pinned release that renames a test fails here, not by running fewer."""
-    source = (suite_dir / TEST_FILE).read_text()
-    for names in SELECTED.values():
+    sources = {file: (suite_dir / file).read_text() for file in set(CLASS_FILES.values())}
+    for cls, names in SELECTED.items():
         for name in names:
-            assert f"def {name}(" in source, name
+            assert f"def {name}(" in sources[CLASS_FILES[cls]], name
     for name in DESELECTED:
-        assert f"def {name}(" in source, name
+        assert any(f"def {name}(" in source for source in sources.values()), name
         assert all(name not in names for names in SELECTED.values()), name
 
 

@@ -74,6 +74,7 @@ __all__ = [
     "GROUP_READ",
     "GROUP_REPLY",
     "GROUP_STALE_READ",
+    "GROUP_WATCH",
     "MAX_CHECK_THREADS",
     "MAX_DEADLINE_ELECTION_TIMEOUTS",
     "MAX_READIES_IN_FLIGHT",
@@ -1690,6 +1691,11 @@ GROUP_NODE: int
 """Group: one encoded single-command batch for the node itself (INFO); see `decode_batch`."""
 GROUP_CLOSE: int
 """Group: send these bytes, then close the connection; always the last group."""
+GROUP_WATCH: int
+"""Group: WATCH's one-command batch; run `KvStore.read` after a read barrier (or `apply` it
+through the log behind the connection's writes in flight), and send what
+`RespSession.watched` makes of its reply; always the last group (the session parses nothing
+more until `watched`)."""
 
 @final
 class KvStore:
@@ -1800,6 +1806,13 @@ class RespSession:
     @property
     def closed(self) -> bool:
         """Whether a `GROUP_CLOSE` was returned (QUIT or a protocol error), or `close` called."""
+    def watched(self, reply: bytes) -> bytes:
+        """Takes the reply of a `GROUP_WATCH` batch: records the watched keys' versions and
+        returns the reply to send (`+OK`, or the node's error as it is). Parsing resumes:
+        feed the session again (`b""` will do) for the commands held meanwhile."""
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the connection is between MULTI and EXEC (or DISCARD)."""
     def close(self) -> None:
         """Drops the buffered input at once and ignores every later feed (the server closed
         the connection)."""

@@ -10,7 +10,8 @@ client input, the key-value store and the execution of commands are Rust (`RespS
 * a `RespSession` turns what a client sent into groups of commands, in order: replies it
   could give at once (PING, errors, ...), batches of writes to replicate through the log,
   batches of reads to run after a read barrier (or at once on a READONLY connection), and
-  commands for the node (INFO);
+  commands for the node (INFO), and WATCH's read of its keys' versions (`senate.kv_watch`);
+  a transaction (MULTI ... EXEC) is one batch of its own, one log entry if it writes;
 * a write batch is proposed as one log entry; every node applies it to its `KvStore`, and the
   node that proposed it answers its client with the replies the apply produced. A follower's
   proposals travel to the leader over the peer connection (the core forwards them) and its
@@ -46,6 +47,7 @@ from senate._core import (
     GROUP_READ,
     GROUP_REPLY,
     GROUP_STALE_READ,
+    GROUP_WATCH,
     KvStore,
     RespSession,
     SenateError,
@@ -58,6 +60,8 @@ from senate.kv_info import info_reply, info_sections
 from senate.kv_reads import ReadBatcher
 from senate.kv_replies import error_reply, replies_for_error
 from senate.kv_sizing import sized_for_values
+from senate.kv_watch import Slot as _Slot
+from senate.kv_watch import push_watch
 from senate.runtime.metrics import MetricsServer, NodeMetrics
 from senate.runtime.node import Node
 from senate.runtime.transport import parse_host_port
@@ -125,14 +129,6 @@ class KvMachine(StateMachine):
 
     def restore(self, data: bytes) -> None:
         self.store.restore(data)
-
-
-class _Slot:
-    """A place in a client's line of replies whose reply is not known yet (`reply` None).
-    It has no `__init__` (one Python frame less for every request): set `reply` at once."""
-
-    __slots__ = ("reply",)
-    reply: bytes | None
 
 
 class ClientConnection(asyncio.Protocol):
@@ -234,6 +230,8 @@ class ClientConnection(asyncio.Protocol):
                 self._push(payload)
                 self._close_after_replies()
                 return
+            elif kind == GROUP_WATCH:  # the last group: parsing resumes once it is answered
+                push_watch(self, payload)
         held = self.session.buffered_bytes
         if (held or self.query_bytes) and not server.guard.on_query_buffer(self, held, now_ms):
             return

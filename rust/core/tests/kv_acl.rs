@@ -36,6 +36,10 @@ fn ask(s: &mut RespSession, store: &mut KvStore, line: &str) -> String {
             Group::Log(b) => out.extend(apply_batch(store, &b).unwrap()),
             Group::Read(b) | Group::StaleRead(b) => out.extend(read_batch(store, &b, 1).unwrap()),
             Group::Node(_) => out.extend_from_slice(b"(node)"),
+            Group::Watch(b) => {
+                let versions = read_batch(store, &b, 1).unwrap();
+                out.extend(s.watched(&versions));
+            }
         }
     }
     String::from_utf8(out).unwrap()
@@ -134,8 +138,8 @@ fn subcommands_are_checked_by_their_own_bit() {
     let noperm = |name: &str| format!("-NOPERM this user has no permissions to run the '{name}' command\r\n");
     assert_eq!(ask(&mut s, &mut store, "COMMAND COUNT"), noperm("command|count"));
     assert_eq!(ask(&mut s, &mut store, "CLIENT LIST"), noperm("client|list"));
-    assert!(ask(&mut s, &mut store, "COMMAND").starts_with("*78\r\n*10\r\n$3\r\nset\r\n"));
-    assert!(ask(&mut s, &mut store, "COMMAND LIST").starts_with("*78\r\n"));
+    assert!(ask(&mut s, &mut store, "COMMAND").starts_with("*83\r\n*10\r\n$3\r\nset\r\n"));
+    assert!(ask(&mut s, &mut store, "COMMAND LIST").starts_with("*83\r\n"));
     assert_eq!(ask(&mut s, &mut store, "CLIENT ID"), ":7\r\n");
 }
 

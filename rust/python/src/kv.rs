@@ -220,6 +220,15 @@ impl RespSession {
         self.inner.set_over_maxmemory(over);
     }
 
+    fn watched<'py>(&mut self, py: Python<'py>, reply: &[u8]) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.watched(reply))
+    }
+
+    #[getter]
+    fn in_transaction(&self) -> bool {
+        self.inner.in_transaction()
+    }
+
     fn close(&mut self) {
         let input = self.inner.close();
         if input.capacity() >= FREE_ELSEWHERE_BYTES {
@@ -280,5 +289,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GROUP_STALE_READ", kv::GROUP_STALE_READ)?;
     m.add("GROUP_NODE", kv::GROUP_NODE)?;
     m.add("GROUP_CLOSE", kv::GROUP_CLOSE)?;
+    m.add("GROUP_WATCH", kv::GROUP_WATCH)?;
     Ok(())
 }

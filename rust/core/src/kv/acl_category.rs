@@ -68,6 +68,7 @@ pub const FAST: Categories = Categories::bit(14);
 pub const SLOW: Categories = Categories::bit(15);
 pub const DANGEROUS: Categories = Categories::bit(17);
 pub const CONNECTION: Categories = Categories::bit(18);
+pub const TRANSACTION: Categories = Categories::bit(19);
 
 #[cfg(test)]
 mod tests {
@@ -86,6 +87,7 @@ mod tests {
             (SLOW, "slow"),
             (DANGEROUS, "dangerous"),
             (CONNECTION, "connection"),
+            (TRANSACTION, "transaction"),
         ] {
             assert_eq!(Categories::named(name), Some(category));
             assert_eq!(category.names().collect::<Vec<_>>(), [name]);

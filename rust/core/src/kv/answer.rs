@@ -1,7 +1,7 @@
 //! The session-class commands, answered at once from the connection's own state: PING, ECHO,
 //! SELECT, CLIENT, HELLO, COMMAND, CONFIG, READONLY, READWRITE (and AUTH, ACL: `acl_command`).
 
-use super::acl_category::{Categories, CONNECTION, FAST, HASH, KEYSPACE, STRING};
+use super::acl_category::{Categories, CONNECTION, FAST, HASH, KEYSPACE, STRING, TRANSACTION};
 use super::acl_command::{self, Login, NOAUTH_HELLO};
 use super::command::{arity_error, lookup, Class, Cmd, CommandSpec, COMMANDS, SUBCOMMANDS};
 use super::exec::{eq_nocase, NOT_INTEGER};
@@ -243,8 +243,35 @@ fn command_command(client: &ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
         for spec in &COMMANDS {
             put_bulk(out, spec.name.as_bytes());
         }
+    } else if eq_nocase(sub, b"getkeys") {
+        get_keys(args, out);
     } else {
         unknown_subcommand(out, "command", sub);
+    }
+}
+
+/// `COMMAND GETKEYS command arg...`: the key arguments of a command, from the table's key
+/// positions, with Redis 7.0's errors in its order (unknown, no keys, arity).
+fn get_keys(args: &[&[u8]], out: &mut Vec<u8>) {
+    if args.len() < 4 {
+        return put_error(out, &arity_error("command|getkeys"));
+    }
+    let command = &args[2..];
+    let Some(spec) = lookup(command[0]) else {
+        return put_error(out, b"ERR Invalid command specified");
+    };
+    if !spec.keys {
+        return put_error(out, b"ERR The command has no key arguments");
+    }
+    if !spec.arity_ok(command.len()) {
+        return put_error(out, b"ERR Invalid number of arguments specified for command");
+    }
+    let (first, last, step) = spec.key_positions();
+    let last = if last < 0 { command.len() as i64 + last } else { last };
+    let keys: Vec<&[u8]> = (first..=last).step_by(step as usize).map(|i| command[i as usize]).collect();
+    put_array_header(out, keys.len());
+    for key in keys {
+        put_bulk(out, key);
     }
 }
 
@@ -256,6 +283,8 @@ fn command_group(spec: &CommandSpec) -> &'static str {
         "hash"
     } else if spec.categories.intersects(KEYSPACE) {
         "generic"
+    } else if spec.categories.intersects(TRANSACTION) {
+        "transactions"
     } else if spec.categories.intersects(CONNECTION) || spec.cmd == Cmd::Client {
         "connection"
     } else {

@@ -1,12 +1,19 @@
 //! The log entry of a batch of commands:
 //!
 //! ```text
-//! version:  u8 (1 or 2)
+//! version:  u8 (1, 2 or 3)
 //! now_ms:   u64 little-endian (the proposer's wall clock: the clock of expiry)
 //! count:    u32 little-endian (commands that follow)
-//! protocol: u8, version 2 only (3: the replies are RESP3; 2: RESP2)
+//! protocol: u8, versions 2 and 3 only (3: the replies are RESP3; 2: RESP2)
+//! version 3 only, the watched keys: watches: varint,
+//!   watches × { len: varint, key, version: varint, live: varint (1: the key was live when
+//!   watched, else 0) }
 //! count × { argc: varint, argc × { len: varint, bytes } }
 //! ```
+//!
+//! Version 3 is one transaction (MULTI ... EXEC): its commands run as one, their replies in
+//! one array, or not at all (a null array) when a watched key changed after its version
+//! (see `transaction`).
 //!
 //! The replies of a batch are encoded where it runs (on every replica, for a log batch), so
 //! the batch names the protocol of the connection that sent it. Version 1 batches have no
@@ -25,6 +32,8 @@ use crate::codec::{get_varint, put_varint};
 pub const BATCH_VERSION_RESP2: u8 = 1;
 /// The version with a protocol byte after the count.
 pub const BATCH_VERSION_PROTOCOL: u8 = 2;
+/// The version of a transaction: a protocol byte and the watched keys after the count.
+pub const BATCH_VERSION_TRANSACTION: u8 = 3;
 /// Bytes before the first command of a version 1 batch.
 pub const BATCH_HEADER_BYTES: usize = 13;
 /// Bytes before the first command of a version 2 batch.
@@ -74,11 +83,7 @@ impl BatchBuilder {
 
     /// Appends one command of `argc` arguments.
     pub fn push<'a>(&mut self, argc: usize, args: impl Iterator<Item = &'a [u8]>) {
-        put_varint(argc as u64, &mut self.buf);
-        for arg in args {
-            put_varint(arg.len() as u64, &mut self.buf);
-            self.buf.extend_from_slice(arg);
-        }
+        put_command(&mut self.buf, argc, args);
         self.count += 1;
     }
 
@@ -112,6 +117,8 @@ pub struct BatchReader<'a> {
     /// Commands not read yet.
     remaining: u32,
     rest: &'a [u8],
+    /// A transaction (version 3): its watched keys, encoded (checked by `new`).
+    pub transaction: Option<Watches<'a>>,
 }
 
 impl<'a> BatchReader<'a> {
@@ -119,7 +126,7 @@ impl<'a> BatchReader<'a> {
     pub fn new(batch: &'a [u8]) -> Result<BatchReader<'a>> {
         let header_bytes = match batch.first() {
             Some(&BATCH_VERSION_RESP2) => BATCH_HEADER_BYTES,
-            Some(&BATCH_VERSION_PROTOCOL) => BATCH_HEADER_BYTES_PROTOCOL,
+            Some(&BATCH_VERSION_PROTOCOL | &BATCH_VERSION_TRANSACTION) => BATCH_HEADER_BYTES_PROTOCOL,
             Some(_) => return Err(malformed("unknown version")),
             None => return Err(malformed("shorter than its header")),
         };
@@ -132,7 +139,16 @@ impl<'a> BatchReader<'a> {
             BATCH_HEADER_BYTES => Protocol::Resp2,
             _ => Protocol::from_version(i64::from(batch[COUNT_AT + 4])).ok_or(malformed("unknown protocol"))?,
         };
-        let reader = BatchReader { now_ms, protocol, remaining: count, rest: &batch[header_bytes..] };
+        let mut rest = &batch[header_bytes..];
+        let transaction = match batch[0] {
+            BATCH_VERSION_TRANSACTION => {
+                let (watches, used) = Watches::split(rest)?;
+                rest = &rest[used..];
+                Some(watches)
+            }
+            _ => None,
+        };
+        let reader = BatchReader { now_ms, protocol, remaining: count, rest, transaction };
         reader.validate()?;
         Ok(reader)
     }
@@ -190,6 +206,102 @@ impl<'a> BatchReader<'a> {
             self.rest = rest;
         }
         true
+    }
+}
+
+/// One watched key of a transaction: the key's version (`KvStore::version_of`) and whether
+/// it was live when the client watched it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watch<'a> {
+    pub key: &'a [u8],
+    pub version: u64,
+    pub live: bool,
+}
+
+/// The watched keys of a transaction batch, checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Watches<'a> {
+    count: u64,
+    bytes: &'a [u8],
+}
+
+impl<'a> Watches<'a> {
+    /// The watches at the start of `src` and the bytes they take.
+    fn split(src: &'a [u8]) -> Result<(Watches<'a>, usize)> {
+        let (count, mut pos) = varint(src)?;
+        let start = pos;
+        // Each watch takes at least three bytes.
+        if count > (src.len() - pos) as u64 / 3 {
+            return Err(malformed("watch count exceeds the bytes left"));
+        }
+        for _ in 0..count {
+            let (len, used) = varint(&src[pos..])?;
+            pos += used;
+            if len > (src.len() - pos) as u64 {
+                return Err(malformed("watched key length exceeds the bytes left"));
+            }
+            pos += len as usize;
+            for _ in 0..2 {
+                pos += varint(&src[pos..])?.1;
+            }
+        }
+        Ok((Watches { count, bytes: &src[start..pos] }, pos))
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Every watch, in the order written.
+    pub fn iter(&self) -> impl Iterator<Item = Watch<'a>> {
+        let mut rest = self.bytes;
+        (0..self.count).map_while(move |_| {
+            // Checked by `split`: never None.
+            let (len, used) = get_varint(rest).ok()?;
+            let (key, after) = rest[used..].split_at(len as usize);
+            let (version, used) = get_varint(after).ok()?;
+            let (live, used2) = get_varint(&after[used..]).ok()?;
+            rest = &after[used + used2..];
+            Some(Watch { key, version, live: live == 1 })
+        })
+    }
+}
+
+/// Encodes a transaction (version 3): `body` holds `count` commands as a batch encodes
+/// them (`BatchBuilder::body`).
+pub fn encode_transaction(
+    now_ms: u64,
+    protocol: Protocol,
+    watches: &[Watch<'_>],
+    body: &[u8],
+    count: usize,
+) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(BATCH_HEADER_BYTES_PROTOCOL + 16 + body.len());
+    buf.push(BATCH_VERSION_TRANSACTION);
+    buf.extend_from_slice(&now_ms.to_le_bytes());
+    buf.extend_from_slice(&(count as u32).to_le_bytes());
+    buf.push(protocol.version());
+    put_varint(watches.len() as u64, &mut buf);
+    for watch in watches {
+        put_varint(watch.key.len() as u64, &mut buf);
+        buf.extend_from_slice(watch.key);
+        put_varint(watch.version, &mut buf);
+        put_varint(u64::from(watch.live), &mut buf);
+    }
+    buf.extend_from_slice(body);
+    buf
+}
+
+/// Appends one command of `argc` arguments as a batch encodes it.
+pub fn put_command<'a>(buf: &mut Vec<u8>, argc: usize, args: impl Iterator<Item = &'a [u8]>) {
+    put_varint(argc as u64, buf);
+    for arg in args {
+        put_varint(arg.len() as u64, buf);
+        buf.extend_from_slice(arg);
     }
 }
 

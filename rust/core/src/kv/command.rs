@@ -4,7 +4,9 @@
 //! COMMAND) list them in [`SUBCOMMANDS`]; a user's permissions are a bit per row of both
 //! tables ([`PermissionIndex`]).
 
-use super::acl_category::{Categories, ADMIN, CONNECTION, DANGEROUS, FAST, HASH, KEYSPACE, READ, SLOW, STRING, WRITE};
+use super::acl_category::{
+    Categories, ADMIN, CONNECTION, DANGEROUS, FAST, HASH, KEYSPACE, READ, SLOW, STRING, TRANSACTION, WRITE,
+};
 
 /// Who answers a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +110,16 @@ pub enum Cmd {
     HRandField,
     /// GETRANGE's old name.
     Substr,
+    /// `MULTI`: the commands that follow are queued until EXEC (`transaction`).
+    Multi,
+    /// `EXEC`: runs the queued commands as one log entry.
+    Exec,
+    /// `DISCARD`: drops the queued commands.
+    Discard,
+    /// `WATCH key...`: EXEC runs nothing if one of them changes first.
+    Watch,
+    /// `UNWATCH`.
+    Unwatch,
 }
 
 /// One row of the table.
@@ -177,6 +189,7 @@ impl CommandSpec {
             Cmd::Del | Cmd::Exists | Cmd::MGet | Cmd::Unlink | Cmd::Touch => (1, -1, 1),
             Cmd::MSet | Cmd::MSetNx => (1, -1, 2),
             Cmd::Rename | Cmd::RenameNx | Cmd::Copy | Cmd::Lcs => (1, 2, 1),
+            Cmd::Watch => (1, -1, 1),
             _ => (1, 1, 1),
         }
     }
@@ -190,19 +203,20 @@ impl Cmd {
 }
 
 const fn spec(cmd: Cmd, name: &'static str, arity: i32, class: Class, categories: Categories) -> CommandSpec {
-    // Reads and writes name keys, except these three (KEYS takes a pattern).
-    let keys = matches!(class, Class::Write | Class::Read)
-        && !matches!(
-            cmd,
-            Cmd::FlushDb
-                | Cmd::DbSize
-                | Cmd::Keys
-                | Cmd::SenateSession
-                | Cmd::SenateExec
-                | Cmd::RandomKey
-                | Cmd::Scan
-                | Cmd::Time
-        );
+    // Reads and writes name keys, except these (KEYS takes a pattern); so does WATCH.
+    let keys = matches!(cmd, Cmd::Watch)
+        || matches!(class, Class::Write | Class::Read)
+            && !matches!(
+                cmd,
+                Cmd::FlushDb
+                    | Cmd::DbSize
+                    | Cmd::Keys
+                    | Cmd::SenateSession
+                    | Cmd::SenateExec
+                    | Cmd::RandomKey
+                    | Cmd::Scan
+                    | Cmd::Time
+            );
     // COMMAND alone is a command, with an argument a subcommand: checked apart too.
     let fast_bit = if matches!(cmd, Cmd::SenateExec | Cmd::Command) { 0 } else { 1u128 << cmd as usize };
     let denyoom = matches!(class, Class::Write) && !frees_memory(cmd);
@@ -277,6 +291,7 @@ const KEYSPACE_W_SLOW: Categories = cats(&[KEYSPACE, WRITE, SLOW]);
 const W_HASH_FAST: Categories = cats(&[WRITE, HASH, FAST]);
 const R_HASH_FAST: Categories = cats(&[READ, HASH, FAST]);
 const R_HASH_SLOW: Categories = cats(&[READ, HASH, SLOW]);
+const FAST_TRANSACTION: Categories = cats(&[FAST, TRANSACTION]);
 
 /// Every command, in table order: row `i` is the command whose `Cmd` is `i` (the answer of
 /// `COMMAND COUNT` is its length). Categories as Redis 7.0 gives them; the senate commands:
@@ -286,7 +301,7 @@ const R_HASH_SLOW: Categories = cats(&[READ, HASH, SLOW]);
 /// @admin @slow @dangerous, as Redis's CLUSTER and FAILOVER are, so a user needs `+@admin`
 /// (or the commands by name) to run them; the node answers them (their arguments are read
 /// there).
-pub static COMMANDS: [CommandSpec; 78] = [
+pub static COMMANDS: [CommandSpec; 83] = [
     spec(Cmd::Set, "set", -3, Class::Write, cats(&[WRITE, STRING, SLOW])),
     spec(Cmd::Del, "del", -2, Class::Write, cats(&[KEYSPACE, WRITE, SLOW])),
     spec(Cmd::Incr, "incr", 2, Class::Write, W_STRING_FAST),
@@ -365,11 +380,16 @@ pub static COMMANDS: [CommandSpec; 78] = [
     spec(Cmd::HScan, "hscan", -3, Class::Read, R_HASH_SLOW),
     spec(Cmd::HRandField, "hrandfield", -2, Class::Read, R_HASH_SLOW),
     spec(Cmd::Substr, "substr", 4, Class::Read, R_STRING_SLOW),
+    spec(Cmd::Multi, "multi", 1, Class::Session, FAST_TRANSACTION),
+    spec(Cmd::Exec, "exec", 1, Class::Session, cats(&[SLOW, TRANSACTION])),
+    spec(Cmd::Discard, "discard", 1, Class::Session, FAST_TRANSACTION),
+    spec(Cmd::Watch, "watch", -2, Class::Session, FAST_TRANSACTION),
+    spec(Cmd::Unwatch, "unwatch", 1, Class::Session, FAST_TRANSACTION),
 ];
 
 /// The subcommands of the containers (and of COMMAND, whose subcommands Redis lists
 /// apart), with Redis 7's categories.
-pub static SUBCOMMANDS: [SubcommandSpec; 29] = [
+pub static SUBCOMMANDS: [SubcommandSpec; 30] = [
     sub(Cmd::Client, "setname", SLOW_CONNECTION),
     sub(Cmd::Client, "getname", SLOW_CONNECTION),
     sub(Cmd::Client, "id", SLOW_CONNECTION),
@@ -383,6 +403,7 @@ pub static SUBCOMMANDS: [SubcommandSpec; 29] = [
     sub(Cmd::Command, "docs", SLOW_CONNECTION),
     sub(Cmd::Command, "info", SLOW_CONNECTION),
     sub(Cmd::Command, "list", SLOW_CONNECTION),
+    sub(Cmd::Command, "getkeys", SLOW_CONNECTION),
     sub(Cmd::Config, "get", ADMIN_SLOW_DANGEROUS),
     sub(Cmd::Config, "set", ADMIN_SLOW_DANGEROUS),
     sub(Cmd::Config, "resetstat", ADMIN_SLOW_DANGEROUS),

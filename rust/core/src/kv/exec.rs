@@ -10,6 +10,7 @@ use super::expiry::{self, expire_deadline, TtlReport};
 use super::glob::glob_match;
 use super::hashes::{self, Listing};
 use super::store::{KvStore, Value, WrongType, MAX_EXPIRED_PER_BATCH};
+use super::transaction::{apply_transaction, read_transaction, watch_reply};
 use super::{keyspace, strings};
 use crate::codec::resp::{parse_i64, put_array_header, put_bulk, put_error, put_integer, put_null, put_ok, Protocol};
 use std::sync::Arc;
@@ -21,17 +22,23 @@ pub(crate) const WRONGTYPE: &[u8] = b"WRONGTYPE Operation against a key holding 
 const READONLY: &[u8] = b"READONLY You can't write against a read only replica.";
 const NOT_IN_BATCH: &[u8] = b"ERR this command is not run by the store";
 
-/// Runs every command of a log batch in order at the batch's clock, then deletes up to
+/// Runs every command of a log batch in order at the batch's clock (a transaction's as one
+/// array of replies, `transaction`), then deletes up to
 /// [`MAX_EXPIRED_PER_BATCH`] expired keys and expires up to [`MAX_EXPIRED_SESSIONS_PER_BATCH`]
 /// idle client sessions; returns the concatenated replies, in the protocol
 /// the batch names. A malformed batch is refused before any command runs.
 pub fn apply_batch(store: &mut KvStore, batch: &[u8]) -> Result<Vec<u8>> {
     let mut reader = BatchReader::new(batch)?;
     let now_ms = store.advance_clock(reader.now_ms);
+    store.begin_batch();
     let mut out = Vec::with_capacity(reader.len() * 8);
-    let mut args = Vec::with_capacity(8);
-    while reader.next_into(&mut args) {
-        execute(store, now_ms, reader.protocol, &args, &mut out);
+    if let Some(watches) = reader.transaction {
+        apply_transaction(store, now_ms, &mut reader, watches, &mut out);
+    } else {
+        let mut args = Vec::with_capacity(8);
+        while reader.next_into(&mut args) {
+            execute(store, now_ms, reader.protocol, &args, &mut out);
+        }
     }
     store.expire_some(now_ms, MAX_EXPIRED_PER_BATCH);
     store.sessions.expire_idle(now_ms, MAX_EXPIRED_SESSIONS_PER_BATCH);
@@ -44,6 +51,10 @@ pub fn read_batch(store: &KvStore, batch: &[u8], now_ms: u64) -> Result<Vec<u8>>
     let mut reader = BatchReader::new(batch)?;
     let now_ms = store.now_ms().max(now_ms);
     let mut out = Vec::with_capacity(reader.len() * 16);
+    if let Some(watches) = reader.transaction {
+        read_transaction(store, now_ms, &mut reader, watches, &mut out);
+        return Ok(out);
+    }
     let mut args = Vec::with_capacity(8);
     while reader.next_into(&mut args) {
         execute_read(store, now_ms, reader.protocol, &args, &mut out);
@@ -138,6 +149,10 @@ fn checked(args: &[&[u8]], out: &mut Vec<u8>) -> Option<Cmd> {
         return None;
     }
     if matches!(spec.class, Class::Session | Class::Node) {
+        // WATCH's batch (the session's own, `transaction`) reads the keys' versions.
+        if spec.cmd == Cmd::Watch {
+            return Some(Cmd::Watch);
+        }
         put_error(out, NOT_IN_BATCH);
         return None;
     }
@@ -191,6 +206,7 @@ fn read(store: &KvStore, now_ms: u64, protocol: Protocol, cmd: Cmd, args: &[&[u8
         Cmd::HScan => hashes::hscan(store, now_ms, args, out),
         Cmd::HRandField => hashes::hrandfield(store, now_ms, protocol, args, out),
         Cmd::Lcs => strings::lcs(store, now_ms, protocol, args, out),
+        Cmd::Watch => watch_reply(store, now_ms, &args[1..], out),
         _ => put_error(out, READONLY),
     }
 }

@@ -12,6 +12,7 @@
 //! client's session and sequence number runs at most once, whatever the retries.
 //! [`acl`] users (Redis 6 ACLs: AUTH, `+@read -@dangerous`, ...) decide what each session may
 //! run; with none configured every connection is Redis's `nopass` default user.
+//! [`transaction`]s (MULTI ... EXEC) run as one batch of their own.
 
 pub mod acl;
 pub mod acl_category;
@@ -32,17 +33,19 @@ mod session;
 mod snapshot;
 mod store;
 mod strings;
+mod tombstones;
+pub mod transaction;
 
 pub use acl::{AclError, User, Users};
 pub use answer::REDIS_COMPAT_VERSION;
-pub use batch::{decode_batch, encode_batch, encode_batch_for, BatchBuilder, BatchReader};
+pub use batch::{decode_batch, encode_batch, encode_batch_for, encode_transaction, BatchBuilder, BatchReader, Watch};
 pub use client_sessions::{ClientSessions, Session, SessionLimits, Verdict};
 pub use error::{KvError, Result};
 pub use exec::{apply_batch, execute, execute_read, read_batch};
 pub use hash_value::HashValue;
 pub use session::{
     Group, RespSession, DEFAULT_MAX_BATCH_COMMANDS, GROUP_CLOSE, GROUP_LOG, GROUP_NODE, GROUP_READ, GROUP_REPLY,
-    GROUP_STALE_READ, MAX_BATCH_COMMANDS, OOM_ERROR,
+    GROUP_STALE_READ, GROUP_WATCH, MAX_BATCH_COMMANDS, MAX_WATCHED_KEYS, OOM_ERROR,
 };
 pub use snapshot::{decode_snapshot, encode_snapshot};
 pub use store::{Data, KvStore, Retired, Value, WrongType, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};

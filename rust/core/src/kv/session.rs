@@ -6,10 +6,15 @@
 use super::acl::Users;
 use super::acl_command::Login;
 use super::answer::{answer, ClientState};
-use super::batch::BatchBuilder;
+use super::batch::{encode_transaction, BatchBuilder, Watch};
 use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd, CommandSpec};
 use super::error::{KvError, Result};
-use crate::codec::resp::{parse_bulk_header, parse_command, put_error, ParseStep, Protocol};
+use super::transaction::{
+    parse_watch_reply, queueable_session_command, Queue, EXECABORT, EXECABORT_OOM, NOT_IN_TRANSACTION,
+};
+use crate::codec::resp::{
+    parse_bulk_header, parse_command, put_array_header, put_error, put_ok, put_simple, ParseStep, Protocol,
+};
 use crate::codec::{RespError, RespLimits};
 use std::ops::Range;
 use std::sync::Arc;
@@ -31,6 +36,9 @@ pub const GROUP_READ: u8 = 2;
 pub const GROUP_STALE_READ: u8 = 3;
 pub const GROUP_NODE: u8 = 4;
 pub const GROUP_CLOSE: u8 = 5;
+pub const GROUP_WATCH: u8 = 6;
+/// Most keys a connection watches at once (`-ERR` past it).
+pub const MAX_WATCHED_KEYS: usize = 1024;
 
 /// One step of the output of a feed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +56,11 @@ pub enum Group {
     Node(Vec<u8>),
     /// Send these bytes, then close the connection. Always the last group.
     Close(Vec<u8>),
+    /// An encoded one-command batch (WATCH): run it after a read barrier (or through the
+    /// log after the connection's writes in flight), hand its reply to
+    /// [`RespSession::watched`] and send what that returns. Always the last group: the
+    /// session parses nothing more until then.
+    Watch(Vec<u8>),
 }
 
 impl Group {
@@ -60,6 +73,7 @@ impl Group {
             Group::StaleRead(_) => GROUP_STALE_READ,
             Group::Node(_) => GROUP_NODE,
             Group::Close(_) => GROUP_CLOSE,
+            Group::Watch(_) => GROUP_WATCH,
         }
     }
 
@@ -70,7 +84,8 @@ impl Group {
             | Group::Read(b)
             | Group::StaleRead(b)
             | Group::Node(b)
-            | Group::Close(b) => b,
+            | Group::Close(b)
+            | Group::Watch(b) => b,
         }
     }
 }
@@ -185,6 +200,14 @@ pub struct RespSession {
     /// The store is over its `maxmemory`: `denyoom` writes get `-OOM` (set by the server
     /// before each feed, from the store of the node that proposes them).
     over_maxmemory: bool,
+    /// The commands queued since MULTI, until EXEC or DISCARD (`transaction`).
+    multi: Option<Queue>,
+    /// The watched keys with their version and whether they were live, in WATCH order
+    /// (at most `MAX_WATCHED_KEYS`).
+    watches: Vec<(Vec<u8>, u64, bool)>,
+    /// The keys of a WATCH whose versions the node is reading: nothing is parsed until
+    /// `watched`.
+    watch_pending: Option<Vec<Vec<u8>>>,
 }
 
 impl RespSession {
@@ -208,6 +231,9 @@ impl RespSession {
             closed: false,
             args: Vec::new(),
             over_maxmemory: false,
+            multi: None,
+            watches: Vec::new(),
+            watch_pending: None,
         })
     }
 
@@ -250,6 +276,39 @@ impl RespSession {
         self.tail.len()
     }
 
+    /// Whether the connection is in a transaction (between MULTI and EXEC or DISCARD).
+    pub fn in_transaction(&self) -> bool {
+        self.multi.is_some()
+    }
+
+    /// Keys the connection watches.
+    pub fn watched_keys(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// Takes the reply of a `Group::Watch` batch: records the versions it gives and returns
+    /// the reply to send (`+OK`, or the node's error as it is). Parsing resumes: the caller
+    /// feeds the session again (empty bytes will do) for the commands held meanwhile.
+    pub fn watched(&mut self, reply: &[u8]) -> Vec<u8> {
+        let Some(keys) = self.watch_pending.take() else {
+            let mut out = Vec::new();
+            put_error(&mut out, b"ERR no WATCH is waiting for its versions");
+            return out;
+        };
+        match parse_watch_reply(reply, keys.len()) {
+            Some(versions) => {
+                self.watches.extend(keys.into_iter().zip(versions).map(|(key, (version, live))| (key, version, live)));
+                b"+OK\r\n".to_vec()
+            }
+            None if reply.starts_with(b"-") => reply.to_vec(),
+            None => {
+                let mut out = Vec::new();
+                put_error(&mut out, b"ERR WATCH could not read the keys' versions");
+                out
+            }
+        }
+    }
+
     /// Whether `denyoom` writes are refused with `-OOM` (the store is over `maxmemory`).
     pub fn over_maxmemory(&self) -> bool {
         self.over_maxmemory
@@ -272,6 +331,10 @@ impl RespSession {
     /// `now_ms` as their clock. After a Close group, later feeds return nothing.
     pub fn feed(&mut self, data: &[u8], now_ms: u64) -> Vec<Group> {
         if self.closed {
+            return Vec::new();
+        }
+        if self.watch_pending.is_some() {
+            self.tail.extend_from_slice(data); // parsed once `watched` has the versions
             return Vec::new();
         }
         let mut groups = Groups::new(now_ms, self.max_batch_commands);
@@ -302,7 +365,7 @@ impl RespSession {
     fn consume(&mut self, input: &[u8], groups: &mut Groups) -> usize {
         let mut pos = 0;
         let mut args = std::mem::take(&mut self.args);
-        while !self.closed {
+        while !self.closed && self.watch_pending.is_none() {
             if self.discard.is_some() {
                 match self.skip(&input[pos..]) {
                     Ok((used, done)) => {
@@ -377,17 +440,21 @@ impl RespSession {
         let protocol = self.client.protocol;
         let Some(spec) = ranges.first().and_then(|name| lookup(arg(name))) else {
             let args: Vec<&[u8]> = ranges.iter().map(arg).collect();
-            return put_error(groups.reply(), &unknown_command_error(&args));
+            return self.refuse(groups, &unknown_command_error(&args), None);
         };
         if !spec.args_ok(argc) {
-            return put_error(groups.reply(), &arity_error(spec.name));
+            return self.refuse(groups, &arity_error(spec.name), Some(spec));
         }
         // One bit test per plain command. Containers (their subcommand's bit) and SENATE.EXEC
         // (the wrapped command's bit too) take the slower path, as does a refusal.
         if !self.client.login.allowed.holds_bit(spec.fast_bit) {
             if let Some(error) = self.client.login.refusal_of(spec, input, ranges) {
-                return put_error(groups.reply(), &error);
+                return self.refuse(groups, &error, Some(spec));
             }
+        }
+        if self.multi.is_some() || matches!(spec.cmd, Cmd::Multi | Cmd::Exec | Cmd::Discard | Cmd::Watch | Cmd::Unwatch)
+        {
+            return self.transaction_command(spec, input, ranges, groups);
         }
         match spec.class {
             Class::Write if self.over_maxmemory && denied_when_full(spec, input, ranges) => {
@@ -421,6 +488,149 @@ impl RespSession {
                 answer(&mut self.client, spec.cmd, &args, groups.reply());
             }
         }
+    }
+}
+
+/// MULTI, EXEC, DISCARD, and every command between MULTI and EXEC (`transaction`).
+impl RespSession {
+    /// Answers `error` for a command refused before it ran; in a transaction, EXEC will
+    /// answer EXECABORT (as Redis flags a transaction for every command it rejects). EXEC
+    /// itself refused (arity, ACL) ends the transaction and the watches, in or out of one:
+    /// `-EXECABORT Transaction discarded because of: <error without its ERR>`.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, groups: &mut Groups, error: &[u8], spec: Option<&CommandSpec>) {
+        if spec.is_some_and(|spec| spec.cmd == Cmd::Exec) {
+            self.multi = None;
+            self.watches.clear();
+            let mut message = b"EXECABORT Transaction discarded because of: ".to_vec();
+            message.extend_from_slice(error.strip_prefix(b"ERR ").unwrap_or(error));
+            return put_error(groups.reply(), &message);
+        }
+        if let Some(queue) = &mut self.multi {
+            queue.refuse();
+        }
+        put_error(groups.reply(), error);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn transaction_command(&mut self, spec: &CommandSpec, input: &[u8], ranges: &[Range<usize>], groups: &mut Groups) {
+        let arg = |range: &Range<usize>| &input[range.clone()];
+        match (spec.cmd, self.multi.take()) {
+            (Cmd::Multi, None) => {
+                self.multi = Some(Queue::default());
+                put_ok(groups.reply());
+            }
+            (Cmd::Multi, queue @ Some(_)) => {
+                self.multi = queue;
+                put_error(groups.reply(), b"ERR MULTI calls can not be nested");
+            }
+            (Cmd::Exec, None) => put_error(groups.reply(), b"ERR EXEC without MULTI"),
+            (Cmd::Discard, None) => put_error(groups.reply(), b"ERR DISCARD without MULTI"),
+            (Cmd::Discard, Some(_)) => {
+                self.watches.clear();
+                put_ok(groups.reply());
+            }
+            (Cmd::Exec, Some(queue)) => {
+                self.exec(queue, groups);
+                self.watches.clear();
+            }
+            (Cmd::Watch, queue @ Some(_)) => {
+                self.multi = queue;
+                put_error(groups.reply(), b"ERR WATCH inside MULTI is not allowed");
+            }
+            (Cmd::Watch, None) => self.watch(input, ranges, groups),
+            (Cmd::Unwatch, None) => {
+                self.watches.clear();
+                put_ok(groups.reply());
+            }
+            (Cmd::Quit, _) => {
+                groups.push_final(Group::Close(b"+OK\r\n".to_vec()));
+                self.closed = true;
+            }
+            (_, Some(mut queue)) => {
+                // In a transaction Redis refuses every command over maxmemory, not only
+                // the denyoom writes: the queue itself takes memory.
+                let error = if self.over_maxmemory {
+                    Some(OOM_ERROR.to_vec())
+                } else if !matches!(spec.class, Class::Write | Class::Read) && !queueable_session_command(spec.cmd) {
+                    Some(NOT_IN_TRANSACTION.to_vec())
+                } else {
+                    let max_bytes = self.limits.max_value_bytes;
+                    let kind = (
+                        spec.class == Class::Write,
+                        spec.class == Class::Write && denied_when_full(spec, input, ranges),
+                    );
+                    let pushed =
+                        queue.push(kind, ranges.len(), ranges.iter().map(arg), self.max_batch_commands, max_bytes);
+                    pushed.err().map(String::into_bytes)
+                };
+                match error {
+                    Some(error) => {
+                        queue.refuse();
+                        put_error(groups.reply(), &error);
+                    }
+                    None => put_simple(groups.reply(), b"QUEUED"),
+                }
+                self.multi = Some(queue);
+            }
+            (_, None) => unreachable!("only MULTI, EXEC, DISCARD, WATCH, UNWATCH come here outside a transaction"),
+        }
+    }
+
+    /// WATCH: the keys not watched yet go to the node for their versions (`Group::Watch`).
+    fn watch(&mut self, input: &[u8], ranges: &[Range<usize>], groups: &mut Groups) {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for range in &ranges[1..] {
+            let key = &input[range.clone()];
+            if !self.watches.iter().any(|(watched, _, _)| watched == key) && !keys.iter().any(|k| k == key) {
+                keys.push(key.to_vec());
+            }
+        }
+        let held: usize = self.watches.iter().map(|(key, _, _)| key.len()).sum();
+        let adding: usize = keys.iter().map(Vec::len).sum();
+        if self.watches.len() + keys.len() > MAX_WATCHED_KEYS {
+            let message = format!("ERR too many watched keys (max {MAX_WATCHED_KEYS} per connection)");
+            return put_error(groups.reply(), message.as_bytes());
+        }
+        if held + adding > self.limits.max_value_bytes {
+            let message =
+                format!("ERR watched keys too large (max {} bytes per connection)", self.limits.max_value_bytes);
+            return put_error(groups.reply(), message.as_bytes());
+        }
+        if keys.is_empty() {
+            return put_ok(groups.reply());
+        }
+        let mut builder = BatchBuilder::new(groups.now_ms, Protocol::Resp2);
+        builder.push(keys.len() + 1, std::iter::once(&b"WATCH"[..]).chain(keys.iter().map(Vec::as_slice)));
+        groups.push_final(Group::Watch(builder.finish()));
+        self.watch_pending = Some(keys);
+    }
+
+    /// EXEC: the queued commands as one batch (a log entry if one writes), or EXECABORT.
+    fn exec(&mut self, queue: Queue, groups: &mut Groups) {
+        if queue.refused {
+            return put_error(groups.reply(), EXECABORT);
+        }
+        if queue.denyoom && self.over_maxmemory {
+            return put_error(groups.reply(), EXECABORT_OOM);
+        }
+        if queue.count == 0 && self.watches.is_empty() {
+            return put_array_header(groups.reply(), 0);
+        }
+        let watches: Vec<Watch<'_>> =
+            self.watches.iter().map(|(key, version, live)| Watch { key, version: *version, live: *live }).collect();
+        let batch = encode_transaction(groups.now_ms, self.client.protocol, &watches, &queue.body, queue.count);
+        let group = if queue.writes || groups.wrote {
+            groups.wrote = true;
+            Group::Log(batch)
+        } else if self.client.readonly {
+            Group::StaleRead(batch)
+        } else {
+            Group::Read(batch)
+        };
+        groups.push_final(group);
     }
 }
 

@@ -1,22 +1,31 @@
 //! The whole store as bytes, for snapshots:
 //!
 //! ```text
-//! version: u8 (1, 2 or 3)
+//! version: u8 (1, 2, 3 or 4)
 //! now_ms:  u64 little-endian (the store's clock)
 //! count:   u64 little-endian (entries that follow)
 //! versions 1 and 2, strings only:
 //!   count × { key_len: varint, key, value_len: varint, value, expires_at_ms: varint (0 = none) }
-//! version 3, typed:
-//!   count × { key_len: varint, key, kind: u8, body, expires_at_ms: varint (0 = none) }
+//! versions 3 and 4, typed:
+//!   count × { key_len: varint, key, kind: u8, body, expires_at_ms: varint (0 = none),
+//!             version 4 only: changed_at: varint }
 //!   kind 0, a string: value_len: varint, value
 //!   kind 1 (compact) or 2 (converted, see `hash_value`), a hash:
 //!     fields: varint (>= 1), fields × { field_len: varint, field, value_len: varint, value }
 //!     in the hash's order
-//! versions 2 and 3, the client sessions:
+//! versions 2, 3 and 4, the client sessions:
 //!   next_id: varint, uses: varint, sessions: varint
 //!   sessions × { id: varint, first_unacked: varint, last_use: varint, last_use_ms: varint,
 //!                replies: varint, replies × { seq: varint, len: varint, reply } }
+//! version 4 only, what WATCH compares (`KvStore::version_of`):
+//!   version: varint, floor: varint, tombstones: varint,
+//!   tombstones × { key_len: varint, key, version: varint } (oldest first)
 //! ```
+//!
+//! Every store is written as version 4 once a batch was applied to it (the versions of its
+//! keys decide transactions alike on every replica); versions 1 to 3 are still read, as a
+//! store whose keys all have version 0. So the paragraph below holds for stores no batch was
+//! applied to.
 //!
 //! Expired entries not yet deleted are included: a restored replica deletes them at the same
 //! log positions as the others. A store where no client session was ever opened is written as
@@ -29,6 +38,7 @@ use super::client_sessions::{ClientSessions, Session};
 use super::error::{KvError, Result};
 use super::hash_value::HashValue;
 use super::store::{Data, KvStore, Value};
+use super::tombstones::Tombstones;
 use crate::codec::{get_varint, put_varint};
 use std::sync::Arc;
 
@@ -38,6 +48,8 @@ pub const SNAPSHOT_VERSION_KEYS: u8 = 1;
 pub const SNAPSHOT_VERSION_SESSIONS: u8 = 2;
 /// Keys and typed values (strings and hashes), then the client sessions.
 pub const SNAPSHOT_VERSION_TYPED: u8 = 3;
+/// As version 3, with each key's version, then the store's version and tombstones.
+pub const SNAPSHOT_VERSION_WATCH: u8 = 4;
 const KIND_STRING: u8 = 0;
 const KIND_COMPACT_HASH: u8 = 1;
 const KIND_WIDE_HASH: u8 = 2;
@@ -53,14 +65,23 @@ fn malformed(problem: &'static str) -> KvError {
 /// Encodes the store in one pass into a buffer sized up front.
 pub fn encode_snapshot(store: &KvStore) -> Vec<u8> {
     let capacity = HEADER_BYTES + store.data_bytes() + store.stored_len() * MAX_ENTRY_OVERHEAD_BYTES;
-    let typed = store.iter().any(|(_, value)| value.hash().is_ok());
+    let with_versions = store.version() > 0;
+    let typed = with_versions || store.iter().any(|(_, value)| value.hash().is_ok());
     let with_sessions = typed || !store.sessions.never_used();
     let capacity = capacity + if with_sessions { sessions_capacity(&store.sessions) } else { 0 };
+    let tombstones = store.tombstones();
+    let capacity = capacity
+        + if with_versions {
+            store.stored_len() * 10 + 30 + tombstones.iter().map(|(key, _)| key.len() + 20).sum::<usize>()
+        } else {
+            0
+        };
     let mut out = Vec::with_capacity(capacity);
-    out.push(match (typed, with_sessions) {
-        (true, _) => SNAPSHOT_VERSION_TYPED,
-        (false, true) => SNAPSHOT_VERSION_SESSIONS,
-        (false, false) => SNAPSHOT_VERSION_KEYS,
+    out.push(match (with_versions, typed, with_sessions) {
+        (true, _, _) => SNAPSHOT_VERSION_WATCH,
+        (false, true, _) => SNAPSHOT_VERSION_TYPED,
+        (false, false, true) => SNAPSHOT_VERSION_SESSIONS,
+        (false, false, false) => SNAPSHOT_VERSION_KEYS,
     });
     out.extend_from_slice(&store.now_ms().to_le_bytes());
     out.extend_from_slice(&(store.stored_len() as u64).to_le_bytes());
@@ -87,9 +108,22 @@ pub fn encode_snapshot(store: &KvStore) -> Vec<u8> {
             }
         }
         put_varint(value.expires_at_ms().unwrap_or(0), &mut out);
+        if with_versions {
+            put_varint(value.changed_at(), &mut out);
+        }
     }
     if with_sessions {
         encode_sessions(&store.sessions, &mut out);
+    }
+    if with_versions {
+        put_varint(store.version(), &mut out);
+        put_varint(tombstones.floor(), &mut out);
+        put_varint(tombstones.len() as u64, &mut out);
+        for (key, version) in tombstones.iter() {
+            put_varint(key.len() as u64, &mut out);
+            out.extend_from_slice(key);
+            put_varint(version, &mut out);
+        }
     }
     debug_assert!(out.len() <= capacity, "snapshot outgrew its estimate");
     out
@@ -100,10 +134,11 @@ pub fn decode_snapshot(data: &[u8], max_keys_result: usize) -> Result<KvStore> {
     if data.len() < HEADER_BYTES {
         return Err(malformed("shorter than its header"));
     }
-    let (typed, with_sessions) = match data[0] {
-        SNAPSHOT_VERSION_KEYS => (false, false),
-        SNAPSHOT_VERSION_SESSIONS => (false, true),
-        SNAPSHOT_VERSION_TYPED => (true, true),
+    let (typed, with_sessions, with_versions) = match data[0] {
+        SNAPSHOT_VERSION_KEYS => (false, false, false),
+        SNAPSHOT_VERSION_SESSIONS => (false, true, false),
+        SNAPSHOT_VERSION_TYPED => (true, true, false),
+        SNAPSHOT_VERSION_WATCH => (true, true, true),
         _ => return Err(malformed("unknown version")),
     };
     let now_ms = u64::from_le_bytes(data[1..9].try_into().map_err(|_| malformed("header"))?);
@@ -124,15 +159,30 @@ pub fn decode_snapshot(data: &[u8], max_keys_result: usize) -> Result<KvStore> {
             KIND_COMPACT_HASH | KIND_WIDE_HASH => Data::Hash(Arc::new(take_hash(&mut rest, kind == KIND_WIDE_HASH)?)),
             _ => return Err(malformed("unknown kind of value")),
         };
-        let (deadline, used) = get_varint(rest).map_err(|_| malformed("bad varint"))?;
-        rest = &rest[used..];
+        let deadline = take_varint(&mut rest)?;
+        let changed_at = if with_versions { take_varint(&mut rest)? } else { 0 };
         let value = Value::of(data, (deadline != 0).then_some(deadline));
-        if !store.insert_restored(Arc::from(key), value) {
+        if !store.insert_restored(Arc::from(key), value, changed_at) {
             return Err(malformed("duplicate key"));
         }
     }
     if with_sessions {
         store.sessions = decode_sessions(&mut rest, store.sessions.limits)?;
+    }
+    if with_versions {
+        let version = take_varint(&mut rest)?;
+        let floor = take_varint(&mut rest)?;
+        let count = take_varint(&mut rest)?;
+        // Each tombstone takes at least two bytes.
+        if count > (rest.len() / 2) as u64 {
+            return Err(malformed("tombstone count exceeds the bytes left"));
+        }
+        let mut entries = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let key = take_bytes(&mut rest)?;
+            entries.push((Arc::from(key), take_varint(&mut rest)?));
+        }
+        store.set_versions(version, Tombstones::restored(floor, entries));
     }
     if !rest.is_empty() {
         return Err(malformed("trailing bytes after the last entry"));

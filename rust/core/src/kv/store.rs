@@ -21,7 +21,8 @@
 //! event loop here, 1,000,000 keys 46–86 ms: now that work is spread over the writes that
 //! follow, one table (`1/SHARDS` of the store) at a time, and tables nobody writes while the
 //! snapshot is encoded are never copied. The expiry index is one B-tree: the first change of
-//! a deadline after a clone copies it whole (as a clone used to).
+//! a deadline after a clone copies it whole (as a clone used to); so are the tombstones
+//! (at most `MAX_TOMBSTONES`) at the first deletion.
 //!
 //! Time: the store's clock is `now_ms = max(previous, batch.now_ms)` over the applied batches,
 //! so it never goes backwards. An expired key counts as absent everywhere; each applied batch
@@ -30,6 +31,7 @@
 
 use super::client_sessions::ClientSessions;
 use super::hash_value::HashValue;
+use super::tombstones::Tombstones;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -127,7 +129,8 @@ impl BuildHasher for BuildKeyHasher {
 
 /// What a key holds: a string or a hash. The string arm is the one pointer (and length) a
 /// string always was, and the hash arm fits in the string's pointer with its niche, so a
-/// `Value` is as small as before (24 bytes on 64-bit: `value_stays_small`).
+/// `Value` is as small as a string's pointer, length, deadline and version (32 bytes on
+/// 64-bit: `value_stays_small`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Data {
     String(Arc<[u8]>),
@@ -145,6 +148,9 @@ pub struct Value {
     pub data: Data,
     /// Deadline in store milliseconds; `NO_EXPIRY` (0) for none (deadlines are at least 1).
     expires_at: u64,
+    /// The store's `version` when the key last changed (set by the store, not by `new`):
+    /// what WATCH compares. 8 bytes of every key: `size_of::<Value>()` went from 24 to 32.
+    changed_at: u64,
 }
 
 const NO_EXPIRY: u64 = 0;
@@ -156,7 +162,12 @@ impl Value {
     }
 
     pub fn of(data: Data, expires_at_ms: Option<u64>) -> Value {
-        Value { data, expires_at: expires_at_ms.map_or(NO_EXPIRY, |t| t.max(1)) }
+        Value { data, expires_at: expires_at_ms.map_or(NO_EXPIRY, |t| t.max(1)), changed_at: 0 }
+    }
+
+    /// The store's version when the key last changed.
+    pub fn changed_at(&self) -> u64 {
+        self.changed_at
     }
 
     pub fn expires_at_ms(&self) -> Option<u64> {
@@ -226,6 +237,12 @@ pub struct KvStore {
     retired: Retired,
     /// The clients' sessions (exactly-once writes); FLUSHDB keeps them.
     pub sessions: ClientSessions,
+    /// The applied log batches: every change a batch makes is stamped with it (`changed_at`,
+    /// `tombstones`), the same on every replica.
+    version: u64,
+    /// The versions of recently deleted keys (WATCH of a key that goes away). Shared with
+    /// clones until written, as the expiry index is.
+    tombstones: Arc<Tombstones>,
 }
 
 impl Default for KvStore {
@@ -245,6 +262,8 @@ impl KvStore {
             max_keys_result,
             retired: Retired::default(),
             sessions: ClientSessions::default(),
+            version: 0,
+            tombstones: Arc::default(),
         }
     }
 
@@ -279,6 +298,29 @@ impl KvStore {
         self.now_ms
     }
 
+    /// Starts a log batch: the changes that follow get a version above every earlier one.
+    #[inline]
+    pub fn begin_batch(&mut self) {
+        self.version += 1;
+    }
+
+    /// The version of the last applied batch.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// What WATCH records of `key` and EXEC compares: the version of its last change while
+    /// present (expired or not), else of its deletion, else a version at or above that of
+    /// every deletion no longer remembered (`Tombstones::floor`). Any change of the key
+    /// after a batch gives it a version above that batch's; FLUSHDB is the exception (its
+    /// keys get no tombstone: WATCH catches it by the key no longer being live).
+    pub fn version_of(&self, key: &[u8]) -> u64 {
+        match self.table(key).get(key) {
+            Some(value) => value.changed_at,
+            None => self.tombstones.version_of(key),
+        }
+    }
+
     /// Entries held, expired ones not yet deleted included.
     pub fn stored_len(&self) -> usize {
         self.tables.iter().map(|table| table.len()).sum()
@@ -307,7 +349,8 @@ impl KvStore {
 
     /// Stores `value` under `key`, replacing any value and its deadline; returns the old
     /// live value.
-    pub fn set(&mut self, key: &[u8], value: Value, now_ms: u64) -> Option<Value> {
+    pub fn set(&mut self, key: &[u8], mut value: Value, now_ms: u64) -> Option<Value> {
+        value.changed_at = self.version;
         let new_bytes = value.weight_bytes();
         let new_deadline = value.expires_at;
         let shard = shard_of(key);
@@ -343,6 +386,7 @@ impl KvStore {
     pub fn set_data_keep_ttl(&mut self, key: &[u8], data: Arc<[u8]>) {
         let new_bytes = data.len();
         if let Some(slot) = Arc::make_mut(&mut self.tables[shard_of(key)]).get_mut(key) {
+            slot.changed_at = self.version;
             let old_bytes = slot.weight_bytes();
             slot.data = Data::String(data);
             self.data_bytes = self.data_bytes - old_bytes + new_bytes;
@@ -357,9 +401,13 @@ impl KvStore {
             self.set(key, Value::of(Data::Hash(Arc::default()), None), now_ms);
         }
         let shard = shard_of(key);
-        let Some(Value { data: Data::Hash(hash), .. }) = self.table_for_write(shard).get_mut(key) else {
+        let version = self.version;
+        let Some(Value { data: Data::Hash(hash), changed_at, .. }) = self.table_for_write(shard).get_mut(key) else {
             unreachable!("update_hash on a key that holds no hash");
         };
+        // A change for WATCH, even if `change` changes nothing (HDEL of an absent field):
+        // a false abort at worst.
+        *changed_at = version;
         let hash = Arc::make_mut(hash);
         let old_bytes = hash.weight_bytes();
         let result = change(hash);
@@ -381,7 +429,12 @@ impl KvStore {
             Some((key, value)) => {
                 self.data_bytes -= key.len() + value.weight_bytes();
                 self.unindex(value.expires_at, &key);
-                !value.expired(now_ms)
+                let live = !value.expired(now_ms);
+                // Deleting an expired key changes nothing a client saw (as Redis 7.0 counts
+                // it for WATCH): it keeps its version.
+                let version = if live { self.version } else { value.changed_at };
+                Arc::make_mut(&mut self.tombstones).record(key, version);
+                live
             }
             None => false,
         }
@@ -409,6 +462,7 @@ impl KvStore {
             self.expiry_key_bytes -= key.len();
             if let Some(value) = self.table_for_write(shard_of(&key)).remove(&key) {
                 self.data_bytes -= key.len() + value.weight_bytes();
+                Arc::make_mut(&mut self.tombstones).record(key, value.changed_at);
             }
             deleted += 1;
         }
@@ -445,7 +499,8 @@ impl KvStore {
             .sum();
         let index_slot = std::mem::size_of::<(u64, Key)>() + 8;
         let allocations = 2 * self.stored_len() + self.expiries.len();
-        buckets * slot
+        self.tombstones.memory_bytes()
+            + buckets * slot
             + self.data_bytes
             + allocations * SHARED_COUNTS_BYTES
             + self.expiries.len() * index_slot
@@ -465,8 +520,10 @@ impl KvStore {
         }
     }
 
-    /// Inserts an entry read from a snapshot; `false` if the key was already present.
-    pub(crate) fn insert_restored(&mut self, key: Key, value: Value) -> bool {
+    /// Inserts an entry read from a snapshot, changed at `changed_at`; `false` if the key
+    /// was already present.
+    pub(crate) fn insert_restored(&mut self, key: Key, mut value: Value, changed_at: u64) -> bool {
+        value.changed_at = changed_at;
         let shard = shard_of(&key);
         if self.tables[shard].contains_key(&key) {
             return false;
@@ -495,12 +552,23 @@ impl KvStore {
     pub(crate) fn set_clock(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
     }
+
+    /// The version and tombstones, from a snapshot.
+    pub(crate) fn set_versions(&mut self, version: u64, tombstones: Tombstones) {
+        self.version = version;
+        self.tombstones = Arc::new(tombstones);
+    }
+
+    pub(crate) fn tombstones(&self) -> &Tombstones {
+        &self.tombstones
+    }
 }
 
 /// SCAN and RANDOMKEY: walking the keys by a position fixed for each key, so that a cursor
 /// stays valid whatever is written between two calls.
 impl KvStore {
-    /// Sets the deadline of the live `key` (`None`: none); false if there is no live key.
+    /// Sets the deadline of the live `key` (`None`: none), a change of the key; false if
+    /// there is no live key.
     pub fn set_deadline(&mut self, key: &[u8], deadline_ms: Option<u64>, now_ms: u64) -> bool {
         let new = deadline_ms.map_or(NO_EXPIRY, |t| t.max(1));
         let shard = shard_of(key);
@@ -508,12 +576,18 @@ impl KvStore {
             Some(value) if !value.expired(now_ms) => value.expires_at,
             _ => return false,
         };
+        if old == NO_EXPIRY && new == NO_EXPIRY {
+            return true; // nothing to remove: not a change (GETEX PERSIST, as in Redis)
+        }
         if old != new {
-            if let Some(value) = self.table_for_write(shard).get_mut(key) {
-                value.expires_at = new;
-            }
             self.unindex(old, key);
             self.index(new, key);
+        }
+        // Setting a deadline is a change even when it is the same one (Redis's EXPIRE).
+        let version = self.version;
+        if let Some(value) = self.table_for_write(shard).get_mut(key) {
+            value.expires_at = new;
+            value.changed_at = version;
         }
         true
     }
@@ -590,8 +664,9 @@ mod tests {
 
     #[test]
     fn value_stays_small() {
-        // A string's pointer and length and the deadline: the hash arm adds nothing.
-        assert_eq!(std::mem::size_of::<Value>(), 3 * std::mem::size_of::<usize>());
+        // A string's pointer and length, the deadline and the version WATCH compares (8
+        // bytes per key: 24 before it): the hash arm adds nothing.
+        assert_eq!(std::mem::size_of::<Value>(), 4 * std::mem::size_of::<usize>());
     }
 
     #[test]

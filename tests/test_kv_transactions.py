@@ -1,0 +1,118 @@
+"""Transactions on a 3-node cluster of real processes, through redis-py: WATCH on one node
+sees a write made through another; EXEC is applied whole (a reader on another node never
+sees half of one); `r.transaction(func, *watches)` from every node at once loses no update.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from cluster import free_base_port
+from senate.launcher import LocalCluster
+from waiting import wait_until
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
+    root: Path = tmp_path_factory.mktemp("transactions")
+    with LocalCluster(nodes=3, data_dir=root, base_port=free_base_port(3)) as cluster:
+        cluster.wait_ready(timeout_s=60)
+        conns = [
+            redis.Redis.from_url(f"redis://{n.client}", socket_timeout=30) for n in cluster.nodes
+        ]
+        try:
+            yield conns
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+@pytest.mark.parametrize(("watcher", "writer"), [(0, 1), (1, 2), (2, 0)])
+def test_a_write_through_another_node_aborts_exec_and_none_commits(
+    clients: list[Any], watcher: int, writer: int
+) -> None:
+    key = f"watched:{watcher}"
+    clients[writer].set(key, "0")
+    with clients[watcher].pipeline(transaction=True) as pipe:
+        pipe.watch(key)
+        clients[writer].set(key, "changed")
+        pipe.multi()
+        pipe.set(key, "mine")
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
+    assert clients[watcher].get(key) == b"changed"
+    # Without a write in between it commits, whatever node wrote the key before.
+    with clients[watcher].pipeline(transaction=True) as pipe:
+        pipe.watch(key)
+        assert pipe.get(key) == b"changed"
+        pipe.multi()
+        pipe.set(key, "mine")
+        pipe.incr(f"{key}:n")
+        assert pipe.execute() == [True, 1]
+    assert [c.get(key) for c in clients] == [b"mine"] * 3
+
+
+def test_exec_is_applied_whole_for_a_reader_on_another_node(clients: list[Any]) -> None:
+    writer, reader = clients[0], clients[2]
+    writer.mset({"pair:a": 0, "pair:b": 0})
+    rounds = 60
+    torn: list[tuple[bytes | None, bytes | None]] = []
+    reads = 0
+    done = threading.Event()
+
+    def read() -> None:
+        nonlocal reads
+        while not done.is_set():
+            a, b = reader.mget("pair:a", "pair:b")
+            reads += 1
+            if a != b:
+                torn.append((a, b))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for i in range(1, rounds + 1):
+            with writer.pipeline(transaction=True) as pipe:
+                pipe.set("pair:a", i).incr(f"missing:{i}").set("pair:b", i)
+                assert pipe.execute() == [True, 1, True]
+        wait_until(
+            "the reader to read past the last transaction",
+            lambda: reader.get("pair:a") == b"%d" % rounds,
+        )
+        wait_until("a few reads", lambda: reads > 20)
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert not torn, torn[:5]
+
+
+def test_transaction_helper_from_every_node_loses_no_update(clients: list[Any]) -> None:
+    key, per_client = "counter", 15
+    clients[0].set(key, 0)
+    errors: list[BaseException] = []
+
+    def add(conn: Any) -> None:
+        def increment(pipe: Any) -> None:
+            value = int(pipe.get(key) or 0)
+            pipe.multi()
+            pipe.set(key, value + 1)
+
+        try:
+            for _ in range(per_client):
+                conn.transaction(increment, key)
+        except BaseException as e:  # reported by the test below
+            errors.append(e)
+
+    threads = [threading.Thread(target=add, args=(conn,)) for conn in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert [int(c.get(key) or 0) for c in clients] == [per_client * len(clients)] * 3
