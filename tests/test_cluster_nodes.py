@@ -5,8 +5,10 @@ promoted; a removed node leaves the configuration and its process stops."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,12 +17,13 @@ from pathlib import Path
 import pytest
 
 from cluster import free_base_port
+from senate.cluster_control import ANSWER_TIMEOUT_S
 from senate.member_calls import MemberCallError, call_leader
 from senate.status import resp_call
 from waiting import wait_until
 
-#: Seconds a command may take (an add waits for the new node to start and catch up).
-COMMAND_TIMEOUT_S = 120.0
+#: Seconds a command may take: more than it waits for the cluster's answer.
+COMMAND_TIMEOUT_S = ANSWER_TIMEOUT_S + 30.0
 
 
 def senate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -73,6 +76,21 @@ def running_cluster(data_dir: Path, protocol: str) -> Iterator[tuple[int, list[s
     raise AssertionError("no free ports for the cluster")
 
 
+@contextlib.contextmanager
+def taken(address: tuple[str, int]) -> Iterator[None]:
+    """The port at `address` is taken meanwhile: by a listener of this test, or by whoever
+    took it since it was chosen free (no matter which)."""
+    try:
+        listener = socket.create_server(address)
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        yield
+        return
+    with listener:
+        yield
+
+
 def roles_at_leader(clients: dict[int, str]) -> dict[int, str]:
     """{id: role} of the configuration at the leader (LIST answered by any node; a change is
     refused at a follower, so the leader is found by a change that cannot apply)."""
@@ -106,6 +124,12 @@ def test_cluster_adds_and_removes_local_nodes(tmp_path: Path) -> None:
         pids = {i: int(lines[i - 1].split("pid=")[1].split()[0]) for i in (1, 2, 3)}
         client = {i: f"127.0.0.1:{base + 100 + i}" for i in (1, 2, 3, 4)}
         resp_call(_host_port(client[1]), "SET", "before", "1", timeout_s=10)
+
+        with taken(("127.0.0.1", base + 104)):  # node 4's client port
+            refused = senate("cluster", "add-node", "--data-dir", str(data_dir))
+        assert refused.returncode == 1
+        assert f"port {base + 104} on 127.0.0.1 (node 4 client) is not available" in refused.stderr
+        assert "join = true" not in (data_dir / "cluster.toml").read_text()
 
         added = senate("cluster", "add-node", "--data-dir", str(data_dir))
         assert added.returncode == 0, added.stderr

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from senate.launcher import LocalCluster
+from senate.launcher import LauncherError, LocalCluster, log_tail
 from senate.member_calls import MemberCallError, change_member
 from senate.runtime.transport import parse_host_port
 from senate.status import RespError, resp_call
@@ -39,9 +39,24 @@ from senate.status import RespError, resp_call
 CONTROL_SOCKET = "cluster.sock"
 #: The longest request line accepted, in bytes.
 MAX_REQUEST_BYTES = 4096
-#: How long one membership change may take at the cluster, in seconds (the promotion waits
-#: for the new node to catch up).
+#: How long a removal may take at the cluster, in seconds (the change, then stopping the
+#: process takes up to STOP_TIMEOUT_S more).
 CHANGE_TIMEOUT_S = 60.0
+#: How long an addition may take at the cluster, all its steps together, in seconds: the new
+#: node answering PING, the add, the promotion (which waits for it to catch up) and its
+#: serving as a voter share this one deadline.
+ADD_NODE_TIMEOUT_S = 120.0
+#: How long the removal of a node whose addition failed may take, in seconds.
+UNDO_TIMEOUT_S = 15.0
+#: A process stopped gets SIGTERM, then SIGKILL after this many seconds.
+STOP_TIMEOUT_S = 10.0
+#: What one change may take beyond its own timeout, in seconds: after a TRYAGAIN it checks at
+#: the leader whether it is in force already (`member_calls.member_roles`, 10 s by default).
+CHANGE_OVERRUN_S = 10.0
+#: How long `request` waits for the answer by default, in seconds: above the longest request
+#: (an addition whose add and promotion overrun, then undone: removal overrunning, SIGKILL),
+#: so that the client does not give up on a node the cluster is still adding.
+ANSWER_TIMEOUT_S = ADD_NODE_TIMEOUT_S + UNDO_TIMEOUT_S + STOP_TIMEOUT_S + 3 * CHANGE_OVERRUN_S + 5.0
 #: The new node's client port is probed with PING this long each, this often (seconds).
 PING_TIMEOUT_S = 0.5
 PING_PAUSE_S = 0.05
@@ -58,9 +73,15 @@ def socket_path(data_dir: Path) -> Path:
 class ClusterControl:
     """What the requests do to `local`, a started `LocalCluster`."""
 
-    def __init__(self, local: LocalCluster, change_timeout_s: float = CHANGE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        local: LocalCluster,
+        change_timeout_s: float = CHANGE_TIMEOUT_S,
+        add_node_timeout_s: float = ADD_NODE_TIMEOUT_S,
+    ) -> None:
         self.local = local
         self.change_timeout_s = change_timeout_s
+        self.add_node_timeout_s = add_node_timeout_s
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """Carries out one request; raises ValueError (a bad request) or ClusterControlError."""
@@ -80,12 +101,10 @@ class ClusterControl:
             n.id: n.client for n in self.local.nodes if n.pid is not None and n.id != leaving_out
         }
 
-    def _change(self, step: str, node_id: int, peer: str | None = None) -> None:
+    def _change(self, step: str, node_id: int, timeout_s: float, peer: str | None = None) -> None:
         members = self._members(leaving_out=node_id if step != "remove" else None)
         try:
-            change_member(
-                members, step, node_id, peer, self.change_timeout_s, self.local.client_security
-            )
+            change_member(members, step, node_id, peer, timeout_s, self.local.client_security)
         except MemberCallError as e:
             raise ClusterControlError(f"{step} node {node_id}: {e}") from None
 
@@ -93,22 +112,45 @@ class ClusterControl:
         if self.local.config.tls is not None:
             # The certificates are made with the cluster, one per node: none for a new id.
             raise ClusterControlError("add-node does not work on a cluster started with --tls")
-        new_id = self.local.add_node()
-        peer = self.local.config.addresses(new_id).peer
+        deadline = time.monotonic() + self.add_node_timeout_s
         try:
-            self._change("add", new_id, peer)
-        except ClusterControlError:
-            self.local.stop_node(new_id)  # no member: nothing else would stop it
-            raise
-        self._change("promote", new_id)
+            new_id = self.local.add_node()
+        except LauncherError as e:  # a port of the new node taken
+            raise ClusterControlError(str(e)) from None
         node = next(n for n in self.local.nodes if n.id == new_id)
-        self._wait_serving(node.client)
+        added = False
+        try:
+            # Serving before it is added: a node that cannot bind its ports exits at the
+            # start, which is said here rather than as a promotion that never ends.
+            self._wait_serving(new_id, node.client, deadline)
+            self._change("add", new_id, _remaining_s(deadline), node.peer)
+            added = True
+            self._change("promote", new_id, _remaining_s(deadline))
+            self._wait_serving(new_id, node.client, deadline)
+        except ClusterControlError as e:
+            raise ClusterControlError(f"{e}{self._undo_add(new_id, added)}") from None
         return {"ok": True, "id": new_id, "pid": node.pid, "peer": node.peer, "client": node.client}
 
-    def _wait_serving(self, client: str) -> None:
+    def _undo_add(self, node_id: int, added: bool) -> str:
+        """Takes a node whose addition failed out of the configuration (if it was added), then
+        stops its process: nothing else would (it is no running member to remove). Returns
+        what the caller should know beyond the failure ("" when all is undone)."""
+        left = ""
+        if added:
+            try:
+                self._change("remove", node_id, UNDO_TIMEOUT_S)
+            except ClusterControlError as e:
+                left = (
+                    f"; node {node_id} may remain in the configuration ({e}): "
+                    f"`senate member remove {node_id}` takes it out"
+                )
+        self.local.stop_node(node_id, STOP_TIMEOUT_S)
+        return left
+
+    def _wait_serving(self, node_id: int, client: str, deadline: float) -> None:
         """Waits until the node answers PING on its client port (a Multi-Paxos promotion
-        does not wait for the new voter to catch up, nor so for it to listen)."""
-        deadline = time.monotonic() + self.change_timeout_s
+        does not wait for the new voter to catch up, nor so for it to listen); a
+        ClusterControlError with the end of its log if its process exits meanwhile."""
         while True:
             try:
                 reply = resp_call(
@@ -121,6 +163,13 @@ class ClusterControl:
                     return
             except (OSError, RespError):
                 pass
+            if not any(n.id == node_id and n.pid is not None for n in self.local.nodes):
+                status = self.local.wait_exit(node_id, STOP_TIMEOUT_S)
+                path = self.local.log_path(node_id)
+                raise ClusterControlError(
+                    f"node {node_id} exited with status {status} before serving at {client} "
+                    f"(a port taken?); the end of {path}:\n{log_tail(path)}"
+                )
             if time.monotonic() >= deadline:
                 raise ClusterControlError(f"the new node at {client} does not answer PING")
             time.sleep(PING_PAUSE_S)
@@ -130,8 +179,8 @@ class ClusterControl:
         if node_id not in running:
             known = ", ".join(map(str, sorted(running)))
             raise ValueError(f"node {node_id} is not a running node of this cluster ({known})")
-        self._change("remove", node_id)
-        status = self.local.stop_node(node_id)
+        self._change("remove", node_id, self.change_timeout_s)
+        status = self.local.stop_node(node_id, STOP_TIMEOUT_S)
         return {"ok": True, "id": node_id, "exit": status}
 
 
@@ -179,7 +228,14 @@ def _answer(control: ClusterControl, line: bytes) -> dict[str, Any]:
         return {"ok": False, "error": f"{type(e).__name__}: {e}"}
 
 
-def request(data_dir: Path, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def _remaining_s(deadline: float) -> float:
+    """The seconds left until `deadline` (a time.monotonic()), at least 0.01."""
+    return max(0.01, deadline - time.monotonic())
+
+
+def request(
+    data_dir: Path, payload: dict[str, Any], timeout_s: float = ANSWER_TIMEOUT_S
+) -> dict[str, Any]:
     """Sends one request to the `senate cluster` running over `data_dir`; its answer.
     ClusterControlError when none runs there or it refused the request."""
     path = socket_path(data_dir)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from senate.cluster_control import (
-    CHANGE_TIMEOUT_S,
+    ANSWER_TIMEOUT_S,
     ClusterControl,
     ClusterControlError,
     ClusterControlServer,
@@ -174,7 +174,7 @@ def _timeout_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--timeout",
         "timeout_s",
-        default=CHANGE_TIMEOUT_S + 30.0,
+        default=ANSWER_TIMEOUT_S,
         show_default=True,
         type=click.FloatRange(min=0.01),
         help="Seconds to wait for the cluster's answer.",
