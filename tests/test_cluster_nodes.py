@@ -9,6 +9,7 @@ import errno
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from cluster import free_base_port
-from senate.cluster_control import ANSWER_TIMEOUT_S
+from senate.cluster_control import ANSWER_TIMEOUT_S, ClusterControl, ClusterControlServer
+from senate.launcher import LocalCluster
 from senate.member_calls import MemberCallError, call_leader
 from senate.status import resp_call
 from waiting import wait_until
@@ -164,3 +166,24 @@ def test_add_node_without_a_running_cluster_says_so(tmp_path: Path) -> None:
     done = senate("cluster", "add-node", "--data-dir", str(tmp_path))
     assert done.returncode == 1
     assert f"no `senate cluster` runs over {tmp_path}" in done.stderr
+
+
+def test_control_socket_is_its_owners_only_from_the_bind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bound under umask 0177: no moment with the umask's permissions (022 here) in which
+    another local user could connect; the umask is restored after. The chmod after the
+    bind is switched off, so that the mode seen is the bind's."""
+    monkeypatch.setattr(os, "chmod", lambda *_args: None)
+    control = ClusterControl(LocalCluster(1, data_dir=tmp_path, base_port=free_base_port(1)))
+    previous = os.umask(0o022)
+    try:
+        server = ClusterControlServer(control, tmp_path / "control.sock")
+        server.start()
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(previous)
+    try:
+        assert stat.S_IMODE((tmp_path / "control.sock").stat().st_mode) == 0o600
+    finally:
+        server.stop()

@@ -197,8 +197,14 @@ class ClusterControlServer:
                 line = self.rfile.readline(MAX_REQUEST_BYTES + 1)
                 self.wfile.write(json.dumps(_answer(control, line)).encode() + b"\n")
 
-        self._server = socketserver.UnixStreamServer(str(path), Handler)
-        os.chmod(path, 0o600)
+        # Made 0600 by the umask at bind: a chmod after it would leave a moment in which
+        # another local user could connect. The umask is the process's, so this is brief.
+        previous_umask = os.umask(0o177)
+        try:
+            self._server = socketserver.UnixStreamServer(str(path), Handler)
+        finally:
+            os.umask(previous_umask)
+        os.chmod(path, 0o600)  # belt and braces
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="senate-cluster-control", daemon=True
         )
