@@ -7,9 +7,10 @@ effect a window of slots after they are chosen, which the runtime sees the same 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,26 @@ def kept(data_dir: Path, member: int) -> str | None:
         return None
 
 
+#: Attempts of a scenario whose ports, picked free, were taken before its nodes bound them.
+PORT_ATTEMPTS = 3
+
+
+async def on_free_ports(
+    count: int, tmp_path: Path, scenario: Callable[[Path, dict[int, str]], Awaitable[None]]
+) -> None:
+    """Runs `scenario(data_dir, addresses)` with the addresses of ids 1..count on ports free
+    when picked; again, with new ports and a new data directory, when a node cannot bind its
+    port (taken meanwhile by another process). The scenario stops its nodes as it ends."""
+    for attempt in range(PORT_ATTEMPTS):
+        addresses = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(free_ports(count))}
+        try:
+            await scenario(tmp_path / f"attempt-{attempt}", addresses)
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or attempt == PORT_ATTEMPTS - 1:
+                raise
+
+
 def sees(n: Node, conf: Membership) -> Callable[[], bool]:
     return lambda: n.conf_state() == conf
 
@@ -66,11 +87,9 @@ def sees(n: Node, conf: Membership) -> Callable[[], bool]:
 def test_a_joining_node_learns_the_log_is_promoted_and_a_voter_is_removed(
     tmp_path: Path, protocol: str
 ) -> None:
-    async def main() -> None:
-        ports = free_ports(4)
-        addresses = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(ports)}
+    async def main(data_dir: Path, addresses: dict[int, str]) -> None:
         first = {i: addresses[i] for i in (1, 2, 3)}
-        nodes = {i: node(tmp_path, i, first, protocol=protocol) for i in first}
+        nodes = {i: node(data_dir, i, first, protocol=protocol) for i in first}
         for n in nodes.values():
             await n.start()
         try:
@@ -79,9 +98,9 @@ def test_a_joining_node_learns_the_log_is_promoted_and_a_voter_is_removed(
             for k in range(20):
                 await machine(leader).add(k)
             # Node 4 joins: an empty disk, the current members and itself as peers.
-            joiner = node(tmp_path, 4, {**first, 4: addresses[4]}, joining={4}, protocol=protocol)
+            joiner = node(data_dir, 4, {**first, 4: addresses[4]}, joining={4}, protocol=protocol)
+            nodes[4] = joiner  # stopped at the end even if its start fails
             await joiner.start()
-            nodes[4] = joiner
             assert joiner.conf_state().role(4) == "non-member"
             follower = next(n for n in nodes.values() if n.role == "follower" and n.id != 4)
             with pytest.raises(NotLeader) as refused:
@@ -108,7 +127,7 @@ def test_a_joining_node_learns_the_log_is_promoted_and_a_voter_is_removed(
             for n in nodes.values():
                 await until(f"node {n.id} sees the change", sees(n, conf))
             # The address travelled in the log and is kept on disk by every member.
-            with open(os.path.join(tmp_path, str(leader.id), MEMBERS_FILE)) as f:
+            with open(os.path.join(data_dir, str(leader.id), MEMBERS_FILE)) as f:
                 assert json.load(f)["addresses"]["4"] == addresses[4]
             # Leadership moves to the new voter.
             await leader.transfer_leader(4, timeout=10)
@@ -119,23 +138,21 @@ def test_a_joining_node_learns_the_log_is_promoted_and_a_voter_is_removed(
             for n in nodes.values():
                 await n.stop()
 
-    asyncio.run(main())
+    asyncio.run(on_free_ports(4, tmp_path, main))
 
 
 def test_a_change_that_cannot_take_effect_times_out(tmp_path: Path) -> None:
-    async def main() -> None:
-        (port,) = free_ports(1)
-        solo = node(tmp_path, 1, {1: f"127.0.0.1:{port}"}, call_timeout_s=0.5)
+    async def main(data_dir: Path, addresses: dict[int, str]) -> None:
+        solo = node(data_dir, 1, {1: addresses[1]}, call_timeout_s=0.5)
         async with solo:
             await until("it leads", lambda: solo.role == "leader")
             # A voter that never answers: with two voters, nothing commits without it.
-            (other,) = free_ports(1)
-            await solo.add_learner(2, f"127.0.0.1:{other}")
+            await solo.add_learner(2, addresses[2])
             with pytest.raises(CallTimeout):
                 await solo.promote(2)
             assert solo.conf_state().voters == (1,)
 
-    asyncio.run(main())
+    asyncio.run(on_free_ports(2, tmp_path, main))
 
 
 def test_a_node_caught_up_by_a_snapshot_learns_the_addresses_of_members_added_before_it(
@@ -145,17 +162,15 @@ def test_a_node_caught_up_by_a_snapshot_learns_the_addresses_of_members_added_be
     change, then node 4 joins knowing only the first members: it gets a snapshot instead of
     the change, and it must still reach node 5 (node 4 dials it: the lower id dials)."""
 
-    async def main() -> None:
-        ports = free_ports(5)
-        addresses = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(ports)}
+    async def main(data_dir: Path, addresses: dict[int, str]) -> None:
         first = {i: addresses[i] for i in (1, 2, 3)}
-        nodes = {i: node(tmp_path, i, first, protocol=protocol) for i in first}
+        nodes = {i: node(data_dir, i, first, protocol=protocol) for i in first}
         for n in nodes.values():
             await n.start()
         try:
             await until("a leader", lambda: any(n.role == "leader" for n in nodes.values()))
             leader = next(n for n in nodes.values() if n.role == "leader")
-            nodes[5] = node(tmp_path, 5, {**first, 5: addresses[5]}, joining={5}, protocol=protocol)
+            nodes[5] = node(data_dir, 5, {**first, 5: addresses[5]}, joining={5}, protocol=protocol)
             await nodes[5].start()
             await leader.add_learner(5, addresses[5])
             for k in range(5):
@@ -163,7 +178,7 @@ def test_a_node_caught_up_by_a_snapshot_learns_the_addresses_of_members_added_be
             applied = leader.applied_index
             leader.snapshot_now()
             await until("the leader's log is compacted", lambda: leader.snapshot_index >= applied)
-            joiner = node(tmp_path, 4, {**first, 4: addresses[4]}, joining={4}, protocol=protocol)
+            joiner = node(data_dir, 4, {**first, 4: addresses[4]}, joining={4}, protocol=protocol)
             nodes[4] = joiner
             await joiner.start()
             await leader.add_learner(4, addresses[4])
@@ -177,13 +192,13 @@ def test_a_node_caught_up_by_a_snapshot_learns_the_addresses_of_members_added_be
             assert transport is not None
             await until("node 4 is connected to node 5", lambda: 5 in transport.connected())
             await until(
-                "node 4 keeps node 5's address", lambda: kept(tmp_path / "4", 5) == addresses[5]
+                "node 4 keeps node 5's address", lambda: kept(data_dir / "4", 5) == addresses[5]
             )
         finally:
             for n in nodes.values():
                 await n.stop()
 
-    asyncio.run(main())
+    asyncio.run(on_free_ports(5, tmp_path, main))
 
 
 ids = st.integers(min_value=1, max_value=2**64 - 1)
