@@ -9,7 +9,9 @@ only; nothing sleeps.
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,3 +188,23 @@ def free_ports(n: int) -> list[int]:
     for s in socks:
         s.close()
     return ports
+
+
+#: Seconds `senate cluster` gets to stop its nodes after SIGTERM before it is SIGKILLed.
+CLUSTER_STOP_TIMEOUT_S = 30.0
+
+
+def stop_cluster_command(proc: subprocess.Popen[str]) -> None:
+    """Stops a `senate cluster` process a failed test left running: SIGTERM first, so that
+    it stops its nodes (they run in sessions of their own: a SIGKILL of the launcher leaves
+    them running), SIGKILL at the deadline. Its pipes are closed."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(CLUSTER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import free_base_port
+from cluster import free_base_port, stop_cluster_command
 from senate.cluster_control import ANSWER_TIMEOUT_S, ClusterControl, ClusterControlServer
 from senate.launcher import LocalCluster
 from senate.member_calls import MemberCallError, call_leader
@@ -65,16 +65,7 @@ def running_cluster(data_dir: Path, protocol: str) -> Iterator[tuple[int, list[s
             assert proc.wait(30) == 0
             return
         finally:
-            if proc.poll() is None:  # a failed test: SIGTERM first, so it stops its nodes
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+            stop_cluster_command(proc)  # a failed test: SIGTERM first, so it stops its nodes
     raise AssertionError("no free ports for the cluster")
 
 

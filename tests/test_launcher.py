@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import free_base_port
+from cluster import free_base_port, stop_cluster_command
 from senate.launcher import SERVE_COMMAND, LauncherError, LocalCluster
 from senate.status import probe
 
@@ -208,12 +208,7 @@ def test_cluster_command_runs_until_sigterm(tmp_path: Path, protocol: str) -> No
         assert proc.wait(30) == 0
         assert "node 1 exit 0" in proc.stdout.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_cluster_command(proc)  # a failed test: SIGTERM first, so it stops its nodes
 
 
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli is not installed")
@@ -246,9 +241,4 @@ def test_cluster_command_with_tls_prints_how_to_connect(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_cluster_command(proc)  # a failed test: SIGTERM first, so it stops its nodes
