@@ -161,6 +161,8 @@ fn any_change_of_a_watched_key_aborts_exec() {
         (&["SET key v"], &["RENAME key elsewhere"], 1_000, ABORTED),
         (&["SET from v"], &["RENAME from key"], 1_000, ABORTED),
         (&["SET key v"], &["FLUSHDB"], 1_000, ABORTED),
+        // Absent when watched, created, then flushed: it changed (the flush leaves tombstones).
+        (&[], &["SET key v", "FLUSHDB"], 1_000, ABORTED),
         // Created and deleted again: the key is absent as it was, but it changed.
         (&[], &["SET key v", "DEL key"], 1_000, ABORTED),
         // Not changes: a failed SET NX, DEL of an absent key, GETEX PERSIST without a TTL,
@@ -326,6 +328,60 @@ fn replicas_and_restored_replicas_decide_watches_alike() {
         }
     }
     assert!(outcomes[0] > 50 && outcomes[1] > 50, "both outcomes were met: {outcomes:?}");
+}
+
+/// A batch as builds before WATCH versions wrote it (version 1: RESP2, no protocol byte).
+fn legacy_batch(now_ms: u64, command: &str) -> Vec<u8> {
+    let args: Vec<&str> = command.split(' ').collect();
+    let mut batch = vec![1u8];
+    batch.extend_from_slice(&now_ms.to_le_bytes());
+    batch.extend_from_slice(&1u32.to_le_bytes());
+    batch.push(args.len() as u8);
+    for arg in args {
+        batch.push(arg.len() as u8);
+        batch.extend_from_slice(arg.as_bytes());
+    }
+    batch
+}
+
+/// A log written before versions were kept, then by this build: a replica that restored a
+/// snapshot midway through the old part (as a restart after the upgrade does) gives every
+/// key the version of one that applied the whole log, so both decide EXECs alike.
+#[test]
+fn a_replica_restored_from_a_snapshot_of_an_old_log_decides_watches_alike() {
+    let (mut whole, mut restored) = (KvStore::default(), KvStore::default());
+    let old = ["SET k v", "SET j v", "DEL j", "SET n 1", "INCR n", "DEL k", "SET k w"];
+    for (i, command) in old.iter().enumerate() {
+        let batch = legacy_batch(1_000 + i as u64, command);
+        apply_batch(&mut whole, &batch).unwrap();
+        if i == 3 {
+            // The old batches kept no versions: the snapshot is one of the old formats.
+            let snapshot = encode_snapshot(&whole);
+            assert!(snapshot[0] < 4, "snapshot version {}", snapshot[0]);
+            restored = decode_snapshot(&snapshot, 100).unwrap();
+        } else if i > 3 {
+            apply_batch(&mut restored, &batch).unwrap();
+        }
+    }
+    assert_eq!(encode_snapshot(&whole), encode_snapshot(&restored));
+    for key in ["k", "j", "n", "absent"] {
+        assert_eq!(whole.version_of(key.as_bytes()), restored.version_of(key.as_bytes()), "{key}");
+    }
+    // Then this build's batches: a WATCH on one replica, EXEC applied on both.
+    for (change, want) in [("", COMMITTED), ("SET k x", ABORTED), ("DEL j", COMMITTED)] {
+        let mut s = session();
+        assert_eq!(feed(&mut s, &mut whole, "WATCH k\r\n", 2_000), "+OK\r\n");
+        if !change.is_empty() {
+            let batch = encode_batch(2_000, &[change.split(' ').map(|w| w.as_bytes().to_vec()).collect()]);
+            assert_eq!(apply_batch(&mut whole, &batch).unwrap(), apply_batch(&mut restored, &batch).unwrap());
+        }
+        let groups = s.feed(b"MULTI\r\nSET key mine\r\nEXEC\r\n", 2_000);
+        let Group::Log(exec) = &groups[1] else { panic!("{groups:?}") };
+        let (on_whole, on_restored) =
+            (apply_batch(&mut whole, exec).unwrap(), apply_batch(&mut restored, exec).unwrap());
+        assert_eq!(on_whole, on_restored, "after {change:?}");
+        assert_eq!(String::from_utf8(on_whole).unwrap(), want.trim_start_matches("+OK\r\n+QUEUED\r\n"));
+    }
 }
 
 fn watch_strategy() -> impl Strategy<Value = (Vec<u8>, u64, bool)> {

@@ -1,10 +1,10 @@
 //! The log entry of a batch of commands:
 //!
 //! ```text
-//! version:  u8 (1, 2 or 3)
+//! version:  u8 (1 to 4)
 //! now_ms:   u64 little-endian (the proposer's wall clock: the clock of expiry)
 //! count:    u32 little-endian (commands that follow)
-//! protocol: u8, versions 2 and 3 only (3: the replies are RESP3; 2: RESP2)
+//! protocol: u8, versions 2 to 4 (3: the replies are RESP3; 2: RESP2)
 //! version 3 only, the watched keys: watches: varint,
 //!   watches × { len: varint, key, version: varint, live: varint (1: the key was live when
 //!   watched, else 0) }
@@ -15,11 +15,17 @@
 //! one array, or not at all (a null array) when a watched key changed after its version
 //! (see `transaction`).
 //!
+//! Version 4 is version 2's layout, written by the builds that keep the versions WATCH
+//! compares (every batch but a transaction). Only batches of version 3 or 4 advance the
+//! store's version (`KvStore::begin_batch`): the batches of a log written before (1 and 2)
+//! change keys at version 0, as a snapshot of that time restores them, so every replica
+//! gives every key the same version whichever snapshot it started from. (Counting those
+//! batches too, a replica that restored an older snapshot would count from another place.)
+//!
 //! The replies of a batch are encoded where it runs (on every replica, for a log batch), so
 //! the batch names the protocol of the connection that sent it. Version 1 batches have no
-//! protocol byte and are RESP2. A RESP2 batch is still written as version 1: nodes that only
-//! know version 1 keep applying the log of RESP2 clients during a rolling upgrade, and only a
-//! RESP3 connection writes version 2.
+//! protocol byte and are RESP2. Builds before version 4 cannot read it (nor snapshots of
+//! version 4 or later): upgrade every node at once.
 //!
 //! Decoding checks every length and count against the bytes present; nothing is allocated
 //! from a stated number.
@@ -34,6 +40,8 @@ pub const BATCH_VERSION_RESP2: u8 = 1;
 pub const BATCH_VERSION_PROTOCOL: u8 = 2;
 /// The version of a transaction: a protocol byte and the watched keys after the count.
 pub const BATCH_VERSION_TRANSACTION: u8 = 3;
+/// Version 2's layout, advancing the store's version (see the module doc): what builds write.
+pub const BATCH_VERSION_COUNTED: u8 = 4;
 /// Bytes before the first command of a version 1 batch.
 pub const BATCH_HEADER_BYTES: usize = 13;
 /// Bytes before the first command of a version 2 batch.
@@ -59,16 +67,10 @@ impl BatchBuilder {
     /// A batch whose replies are encoded in `protocol`.
     pub fn new(now_ms: u64, protocol: Protocol) -> BatchBuilder {
         let mut buf = Vec::with_capacity(256);
-        let version = match protocol {
-            Protocol::Resp2 => BATCH_VERSION_RESP2,
-            Protocol::Resp3 => BATCH_VERSION_PROTOCOL,
-        };
-        buf.push(version);
+        buf.push(BATCH_VERSION_COUNTED);
         buf.extend_from_slice(&now_ms.to_le_bytes());
         buf.extend_from_slice(&[0; 4]);
-        if version == BATCH_VERSION_PROTOCOL {
-            buf.push(protocol.version());
-        }
+        buf.push(protocol.version());
         BatchBuilder { buf, count: 0, protocol }
     }
 
@@ -119,6 +121,8 @@ pub struct BatchReader<'a> {
     rest: &'a [u8],
     /// A transaction (version 3): its watched keys, encoded (checked by `new`).
     pub transaction: Option<Watches<'a>>,
+    /// Whether the batch advances the store's version (versions 3 and 4; see the module doc).
+    pub counted: bool,
 }
 
 impl<'a> BatchReader<'a> {
@@ -126,7 +130,9 @@ impl<'a> BatchReader<'a> {
     pub fn new(batch: &'a [u8]) -> Result<BatchReader<'a>> {
         let header_bytes = match batch.first() {
             Some(&BATCH_VERSION_RESP2) => BATCH_HEADER_BYTES,
-            Some(&BATCH_VERSION_PROTOCOL | &BATCH_VERSION_TRANSACTION) => BATCH_HEADER_BYTES_PROTOCOL,
+            Some(&BATCH_VERSION_PROTOCOL | &BATCH_VERSION_TRANSACTION | &BATCH_VERSION_COUNTED) => {
+                BATCH_HEADER_BYTES_PROTOCOL
+            }
             Some(_) => return Err(malformed("unknown version")),
             None => return Err(malformed("shorter than its header")),
         };
@@ -148,7 +154,8 @@ impl<'a> BatchReader<'a> {
             }
             _ => None,
         };
-        let reader = BatchReader { now_ms, protocol, remaining: count, rest, transaction };
+        let counted = batch[0] >= BATCH_VERSION_TRANSACTION;
+        let reader = BatchReader { now_ms, protocol, remaining: count, rest, transaction, counted };
         reader.validate()?;
         Ok(reader)
     }

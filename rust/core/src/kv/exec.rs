@@ -30,7 +30,9 @@ const NOT_IN_BATCH: &[u8] = b"ERR this command is not run by the store";
 pub fn apply_batch(store: &mut KvStore, batch: &[u8]) -> Result<Vec<u8>> {
     let mut reader = BatchReader::new(batch)?;
     let now_ms = store.advance_clock(reader.now_ms);
-    store.begin_batch();
+    if reader.counted {
+        store.begin_batch();
+    }
     let mut out = Vec::with_capacity(reader.len() * 8);
     if let Some(watches) = reader.transaction {
         apply_transaction(store, now_ms, &mut reader, watches, &mut out);

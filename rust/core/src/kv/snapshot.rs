@@ -22,10 +22,12 @@
 //!   tombstones × { key_len: varint, key, version: varint } (oldest first)
 //! ```
 //!
-//! Every store is written as version 4 once a batch was applied to it (the versions of its
-//! keys decide transactions alike on every replica); versions 1 to 3 are still read, as a
-//! store whose keys all have version 0. So the paragraph below holds for stores no batch was
-//! applied to.
+//! Every store is written as version 4 once a batch that advances versions (batch version 3
+//! or 4, see `batch`) was applied to it: the versions of its keys decide transactions alike
+//! on every replica. Versions 1 to 3 are still read, as a store whose keys all have version
+//! 0, and written for a store that only old batches changed, so the paragraph below holds for
+//! those alone: builds before version 4 read neither new batches nor new snapshots (upgrade
+//! every node at once).
 //!
 //! Expired entries not yet deleted are included: a restored replica deletes them at the same
 //! log positions as the others. A store where no client session was ever opened is written as

@@ -31,7 +31,7 @@
 
 use super::client_sessions::ClientSessions;
 use super::hash_value::HashValue;
-use super::tombstones::Tombstones;
+use super::tombstones::{Tombstones, MAX_TOMBSTONES};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
@@ -442,6 +442,20 @@ impl KvStore {
 
     /// Empties the store in O(1): the old entries are kept aside for `take_retired`.
     pub fn clear(&mut self) {
+        // WATCH must see the keys go: each gets a tombstone at this version, as a DEL would
+        // (present ones only: a key absent throughout is not changed, as in Redis). Past
+        // what the tombstones keep, the floor rises to this version instead, without a walk
+        // of the store: every absent key then answers it, a change for a WATCH made before.
+        let version = self.version;
+        if self.stored_len() <= MAX_TOMBSTONES {
+            let keys: Vec<Key> = self.tables.iter().flat_map(|table| table.keys().cloned()).collect();
+            let tombstones = Arc::make_mut(&mut self.tombstones);
+            for key in keys {
+                tombstones.record(key, version);
+            }
+        } else {
+            Arc::make_mut(&mut self.tombstones).raise_floor(version);
+        }
         let tables = std::mem::replace(&mut self.tables, Self::empty_tables());
         let expiries = std::mem::take(&mut self.expiries);
         self.retired = Retired(Some((tables, expiries)));
