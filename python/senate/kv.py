@@ -456,8 +456,7 @@ class KvServer:
         self.limits = limits or ServerLimits()
         #: The store's bound (0: none); see `ServerLimits.maxmemory_bytes`.
         self.maxmemory_bytes = self.limits.maxmemory_bytes
-        #: `over_maxmemory`'s answer and the applied index it was computed at (-1: never).
-        self._over_maxmemory = (-1, False)
+        self._over_maxmemory = (-1, False)  # (applied index, answer) of `over_maxmemory`
         self.guard = ClientGuard(self.clients, self.limits, node.id, node.metrics)
         self._guarding: asyncio.Task[None] | None = None
         #: CLIENT ID of the last client accepted (ids count up from 1, as Redis's do).
@@ -469,9 +468,8 @@ class KvServer:
         self.started_s = time.monotonic()
 
     def over_maxmemory(self) -> bool:
-        """Whether the store's estimate passes `maxmemory_bytes`. The estimate walks the
-        store's 256 tables, and the store changes only when the node applies: it is computed
-        once per applied index, not on every client read."""
+        """Whether the store's estimate passes `maxmemory_bytes`: computed once per applied
+        index (it walks the store's 256 tables), not on every client read."""
         applied = self.node.applied_index
         at, over = self._over_maxmemory
         if at != applied:

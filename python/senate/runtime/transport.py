@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import random
 import socket
@@ -38,6 +37,7 @@ from typing import Any, Protocol, cast
 
 from senate._core import FRAME_BODY_BYTES_END, FRAME_BODY_BYTES_OFFSET, FRAME_HEADER_BYTES
 from senate.runtime.snapshot_codec import STREAM_MAGIC, STREAM_VERSION
+from senate.runtime.sockets import listening_socket, source_address
 from senate.security.peer_tls import PeerTls, classify_handshake_error, identity_problem
 from senate.security.tls_files import node_dns_name
 
@@ -49,10 +49,9 @@ HELLO_MAGIC = b"SNT\x01"
 HELLO_VERSION = 1
 MAX_CLUSTER_ID_BYTES = 255
 #: With TLS: accepted connections whose TLS handshake is under way, at most (more are closed
-#: at once, refused as "busy"), the listening socket's backlog, and the pause after a
+#: at once, refused as "busy") and the pause after a
 #: failed accept (out of file descriptors).
 MAX_TLS_HANDSHAKES = 64
-LISTEN_BACKLOG = 128
 ACCEPT_RETRY_S = 0.1
 
 
@@ -97,33 +96,6 @@ def parse_host_port(address: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{address!r} is not host:port")
     return host.strip("[]"), int(port)
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A non-blocking socket listening on `host:port` (the first address `host` resolves
-    to), with SO_REUSEADDR as asyncio's servers have it."""
-    family, _, _, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.create_server(address, family=family, backlog=LISTEN_BACKLOG)
-    sock.setblocking(False)
-    return sock
-
-
-def source_address(listen_host: str, peer_host: str) -> tuple[str, int] | None:
-    """Where a connection to `peer_host` leaves from: the address this node listens on, when
-    that is one address (not a wildcard) of the peer's family, so that peers and firewalls
-    see a node's traffic come from the address it is known by (a local cluster on
-    127.0.0.x, partitioned by nftables rules per address pair); else the system's choice."""
-    try:
-        ours, theirs = ipaddress.ip_address(listen_host), ipaddress.ip_address(peer_host)
-    except ValueError:  # a host name: the system's choice
-        return None
-    if ours.is_unspecified or ours.version != theirs.version:
-        return None
-    if ours.is_loopback != theirs.is_loopback:  # a loopback address reaches no other host
-        return None
-    return (listen_host, 0)
 
 
 class PeerConnection(asyncio.Protocol):
