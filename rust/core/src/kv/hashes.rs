@@ -307,9 +307,11 @@ pub(crate) fn hrandfield(store: &KvStore, now_ms: u64, protocol: Protocol, args:
     }
 }
 
-/// The picks of HRANDFIELD: seeded by the clock of the read, the key and the store's size,
-/// so the same read on any replica picks the same fields.
+/// The picks of HRANDFIELD: seeded by the clock of the read, the key, the store's size and
+/// version, so the same read on any replica picks the same fields, and a write in between
+/// changes the picks even within one millisecond (two calls with none between still agree).
 fn rng(store: &KvStore, key: &[u8], now_ms: u64) -> rand_chacha::ChaCha8Rng {
-    let seed = xxhash_rust::xxh3::xxh3_64_with_seed(key, now_ms ^ (store.stored_len() as u64).rotate_left(32));
+    let mixed = now_ms ^ (store.stored_len() as u64).rotate_left(32) ^ store.version().rotate_left(16);
+    let seed = xxhash_rust::xxh3::xxh3_64_with_seed(key, mixed);
     rand_chacha::ChaCha8Rng::seed_from_u64(seed)
 }
