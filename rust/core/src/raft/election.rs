@@ -143,7 +143,9 @@ impl<S: Storage> Raft<S> {
     /// Winning, it leads only to bring the voters up to date and hand over to one of them
     /// (`hand_over_leadership`), as a leader that removed itself does (thesis 4.2.2).
     fn campaign_to_hand_over(&mut self) {
-        if self.log.unstable.snapshot.is_some() {
+        // Already campaigning: another refused request must not restart it (a new pre-vote
+        // round, the tally reset), or concurrent candidates could keep it from ever winning.
+        if self.log.unstable.snapshot.is_some() || matches!(self.role, Role::PreCandidate | Role::Candidate) {
             return;
         }
         if self.cfg.pre_vote {
