@@ -9,14 +9,13 @@ client input, the key-value store and the execution of commands are Rust (`RespS
 
 * a `RespSession` turns what a client sent into groups of commands, in order: replies it
   could give at once (PING, errors, ...), batches of writes to replicate through the log,
-  batches of reads to run after a read barrier (or at once on a READONLY connection), and
-  commands for the node (INFO), and WATCH's read of its keys' versions (`senate.kv_watch`);
-  a transaction (MULTI ... EXEC) is one batch of its own, one log entry if it writes;
+  batches of reads to run after a read barrier (or at once on a READONLY connection),
+  commands for the node (INFO), WATCH's read of versions (`senate.kv_watch`); a transaction
+  (MULTI ... EXEC) is one batch of its own, one log entry if it writes;
 * a write batch is proposed as one log entry; every node applies it to its `KvStore`, and the
-  node that proposed it answers its client with the replies the apply produced. A follower's
-  proposals travel to the leader over the peer connection (the core forwards them) and its
-  client is answered once the entry is applied on the follower itself, so a client reads its
-  own writes on any node;
+  node that proposed it answers its client with the replies the apply produced (a follower
+  once the entry the core forwarded is applied on it: a client reads its own writes on any
+  node);
 * a read batch waits for a ReadIndex round (one round serves every read queued before it
   started), then runs against the local store: linearizable on any node;
 * replies leave in the order the commands came, whatever order their groups complete in.
@@ -245,9 +244,11 @@ class ClientConnection(asyncio.Protocol):
         elif self.transport is not None:
             self.transport.write(reply)
 
-    def _push_write(self, batch: bytes) -> None:
-        slot = _Slot()
-        slot.reply = None
+    def _push_write(self, batch: bytes, slot: _Slot | None = None) -> None:
+        """Proposes `batch`, answered in order into `slot` (or a new one)."""
+        if slot is None:
+            slot = _Slot()
+            slot.reply = None
         if self._reads_waiting:
             # A read of this client sent before this write must not see it: the write is
             # proposed once the earlier reads are answered.
@@ -295,10 +296,12 @@ class ClientConnection(asyncio.Protocol):
         task.add_done_callback(done)
         self._slots.append(slot)
 
-    def _push_read(self, batch: bytes) -> None:
+    def _push_read(self, batch: bytes, slot: _Slot | None = None) -> None:
+        """Reads `batch` after a read barrier, answered in order into `slot` (or a new one)."""
         server = self.server
-        slot = _Slot()
-        slot.reply = None
+        if slot is None:
+            slot = _Slot()
+            slot.reply = None
 
         def run_read(barrier: asyncio.Future[None]) -> None:
             error = barrier.exception()
@@ -470,12 +473,10 @@ class KvServer:
     def over_maxmemory(self) -> bool:
         """Whether the store's estimate passes `maxmemory_bytes`: computed once per applied
         index (it walks the store's 256 tables), not on every client read."""
-        applied = self.node.applied_index
-        at, over = self._over_maxmemory
-        if at != applied:
+        if self._over_maxmemory[0] != (applied := self.node.applied_index):
             over = self.machine.store.memory_bytes() > self.maxmemory_bytes
             self._over_maxmemory = (applied, over)
-        return over
+        return self._over_maxmemory[1]
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
