@@ -47,7 +47,7 @@ use crate::driver::NodeRole;
 use crate::error::{DropReason, RaftError, Result};
 use crate::paxos::core::Paxos;
 use crate::paxos::log::SlotLog;
-use crate::paxos::message::{Body, Slot};
+use crate::paxos::message::{Body, Slot, MAX_SLOT};
 use crate::raft::conf_change::{apply_conf_change, ConfChange};
 use crate::raft::message::{ConfState, Entry, EntryKind, NodeId, SnapshotMeta, ENTRY_OVERHEAD_BYTES, NO_NODE};
 
@@ -334,7 +334,9 @@ impl Paxos {
     /// configuration its phase 1 did not cover (a change of its own chosen, while it is no
     /// voter of it and hands over).
     pub fn max_proposable_slot(&self) -> Slot {
-        let window = self.log.chosen() + self.membership.window_slots();
+        // Never past `MAX_SLOT`, which every node refuses (a forged snapshot may have put the
+        // chosen index near it): proposals there are dropped as at the uncommitted limit.
+        let window = (self.log.chosen() + self.membership.window_slots()).min(MAX_SLOT);
         if self.membership.latest_change_slot() > self.lead_covered_to {
             window.min(self.membership.latest_from_slot() - 1)
         } else {
