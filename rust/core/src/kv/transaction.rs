@@ -98,17 +98,8 @@ pub fn apply_transaction(
     watches: Watches<'_>,
     out: &mut Vec<u8>,
 ) {
-    let protocol = reader.protocol;
-    if !watches_hold(store, watches, now_ms) {
-        return put_null_aggregate(out, protocol);
-    }
-    put_array_header(out, reader.len());
-    let mut args = Vec::with_capacity(8);
-    while reader.next_into(&mut args) {
-        if !session_command(protocol, &args, out) {
-            execute(store, now_ms, protocol, &args, out);
-        }
-    }
+    let (protocol, hold) = (reader.protocol, watches_hold(store, watches, now_ms));
+    run_queued(hold, reader, out, |args, out| execute(store, now_ms, protocol, args, out));
 }
 
 /// Runs a transaction of reads (no log entry: after a read barrier).
@@ -119,15 +110,27 @@ pub fn read_transaction(
     watches: Watches<'_>,
     out: &mut Vec<u8>,
 ) {
+    let (protocol, hold) = (reader.protocol, watches_hold(store, watches, now_ms));
+    run_queued(hold, reader, out, |args, out| execute_read(store, now_ms, protocol, args, out));
+}
+
+/// The replies of a transaction's queued commands, each run by `run` but the session ones,
+/// in one array; a null array when its watches do not `hold`.
+fn run_queued<'a>(
+    hold: bool,
+    reader: &mut BatchReader<'a>,
+    out: &mut Vec<u8>,
+    mut run: impl FnMut(&[&'a [u8]], &mut Vec<u8>),
+) {
     let protocol = reader.protocol;
-    if !watches_hold(store, watches, now_ms) {
+    if !hold {
         return put_null_aggregate(out, protocol);
     }
     put_array_header(out, reader.len());
     let mut args = Vec::with_capacity(8);
     while reader.next_into(&mut args) {
         if !session_command(protocol, &args, out) {
-            execute_read(store, now_ms, protocol, &args, out);
+            run(&args, out);
         }
     }
 }
