@@ -12,6 +12,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,3 +209,14 @@ def stop_cluster_command(proc: subprocess.Popen[str]) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def senate_command(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Runs the `senate` command of this interpreter, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "senate", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

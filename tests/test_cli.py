@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -13,21 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 import senate.sim
+from cluster import senate_command
 from senate.cli import main
 
 #: Ticks of the fault phase per run in the CI sweep: small enough that 1,000 seeds on each of
 #: 3 cluster sizes, for both protocols, take about 80 s of CPU (40 s on two free cores).
 CI_SWEEP_TICKS = 500
-
-
-def senate_command(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "senate", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_the_console_script_is_installed() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import free_base_port, stop_cluster_command
+from cluster import free_base_port, senate_command, stop_cluster_command
 from senate.cluster_control import ANSWER_TIMEOUT_S, ClusterControl, ClusterControlServer
 from senate.launcher import LocalCluster
 from senate.member_calls import MemberCallError, call_leader
@@ -29,13 +29,7 @@ COMMAND_TIMEOUT_S = ANSWER_TIMEOUT_S + 30.0
 
 
 def senate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "senate", *args],
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        check=False,
-    )
+    return senate_command(*args, timeout=COMMAND_TIMEOUT_S)
 
 
 @contextlib.contextmanager

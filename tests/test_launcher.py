@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import free_base_port, stop_cluster_command
+from cluster import free_base_port, senate_command, stop_cluster_command
 from senate.launcher import SERVE_COMMAND, LauncherError, LocalCluster
 from senate.status import probe
 
@@ -146,16 +146,6 @@ def test_a_temporary_data_dir_is_removed() -> None:
 
 
 # --- the commands ----------------------------------------------------------------------------
-
-
-def senate_command(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "senate", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_serve_rejects_a_bad_file_and_an_unknown_id(tmp_path: Path) -> None:
