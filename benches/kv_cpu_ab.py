@@ -37,8 +37,9 @@ HERE = Path(__file__).resolve().parent
 
 def one_round(test: str, clients: int, pipeline: int, requests: int) -> dict[str, float]:
     """Runs in the build under test (its `python/senate` first on the path)."""
-    sys.path.insert(0, str(HERE))
-    from kv_cluster import leader_port, redis_benchmark
+    # Run as a script from anywhere: the repository's root holds the `benches` package.
+    sys.path.insert(0, str(HERE.parent))
+    from benches.kv_cluster import leader_port, redis_benchmark
     from senate.launcher import LocalCluster, free_base_port
 
     with (
