@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 
 from cluster import free_base_port, senate_command, stop_cluster_command
-from senate.cluster_control import ANSWER_TIMEOUT_S, ClusterControl, ClusterControlServer
+from senate.cluster_control import (
+    ANSWER_TIMEOUT_S,
+    ClusterControl,
+    ClusterControlError,
+    ClusterControlServer,
+)
 from senate.launcher import LocalCluster
 from senate.member_calls import MemberCallError, call_leader
 from senate.status import resp_call
@@ -172,3 +177,18 @@ def test_control_socket_is_its_owners_only_from_the_bind(
         assert stat.S_IMODE((tmp_path / "control.sock").stat().st_mode) == 0o600
     finally:
         server.stop()
+
+
+def test_an_addition_undone_leaves_no_node_in_the_cluster_file(tmp_path: Path) -> None:
+    """An addition that fails before the node is added (here: no time to answer PING) stops
+    the node and takes it out of the cluster file, so that the next addition takes its id
+    and the file lists no member that never was. No member is asked anything on this path,
+    so the cluster's own nodes need not run."""
+    local = LocalCluster(nodes=1, data_dir=tmp_path, base_port=free_base_port(2))
+    control = ClusterControl(local, add_node_timeout_s=0.0)
+    with pytest.raises(ClusterControlError, match="does not answer PING") as failed:
+        control.add_node()
+    assert "may remain" not in str(failed.value)  # all of it undone
+    assert [n.id for n in local.nodes] == [1]
+    assert "join = true" not in (tmp_path / "cluster.toml").read_text()
+    assert local.config.ids == [1]

@@ -133,7 +133,8 @@ class ClusterControl:
 
     def _undo_add(self, node_id: int, added: bool) -> str:
         """Takes a node whose addition failed out of the configuration (if it was added), then
-        stops its process: nothing else would (it is no running member to remove). Returns
+        stops its process: nothing else would (it is no running member to remove), and takes
+        it out of the cluster file once it is in no configuration. Returns
         what the caller should know beyond the failure ("" when all is undone)."""
         left = ""
         if added:
@@ -145,6 +146,8 @@ class ClusterControl:
                     f"`senate member remove {node_id}` takes it out"
                 )
         self.local.stop_node(node_id, STOP_TIMEOUT_S)
+        if not left:  # in no configuration: the cluster file forgets it too
+            self.local.forget_node(node_id)
         return left
 
     def _wait_serving(self, node_id: int, client: str, deadline: float) -> None:

@@ -323,6 +323,19 @@ class LocalCluster:
                 proc.kill()
         return proc.wait()
 
+    def forget_node(self, node_id: int) -> None:
+        """Takes a stopped node out of the cluster file (an addition undone: it never joined
+        the configuration), so that the next `add_node` takes its id again and the file
+        lists no member that never was."""
+        proc = self._procs.get(node_id)
+        if proc is not None and proc.poll() is None:
+            raise LauncherError(f"node {node_id} still runs: stop it first")
+        nodes = [n for n in self.config.nodes if n.id != node_id]
+        self.config = dataclasses.replace(self.config, nodes=nodes)
+        self.config_path.write_text(self.config.to_toml())
+        self._procs.pop(node_id, None)
+        self._killed.discard(node_id)
+
     def stopped_on_purpose(self, node_id: int) -> bool:
         """Whether the node was stopped by `kill`, `stop_node` or found exited by
         `wait_exit` (and not started again since)."""
