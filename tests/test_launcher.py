@@ -228,6 +228,14 @@ def test_cluster_command_with_tls_prints_how_to_connect(tmp_path: Path) -> None:
             ["redis-cli", "-p", str(base + 101), "PING"], capture_output=True, text=True, timeout=30
         )
         assert plain.stdout.strip() != "PONG"
+        # A node added later gets a certificate from the same CA: its peers take it, and
+        # clients reach it as printed.
+        added = senate_command("cluster", "add-node", "--data-dir", str(tmp_path), timeout=200)
+        assert added.returncode == 0, added.stderr
+        assert (tmp_path / "certs" / "node-2.crt").is_file()
+        command[command.index("-p") + 1] = str(base + 102)
+        done = subprocess.run([*command, "PING"], capture_output=True, text=True, timeout=30)
+        assert done.stdout.strip() == "PONG"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:

@@ -109,9 +109,6 @@ class ClusterControl:
             raise ClusterControlError(f"{step} node {node_id}: {e}") from None
 
     def add_node(self) -> dict[str, Any]:
-        if self.local.config.tls is not None:
-            # The certificates are made with the cluster, one per node: none for a new id.
-            raise ClusterControlError("add-node does not work on a cluster started with --tls")
         deadline = time.monotonic() + self.add_node_timeout_s
         try:
             new_id = self.local.add_node()

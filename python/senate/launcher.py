@@ -41,7 +41,15 @@ from typing import Any
 from senate.config import ClusterConfig, NodeAddresses, NodeConfig
 from senate.errors import ConfigError
 from senate.runtime.transport import parse_host_port
-from senate.security.certs import CA_CERT, CLIENT_NAME, write_cluster_certs
+from senate.security.certs import (
+    CA_CERT,
+    CA_KEY,
+    CLIENT_NAME,
+    issue_node,
+    load_ca,
+    write_cluster_certs,
+    write_issued,
+)
 from senate.security.client_security import ClientSecurity
 from senate.status import RespError, SenateInfo, resp_call
 
@@ -196,6 +204,17 @@ class LocalCluster:
         write_cluster_certs(self.data_dir / CERTS_DIR, cluster_id, hosts)
         return {"ca": f"{CERTS_DIR}/{CA_CERT}", "client_certs": client_certs}
 
+    def _issue_node_cert(self, node_id: int, node_host: str) -> None:
+        """A certificate for an added node, from the CA `_make_certs` made (its key is kept
+        beside it), where the cluster file's `[tls]` looks for it: `node-<id>.crt`."""
+        assert self.config.tls is not None
+        directory = self.config.resolve(self.config.tls.ca).parent
+        if not (directory / CA_KEY).is_file():
+            raise LauncherError(f"no CA key in {directory} to issue node {node_id}'s certificate")
+        cluster_id = str(self.config.node_options["cluster_id"])
+        issued = issue_node(load_ca(directory), cluster_id, node_id, [node_host])
+        write_issued(directory, f"node-{node_id}", issued)
+
     @property
     def client_security(self) -> ClientSecurity | None:
         """How clients connect: with TLS, verifying the nodes against the cluster's CA (and
@@ -305,6 +324,8 @@ class LocalCluster:
         added = NodeAddresses(node_id, peer, client, metrics, join=True)
         for kind in ("peer", "client", "metrics"):
             check_port_free(*parse_host_port(getattr(added, kind)), f"node {node_id} {kind}")
+        if self.config.tls is not None:
+            self._issue_node_cert(node_id, node_host)
         self.config = dataclasses.replace(self.config, nodes=[*self.config.nodes, added])
         self.config_path.write_text(self.config.to_toml())
         self._spawn(node_id)
