@@ -179,7 +179,11 @@ fn next_call(model: &Model, term: &mut Term, rng: &mut ChaCha8Rng) -> Call {
         45..=54 => Call::Write(vec![(None, Vec::new(), Some(commit_to_last), false), append(term, rng)]),
         55..=64 => Call::Write(vec![(None, Vec::new(), Some(commit_to_last), false)]),
         65..=69 => {
-            let vote = HardState { term: *term, vote: rng.gen_range(0..4), ..commit_to_last };
+            // Sometimes the empty-disk abstention (`raft::empty_disk`), which a received
+            // snapshot or appended entries clear below: a recovered hard state that no longer
+            // abstains must come with what cleared it (the prefix check sees to that).
+            let abstaining = rng.gen_ratio(1, 2);
+            let vote = HardState { term: *term, vote: rng.gen_range(0..4), abstaining, ..commit_to_last };
             Call::Write(vec![(None, Vec::new(), Some(vote), true)])
         }
         70..=81 if last >= first => {
