@@ -8,13 +8,15 @@ only; nothing sleeps.
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from senate import RaftNode
@@ -189,6 +191,26 @@ def free_ports(n: int) -> list[int]:
     for s in socks:
         s.close()
     return ports
+
+
+#: Attempts of a scenario whose ports, picked free, were taken before its nodes bound them.
+PORT_ATTEMPTS = 3
+
+
+async def on_free_ports(
+    count: int, tmp_path: Path, scenario: Callable[[Path, dict[int, str]], Awaitable[None]]
+) -> None:
+    """Runs `scenario(data_dir, addresses)` with the addresses of ids 1..count on ports free
+    when picked; again, with new ports and a new data directory, when a node cannot bind its
+    port (taken meanwhile by another process). The scenario stops its nodes as it ends."""
+    for attempt in range(PORT_ATTEMPTS):
+        addresses = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(free_ports(count))}
+        try:
+            await scenario(tmp_path / f"attempt-{attempt}", addresses)
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or attempt == PORT_ATTEMPTS - 1:
+                raise
 
 
 #: Seconds `senate cluster` gets to stop its nodes after SIGTERM before it is SIGKILLed.

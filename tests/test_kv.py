@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from cluster import free_base_port, free_ports
-from senate import Node, kv
+from senate import Node, kv, kv_machine
 from senate._core import GROUP_LOG, GROUP_READ, RespSession, count_replies, encode_command
 from senate.launcher import LocalCluster, LocalNode
 
@@ -461,7 +461,7 @@ def test_the_store_is_captured_for_a_snapshot_up_to_max_capture_keys(
     assert encode() == expected
     run(b"SET", b"a", b"1")
     run(b"SET", b"b", b"2")
-    monkeypatch.setattr(kv, "MAX_CAPTURE_KEYS", 2)
+    monkeypatch.setattr(kv_machine, "MAX_CAPTURE_KEYS", 2)
     assert machine.capture() is not None
     run(b"SET", b"c", b"3")
     assert machine.capture() is None, "3 keys > MAX_CAPTURE_KEYS"

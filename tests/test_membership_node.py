@@ -7,10 +7,9 @@ effect a window of slots after they are chosen, which the runtime sees the same 
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cluster import free_ports
+from cluster import on_free_ports
 from senate import CallTimeout, ConfigError, Node, NotLeader, SenateError, StateMachine, replicated
-from senate._core import encode_snapshot_envelope
+from senate._core import SnapshotData, encode_snapshot_envelope
 from senate.config import NodeConfig
 from senate.runtime.core import AppliedState
 from senate.runtime.members import MEMBERS_FILE, Members, Membership, decode_addresses
@@ -58,26 +57,6 @@ def kept(data_dir: Path, member: int) -> str | None:
             return address
     except FileNotFoundError:
         return None
-
-
-#: Attempts of a scenario whose ports, picked free, were taken before its nodes bound them.
-PORT_ATTEMPTS = 3
-
-
-async def on_free_ports(
-    count: int, tmp_path: Path, scenario: Callable[[Path, dict[int, str]], Awaitable[None]]
-) -> None:
-    """Runs `scenario(data_dir, addresses)` with the addresses of ids 1..count on ports free
-    when picked; again, with new ports and a new data directory, when a node cannot bind its
-    port (taken meanwhile by another process). The scenario stops its nodes as it ends."""
-    for attempt in range(PORT_ATTEMPTS):
-        addresses = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(free_ports(count))}
-        try:
-            await scenario(tmp_path / f"attempt-{attempt}", addresses)
-            return
-        except OSError as e:
-            if e.errno != errno.EADDRINUSE or attempt == PORT_ATTEMPTS - 1:
-                raise
 
 
 def sees(n: Node, conf: Membership) -> Callable[[], bool]:
@@ -249,7 +228,8 @@ def test_a_restored_snapshot_adds_the_addresses_this_node_lacks_and_older_layout
         parts.append(b"")
     if layout == "book":
         parts.append(Members(2, book, None, parse_host_port).encode_addresses())
-    snapshots.install(7, encode_snapshot_envelope(parts))
+    envelope = SnapshotData.from_bytes(encode_snapshot_envelope(parts))
+    snapshots.finish_restore(snapshots.prepare_restore(envelope), 7)
     assert log.items == ["x", 1]
     assert snapshots.state.applied_index == 7
     expected = {**book, **known} if layout == "book" else known

@@ -122,6 +122,7 @@ __all__ = [
     "ReadyNotAdvanced",
     "Rendezvous",
     "RespSession",
+    "RestoreFailed",
     "RingHash",
     "RoundRobin",
     "ScenarioReport",
@@ -256,6 +257,13 @@ class WalError(StorageError):
     path: str | None
     """The file involved, if any."""
 
+class RestoreFailed(SenateError):
+    """The node could not restore the leader's snapshot at `index` (its log holds the snapshot
+    and nothing before it): the node stops."""
+
+    index: int | None
+    """The snapshot's index."""
+
 class WalCorrupt(WalError):
     """The durable log holds damaged data at `offset` of `path`; nothing is served from it."""
 
@@ -338,7 +346,13 @@ class Snapshot:
     @property
     def voters(self) -> list[int]: ...
     @property
-    def data(self) -> bytes: ...
+    def data(self) -> bytes:
+        """A copy of the data."""
+    @property
+    def shared_data(self) -> SnapshotData:
+        """The data without a copy (the core's own bytes)."""
+    @property
+    def data_bytes(self) -> int: ...
 
 @final
 class SnapshotData:
@@ -356,6 +370,12 @@ class SnapshotData:
         """Bytes `[offset, offset + size)`, cut at the end; `ValueError` past the end."""
     def crc32c(self) -> int:
         """CRC32C (Castagnoli) of the whole, computed without the interpreter lock."""
+    def __bytes__(self) -> bytes:
+        """A copy, made without the interpreter lock."""
+    def split_envelope(self) -> list[SnapshotData]:
+        """The elements of the MessagePack array of binary strings this holds (the node
+        runtime's snapshot envelope), each sharing these bytes; `ValueError` naming the byte
+        where it is not such an array."""
 
 @final
 class Ready:
@@ -634,7 +654,9 @@ class PaxosStatus:
 #: the applied index; answer `snapshot_started`, then `snapshot_taken` or `snapshot_failed`.
 #: COMPACT `(snapshot,)`: compact the durable log with it, then `compaction_done`.
 #: SNAPSHOT_SKIPPED `(index, reason)`. RESTORE `(snapshot,)`: replace the application's
-#: state with the leader's snapshot. SEND_SNAPSHOT `(to, index, term, head, data)` (a core
+#: state with the leader's snapshot, as a job (off the loop); answer `restore_done` or
+#: `restore_failed`; until then nothing is applied and reads past the old state wait, while
+#: the node goes on (ticks, messages, log writes). SEND_SNAPSHOT `(to, index, term, head, data)` (a core
 #: made with `stream_snapshots`): stream the snapshot message to `to` out of band, its `head`
 #: frame then its `data` (`SnapshotData`); the peer steps both with `step_snapshot`. Asked
 #: again while the peer has not acknowledged it.
@@ -714,6 +736,11 @@ class NodeDriver:
     def snapshot_started(self, index: int, frozen: bool) -> None: ...
     def snapshot_taken(self, index: int, data: bytes) -> None: ...
     def snapshot_failed(self, index: int) -> None: ...
+    def restore_done(self, index: int) -> None:
+        """The application holds the state of the snapshot `ACTION_RESTORE` handed out at
+        `index` (another index is ignored)."""
+    def restore_failed(self, index: int, message: str) -> None:
+        """The restore at `index` failed: the next `poll` raises `RestoreFailed`."""
     def compaction_done(self) -> None: ...
     def recovered_snapshot(self, data_bytes: int) -> None:
         """The application was restored at start from a snapshot of that many bytes."""
@@ -749,6 +776,9 @@ class NodeDriver:
     def applied_index(self) -> int: ...
     @property
     def snapshot_index(self) -> int: ...
+    @property
+    def restoring(self) -> int | None:
+        """The index of the snapshot being restored (handed out, not reported done)."""
     @property
     def empty_disk(self) -> str:
         """See `Status.empty_disk` ("no" for Multi-Paxos)."""
@@ -1725,6 +1755,14 @@ class KvStore:
     def restore(self, data: bytes) -> None:
         """Replaces the store with a `snapshot`. Raises `KvError` if `data` is malformed; the
         store is unchanged then."""
+    def restored(self, data: SnapshotData | bytes) -> KvStore:
+        """A new store holding the `snapshot` `data` (kept, not copied), with this store's
+        settings; this store is not changed, nor borrowed while decoding (which runs without
+        the GIL), so a worker thread may build it while another reads and applies to this
+        one. Raises `KvError` if `data` is malformed."""
+    def swap_in(self, restored: KvStore) -> None:
+        """Takes the contents of `restored` (left empty) in place of this store's; the old
+        contents are freed in another thread, so this costs microseconds at any size."""
     def __len__(self) -> int:
         """Live keys at the store's clock (DBSIZE)."""
     def expiring_len(self) -> int:

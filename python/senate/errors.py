@@ -8,6 +8,7 @@ SenateError
 ├── UnknownPeer        .id
 ├── InvalidMessage     .from_id, .problem
 ├── ReadyNotAdvanced
+├── RestoreFailed      .index (the leader's snapshot could not be restored: the node stops)
 ├── StorageError
 │   ├── Compacted          .index, .first_index
 │   ├── Unavailable        .index, .last_index
@@ -36,6 +37,7 @@ from senate._core import (
     NotLeader,
     ProposalDropped,
     ReadyNotAdvanced,
+    RestoreFailed,
     SenateError,
     SnapshotOutOfDate,
     StorageError,
@@ -60,6 +62,7 @@ __all__ = [
     "ProposalDropped",
     "ReadyNotAdvanced",
     "RequestFailed",
+    "RestoreFailed",
     "SenateError",
     "SnapshotOutOfDate",
     "StorageError",

@@ -47,7 +47,6 @@ from senate._core import (
     GROUP_REPLY,
     GROUP_STALE_READ,
     GROUP_WATCH,
-    KvStore,
     RespSession,
     SenateError,
     decode_batch,
@@ -56,6 +55,7 @@ from senate.auth import AuthConfig
 from senate.errors import NodeNotRunning, Overloaded
 from senate.kv_guard import ClientGuard
 from senate.kv_info import info_reply, info_sections
+from senate.kv_machine import KvMachine as KvMachine  # re-exported: its home until it moved
 from senate.kv_reads import ReadBatcher
 from senate.kv_replies import error_reply, replies_for_error
 from senate.kv_sizing import sized_for_values
@@ -66,7 +66,6 @@ from senate.runtime.node import Node
 from senate.runtime.transport import parse_host_port
 from senate.security.server_tls import ServerTls, watch_files
 from senate.server_limits import ServerLimits
-from senate.statemachine import StateMachine
 
 if TYPE_CHECKING:
     from senate.config import ServerConfig
@@ -86,48 +85,9 @@ HANG_UP_LINGER_S = 2.0
 #: The transport's high water mark of unsent replies per client, by default.
 DEFAULT_MAX_REPLY_BUFFER_BYTES = 64 << 20
 
-#: The most keys a snapshot captures (`KvMachine.capture`); past it the node encodes the
-#: store itself, applying nothing meanwhile. A capture costs the loop nothing at once, but
-#: the first write to each of the store's 256 tables after it copies that table, and one
-#: log entry of a mass insert (`redis-cli --pipe`: up to 1,024 SETs) writes to every table:
-#: that entry copied the whole store, 46-86 ms of the loop at 1,000,000 keys (more on a busy
-#: machine). With captures at any size, one 1,000,000-key insert of three here cost an
-#: election (17,356 TRYAGAIN replies), and the leader's RSS after it was 453-641 MB against
-#: 435 with this bound. At 500,000 keys a whole copy takes 21-44 ms.
-MAX_CAPTURE_KEYS = 500_000
-
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class KvMachine(StateMachine):
-    """The replicated key-value state machine: a Rust `KvStore` applying batches of Redis
-    commands. `apply` returns the RESP replies of the batch."""
-
-    def __init__(self, max_keys_result: int = 100_000) -> None:
-        self.store = KvStore(max_keys_result=max_keys_result)
-        # Every node applies every entry: the node calls the store itself, not through a
-        # Python frame that only passes the bytes on.
-        self.apply = self.store.apply  # type: ignore[method-assign, assignment]
-
-    def apply(self, command: bytes) -> bytes:
-        return self.store.apply(command)
-
-    def snapshot(self) -> bytes:
-        return self.store.snapshot()
-
-    def capture(self) -> Callable[[], bytes] | None:
-        # A copy that shares the store's tables until the store writes to them (then it
-        # copies that table alone, 1/256 of the store): microseconds on the loop, the copying
-        # spread over the writes that follow, where encoding 100,000 keys takes 20 ms that
-        # every apply would wait for. Past `MAX_CAPTURE_KEYS`, see there.
-        if len(self.store) > MAX_CAPTURE_KEYS:
-            return None
-        return self.store.capture().snapshot
-
-    def restore(self, data: bytes) -> None:
-        self.store.restore(data)
 
 
 class ClientConnection(asyncio.Protocol):

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import msgpack
 
-from senate._core import SenateError
+from senate._core import SenateError, SnapshotData
 from senate.runtime.loop import new_event_loop
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ class StateMachine:
     `snapshot()` and `restore(data)` turn the whole state into bytes and back (used to compact
     the log and to catch up a lagging node). The defaults dispatch `@replicated` methods and
     snapshot the instance's attributes with msgpack (attributes whose names start with `_`
-    are left out); override them for other state.
+    are left out); override them for other state. A large state restores off the loop by
+    overriding `prepare_restore` and `finish_restore` instead of `restore`.
     """
 
     _senate_node: Node | None = None
@@ -126,6 +127,22 @@ class StateMachine:
         for k in [k for k in vars(self) if not k.startswith("_")]:
             delattr(self, k)
         vars(self).update(msgpack.unpackb(data, strict_map_key=False))
+
+    def prepare_restore(self, part: SnapshotData) -> Any:
+        """The first half of replacing the state with a snapshot from the leader, run in a
+        worker thread while the node goes on (and this machine may be read on the loop):
+        build the new state from `part` (this machine's `snapshot()` bytes, shared with the
+        node without a copy; `bytes(part)` copies them) into a new object and return it,
+        changing nothing the loop sees. `finish_restore` then puts it in place on the loop.
+        The default returns `bytes(part)` for `finish_restore` to hand to `restore`, so a
+        machine that overrides only `restore` is restored on the loop, as before."""
+        return bytes(part)
+
+    def finish_restore(self, prepared: Any) -> None:
+        """The second half, on the loop: put in place what `prepare_restore` returned. Keep
+        it cheap (swap a reference): the node answers nothing meanwhile. The default calls
+        `restore(prepared)`."""
+        self.restore(prepared)
 
 
 def _run_sync(node: Node, make: Callable[[], Awaitable[R]], timeout: float | None) -> R:

@@ -33,6 +33,10 @@ class Machine(Protocol):
     def capture(self) -> Callable[[], bytes] | None: ...
     def restore(self, data: bytes) -> None: ...
 
+    # Optional: `prepare_restore(part: SnapshotData) -> Any` (in a worker thread) and
+    # `finish_restore(prepared) -> None` (on the loop), the split restore of
+    # `senate.StateMachine`; without them `restore(bytes(part))` runs on the loop.
+
 
 class AppliedState:
     """The state machines of a node, in slot order, and how far they are applied.

@@ -5,9 +5,10 @@ The policy (when to take a Ready, pipelined writes and the stall rule, apply sli
 snapshot freeze and its backlog, when a read may be served, when to restore the leader's
 snapshot) is the core's, the same code the deterministic simulation runs. This module is the
 I/O around it: frames to the transport, commands to the state machines, snapshots to worker
-threads, reads and calls to their waiters. Log writes never come here: the core submits them
-to the log's writer thread itself, and this module hears them complete through the writer's
-wake-up pipe (`on_writes_done`).
+threads (taken, and restored: the driver holds applies and reads meanwhile), reads and calls
+to their waiters. Log writes never come here: the core submits them to the log's writer
+thread itself, and this module hears them complete through the writer's wake-up pipe
+(`on_writes_done`).
 
 Exactly one task (the driver) polls the core's driver. Everything else (the peer
 connections, the ticker, callers of `propose` and `read_barrier`) leaves input in bounded
@@ -196,8 +197,14 @@ class ReadyDriver:
         if self._task is not None:
             with contextlib.suppress(Exception):  # already logged by the driver
                 await self._task
+            self._task = None
         if self.snapshot_sender is not None:
             await self.snapshot_sender.stop()
+
+    @property
+    def started(self) -> bool:
+        """Started and not stopped (it may have stopped on a fatal error meanwhile)."""
+        return self._task is not None
 
     def close_writer(self) -> None:
         """Stops hearing the log writer and closes it (once the driver stopped)."""
@@ -255,6 +262,8 @@ class ReadyDriver:
             calls.propose(core, self.config.max_batch_proposals)
         if self._snapshots.job_done():
             self._snapshots.settle(core)
+        if self._snapshots.restore_job_done():
+            self._snapshots.settle_restore(core)
 
     def _check_empty_disk(self, core: NodeDriver) -> None:
         empty_disk, lost = core.empty_disk, core.lost_logs_seen
@@ -342,8 +351,7 @@ class ReadyDriver:
                     action[2],
                 )
             elif kind == ACTION_RESTORE:
-                snapshot = action[1]
-                self._snapshots.install(snapshot.index, snapshot.data)
+                self._snapshots.start_restore(action[1])
             elif kind == ACTION_CONF_CHANGED:
                 self._members.on_conf_changed(action[1], action[2], action[3], action[4])
             elif kind == ACTION_SEND_SNAPSHOT:

@@ -170,8 +170,8 @@ class Node:
             writer = WalWriter(wal)
             snapshot = wal.recovered_snapshot()
             if snapshot is not None:
-                self._snapshots.recover(snapshot)
-                snapshot_bytes = len(snapshot.data)
+                await self._snapshots.recover(snapshot)
+                snapshot_bytes = snapshot.data_bytes
             consensus = new_core(cfg, wal)
         else:
             consensus = new_core(cfg, None)
@@ -239,8 +239,9 @@ class Node:
         )
 
     async def stop(self) -> None:
-        """Stops serving; calls still waiting fail with `NodeNotRunning`."""
-        if not self.running:
+        """Stops serving (also after a fatal error stopped the driver: this releases the data
+        directory); calls still waiting fail with `NodeNotRunning`."""
+        if not self._driver.started:
             return
         self._inputs.stop()
         await self._driver.stop()

@@ -1,7 +1,8 @@
 """Snapshots of the state machines, carried out for the core's driver: taking one in a worker
 thread when the driver asks (`ACTION_TAKE_SNAPSHOT`; capturing the state, or freezing the
 machines meanwhile), compacting the durable log with one the driver recorded
-(`ACTION_COMPACT`), and restoring one (at start, or the leader's: `ACTION_RESTORE`).
+(`ACTION_COMPACT`), and restoring one (at start, or the leader's: `ACTION_RESTORE`), its new
+state built in a worker thread and put in place on the loop.
 
 When a snapshot is due, what waits while the machines are frozen (the apply backlog), and
 when the leader's snapshot may be restored are the driver's policy (`senate_core::driver`).
@@ -23,23 +24,41 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-
-import msgpack
+from dataclasses import dataclass
+from typing import Any
 
 from senate._core import (
     NodeDriver,
     SenateError,
     Snapshot,
+    SnapshotData,
     SnapshotOutOfDate,
     Wal,
     encode_snapshot_envelope,
 )
 from senate.config import NodeConfig
-from senate.runtime.core import AppliedState
+from senate.runtime.core import AppliedState, Machine
 from senate.runtime.members import Members, decode_addresses
 from senate.runtime.metrics import NodeMetrics
 
 log = logging.getLogger("senate.node")
+
+
+@dataclass
+class PreparedRestore:
+    """A snapshot's new state, built off the loop: what each machine's `prepare_restore`
+    returned, the request table's part (None: empty) and the address book."""
+
+    machines: list[Any]
+    requests: bytes | None
+    addresses: dict[int, str]
+
+
+def _prepare(sm: Machine, part: SnapshotData) -> Any:
+    """`sm.prepare_restore(part)`; a machine without the split API (`Machine` does not ask
+    for it) gets its part as bytes, restored on the loop."""
+    prepare = getattr(sm, "prepare_restore", None)
+    return prepare(part) if prepare is not None else bytes(part)
 
 
 class Snapshots:
@@ -75,38 +94,104 @@ class Snapshots:
         self.job: asyncio.Future[bytes] | None = None
         self._job_index = 0
         self.frozen = False
+        #: The leader's snapshot being turned into new state in a worker thread (at
+        #: `_restore_index`), put in place by `settle_restore`.
+        self.restore_job: asyncio.Future[PreparedRestore] | None = None
+        self._restore_index = 0
 
     # --- restoring ------------------------------------------------------------------------
-    def recover(self, snapshot: Snapshot) -> None:
-        """Restores the snapshot the log recovered (at start)."""
-        self._restore(snapshot.data)
-        self.state.applied_index = self.state.snapshot_index = snapshot.index
+    async def recover(self, snapshot: Snapshot) -> None:
+        """Restores the snapshot the log recovered (at start), built in a worker thread as the
+        leader's are, so other nodes on this loop go on meanwhile."""
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(
+            self._snapshotter, self.prepare_restore, snapshot.shared_data
+        )
+        self.finish_restore(prepared, snapshot.index)
 
-    def install(self, index: int, data: bytes) -> None:
-        """Replaces the state with the leader's snapshot at `index`."""
-        self._restore(data)
-        state = self.state
-        state.applied_index = state.snapshot_index = index
+    def start_restore(self, snapshot: Snapshot) -> None:
+        """Starts replacing the state with the leader's `snapshot` (`ACTION_RESTORE`): the
+        machines build their new state in a worker thread (`StateMachine.prepare_restore`)
+        from the snapshot's bytes, shared with the core (no copy), and the live state is left
+        alone meanwhile; `settle_restore` puts it in place once built. The driver applies
+        nothing and serves no read past the old state until it hears of it."""
+        assert self.loop is not None
+        assert self.restore_job is None
+        assert self.job is None
+        self._restore_index = snapshot.index
+        log.info(
+            "node %d: restoring a snapshot at index %d (%d bytes) in a worker thread",
+            self.node_id,
+            snapshot.index,
+            snapshot.data_bytes,
+        )
+        job = self.loop.run_in_executor(
+            self._snapshotter, self.prepare_restore, snapshot.shared_data
+        )
+        job.add_done_callback(lambda _job: self._wake.set())
+        self.restore_job = job
+
+    def restore_job_done(self) -> bool:
+        """Whether the new state was built (or failed to be) and is not in place yet."""
+        return self.restore_job is not None and self.restore_job.done()
+
+    def settle_restore(self, core: NodeDriver) -> None:
+        """Puts the state built by the restore job in place (`finish_restore` of each machine,
+        the request table, the address book) and tells the driver. A restore that failed
+        leaves the old state (unless a machine's `finish_restore` itself raised midway), tells
+        the driver (which then refuses to go on: `RestoreFailed`) and raises, which stops the
+        node, as a failed restore always did: its log holds the snapshot and nothing before
+        it, so it restores it again at its next start."""
+        job = self.restore_job
+        assert job is not None
+        assert job.done()
+        self.restore_job = None
+        index = self._restore_index
+        try:
+            self.finish_restore(job.result(), index)
+        except Exception as e:
+            log.error(
+                "node %d: restoring the snapshot at index %d failed: %s", self.node_id, index, e
+            )
+            core.restore_failed(index, f"{type(e).__name__}: {e}")
+            raise
+        core.restore_done(index)
         log.info("node %d: restored a snapshot at index %d", self.node_id, index)
         if self.metrics is not None:
             self.metrics.on_snapshot_installed()
 
-    def _restore(self, data: bytes) -> None:
-        """The parts: one per state machine, the request table's, the address book's (see the
-        module doc for the older envelopes)."""
+    def prepare_restore(self, data: SnapshotData) -> PreparedRestore:
+        """Runs in a worker thread: the envelope's parts (one per state machine, the request
+        table's, the address book's; see the module doc for the older envelopes) split
+        without a copy, each machine's new state built, the rest decoded. Changes nothing
+        the loop sees."""
         machines = self.state.machines
-        parts = msgpack.unpackb(data)
+        try:
+            parts = data.split_envelope()
+        except ValueError as e:
+            raise SenateError(f"snapshot is malformed: {e}") from None
         n = len(machines)
-        if not isinstance(parts, list) or len(parts) not in (n, n + 1, n + 2):
-            count = len(parts) if isinstance(parts, list) else "no list of"
-            raise SenateError(f"snapshot holds {count} parts, this node has {n} state machines")
+        if len(parts) not in (n, n + 1, n + 2):
+            raise SenateError(
+                f"snapshot holds {len(parts)} parts, this node has {n} state machines"
+            )
         # Checked before anything is replaced: a bad book fails the restore as a whole.
-        addresses = decode_addresses(parts[n + 1]) if len(parts) == n + 2 else {}
-        for sm, part in zip(machines, parts, strict=False):
-            sm.restore(part)
-        requests = parts[n] if len(parts) > n else None
-        self.state.requests.restore(requests or None)
-        self.members.learn(addresses)
+        addresses = decode_addresses(bytes(parts[n + 1])) if len(parts) == n + 2 else {}
+        requests = bytes(parts[n]) if len(parts) > n else b""
+        built = [_prepare(sm, part) for sm, part in zip(machines, parts, strict=False)]
+        return PreparedRestore(built, requests or None, addresses)
+
+    def finish_restore(self, prepared: PreparedRestore, index: int) -> None:
+        """On the loop: the state built by `prepare_restore` put in place, at `index`."""
+        for sm, built in zip(self.state.machines, prepared.machines, strict=True):
+            finish = getattr(sm, "finish_restore", None)
+            if finish is not None:
+                finish(built)
+            else:
+                sm.restore(built)
+        self.state.requests.restore(prepared.requests)
+        self.members.learn(prepared.addresses)
+        self.state.applied_index = self.state.snapshot_index = index
 
     # --- taking ---------------------------------------------------------------------------
     def _snapshot_bytes(self, addresses: bytes) -> bytes:
@@ -202,9 +287,11 @@ class Snapshots:
 
     # --- stopping -------------------------------------------------------------------------
     async def wait_idle(self) -> None:
-        """Waits for the snapshot being taken and the compaction running, if any."""
+        """Waits for the snapshot being taken or restored and the compaction running, if any."""
         if self.job is not None:
             await asyncio.gather(self.job, return_exceptions=True)
+        if self.restore_job is not None:
+            await asyncio.gather(self.restore_job, return_exceptions=True)
         if self._compaction is not None:
             await asyncio.gather(self._compaction, return_exceptions=True)
 

@@ -1,12 +1,16 @@
 //! The driver's rules one by one, on a single-node cluster over a durable log that the test
 //! completes by hand (`writes_done`), with the time passed in: pipelined writes up to the
 //! limit, the stall rule, the drive and apply slices, the snapshot freeze and its backlog
-//! bound, the restore order and read serving. The simulator (`tests/sim.rs`) runs the same
+//! bound, the restore order and read serving; and on a follower fed by hand, the restore as a
+//! job (applies and reads held until it is done, its backlog bound, its failure). The simulator (`tests/sim.rs`) runs the same
 //! driver under faults on whole clusters.
 
 use bytes::Bytes;
-use senate_core::driver::{Action, Consensus, Driver, DriverOptions, Next, NodeRole};
-use senate_core::{Config, MemNode, MemStorage, PersistMode, RaftError};
+use senate_core::driver::{Action, Consensus, Driver, DriverError, DriverOptions, Next, NodeRole};
+use senate_core::{
+    ConfState, Config, Entry, EntryKind, MemNode, MemStorage, Message, MessageType, PersistMode, RaftError, Snapshot,
+    SnapshotMeta,
+};
 
 const TICK_NS: u64 = 10_000_000;
 
@@ -312,4 +316,143 @@ fn a_membership_change_is_announced_with_its_address_and_applies_nothing() {
     assert!(change_entry.application_data().is_empty());
     assert!(!change_entry.data.is_empty(), "the log keeps the change itself");
     assert_eq!(Consensus::conf_state(driver.core()).learners, vec![2]);
+}
+
+/// A follower (node 2 of voters 1 and 2) over a durable log the test completes by hand.
+fn follower() -> Driver<MemNode> {
+    let config = Config::new(2, vec![1, 2]);
+    let node = MemNode::with_mode(&config, MemStorage::new(vec![1, 2]), PersistMode::ByCaller).expect("valid config");
+    let mut options = DriverOptions::derive(node.timing(), TICK_NS, 2);
+    options.durable = true;
+    Driver::new(node, options, 0, 0).expect("valid options")
+}
+
+/// Steps `msg` (from the leader, node 1, in term 1) into `driver`.
+fn step(driver: &mut Driver<MemNode>, mut msg: Message) {
+    (msg.from, msg.to, msg.term) = (1, 2, 1);
+    let mut frame = Vec::new();
+    senate_core::codec::encode_message(&msg, &mut frame);
+    let frame = Bytes::from(frame);
+    assert_eq!(driver.step_stream(&frame).expect("a valid frame"), frame.len());
+}
+
+/// Polls until idle, making each write durable at once; returns the actions.
+fn settle_durable(driver: &mut Driver<MemNode>) -> Vec<Action> {
+    let mut all = Vec::new();
+    loop {
+        let actions = settle(driver, 0);
+        let last = writes(&actions).last().copied();
+        all.extend(actions);
+        let Some(id) = last else { return all };
+        driver.writes_done(id, 0, &mut all);
+    }
+}
+
+/// The types of the messages to the leader (node 1) in `actions`.
+fn sent_types(actions: &[Action]) -> Vec<MessageType> {
+    let mut types = Vec::new();
+    for action in actions {
+        if let Action::Send { to: 1, frames } = action {
+            let mut buf = Bytes::from(frames.clone());
+            while !buf.is_empty() {
+                let (msg, used) =
+                    senate_core::codec::decode_message(&buf, usize::MAX).expect("valid").expect("a whole frame");
+                types.push(msg.msg_type);
+                buf = buf.slice(used..);
+            }
+        }
+    }
+    types
+}
+
+/// The follower gets the leader's snapshot at index 10; returns once `Restore` was handed out.
+fn follower_restoring() -> Driver<MemNode> {
+    let mut driver = follower();
+    let mut msg = Message::new(MessageType::Snapshot, 1, 2, 1);
+    let conf_state = ConfState { voters: vec![1, 2], ..ConfState::default() };
+    let meta = SnapshotMeta { index: 10, term: 1, conf_state };
+    msg.snapshot = Some(Snapshot { meta, data: Bytes::from_static(b"state at 10") });
+    step(&mut driver, msg);
+    let actions = settle_durable(&mut driver);
+    let restores: Vec<u64> = actions
+        .iter()
+        .filter_map(|a| if let Action::Restore { snapshot } = a { Some(snapshot.meta.index) } else { None })
+        .collect();
+    assert_eq!(restores, vec![10], "{actions:?}");
+    assert_eq!(driver.restoring(), Some(10));
+    assert_eq!(driver.applied_index(), 0, "the old state's until the restore is done");
+    driver
+}
+
+#[test]
+fn while_a_restore_runs_the_node_answers_and_writes_but_applies_and_serves_nothing_until_done() {
+    let mut driver = follower_restoring();
+    let mut append = Message::new(MessageType::Append, 1, 2, 1);
+    (append.index, append.log_term, append.commit) = (10, 1, 12);
+    append.entries = [(11, b"a"), (12, b"b")]
+        .map(|(index, data)| Entry { term: 1, index, kind: EntryKind::Normal, data: Bytes::from_static(data) })
+        .to_vec();
+    step(&mut driver, append);
+    let during = settle_durable(&mut driver);
+    assert!(sent_types(&during).contains(&MessageType::AppendResp), "the log is written and acknowledged: {during:?}");
+    assert!(applied(&during).is_empty(), "nothing applied before the restore is done");
+    assert!(driver.apply_backlog_bytes() > 0);
+    step(&mut driver, Message::new(MessageType::Heartbeat, 1, 2, 1));
+    driver.add_ticks(3);
+    let read = driver.request_read();
+    let mut answer = Message::new(MessageType::ReadIndexResp, 1, 2, 1);
+    (answer.index, answer.context) = (12, read);
+    let during = settle_durable(&mut driver);
+    step(&mut driver, answer);
+    let during = [during, settle_durable(&mut driver)].concat();
+    assert!(sent_types(&during).contains(&MessageType::HeartbeatResp), "heartbeats are answered: {during:?}");
+    assert!(!during.iter().any(|a| matches!(a, Action::ServeReads { .. })), "the read waits: {during:?}");
+    assert!(!during.iter().any(|a| matches!(a, Action::TakeSnapshot { .. })));
+
+    driver.restore_done(9); // not the restore in progress: ignored
+    assert!(applied(&settle_durable(&mut driver)).is_empty());
+    driver.restore_done(10);
+    let after = settle_durable(&mut driver);
+    assert_eq!(applied(&after), vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+    let served =
+        after.iter().find_map(|a| if let Action::ServeReads { reads } = a { Some(reads.clone()) } else { None });
+    assert_eq!(served, Some(vec![(read, 12)]), "{after:?}");
+    assert_eq!((driver.applied_index(), driver.snapshot_index(), driver.restoring()), (12, 10, None));
+    assert_eq!(driver.stats().snapshots_restored, 1);
+}
+
+#[test]
+fn while_a_restore_runs_no_ready_is_taken_past_the_apply_backlog_bound() {
+    let mut driver = follower_restoring();
+    let bound = driver.options().max_apply_backlog_bytes;
+    let mut index = 10;
+    let mut refused = false;
+    for _ in 0..64 {
+        let mut append = Message::new(MessageType::Append, 1, 2, 1);
+        (append.index, append.log_term, append.commit) = (index, 1, index + 1);
+        let data = Bytes::from(vec![7; bound / 8 + 1]);
+        append.entries = vec![Entry { term: 1, index: index + 1, kind: EntryKind::Normal, data }];
+        step(&mut driver, append);
+        let actions = settle_durable(&mut driver);
+        if sent_types(&actions).is_empty() {
+            refused = true;
+            break;
+        }
+        index += 1;
+    }
+    assert!(refused, "Readies stop once the backlog passes its bound");
+    assert!(driver.apply_backlog_bytes() > bound);
+    driver.restore_done(10);
+    let after = settle_durable(&mut driver);
+    assert_eq!(applied(&after).len() as u64, index + 1 - 10, "every entry, the one that waited too");
+    assert!(sent_types(&after).contains(&MessageType::AppendResp), "Readies are taken again");
+}
+
+#[test]
+fn a_failed_restore_stops_the_driver_naming_the_snapshot() {
+    let mut driver = follower_restoring();
+    driver.restore_failed(10, "the state machine refused it".to_string());
+    let error = driver.poll(0, &mut Vec::new()).expect_err("a failed restore stops the driver");
+    assert_eq!(error, DriverError::RestoreFailed { index: 10, message: "the state machine refused it".to_string() });
+    assert_eq!(error.to_string(), "restoring the snapshot at index 10 failed: the state machine refused it");
 }

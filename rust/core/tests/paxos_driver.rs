@@ -114,6 +114,7 @@ impl Cluster {
             Action::Restore { snapshot } => {
                 peer.app = decode_app(&snapshot.data);
                 peer.restores += 1;
+                peer.driver.restore_done(snapshot.meta.index);
             }
             Action::Durable { .. } | Action::Role { .. } | Action::SnapshotSkipped { .. } => {}
             Action::ConfChanged { .. } => {}

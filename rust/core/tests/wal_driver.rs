@@ -104,7 +104,7 @@ fn a_write_the_closed_writer_refuses_stops_the_driver() {
     // The campaign's write is refused; the poll after it fails.
     let _ = driver.poll(0, &mut out);
     let error = driver.poll(0, &mut out).expect_err("the driver stops");
-    let DriverError::WriteFailed { id, message } = error;
+    let DriverError::WriteFailed { id, message } = error else { panic!("a failed write, not {error:?}") };
     assert_eq!(id, 1);
     assert!(message.contains("closed"), "{message}");
 }

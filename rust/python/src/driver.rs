@@ -3,7 +3,7 @@
 //! `senate_core::driver`). Actions come out as small tuples whose first item is one of the
 //! `ACTION_*` constants, so the runtime's loop dispatches on an int.
 
-use crate::errors::{raft_error, step_error, WalError};
+use crate::errors::{driver_error, raft_error, step_error};
 use crate::node::{stream_bytes, RaftNode};
 use crate::paxos_node::{PaxosNode, PaxosStatus};
 use crate::ready::Snapshot;
@@ -15,7 +15,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use senate_core::driver::{Action, Consensus, Driver, DriverError, DriverOptions, Next, WalDriver};
+use senate_core::driver::{Action, Consensus, Driver, DriverOptions, Next, WalDriver};
 use senate_core::paxos::PaxosNode as CorePaxosNode;
 use senate_core::{ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfState, MemNode, ProtocolId};
 use std::time::{Duration, Instant};
@@ -82,10 +82,6 @@ pub struct NodeDriver {
     follower_write_wait: Duration,
     /// Reused between polls: the actions of one poll.
     actions: Vec<Action>,
-}
-
-fn driver_error(err: DriverError) -> PyErr {
-    WalError::new_err(err.to_string())
 }
 
 fn next_code(next: Next) -> u8 {
@@ -293,6 +289,20 @@ impl NodeDriver {
 
     fn snapshot_failed(&mut self, index: u64) {
         with!(&mut self.inner, d => d.driver_mut().snapshot_failed(index));
+    }
+
+    fn restore_done(&mut self, index: u64) {
+        with!(&mut self.inner, d => d.driver_mut().restore_done(index));
+    }
+
+    fn restore_failed(&mut self, index: u64, message: String) {
+        with!(&mut self.inner, d => d.driver_mut().restore_failed(index, message));
+    }
+
+    /// The index of the snapshot being restored (handed out, not yet reported done), if any.
+    #[getter]
+    fn restoring(&self) -> Option<u64> {
+        with!(&self.inner, d => d.driver().restoring())
     }
 
     fn compaction_done(&mut self) {

@@ -85,6 +85,12 @@ create_exception!(
 );
 create_exception!(
     senate,
+    RestoreFailed,
+    SenateError,
+    "The node could not restore the leader's snapshot at `index` (its log holds the snapshot and nothing before it): the node stops."
+);
+create_exception!(
+    senate,
     KvError,
     SenateError,
     "A key-value batch, snapshot or reply stream is malformed (never raised for a client's bad command: that gets a RESP error reply)."
@@ -116,6 +122,7 @@ const CLASS_ATTRIBUTES: &[(&str, &[&str])] = &[
     ("HistoryError", &["index", "field", "problem"]),
     ("WalError", &["path"]),
     ("WalCorrupt", &["offset", "problem"]),
+    ("RestoreFailed", &["index"]),
 ];
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -136,6 +143,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("WalCorrupt", py.get_type::<WalCorrupt>())?;
     m.add("InvalidTime", py.get_type::<InvalidTime>())?;
     m.add("KvError", py.get_type::<KvError>())?;
+    m.add("RestoreFailed", py.get_type::<RestoreFailed>())?;
     m.add("HistoryError", py.get_type::<HistoryError>())?;
     for (class, attributes) in CLASS_ATTRIBUTES {
         let class = m.getattr(*class)?;
@@ -235,6 +243,18 @@ pub fn detect_error(err: DetectError) -> PyErr {
             e.setattr("problem", problem)
         }),
     })
+}
+
+/// A driver that stopped: its log's error, or the restore that failed.
+pub fn driver_error(err: senate_core::driver::DriverError) -> PyErr {
+    use senate_core::driver::DriverError;
+    let message = err.to_string();
+    match err {
+        DriverError::WriteFailed { .. } => WalError::new_err(message),
+        DriverError::RestoreFailed { index, .. } => {
+            Python::attach(|py| with_attributes(py, RestoreFailed::new_err(message), |e| e.setattr("index", index)))
+        }
+    }
 }
 
 pub fn wal_error(err: CoreWalError) -> PyErr {

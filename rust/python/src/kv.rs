@@ -5,7 +5,9 @@
 use crate::acl::AclUsers;
 use crate::errors::{config_error, kv_error};
 use crate::off_lock::bytes_filled_off_lock;
+use crate::snapshot_data::SnapshotData;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 use senate_core::codec::resp::DEFAULT_MAX_BULK_BYTES;
 use senate_core::codec::RespLimits;
@@ -43,6 +45,23 @@ impl KvCapture {
 fn snapshot_bytes<'py>(py: Python<'py>, store: &kv::KvStore) -> PyResult<Bound<'py, PyBytes>> {
     let data = py.detach(|| kv::encode_snapshot(store));
     bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(&data))
+}
+
+/// A snapshot's bytes from Python: a `SnapshotData` (shared, no copy) or `bytes` (kept, no
+/// copy either).
+#[derive(FromPyObject)]
+pub enum SnapshotBytes<'py> {
+    Shared(PyRef<'py, SnapshotData>),
+    Owned(PyBackedBytes),
+}
+
+impl SnapshotBytes<'_> {
+    fn into_bytes(self) -> bytes::Bytes {
+        match self {
+            SnapshotBytes::Shared(data) => data.bytes(),
+            SnapshotBytes::Owned(data) => bytes::Bytes::from_owner(data),
+        }
+    }
 }
 
 /// Drops `value` in a thread of its own: freeing a large store (after FLUSHDB, or the state a
@@ -99,6 +118,28 @@ impl KvStore {
         restored.sessions.limits = self.inner.sessions.limits;
         drop_elsewhere(std::mem::replace(&mut self.inner, restored));
         Ok(())
+    }
+
+    /// A new store holding the snapshot `data`, with this store's settings; this store is
+    /// not changed (see `_core.pyi`). Decoded without the interpreter lock and without
+    /// borrowing this store meanwhile, so a worker thread may build it while the loop reads
+    /// and applies to this one.
+    fn restored(slf: &Bound<'_, Self>, data: SnapshotBytes<'_>) -> PyResult<KvStore> {
+        let (max_keys_result, limits) = {
+            let this = slf.try_borrow()?;
+            (this.inner.max_keys_result, this.inner.sessions.limits)
+        };
+        let data = data.into_bytes();
+        let mut restored = slf.py().detach(|| kv::decode_snapshot(&data, max_keys_result)).map_err(kv_error)?;
+        restored.sessions.limits = limits;
+        Ok(KvStore { inner: restored })
+    }
+
+    /// Takes `restored`'s contents (it is left empty) in place of this store's, whose old
+    /// contents are freed in another thread: O(1) here (see `_core.pyi`).
+    fn swap_in(&mut self, restored: &mut KvStore) {
+        let new = std::mem::take(&mut restored.inner);
+        drop_elsewhere(std::mem::replace(&mut self.inner, new));
     }
 
     fn __len__(&self) -> usize {

@@ -85,6 +85,18 @@ impl Snapshot {
         PyBytes::new(py, &self.inner.data)
     }
 
+    /// The data without a copy (the core's own bytes).
+    #[getter]
+    fn shared_data(&self) -> crate::snapshot_data::SnapshotData {
+        crate::snapshot_data::SnapshotData::new(self.inner.data.clone())
+    }
+
+    /// Bytes of the data.
+    #[getter]
+    fn data_bytes(&self) -> usize {
+        self.inner.data.len()
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Snapshot(index={}, term={}, data=<{} bytes>)",

@@ -46,6 +46,21 @@ impl SnapshotData {
         self.data.len()
     }
 
+    /// A copy as `bytes`, made without the interpreter lock.
+    fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = &self.data;
+        crate::off_lock::bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(data))
+    }
+
+    /// The elements of the MessagePack array of binary strings this holds (the node runtime's
+    /// snapshot envelope), each sharing these bytes (no copy); `ValueError` naming the byte
+    /// where it is not such an array.
+    fn split_envelope(&self) -> PyResult<Vec<SnapshotData>> {
+        let ranges =
+            senate_core::codec::decode_bin_array(&self.data).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(ranges.into_iter().map(|range| SnapshotData { data: self.data.slice(range) }).collect())
+    }
+
     /// Bytes `[offset, offset + size)`, cut at the end; `offset` at most the length.
     fn chunk<'py>(&self, py: Python<'py>, offset: usize, size: usize) -> PyResult<Bound<'py, PyBytes>> {
         if offset > self.data.len() {

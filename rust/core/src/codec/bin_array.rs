@@ -109,6 +109,57 @@ pub fn encode_bin_array(parts: &[&[u8]]) -> Result<Vec<u8>, BinArrayTooLarge> {
     Ok(out)
 }
 
+/// Bytes that are not one MessagePack array of binary strings, with the offset of the problem.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("not an array of binary strings at byte {at}: {problem}")]
+pub struct MalformedBinArray {
+    pub at: usize,
+    pub problem: &'static str,
+}
+
+/// The elements of the array `data` holds, as ranges of `data` (so a caller holding shared
+/// bytes slices them without a copy). Reads every header this module writes (any size of
+/// each) and refuses anything else, a truncated element, or bytes after the array.
+pub fn decode_bin_array(data: &[u8]) -> Result<Vec<std::ops::Range<usize>>, MalformedBinArray> {
+    let mut at = 0;
+    let mut take = |n: usize, problem: &'static str| -> Result<std::ops::Range<usize>, MalformedBinArray> {
+        let end = at + n;
+        if end > data.len() {
+            return Err(MalformedBinArray { at, problem });
+        }
+        let range = at..end;
+        at = end;
+        Ok(range)
+    };
+    let uint = |range: std::ops::Range<usize>| data[range].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
+    let tag = data[take(1, "empty")?.start];
+    let count = match tag {
+        0x90..=0x9f => (tag & 0x0f) as usize,
+        0xdc => uint(take(2, "truncated array header")?),
+        0xdd => uint(take(4, "truncated array header")?),
+        _ => return Err(MalformedBinArray { at: 0, problem: "not an array" }),
+    };
+    // Each element takes two bytes at least: a count beyond that is a lie, not an allocation.
+    if count > (data.len() - 1) / 2 {
+        return Err(MalformedBinArray { at: 0, problem: "more elements than bytes" });
+    }
+    let mut parts = Vec::with_capacity(count);
+    for _ in 0..count {
+        let header = take(1, "truncated element")?;
+        let len = match data[header.start] {
+            0xc4 => uint(take(1, "truncated element header")?),
+            0xc5 => uint(take(2, "truncated element header")?),
+            0xc6 => uint(take(4, "truncated element header")?),
+            _ => return Err(MalformedBinArray { at: header.start, problem: "not a binary string" }),
+        };
+        parts.push(take(len, "truncated element")?);
+    }
+    if at != data.len() {
+        return Err(MalformedBinArray { at, problem: "bytes after the array" });
+    }
+    Ok(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +209,18 @@ mod tests {
     }
 
     #[test]
+    fn what_is_not_an_array_of_binary_strings_is_refused() {
+        assert_eq!(decode_bin_array(&[]), Err(MalformedBinArray { at: 0, problem: "empty" }));
+        assert_eq!(decode_bin_array(&[0xc4, 0]), Err(MalformedBinArray { at: 0, problem: "not an array" }));
+        assert_eq!(
+            decode_bin_array(&[0x91, 0xa1, b'x']),
+            Err(MalformedBinArray { at: 1, problem: "not a binary string" })
+        );
+        assert_eq!(decode_bin_array(&[0xdd, 0xff, 0xff, 0xff, 0xff]).unwrap_err().problem, "more elements than bytes");
+        assert_eq!(decode_bin_array(&[0x90]), Ok(vec![]));
+    }
+
+    #[test]
     fn lengths_beyond_messagepack_are_refused() {
         let too_long = MAX_BIN_ARRAY_LEN + 1;
         assert_eq!(bin_array_bytes(&[1, too_long]), Err(BinArrayTooLarge { what: "element length", len: too_long }));
@@ -178,7 +241,29 @@ mod tests {
             let encoded = encode_bin_array(&slices).unwrap();
             let lens: Vec<usize> = parts.iter().map(Vec::len).collect();
             prop_assert_eq!(encoded.len(), bin_array_bytes(&lens).unwrap());
-            prop_assert_eq!(decode(&encoded), parts);
+            prop_assert_eq!(decode(&encoded), parts.clone());
+            let ranges = decode_bin_array(&encoded).unwrap();
+            let decoded: Vec<Vec<u8>> = ranges.into_iter().map(|r| encoded[r].to_vec()).collect();
+            prop_assert_eq!(decoded, parts);
+        }
+
+        #[test]
+        fn any_bytes_decode_or_are_refused_without_panic(data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(ranges) = decode_bin_array(&data) {
+                prop_assert!(ranges.iter().all(|r| r.end <= data.len()));
+            }
+        }
+
+        #[test]
+        fn a_cut_array_is_refused(parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..5),
+                                  cut in any::<proptest::sample::Index>()) {
+            let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let encoded = encode_bin_array(&slices).unwrap();
+            let cut = cut.index(encoded.len());
+            prop_assert!(decode_bin_array(&encoded[..cut]).is_err());
+            let mut longer = encoded.clone();
+            longer.push(0);
+            prop_assert_eq!(decode_bin_array(&longer), Err(MalformedBinArray { at: encoded.len(), problem: "bytes after the array" }));
         }
     }
 }

@@ -23,7 +23,10 @@ mod reader;
 pub mod resp;
 mod varint;
 
-pub use bin_array::{bin_array_bytes, encode_bin_array, write_bin_array, BinArrayTooLarge, MAX_BIN_ARRAY_LEN};
+pub use bin_array::{
+    bin_array_bytes, decode_bin_array, encode_bin_array, write_bin_array, BinArrayTooLarge, MalformedBinArray,
+    MAX_BIN_ARRAY_LEN,
+};
 pub use conf_change::{
     decode_conf_change, encode_conf_change, CONF_CHANGE_VERSION, CONF_CHANGE_VERSION_WITHOUT_ADDRESSES,
 };

@@ -52,6 +52,9 @@ pub enum Action {
     /// The application snapshot at `index` could not be recorded (a newer one overtook it).
     SnapshotSkipped { index: u64, reason: String },
     /// Replace the application's state with this snapshot (from the leader); everything
-    /// committed before it was applied first.
+    /// committed before it was applied first. A job, like `TakeSnapshot`: build the new state
+    /// off the caller's loop, put it in place, then report `Driver::restore_done(index)` (or
+    /// `restore_failed`). Until then the node goes on, but nothing is applied and reads past
+    /// the old state's applied index wait.
     Restore { snapshot: Snapshot },
 }

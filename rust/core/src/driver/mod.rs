@@ -9,7 +9,8 @@
 //! clock in nanoseconds; the simulator passes simulated time). It does no I/O: its output is
 //! a list of [`Action`]s (send these frames, write this batch, apply these entries until this
 //! deadline, serve these reads, take a snapshot, compact, restore), which the caller carries
-//! out in order and reports back (`writes_done`, `applied_to`, `snapshot_taken`, ...).
+//! out in order and reports back (`writes_done`, `applied_to`, `snapshot_taken`, `restore_done`,
+//! ...).
 //!
 //! ## The caller's loop
 //!
@@ -36,6 +37,7 @@ mod options;
 mod protocol;
 mod reads;
 mod ready_loop;
+mod restores;
 mod snapshots;
 mod wal_driver;
 mod writes;

@@ -6,11 +6,12 @@ use crate::driver::apply_queue::ApplyQueue;
 use crate::driver::options::{DriverOptions, Nanos, MAX_TICKS_PER_POLL};
 use crate::driver::protocol::{Consensus, NodeRole};
 use crate::driver::reads::Reads;
+use crate::driver::restores::{RestoreJob, Restores};
 use crate::driver::snapshots::{SnapshotJob, Snapshots};
 use crate::driver::writes::Writes;
 use crate::error::Result;
 use crate::raft::mem_node::{EncodedReady, StepError};
-use crate::raft::message::{ConfState, Entry, EntryKind, Index, NodeId, Snapshot};
+use crate::raft::message::{ConfState, Entry, EntryKind, Index, NodeId};
 use bytes::Bytes;
 
 /// The kind of Ready the rules allow taking.
@@ -31,6 +32,11 @@ pub enum DriverError {
     /// acknowledge what is not. The node stops.
     #[error("log write {id} failed: {message}")]
     WriteFailed { id: WriteId, message: String },
+    /// The application could not restore the leader's snapshot: the log holds it durably and
+    /// nothing before it, so the node cannot go on without it. The node stops (and restores
+    /// it again at its next start).
+    #[error("restoring the snapshot at index {index} failed: {message}")]
+    RestoreFailed { index: Index, message: String },
 }
 
 /// What the caller does after carrying out the actions of a poll.
@@ -64,8 +70,10 @@ pub enum Next {
 ///   at its deadline and the rest is applied after the loop ran.
 /// - While a snapshot of an application that cannot capture its state is taken, nothing is
 ///   applied; past `max_apply_backlog_bytes` waiting, no Ready is taken until it is done.
-/// - A snapshot from the leader is restored once every Ready before it is durable and every
-///   entry committed before it is applied.
+/// - A snapshot from the leader is handed out to restore once every Ready before it is durable
+///   and every entry committed before it is applied. The caller restores it as a job (in a
+///   worker thread) while Readies go on being taken; nothing is applied and no read waiting
+///   for it is served until it reports the restore done (see `driver::restores`).
 pub struct Driver<C: Consensus> {
     core: C,
     options: DriverOptions,
@@ -73,8 +81,8 @@ pub struct Driver<C: Consensus> {
     apply: ApplyQueue,
     reads: Reads,
     snapshots: Snapshots,
-    /// A snapshot from the leader waiting for the conditions to restore it.
-    pending_restore: Option<Snapshot>,
+    /// The leader's snapshot waiting to be restored, and the one being restored.
+    restores: Restores,
     applied_index: Index,
     /// Ticks handed to the core so far.
     now_ticks: u64,
@@ -122,7 +130,7 @@ impl<C: Consensus> Driver<C> {
             apply: ApplyQueue::default(),
             reads: Reads::starting_at(first_read_id),
             snapshots: Snapshots { snapshot_index: applied_index, ..Snapshots::default() },
-            pending_restore: None,
+            restores: Restores::default(),
             applied_index,
             now_ticks: 0,
             ticks_due: 0,
@@ -310,6 +318,27 @@ impl<C: Consensus> Driver<C> {
         }
     }
 
+    /// The caller restored the snapshot of the last `Restore` (at `index`): the application
+    /// holds its state; applies and reads go on from it on the next poll.
+    pub fn restore_done(&mut self, index: Index) {
+        if let Some(job) = self.restores.job.as_mut().filter(|job| job.index == index) {
+            job.done = true;
+        }
+    }
+
+    /// The caller could not restore the snapshot at `index`: the next poll fails
+    /// ([`DriverError::RestoreFailed`]).
+    pub fn restore_failed(&mut self, index: Index, message: String) {
+        if self.restores.restoring() == Some(index) {
+            self.error.get_or_insert(DriverError::RestoreFailed { index, message });
+        }
+    }
+
+    /// The index of the snapshot the caller is restoring, if any.
+    pub fn restoring(&self) -> Option<Index> {
+        self.restores.restoring()
+    }
+
     /// The durable log was compacted with the last `Compact` (or failed to: either way, the
     /// next snapshot may start).
     pub fn compaction_done(&mut self) {
@@ -325,7 +354,7 @@ impl<C: Consensus> Driver<C> {
         self.reads = Reads::starting_at(self.reads.next_id());
         let snapshot_index = self.snapshots.snapshot_index.min(applied_index);
         self.snapshots = Snapshots { snapshot_index, ..Snapshots::default() };
-        self.pending_restore = None;
+        self.restores = Restores::default();
         self.applied_index = applied_index;
         self.ticks_due = 0;
         self.last_tick_ns = now_ns;
@@ -365,16 +394,18 @@ impl<C: Consensus> Driver<C> {
 
     fn round(&mut self, now_ns: Nanos, out: &mut Vec<Action>) -> Next {
         self.settle_snapshot(out);
+        self.settle_restore();
         self.advance_durable();
         self.take_ticks();
         if self.reads.has_to_issue() {
             self.reads.issue(&mut self.core, self.now_ticks);
         }
         let took_ready =
-            if self.pending_restore.is_some() { self.try_restore(out) } else { self.take_ready(now_ns, out) };
+            if self.restores.pending.is_some() { self.try_restore(out) } else { self.take_ready(now_ns, out) };
         self.serve_reads(out);
-        // `due` is false while a snapshot is being taken.
-        if self.snapshots.due(&self.options, self.applied_index) {
+        // `due` is false while a snapshot is being taken; none is taken of a state about to be
+        // replaced.
+        if !self.restores.busy() && self.snapshots.due(&self.options, self.applied_index) {
             self.start_snapshot(out);
             return Next::Continue;
         }
@@ -409,9 +440,9 @@ impl<C: Consensus> Driver<C> {
     /// The kind of Ready the rules of the type's docs allow taking now, if any.
     fn ready_allowed(&self, now_ns: Nanos) -> Option<ReadyKind> {
         if !self.core.has_ready()
-            || self.pending_restore.is_some()
+            || self.restores.pending.is_some()
             || self.writes.unadvanced() >= self.core.max_readies_in_flight()
-            || self.snapshots.holds_applies() && self.apply.bytes() > self.options.max_apply_backlog_bytes
+            || self.holds_applies() && self.apply.bytes() > self.options.max_apply_backlog_bytes
         {
             return None;
         }
@@ -493,7 +524,7 @@ impl<C: Consensus> Driver<C> {
             self.reads.confirm(read.request_id, read.index);
         }
         if let Some(snapshot) = snapshot.filter(|s| s.meta.index > 0) {
-            self.pending_restore = Some(snapshot);
+            self.restores.pending = Some(snapshot);
         }
     }
 
@@ -537,10 +568,16 @@ impl<C: Consensus> Driver<C> {
         }
     }
 
-    /// Hands out the oldest batch of committed entries, unless a frozen snapshot holds them
-    /// or one handed out was not reported yet. Returns whether it did.
+    /// Whether committed entries wait: a frozen snapshot is being taken, or the leader's
+    /// snapshot is being restored.
+    fn holds_applies(&self) -> bool {
+        self.snapshots.holds_applies() || self.restores.holds_applies()
+    }
+
+    /// Hands out the oldest batch of committed entries, unless a frozen snapshot or a restore
+    /// holds them or one handed out was not reported yet. Returns whether it did.
     fn hand_out_apply(&mut self, now_ns: Nanos, out: &mut Vec<Action>) -> bool {
-        if self.snapshots.holds_applies() {
+        if self.holds_applies() {
             return false;
         }
         let Some(entries) = self.apply.hand_out() else { return false };
@@ -563,7 +600,7 @@ impl<C: Consensus> Driver<C> {
             Err(()) => {
                 self.snapshots.next_allowed_index = job.index + self.options.snapshot_entries.max(1);
             }
-            Ok(data) if job.index > self.snapshots.snapshot_index && self.pending_restore.is_none() => {
+            Ok(data) if job.index > self.snapshots.snapshot_index && !self.restores.busy() => {
                 let bytes = data.len() as u64;
                 match self.core.compact(job.index, data) {
                     Ok(snapshot) => {
@@ -585,18 +622,31 @@ impl<C: Consensus> Driver<C> {
         }
     }
 
-    /// Restores the leader's snapshot once everything before it is durable and applied, and
-    /// no snapshot of the old state is being taken. Returns whether it restored.
+    /// Hands out the leader's snapshot to restore once everything before it is durable and
+    /// applied, no snapshot of the old state is being taken and no restore is in progress.
+    /// Returns whether it did.
     fn try_restore(&mut self, out: &mut Vec<Action>) -> bool {
-        if self.writes.unadvanced() > 0 || self.snapshots.job.is_some() || !self.apply.is_empty() {
+        if self.writes.unadvanced() > 0
+            || self.snapshots.job.is_some()
+            || !self.apply.is_empty()
+            || self.restores.job.is_some()
+        {
             return false;
         }
-        let snapshot = self.pending_restore.take().expect("a restore is pending");
-        let index = snapshot.meta.index;
-        self.snapshots.restored(index, snapshot.data.len() as u64);
-        self.applied_index = self.applied_index.max(index);
-        self.stats.snapshots_restored += 1;
+        let snapshot = self.restores.pending.take().expect("a restore is pending");
+        let (index, bytes) = (snapshot.meta.index, snapshot.data.len() as u64);
+        // The applied index stays the old state's until the caller reports the new one in
+        // place: reads at most that old index may still be served from the old state.
+        self.restores.job = Some(RestoreJob { index, bytes, done: false });
         out.push(Action::Restore { snapshot });
         true
+    }
+
+    /// Records a restore the caller reported done: the application is at its index.
+    fn settle_restore(&mut self) {
+        let Some(job) = self.restores.job.take_if(|job| job.done) else { return };
+        self.snapshots.restored(job.index, job.bytes);
+        self.applied_index = self.applied_index.max(job.index);
+        self.stats.snapshots_restored += 1;
     }
 }

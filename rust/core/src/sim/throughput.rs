@@ -296,7 +296,9 @@ impl<C: ThroughputCore> ThroughputCluster<C> {
                     unreachable!("SendSnapshot: simulated nodes send snapshots in frames")
                 }
                 Action::Restore { snapshot } => {
-                    self.nodes[position].applied_payloads = decode_count(&snapshot.data);
+                    let node = &mut self.nodes[position];
+                    node.applied_payloads = decode_count(&snapshot.data);
+                    node.driver.restore_done(snapshot.meta.index);
                 }
             }
         }

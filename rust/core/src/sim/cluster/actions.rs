@@ -77,6 +77,7 @@ impl<P: SimProtocol> SimCluster<'_, P> {
         // Writes still in flight are lost with the process.
         self.nodes[position].disk.lose_pending();
         self.nodes[position].snapshot = None;
+        self.nodes[position].restore = None;
         self.nodes[position].down = true;
         if self.leader_hint == Some(position) {
             self.leader_hint = None;

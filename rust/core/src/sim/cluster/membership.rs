@@ -181,6 +181,7 @@ impl<P: SimProtocol> SimCluster<'_, P> {
                 sim.down = true;
                 sim.disk.lose_pending();
                 sim.snapshot = None;
+                sim.restore = None;
                 self.membership.retired += 1;
             }
         }

@@ -16,7 +16,7 @@
 use crate::driver::{Action, Consensus, Driver, Nanos, Next, NodeRole};
 use crate::error::RaftError;
 use crate::raft::mem_node::StepError;
-use crate::raft::message::{Index, NodeId, ENTRY_OVERHEAD_BYTES};
+use crate::raft::message::{Index, NodeId, Snapshot, ENTRY_OVERHEAD_BYTES};
 use crate::raft::ready::ReadState;
 use crate::sim::app::AppState;
 use crate::sim::checker::{Check, Property, Violation};
@@ -55,6 +55,9 @@ pub const MAX_IDLE_READY_ROUNDS_PER_INPUT: usize = 256;
 pub const SIM_TICK_NS: Nanos = 1_000_000;
 /// A snapshot being taken completes within `[0, MAX_SNAPSHOT_TICKS]` ticks.
 pub const MAX_SNAPSHOT_TICKS: u64 = 4;
+/// A restore of the leader's snapshot completes within `[0, MAX_RESTORE_TICKS]` ticks (0: at
+/// once, as the action is carried out).
+pub const MAX_RESTORE_TICKS: u64 = 4;
 /// Bytes a client entry counts against the leader's uncommitted limit, on average (payload of
 /// 8 to 64 bytes plus the per-entry overhead).
 pub const TYPICAL_ENTRY_BYTES: usize = 36 + ENTRY_OVERHEAD_BYTES;
@@ -70,6 +73,13 @@ struct PendingSnapshot {
     due_tick: u64,
 }
 
+/// The leader's snapshot being restored (in the background, as the runtime does in a worker
+/// thread): the application takes its state at `due_tick`.
+struct PendingRestore {
+    snapshot: Snapshot,
+    due_tick: u64,
+}
+
 /// One simulated node with its application: a core persisting by the caller, run by the
 /// production driver over a simulated disk.
 struct SimNode<C: Consensus> {
@@ -77,6 +87,7 @@ struct SimNode<C: Consensus> {
     driver: Driver<C>,
     disk: SimDisk,
     snapshot: Option<PendingSnapshot>,
+    restore: Option<PendingRestore>,
     app: AppState,
     /// Crashed: takes no input until restarted.
     down: bool,
@@ -179,6 +190,7 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
                 driver,
                 disk: SimDisk::default(),
                 snapshot: None,
+                restore: None,
                 app: AppState::default(),
                 down: false,
                 slow: false,
@@ -264,6 +276,9 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
         let sim = &mut self.nodes[position];
         if let Some(job) = sim.snapshot.take_if(|job| job.due_tick <= tick) {
             sim.driver.snapshot_taken(job.index, job.data);
+        }
+        if let Some(job) = sim.restore.take_if(|job| job.due_tick <= tick) {
+            self.finish_restore(position, job.snapshot)?;
         }
         self.complete_writes(position)?;
         self.drain(position)
@@ -408,12 +423,7 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
                 Action::SendSnapshot { .. } => {
                     unreachable!("SendSnapshot: simulated nodes send snapshots in frames")
                 }
-                Action::Restore { snapshot } => {
-                    self.checker.observe_restore(id, &snapshot)?;
-                    // The checker verified the data decodes to the state at the snapshot's index.
-                    self.nodes[position].app = AppState::decode(&snapshot.data).unwrap_or_default();
-                    self.stats.snapshots_restored += 1;
-                }
+                Action::Restore { snapshot } => self.start_restore(position, snapshot)?,
             }
         }
         Ok(())
@@ -429,6 +439,29 @@ impl<'p, P: SimProtocol> SimCluster<'p, P> {
         debug_assert_eq!(sim.app.applied_index, index, "a snapshot is taken at the applied index");
         sim.driver.snapshot_started(index, frozen);
         sim.snapshot = Some(PendingSnapshot { index, data: sim.app.encode(), due_tick });
+    }
+
+    /// The leader's snapshot is restored at once or within `MAX_RESTORE_TICKS` (drawn); the
+    /// driver holds applies and the reads past the old state meanwhile.
+    fn start_restore(&mut self, position: usize, snapshot: Snapshot) -> Check {
+        let delay_ticks = self.rng.gen_range(0..=MAX_RESTORE_TICKS);
+        if delay_ticks == 0 {
+            return self.finish_restore(position, snapshot);
+        }
+        self.nodes[position].restore = Some(PendingRestore { snapshot, due_tick: self.tick + delay_ticks });
+        Ok(())
+    }
+
+    /// The application takes the restored state, and the driver hears it.
+    fn finish_restore(&mut self, position: usize, snapshot: Snapshot) -> Check {
+        let id = self.nodes[position].id;
+        self.checker.observe_restore(id, &snapshot)?;
+        // The checker verified the data decodes to the state at the snapshot's index.
+        let sim = &mut self.nodes[position];
+        sim.app = AppState::decode(&snapshot.data).unwrap_or_default();
+        sim.driver.restore_done(snapshot.meta.index);
+        self.stats.snapshots_restored += 1;
+        Ok(())
     }
 
     fn sync_checker(&mut self, position: usize) -> Check {

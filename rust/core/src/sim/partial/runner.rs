@@ -333,7 +333,10 @@ impl<'p, P: SimProtocol> ScenarioCluster<'p, P> {
                 Action::Restore { snapshot } => {
                     self.checker.observe_restore(id, &snapshot)?;
                     // The checker verified the data decodes to the state at the snapshot's index.
-                    self.nodes[position].app = AppState::decode(&snapshot.data).unwrap_or_default();
+                    let node = &mut self.nodes[position];
+                    node.app = AppState::decode(&snapshot.data).unwrap_or_default();
+                    // Restored at once (the cluster simulation draws delays).
+                    node.driver.restore_done(snapshot.meta.index);
                 }
             }
         }

@@ -206,6 +206,8 @@ impl Cluster {
                     let node = self.node_mut(id);
                     node.app = decode_app(&snapshot.data);
                     node.applied_index = snapshot.meta.index;
+                    // Restored at once: the driver's job is done before its next poll.
+                    self.driven(id).driver.restore_done(snapshot.meta.index);
                 }
             }
         }
