@@ -146,12 +146,48 @@ SCENARIO = [
 ]
 
 
+#: AUTH and RESET in and around transactions: AUTH queued runs at EXEC, and the commands
+#: after it are checked again against the new user's permissions (Redis 7.0's NOPERM "ACLs
+#: rules changed"); RESET runs at once, even unauthenticated, and drops the user, the name,
+#: the transaction.
+TRANSACTION_SCENARIO = [
+    ("RESET",),
+    ("GET", "k"),
+    ("AUTH", "app", PASSWORD),
+    ("CLIENT", "SETNAME", "a"),
+    ("MULTI",),
+    ("CLIENT", "SETNAME", "b"),
+    ("AUTH", "ro", "nope"),
+    ("AUTH", "ro", PASSWORD),
+    ("SET", "k", "v"),
+    ("GET", "k"),
+    ("CLIENT", "GETNAME"),
+    ("ACL", "WHOAMI"),
+    ("EXEC",),
+    ("ACL", "WHOAMI"),
+    ("GET", "k"),
+    ("RESET",),
+    ("GET", "k"),
+    ("AUTH", "ops", PASSWORD),
+    ("CLIENT", "GETNAME"),
+    ("MULTI",),
+    ("CONFIG", "GET", "save"),
+    ("EXEC",),
+    ("MULTI",),
+    ("SET", "k", "w"),
+    ("RESET",),
+    ("EXEC",),
+    ("GET", "k"),
+]
+
+
+@pytest.mark.parametrize("scenario", [SCENARIO, TRANSACTION_SCENARIO], ids=["plain", "transaction"])
 def test_the_same_scenario_gets_the_same_replies_as_redis_server(
-    node: int, redis_port: int
+    node: int, redis_port: int, scenario: list[tuple[str, ...]]
 ) -> None:
     ours, theirs = RawClient(node), RawClient(redis_port)
     try:
-        for args in SCENARIO:
+        for args in scenario:
             assert ours.ask(*args) == theirs.ask(*args), args
     finally:
         ours.close()

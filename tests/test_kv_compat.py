@@ -43,7 +43,8 @@ Reply = Any
 
 
 class Connection:
-    """One RESP2 connection that sends a pipeline and parses the replies."""
+    """One connection that sends a pipeline and parses the replies (RESP2, and RESP3's null
+    and map after HELLO 3: the types the supported commands answer)."""
 
     def __init__(self, address: str) -> None:
         host, port = address.rsplit(":", 1)
@@ -90,7 +91,11 @@ class Connection:
         if kind == b"*":
             n = int(rest)
             return (kind, None if n < 0 else [self._reply() for _ in range(n)])
-        raise AssertionError(f"not a RESP2 reply: {line!r}")
+        if kind == b"_":
+            return (kind, None)
+        if kind == b"%":
+            return (kind, [self._reply() for _ in range(2 * int(rest))])
+        raise AssertionError(f"not a reply of the supported commands: {line!r}")
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -262,13 +267,54 @@ command = st.one_of(
 )
 
 
+#: Connection commands whose replies do not depend on the server (not CLIENT ID, SELECT 1:
+#: senate has one database; HELLO's facts are compared by field name), queued inside a
+#: transaction and run at EXEC as Redis does, in its array: their effects (a name, RESP3 after
+#: HELLO 3) show in the replies after them.
+connection_command = st.one_of(
+    st.sampled_from(
+        [
+            [b"SELECT", b"0"],
+            [b"SELECT", b"x"],
+            [b"SELECT", b"16"],
+            [b"CLIENT", b"GETNAME"],
+            [b"CLIENT", b"SETNAME", b""],
+            [b"CLIENT", b"SETNAME", b"a b"],
+            [b"CLIENT", b"SETNAME"],
+            [b"CLIENT", b"FOO"],
+            [b"CLIENT", b"REPLY", b"ON"],
+            [b"ECHO", b"hi"],
+            [b"PING", b"hi"],
+            [b"CONFIG", b"GET", b"maxmemory"],
+            [b"CONFIG", b"GET"],
+            [b"CONFIG", b"FOO"],
+            [b"COMMAND", b"GETKEYS", b"SET", b"k1", b"v"],
+            [b"COMMAND", b"GETKEYSANDFLAGS", b"SET", b"k1", b"v", b"GET"],
+            [b"COMMAND", b"GETKEYS", b"PING"],
+            [b"COMMAND", b"FOO"],
+            [b"ACL", b"WHOAMI"],
+            [b"AUTH", b"x"],
+            [b"RESET"],
+            [b"RESET", b"x"],
+            [b"HELLO", b"3"],
+            [b"HELLO", b"2"],
+            [b"HELLO"],
+            [b"HELLO", b"4"],
+            [b"HELLO", b"3", b"SETNAME", b"n3"],
+        ]
+    ),
+    st.sampled_from([b"n1", b"n2"]).map(lambda name: [b"CLIENT", b"SETNAME", name]),
+)
+
 #: MULTI, EXEC, DISCARD, WATCH, UNWATCH, in and out of place (a sequence may end inside a
-#: transaction: the test sends a DISCARD last), and commands that are wrong inside one.
+#: transaction: the test sends a DISCARD last), commands that are wrong inside one, and
+#: connection commands with RESET.
 transaction_word = st.one_of(
     st.sampled_from(
         [[b"MULTI"], [b"EXEC"], [b"DISCARD"], [b"UNWATCH"], [b"PING"], [b"EXEC", b"x"], [b"FOO"]]
     ),
     st.lists(key, min_size=1, max_size=2).map(lambda ks: [b"WATCH", *ks]),
+    connection_command,
 )
 #: One command in four is a transaction word.
 command_or_transaction = st.one_of(command, command, command, transaction_word)
@@ -286,6 +332,8 @@ def normalized_all(commands: list[list[bytes]], replies: list[Reply]) -> list[Re
             continue
         if name == b"MULTI" and reply == (b"+", b"OK"):
             in_multi, queued = True, []
+        elif name == b"RESET" and reply == (b"+", b"RESET"):
+            in_multi = False
         elif name in (b"EXEC", b"DISCARD") and in_multi and len(args) == 1:
             in_multi = False
             if name == b"EXEC" and reply[0] == b"*" and reply[1] is not None:
@@ -306,6 +354,14 @@ def normalized(args: list[bytes], reply: Reply) -> Reply:
         return (kind, body is not None)
     if name == b"TIME":
         return (kind, len(body))
+    if name == b"HELLO":  # the server's facts differ; the fields and the protocol may not
+        return (
+            kind,
+            [
+                (k, v if k[1] == b"proto" else None)
+                for k, v in zip(body[::2], body[1::2], strict=True)
+            ],
+        )
     if name == b"KEYS":
         return (kind, sorted(b for _, b in body))
     if name == b"SCAN":
@@ -400,3 +456,52 @@ def test_scan_meets_every_key_present_for_the_whole_walk(
         assert set(stay) <= seen
     finally:
         conn.close()
+
+
+def getkeys_cases(names_and_arities: list[tuple[bytes, int]]) -> list[list[bytes]]:
+    """Commands to ask COMMAND GETKEYS and GETKEYSANDFLAGS about: every supported command with
+    its fewest arguments and, taking more, one and two more; SET with and without GET; and
+    what Redis refuses (unknown, no keys, wrong arity)."""
+    cases = []
+    for name, arity in names_and_arities:
+        counts = [arity] if arity > 0 else [-arity, -arity + 1, -arity + 2]
+        cases += [[name, *(b"a%d" % i for i in range(1, n))] for n in counts]
+    cases += [
+        [b"SET", b"k", b"v", b"GET"],
+        [b"SET", b"k", b"v", b"EX", b"10", b"get"],
+        [b"SET", b"k", b"v", b"KEEPTTL"],
+        [b"NOSUCH", b"k"],
+        [b"DBSIZE", b"x"],
+        [b"GET", b"a", b"b"],
+        [b"GET"],
+    ]
+    return cases
+
+
+def test_command_getkeysandflags_lists_what_redis_server_lists(
+    servers: tuple[RedisServer, LocalCluster],
+) -> None:
+    """COMMAND GETKEYS and GETKEYSANDFLAGS name the same keys with the same key-spec flags
+    (RW, OW, RM, RO; access, update, insert, delete) as redis-server 7.0 for every command
+    senate supports (from its own COMMAND INFO, the senate commands aside), and the same
+    errors."""
+    redis_server, cluster = servers
+    theirs, ours = Connection(redis_server.endpoint), Connection(cluster.nodes[0].client)
+    try:
+        _, infos = ours.call(b"COMMAND", b"INFO")
+        supported = [
+            (info[1][0][1], info[1][1][1])
+            for info in infos
+            if not info[1][0][1].startswith(b"senate.")
+        ]
+        assert len(supported) > 70
+        asks = [
+            [b"COMMAND", sub, *case]
+            for case in getkeys_cases(supported)
+            for sub in (b"GETKEYS", b"GETKEYSANDFLAGS")
+        ] + [[b"COMMAND", b"GETKEYSANDFLAGS"], [b"COMMAND", b"GETKEYSANDFLAGS", b"GET"]]
+        replies = zip(asks, theirs.pipeline(asks), ours.pipeline(asks), strict=True)
+        assert [(args, have) for args, want, have in replies if have != want] == []
+    finally:
+        theirs.close()
+        ours.close()

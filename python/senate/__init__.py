@@ -8,6 +8,8 @@ entries to persist through a `Wal` and to apply); `senate.runtime` drives it wit
 
 from senate._core import (
     GROUP_CLOSE,
+    GROUP_EXEC_LOG,
+    GROUP_EXEC_READ,
     GROUP_LOG,
     GROUP_NODE,
     GROUP_READ,
@@ -97,6 +99,8 @@ from senate.statemachine import (
 
 __all__ = [
     "GROUP_CLOSE",
+    "GROUP_EXEC_LOG",
+    "GROUP_EXEC_READ",
     "GROUP_LOG",
     "GROUP_NODE",
     "GROUP_READ",

@@ -69,6 +69,8 @@ __all__ = [
     "FRAME_BODY_BYTES_OFFSET",
     "FRAME_HEADER_BYTES",
     "GROUP_CLOSE",
+    "GROUP_EXEC_LOG",
+    "GROUP_EXEC_READ",
     "GROUP_LOG",
     "GROUP_NODE",
     "GROUP_READ",
@@ -1726,6 +1728,12 @@ GROUP_WATCH: int
 through the log behind the connection's writes in flight), and send what
 `RespSession.watched` makes of its reply; always the last group (the session parses nothing
 more until `watched`)."""
+GROUP_EXEC_LOG: int
+"""Group: a transaction with a write whose queued connection commands change the connection;
+replicate it as a `GROUP_LOG` batch and send what `RespSession.executed` makes of its reply;
+always the last group (the session parses nothing more until `executed`)."""
+GROUP_EXEC_READ: int
+"""Group: the same for a transaction of reads, run as a `GROUP_WATCH` batch is."""
 
 @final
 class KvStore:
@@ -1848,6 +1856,11 @@ class RespSession:
         """Takes the reply of a `GROUP_WATCH` batch: records the watched keys' versions and
         returns the reply to send (`+OK`, or the node's error as it is). Parsing resumes:
         feed the session again (`b""` will do) for the commands held meanwhile."""
+    def executed(self, reply: bytes) -> bytes:
+        """Takes the reply of a `GROUP_EXEC_LOG` or `GROUP_EXEC_READ` batch and returns the
+        reply to send (the same bytes); if the transaction ran, the connection takes the state
+        its queued connection commands left (name, protocol, user...). Parsing resumes, as
+        after `watched`."""
     @property
     def in_transaction(self) -> bool:
         """Whether the connection is between MULTI and EXEC (or DISCARD)."""

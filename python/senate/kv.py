@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from senate import kv_admin
 from senate._core import (
     GROUP_CLOSE,
+    GROUP_EXEC_LOG,
     GROUP_LOG,
     GROUP_NODE,
     GROUP_READ,
@@ -60,7 +61,7 @@ from senate.kv_reads import ReadBatcher
 from senate.kv_replies import error_reply, replies_for_error
 from senate.kv_sizing import sized_for_values
 from senate.kv_watch import Slot as _Slot
-from senate.kv_watch import push_watch
+from senate.kv_watch import push_held
 from senate.runtime.metrics import MetricsServer, NodeMetrics
 from senate.runtime.node import Node
 from senate.runtime.transport import parse_host_port
@@ -167,11 +168,8 @@ class ClientConnection(asyncio.Protocol):
         for kind, payload in groups:
             if kind == GROUP_LOG:
                 self._push_write(payload)
-            elif kind == GROUP_READ:
-                if self._writes_waiting:
-                    self._push_write(payload)
-                else:
-                    self._push_read(payload)
+            elif kind == GROUP_READ:  # through the log behind the client's writes in flight
+                (self._push_write if self._writes_waiting else self._push_read)(payload)
             elif kind == GROUP_REPLY:
                 self._push(payload)
             elif kind == GROUP_STALE_READ:
@@ -189,8 +187,9 @@ class ClientConnection(asyncio.Protocol):
                 self._push(payload)
                 self._close_after_replies()
                 return
-            elif kind == GROUP_WATCH:  # the last group: parsing resumes once it is answered
-                push_watch(self, payload)
+            else:  # WATCH or EXEC_*, the last group: parsing resumes once it is answered
+                take = self.session.watched if kind == GROUP_WATCH else self.session.executed
+                push_held(self, payload, take, writes=kind == GROUP_EXEC_LOG)
         held = self.session.buffered_bytes
         if (held or self.query_bytes) and not server.guard.on_query_buffer(self, held, now_ms):
             return

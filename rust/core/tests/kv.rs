@@ -377,9 +377,13 @@ fn flatten(groups: &[Group]) -> (Vec<Vec<Vec<u8>>>, Vec<u8>) {
     for g in groups {
         match g {
             Group::Reply(b) | Group::Close(b) => replies.extend_from_slice(b),
-            Group::Log(b) | Group::Read(b) | Group::StaleRead(b) | Group::Node(b) | Group::Watch(b) => {
-                commands.extend(decode_batch(b).unwrap())
-            }
+            Group::Log(b)
+            | Group::Read(b)
+            | Group::StaleRead(b)
+            | Group::Node(b)
+            | Group::Watch(b)
+            | Group::ExecLog(b)
+            | Group::ExecRead(b) => commands.extend(decode_batch(b).unwrap()),
         }
     }
     (commands, replies)
@@ -520,7 +524,7 @@ fn session_commands_answer_like_redis() {
     assert_eq!(ask(&mut s, "HELLO 4"), "-NOPROTO unsupported protocol version\r\n");
     assert!(ask(&mut s, "HELLO 2").starts_with("*14\r\n$6\r\nserver\r\n$6\r\nsenate\r\n"));
     assert_eq!(ask(&mut s, "COMMAND DOCS ttl nope"), "*2\r\n$3\r\nttl\r\n*2\r\n$5\r\ngroup\r\n$7\r\ngeneric\r\n");
-    assert_eq!(ask(&mut s, "COMMAND COUNT"), ":83\r\n");
+    assert_eq!(ask(&mut s, "COMMAND COUNT"), ":84\r\n");
     assert_eq!(ask(&mut s, "COMMAND DOCS hset"), "*2\r\n$4\r\nhset\r\n*2\r\n$5\r\ngroup\r\n$4\r\nhash\r\n");
     // HDEL only frees memory: no denyoom, as in Redis.
     assert!(ask(&mut s, "COMMAND INFO hdel").contains("*2\r\n+write\r\n+fast\r\n"));

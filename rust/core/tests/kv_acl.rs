@@ -40,6 +40,14 @@ fn ask(s: &mut RespSession, store: &mut KvStore, line: &str) -> String {
                 let versions = read_batch(store, &b, 1).unwrap();
                 out.extend(s.watched(&versions));
             }
+            Group::ExecLog(b) => {
+                let replies = apply_batch(store, &b).unwrap();
+                out.extend(s.executed(&replies));
+            }
+            Group::ExecRead(b) => {
+                let replies = read_batch(store, &b, 1).unwrap();
+                out.extend(s.executed(&replies));
+            }
         }
     }
     String::from_utf8(out).unwrap()
@@ -138,8 +146,8 @@ fn subcommands_are_checked_by_their_own_bit() {
     let noperm = |name: &str| format!("-NOPERM this user has no permissions to run the '{name}' command\r\n");
     assert_eq!(ask(&mut s, &mut store, "COMMAND COUNT"), noperm("command|count"));
     assert_eq!(ask(&mut s, &mut store, "CLIENT LIST"), noperm("client|list"));
-    assert!(ask(&mut s, &mut store, "COMMAND").starts_with("*83\r\n*10\r\n$3\r\nset\r\n"));
-    assert!(ask(&mut s, &mut store, "COMMAND LIST").starts_with("*83\r\n"));
+    assert!(ask(&mut s, &mut store, "COMMAND").starts_with("*84\r\n*10\r\n$3\r\nset\r\n"));
+    assert!(ask(&mut s, &mut store, "COMMAND LIST").starts_with("*84\r\n"));
     assert_eq!(ask(&mut s, &mut store, "CLIENT ID"), ":7\r\n");
 }
 

@@ -1,6 +1,7 @@
 //! Transactions (`kv::transaction`): MULTI/EXEC/DISCARD with Redis 7.0's replies and errors,
 //! one batch per EXEC; WATCH against every kind of change, decided alike on every replica and
-//! after a snapshot; COMMAND GETKEYS; the transaction batch codec.
+//! after a snapshot; connection commands queued and run at EXEC, RESET; COMMAND GETKEYS and
+//! GETKEYSANDFLAGS; the transaction batch codec.
 
 use proptest::prelude::*;
 use senate_core::codec::resp::Protocol;
@@ -16,7 +17,8 @@ fn session() -> RespSession {
 
 /// Feeds `input` at `now_ms` and runs what it gives as the server would: log batches
 /// applied to `store`, reads and WATCH's versions read from it (WATCH's reply handed to
-/// the session, which then parses what it held). Returns the replies as text.
+/// the session, which then parses what it held, and so an EXEC's that changes the
+/// connection). Returns the replies as text.
 fn feed(s: &mut RespSession, store: &mut KvStore, input: &str, now_ms: u64) -> String {
     let mut out = Vec::new();
     let mut groups = s.feed(input.as_bytes(), now_ms);
@@ -31,6 +33,16 @@ fn feed(s: &mut RespSession, store: &mut KvStore, input: &str, now_ms: u64) -> S
                 Group::Watch(b) => {
                     let versions = read_batch(store, &b, now_ms).unwrap();
                     out.extend(s.watched(&versions));
+                    resume = true;
+                }
+                Group::ExecLog(b) => {
+                    let replies = apply_batch(store, &b).unwrap();
+                    out.extend(s.executed(&replies));
+                    resume = true;
+                }
+                Group::ExecRead(b) => {
+                    let replies = read_batch(store, &b, now_ms).unwrap();
+                    out.extend(s.executed(&replies));
                     resume = true;
                 }
             }
@@ -65,7 +77,7 @@ fn multi_exec_discard_answer_as_redis_7_0() {
     );
     // A command refused while queued (unknown, wrong arity, not allowed in a transaction)
     // discards the whole transaction at EXEC.
-    for refused in ["FOO a", "GET", "CLIENT ID", "INFO"] {
+    for refused in ["FOO a", "GET", "CLIENT FOO", "CLIENT SETNAME", "INFO", "RESET x"] {
         let reply = ask(&mut s, &mut store, &format!("MULTI; SET a y; {refused}; EXEC; GET a"));
         assert!(reply.starts_with("+OK\r\n+QUEUED\r\n-"), "{refused}: {reply}");
         assert!(
@@ -291,6 +303,84 @@ fn command_getkeys_answers_as_redis_7_0() {
     for (command, want) in cases {
         assert_eq!(ask(&mut s, &mut store, command), want, "{command}");
     }
+}
+
+#[test]
+fn command_getkeysandflags_answers_as_redis_7_0() {
+    let (mut s, mut store) = (session(), KvStore::default());
+    let cases = [
+        ("COMMAND GETKEYSANDFLAGS SET a b", "*1\r\n*2\r\n$1\r\na\r\n*2\r\n+OW\r\n+update\r\n"),
+        ("COMMAND GETKEYSANDFLAGS SET a b get", "*1\r\n*2\r\n$1\r\na\r\n*3\r\n+RW\r\n+access\r\n+update\r\n"),
+        (
+            "COMMAND GETKEYSANDFLAGS RENAME a b",
+            "*2\r\n*2\r\n$1\r\na\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n*2\r\n$1\r\nb\r\n*2\r\n+OW\r\n+update\r\n",
+        ),
+        ("COMMAND GETKEYSANDFLAGS DEL a", "*1\r\n*2\r\n$1\r\na\r\n*2\r\n+RM\r\n+delete\r\n"),
+        ("COMMAND GETKEYSANDFLAGS EXISTS a", "*1\r\n*2\r\n$1\r\na\r\n*1\r\n+RO\r\n"),
+        ("COMMAND GETKEYSANDFLAGS CLIENT x", "-ERR Invalid command specified\r\n"),
+        ("COMMAND GETKEYSANDFLAGS CLIENT SETNAME", "-ERR The command has no key arguments\r\n"),
+        ("COMMAND GETKEYSANDFLAGS GET", "-ERR wrong number of arguments for 'command|getkeysandflags' command\r\n"),
+    ];
+    for (command, want) in cases {
+        assert_eq!(ask(&mut s, &mut store, command), want, "{command}");
+    }
+}
+
+#[test]
+fn connection_commands_are_queued_and_run_at_exec_in_their_place() {
+    let (mut s, mut store) = (session(), KvStore::default());
+    ask(&mut s, &mut store, "HSET h f v");
+    // Each sees what the ones before it did; the data commands run between them, and after
+    // HELLO 3 their replies are RESP3 (a map, `_`), the array's header still RESP2's.
+    let reply = ask(
+        &mut s,
+        &mut store,
+        "MULTI; CLIENT SETNAME a; CLIENT GETNAME; SELECT 0; SELECT 1; HELLO 3; HGETALL h; GET nope; CLIENT GETNAME; EXEC",
+    );
+    let (queued, exec) = reply.split_at(reply.find("*8\r\n").expect(&reply));
+    assert_eq!(queued, format!("+OK\r\n{}", "+QUEUED\r\n".repeat(8)));
+    assert!(exec.starts_with("*8\r\n+OK\r\n$1\r\na\r\n+OK\r\n-ERR DB index is out of range\r\n%7\r\n"), "{exec}");
+    assert!(exec.ends_with("%1\r\n$1\r\nf\r\n$1\r\nv\r\n_\r\n$1\r\na\r\n"), "{exec}");
+    assert_eq!(s.name(), Some(&b"a"[..]));
+    assert_eq!(s.protocol(), Protocol::Resp3);
+    assert_eq!(ask(&mut s, &mut store, "GET nope"), "_\r\n", "RESP3 after the EXEC");
+    // A transaction that a watched key aborts changes nothing of the connection.
+    assert!(ask(&mut s, &mut store, "HELLO 2").starts_with("*14\r\n"));
+    ask(&mut s, &mut store, "WATCH w");
+    other_client(&mut store, "SET w 1", 1_000);
+    assert_eq!(
+        ask(&mut s, &mut store, "MULTI; CLIENT SETNAME b; HELLO 3; EXEC"),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n*-1\r\n"
+    );
+    assert_eq!((s.name(), s.protocol()), (Some(&b"a"[..]), Protocol::Resp2));
+    // Commands pipelined after such an EXEC are parsed once it ran: in its protocol.
+    assert!(ask(&mut s, &mut store, "MULTI; HELLO 3; EXEC; GET nope").ends_with("*0\r\n_\r\n"));
+}
+
+#[test]
+fn auth_in_a_transaction_checks_the_commands_after_it_again_at_exec() {
+    // The password is "secret".
+    let reader = "user reader on #2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b ~* +@read";
+    let users = senate_core::kv::Users::new(&[reader], None).unwrap();
+    let mut s = session().with_users(std::sync::Arc::new(users));
+    let mut store = KvStore::default();
+    let changed = "-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC \
+                   call. This command is no longer allowed for the following reason: no permission to execute \
+                   the command or subcommand\r\n";
+    assert_eq!(
+        ask(&mut s, &mut store, "MULTI; AUTH reader bad; AUTH reader secret; SET k v; GET k; CLIENT SETNAME x; EXEC"),
+        format!(
+            "+OK\r\n{}*5\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n{changed}$-1\r\n{changed}",
+            "+QUEUED\r\n".repeat(5)
+        )
+    );
+    assert_eq!(s.user_name(), "reader");
+    // RESET: back to the default user, RESP2, no name, no transaction, no watches.
+    assert_eq!(ask(&mut s, &mut store, "RESET; ACL WHOAMI"), "+RESET\r\n$7\r\ndefault\r\n");
+    ask(&mut s, &mut store, "HELLO 3 SETNAME n; WATCH w; MULTI; SET k v");
+    assert!(s.in_transaction() && s.watched_keys() == 1);
+    assert_eq!(ask(&mut s, &mut store, "RESET; EXEC; CLIENT GETNAME"), "+RESET\r\n-ERR EXEC without MULTI\r\n$-1\r\n");
+    assert!(!s.in_transaction() && s.watched_keys() == 0 && s.protocol() == Protocol::Resp2);
 }
 
 /// A random sequence of changes by other clients, applied to a replica that also takes a

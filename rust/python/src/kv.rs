@@ -265,6 +265,10 @@ impl RespSession {
         PyBytes::new(py, &self.inner.watched(reply))
     }
 
+    fn executed<'py>(&mut self, py: Python<'py>, reply: &[u8]) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.executed(reply))
+    }
+
     #[getter]
     fn in_transaction(&self) -> bool {
         self.inner.in_transaction()
@@ -331,5 +335,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GROUP_NODE", kv::GROUP_NODE)?;
     m.add("GROUP_CLOSE", kv::GROUP_CLOSE)?;
     m.add("GROUP_WATCH", kv::GROUP_WATCH)?;
+    m.add("GROUP_EXEC_LOG", kv::GROUP_EXEC_LOG)?;
+    m.add("GROUP_EXEC_READ", kv::GROUP_EXEC_READ)?;
     Ok(())
 }

@@ -60,8 +60,9 @@ impl CommandSet {
     pub const ALL: CommandSet = CommandSet(u128::MAX >> (128 - PERMISSION_COUNT));
     /// What a connection may run before it authenticates (and any user, whatever its rules):
     /// the commands Redis flags `no-auth`.
-    pub const NO_AUTH: CommandSet =
-        CommandSet((1 << Cmd::Auth.index()) | (1 << Cmd::Hello.index()) | (1 << Cmd::Quit.index()));
+    pub const NO_AUTH: CommandSet = CommandSet(
+        (1 << Cmd::Auth.index()) | (1 << Cmd::Hello.index()) | (1 << Cmd::Quit.index()) | (1 << Cmd::Reset.index()),
+    );
 
     /// Whether the set holds the bit of `mask` (a `CommandSpec::fast_bit`); false for 0.
     #[inline]

@@ -3,9 +3,10 @@
 
 use super::acl_category::{Categories, CONNECTION, FAST, HASH, KEYSPACE, STRING, TRANSACTION};
 use super::acl_command::{self, Login, NOAUTH_HELLO};
-use super::command::{arity_error, lookup, Class, Cmd, CommandSpec, COMMANDS, SUBCOMMANDS};
+use super::command::{arity_error, lookup, lookup_subcommand, Class, Cmd, CommandSpec, COMMANDS, SUBCOMMANDS};
 use super::exec::{eq_nocase, NOT_INTEGER};
 use super::glob::glob_match;
+use super::key_specs::keys_and_flags;
 use crate::codec::resp::{
     parse_i64, put_array_header, put_bulk, put_error, put_integer, put_map_header, put_null, put_null_aggregate,
     put_ok, put_simple, Protocol,
@@ -244,20 +245,27 @@ fn command_command(client: &ClientState, args: &[&[u8]], out: &mut Vec<u8>) {
             put_bulk(out, spec.name.as_bytes());
         }
     } else if eq_nocase(sub, b"getkeys") {
-        get_keys(args, out);
+        get_keys(args, false, out);
+    } else if eq_nocase(sub, b"getkeysandflags") {
+        get_keys(args, true, out);
     } else {
         unknown_subcommand(out, "command", sub);
     }
 }
 
-/// `COMMAND GETKEYS command arg...`: the key arguments of a command, from the table's key
-/// positions, with Redis 7.0's errors in its order (unknown, no keys, arity).
-fn get_keys(args: &[&[u8]], out: &mut Vec<u8>) {
+/// `COMMAND GETKEYS command arg...` (and GETKEYSANDFLAGS, `with_flags`: each key with its
+/// key-spec flags): the key arguments of a command, from its key specs, with Redis 7.0's
+/// errors in its order (arity of the subcommand, unknown, no keys, the command's arity).
+fn get_keys(args: &[&[u8]], with_flags: bool, out: &mut Vec<u8>) {
     if args.len() < 4 {
-        return put_error(out, &arity_error("command|getkeys"));
+        let name = if with_flags { "command|getkeysandflags" } else { "command|getkeys" };
+        return put_error(out, &arity_error(name));
     }
     let command = &args[2..];
-    let Some(spec) = lookup(command[0]) else {
+    let known_subcommand = |spec: &CommandSpec| {
+        !(spec.container || spec.cmd == Cmd::Command) || lookup_subcommand(spec.cmd, command[1]).is_some()
+    };
+    let Some(spec) = lookup(command[0]).filter(|spec| known_subcommand(spec)) else {
         return put_error(out, b"ERR Invalid command specified");
     };
     if !spec.keys {
@@ -266,12 +274,20 @@ fn get_keys(args: &[&[u8]], out: &mut Vec<u8>) {
     if !spec.arity_ok(command.len()) {
         return put_error(out, b"ERR Invalid number of arguments specified for command");
     }
-    let (first, last, step) = spec.key_positions();
-    let last = if last < 0 { command.len() as i64 + last } else { last };
-    let keys: Vec<&[u8]> = (first..=last).step_by(step as usize).map(|i| command[i as usize]).collect();
+    let keys = keys_and_flags(spec.cmd, command);
     put_array_header(out, keys.len());
-    for key in keys {
+    for (key, flags) in keys {
+        if !with_flags {
+            put_bulk(out, key);
+            continue;
+        }
+        put_array_header(out, 2);
         put_bulk(out, key);
+        let names: Vec<&str> = flags.names().collect();
+        put_array_header(out, names.len());
+        for name in names {
+            put_simple(out, name.as_bytes());
+        }
     }
 }
 

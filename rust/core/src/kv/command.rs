@@ -120,6 +120,8 @@ pub enum Cmd {
     Watch,
     /// `UNWATCH`.
     Unwatch,
+    /// `RESET`: the connection as new (Redis 6.2), answered by the session.
+    Reset,
 }
 
 /// One row of the table.
@@ -152,7 +154,21 @@ pub struct SubcommandSpec {
     pub parent: Cmd,
     /// Lowercase, as Redis names it in `parent|name`.
     pub name: &'static str,
+    /// Redis's arity of `parent name ...`, both names included (checked when a transaction
+    /// queues it, as Redis does; the answer checks it too).
+    pub arity: i32,
     pub categories: Categories,
+}
+
+impl SubcommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let needed = self.arity.unsigned_abs() as usize;
+        if self.arity >= 0 {
+            argc == needed
+        } else {
+            argc >= needed
+        }
+    }
 }
 
 /// The index of a command or subcommand in a user's permissions: `[0, COMMANDS.len())` for
@@ -263,8 +279,8 @@ const fn container(cmd: Cmd, name: &'static str, arity: i32) -> CommandSpec {
     }
 }
 
-const fn sub(parent: Cmd, name: &'static str, categories: Categories) -> SubcommandSpec {
-    SubcommandSpec { parent, name, categories }
+const fn sub(parent: Cmd, name: &'static str, arity: i32, categories: Categories) -> SubcommandSpec {
+    SubcommandSpec { parent, name, arity, categories }
 }
 
 const fn cats(bits: &[Categories]) -> Categories {
@@ -301,7 +317,7 @@ const FAST_TRANSACTION: Categories = cats(&[FAST, TRANSACTION]);
 /// @admin @slow @dangerous, as Redis's CLUSTER and FAILOVER are, so a user needs `+@admin`
 /// (or the commands by name) to run them; the node answers them (their arguments are read
 /// there).
-pub static COMMANDS: [CommandSpec; 83] = [
+pub static COMMANDS: [CommandSpec; 84] = [
     spec(Cmd::Set, "set", -3, Class::Write, cats(&[WRITE, STRING, SLOW])),
     spec(Cmd::Del, "del", -2, Class::Write, cats(&[KEYSPACE, WRITE, SLOW])),
     spec(Cmd::Incr, "incr", 2, Class::Write, W_STRING_FAST),
@@ -385,41 +401,43 @@ pub static COMMANDS: [CommandSpec; 83] = [
     spec(Cmd::Discard, "discard", 1, Class::Session, FAST_TRANSACTION),
     spec(Cmd::Watch, "watch", -2, Class::Session, FAST_TRANSACTION),
     spec(Cmd::Unwatch, "unwatch", 1, Class::Session, FAST_TRANSACTION),
+    spec(Cmd::Reset, "reset", 1, Class::Session, FAST_CONNECTION),
 ];
 
 /// The subcommands of the containers (and of COMMAND, whose subcommands Redis lists
 /// apart), with Redis 7's categories.
-pub static SUBCOMMANDS: [SubcommandSpec; 30] = [
-    sub(Cmd::Client, "setname", SLOW_CONNECTION),
-    sub(Cmd::Client, "getname", SLOW_CONNECTION),
-    sub(Cmd::Client, "id", SLOW_CONNECTION),
-    sub(Cmd::Client, "info", SLOW_CONNECTION),
-    sub(Cmd::Client, "list", cats(&[ADMIN, SLOW, DANGEROUS, CONNECTION])),
-    sub(Cmd::Client, "setinfo", SLOW_CONNECTION),
-    sub(Cmd::Client, "no-evict", cats(&[ADMIN, SLOW, DANGEROUS, CONNECTION])),
-    sub(Cmd::Client, "no-touch", SLOW_CONNECTION),
-    sub(Cmd::Client, "reply", SLOW_CONNECTION),
-    sub(Cmd::Command, "count", SLOW_CONNECTION),
-    sub(Cmd::Command, "docs", SLOW_CONNECTION),
-    sub(Cmd::Command, "info", SLOW_CONNECTION),
-    sub(Cmd::Command, "list", SLOW_CONNECTION),
-    sub(Cmd::Command, "getkeys", SLOW_CONNECTION),
-    sub(Cmd::Config, "get", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Config, "set", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Config, "resetstat", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "whoami", SLOW),
-    sub(Cmd::Acl, "cat", SLOW),
-    sub(Cmd::Acl, "list", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "users", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "getuser", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "setuser", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "deluser", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "save", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "load", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "log", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "dryrun", ADMIN_SLOW_DANGEROUS),
-    sub(Cmd::Acl, "genpass", SLOW),
-    sub(Cmd::Acl, "help", SLOW),
+pub static SUBCOMMANDS: [SubcommandSpec; 31] = [
+    sub(Cmd::Client, "setname", 3, SLOW_CONNECTION),
+    sub(Cmd::Client, "getname", 2, SLOW_CONNECTION),
+    sub(Cmd::Client, "id", 2, SLOW_CONNECTION),
+    sub(Cmd::Client, "info", 2, SLOW_CONNECTION),
+    sub(Cmd::Client, "list", -2, cats(&[ADMIN, SLOW, DANGEROUS, CONNECTION])),
+    sub(Cmd::Client, "setinfo", 4, SLOW_CONNECTION),
+    sub(Cmd::Client, "no-evict", 3, cats(&[ADMIN, SLOW, DANGEROUS, CONNECTION])),
+    sub(Cmd::Client, "no-touch", 3, SLOW_CONNECTION),
+    sub(Cmd::Client, "reply", 3, SLOW_CONNECTION),
+    sub(Cmd::Command, "count", 2, SLOW_CONNECTION),
+    sub(Cmd::Command, "docs", -2, SLOW_CONNECTION),
+    sub(Cmd::Command, "info", -2, SLOW_CONNECTION),
+    sub(Cmd::Command, "list", -2, SLOW_CONNECTION),
+    sub(Cmd::Command, "getkeys", -4, SLOW_CONNECTION),
+    sub(Cmd::Command, "getkeysandflags", -4, SLOW_CONNECTION),
+    sub(Cmd::Config, "get", -3, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Config, "set", -4, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Config, "resetstat", 2, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "whoami", 2, SLOW),
+    sub(Cmd::Acl, "cat", -2, SLOW),
+    sub(Cmd::Acl, "list", 2, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "users", 2, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "getuser", 3, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "setuser", -3, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "deluser", -3, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "save", 2, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "load", 2, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "log", -2, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "dryrun", -4, ADMIN_SLOW_DANGEROUS),
+    sub(Cmd::Acl, "genpass", -2, SLOW),
+    sub(Cmd::Acl, "help", 2, SLOW),
 ];
 
 const fn table_in_order() -> bool {
@@ -516,6 +534,25 @@ pub fn unknown_command_error(args: &[&[u8]]) -> Vec<u8> {
     }
     message.extend_from_slice(&listed);
     message
+}
+
+/// The error Redis gives, before running it, for a container command (or COMMAND with an
+/// argument) whose subcommand `args[1]` is unknown or has the wrong number of arguments
+/// (what a transaction refuses while queueing; run, the answer says the same).
+pub fn subcommand_error(spec: &CommandSpec, args: &[&[u8]]) -> Option<Vec<u8>> {
+    if !(spec.container || spec.cmd == Cmd::Command && args.len() > 1) {
+        return None;
+    }
+    let name = args[1];
+    let Some(sub) =
+        SUBCOMMANDS.iter().find(|sub| sub.parent == spec.cmd && sub.name.as_bytes().eq_ignore_ascii_case(name))
+    else {
+        let mut message = b"ERR unknown subcommand '".to_vec();
+        message.extend_from_slice(&name[..name.len().min(128)]);
+        message.extend_from_slice(format!("'. Try {} HELP.", spec.name.to_ascii_uppercase()).as_bytes());
+        return Some(message);
+    };
+    (!sub.arity_ok(args.len())).then(|| arity_error(&format!("{}|{}", spec.name, sub.name)))
 }
 
 /// `ERR wrong number of arguments for 'get' command`.

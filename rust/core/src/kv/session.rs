@@ -7,11 +7,10 @@ use super::acl::Users;
 use super::acl_command::Login;
 use super::answer::{answer, ClientState};
 use super::batch::{encode_transaction, BatchBuilder, Watch};
-use super::command::{arity_error, lookup, unknown_command_error, Class, Cmd, CommandSpec};
+use super::command::{arity_error, lookup, subcommand_error, unknown_command_error, Class, Cmd, CommandSpec};
 use super::error::{KvError, Result};
-use super::transaction::{
-    parse_watch_reply, queueable_session_command, Queue, EXECABORT, EXECABORT_OOM, NOT_IN_TRANSACTION,
-};
+use super::exec_connection::run_connection_commands;
+use super::transaction::{parse_watch_reply, store_answers, Queue, EXECABORT, EXECABORT_OOM, NOT_IN_TRANSACTION};
 use crate::codec::resp::{
     parse_bulk_header, parse_command, put_array_header, put_error, put_ok, put_simple, ParseStep, Protocol,
 };
@@ -37,6 +36,8 @@ pub const GROUP_STALE_READ: u8 = 3;
 pub const GROUP_NODE: u8 = 4;
 pub const GROUP_CLOSE: u8 = 5;
 pub const GROUP_WATCH: u8 = 6;
+pub const GROUP_EXEC_LOG: u8 = 7;
+pub const GROUP_EXEC_READ: u8 = 8;
 /// Most keys a connection watches at once (`-ERR` past it).
 pub const MAX_WATCHED_KEYS: usize = 1024;
 
@@ -61,6 +62,13 @@ pub enum Group {
     /// [`RespSession::watched`] and send what that returns. Always the last group: the
     /// session parses nothing more until then.
     Watch(Vec<u8>),
+    /// A transaction's batch with a write whose connection commands change the connection
+    /// (`exec_connection`): replicate it as a Log batch, hand its reply to
+    /// [`RespSession::executed`] and send what that returns. Always the last group: the
+    /// session parses nothing more until then.
+    ExecLog(Vec<u8>),
+    /// The same for a transaction of reads: run it as a Watch batch is.
+    ExecRead(Vec<u8>),
 }
 
 impl Group {
@@ -74,6 +82,8 @@ impl Group {
             Group::Node(_) => GROUP_NODE,
             Group::Close(_) => GROUP_CLOSE,
             Group::Watch(_) => GROUP_WATCH,
+            Group::ExecLog(_) => GROUP_EXEC_LOG,
+            Group::ExecRead(_) => GROUP_EXEC_READ,
         }
     }
 
@@ -85,7 +95,9 @@ impl Group {
             | Group::StaleRead(b)
             | Group::Node(b)
             | Group::Close(b)
-            | Group::Watch(b) => b,
+            | Group::Watch(b)
+            | Group::ExecLog(b)
+            | Group::ExecRead(b) => b,
         }
     }
 }
@@ -208,6 +220,9 @@ pub struct RespSession {
     /// The keys of a WATCH whose versions the node is reading: nothing is parsed until
     /// `watched`.
     watch_pending: Option<Vec<Vec<u8>>>,
+    /// The connection's state after the connection commands of a transaction whose batch is
+    /// running (`Group::ExecLog`, `Group::ExecRead`): nothing is parsed until `executed`.
+    exec_pending: Option<ClientState>,
 }
 
 impl RespSession {
@@ -234,6 +249,7 @@ impl RespSession {
             multi: None,
             watches: Vec::new(),
             watch_pending: None,
+            exec_pending: None,
         })
     }
 
@@ -309,6 +325,27 @@ impl RespSession {
         }
     }
 
+    /// Takes the reply of a `Group::ExecLog` or `Group::ExecRead` batch and returns it, to
+    /// send: the transaction ran (an array), so the state its connection commands left
+    /// becomes the connection's; an aborted one (a null array) or an error changes nothing.
+    /// Parsing resumes, as after `watched`.
+    pub fn executed(&mut self, reply: &[u8]) -> Vec<u8> {
+        let Some(client) = self.exec_pending.take() else {
+            let mut out = Vec::new();
+            put_error(&mut out, b"ERR no EXEC is waiting for its replies");
+            return out;
+        };
+        if reply.starts_with(b"*") && !reply.starts_with(b"*-1") {
+            self.client = client;
+        }
+        reply.to_vec()
+    }
+
+    /// Whether the session waits for the reply of a `Watch`, `ExecLog` or `ExecRead` group.
+    fn held(&self) -> bool {
+        self.watch_pending.is_some() || self.exec_pending.is_some()
+    }
+
     /// Whether `denyoom` writes are refused with `-OOM` (the store is over `maxmemory`).
     pub fn over_maxmemory(&self) -> bool {
         self.over_maxmemory
@@ -333,8 +370,8 @@ impl RespSession {
         if self.closed {
             return Vec::new();
         }
-        if self.watch_pending.is_some() {
-            self.tail.extend_from_slice(data); // parsed once `watched` has the versions
+        if self.held() {
+            self.tail.extend_from_slice(data); // parsed once `watched` or `executed` is called
             return Vec::new();
         }
         let mut groups = Groups::new(now_ms, self.max_batch_commands);
@@ -365,7 +402,7 @@ impl RespSession {
     fn consume(&mut self, input: &[u8], groups: &mut Groups) -> usize {
         let mut pos = 0;
         let mut args = std::mem::take(&mut self.args);
-        while !self.closed && self.watch_pending.is_none() {
+        while !self.closed && !self.held() {
             if self.discard.is_some() {
                 match self.skip(&input[pos..]) {
                     Ok((used, done)) => {
@@ -452,7 +489,8 @@ impl RespSession {
                 return self.refuse(groups, &error, Some(spec));
             }
         }
-        if self.multi.is_some() || matches!(spec.cmd, Cmd::Multi | Cmd::Exec | Cmd::Discard | Cmd::Watch | Cmd::Unwatch)
+        if self.multi.is_some()
+            || matches!(spec.cmd, Cmd::Multi | Cmd::Exec | Cmd::Discard | Cmd::Watch | Cmd::Unwatch | Cmd::Reset)
         {
             return self.transaction_command(spec, input, ranges, groups);
         }
@@ -549,21 +587,27 @@ impl RespSession {
                 groups.push_final(Group::Close(b"+OK\r\n".to_vec()));
                 self.closed = true;
             }
+            (Cmd::Reset, _) => self.reset(groups),
             (_, Some(mut queue)) => {
                 // In a transaction Redis refuses every command over maxmemory, not only
                 // the denyoom writes: the queue itself takes memory.
+                let (max_commands, max_bytes) = (self.max_batch_commands, self.limits.max_value_bytes);
                 let error = if self.over_maxmemory {
                     Some(OOM_ERROR.to_vec())
-                } else if !matches!(spec.class, Class::Write | Class::Read) && !queueable_session_command(spec.cmd) {
+                } else if spec.class == Class::Node {
                     Some(NOT_IN_TRANSACTION.to_vec())
+                } else if spec.class == Class::Session && !store_answers(spec.cmd) {
+                    let args: Vec<&[u8]> = ranges.iter().map(arg).collect();
+                    subcommand_error(spec, &args).or_else(|| {
+                        let pushed = queue.push_connection(args.len(), args.iter().copied(), max_commands, max_bytes);
+                        pushed.err().map(String::into_bytes)
+                    })
                 } else {
-                    let max_bytes = self.limits.max_value_bytes;
                     let kind = (
                         spec.class == Class::Write,
                         spec.class == Class::Write && denied_when_full(spec, input, ranges),
                     );
-                    let pushed =
-                        queue.push(kind, ranges.len(), ranges.iter().map(arg), self.max_batch_commands, max_bytes);
+                    let pushed = queue.push(kind, ranges.len(), ranges.iter().map(arg), max_commands, max_bytes);
                     pushed.err().map(String::into_bytes)
                 };
                 match error {
@@ -575,7 +619,9 @@ impl RespSession {
                 }
                 self.multi = Some(queue);
             }
-            (_, None) => unreachable!("only MULTI, EXEC, DISCARD, WATCH, UNWATCH come here outside a transaction"),
+            (_, None) => {
+                unreachable!("only MULTI, EXEC, DISCARD, WATCH, UNWATCH, RESET come here outside a transaction")
+            }
         }
     }
 
@@ -619,18 +665,43 @@ impl RespSession {
         if queue.count == 0 && self.watches.is_empty() {
             return put_array_header(groups.reply(), 0);
         }
+        let mut body = queue.body;
+        if queue.connection {
+            let Some(run) = run_connection_commands(&self.client, &body, queue.count) else {
+                return put_error(groups.reply(), b"ERR the transaction's queue does not decode");
+            };
+            body = run.body;
+            if run.changed {
+                self.exec_pending = Some(run.client);
+            }
+        }
         let watches: Vec<Watch<'_>> =
             self.watches.iter().map(|(key, version, live)| Watch { key, version: *version, live: *live }).collect();
-        let batch = encode_transaction(groups.now_ms, self.client.protocol, &watches, &queue.body, queue.count);
-        let group = if queue.writes || groups.wrote {
-            groups.wrote = true;
-            Group::Log(batch)
-        } else if self.client.readonly {
-            Group::StaleRead(batch)
-        } else {
-            Group::Read(batch)
+        let batch = encode_transaction(groups.now_ms, self.client.protocol, &watches, &body, queue.count);
+        let writes = queue.writes || groups.wrote;
+        groups.wrote |= writes;
+        let group = match (writes, self.exec_pending.is_some()) {
+            (true, false) => Group::Log(batch),
+            (true, true) => Group::ExecLog(batch),
+            (false, true) => Group::ExecRead(batch),
+            (false, false) if self.client.readonly => Group::StaleRead(batch),
+            (false, false) => Group::Read(batch),
         };
         groups.push_final(group);
+    }
+
+    /// RESET: the connection as a new one (Redis's `clearClientConnectionState`): no
+    /// transaction, no watched keys, no name, RESP2, READWRITE, and the default user (or
+    /// nobody, when that one needs a password). Never queued: inside MULTI it discards it.
+    fn reset(&mut self, groups: &mut Groups) {
+        self.multi = None;
+        self.watches.clear();
+        let client = &mut self.client;
+        client.name = None;
+        client.protocol = Protocol::Resp2;
+        client.readonly = false;
+        client.login = Login::new(client.login.users.clone());
+        put_simple(groups.reply(), b"RESET");
     }
 }
 

@@ -23,7 +23,8 @@ pub const EXECABORT: &[u8] = b"EXECABORT Transaction discarded because of previo
 /// Redis's reply to EXEC over `maxmemory` when a queued command may not run then.
 pub const EXECABORT_OOM: &[u8] =
     b"EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.";
-/// Redis's reply to a command it does not queue (and to ours that are not run in a batch).
+/// Redis's reply to a command it does not queue (and to ours that are not: INFO and the
+/// SENATE admin commands, which the node answers).
 pub const NOT_IN_TRANSACTION: &[u8] = b"ERR Command not allowed inside a transaction";
 
 /// The commands a connection queued since MULTI. Bounded: at most the session's
@@ -41,6 +42,9 @@ pub struct Queue {
     pub denyoom: bool,
     /// A command was refused while queued: EXEC answers EXECABORT.
     pub refused: bool,
+    /// A connection command is queued (but PING, ECHO, UNWATCH, which the store answers):
+    /// EXEC runs them on a copy of the connection's state (`exec_connection`).
+    pub connection: bool,
 }
 
 impl Queue {
@@ -81,6 +85,19 @@ impl Queue {
         }
     }
 
+    /// Queues a connection command (see `connection`).
+    pub fn push_connection<'a>(
+        &mut self,
+        argc: usize,
+        args: impl Iterator<Item = &'a [u8]>,
+        max_commands: usize,
+        max_bytes: usize,
+    ) -> Result<(), String> {
+        self.push((false, false), argc, args, max_commands, max_bytes)?;
+        self.connection = true;
+        Ok(())
+    }
+
     /// Marks the transaction refused and frees what it held.
     pub fn refuse(&mut self) {
         self.refused = true;
@@ -98,8 +115,8 @@ pub fn apply_transaction(
     watches: Watches<'_>,
     out: &mut Vec<u8>,
 ) {
-    let (protocol, hold) = (reader.protocol, watches_hold(store, watches, now_ms));
-    run_queued(hold, reader, out, |args, out| execute(store, now_ms, protocol, args, out));
+    let hold = watches_hold(store, watches, now_ms);
+    run_queued(hold, reader, out, |protocol, args, out| execute(store, now_ms, protocol, args, out));
 }
 
 /// Runs a transaction of reads (no log entry: after a read barrier).
@@ -110,34 +127,48 @@ pub fn read_transaction(
     watches: Watches<'_>,
     out: &mut Vec<u8>,
 ) {
-    let (protocol, hold) = (reader.protocol, watches_hold(store, watches, now_ms));
-    run_queued(hold, reader, out, |args, out| execute_read(store, now_ms, protocol, args, out));
+    let hold = watches_hold(store, watches, now_ms);
+    run_queued(hold, reader, out, |protocol, args, out| execute_read(store, now_ms, protocol, args, out));
 }
 
-/// The replies of a transaction's queued commands, each run by `run` but the session ones,
-/// in one array; a null array when its watches do not `hold`.
+/// The replies of a transaction's queued commands, each run by `run` in the protocol in force
+/// but the session ones, in one array; a null array when its watches do not `hold`. A
+/// [`LITERAL`] command answers its reply as it is and may switch the protocol of the
+/// replies after it (HELLO queued in the transaction).
 fn run_queued<'a>(
     hold: bool,
     reader: &mut BatchReader<'a>,
     out: &mut Vec<u8>,
-    mut run: impl FnMut(&[&'a [u8]], &mut Vec<u8>),
+    mut run: impl FnMut(Protocol, &[&'a [u8]], &mut Vec<u8>),
 ) {
-    let protocol = reader.protocol;
+    let mut protocol = reader.protocol;
     if !hold {
         return put_null_aggregate(out, protocol);
     }
     put_array_header(out, reader.len());
     let mut args = Vec::with_capacity(8);
     while reader.next_into(&mut args) {
-        if !session_command(protocol, &args, out) {
-            run(&args, out);
+        if args[0] == LITERAL {
+            out.extend_from_slice(args.get(1).copied().unwrap_or_default());
+            if let Some(version) = args.get(2).and_then(|v| v.first()) {
+                protocol = Protocol::from_version(i64::from(*version)).unwrap_or(protocol);
+            }
+        } else if !session_command(&args, out) {
+            run(protocol, &args, out);
         }
     }
 }
 
-/// The session commands a transaction may hold (they need nothing of the connection):
+/// The name of a command that only answers its reply (`LITERAL reply [protocol]`): a
+/// connection command of a transaction, run by the session at EXEC (`exec_connection`), its
+/// reply carried in the batch so that it takes its place in the array; the protocol byte
+/// (2 or 3) is that of the replies after it. No client can queue it: the name is no
+/// command's (lookup refuses a NUL byte).
+pub const LITERAL: &[u8] = b"\0literal";
+
+/// The session commands a transaction may hold that need nothing of the connection:
 /// answers one and returns true, or false for any other command.
-fn session_command(_protocol: Protocol, args: &[&[u8]], out: &mut Vec<u8>) -> bool {
+fn session_command(args: &[&[u8]], out: &mut Vec<u8>) -> bool {
     match lookup(args[0]).map(|spec| spec.cmd) {
         Some(Cmd::Ping) if args.len() == 1 => put_simple(out, b"PONG"),
         Some(Cmd::Ping | Cmd::Echo) if args.len() == 2 => put_bulk(out, args[1]),
@@ -147,8 +178,9 @@ fn session_command(_protocol: Protocol, args: &[&[u8]], out: &mut Vec<u8>) -> bo
     true
 }
 
-/// Whether the session commands of `session_command` can be queued.
-pub fn queueable_session_command(cmd: Cmd) -> bool {
+/// Whether the store answers the session command `cmd` in a transaction
+/// (`session_command`); the other connection commands are run by the session at EXEC.
+pub fn store_answers(cmd: Cmd) -> bool {
     matches!(cmd, Cmd::Ping | Cmd::Echo | Cmd::Unwatch)
 }
 

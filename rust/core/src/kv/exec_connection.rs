@@ -1,0 +1,89 @@
+//! The connection commands of a transaction (SELECT, CLIENT, HELLO, AUTH, COMMAND, CONFIG,
+//! ACL, READONLY, READWRITE queued between MULTI and EXEC), run when EXEC is parsed, in queue
+//! order, on a copy of the connection's state, as Redis runs them at EXEC: each one sees what
+//! the ones before it did (CLIENT GETNAME after CLIENT SETNAME), HELLO switches the protocol of
+//! the replies after it, AUTH the user whose permissions the commands after it need (Redis
+//! checks them again at EXEC: `-NOPERM ACLs rules changed ...`). Their replies go into the
+//! transaction's batch as [`LITERAL`] commands, so that each takes its place in EXEC's array
+//! between the replies of the data commands, on every replica alike. The copy becomes the
+//! connection's state once the store ran the transaction (`RespSession::executed`): a
+//! transaction that a watched key aborts changes nothing.
+//!
+//! Nothing between MULTI and EXEC changes the connection (a command is queued or refused,
+//! and a refusal aborts the transaction), so the state at EXEC is the state at MULTI and
+//! running them before the data commands changes no reply.
+
+use super::answer::{answer, ClientState};
+use super::batch::{encode_transaction, put_command, BatchReader};
+use super::command::{lookup, Class};
+use super::transaction::{store_answers, LITERAL};
+use crate::codec::resp::{put_error, Protocol};
+use std::ops::Range;
+
+const NOPERM_CHANGED: &str = "NOPERM ACLs rules changed between the moment the transaction was accumulated and the \
+EXEC call. This command is no longer allowed for the following reason: ";
+
+/// What running a transaction's connection commands gives: the body to run in the store
+/// (their replies as literals), and the connection's state after them.
+pub struct ConnectionRun {
+    pub body: Vec<u8>,
+    pub client: ClientState,
+    /// The state differs from the connection's (name, protocol, READONLY, user): EXEC must
+    /// hand it over once the store has run the transaction.
+    pub changed: bool,
+}
+
+/// Runs the connection commands of the `count` commands of `body` (as a queue holds them) on
+/// a copy of `client`; None if `body` does not decode (it always does: the session built it).
+pub fn run_connection_commands(client: &ClientState, body: &[u8], count: usize) -> Option<ConnectionRun> {
+    let batch = encode_transaction(0, Protocol::Resp2, &[], body, count);
+    let mut reader = BatchReader::new(&batch).ok()?;
+    let mut scratch = client.clone();
+    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut args = Vec::with_capacity(8);
+    let mut reply = Vec::new();
+    while reader.next_into(&mut args) {
+        let spec = lookup(args[0])?;
+        reply.clear();
+        if scratch.login.user != client.login.user {
+            if let Some(reason) = refusal_at_exec(&scratch, spec, &args) {
+                put_error(&mut reply, format!("{NOPERM_CHANGED}{reason}").as_bytes());
+                put_command(&mut out, 2, [LITERAL, &reply[..]].into_iter());
+                continue;
+            }
+        }
+        if spec.class != Class::Session || store_answers(spec.cmd) {
+            put_command(&mut out, args.len(), args.iter().copied());
+            continue;
+        }
+        let protocol = scratch.protocol;
+        answer(&mut scratch, spec.cmd, &args, &mut reply);
+        if scratch.protocol == protocol {
+            put_command(&mut out, 2, [LITERAL, &reply[..]].into_iter());
+        } else {
+            let version = [scratch.protocol.version()];
+            put_command(&mut out, 3, [LITERAL, &reply[..], &version[..]].into_iter());
+        }
+    }
+    let changed = scratch.name != client.name
+        || scratch.protocol != client.protocol
+        || scratch.readonly != client.readonly
+        || scratch.login.user != client.login.user;
+    Some(ConnectionRun { body: out, client: scratch, changed })
+}
+
+/// Why the user of `scratch` may no longer run `args` (Redis's reasons), if it may not.
+fn refusal_at_exec(scratch: &ClientState, spec: &super::command::CommandSpec, args: &[&[u8]]) -> Option<&'static str> {
+    let mut input = Vec::new();
+    let mut ranges: Vec<Range<usize>> = Vec::with_capacity(args.len());
+    for arg in args {
+        ranges.push(input.len()..input.len() + arg.len());
+        input.extend_from_slice(arg);
+    }
+    let error = scratch.login.refusal_of(spec, &input, &ranges)?;
+    Some(if error.starts_with(b"NOPERM this user has no permissions to access one of the keys") {
+        "no permission to touch the specified keys"
+    } else {
+        "no permission to execute the command or subcommand"
+    })
+}
