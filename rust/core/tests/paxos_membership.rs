@@ -203,6 +203,120 @@ fn a_removed_leader_hands_over_and_never_leads_again() {
     assert_eq!(net.app(members[0]), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
 }
 
+/// The removed leader applies its own removal (the change and the window's no-ops are chosen
+/// at every node, itself included), so a caller waiting there for the change to be in force
+/// is answered. As the runtime does, each node stops talking to the removed one once the
+/// removal is in force there: the removed leader cannot count on the new leader to tell it
+/// the window is chosen, and must see it chosen before it hands over.
+#[test]
+fn a_removed_leader_applies_its_own_removal() {
+    let mut net = cluster(3, 0);
+    let old = await_leader(&mut net);
+    propose(&mut net, old, "a").expect("taken");
+    net.node_mut(old).propose_conf_change(&ConfChange::remove(old)).expect("taken");
+    for _ in 0..40 {
+        settle(&mut net);
+        for id in net.ids().into_iter().filter(|&id| id != old) {
+            if !net.node(id).conf_state().is_member(old) {
+                net.cut.insert((id, old));
+                net.cut.insert((old, id));
+            }
+        }
+        if !net.node(old).conf_state().is_member(old) {
+            break;
+        }
+        for id in net.ids() {
+            net.node_mut(id).tick();
+        }
+    }
+    let conf = net.node(old).conf_state().clone();
+    assert!(!conf.is_member(old), "node {old} never saw its removal in force: {conf:?}, {:?}", net.node(old).status());
+    assert!(net.peers[&old].applied_index >= net.node(old).conf_index(), "it applied the change and the window");
+    let new = await_leader(&mut net);
+    assert_ne!(new, old);
+    assert_eq!(net.node(new).conf_state(), &conf);
+    propose(&mut net, new, "b").expect("taken");
+    ticks(&mut net, 2);
+    assert_one_sequence(&net, &conf.voters);
+}
+
+/// A command a follower forwards to a leader whose removal is chosen, before the follower
+/// knows it, takes a slot of the old configuration's window (the leader pads it only once
+/// the followers it hears know); a follower that knows forwards nothing more there
+/// (`NotLeader`: its runtime keeps the call until it hears the next leader). No command is
+/// silently dropped (its caller would wait out its timeout).
+#[test]
+fn commands_forwarded_to_a_removed_leader_are_not_lost() {
+    let mut net = cluster(3, 0);
+    let old = await_leader(&mut net);
+    let others: Vec<NodeId> = net.ids().into_iter().filter(|&id| id != old).collect();
+    let (unaware, aware) = (others[0], others[1]);
+    // `unaware` hears nothing from the leader for now; it still reaches it.
+    net.cut.insert((old, unaware));
+    net.node_mut(old).propose_conf_change(&ConfChange::remove(old)).expect("taken");
+    settle(&mut net);
+    assert!(!net.node(aware).latest_conf_state().is_member(old), "chosen, and `aware` was told");
+    assert!(net.node(unaware).latest_conf_state().is_member(old));
+    propose(&mut net, unaware, "forwarded").expect("forwarded to the leader it follows");
+    assert_eq!(net.node(old).role(), NodeRole::Leader, "it waits for `unaware` to know");
+    match propose(&mut net, aware, "kept") {
+        Err(RaftError::NotLeader { leader_hint: None }) => {}
+        other => panic!("a follower forwarded to a leader it knows removed: {other:?}"),
+    }
+    net.heal();
+    for _ in 0..100 {
+        if leader(&net).is_some_and(|id| id != old) {
+            break;
+        }
+        ticks(&mut net, 1);
+    }
+    let new = await_leader(&mut net);
+    assert_ne!(new, old, "the removed leader handed over");
+    await_conf(&mut net, &ConfState::from_voters(vec![1, 2, 3]), &ConfChange::remove(old));
+    propose(&mut net, aware, "after").expect("forwarded to the new leader");
+    ticks(&mut net, 2);
+    let voters = net.node(new).conf_state().voters.clone();
+    assert_one_sequence(&net, &voters);
+    assert_eq!(net.app(new), vec![b"forwarded".to_vec(), b"after".to_vec()]);
+}
+
+/// Delivers one message at a time (each node's Ready carried out first) until `done` holds;
+/// whether it did before the network went quiet.
+fn deliver_until(net: &mut Net, done: impl Fn(&Net) -> bool) -> bool {
+    for _ in 0..10_000 {
+        if done(net) {
+            return true;
+        }
+        for id in net.ids() {
+            net.handle_ready(id);
+        }
+        let Some((from, to, frames)) = net.queue.pop_front() else { return done(net) };
+        if !net.cut.contains(&(from, to)) {
+            net.node_mut(to).step_frames(&frames).expect("a correct peer's frames step");
+        }
+    }
+    false
+}
+
+/// A leader runs phase 1 again once a change it proposed is chosen; its followers still take
+/// it for their leader and forward to it meanwhile. What they forward is proposed once it
+/// leads again, not dropped (each change would cost those callers their timeout).
+#[test]
+fn commands_forwarded_while_the_leader_covers_its_own_change_are_kept() {
+    let mut net = cluster(3, 1);
+    let id = await_leader(&mut net);
+    let follower = if id == 1 { 2 } else { 1 };
+    net.node_mut(id).propose_conf_change(&ConfChange::add_learner(4)).expect("taken");
+    assert!(deliver_until(&mut net, |net| net.node(id).role() == NodeRole::Candidate), "it runs phase 1 again");
+    assert_eq!(net.node(follower).leader(), Some(id));
+    net.node_mut(follower).propose(Bytes::from_static(b"during")).expect("forwarded");
+    settle(&mut net);
+    assert_eq!(net.node(id).role(), NodeRole::Leader);
+    ticks(&mut net, 2);
+    assert_one_sequence(&net, &[1, 2, 3, 4]);
+    assert_eq!(net.app(follower), vec![b"during".to_vec()]);
+}
+
 #[test]
 fn a_voter_is_replaced_in_one_change_while_proposals_flow() {
     let mut net = cluster(3, 1);

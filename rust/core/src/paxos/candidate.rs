@@ -258,6 +258,7 @@ impl Paxos {
     /// again at this ballot. Slots up to the highest chosen index reported are chosen.
     fn become_leader(&mut self) {
         let Some(campaign) = self.campaign.take() else { return };
+        let forwarded = std::mem::take(&mut self.forwarded);
         let ballot = self.own_ballot;
         // Invariant: at least the candidate's own last slot (its promise is among these).
         let last_slot = campaign.complete_promisers().map(|p| p.last_slot).max().unwrap_or(0);
@@ -283,5 +284,8 @@ impl Paxos {
         self.lead_covered_to = last_slot;
         self.bcast_heartbeat();
         self.bcast_accepts();
+        for (from, commands) in forwarded {
+            self.propose_forwarded(from, commands);
+        }
     }
 }

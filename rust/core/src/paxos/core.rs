@@ -58,6 +58,15 @@ pub struct Paxos {
     /// Leader only: the last slot its phase 1 adopted. A membership change chosen past it was
     /// proposed by this ballot, whose phase 1 did not cover its configuration.
     pub lead_covered_to: Slot,
+    /// Candidate only: commands followers forwarded to it while it runs phase 1 again (a
+    /// leader covering its own membership change: its followers still take it for their
+    /// leader), with the node each came from; proposed if it wins, dropped if not. At most
+    /// `max_uncommitted_bytes` of commands (`forwarded_bytes`); more are dropped.
+    pub forwarded: Vec<(NodeId, Vec<Bytes>)>,
+    pub forwarded_bytes: usize,
+    /// Leader only, once its own removal is chosen: its last slot then. A follower that
+    /// accepted a slot past it knows of the removal (`membership.rs`, `leave`).
+    pub removal_told_after: Option<Slot>,
     pub reads: ReadIndex,
     pub lease: Lease,
     /// Messages that may leave at once.
@@ -104,6 +113,9 @@ impl Paxos {
             self_matched: 0,
             lead_start_chosen: 0,
             lead_covered_to: 0,
+            removal_told_after: None,
+            forwarded: Vec::new(),
+            forwarded_bytes: 0,
             reads: ReadIndex::default(),
             lease: Lease::default(),
             msgs: Vec::new(),
@@ -169,21 +181,13 @@ impl Paxos {
             Body::Heartbeat { leader: true, chosen, read_round } => {
                 self.on_leader_heartbeat(from, ballot, chosen, read_round)
             }
-            Body::Heartbeat { leader: false, .. } => {}
+            Body::Heartbeat { leader: false, .. } => self.answer_heartbeat_as_non_member(from),
             Body::HeartbeatAck { read_round, accepted_to } => {
                 self.on_heartbeat_ack(from, ballot, read_round, accepted_to)
             }
             Body::Snapshot { snapshot } => self.on_snapshot(from, ballot, snapshot),
             Body::TimeoutNow => self.on_timeout_now(from, ballot),
-            Body::Propose { commands } => {
-                // A forwarded batch the leader cannot take is dropped; the follower's caller
-                // retries on its own deadline, as with Raft.
-                if self.role == NodeRole::Leader && self.propose(commands).is_ok() {
-                    // The follower's caller waits for it to apply these slots.
-                    let last = self.log.last_slot();
-                    self.want_chosen(from, last);
-                }
-            }
+            Body::Propose { commands } => self.on_forwarded(from, commands),
             Body::ReadIndex { request_id } => {
                 if self.role == NodeRole::Leader {
                     let _ = self.start_read(from, request_id);
@@ -202,6 +206,49 @@ impl Paxos {
         }
         self.refresh_membership();
         Ok(())
+    }
+
+    /// Commands a follower forwarded. A batch the leader cannot take is dropped; the
+    /// follower's caller retries on its own deadline, as with Raft. A candidate that runs
+    /// phase 1 again over its own leadership keeps them until it knows whether it leads
+    /// (`forwarded`): its followers forward to it meanwhile, and a leader re-runs phase 1
+    /// for every membership change it proposes, so dropping them would cost each change the
+    /// callers' timeout.
+    fn on_forwarded(&mut self, from: NodeId, commands: Vec<Bytes>) {
+        match self.role {
+            NodeRole::Leader => self.propose_forwarded(from, commands),
+            NodeRole::Candidate => {
+                let bytes: usize = commands.iter().map(|c| c.len() + crate::raft::message::ENTRY_OVERHEAD_BYTES).sum();
+                if self.forwarded_bytes + bytes <= self.cfg.max_uncommitted_bytes {
+                    self.forwarded_bytes += bytes;
+                    self.forwarded.push((from, commands));
+                }
+            }
+            NodeRole::Follower => {}
+        }
+    }
+
+    /// Proposes commands `from` forwarded; its caller waits for it to apply their slots.
+    pub fn propose_forwarded(&mut self, from: NodeId, commands: Vec<Bytes>) {
+        if self.propose(commands).is_ok() {
+            let last = self.log.last_slot();
+            self.want_chosen(from, last);
+        }
+    }
+
+    /// A node that is no member of the latest configuration it knows (it waits to be added,
+    /// or was added and has not heard of it yet) heartbeats only the members of that
+    /// configuration. A node that heartbeats it and is none of them counts it as a peer (a
+    /// voter of a configuration it has not learned): it answers, so that one hears it. Else
+    /// a new voter with an empty log is never heard by the other voters, which campaign only
+    /// when connected to a quorum that includes it, and nobody brings it up to date once the
+    /// node that removed itself for it can no longer lead (after a snapshot it no longer
+    /// knows it voted before: `may_lead`).
+    fn answer_heartbeat_as_non_member(&mut self, from: NodeId) {
+        if !self.peers.contains(&from) && !self.membership.latest().is_member(self.id) {
+            let ballot = self.promised;
+            self.send(from, ballot, Body::Heartbeat { leader: false, chosen: 0, read_round: 0 });
+        }
     }
 
     /// Raises the promise to `ballot` (above the current one): a candidate or leader of a
@@ -223,6 +270,9 @@ impl Paxos {
         self.self_matched = 0;
         self.lead_start_chosen = 0;
         self.lead_covered_to = 0;
+        self.removal_told_after = None;
+        self.forwarded.clear();
+        self.forwarded_bytes = 0;
         self.reads.reset();
         self.lease.reset_leader();
         self.uncommitted_bytes = 0;
@@ -272,7 +322,11 @@ impl Paxos {
         }
         match self.role {
             NodeRole::Leader => self.propose_as_leader(commands, bytes, EntryKind::Normal),
-            _ if self.leader != NO_NODE && self.cfg.forward_proposals => {
+            // Not to a leader this node knows removed: it refuses commands once it has padded
+            // its window (`membership.rs`), and a forwarded command it refuses is lost, its
+            // caller waiting out its timeout. `NotLeader` keeps the caller's call until the
+            // next leader is heard.
+            _ if self.leader != NO_NODE && self.cfg.forward_proposals && !self.leader_removed() => {
                 let (leader, ballot) = (self.leader, self.promised);
                 self.send(leader, ballot, Body::Propose { commands });
                 Ok(())
@@ -281,8 +335,18 @@ impl Paxos {
         }
     }
 
+    /// `NotLeader`, naming the leader this node follows unless it knows that leader removed
+    /// (it hands over: asking it is no use).
     pub fn not_leader(&self) -> RaftError {
-        RaftError::NotLeader { leader_hint: Some(self.leader).filter(|&id| id != NO_NODE) }
+        let hint = Some(self.leader).filter(|&id| id != NO_NODE && !self.leader_removed());
+        RaftError::NotLeader { leader_hint: hint }
+    }
+
+    /// The leader this node follows voted in the configuration the latest one replaced and
+    /// votes in the latest no more: the latest change removed it, and it hands over. (A leader
+    /// this node knows no configuration of, one added after what it holds, is not.)
+    pub fn leader_removed(&self) -> bool {
+        self.leader != NO_NODE && !self.is_latest_voter(self.leader) && self.membership.previous_voter(self.leader)
     }
 
     /// Asks for leadership to move to `to`: the target campaigns at once with a

@@ -117,7 +117,10 @@ impl Paxos {
         if self.election.heartbeat_due() {
             self.bcast_heartbeat();
             match self.role {
-                NodeRole::Leader => self.retransmit_stalled(),
+                NodeRole::Leader => {
+                    self.retransmit_stalled();
+                    self.tick_removed_leader();
+                }
                 NodeRole::Candidate => self.keep_campaign_alive(),
                 NodeRole::Follower => {}
             }

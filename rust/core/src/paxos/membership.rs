@@ -32,8 +32,10 @@
 //! round trip per change and keeps phase 1 to the configurations it saw.
 //!
 //! **Leaving.** A leader that is no voter of the latest configuration (its own removal chosen)
-//! takes no more commands, brings the new voters up to date, hands leadership to the most
-//! caught-up of them and steps down. A node that is no voter of the latest configuration it
+//! takes commands only into the slots the old configuration governs, pads them once its
+//! followers know of the removal (`leave`), brings the new voters up to date, and once its
+//! removal is in force hands leadership to the most caught-up of them and steps down;
+//! followers forward it nothing more once they know it removed. A node that is no voter of the latest configuration it
 //! knows campaigns only if it voted in the one that configuration replaced, after twice the
 //! election timeout, and only to hand over (`may_lead`); others never do.
 //!
@@ -284,9 +286,43 @@ impl Paxos {
             self.campaign(Some(ballot));
             return;
         }
-        self.pad_conf_window();
-        if !self.is_latest_voter(self.id) {
-            self.hand_over_leadership();
+        if self.is_latest_voter(self.id) {
+            self.pad_conf_window();
+        } else {
+            self.leave();
+        }
+    }
+
+    /// A leader that is no voter of the latest configuration (removed): it tells its followers,
+    /// pads the window once they know, and hands over once its removal is in force.
+    ///
+    /// Not padded at once: commands the followers forwarded before they learned of the removal
+    /// are on their way, and the slots before the boundary take them; refused, they would be
+    /// lost, their callers waiting out their timeout. A follower that knows its leader removed
+    /// forwards nothing more to it (`Paxos::propose`: its runtime keeps the calls until it
+    /// hears the next leader). So the leader proposes one no-op past its log at once (its
+    /// Accept carries the chosen index, which tells of the removal) and pads the rest once
+    /// every follower it hears accepted past it: each follower's earlier forwards travelled
+    /// before that answer (one ordered connection per pair of nodes). A follower it does not
+    /// hear from (within the election timeout) is not waited for.
+    fn leave(&mut self) {
+        let told_after = *self.removal_told_after.get_or_insert(self.log.last_slot());
+        if self.log.last_slot() == told_after && told_after + 1 < self.membership.latest_from_slot() {
+            let _ = self.propose_as_leader(vec![bytes::Bytes::new()], ENTRY_OVERHEAD_BYTES, EntryKind::NoOp);
+        }
+        let waiting: Vec<NodeId> =
+            self.progress.iter().filter(|(_, p)| p.matched <= told_after).map(|(id, _)| *id).collect();
+        if self.election.connected_among(&waiting) == 0 {
+            self.pad_conf_window();
+        }
+        self.hand_over_leadership();
+    }
+
+    /// At each heartbeat of a removed leader: followers it no longer hears are no longer
+    /// waited for (`leave`).
+    pub fn tick_removed_leader(&mut self) {
+        if self.role == NodeRole::Leader && !self.is_latest_voter(self.id) {
+            self.leave();
         }
     }
 
@@ -308,19 +344,31 @@ impl Paxos {
     }
 
     /// A leader that is no voter of the latest configuration (removed) leads on, padding the
-    /// window and bringing the new voters up to date, until one of them holds the change and
-    /// every slot chosen: then it tells that voter the chosen index, sends it a `TimeoutNow`
-    /// (the most caught-up one) and steps down. Its ballot proposes nothing the new
-    /// configuration governs (`propose_as_leader`). Handing over to a voter that lacks chosen
-    /// slots would be handed back: its campaign finds this node more than a page ahead and
-    /// asks it to campaign instead (`candidate.rs`), and the two would duel forever.
+    /// window and bringing the new voters up to date, until its removal is in force here
+    /// (every slot before the new configuration's first chosen) and one of the new voters
+    /// holds every slot chosen: then it tells that voter the chosen index, sends it a
+    /// `TimeoutNow` (the most caught-up one) and steps down. Its ballot proposes nothing the
+    /// new configuration governs (`max_proposable_slot`).
+    ///
+    /// In force first: this node then applies its own removal, so a caller waiting here for
+    /// it is answered. Handed over earlier, it would learn the window's slots chosen only
+    /// from the new leader, which stops talking to it once the removal is in force there (the
+    /// runtime closes the connections to non-members): the caller would wait out its timeout
+    /// though the change is done. Choosing the window needs a majority of the old
+    /// configuration, which any set of nodes that holds a majority of the new one plus this
+    /// node has. Handing over to a voter that lacks chosen slots would be handed back: its
+    /// campaign finds this node more than a page ahead and asks it to campaign instead
+    /// (`candidate.rs`), and the two would duel forever.
     fn hand_over_leadership(&mut self) {
-        let (voters, change_slot) = (self.membership.latest().voters.clone(), self.membership.latest_change_slot());
         let chosen = self.log.chosen();
+        if chosen + 1 < self.membership.latest_from_slot() {
+            return;
+        }
+        let voters = self.membership.latest().voters.clone();
         let best = self
             .progress
             .iter()
-            .filter(|(id, p)| voters.contains(id) && p.matched >= change_slot.max(chosen))
+            .filter(|(id, p)| voters.contains(id) && p.matched >= chosen)
             .max_by_key(|(id, p)| (p.matched, std::cmp::Reverse(*id)))
             .map(|(id, _)| *id);
         let Some(to) = best else { return };

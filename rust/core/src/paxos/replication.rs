@@ -106,8 +106,13 @@ impl Paxos {
     /// (counted once durable), then sent to every follower. The window of `membership.rs`: the
     /// last slot stays within α of the chosen index.
     pub(super) fn propose_as_leader(&mut self, commands: Vec<Bytes>, bytes: usize, kind: EntryKind) -> Result<()> {
-        if kind != EntryKind::NoOp && !self.is_latest_voter(self.id) {
-            // Removed: it only brings the new voters up to date and hands over.
+        let removed = !self.is_latest_voter(self.id);
+        if kind != EntryKind::NoOp
+            && removed
+            && self.log.last_slot() + commands.len() as u64 >= self.membership.latest_from_slot()
+        {
+            // Removed: its ballot takes commands only into the slots its configuration still
+            // governs (until it pads them, `membership.rs`), then hands over.
             return Err(RaftError::ProposalDropped { reason: DropReason::Transferring });
         }
         let window = self.membership.window_slots();
