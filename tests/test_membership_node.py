@@ -167,7 +167,7 @@ def test_a_node_caught_up_by_a_snapshot_learns_the_addresses_of_members_added_be
                 "node 4 knows node 5's address",
                 lambda: joiner.conf_state().addresses.get(5) == addresses[5],
             )
-            transport = joiner._transport
+            transport = joiner._lifecycle.transport
             assert transport is not None
             await until("node 4 is connected to node 5", lambda: 5 in transport.connected())
             await until(

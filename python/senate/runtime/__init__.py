@@ -1,6 +1,8 @@
 """The asyncio runtime that drives a consensus core, one part per module:
 
-- `node`: the `Node` (lifecycle, the public calls, status), which owns and wires the parts;
+- `node`: the `Node` (the public calls, status), which owns and wires the parts;
+- `lifecycle`: starting them (the log, the core's driver, the transport) and stopping them,
+  in order;
 - `driver`: the policy that carries out the core's Readies (writes in flight and the stall
   rule, apply slices and the backlog, when reads are served); the one module a sans-IO
   driver in the core is to replace;

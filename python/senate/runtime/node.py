@@ -1,40 +1,34 @@
-"""The `Node`: a consensus node embedded in this process. It owns the runtime's parts and
-wires them: the core (`RaftNode`) and its durable log, the transport, the input for the
-driver (`inputs`), the calls and read barriers waiting (`calls`, `reads`), the snapshots
-(`snapshots`) and the driver that carries out the core's Readies (`driver`)."""
+"""The `Node`: a consensus node embedded in this process, the public face of the runtime. It
+owns the runtime's parts and wires them: the input for the driver (`inputs`), the calls and
+read barriers waiting (`calls`, `reads`), the members (`members`), the snapshots
+(`snapshots`) and the driver that carries out the core's Readies (`driver`). Starting and
+stopping them, with the core (`RaftNode`), its durable log and the transport, is the
+`lifecycle`'s part."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import tempfile
-import time
 from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from senate._core import NodeDriver, Wal, WalWriter
+from senate._core import NodeDriver
 from senate.config import NodeConfig
 from senate.errors import NodeNotRunning
 from senate.runtime import member_changes
 from senate.runtime.calls import Calls, Waiter
-from senate.runtime.consensus import new_core, open_wal
 from senate.runtime.core import AppliedState, Machine
-from senate.runtime.driver import FOLLOWER_WRITE_WAIT_S, ReadyDriver
+from senate.runtime.driver import ReadyDriver
 from senate.runtime.faults import Faults
 from senate.runtime.inputs import Inputs
+from senate.runtime.lifecycle import Lifecycle
 from senate.runtime.member_changes import MAX_TRANSFER_WAITERS
 from senate.runtime.members import Members, Membership
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.node_status import NodeStatus, PeerInfo, node_status
-from senate.runtime.reads import Reads, first_read_id
-from senate.runtime.snapshot_stream import INCOMING_DIR, Limits, SnapshotReceiver
+from senate.runtime.reads import Reads
 from senate.runtime.snapshots import Snapshots
-from senate.runtime.transport import Transport, TransportLimits, parse_host_port
-from senate.security.peer_tls import PeerTls
-
-log = logging.getLogger("senate.node")
+from senate.runtime.transport import parse_host_port
 
 __all__ = ["MAX_TRANSFER_WAITERS", "AttachableMachine", "Node", "NodeStatus", "PeerInfo"]
 
@@ -77,14 +71,7 @@ class Node:
             sm._senate_attach(self, slot)
         self.id = config.id
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._core: NodeDriver | None = None
-        self._follower_write_wait_s = FOLLOWER_WRITE_WAIT_S
-        self._wal: Wal | None = None
-        self._transport: Transport | None = None
-        self._snapshot_receiver: SnapshotReceiver | None = None
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
-        self._faults: Faults | None = None
-        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"senate-{self.id}-disk")
+        disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"senate-{self.id}-disk")
         # The parts, all woken through one event: the driver waits on it.
         wake = asyncio.Event()
         self._wake = wake
@@ -93,9 +80,7 @@ class Node:
             config.id, config.max_pending_calls, config.call_timeout_s, wake, metrics
         )
         self._reads = Reads(config.id, wake)
-        self._members = Members(
-            config.id, config.peers, config.data_dir, parse_host_port, self._disk
-        )
+        self._members = Members(config.id, config.peers, config.data_dir, parse_host_port, disk)
         self._snapshots = Snapshots(config, self._state, wake, metrics, self._members)
         self._inputs = Inputs(config.id, config.tick_ms / 1000, wake, metrics)
         if metrics is not None:
@@ -111,6 +96,19 @@ class Node:
             metrics,
             on_fatal=self._on_fatal,
             members=self._members,
+        )
+        self._lifecycle = Lifecycle(
+            config,
+            metrics,
+            state=self._state,
+            calls=self._calls,
+            reads=self._reads,
+            members=self._members,
+            snapshots=self._snapshots,
+            inputs=self._inputs,
+            driver=self._driver,
+            wake=wake,
+            disk=disk,
         )
 
     # --- what the parts know --------------------------------------------------------------
@@ -143,136 +141,40 @@ class Node:
     @property
     def follower_write_wait_s(self) -> float:
         """How long a follower waits for its log write in the loop thread (0: never)."""
-        return self._follower_write_wait_s
+        return self._lifecycle.follower_write_wait_s
 
     @follower_write_wait_s.setter
     def follower_write_wait_s(self, seconds: float) -> None:
-        self._follower_write_wait_s = seconds
-        if self._core is not None:
-            self._core.follower_write_wait_s = seconds
+        self._lifecycle.follower_write_wait_s = seconds
 
     @property
     def peer_port(self) -> int:
-        assert self._transport is not None
-        return self._transport.port
+        assert self._lifecycle.transport is not None
+        return self._lifecycle.transport.port
 
-    # --- lifecycle ----------------------------------------------------------------------
+    @property
+    def _core(self) -> NodeDriver | None:
+        """The core's driver while started (None before): the one caller of the core."""
+        return self._lifecycle.core
+
+    # --- lifecycle (`senate.runtime.lifecycle`) -----------------------------------------
     async def start(self) -> None:
         """Recovers from the data directory, starts listening and joins the cluster."""
         if self.running:
             return
-        self.loop = loop = asyncio.get_running_loop()
-        cfg = self.config
-        writer = None
-        snapshot_bytes = 0
-        if cfg.data_dir is not None:
-            self._wal = wal = await open_wal(cfg, loop, self._disk)
-            writer = WalWriter(wal)
-            snapshot = wal.recovered_snapshot()
-            if snapshot is not None:
-                await self._snapshots.recover(snapshot)
-                snapshot_bytes = snapshot.data_bytes
-            consensus = new_core(cfg, wal)
-        else:
-            consensus = new_core(cfg, None)
-        # The driver takes the core over: it is the one caller of the core from now on.
-        self._core = core = NodeDriver(
-            consensus,
-            tick_ms=cfg.tick_ms,
-            now_ns=time.monotonic_ns(),
-            writer=writer,
-            applied=self._state.applied_index,
-            first_read_id=first_read_id(),
-            max_writes_in_flight=cfg.max_writes_in_flight,
-            max_batch_proposals=cfg.max_batch_proposals,
-            snapshot_entries=cfg.snapshot_entries,
-            snapshot_bytes=cfg.snapshot_bytes,
-            follower_write_wait_s=self._follower_write_wait_s,
-        )
-        if snapshot_bytes:
-            core.recovered_snapshot(snapshot_bytes)
-        self._reads.core = core
-        self._snapshots.loop = loop
-        self._snapshots.wal = self._wal
-        listen = parse_host_port(cfg.peers[cfg.id])
-        peers = {i: parse_host_port(a) for i, a in cfg.peers.items() if i != cfg.id}
-        limits = TransportLimits(
-            max_send_buffer_bytes=cfg.max_send_buffer_bytes,
-            max_inbound_buffer_bytes=cfg.max_inbound_buffer_bytes,
-        )
-        inputs = self._inputs
-        self._faults = None
-        # Loaded before anything listens: bad TLS files stop the start (ConfigError).
-        tls = PeerTls(cfg.tls, cfg.cluster_id, cfg.id) if cfg.tls is not None else None
-        self._transport = Transport(
-            cfg.id,
-            cfg.cluster_id,
-            listen,
-            peers,
-            inputs.on_frames,
-            inputs.on_peer_change,
-            limits,
-            metrics=self.metrics,
-            tls=tls,
-        )
-        # The configuration in force (replayed from the log) names the peers to connect to.
-        self._members.start(core.conf_state(), self._transport, self._wake.set)
-        self._snapshot_receiver = self._new_snapshot_receiver()
-        self._transport.on_stream = self._snapshot_receiver.accept
-        await self._transport.start()
-        inputs.start(loop, core)
-        self._driver.start(loop, core, writer, self._transport)
-        log.info("node %d: started (applied %d)", cfg.id, self.applied_index)
-
-    def _new_snapshot_receiver(self) -> SnapshotReceiver:
-        """Receives the leader's snapshots streamed out of band, into part files in the data
-        directory (a temporary one without: removed when the node stops)."""
-        cfg = self.config
-        if cfg.data_dir is not None:
-            directory = Path(cfg.data_dir) / INCOMING_DIR
-        else:
-            self._scratch = tempfile.TemporaryDirectory(prefix=f"senate-{cfg.id}-")
-            directory = Path(self._scratch.name)
-        limits = Limits(cfg.snapshot_chunk_bytes, cfg.snapshot_chunks_in_flight)
-        return SnapshotReceiver(
-            cfg.id, directory, self._inputs.on_snapshot, lambda: self._state.applied_index, limits
-        )
+        self.loop = asyncio.get_running_loop()
+        await self._lifecycle.start(self.loop)
 
     async def stop(self) -> None:
         """Stops serving (also after a fatal error stopped the driver: this releases the data
         directory); calls still waiting fail with `NodeNotRunning`."""
         if not self._driver.started:
             return
-        self._inputs.stop()
-        await self._driver.stop()
-        if self._transport is not None:
-            await self._transport.stop()
-        if self._snapshot_receiver is not None:
-            self._snapshot_receiver.shutdown()
-        if self._scratch is not None:
-            self._scratch.cleanup()
-        await self._snapshots.wait_idle()
-        self._fail_all(NodeNotRunning(f"node {self.id} stopped"))
-        self._disk.shutdown(wait=True)
-        self._snapshots.shutdown()
-        self._driver.close_writer()
-        if self._wal is not None:
-            self._wal.close()  # releases the data directory for the next start
-        log.info("node %d: stopped", self.id)
+        await self._lifecycle.stop()
 
     def _on_fatal(self, error: BaseException) -> None:
         """The driver stopped on `error`: the node stops serving."""
-        self._inputs.stop()
-        self._fail_all(NodeNotRunning(f"node {self.id} stopped: {error}"))
-
-    def _fail_all(self, error: BaseException) -> None:
-        self._calls.fail_all(error)
-        self._reads.fail_all(error)
-        self._members.fail_all(error)
-        for _to, fut in self._driver.leader_waiters:
-            if not fut.done():
-                fut.set_exception(error)
-        self._driver.leader_waiters.clear()
+        self._lifecycle.on_fatal(error)
 
     async def __aenter__(self) -> Node:
         await self.start()
@@ -341,7 +243,7 @@ class Node:
         return node_status(
             self.config,
             self._core.status(),
-            self._transport.connected() if self._transport else (),
+            transport.connected() if (transport := self._lifecycle.transport) else (),
             self._members.current,
             self.applied_index,
             self.snapshot_index,
@@ -352,23 +254,13 @@ class Node:
         in `senate serve` does; True if new ones were taken. New peer connections use them,
         established ones are kept; files that cannot be loaded are logged and the ones in use
         kept (False). False too without TLS or before `start`."""
-        return self._transport is not None and self._transport.reload_tls()
+        transport = self._lifecycle.transport
+        return transport is not None and transport.reload_tls()
 
     @property
     def faults(self) -> Faults:
         """Fault switches of the started node, for chaos tests: cut links, a stalled disk."""
-        if self._faults is None:
-            assert self._transport is not None, "the node is not started"
-            assert self._snapshot_receiver is not None
-            self._faults = Faults(
-                self.id,
-                self._transport,
-                self._driver,
-                self._snapshot_receiver,
-                lambda seconds: setattr(self, "follower_write_wait_s", seconds),
-                lambda: self.follower_write_wait_s,
-            )
-        return self._faults
+        return self._lifecycle.faults()
 
     def transfer_leader(self, to: int, timeout: float | None = None) -> asyncio.Future[None]:
         """Asks the leader (this node, or the one a follower forwards it to) to hand its
