@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from cluster import on_free_ports
-from senate import Node, SenateError
+from senate import Node, RestoreFailed, SenateError
 from senate._core import KvStore, SnapshotData
 from senate.kv import KvServer
 from senate.kv_machine import KvMachine
@@ -177,7 +177,10 @@ def test_a_failed_restore_stops_the_node_and_its_next_start_restores_the_snapsho
             await until("node 4 restores the snapshot", refusing.entered.is_set)
             refusing.gate.set()
             await until("node 4 stops", lambda: new.node.fatal_error is not None)
-            assert "refuses the snapshot" in str(new.node.fatal_error)
+            error = new.node.fatal_error
+            assert isinstance(error, RestoreFailed), error
+            assert error.index == leader.node.snapshot_index
+            assert "refuses the snapshot" in str(error)
             assert len(refusing.store) == 0, "the old state is left as it was"
             await new.stop()
             # Its log holds the snapshot: the next start restores it (off the loop too).

@@ -29,6 +29,7 @@ from typing import Any
 
 from senate._core import (
     NodeDriver,
+    RestoreFailed,
     SenateError,
     Snapshot,
     SnapshotData,
@@ -139,9 +140,9 @@ class Snapshots:
         """Puts the state built by the restore job in place (`finish_restore` of each machine,
         the request table, the address book) and tells the driver. A restore that failed
         leaves the old state (unless a machine's `finish_restore` itself raised midway), tells
-        the driver (which then refuses to go on: `RestoreFailed`) and raises, which stops the
-        node, as a failed restore always did: its log holds the snapshot and nothing before
-        it, so it restores it again at its next start."""
+        the driver and raises `RestoreFailed`, which stops the node, as a failed restore
+        always did: its log holds the snapshot and nothing before it, so it restores it
+        again at its next start."""
         job = self.restore_job
         assert job is not None
         assert job.done()
@@ -150,11 +151,13 @@ class Snapshots:
         try:
             self.finish_restore(job.result(), index)
         except Exception as e:
-            log.error(
-                "node %d: restoring the snapshot at index %d failed: %s", self.node_id, index, e
-            )
-            core.restore_failed(index, f"{type(e).__name__}: {e}")
-            raise
+            message = f"{type(e).__name__}: {e}"
+            core.restore_failed(index, message)
+            # The driver's own error, raised here (it would be at its next poll): it names
+            # the snapshot, and the machine's exception is its cause.
+            failed = RestoreFailed(f"restoring the snapshot at index {index} failed: {message}")
+            failed.index = index
+            raise failed from e
         core.restore_done(index)
         log.info("node %d: restored a snapshot at index %d", self.node_id, index)
         if self.metrics is not None:
