@@ -32,9 +32,10 @@ from hypothesis import strategies as st
 
 from cluster import free_base_port, free_ports
 from senate import Client, ClientSecurity, Node, kv
-from senate.launcher import CERTS_DIR, LocalCluster, LocalNode
+from senate.launcher import LocalCluster, LocalNode
 from senate.loadgen_process import run_load_subprocess
 from senate.loadspec import LoadSpec
+from senate.local_certs import CERTS_DIR
 from senate.runtime.transport import parse_host_port
 from senate.security.certs import CLIENT_NAME, issue, issue_node, load_ca, make_ca, write_issued
 from senate.security.server_tls import ServerTls

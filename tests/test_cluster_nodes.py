@@ -184,11 +184,23 @@ def test_an_addition_undone_leaves_no_node_in_the_cluster_file(tmp_path: Path) -
     the node and takes it out of the cluster file, so that the next addition takes its id
     and the file lists no member that never was. No member is asked anything on this path,
     so the cluster's own nodes need not run."""
-    local = LocalCluster(nodes=1, data_dir=tmp_path, base_port=free_base_port(2))
-    control = ClusterControl(local, add_node_timeout_s=0.0)
-    with pytest.raises(ClusterControlError, match="does not answer PING") as failed:
-        control.add_node()
+    for attempt in range(3):  # node 2's ports taken between the choice and the check
+        data_dir = tmp_path / f"attempt-{attempt}"
+        data_dir.mkdir()
+        (data_dir / "node-2").mkdir()  # what the failed node left (it may not get so far)
+        (data_dir / "node-2" / "left").write_text("x")
+        local = LocalCluster(nodes=1, data_dir=data_dir, base_port=free_base_port(2))
+        control = ClusterControl(local, add_node_timeout_s=0.0)
+        with pytest.raises(ClusterControlError) as failed:
+            control.add_node()
+        if "is not available" not in str(failed.value):
+            break
+    assert "does not answer PING" in str(failed.value)
     assert "may remain" not in str(failed.value)  # all of it undone
     assert [n.id for n in local.nodes] == [1]
-    assert "join = true" not in (tmp_path / "cluster.toml").read_text()
+    assert "join = true" not in (data_dir / "cluster.toml").read_text()
     assert local.config.ids == [1]
+    # The directory of the node that never joined is moved aside: the next node 2 starts
+    # on an empty one (whatever made this one fail stays for a look).
+    assert not (data_dir / "node-2").exists()
+    assert (data_dir / "node-2.undone-1" / "left").read_text() == "x"

@@ -144,7 +144,7 @@ class ClusterControl:
                 )
         self.local.stop_node(node_id, STOP_TIMEOUT_S)
         if not left:  # in no configuration: the cluster file forgets it too
-            self.local.forget_node(node_id)
+            self.local.forget_node(node_id, set_data_aside=not added)
         return left
 
     def _wait_serving(self, node_id: int, client: str, deadline: float) -> None:

@@ -38,18 +38,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from senate.config import ClusterConfig, NodeAddresses, NodeConfig
+from senate.config import ClusterConfig, NodeAddresses
 from senate.errors import ConfigError
-from senate.runtime.transport import parse_host_port
-from senate.security.certs import (
-    CA_CERT,
-    CA_KEY,
-    CLIENT_NAME,
-    issue_node,
-    load_ca,
-    write_cluster_certs,
-    write_issued,
+from senate.local_certs import (
+    client_security_of,
+    issue_added_node_cert,
+    make_cluster_certs,
 )
+from senate.runtime.transport import parse_host_port
 from senate.security.client_security import ClientSecurity
 from senate.status import RespError, SenateInfo, resp_call
 
@@ -65,8 +61,6 @@ LOG_TAIL_LINES = 30
 LOG_TAIL_BYTES = 16 * 1024
 #: Timeout of one probe of one node while waiting for the cluster.
 PROBE_TIMEOUT_S = 0.5
-#: Where a cluster made with `tls` keeps its certificates, in its data directory.
-CERTS_DIR = "certs"
 #: The program that runs one node; `--config FILE --id N` follow.
 SERVE_COMMAND = (sys.executable, "-m", "senate", "serve")
 
@@ -188,49 +182,16 @@ class LocalCluster:
             )
         self.credentials = credentials
         if tls:
-            table["tls"] = self._make_certs(table, client_certs)
+            table["tls"] = make_cluster_certs(self.data_dir, table, client_certs)
         self.config = ClusterConfig.from_dict(table, base_dir=self.data_dir)
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         #: Nodes stopped on purpose (`kill`): `wait_ready` expects them neither up nor alive.
         self._killed: set[int] = set()
 
-    def _make_certs(self, table: dict[str, Any], client_certs: str) -> dict[str, Any]:
-        """Writes the CA and certificates of the cluster `table` describes; its `[tls]`."""
-        hosts = {
-            node["id"]: sorted({parse_host_port(node[kind])[0] for kind in ("peer", "client")})
-            for node in table["nodes"]
-        }
-        cluster_id = str(table.get("cluster_id", NodeConfig.cluster_id))
-        write_cluster_certs(self.data_dir / CERTS_DIR, cluster_id, hosts)
-        return {"ca": f"{CERTS_DIR}/{CA_CERT}", "client_certs": client_certs}
-
-    def _issue_node_cert(self, node_id: int, node_host: str) -> None:
-        """A certificate for an added node, from the CA `_make_certs` made (its key is kept
-        beside it), where the cluster file's `[tls]` looks for it: `node-<id>.crt`."""
-        assert self.config.tls is not None
-        directory = self.config.resolve(self.config.tls.ca).parent
-        if not (directory / CA_KEY).is_file():
-            raise LauncherError(f"no CA key in {directory} to issue node {node_id}'s certificate")
-        cluster_id = str(self.config.node_options["cluster_id"])
-        issued = issue_node(load_ca(directory), cluster_id, node_id, [node_host])
-        write_issued(directory, f"node-{node_id}", issued)
-
     @property
     def client_security(self) -> ClientSecurity | None:
-        """How clients connect: with TLS, verifying the nodes against the cluster's CA (and
-        showing the client certificate if the nodes ask for one), with `credentials`; None
-        over plain TCP without credentials."""
-        username, password = self.credentials or (None, None)
-        tls = self.config.tls
-        if tls is None or not tls.clients:
-            return (
-                None if password is None else ClientSecurity(username=username, password=password)
-            )
-        ca = self.config.resolve(tls.ca)
-        cert = key = None
-        if tls.client_certs != "none":
-            cert, key = (str(ca.parent / f"{CLIENT_NAME}.{kind}") for kind in ("crt", "key"))
-        return ClientSecurity(True, str(ca), cert, key, username=username, password=password)
+        """How clients connect (`senate.local_certs.client_security_of`)."""
+        return client_security_of(self.config, self.credentials)
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -325,7 +286,10 @@ class LocalCluster:
         for kind in ("peer", "client", "metrics"):
             check_port_free(*parse_host_port(getattr(added, kind)), f"node {node_id} {kind}")
         if self.config.tls is not None:
-            self._issue_node_cert(node_id, node_host)
+            try:
+                issue_added_node_cert(self.config, node_id, node_host)
+            except FileNotFoundError as e:
+                raise LauncherError(str(e)) from None
         self.config = dataclasses.replace(self.config, nodes=[*self.config.nodes, added])
         self.config_path.write_text(self.config.to_toml())
         self._spawn(node_id)
@@ -344,13 +308,22 @@ class LocalCluster:
                 proc.kill()
         return proc.wait()
 
-    def forget_node(self, node_id: int) -> None:
-        """Takes a stopped node out of the cluster file (an addition undone: it never joined
-        the configuration), so that the next `add_node` takes its id again and the file
-        lists no member that never was."""
+    def forget_node(self, node_id: int, set_data_aside: bool) -> None:
+        """Takes a stopped node out of the cluster file (an addition undone: it is in no
+        configuration), so that the next `add_node` takes its id again and the file lists no
+        member that never was. With `set_data_aside` (it never joined: its log holds nothing
+        anyone needs) its data directory is renamed `node-N.undone-K`, so that the next node
+        under its id starts empty and whatever made this one fail stays for a look; without
+        (it was a member once), the next node under its id keeps the log, votes included."""
         proc = self._procs.get(node_id)
         if proc is not None and proc.poll() is None:
             raise LauncherError(f"node {node_id} still runs: stop it first")
+        data = self.config.data_path / f"node-{node_id}"
+        if set_data_aside and data.exists():
+            k = 1
+            while data.with_name(f"{data.name}.undone-{k}").exists():
+                k += 1
+            data.rename(data.with_name(f"{data.name}.undone-{k}"))
         nodes = [n for n in self.config.nodes if n.id != node_id]
         self.config = dataclasses.replace(self.config, nodes=nodes)
         self.config_path.write_text(self.config.to_toml())
@@ -427,9 +400,9 @@ class LocalCluster:
         while time.monotonic() < deadline:
             self._check_alive()
             running = [n for n in self.config.nodes if n.id not in self._killed]
-            if all(self._pings(n.client, self.client_security) for n in running):
+            if all(_pings(n.client, self.client_security) for n in running):
                 waiting_for = "a leader"
-                leader = self._leader(running)
+                leader = _agreed_leader(running, self.client_security)
                 if leader is not None:
                     return leader
             time.sleep(0.05)
@@ -447,38 +420,39 @@ class LocalCluster:
                     f"{log_tail(path)}"
                 )
 
-    @staticmethod
-    def _pings(address: str, security: ClientSecurity | None) -> bool:
-        with contextlib.suppress(OSError, RespError):
-            reply = resp_call(
-                parse_host_port(address), "PING", timeout_s=PROBE_TIMEOUT_S, security=security
-            )
-            return reply == "PONG"
-        return False
 
-    def _leader(self, nodes: Sequence[NodeAddresses]) -> int | None:
-        """The leader every node in `nodes` names, one of them saying it is that leader; None
-        until they agree (a node that has not heard from the new leader yet, or a second
-        election right after the first, would fail the first requests sent to it)."""
-        leaders: set[int | None] = set()
-        leading: set[int] = set()
-        for node in nodes:
-            info = None
-            with contextlib.suppress(OSError, RespError, ValueError):
-                reply = resp_call(
-                    parse_host_port(node.client),
-                    "INFO",
-                    "senate",
-                    timeout_s=PROBE_TIMEOUT_S,
-                    security=self.client_security,
-                )
-                if isinstance(reply, bytes):
-                    info = SenateInfo.parse(reply.decode(errors="replace"))
-            if info is None:
-                return None
-            leaders.add(info.leader)
-            if info.role == "leader":
-                leading.add(info.node_id)
-        if len(leaders) == 1 and leading == leaders:
-            return leading.pop()
-        return None
+def _pings(address: str, security: ClientSecurity | None) -> bool:
+    with contextlib.suppress(OSError, RespError):
+        reply = resp_call(
+            parse_host_port(address), "PING", timeout_s=PROBE_TIMEOUT_S, security=security
+        )
+        return reply == "PONG"
+    return False
+
+
+def _agreed_leader(nodes: Sequence[NodeAddresses], security: ClientSecurity | None) -> int | None:
+    """The leader every node in `nodes` names, one of them saying it is that leader; None
+    until they agree (a node that has not heard from the new leader yet, or a second
+    election right after the first, would fail the first requests sent to it)."""
+    leaders: set[int | None] = set()
+    leading: set[int] = set()
+    for node in nodes:
+        info = None
+        with contextlib.suppress(OSError, RespError, ValueError):
+            reply = resp_call(
+                parse_host_port(node.client),
+                "INFO",
+                "senate",
+                timeout_s=PROBE_TIMEOUT_S,
+                security=security,
+            )
+            if isinstance(reply, bytes):
+                info = SenateInfo.parse(reply.decode(errors="replace"))
+        if info is None:
+            return None
+        leaders.add(info.leader)
+        if info.role == "leader":
+            leading.add(info.node_id)
+    if len(leaders) == 1 and leading == leaders:
+        return leading.pop()
+    return None
