@@ -1,6 +1,7 @@
 """Snapshots streamed out of band in chunks (`senate.runtime.snapshot_stream`): the wire codec
 (property tests), a stream between two real transports over TCP (resumed after a cut,
-refusing bad input), and a lagging node process catching up by a stream cut mid-transfer."""
+refusing bad input), and a lagging node process catching up by a stream cut mid-transfer,
+with either protocol."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import re
+import threading
 import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -180,6 +182,66 @@ def test_a_stream_cut_mid_transfer_resumes_where_it_stopped(tmp_path: Path) -> N
     run(main())
 
 
+def test_another_head_for_the_same_snapshot_replaces_the_stream_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """A Multi-Paxos promiser answers a candidate's next ballot with the same snapshot under
+    another head: the stream under the old head (which the candidate would refuse) is
+    replaced, and the new one resumes from the bytes the receiver holds."""
+    data = os.urandom(200_000)
+
+    async def main() -> None:
+        async with Pair(tmp_path, Limits(chunk_bytes=4096, chunks_in_flight=2)) as p:
+            snapshot = SnapshotData.from_bytes(data)
+            p.sender.send(2, 7, 3, b"ballot 1", snapshot)
+            await until("some bytes written", lambda: p.receiver.bytes_written >= 50_000)
+            # The receiver's disk thread waits: the first stream cannot end meanwhile.
+            disk_free = threading.Event()
+            held = p.receiver.run(disk_free.wait)
+            p.sender.send(2, 7, 3, b"ballot 1", snapshot)  # asked again: the stream goes on
+            assert p.sender.active() == {2: 7}
+            p.sender.send(2, 7, 3, b"ballot 2", snapshot)
+            disk_free.set()
+            await held
+            await until("the snapshot handed over", lambda: p.received)
+            await until("the sender to finish", lambda: not p.sender.active())
+            assert p.received == [(1, b"ballot 2", data)]
+            first, resumed = p.receiver.resumed_offsets
+            assert first == 0
+            assert resumed >= 50_000, "the new head did not resume"
+            assert p.receiver.bytes_written < 2 * len(data)
+            assert p.sender.completed == 1
+
+    run(main())
+
+
+def test_only_leaving_the_leadership_cancels_the_streams(tmp_path: Path) -> None:
+    """A follower's stream (a Multi-Paxos promiser's catch-up of a candidate) goes on through
+    role changes; a leader's stops when it steps down."""
+    data = os.urandom(100_000)
+
+    async def main() -> None:
+        async with Pair(tmp_path, Limits(chunk_bytes=4096, chunks_in_flight=2)) as p:
+            disk_free = threading.Event()
+            held = p.receiver.run(disk_free.wait)  # no stream ends while the disk waits
+            p.sender.note_role(leading=False)
+            p.sender.send(2, 7, 3, b"promise", SnapshotData.from_bytes(data))
+            p.sender.note_role(leading=False)  # a new ballot, a new leader: not this node
+            assert p.sender.active() == {2: 7}
+            p.sender.note_role(leading=True)
+            assert p.sender.active() == {2: 7}, "becoming leader keeps it"
+            p.sender.note_role(leading=False)
+            await asyncio.sleep(0)  # the cancelled task ends
+            assert p.sender.active() == {}, "stepping down cancels it"
+            p.sender.send(2, 8, 3, b"promise", SnapshotData.from_bytes(data))
+            disk_free.set()
+            await held
+            await until("the snapshot handed over", lambda: p.received)
+            assert p.received == [(1, b"promise", data)]
+
+    run(main())
+
+
 def test_a_node_that_has_the_entries_already_takes_no_bytes(tmp_path: Path) -> None:
     async def main() -> None:
         async with Pair(tmp_path, Limits(chunk_bytes=1024)) as p:
@@ -259,12 +321,16 @@ def test_a_stream_hello_from_an_unknown_peer_is_refused(tmp_path: Path) -> None:
 
 
 # --- a node process catching up -------------------------------------------------------------
-def test_a_lagging_node_catches_up_by_a_stream_cut_mid_transfer(tmp_path: Path) -> None:
-    """The leader's snapshot reaches a restarted node in 2 KiB chunks; the node cuts the first
-    stream after 40 KB; the leader resumes it where it stopped, and the node ends with the
-    leader's state."""
+@pytest.mark.parametrize("protocol", ["raft", "paxos"])
+def test_a_lagging_node_catches_up_by_a_stream_cut_mid_transfer(
+    tmp_path: Path, protocol: str
+) -> None:
+    """The leader's snapshot (or, with Multi-Paxos, a promiser's, if the restarted node
+    campaigns first) reaches a restarted node in 2 KiB chunks; the node cuts the first stream
+    after 40 KB; the sender resumes it where it stopped, and the node ends with the leader's
+    state. Every snapshot it restored came by a stream, none in a peer frame."""
     args = ["--snapshot-chunk-bytes=2048", "--break-snapshot-stream=40000"]
-    c = ProcCluster(tmp_path, snapshot_entries=50, extra_args=args)
+    c = ProcCluster(tmp_path, snapshot_entries=50, protocol=protocol, extra_args=args)
     try:
         for i in c.ids:
             c.start(i)
@@ -285,6 +351,9 @@ def test_a_lagging_node_catches_up_by_a_stream_cut_mid_transfer(tmp_path: Path) 
         ]
         assert offsets[0] == 0, offsets
         assert max(offsets) >= 40000 - 4 * 2048, offsets  # the window in flight at the cut
-        assert "restored a snapshot" in log
+        restored = log.count("restored a snapshot")
+        streamed = len(re.findall(r"snapshot stream from \d+ closed: snapshot received", log))
+        assert restored >= 1
+        assert restored <= streamed, "a snapshot was restored that no stream handed over"
     finally:
         c.stop_all()

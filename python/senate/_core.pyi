@@ -591,7 +591,8 @@ class PaxosNode:
     `ConfigError` names it when the election timeout is too short for a lease (under 3 ticks).
     Without `wal` the log is in memory; with `wal` (a
     `Wal(..., protocol="paxos")`) it starts from what the log recovered. Limits left as `None`
-    keep the core's defaults (those of `RaftNode`).
+    keep the core's defaults (those of `RaftNode`). `stream_snapshots`: snapshots leave as
+    `ACTION_SEND_SNAPSHOT` (as `RaftNode`'s), the leader's and a promiser's alike.
     """
 
     def __new__(
@@ -616,6 +617,7 @@ class PaxosNode:
         max_committed_bytes_per_ready: int | None = None,
         max_pending_reads: int | None = None,
         max_frame_bytes: int | None = None,
+        stream_snapshots: bool = False,
         wal: Wal | None = None,
     ) -> PaxosNode: ...
     def status(self) -> PaxosStatus: ...
@@ -661,7 +663,8 @@ class PaxosStatus:
 #: the node goes on (ticks, messages, log writes). SEND_SNAPSHOT `(to, index, term, head, data)` (a core
 #: made with `stream_snapshots`): stream the snapshot message to `to` out of band, its `head`
 #: frame then its `data` (`SnapshotData`); the peer steps both with `step_snapshot`. Asked
-#: again while the peer has not acknowledged it.
+#: again while the peer has not acknowledged it. `term` is the snapshot's own (a Multi-Paxos
+#: snapshot's: the ballot its last slot was accepted at, as a u64), the same on every ask.
 ACTION_SEND: int
 ACTION_APPLY: int
 ACTION_SERVE_READS: int

@@ -26,11 +26,13 @@ def new_core(cfg: NodeConfig, wal: Wal | None) -> RaftNode | PaxosNode:
     # A joining node is no voter of the first configuration: it campaigns and counts only
     # once a membership change makes it one (having received the log by then).
     voters = sorted(set(cfg.peers) - set(cfg.joining))
+    # Snapshots leave as ACTION_SEND_SNAPSHOT, streamed in chunks (`snapshot_stream`), for
+    # both protocols (`core_options` may turn it off, to compare).
+    options.setdefault("stream_snapshots", True)
     if cfg.protocol == "paxos":
         return PaxosNode(cfg.id, voters, wal=wal, **options)
-    # Snapshots leave as ACTION_SEND_SNAPSHOT, streamed in chunks (`snapshot_stream`).
     options.setdefault("empty_disk_guard", cfg.empty_disk_guard)
-    return RaftNode(cfg.id, voters, wal=wal, stream_snapshots=True, **options)
+    return RaftNode(cfg.id, voters, wal=wal, **options)
 
 
 async def open_wal(cfg: NodeConfig, loop: asyncio.AbstractEventLoop, disk: Executor) -> Wal:

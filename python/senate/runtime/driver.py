@@ -369,8 +369,8 @@ class ReadyDriver:
             )
 
     def _note_role(self, role: str, leader: int | None) -> None:
-        if role != "leader" and self.snapshot_sender is not None:
-            self.snapshot_sender.cancel_all()  # a former leader's snapshots are not needed
+        if self.snapshot_sender is not None:
+            self.snapshot_sender.note_role(leading=role == "leader")
         if role != self.role or leader != self.leader:
             log.info("node %d: %s, leader %s", self.node_id, role, leader)
             if self.metrics is not None:

@@ -1,14 +1,18 @@
 """Snapshots sent out of band, in chunks, with flow control, resumable after a lost connection.
 
-A Raft core with `stream_snapshots` hands its snapshot messages out as
-`ACTION_SEND_SNAPSHOT` (`senate_core::raft::snapshot_send`): the message's head frame and the
-snapshot's data (`SnapshotData`, shared with the core, not copied). `SnapshotSender` streams
-them, one stream per peer, over a connection of their own (the peer connection keeps carrying
-heartbeats meanwhile), in the format of `senate.runtime.snapshot_codec`:
+A core with `stream_snapshots` (Raft's or Multi-Paxos's) hands its snapshot messages out as
+`ACTION_SEND_SNAPSHOT` (`senate_core::raft::snapshot_send`, `paxos::snapshot_send`): the
+message's head frame, in the core's protocol, and the snapshot's data (`SnapshotData`, shared
+with the core, not copied). `SnapshotSender` streams them, one stream per peer, over a
+connection of their own (the peer connection keeps carrying heartbeats meanwhile), in the
+format of `senate.runtime.snapshot_codec`:
 
 - the sender offers (index, term, length, CRC32C, head); the receiver answers with the offset
-  it holds already (a part file of the same offer, left by a lost connection), so a transfer
-  resumes where it stopped;
+  it holds already (a part file of the same snapshot, left by a lost connection), so a
+  transfer resumes where it stopped. `term` is the snapshot's own (Multi-Paxos: the ballot
+  its last slot was accepted at), not the message's term or ballot, so the part file's name
+  (peer, index, term, CRC32C, length) stays the same under a new head: a Multi-Paxos
+  promiser answering the candidate's next ballot resumes too;
 - chunks of `SNAPSHOT_CHUNK_BYTES` follow, at most `SNAPSHOT_CHUNKS_IN_FLIGHT` of them not
   yet acknowledged: the receiver acknowledges a chunk once written to its part file (in a
   worker thread; synced every `SNAPSHOT_SYNC_BYTES`);
@@ -114,6 +118,7 @@ class StreamMetrics(Protocol):
 @dataclass
 class _Outgoing:
     index: int
+    head: bytes
     task: asyncio.Task[None]
 
 
@@ -131,21 +136,26 @@ class SnapshotSender:
         self.limits = limits or Limits()
         self.metrics = metrics
         self._streams: dict[int, _Outgoing] = {}
+        #: Whether the node leads (as last told by `note_role`).
+        self._leading = False
         #: Streams that ended with the snapshot handed over.
         self.completed = 0
 
     def send(self, to: int, index: int, term: int, head: bytes, data: SnapshotData) -> None:
-        """Streams the snapshot at `index` to `to`, unless a stream of it runs already (the
-        core asks again while the peer has not acknowledged it)."""
+        """Streams the snapshot at `index` to `to`, unless a stream of it with this head runs
+        already (the core asks again while the peer has not acknowledged it). Another head for
+        the same snapshot (a Multi-Paxos promiser answering the candidate's next ballot, which
+        refuses the older one) replaces the stream; the receiver resumes it from its part file
+        (named after the snapshot, not the head)."""
         current = self._streams.get(to)
         if current is not None and not current.task.done():
-            if current.index == index:
+            if current.index == index and current.head == head:
                 return
             current.task.cancel()
         task = asyncio.get_running_loop().create_task(
             self._stream(to, index, term, head, data), name=f"snapshot-to-{to}"
         )
-        self._streams[to] = _Outgoing(index, task)
+        self._streams[to] = _Outgoing(index, head, task)
 
     def active(self) -> dict[int, int]:
         """Peer id -> snapshot index of the streams under way."""
@@ -160,6 +170,16 @@ class SnapshotSender:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    def note_role(self, leading: bool) -> None:
+        """The node's role, leader or not, as its core reports it. Leaving the leadership
+        cancels every stream: a former leader's snapshots are not needed (its successor sends
+        its own, and the receivers refuse the old leader's). Nothing else does: a Multi-Paxos
+        follower streams the snapshot it sent a candidate with its promise (phase 1 catch-up)
+        through the role changes that follow (the candidate gives up, a leader is elected)."""
+        if self._leading and not leading:
+            self.cancel_all()
+        self._leading = leading
 
     def cancel_all(self) -> None:
         for stream in self._streams.values():

@@ -2,15 +2,17 @@
 //! (persistence by the caller) whose writes the test completes by hand with `writes_done`,
 //! frames passed between them. The `Consensus` impl must give the driver what it gives Raft:
 //! an election, commands applied in one order everywhere only once durable, reads served,
-//! snapshots taken, compacted and restored by a lagging follower, and a crash that loses only
-//! the writes in flight.
+//! snapshots taken, compacted and restored by a lagging follower (sent in a frame, or out of
+//! band with `stream_snapshots`, by the leader or by a promiser in phase 1), and a crash that
+//! loses only the writes in flight.
 
 mod paxos_common;
 
 use bytes::Bytes;
 use paxos_common::{decode_app, encode_app, App};
+use senate_core::codec::decode_paxos_message;
 use senate_core::driver::{Action, Consensus, Driver, DriverOptions, Next, NodeRole, WriteId};
-use senate_core::paxos::{PaxosConfig, PaxosNode};
+use senate_core::paxos::{Body, PaxosConfig, PaxosNode};
 use senate_core::{EntryKind, MemStorage, NodeId, PersistMode, Storage};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -23,11 +25,22 @@ struct Peer {
     app: App,
     reads_served: Vec<u64>,
     restores: usize,
+    /// Snapshots stepped in through `step_snapshot`.
+    snapshots_streamed_in: usize,
 }
+
+/// A snapshot sent out of band: (from, the sender's role when it sent it, to, head, data).
+type Stream = (NodeId, NodeRole, NodeId, Bytes, Bytes);
 
 struct Cluster {
     peers: BTreeMap<NodeId, Peer>,
     queue: VecDeque<(NodeId, NodeId, Bytes)>,
+    /// Snapshots sent out of band, delivered after the frames.
+    streams: VecDeque<Stream>,
+    /// Every stream delivered, in order.
+    streamed: Vec<(NodeId, NodeRole, NodeId)>,
+    /// InstallSnapshot messages delivered in frames.
+    snapshot_frames: usize,
     down: BTreeSet<NodeId>,
     now_ns: u64,
     /// Complete writes as soon as they are handed out.
@@ -44,21 +57,42 @@ fn options(node: &PaxosNode, snapshot_entries: u64) -> DriverOptions {
 
 impl Cluster {
     fn new(snapshot_entries: u64) -> Cluster {
+        Cluster::with_streams(snapshot_entries, false)
+    }
+
+    fn with_streams(snapshot_entries: u64, stream_snapshots: bool) -> Cluster {
         let voters = vec![1, 2, 3];
         let mut peers = BTreeMap::new();
         for &id in &voters {
             let mut cfg = PaxosConfig::new(id, voters.clone());
             cfg.seed = id * 31;
-            let node = PaxosNode::with_mode(&cfg, MemStorage::new(voters.clone()), PersistMode::ByCaller)
+            let mut node = PaxosNode::with_mode(&cfg, MemStorage::new(voters.clone()), PersistMode::ByCaller)
                 .expect("valid config");
+            node.stream_snapshots = stream_snapshots;
             let options = options(&node, snapshot_entries);
             let driver = Driver::new(node, options, 0, 0).expect("valid options");
             peers.insert(
                 id,
-                Peer { driver, writes: VecDeque::new(), app: Vec::new(), reads_served: Vec::new(), restores: 0 },
+                Peer {
+                    driver,
+                    writes: VecDeque::new(),
+                    app: Vec::new(),
+                    reads_served: Vec::new(),
+                    restores: 0,
+                    snapshots_streamed_in: 0,
+                },
             );
         }
-        Cluster { peers, queue: VecDeque::new(), down: BTreeSet::new(), now_ns: 0, auto_write: true }
+        Cluster {
+            peers,
+            queue: VecDeque::new(),
+            streams: VecDeque::new(),
+            streamed: Vec::new(),
+            snapshot_frames: 0,
+            down: BTreeSet::new(),
+            now_ns: 0,
+            auto_write: true,
+        }
     }
 
     fn leader(&self) -> Option<NodeId> {
@@ -118,7 +152,10 @@ impl Cluster {
             }
             Action::Durable { .. } | Action::Role { .. } | Action::SnapshotSkipped { .. } => {}
             Action::ConfChanged { .. } => {}
-            Action::SendSnapshot { .. } => panic!("node {id}: Multi-Paxos streams no snapshots"),
+            Action::SendSnapshot { send } => {
+                let role = peer.driver.role();
+                self.streams.push_back((id, role, send.to, Bytes::from(send.head), send.snapshot.data));
+            }
         }
     }
 
@@ -141,9 +178,19 @@ impl Cluster {
             if self.down.contains(&from) || self.down.contains(&to) {
                 continue;
             }
+            self.snapshot_frames += count_snapshot_frames(&frames);
             let peer = self.peers.get_mut(&to).expect("peer");
             let used = peer.driver.step_stream(&frames).expect("well-formed frames");
             assert_eq!(used, frames.len(), "whole frames");
+        }
+        while let Some((from, role, to, head, data)) = self.streams.pop_front() {
+            if self.down.contains(&from) || self.down.contains(&to) {
+                continue;
+            }
+            let peer = self.peers.get_mut(&to).expect("peer");
+            peer.driver.step_snapshot(&head, data).expect("a well-formed head");
+            peer.snapshots_streamed_in += 1;
+            self.streamed.push((from, role, to));
         }
     }
 
@@ -158,7 +205,7 @@ impl Cluster {
             for &id in &ids {
                 self.settle(id);
             }
-            if self.queue.is_empty() {
+            if self.queue.is_empty() && self.streams.is_empty() {
                 return;
             }
             self.deliver();
@@ -178,6 +225,17 @@ impl Cluster {
     fn app(&self, id: NodeId) -> Vec<Vec<u8>> {
         self.peers[&id].app.iter().map(|(_, d)| d.clone()).collect()
     }
+}
+
+/// InstallSnapshot messages among `frames`.
+fn count_snapshot_frames(frames: &Bytes) -> usize {
+    let (mut at, mut count) = (0, 0);
+    while at < frames.len() {
+        let (msg, used) = decode_paxos_message(&frames.slice(at..), usize::MAX).expect("a frame").expect("whole");
+        count += usize::from(matches!(msg.body, Body::Snapshot { .. }));
+        at += used;
+    }
+    count
 }
 
 fn payload(i: usize) -> Bytes {
@@ -250,7 +308,21 @@ fn reads_are_served_through_the_driver_at_the_leader_and_a_follower() {
 
 #[test]
 fn a_follower_that_was_down_restores_the_leaders_snapshot_through_the_driver() {
-    let mut cluster = Cluster::new(4);
+    for stream_snapshots in [false, true] {
+        let cluster = lagging_follower_restores_the_leaders_snapshot(stream_snapshots);
+        if stream_snapshots {
+            assert_eq!(cluster.snapshot_frames, 0, "no snapshot in a frame");
+            // From the leader, or from a promiser if the follower campaigned when it came back.
+            assert!(!cluster.streamed.is_empty(), "the snapshot came out of band");
+        } else {
+            assert!(cluster.snapshot_frames > 0, "the snapshot came in a frame");
+            assert!(cluster.streamed.is_empty());
+        }
+    }
+}
+
+fn lagging_follower_restores_the_leaders_snapshot(stream_snapshots: bool) -> Cluster {
+    let mut cluster = Cluster::with_streams(4, stream_snapshots);
     let leader = cluster.elect();
     let down = if leader == 3 { 2 } else { 3 };
     cluster.down.insert(down);
@@ -266,6 +338,37 @@ fn a_follower_that_was_down_restores_the_leaders_snapshot_through_the_driver() {
     let expected: Vec<Vec<u8>> = (0..20).map(|i| payload(i).to_vec()).collect();
     assert_eq!(cluster.app(down), expected);
     assert_eq!(cluster.peers[&down].restores, 1, "caught up from the leader's snapshot");
+    let streamed_in = cluster.peers[&down].snapshots_streamed_in;
+    assert_eq!(streamed_in, usize::from(stream_snapshots), "stepped in through step_snapshot");
+    cluster
+}
+
+/// A lagging node that campaigns (asked to: a transfer to itself) lacks slots its promisers
+/// compacted: each sends its snapshot with its promise, out of band, the former leader (a
+/// follower once it promised) included; the candidate gives up and catches up from it.
+#[test]
+fn a_lagging_candidate_catches_up_from_its_promisers_streamed_snapshots() {
+    let mut cluster = Cluster::with_streams(4, true);
+    let leader = cluster.elect();
+    let down = if leader == 3 { 2 } else { 3 };
+    cluster.down.insert(down);
+    for i in 0..20 {
+        cluster.peers.get_mut(&leader).expect("peer").driver.propose_batch(vec![payload(i)]).expect("leader");
+        cluster.tick();
+    }
+    cluster.down.clear();
+    cluster.peers.get_mut(&down).expect("peer").driver.core_mut().transfer_leader(down).expect("campaigns");
+    for _ in 0..20 {
+        cluster.tick();
+    }
+    let expected: Vec<Vec<u8>> = (0..20).map(|i| payload(i).to_vec()).collect();
+    assert_eq!(cluster.app(down), expected);
+    assert_eq!(cluster.snapshot_frames, 0, "no snapshot in a frame");
+    let from_promisers: Vec<_> =
+        cluster.streamed.iter().filter(|&&(_, role, to)| to == down && role != NodeRole::Leader).collect();
+    assert!(!from_promisers.is_empty(), "a promiser streamed its snapshot: {:?}", cluster.streamed);
+    assert!(cluster.peers[&down].restores >= 1);
+    assert!(cluster.leader().is_some(), "a leader again");
 }
 
 #[test]
@@ -296,4 +399,40 @@ fn a_crash_loses_only_the_writes_in_flight() {
     for id in 1..=3 {
         assert_eq!(cluster.app(id), expected, "node {id}");
     }
+}
+
+/// A head that is not a Multi-Paxos InstallSnapshot without data, or that no correct peer
+/// sends, is an error (the caller drops that stream) and changes nothing.
+#[test]
+fn a_bad_snapshot_head_is_refused_and_changes_nothing() {
+    use senate_core::codec::encode_paxos_message;
+    use senate_core::paxos::{Ballot, PaxosMessage};
+    use senate_core::{Snapshot, SnapshotMeta};
+    let mut cluster = Cluster::with_streams(0, true);
+    let leader = cluster.elect();
+    let follower = if leader == 1 { 2 } else { 1 };
+    let head = |from: NodeId, to: NodeId, ballot: Ballot, data: &'static [u8]| {
+        let meta = SnapshotMeta { index: 50, term: ballot.to_u64(), ..SnapshotMeta::default() };
+        let snapshot = Snapshot { meta, data: Bytes::from_static(data) };
+        let mut out = Vec::new();
+        encode_paxos_message(&PaxosMessage::new(from, to, ballot, Body::Snapshot { snapshot }), &mut out);
+        Bytes::from(out)
+    };
+    let promised = cluster.peers[&follower].driver.core().promised();
+    let bad = [
+        Bytes::from_static(b"not a frame at all"),
+        head(leader, follower, promised, b"data in the head"),
+        head(follower, follower, Ballot::new(promised.round, follower), b""),
+        head(leader, 9, promised, b""),
+        Bytes::new(),
+    ];
+    let chosen = cluster.peers[&follower].driver.core().chosen();
+    for head in bad {
+        let peer = cluster.peers.get_mut(&follower).expect("peer");
+        let stepped = peer.driver.step_snapshot(&head, Bytes::from_static(b"state"));
+        assert!(stepped.is_err(), "{head:?} was taken");
+    }
+    cluster.tick();
+    assert_eq!(cluster.peers[&follower].driver.core().chosen(), chosen, "nothing installed");
+    assert_eq!(cluster.peers[&follower].restores, 0);
 }

@@ -59,6 +59,7 @@ impl PaxosNode {
         max_committed_bytes_per_ready = None,
         max_pending_reads = None,
         max_frame_bytes = None,
+        stream_snapshots = false,
         wal = None,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -83,6 +84,7 @@ impl PaxosNode {
         max_committed_bytes_per_ready: Option<usize>,
         max_pending_reads: Option<usize>,
         max_frame_bytes: Option<usize>,
+        stream_snapshots: bool,
         wal: Option<PyRef<'_, Wal>>,
     ) -> PyResult<PaxosNode> {
         let mut config = PaxosConfig::new(id, voters);
@@ -116,7 +118,7 @@ impl PaxosNode {
             }
         }
         config.validate().map_err(|e| raft_error(py, python_field_name(e)))?;
-        let inner = match wal {
+        let mut inner = match wal {
             None => CorePaxosNode::new(&config),
             Some(wal) => {
                 // Over a durable log: start from what it recovered, persist by the caller.
@@ -135,6 +137,7 @@ impl PaxosNode {
             }
         }
         .map_err(|e| raft_error(py, e))?;
+        inner.stream_snapshots = stream_snapshots;
         Ok(PaxosNode { inner: Some(inner) })
     }
 

@@ -19,9 +19,12 @@ pub enum Action {
     Role { role: NodeRole, leader: Option<NodeId>, epoch: u64 },
     /// Send these frames (one buffer of concatenated frames) to peer `to` now.
     Send { to: NodeId, frames: Vec<u8> },
-    /// Stream this snapshot message to its peer out of band (`raft::snapshot_send`): `head`,
-    /// then `snapshot.data` in chunks; the peer steps both with `step_snapshot`. The core asks
-    /// again (same index) while the peer has not acknowledged it; a newer index supersedes it.
+    /// Stream this snapshot message to its peer out of band (`raft::snapshot_send`,
+    /// `paxos::snapshot_send`): `head`, then `snapshot.data` in chunks; the peer steps both
+    /// with `step_snapshot`. The core asks again (same index, same head) while the peer has not
+    /// acknowledged it; a newer index, or another head for the same index (a Multi-Paxos
+    /// promiser answering a candidate's next ballot), supersedes it. Sent by a leader, and,
+    /// with Multi-Paxos, by a follower that promised a candidate lacking compacted slots.
     SendSnapshot { send: SnapshotSend },
     /// Make `batch` durable (write + fsync; writes queued behind one in progress may share its
     /// fsync), then report it with `Driver::writes_done(id)`.

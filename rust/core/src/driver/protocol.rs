@@ -56,8 +56,8 @@ pub trait Consensus {
     /// bytes they took; a partial frame at the end is left for more input. A malformed frame is
     /// an error: the caller closes that connection.
     fn step_stream(&mut self, buf: &Bytes) -> std::result::Result<usize, StepError>;
-    /// Steps a snapshot message sent out of band (`raft::snapshot_send`): its `head` frame and
-    /// the snapshot's `data`. A protocol that sends no snapshot out of band refuses it as
+    /// Steps a snapshot message sent out of band (`raft::snapshot_send`,
+    /// `paxos::snapshot_send`): its `head` frame and the snapshot's `data`. A protocol that sends no snapshot out of band refuses it as
     /// malformed input (the caller drops that stream).
     fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
         let _ = (head, data);

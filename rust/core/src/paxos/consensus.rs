@@ -28,6 +28,10 @@ impl Consensus for PaxosNode {
         PaxosNode::step_stream(self, buf)
     }
 
+    fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        PaxosNode::step_snapshot(self, head, data)
+    }
+
     fn propose_batch(&mut self, commands: Vec<Bytes>) -> Result<()> {
         PaxosNode::propose_batch(self, commands)
     }

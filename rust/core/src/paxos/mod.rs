@@ -79,6 +79,7 @@
 //! **Catch-up.** A follower behind the leader's first slot gets the leader's snapshot; it is
 //! installed (slots after it are kept), persisted and handed out in `Ready.snapshot` for the
 //! application to restore, as with Raft. `compact` snapshots chosen and applied slots only.
+//! With `PaxosNode::stream_snapshots` a snapshot leaves out of band (`snapshot_send.rs`).
 //!
 //! **Flexible quorums.** `phase1_quorum` and `phase2_quorum` (majorities by default) must
 //! intersect: `q1 + q2 > n`, checked by `PaxosConfig::validate`.
@@ -105,6 +106,7 @@ pub mod message;
 pub mod node;
 pub mod read_index;
 pub mod replication;
+pub mod snapshot_send;
 pub mod synod;
 pub mod validate;
 

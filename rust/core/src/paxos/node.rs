@@ -15,11 +15,13 @@ use crate::error::{RaftError, Result, StorageError};
 use crate::paxos::ballot::Ballot;
 use crate::paxos::config::PaxosConfig;
 use crate::paxos::core::Paxos;
-use crate::paxos::message::{PaxosMessage, Slot};
+use crate::paxos::message::{Body, PaxosMessage, Slot};
+use crate::paxos::snapshot_send::decode_paxos_snapshot_head;
 use crate::raft::conf_change::ConfChange;
 use crate::raft::mem_node::{EncodedReady, PersistBatch, PersistMode, StepError, MAX_READIES_IN_FLIGHT};
 use crate::raft::message::{ConfState, Entry, HardState, NodeId, Snapshot};
 use crate::raft::ready::{Role, SoftState};
+use crate::raft::snapshot_send::SnapshotSend;
 use crate::raft::storage::{MemStorage, Storage};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -65,6 +67,9 @@ pub struct PaxosNode {
     /// The promise last handed out for persisting (`ByCaller` mode): a batch that changes only
     /// the chosen index promises nothing and needs no fsync.
     promise_persisted: u64,
+    /// InstallSnapshot messages leave as `EncodedReady::snapshot_sends`, for the caller to
+    /// stream (`paxos::snapshot_send`), instead of as one frame among the messages.
+    pub stream_snapshots: bool,
 }
 
 impl PaxosNode {
@@ -88,6 +93,7 @@ impl PaxosNode {
             prev_soft,
             prev_hard: hard,
             promise_persisted: hard.term,
+            stream_snapshots: false,
         })
     }
 
@@ -125,6 +131,15 @@ impl PaxosNode {
             return Err(StepError::Decode(DecodeError::Truncated));
         }
         Ok(stepped)
+    }
+
+    /// Steps an InstallSnapshot that arrived out of band: `head` as the sender's core encoded
+    /// it (`SnapshotSend::head`) and the snapshot's `data`, received whole and checked by the
+    /// caller; then it is stepped as if it had arrived whole. A malformed head is an error
+    /// (the caller drops that stream).
+    pub fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        let msg = decode_paxos_snapshot_head(head, data, self.core.cfg.max_frame_bytes)?;
+        Ok(self.step(msg)?)
     }
 
     fn step_prefix(&mut self, buf: &Bytes) -> std::result::Result<(usize, usize), StepError> {
@@ -319,9 +334,12 @@ impl PaxosNode {
         }
         let mut marks = ReadyMarks::default();
         let mut at_once = std::mem::take(&mut self.core.msgs);
+        out.snapshot_sends = self.take_snapshot_sends(&mut at_once);
         if with_write {
             self.take_write(&mut out, &mut marks);
-            let after = std::mem::take(&mut self.core.msgs_after_persist);
+            let mut after = std::mem::take(&mut self.core.msgs_after_persist);
+            // None today (an InstallSnapshot asserts nothing durable), taken all the same.
+            out.snapshot_sends.extend(self.take_snapshot_sends(&mut after));
             match self.persist_mode {
                 PersistMode::InReady => at_once.extend(after),
                 PersistMode::ByCaller => {
@@ -377,6 +395,23 @@ impl PaxosNode {
         }
     }
 
+    /// With `stream_snapshots`, takes the InstallSnapshot messages out of `msgs` (the rest
+    /// keep their order) as sends out of band; they may leave at once.
+    fn take_snapshot_sends(&self, msgs: &mut Vec<PaxosMessage>) -> Vec<SnapshotSend> {
+        if !self.stream_snapshots {
+            return Vec::new();
+        }
+        let mut sends = Vec::new();
+        msgs.retain(|m| {
+            let streamed = matches!(m.body, Body::Snapshot { .. }) && m.to != self.core.id;
+            if streamed {
+                sends.push(SnapshotSend::from_paxos_message(m));
+            }
+            !streamed
+        });
+        sends
+    }
+
     /// Encodes `msgs` into one buffer per destination (ascending), keeping each destination's
     /// order; messages to this node go to `to_self` instead.
     fn encode_by_destination(
@@ -427,7 +462,9 @@ impl PaxosNode {
         config.applied = applied;
         // A fresh seed stream: a restarted process does not replay its old timeouts.
         config.seed = config.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let stream_snapshots = self.stream_snapshots;
         *self = PaxosNode::with_mode(&config, self.storage.clone(), self.persist_mode)?;
+        self.stream_snapshots = stream_snapshots;
         Ok(())
     }
 

@@ -15,11 +15,13 @@ use crate::codec::{decode_message, encode_message, DecodeError};
 use crate::raft::message::{Message, MessageType, NodeId, Snapshot};
 use bytes::Bytes;
 
-/// A snapshot message to send out of band.
+/// A snapshot message to send out of band, of either protocol (`from_message` makes Raft's,
+/// `SnapshotSend::from_paxos_message` in `paxos::snapshot_send` Multi-Paxos's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotSend {
     pub to: NodeId,
-    /// One Raft frame: the snapshot message with the snapshot's metadata and empty data.
+    /// One frame of the sender's protocol: the snapshot message with the snapshot's metadata
+    /// and empty data.
     pub head: Vec<u8>,
     /// The snapshot (`snapshot.data` is what the caller streams).
     pub snapshot: Snapshot,
