@@ -32,7 +32,8 @@ from senate.runtime.inputs import Inputs
 from senate.runtime.members import Members
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.reads import Reads, first_read_id
-from senate.runtime.snapshot_stream import INCOMING_DIR, Limits, SnapshotReceiver
+from senate.runtime.snapshot_parts import INCOMING_DIR
+from senate.runtime.snapshot_stream import Limits, SnapshotReceiver
 from senate.runtime.snapshots import Snapshots
 from senate.runtime.transport import Transport, TransportLimits, parse_host_port
 from senate.security.peer_tls import PeerTls

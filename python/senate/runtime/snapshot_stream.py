@@ -24,9 +24,10 @@ format of `senate.runtime.snapshot_codec`:
 Memory: a stream holds at most `SNAPSHOT_CHUNKS_IN_FLIGHT` chunks at the sender (in the
 socket's buffer) and as many at the receiver (waiting for its writer), plus one message being
 decoded: `STREAM_BUFFER_BOUND_BYTES` per stream, whatever the snapshot's size. A node sends
-at most one stream per peer and receives one at a time (a newer offer replaces the one under
-way). The receiver's copy of the whole snapshot is made once, when it is read back to be
-restored (the state machine needs it whole).
+at most one stream per peer and receives one at a time (an offer replaces the one under way
+unless that one is another peer's of a snapshot at least as new; `SnapshotReceiver`), into
+at most one part file per peer (`snapshot_parts`). The receiver's copy of the whole snapshot
+is made once, when it is read back to be restored (the state machine needs it whole).
 
 The sender never reads a file on its loop: chunks are slices of the data the core holds (a
 copy of one chunk each). The CRC32C of the whole is computed in a worker thread.
@@ -55,6 +56,7 @@ from senate.runtime.snapshot_codec import (
     Resume,
     StreamError,
 )
+from senate.runtime.snapshot_parts import open_part, part_path, read_back, write_chunks
 from senate.runtime.transport import Transport, encode_hello
 
 log = logging.getLogger("senate.snapshots")
@@ -77,9 +79,6 @@ STREAM_IDLE_TIMEOUT_S = 30.0
 #: Pauses between attempts of one stream: exponential from `min` to `max`.
 RETRY_MIN_S = 0.05
 RETRY_MAX_S = 2.0
-#: The receiver's part files, in the node's data directory.
-INCOMING_DIR = "snapshot-incoming"
-PART_SUFFIX = ".part"
 
 
 @dataclass
@@ -300,7 +299,11 @@ HandOver = Callable[[int, bytes, SnapshotData], None]
 
 
 class SnapshotReceiver:
-    """Receives snapshot streams into part files under `directory`, one at a time."""
+    """Receives snapshot streams into part files under `directory`, one at a time: an offer
+    replaces the stream under way, unless that one is another peer's, of a snapshot at least
+    as new (two Multi-Paxos promisers answer one candidate at once: taking turns, each
+    replacing the other, neither would end). The one refused is told the snapshot is not
+    needed; its sender's core asks again if the other stream fails."""
 
     def __init__(
         self,
@@ -317,6 +320,8 @@ class SnapshotReceiver:
         self.limits = limits or Limits()
         self._disk = ThreadPoolExecutor(1, thread_name_prefix=f"senate-{node_id}-snapshot-in")
         self._current: IncomingStream | None = None
+        #: Streams accepted and not yet ended (the current one among them).
+        self._open: set[IncomingStream] = set()
         #: Snapshots handed over, and bytes written, for tests and logs.
         self.handed_over = 0
         self.bytes_written = 0
@@ -329,26 +334,39 @@ class SnapshotReceiver:
     def accept(self, transport: asyncio.Transport, peer_id: int, rest: bytes) -> None:
         """Takes over an accepted connection whose hello named a snapshot stream from
         `peer_id`; `rest` is what followed the hello."""
-        if self._current is not None:
-            self._current.close("replaced by a newer stream")
         stream = IncomingStream(self, peer_id)
-        self._current = stream
+        self._open.add(stream)
         transport.set_protocol(stream)
         stream.connection_made(transport)
         if rest:
             stream.data_received(rest)
 
+    def under_way(self) -> tuple[int, int] | None:
+        """(peer id, snapshot index) of the stream under way, if any."""
+        current = self._current
+        if current is None or current.closed or current.offer is None:
+            return None
+        return current.peer_id, current.offer.index
+
+    def admit(self, stream: IncomingStream, offer: Offer) -> str | None:
+        """Makes `stream`, which offers `offer`, the one under way; or returns why not."""
+        current = self._current
+        if current is not None and current is not stream and not current.closed:
+            busy = current.offer is not None and current.peer_id != stream.peer_id
+            if busy and current.offer is not None and current.offer.index >= offer.index:
+                return f"snapshot {current.offer.index} from {current.peer_id} is under way"
+            current.close("replaced by a newer stream")
+        self._current = stream
+        return None
+
     def ended(self, stream: IncomingStream) -> None:
+        self._open.discard(stream)
         if self._current is stream:
             self._current = None
 
-    def part_path(self, peer_id: int, offer: Offer) -> Path:
-        name = f"{peer_id}-{offer.index:016x}-{offer.term:016x}-{offer.data_crc32c:08x}"
-        return self.directory / f"{name}-{offer.data_bytes:x}{PART_SUFFIX}"
-
     def shutdown(self) -> None:
-        if self._current is not None:
-            self._current.close("the node stops")
+        for stream in list(self._open):
+            stream.close("the node stops")
         self._disk.shutdown(wait=True)
 
     def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
@@ -439,9 +457,14 @@ class IncomingStream(asyncio.Protocol):
             self._send(Done(codec.DONE_NOT_NEEDED))
             self.close("the node has the snapshot's entries already")
             return
-        self.path = self.owner.part_path(self.peer_id, offer)
+        refused = self.owner.admit(self, offer)
+        if refused is not None:
+            self._send(Done(codec.DONE_NOT_NEEDED))
+            self.close(refused)
+            return
+        self.path = part_path(self.owner.directory, self.peer_id, offer)
         self.writing = True
-        future = self.owner.run(_open_part, self.path, offer.data_bytes)
+        future = self.owner.run(open_part, self.path, offer.data_bytes)
         future.add_done_callback(self._opened)
 
     def _opened(self, future: asyncio.Future[tuple[int, int]]) -> None:
@@ -497,7 +520,7 @@ class IncomingStream(asyncio.Protocol):
         end = chunks[-1].offset + len(chunks[-1].data)
         sync = end - self.synced >= self.owner.limits.sync_bytes
         self.writing = True
-        future = self.owner.run(_write_chunks, self.fd, chunks, sync)
+        future = self.owner.run(write_chunks, self.fd, chunks, sync)
         future.add_done_callback(lambda f: self._written(f, end, sync))
 
     def _written(self, future: asyncio.Future[None], end: int, synced: bool) -> None:
@@ -526,7 +549,7 @@ class IncomingStream(asyncio.Protocol):
             return
         self.fd = None
         self.writing = True
-        future = self.owner.run(_read_back, fd, path, offer.data_crc32c)
+        future = self.owner.run(read_back, fd, path, offer.data_crc32c)
         future.add_done_callback(self._checked)
 
     def _checked(self, future: asyncio.Future[SnapshotData | None]) -> None:
@@ -557,45 +580,3 @@ class IncomingStream(asyncio.Protocol):
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-# --- disk work, in the receiver's worker thread ---------------------------------------------
-def _open_part(path: Path, data_bytes: int) -> tuple[int, int]:
-    """Opens (creates) the part file of an offer; deletes the part files of other offers.
-    Returns the descriptor and the offset to resume at: what the file holds (a torn tail of
-    a crash shows in the checksum of the whole, and the transfer starts over)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for other in path.parent.glob(f"*{PART_SUFFIX}"):
-        if other != path:
-            other.unlink(missing_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    size = os.fstat(fd).st_size
-    if size > data_bytes:
-        os.ftruncate(fd, 0)
-        size = 0
-    return fd, size
-
-
-def _write_chunks(fd: int, chunks: list[Chunk], sync: bool) -> None:
-    for chunk in chunks:
-        view = memoryview(chunk.data)
-        offset = chunk.offset
-        while view:
-            n = os.pwrite(fd, view, offset)
-            view, offset = view[n:], offset + n
-    if sync:
-        os.fdatasync(fd)
-
-
-def _read_back(fd: int, path: Path, data_crc32c: int) -> SnapshotData | None:
-    """Syncs the complete part file, reads it whole and checks it; deletes it either way (a
-    good one goes to the node, which makes it durable in its log). None on a mismatch."""
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        data = SnapshotData.read_file(str(path))
-    finally:
-        path.unlink(missing_ok=True)
-    return data if data.crc32c() == data_crc32c else None
