@@ -10,9 +10,9 @@ or not committed in time are errors it cannot send again); then a fourth node is
 (`join = true`) and the clock runs from `SENATE.MEMBER ADD` to the end of `SENATE.MEMBER
 PROMOTE` (which waits until the learner holds every committed entry: the catch-up by log or
 snapshot is inside). It prints the add, the promote (catch-up included) and the total, in
-seconds, and the store's keys at the new node afterwards. With Multi-Paxos the promotion does
-not wait for the catch-up (docs/membership.md), so the clock runs on until the new node holds
-every key (DBSIZE polled).
+seconds, and the store's keys at the new node afterwards; the clock runs on until the new node
+answers with every key (DBSIZE polled: it holds the entries at the promotion, and may apply
+the last of them a little later).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _term(members: dict[int, str]) -> int:
 
 
 def _wait_size(address: tuple[str, int], keys: int) -> int:
-    """The new node's DBSIZE once it holds `keys` keys (at once after a Raft promotion)."""
+    """The new node's DBSIZE once it holds `keys` keys (about at once after a promotion)."""
     deadline = time.monotonic() + CHANGE_TIMEOUT_S
     while True:
         with contextlib.suppress(OSError, RespError):

@@ -120,6 +120,43 @@ def test_a_joining_node_learns_the_log_is_promoted_and_a_voter_is_removed(
     asyncio.run(on_free_ports(4, tmp_path, main))
 
 
+def test_promote_waits_until_the_learner_holds_the_committed_log(
+    tmp_path: Path, protocol: str
+) -> None:
+    """Both protocols' leaders report what each peer holds (Raft's match index, Multi-Paxos's
+    matched slot): a learner that holds nothing is not promoted; once it runs, it is, and the
+    leader then knows it holds every entry committed before."""
+
+    async def main(data_dir: Path, addresses: dict[int, str]) -> None:
+        first = {i: addresses[i] for i in (1, 2, 3)}
+        nodes = {i: node(data_dir, i, first, protocol=protocol) for i in first}
+        for n in nodes.values():
+            await n.start()
+        try:
+            await until("a leader", lambda: any(n.role == "leader" for n in nodes.values()))
+            leader = next(n for n in nodes.values() if n.role == "leader")
+            for k in range(20):
+                await machine(leader).add(k)
+            await leader.add_learner(4, addresses[4])  # node 4 does not run yet
+            with pytest.raises(CallTimeout, match="catch up"):
+                await leader.promote(4, timeout=1.0)
+            assert leader.conf_state().role(4) == "learner"
+            committed = leader.status().commit_index
+            joiner = node(data_dir, 4, {**first, 4: addresses[4]}, joining={4}, protocol=protocol)
+            nodes[4] = joiner
+            await joiner.start()
+            conf = await leader.promote(4, timeout=20)
+            assert conf.voters == (1, 2, 3, 4)
+            held = {p.id: p.match_index for p in leader.status().peers}
+            assert (held[4] or 0) >= committed, held
+            await until("node 4 applied the log", lambda: len(machine(joiner).items) == 20)
+        finally:
+            for n in nodes.values():
+                await n.stop()
+
+    asyncio.run(on_free_ports(4, tmp_path, main))
+
+
 def test_a_change_that_cannot_take_effect_times_out(tmp_path: Path) -> None:
     async def main(data_dir: Path, addresses: dict[int, str]) -> None:
         solo = node(data_dir, 1, {1: addresses[1]}, call_timeout_s=0.5)

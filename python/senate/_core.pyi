@@ -646,6 +646,11 @@ class PaxosStatus:
     @property
     def connected_peers(self) -> int:
         """Peers heard from within the election timeout."""
+    @property
+    def peers(self) -> list[tuple[int, int]]:
+        """At the leader: (id, matched) per peer, ascending, `matched` the highest slot up
+        to which the peer holds every slot at the leader's ballot (0 until it answers this
+        ballot); empty elsewhere."""
 
 #: The first item of each action `NodeDriver.poll` hands out; the rest of each tuple:
 #: SEND `(to, frames)`: send the frames now (report a peer that cannot take them with

@@ -148,8 +148,8 @@ class ClusterControl:
         return left
 
     def _wait_serving(self, node_id: int, client: str, deadline: float) -> None:
-        """Waits until the node answers PING on its client port (a Multi-Paxos promotion
-        does not wait for the new voter to catch up, nor so for it to listen); a
+        """Waits until the node answers PING on its client port (a promotion waits for the
+        new voter to hold the log, not for it to listen to clients); a
         ClusterControlError with the end of its log if its process exits meanwhile."""
         while True:
             try:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from senate._core import NodeDriver, NotLeader, PaxosStatus
+from senate._core import NodeDriver, NotLeader, PaxosStatus, Status
 from senate.errors import CallTimeout, Overloaded, config_error
 from senate.runtime.driver import ReadyDriver
 from senate.runtime.members import Members, Membership
@@ -119,20 +119,20 @@ async def caught_up(
     core: NodeDriver, learner: int, node_id: int, deadline: float, tick_s: float
 ) -> None:
     """Waits (checking once a tick, until the loop time `deadline`) until leader `node_id`
-    knows `learner` holds the entries committed now. Only Raft's status says what a follower
-    holds; a protocol whose does not is taken as caught up."""
-    status = core.status()
-    if isinstance(status, PaxosStatus):
-        return
-    target = status.commit
+    knows `learner` holds the entries committed now: its match index (Raft) or matched slot
+    (Multi-Paxos) in the leader's status reaches the commit index (chosen slot)."""
+    target = committed(core.status())
     loop = asyncio.get_running_loop()
     while True:
         require_leader(core, node_id)
-        status = core.status()
-        peers = [] if isinstance(status, PaxosStatus) else status.peers
-        match = {p[0]: p[1] for p in peers}.get(learner)
+        match = {p[0]: p[1] for p in core.status().peers}.get(learner)
         if match is not None and match >= target:
             return
         if loop.time() >= deadline:
             raise CallTimeout(f"node {learner} did not catch up to index {target} in time")
         await asyncio.sleep(tick_s)
+
+
+def committed(status: Status | PaxosStatus) -> int:
+    """The commit index (Raft) or the highest slot known chosen (Multi-Paxos)."""
+    return status.chosen if isinstance(status, PaxosStatus) else status.commit

@@ -16,7 +16,8 @@ from senate.runtime.members import Membership
 class PeerInfo:
     id: int
     connected: bool
-    #: The highest log index known replicated on that peer (known at the leader only).
+    #: The highest log index (Multi-Paxos: slot) known replicated on that peer (known at the
+    #: leader only).
     match_index: int | None
 
 
@@ -56,13 +57,12 @@ def node_status(
     s = core_status
     connected_ids = set(connected)
     lost: tuple[int, ...] = ()
+    match = {p[0]: p[1] for p in s.peers}
     if isinstance(s, PaxosStatus):
         round_, _node = s.ballot
-        match: dict[int, int] = {}
         role, term, commit, last, ballot = s.role, round_, s.chosen, s.last_slot, s.ballot
         empty_disk = "no"
     else:
-        match = {p[0]: p[1] for p in s.peers}
         role, term, commit, last, ballot = s.role, s.term, s.commit, s.last_index, None
         empty_disk, lost = s.empty_disk, tuple(peer for peer, _ in s.lost_logs)
     peers = [

@@ -179,6 +179,9 @@ pub struct PaxosStatus {
     /// Peers heard from within the election timeout.
     #[pyo3(get)]
     connected_peers: usize,
+    /// At the leader: `(id, matched slot)` per peer; empty elsewhere.
+    #[pyo3(get)]
+    peers: Vec<(u64, u64)>,
 }
 
 impl PaxosStatus {
@@ -192,6 +195,7 @@ impl PaxosStatus {
             first_slot: status.first_slot,
             last_slot: status.last_slot,
             connected_peers: status.connected_peers,
+            peers: status.matched,
         }
     }
 }

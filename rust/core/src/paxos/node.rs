@@ -52,6 +52,10 @@ pub struct PaxosStatus {
     pub last_slot: Slot,
     /// Peers heard from within the election timeout.
     pub connected_peers: usize,
+    /// At the leader: `(peer, matched)` per peer, ascending by id, `matched` the highest slot
+    /// up to which the peer holds every slot at the leader's ballot (0 until it answers this
+    /// ballot); empty elsewhere. Promotion waits on it (as on Raft's match index).
+    pub matched: Vec<(NodeId, Slot)>,
 }
 
 pub struct PaxosNode {
@@ -248,6 +252,7 @@ impl PaxosNode {
             first_slot: self.core.log.first_slot(),
             last_slot: self.core.log.last_slot(),
             connected_peers: self.core.election.connected_peers(),
+            matched: self.core.progress.iter().map(|(id, p)| (*id, p.matched)).collect(),
         }
     }
 
