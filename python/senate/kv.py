@@ -168,8 +168,11 @@ class ClientConnection(asyncio.Protocol):
         for kind, payload in groups:
             if kind == GROUP_LOG:
                 self._push_write(payload)
-            elif kind == GROUP_READ:  # through the log behind the client's writes in flight
-                (self._push_write if self._writes_waiting else self._push_read)(payload)
+            elif kind == GROUP_READ:
+                if self._writes_waiting:
+                    self._push_write(payload)
+                else:
+                    self._push_read(payload)
             elif kind == GROUP_REPLY:
                 self._push(payload)
             elif kind == GROUP_STALE_READ:
