@@ -1,6 +1,7 @@
 """Transactions on a 3-node cluster of real processes, through redis-py: WATCH on one node
 sees a write made through another; EXEC is applied whole (a reader on another node never
-sees half of one); `r.transaction(func, *watches)` from every node at once loses no update.
+sees half of one); `r.transaction(func, *watches)` from every node at once loses no update;
+connection commands and INFO queued in a pipeline run at EXEC.
 """
 
 from __future__ import annotations
@@ -116,3 +117,23 @@ def test_transaction_helper_from_every_node_loses_no_update(clients: list[Any]) 
         thread.join(timeout=120)
     assert not errors, errors
     assert [int(c.get(key) or 0) for c in clients] == [per_client * len(clients)] * 3
+
+
+def test_redis_py_transactions_queue_connection_commands_and_info(clients: list[Any]) -> None:
+    """redis-py pipelines are transactions by default: connection commands and INFO in one
+    run at EXEC in their places (the name set in it is the connection's after it), on a
+    follower as on the leader."""
+    for i, conn in enumerate(clients):
+        with conn.pipeline(transaction=True) as pipe:
+            pipe.set(f"conn:{i}", "v")
+            pipe.client_setname(f"tx{i}")
+            pipe.client_getname()
+            pipe.info("server")
+            pipe.echo("e")
+            pipe.get(f"conn:{i}")
+            replies = pipe.execute()
+        assert replies[:3] == [True, True, f"tx{i}"], replies
+        assert "redis_version" in replies[3], replies
+        assert replies[4:] == [b"e", b"v"], replies
+        # The name stays on the connection the pipeline used (the pool hands it out next).
+        assert conn.client_getname() == f"tx{i}"

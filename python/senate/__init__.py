@@ -9,6 +9,7 @@ entries to persist through a `Wal` and to apply); `senate.runtime` drives it wit
 from senate._core import (
     GROUP_CLOSE,
     GROUP_EXEC_LOG,
+    GROUP_EXEC_NODE,
     GROUP_EXEC_READ,
     GROUP_LOG,
     GROUP_NODE,
@@ -100,6 +101,7 @@ from senate.statemachine import (
 __all__ = [
     "GROUP_CLOSE",
     "GROUP_EXEC_LOG",
+    "GROUP_EXEC_NODE",
     "GROUP_EXEC_READ",
     "GROUP_LOG",
     "GROUP_NODE",

@@ -70,6 +70,7 @@ __all__ = [
     "FRAME_HEADER_BYTES",
     "GROUP_CLOSE",
     "GROUP_EXEC_LOG",
+    "GROUP_EXEC_NODE",
     "GROUP_EXEC_READ",
     "GROUP_LOG",
     "GROUP_NODE",
@@ -1742,6 +1743,9 @@ replicate it as a `GROUP_LOG` batch and send what `RespSession.executed` makes o
 always the last group (the session parses nothing more until `executed`)."""
 GROUP_EXEC_READ: int
 """Group: the same for a transaction of reads, run as a `GROUP_WATCH` batch is."""
+GROUP_EXEC_NODE: int
+"""Group: the INFO commands a transaction queued, as one batch (see `decode_batch`): hand
+their replies to `RespSession.node_replied`, then feed again; always the last group."""
 
 @final
 class KvStore:
@@ -1869,6 +1873,9 @@ class RespSession:
         reply to send (the same bytes); if the transaction ran, the connection takes the state
         its queued connection commands left (name, protocol, user...). Parsing resumes, as
         after `watched`."""
+    def node_replied(self, replies: list[bytes]) -> None:
+        """Takes the replies of a `GROUP_EXEC_NODE` batch's commands (INFO), in order; the
+        next feed (`b""` will do) runs the EXEC with them in their places."""
     @property
     def in_transaction(self) -> bool:
         """Whether the connection is between MULTI and EXEC (or DISCARD)."""

@@ -42,6 +42,7 @@ from senate import kv_admin
 from senate._core import (
     GROUP_CLOSE,
     GROUP_EXEC_LOG,
+    GROUP_EXEC_NODE,
     GROUP_LOG,
     GROUP_NODE,
     GROUP_READ,
@@ -190,6 +191,9 @@ class ClientConnection(asyncio.Protocol):
                 self._push(payload)
                 self._close_after_replies()
                 return
+            elif kind == GROUP_EXEC_NODE:  # the last group: the EXEC runs at the next feed
+                self.session.node_replied([server.info(args) for args in decode_batch(payload)])
+                asyncio.get_running_loop().call_soon(self.data_received, b"")
             else:  # WATCH or EXEC_*, the last group: parsing resumes once it is answered
                 take = self.session.watched if kind == GROUP_WATCH else self.session.executed
                 push_held(self, payload, take, writes=kind == GROUP_EXEC_LOG)
@@ -480,7 +484,8 @@ class KvServer:
             return error_reply(f"ERR unknown command '{args[0].decode(errors='replace')}'")
         return handler(self, args)
 
-    def _info(self, args: list[bytes]) -> bytes:
+    def info(self, args: list[bytes]) -> bytes:
+        """The reply to `INFO [section...]` (`args`, INFO first)."""
         sections = info_sections(
             self.node.status(),
             self.node.conf_state(),
@@ -500,7 +505,7 @@ class KvServer:
     _node_commands: ClassVar[
         dict[bytes, Callable[[KvServer, list[bytes]], bytes | Awaitable[bytes]]]
     ] = {
-        b"info": _info,
+        b"info": info,
         b"senate.member": lambda server, args: kv_admin.member_command(server.node, args),
         b"senate.transferleader": lambda s, args: kv_admin.transfer_leader_command(s.node, args),
     }

@@ -383,7 +383,8 @@ fn flatten(groups: &[Group]) -> (Vec<Vec<Vec<u8>>>, Vec<u8>) {
             | Group::Node(b)
             | Group::Watch(b)
             | Group::ExecLog(b)
-            | Group::ExecRead(b) => commands.extend(decode_batch(b).unwrap()),
+            | Group::ExecRead(b)
+            | Group::ExecNode(b) => commands.extend(decode_batch(b).unwrap()),
         }
     }
     (commands, replies)

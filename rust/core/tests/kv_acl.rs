@@ -48,6 +48,7 @@ fn ask(s: &mut RespSession, store: &mut KvStore, line: &str) -> String {
                 let replies = read_batch(store, &b, 1).unwrap();
                 out.extend(s.executed(&replies));
             }
+            Group::ExecNode(_) => out.extend_from_slice(b"(node)"),
         }
     }
     String::from_utf8(out).unwrap()

@@ -32,7 +32,7 @@ fn ask(s: &mut RespSession, store: &mut KvStore, line: &str) -> String {
             Group::Reply(b) | Group::Close(b) => out.extend_from_slice(&b),
             Group::Log(b) => out.extend(apply_batch(store, &b).unwrap()),
             Group::Read(b) | Group::StaleRead(b) => out.extend(read_batch(store, &b, 1).unwrap()),
-            Group::Node(_) | Group::Watch(_) | Group::ExecLog(_) | Group::ExecRead(_) => {
+            Group::Node(_) | Group::Watch(_) | Group::ExecLog(_) | Group::ExecRead(_) | Group::ExecNode(_) => {
                 panic!("no node commands, WATCH or transactions here")
             }
         }

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use senate_core::codec::resp::Protocol;
 use senate_core::codec::RespLimits;
 use senate_core::kv::{
-    apply_batch, decode_snapshot, encode_batch, encode_snapshot, encode_transaction, read_batch, BatchReader, Group,
-    KvStore, RespSession, Watch, MAX_WATCHED_KEYS,
+    apply_batch, decode_batch, decode_snapshot, encode_batch, encode_snapshot, encode_transaction, read_batch,
+    BatchReader, Group, KvStore, RespSession, Watch, MAX_WATCHED_KEYS,
 };
 
 fn session() -> RespSession {
@@ -45,6 +45,14 @@ fn feed(s: &mut RespSession, store: &mut KvStore, input: &str, now_ms: u64) -> S
                     out.extend(s.executed(&replies));
                     resume = true;
                 }
+                Group::ExecNode(b) => {
+                    // The node's INFO: the section asked, as a bulk string.
+                    let infos = decode_batch(&b).unwrap();
+                    s.node_replied(
+                        infos.iter().map(|args| format!("$4\r\ni:{}\r\n", args.len()).into_bytes()).collect(),
+                    );
+                    resume = true;
+                }
             }
         }
         groups = if resume { s.feed(b"", now_ms) } else { Vec::new() };
@@ -77,7 +85,7 @@ fn multi_exec_discard_answer_as_redis_7_0() {
     );
     // A command refused while queued (unknown, wrong arity, not allowed in a transaction)
     // discards the whole transaction at EXEC.
-    for refused in ["FOO a", "GET", "CLIENT FOO", "CLIENT SETNAME", "INFO", "RESET x"] {
+    for refused in ["FOO a", "GET", "CLIENT FOO", "CLIENT SETNAME", "SENATE.MEMBER LIST", "RESET x"] {
         let reply = ask(&mut s, &mut store, &format!("MULTI; SET a y; {refused}; EXEC; GET a"));
         assert!(reply.starts_with("+OK\r\n+QUEUED\r\n-"), "{refused}: {reply}");
         assert!(
@@ -355,6 +363,16 @@ fn connection_commands_are_queued_and_run_at_exec_in_their_place() {
     assert_eq!((s.name(), s.protocol()), (Some(&b"a"[..]), Protocol::Resp2));
     // Commands pipelined after such an EXEC are parsed once it ran: in its protocol.
     assert!(ask(&mut s, &mut store, "MULTI; HELLO 3; EXEC; GET nope").ends_with("*0\r\n_\r\n"));
+    // INFO: the node answers it when the EXEC comes, and its reply takes its place; the
+    // watches hold until the EXEC runs, the commands after it wait.
+    ask(&mut s, &mut store, "HELLO 2; WATCH w");
+    assert_eq!(
+        ask(&mut s, &mut store, "MULTI; SET w 2; INFO; INFO keyspace; GET w; EXEC; GET w"),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*4\r\n+OK\r\n$4\r\ni:1\r\n$4\r\ni:2\r\n$1\r\n2\r\n$1\r\n2\r\n"
+    );
+    ask(&mut s, &mut store, "WATCH w");
+    other_client(&mut store, "SET w 3", 1_000);
+    assert_eq!(ask(&mut s, &mut store, "MULTI; INFO; EXEC"), "+OK\r\n+QUEUED\r\n*-1\r\n");
 }
 
 #[test]

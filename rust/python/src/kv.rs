@@ -269,6 +269,10 @@ impl RespSession {
         PyBytes::new(py, &self.inner.executed(reply))
     }
 
+    fn node_replied(&mut self, replies: Vec<Vec<u8>>) {
+        self.inner.node_replied(replies);
+    }
+
     #[getter]
     fn in_transaction(&self) -> bool {
         self.inner.in_transaction()
@@ -337,5 +341,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GROUP_WATCH", kv::GROUP_WATCH)?;
     m.add("GROUP_EXEC_LOG", kv::GROUP_EXEC_LOG)?;
     m.add("GROUP_EXEC_READ", kv::GROUP_EXEC_READ)?;
+    m.add("GROUP_EXEC_NODE", kv::GROUP_EXEC_NODE)?;
     Ok(())
 }

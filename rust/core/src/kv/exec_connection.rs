@@ -33,11 +33,31 @@ pub struct ConnectionRun {
     pub changed: bool,
 }
 
+/// Calls `f` with each of the `count` commands of `body` (as a queue holds them); false if
+/// `body` does not decode (it always does: the session built it).
+pub fn for_each_command(body: &[u8], count: usize, mut f: impl FnMut(&[&[u8]])) -> bool {
+    let batch = encode_transaction(0, Protocol::Resp2, &[], body, count);
+    let Ok(mut reader) = BatchReader::new(&batch) else { return false };
+    let mut args = Vec::with_capacity(8);
+    while reader.next_into(&mut args) {
+        f(&args);
+    }
+    true
+}
+
 /// Runs the connection commands of the `count` commands of `body` (as a queue holds them) on
-/// a copy of `client`; None if `body` does not decode (it always does: the session built it).
-pub fn run_connection_commands(client: &ClientState, body: &[u8], count: usize) -> Option<ConnectionRun> {
+/// a copy of `client`, INFO answered by `node_replies` in order (what the node answered when
+/// it read the EXEC: its store as applied then, before the transaction, where Redis runs INFO
+/// in its place); None if `body` does not decode.
+pub fn run_connection_commands(
+    client: &ClientState,
+    body: &[u8],
+    count: usize,
+    node_replies: &[Vec<u8>],
+) -> Option<ConnectionRun> {
     let batch = encode_transaction(0, Protocol::Resp2, &[], body, count);
     let mut reader = BatchReader::new(&batch).ok()?;
+    let mut node_replies = node_replies.iter();
     let mut scratch = client.clone();
     let mut out = Vec::with_capacity(body.len() + 64);
     let mut args = Vec::with_capacity(8);
@@ -51,6 +71,14 @@ pub fn run_connection_commands(client: &ClientState, body: &[u8], count: usize) 
                 put_command(&mut out, 2, [LITERAL, &reply[..]].into_iter());
                 continue;
             }
+        }
+        if spec.class == Class::Node {
+            match node_replies.next() {
+                Some(node_reply) => reply.extend_from_slice(node_reply),
+                None => put_error(&mut reply, b"ERR the node did not answer"),
+            }
+            put_command(&mut out, 2, [LITERAL, &reply[..]].into_iter());
+            continue;
         }
         if spec.class != Class::Session || store_answers(spec.cmd) {
             put_command(&mut out, args.len(), args.iter().copied());

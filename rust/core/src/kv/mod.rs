@@ -46,9 +46,9 @@ pub use error::{KvError, Result};
 pub use exec::{apply_batch, execute, execute_read, read_batch};
 pub use hash_value::HashValue;
 pub use session::{
-    Group, RespSession, DEFAULT_MAX_BATCH_COMMANDS, GROUP_CLOSE, GROUP_EXEC_LOG, GROUP_EXEC_READ, GROUP_LOG,
-    GROUP_NODE, GROUP_READ, GROUP_REPLY, GROUP_STALE_READ, GROUP_WATCH, MAX_BATCH_COMMANDS, MAX_WATCHED_KEYS,
-    OOM_ERROR,
+    Group, RespSession, DEFAULT_MAX_BATCH_COMMANDS, GROUP_CLOSE, GROUP_EXEC_LOG, GROUP_EXEC_NODE, GROUP_EXEC_READ,
+    GROUP_LOG, GROUP_NODE, GROUP_READ, GROUP_REPLY, GROUP_STALE_READ, GROUP_WATCH, MAX_BATCH_COMMANDS,
+    MAX_WATCHED_KEYS, OOM_ERROR,
 };
 pub use snapshot::{decode_snapshot, encode_snapshot};
 pub use store::{Data, KvStore, Retired, Value, WrongType, DEFAULT_MAX_KEYS_RESULT, MAX_EXPIRED_PER_BATCH};

@@ -9,7 +9,7 @@ use super::answer::{answer, ClientState};
 use super::batch::{encode_transaction, BatchBuilder, Watch};
 use super::command::{arity_error, lookup, subcommand_error, unknown_command_error, Class, Cmd, CommandSpec};
 use super::error::{KvError, Result};
-use super::exec_connection::run_connection_commands;
+use super::exec_connection::{for_each_command, run_connection_commands};
 use super::transaction::{parse_watch_reply, store_answers, Queue, EXECABORT, EXECABORT_OOM, NOT_IN_TRANSACTION};
 use crate::codec::resp::{
     parse_bulk_header, parse_command, put_array_header, put_error, put_ok, put_simple, ParseStep, Protocol,
@@ -38,6 +38,7 @@ pub const GROUP_CLOSE: u8 = 5;
 pub const GROUP_WATCH: u8 = 6;
 pub const GROUP_EXEC_LOG: u8 = 7;
 pub const GROUP_EXEC_READ: u8 = 8;
+pub const GROUP_EXEC_NODE: u8 = 9;
 /// Most keys a connection watches at once (`-ERR` past it).
 pub const MAX_WATCHED_KEYS: usize = 1024;
 
@@ -69,6 +70,10 @@ pub enum Group {
     ExecLog(Vec<u8>),
     /// The same for a transaction of reads: run it as a Watch batch is.
     ExecRead(Vec<u8>),
+    /// The INFO commands a transaction queued, as one batch: hand their replies, in order,
+    /// to [`RespSession::node_replied`], then feed again; the EXEC runs then. Always the last
+    /// group.
+    ExecNode(Vec<u8>),
 }
 
 impl Group {
@@ -84,6 +89,7 @@ impl Group {
             Group::Watch(_) => GROUP_WATCH,
             Group::ExecLog(_) => GROUP_EXEC_LOG,
             Group::ExecRead(_) => GROUP_EXEC_READ,
+            Group::ExecNode(_) => GROUP_EXEC_NODE,
         }
     }
 
@@ -97,7 +103,8 @@ impl Group {
             | Group::Close(b)
             | Group::Watch(b)
             | Group::ExecLog(b)
-            | Group::ExecRead(b) => b,
+            | Group::ExecRead(b)
+            | Group::ExecNode(b) => b,
         }
     }
 }
@@ -223,6 +230,10 @@ pub struct RespSession {
     /// The connection's state after the connection commands of a transaction whose batch is
     /// running (`Group::ExecLog`, `Group::ExecRead`): nothing is parsed until `executed`.
     exec_pending: Option<ClientState>,
+    /// A transaction whose EXEC waits for its INFO replies (`Group::ExecNode`), and the
+    /// replies once `node_replied` has them: the next feed runs the EXEC first.
+    exec_node_pending: Option<Queue>,
+    node_replies: Option<Vec<Vec<u8>>>,
 }
 
 impl RespSession {
@@ -250,6 +261,8 @@ impl RespSession {
             watches: Vec::new(),
             watch_pending: None,
             exec_pending: None,
+            exec_node_pending: None,
+            node_replies: None,
         })
     }
 
@@ -341,9 +354,20 @@ impl RespSession {
         reply.to_vec()
     }
 
-    /// Whether the session waits for the reply of a `Watch`, `ExecLog` or `ExecRead` group.
+    /// Takes the replies of a `Group::ExecNode` batch's commands, in order; the next feed
+    /// (empty bytes will do) runs the EXEC with them in their places.
+    pub fn node_replied(&mut self, replies: Vec<Vec<u8>>) {
+        if self.exec_node_pending.is_some() {
+            self.node_replies = Some(replies);
+        }
+    }
+
+    /// Whether the session waits for the reply of a `Watch`, `ExecLog`, `ExecRead` or
+    /// `ExecNode` group.
     fn held(&self) -> bool {
-        self.watch_pending.is_some() || self.exec_pending.is_some()
+        self.watch_pending.is_some()
+            || self.exec_pending.is_some()
+            || self.exec_node_pending.is_some() && self.node_replies.is_none()
     }
 
     /// Whether `denyoom` writes are refused with `-OOM` (the store is over `maxmemory`).
@@ -375,6 +399,11 @@ impl RespSession {
             return Vec::new();
         }
         let mut groups = Groups::new(now_ms, self.max_batch_commands);
+        if let Some(queue) = self.exec_node_pending.take() {
+            let replies = self.node_replies.take().unwrap_or_default();
+            self.exec_run(queue, &replies, &mut groups);
+            self.watches.clear();
+        }
         let mut tail = std::mem::take(&mut self.tail);
         let from_tail = !tail.is_empty();
         if from_tail {
@@ -572,7 +601,9 @@ impl RespSession {
             }
             (Cmd::Exec, Some(queue)) => {
                 self.exec(queue, groups);
-                self.watches.clear();
+                if self.exec_node_pending.is_none() {
+                    self.watches.clear(); // else once the EXEC runs
+                }
             }
             (Cmd::Watch, queue @ Some(_)) => {
                 self.multi = queue;
@@ -594,12 +625,14 @@ impl RespSession {
                 let (max_commands, max_bytes) = (self.max_batch_commands, self.limits.max_value_bytes);
                 let error = if self.over_maxmemory {
                     Some(OOM_ERROR.to_vec())
-                } else if spec.class == Class::Node {
+                } else if spec.class == Class::Node && spec.cmd != Cmd::Info {
                     Some(NOT_IN_TRANSACTION.to_vec())
-                } else if spec.class == Class::Session && !store_answers(spec.cmd) {
+                } else if spec.class == Class::Node || spec.class == Class::Session && !store_answers(spec.cmd) {
                     let args: Vec<&[u8]> = ranges.iter().map(arg).collect();
                     subcommand_error(spec, &args).or_else(|| {
-                        let pushed = queue.push_connection(args.len(), args.iter().copied(), max_commands, max_bytes);
+                        let node = spec.class == Class::Node;
+                        let pushed =
+                            queue.push_connection(node, args.len(), args.iter().copied(), max_commands, max_bytes);
                         pushed.err().map(String::into_bytes)
                     })
                 } else {
@@ -665,9 +698,26 @@ impl RespSession {
         if queue.count == 0 && self.watches.is_empty() {
             return put_array_header(groups.reply(), 0);
         }
+        if queue.node {
+            // INFO's replies come from the node: it answers them first, then the EXEC runs.
+            let mut builder = BatchBuilder::new(groups.now_ms, self.client.protocol);
+            for_each_command(&queue.body, queue.count, |args| {
+                if lookup(args[0]).is_some_and(|spec| spec.class == Class::Node) {
+                    builder.push(args.len(), args.iter().copied());
+                }
+            });
+            groups.push_final(Group::ExecNode(builder.finish()));
+            self.exec_node_pending = Some(queue);
+            return;
+        }
+        self.exec_run(queue, &[], groups);
+    }
+
+    /// EXEC of an accepted queue, with the replies of its node commands (INFO), in order.
+    fn exec_run(&mut self, queue: Queue, node_replies: &[Vec<u8>], groups: &mut Groups) {
         let mut body = queue.body;
         if queue.connection {
-            let Some(run) = run_connection_commands(&self.client, &body, queue.count) else {
+            let Some(run) = run_connection_commands(&self.client, &body, queue.count, node_replies) else {
                 return put_error(groups.reply(), b"ERR the transaction's queue does not decode");
             };
             body = run.body;

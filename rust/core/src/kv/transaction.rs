@@ -23,8 +23,8 @@ pub const EXECABORT: &[u8] = b"EXECABORT Transaction discarded because of previo
 /// Redis's reply to EXEC over `maxmemory` when a queued command may not run then.
 pub const EXECABORT_OOM: &[u8] =
     b"EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.";
-/// Redis's reply to a command it does not queue (and to ours that are not: INFO and the
-/// SENATE admin commands, which the node answers).
+/// Redis's reply to a command it does not queue (and to ours that are not: the SENATE admin
+/// commands, which the node answers in its own time).
 pub const NOT_IN_TRANSACTION: &[u8] = b"ERR Command not allowed inside a transaction";
 
 /// The commands a connection queued since MULTI. Bounded: at most the session's
@@ -45,6 +45,8 @@ pub struct Queue {
     /// A connection command is queued (but PING, ECHO, UNWATCH, which the store answers):
     /// EXEC runs them on a copy of the connection's state (`exec_connection`).
     pub connection: bool,
+    /// One of them is INFO, which the node answers: EXEC asks it first (`Group::ExecNode`).
+    pub node: bool,
 }
 
 impl Queue {
@@ -85,9 +87,10 @@ impl Queue {
         }
     }
 
-    /// Queues a connection command (see `connection`).
+    /// Queues a connection command (see `connection`), or INFO (`node`).
     pub fn push_connection<'a>(
         &mut self,
+        node: bool,
         argc: usize,
         args: impl Iterator<Item = &'a [u8]>,
         max_commands: usize,
@@ -95,6 +98,7 @@ impl Queue {
     ) -> Result<(), String> {
         self.push((false, false), argc, args, max_commands, max_bytes)?;
         self.connection = true;
+        self.node |= node;
         Ok(())
     }
 
