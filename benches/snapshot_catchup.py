@@ -1,7 +1,8 @@
 """A follower with an empty disk catches up from a leader holding a large state: time, memory,
 event-loop stalls.
 
-    python benches/snapshot_catchup.py [--keys 2000000] [--value-bytes 100] [--json FILE]
+    python benches/snapshot_catchup.py [--keys 2000000] [--value-bytes 100]
+        [--protocol raft|paxos] [--json FILE]
 
 Starts a fresh local 3-node cluster (fsync on, `snapshot_entries` lowered so that the
 leader's last snapshot covers most of the load), kills one follower and deletes its data
@@ -127,9 +128,9 @@ def late(before: dict[float, float], after: dict[float, float]) -> dict[str, flo
     return out
 
 
-def one_round(keys: int, value_bytes: int, snapshot_entries: int) -> Round:
+def one_round(keys: int, value_bytes: int, snapshot_entries: int, protocol: str) -> Round:
     with tempfile.TemporaryDirectory(prefix="senate-catchup-") as tmp:
-        overrides = {"snapshot_entries": snapshot_entries}
+        overrides = {"snapshot_entries": snapshot_entries, "protocol": protocol}
         cluster = LocalCluster(
             nodes=3, data_dir=Path(tmp), base_port=free_base_port(3), overrides=overrides
         )
@@ -195,9 +196,10 @@ def main() -> None:
         default=20_000,
         help="the nodes' snapshot_entries (a snapshot at most 10x as many entries old)",
     )
+    parser.add_argument("--protocol", default="raft", choices=("raft", "paxos"))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    r = one_round(args.keys, args.value_bytes, args.snapshot_entries)
+    r = one_round(args.keys, args.value_bytes, args.snapshot_entries, args.protocol)
     state = f"{r.keys_held:,} keys of {r.value_bytes} B held"
     before = f"leader RSS {r.leader_rss_before_mib:.0f} MiB before"
     where = f"snapshot at {r.snapshot_index:,}, commit {r.commit_at_restart:,}"

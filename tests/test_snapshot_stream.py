@@ -248,6 +248,30 @@ def test_only_leaving_the_leadership_cancels_the_streams(tmp_path: Path) -> None
     run(main())
 
 
+def test_the_same_snapshot_offered_again_after_its_hand_over_takes_no_bytes(
+    tmp_path: Path,
+) -> None:
+    """The sender's core asks again until the receiver's answers, which it does once the
+    snapshot is durable: the same offer again is not needed; another head is."""
+    data = os.urandom(50_000)
+
+    async def main() -> None:
+        async with Pair(tmp_path, Limits(chunk_bytes=4096)) as p:
+            snapshot = SnapshotData.from_bytes(data)
+            p.sender.send(2, 7, 3, b"head", snapshot)
+            await until("the snapshot handed over", lambda: p.received)
+            await until("the sender to finish", lambda: not p.sender.active())
+            p.sender.send(2, 7, 3, b"head", snapshot)  # asked again, not yet applied there
+            await until("the sender to finish", lambda: not p.sender.active())
+            assert p.sample("senate_snapshot_streams_total", outcome="not_needed") == 1
+            assert p.receiver.bytes_written == len(data)
+            p.sender.send(2, 7, 3, b"next ballot", snapshot)
+            await until("the sender to finish", lambda: not p.sender.active())
+            assert [head for _, head, _ in p.received] == [b"head", b"next ballot"]
+
+    run(main())
+
+
 def test_a_node_that_has_the_entries_already_takes_no_bytes(tmp_path: Path) -> None:
     async def main() -> None:
         async with Pair(tmp_path, Limits(chunk_bytes=1024)) as p:

@@ -325,6 +325,11 @@ class SnapshotReceiver:
         #: Snapshots handed over, and bytes written, for tests and logs.
         self.handed_over = 0
         self.bytes_written = 0
+        #: (peer id, offer) of the last snapshot handed over. The same offer again is not
+        #: needed: its sender's core asks again until it hears back from this node's, which
+        #: answers only once the snapshot is durable (a write of the whole state), and the
+        #: same message stepped twice does the same thing twice.
+        self.last_handed_over: tuple[int, Offer] | None = None
         #: A fault switch (`Faults.break_snapshot_stream`): the next stream is cut once it
         #: received this many chunk bytes; None: none is.
         self.break_after_bytes: int | None = None
@@ -457,6 +462,10 @@ class IncomingStream(asyncio.Protocol):
             self._send(Done(codec.DONE_NOT_NEEDED))
             self.close("the node has the snapshot's entries already")
             return
+        if self.owner.last_handed_over == (self.peer_id, offer):
+            self._send(Done(codec.DONE_NOT_NEEDED))
+            self.close("the node has this snapshot already, not yet applied")
+            return
         refused = self.owner.admit(self, offer)
         if refused is not None:
             self._send(Done(codec.DONE_NOT_NEEDED))
@@ -571,6 +580,7 @@ class IncomingStream(asyncio.Protocol):
             self.close("checksum mismatch")
             return
         self.owner.handed_over += 1
+        self.owner.last_handed_over = (self.peer_id, offer)
         self.owner.hand_over(self.peer_id, offer.head, data)
         self._send(Done(codec.DONE_HANDED_OVER))
         self.close("snapshot received")
