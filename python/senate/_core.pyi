@@ -665,8 +665,7 @@ class PaxosStatus:
 #: COMPACT `(snapshot,)`: compact the durable log with it, then `compaction_done`.
 #: SNAPSHOT_SKIPPED `(index, reason)`. RESTORE `(snapshot,)`: replace the application's
 #: state with the leader's snapshot, as a job (off the loop); answer `restore_done` or
-#: `restore_failed`; until then nothing is applied and reads past the old state wait, while
-#: the node goes on (ticks, messages, log writes). SEND_SNAPSHOT `(to, index, term, head, data)` (a core
+#: `restore_failed` (what waits meanwhile: docs/embedding.md). SEND_SNAPSHOT `(to, index, term, head, data)` (a core
 #: made with `stream_snapshots`): stream the snapshot message to `to` out of band, its `head`
 #: frame then its `data` (`SnapshotData`); the peer steps both with `step_snapshot`. Asked
 #: again while the peer has not acknowledged it. `term` is the snapshot's own (a Multi-Paxos
@@ -1776,8 +1775,8 @@ class KvStore:
         """Replaces the store with a `snapshot`. Raises `KvError` if `data` is malformed; the
         store is unchanged then."""
     def restored(self, data: SnapshotData | bytes) -> KvStore:
-        """A new store holding the `snapshot` `data` (kept, not copied), with this store's
-        settings; this store is not changed, nor borrowed while decoding (which runs without
+        """A new store holding the `snapshot` `data` (read in place, not copied first; the
+        new store holds only what it decoded from it), with this store's settings; this store is not changed, nor borrowed while decoding (which runs without
         the GIL), so a worker thread may build it while another reads and applies to this
         one. Raises `KvError` if `data` is malformed."""
     def swap_in(self, restored: KvStore) -> None:

@@ -5,7 +5,7 @@ The policy (when to take a Ready, pipelined writes and the stall rule, apply sli
 snapshot freeze and its backlog, when a read may be served, when to restore the leader's
 snapshot) is the core's, the same code the deterministic simulation runs. This module is the
 I/O around it: frames to the transport, commands to the state machines, snapshots to worker
-threads (taken, and restored: the driver holds applies and reads meanwhile), reads and calls
+threads (taken, and restored: what waits meanwhile is docs/embedding.md's), reads and calls
 to their waiters. Log writes never come here: the core submits them to the log's writer
 thread itself, and this module hears them complete through the writer's wake-up pipe
 (`on_writes_done`).

@@ -5,9 +5,8 @@
 use crate::acl::AclUsers;
 use crate::errors::{config_error, kv_error};
 use crate::off_lock::bytes_filled_off_lock;
-use crate::snapshot_data::SnapshotData;
+use crate::snapshot_data::SnapshotBytes;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 use senate_core::codec::resp::DEFAULT_MAX_BULK_BYTES;
 use senate_core::codec::RespLimits;
@@ -45,23 +44,6 @@ impl KvCapture {
 fn snapshot_bytes<'py>(py: Python<'py>, store: &kv::KvStore) -> PyResult<Bound<'py, PyBytes>> {
     let data = py.detach(|| kv::encode_snapshot(store));
     bytes_filled_off_lock(py, data.len(), |out| out.copy_from_slice(&data))
-}
-
-/// A snapshot's bytes from Python: a `SnapshotData` (shared, no copy) or `bytes` (kept, no
-/// copy either).
-#[derive(FromPyObject)]
-pub enum SnapshotBytes<'py> {
-    Shared(PyRef<'py, SnapshotData>),
-    Owned(PyBackedBytes),
-}
-
-impl SnapshotBytes<'_> {
-    fn into_bytes(self) -> bytes::Bytes {
-        match self {
-            SnapshotBytes::Shared(data) => data.bytes(),
-            SnapshotBytes::Owned(data) => bytes::Bytes::from_owner(data),
-        }
-    }
 }
 
 /// Drops `value` in a thread of its own: freeing a large store (after FLUSHDB, or the state a

@@ -80,3 +80,20 @@ impl SnapshotData {
         format!("SnapshotData(<{} bytes>)", self.data.len())
     }
 }
+
+/// A snapshot's bytes from Python, read without a copy: a `SnapshotData` (the core's bytes,
+/// shared) or `bytes` (the object itself, held until the reader is done with it).
+#[derive(FromPyObject)]
+pub enum SnapshotBytes<'py> {
+    Shared(PyRef<'py, SnapshotData>),
+    Owned(PyBackedBytes),
+}
+
+impl SnapshotBytes<'_> {
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            SnapshotBytes::Shared(data) => data.bytes(),
+            SnapshotBytes::Owned(data) => Bytes::from_owner(data),
+        }
+    }
+}

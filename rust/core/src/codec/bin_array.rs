@@ -121,12 +121,10 @@ pub struct MalformedBinArray {
 /// bytes slices them without a copy). Reads every header this module writes (any size of
 /// each) and refuses anything else, a truncated element, or bytes after the array.
 pub fn decode_bin_array(data: &[u8]) -> Result<Vec<std::ops::Range<usize>>, MalformedBinArray> {
-    let mut at = 0;
+    let mut at: usize = 0;
     let mut take = |n: usize, problem: &'static str| -> Result<std::ops::Range<usize>, MalformedBinArray> {
-        let end = at + n;
-        if end > data.len() {
-            return Err(MalformedBinArray { at, problem });
-        }
+        // A 32-bit length read on a 32-bit target may overflow `at + n`: too long all the same.
+        let end = at.checked_add(n).filter(|&end| end <= data.len()).ok_or(MalformedBinArray { at, problem })?;
         let range = at..end;
         at = end;
         Ok(range)

@@ -57,7 +57,6 @@ pub enum Action {
     /// Replace the application's state with this snapshot (from the leader); everything
     /// committed before it was applied first. A job, like `TakeSnapshot`: build the new state
     /// off the caller's loop, put it in place, then report `Driver::restore_done(index)` (or
-    /// `restore_failed`). Until then the node goes on, but nothing is applied and reads past
-    /// the old state's applied index wait.
+    /// `restore_failed`). What waits meanwhile: `driver::restores`.
     Restore { snapshot: Snapshot },
 }

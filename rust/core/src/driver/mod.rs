@@ -38,6 +38,7 @@ mod protocol;
 mod reads;
 mod ready_loop;
 mod restores;
+mod snapshot_jobs;
 mod snapshots;
 mod wal_driver;
 mod writes;

@@ -6,8 +6,8 @@ use crate::driver::apply_queue::ApplyQueue;
 use crate::driver::options::{DriverOptions, Nanos, MAX_TICKS_PER_POLL};
 use crate::driver::protocol::{Consensus, NodeRole};
 use crate::driver::reads::Reads;
-use crate::driver::restores::{RestoreJob, Restores};
-use crate::driver::snapshots::{SnapshotJob, Snapshots};
+use crate::driver::restores::Restores;
+use crate::driver::snapshots::Snapshots;
 use crate::driver::writes::Writes;
 use crate::error::Result;
 use crate::raft::mem_node::{EncodedReady, StepError};
@@ -70,37 +70,35 @@ pub enum Next {
 ///   at its deadline and the rest is applied after the loop ran.
 /// - While a snapshot of an application that cannot capture its state is taken, nothing is
 ///   applied; past `max_apply_backlog_bytes` waiting, no Ready is taken until it is done.
-/// - A snapshot from the leader is handed out to restore once every Ready before it is durable
-///   and every entry committed before it is applied. The caller restores it as a job (in a
-///   worker thread) while Readies go on being taken; nothing is applied and no read waiting
-///   for it is served until it reports the restore done (see `driver::restores`).
+/// - A snapshot from the leader is restored by the caller as a job while Readies go on being
+///   taken: when it is handed out and what waits meanwhile is `driver::restores`' doc.
 pub struct Driver<C: Consensus> {
-    core: C,
-    options: DriverOptions,
-    writes: Writes,
-    apply: ApplyQueue,
-    reads: Reads,
-    snapshots: Snapshots,
+    pub(super) core: C,
+    pub(super) options: DriverOptions,
+    pub(super) writes: Writes,
+    pub(super) apply: ApplyQueue,
+    pub(super) reads: Reads,
+    pub(super) snapshots: Snapshots,
     /// The leader's snapshot waiting to be restored, and the one being restored.
-    restores: Restores,
-    applied_index: Index,
+    pub(super) restores: Restores,
+    pub(super) applied_index: Index,
     /// Ticks handed to the core so far.
-    now_ticks: u64,
+    pub(super) now_ticks: u64,
     /// Ticks due and not yet handed to the core.
-    ticks_due: u64,
+    pub(super) ticks_due: u64,
     /// The time the last counted tick was due.
-    last_tick_ns: Nanos,
+    pub(super) last_tick_ns: Nanos,
     /// The tick at which the last Ready past `max_writes_in_flight` was taken.
-    past_limit_tick: u64,
+    pub(super) past_limit_tick: u64,
     /// When the current drive slice started; `None` after an `Idle` or `Yield`.
-    slice_started_ns: Option<Nanos>,
-    role: NodeRole,
-    leader: Option<NodeId>,
-    epoch: u64,
+    pub(super) slice_started_ns: Option<Nanos>,
+    pub(super) role: NodeRole,
+    pub(super) leader: Option<NodeId>,
+    pub(super) epoch: u64,
     /// The configuration in force last announced (`Action::ConfChanged`).
-    conf_state: ConfState,
-    error: Option<DriverError>,
-    stats: DriverStats,
+    pub(super) conf_state: ConfState,
+    pub(super) error: Option<DriverError>,
+    pub(super) stats: DriverStats,
 }
 
 /// Counters of a driver's work (for metrics).
@@ -283,66 +281,6 @@ impl<C: Consensus> Driver<C> {
             self.applied_index = index;
         }
         self.snapshots.bytes_since += freed as u64;
-    }
-
-    /// The application was restored at start from a snapshot of `bytes` bytes (at the
-    /// `applied_index` the driver was made with): the next snapshot waits until as many bytes
-    /// were applied.
-    pub fn recovered_snapshot(&mut self, bytes: u64) {
-        self.snapshots.last_bytes = bytes;
-    }
-
-    /// Asks for a snapshot at the applied index on the next poll (if none is being taken).
-    pub fn snapshot_now(&mut self) {
-        self.snapshots.requested = true;
-    }
-
-    /// Answers `TakeSnapshot`: `frozen` when the application could not capture its state, so
-    /// nothing may be applied until the snapshot is taken.
-    pub fn snapshot_started(&mut self, index: Index, frozen: bool) {
-        if let Some(job) = self.snapshots.job.as_mut().filter(|job| job.index == index) {
-            job.frozen = frozen;
-        }
-    }
-
-    /// The snapshot at `index` was taken; it is recorded on the next poll.
-    pub fn snapshot_taken(&mut self, index: Index, data: Bytes) {
-        if let Some(job) = self.snapshots.job.as_mut().filter(|job| job.index == index) {
-            job.outcome = Some(Ok(data));
-        }
-    }
-
-    pub fn snapshot_failed(&mut self, index: Index) {
-        if let Some(job) = self.snapshots.job.as_mut().filter(|job| job.index == index) {
-            job.outcome = Some(Err(()));
-        }
-    }
-
-    /// The caller restored the snapshot of the last `Restore` (at `index`): the application
-    /// holds its state; applies and reads go on from it on the next poll.
-    pub fn restore_done(&mut self, index: Index) {
-        if let Some(job) = self.restores.job.as_mut().filter(|job| job.index == index) {
-            job.done = true;
-        }
-    }
-
-    /// The caller could not restore the snapshot at `index`: the next poll fails
-    /// ([`DriverError::RestoreFailed`]).
-    pub fn restore_failed(&mut self, index: Index, message: String) {
-        if self.restores.restoring() == Some(index) {
-            self.error.get_or_insert(DriverError::RestoreFailed { index, message });
-        }
-    }
-
-    /// The index of the snapshot the caller is restoring, if any.
-    pub fn restoring(&self) -> Option<Index> {
-        self.restores.restoring()
-    }
-
-    /// The durable log was compacted with the last `Compact` (or failed to: either way, the
-    /// next snapshot may start).
-    pub fn compaction_done(&mut self) {
-        self.snapshots.compacting = false;
     }
 
     /// Everything in flight is lost (the process crashed); the core restarts separately. The
@@ -570,7 +508,7 @@ impl<C: Consensus> Driver<C> {
 
     /// Whether committed entries wait: a frozen snapshot is being taken, or the leader's
     /// snapshot is being restored.
-    fn holds_applies(&self) -> bool {
+    pub(super) fn holds_applies(&self) -> bool {
         self.snapshots.holds_applies() || self.restores.holds_applies()
     }
 
@@ -583,70 +521,5 @@ impl<C: Consensus> Driver<C> {
         let Some(entries) = self.apply.hand_out() else { return false };
         out.push(Action::Apply { entries, deadline_ns: now_ns + self.options.apply_slice_ns });
         true
-    }
-
-    fn start_snapshot(&mut self, out: &mut Vec<Action>) {
-        let index = self.applied_index;
-        self.snapshots.requested = false;
-        // Frozen until the caller says it captured its state (`snapshot_started`).
-        self.snapshots.job = Some(SnapshotJob { index, frozen: true, outcome: None });
-        out.push(Action::TakeSnapshot { index });
-    }
-
-    /// Records a snapshot that was taken (between Readies), or gives up one that failed.
-    fn settle_snapshot(&mut self, out: &mut Vec<Action>) {
-        let Some(job) = self.snapshots.job.take_if(|job| job.outcome.is_some()) else { return };
-        match job.outcome.expect("settled") {
-            Err(()) => {
-                self.snapshots.next_allowed_index = job.index + self.options.snapshot_entries.max(1);
-            }
-            Ok(data) if job.index > self.snapshots.snapshot_index && !self.restores.busy() => {
-                let bytes = data.len() as u64;
-                match self.core.compact(job.index, data) {
-                    Ok(snapshot) => {
-                        self.snapshots.snapshot_index = snapshot.meta.index;
-                        self.snapshots.bytes_since = 0;
-                        self.snapshots.last_bytes = bytes;
-                        self.snapshots.compacting = true;
-                        self.stats.snapshots_taken += 1;
-                        out.push(Action::Compact { snapshot });
-                    }
-                    Err(error) => out.push(Action::SnapshotSkipped { index: job.index, reason: error.to_string() }),
-                }
-            }
-            // Overtaken by a snapshot restored meanwhile, or one is waiting to be restored.
-            Ok(_) => out.push(Action::SnapshotSkipped {
-                index: job.index,
-                reason: "a snapshot from the leader replaced the state".to_string(),
-            }),
-        }
-    }
-
-    /// Hands out the leader's snapshot to restore once everything before it is durable and
-    /// applied, no snapshot of the old state is being taken and no restore is in progress.
-    /// Returns whether it did.
-    fn try_restore(&mut self, out: &mut Vec<Action>) -> bool {
-        if self.writes.unadvanced() > 0
-            || self.snapshots.job.is_some()
-            || !self.apply.is_empty()
-            || self.restores.job.is_some()
-        {
-            return false;
-        }
-        let snapshot = self.restores.pending.take().expect("a restore is pending");
-        let (index, bytes) = (snapshot.meta.index, snapshot.data.len() as u64);
-        // The applied index stays the old state's until the caller reports the new one in
-        // place: reads at most that old index may still be served from the old state.
-        self.restores.job = Some(RestoreJob { index, bytes, done: false });
-        out.push(Action::Restore { snapshot });
-        true
-    }
-
-    /// Records a restore the caller reported done: the application is at its index.
-    fn settle_restore(&mut self) {
-        let Some(job) = self.restores.job.take_if(|job| job.done) else { return };
-        self.snapshots.restored(job.index, job.bytes);
-        self.applied_index = self.applied_index.max(job.index);
-        self.stats.snapshots_restored += 1;
     }
 }

@@ -16,7 +16,7 @@ use crate::raft::message::{Index, Snapshot};
 pub struct RestoreJob {
     pub index: Index,
     /// Bytes of the snapshot: the next snapshot waits until as many were applied.
-    pub bytes: u64,
+    pub data_bytes: u64,
     /// Reported done by the caller; recorded on the next poll.
     pub done: bool,
 }
