@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from cluster import on_free_ports
@@ -29,8 +30,10 @@ VALUE_BYTES = 2048
 
 class GatedKv(KvMachine):
     """The key-value machine, its restore held open until the test opens `gate`, so that what
-    the node does meanwhile is seen without timing; the decode is the store's own. With
-    `refuse`, the restore fails once the gate opens."""
+    the node does meanwhile is seen without timing: the new store is built first (the store's
+    own decode), then held, not yet in place, so the live store is checked while a whole new
+    one exists beside it. With `refuse`, the restore fails once the gate opens, after the
+    build."""
 
     def __init__(self, refuse: bool = False) -> None:
         super().__init__()
@@ -39,12 +42,20 @@ class GatedKv(KvMachine):
         self.gate = threading.Event()
 
     def prepare_restore(self, part: SnapshotData) -> KvStore:
+        built = super().prepare_restore(part)
         self.entered.set()
         if not self.gate.wait(60):
             raise TimeoutError("the test never opened the gate")
         if self.refuse:
             raise SenateError("this machine refuses the snapshot")
-        return super().prepare_restore(part)
+        return built
+
+
+class RefusingKv(KvMachine):
+    """The key-value machine, refusing every snapshot."""
+
+    def prepare_restore(self, part: SnapshotData) -> KvStore:
+        raise SenateError("this machine refuses the snapshot")
 
 
 class Member:
@@ -147,6 +158,7 @@ def test_a_node_serves_and_takes_the_log_while_it_restores_and_applies_after(
                     )
                 assert new.node.applied_index < snapshot_index, "nothing applied before the restore"
                 read = asyncio.create_task(new.client.get("during"))  # linearizable: waits
+                await until("node 4 holds the read", lambda: bool(new.node._reads._batches))
                 assert await stale.dbsize() == 0
                 assert not read.done(), "a read past the old state waits for the restore"
             finally:
@@ -193,3 +205,36 @@ def test_a_failed_restore_stops_the_node_and_its_next_start_restores_the_snapsho
                 await m.stop()
 
     asyncio.run(on_free_ports(8, tmp_path, main))
+
+
+def test_a_start_whose_restore_fails_releases_the_data_directory(tmp_path: Path) -> None:
+    async def main(data_dir: Path, addresses: dict[int, str]) -> None:
+        peers = {1: addresses[1]}
+        directory = str(data_dir / "1")
+        node = Node(KvMachine(), id=1, peers=peers, data_dir=directory)
+        first = Member(node, node.state_machines[0], addresses[2])  # type: ignore[arg-type]
+        await first.start()
+        try:
+            await until("a leader", lambda: first.node.role == "leader")
+            for k in range(16):
+                assert await first.client.set(f"k{k}", "v")
+            applied = first.node.applied_index
+            first.node.snapshot_now()
+            await until("the log is compacted", lambda: first.node.snapshot_index >= applied)
+        finally:
+            await first.stop()
+        refusing = Node(RefusingKv(), id=1, peers=peers, data_dir=directory)
+        with pytest.raises(SenateError, match="refuses the snapshot"):
+            await refusing.start()
+        assert not refusing.running
+        await refusing.stop()  # nothing to stop: returns
+        # The failed start closed the log: the directory is free for the fixed machine.
+        fixed = Node(KvMachine(), id=1, peers=peers, data_dir=directory)
+        await fixed.start()
+        try:
+            assert len(fixed.state_machines[0].store) == 16  # type: ignore[attr-defined]
+            await until("a leader", lambda: fixed.role == "leader")
+        finally:
+            await fixed.stop()
+
+    asyncio.run(on_free_ports(2, tmp_path, main))

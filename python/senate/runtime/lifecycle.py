@@ -77,6 +77,8 @@ class Lifecycle:
         self.core: NodeDriver | None = None
         self.transport: Transport | None = None
         self.snapshot_receiver: SnapshotReceiver | None = None
+        #: The log's writer thread, until the driver takes it over (`ReadyDriver.start`).
+        self._writer: WalWriter | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._faults: Faults | None = None
 
@@ -92,13 +94,43 @@ class Lifecycle:
             self.core.follower_write_wait_s = seconds
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Recovers from the data directory, starts listening and joins the cluster."""
+        """Recovers from the data directory, starts listening and joins the cluster. A start
+        that fails (the recovered snapshot's restore, the transport's bind, a cancellation)
+        undoes what it did before raising: the log is closed, so the data directory is free
+        for the next start, and the worker threads are stopped."""
+        try:
+            await self._start(loop)
+        except BaseException:
+            await self._undo_start()
+            raise
+
+    async def _undo_start(self) -> None:
+        """Closes what a failed `_start` opened, in the order of `stop` (the driver and the
+        inputs never started)."""
+        if self.transport is not None:
+            await self.transport.stop()
+        if self.snapshot_receiver is not None:
+            self.snapshot_receiver.shutdown()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+        await self._snapshots.wait_idle()
+        self._disk.shutdown(wait=True)
+        self._snapshots.shutdown()
+        if self._writer is not None:
+            self._writer.close()
+        if self.wal is not None:
+            self.wal.close()  # releases the data directory
+        self.wal = self.core = self.transport = self.snapshot_receiver = None
+        self._writer = None
+        log.info("node %d: start undone", self._config.id)
+
+    async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         cfg = self._config
         writer = None
         snapshot_bytes = 0
         if cfg.data_dir is not None:
             self.wal = wal = await open_wal(cfg, loop, self._disk)
-            writer = WalWriter(wal)
+            self._writer = writer = WalWriter(wal)
             snapshot = wal.recovered_snapshot()
             if snapshot is not None:
                 await self._snapshots.recover(snapshot)
@@ -153,6 +185,7 @@ class Lifecycle:
         await self.transport.start()
         inputs.start(loop, core)
         self._driver.start(loop, core, writer, self.transport)
+        self._writer = None  # the driver's to close from now on
         log.info("node %d: started (applied %d)", cfg.id, self._state.applied_index)
 
     def _new_snapshot_receiver(self) -> SnapshotReceiver:
@@ -165,9 +198,14 @@ class Lifecycle:
             self._scratch = tempfile.TemporaryDirectory(prefix=f"senate-{cfg.id}-")
             directory = Path(self._scratch.name)
         limits = Limits(cfg.snapshot_chunk_bytes, cfg.snapshot_chunks_in_flight)
-        return SnapshotReceiver(
-            cfg.id, directory, self._inputs.on_snapshot, lambda: self._state.applied_index, limits
-        )
+        core = self.core
+        assert core is not None
+
+        def applied_index() -> int:
+            # A snapshot being restored counts as applied: a re-offer of it is not needed.
+            return max(self._state.applied_index, core.restoring or 0)
+
+        return SnapshotReceiver(cfg.id, directory, self._inputs.on_snapshot, applied_index, limits)
 
     async def stop(self) -> None:
         """Stops serving; calls still waiting fail with `NodeNotRunning`."""

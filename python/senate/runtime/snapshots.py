@@ -21,6 +21,7 @@ none); the request table's part is empty when the table is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -114,12 +115,14 @@ class Snapshots:
         """Starts replacing the state with the leader's `snapshot` (`ACTION_RESTORE`): the
         machines build their new state in a worker thread (`StateMachine.prepare_restore`)
         from the snapshot's bytes, shared with the core (no copy), and the live state is left
-        alone meanwhile; `settle_restore` puts it in place once built. The driver applies
-        nothing and serves no read past the old state until it hears of it."""
+        alone meanwhile; `settle_restore` puts it in place once built (what waits until then:
+        docs/embedding.md). The snapshot's address book is learned at once, so the node can
+        dial the members it names while it restores."""
         assert self.loop is not None
         assert self.restore_job is None
         assert self.job is None
         self._restore_index = snapshot.index
+        self._learn_addresses(snapshot.shared_data)
         log.info(
             "node %d: restoring a snapshot at index %d (%d bytes) in a worker thread",
             self.node_id,
@@ -132,23 +135,35 @@ class Snapshots:
         job.add_done_callback(lambda _job: self._wake.set())
         self.restore_job = job
 
+    def _learn_addresses(self, data: SnapshotData) -> None:
+        """Adds the members the snapshot's address book names and the node does not know
+        (`Members.learn` changes no address it has). The envelope is split in place and the
+        book is small; a malformed one is left to the restore job, which fails on it."""
+        parts = None
+        with contextlib.suppress(ValueError):
+            parts = data.split_envelope()
+        n = len(self.state.machines)
+        if parts is not None and len(parts) == n + 2:
+            with contextlib.suppress(SenateError, ValueError):
+                self.members.learn(decode_addresses(bytes(parts[n + 1])))
+
     def restore_job_done(self) -> bool:
         """Whether the new state was built (or failed to be) and is not in place yet."""
         return self.restore_job is not None and self.restore_job.done()
 
     def settle_restore(self, core: NodeDriver) -> None:
-        """Puts the state built by the restore job in place (`finish_restore` of each machine,
-        the request table, the address book) and tells the driver. A restore that failed
-        leaves the old state (unless a machine's `finish_restore` itself raised midway), tells
-        the driver and raises `RestoreFailed`, which stops the node, as a failed restore
-        always did: its log holds the snapshot and nothing before it, so it restores it
-        again at its next start."""
+        """Puts the state built by the restore job in place (`finish_restore`) and tells the
+        driver. A restore that failed (or whose job was cancelled) tells the driver and raises
+        `RestoreFailed`, which stops the node, as a failed restore always did: its log holds
+        the snapshot and nothing before it, so it restores it again at its next start."""
         job = self.restore_job
         assert job is not None
         assert job.done()
         self.restore_job = None
         index = self._restore_index
         try:
+            if job.cancelled():
+                raise SenateError("the restore job was cancelled")
             self.finish_restore(job.result(), index)
         except Exception as e:
             message = f"{type(e).__name__}: {e}"
@@ -185,7 +200,13 @@ class Snapshots:
         return PreparedRestore(built, requests or None, addresses)
 
     def finish_restore(self, prepared: PreparedRestore, index: int) -> None:
-        """On the loop: the state built by `prepare_restore` put in place, at `index`."""
+        """On the loop: the state built by `prepare_restore` put in place, at `index`. Every
+        machine's `finish_restore` runs first; the request table, the address book and the
+        applied index are replaced only once all returned. A `finish_restore` that raises
+        (the default one runs `restore`, which may) leaves the machines before it with the
+        new state and the rest with the old: the caller stops the node, which serves
+        nothing more from it, and its next start restores the snapshot into every machine
+        (docs/embedding.md)."""
         for sm, built in zip(self.state.machines, prepared.machines, strict=True):
             finish = getattr(sm, "finish_restore", None)
             if finish is not None:
