@@ -28,16 +28,17 @@ pub(crate) fn file_names<F: FileSystem>(fs: &F, dir: &Path) -> Result<Vec<String
     fs.list(dir).map_err(io_error(dir))
 }
 
-/// Writes `bytes` as `dir/name` atomically: to `name.tmp`, synced, renamed, then (when
-/// `fsync`) the directory synced. After an `Ok` with `fsync`, the file survives a crash whole;
-/// before, a crash leaves either the old state or a `.tmp` file that recovery deletes. With
-/// `preallocate_bytes` above the length of `bytes`, the file is first allocated to that size
-/// (see [`WalFile::allocate`]), so it ends in zeros.
+/// Writes `parts`, one after the other, as `dir/name` atomically: to `name.tmp`, synced,
+/// renamed, then (when `fsync`) the directory synced. The parts are written where they lie (a
+/// snapshot's data is not copied into one buffer with its head). After an `Ok` with `fsync`,
+/// the file survives a crash whole; before, a crash leaves either the old state or a `.tmp`
+/// file that recovery deletes. With `preallocate_bytes` above the parts' length, the file is
+/// first allocated to that size (see [`WalFile::allocate`]), so it ends in zeros.
 pub(crate) fn write_file_atomically<F: FileSystem>(
     fs: &F,
     dir: &Path,
     name: &str,
-    bytes: &[u8],
+    parts: &[&[u8]],
     preallocate_bytes: u64,
     fsync: bool,
 ) -> Result<PathBuf, WalError> {
@@ -45,7 +46,7 @@ pub(crate) fn write_file_atomically<F: FileSystem>(
     let final_path = dir.join(name);
     let file = fs.create(&temp_path).map_err(io_error(&temp_path))?;
     file.allocate(preallocate_bytes);
-    write_behind(&file, bytes, fsync).map_err(io_error(&temp_path))?;
+    write_behind(&file, parts, fsync).map_err(io_error(&temp_path))?;
     if fsync {
         file.sync_all().map_err(io_error(&temp_path))?;
     }
@@ -60,23 +61,31 @@ pub(crate) fn write_file_atomically<F: FileSystem>(
 /// Bytes of a large file (a snapshot) written between two steps of its write-behind.
 pub(crate) const WRITE_BEHIND_BYTES: usize = 1 << 20;
 
-/// Writes `bytes` to the start of `file`; with `sync`, `WRITE_BEHIND_BYTES` at a time,
-/// starting each chunk's writeback once it is written and waiting for the chunk before. At
-/// most two chunks are dirty at once, so the log's own fdatasync (whose journal commit first
-/// flushes the dirty data of files allocated in the same transaction: ext4, data=ordered)
-/// waits for those at most, not for a whole snapshot; the caller's final sync has little left
-/// to write.
-pub(crate) fn write_behind<W: WalFile>(file: &W, bytes: &[u8], sync: bool) -> std::io::Result<()> {
-    if !sync || bytes.len() <= WRITE_BEHIND_BYTES {
-        return file.write_all_at(bytes, 0);
-    }
+/// Writes `parts`, one after the other, from the start of `file`; with `sync`, at most
+/// `WRITE_BEHIND_BYTES` at a time, starting each chunk's writeback once it is written and
+/// waiting for the chunk before. At most two chunks are dirty at once, so the log's own
+/// fdatasync (whose journal commit first flushes the dirty data of files allocated in the same
+/// transaction: ext4, data=ordered) waits for those at most, not for a whole snapshot; the
+/// caller's final sync has little left to write.
+pub(crate) fn write_behind<W: WalFile>(file: &W, parts: &[&[u8]], sync: bool) -> std::io::Result<()> {
+    let total: usize = parts.iter().map(|part| part.len()).sum();
     let mut offset = 0u64;
-    for chunk in bytes.chunks(WRITE_BEHIND_BYTES) {
+    if !sync || total <= WRITE_BEHIND_BYTES {
+        for part in parts {
+            file.write_all_at(part, offset)?;
+            offset += part.len() as u64;
+        }
+        return Ok(());
+    }
+    // The chunk written before this one: (offset, length).
+    let mut previous: Option<(u64, u64)> = None;
+    for chunk in parts.iter().flat_map(|part| part.chunks(WRITE_BEHIND_BYTES)) {
         file.write_all_at(chunk, offset)?;
         file.start_writeback(offset, chunk.len() as u64, false);
-        if let Some(previous) = offset.checked_sub(WRITE_BEHIND_BYTES as u64) {
-            file.start_writeback(previous, WRITE_BEHIND_BYTES as u64, true);
+        if let Some((at, len)) = previous {
+            file.start_writeback(at, len, true);
         }
+        previous = Some((offset, chunk.len() as u64));
         offset += chunk.len() as u64;
     }
     Ok(())
@@ -140,9 +149,14 @@ mod tests {
         // Several chunks with a partial last one, exactly one chunk, less, nothing.
         for len in [0, 10, WRITE_BEHIND_BYTES, 3 * WRITE_BEHIND_BYTES + 12345] {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            for fsync in [true, false] {
-                let path = write_file_atomically(&OsFileSystem, dir.path(), "f", &bytes, 0, fsync).unwrap();
-                assert_eq!(std::fs::read(&path).unwrap(), bytes, "len {len} fsync {fsync}");
+            // Whole, and in parts cut anywhere (a head, the data, a checksum).
+            let (head, rest) = bytes.split_at(len.min(7));
+            let (data, tail) = rest.split_at(rest.len().saturating_sub(4));
+            for parts in [vec![&bytes[..]], vec![head, data, tail]] {
+                for fsync in [true, false] {
+                    let path = write_file_atomically(&OsFileSystem, dir.path(), "f", &parts, 0, fsync).unwrap();
+                    assert_eq!(std::fs::read(&path).unwrap(), bytes, "len {len} fsync {fsync}");
+                }
             }
         }
     }

@@ -99,7 +99,7 @@ fn create<F: FileSystem>(fs: F, dir: &Path, options: WalOptions) -> Result<(Wal<
         &fs,
         dir,
         &segment_file_name(FIRST_SEGMENT_SEQ),
-        &start,
+        &[&start],
         options.allocation_for(start.len() as u64),
         options.fsync,
     )?;

@@ -57,35 +57,37 @@ pub(crate) fn parse_snapshot_file_name(name: &str) -> Option<Index> {
     parse_hex_name(name, SNAPSHOT_EXTENSION)
 }
 
-/// The file contents holding `snapshot`.
-pub(crate) fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
+/// The file contents holding `snapshot`, as three parts to write one after the other: the
+/// head (up to and with `data_bytes`), the snapshot's own data (not copied) and the checksum,
+/// computed over the head and the data in place.
+pub(crate) fn snapshot_file_parts(snapshot: &Snapshot) -> (Vec<u8>, &[u8], [u8; CRC32C_BYTES]) {
     let conf = &snapshot.meta.conf_state;
-    let total_bytes = FIXED_HEAD_BYTES
-        + 3 * COUNT_BYTES
-        + conf.listed_id_count() * ID_BYTES
-        + FLAG_BYTES
-        + DATA_BYTES_FIELD_BYTES
-        + snapshot.data.len()
-        + CRC32C_BYTES;
-    let mut out = Vec::with_capacity(total_bytes);
-    out.extend_from_slice(&SNAPSHOT_MAGIC);
-    out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
-    out.extend_from_slice(&snapshot.meta.index.to_le_bytes());
-    out.extend_from_slice(&snapshot.meta.term.to_le_bytes());
+    let head_bytes =
+        FIXED_HEAD_BYTES + 3 * COUNT_BYTES + conf.listed_id_count() * ID_BYTES + FLAG_BYTES + DATA_BYTES_FIELD_BYTES;
+    let mut head = Vec::with_capacity(head_bytes);
+    head.extend_from_slice(&SNAPSHOT_MAGIC);
+    head.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    head.extend_from_slice(&snapshot.meta.index.to_le_bytes());
+    head.extend_from_slice(&snapshot.meta.term.to_le_bytes());
     for ids in [&conf.voters, &conf.voters_outgoing, &conf.learners] {
         let count = u32::try_from(ids.len()).expect("member count fits in u32");
-        out.extend_from_slice(&count.to_le_bytes());
+        head.extend_from_slice(&count.to_le_bytes());
         for id in ids {
-            out.extend_from_slice(&id.to_le_bytes());
+            head.extend_from_slice(&id.to_le_bytes());
         }
     }
-    out.push(u8::from(conf.auto_leave));
-    out.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
-    out.extend_from_slice(&snapshot.data);
-    let crc32c = crc32c::crc32c(&out);
-    out.extend_from_slice(&crc32c.to_le_bytes());
-    assert_eq!(out.len(), total_bytes, "snapshot file length");
-    out
+    head.push(u8::from(conf.auto_leave));
+    head.extend_from_slice(&(snapshot.data.len() as u64).to_le_bytes());
+    assert_eq!(head.len(), head_bytes, "snapshot file head length");
+    let crc32c = crc32c::crc32c_append(crc32c::crc32c(&head), &snapshot.data);
+    (head, &snapshot.data, crc32c.to_le_bytes())
+}
+
+/// The file contents holding `snapshot`, in one buffer (tests).
+#[cfg(test)]
+pub(crate) fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
+    let (head, data, crc32c) = snapshot_file_parts(snapshot);
+    [&head[..], data, &crc32c[..]].concat()
 }
 
 /// Decodes snapshot file contents (either version), or `None` if they are damaged in any way.
@@ -139,14 +141,16 @@ fn read_ids(body: &[u8], offset: &mut usize) -> Option<Vec<NodeId>> {
     Some(ids)
 }
 
-/// Writes `snapshot` to its file in `dir`, durably when `fsync` (see `write_file_atomically`).
+/// Writes `snapshot` to its file in `dir`, durably when `fsync` (see `write_file_atomically`),
+/// its data from where it lies: the log holds no second copy of the snapshot meanwhile.
 pub(crate) fn write_snapshot_file<F: FileSystem>(
     fs: &F,
     dir: &Path,
     snapshot: &Snapshot,
     fsync: bool,
 ) -> Result<PathBuf, crate::wal::WalError> {
-    write_file_atomically(fs, dir, &snapshot_file_name(snapshot.meta.index), &encode_snapshot(snapshot), 0, fsync)
+    let (head, data, crc32c) = snapshot_file_parts(snapshot);
+    write_file_atomically(fs, dir, &snapshot_file_name(snapshot.meta.index), &[&head, data, &crc32c], 0, fsync)
 }
 
 #[cfg(test)]

@@ -466,7 +466,7 @@ impl<F: FileSystem> Wal<F> {
         encode_marker(self.options.protocol, &self.shape.current_marker(), &mut start);
         let name = segment_file_name(seq);
         let allocation = self.options.allocation_for(start.len() as u64);
-        let path = write_file_atomically(&self.fs, &self.dir, &name, &start, allocation, self.options.fsync)?;
+        let path = write_file_atomically(&self.fs, &self.dir, &name, &[&start], allocation, self.options.fsync)?;
         self.count_fsyncs(2);
         self.file = self.fs.open_write(&path).map_err(io_error(&path))?;
         self.file_bytes = allocation.max(start.len() as u64);
