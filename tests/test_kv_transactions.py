@@ -6,6 +6,7 @@ connection commands and INFO queued in a pipeline run at EXEC.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 import redis
 
-from cluster import free_base_port
+from cluster import free_base_port, on_free_ports
+from senate import Node, kv
+from senate._core import count_replies, encode_command
 from senate.launcher import LocalCluster
 from waiting import wait_until
 
@@ -137,3 +140,58 @@ def test_redis_py_transactions_queue_connection_commands_and_info(clients: list[
         assert replies[4:] == [b"e", b"v"], replies
         # The name stays on the connection the pipeline used (the pool hands it out next).
         assert conn.client_getname() == f"tx{i}"
+
+
+def test_exec_without_quorum_gives_one_reply_and_connection_commands_need_none(
+    tmp_path: Path,
+) -> None:
+    """On a node of three that runs alone (no quorum): an EXEC that cannot commit or read
+    answers one TRYAGAIN, whatever it queued (two SETs; nothing, after a WATCH: the error
+    was once per queued command, so two and none), and the next command on the connection
+    gets its own reply. A transaction of connection commands alone is answered at once and
+    changes the connection, as outside MULTI."""
+
+    async def scenario(data_dir: Path, addresses: dict[int, str]) -> None:
+        peers = {i: addresses[i] for i in (1, 2, 3)}  # only node 1 runs
+        machine = kv.KvMachine()
+        node = Node(machine, id=1, peers=peers, data_dir=str(data_dir), call_timeout_s=0.3)
+        await node.start()
+        server = kv.KvServer(node, machine, addresses[4])
+        await server.start()
+        try:
+            host, port = addresses[4].rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+
+            async def ask(*commands: list[bytes]) -> list[bytes]:
+                writer.write(b"".join(encode_command(c) for c in commands))
+                received = b""
+                while count_replies(received)[0] < len(commands):
+                    received += await asyncio.wait_for(reader.read(1 << 16), 10)
+                return received.split(b"\r\n")[:-1]
+
+            tryagain = b"-TRYAGAIN not committed within 0.3 s"
+            replies = await ask([b"MULTI"], [b"SET", b"a", b"1"], [b"SET", b"b", b"2"], [b"EXEC"])
+            assert [r[: len(tryagain)] for r in replies] == [
+                b"+OK",
+                b"+QUEUED",
+                b"+QUEUED",
+                tryagain,
+            ]
+            assert await ask([b"PING"]) == [b"+PONG"]
+            # WATCH reads the local store on a READONLY connection; the EXEC, after
+            # READWRITE, needs a read barrier, which fails.
+            assert await ask([b"READONLY"], [b"WATCH", b"k"], [b"READWRITE"]) == [b"+OK"] * 3
+            replies = await ask([b"MULTI"], [b"EXEC"])
+            assert [r[: len(tryagain)] for r in replies] == [b"+OK", tryagain]
+            assert await ask([b"ECHO", b"next"]) == [b"$4", b"next"]
+            replies = await ask(
+                [b"MULTI"], [b"CLIENT", b"SETNAME", b"x"], [b"CLIENT", b"GETNAME"], [b"EXEC"]
+            )
+            assert replies == [b"+OK", b"+QUEUED", b"+QUEUED", b"*2", b"+OK", b"$1", b"x"]
+            assert await ask([b"CLIENT", b"GETNAME"]) == [b"$1", b"x"]
+            writer.close()
+        finally:
+            await server.stop()
+            await node.stop()
+
+    asyncio.run(on_free_ports(4, tmp_path, scenario))

@@ -147,7 +147,7 @@ __all__ = [
     "WalWriter",
     "WeightedRandom",
     "__version__",
-    "batch_command_count",
+    "batch_reply_count",
     "check_history",
     "count_replies",
     "decode_batch",
@@ -1908,9 +1908,10 @@ def decode_batch(batch: bytes) -> list[list[bytes]]:
     """The commands of an encoded batch (for `GROUP_NODE`: INFO and its arguments).
     Raises `KvError` if malformed."""
 
-def batch_command_count(batch: bytes) -> int:
-    """The number of commands in an encoded batch, read from its header (the batch is checked
-    but not copied). Raises `KvError` if malformed."""
+def batch_reply_count(batch: bytes) -> int:
+    """How many replies a client waits for from an encoded batch, read from its header (the
+    batch is checked but not copied): one per command, but one for a transaction (its EXEC).
+    Raises `KvError` if malformed."""
 
 def encode_command(args: list[bytes]) -> bytes:
     """One command as a RESP multibulk request."""

@@ -1,10 +1,10 @@
 """The RESP replies the key-value service's Python side writes itself: errors (one per
-command of a batch that could not be committed or read), bulk strings. One mapping from
+reply owed for a batch that could not be committed or read), bulk strings. One mapping from
 senate's exceptions to Redis's error codes, for the data path and the admin commands alike."""
 
 from __future__ import annotations
 
-from senate._core import batch_command_count
+from senate._core import batch_reply_count
 from senate.errors import CallTimeout, NodeNotRunning, Overloaded, ProposalDropped
 
 
@@ -19,10 +19,11 @@ def error_reply(message: str) -> bytes:
 
 def replies_for_error(error: BaseException, timeout_s: float, batch: bytes) -> bytes:
     """What a client gets when `batch` could not be committed or read: the error once per
-    command of the batch, so that a pipelining client (which counts replies) stays in step.
+    reply it waits for (per command; once for a transaction's EXEC, whatever it queued), so
+    that a pipelining client (which counts replies) stays in step.
     A batch holds what one read of the socket brought: a mass insert that timed out gave one
     error for hundreds of SETs, and redis-cli --pipe counted 952,337 replies to 1,000,000."""
-    return reply_for_error(error, timeout_s) * batch_command_count(batch)
+    return reply_for_error(error, timeout_s) * batch_reply_count(batch)
 
 
 def reply_for_error(error: BaseException, timeout_s: float) -> bytes:

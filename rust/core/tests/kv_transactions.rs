@@ -527,3 +527,51 @@ proptest! {
         }
     }
 }
+
+/// The batch of the last group of `commands` (`;`-separated, one pipelined input).
+fn last_batch(s: &mut RespSession, commands: &str) -> Group {
+    let input: String = commands.split(';').map(|c| format!("{}\r\n", c.trim())).collect();
+    s.feed(input.as_bytes(), 1_000).pop().unwrap()
+}
+
+/// A batch answered with an error (not committed, no read barrier) gets the error once per
+/// reply the client waits for: once per command, but once for a transaction whatever it
+/// queued (it was once per queued command: two errors for two SETs, none for an EXEC that
+/// queued nothing, and every later reply answered the wrong command).
+#[test]
+fn a_failed_transaction_batch_owes_one_reply() {
+    let (mut s, mut store) = (session(), KvStore::default());
+    let Group::Log(batch) = last_batch(&mut s, "MULTI; SET a 1; SET b 2; EXEC") else { panic!("not a log batch") };
+    assert_eq!(BatchReader::new(&batch).unwrap().reply_count(), 1);
+    assert_eq!(ask(&mut s, &mut store, "WATCH k"), "+OK\r\n");
+    let Group::Read(batch) = last_batch(&mut s, "MULTI; EXEC") else { panic!("not a read batch") };
+    let reader = BatchReader::new(&batch).unwrap();
+    assert_eq!((reader.len(), reader.reply_count()), (0, 1));
+    let Group::Log(batch) = last_batch(&mut s, "SET a 1; SET b 2; GET a") else { panic!("not a log batch") };
+    assert_eq!(BatchReader::new(&batch).unwrap().reply_count(), 3);
+}
+
+/// A transaction of connection commands only (and PING), with no watched key, is answered
+/// by the session at once (no read barrier, which needs a quorum), and its state is the
+/// connection's at once; with a watched key, or a data command, it still goes to the store.
+#[test]
+fn a_transaction_of_connection_commands_is_answered_by_the_session() {
+    let (mut s, mut store) = (session(), KvStore::default());
+    let input = "MULTI\r\nCLIENT SETNAME x\r\nPING\r\nCLIENT GETNAME\r\nEXEC\r\nCLIENT GETNAME\r\n";
+    let groups = s.feed(input.as_bytes(), 1_000);
+    let replies: Vec<u8> = groups
+        .iter()
+        .map(|group| match group {
+            Group::Reply(b) => b.clone(),
+            other => panic!("not answered by the session: {other:?}"),
+        })
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(
+        String::from_utf8(replies).unwrap(),
+        "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n+PONG\r\n$1\r\nx\r\n$1\r\nx\r\n"
+    );
+    assert_eq!(ask(&mut s, &mut store, "WATCH k"), "+OK\r\n");
+    let Group::Read(_) = last_batch(&mut s, "MULTI; CLIENT GETNAME; EXEC") else { panic!("not a read batch") };
+    let Group::Log(_) = last_batch(&mut s, "MULTI; CLIENT GETNAME; SET k v; EXEC") else { panic!("not a log batch") };
+}

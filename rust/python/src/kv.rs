@@ -1,5 +1,5 @@
 //! The key-value service's core: `KvStore` (the replicated state), `RespSession` (one client
-//! connection), and the helpers `decode_batch`, `batch_command_count`, `encode_command`,
+//! connection), and the helpers `decode_batch`, `batch_reply_count`, `encode_command`,
 //! `count_replies`.
 
 use crate::acl::AclUsers;
@@ -280,8 +280,8 @@ fn decode_batch<'py>(py: Python<'py>, batch: &[u8]) -> PyResult<Vec<Vec<Bound<'p
 }
 
 #[pyfunction]
-fn batch_command_count(batch: &[u8]) -> PyResult<usize> {
-    Ok(kv::BatchReader::new(batch).map_err(kv_error)?.len())
+fn batch_reply_count(batch: &[u8]) -> PyResult<usize> {
+    Ok(kv::BatchReader::new(batch).map_err(kv_error)?.reply_count())
 }
 
 #[pyfunction]
@@ -310,7 +310,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RespSession>()?;
     m.add_class::<AclUsers>()?;
     m.add_function(wrap_pyfunction!(decode_batch, m)?)?;
-    m.add_function(wrap_pyfunction!(batch_command_count, m)?)?;
+    m.add_function(wrap_pyfunction!(batch_reply_count, m)?)?;
     m.add_function(wrap_pyfunction!(encode_command, m)?)?;
     m.add_function(wrap_pyfunction!(count_replies, m)?)?;
     m.add_function(wrap_pyfunction!(write_command_names, m)?)?;

@@ -164,6 +164,17 @@ impl<'a> BatchReader<'a> {
         self.remaining as usize
     }
 
+    /// How many replies the client waits for when this batch is answered with an error
+    /// (nothing committed or read): one per command, but one for a transaction (version 3),
+    /// which answers only its EXEC, whatever it queued (none: `WATCH k; MULTI; EXEC`).
+    pub fn reply_count(&self) -> usize {
+        if self.transaction.is_some() {
+            1
+        } else {
+            self.len()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.remaining == 0
     }

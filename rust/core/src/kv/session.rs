@@ -6,11 +6,13 @@
 use super::acl::Users;
 use super::acl_command::Login;
 use super::answer::{answer, ClientState};
-use super::batch::{encode_transaction, BatchBuilder, Watch};
+use super::batch::{encode_transaction, BatchBuilder, BatchReader, Watch};
 use super::command::{arity_error, lookup, subcommand_error, unknown_command_error, Class, Cmd, CommandSpec};
 use super::error::{KvError, Result};
 use super::exec_connection::{for_each_command, run_connection_commands};
-use super::transaction::{parse_watch_reply, store_answers, Queue, EXECABORT, EXECABORT_OOM, NOT_IN_TRANSACTION};
+use super::transaction::{
+    parse_watch_reply, reply_without_store, store_answers, Queue, EXECABORT, EXECABORT_OOM, NOT_IN_TRANSACTION,
+};
 use crate::codec::resp::{
     parse_bulk_header, parse_command, put_array_header, put_error, put_ok, put_simple, ParseStep, Protocol,
 };
@@ -721,6 +723,16 @@ impl RespSession {
                 return put_error(groups.reply(), b"ERR the transaction's queue does not decode");
             };
             body = run.body;
+            if !queue.writes && self.watches.is_empty() {
+                // Only connection commands (and PING, ECHO, UNWATCH): answered here at once,
+                // as outside MULTI, with no read barrier (which needs a quorum).
+                let batch = encode_transaction(groups.now_ms, self.client.protocol, &[], &body, queue.count);
+                let local = BatchReader::new(&batch).ok().and_then(|mut reader| reply_without_store(&mut reader));
+                if let Some(reply) = local {
+                    self.client = run.client;
+                    return groups.reply().extend_from_slice(&reply);
+                }
+            }
             if run.changed {
                 self.exec_pending = Some(run.client);
             }

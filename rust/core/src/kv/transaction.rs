@@ -163,6 +163,17 @@ fn run_queued<'a>(
     }
 }
 
+/// The array of replies of a transaction without watched keys whose commands need no store
+/// (each a [`LITERAL`] or a session command the store answers without reading it: PING,
+/// ECHO, UNWATCH), as the store would give it; None if one needs the store. Such a
+/// transaction is answered by the session at once, as its commands are outside MULTI.
+pub fn reply_without_store(reader: &mut BatchReader<'_>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut needs_store = false;
+    run_queued(true, reader, &mut out, |_, _, _| needs_store = true);
+    (!needs_store).then_some(out)
+}
+
 /// The name of a command that only answers its reply (`LITERAL reply [protocol]`): a
 /// connection command of a transaction, run by the session at EXEC (`exec_connection`), its
 /// reply carried in the batch so that it takes its place in the array; the protocol byte
