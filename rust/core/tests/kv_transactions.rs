@@ -572,6 +572,54 @@ fn a_transaction_of_connection_commands_is_answered_by_the_session() {
         "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n+PONG\r\n$1\r\nx\r\n$1\r\nx\r\n"
     );
     assert_eq!(ask(&mut s, &mut store, "WATCH k"), "+OK\r\n");
-    let Group::Read(_) = last_batch(&mut s, "MULTI; CLIENT GETNAME; EXEC") else { panic!("not a read batch") };
-    let Group::Log(_) = last_batch(&mut s, "MULTI; CLIENT GETNAME; SET k v; EXEC") else { panic!("not a log batch") };
+    let Group::ExecRead(b) = last_batch(&mut s, "MULTI; CLIENT GETNAME; EXEC") else { panic!("not a read batch") };
+    assert_eq!(s.executed(&read_batch(&store, &b, 1_000).unwrap()), b"*1\r\n$1\r\nx\r\n");
+    let Group::ExecLog(b) = last_batch(&mut s, "MULTI; CLIENT GETNAME; SET k v; EXEC") else {
+        panic!("not a log batch")
+    };
+    assert_eq!(s.executed(&apply_batch(&mut store, &b).unwrap()), b"*2\r\n$1\r\nx\r\n+OK\r\n");
+}
+
+/// The replies of a transaction's connection commands stay in the session, not in its log
+/// entry: 1,023 COMMANDs and a SET (COMMAND's reply is ~10 KB) make an entry of a few KB,
+/// not ~10 MB that every node writes; EXEC's array has each reply in its place, a RESP3
+/// one after a queued HELLO 3, and INFO's too.
+#[test]
+fn connection_replies_stay_out_of_the_log_entry() {
+    let (mut s, mut store) = (session(), KvStore::default());
+    let command = ask(&mut s, &mut store, "COMMAND");
+    assert!(command.len() > 8 << 10, "{}", command.len());
+    let queued = "COMMAND;".repeat(1023);
+    let input: String = format!("MULTI;{queued}SET k v;EXEC").split(';').map(|c| format!("{c}\r\n")).collect();
+    let groups = s.feed(input.as_bytes(), 1_000);
+    let Some(Group::ExecLog(batch)) = groups.last() else { panic!("not a log batch: {:?}", groups.last()) };
+    assert!(batch.len() < 32 << 10, "a log entry of {} bytes", batch.len());
+    let reply = String::from_utf8(s.executed(&apply_batch(&mut store, batch).unwrap())).unwrap();
+    assert_eq!(reply, format!("*1024\r\n{}+OK\r\n", command.repeat(1023)));
+    // In their places among data replies, the protocol switched by HELLO, INFO's from the node.
+    let replies =
+        ask(&mut s, &mut store, "MULTI; GET k; HELLO 3; CLIENT SETNAME n; INFO; GET nope; CLIENT GETNAME; EXEC");
+    let array = replies.split_once("*6\r\n").unwrap().1;
+    assert!(array.starts_with("$1\r\nv\r\n%7\r\n"), "{array}");
+    assert!(array.ends_with("+OK\r\n$4\r\ni:1\r\n_\r\n$1\r\nn\r\n"), "{array}");
+}
+
+proptest! {
+    /// EXEC's array holds, in order, the replies the same commands give outside MULTI, for
+    /// any mix of data and connection commands (the connection replies kept by the session
+    /// and put in their places among the store's).
+    #[test]
+    fn exec_replies_are_the_commands_replies_in_order(picks in proptest::collection::vec(0usize..11, 1..12)) {
+        const COMMANDS: [&str; 11] = [
+            "SET k v", "GET k", "INCR n", "CLIENT GETNAME", "CLIENT SETNAME a", "CONFIG GET maxmemory",
+            "COMMAND COUNT", "PING", "ECHO e", "HELLO 3", "HELLO 2",
+        ];
+        let commands: Vec<&str> = picks.iter().map(|&i| COMMANDS[i]).collect();
+        let (mut s, mut store) = (session(), KvStore::default());
+        let alone: String = commands.iter().map(|c| ask(&mut s, &mut store, c)).collect();
+        let (mut s, mut store) = (session(), KvStore::default());
+        let replies = ask(&mut s, &mut store, &format!("MULTI;{};EXEC", commands.join(";")));
+        let head = format!("+OK\r\n{}*{}\r\n", "+QUEUED\r\n".repeat(commands.len()), commands.len());
+        prop_assert_eq!(replies, format!("{head}{alone}"));
+    }
 }

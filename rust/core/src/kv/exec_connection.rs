@@ -3,9 +3,13 @@
 //! order, on a copy of the connection's state, as Redis runs them at EXEC: each one sees what
 //! the ones before it did (CLIENT GETNAME after CLIENT SETNAME), HELLO switches the protocol of
 //! the replies after it, AUTH the user whose permissions the commands after it need (Redis
-//! checks them again at EXEC: `-NOPERM ACLs rules changed ...`). Their replies go into the
-//! transaction's batch as [`LITERAL`] commands, so that each takes its place in EXEC's array
-//! between the replies of the data commands, on every replica alike. The copy becomes the
+//! checks them again at EXEC: `-NOPERM ACLs rules changed ...`). Their replies (and INFO's)
+//! stay in the session: the transaction's batch carries an empty [`LITERAL`] in each one's
+//! place (with the protocol the replies after it take), which the store answers with nothing
+//! but counts in EXEC's array, and [`splice_replies`] puts the replies in their places when
+//! the store's array comes back. Only the client's node needs them: the log entry holds the
+//! queued data commands and a few bytes per connection command (COMMAND's reply is ~10 KB;
+//! 1,024 of them queued made a ~10 MB entry that every node wrote). The copy becomes the
 //! connection's state once the store ran the transaction (`RespSession::executed`): a
 //! transaction that a watched key aborts changes nothing.
 //!
@@ -17,20 +21,23 @@ use super::answer::{answer, ClientState};
 use super::batch::{encode_transaction, put_command, BatchReader};
 use super::command::{lookup, Class};
 use super::transaction::{store_answers, LITERAL};
-use crate::codec::resp::{put_error, Protocol};
+use crate::codec::resp::{parse_i64, put_error, reply_end, Protocol};
 use std::ops::Range;
 
 const NOPERM_CHANGED: &str = "NOPERM ACLs rules changed between the moment the transaction was accumulated and the \
 EXEC call. This command is no longer allowed for the following reason: ";
 
+/// The replies of a transaction's connection commands: (the command's place in the queue,
+/// its reply), in queue order.
+pub type PlacedReplies = Vec<(usize, Vec<u8>)>;
+
 /// What running a transaction's connection commands gives: the body to run in the store
-/// (their replies as literals), and the connection's state after them.
+/// (an empty literal in each one's place), their replies, and the connection's state after
+/// them.
 pub struct ConnectionRun {
     pub body: Vec<u8>,
+    pub replies: PlacedReplies,
     pub client: ClientState,
-    /// The state differs from the connection's (name, protocol, READONLY, user): EXEC must
-    /// hand it over once the store has run the transaction.
-    pub changed: bool,
 }
 
 /// Calls `f` with each of the `count` commands of `body` (as a queue holds them); false if
@@ -60,15 +67,19 @@ pub fn run_connection_commands(
     let mut node_replies = node_replies.iter();
     let mut scratch = client.clone();
     let mut out = Vec::with_capacity(body.len() + 64);
+    let mut replies = Vec::new();
     let mut args = Vec::with_capacity(8);
-    let mut reply = Vec::new();
+    let mut place = 0;
     while reader.next_into(&mut args) {
         let spec = lookup(args[0])?;
-        reply.clear();
+        let at = place;
+        place += 1;
+        let mut reply = Vec::new();
         if scratch.login.user != client.login.user {
             if let Some(reason) = refusal_at_exec(&scratch, spec, &args) {
                 put_error(&mut reply, format!("{NOPERM_CHANGED}{reason}").as_bytes());
-                put_command(&mut out, 2, [LITERAL, &reply[..]].into_iter());
+                put_command(&mut out, 2, [LITERAL, &[][..]].into_iter());
+                replies.push((at, reply));
                 continue;
             }
         }
@@ -77,7 +88,8 @@ pub fn run_connection_commands(
                 Some(node_reply) => reply.extend_from_slice(node_reply),
                 None => put_error(&mut reply, b"ERR the node did not answer"),
             }
-            put_command(&mut out, 2, [LITERAL, &reply[..]].into_iter());
+            put_command(&mut out, 2, [LITERAL, &[][..]].into_iter());
+            replies.push((at, reply));
             continue;
         }
         if spec.class != Class::Session || store_answers(spec.cmd) {
@@ -87,17 +99,41 @@ pub fn run_connection_commands(
         let protocol = scratch.protocol;
         answer(&mut scratch, spec.cmd, &args, &mut reply);
         if scratch.protocol == protocol {
-            put_command(&mut out, 2, [LITERAL, &reply[..]].into_iter());
+            put_command(&mut out, 2, [LITERAL, &[][..]].into_iter());
         } else {
             let version = [scratch.protocol.version()];
-            put_command(&mut out, 3, [LITERAL, &reply[..], &version[..]].into_iter());
+            put_command(&mut out, 3, [LITERAL, &[][..], &version[..]].into_iter());
+        }
+        replies.push((at, reply));
+    }
+    Some(ConnectionRun { body: out, replies, client: scratch })
+}
+
+/// EXEC's reply: the store's array for a transaction (`*N`, nothing in the places of the
+/// connection commands) with each of their `replies` put in its place; a null array or an
+/// error as it is. None if the array does not decode or its places do not match (it always
+/// does: the store built it from the batch the session built).
+pub fn splice_replies(store_reply: &[u8], replies: &[(usize, Vec<u8>)]) -> Option<Vec<u8>> {
+    if !store_reply.starts_with(b"*") || store_reply.starts_with(b"*-1") {
+        return Some(store_reply.to_vec());
+    }
+    let header_end = store_reply.windows(2).position(|w| w == b"\r\n")? + 2;
+    let count = usize::try_from(parse_i64(&store_reply[1..header_end - 2])?).ok()?;
+    let extra: usize = replies.iter().map(|(_, reply)| reply.len()).sum();
+    let mut out = Vec::with_capacity(store_reply.len() + extra);
+    out.extend_from_slice(&store_reply[..header_end]);
+    let mut pos = header_end;
+    let mut replies = replies.iter().peekable();
+    for place in 0..count {
+        if let Some((_, reply)) = replies.next_if(|(at, _)| *at == place) {
+            out.extend_from_slice(reply);
+        } else {
+            let end = reply_end(store_reply, pos).ok()??;
+            out.extend_from_slice(&store_reply[pos..end]);
+            pos = end;
         }
     }
-    let changed = scratch.name != client.name
-        || scratch.protocol != client.protocol
-        || scratch.readonly != client.readonly
-        || scratch.login.user != client.login.user;
-    Some(ConnectionRun { body: out, client: scratch, changed })
+    (pos == store_reply.len() && replies.next().is_none()).then_some(out)
 }
 
 /// Why the user of `scratch` may no longer run `args` (Redis's reasons), if it may not.

@@ -9,7 +9,7 @@ use super::answer::{answer, ClientState};
 use super::batch::{encode_transaction, BatchBuilder, BatchReader, Watch};
 use super::command::{arity_error, lookup, subcommand_error, unknown_command_error, Class, Cmd, CommandSpec};
 use super::error::{KvError, Result};
-use super::exec_connection::{for_each_command, run_connection_commands};
+use super::exec_connection::{for_each_command, run_connection_commands, splice_replies, PlacedReplies};
 use super::transaction::{
     parse_watch_reply, reply_without_store, store_answers, Queue, EXECABORT, EXECABORT_OOM, NOT_IN_TRANSACTION,
 };
@@ -65,9 +65,9 @@ pub enum Group {
     /// [`RespSession::watched`] and send what that returns. Always the last group: the
     /// session parses nothing more until then.
     Watch(Vec<u8>),
-    /// A transaction's batch with a write whose connection commands change the connection
-    /// (`exec_connection`): replicate it as a Log batch, hand its reply to
-    /// [`RespSession::executed`] and send what that returns. Always the last group: the
+    /// A transaction's batch with a write and connection commands (`exec_connection`):
+    /// replicate it as a Log batch, hand its reply to [`RespSession::executed`] (which puts
+    /// their replies in their places) and send what that returns. Always the last group: the
     /// session parses nothing more until then.
     ExecLog(Vec<u8>),
     /// The same for a transaction of reads: run it as a Watch batch is.
@@ -229,9 +229,10 @@ pub struct RespSession {
     /// The keys of a WATCH whose versions the node is reading: nothing is parsed until
     /// `watched`.
     watch_pending: Option<Vec<Vec<u8>>>,
-    /// The connection's state after the connection commands of a transaction whose batch is
-    /// running (`Group::ExecLog`, `Group::ExecRead`): nothing is parsed until `executed`.
-    exec_pending: Option<ClientState>,
+    /// The replies of the connection commands of a transaction whose batch is running
+    /// (`Group::ExecLog`, `Group::ExecRead`), by place in the queue, and the connection's
+    /// state after them: nothing is parsed until `executed`.
+    exec_pending: Option<(PlacedReplies, ClientState)>,
     /// A transaction whose EXEC waits for its INFO replies (`Group::ExecNode`), and the
     /// replies once `node_replied` has them: the next feed runs the EXEC first.
     exec_node_pending: Option<Queue>,
@@ -340,20 +341,31 @@ impl RespSession {
         }
     }
 
-    /// Takes the reply of a `Group::ExecLog` or `Group::ExecRead` batch and returns it, to
-    /// send: the transaction ran (an array), so the state its connection commands left
-    /// becomes the connection's; an aborted one (a null array) or an error changes nothing.
-    /// Parsing resumes, as after `watched`.
+    /// Takes the reply of a `Group::ExecLog` or `Group::ExecRead` batch and returns the
+    /// reply to send: the transaction ran (an array), so the replies of its connection
+    /// commands go into their places (`splice_replies`) and the state they left becomes the
+    /// connection's; an aborted one (a null array) or an error is sent as it is and changes
+    /// nothing. Parsing resumes, as after `watched`.
     pub fn executed(&mut self, reply: &[u8]) -> Vec<u8> {
-        let Some(client) = self.exec_pending.take() else {
+        let Some((replies, client)) = self.exec_pending.take() else {
             let mut out = Vec::new();
             put_error(&mut out, b"ERR no EXEC is waiting for its replies");
             return out;
         };
-        if reply.starts_with(b"*") && !reply.starts_with(b"*-1") {
-            self.client = client;
+        if !reply.starts_with(b"*") || reply.starts_with(b"*-1") {
+            return reply.to_vec();
         }
-        reply.to_vec()
+        match splice_replies(reply, &replies) {
+            Some(out) => {
+                self.client = client;
+                out
+            }
+            None => {
+                let mut out = Vec::new();
+                put_error(&mut out, b"ERR the transaction's reply does not decode");
+                out
+            }
+        }
     }
 
     /// Takes the replies of a `Group::ExecNode` batch's commands, in order; the next feed
@@ -727,15 +739,17 @@ impl RespSession {
                 // Only connection commands (and PING, ECHO, UNWATCH): answered here at once,
                 // as outside MULTI, with no read barrier (which needs a quorum).
                 let batch = encode_transaction(groups.now_ms, self.client.protocol, &[], &body, queue.count);
-                let local = BatchReader::new(&batch).ok().and_then(|mut reader| reply_without_store(&mut reader));
+                let local = BatchReader::new(&batch)
+                    .ok()
+                    .and_then(|mut reader| reply_without_store(&mut reader))
+                    .and_then(|array| splice_replies(&array, &run.replies));
                 if let Some(reply) = local {
                     self.client = run.client;
                     return groups.reply().extend_from_slice(&reply);
                 }
             }
-            if run.changed {
-                self.exec_pending = Some(run.client);
-            }
+            // The replies wait here for the store's array (`executed`), the state with them.
+            self.exec_pending = Some((run.replies, run.client));
         }
         let watches: Vec<Watch<'_>> =
             self.watches.iter().map(|(key, version, live)| Watch { key, version: *version, live: *live }).collect();

@@ -15,7 +15,7 @@ pub use encoder::{
     put_null_bulk, put_ok, put_simple, Protocol,
 };
 pub use parser::{parse_bulk_header, parse_command, parse_i64, ParseStep, MAX_ARGS_RESERVED};
-pub use replies::count_replies;
+pub use replies::{count_replies, reply_end};
 
 use thiserror::Error;
 

@@ -28,6 +28,12 @@ pub fn count_replies(buf: &[u8]) -> Result<(usize, usize, usize), RespError> {
     }
 }
 
+/// The end of the complete reply (an element with all it contains) that starts at `start`;
+/// None if it is cut short.
+pub fn reply_end(buf: &[u8], start: usize) -> Result<Option<usize>, RespError> {
+    Ok(reply_at(buf, start)?.map(|(end, _)| end))
+}
+
 /// What a complete top-level reply is, for the counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TopLevel {
