@@ -207,6 +207,34 @@ def test_a_failed_restore_stops_the_node_and_its_next_start_restores_the_snapsho
     asyncio.run(on_free_ports(8, tmp_path, main))
 
 
+def test_a_cancelled_restore_job_stops_the_node_with_restore_failed(tmp_path: Path) -> None:
+    async def main(data_dir: Path, addresses: dict[int, str]) -> None:
+        members = await loaded_cluster(data_dir, addresses, "raft")
+        gated = GatedKv()
+        try:
+            leader = leader_of(members)
+            members[4] = new = joiner(data_dir, addresses, gated, "raft")
+            await new.start()
+            await leader.node.add_learner(4, addresses[4])
+            await until("node 4 restores the snapshot", gated.entered.is_set)
+            job = new.node._snapshots.restore_job
+            assert job is not None
+            job.cancel()  # as a loop shutting down cancels what it waits for
+            await until("node 4 stops", lambda: new.node.fatal_error is not None)
+            error = new.node.fatal_error
+            assert isinstance(error, RestoreFailed), error
+            assert error.index == leader.node.snapshot_index
+            assert "cancelled" in str(error)
+            assert not new.node.running
+            assert len(gated.store) == 0, "the old state is left as it was"
+        finally:
+            gated.gate.set()
+            for m in members.values():
+                await m.stop()
+
+    asyncio.run(on_free_ports(8, tmp_path, main))
+
+
 def test_a_start_whose_restore_fails_releases_the_data_directory(tmp_path: Path) -> None:
     async def main(data_dir: Path, addresses: dict[int, str]) -> None:
         peers = {1: addresses[1]}
