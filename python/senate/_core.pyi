@@ -728,9 +728,10 @@ class NodeDriver:
         """The actions the log writes finished since the last call release."""
     def add_ticks(self, n: int) -> None: ...
     def step_stream(self, data: bytes | bytearray) -> int: ...
-    def step_snapshot(self, head: bytes, data: SnapshotData) -> None:
+    def step_snapshot(self, peer_id: int, head: bytes, data: SnapshotData) -> None:
         """Steps a snapshot message received out of band (`ACTION_SEND_SNAPSHOT` at the
-        sender): `DecodeError` for a head that is not one."""
+        sender) on a stream from `peer_id`: `DecodeError` for a head that is not one,
+        `InvalidMessage` for one that claims another sender than `peer_id`."""
     def report_unreachable(self, id: int) -> None: ...
     def may_propose(self) -> bool:
         """False while a leader's writes are at their limit: proposals then wait to share

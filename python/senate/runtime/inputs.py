@@ -86,7 +86,9 @@ class Inputs:
         self.snapshots.clear()
         for peer_id, (head, data) in snapshots:
             try:
-                core.step_snapshot(head, data)
+                # The stream's sender (its hello, checked against its TLS identity): the core
+                # refuses a head that claims another (InvalidMessage).
+                core.step_snapshot(peer_id, head, data)
             except SenateError as e:
                 log.warning("node %d: snapshot from peer %d refused: %s", self.node_id, peer_id, e)
 

@@ -188,7 +188,7 @@ impl Cluster {
                 continue;
             }
             let peer = self.peers.get_mut(&to).expect("peer");
-            peer.driver.step_snapshot(&head, data).expect("a well-formed head");
+            peer.driver.step_snapshot(from, &head, data).expect("a well-formed head");
             peer.snapshots_streamed_in += 1;
             self.streamed.push((from, role, to));
         }
@@ -418,19 +418,24 @@ fn a_bad_snapshot_head_is_refused_and_changes_nothing() {
         encode_paxos_message(&PaxosMessage::new(from, to, ballot, Body::Snapshot { snapshot }), &mut out);
         Bytes::from(out)
     };
+    let third = 6 - leader - follower;
     let promised = cluster.peers[&follower].driver.core().promised();
+    // (the stream's sender, the head)
     let bad = [
-        Bytes::from_static(b"not a frame at all"),
-        head(leader, follower, promised, b"data in the head"),
-        head(follower, follower, Ballot::new(promised.round, follower), b""),
-        head(leader, 9, promised, b""),
-        Bytes::new(),
+        (leader, Bytes::from_static(b"not a frame at all")),
+        (leader, head(leader, follower, promised, b"data in the head")),
+        (follower, head(follower, follower, Ballot::new(promised.round, follower), b"")),
+        (leader, head(leader, 9, promised, b"")),
+        (leader, Bytes::new()),
+        // A member with a valid certificate for the third node speaking for the leader at
+        // its ballot: the head is well-formed, its `from` is not the stream's sender.
+        (third, head(leader, follower, promised, b"")),
     ];
     let chosen = cluster.peers[&follower].driver.core().chosen();
-    for head in bad {
+    for (from, head) in bad {
         let peer = cluster.peers.get_mut(&follower).expect("peer");
-        let stepped = peer.driver.step_snapshot(&head, Bytes::from_static(b"state"));
-        assert!(stepped.is_err(), "{head:?} was taken");
+        let stepped = peer.driver.step_snapshot(from, &head, Bytes::from_static(b"state"));
+        assert!(stepped.is_err(), "{head:?} from {from} was taken");
     }
     cluster.tick();
     assert_eq!(cluster.peers[&follower].driver.core().chosen(), chosen, "nothing installed");

@@ -239,10 +239,17 @@ impl NodeDriver {
         with!(&mut self.inner, d => d.driver_mut().step_stream(&buf).map_err(|e| step_error(py, e)))
     }
 
-    /// Steps a snapshot message that arrived out of band: its head frame and its data.
-    fn step_snapshot(&mut self, py: Python<'_>, head: &[u8], data: PyRef<'_, SnapshotData>) -> PyResult<()> {
+    /// Steps a snapshot message that arrived out of band from peer `peer_id`: its head frame
+    /// and its data.
+    fn step_snapshot(
+        &mut self,
+        py: Python<'_>,
+        peer_id: u64,
+        head: &[u8],
+        data: PyRef<'_, SnapshotData>,
+    ) -> PyResult<()> {
         let head = Bytes::copy_from_slice(head);
-        with!(&mut self.inner, d => d.driver_mut().step_snapshot(&head, data.bytes()).map_err(|e| step_error(py, e)))
+        with!(&mut self.inner, d => d.driver_mut().step_snapshot(peer_id, &head, data.bytes()).map_err(|e| step_error(py, e)))
     }
 
     fn report_unreachable(&mut self, id: u64) {

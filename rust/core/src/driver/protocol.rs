@@ -57,10 +57,12 @@ pub trait Consensus {
     /// an error: the caller closes that connection.
     fn step_stream(&mut self, buf: &Bytes) -> std::result::Result<usize, StepError>;
     /// Steps a snapshot message sent out of band (`raft::snapshot_send`,
-    /// `paxos::snapshot_send`): its `head` frame and the snapshot's `data`. A protocol that sends no snapshot out of band refuses it as
-    /// malformed input (the caller drops that stream).
-    fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
-        let _ = (head, data);
+    /// `paxos::snapshot_send`) by peer `from` (the stream's authenticated sender): its `head`
+    /// frame and the snapshot's `data`. A head naming another sender than `from` is refused
+    /// as malformed input, and so is any head by a protocol that sends no snapshot out of band
+    /// (the caller drops that stream).
+    fn step_snapshot(&mut self, from: NodeId, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        let _ = (from, head, data);
         Err(StepError::Decode(DecodeError::NotASnapshotHead { problem: "this protocol streams no snapshots" }))
     }
     /// Proposes commands; at a follower they are forwarded to the leader when it is known.
@@ -117,8 +119,8 @@ impl Consensus for MemNode {
         MemNode::step_stream(self, buf)
     }
 
-    fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
-        MemNode::step_snapshot(self, head, data)
+    fn step_snapshot(&mut self, from: NodeId, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        MemNode::step_snapshot(self, from, head, data)
     }
 
     fn propose_batch(&mut self, commands: Vec<Bytes>) -> Result<()> {

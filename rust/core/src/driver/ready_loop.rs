@@ -224,8 +224,8 @@ impl<C: Consensus> Driver<C> {
     }
 
     /// Steps a snapshot message that arrived out of band (see [`Consensus::step_snapshot`]).
-    pub fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
-        self.core.step_snapshot(head, data)
+    pub fn step_snapshot(&mut self, from: NodeId, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        self.core.step_snapshot(from, head, data)
     }
 
     /// Steps a peer's byte stream (see [`Consensus::step_stream`]).

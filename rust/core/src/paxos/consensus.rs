@@ -28,8 +28,8 @@ impl Consensus for PaxosNode {
         PaxosNode::step_stream(self, buf)
     }
 
-    fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
-        PaxosNode::step_snapshot(self, head, data)
+    fn step_snapshot(&mut self, from: NodeId, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+        PaxosNode::step_snapshot(self, from, head, data)
     }
 
     fn propose_batch(&mut self, commands: Vec<Bytes>) -> Result<()> {

@@ -137,12 +137,18 @@ impl PaxosNode {
         Ok(stepped)
     }
 
-    /// Steps an InstallSnapshot that arrived out of band: `head` as the sender's core encoded
-    /// it (`SnapshotSend::head`) and the snapshot's `data`, received whole and checked by the
-    /// caller; then it is stepped as if it had arrived whole. A malformed head is an error
-    /// (the caller drops that stream).
-    pub fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+    /// Steps an InstallSnapshot that arrived out of band from peer `from` (the stream's
+    /// sender, as its hello and TLS identity name it): `head` as the sender's core encoded it
+    /// (`SnapshotSend::head`) and the snapshot's `data`, received whole and checked by the
+    /// caller; then it is stepped as if it had arrived whole. A malformed head, or one that
+    /// claims another sender than `from` (a member speaking for another at its ballot), is an
+    /// error and changes nothing (the caller drops that stream).
+    pub fn step_snapshot(&mut self, from: NodeId, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
         let msg = decode_paxos_snapshot_head(head, data, self.core.cfg.max_frame_bytes)?;
+        if msg.from != from {
+            let problem = format!("a snapshot head claims node {} on node {from}'s stream", msg.from);
+            return Err(RaftError::InvalidMessage { from, problem }.into());
+        }
         Ok(self.step(msg)?)
     }
 

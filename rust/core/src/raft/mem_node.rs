@@ -164,11 +164,18 @@ impl MemNode {
         Ok((consumed, stepped))
     }
 
-    /// Steps a snapshot message that arrived out of band: `head` as the sender's core encoded
-    /// it (`SnapshotSend::head`) and the snapshot's `data`, received whole and checked by the
-    /// caller. A malformed head is an error (the caller drops that stream).
-    pub fn step_snapshot(&mut self, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
+    /// Steps a snapshot message that arrived out of band from peer `from` (the stream's
+    /// sender, as its hello and TLS identity name it): `head` as the sender's core encoded it
+    /// (`SnapshotSend::head`) and the snapshot's `data`, received whole and checked by the
+    /// caller. A malformed head, or one that claims another sender than `from` (a member
+    /// speaking for the leader in its term), is an error and changes nothing (the caller
+    /// drops that stream).
+    pub fn step_snapshot(&mut self, from: NodeId, head: &Bytes, data: Bytes) -> std::result::Result<(), StepError> {
         let msg = decode_snapshot_head(head, data, self.max_frame_bytes)?;
+        if msg.from != from {
+            let problem = format!("a snapshot head claims node {} on node {from}'s stream", msg.from);
+            return Err(RaftError::InvalidMessage { from, problem }.into());
+        }
         Ok(self.step_message(msg)?)
     }
 

@@ -105,6 +105,25 @@ mod tests {
         }
     }
 
+    /// A head claiming another sender than the stream's (a member with a valid certificate
+    /// for node 3 speaking for leader 1 in its term) is refused and changes nothing; the same
+    /// head on node 1's stream is taken.
+    #[test]
+    fn a_head_from_another_node_than_the_streams_is_refused() {
+        use crate::raft::config::Config;
+        use crate::raft::mem_node::{MemNode, StepError};
+        use crate::RaftError;
+        let mut node = MemNode::new(&Config::new(2, vec![1, 2, 3])).unwrap();
+        let send = SnapshotSend::from_message(&snapshot_message(5, 7, vec![], vec![]));
+        let head = Bytes::from(send.head.clone());
+        let err = node.step_snapshot(3, &head, Bytes::from_static(b"state"));
+        assert!(matches!(err, Err(StepError::Raft(RaftError::InvalidMessage { from: 3, .. }))), "{err:?}");
+        assert_eq!((node.raw.term(), node.raw.leader(), node.raw.has_ready()), (0, 0, false), "nothing changed");
+        node.step_snapshot(1, &head, Bytes::from_static(b"state")).unwrap();
+        assert_eq!((node.raw.term(), node.raw.leader()), (7, 1), "taken from its sender");
+        assert!(node.raw.has_ready(), "the snapshot to install");
+    }
+
     #[test]
     fn a_head_with_data_or_of_another_message_is_refused() {
         let mut whole = Vec::new();
