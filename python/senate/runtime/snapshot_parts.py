@@ -3,11 +3,12 @@ snapshot offered, named after the sender and the snapshot (not the message that 
 so that a stream resumes at the bytes its file holds. Disk work only: every function runs in
 the receiver's worker thread.
 
-At most one part file per peer is kept, and only while no newer snapshot was offered: opening
-one deletes the sender's other part files and every part file of a snapshot at or below the
-offered index. A stream of another peer's newer snapshot keeps them: the sender of a stream
-that was cut can still resume it after the other one ends (two Multi-Paxos promisers answer
-one candidate, each with its own snapshot)."""
+At most one part file per peer is kept, and only while no snapshot as new was offered: opening
+one deletes the sender's other part files and every part file (any peer's) of a snapshot at
+or below the offered index. So a cut stream resumes after another peer's stream took its turn
+only if that one's snapshot is older (a lower index); after one of the same or a higher index
+its part file is gone, and the cut stream's sender starts over if its snapshot is still needed
+(it is not once the other one is applied: the receiver answers not needed)."""
 
 from __future__ import annotations
 
