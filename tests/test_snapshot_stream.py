@@ -19,8 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from senate._core import SnapshotData
+from senate._core import NodeDriver, RaftNode, SnapshotData
 from senate.runtime import snapshot_codec as codec
+from senate.runtime.inputs import Inputs
 from senate.runtime.metrics import NodeMetrics
 from senate.runtime.snapshot_codec import (
     Ack,
@@ -268,6 +269,31 @@ def test_the_same_snapshot_offered_again_after_its_hand_over_takes_no_bytes(
             p.sender.send(2, 7, 3, b"next ballot", snapshot)
             await until("the sender to finish", lambda: not p.sender.active())
             assert [head for _, head, _ in p.received] == [b"head", b"next ballot"]
+
+    run(main())
+
+
+def test_a_snapshot_its_core_refused_is_taken_again(tmp_path: Path) -> None:
+    """A snapshot handed over that the node's core refuses (here a head that is none) is not
+    held: the same offer again is streamed again, not answered not needed."""
+    data = os.urandom(20_000)
+
+    async def main() -> None:
+        async with Pair(tmp_path, Limits(chunk_bytes=4096)) as p:
+            inputs = Inputs(2, 0.01, asyncio.Event(), None)
+            inputs.on_snapshot_refused = p.receiver.forget_handed_over
+            p.receiver.hand_over = inputs.on_snapshot
+            core = NodeDriver(RaftNode(2, [1, 2, 3]), tick_ms=10, now_ns=0)
+            snapshot = SnapshotData.from_bytes(data)
+            for attempt in (1, 2):
+                p.sender.send(2, 7, 3, b"not a head", snapshot)
+                await until("the snapshot handed over", lambda: inputs.snapshots)
+                await until("the sender to finish", lambda: not p.sender.active())
+                assert p.receiver.last_handed_over is not None
+                inputs.step_snapshots(core)  # DecodeError: refused, and forgotten
+                assert p.receiver.last_handed_over is None
+                assert p.receiver.bytes_written == attempt * len(data)
+            assert p.sample("senate_snapshot_streams_total", outcome="not_needed") == 0
 
     run(main())
 

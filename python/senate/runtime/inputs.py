@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from senate._core import DecodeError, InvalidMessage, SenateError, SnapshotData, UnknownPeer
 from senate.runtime.core import Core
@@ -37,6 +38,9 @@ class Inputs:
         #: Snapshots received out of band and not yet stepped: (head, data) by peer id, the
         #: latest only (`senate.runtime.snapshot_stream` receives one at a time).
         self.snapshots: dict[int, tuple[bytes, SnapshotData]] = {}
+        #: Told (peer id, head) of a snapshot received whole that the core refused: the
+        #: receiver then takes the same offer again (`SnapshotReceiver.forget_handed_over`).
+        self.on_snapshot_refused: Callable[[int, bytes], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._core: Core | None = None
         self._ticker: asyncio.TimerHandle | None = None
@@ -91,6 +95,8 @@ class Inputs:
                 core.step_snapshot(peer_id, head, data)
             except SenateError as e:
                 log.warning("node %d: snapshot from peer %d refused: %s", self.node_id, peer_id, e)
+                if self.on_snapshot_refused is not None:
+                    self.on_snapshot_refused(peer_id, head)
 
     def on_peer_change(self, peer_id: int, connected: bool) -> None:
         if not connected and self._core is not None:

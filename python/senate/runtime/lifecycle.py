@@ -205,7 +205,11 @@ class Lifecycle:
             # A snapshot being restored counts as applied: a re-offer of it is not needed.
             return max(self._state.applied_index, core.restoring or 0)
 
-        return SnapshotReceiver(cfg.id, directory, self._inputs.on_snapshot, applied_index, limits)
+        receiver = SnapshotReceiver(
+            cfg.id, directory, self._inputs.on_snapshot, applied_index, limits
+        )
+        self._inputs.on_snapshot_refused = receiver.forget_handed_over
+        return receiver
 
     async def stop(self) -> None:
         """Stops serving; calls still waiting fail with `NodeNotRunning`."""

@@ -328,13 +328,22 @@ class SnapshotReceiver:
         #: (peer id, offer) of the last snapshot handed over. The same offer again is not
         #: needed: its sender's core asks again until it hears back from this node's, which
         #: answers only once the snapshot is durable (a write of the whole state), and the
-        #: same message stepped twice does the same thing twice.
+        #: same message stepped twice does the same thing twice. Cleared when the core
+        #: refuses it (`forget_handed_over`): then the same offer is taken again.
         self.last_handed_over: tuple[int, Offer] | None = None
         #: A fault switch (`Faults.break_snapshot_stream`): the next stream is cut once it
         #: received this many chunk bytes; None: none is.
         self.break_after_bytes: int | None = None
         #: The offset each stream started (or resumed) at, in order (the last few).
         self.resumed_offsets: list[int] = []
+
+    def forget_handed_over(self, peer_id: int, head: bytes) -> None:
+        """The core refused the snapshot `peer_id` handed over with `head`: the same offer is
+        needed again. (One overwritten in `Inputs.snapshots` before it was stepped needs
+        nothing: the offer handed over after it is the last one.)"""
+        last = self.last_handed_over
+        if last is not None and last[0] == peer_id and last[1].head == head:
+            self.last_handed_over = None
 
     def accept(self, transport: asyncio.Transport, peer_id: int, rest: bytes) -> None:
         """Takes over an accepted connection whose hello named a snapshot stream from
