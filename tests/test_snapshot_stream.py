@@ -266,6 +266,8 @@ def test_the_same_snapshot_offered_again_after_its_hand_over_takes_no_bytes(
             await until("the sender to finish", lambda: not p.sender.active())
             assert p.sample("senate_snapshot_streams_total", outcome="not_needed") == 1
             assert p.receiver.bytes_written == len(data)
+            # The snapshot's CRC32C is kept for the offers again (a read of every byte).
+            assert p.sender._last_crc32c == ((7, 3, len(data)), snapshot.crc32c())
             p.sender.send(2, 7, 3, b"next ballot", snapshot)
             await until("the sender to finish", lambda: not p.sender.active())
             assert [head for _, head, _ in p.received] == [b"head", b"next ballot"]

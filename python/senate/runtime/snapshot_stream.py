@@ -139,6 +139,9 @@ class SnapshotSender:
         self._leading = False
         #: Streams that ended with the snapshot handed over.
         self.completed = 0
+        #: ((index, term, length), CRC32C) of the last snapshot offered: a read of every byte,
+        #: once, not on each re-ask of the core (which sends one snapshot at a time).
+        self._last_crc32c: tuple[tuple[int, int, int], int] | None = None
 
     def send(self, to: int, index: int, term: int, head: bytes, data: SnapshotData) -> None:
         """Streams the snapshot at `index` to `to`, unless a stream of it with this head runs
@@ -193,8 +196,7 @@ class SnapshotSender:
                 "node %d: snapshot %d for %d: no address", self.transport.node_id, index, to
             )
             return
-        loop = asyncio.get_running_loop()
-        crc = await loop.run_in_executor(None, data.crc32c)
+        crc = await self._crc32c(index, term, data)
         offer = Offer(index, term, len(data), crc, head)
         node_id = self.transport.node_id
         log.info("node %d: sending snapshot %d (%d bytes) to %d", node_id, index, len(data), to)
@@ -218,6 +220,16 @@ class SnapshotSender:
             if to not in self.transport.peers:
                 log.info("node %d: snapshot %d to %d: no longer a peer", node_id, index, to)
                 return
+
+    async def _crc32c(self, index: int, term: int, data: SnapshotData) -> int:
+        """The snapshot's CRC32C, computed in a worker thread when first offered."""
+        key = (index, term, len(data))
+        last = self._last_crc32c
+        if last is not None and last[0] == key:
+            return last[1]
+        crc = await asyncio.get_running_loop().run_in_executor(None, data.crc32c)
+        self._last_crc32c = (key, crc)
+        return crc
 
     def _ended(self, outcome: str) -> None:
         if self.metrics is not None:
