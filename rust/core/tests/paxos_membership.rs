@@ -9,8 +9,9 @@ mod paxos_common;
 use bytes::Bytes;
 use paxos_common::{Net, Peer};
 use proptest::prelude::*;
+use senate_core::codec::decode_paxos_message;
 use senate_core::driver::NodeRole;
-use senate_core::paxos::{PaxosConfig, PaxosNode};
+use senate_core::paxos::{Body, PaxosConfig, PaxosNode};
 use senate_core::raft::conf_change::{ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType};
 use senate_core::{ConfState, DropReason, MemStorage, NodeId, RaftError, Snapshot, SnapshotMeta, Storage};
 
@@ -278,6 +279,79 @@ fn commands_forwarded_to_a_removed_leader_are_not_lost() {
     let voters = net.node(new).conf_state().voters.clone();
     assert_one_sequence(&net, &voters);
     assert_eq!(net.app(new), vec![b"forwarded".to_vec(), b"after".to_vec()]);
+}
+
+/// Whether `frames` hold an InstallSnapshot.
+fn holds_snapshot(frames: &Bytes) -> bool {
+    let mut at = 0;
+    while at < frames.len() {
+        let (msg, used) = decode_paxos_message(&frames.slice(at..), usize::MAX).expect("a frame").expect("whole");
+        if matches!(msg.body, Body::Snapshot { .. }) {
+            return true;
+        }
+        at += used;
+    }
+    false
+}
+
+/// One tick on every node, then delivery until quiet, every snapshot from `from` to `to` lost
+/// (a snapshot stream that never finishes).
+fn tick_losing_snapshots(net: &mut Net, from: NodeId, to: NodeId) {
+    for id in net.ids() {
+        net.node_mut(id).tick();
+    }
+    for _ in 0..10_000 {
+        for id in net.ids() {
+            net.handle_ready(id);
+        }
+        let Some((src, dst, frames)) = net.queue.pop_front() else { return };
+        if net.cut.contains(&(src, dst)) || ((src, dst) == (from, to) && holds_snapshot(&frames)) {
+            continue;
+        }
+        net.node_mut(dst).step_frames(&frames).expect("a correct peer's frames step");
+    }
+    panic!("the network never went quiet");
+}
+
+/// A removed leader waits for the followers it hears to know of its removal before it pads
+/// its window and hands over, but not for ever: a follower catching up by snapshot answers its
+/// heartbeats and cannot accept past the removal until the snapshot is installed (here never).
+/// Its wait is bounded by the election timeout; the others, which know it removed, neither
+/// forward to it nor campaign while they hear it, so without the bound nobody would lead.
+#[test]
+fn a_removed_leader_hands_over_while_a_follower_catches_up_by_snapshot() {
+    let mut net = cluster(5, 0);
+    let old = await_leader(&mut net);
+    let behind = if old == 1 { 2 } else { 1 };
+    net.isolate(behind);
+    for i in 0..20 {
+        propose(&mut net, old, &format!("missed-{i}")).expect("taken");
+    }
+    ticks(&mut net, 2);
+    net.compact(old);
+    net.heal();
+    for _ in 0..5 {
+        tick_losing_snapshots(&mut net, old, behind);
+    }
+    assert_eq!(net.node(old).role(), NodeRole::Leader);
+    assert_eq!(net.node(behind).leader(), Some(old), "it hears the leader");
+    net.node_mut(old).propose_conf_change(&ConfChange::remove(old)).expect("taken");
+    for _ in 0..100 {
+        tick_losing_snapshots(&mut net, old, behind);
+        if leader(&net).is_some_and(|id| id != old) {
+            break;
+        }
+    }
+    assert_eq!(net.peers[&behind].snapshots_restored, 0, "node {behind} stayed behind");
+    let new = leader(&net).expect("someone leads");
+    assert_ne!(new, old, "the removed leader handed over: {:?}", net.node(old).status());
+    assert!(!net.node(new).latest_conf_state().is_member(old));
+    let id = await_leader(&mut net);
+    propose(&mut net, id, "after").expect("taken");
+    ticks(&mut net, 5);
+    let voters = net.node(id).conf_state().voters.clone();
+    assert_one_sequence(&net, &voters);
+    assert_eq!(net.app(id).last(), Some(&b"after".to_vec()));
 }
 
 /// Delivers one message at a time (each node's Ready carried out first) until `done` holds;

@@ -18,7 +18,7 @@ use crate::paxos::message::{Body, PaxosMessage, Slot};
 use crate::paxos::read_index::ReadIndex;
 use crate::paxos::replication::Progress;
 use crate::paxos::validate::check_message;
-use crate::raft::message::{EntryKind, NodeId, Snapshot, NO_NODE};
+use crate::raft::message::{EntryKind, NodeId, Snapshot, ENTRY_OVERHEAD_BYTES, NO_NODE};
 use crate::raft::ready::ReadState;
 use crate::raft::storage::{MemStorage, Storage};
 use bytes::Bytes;
@@ -58,15 +58,19 @@ pub struct Paxos {
     /// Leader only: the last slot its phase 1 adopted. A membership change chosen past it was
     /// proposed by this ballot, whose phase 1 did not cover its configuration.
     pub lead_covered_to: Slot,
-    /// Candidate only: commands followers forwarded to it while it runs phase 1 again (a
-    /// leader covering its own membership change: its followers still take it for their
-    /// leader), with the node each came from; proposed if it wins, dropped if not. At most
+    /// Candidate only: commands followers forwarded to it while it campaigns, with the node
+    /// each came from; proposed if it wins, dropped if not. Kept for any campaign, though
+    /// only followers that take it for their leader forward to it: in practice a leader
+    /// running phase 1 again over its own membership change. At most
     /// `max_uncommitted_bytes` of commands (`forwarded_bytes`); more are dropped.
     pub forwarded: Vec<(NodeId, Vec<Bytes>)>,
     pub forwarded_bytes: usize,
     /// Leader only, once its own removal is chosen: its last slot then. A follower that
     /// accepted a slot past it knows of the removal (`membership.rs`, `leave`).
     pub removal_told_after: Option<Slot>,
+    /// Leader only, with `removal_told_after`: the tick (`Election::now_ticks`) it was set. The
+    /// window is padded at most one election timeout later, whoever has not caught up.
+    pub removal_told_at_ticks: Option<u64>,
     pub reads: ReadIndex,
     pub lease: Lease,
     /// Messages that may leave at once.
@@ -114,6 +118,7 @@ impl Paxos {
             lead_start_chosen: 0,
             lead_covered_to: 0,
             removal_told_after: None,
+            removal_told_at_ticks: None,
             forwarded: Vec::new(),
             forwarded_bytes: 0,
             reads: ReadIndex::default(),
@@ -218,7 +223,7 @@ impl Paxos {
         match self.role {
             NodeRole::Leader => self.propose_forwarded(from, commands),
             NodeRole::Candidate => {
-                let bytes: usize = commands.iter().map(|c| c.len() + crate::raft::message::ENTRY_OVERHEAD_BYTES).sum();
+                let bytes: usize = commands.iter().map(|c| c.len() + ENTRY_OVERHEAD_BYTES).sum();
                 if self.forwarded_bytes + bytes <= self.cfg.max_uncommitted_bytes {
                     self.forwarded_bytes += bytes;
                     self.forwarded.push((from, commands));
@@ -271,6 +276,7 @@ impl Paxos {
         self.lead_start_chosen = 0;
         self.lead_covered_to = 0;
         self.removal_told_after = None;
+        self.removal_told_at_ticks = None;
         self.forwarded.clear();
         self.forwarded_bytes = 0;
         self.reads.reset();
@@ -316,7 +322,7 @@ impl Paxos {
         if commands.is_empty() {
             return Err(RaftError::ProposalDropped { reason: DropReason::Empty });
         }
-        let bytes: usize = commands.iter().map(|c| c.len() + crate::raft::message::ENTRY_OVERHEAD_BYTES).sum();
+        let bytes: usize = commands.iter().map(|c| c.len() + ENTRY_OVERHEAD_BYTES).sum();
         if bytes > self.cfg.max_proposal_bytes() || bytes > self.cfg.max_uncommitted_bytes {
             return Err(RaftError::ProposalDropped { reason: DropReason::TooLarge });
         }

@@ -35,9 +35,10 @@
 //! takes commands only into the slots the old configuration governs, pads them once its
 //! followers know of the removal (`leave`), brings the new voters up to date, and once its
 //! removal is in force hands leadership to the most caught-up of them and steps down;
-//! followers forward it nothing more once they know it removed. A node that is no voter of the latest configuration it
-//! knows campaigns only if it voted in the one that configuration replaced, after twice the
-//! election timeout, and only to hand over (`may_lead`); others never do.
+//! followers forward it nothing more once they know it removed. A node that is no voter of the
+//! latest configuration it knows campaigns only if it voted in the one that configuration
+//! replaced, after twice the election timeout, and only to hand over (`may_lead`); others never
+//! do.
 //!
 //! **Snapshots.** A snapshot at `i` records `K(i + 1)`; compaction is refused while a chosen
 //! change at `s <= i` is not yet in force at `i + 1` (`s + α > i + 1`), so one configuration
@@ -305,14 +306,26 @@ impl Paxos {
     /// every follower it hears accepted past it: each follower's earlier forwards travelled
     /// before that answer (one ordered connection per pair of nodes). A follower it does not
     /// hear from (within the election timeout) is not waited for.
+    ///
+    /// The wait is bounded (invariant: the window is padded at most one election timeout after
+    /// the removal is chosen here, `removal_told_at_ticks`). The removed leader hands over only
+    /// once the window is chosen, and the followers that know of the removal forward nothing
+    /// more to it, nor campaign while they hear it: a follower that answers heartbeats but
+    /// cannot accept past the no-op (one catching up by snapshot, `snapshot_sent`, which may
+    /// take long or never finish) would otherwise keep the cluster without a leader that takes
+    /// commands. Past the bound such a follower is treated as one not heard: a command it
+    /// forwards later is refused, and its caller retries on its own deadline.
     fn leave(&mut self) {
+        let now_ticks = self.election.now_ticks();
         let told_after = *self.removal_told_after.get_or_insert(self.log.last_slot());
+        let told_at_ticks = *self.removal_told_at_ticks.get_or_insert(now_ticks);
         if self.log.last_slot() == told_after && told_after + 1 < self.membership.latest_from_slot() {
             let _ = self.propose_as_leader(vec![bytes::Bytes::new()], ENTRY_OVERHEAD_BYTES, EntryKind::NoOp);
         }
+        let waited_out = now_ticks.saturating_sub(told_at_ticks) >= u64::from(self.cfg.election_timeout_ticks);
         let waiting: Vec<NodeId> =
             self.progress.iter().filter(|(_, p)| p.matched <= told_after).map(|(id, _)| *id).collect();
-        if self.election.connected_among(&waiting) == 0 {
+        if waited_out || self.election.connected_among(&waiting) == 0 {
             self.pad_conf_window();
         }
         self.hand_over_leadership();
