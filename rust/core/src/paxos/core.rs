@@ -25,6 +25,10 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Nodes a non-member answers per tick at most (`answer_heartbeat_as_non_member`): more than
+/// any configuration's members, so a real voter is always answered.
+pub const MAX_NON_MEMBER_ANSWERS_PER_TICK: usize = 64;
+
 pub struct Paxos {
     pub id: NodeId,
     pub cfg: PaxosConfig,
@@ -65,6 +69,9 @@ pub struct Paxos {
     /// `max_uncommitted_bytes` of commands (`forwarded_bytes`); more are dropped.
     pub forwarded: Vec<(NodeId, Vec<Bytes>)>,
     pub forwarded_bytes: usize,
+    /// The nodes answered this tick by `answer_heartbeat_as_non_member`, at most
+    /// `MAX_NON_MEMBER_ANSWERS_PER_TICK`; cleared every tick.
+    pub non_member_answers: Vec<NodeId>,
     /// Leader only, once its own removal is chosen: its last slot then. A follower that
     /// accepted a slot past it knows of the removal (`membership.rs`, `leave`).
     pub removal_told_after: Option<Slot>,
@@ -121,6 +128,7 @@ impl Paxos {
             removal_told_at_ticks: None,
             forwarded: Vec::new(),
             forwarded_bytes: 0,
+            non_member_answers: Vec::new(),
             reads: ReadIndex::default(),
             lease: Lease::default(),
             msgs: Vec::new(),
@@ -249,8 +257,18 @@ impl Paxos {
     /// when connected to a quorum that includes it, and nobody brings it up to date once the
     /// node that removed itself for it can no longer lead (after a snapshot it no longer
     /// knows it voted before: `may_lead`).
+    ///
+    /// At most once per tick to each node, and to at most `MAX_NON_MEMBER_ANSWERS_PER_TICK`
+    /// nodes: two nodes that are each no member of what the other knows would otherwise
+    /// answer each other's answers for ever within one tick (found by `paxos_membership`'s
+    /// proptest: the network never went quiet).
     fn answer_heartbeat_as_non_member(&mut self, from: NodeId) {
-        if !self.peers.contains(&from) && !self.membership.latest().is_member(self.id) {
+        if !self.peers.contains(&from)
+            && !self.membership.latest().is_member(self.id)
+            && !self.non_member_answers.contains(&from)
+            && self.non_member_answers.len() < MAX_NON_MEMBER_ANSWERS_PER_TICK
+        {
+            self.non_member_answers.push(from);
             let ballot = self.promised;
             self.send(from, ballot, Body::Heartbeat { leader: false, chosen: 0, read_round: 0 });
         }

@@ -114,6 +114,7 @@ impl Paxos {
     /// One unit of logical time: heartbeats, campaigns, check-quorum.
     pub fn tick(&mut self) {
         self.election.now_ticks += 1;
+        self.non_member_answers.clear();
         if self.election.heartbeat_due() {
             self.bcast_heartbeat();
             match self.role {
