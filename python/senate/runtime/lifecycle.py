@@ -107,15 +107,8 @@ class Lifecycle:
     async def _undo_start(self) -> None:
         """Closes what a failed `_start` opened, in the order of `stop` (the driver and the
         inputs never started)."""
-        if self.transport is not None:
-            await self.transport.stop()
-        if self.snapshot_receiver is not None:
-            self.snapshot_receiver.shutdown()
-        if self._scratch is not None:
-            self._scratch.cleanup()
-        await self._snapshots.wait_idle()
-        self._disk.shutdown(wait=True)
-        self._snapshots.shutdown()
+        await self._stop_io()
+        self._stop_workers()
         if self._writer is not None:
             self._writer.close()
         if self.wal is not None:
@@ -216,6 +209,17 @@ class Lifecycle:
         node_id = self._config.id
         self._inputs.stop()
         await self._driver.stop()
+        await self._stop_io()
+        self.fail_all(NodeNotRunning(f"node {node_id} stopped"))
+        self._stop_workers()
+        self._driver.close_writer()
+        if self.wal is not None:
+            self.wal.close()  # releases the data directory for the next start
+        log.info("node %d: stopped", node_id)
+
+    async def _stop_io(self) -> None:
+        """Stops the peers' connections and the snapshot streams, and waits for the snapshot
+        being taken or compacted (`stop` and `_undo_start` alike)."""
         if self.transport is not None:
             await self.transport.stop()
         if self.snapshot_receiver is not None:
@@ -223,13 +227,11 @@ class Lifecycle:
         if self._scratch is not None:
             self._scratch.cleanup()
         await self._snapshots.wait_idle()
-        self.fail_all(NodeNotRunning(f"node {node_id} stopped"))
+
+    def _stop_workers(self) -> None:
+        """Stops the disk and snapshot worker threads (after `_stop_io`)."""
         self._disk.shutdown(wait=True)
         self._snapshots.shutdown()
-        self._driver.close_writer()
-        if self.wal is not None:
-            self.wal.close()  # releases the data directory for the next start
-        log.info("node %d: stopped", node_id)
 
     def on_fatal(self, error: BaseException) -> None:
         """The driver stopped on `error`: the node stops serving."""
