@@ -379,12 +379,7 @@ fn follower_restoring() -> Driver<MemNode> {
 #[test]
 fn while_a_restore_runs_the_node_answers_and_writes_but_applies_and_serves_nothing_until_done() {
     let mut driver = follower_restoring();
-    let mut append = Message::new(MessageType::Append, 1, 2, 1);
-    (append.index, append.log_term, append.commit) = (10, 1, 12);
-    append.entries = [(11, b"a"), (12, b"b")]
-        .map(|(index, data)| Entry { term: 1, index, kind: EntryKind::Normal, data: Bytes::from_static(data) })
-        .to_vec();
-    step(&mut driver, append);
+    step(&mut driver, append_11_and_12());
     let during = settle_durable(&mut driver);
     assert!(sent_types(&during).contains(&MessageType::AppendResp), "the log is written and acknowledged: {during:?}");
     assert!(applied(&during).is_empty(), "nothing applied before the restore is done");
@@ -413,6 +408,16 @@ fn while_a_restore_runs_the_node_answers_and_writes_but_applies_and_serves_nothi
     assert_eq!(driver.stats().snapshots_restored, 1);
 }
 
+/// The leader's entries 11 ("a") and 12 ("b") after the snapshot at 10, committed to 12.
+fn append_11_and_12() -> Message {
+    let mut append = Message::new(MessageType::Append, 1, 2, 1);
+    (append.index, append.log_term, append.commit) = (10, 1, 12);
+    append.entries = [(11, b"a"), (12, b"b")]
+        .map(|(index, data)| Entry { term: 1, index, kind: EntryKind::Normal, data: Bytes::from_static(data) })
+        .to_vec();
+    append
+}
+
 /// The leader's snapshot at `index` (voters 1 and 2, term 1), as a message to the follower.
 fn snapshot_message(index: u64, data: &'static [u8]) -> Message {
     let mut msg = Message::new(MessageType::Snapshot, 1, 2, 1);
@@ -433,12 +438,7 @@ fn restores(actions: &[Action]) -> Vec<u64> {
 #[test]
 fn a_newer_snapshot_arriving_during_a_restore_waits_for_it_and_for_the_entries_before_it() {
     let mut driver = follower_restoring();
-    let mut append = Message::new(MessageType::Append, 1, 2, 1);
-    (append.index, append.log_term, append.commit) = (10, 1, 12);
-    append.entries = [(11, b"a"), (12, b"b")]
-        .map(|(index, data)| Entry { term: 1, index, kind: EntryKind::Normal, data: Bytes::from_static(data) })
-        .to_vec();
-    step(&mut driver, append);
+    step(&mut driver, append_11_and_12());
     let mut during = settle_durable(&mut driver);
     assert!(driver.apply_backlog_bytes() > 0, "11..12 committed, waiting");
     step(&mut driver, snapshot_message(20, b"state at 20"));

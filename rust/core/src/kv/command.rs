@@ -162,12 +162,18 @@ pub struct SubcommandSpec {
 
 impl SubcommandSpec {
     pub fn arity_ok(&self, argc: usize) -> bool {
-        let needed = self.arity.unsigned_abs() as usize;
-        if self.arity >= 0 {
-            argc == needed
-        } else {
-            argc >= needed
-        }
+        arity_ok(self.arity, argc)
+    }
+}
+
+/// Whether `argc` words (the names included) fit Redis's `arity`: exactly `arity` when it is
+/// positive, at least `-arity` when negative.
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    let needed = arity.unsigned_abs() as usize;
+    if arity >= 0 {
+        argc == needed
+    } else {
+        argc >= needed
     }
 }
 
@@ -180,12 +186,7 @@ pub const PERMISSION_COUNT: usize = COMMANDS.len() + SUBCOMMANDS.len();
 
 impl CommandSpec {
     pub fn arity_ok(&self, argc: usize) -> bool {
-        let needed = self.arity.unsigned_abs() as usize;
-        if self.arity >= 0 {
-            argc == needed
-        } else {
-            argc >= needed
-        }
+        arity_ok(self.arity, argc)
     }
 
     /// The arity and, for MSET, MSETNX, HSET and HMSET, whole pairs: what Redis checks before
